@@ -1,0 +1,184 @@
+# weft — one Makefile for the library, the daemon, the tests and the benchmarks.
+#
+#   make            build lib/libweft.{a,so}, weftd, weftctl, plugins
+#   make test       unit + integration tests   (SAN=address | SAN=thread for sanitizer runs)
+#   make bench      benchmarks, one "name value unit" line per figure
+#   make run        run weftd on conf/weftd.yaml
+#   make fuzz       build the libFuzzer targets (clang); make fuzz-run runs each briefly
+#   make install    PREFIX=/usr/local DESTDIR=
+#
+# Missing Debian packages are installed on first use (quietly skipped when present).
+
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+SYSCONFDIR ?= /etc
+UNITDIR    ?= /lib/systemd/system
+SYSUSERSDIR ?= /usr/lib/sysusers.d
+CFLAGS     ?= -O2 -g
+SAN        ?=
+VERSION    := 0.1.0
+
+DEB_PKGS := gcc make pkg-config liburing-dev libyaml-dev libsystemd-dev libjansson-dev \
+            libcmocka-dev socat
+ifneq ($(filter fuzz fuzz-run,$(MAKECMDGOALS)),)
+DEB_PKGS += clang libclang-rt-14-dev
+endif
+ifneq ($(filter test-systemd,$(MAKECMDGOALS)),)
+DEB_PKGS += debootstrap systemd-container
+endif
+
+# Install what is missing before anything asks pkg-config.
+ifeq ($(filter clean help,$(MAKECMDGOALS)),)
+ifneq ($(shell command -v dpkg-query),)
+MISSING := $(shell for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done)
+ifneq ($(strip $(MISSING)),)
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+$(info weft: installing missing Debian packages: $(MISSING))
+APT_RC := $(shell $(SUDO) apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(MISSING) >&2; echo $$?)
+ifneq ($(APT_RC),0)
+$(error weft: could not install $(MISSING))
+endif
+endif
+endif
+endif
+
+BUILD := build$(if $(SAN),-$(SAN))
+PKGS  := liburing yaml-0.1 libsystemd jansson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+	-fvisibility=hidden -fPIC -pthread -D_GNU_SOURCE -MMD -MP -Ilib/include -Ilib \
+	$(PKG_CFLAGS)
+override ASFLAGS += -MMD -MP
+override LDFLAGS += -pthread
+ifeq ($(SAN),address)
+override CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -DWEFT_SAN_ADDRESS
+override LDFLAGS += -fsanitize=address,undefined
+else ifeq ($(SAN),thread)
+override CFLAGS  += -fsanitize=thread -DWEFT_SAN_THREAD
+override LDFLAGS += -fsanitize=thread
+else ifneq ($(SAN),)
+$(error SAN must be address or thread)
+endif
+
+# ---- libweft ---------------------------------------------------------------
+LIB_C    := $(wildcard lib/*.c)
+LIB_S    := $(wildcard lib/*.S)
+LIB_OBJS := $(LIB_C:%.c=$(BUILD)/%.o) $(LIB_S:%.S=$(BUILD)/%.o)
+LIB_A    := $(BUILD)/lib/libweft.a
+LIB_SO   := $(BUILD)/lib/libweft.so
+
+# ---- daemon ----------------------------------------------------------------
+DAEMON_MAINS := daemon/weftd.c daemon/weftctl.c
+DAEMON_C     := $(filter-out $(DAEMON_MAINS),$(wildcard daemon/*.c))
+DAEMON_OBJS  := $(DAEMON_C:%.c=$(BUILD)/%.o)
+DAEMON_A     := $(BUILD)/daemon/libweftd.a
+WEFTD        := $(BUILD)/weftd
+WEFTCTL      := $(BUILD)/weftctl
+PLUGINS      := $(patsubst daemon/plugins/%.c,$(BUILD)/plugins/%.so,$(wildcard daemon/plugins/*.c))
+BINS         := $(if $(wildcard daemon/weftd.c),$(WEFTD)) $(if $(wildcard daemon/weftctl.c),$(WEFTCTL))
+
+# ---- tests -----------------------------------------------------------------
+UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
+UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+INTEG      := $(sort $(wildcard tests/integration/test_*.sh))
+BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
+BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
+TEST_LIBS  := $(DAEMON_A) $(LIB_A) $(PKG_LIBS) -lcmocka -ldl -lm
+
+.PHONY: all test unit integration bench run fuzz fuzz-run install clean help test-systemd
+all: $(LIB_A) $(LIB_SO) $(BINS) $(PLUGINS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+$(BUILD)/%.o: %.S
+	@mkdir -p $(@D)
+	$(CC) $(filter-out -fsanitize=%,$(CFLAGS)) -c $< -o $@
+
+$(LIB_A): $(LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+$(LIB_SO): $(LIB_OBJS) lib/libweft.map
+	$(CC) -shared -o $@ $(LIB_OBJS) -Wl,--version-script=lib/libweft.map -Wl,-soname,libweft.so.0 $(LDFLAGS) $(PKG_LIBS)
+$(DAEMON_A): $(DAEMON_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+$(BUILD)/%: $(BUILD)/daemon/%.o $(DAEMON_A) $(LIB_A)
+	$(CC) -o $@ $< $(DAEMON_A) $(LIB_A) $(LDFLAGS) $(PKG_LIBS) -ldl -lm -rdynamic
+$(BUILD)/plugins/%.so: daemon/plugins/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Idaemon -shared -o $@ $< $(LDFLAGS)
+$(BUILD)/tests/%: tests/unit/%.c $(DAEMON_A) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Idaemon -o $@ $< $(TEST_LIBS) $(LDFLAGS) -rdynamic
+$(BUILD)/bench/%: tests/bench/%.c $(DAEMON_A) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Idaemon -o $@ $< $(TEST_LIBS) $(LDFLAGS)
+
+# Unit tests run one program at a time; the closing line counts programs.
+unit: $(UNIT_BINS)
+	@pass=0; fail=0; for t in $(UNIT_BINS); do \
+	  echo "== $$t"; if $$t; then pass=$$((pass+1)); else fail=$$((fail+1)); echo "FAILED: $$t"; fi; \
+	done; echo "unit: $$pass passed, $$fail failed"; [ $$fail -eq 0 ]
+
+integration: all
+	@pass=0; fail=0; for t in $(INTEG); do \
+	  echo "== $$t"; if BUILD=$(BUILD) WEFTD=$(WEFTD) WEFTCTL=$(WEFTCTL) PLUGINDIR=$(BUILD)/plugins timeout 600 bash $$t; \
+	  then pass=$$((pass+1)); else fail=$$((fail+1)); echo "FAILED: $$t"; fi; \
+	done; echo "integration: $$pass passed, $$fail failed"; [ $$fail -eq 0 ]
+
+test: all
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory integration
+
+bench: all $(BENCH_BINS)
+	@for b in $(BENCH_BINS); do $$b || exit 1; done
+	@for b in $(sort $(wildcard tests/bench/bench_*.sh)); do BUILD=$(BUILD) WEFTD=$(WEFTD) WEFTCTL=$(WEFTCTL) bash $$b || exit 1; done
+
+run: all
+	@mkdir -p run
+	$(WEFTD) --config conf/weftd.yaml
+
+# ---- fuzzing (clang + libFuzzer) -------------------------------------------
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
+FUZZ_SECONDS ?= 20
+FUZZ_CFLAGS = -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Ilib/include -Ilib -Idaemon $(PKG_CFLAGS)
+build-fuzz/%: tests/fuzz/%.c $(DAEMON_C) $(LIB_C) $(LIB_S)
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(DAEMON_C) $(filter-out lib/sched.c,$(LIB_C)) $(PKG_LIBS) -lm -ldl -pthread -fsanitize=fuzzer
+fuzz: $(FUZZ_BINS)
+fuzz-run: $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p build-fuzz/corpus-$$n; \
+	  echo "== $$n ($(FUZZ_SECONDS)s)"; $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+	    build-fuzz/corpus-$$n tests/fuzz/corpus/$${n#fuzz_} 2>&1 | tail -3 || exit 1; done
+
+test-systemd: all
+	bash tests/systemd/run.sh
+
+# ---- install ---------------------------------------------------------------
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/weft
+	install -m 0644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
+	install -m 0755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/libweft.so.$(VERSION)
+	ln -sf libweft.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libweft.so.0
+	ln -sf libweft.so.0 $(DESTDIR)$(LIBDIR)/libweft.so
+	install -m 0644 lib/include/weft/*.h $(DESTDIR)$(INCLUDEDIR)/weft/
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' \
+	  lib/weft.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/weft.pc
+	$(if $(BINS),install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/)
+	$(if $(wildcard systemd/*.service systemd/*.socket),install -d $(DESTDIR)$(UNITDIR) && install -m 0644 $(wildcard systemd/*.service systemd/*.socket) $(DESTDIR)$(UNITDIR)/)
+	$(if $(wildcard systemd/*.sysusers),install -d $(DESTDIR)$(SYSUSERSDIR) && install -m 0644 systemd/weftd.sysusers $(DESTDIR)$(SYSUSERSDIR)/weftd.conf)
+	$(if $(wildcard conf/weftd.yaml),install -d $(DESTDIR)$(SYSCONFDIR)/weftd && install -m 0644 conf/weftd.yaml $(DESTDIR)$(SYSCONFDIR)/weftd/weftd.yaml)
+
+clean:
+	rm -rf build build-address build-thread build-fuzz run
+
+help:
+	@sed -n '2,10p' Makefile | sed 's/^# \{0,1\}//'
+
+-include $(shell find build* -name '*.d' 2>/dev/null)

@@ -1,0 +1,122 @@
+/* weft/sched.h — fibers and the M:N scheduler (Go's goroutines and GMP).
+ *
+ * weft_run() starts N scheduler threads ("procs"), each owning a local run
+ * queue and its own io_uring. Fibers are cooperative: a fiber runs until it
+ * blocks (channel, I/O, sleep, sync wait) or calls weft_yield(). An idle proc
+ * steals half of another proc's run queue before it parks in its ring.
+ *
+ * Every function here returns 0 (or a positive count) on success and a
+ * negative errno on failure. Functions marked "fiber only" must be called
+ * from a fiber running under weft_run(); elsewhere they return -EPERM.
+ */
+#ifndef WEFT_SCHED_H
+#define WEFT_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define WEFT_EXPORT __attribute__((visibility("default")))
+
+typedef struct weft_fiber weft_fiber;
+typedef void (*weft_fn)(void *arg);
+
+/* How stack overflow is caught (see README "Stacks").
+ * GUARD:  a PROT_NONE page below every stack. An overflow faults at once and
+ *         is reported naming the fiber. Costs two memory maps per stack, so at
+ *         most ~vm.max_map_count/2 stacks (about 32,000 by default).
+ * CANARY: no guard page; a canary word at the stack limit is checked at every
+ *         switch and an overflow aborts naming the fiber. Unlimited stacks, but
+ *         an overflow is caught late and may already have corrupted a neighbour.
+ * AUTO:   GUARD while the map budget allows, CANARY beyond (default). */
+enum weft_stack_mode { WEFT_STACK_AUTO = 0, WEFT_STACK_GUARD, WEFT_STACK_CANARY };
+
+struct weft_opts {
+	unsigned procs;            /* scheduler threads; 0 = number of CPUs */
+	size_t stack_size;         /* default fiber stack reserve; 0 = 64 KiB */
+	enum weft_stack_mode stack_mode;
+	unsigned ring_entries;     /* io_uring SQ size per proc; 0 = 256 */
+	bool sqpoll;               /* run each ring in SQPOLL mode */
+	bool no_msg_ring;          /* force the eventfd wake-up path (tests) */
+	bool return_with_main;     /* weft_run returns when main returns, even if
+	                              other fibers are still alive (they are abandoned) */
+	unsigned blocking_threads; /* weft_blocking helper threads; 0 = 4 */
+};
+
+/* Start the scheduler, run main_fn(arg) as the first fiber and return when it
+ * and every fiber it spawned have ended (or when main returns, per
+ * opts->return_with_main). opts may be NULL for defaults. Not reentrant: one
+ * weft_run per thread at a time; several may run in one process.
+ * Returns 0, or -ENOMEM/-EINVAL/-errno from io_uring_setup (e.g. -EPERM or
+ * -ENOSYS where io_uring is disabled) without running main_fn. */
+WEFT_EXPORT int weft_run(weft_fn main_fn, void *arg, const struct weft_opts *opts);
+
+struct weft_go_opts {
+	const char *name;   /* shown in the fiber dump; copied (truncated to 31 bytes) */
+	size_t stack_size;  /* 0 = the scheduler default */
+	bool pin;           /* never migrate: stays on the proc that spawned it */
+};
+
+/* Spawn fn(arg) as a new fiber, runnable at once (Go's `go fn(arg)`).
+ * Fiber only. Returns 0 or -ENOMEM. The fiber is not joinable: use a
+ * weft_wg (weft/sync.h) or a channel to wait for it. */
+WEFT_EXPORT int weft_go(weft_fn fn, void *arg);
+WEFT_EXPORT int weft_go_opts(weft_fn fn, void *arg, const struct weft_go_opts *opts);
+
+/* Put the calling fiber at the back of the run queue and run another one.
+ * Fiber only; returns 0 (or -EPERM outside a fiber). */
+WEFT_EXPORT int weft_yield(void);
+
+/* The calling fiber, or NULL outside weft_run. */
+WEFT_EXPORT weft_fiber *weft_self(void);
+/* Index of the proc running the caller (0..procs-1), or -EPERM. */
+WEFT_EXPORT int weft_proc_id(void);
+/* Number of procs of the running scheduler, or -EPERM. */
+WEFT_EXPORT int weft_nprocs(void);
+/* Unique id (>0) and name ("" when unnamed) of a fiber. */
+WEFT_EXPORT uint64_t weft_fiber_id(const weft_fiber *f);
+WEFT_EXPORT const char *weft_fiber_name(const weft_fiber *f);
+/* Rename the calling fiber. */
+WEFT_EXPORT void weft_set_name(const char *name);
+
+/* Run fn(arg) on a helper thread while the calling fiber parks (for calls
+ * that block the thread: getaddrinfo, a library without async I/O, ...).
+ * Fiber only. Returns fn's return value (negative errno by convention), or
+ * -ENOMEM. The call cannot be cancelled once started. */
+typedef int (*weft_blocking_fn)(void *arg);
+WEFT_EXPORT int weft_blocking(weft_blocking_fn fn, void *arg);
+
+/* Scheduler counters (summed over procs) for metrics and tests. */
+struct weft_sched_stats {
+	uint64_t fibers_live;      /* spawned and not yet ended */
+	uint64_t fibers_spawned;
+	uint64_t switches;
+	uint64_t steals;           /* fibers moved by work stealing */
+	uint64_t parks;            /* times a proc went to sleep in its ring */
+	uint64_t wakeups_msg_ring; /* cross-proc wake-ups sent by MSG_RING */
+	uint64_t wakeups_eventfd;  /* ... and by eventfd */
+	uint64_t io_submitted;
+	uint64_t io_completed;
+	uint64_t ticks[64];        /* per-proc scheduler progress (watchdog); first procs entries used */
+};
+/* Fiber only (or from any thread of a running scheduler). */
+WEFT_EXPORT int weft_sched_stats(struct weft_sched_stats *ret);
+
+/* Features probed at start-up. */
+struct weft_features {
+	bool msg_ring, single_issuer, defer_taskrun, coop_taskrun, sqpoll, waitid, futex;
+};
+WEFT_EXPORT int weft_features(struct weft_features *ret);
+
+/* Write one line per live fiber ("id name state wait-reason age_ms") to fd.
+ * Safe from any fiber; the listing is a snapshot. Returns the number of fibers. */
+WEFT_EXPORT int weft_dump_fibers(int fd);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
