@@ -161,6 +161,9 @@ test-systemd: all
 	bash tests/systemd/run.sh
 
 # ---- install ---------------------------------------------------------------
+# The installed config is the systemd one (socket /run/weftd/weftd.sock, state
+# /var/lib/weftd); conf/weftd.yaml stays the development config of `make run`.
+INSTALL_CONF := $(firstword $(wildcard systemd/weftd.yaml conf/weftd.yaml))
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/weft
 	install -m 0644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
@@ -171,9 +174,12 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' \
 	  lib/weft.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/weft.pc
 	$(if $(BINS),install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/)
-	$(if $(wildcard systemd/*.service systemd/*.socket),install -d $(DESTDIR)$(UNITDIR) && install -m 0644 $(wildcard systemd/*.service systemd/*.socket) $(DESTDIR)$(UNITDIR)/)
+	install -d $(DESTDIR)$(UNITDIR)
+	for u in $(wildcard systemd/*.service systemd/*.socket); do \
+	  sed -e 's|/usr/local/bin/|$(BINDIR)/|g; s|/etc/weftd/|$(SYSCONFDIR)/weftd/|g' $$u > $(DESTDIR)$(UNITDIR)/$${u#systemd/} && \
+	  chmod 0644 $(DESTDIR)$(UNITDIR)/$${u#systemd/} || exit 1; done
 	$(if $(wildcard systemd/*.sysusers),install -d $(DESTDIR)$(SYSUSERSDIR) && install -m 0644 systemd/weftd.sysusers $(DESTDIR)$(SYSUSERSDIR)/weftd.conf)
-	$(if $(wildcard conf/weftd.yaml),install -d $(DESTDIR)$(SYSCONFDIR)/weftd && install -m 0644 conf/weftd.yaml $(DESTDIR)$(SYSCONFDIR)/weftd/weftd.yaml)
+	$(if $(INSTALL_CONF),install -d $(DESTDIR)$(SYSCONFDIR)/weftd && install -m 0644 $(INSTALL_CONF) $(DESTDIR)$(SYSCONFDIR)/weftd/weftd.yaml)
 
 clean:
 	rm -rf build build-address build-thread build-fuzz run
