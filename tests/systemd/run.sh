@@ -182,7 +182,7 @@ chroot "$ROOT" ldconfig 2>/dev/null || true
 grep -q '^weftd:' "$ROOT/etc/passwd" || die "sysusers did not create user weftd"
 
 log "booting the container"
-systemd-nspawn -q -D "$ROOT" --boot --register=no --keep-unit --console=pipe \
+systemd-nspawn -q -D "$ROOT" --boot --register=no --keep-unit --console=pipe --private-network \
 	-M "weft-test-$$" </dev/null >"$WORK/console.log" 2>&1 &
 NSPAWN_PID=$!
 
@@ -302,8 +302,9 @@ ct rm -f /run/systemd/system/weftd.service.d/50-test-watchdog.conf
 ct systemctl daemon-reload
 
 # 7. systemd-analyze security on the installed unit.
-sec=$(ct -t 60 systemd-analyze security --no-pager weftd.service 2>&1 | sed -n 's/.*Overall exposure level for weftd.service: \([0-9.]*\).*/\1/p')
-echo "# exposure: ${sec:-?}"
+ct -t 60 systemd-analyze security --no-pager weftd.service >"$WORK/security.out" 2>&1
+grep -E '^✗|Overall' "$WORK/security.out" | sed 's/  */ /g; s/^/#   /'
+sec=$(sed -n 's/.*Overall exposure level for weftd.service: \([0-9.]*\).*/\1/p' "$WORK/security.out")
 check "systemd-analyze security weftd.service: exposure ${sec:-unparsed} < 2.0" awk -v s="${sec:-99}" 'BEGIN { exit !(s < 2.0) }'
 
 # Anything weftd logged at warning or worse, for the record.
