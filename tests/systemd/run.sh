@@ -34,8 +34,11 @@ SOCK=/run/weftd/weftd.sock
 if [ -z "${WEFT_SYSTEMD_INNER:-}" ]; then
 	if [ "$(id -u)" != 0 ]; then echo "tests/systemd: must run as root" >&2; exit 2; fi
 	export WEFT_SYSTEMD_INNER=1
-	timeout -k 30 "$GLOBAL_TIMEOUT" bash "${BASH_SOURCE[0]}" "$@"
-	rc=$?
+	# timeout(1) runs in its own process group: relay INT/TERM so the inner run cleans up.
+	timeout -k 30 "$GLOBAL_TIMEOUT" bash "${BASH_SOURCE[0]}" "$@" &
+	tpid=$!
+	trap 'kill -TERM $tpid 2>/dev/null' INT TERM HUP
+	while :; do wait $tpid; rc=$?; kill -0 $tpid 2>/dev/null || break; done
 	[ $rc = 124 ] && echo "not ok - global timeout (${GLOBAL_TIMEOUT}s) hit" && echo "0 passed, 1 failed"
 	exit $rc
 fi
@@ -48,10 +51,12 @@ for t in debootstrap systemd-nspawn nsenter systemd-sysusers; do
 	command -v $t >/dev/null || die "$t missing (apt-get install debootstrap systemd-container)"
 done
 
-PASS=0; FAIL=0; PID1=; NSPAWN_PID=
+PASS=0; FAIL=0; PID1=; NSPAWN_PID=; OVERLAY=
 ok()     { PASS=$((PASS+1)); echo "ok - $*"; }
 not_ok() { FAIL=$((FAIL+1)); echo "not ok - $*"; }
 check()  { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
+# Long host commands run in the background + wait, so that TERM/INT reach the trap at once.
+bg() { "$@" & wait $!; }
 
 # ---- the cached root --------------------------------------------------------
 mirror() {
@@ -77,7 +82,7 @@ build_cache() {
 	local tmp="$CACHE.tmp.$$" m
 	m=$(mirror)
 	log "building $CACHE with debootstrap from $m (first run only, ~1-3 min)"
-	if ! debootstrap --variant=minbase --include="$PKGS" bookworm "$tmp" "$m" \
+	if ! bg debootstrap --variant=minbase --include="$PKGS" bookworm "$tmp" "$m" \
 		>"$WORK/debootstrap.log" 2>&1; then
 		tail -20 "$WORK/debootstrap.log"; rm -rf --one-file-system "$tmp"
 		die "debootstrap failed"
@@ -114,6 +119,9 @@ cleanup() {
 		fi
 		wait "$NSPAWN_PID" 2>/dev/null
 	fi
+	if [ -n "$OVERLAY" ] && [ -z "${WEFT_KEEP:-}" ]; then
+		umount "$ROOT" 2>/dev/null || umount -l "$ROOT" 2>/dev/null
+	fi
 	if [ -n "${WEFT_KEEP:-}" ]; then
 		log "kept $WORK"
 	elif ! grep -q " $WORK" /proc/self/mounts; then
@@ -127,14 +135,17 @@ cleanup() {
 	exit $rc
 }
 trap cleanup EXIT
-trap 'echo "not ok - interrupted"; FAIL=$((FAIL+1)); exit 1' INT TERM
+trap 'echo "not ok - interrupted"; FAIL=$((FAIL+1)); kill $(jobs -p) 2>/dev/null; exit 1' INT TERM
 
 # Run a command in the container: ct [-t SECONDS] CMD...
 ct() {
 	local t=60
 	if [ "$1" = -t ]; then t=$2; shift 2; fi
+	# In the background + wait, so that a TERM (global timeout, ^C) runs the cleanup trap
+	# at once instead of after this command (timeout(1) sits in its own process group).
 	timeout -k 5 "$t" nsenter -t "$PID1" -a env -i PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-		LANG=C.UTF-8 SYSTEMD_PAGER= SYSTEMD_COLORS=0 "$@"
+		LANG=C.UTF-8 SYSTEMD_PAGER= SYSTEMD_COLORS=0 "$@" </dev/null &
+	wait $!
 }
 prop() { ct systemctl show -P "$2" "$1" 2>/dev/null; }   # prop UNIT PROPERTY
 active() { [ "$(ct systemctl is-active "$1" 2>/dev/null)" = active ]; }
@@ -159,8 +170,15 @@ show_journal() { journal -n 30 | sed 's/^/#   /'; }
 
 # ---- build the container ------------------------------------------------------
 build_cache
-log "copying the root"
-cp -a --reflink=auto "$CACHE" "$ROOT" || die "cannot copy $CACHE"
+# An overlay over the cache (instant, the cache stays clean); a full copy where overlayfs
+# is not available.
+mkdir -p "$ROOT" "$WORK/upper" "$WORK/ovl-work"
+if mount -t overlay weft-test -o "lowerdir=$CACHE,upperdir=$WORK/upper,workdir=$WORK/ovl-work" "$ROOT" 2>/dev/null; then
+	OVERLAY=1; log "root: overlay over $CACHE"
+else
+	log "root: copying $CACHE (no overlayfs)"
+	bg cp -a --reflink=auto "$CACHE/." "$ROOT" || die "cannot copy $CACHE"
+fi
 rm -f "$ROOT/.weft-stamp"
 
 if [ -n "${WEFT_INSTALL_HOOK:-}" ]; then
@@ -168,7 +186,7 @@ if [ -n "${WEFT_INSTALL_HOOK:-}" ]; then
 	"$WEFT_INSTALL_HOOK" "$ROOT" >"$WORK/install.log" 2>&1 || { cat "$WORK/install.log"; die "install hook failed"; }
 else
 	log "make install DESTDIR=$ROOT"
-	make -C "$TOP" --no-print-directory install DESTDIR="$ROOT" >"$WORK/install.log" 2>&1 ||
+	bg make -C "$TOP" --no-print-directory install DESTDIR="$ROOT" >"$WORK/install.log" 2>&1 ||
 		{ tail -30 "$WORK/install.log"; die "make install failed"; }
 fi
 for f in /usr/local/bin/weftd /usr/local/bin/weftctl /lib/systemd/system/weftd.service \
@@ -306,6 +324,12 @@ ct -t 60 systemd-analyze security --no-pager weftd.service >"$WORK/security.out"
 grep -E '^✗|Overall' "$WORK/security.out" | sed 's/  */ /g; s/^/#   /'
 sec=$(sed -n 's/.*Overall exposure level for weftd.service: \([0-9.]*\).*/\1/p' "$WORK/security.out")
 check "systemd-analyze security weftd.service: exposure ${sec:-unparsed} < 2.0" awk -v s="${sec:-99}" 'BEGIN { exit !(s < 2.0) }'
+
+# 8. Logs: weftd's own lines reach the journal, priority prefixes parsed (none left raw).
+logs=$(ct journalctl -q --no-pager -u weftd.service -t weftd -o cat 2>/dev/null)
+check "weftd logs reach the journal ($(wc -l <<<"$logs") lines)" test -n "$logs"
+check "no raw <N> priority prefixes or colour codes in weftd's journal lines" \
+	bash -c '! grep -qE "^<[0-7]>|$(printf "\033")\[" <<<"$1"' _ "$logs"
 
 # Anything weftd logged at warning or worse, for the record.
 journal -p warning | tail -n 20 | sed 's/^/#   journal: /'
