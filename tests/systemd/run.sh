@@ -193,6 +193,7 @@ for f in /usr/local/bin/weftd /usr/local/bin/weftctl /lib/systemd/system/weftd.s
 	/lib/systemd/system/weftd.socket /usr/lib/sysusers.d/weftd.conf /etc/weftd/weftd.yaml; do
 	[ -e "$ROOT$f" ] || die "make install did not install $f"
 done
+mv "$ROOT/etc/weftd/weftd.yaml" "$ROOT/etc/weftd/weftd.yaml.dist"
 install -m 0644 "$HERE/weftd.yaml" "$ROOT/etc/weftd/weftd.yaml"
 install -D -m 0755 "$HERE/rpc" "$ROOT/usr/local/libexec/weft-test/rpc"
 systemd-sysusers --root="$ROOT" >/dev/null 2>&1 || die "systemd-sysusers --root failed"
@@ -224,6 +225,9 @@ degraded) ok "container booted (degraded)"; ct systemctl --failed --no-legend | 
 esac
 
 # ---- checks -----------------------------------------------------------------------
+v=$(ct systemd-analyze verify weftd.service weftd.socket 2>&1)
+check "systemd-analyze verify weftd.service weftd.socket is clean${v:+ ($v)}" test -z "$v"
+check "weftd --check-config accepts the installed default config" ct runuser -u weftd -- weftd --check-config /etc/weftd/weftd.yaml.dist
 check "weftd --check-config accepts the test config" ct runuser -u weftd -- weftd --check-config /etc/weftd/weftd.yaml
 
 # 1. Type=notify: `systemctl start` returns only after READY=1 (or fails).
