@@ -15,7 +15,7 @@
 #   WEFT_NSPAWN_CACHE     cached root (rebuilt when missing or incomplete)
 #   WEFT_DEBIAN_MIRROR    debootstrap mirror (default: the first deb.debian.org-style URI
 #                         in /etc/apt/sources.list.d/debian.sources, else deb.debian.org)
-#   WEFT_SYSTEMD_TIMEOUT  global timeout in seconds (default 900)
+#   WEFT_SYSTEMD_TIMEOUT  global timeout in seconds (default 600)
 #   WEFT_KEEP=1           keep the container's root copy after the run (for debugging)
 #   WEFT_INSTALL_HOOK     harness debugging only: run "$WEFT_INSTALL_HOOK ROOT" instead of
 #                         `make install DESTDIR=ROOT`
@@ -25,7 +25,7 @@ set -o pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOP=$(cd "$HERE/../.." && pwd)
 CACHE=${WEFT_NSPAWN_CACHE:-/var/tmp/weft-nspawn-root}
-GLOBAL_TIMEOUT=${WEFT_SYSTEMD_TIMEOUT:-900}
+GLOBAL_TIMEOUT=${WEFT_SYSTEMD_TIMEOUT:-600}
 PKGS=systemd,systemd-sysv,dbus,procps,liburing2,libyaml-0-2,libsystemd0,libjansson4,socat
 CACHE_STAMP="weft-nspawn-root v1 bookworm minbase $PKGS"
 SOCK=/run/weftd/weftd.sock
