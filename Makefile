@@ -75,7 +75,7 @@ LIB_SO   := $(BUILD)/lib/libweft.so
 DAEMON_MAINS := daemon/weftd.c daemon/weftctl.c
 DAEMON_C     := $(filter-out $(DAEMON_MAINS),$(wildcard daemon/*.c))
 DAEMON_OBJS  := $(DAEMON_C:%.c=$(BUILD)/%.o)
-DAEMON_A     := $(BUILD)/daemon/libweftd.a
+DAEMON_A     := $(if $(DAEMON_OBJS),$(BUILD)/daemon/libweftd.a) # none until daemon/ has sources
 WEFTD        := $(BUILD)/weftd
 WEFTCTL      := $(BUILD)/weftctl
 PLUGINS      := $(patsubst daemon/plugins/%.c,$(BUILD)/plugins/%.so,$(wildcard daemon/plugins/*.c))
@@ -100,13 +100,15 @@ $(BUILD)/%.o: %.S
 	$(CC) $(filter-out -fsanitize=%,$(CFLAGS)) -c $< -o $@
 
 $(LIB_A): $(LIB_OBJS)
-	@rm -f $@
+	@mkdir -p $(@D); rm -f $@
 	$(AR) rcs $@ $^
 $(LIB_SO): $(LIB_OBJS) lib/libweft.map
 	$(CC) -shared -o $@ $(LIB_OBJS) -Wl,--version-script=lib/libweft.map -Wl,-soname,libweft.so.0 $(LDFLAGS) $(PKG_LIBS)
+ifneq ($(DAEMON_A),)
 $(DAEMON_A): $(DAEMON_OBJS)
-	@rm -f $@
+	@mkdir -p $(@D); rm -f $@
 	$(AR) rcs $@ $^
+endif
 $(BUILD)/%: $(BUILD)/daemon/%.o $(DAEMON_A) $(LIB_A)
 	$(CC) -o $@ $< $(DAEMON_A) $(LIB_A) $(LDFLAGS) $(PKG_LIBS) -ldl -lm -rdynamic
 $(BUILD)/plugins/%.so: daemon/plugins/%.c

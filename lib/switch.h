@@ -21,6 +21,7 @@ struct weft__ctx {
 	size_t stack_size; /* usable bytes above stack_lo (ASan) */
 	void *asan_fake;   /* ASan fake-stack save slot */
 	void *tsan_fiber;  /* TSan fiber handle */
+	bool is_thread;    /* from weft__ctx_init_thread: its TSan fiber is the thread's */
 };
 
 /* Capture the calling thread's own stack as a context (a proc's scheduler

@@ -9,13 +9,14 @@
 extern "C" {
 #endif
 
+/* Layout is public only so a wg can live in caller storage; use the functions. */
 typedef struct weft_wg {
 	long count;          /* outstanding work; guarded by lock */
 	int lock;            /* internal spinlock */
-	void *waiters;       /* internal: parked fibers */
+	void *head, *tail;   /* internal: parked fibers */
 } weft_wg;
 
-#define WEFT_WG_INIT { 0, 0, 0 }
+#define WEFT_WG_INIT { 0, 0, 0, 0 }
 WEFT_EXPORT void weft_wg_init(weft_wg *wg);
 /* Add delta (may be negative) to the counter; reaching 0 wakes all waiters.
  * Returns -EINVAL (and leaves the counter) if it would go negative. */

@@ -1,0 +1,280 @@
+/* ctx.c — cancellation trees with deadlines and values (Go's context).
+ *
+ * Each cancellable context has a lock guarding its error, its children and
+ * its watchers (waiters of fibers blocked under it). Cancelling fires every
+ * watcher while holding the lock, so a fiber that unhooks its watcher after
+ * waking never races with the canceller; children are then cancelled one by
+ * one, top-down, each under its own lock.
+ */
+#include <stdlib.h>
+
+#include "internal.h"
+
+struct weft_ctx {
+	atomic_int refs;
+	weft__lock lock;
+	atomic_int err;                /* 0 while live */
+	bool cancellable;              /* false for value contexts */
+	bool in_parent;                /* linked in parent's children (guarded by parent lock) */
+	bool has_timer;
+	int64_t deadline;              /* effective deadline, INT64_MAX for none */
+	struct weft_ctx *parent;       /* holds a reference */
+	const weft_ctx_key *key;       /* value contexts */
+	void *value;
+	struct weft_ctx *child_head;   /* live cancellable children */
+	struct weft_ctx *sib_next, *sib_prev;
+	struct weft__ctx_watch *watch_head;
+	struct weft__timer timer;
+};
+
+/* The nearest ancestor-or-self that can be done, or NULL (background). */
+static weft_ctx *cancellable_of(const weft_ctx *c)
+{
+	while (c && !c->cancellable)
+		c = c->parent;
+	return (weft_ctx *)c;
+}
+
+static void unlink_child(weft_ctx *parent, weft_ctx *c)
+{
+	if (c->sib_prev)
+		c->sib_prev->sib_next = c->sib_next;
+	else
+		parent->child_head = c->sib_next;
+	if (c->sib_next)
+		c->sib_next->sib_prev = c->sib_prev;
+	c->sib_next = c->sib_prev = NULL;
+	c->in_parent = false;
+}
+
+static void detach_from_parent(weft_ctx *c)
+{
+	weft_ctx *cp = cancellable_of(c->parent);
+	if (!cp)
+		return;
+	weft__lock_acquire(&cp->lock);
+	if (c->in_parent)
+		unlink_child(cp, c);
+	weft__lock_release(&cp->lock);
+}
+
+/* from_timer: called by c's own deadline timer, which must not delete itself */
+static void cancel(weft_ctx *c, int err, bool from_timer)
+{
+	weft__lock_acquire(&c->lock);
+	int exp = 0;
+	if (!atomic_compare_exchange_strong(&c->err, &exp, err)) {
+		weft__lock_release(&c->lock);
+		return;
+	}
+	for (struct weft__ctx_watch *cw = c->watch_head; cw; cw = cw->next) {
+		cw->ctx = NULL; /* unhooked: unwatch has nothing to do */
+		weft__waiter_fire(cw->w, err);
+	}
+	c->watch_head = NULL;
+	/* take the children with a reference each, so they outlive this loop */
+	weft_ctx *kids = c->child_head;
+	c->child_head = NULL;
+	for (weft_ctx *k = kids; k; k = k->sib_next) {
+		atomic_fetch_add(&k->refs, 1);
+		k->in_parent = false;
+	}
+	weft__lock_release(&c->lock);
+	while (kids) {
+		weft_ctx *k = kids;
+		kids = k->sib_next;
+		k->sib_next = k->sib_prev = NULL;
+		cancel(k, err, false);
+		weft_ctx_unref(k);
+	}
+	if (c->has_timer && !from_timer)
+		weft__timer_del(&c->timer);
+	detach_from_parent(c);
+}
+
+static void deadline_fire(struct weft__timer *t)
+{
+	cancel(t->arg, -ETIMEDOUT, true);
+}
+
+static int derive(weft_ctx *parent, bool cancellable, weft_ctx **ret)
+{
+	if (!ret)
+		return -EINVAL;
+	weft_ctx *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	atomic_init(&c->refs, 1);
+	c->cancellable = cancellable;
+	c->deadline = parent ? parent->deadline : INT64_MAX;
+	c->parent = weft_ctx_ref(parent);
+	c->timer.index = -1;
+	weft_ctx *cp = cancellable_of(parent);
+	if (cancellable && cp) {
+		weft__lock_acquire(&cp->lock);
+		int err = atomic_load(&cp->err);
+		if (err) {
+			atomic_store(&c->err, err); /* born done */
+		} else {
+			c->sib_next = cp->child_head;
+			if (cp->child_head)
+				cp->child_head->sib_prev = c;
+			cp->child_head = c;
+			c->in_parent = true;
+		}
+		weft__lock_release(&cp->lock);
+	}
+	*ret = c;
+	return 0;
+}
+
+int weft_ctx_with_cancel(weft_ctx *parent, weft_ctx **ret)
+{
+	return derive(parent, true, ret);
+}
+
+int weft_ctx_with_deadline(weft_ctx *parent, int64_t deadline_ns, weft_ctx **ret)
+{
+	weft_ctx *c;
+	int r = derive(parent, true, &c);
+	if (r < 0)
+		return r;
+	if (deadline_ns < c->deadline && !atomic_load(&c->err)) {
+		c->deadline = deadline_ns;
+		if (deadline_ns <= weft__now()) {
+			cancel(c, -ETIMEDOUT, false);
+		} else {
+			r = weft__timer_add(&c->timer, deadline_ns, deadline_fire, c);
+			if (r < 0) {
+				weft_ctx_unref(c);
+				return r;
+			}
+			c->has_timer = true;
+		}
+	}
+	*ret = c;
+	return 0;
+}
+
+int weft_ctx_with_timeout(weft_ctx *parent, int64_t timeout_ns, weft_ctx **ret)
+{
+	return weft_ctx_with_deadline(parent, weft__now() + timeout_ns, ret);
+}
+
+int weft_ctx_with_value(weft_ctx *parent, const weft_ctx_key *key, void *value, weft_ctx **ret)
+{
+	if (!key)
+		return -EINVAL;
+	int r = derive(parent, false, ret);
+	if (r == 0) {
+		(*ret)->key = key;
+		(*ret)->value = value;
+	}
+	return r;
+}
+
+void *weft_ctx_value(const weft_ctx *ctx, const weft_ctx_key *key)
+{
+	for (; ctx; ctx = ctx->parent)
+		if (ctx->key == key && key)
+			return ctx->value;
+	return NULL;
+}
+
+void weft_ctx_cancel_err(weft_ctx *ctx, int err)
+{
+	if (ctx && ctx->cancellable)
+		cancel(ctx, err < 0 ? err : -ECANCELED, false);
+}
+
+void weft_ctx_cancel(weft_ctx *ctx)
+{
+	weft_ctx_cancel_err(ctx, -ECANCELED);
+}
+
+int weft_ctx_err(const weft_ctx *ctx)
+{
+	/* a value context is done when its nearest cancellable ancestor is */
+	const weft_ctx *c = cancellable_of(ctx);
+	return c ? atomic_load_explicit(&c->err, memory_order_acquire) : 0;
+}
+
+int64_t weft_ctx_deadline(const weft_ctx *ctx)
+{
+	return ctx ? ctx->deadline : INT64_MAX;
+}
+
+weft_ctx *weft_ctx_ref(weft_ctx *ctx)
+{
+	if (ctx)
+		atomic_fetch_add_explicit(&ctx->refs, 1, memory_order_relaxed);
+	return ctx;
+}
+
+weft_ctx *weft_ctx_unref(weft_ctx *ctx)
+{
+	if (!ctx)
+		return NULL;
+	int left = atomic_fetch_sub_explicit(&ctx->refs, 1, memory_order_acq_rel) - 1;
+	if (left > 0)
+		return NULL;
+	if (ctx->cancellable) {
+		if (ctx->has_timer)
+			weft__timer_del(&ctx->timer);
+		detach_from_parent(ctx);
+	}
+	weft_ctx_unref(ctx->parent);
+	free(ctx);
+	return NULL;
+}
+
+int weft__ctx_watch(weft_ctx *ctx, struct weft__ctx_watch *cw, struct weft__waiter *w)
+{
+	weft_ctx *c = cancellable_of(ctx);
+	cw->w = w;
+	cw->ctx = NULL;
+	cw->hold = NULL;
+	if (!c)
+		return 0;
+	cw->hold = weft_ctx_ref(c); /* the ctx outlives the wait even if its owner drops it */
+	weft__lock_acquire(&c->lock);
+	int err = atomic_load(&c->err);
+	if (!err) {
+		cw->ctx = c;
+		cw->prev = NULL;
+		cw->next = c->watch_head;
+		if (c->watch_head)
+			c->watch_head->prev = cw;
+		c->watch_head = cw;
+	}
+	weft__lock_release(&c->lock);
+	return err;
+}
+
+void weft__ctx_unwatch(struct weft__ctx_watch *cw)
+{
+	weft_ctx *c = cw->hold;
+	if (!c)
+		return;
+	weft__lock_acquire(&c->lock);
+	if (cw->ctx) { /* not already unhooked by a cancel */
+		if (cw->prev)
+			cw->prev->next = cw->next;
+		else
+			c->watch_head = cw->next;
+		if (cw->next)
+			cw->next->prev = cw->prev;
+		cw->ctx = NULL;
+	}
+	weft__lock_release(&c->lock);
+	cw->hold = weft_ctx_unref(c);
+}
+
+int weft_ctx_wait(weft_ctx *ctx)
+{
+	if (!weft__self())
+		return -EPERM;
+	struct weft__waiter w;
+	weft__waiter_init(&w);
+	return weft__wait(ctx, &w, "ctx");
+}

@@ -1,0 +1,12 @@
+/* weft/weft.h — the whole of libweft: Go's concurrency model in C.
+ * Link with -lweft (pkg-config weft). See each module's header. */
+#ifndef WEFT_WEFT_H
+#define WEFT_WEFT_H
+
+#include <weft/sched.h>
+#include <weft/ctx.h>
+#include <weft/clock.h>
+#include <weft/io.h>
+#include <weft/wg.h>
+
+#endif

@@ -1,0 +1,275 @@
+/* internal.h — the runtime's private core: fibers, procs, parking, waiters,
+ * timers. Every other module (channels, sync, contexts, I/O) blocks and
+ * wakes fibers only through the few primitives declared here.
+ *
+ * Parking protocol (a permit, like a futex word per fiber):
+ *   A waker calls weft__ready(f) exactly once per wait it wins. If f is
+ *   parked it becomes runnable; if f is still running (it has published its
+ *   waiter but not yet switched out) the wake is remembered and f's next
+ *   weft__park() returns at once. So a fiber can register itself anywhere,
+ *   drop every lock and then park, without a lost wake-up.
+ *
+ * Waiters: a blocked fiber owns one weft__waiter (on its stack) and may hang
+ * it on several sources (a channel's queue, a context, a timer). A source
+ * wins the waiter with weft__waiter_fire(); exactly one wins; the winner
+ * writes the result and readies the fiber, and must not touch the waiter
+ * afterwards. Losers see the claim fail and move on. After waking, the fiber
+ * unhooks the waiter from every source that did not win (under that source's
+ * lock), so no source can see it after the wait returns.
+ */
+#ifndef WEFT_INTERNAL_H
+#define WEFT_INTERNAL_H
+
+#include <errno.h>
+#include <liburing.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <weft/weft.h>
+
+#include "stack.h"
+#include "switch.h"
+
+#define WEFT__LIKELY(x) __builtin_expect(!!(x), 1)
+#define WEFT__UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+#if defined(__x86_64__) || defined(__i386__)
+#define weft__cpu_relax() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define weft__cpu_relax() __asm__ __volatile__("yield" ::: "memory")
+#else
+#define weft__cpu_relax() __asm__ __volatile__("" ::: "memory")
+#endif
+
+/* ---- spinlock: test-and-test-and-set; for short critical sections only -- */
+typedef struct { atomic_int v; } weft__lock;
+#define WEFT__LOCK_INIT { 0 }
+static inline void weft__lock_acquire(weft__lock *l)
+{
+	for (;;) {
+		if (!atomic_exchange_explicit(&l->v, 1, memory_order_acquire))
+			return;
+		while (atomic_load_explicit(&l->v, memory_order_relaxed))
+			weft__cpu_relax();
+	}
+}
+static inline void weft__lock_release(weft__lock *l)
+{
+	atomic_store_explicit(&l->v, 0, memory_order_release);
+}
+
+/* ---- fibers -------------------------------------------------------------- */
+enum weft__pstate {
+	WEFT__RUNNING = 0, /* running or runnable */
+	WEFT__PARKING,     /* decided to park, not yet switched out */
+	WEFT__PARKED,      /* switched out, on no queue */
+	WEFT__NOTIFIED,    /* woken before it finished parking */
+	WEFT__DEAD,
+};
+
+#define WEFT__FIBER_MAGIC 0x77656674u /* "weft": header of a live fiber */
+
+struct weft_proc;
+struct weft_sched;
+
+struct weft_fiber {
+	struct weft__ctx ctx;          /* saved machine context */
+	struct weft__stack stack;      /* where it lives (this struct is at its top) */
+	struct weft_sched *sched;
+	weft_fn fn;
+	void *arg;
+	struct weft_fiber *next;       /* link in the global queue or a proc's inbox */
+	struct weft_proc *_Atomic home;/* non-NULL: only this proc may run it */
+	bool pinned;                   /* home is permanent (weft_go_opts.pin) */
+	atomic_int pstate;             /* enum weft__pstate */
+	const char *_Atomic wait_reason; /* static string while parked, for the dump */
+	uint64_t id;
+	int64_t created_ns;
+	atomic_uint magic;             /* WEFT__FIBER_MAGIC while alive */
+	char name[32];
+};
+_Static_assert(sizeof(struct weft_fiber) <= WEFT__STACK_HEADER, "fiber header too big");
+
+/* The proc running the calling thread, or NULL. Never cached by the compiler
+ * across a switch (the fiber may resume on another thread). */
+struct weft_proc *weft__proc(void);
+struct weft_fiber *weft__self(void);
+
+/* Park the calling fiber until weft__ready() (see the protocol above).
+ * reason is a static string shown in the dump. Fiber only. */
+void weft__park(const char *reason);
+/* Make f runnable (from any thread). Exactly once per won wait. */
+void weft__ready(struct weft_fiber *f);
+
+/* ---- waiters ------------------------------------------------------------- */
+struct weft__waiter {
+	struct weft_fiber *fiber;
+	atomic_int claimed;            /* 0 until a source wins it */
+	int result;                    /* written by the winner */
+	void *data;                    /* for the source (e.g. element buffer) */
+	long index;                    /* for the source (e.g. select case) */
+	struct weft__waiter *next, *prev; /* the source's wait list */
+	bool linked;                   /* on a source's wait list */
+};
+
+static inline void weft__waiter_init(struct weft__waiter *w)
+{
+	*w = (struct weft__waiter){ .fiber = weft__self() };
+}
+/* Win w without waking anyone (a source that then does more work before
+ * weft__waiter_wake, or the fiber itself giving up). */
+static inline bool weft__waiter_claim(struct weft__waiter *w)
+{
+	int exp = 0;
+	return atomic_compare_exchange_strong_explicit(&w->claimed, &exp, 1, memory_order_acq_rel,
+						       memory_order_acquire);
+}
+/* After a successful claim by a source: store the result, ready the fiber.
+ * w is dead to the caller afterwards. */
+static inline void weft__waiter_wake(struct weft__waiter *w, int result)
+{
+	struct weft_fiber *f = w->fiber;
+	w->result = result;
+	weft__ready(f);
+}
+static inline bool weft__waiter_fire(struct weft__waiter *w, int result)
+{
+	if (!weft__waiter_claim(w))
+		return false;
+	weft__waiter_wake(w, result);
+	return true;
+}
+
+/* Doubly linked FIFO of waiters, for sources (guarded by the source's lock). */
+struct weft__waitq { struct weft__waiter *head, *tail; };
+void weft__waitq_push(struct weft__waitq *q, struct weft__waiter *w);
+void weft__waitq_remove(struct weft__waitq *q, struct weft__waiter *w); /* no-op if unlinked */
+struct weft__waiter *weft__waitq_pop(struct weft__waitq *q);
+
+/* Contexts: hang a waiter on ctx so that ctx becoming done fires it with the
+ * ctx error. Returns 0 when hung (or ctx never ends: NULL), or the ctx error
+ * if it is already done (then nothing was hung). */
+struct weft__ctx_watch {
+	struct weft__waiter *w;
+	struct weft_ctx *ctx;          /* the cancellable ctx it hangs on, or NULL once unhooked */
+	struct weft_ctx *hold;         /* reference kept for the duration of the watch */
+	struct weft__ctx_watch *next, *prev;
+};
+int weft__ctx_watch(struct weft_ctx *ctx, struct weft__ctx_watch *cw, struct weft__waiter *w);
+void weft__ctx_unwatch(struct weft__ctx_watch *cw);
+
+/* The usual end of a blocking call: w is already hung on its source(s).
+ * Hang it on ctx too, park until some source wins, unhook from ctx and return
+ * the winner's result. If ctx is already done, claims w itself (result = ctx
+ * error) — unless a source won first. The caller then unhooks w from its own
+ * sources if w->linked. */
+int weft__wait(struct weft_ctx *ctx, struct weft__waiter *w, const char *reason);
+
+/* ---- timers (per-proc heap) --------------------------------------------- */
+struct weft__timer {
+	int64_t when;                  /* monotonic ns */
+	void (*fn)(struct weft__timer *t); /* runs on the owning proc's scheduler
+	                                      stack; must not block */
+	void *arg;
+	struct weft_proc *proc;        /* heap it is on */
+	long index;                    /* heap slot, -1 when not queued */
+	atomic_int state;              /* internal */
+};
+/* Queue t on the calling thread's proc (fiber or scheduler context). */
+int weft__timer_add(struct weft__timer *t, int64_t when, void (*fn)(struct weft__timer *), void *arg);
+/* Unqueue t. Returns true if it was removed before firing; false if it fired
+ * (waits for a running callback to finish, so t may be freed afterwards).
+ * Must not be called from t's own callback. */
+bool weft__timer_del(struct weft__timer *t);
+
+/* ---- procs and the scheduler -------------------------------------------- */
+#define WEFT__RUNQ_SIZE 256
+#define WEFT__UD_WAKE    ((uint64_t)1) /* MSG_RING wake-up */
+#define WEFT__UD_EVENTFD ((uint64_t)2) /* eventfd read completed */
+#define WEFT__UD_IGNORE  ((uint64_t)3) /* completion nobody waits for */
+
+enum weft__after { WEFT__AFTER_NONE, WEFT__AFTER_PARK, WEFT__AFTER_YIELD, WEFT__AFTER_EXIT };
+
+struct weft__proc_stats {
+	atomic_uint_fast64_t switches, steals, parks, wake_msg, wake_efd, io_sub, io_done, ticks;
+};
+
+struct weft_proc {
+	struct weft_sched *sched;
+	unsigned id;
+	pthread_t thread;
+	struct io_uring ring;
+	bool ring_ok;
+	int efd;                       /* eventfd wake-up (non-proc wakers, fallback) */
+	uint64_t efd_buf;
+	struct weft__ctx g0;           /* the thread's own context: the scheduler loop */
+	struct weft_fiber *cur;        /* running fiber, NULL on g0 */
+	/* Go's local run queue: owner pushes at tail, owner and thieves take at head */
+	_Atomic uint32_t rq_head, rq_tail;
+	struct weft_fiber *_Atomic rq[WEFT__RUNQ_SIZE];
+	struct weft_fiber *_Atomic runnext;
+	/* fibers that must run here (pinned, I/O cancel), pushed by anyone */
+	weft__lock inbox_lock;
+	struct weft_fiber *inbox_head, *inbox_tail;
+	atomic_uint inbox_len;
+	/* what the next context to run on this thread does for the last one */
+	enum weft__after after;
+	struct weft_fiber *after_fiber;
+	/* timers */
+	weft__lock tlock;
+	struct weft__timer **heap;
+	size_t nheap, heap_cap;
+	atomic_int_fast64_t next_timer; /* earliest 'when', INT64_MAX if none */
+	/* parking */
+	atomic_int parked;             /* 1 while (about to be) asleep in the ring */
+	unsigned tick;
+	int64_t now_cache;             /* weft__now() at the last scheduler pass */
+	unsigned sq_pending;           /* prepared, not yet submitted SQEs */
+	unsigned inflight;             /* submitted ops not yet completed */
+	struct weft__stack_cache *stack_cache;
+	uint32_t rand;
+	struct weft__proc_stats st;
+};
+
+struct weft_sched {
+	struct weft_opts opts;
+	unsigned nprocs;
+	struct weft_proc **procs;
+	struct weft__stack_pool *stacks;
+	struct weft_features feat;
+	unsigned setup_flags;          /* io_uring flags that worked */
+	/* global run queue */
+	pthread_mutex_t gq_lock;
+	struct weft_fiber *gq_head, *gq_tail;
+	atomic_uint gq_len;
+	atomic_int npidle;             /* procs parked in their ring */
+	atomic_long live;              /* fibers alive */
+	atomic_uint_fast64_t spawned;
+	atomic_uint_fast64_t next_id;
+	atomic_bool stop;
+	struct weft_fiber *main;
+	atomic_bool main_done;
+	/* startup barrier */
+	pthread_mutex_t start_lock;
+	pthread_cond_t start_cond;
+	unsigned started;
+	int start_err;
+	struct weft__blocking *blocking; /* lazily started helper threads */
+	pthread_mutex_t blocking_lock;
+};
+
+/* Ring access for the I/O module: an SQE on the calling proc's ring,
+ * submitting first if the queue is full. Never NULL. */
+struct io_uring_sqe *weft__sqe(struct weft_proc *p);
+/* Called by the scheduler for each completion whose user_data is an op. */
+struct weft__io_op;
+void weft__io_complete(struct weft_proc *p, struct weft__io_op *op, int res);
+/* Pending submissions are flushed by the scheduler once per pass. */
+int weft__ring_flush(struct weft_proc *p);
+
+void weft__blocking_shutdown(struct weft_sched *s);
+
+int64_t weft__now(void);
+
+#endif

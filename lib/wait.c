@@ -1,0 +1,57 @@
+/* wait.c — waiter queues and the common end of every blocking call. */
+#include "internal.h"
+
+void weft__waitq_push(struct weft__waitq *q, struct weft__waiter *w)
+{
+	w->next = NULL;
+	w->prev = q->tail;
+	if (q->tail)
+		q->tail->next = w;
+	else
+		q->head = w;
+	q->tail = w;
+	w->linked = true;
+}
+
+void weft__waitq_remove(struct weft__waitq *q, struct weft__waiter *w)
+{
+	if (!w->linked)
+		return;
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		q->head = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	else
+		q->tail = w->prev;
+	w->next = w->prev = NULL;
+	w->linked = false;
+}
+
+struct weft__waiter *weft__waitq_pop(struct weft__waitq *q)
+{
+	struct weft__waiter *w = q->head;
+	if (w)
+		weft__waitq_remove(q, w);
+	return w;
+}
+
+int weft__wait(struct weft_ctx *ctx, struct weft__waiter *w, const char *reason)
+{
+	struct weft__ctx_watch cw;
+	int r = weft__ctx_watch(ctx, &cw, w);
+	if (r < 0) {
+		weft__ctx_unwatch(&cw);
+		if (weft__waiter_claim(w)) {
+			w->result = r;
+			return r;
+		}
+		/* a source won first: its wake-up is on the way, take it */
+		weft__park(reason);
+		return w->result;
+	}
+	weft__park(reason);
+	weft__ctx_unwatch(&cw);
+	return w->result;
+}

@@ -1,0 +1,368 @@
+/* test_sched.c — the scheduler: spawning, yielding, parking, stealing,
+ * cross-proc wake-ups, timers and the blocking pool. Each test runs with 1
+ * and with N procs (the table at the bottom). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <weft/weft.h>
+
+#include "testutil.h"
+
+static unsigned g_procs;
+
+static void run(weft_fn fn, void *arg)
+{
+	struct weft_opts o = { .procs = g_procs };
+	assert_int_equal(weft_run(fn, arg, &o), 0);
+}
+
+/* ---- spawn and join ---- */
+struct counter {
+	atomic_long n;
+	weft_wg wg;
+};
+
+static void bump(void *arg)
+{
+	struct counter *c = arg;
+	atomic_fetch_add(&c->n, 1);
+	weft_wg_done(&c->wg);
+}
+
+static void spawn_many(void *arg)
+{
+	struct counter *c = arg;
+	weft_wg_init(&c->wg);
+	weft_wg_add(&c->wg, TEST_SCALE(10000));
+	for (int i = 0; i < TEST_SCALE(10000); i++)
+		assert_int_equal(weft_go(bump, c), 0);
+	assert_int_equal(weft_wg_wait(NULL, &c->wg), 0);
+	assert_int_equal(atomic_load(&c->n), TEST_SCALE(10000));
+}
+
+static void test_spawn_join(void **state)
+{
+	struct counter c = { 0 };
+	run(spawn_many, &c);
+	assert_int_equal(atomic_load(&c.n), TEST_SCALE(10000));
+}
+
+/* weft_run returns only after every fiber ended, even unjoined ones */
+static void late(void *arg)
+{
+	weft_sleep(NULL, 20 * WEFT_MSEC);
+	atomic_fetch_add((atomic_long *)arg, 1);
+}
+
+static void spawn_and_leave(void *arg)
+{
+	for (int i = 0; i < 50; i++)
+		weft_go(late, arg);
+}
+
+static void test_run_waits_for_all(void **state)
+{
+	atomic_long n = 0;
+	run(spawn_and_leave, &n);
+	assert_int_equal(atomic_load(&n), 50);
+}
+
+/* ---- yield interleaves fibers on one proc ---- */
+struct pingpong {
+	char log[64];
+	atomic_int len;
+};
+
+static void yielder(void *arg)
+{
+	struct pingpong *pp = arg;
+	char me = weft_fiber_name(weft_self())[0];
+	for (int i = 0; i < 3; i++) {
+		pp->log[atomic_fetch_add(&pp->len, 1)] = me;
+		weft_yield();
+	}
+}
+
+static void yield_main(void *arg)
+{
+	weft_go_opts(yielder, arg, &(struct weft_go_opts){ .name = "a", .pin = true });
+	weft_go_opts(yielder, arg, &(struct weft_go_opts){ .name = "b", .pin = true });
+}
+
+static void test_yield_interleaves(void **state)
+{
+	struct pingpong pp = { 0 };
+	struct weft_opts o = { .procs = 1 };
+	assert_int_equal(weft_run(yield_main, &pp, &o), 0);
+	assert_string_equal(pp.log, "ababab");
+}
+
+/* ---- sleeps wake in deadline order ---- */
+struct sleeper_log {
+	int order[8];
+	atomic_int n;
+	weft_wg wg;
+};
+struct sleeper {
+	struct sleeper_log *log;
+	int ms;
+};
+
+static void sleeper(void *arg)
+{
+	struct sleeper *s = arg;
+	int64_t t0 = weft_now();
+	assert_int_equal(weft_sleep(NULL, s->ms * WEFT_MSEC), 0);
+	assert_true(weft_now() - t0 >= s->ms * WEFT_MSEC);
+	s->log->order[atomic_fetch_add(&s->log->n, 1)] = s->ms;
+	weft_wg_done(&s->log->wg);
+}
+
+static void sleep_main(void *arg)
+{
+	struct sleeper_log *log = arg;
+	static const int ms[] = { 50, 10, 40, 20, 30 };
+	struct sleeper s[5];
+	weft_wg_init(&log->wg);
+	weft_wg_add(&log->wg, 5);
+	for (int i = 0; i < 5; i++) {
+		s[i] = (struct sleeper){ log, ms[i] };
+		/* pinned to one proc: order across procs is only as good as the clocks */
+		weft_go_opts(sleeper, &s[i], &(struct weft_go_opts){ .pin = true });
+	}
+	weft_wg_wait(NULL, &log->wg);
+}
+
+static void test_sleep_order(void **state)
+{
+	struct sleeper_log log = { 0 };
+	run(sleep_main, &log);
+	assert_int_equal(atomic_load(&log.n), 5);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(log.order[i], (i + 1) * 10);
+}
+
+/* ---- work stealing moves fibers to other procs ---- */
+struct spread {
+	atomic_int seen[64];
+	weft_wg wg;
+};
+
+static void busy(void *arg)
+{
+	struct spread *sp = arg;
+	/* burn a little CPU without blocking, so the spawner's queue backs up */
+	for (int round = 0; round < 20; round++) {
+		volatile unsigned x = 0;
+		for (int i = 0; i < 20000; i++)
+			x += (unsigned)i;
+		atomic_fetch_add(&sp->seen[weft_proc_id()], 1);
+		weft_yield();
+	}
+	weft_wg_done(&sp->wg);
+}
+
+static void spread_main(void *arg)
+{
+	struct spread *sp = arg;
+	weft_wg_init(&sp->wg);
+	weft_wg_add(&sp->wg, 200);
+	for (int i = 0; i < 200; i++)
+		weft_go(busy, sp);
+	weft_wg_wait(NULL, &sp->wg);
+	struct weft_sched_stats st;
+	assert_int_equal(weft_sched_stats(&st), 0);
+	if (weft_nprocs() > 1)
+		assert_true(st.steals > 0);
+}
+
+static void test_stealing(void **state)
+{
+	if (g_procs < 2)
+		skip();
+	struct spread sp;
+	memset(&sp, 0, sizeof(sp));
+	run(spread_main, &sp);
+	int used = 0;
+	for (unsigned i = 0; i < g_procs; i++)
+		used += atomic_load(&sp.seen[i]) > 0;
+	assert_true(used >= 2);
+}
+
+/* ---- cross-proc wake-up: a fiber pinned on proc 1 wakes one parked on proc 0 ---- */
+struct xwake {
+	weft_wg ready, done;
+	atomic_int home, woke_on;
+};
+
+static void xwaiter(void *arg)
+{
+	struct xwake *x = arg;
+	atomic_store(&x->home, weft_proc_id());
+	weft_wg_done(&x->ready);
+	weft_wg_wait(NULL, &x->done);
+	atomic_store(&x->woke_on, weft_proc_id());
+}
+
+static void xwaker(void *arg)
+{
+	struct xwake *x = arg;
+	weft_wg_wait(NULL, &x->ready);
+	/* get stolen onto another proc: yielding keeps our proc's queue non-empty */
+	int home = atomic_load(&x->home);
+	for (int i = 0; i < 100000 && weft_proc_id() == home; i++)
+		weft_yield();
+	assert_int_not_equal(weft_proc_id(), home);
+	weft_sleep(NULL, 10 * WEFT_MSEC); /* let proc 0 park in its ring */
+	weft_wg_done(&x->done);
+}
+
+static void xwake_main(void *arg)
+{
+	struct xwake *x = arg;
+	weft_wg_init(&x->ready);
+	weft_wg_init(&x->done);
+	weft_wg_add(&x->ready, 1);
+	weft_wg_add(&x->done, 1);
+	atomic_store(&x->woke_on, -1);
+	/* the waiter stays on its proc, the waker moves away from it */
+	weft_go_opts(xwaiter, x, &(struct weft_go_opts){ .pin = true, .name = "waiter" });
+	weft_go(xwaker, x);
+}
+
+static void test_cross_proc_wake(void **state)
+{
+	struct xwake x;
+	for (int i = 0; i < 2; i++) {
+		struct weft_opts o = { .procs = g_procs, .no_msg_ring = i == 1 };
+		assert_int_equal(weft_run(xwake_main, &x, &o), 0);
+		assert_int_equal(atomic_load(&x.woke_on), atomic_load(&x.home));
+	}
+}
+
+/* ---- many fibers ping-pong through wait groups across procs ---- */
+static void relay_main(void *arg)
+{
+	(void)arg;
+	struct counter c = { 0 };
+	weft_wg_init(&c.wg);
+	weft_wg_add(&c.wg, TEST_SCALE(1000));
+	for (int i = 0; i < TEST_SCALE(1000); i++)
+		weft_go(bump, &c);
+	assert_int_equal(weft_wg_wait(NULL, &c.wg), 0);
+	assert_int_equal(atomic_load(&c.n), TEST_SCALE(1000));
+}
+
+static void test_wg_many(void **state)
+{
+	for (int i = 0; i < 20; i++)
+		run(relay_main, NULL);
+}
+
+/* ---- blocking calls park the fiber, not the proc ---- */
+static int slow_call(void *arg)
+{
+	usleep(20000);
+	return *(int *)arg;
+}
+
+static void ticker(void *arg)
+{
+	for (int i = 0; i < 10; i++) {
+		atomic_fetch_add((atomic_int *)arg, 1);
+		weft_sleep(NULL, WEFT_MSEC);
+	}
+}
+
+static void blocking_main(void *arg)
+{
+	atomic_int ticks = 0;
+	int v = 42;
+	weft_go_opts(ticker, &ticks, &(struct weft_go_opts){ .pin = true });
+	assert_int_equal(weft_blocking(slow_call, &v), 42);
+	/* the ticker ran on this same proc while we were parked */
+	assert_true(atomic_load(&ticks) >= 5);
+	weft_sleep(NULL, 20 * WEFT_MSEC);
+}
+
+static void test_blocking(void **state)
+{
+	struct weft_opts o = { .procs = 1 };
+	assert_int_equal(weft_run(blocking_main, NULL, &o), 0);
+}
+
+/* ---- outside a fiber ---- */
+static void test_outside(void **state)
+{
+	assert_null(weft_self());
+	assert_int_equal(weft_yield(), -EPERM);
+	assert_int_equal(weft_go(bump, NULL), -EPERM);
+	assert_int_equal(weft_proc_id(), -EPERM);
+	assert_int_equal(weft_sleep(NULL, 1), -EPERM);
+	assert_int_equal(weft_run(NULL, NULL, NULL), -EINVAL);
+}
+
+/* ---- the dump lists live fibers with their wait reason ---- */
+static void parked_forever(void *arg)
+{
+	weft_ctx_wait(arg);
+}
+
+static void dump_main(void *arg)
+{
+	weft_ctx *ctx;
+	weft_ctx_with_cancel(NULL, &ctx);
+	weft_go_opts(parked_forever, ctx, &(struct weft_go_opts){ .name = "sleepy" });
+	weft_sleep(NULL, 5 * WEFT_MSEC);
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	int n = weft_dump_fibers(fds[1]);
+	assert_true(n >= 2);
+	char buf[4096] = { 0 };
+	close(fds[1]);
+	assert_true(read(fds[0], buf, sizeof(buf) - 1) > 0);
+	close(fds[0]);
+	assert_non_null(strstr(buf, "'sleepy' parked on ctx"));
+	assert_non_null(strstr(buf, "'main' running"));
+	weft_ctx_cancel(ctx);
+	weft_ctx_unref(ctx);
+}
+
+static void test_dump(void **state)
+{
+	run(dump_main, NULL);
+}
+
+static int set_procs(void **state)
+{
+	g_procs = (unsigned)(uintptr_t)*state;
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest table[] = {
+		cmocka_unit_test(test_outside),
+		cmocka_unit_test(test_yield_interleaves),
+		cmocka_unit_test(test_blocking),
+		cmocka_unit_test_prestate_setup_teardown(test_spawn_join, set_procs, NULL, (void *)1),
+		cmocka_unit_test_prestate_setup_teardown(test_spawn_join, set_procs, NULL, (void *)2),
+		cmocka_unit_test_prestate_setup_teardown(test_run_waits_for_all, set_procs, NULL, (void *)1),
+		cmocka_unit_test_prestate_setup_teardown(test_run_waits_for_all, set_procs, NULL, (void *)2),
+		cmocka_unit_test_prestate_setup_teardown(test_sleep_order, set_procs, NULL, (void *)1),
+		cmocka_unit_test_prestate_setup_teardown(test_sleep_order, set_procs, NULL, (void *)2),
+		cmocka_unit_test_prestate_setup_teardown(test_stealing, set_procs, NULL, (void *)2),
+		cmocka_unit_test_prestate_setup_teardown(test_cross_proc_wake, set_procs, NULL, (void *)2),
+		cmocka_unit_test_prestate_setup_teardown(test_wg_many, set_procs, NULL, (void *)1),
+		cmocka_unit_test_prestate_setup_teardown(test_wg_many, set_procs, NULL, (void *)2),
+		cmocka_unit_test_prestate_setup_teardown(test_dump, set_procs, NULL, (void *)2),
+	};
+	return cmocka_run_group_tests_name("sched", table, NULL, NULL);
+}

@@ -1,0 +1,326 @@
+/* test_switch.c — the machine context switch (lib/switch.h). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fenv.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "switch.h"
+
+#define STACK_SIZE (256 * 1024)
+
+static struct weft__ctx main_ctx, fib_ctx, fib2_ctx;
+
+static void *stack_new(void)
+{
+	void *p = mmap(NULL, STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(p != MAP_FAILED);
+	return p;
+}
+
+/* Run entry on a fresh stack as fib_ctx until it ends. */
+static void *start_fiber(struct weft__ctx *c, void (*entry)(void *), void *arg)
+{
+	void *st = stack_new();
+	weft__ctx_init_thread(&main_ctx);
+	assert_int_equal(weft__ctx_init(c, st, STACK_SIZE, entry, arg), 0);
+	return st;
+}
+
+static void end_fiber(struct weft__ctx *c, void *st)
+{
+	weft__ctx_done(c);
+	weft__ctx_done(&main_ctx);
+	munmap(st, STACK_SIZE);
+}
+
+/* ---- ping-pong ----------------------------------------------------------- */
+
+static void pingpong_fiber(void *arg)
+{
+	long *n = arg;
+	for (;;) {
+		++*n;
+		if (*n < 0)
+			break;
+		weft__ctx_switch(&fib_ctx, &main_ctx);
+	}
+	weft__ctx_switch_final(&fib_ctx, &main_ctx);
+}
+
+static void test_pingpong(void **state)
+{
+	long n = 0;
+	void *st = start_fiber(&fib_ctx, pingpong_fiber, &n);
+	for (long i = 1; i <= 100000; i++) {
+		weft__ctx_switch(&main_ctx, &fib_ctx);
+		assert_int_equal(n, i); /* the fiber ran exactly once per switch */
+	}
+	n = -10; /* make it end */
+	weft__ctx_switch(&main_ctx, &fib_ctx);
+	assert_int_equal(n, -9);
+	end_fiber(&fib_ctx, st);
+}
+
+/* Two fibers and the thread in a ring: main -> f1 -> f2 -> main. */
+static void ring_fiber2(void *arg)
+{
+	long *n = arg;
+	for (int i = 0; i < 1000; i++) {
+		*n += 2;
+		weft__ctx_switch(&fib2_ctx, &main_ctx);
+	}
+	weft__ctx_switch_final(&fib2_ctx, &main_ctx);
+}
+
+static void ring_fiber1(void *arg)
+{
+	long *n = arg;
+	for (int i = 0; i < 1000; i++) {
+		*n += 1;
+		weft__ctx_switch(&fib_ctx, &fib2_ctx);
+	}
+	weft__ctx_switch_final(&fib_ctx, &main_ctx);
+}
+
+static void test_ring(void **state)
+{
+	long n = 0;
+	void *st1 = start_fiber(&fib_ctx, ring_fiber1, &n);
+	void *st2 = stack_new();
+	assert_int_equal(weft__ctx_init(&fib2_ctx, st2, STACK_SIZE, ring_fiber2, &n), 0);
+	for (int i = 1; i <= 1000; i++) {
+		weft__ctx_switch(&main_ctx, &fib_ctx);
+		assert_int_equal(n, 3 * i);
+	}
+	weft__ctx_switch(&main_ctx, &fib_ctx); /* f1 ends */
+	weft__ctx_switch(&main_ctx, &fib2_ctx); /* f2 ends */
+	weft__ctx_done(&fib2_ctx);
+	munmap(st2, STACK_SIZE);
+	end_fiber(&fib_ctx, st1);
+}
+
+/* ---- callee-saved registers ---------------------------------------------- */
+
+/* regs_switch(from, to, in, out): load in[] into the callee-saved
+ * registers, switch, store them into out[] once resumed. Assembly, because
+ * C cannot pin values in rbx/r12-r15 across a call. */
+void regs_switch(struct weft__ctx *from, struct weft__ctx *to, const uint64_t *in, uint64_t *out);
+#if defined(__x86_64__)
+#define NREGS 6
+__asm__(".text\n.globl regs_switch\n.type regs_switch,@function\nregs_switch:\n"
+	"push %rbp\npush %rbx\npush %r12\npush %r13\npush %r14\npush %r15\npush %rcx\n"
+	"mov 0(%rdx),%rbx\nmov 8(%rdx),%rbp\nmov 16(%rdx),%r12\n"
+	"mov 24(%rdx),%r13\nmov 32(%rdx),%r14\nmov 40(%rdx),%r15\n"
+	"call weft__ctx_switch\n"
+	"pop %rcx\n"
+	"mov %rbx,0(%rcx)\nmov %rbp,8(%rcx)\nmov %r12,16(%rcx)\n"
+	"mov %r13,24(%rcx)\nmov %r14,32(%rcx)\nmov %r15,40(%rcx)\n"
+	"pop %r15\npop %r14\npop %r13\npop %r12\npop %rbx\npop %rbp\nret\n");
+#elif defined(__aarch64__)
+#define NREGS 10
+__asm__(".text\n.globl regs_switch\n.type regs_switch,%function\nregs_switch:\n"
+	"sub sp, sp, #112\n"
+	"stp x19, x20, [sp, #0]\nstp x21, x22, [sp, #16]\nstp x23, x24, [sp, #32]\n"
+	"stp x25, x26, [sp, #48]\nstp x27, x28, [sp, #64]\nstp x29, x30, [sp, #80]\n"
+	"str x3, [sp, #96]\n"
+	"ldp x19, x20, [x2, #0]\nldp x21, x22, [x2, #16]\nldp x23, x24, [x2, #32]\n"
+	"ldp x25, x26, [x2, #48]\nldp x27, x28, [x2, #64]\n"
+	"bl weft__ctx_switch\n"
+	"ldr x3, [sp, #96]\n"
+	"stp x19, x20, [x3, #0]\nstp x21, x22, [x3, #16]\nstp x23, x24, [x3, #32]\n"
+	"stp x25, x26, [x3, #48]\nstp x27, x28, [x3, #64]\n"
+	"ldp x19, x20, [sp, #0]\nldp x21, x22, [sp, #16]\nldp x23, x24, [sp, #32]\n"
+	"ldp x25, x26, [sp, #48]\nldp x27, x28, [sp, #64]\nldp x29, x30, [sp, #80]\n"
+	"add sp, sp, #112\nret\n");
+#endif
+
+static uint64_t fib_in[NREGS], fib_out[NREGS];
+
+static void regs_fiber(void *arg)
+{
+	for (int i = 0; i < NREGS; i++)
+		fib_in[i] = 0xf1b0000000000000ull + i;
+	regs_switch(&fib_ctx, &main_ctx, fib_in, fib_out);
+	weft__ctx_switch_final(&fib_ctx, &main_ctx);
+}
+
+static void test_callee_saved(void **state)
+{
+	uint64_t in[NREGS], out[NREGS];
+	for (int i = 0; i < NREGS; i++)
+		in[i] = 0x3a1e000000000000ull + 0x1111 * (i + 1);
+	void *st = start_fiber(&fib_ctx, regs_fiber, NULL);
+	regs_switch(&main_ctx, &fib_ctx, in, out); /* the fiber loads other values, comes back */
+	assert_memory_equal(in, out, sizeof(in));
+	memset(fib_out, 0, sizeof(fib_out));
+	weft__ctx_switch(&main_ctx, &fib_ctx); /* the fiber resumes inside regs_switch, ends */
+	assert_memory_equal(fib_in, fib_out, sizeof(fib_in));
+	end_fiber(&fib_ctx, st);
+}
+
+/* ---- FP control and FP values -------------------------------------------- */
+
+static int fib_round_seen;
+
+static void round_fiber(void *arg)
+{
+	fib_round_seen = fegetround();
+	fesetround(FE_UPWARD);
+	weft__ctx_switch(&fib_ctx, &main_ctx);
+	fib_round_seen = fegetround();
+	weft__ctx_switch_final(&fib_ctx, &main_ctx);
+}
+
+static void test_fp_control(void **state)
+{
+#if defined(WEFT_SWITCH_NO_FPCW) && defined(__x86_64__)
+	skip(); /* built without FP control word switching */
+#endif
+	void *st = start_fiber(&fib_ctx, round_fiber, NULL); /* created under FE_TONEAREST */
+	fesetround(FE_TOWARDZERO);
+	weft__ctx_switch(&main_ctx, &fib_ctx);
+	assert_int_equal(fib_round_seen, FE_TONEAREST); /* ours did not leak in */
+	assert_int_equal(fegetround(), FE_TOWARDZERO);   /* FE_UPWARD did not leak out */
+	volatile double one = 1.0, three = 3.0;
+	volatile double third_tz = one / three; /* volatile: gcc moves FP ops across fesetround */
+	fesetround(FE_UPWARD);
+	volatile double third_up = one / three;
+	assert_true(third_tz < third_up); /* the SSE unit was really toward-zero */
+	fesetround(FE_DOWNWARD);
+	weft__ctx_switch(&main_ctx, &fib_ctx);
+	assert_int_equal(fib_round_seen, FE_UPWARD); /* restored on resume */
+	assert_int_equal(fegetround(), FE_DOWNWARD);
+	fesetround(FE_TONEAREST);
+	end_fiber(&fib_ctx, st);
+}
+
+static double float_result;
+
+static double series(int n, bool yield)
+{
+	double s = 0, p = 1.5;
+	for (int i = 1; i <= n; i++) {
+		s += sqrt((double)i) * p / (i + 0.25);
+		p = -p;
+		if (yield)
+			weft__ctx_switch(&fib_ctx, &main_ctx);
+	}
+	return s;
+}
+
+static void float_fiber(void *arg)
+{
+	float_result = series(500, true);
+	weft__ctx_switch_final(&fib_ctx, &main_ctx);
+}
+
+static void test_float_across_switches(void **state)
+{
+	void *st = start_fiber(&fib_ctx, float_fiber, NULL);
+	volatile double noise = 0.1;
+	for (int i = 0; i <= 500; i++) {
+		weft__ctx_switch(&main_ctx, &fib_ctx);
+		noise = noise * 1.7 + sin(noise); /* clobber FP registers meanwhile */
+	}
+	assert_true(float_result == series(500, false));
+	end_fiber(&fib_ctx, st);
+}
+
+/* ---- deep recursion on a fiber stack ------------------------------------- */
+
+static __attribute__((noinline)) unsigned long recurse(int depth)
+{
+	volatile unsigned char buf[256];
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (unsigned char)(depth + i);
+	if (depth == 0)
+		return buf[7];
+	unsigned long r = recurse(depth - 1);
+	return r + buf[depth % sizeof(buf)];
+}
+
+static unsigned long recurse_result;
+
+static void recurse_fiber(void *arg)
+{
+	/* ~300 bytes+ per frame (more under ASan): 400 frames use most of 256 KiB with ASan */
+	recurse_result = recurse(400);
+	weft__ctx_switch_final(&fib_ctx, &main_ctx);
+}
+
+static void test_deep_recursion(void **state)
+{
+	void *st = start_fiber(&fib_ctx, recurse_fiber, NULL);
+	weft__ctx_switch(&main_ctx, &fib_ctx);
+	assert_int_equal(recurse_result, recurse(400));
+	end_fiber(&fib_ctx, st);
+}
+
+/* ---- timing (printed, never asserted: see DESIGN.md "Benchmarks") --------- */
+
+void weft__switch(void **save_sp, void *new_sp);
+static void *raw_main_sp, *raw_fib_sp;
+
+static void raw_fiber(void *arg)
+{
+	for (;;)
+		weft__switch(&raw_fib_sp, raw_main_sp);
+}
+
+static double now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static void test_timing(void **state)
+{
+	enum { N = 2000000 };
+	long n = 0;
+	void *st = start_fiber(&fib_ctx, pingpong_fiber, &n);
+	double t0 = now_ns();
+	for (int i = 0; i < N; i++)
+		weft__ctx_switch(&main_ctx, &fib_ctx);
+	double t1 = now_ns();
+#if defined(WEFT_SAN_ADDRESS) || defined(WEFT_SAN_THREAD)
+	/* The raw switch skips the sanitizer hooks, which they would notice. */
+	printf("switch_ns(ctx) %.2f ns (sanitizer build)\n", (t1 - t0) / (2.0 * N));
+	end_fiber(&fib_ctx, st);
+	return;
+#endif
+	/* Raw switch without sanitizer hooks: reuse the stack; the fiber above
+	 * is abandoned (fine: no sanitizer bookkeeping when they are off). */
+	struct weft__ctx raw;
+	assert_int_equal(weft__ctx_init(&raw, st, STACK_SIZE, raw_fiber, NULL), 0);
+	raw_fib_sp = raw.sp;
+	double t2 = now_ns();
+	for (int i = 0; i < N; i++)
+		weft__switch(&raw_main_sp, raw_fib_sp);
+	double t3 = now_ns();
+	printf("switch_ns(ctx) %.2f ns\nswitch_ns(raw) %.2f ns\n", (t1 - t0) / (2.0 * N), (t3 - t2) / (2.0 * N));
+	weft__ctx_done(&raw);
+	end_fiber(&fib_ctx, st);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pingpong),
+		cmocka_unit_test(test_ring),
+		cmocka_unit_test(test_callee_saved),
+		cmocka_unit_test(test_fp_control),
+		cmocka_unit_test(test_float_across_switches),
+		cmocka_unit_test(test_deep_recursion),
+		cmocka_unit_test(test_timing),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
