@@ -100,11 +100,13 @@ $(BUILD)/%.o: %.S
 	$(CC) $(filter-out -fsanitize=%,$(CFLAGS)) -c $< -o $@
 
 $(LIB_A): $(LIB_OBJS)
+	@mkdir -p $(@D)
 	@rm -f $@
 	$(AR) rcs $@ $^
 $(LIB_SO): $(LIB_OBJS) lib/libweft.map
 	$(CC) -shared -o $@ $(LIB_OBJS) -Wl,--version-script=lib/libweft.map -Wl,-soname,libweft.so.0 $(LDFLAGS) $(PKG_LIBS)
 $(DAEMON_A): $(DAEMON_OBJS)
+	@mkdir -p $(@D)
 	@rm -f $@
 	$(AR) rcs $@ $^
 $(BUILD)/%: $(BUILD)/daemon/%.o $(DAEMON_A) $(LIB_A)

@@ -452,18 +452,23 @@ static int id_value(struct pctx *c, yaml_node_t *n, bool group, uint32_t *ret)
 		*ret = (uint32_t)v;
 		return r;
 	}
+	bool found = false;
 	if (group) {
 		struct group gr, *res = NULL;
 		r = getgrnam_r(s, &gr, buf, sizeof(buf), &res);
-		if (res)
+		if (r == 0 && res) {
 			*ret = gr.gr_gid;
+			found = true;
+		}
 	} else {
 		struct passwd pw, *res = NULL;
 		r = getpwnam_r(s, &pw, buf, sizeof(buf), &res);
-		if (res)
+		if (r == 0 && res) {
 			*ret = pw.pw_uid;
+			found = true;
+		}
 	}
-	if (r != 0 || len == 0 || !valid_name(s, len))
+	if (!found || !valid_name(s, len))
 		return fail(c, n, "cannot resolve %s \"%.*s\"", group ? "group" : "user",
 			    (int)(len > 80 ? 80 : len), s);
 	return 0;
