@@ -1,0 +1,360 @@
+/* Config loader: valid files, every kind of error with its exact message, defaults,
+ * unit parsing edge cases and pipeline_equal. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "config.h"
+
+static struct weftd_config *parse_ok(const char *yaml)
+{
+	struct weftd_config *c = NULL;
+	char err[512];
+	int r = weftd_config_parse(yaml, strlen(yaml), "t.yaml", &c, err, sizeof(err));
+	if (r != 0)
+		fail_msg("unexpected error %d: %s", r, err);
+	return c;
+}
+
+static void test_minimal_defaults(void **state)
+{
+	struct weftd_config *c = NULL;
+	char err[256];
+	assert_int_equal(weftd_config_load("tests/conf/minimal.yaml", &c, err, sizeof(err)), 0);
+	const struct weftd_daemon_config *d = &c->daemon;
+	assert_string_equal(d->socket, "/run/weftd/weftd.sock");
+	assert_int_equal(d->socket_mode, 0660);
+	assert_int_equal(d->procs, 0);
+	assert_int_equal(d->max_connections, 1024);
+	assert_int_equal(d->max_request_bytes, 1 << 20);
+	assert_int_equal(d->shutdown_timeout_ns, 30 * WEFTD_NSEC_PER_SEC);
+	assert_int_equal(d->nallow_uids, 0);
+	assert_int_equal(d->heartbeat_interval_ns, WEFTD_NSEC_PER_SEC);
+	assert_int_equal(d->watchdog, WEFTD_WATCHDOG_AUTO);
+	assert_int_equal(d->durability, WEFTD_DURABILITY_NONE);
+	assert_int_equal(d->retention.count, 10000);
+	assert_int_equal(d->log_level, WEFTD_LOG_INFO);
+	assert_int_equal(c->npipelines, 1);
+	const struct weftd_stage *s = &c->pipelines[0].stages[0];
+	assert_string_equal(s->name, "s");
+	assert_int_equal(s->action, WEFTD_ACTION_BUILTIN);
+	assert_int_equal(s->workers, 1);
+	assert_int_equal(s->queue, 1024);
+	assert_int_equal(s->timeout_ns, 60 * WEFTD_NSEC_PER_SEC);
+	assert_int_equal(s->retry.attempts, 1);
+	assert_int_equal(s->retry.jitter, WEFTD_JITTER_FULL);
+	assert_int_equal(s->rate_limit.count, 0);
+	assert_int_equal(s->kill_grace_ns, 5 * WEFTD_NSEC_PER_SEC);
+	assert_int_equal(s->mark.line, 4);
+	assert_int_equal(s->mark.column, 9);
+	weftd_config_free(c);
+}
+
+static void test_full(void **state)
+{
+	struct weftd_config *c = NULL;
+	char err[256];
+	assert_int_equal(weftd_config_load("tests/conf/full.yaml", &c, err, sizeof(err)), 0);
+	const struct weftd_daemon_config *d = &c->daemon;
+	assert_int_equal(d->socket_mode, 0600);
+	assert_int_equal(d->procs, 3);
+	assert_int_equal(d->max_connections, 77);
+	assert_int_equal(d->max_request_bytes, 64 * 1024);
+	assert_int_equal(d->shutdown_timeout_ns, 90 * WEFTD_NSEC_PER_SEC);
+	assert_int_equal(d->nallow_uids, 3);
+	assert_int_equal(d->allow_uids[1], 1000);
+	assert_int_equal(d->allow_uids[2], 0); /* "root" resolved */
+	assert_int_equal(d->nallow_gids, 2);
+	assert_int_equal(d->allow_gids[0], 0);
+	assert_int_equal(d->allow_gids[1], 4242);
+	assert_int_equal(d->heartbeat_interval_ns, 250 * WEFTD_NSEC_PER_MSEC);
+	assert_int_equal(d->watchdog, WEFTD_WATCHDOG_ON);
+	assert_int_equal(d->durability, WEFTD_DURABILITY_FSYNC);
+	assert_string_equal(d->state_dir, "/tmp/weftd-state");
+	assert_int_equal(d->retention.age_ns, 600 * WEFTD_NSEC_PER_SEC);
+	assert_int_equal(d->log_level, WEFTD_LOG_DEBUG);
+	const struct weftd_pipeline *p = weftd_config_pipeline(c, "thumbnails");
+	assert_non_null(p);
+	assert_int_equal(p->nstages, 2);
+	const struct weftd_stage *s = &p->stages[0];
+	assert_int_equal(s->action, WEFTD_ACTION_EXEC);
+	assert_int_equal(s->argc, 4);
+	assert_string_equal(s->argv[3], "tr a-z A-Z");
+	assert_null(s->argv[4]);
+	assert_int_equal(s->retry.attempts, 5);
+	assert_true(s->retry.multiplier == 1.5);
+	assert_int_equal(s->retry.jitter, WEFTD_JITTER_EQUAL);
+	assert_int_equal(s->rate_limit.count, 50);
+	assert_int_equal(s->rate_limit.per_ns, WEFTD_NSEC_PER_SEC);
+	assert_int_equal(s->rate_limit.burst, 10);
+	assert_int_equal(s->kill_grace_ns, 1500 * WEFTD_NSEC_PER_MSEC);
+	assert_int_equal(s->heartbeat_timeout_ns, 3 * WEFTD_NSEC_PER_SEC);
+	p = weftd_config_pipeline(c, "plug");
+	assert_int_equal(p->stages[0].action, WEFTD_ACTION_PLUGIN);
+	assert_string_equal(p->stages[0].plugin_symbol, "example_stage");
+	assert_int_equal(p->stages[0].nparams, 2);
+	assert_string_equal(p->stages[0].params[1].key, "n");
+	assert_string_equal(p->stages[0].params[1].value, "3");
+	assert_null(weftd_config_pipeline(c, "nope"));
+	weftd_config_free(c);
+}
+
+static void test_default_conf_loads(void **state)
+{
+	struct weftd_config *c = NULL;
+	char err[256];
+	int r = weftd_config_load("conf/weftd.yaml", &c, err, sizeof(err));
+	if (r)
+		fail_msg("%s", err);
+	assert_string_equal(c->daemon.socket, "./run/weftd.sock");
+	weftd_config_free(c);
+}
+
+static void test_io_errors(void **state)
+{
+	struct weftd_config *c = NULL;
+	char err[256];
+	assert_int_equal(weftd_config_load("/nonexistent/x.yaml", &c, err, sizeof(err)), -ENOENT);
+	assert_string_equal(err, "/nonexistent/x.yaml: No such file or directory");
+	assert_int_equal(weftd_config_load("tests", &c, err, sizeof(err)), -EISDIR);
+	assert_null(c);
+	assert_int_equal(weftd_config_parse("x", WEFTD_CONFIG_MAX_BYTES + 1, "big", &c, err, 0), -EFBIG);
+	assert_int_equal(weftd_config_load(NULL, &c, err, sizeof(err)), -EINVAL);
+	weftd_config_free(NULL);
+}
+
+/* Each invalid input and its exact message. */
+static const struct { const char *yaml, *msg; } bad[] = {
+	{ "pipelines:\n  thumbnails:\n    stages:\n      - name: fetch\n        builtin: noop\n        timeout: 10q\n",
+	  "t.yaml:6:18: pipelines.thumbnails.stages[0].timeout: invalid duration \"10q\"" },
+	{ "", "t.yaml:1:1: (root): empty config (a \"pipelines:\" section is required)" },
+	{ "daemon: {}\n", "t.yaml:1:1: (root): missing required key \"pipelines\"" },
+	{ "- a\n", "t.yaml:1:1: (root): expected a mapping, got a list" },
+	{ "pipelines: {}\n", "t.yaml:1:12: pipelines: at least one pipeline is required" },
+	{ "pipelines:\n  p: {}\n", "t.yaml:2:6: pipelines.p: missing required key \"stages\"" },
+	{ "pipelines:\n  p: {stages: []}\n", "t.yaml:2:15: pipelines.p.stages: must not be empty" },
+	{ "pipelines:\n  p:\n    stages:\n      - name: s\n",
+	  "t.yaml:4:9: pipelines.p.stages[0]: one of exec, builtin or plugin is required" },
+	{ "pipelines:\n  p:\n    stages:\n      - builtin: noop\n",
+	  "t.yaml:4:9: pipelines.p.stages[0]: missing required key \"name\"" },
+	{ "pipelines:\n  p:\n    stages:\n      - {name: s, builtin: noop, exec: [cat]}\n",
+	  "t.yaml:4:40: pipelines.p.stages[0].exec: a stage has exactly one of exec, builtin or plugin" },
+	{ "pipelines:\n  p:\n    stages:\n      - {name: s, builtin: noop}\n      - {name: s, builtin: echo}\n",
+	  "t.yaml:5:16: pipelines.p.stages[1].name: duplicate stage name" },
+	{ "pipelines:\n  p: {stages: [{name: s, builtin: noop}]}\n  p: {stages: [{name: s, builtin: noop}]}\n",
+	  "t.yaml:3:3: pipelines.p: duplicate pipeline name" },
+	{ "pipelines:\n  p: {stages: [{name: s, builtin: noop, workers: 0}]}\n",
+	  "t.yaml:2:50: pipelines.p.stages[0].workers: must be between 1 and 65536, got 0" },
+	{ "pipelines:\n  p: {stages: [{name: s, builtin: noop, queue: 0}]}\n",
+	  "t.yaml:2:48: pipelines.p.stages[0].queue: must be between 1 and 16777216, got 0" },
+	{ "pipelines:\n  p: {stages: [{name: s, builtin: noop, workers: -1}]}\n",
+	  "t.yaml:2:50: pipelines.p.stages[0].workers: invalid integer \"-1\"" },
+	{ "pipelines:\n  p: {stages: [{name: s, builtin: noop, workers: [1]}]}\n",
+	  "t.yaml:2:50: pipelines.p.stages[0].workers: expected a scalar, got a list" },
+	{ "pipelines:\n  p: {stages: [{name: s, builtin: nope}]}\n",
+	  "t.yaml:2:35: pipelines.p.stages[0].builtin: unknown builtin \"nope\" (known: noop, echo, upper, sha256, sleep, fail)" },
+	{ "pipelines:\n  p: {stages: [{name: s, exec: []}]}\n",
+	  "t.yaml:2:32: pipelines.p.stages[0].exec: must not be empty" },
+	{ "pipelines:\n  p: {stages: [{name: s, exec: [cat], params: {a: 1}}]}\n",
+	  "t.yaml:2:47: pipelines.p.stages[0].params: params apply to builtin and plugin stages only" },
+	{ "pipelines:\n  p: {stages: [{name: s, plugin: {symbol: x}}]}\n",
+	  "t.yaml:2:34: pipelines.p.stages[0].plugin: missing required key \"path\"" },
+	{ "pipelines:\n  p: {stages: [{name: 'a b', builtin: noop}]}\n",
+	  "t.yaml:2:23: pipelines.p.stages[0].name: invalid name \"a b\" (1-64 characters of A-Z a-z 0-9 _ . -)" },
+	{ "pipelines:\n  p: {stages: [{name: s, builtin: noop, retry: {attempts: 3, jitter: some}}]}\n",
+	  "t.yaml:2:70: pipelines.p.stages[0].retry.jitter: invalid value \"some\" (expected one of: none, full, equal)" },
+	{ "pipelines:\n  p: {stages: [{name: s, builtin: noop, retry: {initial: 2s, max: 1s}}]}\n",
+	  "t.yaml:2:67: pipelines.p.stages[0].retry.max: must not be shorter than initial" },
+	{ "pipelines:\n  p: {stages: [{name: s, builtin: noop, retry: {multiplier: 0.5}}]}\n",
+	  "t.yaml:2:61: pipelines.p.stages[0].retry.multiplier: invalid multiplier \"0.5\" (a number from 1 to 1000)" },
+	{ "pipelines:\n  p: {stages: [{name: s, builtin: noop, rate_limit: {rate: 5/q}}]}\n",
+	  "t.yaml:2:60: pipelines.p.stages[0].rate_limit.rate: invalid rate \"5/q\" (e.g. \"50/s\", \"5/ms\", \"100/m\")" },
+	{ "pipelines:\n  p: {stages: [{name: s, builtin: noop, rate_limit: {burst: 5}}]}\n",
+	  "t.yaml:2:53: pipelines.p.stages[0].rate_limit: missing required key \"rate\"" },
+	{ "pipelines:\n  p: {stages: [{name: s, builtin: noop, timeout: -1s}]}\n",
+	  "t.yaml:2:50: pipelines.p.stages[0].timeout: invalid duration \"-1s\"" },
+	{ "pipelines:\n  p: {stages: [{name: s, builtin: noop, timeout: 9999999999h}]}\n",
+	  "t.yaml:2:50: pipelines.p.stages[0].timeout: out of range duration \"9999999999h\"" },
+	{ "daemon:\n  sockett: x\npipelines: {p: {stages: [{name: s, builtin: noop}]}}\n",
+	  "t.yaml:2:3: daemon.sockett: unknown key" },
+	{ "daemon:\n  procs: 2\n  procs: 3\npipelines: {p: {stages: [{name: s, builtin: noop}]}}\n",
+	  "t.yaml:3:3: daemon.procs: duplicate key" },
+	{ "daemon: {procs: lots}\npipelines: {p: {stages: [{name: s, builtin: noop}]}}\n",
+	  "t.yaml:1:17: daemon.procs: invalid integer \"lots\"" },
+	{ "daemon: {max_request_bytes: 1XB}\npipelines: {p: {stages: [{name: s, builtin: noop}]}}\n",
+	  "t.yaml:1:29: daemon.max_request_bytes: invalid size \"1XB\"" },
+	{ "daemon: {socket_mode: \"0999\"}\npipelines: {p: {stages: [{name: s, builtin: noop}]}}\n",
+	  "t.yaml:1:23: daemon.socket_mode: invalid file mode \"0999\" (octal, e.g. \"0660\")" },
+	{ "daemon: {allow_groups: [root, no-such-group-xyz]}\npipelines: {p: {stages: [{name: s, builtin: noop}]}}\n",
+	  "t.yaml:1:31: daemon.allow_groups[1]: cannot resolve group \"no-such-group-xyz\"" },
+	{ "daemon: {durability: maybe}\npipelines: {p: {stages: [{name: s, builtin: noop}]}}\n",
+	  "t.yaml:1:22: daemon.durability: invalid value \"maybe\" (expected one of: none, batch, fsync)" },
+	{ "daemon: {watchdog: sometimes}\npipelines: {p: {stages: [{name: s, builtin: noop}]}}\n",
+	  "t.yaml:1:20: daemon.watchdog: invalid value \"sometimes\" (expected one of: true, false, yes, no, on, off)" },
+	{ "daemon: {heartbeat_interval: 5s, heartbeat_timeout: 5s}\npipelines: {p: {stages: [{name: s, builtin: noop}]}}\n",
+	  "t.yaml:1:53: daemon.heartbeat_timeout: must be longer than heartbeat_interval" },
+	{ "daemon: {retention: {count: 1, ages: 1h}}\npipelines: {p: {stages: [{name: s, builtin: noop}]}}\n",
+	  "t.yaml:1:32: daemon.retention.ages: unknown key" },
+	{ "a: &x {name: s}\npipelines: *x\n", "t.yaml:1:1: a: unknown key" },
+	{ "pipelines: {p: {stages: [&s {name: s, builtin: noop}, *s]}}\n",
+	  "t.yaml:1:26: pipelines.p.stages[1]: YAML aliases are not supported" },
+	{ "pipelines: {p: {stages: [{name: \"a\\0b\", builtin: noop}]}}\n",
+	  "t.yaml:1:33: pipelines.p.stages[0].name: contains a NUL byte" },
+	{ "pipelines:\n  p:\n    stages:\n      - name: s\n       builtin: noop\n",
+	  "t.yaml:5:8: yaml: did not find expected '-' indicator while parsing a block collection" },
+	{ "pipelines: {p: {stages: [{name: s, builtin: noop}]}}\n---\npipelines: {}\n",
+	  "t.yaml:3:1: (root): only one YAML document is allowed" },
+};
+
+static void test_bad_configs(void **state)
+{
+	int nfail = 0;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct weftd_config *c = NULL;
+		char err[512] = "";
+		int r = weftd_config_parse(bad[i].yaml, strlen(bad[i].yaml), "t.yaml", &c, err, sizeof(err));
+		if (r != -EINVAL || strcmp(err, bad[i].msg) != 0) {
+			print_error("case %zu: r=%d\n  got:  %s\n  want: %s\n", i, r, err, bad[i].msg);
+			nfail++;
+		}
+		assert_null(c);
+	}
+	assert_int_equal(nfail, 0);
+}
+
+static void test_broken_files(void **state)
+{
+	static const char *const files[] = { "tests/conf/bad_duration.yaml", "tests/conf/bad_two_actions.yaml",
+		"tests/conf/bad_unknown_key.yaml", "tests/conf/bad_syntax.yaml" };
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		struct weftd_config *c = NULL;
+		char err[512];
+		assert_int_equal(weftd_config_load(files[i], &c, err, sizeof(err)), -EINVAL);
+		assert_memory_equal(err, files[i], strlen(files[i])); /* FILE: prefix */
+	}
+}
+
+static void test_err_truncation(void **state)
+{
+	struct weftd_config *c = NULL;
+	char err[12];
+	assert_int_equal(weftd_config_parse("x: 1", 4, "t.yaml", &c, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "t.yaml:1:1:");
+	assert_int_equal(weftd_config_parse("x: 1", 4, "t.yaml", &c, NULL, 0), -EINVAL);
+}
+
+static void test_durations(void **state)
+{
+	static const struct { const char *s; int r; uint64_t ns; } t[] = {
+		{ "250ms", 0, 250000000 }, { "10s", 0, 10000000000 }, { "5m", 0, 300000000000 },
+		{ "1h", 0, 3600000000000 }, { "1.5s", 0, 1500000000 }, { "100us", 0, 100000 },
+		{ "100\xc2\xb5s", 0, 100000 }, { "7ns", 0, 7 }, { "0", 0, 0 }, { "0s", 0, 0 },
+		{ "1h30m", 0, 5400000000000 }, { ".5s", 0, 500000000 }, { "1.s", 0, 1000000000 },
+		{ "0.0000000001s", 0, 0 }, { "2562047h47m16.854775807s", 0, INT64_MAX },
+		{ "2562047h47m16.854775808s", -ERANGE, 0 }, { "9223372036854775808ns", -ERANGE, 0 },
+		{ "99999999999999999999s", -ERANGE, 0 },
+		{ "", -EINVAL, 0 }, { "10", -EINVAL, 0 }, { "10q", -EINVAL, 0 }, { "-1s", -EINVAL, 0 },
+		{ "+1s", -EINVAL, 0 }, { "s", -EINVAL, 0 }, { ".s", -EINVAL, 0 }, { "1 s", -EINVAL, 0 },
+		{ "1s ", -EINVAL, 0 }, { "1e3s", -EINVAL, 0 }, { "00", -EINVAL, 0 },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		uint64_t ns = 12345;
+		int r = weftd_parse_duration(t[i].s, strlen(t[i].s), &ns);
+		if (r != t[i].r || (r == 0 && ns != t[i].ns))
+			fail_msg("%s: r=%d ns=%llu", t[i].s, r, (unsigned long long)ns);
+	}
+	char buf[64];
+	weftd_format_duration(5400250000000ULL, buf, sizeof(buf));
+	assert_string_equal(buf, "1h30m250ms");
+	weftd_format_duration(0, buf, sizeof(buf));
+	assert_string_equal(buf, "0s");
+}
+
+static void test_sizes_rates(void **state)
+{
+	static const struct { const char *s; int r; uint64_t v; } t[] = {
+		{ "0", 0, 0 }, { "4096", 0, 4096 }, { "1MiB", 0, 1 << 20 }, { "64KiB", 0, 65536 },
+		{ "1KB", 0, 1000 }, { "2G", 0, 2ULL << 30 }, { "7B", 0, 7 },
+		{ "18446744073709551615", 0, UINT64_MAX }, { "18446744073709551616", -ERANGE, 0 },
+		{ "16777216TiB", -ERANGE, 0 }, { "", -EINVAL, 0 }, { "1.5MiB", -EINVAL, 0 },
+		{ "-1", -EINVAL, 0 }, { "MiB", -EINVAL, 0 }, { "1MiBx", -EINVAL, 0 }, { "1 MiB", -EINVAL, 0 },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		uint64_t v = 0;
+		int r = weftd_parse_size(t[i].s, strlen(t[i].s), &v);
+		if (r != t[i].r || (r == 0 && v != t[i].v))
+			fail_msg("%s: r=%d v=%llu", t[i].s, r, (unsigned long long)v);
+	}
+	uint32_t n;
+	uint64_t per;
+	assert_int_equal(weftd_parse_rate("50/s", 4, &n, &per), 0);
+	assert_int_equal(n, 50);
+	assert_int_equal(per, WEFTD_NSEC_PER_SEC);
+	assert_int_equal(weftd_parse_rate("3/ms", 4, &n, &per), 0);
+	assert_int_equal(per, WEFTD_NSEC_PER_MSEC);
+	assert_int_equal(weftd_parse_rate("100/m", 5, &n, &per), 0);
+	assert_int_equal(per, 60 * WEFTD_NSEC_PER_SEC);
+	assert_int_equal(weftd_parse_rate("0/s", 3, &n, &per), -EINVAL);
+	assert_int_equal(weftd_parse_rate("5", 1, &n, &per), -EINVAL);
+	assert_int_equal(weftd_parse_rate("5/", 2, &n, &per), -EINVAL);
+	assert_int_equal(weftd_parse_rate("5/sec", 5, &n, &per), -EINVAL);
+	assert_int_equal(weftd_parse_rate("4294967296/s", 12, &n, &per), -ERANGE);
+}
+
+static void test_pipeline_equal(void **state)
+{
+	const char *base = "pipelines:\n  a: {stages: [{name: s, exec: [cat, -n], retry: {attempts: 2}}]}\n"
+			   "  b: {stages: [{name: s, builtin: sleep, params: {duration: 1s}}]}\n";
+	const char *moved = "daemon: {procs: 2}\npipelines:\n  b:\n    stages:\n      - name: s\n"
+			    "        builtin: sleep\n        params: {duration: 1s}\n"
+			    "  a: {stages: [{name: s, exec: [cat, -n], retry: {attempts: 2}}]}\n";
+	const char *changed = "pipelines:\n  a: {stages: [{name: s, exec: [cat, -n], retry: {attempts: 3}}]}\n"
+			      "  b: {stages: [{name: s, builtin: sleep, params: {duration: 2s}}]}\n";
+	struct weftd_config *x = parse_ok(base), *y = parse_ok(moved), *z = parse_ok(changed);
+
+	assert_true(weftd_pipeline_equal(weftd_config_pipeline(x, "a"), weftd_config_pipeline(y, "a")));
+	assert_true(weftd_pipeline_equal(weftd_config_pipeline(x, "b"), weftd_config_pipeline(y, "b")));
+	assert_false(weftd_pipeline_equal(weftd_config_pipeline(x, "a"), weftd_config_pipeline(z, "a")));
+	assert_false(weftd_pipeline_equal(weftd_config_pipeline(x, "b"), weftd_config_pipeline(z, "b")));
+	assert_false(weftd_pipeline_equal(weftd_config_pipeline(x, "a"), weftd_config_pipeline(x, "b")));
+	assert_false(weftd_pipeline_equal(weftd_config_pipeline(x, "a"), NULL));
+	assert_true(weftd_pipeline_equal(NULL, NULL));
+	weftd_config_free(x);
+	weftd_config_free(y);
+	weftd_config_free(z);
+}
+
+static void test_limits(void **state)
+{
+	char buf[16384];
+	size_t off = (size_t)snprintf(buf, sizeof(buf), "pipelines:\n  p:\n    stages:\n");
+	for (int i = 0; i < WEFTD_MAX_STAGES + 1; i++)
+		off += (size_t)snprintf(buf + off, sizeof(buf) - off, "      - {name: s%d, builtin: noop}\n", i);
+	struct weftd_config *c = NULL;
+	char err[256];
+	assert_int_equal(weftd_config_parse(buf, off, "t.yaml", &c, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "t.yaml:4:7: pipelines.p.stages: too many entries (65, at most 64)");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_minimal_defaults),
+		cmocka_unit_test(test_full),
+		cmocka_unit_test(test_default_conf_loads),
+		cmocka_unit_test(test_io_errors),
+		cmocka_unit_test(test_bad_configs),
+		cmocka_unit_test(test_broken_files),
+		cmocka_unit_test(test_err_truncation),
+		cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_sizes_rates),
+		cmocka_unit_test(test_pipeline_equal),
+		cmocka_unit_test(test_limits),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

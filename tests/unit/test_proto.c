@@ -1,0 +1,334 @@
+/* Protocol: every op, malformed lines, id echo, base64, non-UTF-8 output, limits. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "proto.h"
+
+#define MAXREQ (1 << 20)
+
+static int parse(struct weftd_request *req, const char *line)
+{
+	return weftd_request_parse(req, line, strlen(line), MAXREQ);
+}
+
+static void test_ops(void **state)
+{
+	static const struct { const char *line; enum weftd_op op; } t[] = {
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"payload\":\"x\"}", WEFTD_OP_SUBMIT },
+		{ "{\"op\":\"status\",\"job\":\"j1\"}", WEFTD_OP_STATUS },
+		{ "{\"op\":\"wait\",\"job\":\"j1\"}", WEFTD_OP_WAIT },
+		{ "{\"op\":\"cancel\",\"job\":\"j1\"}", WEFTD_OP_CANCEL },
+		{ "{\"op\":\"list\"}", WEFTD_OP_LIST }, { "{\"op\":\"stats\"}", WEFTD_OP_STATS },
+		{ "{\"op\":\"pipelines\"}", WEFTD_OP_PIPELINES }, { "{\"op\":\"ping\"}\n", WEFTD_OP_PING },
+		{ "{\"op\":\"reload\"}\r\n", WEFTD_OP_RELOAD }, { "{\"op\":\"drain\",\"extra\":[1]}", WEFTD_OP_DRAIN },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct weftd_request req;
+		assert_int_equal(parse(&req, t[i].line), 0);
+		assert_int_equal(req.op, t[i].op);
+		assert_string_equal(req.id, "null");
+		assert_non_null(strstr(t[i].line, weftd_op_name(req.op)));
+		weftd_request_done(&req);
+	}
+}
+
+static void test_fields(void **state)
+{
+	struct weftd_request req;
+
+	assert_int_equal(parse(&req, "{\"id\":7,\"op\":\"submit\",\"pipeline\":\"thumbs\","
+				     "\"payload\":\"a\\u0000b\",\"wait\":true,\"timeout\":\"1.5s\"}"), 0);
+	assert_string_equal(req.pipeline, "thumbs");
+	assert_int_equal(req.payload_len, 3);
+	assert_memory_equal(req.payload, "a\0b", 3);
+	assert_true(req.wait);
+	assert_true(req.has_timeout);
+	assert_int_equal(req.timeout_ns, 1500000000);
+	weftd_request_done(&req);
+
+	assert_int_equal(parse(&req, "{\"op\":\"submit\",\"pipeline\":\"p\",\"payload_b64\":\"AP8=\"}"), 0);
+	assert_int_equal(req.payload_len, 2);
+	assert_memory_equal(req.payload, "\x00\xff", 2);
+	weftd_request_done(&req);
+
+	assert_int_equal(parse(&req, "{\"op\":\"submit\",\"pipeline\":\"p\"}"), 0);
+	assert_int_equal(req.payload_len, 0);
+	weftd_request_done(&req);
+
+	assert_int_equal(parse(&req, "{\"op\":\"wait\",\"jobs\":[\"a\",\"b\"],\"timeout\":250}"), 0);
+	assert_int_equal(req.njobs, 2);
+	assert_string_equal(weftd_request_job(&req, 1), "b");
+	assert_null(weftd_request_job(&req, 2));
+	assert_int_equal(req.timeout_ns, 250000000);
+	weftd_request_done(&req);
+
+	assert_int_equal(parse(&req, "{\"op\":\"list\",\"pipeline\":\"p\",\"state\":\"failed\",\"limit\":5}"), 0);
+	assert_true(req.has_state);
+	assert_int_equal(req.state, WEFTD_JOB_FAILED);
+	assert_int_equal(req.limit, 5);
+	weftd_request_done(&req);
+
+	assert_int_equal(parse(&req, "{\"op\":\"list\"}"), 0);
+	assert_false(req.has_state);
+	assert_int_equal(req.limit, WEFTD_LIST_DEFAULT);
+	weftd_request_done(&req);
+}
+
+static void test_ids(void **state)
+{
+	static const struct { const char *line, *id; int r; } t[] = {
+		{ "{\"id\":1,\"op\":\"ping\"}", "1", 0 },
+		{ "{\"id\":-2.5e3,\"op\":\"ping\"}", "-2500.0", 0 },
+		{ "{\"id\":\"abc\\\"\\u00e9\",\"op\":\"ping\"}", "\"abc\\\"\xc3\xa9\"", 0 },
+		{ "{\"id\":null,\"op\":\"ping\"}", "null", 0 },
+		{ "{\"id\":true,\"op\":\"ping\"}", "true", 0 },
+		{ "{\"op\":\"ping\"}", "null", 0 },
+		{ "{\"id\":[1],\"op\":\"ping\"}", "null", -EINVAL },
+		{ "{\"id\":\"" "0123456789012345678901234567890123456789012345678901234567890123" "\",\"op\":\"ping\"}",
+		  "null", -EINVAL },
+		{ "{\"id\":9,\"op\":\"nope\"}", "9", -EINVAL },
+		{ "{\"id\":\"x\",\"op\":\"status\"}", "\"x\"", -EINVAL },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct weftd_request req;
+		assert_int_equal(parse(&req, t[i].line), t[i].r);
+		assert_string_equal(req.id, t[i].id);
+		weftd_request_done(&req);
+	}
+}
+
+/* Malformed requests: each gives a structured error code and never crashes. */
+static void test_errors(void **state)
+{
+	static const struct { const char *line; enum weftd_err e; } t[] = {
+		{ "", WEFTD_ERR_BAD_JSON }, { "\n", WEFTD_ERR_BAD_JSON }, { "{", WEFTD_ERR_BAD_JSON },
+		{ "[1]", WEFTD_ERR_BAD_JSON }, { "\"ping\"", WEFTD_ERR_BAD_JSON },
+		{ "{\"op\":\"ping\"} {}", WEFTD_ERR_BAD_JSON }, { "{\"op\":\"ping\",\"op\":\"ping\"}", WEFTD_ERR_BAD_JSON },
+		{ "{\"op\":\"p\xff\"}", WEFTD_ERR_BAD_JSON }, { "{}", WEFTD_ERR_MISSING_FIELD },
+		{ "{\"op\":1}", WEFTD_ERR_BAD_FIELD }, { "{\"op\":\"PING\"}", WEFTD_ERR_UNKNOWN_OP },
+		{ "{\"op\":\"submit\"}", WEFTD_ERR_MISSING_FIELD },
+		{ "{\"op\":\"submit\",\"pipeline\":\"\"}", WEFTD_ERR_BAD_FIELD },
+		{ "{\"op\":\"submit\",\"pipeline\":5}", WEFTD_ERR_BAD_FIELD },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"payload\":1}", WEFTD_ERR_BAD_FIELD },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"payload\":\"a\",\"payload_b64\":\"YQ==\"}", WEFTD_ERR_BAD_FIELD },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"payload_b64\":\"Y\"}", WEFTD_ERR_BAD_FIELD },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"wait\":1}", WEFTD_ERR_BAD_FIELD },
+		{ "{\"op\":\"status\",\"job\":\"\"}", WEFTD_ERR_BAD_FIELD },
+		{ "{\"op\":\"status\",\"job\":\"a\\u0000b\"}", WEFTD_ERR_BAD_FIELD },
+		{ "{\"op\":\"cancel\"}", WEFTD_ERR_MISSING_FIELD }, { "{\"op\":\"wait\"}", WEFTD_ERR_MISSING_FIELD },
+		{ "{\"op\":\"wait\",\"job\":\"a\",\"jobs\":[\"b\"]}", WEFTD_ERR_BAD_FIELD },
+		{ "{\"op\":\"wait\",\"jobs\":[]}", WEFTD_ERR_BAD_FIELD },
+		{ "{\"op\":\"wait\",\"jobs\":[\"a\",2]}", WEFTD_ERR_BAD_FIELD },
+		{ "{\"op\":\"wait\",\"job\":\"a\",\"timeout\":-1}", WEFTD_ERR_BAD_FIELD },
+		{ "{\"op\":\"wait\",\"job\":\"a\",\"timeout\":\"10q\"}", WEFTD_ERR_BAD_FIELD },
+		{ "{\"op\":\"wait\",\"job\":\"a\",\"timeout\":1e300}", WEFTD_ERR_BAD_FIELD },
+		{ "{\"op\":\"list\",\"state\":\"gone\"}", WEFTD_ERR_BAD_FIELD },
+		{ "{\"op\":\"list\",\"limit\":0}", WEFTD_ERR_BAD_FIELD },
+		{ "{\"op\":\"list\",\"limit\":100001}", WEFTD_ERR_BAD_FIELD },
+		{ "{\"op\":\"stats\",\"pipeline\":[]}", WEFTD_ERR_BAD_FIELD },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct weftd_request req;
+		if (parse(&req, t[i].line) != -EINVAL || req.err != t[i].e)
+			fail_msg("case %zu (%s): err %d want %d: %s", i, t[i].line, req.err, t[i].e, req.errmsg);
+		assert_true(req.errmsg[0] != '\0');
+		weftd_request_done(&req);
+	}
+	struct weftd_request req;
+	assert_int_equal(weftd_request_parse(&req, NULL, 0, MAXREQ), -EINVAL);
+	weftd_request_done(&req);
+	assert_int_equal(weftd_request_parse(NULL, "{}", 2, MAXREQ), -EINVAL);
+}
+
+static void test_too_large(void **state)
+{
+	struct weftd_request req;
+	size_t n = 5000;
+	char *line = malloc(n + 64);
+	int off = sprintf(line, "{\"id\":3,\"op\":\"submit\",\"pipeline\":\"p\",\"payload\":\"");
+	memset(line + off, 'a', n);
+	strcpy(line + off + n, "\"}");
+	assert_int_equal(weftd_request_parse(&req, line, strlen(line), 4096), -EINVAL);
+	assert_int_equal(req.err, WEFTD_ERR_TOO_LARGE);
+	weftd_request_done(&req);
+	assert_int_equal(weftd_request_parse(&req, line, strlen(line), 8192), 0);
+	assert_int_equal(req.payload_len, n);
+	weftd_request_done(&req);
+	free(line);
+	/* A pipeline name over WEFTD_NAME_MAX is a bad field, not a crash or truncation. */
+	char big[200];
+	snprintf(big, sizeof(big), "{\"op\":\"submit\",\"pipeline\":\"%0100d\"}", 0);
+	assert_int_equal(parse(&req, big), -EINVAL);
+	assert_int_equal(req.err, WEFTD_ERR_BAD_FIELD);
+	weftd_request_done(&req);
+}
+
+static void test_base64(void **state)
+{
+	static const struct { const char *raw, *enc; } t[] = {
+		{ "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" }, { "foo", "Zm9v" }, { "foob", "Zm9vYg==" },
+		{ "fooba", "Zm9vYmE=" }, { "foobar", "Zm9vYmFy" },
+	};
+	char enc[64], dec[64];
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		size_t n = weftd_b64_encode(t[i].raw, strlen(t[i].raw), enc);
+		assert_int_equal(n, strlen(t[i].enc));
+		assert_memory_equal(enc, t[i].enc, n);
+		assert_int_equal(weftd_b64_decode(enc, n, dec), strlen(t[i].raw));
+		assert_memory_equal(dec, t[i].raw, strlen(t[i].raw));
+	}
+	assert_int_equal(weftd_b64_decode("Zm8", 3, dec), 2);  /* padding optional */
+	static const char *const bad[] = { "Z", "Zm9=", "Zh==", "Zm9v=", "Z===", "Zm 9", "Zm9v\n", "=Zm9", "Zg=A" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (weftd_b64_decode(bad[i], strlen(bad[i]), dec) != -EINVAL)
+			fail_msg("accepted %s", bad[i]);
+	/* Round trip of every byte value at every length up to 300. */
+	unsigned char raw[300], back[WEFTD_B64_DEC_MAX(WEFTD_B64_ENC_LEN(300))];
+	char e[WEFTD_B64_ENC_LEN(300)];
+	for (size_t i = 0; i < sizeof(raw); i++)
+		raw[i] = (unsigned char)(i * 7 + 3);
+	for (size_t len = 0; len <= sizeof(raw); len++) {
+		size_t n = weftd_b64_encode(raw, len, e);
+		assert_int_equal(weftd_b64_decode(e, n, back), len);
+		assert_memory_equal(back, raw, len);
+	}
+}
+
+static void test_utf8(void **state)
+{
+	static const struct { const char *s; bool ok; } t[] = {
+		{ "plain", true }, { "\xc3\xa9", true }, { "\xe2\x82\xac", true }, { "\xf0\x9f\x98\x80", true },
+		{ "\xff", false }, { "\xc0\xaf", false }, { "\xe0\x80\xaf", false }, { "\xed\xa0\x80", false },
+		{ "\xf4\x90\x80\x80", false }, { "\xc3", false }, { "\xe2\x82", false }, { "\x80", false },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		assert_int_equal(weftd_utf8_valid(t[i].s, strlen(t[i].s)), t[i].ok);
+}
+
+/* Output must always be one line of valid JSON; check with jansson. */
+static json_t *check_line(struct weftd_buf *b)
+{
+	json_error_t e;
+	assert_true(b->len > 0 && b->data[b->len - 1] == '\n');
+	assert_null(memchr(b->data, '\n', b->len - 1));
+	json_t *j = json_loadb(b->data, b->len, JSON_ALLOW_NUL, &e);
+	if (!j)
+		fail_msg("invalid JSON (%s): %.*s", e.text, (int)b->len, b->data);
+	return j;
+}
+
+static void test_responses(void **state)
+{
+	struct weftd_buf b;
+	char mem[512];
+	weftd_buf_init(&b, mem, sizeof(mem));
+	weftd_resp_begin(&b, "\"x\"");
+	weftd_json_cstr(&b, "job", "j1");
+	weftd_json_arr_begin(&b, "list");
+	weftd_json_u64(&b, NULL, 1);
+	weftd_json_i64(&b, NULL, -2);
+	weftd_json_bool(&b, NULL, true);
+	weftd_json_null(&b, NULL);
+	weftd_json_obj_begin(&b, NULL);
+	weftd_json_double(&b, "d", 0.5);
+	weftd_json_obj_end(&b);
+	weftd_json_arr_end(&b);
+	assert_int_equal(weftd_resp_end(&b), 0);
+	const char want[] = "{\"id\":\"x\",\"ok\":true,\"job\":\"j1\",\"list\":[1,-2,true,null,{\"d\":0.5}]}\n";
+	assert_int_equal(b.len, sizeof(want) - 1);
+	assert_memory_equal(b.data, want, b.len);
+
+	weftd_buf_reset(&b);
+	assert_int_equal(weftd_resp_error(&b, "7", WEFTD_ERR_UNKNOWN_PIPELINE, "no pipeline \"q\"\n\xff"), 0);
+	json_t *j = check_line(&b);
+	assert_int_equal(json_integer_value(json_object_get(j, "id")), 7);
+	assert_true(json_is_false(json_object_get(j, "ok")));
+	json_t *err = json_object_get(j, "error");
+	assert_string_equal(json_string_value(json_object_get(err, "code")), "unknown_pipeline");
+	assert_string_equal(json_string_value(json_object_get(err, "message")), "no pipeline \"q\"\n\xef\xbf\xbd");
+	json_decref(j);
+
+	/* Overflow of a fixed buffer is reported, never written past. */
+	char small[16];
+	weftd_buf_init(&b, small, sizeof(small));
+	weftd_resp_begin(&b, "1");
+	weftd_json_cstr(&b, "k", "a long string value");
+	assert_int_equal(weftd_resp_end(&b), -ENOBUFS);
+}
+
+static void test_job_output(void **state)
+{
+	struct weftd_buf b;
+	weftd_buf_init(&b, NULL, 0);
+	struct weftd_job_view v = { .id = "j42", .pipeline = "p", .state = WEFTD_JOB_DONE, .stage = "s",
+				    .attempts = 2, .has_output = true, .output = "\x00\xff\xfe", .output_len = 3,
+				    .log_tail = "err\x01", .log_tail_len = 4, .created_ms = 1700000000000 };
+	weftd_resp_begin(&b, NULL);
+	weftd_json_job(&b, "job", &v);
+	assert_int_equal(weftd_resp_end(&b), 0);
+	json_t *j = check_line(&b), *job = json_object_get(j, "job");
+	assert_true(json_is_null(json_object_get(j, "id")));
+	assert_string_equal(json_string_value(json_object_get(job, "state")), "done");
+	assert_null(json_object_get(job, "output"));
+	assert_string_equal(json_string_value(json_object_get(job, "output_b64")), "AP/+");
+	assert_string_equal(json_string_value(json_object_get(job, "log")), "err\x01");
+	assert_int_equal(json_integer_value(json_object_get(job, "created_ms")), 1700000000000);
+	assert_null(json_object_get(job, "finished_ms"));
+	json_decref(j);
+
+	/* Valid UTF-8 (with NUL and controls) goes out as text. */
+	weftd_buf_reset(&b);
+	v.output = "h\xc3\xa9\0\t\"\\";
+	v.output_len = 7;
+	weftd_resp_begin(&b, "1");
+	weftd_json_job(&b, "job", &v);
+	assert_int_equal(weftd_resp_end(&b), 0);
+	j = check_line(&b);
+	json_t *out = json_object_get(json_object_get(j, "job"), "output");
+	assert_int_equal(json_string_length(out), 7);
+	assert_memory_equal(json_string_value(out), "h\xc3\xa9\0\t\"\\", 7);
+	json_decref(j);
+
+	/* Every byte value through the escaper stays valid JSON. */
+	char all[256];
+	for (int i = 0; i < 256; i++)
+		all[i] = (char)i;
+	weftd_buf_reset(&b);
+	weftd_resp_begin(&b, "1");
+	weftd_json_str(&b, "s", all, sizeof(all));
+	assert_int_equal(weftd_resp_end(&b), 0);
+	json_decref(check_line(&b));
+	weftd_buf_done(&b);
+}
+
+static void test_names(void **state)
+{
+	assert_string_equal(weftd_err_name(WEFTD_ERR_DRAINING), "draining");
+	assert_null(weftd_err_name(WEFTD_ERR__MAX));
+	assert_null(weftd_op_name(WEFTD_OP__MAX));
+	assert_string_equal(weftd_job_state_name(WEFTD_JOB_CANCELED), "canceled");
+	enum weftd_job_state s;
+	assert_int_equal(weftd_job_state_parse("retrying", 8, &s), 0);
+	assert_int_equal(s, WEFTD_JOB_RETRYING);
+	assert_int_equal(weftd_job_state_parse("retry", 5, &s), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ops), cmocka_unit_test(test_fields), cmocka_unit_test(test_ids),
+		cmocka_unit_test(test_errors), cmocka_unit_test(test_too_large),
+		cmocka_unit_test(test_base64), cmocka_unit_test(test_utf8),
+		cmocka_unit_test(test_responses), cmocka_unit_test(test_job_output),
+		cmocka_unit_test(test_names),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
