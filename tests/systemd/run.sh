@@ -55,6 +55,7 @@ PASS=0; FAIL=0; PID1=; NSPAWN_PID=; OVERLAY=
 ok()     { PASS=$((PASS+1)); echo "ok - $*"; }
 not_ok() { FAIL=$((FAIL+1)); echo "not ok - $*"; }
 check()  { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
+fails()  { ! "$@"; }
 # Long host commands run in the background + wait, so that TERM/INT reach the trap at once.
 bg() { "$@" & wait $!; }
 
@@ -263,6 +264,18 @@ check "job submitted after the reload completes" wait_job "$f2" AFTER
 check "slow job in flight across the reload completes" wait_job "$s1" reload-slow
 check "weftd still active after reload" active weftd.service
 check "reload kept the main PID ($pid_before)" test "$(prop weftd.service MainPID)" = "$pid_before"
+
+# 3b. A broken config: the reload fails, the old config keeps running.
+ct cp /etc/weftd/weftd.yaml /etc/weftd/weftd.yaml.good
+ct sh -c 'printf "pipelines:\n  upper:\n    stages:\n      - name: x\n        workers: lots\n" >/etc/weftd/weftd.yaml'
+check "systemctl reload with a broken config fails" fails ct -t 40 systemctl reload weftd.service 2>/dev/null
+check "weftd still active after the failed reload" active weftd.service
+check "failed reload kept the main PID ($pid_before)" test "$(prop weftd.service MainPID)" = "$pid_before"
+check "the config error (file:line:column) is in the journal" \
+	grep -q 'weftd.yaml:[0-9]*:[0-9]*' <<<"$(journal --since=-1min)"
+j=$(submit upper still-running)
+check "old config still runs jobs after the failed reload" wait_job "$j" STILL-RUNNING
+ct mv /etc/weftd/weftd.yaml.good /etc/weftd/weftd.yaml
 
 # 4. Stop drains: a 2 s job in flight during `systemctl stop` finishes before the unit stops.
 ct rm -f /var/lib/weftd/drain-marker
