@@ -34,8 +34,8 @@ _Static_assert(sizeof(((weft_mutex *)0)->head) * 2 == sizeof(struct weft__waitq)
 #define R_HANDOFF 2 /* starvation mode: the mutex is ours */
 
 #define STARVE_NS (1 * WEFT_MSEC)
-#define SPIN_ROUNDS 4
-#define SPIN_PAUSES 30
+#define SPIN_ROUNDS 100
+#define SPIN_PAUSES 1
 
 #define QLOCK(m) ((weft__lock *)&(m)->qlock)
 #define Q(m) ((struct weft__waitq *)&(m)->head)
