@@ -112,18 +112,30 @@ static int limited_member(weft_ctx *ctx, void *arg)
 	return 0;
 }
 
+static int gate_member(weft_ctx *ctx, void *arg)
+{
+	weft_ctx_wait(arg);
+	return 0;
+}
+
 static void limit_main(void *arg)
 {
 	struct limt *t = arg;
 	weft_group *g;
 	weft_group_new(NULL, &g);
 	assert_int_equal(weft_group_set_limit(g, 3), 0);
-	for (int i = 0; i < TEST_SCALE(200) + 10; i++)
-		assert_int_equal(weft_group_go(g, limited_member, t), 0);
-	/* at the limit now (members sleep): try_go refuses */
+	/* three members parked on a gate fill the limit: try_go refuses */
+	weft_ctx *gate;
+	weft_ctx_with_cancel(NULL, &gate);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(weft_group_go(g, gate_member, gate), 0);
 	assert_int_equal(weft_group_try_go(g, limited_member, t), -EAGAIN);
 	assert_int_equal(weft_group_set_limit(g, 5), -EBUSY);
+	weft_ctx_cancel(gate);
+	for (int i = 0; i < TEST_SCALE(200) + 10; i++)
+		assert_int_equal(weft_group_go(g, limited_member, t), 0);
 	assert_int_equal(weft_group_wait(g), 0);
+	weft_ctx_unref(gate);
 	assert_int_equal(atomic_load(&t->max), 3);
 	assert_int_equal(weft_group_try_go(g, limited_member, t), 0);
 	assert_int_equal(weft_group_wait(g), 0);
