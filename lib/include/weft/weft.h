@@ -8,5 +8,7 @@
 #include <weft/clock.h>
 #include <weft/io.h>
 #include <weft/wg.h>
+#include <weft/sync.h>
+#include <weft/group.h>
 
 #endif
