@@ -8,5 +8,6 @@
 #include <weft/clock.h>
 #include <weft/io.h>
 #include <weft/wg.h>
+#include <weft/chan.h>
 
 #endif
