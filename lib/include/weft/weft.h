@@ -8,5 +8,8 @@
 #include <weft/clock.h>
 #include <weft/io.h>
 #include <weft/wg.h>
+#include <weft/chan.h>
+#include <weft/sync.h>
+#include <weft/group.h>
 
 #endif
