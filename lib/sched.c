@@ -722,7 +722,7 @@ static void proc_sleep(struct weft_proc *p)
 	struct weft_sched *s = p->sched;
 	atomic_store(&p->parked, 1);
 	atomic_fetch_add(&s->npidle, 1); /* pairs with sync_with_sleepers */
-	if (!any_work(p)) {
+	if (!any_work(p) && weft__stack_pool_trim(s->stacks) == 0 && !any_work(p)) {
 		STAT_INC(p, parks);
 		int64_t next = atomic_load(&p->next_timer);
 		struct io_uring_cqe *cqe;

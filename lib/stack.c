@@ -50,6 +50,7 @@ struct size_class {
 	struct weft__arena *arenas;  /* newest first: slots are carved from the head */
 	struct weft__stack *free;    /* LIFO, so recently used (warm) stacks go out first */
 	size_t nfree, cap;
+	size_t nclean;               /* free[0..nclean) had their pages returned already */
 };
 
 struct weft__stack_pool {
@@ -207,6 +208,8 @@ static int class_take(struct weft__stack_pool *pool, struct size_class *c, struc
 {
 	if (c->nfree) {
 		*ret = c->free[--c->nfree];
+		if (c->nclean > c->nfree)
+			c->nclean = c->nfree;
 		return 0;
 	}
 	return carve(pool, c, ret);
@@ -233,20 +236,12 @@ static struct size_class *big_class(struct weft__stack_pool *pool, size_t size)
 	return NULL;
 }
 
-/* Return stacks to their class. Past the high-water mark their pages go
- * back to the kernel first, outside the lock (madvise is a syscall) and
- * before they are visible to other procs. */
+/* Return stacks to their class. Their pages stay committed: returning
+ * them to the kernel is a syscall with a TLB shootdown per call, so it is
+ * left to weft__stack_pool_trim, which procs call when they go idle. */
 static void pool_give(struct weft__stack_pool *pool, struct weft__stack *st, size_t n)
 {
 	struct size_class *c = st[0].arena->cls;
-	pthread_mutex_lock(&pool->lock);
-	size_t have = c->nfree;
-	pthread_mutex_unlock(&pool->lock);
-	for (size_t i = have >= HIWAT ? 0 : HIWAT - have; i < n; i++) {
-		char *slot = (char *)st[i].hi - st[i].arena->slot_size;
-		char *from = st[i].guarded ? slot + pool->page : slot;
-		madvise(from, (size_t)((char *)st[i].hi - from), MADV_DONTNEED);
-	}
 	pthread_mutex_lock(&pool->lock);
 	if (c->nfree + n > c->cap) {
 		size_t cap = (c->nfree + n) * 2;
@@ -261,6 +256,32 @@ static void pool_give(struct weft__stack_pool *pool, struct weft__stack *st, siz
 	memcpy(c->free + c->nfree, st, n * sizeof(*st));
 	c->nfree += n;
 	pthread_mutex_unlock(&pool->lock);
+}
+
+#define TRIM_BATCH 256 /* stacks released per trim call, to bound the time the lock is held */
+
+static void release_pages(struct weft__stack_pool *pool, const struct weft__stack *st)
+{
+	char *slot = (char *)st->hi - st->arena->slot_size;
+	char *from = st->guarded ? slot + pool->page : slot;
+	madvise(from, (size_t)((char *)st->hi - from), MADV_DONTNEED);
+}
+
+size_t weft__stack_pool_trim(struct weft__stack_pool *pool)
+{
+	size_t released = 0;
+	if (pthread_mutex_trylock(&pool->lock) != 0)
+		return 0; /* someone is busy with the pool: trim another time */
+	for (int i = 0; i < NCLASSES && released < TRIM_BATCH; i++) {
+		struct size_class *c = &pool->cls[i];
+		/* the oldest dirty stacks beyond the high-water mark */
+		while (c->nfree > HIWAT && c->nclean < c->nfree - HIWAT && released < TRIM_BATCH) {
+			release_pages(pool, &c->free[c->nclean++]);
+			released++;
+		}
+	}
+	pthread_mutex_unlock(&pool->lock);
+	return released;
 }
 
 /* ---- pool and caches ----------------------------------------------------- */

@@ -59,6 +59,12 @@ int weft__stack_get(struct weft__stack_cache *cache, size_t size, struct weft__s
 /* Return a stack; may be called from any proc's cache (stacks migrate). */
 void weft__stack_put(struct weft__stack_cache *cache, const struct weft__stack *st);
 
+/* Return the pages of free stacks beyond the high-water mark to the kernel
+ * (MADV_DONTNEED), at most a bounded batch per call; a no-op while another
+ * thread holds the pool. Procs call it when they are about to go idle.
+ * Returns the number of stacks released. */
+size_t weft__stack_pool_trim(struct weft__stack_pool *pool);
+
 /* Report an overflow of the named fiber and abort. */
 __attribute__((noreturn)) void weft__stack_overflow(const char *fiber_name);
 
