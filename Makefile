@@ -179,7 +179,7 @@ install: all
 	install -m 0644 lib/include/weft/*.h $(DESTDIR)$(INCLUDEDIR)/weft/
 	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' \
 	  lib/weft.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/weft.pc
-	$(if $(BINS),install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/)
+	$(if $(strip $(BINS)),install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/)
 	install -d $(DESTDIR)$(UNITDIR)
 	for u in $(wildcard systemd/*.service systemd/*.socket); do \
 	  sed -e 's|/usr/local/bin/|$(BINDIR)/|g; s|/etc/weftd/|$(SYSCONFDIR)/weftd/|g' $$u > $(DESTDIR)$(UNITDIR)/$${u#systemd/} && \
