@@ -8,5 +8,9 @@
 #include <weft/clock.h>
 #include <weft/io.h>
 #include <weft/wg.h>
+#include <weft/retry.h>
+#include <weft/ratelimit.h>
+#include <weft/breaker.h>
+#include <weft/heartbeat.h>
 
 #endif
