@@ -45,13 +45,15 @@ struct two {
 	weft_hbmon *m;
 	weft_hb *a, *b;
 	weft_ctx *ctx;
-	int64_t b_stopped;
+	_Atomic int64_t b_stopped;
+	weft_wg wg;
 };
 
 static void beater(void *arg)
 {
 	struct two *t = arg;
-	weft_hb_pulse(t->ctx, t->a, 10 * WEFT_MSEC);
+	assert_int_equal(weft_hb_pulse(t->ctx, t->a, 10 * WEFT_MSEC), -ECANCELED);
+	weft_wg_done(&t->wg);
 }
 
 static void stopper(void *arg)
@@ -63,6 +65,7 @@ static void stopper(void *arg)
 	}
 	weft_hb_beat(t->b);
 	t->b_stopped = weft_now();
+	weft_wg_done(&t->wg);
 }
 
 static void stop_main(void *arg)
@@ -72,6 +75,8 @@ static void stop_main(void *arg)
 	assert_int_equal(weft_hb_register(t.m, "a", 80 * WEFT_MSEC, (void *)1, &t.a), 0);
 	assert_int_equal(weft_hb_register(t.m, "b", 80 * WEFT_MSEC, (void *)2, &t.b), 0);
 	assert_int_equal(weft_ctx_with_cancel(NULL, &t.ctx), 0);
+	weft_wg_init(&t.wg);
+	weft_wg_add(&t.wg, 2);
 	assert_int_equal(weft_go(beater, &t), 0);
 	assert_int_equal(weft_go(stopper, &t), 0);
 
@@ -107,6 +112,7 @@ static void stop_main(void *arg)
 	assert_int_equal(weft_hbmon_missing(t.m), 0);
 
 	weft_ctx_cancel(t.ctx);
+	assert_int_equal(weft_wg_wait(NULL, &t.wg), 0); /* nobody beats after unregister */
 	weft_ctx_unref(t.ctx);
 	weft_hb_unregister(t.a);
 	weft_hb_unregister(t.b);
