@@ -414,6 +414,12 @@ static void report_overflow(const char *name)
 	(void)w;
 }
 
+void weft__stack_overflow(const char *fiber_name)
+{
+	report_overflow(fiber_name);
+	abort();
+}
+
 void weft__stack_check(const struct weft__stack *st, const char *fiber_name)
 {
 	if (st->guarded)

@@ -8,6 +8,9 @@
 #include <weft/clock.h>
 #include <weft/io.h>
 #include <weft/wg.h>
+#include <weft/chan.h>
+#include <weft/sync.h>
+#include <weft/group.h>
 #include <weft/retry.h>
 #include <weft/ratelimit.h>
 #include <weft/breaker.h>
