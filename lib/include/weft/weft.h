@@ -15,5 +15,6 @@
 #include <weft/ratelimit.h>
 #include <weft/breaker.h>
 #include <weft/heartbeat.h>
+#include <weft/patterns.h>
 
 #endif
