@@ -12,6 +12,7 @@
 #include <string.h>
 #include <weft/weft.h>
 #include <weft/patterns.h>
+#include <weft/pubsub.h>
 
 #include "testutil.h"
 
@@ -402,6 +403,100 @@ static void test_workpool_cancel(void **state)
 	run(pool_cancel_main, NULL);
 }
 
+/* ---- pub-sub: per-subscriber buffers and drop policies, counted ---- */
+struct drainer {
+	weft_chan *c;
+	long sum, n;
+	weft_wg *wg;
+};
+
+static void drainer_fiber(void *arg)
+{
+	struct drainer *d = arg;
+	d->sum = drain_sum(d->c, &d->n);
+	weft_chan_unref(d->c);
+	weft_wg_done(d->wg);
+}
+
+struct blocked_pub {
+	weft_broker *b;
+	int r;
+	weft_wg *wg;
+};
+
+static void blocked_publisher(void *arg)
+{
+	struct blocked_pub *bp = arg;
+	long v = 2;
+	bp->r = weft_broker_publish(NULL, bp->b, "z", &v);
+	weft_wg_done(bp->wg);
+}
+
+static void pubsub_main(void *arg)
+{
+	weft_broker *b;
+	weft_sub *a, *o, *all, *y;
+	weft_wg wg;
+	weft_wg_init(&wg);
+	assert_int_equal(weft_broker_new(sizeof(long), &b), 0);
+	assert_int_equal(weft_broker_subscribe(NULL, b, "x", 2, WEFT_DROP_NEWEST, &a), 0);
+	assert_int_equal(weft_broker_subscribe(NULL, b, "x", 2, WEFT_DROP_OLDEST, &o), 0);
+	assert_int_equal(weft_broker_subscribe(NULL, b, NULL, 1, WEFT_DROP_BLOCK, &all), 0);
+	assert_int_equal(weft_broker_subscribe(NULL, b, "y", 10, WEFT_DROP_NEWEST, &y), 0);
+	struct drainer d = { .c = weft_chan_ref(weft_sub_chan(all)), .wg = &wg };
+	weft_wg_add(&wg, 1);
+	assert_int_equal(weft_go(drainer_fiber, &d), 0);
+
+	static const int want[] = { 3, 3, 2, 2, 2 }; /* newest-droppers stop counting when full */
+	for (long v = 1; v <= 5; v++)
+		assert_int_equal(weft_broker_publish(NULL, b, "x", &v), want[v - 1]);
+	long v = 100;
+	assert_int_equal(weft_broker_publish(NULL, b, "y", &v), 2);
+	assert_int_equal(weft_broker_publish(NULL, b, "nobody", &v), 1); /* only the all-topics one */
+
+	assert_int_equal(weft_sub_dropped(a), 3);
+	assert_int_equal(weft_sub_dropped(o), 3);
+	assert_int_equal(weft_sub_dropped(all), 0);
+	assert_int_equal(weft_sub_dropped(y), 0);
+	long got;
+	weft_chan *ca = weft_chan_ref(weft_sub_chan(a)), *co = weft_chan_ref(weft_sub_chan(o));
+	assert_int_equal(weft_sub_cancel(NULL, a), 0);
+	assert_int_equal(weft_sub_cancel(NULL, o), 0);
+	assert_int_equal(drain_sum(ca, &got), 1 + 2);     /* the first two */
+	assert_int_equal(got, 2);
+	assert_int_equal(drain_sum(co, &got), 4 + 5);     /* the last two */
+	assert_int_equal(got, 2);
+	assert_int_equal(weft_chan_try_recv(weft_sub_chan(y), &got), 0);
+	assert_int_equal(got, 100);
+	weft_chan_unref(ca);
+	weft_chan_unref(co);
+
+	/* BLOCK with nobody reading: the publisher parks; cancel releases it */
+	weft_sub *z;
+	assert_int_equal(weft_broker_subscribe(NULL, b, "z", 1, WEFT_DROP_BLOCK, &z), 0);
+	v = 1;
+	assert_int_equal(weft_broker_publish(NULL, b, "z", &v), 2); /* z's buffer + all */
+	weft_ctx *ctx;
+	assert_int_equal(weft_ctx_with_timeout(NULL, 20 * WEFT_MSEC, &ctx), 0);
+	assert_int_equal(weft_broker_publish(ctx, b, "z", &v), -ETIMEDOUT);
+	weft_ctx_unref(ctx);
+	struct blocked_pub bp = { .b = b, .r = -1, .wg = &wg };
+	weft_wg_add(&wg, 1);
+	assert_int_equal(weft_go(blocked_publisher, &bp), 0);
+	weft_sleep(NULL, 20 * WEFT_MSEC);
+	assert_int_equal(weft_sub_cancel(NULL, z), 0);
+	weft_broker_free(b); /* closes 'all': the drainer ends */
+	assert_int_equal(weft_wg_wait(NULL, &wg), 0);
+	assert_int_equal(bp.r, 1); /* z (cancelled under it) did not count, 'all' did */
+	/* x: 5, y: 1, nobody: 1, z: 1, the timed-out one: 0 (z comes first), bp: 1 */
+	assert_int_equal(d.n, 9);
+}
+
+static void test_pubsub(void **state)
+{
+	run(pubsub_main, NULL);
+}
+
 static int set_procs(void **state)
 {
 	g_procs = (unsigned)(uintptr_t)*state;
@@ -424,6 +519,7 @@ int main(void)
 		BOTH(test_or_done),
 		BOTH(test_workpool),
 		BOTH(test_workpool_cancel),
+		BOTH(test_pubsub),
 	};
 	return cmocka_run_group_tests_name("patterns", table, NULL, NULL);
 }

@@ -16,5 +16,6 @@
 #include <weft/breaker.h>
 #include <weft/heartbeat.h>
 #include <weft/patterns.h>
+#include <weft/pubsub.h>
 
 #endif
