@@ -21,7 +21,7 @@ SAN        ?=
 VERSION    := 0.1.0
 
 DEB_PKGS := gcc make pkg-config liburing-dev libyaml-dev libsystemd-dev libjansson-dev \
-            libcmocka-dev socat
+            libcmocka-dev socat libssl-dev
 ifneq ($(filter fuzz fuzz-run,$(MAKECMDGOALS)),)
 DEB_PKGS += clang libclang-rt-14-dev
 endif
@@ -45,7 +45,7 @@ endif
 endif
 
 BUILD := build$(if $(SAN),-$(SAN))
-PKGS  := liburing yaml-0.1 libsystemd jansson
+PKGS  := liburing yaml-0.1 libsystemd jansson libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
