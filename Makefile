@@ -112,7 +112,7 @@ $(DAEMON_A): $(DAEMON_OBJS)
 	$(AR) rcs $@ $^
 endif
 $(BUILD)/%: $(BUILD)/daemon/%.o $(DAEMON_A) $(LIB_A)
-	$(CC) -o $@ $< $(DAEMON_A) $(LIB_A) $(LDFLAGS) $(PKG_LIBS) -ldl -lm -rdynamic
+	$(CC) -o $@ $< $(DAEMON_A) -Wl,--whole-archive $(LIB_A) -Wl,--no-whole-archive $(LDFLAGS) $(PKG_LIBS) -ldl -lm -rdynamic
 $(BUILD)/plugins/%.so: daemon/plugins/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Idaemon -shared -o $@ $< $(LDFLAGS)
