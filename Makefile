@@ -153,6 +153,7 @@ FUZZ_CFLAGS = -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefine
 # Each target links only the pure modules it exercises (no runtime, no io_uring).
 FUZZ_DEPS_fuzz_config := daemon/config.c daemon/units.c
 FUZZ_DEPS_fuzz_proto  := daemon/proto.c daemon/units.c
+FUZZ_DEPS_fuzz_journal := daemon/jrec.c
 .SECONDEXPANSION:
 build-fuzz/%: tests/fuzz/%.c $$(FUZZ_DEPS_$$*) $$(wildcard daemon/*.h)
 	@mkdir -p $(@D)
