@@ -27,7 +27,7 @@ struct weftd_sup {
 	struct weftd_hb *slots;
 	struct weftd_sup_stats st;
 	weft_ctx *ctx;                 /* cancelled by stop */
-	weft_wg wg;                    /* supervisor, scouts, probes */
+	weft_wg wg;                    /* the supervisor and the probes */
 	bool started, stopped;
 	unsigned nprocs;
 	atomic_int placed[WEFTD_SUP_MAX_PROCS];
@@ -181,36 +181,28 @@ static int64_t probe_period(struct weftd_sup *s)
 	return s->wd_ns ? s->wd_ns / 4 : s->o.heartbeat_interval_ns;
 }
 
+/* Move the calling fiber onto proc i for good. libweft has no public "spawn on proc i"
+ * (weft_go_opts.pin pins to the spawner's proc): set the home proc as pinning does and yield,
+ * which queues the fiber on that proc's inbox. */
+static void pin_to(unsigned i)
+{
+	struct weft_fiber *f = weft__self();
+	f->pinned = true;
+	atomic_store_explicit(&f->home, f->sched->procs[i], memory_order_release);
+	weft_yield();
+}
+
 static void probe(void *arg)
 {
 	struct weftd_sup *s = ((struct probe_arg *)arg)->s;
 	unsigned id = ((struct probe_arg *)arg)->id;
 	free(arg);
+	pin_to(id);
+	if (weft_proc_id() == (int)id)
+		atomic_store(&s->placed[id], 1);
 	do
 		atomic_store(&s->probe_last[id], weft_now());
 	while (weft_sleep(s->ctx, probe_period(s)) == 0);
-	weft_wg_done(&s->wg);
-}
-
-/* Runs wherever the scheduler put it; claims that proc for a pinned probe. */
-static void scout(void *arg)
-{
-	struct weftd_sup *s = arg;
-	weft_yield(); /* give idle procs a chance to steal us */
-	int id = weft_proc_id();
-	int exp = 0;
-	if (id >= 0 && (unsigned)id < s->nprocs &&
-	    atomic_compare_exchange_strong(&s->placed[id], &exp, 1)) {
-		struct probe_arg *pa = malloc(sizeof(*pa));
-		if (pa)
-			*pa = (struct probe_arg){ .s = s, .id = (unsigned)id };
-		weft_wg_add(&s->wg, 1);
-		if (!pa || weft_go_opts(probe, pa, &(struct weft_go_opts){ .name = "probe", .pin = true }) < 0) {
-			free(pa);
-			atomic_store(&s->placed[id], 0);
-			weft_wg_done(&s->wg);
-		}
-	}
 	weft_wg_done(&s->wg);
 }
 
@@ -222,6 +214,24 @@ static unsigned probes_placed(struct weftd_sup *s)
 	return n;
 }
 
+static int spawn_probes(struct weftd_sup *s)
+{
+	for (unsigned i = 0; i < s->nprocs; i++) {
+		struct probe_arg *pa = malloc(sizeof(*pa));
+		if (!pa)
+			return -ENOMEM;
+		*pa = (struct probe_arg){ .s = s, .id = i };
+		weft_wg_add(&s->wg, 1);
+		int r = weft_go_opts(probe, pa, &(struct weft_go_opts){ .name = "probe" });
+		if (r < 0) {
+			free(pa);
+			weft_wg_done(&s->wg);
+			return r;
+		}
+	}
+	return 0;
+}
+
 static void supervise(void *arg)
 {
 	struct weftd_sup *s = arg;
@@ -230,13 +240,6 @@ static void supervise(void *arg)
 		period = s->wd_ns / 4;
 	int64_t next_ping = 0;
 	for (;;) {
-		if (probes_placed(s) < s->nprocs) {
-			for (unsigned i = 0; i < 2 * s->nprocs; i++) {
-				weft_wg_add(&s->wg, 1);
-				if (weft_go_opts(scout, s, &(struct weft_go_opts){ .name = "scout" }) < 0)
-					weft_wg_done(&s->wg);
-			}
-		}
 		int64_t now = weft_now();
 		scan(s, now);
 		if (s->wd_ns && now >= next_ping) {
@@ -274,8 +277,13 @@ int weftd_sup_start(struct weftd_sup *s)
 		return r;
 	weft_wg_add(&s->wg, 1);
 	r = weft_go_opts(supervise, s, &(struct weft_go_opts){ .name = "supervisor" });
-	if (r < 0) {
+	if (r < 0)
 		weft_wg_done(&s->wg);
+	else
+		r = spawn_probes(s);
+	if (r < 0) {
+		weft_ctx_cancel(s->ctx);
+		weft_wg_wait(NULL, &s->wg);
 		s->ctx = weft_ctx_unref(s->ctx);
 		return r;
 	}

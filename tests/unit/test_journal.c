@@ -150,6 +150,7 @@ struct task {
 	int finish_every;   /* finish ids i % finish_every != 0 (0: none) */
 	int payload;        /* payload bytes */
 	int expect;         /* accept result */
+	weft_wg *wg;        /* done when the accept returned */
 };
 
 static void run(weft_fn fn, void *arg)
@@ -301,6 +302,7 @@ static void accepter(void *arg)
 	char id[32];
 	snprintf(id, sizeof(id), "c%d", t->n);
 	t->expect = weftd_journal_accept(t->j, id, "p", "payload", 7, (uint64_t)t->n);
+	weft_wg_done(t->wg);
 }
 
 struct conc {
@@ -316,16 +318,11 @@ static void concurrent_main(void *arg)
 	weft_wg wg;
 	weft_wg_init(&wg);
 	for (int i = 0; i < c->n; i++) {
-		c->tasks[i] = (struct task){ .j = c->j, .n = i, .expect = 1 };
+		c->tasks[i] = (struct task){ .j = c->j, .n = i, .expect = 1, .wg = &wg };
+		weft_wg_add(&wg, 1);
 		assert_int_equal(weft_go(accepter, &c->tasks[i]), 0);
 	}
-	/* wait by polling the results: accepters are not joinable */
-	for (int done = 0; !done;) {
-		weft_sleep(NULL, WEFT_MSEC);
-		done = 1;
-		for (int i = 0; i < c->n; i++)
-			done &= c->tasks[i].expect != 1;
-	}
+	assert_int_equal(weft_wg_wait(NULL, &wg), 0);
 	assert_int_equal(weftd_journal_close(c->j), 0);
 }
 
