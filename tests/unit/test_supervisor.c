@@ -81,7 +81,7 @@ static void on_timeout(void *arg, const char *what, const char *job_id, int64_t 
 	t->timeouts_seen++;
 	strcpy(t->what, what);
 	strcpy(t->job, job_id);
-	assert_true(silent_ns > MS(50));
+	assert_true(silent_ns > MS(150));
 }
 
 static void worker(void *arg)
@@ -96,17 +96,17 @@ static void worker(void *arg)
 	weftd_hb_begin(hb, ctx, jobs[w->i], w->i == 2 ? MS(10000) : 0);
 	int r = 0;
 	if (w->i == 0) {
-		/* beats every 10ms for 250ms: never expires */
-		int64_t end = weft_now() + MS(250);
+		/* beats every 10ms for 400ms: never expires */
+		int64_t end = weft_now() + MS(400);
 		while (r == 0 && weft_now() < end) {
 			weftd_hb_beat(hb);
 			r = weft_sleep(ctx, MS(10));
 		}
 	} else {
-		/* silent: 1 is cancelled after ~50ms; 2 has its own 10s limit and sees the 250ms
+		/* silent: 1 is cancelled after ~150ms; 2 has its own 10s limit and sees the 400ms
 		 * deadline of this test instead */
 		weft_ctx *c2;
-		assert_int_equal(weft_ctx_with_timeout(ctx, MS(250), &c2), 0);
+		assert_int_equal(weft_ctx_with_timeout(ctx, MS(400), &c2), 0);
 		r = weft_ctx_wait(c2);
 		weft_ctx_unref(c2);
 	}
@@ -136,7 +136,7 @@ static void test_heartbeat_timeout(void **state)
 {
 	struct hbtest t = { 0 };
 	struct weftd_sup_opts o = {
-		.heartbeat_interval_ns = MS(10), .heartbeat_timeout_ns = MS(50),
+		.heartbeat_interval_ns = MS(10), .heartbeat_timeout_ns = MS(150),
 		.on_timeout = on_timeout, .arg = &t,
 	};
 	assert_int_equal(weftd_sup_new(&o, &t.sup), 0);
