@@ -87,6 +87,7 @@ UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 INTEG      := $(sort $(wildcard tests/integration/test_*.sh))
 BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
+LOAD_BIN   := $(BUILD)/bench/weftd_load   # the daemon benchmark's client (plain threads)
 TEST_LIBS  := $(DAEMON_A) $(LIB_A) $(PKG_LIBS) -lcmocka -ldl -lm
 
 .PHONY: all test unit integration bench run fuzz fuzz-run install clean help test-systemd
@@ -137,7 +138,11 @@ test: all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
 
-bench: all $(BENCH_BINS)
+$(LOAD_BIN): tests/bench/weftd_load.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
+
+bench: all $(BENCH_BINS) $(LOAD_BIN)
 	@for b in $(BENCH_BINS); do $$b || exit 1; done
 	@for b in $(sort $(wildcard tests/bench/bench_*.sh)); do BUILD=$(BUILD) WEFTD=$(WEFTD) WEFTCTL=$(WEFTCTL) bash $$b || exit 1; done
 
