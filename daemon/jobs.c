@@ -144,9 +144,25 @@ struct weftd_job *weftd_job_unref(struct weftd_job *j)
 	return NULL;
 }
 
+/* Ids are a counter in hex: its value spreads consecutive jobs over consecutive buckets,
+ * which is as even as a hash gets. Anything else (ids are checked for length only) is
+ * folded with FNV-1a. */
 static uint64_t hash_id(const char *s, size_t len)
 {
-	uint64_t h = 1469598103934665603ull;
+	uint64_t v = 0, h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned c = (unsigned char)s[i], d;
+		if (c - '0' < 10)
+			d = c - '0';
+		else if (c - 'a' < 6)
+			d = c - 'a' + 10;
+		else
+			goto fnv;
+		v = v << 4 | d;
+	}
+	return v;
+fnv:
 	for (size_t i = 0; i < len; i++)
 		h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
 	return h ^ (h >> 29);
