@@ -21,7 +21,7 @@ SAN        ?=
 VERSION    := 0.1.0
 
 DEB_PKGS := gcc make pkg-config liburing-dev libyaml-dev libsystemd-dev libjansson-dev \
-            libcmocka-dev socat
+            libcmocka-dev socat libssl-dev
 ifneq ($(filter fuzz fuzz-run,$(MAKECMDGOALS)),)
 DEB_PKGS += clang libclang-rt-14-dev
 endif
@@ -45,7 +45,7 @@ endif
 endif
 
 BUILD := build$(if $(SAN),-$(SAN))
-PKGS  := liburing yaml-0.1 libsystemd jansson
+PKGS  := liburing yaml-0.1 libsystemd jansson libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -87,6 +87,7 @@ UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 INTEG      := $(sort $(wildcard tests/integration/test_*.sh))
 BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
+LOAD_BIN   := $(BUILD)/bench/weftd_load   # the daemon benchmark's client (plain threads)
 TEST_LIBS  := $(DAEMON_A) $(LIB_A) $(PKG_LIBS) -lcmocka -ldl -lm
 
 .PHONY: all test unit integration bench run fuzz fuzz-run install clean help test-systemd
@@ -137,7 +138,11 @@ test: all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
 
-bench: all $(BENCH_BINS)
+$(LOAD_BIN): tests/bench/weftd_load.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
+
+bench: all $(BENCH_BINS) $(LOAD_BIN)
 	@for b in $(BENCH_BINS); do $$b || exit 1; done
 	@for b in $(sort $(wildcard tests/bench/bench_*.sh)); do BUILD=$(BUILD) WEFTD=$(WEFTD) WEFTCTL=$(WEFTCTL) bash $$b || exit 1; done
 
