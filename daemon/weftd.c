@@ -10,8 +10,10 @@
 
 #include "config.h"
 #include "engine.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "server.h"
+#include "signals.h"
 
 #define WEFTD_VERSION "0.1.0"
 #define DEFAULT_CONFIG "/etc/weftd/weftd.yaml"
@@ -74,10 +76,10 @@ static void daemon_main(void *arg)
 	}
 	weftd_notice("weftd %s ready: %zu pipelines, %d procs", WEFTD_VERSION, cfg->npipelines,
 		     weft_nprocs());
-	r = weftd_server_run(srv, NULL);
-	/* Only a hard accept error ends the loop (signals and drain come with the lifecycle). */
-	weftd_err("stopped accepting: %s", strerror(-r));
-	st->rc = 1;
+	r = weftd_lifecycle_run(e, srv);
+	/* a drain that timed out or was skipped still ends in an orderly stop: what is left is
+	 * cancelled below (canceled by shutdown) */
+	st->rc = r < 0 && r != -ETIMEDOUT ? 1 : 0;
 	weftd_engine_stop(e);
 	weftd_server_free(srv);
 	weftd_engine_free(e);
@@ -129,8 +131,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	weftd_log_set_level(st.cfg->daemon.log_level);
-	/* Exec stages write to pipes whose readers may die: EPIPE, not a signal. */
-	signal(SIGPIPE, SIG_IGN);
+	/* Before any thread exists, so every proc inherits the mask: TERM/INT/HUP/USR1 are read
+	 * from a signalfd by a fiber; SIGPIPE is ignored (EPIPE, not a death). */
+	r = weftd_signals_block();
+	if (r < 0) {
+		weftd_err("blocking signals: %s", strerror(-r));
+		weftd_config_free(st.cfg);
+		return 1;
+	}
 	st.lfd = weftd_server_listen(&st.cfg->daemon, &activated, err, sizeof(err));
 	if (st.lfd < 0) {
 		weftd_err("%s", err);
