@@ -89,6 +89,7 @@ TEST_PLUGINS := $(patsubst tests/plugins/%.c,$(BUILD)/tests/plugins/%.so,$(wildc
 INTEG      := $(sort $(wildcard tests/integration/test_*.sh))
 BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
+LOAD_BIN   := $(BUILD)/bench/weftd_load   # the daemon benchmark's client (plain threads)
 TEST_LIBS  := $(DAEMON_A) $(LIB_A) $(PKG_LIBS) -lcmocka -ldl -lm
 
 .PHONY: all test unit integration bench run fuzz fuzz-run install clean help test-systemd
@@ -146,7 +147,11 @@ test: all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
 
-bench: all $(BENCH_BINS)
+$(LOAD_BIN): tests/bench/weftd_load.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
+
+bench: all $(BENCH_BINS) $(LOAD_BIN)
 	@for b in $(BENCH_BINS); do $$b || exit 1; done
 	@for b in $(sort $(wildcard tests/bench/bench_*.sh)); do BUILD=$(BUILD) WEFTD=$(WEFTD) WEFTCTL=$(WEFTCTL) bash $$b || exit 1; done
 
@@ -162,6 +167,7 @@ FUZZ_CFLAGS = -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefine
 # Each target links only the pure modules it exercises (no runtime, no io_uring).
 FUZZ_DEPS_fuzz_config := daemon/config.c daemon/units.c
 FUZZ_DEPS_fuzz_proto  := daemon/proto.c daemon/units.c
+FUZZ_DEPS_fuzz_journal := daemon/jrec.c
 .SECONDEXPANSION:
 build-fuzz/%: tests/fuzz/%.c $$(FUZZ_DEPS_$$*) $$(wildcard daemon/*.h)
 	@mkdir -p $(@D)
