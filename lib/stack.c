@@ -50,7 +50,8 @@ struct size_class {
 	struct weft__arena *arenas;  /* newest first: slots are carved from the head */
 	struct weft__stack *free;    /* LIFO, so recently used (warm) stacks go out first */
 	size_t nfree, cap;
-	size_t nclean;               /* free[0..nclean) had their pages returned already */
+	struct weft__stack *clean;   /* free stacks whose pages went back to the kernel */
+	size_t nclean, clean_cap;
 };
 
 struct weft__stack_pool {
@@ -208,8 +209,10 @@ static int class_take(struct weft__stack_pool *pool, struct size_class *c, struc
 {
 	if (c->nfree) {
 		*ret = c->free[--c->nfree];
-		if (c->nclean > c->nfree)
-			c->nclean = c->nfree;
+		return 0;
+	}
+	if (c->nclean) {
+		*ret = c->clean[--c->nclean];
 		return 0;
 	}
 	return carve(pool, c, ret);
@@ -258,7 +261,7 @@ static void pool_give(struct weft__stack_pool *pool, struct weft__stack *st, siz
 	pthread_mutex_unlock(&pool->lock);
 }
 
-#define TRIM_BATCH 256 /* stacks released per trim call, to bound the time the lock is held */
+#define TRIM_BATCH 256             /* stacks released per trim call */
 
 static void release_pages(struct weft__stack_pool *pool, const struct weft__stack *st)
 {
@@ -267,21 +270,48 @@ static void release_pages(struct weft__stack_pool *pool, const struct weft__stac
 	madvise(from, (size_t)((char *)st->hi - from), MADV_DONTNEED);
 }
 
+/* Move up to max dirty stacks beyond the high-water mark out of c (locked). */
+static size_t take_dirty(struct size_class *c, struct weft__stack *out, size_t max)
+{
+	size_t n = c->nfree > HIWAT ? c->nfree - HIWAT : 0;
+	if (n > max)
+		n = max;
+	c->nfree -= n;
+	memcpy(out, c->free + c->nfree, n * sizeof(*out));
+	return n;
+}
+
 size_t weft__stack_pool_trim(struct weft__stack_pool *pool)
 {
-	size_t released = 0;
-	if (pthread_mutex_trylock(&pool->lock) != 0)
-		return 0; /* someone is busy with the pool: trim another time */
-	for (int i = 0; i < NCLASSES && released < TRIM_BATCH; i++) {
+	struct weft__stack batch[TRIM_BATCH];
+	size_t total = 0;
+	for (int i = 0; i < NCLASSES && total < TRIM_BATCH; i++) {
 		struct size_class *c = &pool->cls[i];
-		/* the oldest dirty stacks beyond the high-water mark */
-		while (c->nfree > HIWAT && c->nclean < c->nfree - HIWAT && released < TRIM_BATCH) {
-			release_pages(pool, &c->free[c->nclean++]);
-			released++;
+		pthread_mutex_lock(&pool->lock);
+		size_t n = take_dirty(c, batch, TRIM_BATCH - total);
+		pthread_mutex_unlock(&pool->lock);
+		/* the syscalls run without the lock: other procs keep allocating */
+		for (size_t k = 0; k < n; k++)
+			release_pages(pool, &batch[k]);
+		pthread_mutex_lock(&pool->lock);
+		if (c->nclean + n > c->clean_cap) {
+			size_t cap = (c->nclean + n) * 2;
+			struct weft__stack *v = realloc(c->clean, cap * sizeof(*v));
+			if (!v) { /* keep them as dirty free stacks rather than lose them */
+				memcpy(c->free + c->nfree, batch, n * sizeof(*batch));
+				c->nfree += n;
+				pthread_mutex_unlock(&pool->lock);
+				break;
+			}
+			c->clean = v;
+			c->clean_cap = cap;
 		}
+		memcpy(c->clean + c->nclean, batch, n * sizeof(*batch));
+		c->nclean += n;
+		pthread_mutex_unlock(&pool->lock);
+		total += n;
 	}
-	pthread_mutex_unlock(&pool->lock);
-	return released;
+	return total;
 }
 
 /* ---- pool and caches ----------------------------------------------------- */
@@ -316,6 +346,7 @@ void weft__stack_pool_free(struct weft__stack_pool *pool)
 			arena_free(pool, a);
 		}
 		free(c->free);
+		free(c->clean);
 	}
 	pthread_mutex_destroy(&pool->lock);
 	free(pool);

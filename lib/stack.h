@@ -60,8 +60,8 @@ int weft__stack_get(struct weft__stack_cache *cache, size_t size, struct weft__s
 void weft__stack_put(struct weft__stack_cache *cache, const struct weft__stack *st);
 
 /* Return the pages of free stacks beyond the high-water mark to the kernel
- * (MADV_DONTNEED), at most a bounded batch per call; a no-op while another
- * thread holds the pool. Procs call it when they are about to go idle.
+ * (MADV_DONTNEED), at most a bounded batch per call; the syscalls run
+ * without the pool lock. Procs call it, rate-limited, when they go idle.
  * Returns the number of stacks released. */
 size_t weft__stack_pool_trim(struct weft__stack_pool *pool);
 

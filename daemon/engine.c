@@ -1,0 +1,768 @@
+/* engine.c — pipelines at run time, see engine.h. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actor.h"
+#include "backoff.h"
+#include "engine.h"
+#include "jobq.h"
+#include "log.h"
+
+#define HIST_BUCKETS 40
+
+/* Latency histogram: bucket i counts samples of [2^(i-1), 2^i) microseconds (0 in 0). */
+struct hist {
+	atomic_uint_fast64_t b[HIST_BUCKETS];
+	atomic_uint_fast64_t n, sum_us, max_us;
+};
+
+struct stage_stats {
+	atomic_int_fast64_t queued, running;  /* gauges */
+	atomic_uint_fast64_t done, failed, retried, canceled, timeouts;
+	struct hist lat;                      /* successful attempts */
+};
+
+struct weftd_worker {
+	struct weftd_stage_rt *stage;
+	unsigned index;
+	atomic_int_fast64_t beat_ns;
+	atomic_bool busy;
+	uint64_t rnd;
+};
+
+struct weftd_stage_rt {
+	const struct weftd_stage *cfg;
+	struct weftd_pipe *pipe;
+	uint32_t index;
+	struct weftd_actor *actor;
+	struct weftd_jobq *q;
+	struct weftd_bucket bucket;
+	struct stage_stats st;
+	atomic_uint live_workers;
+	struct weftd_worker *workers;
+};
+
+/* The engine's config, shared by every pipeline built from it (a reload keeps unchanged
+ * pipelines running on the old config while new ones use the new). */
+struct cfgref {
+	atomic_int refs;
+	struct weftd_config *cfg;
+};
+
+struct weftd_pipe {
+	atomic_int refs;               /* the set, each job, the workers */
+	struct weftd_engine *eng;
+	struct cfgref *cref;
+	const struct weftd_pipeline *cfg;
+	atomic_uint_fast64_t submitted, done, failed, canceled, busy;
+	struct hist lat;               /* submit to done */
+	size_t nstages;
+	struct weftd_stage_rt stages[];
+};
+
+struct pipeset {
+	atomic_int refs;
+	size_t n;
+	struct weftd_pipe **pipes;
+};
+
+struct weftd_engine {
+	struct weftd_jobs *jobs;
+	struct cfgref *cref;
+	weft__lock set_lock;
+	struct pipeset *set;
+	atomic_bool intake_open;
+	weft_ctx *ctx;                 /* cancelled at stop: the sweeper */
+	weft_wg wg;                    /* workers + sweeper */
+};
+
+/* ---- histograms ------------------------------------------------------------------ */
+
+static void hist_add(struct hist *h, int64_t ns)
+{
+	uint64_t us = ns > 0 ? (uint64_t)ns / 1000 : 0;
+	unsigned i = us ? 64 - (unsigned)__builtin_clzll(us) : 0;
+	uint64_t m;
+
+	if (i >= HIST_BUCKETS)
+		i = HIST_BUCKETS - 1;
+	atomic_fetch_add_explicit(&h->b[i], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->n, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->sum_us, us, memory_order_relaxed);
+	m = atomic_load_explicit(&h->max_us, memory_order_relaxed);
+	while (us > m && !atomic_compare_exchange_weak(&h->max_us, &m, us))
+		;
+}
+
+/* Upper bound of the bucket holding quantile q (microseconds), capped at the max seen. */
+static uint64_t hist_quantile(struct hist *h, double q)
+{
+	uint64_t n = atomic_load(&h->n), want, acc = 0, max = atomic_load(&h->max_us);
+
+	if (!n)
+		return 0;
+	want = (uint64_t)((double)n * q);
+	if (want < 1)
+		want = 1;
+	for (unsigned i = 0; i < HIST_BUCKETS; i++) {
+		acc += atomic_load(&h->b[i]);
+		if (acc >= want) {
+			uint64_t hi = i ? (1ull << i) - 1 : 0;
+			return hi < max ? hi : max;
+		}
+	}
+	return max;
+}
+
+static void hist_json(struct weftd_buf *b, const char *key, struct hist *h)
+{
+	uint64_t n = atomic_load(&h->n);
+
+	weftd_json_obj_begin(b, key);
+	weftd_json_u64(b, "count", n);
+	weftd_json_u64(b, "p50", hist_quantile(h, 0.50));
+	weftd_json_u64(b, "p99", hist_quantile(h, 0.99));
+	weftd_json_u64(b, "mean", n ? atomic_load(&h->sum_us) / n : 0);
+	weftd_json_u64(b, "max", atomic_load(&h->max_us));
+	weftd_json_obj_end(b);
+}
+
+/* ---- pipelines ------------------------------------------------------------------ */
+
+static struct cfgref *cfgref_unref(struct cfgref *c)
+{
+	if (c && atomic_fetch_sub(&c->refs, 1) == 1) {
+		weftd_config_free(c->cfg);
+		free(c);
+	}
+	return NULL;
+}
+
+static struct weftd_pipe *pipe_unref(struct weftd_pipe *p)
+{
+	if (!p || atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
+		return NULL;
+	for (size_t i = 0; i < p->nstages; i++) {
+		weftd_actor_free(p->stages[i].actor);
+		weftd_jobq_free(p->stages[i].q);
+		free(p->stages[i].workers);
+	}
+	cfgref_unref(p->cref);
+	free(p);
+	return NULL;
+}
+
+static struct weftd_pipe *pipe_ref(struct weftd_pipe *p)
+{
+	atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+	return p;
+}
+
+static void job_release(struct weftd_job *j)
+{
+	pipe_unref(j->pipe);
+}
+
+static int pipe_new(struct weftd_engine *e, struct cfgref *cref, const struct weftd_pipeline *cfg,
+		    struct weftd_pipe **ret, char *err, size_t errlen)
+{
+	struct weftd_pipe *p = calloc(1, sizeof(*p) + cfg->nstages * sizeof(p->stages[0]));
+	char aerr[256];
+	int r;
+
+	if (!p)
+		return -ENOMEM;
+	atomic_init(&p->refs, 1);
+	p->eng = e;
+	p->cref = cref;
+	atomic_fetch_add(&cref->refs, 1);
+	p->cfg = cfg;
+	p->nstages = cfg->nstages;
+	for (size_t i = 0; i < cfg->nstages; i++) {
+		struct weftd_stage_rt *s = &p->stages[i];
+		s->cfg = &cfg->stages[i];
+		s->pipe = p;
+		s->index = (uint32_t)i;
+		weftd_bucket_init(&s->bucket, &s->cfg->rate_limit, weft_now());
+		aerr[0] = 0;
+		r = weftd_actor_new(s->cfg, &s->actor, aerr, sizeof(aerr));
+		if (r < 0) {
+			snprintf(err, errlen, "pipeline %s stage %s: %s", cfg->name, s->cfg->name,
+				 aerr[0] ? aerr : strerror(-r));
+			goto fail;
+		}
+		r = weftd_jobq_new(s->cfg->queue, &s->q);
+		if (r < 0)
+			goto fail_nomem;
+		s->workers = calloc(s->cfg->workers, sizeof(*s->workers));
+		if (!s->workers)
+			goto fail_nomem;
+	}
+	*ret = p;
+	return 0;
+fail_nomem:
+	r = -ENOMEM;
+	snprintf(err, errlen, "out of memory");
+fail:
+	pipe_unref(p);
+	return r;
+}
+
+static struct pipeset *set_unref(struct pipeset *s)
+{
+	if (s && atomic_fetch_sub(&s->refs, 1) == 1) {
+		for (size_t i = 0; i < s->n; i++)
+			pipe_unref(s->pipes[i]);
+		free(s->pipes);
+		free(s);
+	}
+	return NULL;
+}
+
+static struct pipeset *set_get(struct weftd_engine *e)
+{
+	struct pipeset *s;
+
+	weft__lock_acquire(&e->set_lock);
+	s = e->set;
+	if (s)
+		atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+	weft__lock_release(&e->set_lock);
+	return s;
+}
+
+static struct weftd_pipe *set_find(struct pipeset *s, const char *name)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->pipes[i]->cfg->name, name) == 0)
+			return s->pipes[i];
+	return NULL;
+}
+
+int weftd_engine_new(struct weftd_config *cfg, struct weftd_engine **ret, char *err, size_t errlen)
+{
+	struct weftd_engine *e = calloc(1, sizeof(*e));
+	struct pipeset *s = NULL;
+	int r = -ENOMEM;
+
+	if (!e)
+		goto fail_cfg;
+	e->cref = calloc(1, sizeof(*e->cref));
+	if (!e->cref) {
+		free(e);
+		goto fail_cfg;
+	}
+	atomic_init(&e->cref->refs, 1);
+	e->cref->cfg = cfg;
+	weft_wg_init(&e->wg);
+	atomic_init(&e->intake_open, true);
+	r = weftd_jobs_new(cfg->daemon.retention.count, cfg->daemon.retention.age_ns, job_release,
+			   &e->jobs);
+	if (r < 0)
+		goto fail;
+	s = calloc(1, sizeof(*s));
+	if (!s || !(s->pipes = calloc(cfg->npipelines, sizeof(*s->pipes)))) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	atomic_init(&s->refs, 1);
+	for (size_t i = 0; i < cfg->npipelines; i++) {
+		r = pipe_new(e, e->cref, &cfg->pipelines[i], &s->pipes[i], err, errlen);
+		if (r < 0)
+			goto fail;
+		s->n++;
+	}
+	e->set = s;
+	*ret = e;
+	return 0;
+fail:
+	if (r == -ENOMEM && err && errlen && !err[0])
+		snprintf(err, errlen, "out of memory");
+	if (s && !s->pipes)
+		free(s);
+	else
+		set_unref(s);
+	weftd_jobs_free(e->jobs);
+	cfgref_unref(e->cref);
+	free(e);
+	return r;
+fail_cfg:
+	weftd_config_free(cfg);
+	snprintf(err, errlen, "out of memory");
+	return r;
+}
+
+struct weftd_jobs *weftd_engine_jobs(struct weftd_engine *e)
+{
+	return e->jobs;
+}
+
+const struct weftd_config *weftd_engine_config(struct weftd_engine *e)
+{
+	return e->cref->cfg;
+}
+
+/* ---- workers -------------------------------------------------------------------- */
+
+static void worker_beat(void *arg)
+{
+	struct weftd_worker *w = arg;
+	atomic_store_explicit(&w->beat_ns, weft_now(), memory_order_relaxed);
+}
+
+/* End j as canceled (by a client, or because the daemon stops). */
+static void end_canceled(struct weftd_stage_rt *s, struct weftd_job *j)
+{
+	if (weftd_jobs_finish(s->pipe->eng->jobs, j, WEFTD_JOB_CANCELED, NULL, 0,
+			      weftd_job_cancel_requested(j) ? "canceled by client" : "canceled")) {
+		atomic_fetch_add_explicit(&s->st.canceled, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&s->pipe->canceled, 1, memory_order_relaxed);
+	}
+}
+
+/* Run attempts of stage s on j until one succeeds (0, output in *out), the retries are
+ * used up (the job is failed here) or the job is canceled (ended here). */
+static int run_attempts(struct weftd_worker *w, struct weftd_job *j, char **out, size_t *out_len)
+{
+	struct weftd_stage_rt *s = w->stage;
+	const struct weftd_stage *cfg = s->cfg;
+	struct weftd_engine *e = s->pipe->eng;
+	char msg[400];
+	int r;
+
+	for (uint32_t attempt = 1;; attempt++) {
+		int64_t wait, t0;
+		weft_ctx *actx = NULL;
+		bool timed_out;
+
+		if (weftd_job_begin_attempt(j, s->index, cfg->name, attempt) < 0)
+			goto canceled;
+		wait = weftd_bucket_reserve(&s->bucket, weft_now());
+		if (wait > 0 && weft_sleep(j->ctx, wait) < 0)
+			goto canceled;
+		struct weftd_attempt at = {
+			.ctx = j->ctx, .job_id = j->id, .pipeline = j->pipeline, .attempt = attempt,
+			.in = j->input, .in_len = j->input_len, .beat = worker_beat, .beat_arg = w,
+		};
+		if (cfg->timeout_ns) {
+			r = weft_ctx_with_timeout(j->ctx, (int64_t)cfg->timeout_ns, &actx);
+			if (r < 0) {
+				snprintf(at.error, sizeof(at.error), "out of memory");
+				goto attempt_failed;
+			}
+			at.ctx = actx;
+		}
+		atomic_fetch_add_explicit(&s->st.running, 1, memory_order_relaxed);
+		t0 = weft_now();
+		r = weftd_actor_run(s->actor, &at);
+		atomic_fetch_sub_explicit(&s->st.running, 1, memory_order_relaxed);
+		worker_beat(w);
+		timed_out = r < 0 && actx && weft_ctx_err(actx) == -ETIMEDOUT && weft_ctx_err(j->ctx) == 0;
+		weft_ctx_unref(actx);
+		if (at.log)
+			weftd_job_set_log(j, at.log, at.log_len);
+		if (r == 0) {
+			hist_add(&s->st.lat, weft_now() - t0);
+			*out = at.out;
+			*out_len = at.out_len;
+			return 0;
+		}
+		free(at.out);
+		if (weft_ctx_err(j->ctx) < 0)
+			goto canceled;
+		if (timed_out) {
+			atomic_fetch_add_explicit(&s->st.timeouts, 1, memory_order_relaxed);
+			snprintf(at.error, sizeof(at.error), "timed out after %" PRIu64 " ms",
+				 cfg->timeout_ns / 1000000);
+		}
+attempt_failed:
+		if (!at.error[0])
+			snprintf(at.error, sizeof(at.error), "%s", strerror(r < 0 ? -r : EIO));
+		if (attempt >= cfg->retry.attempts) {
+			snprintf(msg, sizeof(msg), "stage %s: attempt %u/%u: %s", cfg->name, attempt,
+				 cfg->retry.attempts, at.error);
+			if (weftd_jobs_finish(e->jobs, j, WEFTD_JOB_FAILED, NULL, 0, msg)) {
+				atomic_fetch_add_explicit(&s->st.failed, 1, memory_order_relaxed);
+				atomic_fetch_add_explicit(&s->pipe->failed, 1, memory_order_relaxed);
+				weftd_info("job %s: pipeline %s: failed: %s", j->id, j->pipeline, msg);
+			}
+			return -EIO;
+		}
+		weftd_debug("job %s: stage %s attempt %u failed: %s", j->id, cfg->name, attempt, at.error);
+		atomic_fetch_add_explicit(&s->st.retried, 1, memory_order_relaxed);
+		if (weftd_job_retrying(j) < 0)
+			goto canceled;
+		if (weft_sleep(j->ctx, (int64_t)weftd_backoff_ns(&cfg->retry, attempt, weftd_rand(&w->rnd))) < 0)
+			goto canceled;
+	}
+canceled:
+	end_canceled(s, j);
+	return -ECANCELED;
+}
+
+/* One job through this worker's stage; consumes the caller's reference. */
+static void worker_job(struct weftd_worker *w, struct weftd_job *j)
+{
+	struct weftd_stage_rt *s = w->stage;
+	struct weftd_pipe *p = s->pipe;
+	char *out = NULL;
+	size_t out_len = 0;
+
+	if (weftd_job_state_terminal(weftd_job_state(j)))
+		goto drop; /* canceled while queued */
+	if (run_attempts(w, j, &out, &out_len) < 0)
+		goto drop;
+	atomic_fetch_add_explicit(&s->st.done, 1, memory_order_relaxed);
+	/* The worker holding the job owns its input: nobody else touches it in flight. */
+	free(j->input);
+	j->input = NULL;
+	j->input_len = 0;
+	if (s->index + 1 == p->nstages) {
+		if (weftd_jobs_finish(p->eng->jobs, j, WEFTD_JOB_DONE, out, out_len, NULL)) {
+			atomic_fetch_add_explicit(&p->done, 1, memory_order_relaxed);
+			hist_add(&p->lat, weft_now() - j->created_ns);
+		}
+		goto drop;
+	}
+	struct weftd_stage_rt *next = &p->stages[s->index + 1];
+	j->input = (unsigned char *)out;
+	j->input_len = out_len;
+	if (weftd_job_advance(j, next->index, next->cfg->name) < 0) {
+		end_canceled(s, j);
+		goto drop;
+	}
+	atomic_fetch_add_explicit(&next->st.queued, 1, memory_order_relaxed);
+	/* Blocking send: a full next stage holds this worker, and so on upstream. */
+	if (weftd_jobq_send(j->ctx, next->q, j) < 0) {
+		atomic_fetch_sub_explicit(&next->st.queued, 1, memory_order_relaxed);
+		end_canceled(s, j);
+		goto drop;
+	}
+	return; /* the queue has the reference now */
+drop:
+	weftd_job_unref(j);
+}
+
+static void worker_main(void *arg)
+{
+	struct weftd_worker *w = arg;
+	struct weftd_stage_rt *s = w->stage;
+	struct weftd_pipe *p = s->pipe;
+	void *v;
+
+	while (weftd_jobq_recv(NULL, s->q, &v) == 0) {
+		atomic_fetch_sub_explicit(&s->st.queued, 1, memory_order_relaxed);
+		atomic_store_explicit(&w->busy, true, memory_order_relaxed);
+		worker_beat(w);
+		worker_job(w, v);
+		atomic_store_explicit(&w->busy, false, memory_order_relaxed);
+		worker_beat(w);
+	}
+	/* Queue closed and drained: the last worker out closes the next stage's queue, so
+	 * a drain flows down the pipeline without losing jobs in between. */
+	if (atomic_fetch_sub(&s->live_workers, 1) == 1 && s->index + 1 < p->nstages)
+		weftd_jobq_close(p->stages[s->index + 1].q);
+	weft_wg_done(&p->eng->wg);
+	pipe_unref(p);
+}
+
+static int pipe_start(struct weftd_pipe *p)
+{
+	char name[32];
+
+	for (size_t i = 0; i < p->nstages; i++) {
+		struct weftd_stage_rt *s = &p->stages[i];
+		for (uint32_t k = 0; k < s->cfg->workers; k++) {
+			struct weftd_worker *w = &s->workers[k];
+			w->stage = s;
+			w->index = k;
+			w->rnd = (uint64_t)weft_now() ^ ((uintptr_t)w * 0x9e3779b97f4a7c15ull);
+			atomic_store(&w->beat_ns, weft_now());
+			snprintf(name, sizeof(name), "%s/%s/%u", p->cfg->name, s->cfg->name, k);
+			atomic_fetch_add(&s->live_workers, 1);
+			pipe_ref(p);
+			weft_wg_add(&p->eng->wg, 1);
+			int r = weft_go_opts(worker_main, w, &(struct weft_go_opts){ .name = name });
+			if (r < 0) {
+				atomic_fetch_sub(&s->live_workers, 1);
+				weft_wg_done(&p->eng->wg);
+				pipe_unref(p);
+				return r;
+			}
+		}
+	}
+	return 0;
+}
+
+static void sweeper_main(void *arg)
+{
+	struct weftd_engine *e = arg;
+
+	while (weft_sleep(e->ctx, WEFT_SEC) == 0)
+		weftd_jobs_expire(e->jobs, weft_now());
+	weft_wg_done(&e->wg);
+}
+
+int weftd_engine_start(struct weftd_engine *e)
+{
+	struct pipeset *s = set_get(e);
+	int r;
+
+	r = weft_ctx_with_cancel(NULL, &e->ctx);
+	for (size_t i = 0; r == 0 && i < s->n; i++)
+		r = pipe_start(s->pipes[i]);
+	set_unref(s);
+	if (r == 0) {
+		weft_wg_add(&e->wg, 1);
+		r = weft_go_opts(sweeper_main, e, &(struct weft_go_opts){ .name = "retention" });
+		if (r < 0)
+			weft_wg_done(&e->wg);
+	}
+	return r;
+}
+
+void weftd_engine_stop(struct weftd_engine *e)
+{
+	struct pipeset *s = set_get(e);
+
+	weftd_engine_set_intake(e, false);
+	/* Cancel every live job; queued ones end at once, running ones through their ctx. */
+	weftd_jobs_cancel_all(e->jobs, "canceled by shutdown");
+	for (size_t i = 0; i < s->n; i++)
+		weftd_jobq_close(s->pipes[i]->stages[0].q);
+	weft_ctx_cancel(e->ctx);
+	set_unref(s);
+	weft_wg_wait(NULL, &e->wg);
+}
+
+struct weftd_engine *weftd_engine_free(struct weftd_engine *e)
+{
+	if (!e)
+		return NULL;
+	weftd_jobs_free(e->jobs);
+	set_unref(e->set);
+	weft_ctx_unref(e->ctx);
+	cfgref_unref(e->cref);
+	free(e);
+	return NULL;
+}
+
+/* ---- submit ---------------------------------------------------------------------- */
+
+void weftd_engine_set_intake(struct weftd_engine *e, bool open)
+{
+	atomic_store(&e->intake_open, open);
+}
+
+bool weftd_engine_intake_open(struct weftd_engine *e)
+{
+	return atomic_load(&e->intake_open);
+}
+
+int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *payload, size_t len,
+			struct weftd_job **ret, enum weftd_err *code)
+{
+	struct pipeset *s;
+	struct weftd_pipe *p;
+	struct weftd_job *j;
+	int r;
+
+	if (!atomic_load_explicit(&e->intake_open, memory_order_relaxed)) {
+		*code = WEFTD_ERR_DRAINING;
+		return -ESHUTDOWN;
+	}
+	s = set_get(e);
+	p = s ? set_find(s, name) : NULL;
+	if (p)
+		pipe_ref(p); /* the job's */
+	set_unref(s);
+	if (!p) {
+		*code = WEFTD_ERR_UNKNOWN_PIPELINE;
+		return -ENOENT;
+	}
+	r = weftd_job_new(e->jobs, p->cfg->name, p, payload, len, &j);
+	if (r < 0) {
+		pipe_unref(p);
+		*code = WEFTD_ERR_INTERNAL;
+		return r;
+	}
+	/* In the table before the queue: a worker may end the job before we return. */
+	weftd_jobs_insert(e->jobs, j);
+	struct weftd_stage_rt *s0 = &p->stages[0];
+	atomic_fetch_add_explicit(&s0->st.queued, 1, memory_order_relaxed);
+	r = weftd_jobq_try_send(s0->q, weftd_job_ref(j));
+	if (r < 0) {
+		atomic_fetch_sub_explicit(&s0->st.queued, 1, memory_order_relaxed);
+		if (r == -EAGAIN)
+			atomic_fetch_add_explicit(&p->busy, 1, memory_order_relaxed);
+		weftd_jobs_remove(e->jobs, j);
+		weftd_job_unref(j); /* the queue's */
+		weftd_job_unref(j); /* ours: frees it and drops the pipe */
+		*code = r == -EAGAIN ? WEFTD_ERR_BUSY : WEFTD_ERR_DRAINING;
+		return r == -EAGAIN ? -EAGAIN : -ESHUTDOWN;
+	}
+	atomic_fetch_add_explicit(&p->submitted, 1, memory_order_relaxed);
+	*ret = j;
+	return 0;
+}
+
+/* ---- introspection --------------------------------------------------------------- */
+
+static void stage_stats_json(struct weftd_buf *b, struct weftd_stage_rt *s)
+{
+	weftd_json_obj_begin(b, NULL);
+	weftd_json_cstr(b, "name", s->cfg->name);
+	weftd_json_i64(b, "queued", atomic_load(&s->st.queued));
+	weftd_json_i64(b, "running", atomic_load(&s->st.running));
+	weftd_json_u64(b, "done", atomic_load(&s->st.done));
+	weftd_json_u64(b, "failed", atomic_load(&s->st.failed));
+	weftd_json_u64(b, "retried", atomic_load(&s->st.retried));
+	weftd_json_u64(b, "canceled", atomic_load(&s->st.canceled));
+	weftd_json_u64(b, "timeouts", atomic_load(&s->st.timeouts));
+	weftd_json_u64(b, "workers", s->cfg->workers);
+	weftd_json_u64(b, "queue_cap", s->cfg->queue);
+	hist_json(b, "latency_us", &s->st.lat);
+	weftd_json_obj_end(b);
+}
+
+int weftd_engine_stats_json(struct weftd_engine *e, struct weftd_buf *b, const char *pipeline)
+{
+	struct pipeset *s = set_get(e);
+	struct weftd_jobs_counts c;
+
+	if (pipeline && !set_find(s, pipeline)) {
+		set_unref(s);
+		return -ENOENT;
+	}
+	weftd_jobs_counts(e->jobs, &c);
+	weftd_json_obj_begin(b, "jobs");
+	weftd_json_u64(b, "table", c.total);
+	weftd_json_u64(b, "finished_retained", c.finished);
+	weftd_json_obj_end(b);
+	weftd_json_obj_begin(b, "pipelines");
+	for (size_t i = 0; i < s->n; i++) {
+		struct weftd_pipe *p = s->pipes[i];
+		if (pipeline && strcmp(pipeline, p->cfg->name) != 0)
+			continue;
+		weftd_json_obj_begin(b, p->cfg->name);
+		weftd_json_u64(b, "submitted", atomic_load(&p->submitted));
+		weftd_json_u64(b, "done", atomic_load(&p->done));
+		weftd_json_u64(b, "failed", atomic_load(&p->failed));
+		weftd_json_u64(b, "canceled", atomic_load(&p->canceled));
+		weftd_json_u64(b, "busy", atomic_load(&p->busy));
+		hist_json(b, "latency_us", &p->lat);
+		weftd_json_arr_begin(b, "stages");
+		for (size_t k = 0; k < p->nstages; k++)
+			stage_stats_json(b, &p->stages[k]);
+		weftd_json_arr_end(b);
+		weftd_json_obj_end(b);
+	}
+	weftd_json_obj_end(b);
+	set_unref(s);
+	return 0;
+}
+
+static void stage_cfg_json(struct weftd_buf *b, const struct weftd_stage *c)
+{
+	static const char *const jitter[] = { "none", "full", "equal" };
+
+	weftd_json_obj_begin(b, NULL);
+	weftd_json_cstr(b, "name", c->name);
+	switch (c->action) {
+	case WEFTD_ACTION_EXEC:
+		weftd_json_arr_begin(b, "exec");
+		for (size_t i = 0; i < c->argc; i++)
+			weftd_json_cstr(b, NULL, c->argv[i]);
+		weftd_json_arr_end(b);
+		break;
+	case WEFTD_ACTION_BUILTIN:
+		weftd_json_cstr(b, "builtin", c->builtin);
+		break;
+	case WEFTD_ACTION_PLUGIN:
+		weftd_json_obj_begin(b, "plugin");
+		weftd_json_cstr(b, "path", c->plugin_path);
+		weftd_json_cstr(b, "symbol", c->plugin_symbol);
+		weftd_json_obj_end(b);
+		break;
+	}
+	if (c->nparams) {
+		weftd_json_obj_begin(b, "params");
+		for (size_t i = 0; i < c->nparams; i++)
+			weftd_json_cstr(b, c->params[i].key, c->params[i].value);
+		weftd_json_obj_end(b);
+	}
+	weftd_json_u64(b, "workers", c->workers);
+	weftd_json_u64(b, "queue", c->queue);
+	weftd_json_u64(b, "timeout_ms", c->timeout_ns / 1000000);
+	weftd_json_obj_begin(b, "retry");
+	weftd_json_u64(b, "attempts", c->retry.attempts);
+	weftd_json_u64(b, "initial_ms", c->retry.initial_ns / 1000000);
+	weftd_json_u64(b, "max_ms", c->retry.max_ns / 1000000);
+	weftd_json_double(b, "multiplier", c->retry.multiplier);
+	weftd_json_cstr(b, "jitter", jitter[c->retry.jitter]);
+	weftd_json_obj_end(b);
+	if (c->rate_limit.count) {
+		weftd_json_obj_begin(b, "rate_limit");
+		weftd_json_u64(b, "count", c->rate_limit.count);
+		weftd_json_u64(b, "per_ms", c->rate_limit.per_ns / 1000000);
+		weftd_json_u64(b, "burst", c->rate_limit.burst);
+		weftd_json_obj_end(b);
+	}
+	weftd_json_obj_end(b);
+}
+
+void weftd_engine_pipelines_json(struct weftd_engine *e, struct weftd_buf *b)
+{
+	struct pipeset *s = set_get(e);
+
+	weftd_json_arr_begin(b, "pipelines");
+	for (size_t i = 0; i < s->n; i++) {
+		const struct weftd_pipeline *p = s->pipes[i]->cfg;
+		weftd_json_obj_begin(b, NULL);
+		weftd_json_cstr(b, "name", p->name);
+		weftd_json_arr_begin(b, "stages");
+		for (size_t k = 0; k < p->nstages; k++)
+			stage_cfg_json(b, &p->stages[k]);
+		weftd_json_arr_end(b);
+		weftd_json_obj_end(b);
+	}
+	weftd_json_arr_end(b);
+	set_unref(s);
+}
+
+void weftd_engine_load(struct weftd_engine *e, struct weftd_engine_load *ret)
+{
+	struct pipeset *s = set_get(e);
+
+	*ret = (struct weftd_engine_load){ 0 };
+	for (size_t i = 0; i < s->n; i++)
+		for (size_t k = 0; k < s->pipes[i]->nstages; k++) {
+			struct weftd_stage_rt *st = &s->pipes[i]->stages[k];
+			ret->queued += (uint64_t)atomic_load(&st->st.queued);
+			ret->running += (uint64_t)atomic_load(&st->st.running);
+		}
+	set_unref(s);
+}
+
+void weftd_engine_foreach_worker(struct weftd_engine *e,
+				 void (*fn)(const struct weftd_worker_info *w, void *arg), void *arg)
+{
+	struct pipeset *s = set_get(e);
+
+	for (size_t i = 0; i < s->n; i++)
+		for (size_t k = 0; k < s->pipes[i]->nstages; k++) {
+			struct weftd_stage_rt *st = &s->pipes[i]->stages[k];
+			for (uint32_t n = 0; n < st->cfg->workers; n++) {
+				struct weftd_worker_info wi = {
+					.pipeline = s->pipes[i]->cfg->name, .stage = st->cfg->name,
+					.index = n, .last_beat_ns = atomic_load(&st->workers[n].beat_ns),
+					.busy = atomic_load(&st->workers[n].busy),
+				};
+				fn(&wi, arg);
+			}
+		}
+	set_unref(s);
+}

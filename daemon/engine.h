@@ -1,0 +1,83 @@
+/* engine.h — pipelines at run time.
+ *
+ * Each stage of a pipeline is a worker pool: `workers` fibers receiving job pointers from
+ * the stage's bounded queue (capacity `queue`). A worker runs an attempt through the stage's
+ * actor under ctx = job ctx + stage timeout; on success the output becomes the next stage's
+ * input and the job is sent to the next queue (a blocking send: backpressure flows
+ * upstream); after the last stage the job is done. A failed attempt is retried per
+ * stage.retry with exponential backoff and jitter (state retrying, sleep cancellable by the
+ * job), then the job fails (dead letter) with the last error. stage.rate_limit is a token
+ * bucket taken before each attempt. submit is a non-blocking send to the first queue: a
+ * full queue answers busy.
+ *
+ * Lifecycle hooks (for drain and reload): the running pipelines form a set that can be
+ * replaced (weftd_engine_swap); intake can be closed (submits answer draining); closing a
+ * pipeline's intake lets its stages drain in order (the last worker of a stage closes the
+ * next stage's queue); every worker records a heartbeat (weftd_worker_beat) per job and
+ * while its actor runs.
+ */
+#ifndef WEFTD_ENGINE_H
+#define WEFTD_ENGINE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <weft/weft.h>
+
+#include "config.h"
+#include "jobs.h"
+#include "proto.h"
+
+struct weftd_engine;
+struct weftd_pipe;
+
+/* Build the engine for cfg (takes ownership of cfg; freed with the engine): prepares one
+ * actor per stage (exec argv checked, plugins loaded). No fibers yet. Returns 0, or a
+ * negative errno with err filled ("pipeline P stage S: ..."). Not on a hot path. */
+int weftd_engine_new(struct weftd_config *cfg, struct weftd_engine **ret, char *err, size_t errlen);
+/* Spawn the workers and the retention sweeper. Fiber only. Returns 0 or -ENOMEM. */
+int weftd_engine_start(struct weftd_engine *e);
+/* Stop: close intake, cancel every live job's ctx, close the queues, wait for the workers.
+ * Fiber only. */
+void weftd_engine_stop(struct weftd_engine *e);
+/* Free after stop (or if never started). NULL ok; returns NULL. */
+struct weftd_engine *weftd_engine_free(struct weftd_engine *e);
+
+struct weftd_jobs *weftd_engine_jobs(struct weftd_engine *e);
+const struct weftd_config *weftd_engine_config(struct weftd_engine *e);
+
+/* Submit payload to the pipeline called name. On success returns 0 and *ret holds a
+ * reference to the new (queued) job. On refusal returns a negative errno and sets *code:
+ * WEFTD_ERR_UNKNOWN_PIPELINE (-ENOENT), WEFTD_ERR_BUSY (-EAGAIN: first queue full, nothing
+ * kept), WEFTD_ERR_DRAINING (-ESHUTDOWN), WEFTD_ERR_INTERNAL (-ENOMEM). Never parks. */
+int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *payload, size_t len,
+			struct weftd_job **ret, enum weftd_err *code);
+
+/* Refuse new submits from now on (draining) / accept them again. */
+void weftd_engine_set_intake(struct weftd_engine *e, bool open);
+bool weftd_engine_intake_open(struct weftd_engine *e);
+
+/* Write "pipelines":{name:{...counters, "stages":[...]}} (only `pipeline` when non-NULL).
+ * Returns 0, or -ENOENT when pipeline names none. */
+int weftd_engine_stats_json(struct weftd_engine *e, struct weftd_buf *b, const char *pipeline);
+/* Write "pipelines":[{name, stages:[{settings}]}]. */
+void weftd_engine_pipelines_json(struct weftd_engine *e, struct weftd_buf *b);
+
+/* Jobs queued or running over all pipelines (for STATUS= lines and drains). */
+struct weftd_engine_load {
+	uint64_t queued, running, retrying;
+};
+void weftd_engine_load(struct weftd_engine *e, struct weftd_engine_load *ret);
+
+/* A worker's heartbeat: the monotonic time of its last beat and the job it runs (NULL when
+ * idle). Visited for a supervisor; fn runs under no lock and must not block. */
+struct weftd_worker_info {
+	const char *pipeline, *stage;
+	unsigned index;
+	int64_t last_beat_ns;
+	bool busy;
+};
+void weftd_engine_foreach_worker(struct weftd_engine *e,
+				 void (*fn)(const struct weftd_worker_info *w, void *arg), void *arg);
+
+#endif

@@ -1,0 +1,77 @@
+/* jrec — the journal's on-disk record format: framing, CRC32 and codec.
+ *
+ * Pure functions (no runtime, no I/O, no allocation) so the replay parser can be
+ * fuzzed on its own (tests/fuzz/fuzz_journal.c).
+ *
+ * A journal file is the 8-byte magic WEFTD_JREC_MAGIC followed by frames:
+ *   u32 body_len (LE) | u32 crc32(body) (LE, IEEE 802.3) | body
+ * body, first byte = type:
+ *   ACCEPT: u8 1 | u64 submitted_ns (CLOCK_REALTIME) | u16 id_len | u16 pipeline_len
+ *           | u32 payload_len | id | pipeline | payload
+ *   FINISH: u8 2 | u8 state | u16 id_len | id
+ * All integers little-endian. A frame whose length runs past the end of the data is a torn
+ * write; a frame whose CRC or body does not check is corrupt. Either ends the valid prefix. */
+#ifndef WEFTD_JREC_H
+#define WEFTD_JREC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WEFTD_JREC_MAGIC      "WEFTJ001"
+#define WEFTD_JREC_MAGIC_LEN  8
+#define WEFTD_JREC_FRAME_HDR  8u
+#define WEFTD_JREC_ACCEPT_HDR 17u           /* fixed part of an ACCEPT body */
+#define WEFTD_JREC_FINISH_HDR 4u            /* fixed part of a FINISH body */
+#define WEFTD_JREC_MAX_ID     UINT16_MAX
+#define WEFTD_JREC_MAX_BODY   ((1u << 30) + (1u << 18)) /* 1 GiB payload + names */
+
+enum weftd_jrec_type { WEFTD_JREC_ACCEPT = 1, WEFTD_JREC_FINISH = 2 };
+
+/* Final states recorded by FINISH (values are on disk: never renumber). */
+enum weftd_jrec_state {
+	WEFTD_JREC_DONE = 1, WEFTD_JREC_FAILED = 2, WEFTD_JREC_CANCELED = 3, WEFTD_JREC_LOST = 4,
+};
+
+/* A decoded record. Pointers borrow from the decoded buffer (not NUL-terminated). */
+struct weftd_jrec {
+	enum weftd_jrec_type type;
+	const char *id;
+	size_t id_len;
+	/* ACCEPT only */
+	const char *pipeline;
+	size_t pipeline_len;
+	const void *payload;
+	size_t payload_len;
+	uint64_t submitted_ns;
+	/* FINISH only */
+	enum weftd_jrec_state state;
+};
+
+/* CRC-32 (IEEE, reflected, as zlib's crc32): crc = weftd_crc32(0, buf, len), chainable. */
+uint32_t weftd_crc32(uint32_t crc, const void *buf, size_t len);
+
+/* Size of the frame encoding an ACCEPT / FINISH record. */
+size_t weftd_jrec_accept_size(size_t id_len, size_t pipeline_len, size_t payload_len);
+size_t weftd_jrec_finish_size(size_t id_len);
+
+/* Encode into buf (at least the size above). Returns the bytes written, or -EINVAL when a
+ * field is over its limit (id > 65535, pipeline > 65535, body > WEFTD_JREC_MAX_BODY). */
+long weftd_jrec_encode_accept(void *buf, const char *id, size_t id_len, const char *pipeline,
+			      size_t pipeline_len, const void *payload, size_t payload_len,
+			      uint64_t submitted_ns);
+long weftd_jrec_encode_finish(void *buf, const char *id, size_t id_len, enum weftd_jrec_state st);
+
+/* Decode one frame at buf[0..len). Returns the frame size (> 0) with *ret filled,
+ * 0 when the data ends inside the frame (torn tail), or -EBADMSG when the frame is corrupt
+ * (bad CRC, unknown type, inconsistent lengths, empty id, unknown state). */
+long weftd_jrec_decode(const void *buf, size_t len, struct weftd_jrec *ret);
+
+/* Walk a whole file image: check the magic, call fn for each valid record in order (fn
+ * returning non-zero stops the scan with that value). Stores in *ret_good the length of
+ * the valid prefix (magic included; 0 when the magic itself is bad or missing, in which
+ * case nothing is called). Returns 0 when all of buf is valid, 1 when a torn or corrupt tail
+ * follows the prefix, or fn's non-zero value. */
+int weftd_jrec_scan(const void *buf, size_t len, int (*fn)(const struct weftd_jrec *r, void *arg),
+		    void *arg, size_t *ret_good);
+
+#endif

@@ -1,0 +1,42 @@
+# bench_daemon.sh — end-to-end daemon figures (run by `make bench`):
+#   jobs_per_s_noop  submit over the socket -> one noop builtin stage -> result available
+#   jobs_per_s_exec  the same with stage exec: [/bin/true]
+#   submit_p99_us    submit latency (batch write to response) during the noop run
+# Env: WEFTD, BUILD, BENCH_JOBS (default 200000), BENCH_CONNS (4), BENCH_WINDOW (64).
+set -eu
+: "${WEFTD:=build/weftd}" "${BUILD:=build}"
+LOAD=$BUILD/bench/weftd_load
+N=${BENCH_JOBS:-200000}; C=${BENCH_CONNS:-4}; W=${BENCH_WINDOW:-64}
+T=$(mktemp -d /tmp/weftd-bench.XXXXXX)
+PID=
+trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$T"' EXIT
+# start PIPELINE-YAML: a daemon on a fresh socket; returns 1 if it does not come up
+start() {
+	[ -n "$PID" ] && { kill $PID; wait $PID 2>/dev/null || true; }
+	rm -f "$T/s.sock"
+	printf 'daemon:\n  socket: %s\n  procs: 2\n  durability: none\n  log_level: warning\n  retention: {count: 100000, age: 1m}\npipelines:\n%s\n' "$T/s.sock" "$1" > "$T/c.yaml"
+	"$WEFTD" --config "$T/c.yaml" 2> "$T/log" & PID=$!
+	for _ in $(seq 100); do
+		echo '{"op":"ping"}' | socat -t 1 - UNIX-CONNECT:"$T/s.sock" 2>/dev/null | grep -q true && return 0
+		kill -0 $PID 2>/dev/null || return 1
+		sleep 0.05
+	done
+	return 1
+}
+start '  noop:
+    stages:
+      - {name: noop, builtin: noop, workers: 8, queue: 65536, timeout: 0s}' || { cat "$T/log" >&2; exit 1; }
+"$LOAD" "$T/s.sock" noop "$C" "$W" 20000 > /dev/null   # warm-up
+r=$("$LOAD" "$T/s.sock" noop "$C" "$W" "$N")
+echo "# noop: $r" >&2
+echo "jobs_per_s_noop $(echo "$r" | sed -E 's/.*jobs_per_s ([0-9]+).*/\1/') jobs/s"
+echo "submit_p99_us $(echo "$r" | sed -E 's/.*submit_p99_us ([0-9]+).*/\1/') us"
+if ! start '  exec:
+    stages:
+      - {name: true, exec: ["/bin/true"], workers: 16, queue: 65536, timeout: 10s}'; then
+	echo "# jobs_per_s_exec skipped: $(tail -1 "$T/log")" >&2
+else
+	r=$("$LOAD" "$T/s.sock" exec 2 32 ${BENCH_EXEC_JOBS:-3000})
+	echo "# exec: $r" >&2
+	echo "jobs_per_s_exec $(echo "$r" | sed -E 's/.*jobs_per_s ([0-9]+).*/\1/') jobs/s"
+fi

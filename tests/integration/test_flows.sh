@@ -1,0 +1,50 @@
+# Multi-stage flows give the right outputs (builtins, exec), and weftctl's commands work.
+. "$(dirname "$0")/lib.sh"
+start_weftd '
+pipelines:
+  shout:
+    stages:
+      - {name: upper, builtin: upper, workers: 2}
+      - {name: digest, builtin: sha256, workers: 2}
+  echo:
+    stages:
+      - {name: e, builtin: echo}'
+
+want=$(printf HELLO | sha256sum | cut -d" " -f1)
+out=$("$WEFTCTL" submit shout hello --wait) || fail "submit --wait exit $?"
+[ "$out" = "$want" ] || fail "shout output '$out' != '$want'"
+ok "builtins upper -> sha256 give sha256(HELLO)"
+
+id=$("$WEFTCTL" submit echo "some text") || fail "submit"
+[ ${#id} -eq 16 ] || fail "job id '$id'"
+out=$("$WEFTCTL" wait "$id") || fail "wait exit $?"
+[ "$out" = "some text" ] || fail "echo output '$out'"
+"$WEFTCTL" status "$id" | grep -q "state *done" || fail "status not done"
+"$WEFTCTL" --json status "$id" | jget job.state | grep -qx done || fail "--json status"
+ok "submit / wait / status by id"
+
+# binary payloads round-trip through payload_b64 / output_b64
+head -c 3000 /dev/urandom > "$T/bin"
+"$WEFTCTL" submit echo -f "$T/bin" --wait > "$T/bin.out" || fail "binary submit"
+cmp -s "$T/bin" "$T/bin.out" || fail "binary payload changed"
+printf 'from stdin' | "$WEFTCTL" submit echo - --wait | grep -qx 'from stdin' || fail "stdin payload"
+ok "binary payload (-f) and stdin (-) round-trip"
+
+ids=$(for i in $(seq 20); do "$WEFTCTL" submit echo "p$i"; done)
+"$WEFTCTL" wait $ids > "$T/w" 2>/dev/null || fail "wait many exit $?"
+[ "$(grep -c ' done$' "$T/w")" -eq 20 ] || fail "wait many: $(cat "$T/w")"
+"$WEFTCTL" list --pipeline echo --limit 5 | tail -n +2 | wc -l | grep -qx 5 || fail "list limit"
+"$WEFTCTL" --json list --state done --limit 3 | jget jobs.2.state | grep -qx done || fail "list state"
+"$WEFTCTL" --json stats echo | jget pipelines.echo.done | grep -qx 23 || fail "stats done count"
+"$WEFTCTL" pipelines | grep -q "^shout" || fail "pipelines"
+"$WEFTCTL" stats > /dev/null || fail "stats"
+ok "wait many, list filters, stats counters, pipelines"
+
+"$WEFTCTL" submit nosuch x; rc=$?; [ $rc -eq 6 ] || fail "unknown pipeline exit $rc"
+"$WEFTCTL" status 0123456789abcdef; rc=$?; [ $rc -eq 6 ] || fail "unknown job exit $rc"
+"$WEFTCTL" frobnicate; rc=$?; [ $rc -eq 2 ] || fail "usage exit $rc"
+"$WEFTCTL" --socket "$T/none.sock" ping; rc=$?; [ $rc -eq 3 ] || fail "no daemon exit $rc"
+"$WEFTCTL" reload; rc=$?; [ $rc -eq 6 ] || fail "reload exit $rc"
+ok "exit codes: 6 rejected, 2 usage, 3 no connection"
+
+alive

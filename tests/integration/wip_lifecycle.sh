@@ -1,0 +1,84 @@
+# Lifecycle: SIGTERM drains in-flight jobs then exits 0; a second SIGTERM skips the wait;
+# the drain op refuses submits with `draining`; SIGUSR1 dumps fibers and counters to the log;
+# READY/STOPPING/STATUS reach NOTIFY_SOCKET.
+. "$(dirname "$0")/lib.sh"
+CONF='
+pipelines:
+  slow:
+    stages:
+      - {name: s, builtin: sleep, params: {duration: 1s}, workers: 2, timeout: 60s}
+  long:
+    stages:
+      - {name: s, builtin: sleep, params: {duration: 60s}, workers: 1, timeout: 120s}
+  quick:
+    stages:
+      - {name: q, builtin: upper}'
+
+# a notify socket to catch what weftd tells systemd
+python3 - "$T/notify.sock" > "$T/notify.log" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1])
+while True:
+    print(s.recv(4096).decode().replace("\n", " | "), flush=True)
+PY
+NPID=$!
+trap 'kill $NPID 2>/dev/null; cleanup' EXIT
+for _ in $(seq 50); do [ -S "$T/notify.sock" ] && break; sleep 0.05; done
+export NOTIFY_SOCKET=$T/notify.sock
+
+# 1. SIGTERM with a job in flight: it finishes, submits are refused meanwhile, exit 0
+start_weftd "$CONF" "  shutdown_timeout: 10s"
+grep -q "READY=1" "$T/notify.log" || { sleep 0.3; grep -q "READY=1" "$T/notify.log"; } || fail "no READY=1"
+ok "READY=1 sent: $(grep -m1 READY "$T/notify.log")"
+kill -USR1 "$WEFTD_PID"; sleep 0.3
+grep -q "fiber dump follows" "$T/weftd.log" && grep -q "'accept'" "$T/weftd.log" && grep -q '"slow"' "$T/weftd.log" \
+	|| fail "SIGUSR1 dump missing"
+ok "SIGUSR1 dumps fibers and stage counters"
+id=$("$WEFTCTL" submit slow inflight) || fail "submit"
+# a client connected before the TERM submits during the drain: `draining`
+python3 - "$SOCK" "$WEFTD_PID" > "$T/during" <<'PY' &
+import os, signal, socket, sys, time
+c = socket.socket(socket.AF_UNIX); c.connect(sys.argv[1])
+os.kill(int(sys.argv[2]), signal.SIGTERM); time.sleep(0.3)
+c.sendall(b'{"id":1,"op":"submit","pipeline":"quick","payload":"x"}\n')
+print(c.makefile().readline().strip())
+PY
+CPID=$!
+t0=$(date +%s%N)
+wait $CPID
+[ "$(jget error.code < "$T/during")" = draining ] || fail "submit during drain: $(cat "$T/during")"
+ok "a submit during the SIGTERM drain gets draining"
+wait "$WEFTD_PID"; rc=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ $rc -eq 0 ] || fail "exit $rc after a clean drain"
+grep -q "drained: 1 jobs finished" "$T/weftd.log" || fail "in-flight job not drained"
+[ $ms -ge 500 ] || fail "exited after ${ms}ms: did not wait for the job"
+grep -q "STOPPING=1" "$T/notify.log" || fail "no STOPPING=1"
+ok "SIGTERM: in-flight job finished (${ms}ms), STOPPING=1, exit 0"
+
+# 2. a second SIGTERM skips the wait
+start_weftd "$CONF" "  shutdown_timeout: 30s"
+"$WEFTCTL" submit long x > /dev/null || fail "submit long"
+sleep 0.2
+t0=$(date +%s%N)
+kill -TERM "$WEFTD_PID"; sleep 0.5; kill -TERM "$WEFTD_PID"
+wait "$WEFTD_PID"; rc=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ $ms -lt 5000 ] || fail "second SIGTERM did not skip the drain (${ms}ms)"
+grep -q "not waiting for the drain" "$T/weftd.log" || fail "second TERM not logged"
+ok "second SIGTERM skips the drain: exit $rc after ${ms}ms"
+
+# 3. the drain op: waits for running jobs, then submits get `draining`
+start_weftd "$CONF"
+"$WEFTCTL" submit slow d > /dev/null || fail "submit"
+sleep 0.1
+r=$({ printf '%s\n' '{"id":7,"op":"drain"}'; sleep 3; } | socat -t 5 - UNIX-CONNECT:"$SOCK")
+echo "$r" | grep -q '"ok":true' || fail "drain: $r"
+[ "$(echo "$r" | jget drained)" = 1 ] || fail "drain count: $r"
+r=$(ask '{"id":8,"op":"submit","pipeline":"quick","payload":"x"}')
+[ "$(echo "$r" | jget error.code)" = draining ] || fail "submit after drain: $r"
+alive "after drain"
+ok "drain op: answered after the job finished ($r)"
+kill -TERM "$WEFTD_PID"; wait "$WEFTD_PID"; rc=$?
+[ $rc -eq 0 ] || fail "exit $rc after drain + TERM"
+ok "exit 0 after a drain then SIGTERM"

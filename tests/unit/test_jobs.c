@@ -1,0 +1,374 @@
+/* Job table and state machine: transitions, ids, finish/cancel races, retention by count
+ * and age, listing, waiting (1 and 2 procs); backoff schedules and the token bucket. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "backoff.h"
+#include "jobs.h"
+#include "testutil.h"
+
+static struct weftd_job *mkjob(struct weftd_jobs *t, const char *pipeline, const char *payload)
+{
+	struct weftd_job *j;
+	assert_int_equal(weftd_job_new(t, pipeline, NULL, payload, strlen(payload), &j), 0);
+	weftd_jobs_insert(t, j);
+	return j;
+}
+
+static char *sdup(const char *s)
+{
+	return strdup(s);
+}
+
+static void test_transitions(void **state)
+{
+	const enum weftd_job_state Q = WEFTD_JOB_QUEUED, R = WEFTD_JOB_RUNNING, T = WEFTD_JOB_RETRYING,
+		D = WEFTD_JOB_DONE, F = WEFTD_JOB_FAILED, C = WEFTD_JOB_CANCELED;
+	/* allowed[from] = bitmask of to */
+	unsigned allowed[WEFTD_JOB__MAX] = { 0 };
+	allowed[Q] = 1u << R | 1u << C;
+	allowed[R] = 1u << Q | 1u << T | 1u << D | 1u << F | 1u << C;
+	allowed[T] = 1u << R | 1u << F | 1u << C;
+	for (int from = 0; from < WEFTD_JOB__MAX; from++)
+		for (int to = 0; to < WEFTD_JOB__MAX; to++)
+			assert_int_equal(weftd_job_transition_ok((enum weftd_job_state)from, (enum weftd_job_state)to), !!(allowed[from] & (1u << to)));
+	assert_true(weftd_job_state_terminal(D) && weftd_job_state_terminal(F) && weftd_job_state_terminal(C));
+	assert_false(weftd_job_state_terminal(Q) || weftd_job_state_terminal(R) || weftd_job_state_terminal(T));
+}
+
+static void test_ids_and_lookup(void **state)
+{
+	struct weftd_jobs *t;
+	struct weftd_job *a, *b, *g;
+
+	assert_int_equal(weftd_jobs_new(100, WEFT_SEC * 3600, NULL, &t), 0);
+	a = mkjob(t, "p", "x");
+	b = mkjob(t, "p", "y");
+	assert_int_equal(strlen(a->id), WEFTD_JOB_ID_LEN);
+	assert_string_not_equal(a->id, b->id);
+	assert_true(strcmp(a->id, b->id) < 0); /* counter: later ids sort later */
+	for (const char *p = a->id; *p; p++)
+		assert_non_null(strchr("0123456789abcdef", *p));
+	g = weftd_jobs_get(t, b->id, strlen(b->id));
+	assert_ptr_equal(g, b);
+	weftd_job_unref(g);
+	assert_null(weftd_jobs_get(t, "nope", 4));
+	assert_null(weftd_jobs_get(t, "0000000000000000", 16));
+	weftd_jobs_remove(t, a);
+	assert_null(weftd_jobs_get(t, a->id, WEFTD_JOB_ID_LEN));
+	assert_int_equal(a->state, WEFTD_JOB_QUEUED);
+	assert_memory_equal(a->input, "x", 1);
+	weftd_job_unref(a);
+	weftd_job_unref(b);
+	/* many: the table grows and finds them all */
+	struct weftd_job *many[3000];
+	for (int i = 0; i < 3000; i++)
+		many[i] = mkjob(t, "p", "");
+	for (int i = 0; i < 3000; i++) {
+		g = weftd_jobs_get(t, many[i]->id, WEFTD_JOB_ID_LEN);
+		assert_ptr_equal(g, many[i]);
+		weftd_job_unref(g);
+		weftd_job_unref(many[i]);
+	}
+	weftd_jobs_free(t);
+}
+
+static void test_lifecycle(void **state)
+{
+	struct weftd_jobs *t;
+	struct weftd_job *j;
+
+	assert_int_equal(weftd_jobs_new(100, WEFT_SEC * 3600, NULL, &t), 0);
+	j = mkjob(t, "p", "in");
+	assert_int_equal(weftd_job_begin_attempt(j, 0, "s0", 1), 0);
+	assert_int_equal(j->state, WEFTD_JOB_RUNNING);
+	assert_true(j->started_ms > 0);
+	assert_int_equal(weftd_job_retrying(j), 0);
+	assert_int_equal(j->state, WEFTD_JOB_RETRYING);
+	assert_int_equal(weftd_job_begin_attempt(j, 0, "s0", 2), 0);
+	assert_int_equal(j->attempts, 2);
+	assert_int_equal(weftd_job_advance(j, 1, "s1"), 0);
+	assert_int_equal(j->state, WEFTD_JOB_QUEUED);
+	assert_int_equal(j->attempts, 0);
+	assert_string_equal(j->stage_name, "s1");
+	assert_int_equal(weftd_job_advance(j, 2, "s2"), -ECANCELED); /* queued -> queued: illegal */
+	assert_int_equal(weftd_job_begin_attempt(j, 1, "s1", 1), 0);
+	assert_true(weftd_jobs_finish(t, j, WEFTD_JOB_DONE, sdup("OUT"), 3, NULL));
+	assert_int_equal(j->state, WEFTD_JOB_DONE);
+	assert_memory_equal(j->output, "OUT", 3);
+	assert_true(j->finished_ms >= j->started_ms);
+	/* second end loses and frees what it brought */
+	assert_false(weftd_jobs_finish(t, j, WEFTD_JOB_FAILED, sdup("zzz"), 3, "late"));
+	assert_int_equal(j->state, WEFTD_JOB_DONE);
+	assert_null(j->error);
+	assert_false(weftd_job_cancel(t, j, "too late"));
+	assert_int_equal(weftd_job_begin_attempt(j, 1, "s1", 2), -ECANCELED);
+	/* failed keeps the error, drops any output */
+	struct weftd_job *f = mkjob(t, "p", "in");
+	assert_int_equal(weftd_job_begin_attempt(f, 0, "s0", 1), 0);
+	assert_true(weftd_jobs_finish(t, f, WEFTD_JOB_FAILED, sdup("x"), 1, "boom"));
+	assert_string_equal(f->error, "boom");
+	assert_null(f->output);
+	weftd_job_unref(f);
+	weftd_job_unref(j);
+	weftd_jobs_free(t);
+}
+
+static void test_cancel(void **state)
+{
+	struct weftd_jobs *t;
+	struct weftd_job *q, *r;
+
+	assert_int_equal(weftd_jobs_new(100, WEFT_SEC * 3600, NULL, &t), 0);
+	/* queued: ends at once with the reason */
+	q = mkjob(t, "p", "");
+	assert_true(weftd_job_cancel(t, q, "by test"));
+	assert_int_equal(q->state, WEFTD_JOB_CANCELED);
+	assert_string_equal(q->error, "by test");
+	assert_int_equal(weft_ctx_err(q->ctx), -ECANCELED);
+	assert_int_equal(weftd_job_begin_attempt(q, 0, "s", 1), -ECANCELED);
+	/* running: the ctx fires, the state is the worker's to end */
+	r = mkjob(t, "p", "");
+	assert_int_equal(weftd_job_begin_attempt(r, 0, "s", 1), 0);
+	assert_true(weftd_job_cancel(t, r, "by test"));
+	assert_int_equal(r->state, WEFTD_JOB_RUNNING);
+	assert_true(weftd_job_cancel_requested(r));
+	assert_int_equal(weft_ctx_err(r->ctx), -ECANCELED);
+	assert_int_equal(weftd_job_retrying(r), -ECANCELED);
+	assert_int_equal(weftd_job_advance(r, 1, "s1"), -ECANCELED);
+	assert_true(weftd_jobs_finish(t, r, WEFTD_JOB_CANCELED, NULL, 0, "canceled by client"));
+	/* cancel_all: only live jobs */
+	struct weftd_job *a = mkjob(t, "p", ""), *b = mkjob(t, "p", "");
+	assert_int_equal(weftd_jobs_cancel_all(t, "shutdown"), 2);
+	assert_int_equal(a->state, WEFTD_JOB_CANCELED);
+	assert_int_equal(b->state, WEFTD_JOB_CANCELED);
+	assert_int_equal(weftd_jobs_cancel_all(t, "shutdown"), 0);
+	weftd_job_unref(a);
+	weftd_job_unref(b);
+	weftd_job_unref(q);
+	weftd_job_unref(r);
+	weftd_jobs_free(t);
+}
+
+static void test_retention(void **state)
+{
+	struct weftd_jobs *t;
+	struct weftd_job *j[6];
+	struct weftd_jobs_counts c;
+	char id0[32], id1[32];
+
+	assert_int_equal(weftd_jobs_new(3, WEFT_SEC * 3600, NULL, &t), 0);
+	for (int i = 0; i < 6; i++)
+		j[i] = mkjob(t, "p", "");
+	strcpy(id0, j[0]->id);
+	strcpy(id1, j[1]->id);
+	/* finish order 1, 0, 2, 3: the two finished first go once 4 are finished */
+	int order[] = { 1, 0, 2, 3, 4 };
+	for (int k = 0; k < 5; k++) {
+		weftd_job_begin_attempt(j[order[k]], 0, "s", 1);
+		weftd_jobs_finish(t, j[order[k]], WEFTD_JOB_DONE, NULL, 0, NULL);
+	}
+	weftd_jobs_counts(t, &c);
+	assert_int_equal(c.total, 4);     /* 3 finished kept + 1 live */
+	assert_int_equal(c.finished, 3);
+	assert_null(weftd_jobs_get(t, id1, 16));
+	assert_null(weftd_jobs_get(t, id0, 16));
+	struct weftd_job *g = weftd_jobs_get(t, j[2]->id, 16);
+	assert_non_null(g);
+	weftd_job_unref(g);
+	/* live jobs are never evicted, whatever their age */
+	assert_int_equal(weftd_jobs_expire(t, weft_now() + 10 * WEFT_SEC * 3600), 3);
+	weftd_jobs_counts(t, &c);
+	assert_int_equal(c.total, 1);
+	/* age: kept until older than the retention age */
+	weftd_jobs_set_retention(t, 100, WEFT_SEC);
+	weftd_job_begin_attempt(j[5], 0, "s", 1);
+	weftd_jobs_finish(t, j[5], WEFTD_JOB_DONE, NULL, 0, NULL);
+	assert_int_equal(weftd_jobs_expire(t, weft_now()), 0);
+	assert_int_equal(weftd_jobs_expire(t, weft_now() + 2 * WEFT_SEC), 1);
+	for (int i = 0; i < 6; i++)
+		weftd_job_unref(j[i]); /* our references outlive eviction */
+	weftd_jobs_free(t);
+}
+
+/* Where s occurs in the (not NUL-terminated) buffer, or NULL. */
+static const char *has(const struct weftd_buf *b, const char *s)
+{
+	return memmem(b->data, b->len, s, strlen(s));
+}
+
+static void test_list_json(void **state)
+{
+	struct weftd_jobs *t;
+	struct weftd_job *j[4];
+	struct weftd_buf b;
+
+	assert_int_equal(weftd_jobs_new(100, WEFT_SEC * 3600, NULL, &t), 0);
+	j[0] = mkjob(t, "a", "");
+	j[1] = mkjob(t, "b", "");
+	j[2] = mkjob(t, "a", "");
+	j[3] = mkjob(t, "a", "");
+	weftd_job_begin_attempt(j[2], 0, "s", 1);
+	weftd_jobs_finish(t, j[2], WEFTD_JOB_DONE, sdup("\xff\x00"), 2, NULL);
+	weftd_buf_init(&b, NULL, 0);
+	weftd_resp_begin(&b, "1");
+	weftd_jobs_list_json(t, &b, "jobs", "a", false, 0, 2);
+	assert_int_equal(weftd_resp_end(&b), 0);
+	/* newest first, filtered, limited: j3 then j2 */
+	const char *p3 = has(&b, j[3]->id), *p2 = has(&b, j[2]->id);
+	assert_non_null(p3);
+	assert_non_null(p2);
+	assert_true(p3 < p2);
+	assert_null(has(&b, j[0]->id));
+	assert_null(has(&b, j[1]->id));
+	assert_non_null(has(&b, "\"output_b64\":\"/wA=\""));
+	weftd_buf_reset(&b);
+	weftd_jobs_list_json(t, &b, "jobs", NULL, true, WEFTD_JOB_DONE, 100);
+	assert_non_null(has(&b, j[2]->id));
+	assert_null(has(&b, j[3]->id));
+	weftd_buf_done(&b);
+	for (int i = 0; i < 4; i++)
+		weftd_job_unref(j[i]);
+	weftd_jobs_free(t);
+}
+
+/* ---- waiting, in fibers ---------------------------------------------------------- */
+
+struct wait_env {
+	struct weftd_jobs *t;
+	struct weftd_job *j[3];
+	int r_all, r_timeout, r_cancel, r_done_already;
+	weft_wg wg;
+	weft_ctx *cctx;
+};
+
+static void finisher(void *arg)
+{
+	struct wait_env *e = arg;
+	for (int i = 0; i < 3; i++) {
+		weft_sleep(NULL, 2 * WEFT_MSEC);
+		weftd_job_begin_attempt(e->j[i], 0, "s", 1);
+		weftd_jobs_finish(e->t, e->j[i], WEFTD_JOB_DONE, NULL, 0, NULL);
+	}
+	weft_wg_done(&e->wg);
+}
+
+static void waiter_all(void *arg)
+{
+	struct wait_env *e = arg;
+	e->r_all = weftd_jobs_wait(NULL, e->j, 3, -1);
+	weft_wg_done(&e->wg);
+}
+
+static void canceller(void *arg)
+{
+	struct wait_env *e = arg;
+	weft_sleep(NULL, WEFT_MSEC);
+	weft_ctx_cancel(e->cctx);
+	weft_wg_done(&e->wg);
+}
+
+static void wait_main(void *arg)
+{
+	struct wait_env *e = arg;
+	struct weftd_job *live;
+
+	for (int i = 0; i < 3; i++)
+		e->j[i] = mkjob(e->t, "p", "");
+	live = mkjob(e->t, "p", "");
+	weft_wg_init(&e->wg);
+	weft_wg_add(&e->wg, 2);
+	weft_go(waiter_all, e);
+	weft_go(finisher, e);
+	weft_wg_wait(NULL, &e->wg);
+	/* a timeout on a job that never ends, and an outside cancel */
+	e->r_timeout = weftd_jobs_wait(NULL, &live, 1, 3 * WEFT_MSEC);
+	weft_ctx_with_cancel(NULL, &e->cctx);
+	weft_wg_add(&e->wg, 1);
+	weft_go(canceller, e);
+	e->r_cancel = weftd_jobs_wait(e->cctx, &live, 1, -1);
+	weft_wg_wait(NULL, &e->wg);
+	weft_ctx_unref(e->cctx);
+	e->r_done_already = weftd_jobs_wait(NULL, e->j, 3, -1);
+	assert_null(live->waiters); /* nothing left registered */
+	weftd_job_unref(live);
+	for (int i = 0; i < 3; i++)
+		weftd_job_unref(e->j[i]);
+}
+
+static void test_wait(void **state)
+{
+	for (unsigned procs = 1; procs <= 2; procs++) {
+		struct wait_env e = { 0 };
+		assert_int_equal(weftd_jobs_new(100, WEFT_SEC * 3600, NULL, &e.t), 0);
+		assert_int_equal(weft_run(wait_main, &e, &(struct weft_opts){ .procs = procs }), 0);
+		assert_int_equal(e.r_all, 0);
+		assert_int_equal(e.r_timeout, -ETIMEDOUT);
+		assert_int_equal(e.r_cancel, -ECANCELED);
+		assert_int_equal(e.r_done_already, 0);
+		weftd_jobs_free(e.t);
+	}
+}
+
+/* ---- backoff and rate ----------------------------------------------------------- */
+
+static void test_backoff(void **state)
+{
+	struct weftd_retry r = { .attempts = 10, .initial_ns = 100 * WEFT_MSEC, .max_ns = WEFT_SEC,
+				 .multiplier = 2.0, .jitter = WEFTD_JITTER_NONE };
+	static const uint64_t want_ms[] = { 100, 200, 400, 800, 1000, 1000 };
+	for (uint32_t a = 1; a <= 6; a++)
+		assert_int_equal(weftd_backoff_ns(&r, a, 12345), want_ms[a - 1] * WEFT_MSEC);
+	uint64_t seed = 1;
+	r.jitter = WEFTD_JITTER_FULL;
+	for (int i = 0; i < 1000; i++)
+		assert_true(weftd_backoff_ns(&r, 3, weftd_rand(&seed)) <= 400 * WEFT_MSEC);
+	r.jitter = WEFTD_JITTER_EQUAL;
+	for (int i = 0; i < 1000; i++) {
+		uint64_t d = weftd_backoff_ns(&r, 3, weftd_rand(&seed));
+		assert_true(d >= 200 * WEFT_MSEC && d <= 400 * WEFT_MSEC);
+	}
+	r.multiplier = 1.0;
+	r.jitter = WEFTD_JITTER_NONE;
+	assert_int_equal(weftd_backoff_ns(&r, 9, 0), 100 * WEFT_MSEC);
+}
+
+static void test_bucket(void **state)
+{
+	struct weftd_rate_limit rl = { .count = 10, .per_ns = WEFT_SEC, .burst = 2 };
+	struct weftd_bucket b;
+	int64_t t0 = 1000 * WEFT_SEC;
+
+	weftd_bucket_init(&b, &rl, t0);
+	assert_int_equal(weftd_bucket_reserve(&b, t0), 0);
+	assert_int_equal(weftd_bucket_reserve(&b, t0), 0);
+	assert_int_equal(weftd_bucket_reserve(&b, t0), 100 * WEFT_MSEC);
+	assert_int_equal(weftd_bucket_reserve(&b, t0), 200 * WEFT_MSEC);
+	/* refills at the rate, capped at the burst */
+	assert_int_equal(weftd_bucket_reserve(&b, t0 + 10 * WEFT_SEC), 0);
+	assert_int_equal(weftd_bucket_reserve(&b, t0 + 10 * WEFT_SEC), 0);
+	assert_true(weftd_bucket_reserve(&b, t0 + 10 * WEFT_SEC) > 0);
+	struct weftd_rate_limit none = { 0 };
+	weftd_bucket_init(&b, &none, t0);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(weftd_bucket_reserve(&b, t0), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_transitions), cmocka_unit_test(test_ids_and_lookup),
+		cmocka_unit_test(test_lifecycle), cmocka_unit_test(test_cancel),
+		cmocka_unit_test(test_retention), cmocka_unit_test(test_list_json),
+		cmocka_unit_test(test_wait), cmocka_unit_test(test_backoff),
+		cmocka_unit_test(test_bucket),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,444 @@
+/* test_journal.c — journal record codec (CRC, framing, torn/corrupt frames) and the
+ * journal: replay round trip, corrupt tails, group commit fsync counts, compaction. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <weft/weft.h>
+
+#include "journal.h"
+#include "jrec.h"
+#include "testutil.h"
+
+static unsigned g_procs = 1;
+
+/* ---- codec ---- */
+
+static void test_crc32_vectors(void **state)
+{
+	assert_int_equal(weftd_crc32(0, "123456789", 9), 0xCBF43926u);
+	assert_int_equal(weftd_crc32(0, "", 0), 0);
+	/* chainable */
+	assert_int_equal(weftd_crc32(weftd_crc32(0, "1234", 4), "56789", 5), 0xCBF43926u);
+}
+
+static void test_codec_round_trip(void **state)
+{
+	unsigned char buf[256];
+	long n = weftd_jrec_encode_accept(buf, "job1", 4, "shout", 5, "hi\0there", 8, 42);
+	assert_int_equal(n, (long)weftd_jrec_accept_size(4, 5, 8));
+	struct weftd_jrec r;
+	assert_int_equal(weftd_jrec_decode(buf, (size_t)n, &r), n);
+	assert_int_equal(r.type, WEFTD_JREC_ACCEPT);
+	assert_memory_equal(r.id, "job1", 4);
+	assert_memory_equal(r.pipeline, "shout", 5);
+	assert_int_equal(r.payload_len, 8);
+	assert_memory_equal(r.payload, "hi\0there", 8);
+	assert_int_equal(r.submitted_ns, 42);
+	/* every strict prefix is a torn frame, never a record */
+	for (long i = 0; i < n; i++)
+		assert_int_equal(weftd_jrec_decode(buf, (size_t)i, &r), 0);
+	/* a flipped body byte is corrupt */
+	for (long i = WEFTD_JREC_FRAME_HDR; i < n; i++) {
+		buf[i] ^= 0x40;
+		assert_int_equal(weftd_jrec_decode(buf, (size_t)n, &r), -EBADMSG);
+		buf[i] ^= 0x40;
+	}
+	n = weftd_jrec_encode_finish(buf, "job1", 4, WEFTD_JREC_CANCELED);
+	assert_int_equal(n, (long)weftd_jrec_finish_size(4));
+	assert_int_equal(weftd_jrec_decode(buf, (size_t)n, &r), n);
+	assert_int_equal(r.type, WEFTD_JREC_FINISH);
+	assert_int_equal(r.state, WEFTD_JREC_CANCELED);
+	/* limits */
+	assert_int_equal(weftd_jrec_encode_finish(buf, "", 0, WEFTD_JREC_DONE), -EINVAL);
+	assert_int_equal(weftd_jrec_encode_finish(buf, "x", 1, 9), -EINVAL);
+	/* zero length and absurd length frames are corrupt, not torn */
+	memset(buf, 0, 8);
+	assert_int_equal(weftd_jrec_decode(buf, 8, &r), -EBADMSG);
+	memset(buf, 0xff, 8);
+	assert_int_equal(weftd_jrec_decode(buf, 8, &r), -EBADMSG);
+}
+
+static int count_rec(const struct weftd_jrec *r, void *arg)
+{
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void test_scan(void **state)
+{
+	unsigned char buf[512];
+	size_t len = WEFTD_JREC_MAGIC_LEN, good;
+	memcpy(buf, WEFTD_JREC_MAGIC, len);
+	len += (size_t)weftd_jrec_encode_accept(buf + len, "a", 1, "p", 1, "xyz", 3, 1);
+	len += (size_t)weftd_jrec_encode_finish(buf + len, "a", 1, WEFTD_JREC_DONE);
+	int n = 0;
+	assert_int_equal(weftd_jrec_scan(buf, len, count_rec, &n, &good), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(good, len);
+	n = 0;
+	assert_int_equal(weftd_jrec_scan(buf, len - 1, count_rec, &n, &good), 1);
+	assert_int_equal(n, 1);
+	assert_int_equal(good, len - weftd_jrec_finish_size(1));
+	buf[0] = 'X';
+	n = 0;
+	assert_int_equal(weftd_jrec_scan(buf, len, count_rec, &n, &good), 1);
+	assert_int_equal(n, 0);
+	assert_int_equal(good, 0);
+}
+
+/* ---- journal ---- */
+
+static char g_dir[64];
+
+static int mk_dir(void **state)
+{
+	strcpy(g_dir, "/tmp/weft-journal-XXXXXX");
+	assert_non_null(mkdtemp(g_dir));
+	g_procs = (unsigned)(uintptr_t)*state ? (unsigned)(uintptr_t)*state : 1;
+	return 0;
+}
+
+static int rm_dir(void **state)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", g_dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static struct weftd_journal *jopen(enum weftd_durability mode, uint64_t compact, char *warn)
+{
+	struct weftd_journal_opts o = { .dir = g_dir, .mode = mode, .compact_bytes = compact };
+	struct weftd_journal *j = NULL;
+	char w[256];
+	assert_int_equal(weftd_journal_open(&o, &j, warn ? warn : w, 256), 0);
+	assert_non_null(j);
+	return j;
+}
+
+struct seen {
+	int n;
+	char ids[64][32];
+	char pipes[64][32];
+	char payloads[64][64];
+	uint64_t ts[64];
+};
+
+static int collect(const struct weftd_journal_job *job, void *arg)
+{
+	struct seen *s = arg;
+	assert_true(s->n < 64);
+	snprintf(s->ids[s->n], 32, "%s", job->id);
+	snprintf(s->pipes[s->n], 32, "%s", job->pipeline);
+	snprintf(s->payloads[s->n], 64, "%.*s", (int)job->payload_len, (const char *)job->payload);
+	s->ts[s->n] = job->submitted_ns;
+	s->n++;
+	return 0;
+}
+
+struct task {
+	struct weftd_journal *j;
+	int n;              /* jobs to accept */
+	int finish_every;   /* finish ids i % finish_every != 0 (0: none) */
+	int payload;        /* payload bytes */
+	int expect;         /* accept result */
+	weft_wg *wg;        /* done when the accept returned */
+};
+
+static void run(weft_fn fn, void *arg)
+{
+	struct weft_opts o = { .procs = g_procs };
+	assert_int_equal(weft_run(fn, arg, &o), 0);
+}
+
+static void roundtrip_main(void *arg)
+{
+	struct weftd_journal *j = arg;
+	assert_int_equal(weftd_journal_start(j), 0);
+	assert_int_equal(weftd_journal_accept(j, "j1", "shout", "hello", 5, 11), 0);
+	assert_int_equal(weftd_journal_accept(j, "j2", "shout", "world", 5, 12), 0);
+	assert_int_equal(weftd_journal_accept(j, "j3", "digest", "", 0, 13), 0);
+	assert_int_equal(weftd_journal_accept(j, "j2", "shout", "dup", 3, 14), -EEXIST);
+	assert_int_equal(weftd_journal_finish(j, "j2", WEFTD_JREC_DONE), 0);
+	assert_int_equal(weftd_journal_finish(j, "j2", WEFTD_JREC_DONE), -ENOENT);
+	assert_int_equal(weftd_journal_finish(j, "nope", WEFTD_JREC_DONE), -ENOENT);
+	assert_int_equal(weftd_journal_close(j), 0);
+	assert_int_equal(weftd_journal_accept(j, "j4", "shout", "late", 4, 15), -ESHUTDOWN);
+	struct weftd_journal_stats st;
+	weftd_journal_stats(j, &st);
+	assert_int_equal(st.accepts, 3);
+	assert_int_equal(st.live, 2);
+}
+
+static void test_roundtrip(void **state)
+{
+	for (int mode = WEFTD_DURABILITY_BATCH; mode <= WEFTD_DURABILITY_FSYNC; mode++) {
+		char cmd[128];
+		snprintf(cmd, sizeof(cmd), "rm -f %s/journal", g_dir);
+		assert_int_equal(system(cmd), 0);
+		struct weftd_journal *j = jopen(mode, 0, NULL);
+		run(roundtrip_main, j);
+		weftd_journal_free(j);
+		char warn[256];
+		j = jopen(mode, 0, warn);
+		assert_string_equal(warn, "");
+		struct seen s = { 0 };
+		assert_int_equal(weftd_journal_replay(j, collect, &s), 0);
+		assert_int_equal(s.n, 2);
+		assert_string_equal(s.ids[0], "j1");
+		assert_string_equal(s.pipes[0], "shout");
+		assert_string_equal(s.payloads[0], "hello");
+		assert_int_equal(s.ts[0], 11);
+		assert_string_equal(s.ids[1], "j3");
+		assert_string_equal(s.pipes[1], "digest");
+		assert_string_equal(s.payloads[1], "");
+		struct weftd_journal_stats st;
+		weftd_journal_stats(j, &st);
+		assert_int_equal(st.replayed, 2);
+		assert_int_equal(st.truncated_bytes, 0);
+		weftd_journal_free(j);
+	}
+}
+
+static int finish_lost(const struct weftd_journal_job *job, void *arg)
+{
+	if (strcmp(job->pipeline, "digest") == 0)
+		assert_int_equal(weftd_journal_finish(arg, job->id, WEFTD_JREC_LOST), 0);
+	return 0;
+}
+
+/* A job whose pipeline is gone is finished as LOST during replay and stays finished. */
+static void test_replay_lost(void **state)
+{
+	struct weftd_journal *j = jopen(WEFTD_DURABILITY_FSYNC, 0, NULL);
+	run(roundtrip_main, j);
+	weftd_journal_free(j);
+	j = jopen(WEFTD_DURABILITY_FSYNC, 0, NULL);
+	assert_int_equal(weftd_journal_replay(j, finish_lost, j), 0);
+	weftd_journal_free(j);
+	j = jopen(WEFTD_DURABILITY_FSYNC, 0, NULL);
+	struct seen s = { 0 };
+	assert_int_equal(weftd_journal_replay(j, collect, &s), 0);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.ids[0], "j1");
+	weftd_journal_free(j);
+}
+
+static off_t file_size(void)
+{
+	char path[128];
+	struct stat sb;
+	snprintf(path, sizeof(path), "%s/journal", g_dir);
+	assert_int_equal(stat(path, &sb), 0);
+	return sb.st_size;
+}
+
+static void append_bytes(const void *b, size_t n)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/journal", g_dir);
+	int fd = open(path, O_WRONLY | O_APPEND);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, b, n), (ssize_t)n);
+	close(fd);
+}
+
+static void test_corrupt_tail(void **state)
+{
+	struct weftd_journal *j = jopen(WEFTD_DURABILITY_BATCH, 0, NULL);
+	run(roundtrip_main, j);
+	weftd_journal_free(j);
+	off_t good = file_size();
+	/* a torn record: the first half of a valid ACCEPT */
+	unsigned char rec[128];
+	long n = weftd_jrec_encode_accept(rec, "j9", 2, "shout", 5, "torn", 4, 1);
+	append_bytes(rec, (size_t)n / 2);
+	char warn[256];
+	j = jopen(WEFTD_DURABILITY_BATCH, 0, warn);
+	assert_non_null(strstr(warn, "truncating"));
+	struct weftd_journal_stats st;
+	weftd_journal_stats(j, &st);
+	assert_int_equal(st.truncated_bytes, n / 2);
+	assert_int_equal(st.live, 2);
+	assert_int_equal(file_size(), good);
+	weftd_journal_free(j);
+	/* garbage with a valid-looking length but a bad CRC, then a good record after it:
+	 * nothing after the corruption can be trusted */
+	unsigned char junk[24] = { 8, 0, 0, 0, 1, 2, 3, 4 };
+	append_bytes(junk, sizeof(junk));
+	append_bytes(rec, (size_t)n);
+	j = jopen(WEFTD_DURABILITY_BATCH, 0, warn);
+	assert_non_null(strstr(warn, "truncating"));
+	weftd_journal_stats(j, &st);
+	assert_int_equal(st.truncated_bytes, sizeof(junk) + (size_t)n);
+	assert_int_equal(st.live, 2);
+	assert_int_equal(file_size(), good);
+	weftd_journal_free(j);
+	/* not a journal at all: moved aside, a fresh one started */
+	char path[128];
+	snprintf(path, sizeof(path), "%s/journal", g_dir);
+	FILE *f = fopen(path, "w");
+	fputs("hello, I am not a journal", f);
+	fclose(f);
+	j = jopen(WEFTD_DURABILITY_BATCH, 0, warn);
+	assert_non_null(strstr(warn, "journal.bad"));
+	weftd_journal_stats(j, &st);
+	assert_int_equal(st.live, 0);
+	assert_int_equal(file_size(), WEFTD_JREC_MAGIC_LEN);
+	weftd_journal_free(j);
+}
+
+static void accepter(void *arg)
+{
+	struct task *t = arg;
+	char id[32];
+	snprintf(id, sizeof(id), "c%d", t->n);
+	t->expect = weftd_journal_accept(t->j, id, "p", "payload", 7, (uint64_t)t->n);
+	weft_wg_done(t->wg);
+}
+
+struct conc {
+	struct weftd_journal *j;
+	int n;
+	struct task tasks[256];
+};
+
+static void concurrent_main(void *arg)
+{
+	struct conc *c = arg;
+	assert_int_equal(weftd_journal_start(c->j), 0);
+	weft_wg wg;
+	weft_wg_init(&wg);
+	for (int i = 0; i < c->n; i++) {
+		c->tasks[i] = (struct task){ .j = c->j, .n = i, .expect = 1, .wg = &wg };
+		weft_wg_add(&wg, 1);
+		assert_int_equal(weft_go(accepter, &c->tasks[i]), 0);
+	}
+	assert_int_equal(weft_wg_wait(NULL, &wg), 0);
+	assert_int_equal(weftd_journal_close(c->j), 0);
+}
+
+/* N concurrent submitters: BATCH needs fewer than N fsyncs, FSYNC exactly N; all durable. */
+static void test_group_commit(void **state)
+{
+	int n = TEST_SCALE(100) < 20 ? 20 : TEST_SCALE(100);
+	for (int mode = WEFTD_DURABILITY_BATCH; mode <= WEFTD_DURABILITY_FSYNC; mode++) {
+		char cmd[128];
+		snprintf(cmd, sizeof(cmd), "rm -f %s/journal", g_dir);
+		assert_int_equal(system(cmd), 0);
+		struct conc *c = calloc(1, sizeof(*c));
+		c->j = jopen(mode, 0, NULL);
+		c->n = n;
+		run(concurrent_main, c);
+		for (int i = 0; i < n; i++)
+			assert_int_equal(c->tasks[i].expect, 0);
+		struct weftd_journal_stats st;
+		weftd_journal_stats(c->j, &st);
+		assert_int_equal(st.accepts, n);
+		if (mode == WEFTD_DURABILITY_BATCH) {
+			assert_true(st.fsyncs < (uint64_t)n);
+			assert_true(st.batches < (uint64_t)n);
+		} else {
+			assert_int_equal(st.fsyncs, n);
+		}
+		weftd_journal_free(c->j);
+		c->j = jopen(mode, 0, NULL);
+		struct seen s = { 0 };
+		(void)s;
+		weftd_journal_stats(c->j, &st);
+		assert_int_equal(st.live, n);
+		weftd_journal_free(c->j);
+		free(c);
+	}
+}
+
+static void compact_main(void *arg)
+{
+	struct task *t = arg;
+	assert_int_equal(weftd_journal_start(t->j), 0);
+	char payload[256];
+	memset(payload, 'x', sizeof(payload));
+	for (int i = 0; i < t->n; i++) {
+		char id[32];
+		snprintf(id, sizeof(id), "k%d", i);
+		assert_int_equal(weftd_journal_accept(t->j, id, "p", payload, (size_t)t->payload, 0), 0);
+		if (i % t->finish_every != 0)
+			assert_int_equal(weftd_journal_finish(t->j, id, WEFTD_JREC_DONE), 0);
+	}
+	assert_int_equal(weftd_journal_close(t->j), 0);
+}
+
+/* Past the threshold the file is rewritten to exactly the live set. */
+static void test_compaction(void **state)
+{
+	struct task t = { .n = 300, .finish_every = 30, .payload = 200 };
+	t.j = jopen(WEFTD_DURABILITY_BATCH, 8192, NULL);
+	run(compact_main, &t);
+	struct weftd_journal_stats st;
+	weftd_journal_stats(t.j, &st);
+	assert_true(st.compactions >= 1);
+	assert_int_equal(st.live, 10);
+	weftd_journal_free(t.j);
+	/* the file holds far less than everything ever written */
+	size_t all = 300 * weftd_jrec_accept_size(4, 1, 200);
+	assert_true((size_t)file_size() < all / 4);
+	t.j = jopen(WEFTD_DURABILITY_BATCH, 8192, NULL);
+	struct seen s = { 0 };
+	assert_int_equal(weftd_journal_replay(t.j, collect, &s), 0);
+	assert_int_equal(s.n, 10);
+	for (int i = 0; i < 10; i++) {
+		char id[32];
+		snprintf(id, sizeof(id), "k%d", i * 30);
+		assert_string_equal(s.ids[i], id);
+		assert_int_equal(strlen(s.payloads[i]), 63); /* truncated copy of 200 'x' */
+	}
+	weftd_journal_free(t.j);
+}
+
+static void none_main(void *arg)
+{
+	struct weftd_journal *j = arg;
+	assert_int_equal(weftd_journal_start(j), 0);
+	assert_int_equal(weftd_journal_accept(j, "a", "p", "x", 1, 0), 0);
+	assert_int_equal(weftd_journal_finish(j, "a", WEFTD_JREC_DONE), 0);
+	assert_int_equal(weftd_journal_close(j), 0);
+}
+
+static void test_none(void **state)
+{
+	struct weftd_journal *j = jopen(WEFTD_DURABILITY_NONE, 0, NULL);
+	run(none_main, j);
+	weftd_journal_free(j);
+	char path[128];
+	snprintf(path, sizeof(path), "%s/journal", g_dir);
+	assert_int_equal(access(path, F_OK), -1);
+}
+
+#define J(fn, procs) cmocka_unit_test_prestate_setup_teardown(fn, mk_dir, rm_dir, (void *)(procs))
+
+int main(void)
+{
+	const struct CMUnitTest table[] = {
+		cmocka_unit_test(test_crc32_vectors),
+		cmocka_unit_test(test_codec_round_trip),
+		cmocka_unit_test(test_scan),
+		J(test_roundtrip, 1),
+		J(test_roundtrip, 2),
+		J(test_replay_lost, 1),
+		J(test_corrupt_tail, 1),
+		J(test_group_commit, 1),
+		J(test_group_commit, 2),
+		J(test_compaction, 1),
+		J(test_compaction, 2),
+		J(test_none, 1),
+	};
+	return cmocka_run_group_tests_name("journal", table, NULL, NULL);
+}
