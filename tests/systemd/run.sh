@@ -26,7 +26,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOP=$(cd "$HERE/../.." && pwd)
 CACHE=${WEFT_NSPAWN_CACHE:-/var/tmp/weft-nspawn-root}
 GLOBAL_TIMEOUT=${WEFT_SYSTEMD_TIMEOUT:-600}
-PKGS=systemd,systemd-sysv,dbus,procps,liburing2,libyaml-0-2,libsystemd0,libjansson4,socat
+PKGS=systemd,systemd-sysv,dbus,procps,liburing2,libyaml-0-2,libsystemd0,libjansson4,libssl3,socat
 CACHE_STAMP="weft-nspawn-root v1 bookworm minbase $PKGS"
 SOCK=/run/weftd/weftd.sock
 
@@ -228,8 +228,8 @@ esac
 # ---- checks -----------------------------------------------------------------------
 v=$(ct systemd-analyze verify weftd.service weftd.socket 2>&1)
 check "systemd-analyze verify weftd.service weftd.socket is clean${v:+ ($v)}" test -z "$v"
-check "weftd --check-config accepts the installed default config" ct runuser -u weftd -- weftd --check-config /etc/weftd/weftd.yaml.dist
-check "weftd --check-config accepts the test config" ct runuser -u weftd -- weftd --check-config /etc/weftd/weftd.yaml
+check "weftd --check-config accepts the installed default config" ct runuser -u weftd -- weftd --check-config /etc/weftd/weftd.yaml.dist >/dev/null
+check "weftd --check-config accepts the test config" ct runuser -u weftd -- weftd --check-config /etc/weftd/weftd.yaml >/dev/null
 
 # 1. Type=notify: `systemctl start` returns only after READY=1 (or fails).
 t=$(date +%s%N)
@@ -247,7 +247,7 @@ check "weftd runs as user weftd" test "$(ct stat -c %U /proc/"$(prop weftd.servi
 # 2. Jobs through the socket.
 r=$(rpc '{"id":1,"op":"ping"}')
 check "ping over the socket with socat ($r)" grep -q '"ok":true' <<<"$r"
-check "weftctl ping" ct -t 20 weftctl --socket "$SOCK" ping
+check "weftctl ping" ct -t 20 weftctl --socket "$SOCK" ping >/dev/null
 j=$(submit upper hello)
 check "submit to pipeline upper returns a job id ($j)" test -n "$j"
 check "exec job completes with its output (HELLO)" wait_job "$j" HELLO
@@ -257,8 +257,13 @@ check "weftctl submit --wait runs a job ($out)" grep -q "VIA WEFTCTL" <<<"$out"
 # 3. Reload keeps jobs flowing: a slow job across the reload, fast ones before and after.
 pid_before=$(prop weftd.service MainPID)
 s1=$(submit slow reload-slow); f1=$(submit upper before)
+# The reload must really apply the file: it adds a pipeline.
+ct cp /etc/weftd/weftd.yaml /etc/weftd/weftd.yaml.orig
+ct sh -c 'printf "  added:\n    stages:\n      - name: up\n        builtin: upper\n" >>/etc/weftd/weftd.yaml'
 if ct -t 40 systemctl reload weftd.service; then ok "systemctl reload weftd succeeds"; else not_ok "systemctl reload weftd"; show_journal; fi
 f2=$(submit upper after)
+a=$(submit added added-by-reload)
+check "a pipeline added by the reload takes jobs (${a:-$(rpc '{"id":1,"op":"submit","pipeline":"added","payload":"x"}')})" wait_job "$a" ADDED-BY-RELOAD
 check "job submitted before the reload completes" wait_job "$f1" BEFORE
 check "job submitted after the reload completes" wait_job "$f2" AFTER
 check "slow job in flight across the reload completes" wait_job "$s1" reload-slow
@@ -275,7 +280,7 @@ check "the config error (file:line:column) is in the journal" \
 	grep -q 'weftd.yaml:[0-9]*:[0-9]*' <<<"$(journal --since=-1min)"
 j=$(submit upper still-running)
 check "old config still runs jobs after the failed reload" wait_job "$j" STILL-RUNNING
-ct mv /etc/weftd/weftd.yaml.good /etc/weftd/weftd.yaml
+ct mv /etc/weftd/weftd.yaml.orig /etc/weftd/weftd.yaml
 
 # 4. Stop drains: a 2 s job in flight during `systemctl stop` finishes before the unit stops.
 ct rm -f /var/lib/weftd/drain-marker
