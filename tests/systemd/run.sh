@@ -242,6 +242,8 @@ check "weftd.service is active" active weftd.service
 status=$(prop weftd.service StatusText)
 check "weftd sent STATUS= ('$status')" test -n "$status"
 check "socket $SOCK exists" ct test -S "$SOCK"
+perm=$(ct stat -c '%A %G' "$SOCK" 2>/dev/null)
+check "weftd's own socket is srw-rw---- group weftd ($perm)" test "$perm" = "srw-rw---- weftd"
 check "weftd runs as user weftd" test "$(ct stat -c %U /proc/"$(prop weftd.service MainPID)" 2>/dev/null)" = weftd
 
 # 2. Jobs through the socket.
