@@ -411,6 +411,11 @@ int weft_chan_range(weft_ctx *ctx, weft_chan *ch, int (*fn)(void *elem, void *ar
 	}
 }
 
+size_t weft_chan_elem_size(weft_chan *ch)
+{
+	return ch ? ch->elem_size : 0;
+}
+
 /* ---- select --------------------------------------------------------------- */
 
 static inline uint32_t xorshift(uint32_t *s)

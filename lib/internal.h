@@ -248,6 +248,7 @@ struct weft_sched {
 	atomic_uint_fast64_t spawned;
 	atomic_uint_fast64_t next_id;
 	atomic_bool stop;
+	_Atomic int64_t last_trim;     /* when idle procs last trimmed the stack pool */
 	struct weft_fiber *main;
 	atomic_bool main_done;
 	/* startup barrier */

@@ -47,6 +47,9 @@ WEFT_EXPORT int weft_chan_close(weft_chan *ch);
 WEFT_EXPORT size_t weft_chan_len(weft_chan *ch);
 WEFT_EXPORT size_t weft_chan_cap(weft_chan *ch);
 WEFT_EXPORT bool weft_chan_closed(weft_chan *ch);
+/* The element size given to weft_chan_new (0 for NULL), so generic code
+ * (the patterns of weft/patterns.h) can size its buffers. */
+WEFT_EXPORT size_t weft_chan_elem_size(weft_chan *ch);
 
 /* Receive until the channel is closed and drained, calling fn(elem, arg) for
  * each value (Go's `for v := range ch`). fn returning non-zero stops early

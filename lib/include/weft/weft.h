@@ -9,5 +9,13 @@
 #include <weft/io.h>
 #include <weft/wg.h>
 #include <weft/chan.h>
+#include <weft/sync.h>
+#include <weft/group.h>
+#include <weft/retry.h>
+#include <weft/ratelimit.h>
+#include <weft/breaker.h>
+#include <weft/heartbeat.h>
+#include <weft/patterns.h>
+#include <weft/pubsub.h>
 
 #endif
