@@ -116,7 +116,12 @@ static void test_args(void **state)
 	assert_int_equal(c[0].res, 0);
 	assert_int_equal(got, 5);
 	assert_int_equal(weft_select(NULL, c, 1, true), -EAGAIN);
-	assert_int_equal(weft_chan_send(NULL, ch, &v), -EPERM); /* blocking: fiber only */
+	/* blocking outside a fiber: -EPERM where it would have to park */
+	assert_int_equal(weft_chan_send(NULL, ch, &v), 0);
+	assert_int_equal(weft_chan_send(NULL, ch, &v), -EPERM);
+	assert_int_equal(weft_chan_len(ch), 1);
+	assert_int_equal(weft_chan_recv(NULL, NULL, &v), -EPERM);
+	assert_int_equal(weft_select(NULL, c, 0, false), -EPERM);
 	assert_null(weft_chan_unref(ch));
 	assert_null(weft_chan_unref(NULL));
 }
