@@ -277,8 +277,7 @@ static size_t take_dirty(struct size_class *c, struct weft__stack *out, size_t m
 	if (n > max)
 		n = max;
 	c->nfree -= n;
-	if (n) /* c->free may still be NULL: memcpy's arguments must not be (UBSan) */
-		memcpy(out, c->free + c->nfree, n * sizeof(*out));
+	memcpy(out, c->free + c->nfree, n * sizeof(*out));
 	return n;
 }
 
@@ -291,6 +290,8 @@ size_t weft__stack_pool_trim(struct weft__stack_pool *pool)
 		pthread_mutex_lock(&pool->lock);
 		size_t n = take_dirty(c, batch, TRIM_BATCH - total);
 		pthread_mutex_unlock(&pool->lock);
+		if (!n) /* nothing to trim; the lists may still be NULL (memcpy) */
+			continue;
 		/* the syscalls run without the lock: other procs keep allocating */
 		for (size_t k = 0; k < n; k++)
 			release_pages(pool, &batch[k]);
