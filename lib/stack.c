@@ -277,7 +277,8 @@ static size_t take_dirty(struct size_class *c, struct weft__stack *out, size_t m
 	if (n > max)
 		n = max;
 	c->nfree -= n;
-	memcpy(out, c->free + c->nfree, n * sizeof(*out));
+	if (n) /* c->free may still be NULL, and memcpy's arguments must not be */
+		memcpy(out, c->free + c->nfree, n * sizeof(*out));
 	return n;
 }
 
