@@ -4,6 +4,7 @@
 #ifndef WEFTD_ACTOR_H
 #define WEFTD_ACTOR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <weft/weft.h>
@@ -20,6 +21,10 @@ struct weftd_attempt {
 	size_t in_len;
 	void (*beat)(void *beat_arg);  /* call while working (long actions): heartbeat */
 	void *beat_arg;
+	bool in_movable;               /* optional: in is a malloc'd buffer the actor may take as
+	                                  its output (noop, echo without text): it then sets out =
+	                                  in and clears in_movable; while in_movable is still set
+	                                  after run the caller owns in. Default false: a copy. */
 	/* out: set by the actor */
 	char *out;                     /* malloc'd output payload, owned by the caller after */
 	size_t out_len;
@@ -30,13 +35,35 @@ struct weftd_attempt {
 
 struct weftd_actor;
 
+#define WEFTD_ACTOR_MAX_OUTPUT (64u << 20) /* exec stdout limit */
+#define WEFTD_ACTOR_LOG_TAIL   4096u       /* exec stderr bytes kept */
+
 /* Prepare an actor for cfg (resolve builtin, dlopen plugin, check argv[0]).
- * Returns 0, or -EINVAL/-ENOENT... with err filled. Not on a hot path. */
+ * Returns 0, or -EINVAL/-ENOENT... with err filled. Not on a hot path.
+ * cfg (and the config owning it) must outlive the actor. Blocking file system
+ * calls (PATH search, dlopen): call before weft_run or through weft_blocking.
+ * An exec actor sets SIGPIPE to SIG_IGN when it is SIG_DFL (the stdin writer
+ * must get EPIPE, not die, when a child exits without reading its input);
+ * children start with every signal at its default and an empty mask.
+ * Builtin params (unknown params are config errors):
+ *   echo   text      output this instead of the input
+ *   sleep  duration  how long (default 1s); output = input
+ *   fail   message   the error text; times: N fails attempts 1..N only, then
+ *                    succeeds with output = input (default: every attempt) */
 int weftd_actor_new(const struct weftd_stage *cfg, struct weftd_actor **ret, char *err, size_t errlen);
 /* Run one attempt (fiber only; parks while the action waits). Returns 0 on
  * success (at->out set), or a negative errno with at->error set: the ctx's
  * error when it was cancelled or timed out, -EIO for a failed command... */
+/* Details: on success at->out is non-NULL (at least a 1-byte allocation even
+ * for an empty output); on failure at->out is NULL. at->log may be set either
+ * way (exec: the last 4 KiB of stderr). Errors: -ETIMEDOUT "timed out after
+ * 10s", -ECANCELED "canceled" (or ctx's own error), -EIO "exit status 3" /
+ * "killed by signal 9" / a builtin's or plugin's failure, -EFBIG output over
+ * WEFTD_ACTOR_MAX_OUTPUT, -ENOMEM, or spawn's errno. The actor may be run
+ * from many fibers at once. */
 int weftd_actor_run(struct weftd_actor *a, struct weftd_attempt *at);
+/* Free an actor (NULL is fine; dlcloses a plugin); returns NULL. No attempt
+ * may be running on it. */
 struct weftd_actor *weftd_actor_free(struct weftd_actor *a);
 
 #endif

@@ -39,6 +39,8 @@ int weft_cond_wait(weft_ctx *ctx, weft_cond *c, weft_mutex *m)
 		return r;
 	}
 	r = weft__wait(ctx, &w, "cond");
+	if (r >= 0)
+		weft__lock_barrier(CLOCK_(c));
 	if (r < 0) {
 		weft__lock_acquire(CLOCK_(c));
 		weft__waitq_remove(Q(c), &w);

@@ -58,6 +58,14 @@ static inline void weft__lock_release(weft__lock *l)
 {
 	atomic_store_explicit(&l->v, 0, memory_order_release);
 }
+/* Wait until whoever holds l has released it. A fiber woken by a waker that
+ * still holds the object's lock calls this before returning: the caller may
+ * free the object at once, while the waker is yet to release the lock. */
+static inline void weft__lock_barrier(weft__lock *l)
+{
+	weft__lock_acquire(l);
+	weft__lock_release(l);
+}
 
 /* ---- fibers -------------------------------------------------------------- */
 enum weft__pstate {

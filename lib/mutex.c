@@ -164,6 +164,8 @@ static int lock_slow(weft_ctx *ctx, weft_mutex *m)
 		w.index = (long)start;
 		weft__lock_release(QLOCK(m));
 		int r = weft__wait(ctx, &w, "mutex");
+		if (r >= 0)
+			weft__lock_barrier(QLOCK(m));
 		if (r == R_HANDOFF)
 			return 0;
 		if (r < 0) {

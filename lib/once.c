@@ -49,5 +49,6 @@ int weft_once_do(weft_once *once, weft_fn fn, void *arg)
 	weft__waitq_push(Q(once), &w);
 	weft__lock_release(OLOCK(once));
 	weft__wait(NULL, &w, "once"); /* background ctx: only fn's end wakes us */
+	weft__lock_barrier(OLOCK(once));
 	return 0;
 }

@@ -546,11 +546,6 @@ weft_workpool *weft_workpool_free(weft_workpool *p)
 	weft_workpool_close(p);
 	if (weft_workpool_wait(NULL, p) < 0)
 		return p; /* not a fiber while workers run: cannot free safely */
-	/* The last worker's wg_done readies us while still holding the wg's
-	 * lock: pass through that lock once so it is released before free. */
-	weft__lock *wl = (weft__lock *)&p->wg.lock;
-	weft__lock_acquire(wl);
-	weft__lock_release(wl);
 	weft_chan_unref(p->jobs);
 	weft_chan_unref(p->results);
 	weft_ctx_unref(p->ctx);

@@ -56,6 +56,8 @@ static int wait_on(weft_ctx *ctx, weft_rwmutex *rw, struct weft__waitq *q, struc
 	weft__waitq_push(q, w);
 	weft__lock_release(RWLOCK(rw));
 	int r = weft__wait(ctx, w, q == RQ(rw) ? "rwmutex read" : "rwmutex write");
+	if (r >= 0)
+		weft__lock_barrier(RWLOCK(rw));
 	if (r < 0) {
 		weft__lock_acquire(RWLOCK(rw));
 		weft__waitq_remove(q, w);

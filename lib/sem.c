@@ -65,6 +65,8 @@ int weft_sem_acquire(weft_ctx *ctx, weft_sem *s, long n)
 	weft__waitq_push(Q(s), &w);
 	weft__lock_release(SLOCK(s));
 	r = weft__wait(ctx, &w, "sem");
+	if (r >= 0)
+		weft__lock_barrier(SLOCK(s));
 	if (r < 0) {
 		weft__lock_acquire(SLOCK(s));
 		bool was_head = Q(s)->head == &w;

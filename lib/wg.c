@@ -54,10 +54,9 @@ int weft_wg_wait(weft_ctx *ctx, weft_wg *wg)
 	weft__waitq_push(WG_Q(wg), &w);
 	weft__lock_release(WG_LOCK(wg));
 	int r = weft__wait(ctx, &w, "wg");
-	if (r < 0) {
-		weft__lock_acquire(WG_LOCK(wg));
-		weft__waitq_remove(WG_Q(wg), &w);
-		weft__lock_release(WG_LOCK(wg));
-	}
+	/* also when woken: the waker still holds the lock (weft__lock_barrier) */
+	weft__lock_acquire(WG_LOCK(wg));
+	weft__waitq_remove(WG_Q(wg), &w);
+	weft__lock_release(WG_LOCK(wg));
 	return r;
 }
