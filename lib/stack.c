@@ -277,7 +277,8 @@ static size_t take_dirty(struct size_class *c, struct weft__stack *out, size_t m
 	if (n > max)
 		n = max;
 	c->nfree -= n;
-	memcpy(out, c->free + c->nfree, n * sizeof(*out));
+	if (n) /* c->free may still be NULL, and memcpy's arguments must not be */
+		memcpy(out, c->free + c->nfree, n * sizeof(*out));
 	return n;
 }
 
@@ -290,6 +291,8 @@ size_t weft__stack_pool_trim(struct weft__stack_pool *pool)
 		pthread_mutex_lock(&pool->lock);
 		size_t n = take_dirty(c, batch, TRIM_BATCH - total);
 		pthread_mutex_unlock(&pool->lock);
+		if (!n) /* nothing to trim; the lists may still be NULL (memcpy) */
+			continue;
 		/* the syscalls run without the lock: other procs keep allocating */
 		for (size_t k = 0; k < n; k++)
 			release_pages(pool, &batch[k]);
