@@ -84,6 +84,8 @@ BINS         := $(if $(wildcard daemon/weftd.c),$(WEFTD)) $(if $(wildcard daemon
 # ---- tests -----------------------------------------------------------------
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+# Plugins only the tests load (wrong ABI, no ABI symbol...).
+TEST_PLUGINS := $(patsubst tests/plugins/%.c,$(BUILD)/tests/plugins/%.so,$(wildcard tests/plugins/*.c))
 INTEG      := $(sort $(wildcard tests/integration/test_*.sh))
 BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
@@ -115,6 +117,13 @@ $(BUILD)/%: $(BUILD)/daemon/%.o $(DAEMON_A) $(LIB_A)
 $(BUILD)/plugins/%.so: daemon/plugins/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Idaemon -shared -o $@ $< $(LDFLAGS)
+$(BUILD)/tests/plugins/%.so: tests/plugins/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Idaemon -shared -o $@ $< $(LDFLAGS)
+# Unit tests find the plugins next to themselves (test_actor loads them). Named in an
+# explicit rule, not only a pattern rule, so make neither skips nor deletes them as
+# "intermediate" files.
+$(UNIT_BINS): | $(PLUGINS) $(TEST_PLUGINS)
 $(BUILD)/tests/%: tests/unit/%.c $(DAEMON_A) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Idaemon -o $@ $< $(TEST_LIBS) $(LDFLAGS) -rdynamic

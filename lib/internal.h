@@ -58,6 +58,14 @@ static inline void weft__lock_release(weft__lock *l)
 {
 	atomic_store_explicit(&l->v, 0, memory_order_release);
 }
+/* Wait until whoever holds l has released it. A fiber woken by a waker that
+ * still holds the object's lock calls this before returning: the caller may
+ * free the object at once, while the waker is yet to release the lock. */
+static inline void weft__lock_barrier(weft__lock *l)
+{
+	weft__lock_acquire(l);
+	weft__lock_release(l);
+}
 
 /* ---- fibers -------------------------------------------------------------- */
 enum weft__pstate {
@@ -248,6 +256,7 @@ struct weft_sched {
 	atomic_uint_fast64_t spawned;
 	atomic_uint_fast64_t next_id;
 	atomic_bool stop;
+	_Atomic int64_t last_trim;     /* when idle procs last trimmed the stack pool */
 	struct weft_fiber *main;
 	atomic_bool main_done;
 	/* startup barrier */

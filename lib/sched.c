@@ -412,8 +412,12 @@ static void switch_away(struct weft_proc *p, struct weft_fiber *f, enum weft__af
 	p->after_fiber = f;
 	struct weft_fiber *next = pick_next_fast(p);
 	STAT_INC(p, switches);
-	if (f->stack.guarded == false)
-		weft__stack_check(&f->stack, f->name);
+	/* Unguarded stacks: check the depth here, the canary when the fiber
+	 * ends. Reading the canary at every switch would commit the stack's
+	 * bottom page: a second page per parked fiber. */
+	if (WEFT__UNLIKELY(!f->stack.guarded) &&
+	    (char *)__builtin_frame_address(0) < (char *)f->stack.lo + 256)
+		weft__stack_overflow(f->name);
 	p->cur = next;
 	weft__ctx_switch(&f->ctx, next ? &next->ctx : &p->g0);
 	after_switch(weft__proc());
@@ -712,13 +716,24 @@ static bool any_work(struct weft_proc *p)
 	return false;
 }
 
+/* Idle time is when freed stacks give their pages back, at most every
+ * 50 ms: madvise costs a TLB shootdown, too dear for every fiber exit. */
+static bool trim_stacks(struct weft_sched *s, struct weft_proc *p)
+{
+	int64_t last = atomic_load_explicit(&s->last_trim, memory_order_relaxed);
+	if (p->now_cache - last < 50 * 1000000 ||
+	    !atomic_compare_exchange_strong(&s->last_trim, &last, p->now_cache))
+		return false;
+	return weft__stack_pool_trim(s->stacks) > 0;
+}
+
 /* Sleep in the ring until a completion, a wake-up or the next timer. */
 static void proc_sleep(struct weft_proc *p)
 {
 	struct weft_sched *s = p->sched;
 	atomic_store(&p->parked, 1);
 	atomic_fetch_add(&s->npidle, 1); /* pairs with sync_with_sleepers */
-	if (!any_work(p)) {
+	if (!any_work(p) && !trim_stacks(s, p) && !any_work(p)) {
 		STAT_INC(p, parks);
 		int64_t next = atomic_load(&p->next_timer);
 		struct io_uring_cqe *cqe;

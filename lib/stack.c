@@ -50,6 +50,8 @@ struct size_class {
 	struct weft__arena *arenas;  /* newest first: slots are carved from the head */
 	struct weft__stack *free;    /* LIFO, so recently used (warm) stacks go out first */
 	size_t nfree, cap;
+	struct weft__stack *clean;   /* free stacks whose pages went back to the kernel */
+	size_t nclean, clean_cap;
 };
 
 struct weft__stack_pool {
@@ -209,6 +211,10 @@ static int class_take(struct weft__stack_pool *pool, struct size_class *c, struc
 		*ret = c->free[--c->nfree];
 		return 0;
 	}
+	if (c->nclean) {
+		*ret = c->clean[--c->nclean];
+		return 0;
+	}
 	return carve(pool, c, ret);
 }
 
@@ -233,20 +239,12 @@ static struct size_class *big_class(struct weft__stack_pool *pool, size_t size)
 	return NULL;
 }
 
-/* Return stacks to their class. Past the high-water mark their pages go
- * back to the kernel first, outside the lock (madvise is a syscall) and
- * before they are visible to other procs. */
+/* Return stacks to their class. Their pages stay committed: returning
+ * them to the kernel is a syscall with a TLB shootdown per call, so it is
+ * left to weft__stack_pool_trim, which procs call when they go idle. */
 static void pool_give(struct weft__stack_pool *pool, struct weft__stack *st, size_t n)
 {
 	struct size_class *c = st[0].arena->cls;
-	pthread_mutex_lock(&pool->lock);
-	size_t have = c->nfree;
-	pthread_mutex_unlock(&pool->lock);
-	for (size_t i = have >= HIWAT ? 0 : HIWAT - have; i < n; i++) {
-		char *slot = (char *)st[i].hi - st[i].arena->slot_size;
-		char *from = st[i].guarded ? slot + pool->page : slot;
-		madvise(from, (size_t)((char *)st[i].hi - from), MADV_DONTNEED);
-	}
 	pthread_mutex_lock(&pool->lock);
 	if (c->nfree + n > c->cap) {
 		size_t cap = (c->nfree + n) * 2;
@@ -261,6 +259,62 @@ static void pool_give(struct weft__stack_pool *pool, struct weft__stack *st, siz
 	memcpy(c->free + c->nfree, st, n * sizeof(*st));
 	c->nfree += n;
 	pthread_mutex_unlock(&pool->lock);
+}
+
+#define TRIM_BATCH 256             /* stacks released per trim call */
+
+static void release_pages(struct weft__stack_pool *pool, const struct weft__stack *st)
+{
+	char *slot = (char *)st->hi - st->arena->slot_size;
+	char *from = st->guarded ? slot + pool->page : slot;
+	madvise(from, (size_t)((char *)st->hi - from), MADV_DONTNEED);
+}
+
+/* Move up to max dirty stacks beyond the high-water mark out of c (locked). */
+static size_t take_dirty(struct size_class *c, struct weft__stack *out, size_t max)
+{
+	size_t n = c->nfree > HIWAT ? c->nfree - HIWAT : 0;
+	if (n > max)
+		n = max;
+	c->nfree -= n;
+	if (n) /* c->free may still be NULL, and memcpy's arguments must not be */
+		memcpy(out, c->free + c->nfree, n * sizeof(*out));
+	return n;
+}
+
+size_t weft__stack_pool_trim(struct weft__stack_pool *pool)
+{
+	struct weft__stack batch[TRIM_BATCH];
+	size_t total = 0;
+	for (int i = 0; i < NCLASSES && total < TRIM_BATCH; i++) {
+		struct size_class *c = &pool->cls[i];
+		pthread_mutex_lock(&pool->lock);
+		size_t n = take_dirty(c, batch, TRIM_BATCH - total);
+		pthread_mutex_unlock(&pool->lock);
+		if (!n) /* nothing to trim; the lists may still be NULL (memcpy) */
+			continue;
+		/* the syscalls run without the lock: other procs keep allocating */
+		for (size_t k = 0; k < n; k++)
+			release_pages(pool, &batch[k]);
+		pthread_mutex_lock(&pool->lock);
+		if (c->nclean + n > c->clean_cap) {
+			size_t cap = (c->nclean + n) * 2;
+			struct weft__stack *v = realloc(c->clean, cap * sizeof(*v));
+			if (!v) { /* keep them as dirty free stacks rather than lose them */
+				memcpy(c->free + c->nfree, batch, n * sizeof(*batch));
+				c->nfree += n;
+				pthread_mutex_unlock(&pool->lock);
+				break;
+			}
+			c->clean = v;
+			c->clean_cap = cap;
+		}
+		memcpy(c->clean + c->nclean, batch, n * sizeof(*batch));
+		c->nclean += n;
+		pthread_mutex_unlock(&pool->lock);
+		total += n;
+	}
+	return total;
 }
 
 /* ---- pool and caches ----------------------------------------------------- */
@@ -295,6 +349,7 @@ void weft__stack_pool_free(struct weft__stack_pool *pool)
 			arena_free(pool, a);
 		}
 		free(c->free);
+		free(c->clean);
 	}
 	pthread_mutex_destroy(&pool->lock);
 	free(pool);
@@ -412,6 +467,12 @@ static void report_overflow(const char *name)
 	n += sizeof(b) - 1;
 	ssize_t w = write(STDERR_FILENO, buf, n);
 	(void)w;
+}
+
+void weft__stack_overflow(const char *fiber_name)
+{
+	report_overflow(fiber_name);
+	abort();
 }
 
 void weft__stack_check(const struct weft__stack *st, const char *fiber_name)

@@ -59,12 +59,22 @@ int weft__stack_get(struct weft__stack_cache *cache, size_t size, struct weft__s
 /* Return a stack; may be called from any proc's cache (stacks migrate). */
 void weft__stack_put(struct weft__stack_cache *cache, const struct weft__stack *st);
 
+/* Return the pages of free stacks beyond the high-water mark to the kernel
+ * (MADV_DONTNEED), at most a bounded batch per call; the syscalls run
+ * without the pool lock. Procs call it, rate-limited, when they go idle.
+ * Returns the number of stacks released. */
+size_t weft__stack_pool_trim(struct weft__stack_pool *pool);
+
+/* Report an overflow of the named fiber and abort. */
+__attribute__((noreturn)) void weft__stack_overflow(const char *fiber_name);
+
 /* Abort with "weft: stack overflow in fiber '<name>'" if the canary of st is
- * damaged (CANARY mode; cheap no-op for guarded stacks). Call it at every
- * switch away from the fiber and before putting the stack back.
- * The canary is the 32 bytes just below lo and must stay zero: a zero
- * canary is never written, so it costs no committed page (a random one
- * would commit a second page per stack: +4 GiB for a million fibers). */
+ * damaged (CANARY mode; cheap no-op for guarded stacks). The scheduler calls
+ * it before putting the stack back, and checks the stack depth against lo at
+ * every switch: reading the canary there would fault in the stack's bottom
+ * page (on this kernel even a read commits a page), a second page per parked
+ * fiber. The canary is the 32 bytes just below lo and must stay zero: a zero
+ * canary is never written, so it costs no committed page. */
 void weft__stack_check(const struct weft__stack *st, const char *fiber_name);
 
 /* Call fn(header, arg) for every stack currently handed out (for the fiber

@@ -54,13 +54,9 @@ int weft_wg_wait(weft_ctx *ctx, weft_wg *wg)
 	weft__waitq_push(WG_Q(wg), &w);
 	weft__lock_release(WG_LOCK(wg));
 	int r = weft__wait(ctx, &w, "wg");
-	/* Both ways take the lock once more. After a wake-up this waits for the
-	 * waker (weft_wg_add, which fires waiters under the lock) to let go of
-	 * the wg: the caller may free it as soon as we return ("wait then free
-	 * the struct holding the wg" is the common pattern). */
+	/* also when woken: the waker still holds the lock (weft__lock_barrier) */
 	weft__lock_acquire(WG_LOCK(wg));
-	if (r < 0)
-		weft__waitq_remove(WG_Q(wg), &w);
+	weft__waitq_remove(WG_Q(wg), &w);
 	weft__lock_release(WG_LOCK(wg));
 	return r;
 }

@@ -648,6 +648,142 @@ static void test_exec_concurrent(void **state)
 	weftd_actor_free(m.a);
 }
 
+/* ---- plugins ---- */
+/* PLUGINDIR, else <build>/plugins next to <build>/tests/test_actor; the test
+ * plugins are in <build>/tests/plugins. */
+static void plugin_path(char *buf, size_t size, bool test_plugin, const char *file)
+{
+	char exe[PATH_MAX];
+	const char *env = getenv("PLUGINDIR");
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	assert_true(n > 0);
+	exe[n] = '\0';
+	*strrchr(exe, '/') = '\0'; /* <build>/tests */
+	int m;
+	if (test_plugin)
+		m = snprintf(buf, size, "%s/plugins/%s", exe, file);
+	else if (env && *env)
+		m = snprintf(buf, size, "%s/%s", env, file);
+	else
+		m = snprintf(buf, size, "%.*s/plugins/%s", (int)(strrchr(exe, '/') - exe), exe, file);
+	assert_true(m > 0 && (size_t)m < size);
+}
+
+static struct weftd_stage plugin_stage(const char *path, const char *sym,
+				       const struct weftd_param *ps, size_t nps)
+{
+	return (struct weftd_stage){ .name = "p", .action = WEFTD_ACTION_PLUGIN, .plugin_path = path,
+				     .plugin_symbol = sym, .params = ps, .nparams = nps,
+				     .timeout_ns = 100 * WEFT_MSEC };
+}
+
+/* the default symbol (reverse), across yields on a big payload */
+static void test_plugin_reverse(void **state)
+{
+	char path[PATH_MAX];
+	size_t n = 300000;
+	char *in = malloc(n);
+
+	plugin_path(path, sizeof(path), false, "example.so");
+	struct weftd_stage st = plugin_stage(path, NULL, NULL, 0);
+	for (size_t i = 0; i < n; i++)
+		in[i] = (char)('a' + i % 26);
+	struct job j = { .a = actor_ok(&st), .in = "abc", .in_len = 3 };
+	run_job(&j);
+	assert_int_equal(j.r, 0);
+	assert_string_equal(j.at.out, "cba");
+	job_done(&j);
+	j = (struct job){ .a = j.a, .in = in, .in_len = n };
+	run_job(&j);
+	assert_int_equal(j.r, 0);
+	assert_int_equal(j.at.out_len, n);
+	for (size_t i = 0; i < n; i++)
+		if (j.at.out[i] != in[n - 1 - i])
+			fail_msg("byte %zu", i);
+	assert_true(atomic_load(&j.beats) >= 4); /* beats at each 64 KiB pause */
+	job_done(&j);
+	weftd_actor_free(j.a);
+	free(in);
+}
+
+/* params, weft_sleep inside the plugin, set_error, ctx errors */
+static void test_plugin_count(void **state)
+{
+	static const struct weftd_param ps[] = { P("delay", "30ms"), P("max", "5") };
+	static const struct weftd_param slow[] = { P("delay", "10s") };
+	char path[PATH_MAX];
+
+	plugin_path(path, sizeof(path), false, "example.so");
+	struct weftd_stage st = plugin_stage(path, "example_count", ps, 2);
+	struct job j = { .a = actor_ok(&st), .in = "abcd", .in_len = 4 };
+	run_job(&j);
+	assert_int_equal(j.r, 0);
+	assert_string_equal(j.at.out, "4");
+	assert_true(j.elapsed_ns >= 30 * WEFT_MSEC);
+	job_done(&j);
+	j = (struct job){ .a = j.a, .in = "abcdefgh", .in_len = 8 };
+	run_job(&j);
+	assert_int_equal(j.r, -EMSGSIZE);
+	assert_string_equal(j.at.error, "input of 8 bytes is over max 5");
+	assert_null(j.at.out);
+	weftd_actor_free(j.a);
+
+	st = plugin_stage(path, "example_count", slow, 1);
+	j = (struct job){ .a = actor_ok(&st), .in = "x", .in_len = 1, .timeout_ns = 100 * WEFT_MSEC };
+	run_job(&j);
+	assert_int_equal(j.r, -ETIMEDOUT);
+	assert_string_equal(j.at.error, "timed out after 100ms");
+	j = (struct job){ .a = j.a, .in = "x", .in_len = 1, .cancel_after_ns = 20 * WEFT_MSEC };
+	run_job(&j);
+	assert_int_equal(j.r, -ECANCELED);
+	assert_string_equal(j.at.error, "canceled");
+	assert_true(j.elapsed_ns < 5 * WEFT_SEC);
+	weftd_actor_free(j.a);
+}
+
+/* the symbol named in the config, and its params */
+static void test_plugin_symbol(void **state)
+{
+	static const struct weftd_param ps[] = { P("greeting", "hi") };
+	char path[PATH_MAX];
+
+	plugin_path(path, sizeof(path), false, "example.so");
+	struct weftd_stage st = plugin_stage(path, "example_stage", ps, 1);
+	struct job j = { .a = actor_ok(&st), .in = "bob", .in_len = 3 };
+	run_job(&j);
+	assert_int_equal(j.r, 0);
+	assert_string_equal(j.at.out, "hi, bob");
+	job_done(&j);
+	weftd_actor_free(j.a);
+}
+
+/* refused at load: wrong ABI, no ABI symbol, no stage symbol, no file */
+static void test_plugin_load_errors(void **state)
+{
+	static const struct {
+		bool test_plugin;
+		const char *file, *sym;
+		int r;
+		const char *msg;
+	} cases[] = {
+		{ true, "bad_abi.so", NULL, -EINVAL, "ABI 1001, weftd speaks ABI 1" },
+		{ true, "no_abi.so", NULL, -EINVAL, "not a weftd plugin" },
+		{ false, "example.so", "no_such_stage", -ENOENT, "no symbol \"no_such_stage\"" },
+		{ false, "no-such-plugin.so", NULL, -ENOENT, "No such file" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char path[PATH_MAX], err[256];
+		struct weftd_actor *a = NULL;
+		plugin_path(path, sizeof(path), cases[i].test_plugin, cases[i].file);
+		struct weftd_stage st = plugin_stage(path, cases[i].sym, NULL, 0);
+		assert_int_equal(weftd_actor_new(&st, &a, err, sizeof(err)), cases[i].r);
+		assert_null(a);
+		if (!strstr(err, cases[i].msg))
+			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err, cases[i].msg);
+	}
+}
+
 #define BOTH(t) cmocka_unit_test_prestate_setup_teardown(t, set_procs, NULL, (void *)1), \
 		cmocka_unit_test_prestate_setup_teardown(t, set_procs, NULL, (void *)2)
 
@@ -672,6 +808,10 @@ int main(void)
 		BOTH(test_exec_kill_after_grace),
 		BOTH(test_exec_no_leaks),
 		BOTH(test_exec_concurrent),
+		cmocka_unit_test(test_plugin_load_errors),
+		BOTH(test_plugin_reverse),
+		BOTH(test_plugin_count),
+		BOTH(test_plugin_symbol),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,7 +34,8 @@ WEFT_EXPORT weft_chan *weft_chan_ref(weft_chan *ch);
 WEFT_EXPORT weft_chan *weft_chan_unref(weft_chan *ch);
 
 /* Copy *elem into the channel, parking while it is full (or until a receiver
- * comes, unbuffered). Returns 0, -EPIPE (closed), or ctx's error. Fiber only. */
+ * comes, unbuffered). Returns 0, -EPIPE (closed), or ctx's error. Fiber only:
+ * outside a fiber it returns -EPERM where it would have to park. */
 WEFT_EXPORT int weft_chan_send(weft_ctx *ctx, weft_chan *ch, const void *elem);
 /* Take one element into *elem (may be NULL to discard). Returns 0, -EPIPE
  * (closed and drained), or ctx's error. Fiber only. */
@@ -47,6 +48,9 @@ WEFT_EXPORT int weft_chan_close(weft_chan *ch);
 WEFT_EXPORT size_t weft_chan_len(weft_chan *ch);
 WEFT_EXPORT size_t weft_chan_cap(weft_chan *ch);
 WEFT_EXPORT bool weft_chan_closed(weft_chan *ch);
+/* The element size given to weft_chan_new (0 for NULL), so generic code
+ * (the patterns of weft/patterns.h) can size its buffers. */
+WEFT_EXPORT size_t weft_chan_elem_size(weft_chan *ch);
 
 /* Receive until the channel is closed and drained, calling fn(elem, arg) for
  * each value (Go's `for v := range ch`). fn returning non-zero stops early

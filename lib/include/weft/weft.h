@@ -8,5 +8,14 @@
 #include <weft/clock.h>
 #include <weft/io.h>
 #include <weft/wg.h>
+#include <weft/chan.h>
+#include <weft/sync.h>
+#include <weft/group.h>
+#include <weft/retry.h>
+#include <weft/ratelimit.h>
+#include <weft/breaker.h>
+#include <weft/heartbeat.h>
+#include <weft/patterns.h>
+#include <weft/pubsub.h>
 
 #endif

@@ -1,0 +1,79 @@
+/* bench_sync.c — mutex_contended_ns (8 fibers, 4,000,000 increments in
+ * total, 2 procs) and ctx_cancel_fanout_us (10,000 fibers parked in
+ * weft_ctx_wait; weft_ctx_cancel until all have exited). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <weft/weft.h>
+
+#define FIBERS 8
+#define TOTAL 4000000L
+#define FANOUT 10000
+
+struct mtx { weft_mutex m; long n; weft_wg wg; };
+
+static void incr(void *arg)
+{
+	struct mtx *b = arg;
+	for (long i = 0; i < TOTAL / FIBERS; i++) {
+		weft_mutex_lock(NULL, &b->m);
+		b->n++;
+		weft_mutex_unlock(&b->m);
+	}
+	weft_wg_done(&b->wg);
+}
+
+static void mutex_main(void *arg)
+{
+	struct mtx *b = arg;
+	weft_wg_add(&b->wg, FIBERS);
+	int64_t t0 = weft_now();
+	for (int i = 0; i < FIBERS; i++)
+		weft_go(incr, b);
+	weft_wg_wait(NULL, &b->wg);
+	int64_t dt = weft_now() - t0;
+	if (b->n != TOTAL) {
+		fprintf(stderr, "mutex: lost updates (%ld)\n", b->n);
+		exit(1);
+	}
+	printf("mutex_contended_ns %.1f ns\n", (double)dt / TOTAL);
+}
+
+struct fan { weft_ctx *ctx; weft_wg ready, done; };
+
+static void waiter(void *arg)
+{
+	struct fan *f = arg;
+	weft_wg_done(&f->ready);
+	weft_ctx_wait(f->ctx);
+	weft_wg_done(&f->done);
+}
+
+static void fanout_main(void *arg)
+{
+	struct fan *f = arg;
+	weft_ctx_with_cancel(NULL, &f->ctx);
+	weft_wg_add(&f->ready, FANOUT);
+	weft_wg_add(&f->done, FANOUT);
+	for (int i = 0; i < FANOUT; i++)
+		weft_go(waiter, f);
+	weft_wg_wait(NULL, &f->ready);
+	weft_sleep(NULL, 10 * WEFT_MSEC); /* let them all park */
+	int64_t t0 = weft_now();
+	weft_ctx_cancel(f->ctx);
+	weft_wg_wait(NULL, &f->done);
+	int64_t dt = weft_now() - t0;
+	printf("ctx_cancel_fanout_us %.1f us\n", dt / 1e3);
+	weft_ctx_unref(f->ctx);
+}
+
+int main(void)
+{
+	struct weft_opts o = { .procs = 2 };
+	struct mtx b = { .m = WEFT_MUTEX_INIT, .wg = WEFT_WG_INIT };
+	if (weft_run(mutex_main, &b, &o) < 0)
+		return 1;
+	struct fan f = { .ready = WEFT_WG_INIT, .done = WEFT_WG_INIT };
+	if (weft_run(fanout_main, &f, &o) < 0)
+		return 1;
+	return 0;
+}
