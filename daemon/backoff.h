@@ -1,8 +1,9 @@
 /* backoff.h — retry delays and the token bucket of a stage, as pure arithmetic.
  *
  * The engine sleeps (cancellably) for what these return; keeping the arithmetic free of
- * clocks and fibers makes the schedules unit-testable. (libweft's retry/ratelimit
- * patterns were not merged when this was written; these follow the same rules.) */
+ * clocks and fibers makes the schedules unit-testable (tests/unit/test_jobs.c). Written
+ * before libweft's weft/retry.h and weft/ratelimit.h were merged; same rules, and the
+ * engine could move to them with a local change. */
 #ifndef WEFTD_BACKOFF_H
 #define WEFTD_BACKOFF_H
 

@@ -8,7 +8,6 @@
 #include "actor.h"
 #include "backoff.h"
 #include "engine.h"
-#include "jobq.h"
 #include "log.h"
 
 #define HIST_BUCKETS 40
@@ -38,7 +37,7 @@ struct weftd_stage_rt {
 	struct weftd_pipe *pipe;
 	uint32_t index;
 	struct weftd_actor *actor;
-	struct weftd_jobq *q;
+	weft_chan *q;                   /* bounded: job pointers, capacity stage.queue */
 	struct weftd_bucket bucket;
 	struct stage_stats st;
 	atomic_uint live_workers;
@@ -147,7 +146,7 @@ static struct weftd_pipe *pipe_unref(struct weftd_pipe *p)
 		return NULL;
 	for (size_t i = 0; i < p->nstages; i++) {
 		weftd_actor_free(p->stages[i].actor);
-		weftd_jobq_free(p->stages[i].q);
+		weft_chan_unref(p->stages[i].q);
 		free(p->stages[i].workers);
 	}
 	cfgref_unref(p->cref);
@@ -194,7 +193,7 @@ static int pipe_new(struct weftd_engine *e, struct cfgref *cref, const struct we
 				 aerr[0] ? aerr : strerror(-r));
 			goto fail;
 		}
-		r = weftd_jobq_new(s->cfg->queue, &s->q);
+		r = weft_chan_new(sizeof(struct weftd_job *), s->cfg->queue, &s->q);
 		if (r < 0)
 			goto fail_nomem;
 		s->workers = calloc(s->cfg->workers, sizeof(*s->workers));
@@ -436,7 +435,7 @@ static void worker_job(struct weftd_worker *w, struct weftd_job *j)
 	}
 	atomic_fetch_add_explicit(&next->st.queued, 1, memory_order_relaxed);
 	/* Blocking send: a full next stage holds this worker, and so on upstream. */
-	if (weftd_jobq_send(j->ctx, next->q, j) < 0) {
+	if (weft_chan_send(j->ctx, next->q, &j) < 0) {
 		atomic_fetch_sub_explicit(&next->st.queued, 1, memory_order_relaxed);
 		end_canceled(s, j);
 		goto drop;
@@ -451,9 +450,9 @@ static void worker_main(void *arg)
 	struct weftd_worker *w = arg;
 	struct weftd_stage_rt *s = w->stage;
 	struct weftd_pipe *p = s->pipe;
-	void *v;
+	struct weftd_job *v;
 
-	while (weftd_jobq_recv(NULL, s->q, &v) == 0) {
+	while (weft_chan_recv(NULL, s->q, &v) == 0) {
 		atomic_fetch_sub_explicit(&s->st.queued, 1, memory_order_relaxed);
 		atomic_store_explicit(&w->busy, true, memory_order_relaxed);
 		worker_beat(w);
@@ -464,7 +463,7 @@ static void worker_main(void *arg)
 	/* Queue closed and drained: the last worker out closes the next stage's queue, so
 	 * a drain flows down the pipeline without losing jobs in between. */
 	if (atomic_fetch_sub(&s->live_workers, 1) == 1 && s->index + 1 < p->nstages)
-		weftd_jobq_close(p->stages[s->index + 1].q);
+		weft_chan_close(p->stages[s->index + 1].q);
 	weft_wg_done(&p->eng->wg);
 	pipe_unref(p);
 }
@@ -532,7 +531,7 @@ void weftd_engine_stop(struct weftd_engine *e)
 	/* Cancel every live job; queued ones end at once, running ones through their ctx. */
 	weftd_jobs_cancel_all(e->jobs, "canceled by shutdown");
 	for (size_t i = 0; i < s->n; i++)
-		weftd_jobq_close(s->pipes[i]->stages[0].q);
+		weft_chan_close(s->pipes[i]->stages[0].q);
 	weft_ctx_cancel(e->ctx);
 	set_unref(s);
 	weft_wg_wait(NULL, &e->wg);
@@ -593,7 +592,8 @@ int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *pa
 	weftd_jobs_insert(e->jobs, j);
 	struct weftd_stage_rt *s0 = &p->stages[0];
 	atomic_fetch_add_explicit(&s0->st.queued, 1, memory_order_relaxed);
-	r = weftd_jobq_try_send(s0->q, weftd_job_ref(j));
+	weftd_job_ref(j); /* the queue's */
+	r = weft_chan_try_send(s0->q, &j);
 	if (r < 0) {
 		atomic_fetch_sub_explicit(&s0->st.queued, 1, memory_order_relaxed);
 		if (r == -EAGAIN)

@@ -10,8 +10,10 @@
  * bucket taken before each attempt. submit is a non-blocking send to the first queue: a
  * full queue answers busy.
  *
- * Lifecycle hooks (for drain and reload): the running pipelines form a set that can be
- * replaced (weftd_engine_swap); intake can be closed (submits answer draining); closing a
+ * Lifecycle hooks (for drain and reload): the running pipelines form a reference-counted
+ * set behind one pointer (struct pipeset in engine.c; each job and worker holds its own
+ * pipeline, which keeps its config alive), ready for a swap function that reload will add;
+ * intake can be closed (submits answer draining); closing a
  * pipeline's intake lets its stages drain in order (the last worker of a stage closes the
  * next stage's queue); every worker records a heartbeat (weftd_worker_beat) per job and
  * while its actor runs.

@@ -243,8 +243,12 @@ static inline void wake(struct weft__waiter *w, int res)
  * entry and released. */
 static int park_on(weft_ctx *ctx, weft_chan *ch, struct nodeq *q, void *elem, const char *why)
 {
-	struct weft__waiter w;
-	weft__waiter_init(&w);
+	struct weft_fiber *self = weft__self();
+	if (WEFT__UNLIKELY(!self)) {
+		weft__lock_release(&ch->lock);
+		return -EPERM; /* only a fiber can wait */
+	}
+	struct weft__waiter w = { .fiber = self };
 	struct chan_node n = { .w = &w, .elem = elem, .case_idx = -1 };
 	q_push(q, &n);
 	weft__lock_release(&ch->lock);
@@ -259,6 +263,8 @@ static int park_on(weft_ctx *ctx, weft_chan *ch, struct nodeq *q, void *elem, co
 
 static int nil_wait(weft_ctx *ctx)
 {
+	if (!weft__self())
+		return -EPERM;
 	struct weft__waiter w;
 	weft__waiter_init(&w);
 	return weft__wait(ctx, &w, "chan nil");
@@ -266,8 +272,7 @@ static int nil_wait(weft_ctx *ctx)
 
 int weft_chan_send(weft_ctx *ctx, weft_chan *ch, const void *elem)
 {
-	if (WEFT__UNLIKELY(!weft__self()))
-		return -EPERM;
+	/* "fiber only" is checked where it matters: before parking */
 	if (!ch)
 		return nil_wait(ctx);
 	if (!elem)
@@ -285,8 +290,7 @@ int weft_chan_send(weft_ctx *ctx, weft_chan *ch, const void *elem)
 
 int weft_chan_recv(weft_ctx *ctx, weft_chan *ch, void *elem)
 {
-	if (WEFT__UNLIKELY(!weft__self()))
-		return -EPERM;
+	/* "fiber only" is checked where it matters: before parking */
 	if (!ch)
 		return nil_wait(ctx);
 	struct weft__waiter *w;

@@ -891,6 +891,9 @@ static void probe_features(struct weft_sched *s)
 		s->feat.futex = pr->last_op >= 51 && io_uring_opcode_supported(pr, 51);
 		io_uring_free_probe(pr);
 	}
+	/* test-only knob: exercise weft_waitid's pidfd fallback on a new kernel */
+	if (getenv("WEFT_TEST_NO_WAITID_OP"))
+		s->feat.waitid = false;
 	s->feat.single_issuer = s->setup_flags & IORING_SETUP_SINGLE_ISSUER;
 	s->feat.defer_taskrun = s->setup_flags & IORING_SETUP_DEFER_TASKRUN;
 	s->feat.coop_taskrun = s->setup_flags & IORING_SETUP_COOP_TASKRUN;

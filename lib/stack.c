@@ -263,11 +263,34 @@ static void pool_give(struct weft__stack_pool *pool, struct weft__stack *st, siz
 
 #define TRIM_BATCH 256             /* stacks released per trim call */
 
-static void release_pages(struct weft__stack_pool *pool, const struct weft__stack *st)
+static int stack_cmp(const void *a, const void *b)
 {
-	char *slot = (char *)st->hi - st->arena->slot_size;
-	char *from = st->guarded ? slot + pool->page : slot;
-	madvise(from, (size_t)((char *)st->hi - from), MADV_DONTNEED);
+	uintptr_t x = (uintptr_t)((const struct weft__stack *)a)->hi;
+	uintptr_t y = (uintptr_t)((const struct weft__stack *)b)->hi;
+	return x < y ? -1 : x > y;
+}
+
+/* One madvise per run of adjacent slots, not per stack: each call costs a
+ * TLB shootdown on every CPU of the process. Whole slots, guard pages
+ * included (zapping PROT_NONE memory is a no-op). */
+static void release_runs(struct weft__stack_pool *pool, struct weft__stack *st, size_t n)
+{
+	(void)pool;
+	qsort(st, n, sizeof(*st), stack_cmp);
+	char *lo = NULL, *hi = NULL;
+	for (size_t i = 0; i <= n; i++) {
+		char *slot = i < n ? (char *)st[i].hi - st[i].arena->slot_size : NULL;
+		if (i < n && slot == hi) {
+			hi = st[i].hi;
+			continue;
+		}
+		if (lo)
+			madvise(lo, (size_t)(hi - lo), MADV_DONTNEED);
+		if (i < n) {
+			lo = slot;
+			hi = st[i].hi;
+		}
+	}
 }
 
 /* Move up to max dirty stacks beyond the high-water mark out of c (locked). */
@@ -277,7 +300,8 @@ static size_t take_dirty(struct size_class *c, struct weft__stack *out, size_t m
 	if (n > max)
 		n = max;
 	c->nfree -= n;
-	memcpy(out, c->free + c->nfree, n * sizeof(*out));
+	if (n) /* c->free may still be NULL, and memcpy's arguments must not be */
+		memcpy(out, c->free + c->nfree, n * sizeof(*out));
 	return n;
 }
 
@@ -290,9 +314,10 @@ size_t weft__stack_pool_trim(struct weft__stack_pool *pool)
 		pthread_mutex_lock(&pool->lock);
 		size_t n = take_dirty(c, batch, TRIM_BATCH - total);
 		pthread_mutex_unlock(&pool->lock);
+		if (!n) /* nothing to trim; the lists may still be NULL (memcpy) */
+			continue;
 		/* the syscalls run without the lock: other procs keep allocating */
-		for (size_t k = 0; k < n; k++)
-			release_pages(pool, &batch[k]);
+		release_runs(pool, batch, n);
 		pthread_mutex_lock(&pool->lock);
 		if (c->nclean + n > c->clean_cap) {
 			size_t cap = (c->nclean + n) * 2;

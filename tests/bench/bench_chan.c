@@ -39,6 +39,7 @@ static void pong(void *arg)
 	long v;
 	while (weft_chan_recv(NULL, p->a, &v) == 0)
 		weft_chan_send(NULL, p->b, &v);
+	weft_chan_close(p->b); /* tells ping we are done with both channels */
 }
 
 static void pingpong(void *arg)
@@ -53,7 +54,8 @@ static void pingpong(void *arg)
 	}
 	*(double *)arg = (double)(weft_now() - t0) / PP_N;
 	weft_chan_close(p.a);
-	weft_yield();
+	while (weft_chan_recv(NULL, p.b, &v) == 0)
+		;
 	weft_chan_unref(p.a);
 	weft_chan_unref(p.b);
 }

@@ -34,7 +34,8 @@ WEFT_EXPORT weft_chan *weft_chan_ref(weft_chan *ch);
 WEFT_EXPORT weft_chan *weft_chan_unref(weft_chan *ch);
 
 /* Copy *elem into the channel, parking while it is full (or until a receiver
- * comes, unbuffered). Returns 0, -EPIPE (closed), or ctx's error. Fiber only. */
+ * comes, unbuffered). Returns 0, -EPIPE (closed), or ctx's error. Fiber only:
+ * outside a fiber it returns -EPERM where it would have to park. */
 WEFT_EXPORT int weft_chan_send(weft_ctx *ctx, weft_chan *ch, const void *elem);
 /* Take one element into *elem (may be NULL to discard). Returns 0, -EPIPE
  * (closed and drained), or ctx's error. Fiber only. */

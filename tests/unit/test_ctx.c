@@ -1,0 +1,396 @@
+/* test_ctx.c — contexts: cancel trees, deadlines, values, reference counts
+ * (the ASan build's leak check covers them), and cancellation reaching many
+ * parked fibers on every proc. Run with 1 and 2 procs (table at the bottom). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <weft/weft.h>
+
+#include "testutil.h"
+
+static unsigned g_procs;
+
+static void run(weft_fn fn, void *arg)
+{
+	struct weft_opts o = { .procs = g_procs };
+	assert_int_equal(weft_run(fn, arg, &o), 0);
+}
+
+static int set_procs(void **state)
+{
+	g_procs = (unsigned)(uintptr_t)*state;
+	return 0;
+}
+
+/* ---- the cancel tree: parents cancel descendants, never the reverse ---- */
+static void tree_main(void *arg)
+{
+	weft_ctx *root, *a, *b, *c, *bv, *d;
+	static const weft_ctx_key k;
+	assert_int_equal(weft_ctx_with_cancel(NULL, &root), 0);
+	assert_int_equal(weft_ctx_with_cancel(root, &a), 0);
+	assert_int_equal(weft_ctx_with_value(a, &k, NULL, &bv), 0);
+	assert_int_equal(weft_ctx_with_cancel(bv, &b), 0); /* a cancellable child under a value ctx */
+	assert_int_equal(weft_ctx_with_cancel(root, &c), 0);
+	assert_int_equal(weft_ctx_with_cancel(b, &d), 0);
+
+	weft_ctx_cancel(d); /* a leaf: nobody above notices */
+	assert_int_equal(weft_ctx_err(d), -ECANCELED);
+	assert_int_equal(weft_ctx_err(b), 0);
+	assert_int_equal(weft_ctx_err(a), 0);
+	assert_int_equal(weft_ctx_err(root), 0);
+
+	weft_ctx_cancel_err(a, -EPIPE); /* a's subtree, with a's error */
+	assert_int_equal(weft_ctx_err(a), -EPIPE);
+	assert_int_equal(weft_ctx_err(bv), -EPIPE);
+	assert_int_equal(weft_ctx_err(b), -EPIPE);
+	assert_int_equal(weft_ctx_err(d), -ECANCELED); /* first error sticks */
+	assert_int_equal(weft_ctx_err(root), 0);
+	assert_int_equal(weft_ctx_err(c), 0);
+
+	weft_ctx_cancel(a); /* idempotent */
+	assert_int_equal(weft_ctx_err(a), -EPIPE);
+
+	/* a child derived from a done parent is born done */
+	weft_ctx *late;
+	assert_int_equal(weft_ctx_with_cancel(b, &late), 0);
+	assert_int_equal(weft_ctx_err(late), -EPIPE);
+	weft_ctx_unref(late);
+
+	weft_ctx_cancel(root);
+	assert_int_equal(weft_ctx_err(c), -ECANCELED);
+	weft_ctx_cancel(NULL); /* no-op */
+	weft_ctx_cancel(bv);   /* no-op on value contexts */
+	/* unref in an order where parents go first: children keep them alive */
+	weft_ctx_unref(root);
+	weft_ctx_unref(a);
+	weft_ctx_unref(bv);
+	assert_int_equal(weft_ctx_err(d), -ECANCELED);
+	weft_ctx_unref(c);
+	weft_ctx_unref(b);
+	weft_ctx_unref(d);
+	assert_null(weft_ctx_unref(NULL));
+}
+
+static void test_tree(void **state)
+{
+	run(tree_main, NULL);
+}
+
+/* ---- deadlines ---- */
+static void deadline_main(void *arg)
+{
+	weft_ctx *c, *parent, *child;
+	int64_t t0 = weft_now();
+	assert_int_equal(weft_ctx_with_timeout(NULL, 20 * WEFT_MSEC, &c), 0);
+	assert_true(weft_ctx_deadline(c) >= t0 + 20 * WEFT_MSEC);
+	assert_int_equal(weft_ctx_err(c), 0);
+	assert_int_equal(weft_ctx_wait(c), -ETIMEDOUT);
+	assert_true(weft_now() - t0 >= 20 * WEFT_MSEC);
+	assert_int_equal(weft_ctx_err(c), -ETIMEDOUT);
+	weft_ctx_unref(c);
+
+	/* a deadline in the past: born done */
+	assert_int_equal(weft_ctx_with_deadline(NULL, weft_now() - 1, &c), 0);
+	assert_int_equal(weft_ctx_err(c), -ETIMEDOUT);
+	weft_ctx_unref(c);
+
+	/* nearest deadline wins: the parent's earlier one */
+	t0 = weft_now();
+	assert_int_equal(weft_ctx_with_timeout(NULL, 20 * WEFT_MSEC, &parent), 0);
+	assert_int_equal(weft_ctx_with_timeout(parent, 10 * WEFT_SEC, &child), 0);
+	assert_int_equal(weft_ctx_deadline(child), weft_ctx_deadline(parent));
+	assert_int_equal(weft_ctx_wait(child), -ETIMEDOUT);
+	assert_true(weft_now() - t0 < 2 * WEFT_SEC);
+	weft_ctx_unref(child);
+	weft_ctx_unref(parent);
+
+	/* ... and the child's earlier one, leaving the parent live */
+	assert_int_equal(weft_ctx_with_timeout(NULL, 10 * WEFT_SEC, &parent), 0);
+	assert_int_equal(weft_ctx_with_timeout(parent, 20 * WEFT_MSEC, &child), 0);
+	assert_true(weft_ctx_deadline(child) < weft_ctx_deadline(parent));
+	assert_int_equal(weft_ctx_wait(child), -ETIMEDOUT);
+	assert_int_equal(weft_ctx_err(parent), 0);
+	weft_ctx_unref(child);
+	/* a value ctx inherits the deadline */
+	static const weft_ctx_key k;
+	weft_ctx *v;
+	assert_int_equal(weft_ctx_with_value(parent, &k, NULL, &v), 0);
+	assert_int_equal(weft_ctx_deadline(v), weft_ctx_deadline(parent));
+	weft_ctx_unref(v);
+	/* unref before the deadline: the timer goes with it (no use after free
+	 * when it would have fired) */
+	weft_ctx_unref(parent);
+	assert_int_equal(weft_ctx_with_timeout(NULL, 5 * WEFT_MSEC, &c), 0);
+	weft_ctx_unref(c);
+	weft_sleep(NULL, 20 * WEFT_MSEC);
+	assert_int_equal(weft_ctx_deadline(NULL), INT64_MAX);
+}
+
+static void test_deadline(void **state)
+{
+	run(deadline_main, NULL);
+}
+
+/* a slow operation under a timeout returns -ETIMEDOUT at the deadline */
+struct slow {
+	int64_t timeout;
+};
+
+static void slow_main(void *arg)
+{
+	struct slow *sl = arg;
+	weft_ctx *c;
+	int64_t t0 = weft_now();
+	assert_int_equal(weft_ctx_with_timeout(NULL, sl->timeout, &c), 0);
+	assert_int_equal(weft_sleep(c, 60 * WEFT_SEC), -ETIMEDOUT);
+	int64_t took = weft_now() - t0;
+	assert_true(took >= sl->timeout);
+	assert_true(took < sl->timeout + 1 * WEFT_SEC);
+	weft_ctx_unref(c);
+	/* the same through a read that never completes */
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	t0 = weft_now();
+	assert_int_equal(weft_ctx_with_timeout(NULL, sl->timeout, &c), 0);
+	char b;
+	assert_int_equal(weft_read(c, fds[0], &b, 1, -1), -ETIMEDOUT);
+	took = weft_now() - t0;
+	assert_true(took >= sl->timeout);
+	assert_true(took < sl->timeout + 1 * WEFT_SEC);
+	weft_ctx_unref(c);
+	close(fds[0]);
+	close(fds[1]);
+}
+
+static void test_slow_op_timeout(void **state)
+{
+	struct slow sl = { 200 * WEFT_MSEC };
+	run(slow_main, &sl);
+}
+
+static void test_slow_op_timeout_2s(void **state)
+{
+	struct slow sl = { 2 * WEFT_SEC };
+	run(slow_main, &sl);
+}
+
+/* ---- values ---- */
+static void values_main(void *arg)
+{
+	static const weft_ctx_key k1, k2, k3;
+	int v1 = 1, v2 = 2, v1b = 11;
+	weft_ctx *a, *b, *cc, *d;
+	assert_int_equal(weft_ctx_with_value(NULL, &k1, &v1, &a), 0);
+	assert_int_equal(weft_ctx_with_value(a, &k2, &v2, &b), 0);
+	assert_int_equal(weft_ctx_with_cancel(b, &cc), 0); /* values pass through cancel contexts */
+	assert_int_equal(weft_ctx_with_value(cc, &k1, &v1b, &d), 0); /* shadows k1 */
+	assert_ptr_equal(weft_ctx_value(d, &k1), &v1b);
+	assert_ptr_equal(weft_ctx_value(d, &k2), &v2);
+	assert_ptr_equal(weft_ctx_value(cc, &k1), &v1);
+	assert_ptr_equal(weft_ctx_value(a, &k1), &v1);
+	assert_null(weft_ctx_value(a, &k2));
+	assert_null(weft_ctx_value(d, &k3));
+	assert_null(weft_ctx_value(NULL, &k1));
+	assert_null(weft_ctx_value(d, NULL));
+	weft_ctx *bad = (weft_ctx *)&v1;
+	assert_int_equal(weft_ctx_with_value(a, NULL, &v1, &bad), -EINVAL);
+	/* a value ctx under a cancellable one is done with it */
+	assert_int_equal(weft_ctx_err(d), 0);
+	weft_ctx_cancel(cc);
+	assert_int_equal(weft_ctx_err(d), -ECANCELED);
+	assert_int_equal(weft_ctx_wait(d), -ECANCELED);
+	assert_int_equal(weft_ctx_err(b), 0); /* values above are never done */
+	weft_ctx_unref(d);
+	weft_ctx_unref(cc);
+	weft_ctx_unref(b);
+	weft_ctx_unref(a);
+}
+
+static void test_values(void **state)
+{
+	run(values_main, NULL);
+}
+
+/* ---- cancel reaches many parked fibers, on every proc ---- */
+#define FANOUT 10000
+
+struct fan {
+	weft_ctx *ctx, *leaf_parent;
+	weft_wg started, done;
+	atomic_int cancelled, on_proc[64];
+};
+
+static void fan_waiter(void *arg)
+{
+	struct fan *f = arg;
+	weft_ctx *mine;
+	/* half wait on their own child ctx: the cancel must travel down the tree */
+	bool own = weft_fiber_id(weft_self()) % 2;
+	if (own)
+		assert_int_equal(weft_ctx_with_cancel(f->ctx, &mine), 0);
+	else
+		mine = weft_ctx_ref(f->ctx);
+	atomic_fetch_add(&f->on_proc[weft_proc_id()], 1);
+	weft_wg_done(&f->started);
+	int r = weft_ctx_wait(mine);
+	if (r == -ECANCELED)
+		atomic_fetch_add(&f->cancelled, 1);
+	weft_ctx_unref(mine);
+	weft_wg_done(&f->done);
+}
+
+static void fan_main(void *arg)
+{
+	struct fan *f = arg;
+	int n = TEST_SCALE(FANOUT);
+	assert_int_equal(weft_ctx_with_cancel(NULL, &f->ctx), 0);
+	weft_wg_init(&f->started);
+	weft_wg_init(&f->done);
+	weft_wg_add(&f->started, n);
+	weft_wg_add(&f->done, n);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(weft_go(fan_waiter, f), 0);
+	assert_int_equal(weft_wg_wait(NULL, &f->started), 0);
+	weft_sleep(NULL, 5 * WEFT_MSEC); /* let them all park */
+	assert_int_equal(atomic_load(&f->cancelled), 0);
+	int64_t t0 = weft_now();
+	weft_ctx_cancel(f->ctx);
+	assert_int_equal(weft_wg_wait(NULL, &f->done), 0);
+	print_message("cancel fan-out to %d fibers: %.2f ms\n", n, (weft_now() - t0) / 1e6);
+	assert_int_equal(atomic_load(&f->cancelled), n);
+	weft_ctx_unref(f->ctx);
+}
+
+static void test_cancel_fanout(void **state)
+{
+	struct fan f;
+	memset(&f, 0, sizeof(f));
+	run(fan_main, &f);
+	if (g_procs > 1) /* work spread: parked fibers sat on more than one proc */
+		assert_true(atomic_load(&f.on_proc[0]) > 0 && atomic_load(&f.on_proc[1]) > 0);
+}
+
+/* ---- done before the wait; sleeps under a cancelled ctx; cancel from another proc ---- */
+static void canceller(void *arg)
+{
+	weft_sleep(NULL, 10 * WEFT_MSEC);
+	weft_ctx_cancel(arg);
+}
+
+static void early_main(void *arg)
+{
+	weft_ctx *c;
+	assert_int_equal(weft_ctx_with_cancel(NULL, &c), 0);
+	weft_ctx_cancel(c);
+	int64_t t0 = weft_now();
+	assert_int_equal(weft_ctx_wait(c), -ECANCELED);
+	assert_int_equal(weft_sleep(c, 10 * WEFT_SEC), -ECANCELED);
+	assert_int_equal(weft_sleep(c, 0), -ECANCELED);
+	assert_int_equal(weft_sleep_until(c, 0), -ECANCELED);
+	weft_wg wg;
+	weft_wg_init(&wg);
+	weft_wg_add(&wg, 1);
+	assert_int_equal(weft_wg_wait(c, &wg), -ECANCELED);
+	assert_true(weft_now() - t0 < WEFT_SEC);
+	weft_ctx_unref(c);
+
+	/* cancelled while sleeping, by a fiber that may run on another proc */
+	assert_int_equal(weft_ctx_with_cancel(NULL, &c), 0);
+	assert_int_equal(weft_go(canceller, c), 0);
+	t0 = weft_now();
+	assert_int_equal(weft_sleep(c, 10 * WEFT_SEC), -ECANCELED);
+	assert_true(weft_now() - t0 < 2 * WEFT_SEC);
+	/* and while waiting on a wg; the wg is still usable afterwards */
+	weft_ctx *c2;
+	assert_int_equal(weft_ctx_with_cancel(NULL, &c2), 0);
+	assert_int_equal(weft_go(canceller, c2), 0);
+	assert_int_equal(weft_wg_wait(c2, &wg), -ECANCELED);
+	assert_int_equal(weft_wg_done(&wg), 0);
+	assert_int_equal(weft_wg_wait(NULL, &wg), 0);
+	weft_sleep(NULL, 20 * WEFT_MSEC); /* the canceller has finished with c */
+	weft_ctx_unref(c);
+	weft_ctx_unref(c2);
+}
+
+static void test_done_before_wait(void **state)
+{
+	run(early_main, NULL);
+}
+
+/* ---- contexts used from a plain thread (the header says it is safe) ---- */
+static void test_plain_thread(void **state)
+{
+	weft_ctx *c, *k;
+	assert_int_equal(weft_ctx_with_cancel(NULL, &c), 0);
+	assert_int_equal(weft_ctx_with_cancel(c, &k), 0);
+	weft_ctx_cancel(c);
+	assert_int_equal(weft_ctx_err(k), -ECANCELED);
+	assert_int_equal(weft_ctx_wait(k), -EPERM);
+	weft_ctx_unref(k);
+	weft_ctx_unref(c);
+	/* a deadline outside a scheduler: no proc to own its timer */
+	int r = weft_ctx_with_timeout(NULL, WEFT_SEC, &c);
+	if (r == 0) {
+		weft_ctx_unref(c);
+	} else {
+		assert_int_equal(r, -EPERM);
+	}
+}
+
+/* ---- the deadline timer runs on the creating proc; the ctx is dropped on another ---- */
+struct xdrop {
+	weft_ctx *c;
+	weft_wg wg;
+};
+
+static void xdropper(void *arg)
+{
+	struct xdrop *x = arg;
+	assert_int_equal(weft_ctx_wait(x->c), -ETIMEDOUT);
+	weft_ctx_unref(x->c);
+	weft_wg_done(&x->wg);
+}
+
+static void xdrop_main(void *arg)
+{
+	for (int i = 0; i < TEST_SCALE(200); i++) {
+		struct xdrop x;
+		weft_wg_init(&x.wg);
+		weft_wg_add(&x.wg, 1);
+		assert_int_equal(weft_ctx_with_timeout(NULL, (i % 3) * 100 * WEFT_USEC, &x.c), 0);
+		assert_int_equal(weft_go(xdropper, &x), 0);
+		assert_int_equal(weft_wg_wait(NULL, &x.wg), 0);
+	}
+}
+
+static void test_cross_proc_drop(void **state)
+{
+	run(xdrop_main, NULL);
+}
+
+int main(void)
+{
+#define BOTH(t)                                                                  \
+	cmocka_unit_test_prestate_setup_teardown(t, set_procs, NULL, (void *)1), \
+		cmocka_unit_test_prestate_setup_teardown(t, set_procs, NULL, (void *)2)
+	const struct CMUnitTest table[] = {
+		cmocka_unit_test(test_plain_thread),
+		BOTH(test_tree),
+		BOTH(test_deadline),
+		BOTH(test_values),
+		BOTH(test_cancel_fanout),
+		BOTH(test_done_before_wait),
+		BOTH(test_slow_op_timeout),
+		BOTH(test_cross_proc_drop),
+		cmocka_unit_test_prestate_setup_teardown(test_slow_op_timeout_2s, set_procs, NULL, (void *)2),
+	};
+	return cmocka_run_group_tests_name("ctx", table, NULL, NULL);
+}
