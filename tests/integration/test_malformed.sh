@@ -15,9 +15,8 @@ code() { jget error.code; }
 [ "$(ask '{"id":1,"op":"submit","pipeline":"nope"}' | code)" = unknown_pipeline ] || fail "unknown pipeline"
 [ "$(ask '{"id":1,"op":"status","job":"nope"}' | code)" = unknown_job ] || fail "unknown job"
 [ "$(ask '{"id":1,"op":"submit","pipeline":7}' | code)" = bad_field ] || fail "bad field"
-[ "$(ask '{"id":1,"op":"drain"}' | code)" = unsupported ] || fail "drain"
 ask '{"id":[1],"op":"ping"}' | grep -q '"ok":false' || fail "array id"
-ok "bad_json, unknown_op, missing_field, unknown_pipeline, unknown_job, bad_field, unsupported"
+ok "bad_json, unknown_op, missing_field, unknown_pipeline, unknown_job, bad_field"
 
 # oversized line, then a valid request on the same connection
 { python3 -c 'print("{\"id\":1,\"op\":\"ping\",\"x\":\"" + "a"*5000 + "\"}")'; echo '{"id":2,"op":"ping"}'; } |
