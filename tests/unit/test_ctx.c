@@ -15,18 +15,11 @@
 
 #include "testutil.h"
 
-static unsigned g_procs;
 
 static void run(weft_fn fn, void *arg)
 {
 	struct weft_opts o = { .procs = g_procs };
 	assert_int_equal(weft_run(fn, arg, &o), 0);
-}
-
-static int set_procs(void **state)
-{
-	g_procs = (unsigned)(uintptr_t)*state;
-	return 0;
 }
 
 /* ---- the cancel tree: parents cancel descendants, never the reverse ---- */
@@ -385,9 +378,6 @@ static void test_cross_proc_drop(void **state)
 
 int main(void)
 {
-#define BOTH(t)                                                                  \
-	cmocka_unit_test_prestate_setup_teardown(t, set_procs, NULL, (void *)1), \
-		cmocka_unit_test_prestate_setup_teardown(t, set_procs, NULL, (void *)2)
 	const struct CMUnitTest table[] = {
 		cmocka_unit_test(test_plain_thread),
 		BOTH(test_tree),

@@ -20,13 +20,6 @@
 
 #include "testutil.h"
 
-static unsigned g_procs;
-
-static int set_procs(void **state)
-{
-	g_procs = (unsigned)(uintptr_t)*state;
-	return 0;
-}
 
 static long rss_kib(void)
 {
@@ -450,9 +443,6 @@ static void test_canary_overflow(void **state)
 
 int main(void)
 {
-#define BOTH(t)                                                                  \
-	cmocka_unit_test_prestate_setup_teardown(t, set_procs, NULL, (void *)1), \
-		cmocka_unit_test_prestate_setup_teardown(t, set_procs, NULL, (void *)2)
 	const struct CMUnitTest table[] = {
 		BOTH(test_million),
 		BOTH(test_sleep_100k),
