@@ -71,15 +71,18 @@ ok "SIGTERM: in-flight job finished (${ms}ms), STOPPING=1, exit 0"
 
 # 2. a second SIGTERM skips the wait
 start_weftd "$CONF" "  shutdown_timeout: 30s"
-"$WEFTCTL" submit long x > /dev/null || fail "submit long"
-sleep 0.2
+"$WEFTCTL" --json submit long x --wait > "$T/long.out" &
+LWPID=$!
+for _ in $(seq 100); do [ "$("$WEFTCTL" --json stats long | jget pipelines.long.submitted)" = 1 ] && break; sleep 0.02; done
 t0=$(date +%s%N)
 kill -TERM "$WEFTD_PID"; sleep 0.5; kill -TERM "$WEFTD_PID"
 wait "$WEFTD_PID"; rc=$?
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 [ $ms -lt 5000 ] || fail "second SIGTERM did not skip the drain (${ms}ms)"
 grep -q "not waiting for the drain" "$T/weftd.log" || fail "second TERM not logged"
-ok "second SIGTERM skips the drain: exit $rc after ${ms}ms"
+wait $LWPID
+[ "$(jget job.error < "$T/long.out")" = "canceled by shutdown" ] || fail "cut job: $(cat "$T/long.out")"
+ok "second SIGTERM skips the drain: exit $rc after ${ms}ms; the cut job ends canceled by shutdown (its waiter told)"
 
 # 3. the drain op: waits for running jobs, then submits get `draining`
 start_weftd "$CONF"

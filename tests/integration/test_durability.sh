@@ -1,0 +1,53 @@
+# Durability (daemon.durability fsync and batch): jobs accepted and not finished survive a
+# kill -9: after a restart on the same state_dir they run again under their ids and complete;
+# jobs that had finished are not run again.
+. "$(dirname "$0")/lib.sh"
+CONF='
+pipelines:
+  slow:
+    stages:
+      - {name: s, builtin: sleep, params: {duration: 300ms}, workers: 1}
+      - {name: u, builtin: upper}
+  quick:
+    stages:
+      - {name: q, builtin: upper}'
+for mode in fsync batch; do
+	rm -rf "$T/state"
+	start_weftd "$CONF" "  durability: $mode"
+	done_id=$("$WEFTCTL" submit quick early) || fail "$mode: submit quick"
+	"$WEFTCTL" wait "$done_id" > /dev/null || fail "$mode: quick job"
+	ids=()
+	for i in 1 2 3 4 5 6; do ids+=("$("$WEFTCTL" submit slow "p$i")") || fail "$mode: submit $i"; done
+	kill -KILL "$WEFTD_PID"; wait "$WEFTD_PID" 2>/dev/null
+	left=$(python3 -c 'import sys; print(sys.argv[1])' "$(ls "$T/state")")
+	[ -s "$T/state/journal" ] || fail "$mode: no journal in $T/state ($left)"
+	rm -f "$SOCK"
+	start_weftd "$CONF" "  durability: $mode"
+	grep -q "unfinished jobs resumed" "$T/weftd.log" || fail "$mode: nothing resumed"
+	out=$("$WEFTCTL" --timeout 20s wait "${ids[@]}" 2>/dev/null) || fail "$mode: resumed jobs did not finish: $out"
+	for i in 1 2 3 4 5 6; do
+		[ "$("$WEFTCTL" --json status "${ids[$((i-1))]}" | jget job.output)" = "P$i" ] || fail "$mode: job $i output"
+	done
+	[ "$("$WEFTCTL" --json stats quick | jget pipelines.quick.submitted)" = 0 ] || fail "$mode: a finished job ran again"
+	n=$(grep -o "[0-9]* unfinished jobs resumed" "$T/weftd.log" | tail -1)
+	ok "durability $mode: kill -9 with accepted jobs in flight, restart: $n, all 6 done under their ids"
+	kill -TERM "$WEFTD_PID"; wait "$WEFTD_PID"
+	# and a clean stop leaves nothing to resume
+	start_weftd "$CONF" "  durability: $mode"
+	[ "$(grep -c "unfinished jobs resumed" "$T/weftd.log")" = 1 ] || fail "$mode: finished jobs resumed again"
+	kill -TERM "$WEFTD_PID"; wait "$WEFTD_PID"
+	: > "$T/weftd.log"
+done
+ok "a clean restart resumes nothing"
+
+# jobs cut by the drain deadline stay unfinished in the journal and resume at the next start
+rm -rf "$T/state"
+start_weftd "$CONF" "  durability: batch
+  shutdown_timeout: 200ms"
+ids=()
+for i in 1 2 3 4 5; do ids+=("$("$WEFTCTL" submit slow "c$i")") || fail "submit $i"; done
+kill -TERM "$WEFTD_PID"; wait "$WEFTD_PID"
+grep -q "drain timed out" "$T/weftd.log" || fail "the drain did not time out"
+start_weftd "$CONF" "  durability: batch"
+"$WEFTCTL" --timeout 20s wait "${ids[@]}" > /dev/null 2>&1 || fail "cut jobs did not resume and finish"
+ok "jobs cut by the shutdown deadline resume at the next start: $(grep -o "[0-9]* unfinished jobs resumed" "$T/weftd.log")"
