@@ -694,7 +694,9 @@ int weftd_server_close_conns(struct weftd_server *s, int64_t linger_ns)
 
 struct weftd_server *weftd_server_free(struct weftd_server *s)
 {
-	if (s) {
+	/* connections that outlived close_conns' linger still point here: the process is
+	 * exiting, leave it to them */
+	if (s && atomic_load(&s->nconns) == 0) {
 		weft_ctx_unref(s->conns);
 		free(s);
 	}

@@ -37,7 +37,8 @@ int weftd_server_run(struct weftd_server *s, weft_ctx *ctx);
  * linger_ns. Fiber only. Returns 0, or -ETIMEDOUT with connections still open. Called after
  * the drain, so waits on drained jobs have been answered. */
 int weftd_server_close_conns(struct weftd_server *s, int64_t linger_ns);
-/* Free after run returned and every connection ended; NULL ok. Does not close lfd. */
+/* Free after run returned and every connection ended (with connections left it frees
+ * nothing: they use it); NULL ok. Does not close lfd. */
 struct weftd_server *weftd_server_free(struct weftd_server *s);
 
 /* An op the server does not implement itself (reload, drain): fn runs in a fiber of its
