@@ -138,6 +138,14 @@ static int reload(struct life *L, const char *why, struct weftd_reload_stats *st
 		return -ENOMEM;
 	}
 	weft_mutex_lock(NULL, &L->reload_lock);
+	if (weft_ctx_err(L->serve) < 0) {
+		/* shutting down: the engine may be stopped, new workers would never end */
+		snprintf(err, errlen, "the daemon is shutting down");
+		weftd_warn("%s: ignored, %s", why, err);
+		weft_mutex_unlock(&L->reload_lock);
+		free(a);
+		return -ESHUTDOWN;
+	}
 	weftd_notify_reloading();
 	weftd_notice("%s: reloading %s", why, L->config_path);
 	a->path = L->config_path;
@@ -332,6 +340,9 @@ int weftd_lifecycle_run(struct weftd_engine *e, struct weftd_server *srv, const 
 	}
 	weft_ctx_cancel(L.serve);
 	weft_ctx_cancel(L.skip);
+	/* a reload under way finishes first (later ones see serve cancelled and refuse) */
+	weft_mutex_lock(NULL, &L.reload_lock);
+	weft_mutex_unlock(&L.reload_lock);
 	/* what is left is cancelled (its waiters answered), then the connections close */
 	weftd_engine_stop(e);
 	if (weftd_server_close_conns(srv, CONN_LINGER) < 0)
