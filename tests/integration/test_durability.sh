@@ -6,8 +6,8 @@ CONF='
 pipelines:
   slow:
     stages:
-      # holds every job until $T/go exists (expanded here: the quotes around it end and
-      # restart CONF's): none finishes before the kill, however slow ASan makes it
+      # holds every job until $T/go exists (expanded by the shell: the quotes around it
+      # end and restart the CONF string): none finishes before the kill, even under ASan
       - {name: s, exec: [sh, -c, "while [ ! -e '$T/go' ]; do sleep 0.05; done; cat"], workers: 2}
       - {name: u, builtin: upper}
   quick:
