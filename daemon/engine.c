@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "actor.h"
-#include "backoff.h"
 #include "engine.h"
 #include "journal.h"
 #include "log.h"
@@ -41,7 +40,8 @@ struct weftd_stage_rt {
 	uint32_t index;
 	struct weftd_actor *actor;
 	weft_chan *q;                   /* bounded: job pointers, capacity stage.queue */
-	struct weftd_bucket bucket;
+	struct weft_retry_policy retry; /* stage.retry as libweft's schedule */
+	weft_ratelimit *rl;             /* stage.rate_limit; NULL = unlimited */
 	struct stage_stats st;
 	atomic_uint live_workers;
 	struct weftd_worker *workers;
@@ -140,6 +140,40 @@ static void hist_json(struct weftd_buf *b, const char *key, struct hist *h)
 	weftd_json_obj_end(b);
 }
 
+/* ---- retry schedule and rate limit (libweft's) ------------------------------------ */
+
+void weftd_retry_policy(const struct weftd_retry *r, struct weft_retry_policy *ret)
+{
+	static const enum weft_jitter jitter[] = {
+		[WEFTD_JITTER_NONE] = WEFT_JITTER_NONE, [WEFTD_JITTER_FULL] = WEFT_JITTER_FULL,
+		[WEFTD_JITTER_EQUAL] = WEFT_JITTER_EQUAL,
+	};
+
+	*ret = (struct weft_retry_policy){
+		.attempts = r->attempts, .initial_ns = (int64_t)r->initial_ns,
+		.max_ns = (int64_t)r->max_ns, .multiplier = r->multiplier,
+		.jitter = (unsigned)r->jitter < 3 ? jitter[r->jitter] : WEFT_JITTER_FULL,
+	};
+}
+
+int64_t weftd_retry_delay(const struct weft_retry_policy *p, uint32_t attempt, uint64_t *rng)
+{
+	int64_t d;
+
+	if (p->initial_ns <= 0 || attempt == 0)
+		return 0; /* "initial: 0s" retries at once */
+	d = weft_backoff_delay(p, attempt - 1, rng);
+	return d > 0 ? d : 0;
+}
+
+int weftd_ratelimit_new(const struct weftd_rate_limit *rl, weft_ratelimit **ret)
+{
+	*ret = NULL;
+	if (!rl->count || !rl->per_ns)
+		return 0;
+	return weft_ratelimit_new(rl->count, (int64_t)rl->per_ns, rl->burst ? rl->burst : 1, ret);
+}
+
 /* ---- pipelines ------------------------------------------------------------------ */
 
 static struct cfgref *cfgref_unref(struct cfgref *c)
@@ -156,6 +190,7 @@ static struct weftd_pipe *pipe_unref(struct weftd_pipe *p)
 	if (!p || atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
 		return NULL;
 	for (size_t i = 0; i < p->nstages; i++) {
+		weft_ratelimit_free(p->stages[i].rl);
 		weftd_actor_free(p->stages[i].actor);
 		weft_chan_unref(p->stages[i].q);
 		free(p->stages[i].workers);
@@ -196,7 +231,9 @@ static int pipe_new(struct weftd_engine *e, struct cfgref *cref, const struct we
 		s->cfg = &cfg->stages[i];
 		s->pipe = p;
 		s->index = (uint32_t)i;
-		weftd_bucket_init(&s->bucket, &s->cfg->rate_limit, weft_now());
+		weftd_retry_policy(&s->cfg->retry, &s->retry);
+		if ((r = weftd_ratelimit_new(&s->cfg->rate_limit, &s->rl)) < 0)
+			goto fail_nomem;
 		aerr[0] = 0;
 		r = weftd_actor_new(s->cfg, &s->actor, aerr, sizeof(aerr));
 		if (r < 0) {
@@ -363,18 +400,20 @@ static int run_attempts(struct weftd_worker *w, struct weftd_job *j, char **out,
 	int r;
 
 	for (uint32_t attempt = 1;; attempt++) {
-		int64_t wait, t0;
+		int64_t t0;
 		weft_ctx *actx = NULL;
 		bool timed_out = false, hb_lost = false;
 
 		if (weftd_job_begin_attempt(j, s->index, cfg->name, attempt) < 0)
 			goto canceled;
-		wait = weftd_bucket_reserve(&s->bucket, weft_now());
-		if (wait > 0 && weft_sleep(j->ctx, wait) < 0)
+		if (s->rl && weft_ratelimit_wait(j->ctx, s->rl) < 0)
 			goto canceled;
+		/* in_movable: j->input is malloc'd, so noop and echo hand it on as their
+		 * output instead of copying it. */
 		struct weftd_attempt at = {
 			.ctx = j->ctx, .job_id = j->id, .pipeline = j->pipeline, .attempt = attempt,
 			.in = j->input, .in_len = j->input_len, .beat = worker_beat, .beat_arg = w,
+			.in_movable = j->input != NULL,
 		};
 		/* An attempt ctx of its own (timeout or not): a lost heartbeat cancels it
 		 * without cancelling the job, which is then retried. */
@@ -390,6 +429,10 @@ static int run_attempts(struct weftd_worker *w, struct weftd_job *j, char **out,
 		atomic_fetch_add_explicit(&s->st.running, 1, memory_order_relaxed);
 		t0 = weft_now();
 		r = weftd_actor_run(s->actor, &at);
+		if (at.in && !at.in_movable) { /* moved to at.out: no longer the job's */
+			j->input = NULL;
+			j->input_len = 0;
+		}
 		atomic_fetch_sub_explicit(&s->st.running, 1, memory_order_relaxed);
 		hb_lost = w->hb && weftd_hb_end(w->hb);
 		worker_beat(w);
@@ -432,7 +475,7 @@ attempt_failed:
 		if (weftd_job_retrying(j) < 0)
 			goto canceled;
 		atomic_fetch_add_explicit(&s->st.retrying, 1, memory_order_relaxed);
-		r = weft_sleep(j->ctx, (int64_t)weftd_backoff_ns(&cfg->retry, attempt, weftd_rand(&w->rnd)));
+		r = weft_sleep(j->ctx, weftd_retry_delay(&s->retry, attempt, &w->rnd));
 		atomic_fetch_sub_explicit(&s->st.retrying, 1, memory_order_relaxed);
 		if (r < 0)
 			goto canceled;

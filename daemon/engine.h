@@ -33,6 +33,15 @@
 struct weftd_engine;
 struct weftd_pipe;
 
+/* Stage retry as libweft's policy (weft/retry.h). Pure. */
+void weftd_retry_policy(const struct weftd_retry *r, struct weft_retry_policy *ret);
+/* The backoff before attempt + 1 after attempt (1-based) failed: weft_backoff_delay for
+ * retry attempt - 1; 0 when initial is 0. rng: the caller's PRNG state. Pure. */
+int64_t weftd_retry_delay(const struct weft_retry_policy *p, uint32_t attempt, uint64_t *rng);
+/* The stage's token bucket (weft/ratelimit.h): *ret = NULL for no rate_limit. Returns 0,
+ * -ENOMEM. */
+int weftd_ratelimit_new(const struct weftd_rate_limit *rl, weft_ratelimit **ret);
+
 /* Build the engine for cfg (takes ownership of cfg; freed with the engine): prepares one
  * actor per stage (exec argv checked, plugins loaded). No fibers yet. Returns 0, or a
  * negative errno with err filled ("pipeline P stage S: ..."). Not on a hot path. */

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -31,6 +32,9 @@
 extern char **environ;
 
 #define READ_CHUNK  (64u << 10)
+#define OUT_FIRST   (4u << 10)  /* first stdout buffer: most outputs are small, and a big
+				   first buffer (malloc'd by mmap) costs a munmap with its TLB
+				   shootdown across the procs' CPUs per job */
 #define WRITE_CHUNK (1u << 20)
 
 /* ---- actor_new: find argv[0] once ---- */
@@ -73,6 +77,26 @@ static void ignore_sigpipe(void)
 		sigaction(SIGPIPE, &ign, NULL);
 }
 
+/* The signals a child must have reset to SIG_DFL: execve already resets caught ones, so
+ * only the ignored ones (SIGPIPE, and whatever the daemon inherited ignored) are left.
+ * Asking posix_spawn for all 64 costs 64 sigaction calls in the vfork child per job,
+ * while the spawning proc's thread waits for it. Dispositions do not change after
+ * start-up (SIGPIPE is the only one the daemon sets to SIG_IGN), so once is enough. */
+static sigset_t sigdefault;
+static pthread_once_t sigdefault_once = PTHREAD_ONCE_INIT;
+
+static void sigdefault_init(void)
+{
+	struct sigaction sa;
+
+	sigemptyset(&sigdefault);
+	sigaddset(&sigdefault, SIGPIPE);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sigaction(sig, NULL, &sa) == 0 && !(sa.sa_flags & SA_SIGINFO) &&
+		    sa.sa_handler == SIG_IGN)
+			sigaddset(&sigdefault, sig);
+}
+
 int weftd_exec_init(struct weftd_actor *a, char *err, size_t errlen)
 {
 	const struct weftd_stage *cfg = a->cfg;
@@ -99,6 +123,7 @@ int weftd_exec_init(struct weftd_actor *a, char *err, size_t errlen)
 		return -ENOMEM;
 	}
 	ignore_sigpipe();
+	pthread_once(&sigdefault_once, sigdefault_init);
 	return 0;
 }
 
@@ -157,8 +182,8 @@ static void read_stdout(void *arg)
 	struct exec_run *x = arg;
 
 	for (;;) {
-		if (x->out_cap - x->out_len < READ_CHUNK) {
-			size_t cap = x->out_cap ? x->out_cap * 2 : 4 * READ_CHUNK;
+		if (x->out_cap - x->out_len < 2) {
+			size_t cap = x->out_cap ? x->out_cap * 2 : OUT_FIRST;
 			if (cap > (size_t)WEFTD_ACTOR_MAX_OUTPUT + READ_CHUNK + 1)
 				cap = (size_t)WEFTD_ACTOR_MAX_OUTPUT + READ_CHUNK + 1;
 			char *nb = cap > x->out_cap ? realloc(x->out, cap) : NULL;
@@ -231,11 +256,10 @@ static int spawn_child(const struct weftd_actor *a, int in_r, int out_w, int err
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
-	sigset_t none, all;
+	sigset_t none;
 	int r;
 
 	sigemptyset(&none);
-	sigfillset(&all);
 	if ((r = posix_spawn_file_actions_init(&fa)) != 0)
 		return -r;
 	if ((r = posix_spawnattr_init(&attr)) != 0) {
@@ -248,7 +272,7 @@ static int spawn_child(const struct weftd_actor *a, int in_r, int out_w, int err
 	    (r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
 						    POSIX_SPAWN_SETPGROUP)) == 0 &&
 	    (r = posix_spawnattr_setsigmask(&attr, &none)) == 0 &&
-	    (r = posix_spawnattr_setsigdefault(&attr, &all)) == 0 &&
+	    (r = posix_spawnattr_setsigdefault(&attr, &sigdefault)) == 0 &&
 	    (r = posix_spawnattr_setpgroup(&attr, 0)) == 0)
 		r = posix_spawn(ret, a->path, &fa, &attr, (char *const *)a->cfg->argv, environ);
 	posix_spawnattr_destroy(&attr);

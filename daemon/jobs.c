@@ -25,6 +25,8 @@ struct weftd_jobs {
 	void (*on_finish)(struct weftd_job *, void *); /* set before jobs run */
 	void *on_finish_arg;
 	atomic_uint_fast64_t next_id;
+	int64_t wall_off_ns;       /* CLOCK_REALTIME - weft_now() at creation: wall-clock
+				      stamps from the one monotonic read a job step makes */
 };
 
 void weftd_jobs_set_on_finish(struct weftd_jobs *t, void (*fn)(struct weftd_job *j, void *arg),
@@ -77,6 +79,7 @@ int weftd_jobs_new(uint32_t keep_count, uint64_t keep_age_ns, void (*release)(st
 	 * further, more than can be issued per microsecond, so ids never repeat. */
 	clock_gettime(CLOCK_REALTIME, &ts);
 	atomic_init(&t->next_id, ((uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u) << 12);
+	t->wall_off_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - weft_now();
 	*ret = t;
 	return 0;
 }
@@ -120,8 +123,8 @@ int weftd_job_new(struct weftd_jobs *t, const char *pipeline, void *pipe, const 
 	id = atomic_fetch_add_explicit(&t->next_id, 1, memory_order_relaxed);
 	for (int i = WEFTD_JOB_ID_LEN - 1; i >= 0; i--, id >>= 4)
 		j->id[i] = "0123456789abcdef"[id & 15];
-	j->created_ms = wall_ms();
 	j->created_ns = weft_now();
+	j->created_ms = (j->created_ns + t->wall_off_ns) / 1000000;
 	*ret = j;
 	return 0;
 fail:
@@ -412,8 +415,8 @@ static void unref_chain(struct weftd_job *j)
 	}
 }
 
-static bool finish_locked(struct weftd_job *j, enum weftd_job_state state, char *output,
-			  size_t output_len, char *error)
+static bool finish_locked(struct weftd_jobs *t, struct weftd_job *j, enum weftd_job_state state,
+			  char *output, size_t output_len, char *error, int64_t now)
 {
 	struct weftd_wait_node *n, *next;
 
@@ -423,7 +426,7 @@ static bool finish_locked(struct weftd_job *j, enum weftd_job_state state, char 
 	j->output = output;
 	j->output_len = output_len;
 	j->error = error;
-	j->finished_ms = wall_ms();
+	j->finished_ms = (now + t->wall_off_ns) / 1000000;
 	for (n = j->waiters; n; n = next) {
 		struct weftd_wait *w = n->wait;
 		next = n->next;
@@ -436,10 +439,9 @@ static bool finish_locked(struct weftd_job *j, enum weftd_job_state state, char 
 	return true;
 }
 
-static void file_finished(struct weftd_jobs *t, struct weftd_job *j)
+static void file_finished(struct weftd_jobs *t, struct weftd_job *j, int64_t now)
 {
 	struct weftd_job *evicted;
-	int64_t now = weft_now();
 
 	if (t->on_finish)
 		t->on_finish(j, t->on_finish_arg);
@@ -464,6 +466,7 @@ bool weftd_jobs_finish(struct weftd_jobs *t, struct weftd_job *j, enum weftd_job
 		       char *output, size_t output_len, const char *error)
 {
 	char *err = error ? strdup(error) : NULL;
+	int64_t now = weft_now();
 	bool won;
 
 	if (state != WEFTD_JOB_DONE) {
@@ -472,20 +475,21 @@ bool weftd_jobs_finish(struct weftd_jobs *t, struct weftd_job *j, enum weftd_job
 		output_len = 0;
 	}
 	weft__lock_acquire(&j->lock);
-	won = finish_locked(j, state, output, output_len, err);
+	won = finish_locked(t, j, state, output, output_len, err, now);
 	weft__lock_release(&j->lock);
 	if (!won) {
 		free(output);
 		free(err);
 		return false;
 	}
-	file_finished(t, j);
+	file_finished(t, j, now);
 	return true;
 }
 
 bool weftd_job_cancel(struct weftd_jobs *t, struct weftd_job *j, const char *reason)
 {
 	char *err = strdup(reason ? reason : "canceled");
+	int64_t now = weft_now();
 	bool live, ended = false;
 
 	weft__lock_acquire(&j->lock);
@@ -495,11 +499,11 @@ bool weftd_job_cancel(struct weftd_jobs *t, struct weftd_job *j, const char *rea
 		/* A queued job sits in a stage queue: end it now, the worker that takes it
 		 * skips it. Otherwise the worker sees its ctx fire and ends it. */
 		if (j->state == WEFTD_JOB_QUEUED)
-			ended = finish_locked(j, WEFTD_JOB_CANCELED, NULL, 0, err);
+			ended = finish_locked(t, j, WEFTD_JOB_CANCELED, NULL, 0, err, now);
 	}
 	weft__lock_release(&j->lock);
 	if (ended)
-		file_finished(t, j);
+		file_finished(t, j, now);
 	else
 		free(err);
 	if (live)

@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,43 @@ int weftd_job_state_parse(const char *s, size_t len, enum weftd_job_state *ret)
 		return i;
 	*ret = (enum weftd_job_state)i;
 	return 0;
+}
+
+/* ---- jansson allocations ------------------------------------------------------------ */
+
+/* jansson's allocator is process-wide, and its other users (weftctl frees json_dumps
+ * strings with free(), tests) need plain malloc blocks. So the hooks hand out plain malloc
+ * blocks, except while a request is being parsed or released on this thread (`parsing`,
+ * set only around json_loadb and json_decref, which never park: no fiber switch or
+ * migration can come in between): then small blocks come from that request's arena, and
+ * freeing a block inside the arena does nothing (the arena goes with the request). */
+static __thread struct weftd_request *parsing;
+
+static void *jalloc(size_t n)
+{
+	struct weftd_request *r = parsing;
+	size_t need = (n + 15) & ~(size_t)15;
+
+	if (r && need >= n && need <= sizeof(r->arena) - r->arena_used) {
+		void *p = r->arena + r->arena_used;
+		r->arena_used += need;
+		return p;
+	}
+	return malloc(n);
+}
+
+static void jfree(void *p)
+{
+	struct weftd_request *r = parsing;
+
+	if (r && (unsigned char *)p >= r->arena && (unsigned char *)p < r->arena + sizeof(r->arena))
+		return;
+	free(p);
+}
+
+__attribute__((constructor)) static void jalloc_install(void)
+{
+	json_set_alloc_funcs(jalloc, jfree);
 }
 
 /* ---- request parsing --------------------------------------------------------------- */
@@ -271,13 +309,18 @@ int weftd_request_parse(struct weftd_request *req, const char *line, size_t len,
 
 	if (!req)
 		return -EINVAL;
-	*req = (struct weftd_request){ .limit = WEFTD_LIST_DEFAULT, .id = "null" };
+	/* Not a compound literal: that would clear the whole arena as well. */
+	memset(req, 0, offsetof(struct weftd_request, arena));
+	req->limit = WEFTD_LIST_DEFAULT;
+	strcpy(req->id, "null");
 	if (!line)
 		return req_fail(req, WEFTD_ERR_BAD_JSON, "empty request");
 	strip_eol(line, &len);
 	if (len > max_len)
 		return req_fail(req, WEFTD_ERR_TOO_LARGE, "request of %zu bytes exceeds %zu", len, max_len);
+	parsing = req;
 	req->root = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+	parsing = NULL;
 	if (!req->root)
 		return req_fail(req, WEFTD_ERR_BAD_JSON, "column %d: %.90s", jerr.column, jerr.text);
 	if (!json_is_object(req->root))
@@ -300,10 +343,13 @@ void weftd_request_done(struct weftd_request *req)
 {
 	if (!req)
 		return;
+	parsing = req;
 	json_decref(req->root);
+	parsing = NULL;
 	free(req->payload_buf);
 	req->root = NULL;
 	req->payload_buf = NULL;
+	req->arena_used = 0;
 }
 
 const char *weftd_request_job(const struct weftd_request *req, size_t i)

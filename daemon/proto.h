@@ -21,6 +21,8 @@ struct json_t;
 #define WEFTD_WAIT_MAX_JOBS 4096  /* ids in one "wait" */
 #define WEFTD_LIST_DEFAULT  100
 #define WEFTD_LIST_MAX      10000
+#define WEFTD_REQ_ARENA     2048  /* bytes in a request for its parsed document: a usual
+				     request is parsed without one malloc */
 
 enum weftd_op {
 	WEFTD_OP_SUBMIT, WEFTD_OP_STATUS, WEFTD_OP_WAIT, WEFTD_OP_CANCEL, WEFTD_OP_LIST,
@@ -66,9 +68,14 @@ struct weftd_request {
 	char errmsg[128];
 	struct json_t *root;        /* private: the document the strings point into */
 	unsigned char *payload_buf; /* private: decoded payload_b64 */
+	size_t arena_used;          /* private: the document's nodes live in arena (what */
+	_Alignas(16) unsigned char arena[WEFTD_REQ_ARENA]; /* does not fit: malloc) */
 };
 
 /* Parse one request line of len bytes (no NUL needed; a trailing "\n" or "\r\n" is fine).
+ * The document's nodes are allocated in req->arena while it lasts (jansson's allocator is
+ * process-wide: proto.c installs one that tags each block as arena or heap), so req must
+ * stay where it is (not copied) until weftd_request_done().
  * max_len is daemon.max_request_bytes. Returns 0 on success; -EINVAL for a bad request,
  * with req->err, req->errmsg and req->id (recovered whenever the line was a JSON object
  * with a scalar id) ready for weftd_resp_error(); -ENOMEM likewise with WEFTD_ERR_INTERNAL.

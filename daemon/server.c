@@ -411,7 +411,6 @@ static void handle_line(struct conn *c, struct weftd_buf *b, const char *line, s
 
 	if (len == 0 || (len == 1 && line[0] == '\r'))
 		return; /* blank lines are keep-alives for hand-typed sessions */
-	memset(&req, 0, sizeof(req));
 	if (weftd_request_parse(&req, line, len, c->srv->d->max_request_bytes) < 0)
 		weftd_resp_error(b, req.id, req.err, req.errmsg);
 	else

@@ -99,9 +99,22 @@ struct weft_fiber {
 };
 _Static_assert(sizeof(struct weft_fiber) <= WEFT__STACK_HEADER, "fiber header too big");
 
-/* The proc running the calling thread, or NULL. Never cached by the compiler
- * across a switch (the fiber may resume on another thread). */
+/* The proc running the calling thread, or NULL. It must never be cached
+ * across a context switch: the fiber may resume on another thread.
+ * x86-64: with the initial-exec TLS model each read is a %fs-relative load,
+ * which the compiler redoes after the switch (an opaque call). Elsewhere the
+ * thread pointer itself may be cached within a function (aarch64 reads it
+ * into a register), so the read goes through a function the compiler cannot
+ * see into. */
+extern __thread struct weft_proc *weft__tls_proc __attribute__((tls_model("initial-exec")));
+#if defined(__x86_64__)
+static inline struct weft_proc *weft__proc(void)
+{
+	return weft__tls_proc;
+}
+#else
 struct weft_proc *weft__proc(void);
+#endif
 struct weft_fiber *weft__self(void);
 
 /* Park the calling fiber until weft__ready() (see the protocol above).

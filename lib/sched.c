@@ -24,15 +24,16 @@
 
 #include "internal.h"
 
-static __thread struct weft_proc *tls_proc;
+__thread struct weft_proc *weft__tls_proc __attribute__((tls_model("initial-exec")));
+#define tls_proc weft__tls_proc
 
+#if !defined(__x86_64__)
 __attribute__((noinline)) struct weft_proc *weft__proc(void)
 {
-	/* The empty asm keeps the compiler from treating this as pure and reusing
-	 * a result from before a context switch. */
-	__asm__ __volatile__("" ::: "memory");
+	__asm__ __volatile__("" ::: "memory"); /* not pure: never reused across a switch */
 	return tls_proc;
 }
+#endif
 
 struct weft_fiber *weft__self(void)
 {
@@ -57,7 +58,12 @@ static inline uint32_t fastrand(struct weft_proc *p)
 	return p->rand = x;
 }
 
-#define STAT_INC(p, field) atomic_fetch_add_explicit(&(p)->st.field, 1, memory_order_relaxed)
+/* Per-proc counters are written only by their proc: a plain load and store,
+ * not a locked add (which costs more than a context switch). */
+#define STAT_INC(p, field)                                                                     \
+	atomic_store_explicit(&(p)->st.field,                                                  \
+			      atomic_load_explicit(&(p)->st.field, memory_order_relaxed) + 1,  \
+			      memory_order_relaxed)
 
 /* ---- global queue --------------------------------------------------------- */
 
@@ -260,7 +266,7 @@ static void send_wake(struct weft_proc *self, struct weft_proc *q)
 		return;
 	}
 	eventfd_write(q->efd, 1);
-	STAT_INC(q, wake_efd);
+	atomic_fetch_add_explicit(&q->st.wake_efd, 1, memory_order_relaxed); /* not our proc's */
 }
 
 /* After publishing work, before looking for parked procs. A proc going to
@@ -284,10 +290,15 @@ static bool wake_proc(struct weft_proc *self, struct weft_proc *q)
 	return false;
 }
 
-/* New work exists somewhere: wake one idle proc to look for it. */
-static void wakep(struct weft_sched *s, struct weft_proc *self)
+/* New work exists somewhere: wake one idle proc to look for it.
+ * Work pushed on self's own queue is safe from lost wake-ups (self will run
+ * it), so a plain load of npidle will do there; only work that no running
+ * proc is bound to see (strong) pays for the read-modify-write. */
+static void wakep(struct weft_sched *s, struct weft_proc *self, bool strong)
 {
-	if (sync_with_sleepers(s) <= 0)
+	if (s->nprocs == 1 && self)
+		return; /* the only proc is the one running this */
+	if ((strong ? sync_with_sleepers(s) : atomic_load_explicit(&s->npidle, memory_order_relaxed)) <= 0)
 		return;
 	unsigned start = self ? self->id + 1 : 0;
 	for (unsigned i = 0; i < s->nprocs; i++) {
@@ -324,14 +335,14 @@ static void make_runnable(struct weft_fiber *f, bool at_tail)
 	}
 	if (!p || p->sched != s) {
 		gq_push_batch(s, f, f, 1);
-		wakep(s, NULL);
+		wakep(s, NULL, true);
 		return;
 	}
 	runq_put(p, f, !at_tail && p->cur);
 	/* Work beyond what this proc runs next: let an idle proc steal it. */
 	if (atomic_load_explicit(&p->rq_tail, memory_order_relaxed) !=
 	    atomic_load_explicit(&p->rq_head, memory_order_relaxed))
-		wakep(s, p);
+		wakep(s, p, false);
 }
 
 void weft__ready(struct weft_fiber *f)

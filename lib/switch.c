@@ -38,7 +38,6 @@
 #endif
 
 /* In switch_<arch>.S. */
-void weft__switch(void **save_sp, void *new_sp);
 void weft__ctx_trampoline(void);
 /* Called by the trampoline; not static so the assembly can reach it. */
 __attribute__((visibility("hidden"), noreturn)) void weft__ctx_first(void (*entry)(void *), void *arg);
@@ -120,6 +119,7 @@ int weft__ctx_init(struct weft__ctx *c, void *lo, size_t size, void (*entry)(voi
 	return 0;
 }
 
+#ifndef WEFT__SWITCH_INLINE
 __attribute__((noinline)) void weft__ctx_switch(struct weft__ctx *from, struct weft__ctx *to)
 {
 #ifdef WEFT_ASAN
@@ -133,6 +133,7 @@ __attribute__((noinline)) void weft__ctx_switch(struct weft__ctx *from, struct w
 	__sanitizer_finish_switch_fiber(from->asan_fake, NULL, NULL);
 #endif
 }
+#endif
 
 __attribute__((noinline)) void weft__ctx_switch_final(struct weft__ctx *from, struct weft__ctx *to)
 {

@@ -1,8 +1,14 @@
 # bench_daemon.sh — end-to-end daemon figures (run by `make bench`):
 #   jobs_per_s_noop  submit over the socket -> one noop builtin stage -> result available
-#   jobs_per_s_exec  the same with stage exec: [/bin/true]
-#   submit_p99_us    submit latency (batch write to response) during the noop run
-# Env: WEFTD, BUILD, BENCH_JOBS (default 200000), BENCH_CONNS (4), BENCH_WINDOW (64).
+#                    (BENCH_CONNS connections, each with BENCH_WINDOW submits in flight;
+#                    timed until the daemon's stats count every job done)
+#   submit_p99_us    latency of one submit (request written -> response read) on a separate
+#                    probe connection sending one request at a time during the noop run
+#   jobs_per_s_exec  the same end-to-end rate with stage exec: [/bin/true], 16 workers;
+#                    a comment line gives the machine's raw posix_spawn+waitpid rate of
+#                    /bin/true at that moment (2 threads), the ceiling for this figure
+# Env: WEFTD, BUILD, BENCH_JOBS (default 200000), BENCH_CONNS (4), BENCH_WINDOW (64),
+#      BENCH_EXEC_JOBS (1500).
 set -eu
 : "${WEFTD:=build/weftd}" "${BUILD:=build}"
 LOAD=$BUILD/bench/weftd_load
@@ -36,7 +42,8 @@ if ! start '  exec:
       - {name: true, exec: ["/bin/true"], workers: 16, queue: 65536, timeout: 10s}'; then
 	echo "# jobs_per_s_exec skipped: $(tail -1 "$T/log")" >&2
 else
-	r=$("$LOAD" "$T/s.sock" exec 2 32 ${BENCH_EXEC_JOBS:-3000})
+	r=$("$LOAD" "$T/s.sock" exec 2 32 ${BENCH_EXEC_JOBS:-1500})
 	echo "# exec: $r" >&2
+	echo "# exec reference: $("$LOAD" --spawn 2 ${BENCH_EXEC_JOBS:-1500}) (posix_spawn+waitpid of /bin/true, 2 threads)" >&2
 	echo "jobs_per_s_exec $(echo "$r" | sed -E 's/.*jobs_per_s ([0-9]+).*/\1/') jobs/s"
 fi

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "backoff.h"
+#include "engine.h"
 #include "jobs.h"
 #include "testutil.h"
 
@@ -319,46 +319,61 @@ static void test_wait(void **state)
 
 /* ---- backoff and rate ----------------------------------------------------------- */
 
+/* The engine's schedule is libweft's weft_backoff_delay on the stage's retry settings. */
 static void test_backoff(void **state)
 {
 	struct weftd_retry r = { .attempts = 10, .initial_ns = 100 * WEFT_MSEC, .max_ns = WEFT_SEC,
 				 .multiplier = 2.0, .jitter = WEFTD_JITTER_NONE };
-	static const uint64_t want_ms[] = { 100, 200, 400, 800, 1000, 1000 };
+	static const int64_t want_ms[] = { 100, 200, 400, 800, 1000, 1000 };
+	struct weft_retry_policy p;
+	uint64_t seed = 12345;
+
+	weftd_retry_policy(&r, &p);
 	for (uint32_t a = 1; a <= 6; a++)
-		assert_int_equal(weftd_backoff_ns(&r, a, 12345), want_ms[a - 1] * WEFT_MSEC);
-	uint64_t seed = 1;
+		assert_int_equal(weftd_retry_delay(&p, a, &seed), want_ms[a - 1] * WEFT_MSEC);
+	seed = 1;
 	r.jitter = WEFTD_JITTER_FULL;
-	for (int i = 0; i < 1000; i++)
-		assert_true(weftd_backoff_ns(&r, 3, weftd_rand(&seed)) <= 400 * WEFT_MSEC);
-	r.jitter = WEFTD_JITTER_EQUAL;
+	weftd_retry_policy(&r, &p);
 	for (int i = 0; i < 1000; i++) {
-		uint64_t d = weftd_backoff_ns(&r, 3, weftd_rand(&seed));
+		int64_t d = weftd_retry_delay(&p, 3, &seed);
+		assert_true(d >= 0 && d <= 400 * WEFT_MSEC);
+	}
+	r.jitter = WEFTD_JITTER_EQUAL;
+	weftd_retry_policy(&r, &p);
+	for (int i = 0; i < 1000; i++) {
+		int64_t d = weftd_retry_delay(&p, 3, &seed);
 		assert_true(d >= 200 * WEFT_MSEC && d <= 400 * WEFT_MSEC);
 	}
 	r.multiplier = 1.0;
 	r.jitter = WEFTD_JITTER_NONE;
-	assert_int_equal(weftd_backoff_ns(&r, 9, 0), 100 * WEFT_MSEC);
+	weftd_retry_policy(&r, &p);
+	assert_int_equal(weftd_retry_delay(&p, 9, &seed), 100 * WEFT_MSEC);
+	r.initial_ns = 0; /* "initial: 0s": retry at once */
+	weftd_retry_policy(&r, &p);
+	assert_int_equal(weftd_retry_delay(&p, 3, &seed), 0);
 }
 
+/* The stage's bucket is libweft's token bucket: 10/s with a burst of 2 lets two through at
+ * once, then one per 100 ms, reservations queueing up; no rate_limit means no bucket. */
 static void test_bucket(void **state)
 {
 	struct weftd_rate_limit rl = { .count = 10, .per_ns = WEFT_SEC, .burst = 2 };
-	struct weftd_bucket b;
-	int64_t t0 = 1000 * WEFT_SEC;
+	weft_ratelimit *b;
+	int64_t t0 = weft_now(), at[4];
 
-	weftd_bucket_init(&b, &rl, t0);
-	assert_int_equal(weftd_bucket_reserve(&b, t0), 0);
-	assert_int_equal(weftd_bucket_reserve(&b, t0), 0);
-	assert_int_equal(weftd_bucket_reserve(&b, t0), 100 * WEFT_MSEC);
-	assert_int_equal(weftd_bucket_reserve(&b, t0), 200 * WEFT_MSEC);
-	/* refills at the rate, capped at the burst */
-	assert_int_equal(weftd_bucket_reserve(&b, t0 + 10 * WEFT_SEC), 0);
-	assert_int_equal(weftd_bucket_reserve(&b, t0 + 10 * WEFT_SEC), 0);
-	assert_true(weftd_bucket_reserve(&b, t0 + 10 * WEFT_SEC) > 0);
+	assert_int_equal(weftd_ratelimit_new(&rl, &b), 0);
+	assert_non_null(b);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(weft_ratelimit_reserve(b, 1, &at[i]), 0);
+	int64_t slack = 50 * WEFT_MSEC; /* the clock moves between the calls */
+	assert_true(at[0] <= t0 + slack && at[1] <= t0 + slack);
+	assert_true(at[2] >= t0 + 100 * WEFT_MSEC - slack && at[2] <= t0 + 100 * WEFT_MSEC + slack);
+	assert_true(at[3] >= t0 + 200 * WEFT_MSEC - slack && at[3] <= t0 + 200 * WEFT_MSEC + slack);
+	assert_int_equal(at[3] - at[2], 100 * WEFT_MSEC);
+	weft_ratelimit_free(b);
 	struct weftd_rate_limit none = { 0 };
-	weftd_bucket_init(&b, &none, t0);
-	for (int i = 0; i < 100; i++)
-		assert_int_equal(weftd_bucket_reserve(&b, t0), 0);
+	assert_int_equal(weftd_ratelimit_new(&none, &b), 0);
+	assert_null(b);
 }
 
 int main(void)
