@@ -54,3 +54,22 @@ start_weftd "$CONF" "  durability: batch"
 touch "$T/go"
 "$WEFTCTL" --timeout 20s wait "${ids[@]}" > /dev/null 2>&1 || fail "cut jobs did not resume and finish"
 ok "jobs cut by the shutdown deadline resume at the next start: $(grep -o "[0-9]* unfinished jobs resumed" "$T/weftd.log")"
+kill -TERM "$WEFTD_PID"; wait "$WEFTD_PID"
+
+# unfinished jobs of a pipeline that is gone at the next start are closed as lost, logged
+rm -rf "$T/state" "$T/go"
+: > "$T/weftd.log"
+start_weftd "$CONF" "  durability: fsync"
+lost=$("$WEFTCTL" submit slow doomed) || fail "submit doomed"
+kill -KILL "$WEFTD_PID"; wait "$WEFTD_PID" 2>/dev/null
+rm -f "$SOCK"
+start_weftd '
+pipelines:
+  quick:
+    stages:
+      - {name: q, builtin: upper}' "  durability: fsync"
+grep -q "journal: job $lost: pipeline slow is gone: closed as lost" "$T/weftd.log" || fail "lost job not logged"
+kill -TERM "$WEFTD_PID"; wait "$WEFTD_PID"
+start_weftd "$CONF" "  durability: fsync"
+[ "$(grep -c "unfinished jobs resumed" "$T/weftd.log")" = 0 ] || fail "a lost job came back"
+ok "a job whose pipeline is gone at restart is closed as lost (logged), not resumed later"
