@@ -93,6 +93,7 @@ LOAD_BIN   := $(BUILD)/bench/weftd_load   # the daemon benchmark's client (plain
 TEST_LIBS  := $(DAEMON_A) $(LIB_A) $(PKG_LIBS) -lcmocka -ldl -lm
 
 .PHONY: all test unit integration bench run fuzz fuzz-run install clean help test-systemd
+.SECONDARY:
 all: $(LIB_A) $(LIB_SO) $(BINS) $(PLUGINS)
 
 $(BUILD)/%.o: %.c

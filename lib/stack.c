@@ -544,13 +544,19 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
 
 void weft__stack_overflow_handler_install(const char *(*name_of)(const void *header))
 {
-	static atomic_flag installed = ATOMIC_FLAG_INIT;
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	atomic_store(&overflow_name_of, name_of);
-	if (atomic_flag_test_and_set(&installed))
-		return;
-	struct sigaction sa = { .sa_sigaction = on_segv, .sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER };
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGSEGV, &sa, &old_segv);
+	/* Checked every time, not once: someone (a test harness, say) may have
+	 * put its own handler in since; ours chains to it. */
+	pthread_mutex_lock(&lock);
+	struct sigaction cur;
+	if (sigaction(SIGSEGV, NULL, &cur) == 0 &&
+	    !((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_segv)) {
+		struct sigaction sa = { .sa_sigaction = on_segv, .sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER };
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGSEGV, &sa, &old_segv);
+	}
+	pthread_mutex_unlock(&lock);
 }
 
 static pthread_key_t altstack_key;

@@ -22,13 +22,6 @@
 #include "actor.h"
 #include "testutil.h"
 
-static unsigned g_procs;
-
-static int set_procs(void **state)
-{
-	g_procs = (unsigned)(uintptr_t)*state;
-	return 0;
-}
 
 /* ---- running one attempt ---- */
 struct job {
@@ -783,9 +776,6 @@ static void test_plugin_load_errors(void **state)
 			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err, cases[i].msg);
 	}
 }
-
-#define BOTH(t) cmocka_unit_test_prestate_setup_teardown(t, set_procs, NULL, (void *)1), \
-		cmocka_unit_test_prestate_setup_teardown(t, set_procs, NULL, (void *)2)
 
 int main(void)
 {

@@ -14,7 +14,6 @@
 
 #include "testutil.h"
 
-static unsigned g_procs = 1;
 
 /* Transitions as letters: "CO" = closed to open. */
 struct log {
@@ -228,12 +227,6 @@ static void test_shared(void **state)
 	assert_int_equal(st.admitted, (uint64_t)atomic_load(&h.ran));
 	assert_int_equal(st.successes + st.failures, st.admitted);
 	weft_breaker_free(h.b);
-}
-
-static int set_procs(void **state)
-{
-	g_procs = (unsigned)(uintptr_t)*state;
-	return 0;
 }
 
 int main(void)

@@ -15,7 +15,6 @@
 
 #include "testutil.h"
 
-static unsigned g_procs;
 
 static void run(weft_fn fn, void *arg)
 {
@@ -697,16 +696,6 @@ static void test_stress(void **state)
 {
 	run(stress_main, NULL);
 }
-
-static int set_procs(void **state)
-{
-	g_procs = (unsigned)(uintptr_t)*state;
-	return 0;
-}
-
-#define BOTH(t)                                                                \
-	cmocka_unit_test_prestate_setup_teardown(t, set_procs, NULL, (void *)1), \
-	cmocka_unit_test_prestate_setup_teardown(t, set_procs, NULL, (void *)2)
 
 int main(void)
 {

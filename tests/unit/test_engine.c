@@ -17,14 +17,8 @@
 #include "config.h"
 #include "engine.h"
 #include "supervisor.h"
+#include "testutil.h"
 
-static unsigned g_procs;
-
-static int set_procs(void **state)
-{
-	g_procs = (unsigned)(uintptr_t)*state;
-	return 0;
-}
 
 static struct weftd_config *conf(const char *yaml)
 {
@@ -188,9 +182,6 @@ static void test_heartbeat_retry(void **state)
 	weftd_engine_free(t.e);
 	weftd_sup_free(t.sup);
 }
-
-#define BOTH(t) cmocka_unit_test_prestate_setup_teardown(t, set_procs, NULL, (void *)1), \
-		cmocka_unit_test_prestate_setup_teardown(t, set_procs, NULL, (void *)2)
 
 int main(void)
 {

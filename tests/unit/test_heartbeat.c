@@ -14,7 +14,6 @@
 
 #include "testutil.h"
 
-static unsigned g_procs = 1;
 
 /* TSan slows fiber switches by orders of magnitude and the machine is
  * shared: a live worker must not look dead, so the many-worker test uses a
@@ -306,16 +305,6 @@ static void test_many_callbacks(void **state)
 	struct many s = { 0 };
 	run(many_main, &s);
 }
-
-static int set_procs(void **state)
-{
-	g_procs = (unsigned)(uintptr_t)*state;
-	return 0;
-}
-
-#define BOTH(t)                                                               \
-	cmocka_unit_test_prestate_setup_teardown(t, set_procs, NULL, (void *)1), \
-	cmocka_unit_test_prestate_setup_teardown(t, set_procs, NULL, (void *)2)
 
 int main(void)
 {

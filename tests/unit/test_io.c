@@ -25,18 +25,11 @@
 
 #include "testutil.h"
 
-static unsigned g_procs;
 
 static void run(weft_fn fn, void *arg)
 {
 	struct weft_opts o = { .procs = g_procs };
 	assert_int_equal(weft_run(fn, arg, &o), 0);
-}
-
-static int set_procs(void **state)
-{
-	g_procs = (unsigned)(uintptr_t)*state;
-	return 0;
 }
 
 /* ---- 200 echo pairs at once: pipes (read/write/readv/writev) and socketpairs (recv/send) ---- */
@@ -574,9 +567,6 @@ static void test_read_cancel_race(void **state)
 
 int main(void)
 {
-#define BOTH(t)                                                                  \
-	cmocka_unit_test_prestate_setup_teardown(t, set_procs, NULL, (void *)1), \
-		cmocka_unit_test_prestate_setup_teardown(t, set_procs, NULL, (void *)2)
 	const struct CMUnitTest table[] = {
 		BOTH(test_many_pairs),
 		BOTH(test_unix_server),

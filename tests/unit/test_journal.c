@@ -18,7 +18,6 @@
 #include "jrec.h"
 #include "testutil.h"
 
-static unsigned g_procs = 1;
 
 /* ---- codec ---- */
 

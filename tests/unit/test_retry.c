@@ -12,7 +12,6 @@
 
 #include "testutil.h"
 
-static unsigned g_procs = 1;
 
 static void run(weft_fn fn, void *arg)
 {
@@ -259,16 +258,6 @@ static void test_retry_deadline(void **state)
 	run(deadline_main, &f);
 	assert_true(f.took < WEFT_SEC);
 }
-
-static int set_procs(void **state)
-{
-	g_procs = (unsigned)(uintptr_t)*state;
-	return 0;
-}
-
-#define BOTH(t)                                                               \
-	cmocka_unit_test_prestate_setup_teardown(t, set_procs, NULL, (void *)1), \
-	cmocka_unit_test_prestate_setup_teardown(t, set_procs, NULL, (void *)2)
 
 int main(void)
 {

@@ -15,7 +15,6 @@
 
 #include "testutil.h"
 
-static unsigned g_procs;
 
 static void run(weft_fn fn, void *arg)
 {
@@ -338,12 +337,6 @@ static void dump_main(void *arg)
 static void test_dump(void **state)
 {
 	run(dump_main, NULL);
-}
-
-static int set_procs(void **state)
-{
-	g_procs = (unsigned)(uintptr_t)*state;
-	return 0;
 }
 
 int main(void)

@@ -12,9 +12,10 @@
 #include <unistd.h>
 #include <weft/weft.h>
 
+#include "testutil.h"
+
 #include "signals.h"
 
-static unsigned g_procs;
 
 static void run(weft_fn fn, void *arg)
 {

@@ -15,7 +15,6 @@
 #include "supervisor.h"
 #include "testutil.h"
 
-static unsigned g_procs;
 
 /* Sanitizers slow fibers down several times: stretch every duration, keep the ratios. */
 #if defined(WEFT_SAN_THREAD) || defined(WEFT_SAN_ADDRESS)
@@ -28,12 +27,6 @@ static void run(weft_fn fn, void *arg)
 {
 	struct weft_opts o = { .procs = g_procs };
 	assert_int_equal(weft_run(fn, arg, &o), 0);
-}
-
-static int set_procs(void **state)
-{
-	g_procs = (unsigned)(uintptr_t)*state;
-	return 0;
 }
 
 /* ---- pure decisions ---- */

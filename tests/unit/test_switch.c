@@ -113,9 +113,8 @@ static void test_ring(void **state)
  * registers, switch, store them into out[] once resumed. Assembly, because
  * C cannot pin values in rbx/r12-r15 across a call. */
 void regs_switch(struct weft__ctx *from, struct weft__ctx *to, const uint64_t *in, uint64_t *out);
-/* weft__ctx_switch is inline on x86-64 without sanitizers: the assembly calls this
- * out-of-line wrapper (the registers under test are callee-saved across it as well). */
-__attribute__((noinline, used)) void test_ctx_switch(struct weft__ctx *from, struct weft__ctx *to)
+/* weft__ctx_switch may be inline: give the assembly a real function to call */
+__attribute__((noinline, used)) void regs_ctx_switch(struct weft__ctx *from, struct weft__ctx *to)
 {
 	weft__ctx_switch(from, to);
 }
@@ -125,7 +124,7 @@ __asm__(".text\n.globl regs_switch\n.type regs_switch,@function\nregs_switch:\n"
 	"push %rbp\npush %rbx\npush %r12\npush %r13\npush %r14\npush %r15\npush %rcx\n"
 	"mov 0(%rdx),%rbx\nmov 8(%rdx),%rbp\nmov 16(%rdx),%r12\n"
 	"mov 24(%rdx),%r13\nmov 32(%rdx),%r14\nmov 40(%rdx),%r15\n"
-	"call test_ctx_switch\n"
+	"call regs_ctx_switch\n"
 	"pop %rcx\n"
 	"mov %rbx,0(%rcx)\nmov %rbp,8(%rcx)\nmov %r12,16(%rcx)\n"
 	"mov %r13,24(%rcx)\nmov %r14,32(%rcx)\nmov %r15,40(%rcx)\n"
@@ -139,7 +138,7 @@ __asm__(".text\n.globl regs_switch\n.type regs_switch,%function\nregs_switch:\n"
 	"str x3, [sp, #96]\n"
 	"ldp x19, x20, [x2, #0]\nldp x21, x22, [x2, #16]\nldp x23, x24, [x2, #32]\n"
 	"ldp x25, x26, [x2, #48]\nldp x27, x28, [x2, #64]\n"
-	"bl test_ctx_switch\n"
+	"bl regs_ctx_switch\n"
 	"ldr x3, [sp, #96]\n"
 	"stp x19, x20, [x3, #0]\nstp x21, x22, [x3, #16]\nstp x23, x24, [x3, #32]\n"
 	"stp x25, x26, [x3, #48]\nstp x27, x28, [x3, #64]\n"

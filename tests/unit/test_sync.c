@@ -13,7 +13,6 @@
 
 #include "testutil.h"
 
-static unsigned g_procs;
 
 static void run(weft_fn fn, void *arg)
 {
@@ -573,15 +572,6 @@ static void test_pool_thread(void **state)
 	o.size = 0;
 	assert_int_equal(weft_pool_new(&o, &p), -EINVAL);
 }
-
-static int set_procs(void **state)
-{
-	g_procs = (unsigned)(uintptr_t)*state;
-	return 0;
-}
-
-#define BOTH(t) cmocka_unit_test_prestate_setup_teardown(t, set_procs, NULL, (void *)1), \
-		cmocka_unit_test_prestate_setup_teardown(t, set_procs, NULL, (void *)2)
 
 int main(void)
 {
