@@ -48,6 +48,7 @@ struct weftd_actor;
  * Builtin params (unknown params are config errors):
  *   echo   text      output this instead of the input
  *   sleep  duration  how long (default 1s); output = input
+ *          beat      false: never beat (a stuck attempt, for heartbeat tests)
  *   fail   message   the error text; times: N fails attempts 1..N only, then
  *                    succeeds with output = input (default: every attempt) */
 int weftd_actor_new(const struct weftd_stage *cfg, struct weftd_actor **ret, char *err, size_t errlen);

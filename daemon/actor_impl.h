@@ -21,6 +21,7 @@ struct weftd_actor {
 	const char *text;               /* echo: param text, or NULL = the input */
 	const char *message;            /* fail: the error text */
 	uint64_t duration_ns;           /* sleep */
+	bool sleep_silent;              /* sleep: beat: false (never beats) */
 	uint64_t fail_times;            /* fail: attempts that fail; UINT64_MAX = all */
 	/* exec */
 	char *path;                     /* argv[0] resolved once, malloc'd */

@@ -109,7 +109,8 @@ static int b_sleep(const struct weftd_actor *a, struct weftd_attempt *at)
 
 	for (;;) {
 		int64_t now = weft_now(), left = end - now;
-		weftd_attempt_beat(at);
+		if (!a->sleep_silent)
+			weftd_attempt_beat(at);
 		if (left <= 0)
 			break;
 		if ((r = weft_sleep_until(at->ctx, left < SLEEP_BEAT_NS ? end : now + SLEEP_BEAT_NS)) < 0)
@@ -148,7 +149,7 @@ static const struct builtin {
 	{ "echo", b_echo, { "text", NULL } },
 	{ "upper", b_upper, { NULL } },
 	{ "sha256", b_sha256, { NULL } },
-	{ "sleep", b_sleep, { "duration", NULL } },
+	{ "sleep", b_sleep, { "duration", "beat", NULL } },
 	{ "fail", b_fail, { "message", "times", NULL } },
 };
 
@@ -196,6 +197,16 @@ int weftd_builtin_init(struct weftd_actor *a, char *err, size_t errlen)
 	a->message = weftd_actor_param(cfg, "message");
 	if (!a->message)
 		a->message = "failed (builtin fail)";
+	/* beat: false makes a stuck attempt for heartbeat tests (parks without beating) */
+	if ((v = weftd_actor_param(cfg, "beat"))) {
+		if (strcmp(v, "false") == 0) {
+			a->sleep_silent = true;
+		} else if (strcmp(v, "true") != 0) {
+			snprintf(err, errlen, "stage %s: param beat: expected true or false, not \"%s\"",
+				 cfg->name, v);
+			return -EINVAL;
+		}
+	}
 	a->fail_times = UINT64_MAX;
 	if ((v = weftd_actor_param(cfg, "times")) && parse_u64(v, &a->fail_times) < 0) {
 		snprintf(err, errlen, "stage %s: param times: not a count \"%s\"", cfg->name, v);

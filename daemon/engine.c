@@ -7,7 +7,9 @@
 
 #include "actor.h"
 #include "engine.h"
+#include "journal.h"
 #include "log.h"
+#include "supervisor.h"
 
 #define HIST_BUCKETS 40
 
@@ -18,8 +20,8 @@ struct hist {
 };
 
 struct stage_stats {
-	atomic_int_fast64_t queued, running;  /* gauges */
-	atomic_uint_fast64_t done, failed, retried, canceled, timeouts;
+	atomic_int_fast64_t queued, running, retrying; /* gauges */
+	atomic_uint_fast64_t done, failed, retried, canceled, timeouts, heartbeat_timeouts;
 	struct hist lat;                      /* successful attempts */
 };
 
@@ -29,6 +31,7 @@ struct weftd_worker {
 	atomic_int_fast64_t beat_ns;
 	atomic_bool busy;
 	uint64_t rnd;
+	struct weftd_hb *hb;           /* the supervisor's slot, NULL without one */
 };
 
 struct weftd_stage_rt {
@@ -70,7 +73,15 @@ struct pipeset {
 
 struct weftd_engine {
 	struct weftd_jobs *jobs;
-	struct cfgref *cref;
+	struct cfgref *cref;           /* the current config */
+	/* every config ever loaded, kept until free: the daemon section and the pipeline
+	 * names of an old one may still be read (server, lifecycle); a reload is rare and a
+	 * config is small */
+	struct cfgref **crefs;
+	size_t ncrefs;
+	struct weftd_sup *sup;         /* heartbeats; NULL = none */
+	struct weftd_journal *jn;      /* durability; NULL = none */
+	atomic_bool stopping;          /* engine_stop runs: cancels are the shutdown's */
 	weft__lock set_lock;
 	struct pipeset *set;
 	atomic_bool intake_open;
@@ -291,8 +302,15 @@ int weftd_engine_new(struct weftd_config *cfg, struct weftd_engine **ret, char *
 		free(e);
 		goto fail_cfg;
 	}
-	atomic_init(&e->cref->refs, 1);
+	atomic_init(&e->cref->refs, 2); /* e->cref and e->crefs[0] */
 	e->cref->cfg = cfg;
+	e->crefs = malloc(sizeof(*e->crefs));
+	if (!e->crefs) {
+		free(e->cref);
+		free(e);
+		goto fail_cfg;
+	}
+	e->crefs[e->ncrefs++] = e->cref;
 	weft_wg_init(&e->wg);
 	atomic_init(&e->intake_open, true);
 	r = weftd_jobs_new(cfg->daemon.retention.count, cfg->daemon.retention.age_ns, job_release,
@@ -323,6 +341,8 @@ fail:
 		set_unref(s);
 	weftd_jobs_free(e->jobs);
 	cfgref_unref(e->cref);
+	cfgref_unref(e->crefs[0]);
+	free(e->crefs);
 	free(e);
 	return r;
 fail_cfg:
@@ -338,7 +358,12 @@ struct weftd_jobs *weftd_engine_jobs(struct weftd_engine *e)
 
 const struct weftd_config *weftd_engine_config(struct weftd_engine *e)
 {
-	return e->cref->cfg;
+	const struct weftd_config *c;
+
+	weft__lock_acquire(&e->set_lock);
+	c = e->cref->cfg;
+	weft__lock_release(&e->set_lock);
+	return c; /* valid until the engine is freed: configs are kept (see crefs) */
 }
 
 /* ---- workers -------------------------------------------------------------------- */
@@ -347,13 +372,18 @@ static void worker_beat(void *arg)
 {
 	struct weftd_worker *w = arg;
 	atomic_store_explicit(&w->beat_ns, weft_now(), memory_order_relaxed);
+	if (w->hb)
+		weftd_hb_beat(w->hb);
 }
 
 /* End j as canceled (by a client, or because the daemon stops). */
 static void end_canceled(struct weftd_stage_rt *s, struct weftd_job *j)
 {
-	if (weftd_jobs_finish(s->pipe->eng->jobs, j, WEFTD_JOB_CANCELED, NULL, 0,
-			      weftd_job_cancel_requested(j) ? "canceled by client" : "canceled")) {
+	struct weftd_engine *e = s->pipe->eng;
+	const char *why = atomic_load(&e->stopping)         ? "canceled by shutdown"
+			  : weftd_job_cancel_requested(j) ? "canceled by client"
+							  : "canceled";
+	if (weftd_jobs_finish(e->jobs, j, WEFTD_JOB_CANCELED, NULL, 0, why)) {
 		atomic_fetch_add_explicit(&s->st.canceled, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&s->pipe->canceled, 1, memory_order_relaxed);
 	}
@@ -372,7 +402,7 @@ static int run_attempts(struct weftd_worker *w, struct weftd_job *j, char **out,
 	for (uint32_t attempt = 1;; attempt++) {
 		int64_t t0;
 		weft_ctx *actx = NULL;
-		bool timed_out;
+		bool timed_out = false, hb_lost = false;
 
 		if (weftd_job_begin_attempt(j, s->index, cfg->name, attempt) < 0)
 			goto canceled;
@@ -385,14 +415,17 @@ static int run_attempts(struct weftd_worker *w, struct weftd_job *j, char **out,
 			.in = j->input, .in_len = j->input_len, .beat = worker_beat, .beat_arg = w,
 			.in_movable = j->input != NULL,
 		};
-		if (cfg->timeout_ns) {
-			r = weft_ctx_with_timeout(j->ctx, (int64_t)cfg->timeout_ns, &actx);
-			if (r < 0) {
-				snprintf(at.error, sizeof(at.error), "out of memory");
-				goto attempt_failed;
-			}
-			at.ctx = actx;
+		/* An attempt ctx of its own (timeout or not): a lost heartbeat cancels it
+		 * without cancelling the job, which is then retried. */
+		r = cfg->timeout_ns ? weft_ctx_with_timeout(j->ctx, (int64_t)cfg->timeout_ns, &actx)
+				    : weft_ctx_with_cancel(j->ctx, &actx);
+		if (r < 0) {
+			snprintf(at.error, sizeof(at.error), "out of memory");
+			goto attempt_failed;
 		}
+		at.ctx = actx;
+		if (w->hb)
+			weftd_hb_begin(w->hb, actx, j->id, (int64_t)cfg->heartbeat_timeout_ns);
 		atomic_fetch_add_explicit(&s->st.running, 1, memory_order_relaxed);
 		t0 = weft_now();
 		r = weftd_actor_run(s->actor, &at);
@@ -401,8 +434,9 @@ static int run_attempts(struct weftd_worker *w, struct weftd_job *j, char **out,
 			j->input_len = 0;
 		}
 		atomic_fetch_sub_explicit(&s->st.running, 1, memory_order_relaxed);
+		hb_lost = w->hb && weftd_hb_end(w->hb);
 		worker_beat(w);
-		timed_out = r < 0 && actx && weft_ctx_err(actx) == -ETIMEDOUT && weft_ctx_err(j->ctx) == 0;
+		timed_out = r < 0 && weft_ctx_err(actx) == -ETIMEDOUT && weft_ctx_err(j->ctx) == 0;
 		weft_ctx_unref(actx);
 		if (at.log)
 			weftd_job_set_log(j, at.log, at.log_len);
@@ -415,7 +449,10 @@ static int run_attempts(struct weftd_worker *w, struct weftd_job *j, char **out,
 		free(at.out);
 		if (weft_ctx_err(j->ctx) < 0)
 			goto canceled;
-		if (timed_out) {
+		if (hb_lost && r < 0) {
+			atomic_fetch_add_explicit(&s->st.heartbeat_timeouts, 1, memory_order_relaxed);
+			snprintf(at.error, sizeof(at.error), "no heartbeat (stuck attempt cancelled)");
+		} else if (timed_out) {
 			atomic_fetch_add_explicit(&s->st.timeouts, 1, memory_order_relaxed);
 			snprintf(at.error, sizeof(at.error), "timed out after %" PRIu64 " ms",
 				 cfg->timeout_ns / 1000000);
@@ -437,7 +474,10 @@ attempt_failed:
 		atomic_fetch_add_explicit(&s->st.retried, 1, memory_order_relaxed);
 		if (weftd_job_retrying(j) < 0)
 			goto canceled;
-		if (weft_sleep(j->ctx, weftd_retry_delay(&s->retry, attempt, &w->rnd)) < 0)
+		atomic_fetch_add_explicit(&s->st.retrying, 1, memory_order_relaxed);
+		r = weft_sleep(j->ctx, weftd_retry_delay(&s->retry, attempt, &w->rnd));
+		atomic_fetch_sub_explicit(&s->st.retrying, 1, memory_order_relaxed);
+		if (r < 0)
 			goto canceled;
 	}
 canceled:
@@ -494,7 +534,12 @@ static void worker_main(void *arg)
 	struct weftd_stage_rt *s = w->stage;
 	struct weftd_pipe *p = s->pipe;
 	struct weftd_job *v;
+	char what[2 * WEFTD_MAX_NAME + 2];
 
+	if (p->eng->sup) {
+		snprintf(what, sizeof(what), "%s/%s", p->cfg->name, s->cfg->name);
+		w->hb = weftd_hb_register(p->eng->sup, what);
+	}
 	while (weft_chan_recv(NULL, s->q, &v) == 0) {
 		atomic_fetch_sub_explicit(&s->st.queued, 1, memory_order_relaxed);
 		atomic_store_explicit(&w->busy, true, memory_order_relaxed);
@@ -507,6 +552,8 @@ static void worker_main(void *arg)
 	 * a drain flows down the pipeline without losing jobs in between. */
 	if (atomic_fetch_sub(&s->live_workers, 1) == 1 && s->index + 1 < p->nstages)
 		weft_chan_close(p->stages[s->index + 1].q);
+	weftd_hb_unregister(p->eng->sup, w->hb);
+	w->hb = NULL;
 	weft_wg_done(&p->eng->wg);
 	pipe_unref(p);
 }
@@ -571,6 +618,7 @@ void weftd_engine_stop(struct weftd_engine *e)
 	struct pipeset *s = set_get(e);
 
 	weftd_engine_set_intake(e, false);
+	atomic_store(&e->stopping, true);
 	/* Cancel every live job; queued ones end at once, running ones through their ctx. */
 	weftd_jobs_cancel_all(e->jobs, "canceled by shutdown");
 	for (size_t i = 0; i < s->n; i++)
@@ -588,6 +636,9 @@ struct weftd_engine *weftd_engine_free(struct weftd_engine *e)
 	set_unref(e->set);
 	weft_ctx_unref(e->ctx);
 	cfgref_unref(e->cref);
+	for (size_t i = 0; i < e->ncrefs; i++)
+		cfgref_unref(e->crefs[i]);
+	free(e->crefs);
 	free(e);
 	return NULL;
 }
@@ -604,10 +655,63 @@ bool weftd_engine_intake_open(struct weftd_engine *e)
 	return atomic_load(&e->intake_open);
 }
 
+/* The journal's record of a final state (the jobs table's finish hook). Jobs cancelled
+ * by the shutdown stay unfinished in the journal: they resume at the next start. */
+static void on_job_finished(struct weftd_job *j, void *arg)
+{
+	struct weftd_engine *e = arg;
+	enum weftd_job_state st = weftd_job_state(j);
+
+	if (!e->jn || (st == WEFTD_JOB_CANCELED && atomic_load(&e->stopping)))
+		return;
+	weftd_journal_finish(e->jn, j->id, st == WEFTD_JOB_DONE     ? WEFTD_JREC_DONE
+					   : st == WEFTD_JOB_FAILED ? WEFTD_JREC_FAILED
+								    : WEFTD_JREC_CANCELED);
+}
+
+void weftd_engine_set_sup(struct weftd_engine *e, struct weftd_sup *sup)
+{
+	e->sup = sup;
+}
+
+void weftd_engine_set_journal(struct weftd_engine *e, struct weftd_journal *jn)
+{
+	e->jn = jn;
+	weftd_jobs_set_on_finish(e->jobs, jn ? on_job_finished : NULL, e);
+}
+
+static struct weftd_pipe *find_pipe(struct weftd_engine *e, const char *name)
+{
+	struct pipeset *s = set_get(e);
+	struct weftd_pipe *p = s ? set_find(s, name) : NULL;
+
+	if (p)
+		pipe_ref(p);
+	set_unref(s);
+	return p;
+}
+
+/* Queue a new job (in the table already) on p's first stage. */
+static int enqueue(struct weftd_pipe *p, struct weftd_job *j, bool block)
+{
+	struct weftd_stage_rt *s0 = &p->stages[0];
+	int r;
+
+	atomic_fetch_add_explicit(&s0->st.queued, 1, memory_order_relaxed);
+	weftd_job_ref(j); /* the queue's */
+	r = block ? weft_chan_send(j->ctx, s0->q, &j) : weft_chan_try_send(s0->q, &j);
+	if (r < 0) {
+		atomic_fetch_sub_explicit(&s0->st.queued, 1, memory_order_relaxed);
+		weftd_job_unref(j);
+		return r;
+	}
+	atomic_fetch_add_explicit(&p->submitted, 1, memory_order_relaxed);
+	return 0;
+}
+
 int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *payload, size_t len,
 			struct weftd_job **ret, enum weftd_err *code)
 {
-	struct pipeset *s;
 	struct weftd_pipe *p;
 	struct weftd_job *j;
 	int r;
@@ -616,11 +720,7 @@ int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *pa
 		*code = WEFTD_ERR_DRAINING;
 		return -ESHUTDOWN;
 	}
-	s = set_get(e);
-	p = s ? set_find(s, name) : NULL;
-	if (p)
-		pipe_ref(p); /* the job's */
-	set_unref(s);
+	p = find_pipe(e, name);
 	if (!p) {
 		*code = WEFTD_ERR_UNKNOWN_PIPELINE;
 		return -ENOENT;
@@ -631,24 +731,267 @@ int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *pa
 		*code = WEFTD_ERR_INTERNAL;
 		return r;
 	}
+	/* Durable before anyone hears of it (parks under batch/fsync). */
+	if (e->jn) {
+		r = weftd_journal_accept(e->jn, j->id, p->cfg->name, payload, len,
+					 (uint64_t)j->created_ms * 1000000u);
+		if (r < 0) {
+			weftd_err("journal: job %s not accepted: %s", j->id, strerror(-r));
+			weftd_job_unref(j);
+			*code = WEFTD_ERR_INTERNAL;
+			return r;
+		}
+	}
 	/* In the table before the queue: a worker may end the job before we return. */
 	weftd_jobs_insert(e->jobs, j);
-	struct weftd_stage_rt *s0 = &p->stages[0];
-	atomic_fetch_add_explicit(&s0->st.queued, 1, memory_order_relaxed);
-	weftd_job_ref(j); /* the queue's */
-	r = weft_chan_try_send(s0->q, &j);
+	r = enqueue(p, j, false);
+	/* A reload retired p between our lookup and the send (its first queue is closed):
+	 * the job moves to the pipeline now running under that name, if any. */
+	for (int tries = 0; r == -EPIPE && tries < 8; tries++) {
+		struct weftd_pipe *np = find_pipe(e, name);
+		if (!np || np == p) {
+			pipe_unref(np);
+			break;
+		}
+		j->pipe = np; /* the job's reference moves with it */
+		pipe_unref(p);
+		p = np;
+		r = enqueue(p, j, false);
+	}
 	if (r < 0) {
-		atomic_fetch_sub_explicit(&s0->st.queued, 1, memory_order_relaxed);
 		if (r == -EAGAIN)
 			atomic_fetch_add_explicit(&p->busy, 1, memory_order_relaxed);
 		weftd_jobs_remove(e->jobs, j);
-		weftd_job_unref(j); /* the queue's */
-		weftd_job_unref(j); /* ours: frees it and drops the pipe */
-		*code = r == -EAGAIN ? WEFTD_ERR_BUSY : WEFTD_ERR_DRAINING;
-		return r == -EAGAIN ? -EAGAIN : -ESHUTDOWN;
+		if (e->jn)
+			weftd_journal_finish(e->jn, j->id, WEFTD_JREC_CANCELED);
+		weftd_job_unref(j); /* frees it and drops the pipe */
+		*code = r == -EAGAIN ? WEFTD_ERR_BUSY : r == -EPIPE && weftd_engine_intake_open(e)
+								   ? WEFTD_ERR_UNKNOWN_PIPELINE
+								   : WEFTD_ERR_DRAINING;
+		return r == -EAGAIN ? -EAGAIN : *code == WEFTD_ERR_UNKNOWN_PIPELINE ? -ENOENT : -ESHUTDOWN;
 	}
-	atomic_fetch_add_explicit(&p->submitted, 1, memory_order_relaxed);
 	*ret = j;
+	return 0;
+}
+
+/* ---- replay and reload ------------------------------------------------------------ */
+
+struct replay_item {
+	struct weftd_job *j;
+	struct weftd_pipe *p;
+};
+
+struct replay {
+	struct weftd_engine *e;
+	struct replay_item *items;
+	size_t n, cap, lost;
+};
+
+static int replay_one(const struct weftd_journal_job *jj, void *arg)
+{
+	struct replay *rp = arg;
+	struct weftd_engine *e = rp->e;
+	struct weftd_pipe *p = find_pipe(e, jj->pipeline);
+	struct weftd_job *j;
+
+	if (!p) {
+		weftd_warn("journal: job %s: pipeline %s is gone: closed as lost", jj->id, jj->pipeline);
+		weftd_journal_finish(e->jn, jj->id, WEFTD_JREC_LOST);
+		rp->lost++;
+		return 0;
+	}
+	if (rp->n == rp->cap) {
+		size_t cap = rp->cap ? 2 * rp->cap : 64;
+		struct replay_item *it = realloc(rp->items, cap * sizeof(*it));
+		if (!it)
+			goto nomem;
+		rp->items = it;
+		rp->cap = cap;
+	}
+	if (weftd_job_new(e->jobs, p->cfg->name, p, jj->payload, jj->payload_len, &j) < 0)
+		goto nomem;
+	/* the same id as before the restart: clients may be asking for it */
+	snprintf(j->id, sizeof(j->id), "%s", jj->id);
+	rp->items[rp->n++] = (struct replay_item){ j, p };
+	return 0;
+nomem:
+	pipe_unref(p);
+	return -ENOMEM;
+}
+
+static void replay_main(void *arg)
+{
+	struct replay *rp = arg;
+
+	for (size_t i = 0; i < rp->n; i++) {
+		struct replay_item *it = &rp->items[i];
+		/* blocking: more jobs than the queue holds wait for room */
+		if (enqueue(it->p, it->j, true) < 0)
+			weftd_jobs_finish(rp->e->jobs, it->j, WEFTD_JOB_CANCELED, NULL, 0,
+					  "canceled by shutdown");
+		weftd_job_unref(it->j);
+	}
+	weft_wg_done(&rp->e->wg);
+	free(rp->items);
+	free(rp);
+}
+
+long weftd_engine_replay(struct weftd_engine *e)
+{
+	struct replay *rp;
+	int r;
+
+	if (!e->jn)
+		return 0;
+	rp = calloc(1, sizeof(*rp));
+	if (!rp)
+		return -ENOMEM;
+	rp->e = e;
+	r = weftd_journal_replay(e->jn, replay_one, rp);
+	if (r < 0)
+		weftd_err("journal replay: %s (%zu jobs resumed so far)", strerror(-r), rp->n);
+	if (rp->lost)
+		weftd_notice("journal: %zu unfinished jobs of removed pipelines closed as lost", rp->lost);
+	/* in the table at once (status, wait, the drain count them); queued by a fiber */
+	for (size_t i = 0; i < rp->n; i++)
+		weftd_jobs_insert(e->jobs, rp->items[i].j);
+	long n = (long)rp->n;
+	weft_wg_add(&e->wg, 1);
+	if (weft_go_opts(replay_main, rp, &(struct weft_go_opts){ .name = "replay" }) < 0) {
+		weft_wg_done(&e->wg);
+		for (size_t i = 0; i < rp->n; i++) {
+			weftd_jobs_finish(e->jobs, rp->items[i].j, WEFTD_JOB_FAILED, NULL, 0,
+					  "out of memory at replay");
+			weftd_job_unref(rp->items[i].j);
+		}
+		free(rp->items);
+		free(rp);
+		return -ENOMEM;
+	}
+	return n;
+}
+
+struct build_arg {
+	struct weftd_engine *e;
+	struct cfgref *cref;
+	struct pipeset *old, *set;
+	char *err;
+	size_t errlen;
+};
+
+/* The new set: unchanged pipelines are the running ones, the others built anew (actors
+ * resolve paths and dlopen: a weft_blocking thread). */
+static int build_set(void *arg)
+{
+	struct build_arg *a = arg;
+	const struct weftd_config *cfg = a->cref->cfg;
+	struct pipeset *s = calloc(1, sizeof(*s));
+
+	if (!s || !(s->pipes = calloc(cfg->npipelines, sizeof(*s->pipes)))) {
+		free(s);
+		snprintf(a->err, a->errlen, "out of memory");
+		return -ENOMEM;
+	}
+	atomic_init(&s->refs, 1);
+	for (size_t i = 0; i < cfg->npipelines; i++) {
+		const struct weftd_pipeline *pc = &cfg->pipelines[i];
+		struct weftd_pipe *old = set_find(a->old, pc->name);
+		int r;
+		if (old && weftd_pipeline_equal(old->cfg, pc)) {
+			s->pipes[s->n++] = pipe_ref(old);
+			continue;
+		}
+		r = pipe_new(a->e, a->cref, pc, &s->pipes[s->n], a->err, a->errlen);
+		if (r < 0) {
+			set_unref(s);
+			return r;
+		}
+		s->n++;
+	}
+	a->set = s;
+	return 0;
+}
+
+static bool in_set(struct pipeset *s, struct weftd_pipe *p)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->pipes[i] == p)
+			return true;
+	return false;
+}
+
+int weftd_engine_reload(struct weftd_engine *e, struct weftd_config *cfg,
+			struct weftd_reload_stats *ret, char *err, size_t errlen)
+{
+	struct cfgref *cref = calloc(1, sizeof(*cref));
+	struct cfgref **crefs = realloc(e->crefs, (e->ncrefs + 1) * sizeof(*crefs));
+	struct build_arg a = { .e = e, .err = err, .errlen = errlen };
+	struct weftd_reload_stats st = { 0 };
+	int r;
+
+	if (crefs)
+		e->crefs = crefs;
+	if (!cref || !crefs) {
+		free(cref);
+		weftd_config_free(cfg);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	atomic_init(&cref->refs, 1);
+	cref->cfg = cfg;
+	a.cref = cref;
+	a.old = set_get(e);
+	r = weft_blocking(build_set, &a);
+	if (r < 0) {
+		set_unref(a.old);
+		cfgref_unref(cref);
+		return r;
+	}
+	/* workers of the new pipelines first, so the swap publishes running pipelines */
+	for (size_t i = 0; i < a.set->n; i++) {
+		if (in_set(a.old, a.set->pipes[i])) {
+			st.unchanged++;
+			continue;
+		}
+		if (set_find(a.old, a.set->pipes[i]->cfg->name))
+			st.changed++;
+		else
+			st.added++;
+		r = pipe_start(a.set->pipes[i]);
+		if (r < 0) {
+			/* the started workers of this set end when its queues close */
+			for (size_t k = 0; k < a.set->n; k++)
+				if (!in_set(a.old, a.set->pipes[k]))
+					weft_chan_close(a.set->pipes[k]->stages[0].q);
+			set_unref(a.set);
+			set_unref(a.old);
+			cfgref_unref(cref);
+			snprintf(err, errlen, "starting workers: %s", strerror(-r));
+			return r;
+		}
+	}
+	e->crefs[e->ncrefs++] = cref;
+	atomic_fetch_add(&cref->refs, 1);
+	weft__lock_acquire(&e->set_lock);
+	struct pipeset *prev = e->set;
+	struct cfgref *prev_cref = e->cref;
+	e->set = a.set;
+	e->cref = cref;
+	weft__lock_release(&e->set_lock);
+	weftd_jobs_set_retention(e->jobs, cfg->daemon.retention.count, cfg->daemon.retention.age_ns);
+	/* retired pipelines (changed or removed) drain: their in-flight jobs finish under the
+	 * old settings, their workers end when the queues are empty */
+	for (size_t i = 0; i < a.old->n; i++)
+		if (!in_set(a.set, a.old->pipes[i])) {
+			if (!set_find(a.set, a.old->pipes[i]->cfg->name))
+				st.removed++;
+			weft_chan_close(a.old->pipes[i]->stages[0].q);
+		}
+	set_unref(prev);
+	set_unref(a.old);
+	cfgref_unref(prev_cref);
+	if (ret)
+		*ret = st;
 	return 0;
 }
 
@@ -664,7 +1007,9 @@ static void stage_stats_json(struct weftd_buf *b, struct weftd_stage_rt *s)
 	weftd_json_u64(b, "failed", atomic_load(&s->st.failed));
 	weftd_json_u64(b, "retried", atomic_load(&s->st.retried));
 	weftd_json_u64(b, "canceled", atomic_load(&s->st.canceled));
+	weftd_json_i64(b, "retrying", atomic_load(&s->st.retrying));
 	weftd_json_u64(b, "timeouts", atomic_load(&s->st.timeouts));
+	weftd_json_u64(b, "heartbeat_timeouts", atomic_load(&s->st.heartbeat_timeouts));
 	weftd_json_u64(b, "workers", s->cfg->workers);
 	weftd_json_u64(b, "queue_cap", s->cfg->queue);
 	hist_json(b, "latency_us", &s->st.lat);
@@ -786,6 +1131,7 @@ void weftd_engine_load(struct weftd_engine *e, struct weftd_engine_load *ret)
 			struct weftd_stage_rt *st = &s->pipes[i]->stages[k];
 			ret->queued += (uint64_t)atomic_load(&st->st.queued);
 			ret->running += (uint64_t)atomic_load(&st->st.running);
+			ret->retrying += (uint64_t)atomic_load(&st->st.retrying);
 		}
 	set_unref(s);
 }

@@ -12,7 +12,7 @@
  *
  * Lifecycle hooks (for drain and reload): the running pipelines form a reference-counted
  * set behind one pointer (struct pipeset in engine.c; each job and worker holds its own
- * pipeline, which keeps its config alive), ready for a swap function that reload will add;
+ * pipeline, which keeps its config alive), swapped by weftd_engine_reload;
  * intake can be closed (submits answer draining); closing a
  * pipeline's intake lets its stages drain in order (the last worker of a stage closes the
  * next stage's queue); every worker records a heartbeat (weftd_worker_beat) per job and
@@ -63,6 +63,33 @@ const struct weftd_config *weftd_engine_config(struct weftd_engine *e);
  * kept), WEFTD_ERR_DRAINING (-ESHUTDOWN), WEFTD_ERR_INTERNAL (-ENOMEM). Never parks. */
 int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *payload, size_t len,
 			struct weftd_job **ret, enum weftd_err *code);
+
+struct weftd_sup;
+struct weftd_journal;
+/* Before start: worker heartbeats go to sup's slots (NULL: none); stuck attempts are
+ * cancelled by it and retried, counted per stage as heartbeat_timeouts. */
+void weftd_engine_set_sup(struct weftd_engine *e, struct weftd_sup *sup);
+/* Before start: submits are journaled (accept parks until durable per the journal's mode)
+ * and final states recorded; jobs cancelled by weftd_engine_stop stay unfinished there. */
+void weftd_engine_set_journal(struct weftd_engine *e, struct weftd_journal *jn);
+/* After start: the journal's unfinished jobs go back into their pipelines under their old
+ * ids (in the table at once, queued by a fiber); those of pipelines no longer configured
+ * are closed as LOST with a log line. Fiber only. Returns how many resume, or -errno. */
+long weftd_engine_replay(struct weftd_engine *e);
+
+/* Switch to cfg (ownership taken, also on failure; kept until the engine is freed so
+ * old pointers into it stay valid). Pipelines equal to running ones (weftd_pipeline_equal)
+ * keep running untouched; changed ones get a new pipeline that takes new jobs while the
+ * old one finishes its in-flight jobs under the old settings and ends; removed ones drain
+ * and end; new ones start. A submit racing the swap is moved to the new pipeline, never
+ * refused. Daemon settings: only retention applies here (the caller handles the rest).
+ * Fiber only (parks: actors are prepared on a weft_blocking thread). Returns 0, or
+ * -errno with err filled (an exec path missing, a plugin not loading...): nothing changed. */
+struct weftd_reload_stats {
+	unsigned unchanged, changed, added, removed;
+};
+int weftd_engine_reload(struct weftd_engine *e, struct weftd_config *cfg,
+			struct weftd_reload_stats *ret, char *err, size_t errlen);
 
 /* Refuse new submits from now on (draining) / accept them again. */
 void weftd_engine_set_intake(struct weftd_engine *e, bool open);

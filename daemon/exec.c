@@ -280,16 +280,32 @@ static int spawn_child(const struct weftd_actor *a, int in_r, int out_w, int err
 	return -r;
 }
 
+#define EXEC_BEAT_NS (500 * WEFT_MSEC)
+
 /* Wait (WNOWAIT: the child stays a zombie) with ctx; on ctx done, escalate:
  * SIGTERM to the group, kill_grace, SIGKILL, then wait for good. */
-static int await_child(const struct weftd_actor *a, weft_ctx *ctx, pid_t pid, siginfo_t *si)
+static int await_child(const struct weftd_actor *a, struct weftd_attempt *at, weft_ctx *ctx,
+		       pid_t pid, siginfo_t *si)
 {
 	weft_ctx *grace = NULL;
 	int r;
 
 	memset(si, 0, sizeof(*si));
-	if ((r = weft_waitid(ctx, P_PID, (id_t)pid, si, WEXITED | WNOWAIT)) == 0)
-		return 0;
+	/* Beat while the child lives (a silent child is not a stuck worker): wait in slices. */
+	for (;;) {
+		weft_ctx *slice = NULL;
+		if (weft_ctx_with_timeout(ctx, EXEC_BEAT_NS, &slice) < 0) {
+			r = weft_waitid(ctx, P_PID, (id_t)pid, si, WEXITED | WNOWAIT);
+		} else {
+			r = weft_waitid(slice, P_PID, (id_t)pid, si, WEXITED | WNOWAIT);
+			weft_ctx_unref(slice);
+		}
+		if (r == 0)
+			return 0;
+		if (r != -ETIMEDOUT || weft_ctx_err(ctx) < 0)
+			break;
+		weftd_attempt_beat(at);
+	}
 	kill(-pid, SIGTERM);
 	if (a->cfg->kill_grace_ns &&
 	    weft_ctx_with_timeout(NULL, (int64_t)a->cfg->kill_grace_ns, &grace) == 0) {
@@ -398,7 +414,7 @@ int weftd_exec_run(const struct weftd_actor *a, struct weftd_attempt *at)
 	start_fiber(x, read_stdout, &x->out_r);
 	start_fiber(x, read_stderr, &x->err_r);
 
-	stopped = await_child(a, x->io, pid, &si);
+	stopped = await_child(a, x->at, x->io, pid, &si);
 	if (stopped)
 		kill(-pid, SIGKILL); /* whatever else is left of its group */
 	/* Drain the pipes; a grandchild holding them open is stopped with the ctx. */

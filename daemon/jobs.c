@@ -22,10 +22,19 @@ struct weftd_jobs {
 	uint32_t keep_count;
 	uint64_t keep_age_ns;
 	void (*release)(struct weftd_job *);
+	void (*on_finish)(struct weftd_job *, void *); /* set before jobs run */
+	void *on_finish_arg;
 	atomic_uint_fast64_t next_id;
 	int64_t wall_off_ns;       /* CLOCK_REALTIME - weft_now() at creation: wall-clock
 				      stamps from the one monotonic read a job step makes */
 };
+
+void weftd_jobs_set_on_finish(struct weftd_jobs *t, void (*fn)(struct weftd_job *j, void *arg),
+			      void *arg)
+{
+	t->on_finish = fn;
+	t->on_finish_arg = arg;
+}
 
 static int64_t wall_ms(void)
 {
@@ -434,6 +443,8 @@ static void file_finished(struct weftd_jobs *t, struct weftd_job *j, int64_t now
 {
 	struct weftd_job *evicted;
 
+	if (t->on_finish)
+		t->on_finish(j, t->on_finish_arg);
 	weft__lock_acquire(&t->lock);
 	if (j->in_table) {
 		j->finished_ns = now ? now : 1;

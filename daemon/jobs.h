@@ -97,6 +97,10 @@ struct weftd_job *weftd_job_ref(struct weftd_job *j);
 /* NULL ok; frees at the last reference. Returns NULL. */
 struct weftd_job *weftd_job_unref(struct weftd_job *j);
 
+/* Call fn(j, arg) once for each job that ends (after its state is final, before it is
+ * filed for retention; any fiber, under no lock; must not park). Set before jobs run. */
+void weftd_jobs_set_on_finish(struct weftd_jobs *t, void (*fn)(struct weftd_job *j, void *arg),
+			      void *arg);
 /* Add j to the table (the table takes its own reference). */
 void weftd_jobs_insert(struct weftd_jobs *t, struct weftd_job *j);
 /* Take j out again (submit refused after insert); drops the table's reference. */

@@ -50,11 +50,15 @@ void weftd_log(enum weftd_log_level prio, const char *fmt, ...)
 		n = snprintf(line, sizeof(line), "<%d>", (int)prio);
 	else
 		n = snprintf(line, sizeof(line), "weftd: %s: ", level_name(prio));
+	/* vsnprintf returns the length it wanted, not what it wrote: cap n to the bytes really
+	 * in line (room is kept for the newline), or a long message sends stack garbage */
+	size_t room = sizeof(line) - 1 - (size_t)n;
 	va_start(ap, fmt);
-	n += vsnprintf(line + n, 1024, fmt, ap);
+	int m = vsnprintf(line + n, room, fmt, ap);
 	va_end(ap);
-	if (n > (int)sizeof(line) - 2)
-		n = (int)sizeof(line) - 2;
+	if (m < 0)
+		m = 0;
+	n += (size_t)m < room ? m : (int)room - 1;
 	line[n++] = '\n';
 	/* A short blocking write to stderr (a pipe to journald or a terminal): logging is rare
 	 * and must work from any context, including before and after the scheduler runs. */

@@ -29,6 +29,8 @@ struct weftd_server {
 	struct weftd_engine *eng;
 	const struct weftd_daemon_config *d;
 	int lfd;
+	weft_ctx *conns;               /* every connection's parent: cancelled by close_conns,
+	                                  after the drain, not by the end of accepting */
 	atomic_uint nconns;
 	struct handler handlers[WEFTD_OP__MAX];
 };
@@ -44,6 +46,7 @@ struct conn {
 	bool writing;                  /* some fiber is sending: others only append */
 	bool dead;
 	atomic_uint async;             /* parked waits */
+	atomic_uint handlers;          /* reload/drain calls running */
 };
 
 static void conn_unref(struct conn *c)
@@ -314,7 +317,9 @@ static void op_other(struct conn *c, struct weftd_buf *b, const struct weftd_req
 	hc->h = h;
 	memcpy(hc->id, req->id, sizeof(hc->id));
 	atomic_fetch_add(&c->refs, 1);
+	atomic_fetch_add(&c->handlers, 1);
 	if (weft_go_opts(op_handler_main, hc, &(struct weft_go_opts){ .name = weftd_op_name(req->op) }) < 0) {
+		atomic_fetch_sub(&c->handlers, 1);
 		atomic_fetch_sub(&c->refs, 1);
 		free(hc);
 		weftd_resp_error(b, req->id, WEFTD_ERR_INTERNAL, "out of memory");
@@ -332,6 +337,7 @@ static void op_handler_main(void *arg)
 		conn_append(hc->c, &b);
 	conn_flush(hc->c);
 	weftd_buf_done(&b);
+	atomic_fetch_sub(&hc->c->handlers, 1);
 	conn_unref(hc->c);
 	free(hc);
 }
@@ -444,7 +450,7 @@ static void conn_main(void *arg)
 	size_t max = c->srv->d->max_request_bytes;
 	size_t cap = READ_CHUNK, len = 0;
 	char *buf = malloc(cap);
-	bool skipping = false;
+	bool skipping = false, eof = false;
 	struct weftd_buf b;
 
 	weftd_buf_init(&b, NULL, 0);
@@ -458,8 +464,10 @@ static void conn_main(void *arg)
 			cap = ncap;
 		}
 		int n = weft_recv(c->ctx, c->fd, buf + len, cap - len, 0);
-		if (n <= 0)
+		if (n <= 0) {
+			eof = n == 0;
 			break;
+		}
 		size_t scan = len, start = 0;
 		len += (size_t)n;
 		for (;;) {
@@ -501,6 +509,15 @@ static void conn_main(void *arg)
 	}
 	free(buf);
 	weftd_buf_done(&b);
+	/* The client shut down its side after `reload` or `drain` (echo ... | socat): those
+	 * answer when done, the client is still reading. */
+	while (eof && !c->dead && atomic_load(&c->handlers) > 0 && weft_ctx_err(c->ctx) == 0)
+		weft_sleep(c->ctx, 5 * WEFT_MSEC);
+	/* Closed by the server after a drain (not by the client): waits on jobs that just
+	 * ended are writing their answers; let them before the connection goes. */
+	for (int64_t until = weft_now() + WEFT_SEC;
+	     !c->dead && atomic_load(&c->async) > 0 && weft_now() < until;)
+		weft_sleep(NULL, WEFT_MSEC);
 	weft__lock_acquire(&c->lock);
 	c->dead = true;
 	weft__lock_release(&c->lock);
@@ -549,7 +566,7 @@ int weftd_server_run(struct weftd_server *s, weft_ctx *ctx)
 			continue;
 		}
 		struct conn *c = calloc(1, sizeof(*c));
-		if (!c || weft_ctx_with_cancel(ctx, &c->ctx) < 0) {
+		if (!c || weft_ctx_with_cancel(s->conns, &c->ctx) < 0) {
 			free(c);
 			atomic_fetch_sub(&s->nconns, 1);
 			refuse(fd, WEFTD_ERR_INTERNAL, "out of memory");
@@ -650,6 +667,10 @@ int weftd_server_new(struct weftd_engine *e, int lfd, const struct weftd_daemon_
 
 	if (!s)
 		return -ENOMEM;
+	if (weft_ctx_with_cancel(NULL, &s->conns) < 0) {
+		free(s);
+		return -ENOMEM;
+	}
 	s->eng = e;
 	s->d = d;
 	s->lfd = lfd;
@@ -657,9 +678,27 @@ int weftd_server_new(struct weftd_engine *e, int lfd, const struct weftd_daemon_
 	return 0;
 }
 
+int weftd_server_close_conns(struct weftd_server *s, int64_t linger_ns)
+{
+	int64_t deadline = weft_now() + linger_ns;
+
+	weft_ctx_cancel(s->conns);
+	while (atomic_load(&s->nconns) > 0) {
+		if (weft_now() >= deadline)
+			return -ETIMEDOUT;
+		weft_sleep(NULL, 5 * WEFT_MSEC);
+	}
+	return 0;
+}
+
 struct weftd_server *weftd_server_free(struct weftd_server *s)
 {
-	free(s);
+	/* connections that outlived close_conns' linger still point here: the process is
+	 * exiting, leave it to them */
+	if (s && atomic_load(&s->nconns) == 0) {
+		weft_ctx_unref(s->conns);
+		free(s);
+	}
 	return NULL;
 }
 

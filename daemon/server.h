@@ -30,9 +30,15 @@ int weftd_server_listen(const struct weftd_daemon_config *d, bool *activated, ch
 int weftd_server_new(struct weftd_engine *e, int lfd, const struct weftd_daemon_config *d,
 		     struct weftd_server **ret);
 /* Accept connections until ctx is done (returns its error) or accept fails hard.
- * Fiber only; connections live on in their own fibers. */
+ * Fiber only; connections live on in their own fibers, untouched by ctx: during a drain
+ * they keep being served (status, wait, ...; submit answers `draining`). */
 int weftd_server_run(struct weftd_server *s, weft_ctx *ctx);
-/* Free after run returned and every connection ended; NULL ok. Does not close lfd. */
+/* End every connection (their waits too) and park until all have closed, at most
+ * linger_ns. Fiber only. Returns 0, or -ETIMEDOUT with connections still open. Called after
+ * the drain, so waits on drained jobs have been answered. */
+int weftd_server_close_conns(struct weftd_server *s, int64_t linger_ns);
+/* Free after run returned and every connection ended (with connections left it frees
+ * nothing: they use it); NULL ok. Does not close lfd. */
 struct weftd_server *weftd_server_free(struct weftd_server *s);
 
 /* An op the server does not implement itself (reload, drain): fn runs in a fiber of its

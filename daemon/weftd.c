@@ -11,15 +11,19 @@
 #include "config.h"
 #include "engine.h"
 #include "lifecycle.h"
+#include "journal.h"
 #include "log.h"
+#include "notify.h"
 #include "server.h"
 #include "signals.h"
+#include "supervisor.h"
 
 #define WEFTD_VERSION "0.1.0"
 #define DEFAULT_CONFIG "/etc/weftd/weftd.yaml"
 
 struct daemon_state {
 	struct weftd_config *cfg;      /* until the engine takes it */
+	const char *config_path;       /* re-read by reload */
 	int lfd;
 	int rc;
 };
@@ -47,11 +51,53 @@ static void usage(FILE *f)
 		"1 on a configuration or start-up error, 2 on bad usage.\n");
 }
 
+static void on_hb_timeout(void *arg, const char *what, const char *job_id, int64_t silent_ns)
+{
+	weftd_warn("job %s at %s: no heartbeat for %lldms, cancelling the attempt", job_id, what,
+		   (long long)(silent_ns / 1000000));
+}
+
+struct jopen_arg {
+	struct weftd_journal_opts o;
+	struct weftd_journal *jn;
+	char warn[512];
+};
+
+static int journal_open(void *arg)
+{
+	struct jopen_arg *a = arg;
+	return weftd_journal_open(&a->o, &a->jn, a->warn, sizeof(a->warn));
+}
+
+/* The supervisor: worker heartbeats and the systemd watchdog. */
+static int sup_start(const struct weftd_daemon_config *d, struct weftd_sup **ret)
+{
+	int64_t wd = weftd_notify_watchdog_usec(d->watchdog);
+	if (wd < 0) {
+		weftd_warn("WATCHDOG_USEC is malformed: no watchdog pings");
+		wd = 0;
+	}
+	struct weftd_sup_opts so = {
+		.heartbeat_interval_ns = (int64_t)d->heartbeat_interval_ns,
+		.heartbeat_timeout_ns = (int64_t)d->heartbeat_timeout_ns,
+		.watchdog_usec = wd, .on_timeout = on_hb_timeout,
+	};
+	int r = weftd_sup_new(&so, ret);
+	if (r == 0)
+		r = weftd_sup_start(*ret);
+	if (r == 0 && wd)
+		weftd_info("systemd watchdog: pinging every %lldms while every proc runs",
+			   (long long)(wd / 2000));
+	return r;
+}
+
 static void daemon_main(void *arg)
 {
 	struct daemon_state *st = arg;
 	struct weftd_engine *e = NULL;
 	struct weftd_server *srv = NULL;
+	struct weftd_sup *sup = NULL;
+	struct jopen_arg *ja = NULL;
 	const struct weftd_config *cfg;
 	char err[512] = "";
 	int r;
@@ -64,23 +110,59 @@ static void daemon_main(void *arg)
 		return;
 	}
 	cfg = weftd_engine_config(e);
+	if (cfg->daemon.durability != WEFTD_DURABILITY_NONE) {
+		ja = calloc(1, sizeof(*ja));
+		if (!ja) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		ja->o = (struct weftd_journal_opts){ .dir = cfg->daemon.state_dir,
+						     .mode = cfg->daemon.durability };
+		r = weft_blocking(journal_open, ja);
+		if (r < 0) {
+			weftd_err("journal in %s: %s", cfg->daemon.state_dir, strerror(-r));
+			goto fail;
+		}
+		if (ja->warn[0])
+			weftd_warn("journal: %s", ja->warn);
+		weftd_engine_set_journal(e, ja->jn);
+	}
+	r = sup_start(&cfg->daemon, &sup);
+	if (r < 0)
+		goto fail;
+	weftd_engine_set_sup(e, sup);
 	r = weftd_engine_start(e);
+	if (r == 0 && ja)
+		r = weftd_journal_start(ja->jn);
+	if (r == 0) {
+		long n = weftd_engine_replay(e);
+		if (n > 0)
+			weftd_notice("journal: %ld unfinished jobs resumed", n);
+		r = n < 0 ? (int)n : 0;
+	}
 	if (r == 0)
 		r = weftd_server_new(e, st->lfd, &cfg->daemon, &srv);
 	if (r < 0) {
-		weftd_err("start-up: %s", strerror(-r));
-		st->rc = 1;
 		weftd_engine_stop(e);
-		weftd_engine_free(e);
-		return;
+		goto fail;
 	}
 	weftd_notice("weftd %s ready: %zu pipelines, %d procs", WEFTD_VERSION, cfg->npipelines,
 		     weft_nprocs());
-	r = weftd_lifecycle_run(e, srv);
-	/* a drain that timed out or was skipped still ends in an orderly stop: what is left is
-	 * cancelled below (canceled by shutdown) */
+	r = weftd_lifecycle_run(e, srv, st->config_path);
+	/* a drain that timed out or was skipped still ends in an orderly stop */
 	st->rc = r < 0 && r != -ETIMEDOUT ? 1 : 0;
-	weftd_engine_stop(e);
+	goto out;
+fail:
+	weftd_err("start-up: %s", strerror(-r));
+	st->rc = 1;
+out:
+	if (ja && ja->jn) {
+		weftd_journal_close(ja->jn);
+		weftd_journal_free(ja->jn);
+	}
+	free(ja);
+	weftd_sup_stop(sup);
+	weftd_sup_free(sup);
 	weftd_server_free(srv);
 	weftd_engine_free(e);
 }
@@ -146,6 +228,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	weftd_info("listening on %s", activated ? "the socket from systemd" : st.cfg->daemon.socket);
+	/* ours to remove at exit (not one systemd passed): the engine frees the config */
+	char *own_socket = activated ? NULL : strdup(st.cfg->daemon.socket);
+	st.config_path = path;
 	struct weft_opts wo = {
 		.procs = st.cfg->daemon.procs, .stack_size = 128 * 1024, .return_with_main = true,
 	};
@@ -154,7 +239,11 @@ int main(int argc, char **argv)
 		weftd_err("cannot start the scheduler: %s%s", strerror(-r),
 			  r == -EPERM || r == -ENOSYS ? " (io_uring disabled or blocked by seccomp?)" : "");
 		weftd_config_free(st.cfg);
-		return 1;
+		st.rc = 1;
+	}
+	if (own_socket) {
+		unlink(own_socket);
+		free(own_socket);
 	}
 	return st.rc;
 }

@@ -23,18 +23,25 @@ trap cleanup EXIT
 fail() { echo "not ok - $*"; echo "--- weftd log:"; tail -n 30 "$T/weftd.log" 2>/dev/null; exit 1; }
 ok() { echo "ok - $*"; }
 
-# start_weftd "pipelines: ..." [daemon-extra-yaml-lines]: writes $T/weftd.yaml, starts, waits.
-start_weftd() {
+# write_conf "pipelines: ..." [daemon-extra-yaml-lines]: (re)writes $T/weftd.yaml (reload tests).
+write_conf() {
 	{
 		echo "daemon:"
 		echo "  socket: $SOCK"
 		echo "  procs: 2"
-		echo "  durability: none"
 		echo "  state_dir: $T/state"
 		[ -n "${2:-}" ] && echo "$2"
+		case "${2:-}" in *durability:*) ;; *) echo "  durability: none" ;; esac
 		echo "$1"
-	} > "$T/weftd.yaml"
-	"$WEFTD" --config "$T/weftd.yaml" 2> "$T/weftd.log" &
+	} > "$T/weftd.yaml.new"
+	mv "$T/weftd.yaml.new" "$T/weftd.yaml"
+}
+
+# start_weftd "pipelines: ..." [daemon-extra-yaml-lines]: writes $T/weftd.yaml, starts, waits.
+# The log is appended to (a restart keeps the earlier lines).
+start_weftd() {
+	write_conf "$@"
+	"$WEFTD" --config "$T/weftd.yaml" 2>> "$T/weftd.log" &
 	WEFTD_PID=$!
 	for _ in $(seq 100); do
 		[ -S "$SOCK" ] && "$WEFTCTL" ping >/dev/null 2>&1 && return 0

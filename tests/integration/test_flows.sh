@@ -44,7 +44,7 @@ ok "wait many, list filters, stats counters, pipelines"
 "$WEFTCTL" status 0123456789abcdef; rc=$?; [ $rc -eq 6 ] || fail "unknown job exit $rc"
 "$WEFTCTL" frobnicate; rc=$?; [ $rc -eq 2 ] || fail "usage exit $rc"
 "$WEFTCTL" --socket "$T/none.sock" ping; rc=$?; [ $rc -eq 3 ] || fail "no daemon exit $rc"
-"$WEFTCTL" reload; rc=$?; [ $rc -eq 6 ] || fail "reload exit $rc"
+"$WEFTCTL" reload > /dev/null; rc=$?; [ $rc -eq 0 ] || fail "reload exit $rc"
 ok "exit codes: 6 rejected, 2 usage, 3 no connection"
 
 alive

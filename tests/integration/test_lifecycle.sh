@@ -1,4 +1,4 @@
-# Lifecycle: SIGTERM drains in-flight jobs then exits 0; a second SIGTERM skips the wait;
+# Lifecycle: SIGTERM drains in-flight jobs then exits 0 (a waiting client gets its answer); a second SIGTERM skips the wait;
 # the drain op refuses submits with `draining`; SIGUSR1 dumps fibers and counters to the log;
 # READY/STOPPING/STATUS reach NOTIFY_SOCKET.
 . "$(dirname "$0")/lib.sh"
@@ -6,7 +6,7 @@ CONF='
 pipelines:
   slow:
     stages:
-      - {name: s, builtin: sleep, params: {duration: 1s}, workers: 2, timeout: 60s}
+      - {name: s, builtin: sleep, params: {duration: 2s}, workers: 2, timeout: 60s}
   long:
     stages:
       - {name: s, builtin: sleep, params: {duration: 60s}, workers: 1, timeout: 120s}
@@ -34,23 +34,36 @@ kill -USR1 "$WEFTD_PID"; sleep 0.3
 grep -q "fiber dump follows" "$T/weftd.log" && grep -q "'accept'" "$T/weftd.log" && grep -q '"slow"' "$T/weftd.log" \
 	|| fail "SIGUSR1 dump missing"
 ok "SIGUSR1 dumps fibers and stage counters"
-id=$("$WEFTCTL" submit slow inflight) || fail "submit"
-# a client connected before the TERM submits during the drain: `draining`
+# a client waiting on a job in flight gets its answer; a client connected before the TERM
+# submits during the drain: `draining`
 python3 - "$SOCK" "$WEFTD_PID" > "$T/during" <<'PY' &
-import os, signal, socket, sys, time
-c = socket.socket(socket.AF_UNIX); c.connect(sys.argv[1])
+import json, os, signal, socket, sys, time
+def conn():
+    c = socket.socket(socket.AF_UNIX); c.connect(sys.argv[1]); return c, c.makefile()
+c1, f1 = conn()
+c1.sendall(b'{"id":1,"op":"submit","pipeline":"slow","payload":"inflight","wait":true}\n')
+c2, f2 = conn()
+for _ in range(200):  # until the job runs (and c2 is accepted: it got answers)
+    c2.sendall(b'{"id":0,"op":"list","state":"running"}\n')
+    if json.loads(f2.readline())["jobs"]: break
+    time.sleep(0.02)
 os.kill(int(sys.argv[2]), signal.SIGTERM); time.sleep(0.3)
-c.sendall(b'{"id":1,"op":"submit","pipeline":"quick","payload":"x"}\n')
-print(c.makefile().readline().strip())
+c2.sendall(b'{"id":2,"op":"submit","pipeline":"quick","payload":"x"}\n')
+print(f2.readline().strip())
+print(f1.readline().strip())
 PY
 CPID=$!
 t0=$(date +%s%N)
 wait $CPID
-[ "$(jget error.code < "$T/during")" = draining ] || fail "submit during drain: $(cat "$T/during")"
+[ "$(head -1 "$T/during" | jget error.code)" = draining ] || fail "submit during drain: $(cat "$T/during")"
 ok "a submit during the SIGTERM drain gets draining"
 wait "$WEFTD_PID"; rc=$?
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 [ $rc -eq 0 ] || fail "exit $rc after a clean drain"
+[ "$(sed -n 2p "$T/during" | jget job.output)" = inflight ] || fail "waiting client: $(cat "$T/during")"
+ok "the client waiting across the SIGTERM got its job's output"
+[ ! -e "$SOCK" ] || fail "socket file left behind at exit"
+ok "socket file removed at exit"
 grep -q "drained: 1 jobs finished" "$T/weftd.log" || fail "in-flight job not drained"
 [ $ms -ge 500 ] || fail "exited after ${ms}ms: did not wait for the job"
 grep -q "STOPPING=1" "$T/notify.log" || fail "no STOPPING=1"
@@ -58,21 +71,24 @@ ok "SIGTERM: in-flight job finished (${ms}ms), STOPPING=1, exit 0"
 
 # 2. a second SIGTERM skips the wait
 start_weftd "$CONF" "  shutdown_timeout: 30s"
-"$WEFTCTL" submit long x > /dev/null || fail "submit long"
-sleep 0.2
+"$WEFTCTL" --json submit long x --wait > "$T/long.out" &
+LWPID=$!
+for _ in $(seq 100); do [ "$("$WEFTCTL" --json stats long | jget pipelines.long.submitted)" = 1 ] && break; sleep 0.02; done
 t0=$(date +%s%N)
 kill -TERM "$WEFTD_PID"; sleep 0.5; kill -TERM "$WEFTD_PID"
 wait "$WEFTD_PID"; rc=$?
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 [ $ms -lt 5000 ] || fail "second SIGTERM did not skip the drain (${ms}ms)"
 grep -q "not waiting for the drain" "$T/weftd.log" || fail "second TERM not logged"
-ok "second SIGTERM skips the drain: exit $rc after ${ms}ms"
+wait $LWPID
+[ "$(jget job.error < "$T/long.out")" = "canceled by shutdown" ] || fail "cut job: $(cat "$T/long.out")"
+ok "second SIGTERM skips the drain: exit $rc after ${ms}ms; the cut job ends canceled by shutdown (its waiter told)"
 
 # 3. the drain op: waits for running jobs, then submits get `draining`
 start_weftd "$CONF"
 "$WEFTCTL" submit slow d > /dev/null || fail "submit"
 sleep 0.1
-r=$({ printf '%s\n' '{"id":7,"op":"drain"}'; sleep 3; } | socat -t 5 - UNIX-CONNECT:"$SOCK")
+r=$(printf '%s\n' '{"id":7,"op":"drain"}' | socat -t 30 - UNIX-CONNECT:"$SOCK")
 echo "$r" | grep -q '"ok":true' || fail "drain: $r"
 [ "$(echo "$r" | jget drained)" = 1 ] || fail "drain count: $r"
 r=$(ask '{"id":8,"op":"submit","pipeline":"quick","payload":"x"}')

@@ -1,0 +1,193 @@
+/* test_engine.c — the engine's lifecycle hooks: reload swaps the pipeline set (unchanged
+ * pipelines kept, changed ones rebuilt while their in-flight jobs finish under the old
+ * settings, removed ones gone for new jobs, added ones running), a reload that cannot be
+ * built changes nothing, and a stuck attempt is cancelled by the supervisor's heartbeat
+ * check and retried, counted per stage. Run with 1 and 2 procs. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <weft/weft.h>
+
+#include "config.h"
+#include "engine.h"
+#include "supervisor.h"
+#include "testutil.h"
+
+
+static struct weftd_config *conf(const char *yaml)
+{
+	struct weftd_config *c = NULL;
+	char err[512];
+	int r = weftd_config_parse(yaml, strlen(yaml), "test.yaml", &c, err, sizeof(err));
+	if (r < 0)
+		fail_msg("config: %s", err);
+	return c;
+}
+
+/* Submit and wait; returns the job (a reference) or NULL with *ret_r set. */
+static struct weftd_job *run_job(struct weftd_engine *e, const char *pipe, const char *payload,
+				 int *ret_r)
+{
+	struct weftd_job *j;
+	enum weftd_err code;
+	int r = weftd_engine_submit(e, pipe, payload, strlen(payload), &j, &code);
+	*ret_r = r;
+	if (r < 0)
+		return NULL;
+	assert_int_equal(weftd_jobs_wait(NULL, &j, 1, 10 * WEFT_SEC), 0);
+	return j;
+}
+
+static void assert_output(struct weftd_job *j, const char *want)
+{
+	assert_non_null(j);
+	assert_int_equal(weftd_job_state(j), WEFTD_JOB_DONE);
+	assert_int_equal(j->output_len, strlen(want));
+	assert_memory_equal(j->output, want, strlen(want));
+}
+
+#define CONF_A \
+	"pipelines:\n" \
+	"  keep:\n    stages:\n      - {name: u, builtin: upper}\n" \
+	"  shout:\n    stages:\n      - {name: e, builtin: echo, params: {text: one}}\n" \
+	"  gone:\n    stages:\n      - {name: u, builtin: upper}\n" \
+	"  slow:\n    stages:\n      - {name: s, builtin: sleep, params: {duration: 300ms}}\n" \
+	"      - {name: e, builtin: echo, params: {text: old}}\n"
+#define CONF_B \
+	"pipelines:\n" \
+	"  keep:\n    stages:\n      - {name: u, builtin: upper}\n" \
+	"  shout:\n    stages:\n      - {name: e, builtin: echo, params: {text: two}}\n" \
+	"  added:\n    stages:\n      - {name: e, builtin: echo, params: {text: new}}\n" \
+	"  slow:\n    stages:\n      - {name: s, builtin: sleep, params: {duration: 10ms}}\n" \
+	"      - {name: e, builtin: echo, params: {text: new}}\n"
+
+static void reload_main(void *arg)
+{
+	struct weftd_engine *e = arg;
+	struct weftd_reload_stats st;
+	struct weftd_job *j, *inflight;
+	enum weftd_err code;
+	char err[512];
+	int r;
+
+	assert_int_equal(weftd_engine_start(e), 0);
+	j = run_job(e, "keep", "a", &r);
+	assert_output(j, "A");
+	weftd_job_unref(j);
+	assert_int_equal(weftd_engine_submit(e, "slow", "x", 1, &inflight, &code), 0);
+	weft_sleep(NULL, 50 * WEFT_MSEC); /* running its first stage under the old settings */
+
+	assert_int_equal(weftd_engine_reload(e, conf(CONF_B), &st, err, sizeof(err)), 0);
+	assert_int_equal(st.unchanged, 1);
+	assert_int_equal(st.changed, 2);
+	assert_int_equal(st.added, 1);
+	assert_int_equal(st.removed, 1);
+	j = run_job(e, "shout", "x", &r);
+	assert_output(j, "two");
+	weftd_job_unref(j);
+	j = run_job(e, "added", "x", &r);
+	assert_output(j, "new");
+	weftd_job_unref(j);
+	assert_null(run_job(e, "gone", "x", &r));
+	assert_int_equal(r, -ENOENT);
+	j = run_job(e, "keep", "b", &r);
+	assert_output(j, "B");
+	weftd_job_unref(j);
+	/* the in-flight job finished in its old pipeline, the new one runs the new stages */
+	assert_int_equal(weftd_jobs_wait(NULL, &inflight, 1, 10 * WEFT_SEC), 0);
+	assert_output(inflight, "old");
+	weftd_job_unref(inflight);
+	j = run_job(e, "slow", "x", &r);
+	assert_output(j, "new");
+	weftd_job_unref(j);
+
+	/* a file that cannot be built (an exec path that does not exist): nothing changes */
+	r = weftd_engine_reload(e, conf("pipelines:\n  shout:\n    stages:\n"
+					"      - {name: x, exec: [/nonexistent/weft-test-cmd]}\n"),
+				&st, err, sizeof(err));
+	assert_true(r < 0);
+	assert_non_null(strstr(err, "shout"));
+	j = run_job(e, "added", "x", &r);
+	assert_output(j, "new");
+	weftd_job_unref(j);
+	weftd_engine_stop(e);
+}
+
+static void test_reload(void **state)
+{
+	struct weftd_engine *e;
+	char err[256];
+	struct weft_opts o = { .procs = g_procs };
+
+	assert_int_equal(weftd_engine_new(conf(CONF_A), &e, err, sizeof(err)), 0);
+	assert_int_equal(weft_run(reload_main, e, &o), 0);
+	weftd_engine_free(e);
+}
+
+struct hb_test {
+	struct weftd_engine *e;
+	struct weftd_sup *sup;
+};
+
+static void hb_main(void *arg)
+{
+	struct hb_test *t = arg;
+	struct weftd_buf b;
+	int r;
+
+	assert_int_equal(weftd_sup_start(t->sup), 0);
+	weftd_engine_set_sup(t->e, t->sup);
+	assert_int_equal(weftd_engine_start(t->e), 0);
+	struct weftd_job *j = run_job(t->e, "stuck", "x", &r);
+	assert_non_null(j);
+	assert_int_equal(weftd_job_state(j), WEFTD_JOB_FAILED);
+	assert_int_equal(j->attempts, 2);
+	assert_non_null(strstr(j->error, "heartbeat"));
+	weftd_job_unref(j);
+	j = run_job(t->e, "beating", "y", &r);
+	assert_output(j, "y");
+	weftd_job_unref(j);
+	weftd_buf_init(&b, NULL, 0);
+	assert_int_equal(weftd_engine_stats_json(t->e, &b, NULL), 0);
+	assert_non_null(strstr(b.data, "\"heartbeat_timeouts\":2"));
+	assert_non_null(strstr(b.data, "\"heartbeat_timeouts\":0"));
+	weftd_buf_done(&b);
+	weftd_engine_stop(t->e);
+	weftd_sup_stop(t->sup);
+}
+
+static void test_heartbeat_retry(void **state)
+{
+	struct hb_test t;
+	char err[256];
+	struct weft_opts o = { .procs = g_procs };
+	struct weftd_sup_opts so = { .heartbeat_interval_ns = 20 * WEFT_MSEC,
+				     .heartbeat_timeout_ns = 10 * WEFT_SEC };
+
+	assert_int_equal(weftd_engine_new(conf("pipelines:\n"
+		"  stuck:\n    stages:\n"
+		"      - {name: s, builtin: sleep, params: {duration: 30s, beat: false},\n"
+		"         heartbeat_timeout: 200ms, retry: {attempts: 2, initial: 1ms, max: 1ms}}\n"
+		"  beating:\n    stages:\n"
+		"      - {name: s, builtin: sleep, params: {duration: 500ms}, heartbeat_timeout: 200ms}\n"),
+		&t.e, err, sizeof(err)), 0);
+	assert_int_equal(weftd_sup_new(&so, &t.sup), 0);
+	assert_int_equal(weft_run(hb_main, &t, &o), 0);
+	weftd_engine_free(t.e);
+	weftd_sup_free(t.sup);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		BOTH(test_reload),
+		BOTH(test_heartbeat_retry),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
