@@ -303,7 +303,7 @@ static void op_other(struct conn *c, struct weftd_buf *b, const struct weftd_req
 	char msg[96];
 
 	if (!h.fn) {
-		snprintf(msg, sizeof(msg), "op \"%s\" is not implemented by this daemon yet",
+		snprintf(msg, sizeof(msg), "op \"%s\" has no handler in this server",
 			 weftd_op_name(req->op));
 		weftd_resp_error(b, req->id, WEFTD_ERR_UNSUPPORTED, msg);
 		return;
