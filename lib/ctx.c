@@ -183,8 +183,13 @@ void *weft_ctx_value(const weft_ctx *ctx, const weft_ctx_key *key)
 
 void weft_ctx_cancel_err(weft_ctx *ctx, int err)
 {
-	if (ctx && ctx->cancellable)
+	if (ctx && ctx->cancellable) {
+		/* a woken waiter may drop the last outside reference while cancel
+		 * still unlinks ctx from its parent: hold one of our own */
+		weft_ctx_ref(ctx);
 		cancel(ctx, err < 0 ? err : -ECANCELED, false);
+		weft_ctx_unref(ctx);
+	}
 }
 
 void weft_ctx_cancel(weft_ctx *ctx)

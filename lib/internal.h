@@ -213,7 +213,7 @@ bool weft__timer_del(struct weft__timer *t);
 enum weft__after { WEFT__AFTER_NONE, WEFT__AFTER_PARK, WEFT__AFTER_YIELD, WEFT__AFTER_EXIT };
 
 struct weft__proc_stats {
-	atomic_uint_fast64_t switches, steals, parks, wake_msg, wake_efd, io_sub, io_done, ticks, spawned;
+	atomic_uint_fast64_t switches, steals, parks, wake_msg, wake_efd, io_sub, io_done, ticks;
 };
 
 struct weft_proc {
@@ -248,7 +248,6 @@ struct weft_proc {
 	int64_t now_cache;             /* weft__now() at the last scheduler pass */
 	unsigned sq_pending;           /* prepared, not yet submitted SQEs */
 	unsigned inflight;             /* submitted ops not yet completed */
-	long exited;                   /* fibers ended here, not yet taken off sched->live */
 	struct weft__stack_cache *stack_cache;
 	uint32_t rand;
 	struct weft__proc_stats st;
@@ -267,6 +266,7 @@ struct weft_sched {
 	atomic_uint gq_len;
 	atomic_int npidle;             /* procs parked in their ring */
 	atomic_long live;              /* fibers alive */
+	atomic_uint_fast64_t spawned;
 	atomic_uint_fast64_t next_id;
 	atomic_bool stop;
 	_Atomic int64_t last_trim;     /* when idle procs last trimmed the stack pool */

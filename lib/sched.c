@@ -298,7 +298,8 @@ static void wakep(struct weft_sched *s, struct weft_proc *self, bool strong)
 {
 	if (s->nprocs == 1 && self)
 		return; /* the only proc is the one running this */
-	if ((strong ? sync_with_sleepers(s) : atomic_load_explicit(&s->npidle, memory_order_relaxed)) <= 0)
+	(void)strong; /* a relaxed load here lost wake-ups under TSan: always the RMW */
+	if (sync_with_sleepers(s) <= 0)
 		return;
 	unsigned start = self ? self->id + 1 : 0;
 	for (unsigned i = 0; i < s->nprocs; i++) {
@@ -365,12 +366,6 @@ void weft__ready(struct weft_fiber *f)
 
 /* ---- switching --------------------------------------------------------------- */
 
-static void stop_all(struct weft_sched *s)
-{
-	atomic_store(&s->stop, true);
-	wake_all(s);
-}
-
 static void fiber_free(struct weft_proc *p, struct weft_fiber *f)
 {
 	struct weft_sched *s = f->sched;
@@ -382,25 +377,10 @@ static void fiber_free(struct weft_proc *p, struct weft_fiber *f)
 	bool was_main = f == s->main;
 	if (was_main)
 		atomic_store(&s->main_done, true);
-	/* Exits are counted locally and subtracted from the shared count when
-	 * this proc runs out of work (flush_exits): a shared counter touched by
-	 * every exit on one proc and every spawn on another bounces between
-	 * cores. The count only ever overstates, so it reaches 0 only when all
-	 * fibers have ended and every proc has gone idle. */
-	p->exited++;
-	if (was_main && s->opts.return_with_main)
-		stop_all(s);
-}
-
-static void flush_exits(struct weft_proc *p)
-{
-	struct weft_sched *s = p->sched;
-	long n = p->exited;
-	if (!n)
-		return;
-	p->exited = 0;
-	if (atomic_fetch_sub(&s->live, n) == n)
-		stop_all(s);
+	if (atomic_fetch_sub(&s->live, 1) == 1 || (was_main && s->opts.return_with_main)) {
+		atomic_store(&s->stop, true);
+		wake_all(s);
+	}
 }
 
 /* Run by the context that a switch lands in, on behalf of the one that left. */
@@ -523,17 +503,11 @@ static int spawn(struct weft_proc *p, weft_fn fn, void *arg, const struct weft_g
 	}
 	f->created_ns = p->now_cache;
 	atomic_fetch_add_explicit(&s->live, 1, memory_order_relaxed);
-	STAT_INC(p, spawned);
+	atomic_fetch_add_explicit(&s->spawned, 1, memory_order_relaxed);
 	atomic_store_explicit(&f->magic, WEFT__FIBER_MAGIC, memory_order_release);
 	if (ret)
 		*ret = f;
 	make_runnable(f, false);
-	/* A spawner that outruns its proc yields once the local queue is half
-	 * full: the new fibers run (and hand back their warm stacks) before more
-	 * are made, instead of piling up cold in the global queue. */
-	if (p->cur && atomic_load_explicit(&p->rq_tail, memory_order_relaxed) -
-			      atomic_load_explicit(&p->rq_head, memory_order_relaxed) >= WEFT__RUNQ_SIZE / 2)
-		weft_yield();
 	return 0;
 }
 
@@ -769,9 +743,6 @@ static bool trim_stacks(struct weft_sched *s, struct weft_proc *p)
 static void proc_sleep(struct weft_proc *p)
 {
 	struct weft_sched *s = p->sched;
-	flush_exits(p);
-	if (atomic_load(&s->stop))
-		return;
 	atomic_store(&p->parked, 1);
 	atomic_fetch_add(&s->npidle, 1); /* pairs with sync_with_sleepers */
 	if (!any_work(p) && !trim_stacks(s, p) && !any_work(p)) {
@@ -917,7 +888,6 @@ static void *proc_thread(void *arg)
 	pthread_mutex_unlock(&s->start_lock);
 	if (r == 0)
 		proc_loop(p);
-	tls_proc = NULL;
 	/* rings and eventfds are closed by weft_run after every proc has
 	 * stopped: another proc may still be waking this one */
 	return NULL;
@@ -1099,10 +1069,10 @@ int weft_sched_stats(struct weft_sched_stats *ret)
 		return -EPERM;
 	struct weft_sched *s = self->sched;
 	memset(ret, 0, sizeof(*ret));
-	ret->fibers_live = (uint64_t)atomic_load(&s->live); /* may lag: exits are counted when procs idle */
+	ret->fibers_live = (uint64_t)atomic_load(&s->live);
+	ret->fibers_spawned = atomic_load(&s->spawned);
 	for (unsigned i = 0; i < s->nprocs; i++) {
 		struct weft__proc_stats *st = &s->procs[i]->st;
-		ret->fibers_spawned += atomic_load_explicit(&st->spawned, memory_order_relaxed);
 		ret->switches += atomic_load_explicit(&st->switches, memory_order_relaxed);
 		ret->steals += atomic_load_explicit(&st->steals, memory_order_relaxed);
 		ret->parks += atomic_load_explicit(&st->parks, memory_order_relaxed);

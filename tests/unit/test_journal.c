@@ -150,6 +150,7 @@ struct task {
 	int payload;        /* payload bytes */
 	int expect;         /* accept result */
 	weft_wg *wg;        /* done when the accept returned */
+	weft_wg *gate;      /* concurrent test: start all accepts together */
 };
 
 static void run(weft_fn fn, void *arg)
@@ -300,6 +301,7 @@ static void accepter(void *arg)
 	struct task *t = arg;
 	char id[32];
 	snprintf(id, sizeof(id), "c%d", t->n);
+	weft_wg_wait(NULL, t->gate);
 	t->expect = weftd_journal_accept(t->j, id, "p", "payload", 7, (uint64_t)t->n);
 	weft_wg_done(t->wg);
 }
@@ -314,13 +316,16 @@ static void concurrent_main(void *arg)
 {
 	struct conc *c = arg;
 	assert_int_equal(weftd_journal_start(c->j), 0);
-	weft_wg wg;
+	weft_wg wg, gate;
 	weft_wg_init(&wg);
+	weft_wg_init(&gate);
+	weft_wg_add(&gate, 1); /* however slow spawning is (TSan), the accepts overlap */
 	for (int i = 0; i < c->n; i++) {
-		c->tasks[i] = (struct task){ .j = c->j, .n = i, .expect = 1, .wg = &wg };
+		c->tasks[i] = (struct task){ .j = c->j, .n = i, .expect = 1, .wg = &wg, .gate = &gate };
 		weft_wg_add(&wg, 1);
 		assert_int_equal(weft_go(accepter, &c->tasks[i]), 0);
 	}
+	weft_wg_done(&gate);
 	assert_int_equal(weft_wg_wait(NULL, &wg), 0);
 	assert_int_equal(weftd_journal_close(c->j), 0);
 }
