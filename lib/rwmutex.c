@@ -51,8 +51,17 @@ static void admit(weft_rwmutex *rw, bool readers_first)
 	admit_readers(rw);
 }
 
-static int wait_on(weft_ctx *ctx, weft_rwmutex *rw, struct weft__waitq *q, struct weft__waiter *w)
+/* Called with the lock held when rw cannot be taken now: queue on q and park
+ * (fiber only; a plain thread gets -EPERM). */
+static int wait_on(weft_ctx *ctx, weft_rwmutex *rw, struct weft__waitq *q)
 {
+	if (!weft__self()) {
+		weft__lock_release(RWLOCK(rw));
+		return -EPERM;
+	}
+	struct weft__waiter waiter;
+	struct weft__waiter *w = &waiter;
+	weft__waiter_init(w);
 	weft__waitq_push(q, w);
 	weft__lock_release(RWLOCK(rw));
 	int r = weft__wait(ctx, w, q == RQ(rw) ? "rwmutex read" : "rwmutex write");
@@ -98,13 +107,7 @@ int weft_rwmutex_rlock(weft_ctx *ctx, weft_rwmutex *rw)
 		weft__lock_release(RWLOCK(rw));
 		return 0;
 	}
-	if (!weft__self()) {
-		weft__lock_release(RWLOCK(rw));
-		return -EPERM;
-	}
-	struct weft__waiter w;
-	weft__waiter_init(&w);
-	return wait_on(ctx, rw, RQ(rw), &w);
+	return wait_on(ctx, rw, RQ(rw));
 }
 
 int weft_rwmutex_runlock(weft_rwmutex *rw)
@@ -145,13 +148,7 @@ int weft_rwmutex_lock(weft_ctx *ctx, weft_rwmutex *rw)
 		weft__lock_release(RWLOCK(rw));
 		return 0;
 	}
-	if (!weft__self()) {
-		weft__lock_release(RWLOCK(rw));
-		return -EPERM;
-	}
-	struct weft__waiter w;
-	weft__waiter_init(&w);
-	return wait_on(ctx, rw, WQ(rw), &w);
+	return wait_on(ctx, rw, WQ(rw));
 }
 
 int weft_rwmutex_unlock(weft_rwmutex *rw)
