@@ -192,7 +192,7 @@ test-systemd: all
 # Debian's cross compiler builds all of libweft for aarch64 (warnings are
 # errors) and the unit tests that need no io_uring, which run under
 # qemu-user: test_switch (callee-saved x19-x29, d8-d15, sp, FPCR, first entry,
-# alignment) and test_stack (guard page, canary). The rest of the suite cannot
+# alignment; also built with PAC/BTI, below) and test_stack (guard page, canary). The rest of the suite cannot
 # run there: qemu-user 7.2 does not emulate io_uring_setup (ENOSYS).
 # liburing-dev and libcmocka-dev are Multi-Arch: same, so their headers in
 # /usr/include are the same for every architecture and the host's serve;
@@ -205,7 +205,8 @@ ARM64_BUILD  := build-arm64
 # ld.so of another glibc build, and pthread_create hangs. Without -L the
 # loader and libc both come from libc6:arm64.
 ARM64_RUN    := qemu-aarch64-static
-ARM64_TESTS  := $(ARM64_BUILD)/tests/test_switch $(ARM64_BUILD)/tests/test_stack
+ARM64_TESTS  := $(ARM64_BUILD)/tests/test_switch $(ARM64_BUILD)/tests/test_stack \
+	$(ARM64_BUILD)/tests/test_switch_pac
 ARM64_CFLAGS := -O2 -g -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
 	-fvisibility=hidden -fPIC -pthread -D_GNU_SOURCE -MMD -MP -Ilib/include -Ilib
 ARM64_LIB_A  := $(ARM64_BUILD)/lib/libweft.a
@@ -221,6 +222,18 @@ $(ARM64_LIB_A): $(LIB_C:%.c=$(ARM64_BUILD)/%.o) $(LIB_S:%.S=$(ARM64_BUILD)/%.o)
 $(ARM64_BUILD)/tests/%: tests/unit/%.c $(ARM64_LIB_A)
 	@mkdir -p $(@D)
 	$(ARM64_CC) $(ARM64_CFLAGS) -o $@ $< $(ARM64_LIB_A) -lcmocka -lm
+# test_switch again with -mbranch-protection=standard: qemu emulates PAuth, so
+# every C frame's signed lr is authenticated against sp after fibers moved
+# between stacks. BTI cannot be enforced here (Debian 12's crt files carry no
+# BTI property, so no program gets it), so only the property of
+# switch_aarch64.o is checked: without it the linker drops BTI everywhere.
+ARM64_PAC_FLAGS := $(filter-out -MMD -MP,$(ARM64_CFLAGS)) -mbranch-protection=standard
+$(ARM64_BUILD)/tests/test_switch_pac: tests/unit/test_switch.c lib/switch.c lib/switch.h lib/switch_aarch64.S
+	@mkdir -p $(@D)
+	$(ARM64_CC) $(ARM64_PAC_FLAGS) -c lib/switch_aarch64.S -o $@-switch_aarch64.o
+	aarch64-linux-gnu-readelf -n $@-switch_aarch64.o | grep -q 'AArch64 feature: BTI' \
+	  || { echo "weft: switch_aarch64.S lacks the BTI property" >&2; exit 1; }
+	$(ARM64_CC) $(ARM64_PAC_FLAGS) -o $@ tests/unit/test_switch.c lib/switch.c $@-switch_aarch64.o -lcmocka -lm
 test-cross-arm64: $(ARM64_TESTS)
 	@pass=0; fail=0; for t in $(ARM64_TESTS); do \
 	  echo "== $$t (qemu-aarch64)"; if timeout 300 $(ARM64_RUN) $$t; then pass=$$((pass+1)); else fail=$$((fail+1)); echo "FAILED: $$t"; fi; \

@@ -23,6 +23,21 @@
  */
 #if defined(__aarch64__)
 
+/* Built with -mbranch-protection=bti|standard (a default on some
+ * distributions), every object must carry the BTI property or the linker
+ * silently drops BTI for the whole program: emit it, with a landing pad
+ * ("bti c", a hint: a no-op elsewhere) at each entry. weft__switch is only
+ * called directly and the trampoline is entered by ret, neither of which
+ * BTI checks: the pads are for callers we do not know. No PAC property: the
+ * lr kept in a suspended frame is not signed. */
+#if defined(__ARM_FEATURE_BTI_DEFAULT) && __ARM_FEATURE_BTI_DEFAULT
+#define WEFT_BTI_C hint #34
+#define WEFT_GNU_PROPERTY_BTI 1
+#else
+#define WEFT_BTI_C
+#define WEFT_GNU_PROPERTY_BTI 0
+#endif
+
 	.text
 
 /* void weft__switch(void **save_sp, void *new_sp)  — x0, x1 */
@@ -32,6 +47,7 @@
 	.p2align 4
 weft__switch:
 	.cfi_startproc
+	WEFT_BTI_C
 	sub	sp, sp, #176
 	.cfi_adjust_cfa_offset 176
 	stp	x19, x20, [sp, #0]
@@ -81,6 +97,7 @@ weft__switch:
 weft__ctx_trampoline:
 	.cfi_startproc
 	.cfi_undefined x30
+	WEFT_BTI_C
 	mov	x29, #0
 	mov	x0, x19
 	mov	x1, x20
@@ -89,5 +106,18 @@ weft__ctx_trampoline:
 	.cfi_endproc
 	.size	weft__ctx_trampoline, .-weft__ctx_trampoline
 
+#if WEFT_GNU_PROPERTY_BTI
+	.pushsection .note.gnu.property, "a"
+	.p2align 3
+	.word	4		/* name size */
+	.word	16		/* descriptor size */
+	.word	5		/* NT_GNU_PROPERTY_TYPE_0 */
+	.asciz	"GNU"
+	.word	0xc0000000	/* GNU_PROPERTY_AARCH64_FEATURE_1_AND */
+	.word	4
+	.word	1		/* GNU_PROPERTY_AARCH64_FEATURE_1_BTI */
+	.word	0		/* pad to 8 */
+	.popsection
+#endif
 #endif
 	.section .note.GNU-stack,"",%progbits
