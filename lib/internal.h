@@ -33,6 +33,7 @@
 
 #define WEFT__LIKELY(x) __builtin_expect(!!(x), 1)
 #define WEFT__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define WEFT__INLINE inline __attribute__((always_inline))
 
 #if defined(__x86_64__) || defined(__i386__)
 #define weft__cpu_relax() __builtin_ia32_pause()
@@ -226,6 +227,8 @@ struct weft_proc {
 	uint64_t efd_buf;
 	struct weft__ctx g0;           /* the thread's own context: the scheduler loop */
 	struct weft_fiber *cur;        /* running fiber, NULL on g0 */
+	bool solo;                     /* the only proc: no thieves, so the owner's run-queue
+	                                  operations need no read-modify-write */
 	/* Go's local run queue: owner pushes at tail, owner and thieves take at head */
 	_Atomic uint32_t rq_head, rq_tail;
 	struct weft_fiber *_Atomic rq[WEFT__RUNQ_SIZE];

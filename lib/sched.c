@@ -85,7 +85,7 @@ static struct weft_fiber *gq_get(struct weft_proc *p, unsigned max);
 
 /* ---- local run queue (Go's runqput / runqget / runqgrab) ------------------ */
 
-static bool runq_put_local(struct weft_proc *p, struct weft_fiber *f)
+static WEFT__INLINE bool runq_put_local(struct weft_proc *p, struct weft_fiber *f)
 {
 	uint32_t h = atomic_load_explicit(&p->rq_head, memory_order_acquire);
 	uint32_t t = atomic_load_explicit(&p->rq_tail, memory_order_relaxed);
@@ -120,8 +120,14 @@ static bool runq_put_slow(struct weft_proc *p, struct weft_fiber *f)
 static void runq_put(struct weft_proc *p, struct weft_fiber *f, bool next)
 {
 	if (next) {
-		f = atomic_exchange_explicit(&p->runnext, f, memory_order_acq_rel);
-		if (!f)
+		struct weft_fiber *old;
+		if (p->solo) {
+			old = atomic_load_explicit(&p->runnext, memory_order_relaxed);
+			atomic_store_explicit(&p->runnext, f, memory_order_relaxed);
+		} else {
+			old = atomic_exchange_explicit(&p->runnext, f, memory_order_acq_rel);
+		}
+		if (!(f = old))
 			return;
 	}
 	while (!runq_put_local(p, f))
@@ -129,8 +135,26 @@ static void runq_put(struct weft_proc *p, struct weft_fiber *f, bool next)
 			return;
 }
 
+/* A lone proc has no thieves: plain loads and stores take from its queue. */
+static WEFT__INLINE struct weft_fiber *runq_get_solo(struct weft_proc *p)
+{
+	struct weft_fiber *f = atomic_load_explicit(&p->runnext, memory_order_relaxed);
+	if (f) {
+		atomic_store_explicit(&p->runnext, NULL, memory_order_relaxed);
+		return f;
+	}
+	uint32_t h = atomic_load_explicit(&p->rq_head, memory_order_relaxed);
+	if (h == atomic_load_explicit(&p->rq_tail, memory_order_relaxed))
+		return NULL;
+	f = atomic_load_explicit(&p->rq[h % WEFT__RUNQ_SIZE], memory_order_relaxed);
+	atomic_store_explicit(&p->rq_head, h + 1, memory_order_relaxed);
+	return f;
+}
+
 static struct weft_fiber *runq_get(struct weft_proc *p)
 {
+	if (p->solo)
+		return runq_get_solo(p);
 	struct weft_fiber *f = atomic_load_explicit(&p->runnext, memory_order_relaxed);
 	if (f && (f = atomic_exchange_explicit(&p->runnext, NULL, memory_order_acq_rel)))
 		return f;
@@ -384,7 +408,7 @@ static void fiber_free(struct weft_proc *p, struct weft_fiber *f)
 }
 
 /* Run by the context that a switch lands in, on behalf of the one that left. */
-static void after_switch(struct weft_proc *p)
+static void after_switch_slow(struct weft_proc *p)
 {
 	struct weft_fiber *f = p->after_fiber;
 	enum weft__after a = p->after;
@@ -410,6 +434,12 @@ static void after_switch(struct weft_proc *p)
 	}
 }
 
+static WEFT__INLINE void after_switch(struct weft_proc *p)
+{
+	if (p->after != WEFT__AFTER_NONE)
+		after_switch_slow(p);
+}
+
 /* The next fiber to switch to directly, or NULL to go through g0. */
 static struct weft_fiber *pick_next_fast(struct weft_proc *p)
 {
@@ -418,21 +448,26 @@ static struct weft_fiber *pick_next_fast(struct weft_proc *p)
 	return runq_get(p);
 }
 
-static void switch_away(struct weft_proc *p, struct weft_fiber *f, enum weft__after after)
+/* Leave f for next (NULL: the scheduler loop) with p->after already set. */
+static inline void switch_to(struct weft_proc *p, struct weft_fiber *f, struct weft_fiber *next)
 {
-	p->after = after;
-	p->after_fiber = f;
-	struct weft_fiber *next = pick_next_fast(p);
 	STAT_INC(p, switches);
 	/* Unguarded stacks: check the depth here, the canary when the fiber
 	 * ends. Reading the canary at every switch would commit the stack's
 	 * bottom page: a second page per parked fiber. */
-	if (WEFT__UNLIKELY(!f->stack.guarded) &&
-	    (char *)__builtin_frame_address(0) < (char *)f->stack.lo + 256)
+	char here; /* where the stack is (the frame address would cost a frame pointer) */
+	if (WEFT__UNLIKELY(!f->stack.guarded) && &here < (char *)f->stack.lo + 256)
 		weft__stack_overflow(f->name);
 	p->cur = next;
 	weft__ctx_switch(&f->ctx, next ? &next->ctx : &p->g0);
 	after_switch(weft__proc());
+}
+
+static void switch_away(struct weft_proc *p, struct weft_fiber *f, enum weft__after after)
+{
+	p->after = after;
+	p->after_fiber = f;
+	switch_to(p, f, pick_next_fast(p));
 }
 
 void weft__park(const char *reason)
@@ -452,9 +487,26 @@ void weft__park(const char *reason)
 int weft_yield(void)
 {
 	struct weft_proc *p = weft__proc();
-	if (!p || !p->cur)
+	struct weft_fiber *f;
+	if (!p || !(f = p->cur))
 		return -EPERM;
-	switch_away(p, p->cur, WEFT__AFTER_YIELD);
+	/* A lone proc rotates its queue in place: no thief can take f before
+	 * the switch below completes, so f goes to the tail now and the next
+	 * context has nothing to do for it. */
+	if (p->solo && !atomic_load_explicit(&f->home, memory_order_relaxed)) {
+		struct weft_fiber *next = NULL;
+		if (WEFT__LIKELY(++p->tick % 61) && !atomic_load_explicit(&p->inbox_len, memory_order_relaxed))
+			next = runq_get_solo(p);
+		if (WEFT__LIKELY(next)) {
+			runq_put_local(p, f); /* cannot fail: next just left the queue */
+		} else {
+			p->after = WEFT__AFTER_YIELD; /* through the scheduler loop */
+			p->after_fiber = f;
+		}
+		switch_to(p, f, next);
+		return 0;
+	}
+	switch_away(p, f, WEFT__AFTER_YIELD);
 	return 0;
 }
 
@@ -961,6 +1013,7 @@ static struct weft_sched *sched_new(const struct weft_opts *opts)
 		memset(p, 0, sizeof(*p));
 		p->sched = s;
 		p->id = i;
+		p->solo = s->nprocs == 1;
 		p->efd = -EBADF;
 		p->rand = 0x9e3779b9u * (i + 1);
 		atomic_store(&p->next_timer, INT64_MAX);

@@ -103,6 +103,84 @@ static void test_yield_interleaves(void **state)
 	assert_string_equal(pp.log, "ababab");
 }
 
+/* ---- on one proc, yielding fibers take strict turns ---- */
+#define RR_MAX 4
+#define RR_ROUNDS 150 /* crosses the scheduler's every-61st-switch pass */
+struct rr {
+	int nfib;
+	int log[RR_MAX * RR_ROUNDS];
+	int len;
+};
+struct rr_arg { struct rr *rr; int me; };
+
+static void rr_fiber(void *arg)
+{
+	struct rr_arg *a = arg;
+	for (int i = 0; i < RR_ROUNDS; i++) {
+		a->rr->log[a->rr->len++] = a->me;
+		assert_int_equal(weft_yield(), 0);
+	}
+}
+
+static void rr_main(void *arg)
+{
+	struct rr *rr = arg;
+	static struct rr_arg args[RR_MAX];
+	for (int i = 0; i < rr->nfib; i++) {
+		args[i] = (struct rr_arg){ rr, i };
+		assert_int_equal(weft_go(rr_fiber, &args[i]), 0);
+	}
+}
+
+static void test_yield_round_robin(void **state)
+{
+	(void)state;
+	for (int n = 1; n <= RR_MAX; n++) {
+		struct rr rr = { .nfib = n };
+		struct weft_opts o = { .procs = 1 };
+		assert_int_equal(weft_run(rr_main, &rr, &o), 0);
+		assert_int_equal(rr.len, n * RR_ROUNDS);
+		/* every run of n turns has each fiber exactly once, in one fixed order */
+		for (int i = n; i < rr.len; i++)
+			assert_int_equal(rr.log[i], rr.log[i - n]);
+		for (int i = 0; i < n; i++)
+			for (int j = 0; j < i; j++)
+				assert_int_not_equal(rr.log[i], rr.log[j]);
+	}
+}
+
+/* ---- a fiber that only yields still lets timers and pinned fibers run ---- */
+struct spin { atomic_bool timer_fired, pinned_ran; };
+
+static void spin_sleeper(void *arg)
+{
+	struct spin *sp = arg;
+	weft_sleep(NULL, 2 * WEFT_MSEC);
+	atomic_store(&sp->timer_fired, true);
+}
+
+static void spin_pinned(void *arg)
+{
+	atomic_store(&((struct spin *)arg)->pinned_ran, true);
+}
+
+static void spin_main(void *arg)
+{
+	struct spin *sp = arg;
+	weft_go(spin_sleeper, sp);
+	weft_go_opts(spin_pinned, sp, &(struct weft_go_opts){ .pin = true });
+	while (!atomic_load(&sp->timer_fired) || !atomic_load(&sp->pinned_ran))
+		assert_int_equal(weft_yield(), 0);
+}
+
+static void test_yield_lets_scheduler_run(void **state)
+{
+	(void)state;
+	struct spin sp = { 0 };
+	run(spin_main, &sp);
+	assert_true(atomic_load(&sp.timer_fired) && atomic_load(&sp.pinned_ran));
+}
+
 /* ---- sleeps wake in deadline order ---- */
 struct sleeper_log {
 	int order[8];
@@ -344,6 +422,9 @@ int main(void)
 	const struct CMUnitTest table[] = {
 		cmocka_unit_test(test_outside),
 		cmocka_unit_test(test_yield_interleaves),
+		cmocka_unit_test(test_yield_round_robin),
+		cmocka_unit_test_prestate_setup_teardown(test_yield_lets_scheduler_run, set_procs, NULL, (void *)1),
+		cmocka_unit_test_prestate_setup_teardown(test_yield_lets_scheduler_run, set_procs, NULL, (void *)2),
 		cmocka_unit_test(test_blocking),
 		cmocka_unit_test_prestate_setup_teardown(test_spawn_join, set_procs, NULL, (void *)1),
 		cmocka_unit_test_prestate_setup_teardown(test_spawn_join, set_procs, NULL, (void *)2),
