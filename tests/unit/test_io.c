@@ -457,12 +457,18 @@ static void reader(void *arg)
 	weft_wg_done(&rc->done);
 }
 
+struct spin {
+	atomic_int stop;
+	weft_wg done; /* main waits for it: stop lives on main's stack */
+};
+
 static void spinner(void *arg)
 {
 	/* keeps the spawning proc's queue non-empty so the reader can be stolen */
-	atomic_int *stop = arg;
-	while (!atomic_load(stop))
+	struct spin *sp = arg;
+	while (!atomic_load(&sp->stop))
 		weft_yield();
+	weft_wg_done(&sp->done);
 }
 
 static void rcancel_main(void *arg)
@@ -473,16 +479,20 @@ static void rcancel_main(void *arg)
 		assert_int_equal(weft_ctx_with_timeout(NULL, 30 * WEFT_MSEC, &rc->ctx), 0);
 	else
 		assert_int_equal(weft_ctx_with_cancel(NULL, &rc->ctx), 0);
-	atomic_int stop = 0;
+	struct spin sp = { .stop = 0 };
+	weft_wg_init(&sp.done);
 	weft_wg_init(&rc->done);
 	weft_wg_add(&rc->done, 1);
-	if (rc->mode == 2)
-		weft_go_opts(spinner, &stop, &(struct weft_go_opts){ .pin = true });
+	if (rc->mode == 2) {
+		weft_wg_add(&sp.done, 1);
+		weft_go_opts(spinner, &sp, &(struct weft_go_opts){ .pin = true });
+	}
 	weft_go(reader, rc);
 	if (rc->mode != 1)
 		weft_go_opts(canceller, rc, &(struct weft_go_opts){ .pin = true });
 	assert_int_equal(weft_wg_wait(NULL, &rc->done), 0);
-	atomic_store(&stop, 1);
+	atomic_store(&sp.stop, 1);
+	assert_int_equal(weft_wg_wait(NULL, &sp.done), 0);
 	/* the fd still works, and data written now goes to the next read, not the
 	 * cancelled one */
 	assert_int_equal(weft_write(NULL, rc->fds[1], "after", 5, -1), 5);

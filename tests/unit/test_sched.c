@@ -103,6 +103,53 @@ static void test_yield_interleaves(void **state)
 	assert_string_equal(pp.log, "ababab");
 }
 
+/* ---- a spawning loop runs its children as it goes, in bounded memory ---- */
+struct flood {
+	long ran;
+	uint64_t max_live;
+	weft_wg wg;
+};
+
+static void flood_child(void *arg)
+{
+	struct flood *fl = arg;
+	fl->ran++; /* one proc: no race */
+	weft_wg_done(&fl->wg);
+}
+
+static void flood_main(void *arg)
+{
+	struct flood *fl = arg;
+	const long n = TEST_SCALE(20000);
+	weft_wg_init(&fl->wg);
+	weft_wg_add(&fl->wg, n);
+	for (long i = 0; i < n; i++) {
+		assert_int_equal(weft_go(flood_child, fl), 0);
+		struct weft_sched_stats st;
+		assert_int_equal(weft_sched_stats(&st), 0);
+		if (st.fibers_live > fl->max_live)
+			fl->max_live = st.fibers_live;
+	}
+	assert_true(fl->ran > 0); /* children ran before the loop ended */
+	assert_int_equal(weft_wg_wait(NULL, &fl->wg), 0);
+	struct weft_sched_stats st;
+	assert_int_equal(weft_sched_stats(&st), 0);
+	assert_int_equal(st.fibers_live, 1); /* only main: the count settles exactly */
+	assert_true(st.fibers_spawned >= (uint64_t)n + 1);
+}
+
+static void test_spawn_bounded(void **state)
+{
+	(void)state;
+	struct flood fl = { 0 };
+	struct weft_opts o = { .procs = 1 };
+	assert_int_equal(weft_run(flood_main, &fl, &o), 0);
+	assert_int_equal(fl.ran, TEST_SCALE(20000));
+	/* main plus at most half a run queue (256) and the one just made */
+	assert_true(fl.max_live <= 1 + 128 + 1);
+	assert_true(fl.max_live >= 2);
+}
+
 /* ---- on one proc, yielding fibers take strict turns ---- */
 #define RR_MAX 4
 #define RR_ROUNDS 150 /* crosses the scheduler's every-61st-switch pass */
@@ -423,6 +470,7 @@ int main(void)
 		cmocka_unit_test(test_outside),
 		cmocka_unit_test(test_yield_interleaves),
 		cmocka_unit_test(test_yield_round_robin),
+		cmocka_unit_test(test_spawn_bounded),
 		cmocka_unit_test_prestate_setup_teardown(test_yield_lets_scheduler_run, set_procs, NULL, (void *)1),
 		cmocka_unit_test_prestate_setup_teardown(test_yield_lets_scheduler_run, set_procs, NULL, (void *)2),
 		cmocka_unit_test(test_blocking),
