@@ -151,6 +151,27 @@ static WEFT__INLINE struct weft_fiber *runq_get_solo(struct weft_proc *p)
 	return f;
 }
 
+/* A lone proc's yield: f joins the tail as the head leaves (runnext first). */
+static WEFT__INLINE struct weft_fiber *runq_rotate_solo(struct weft_proc *p, struct weft_fiber *f)
+{
+	struct weft_fiber *n = atomic_load_explicit(&p->runnext, memory_order_relaxed);
+	uint32_t h = atomic_load_explicit(&p->rq_head, memory_order_relaxed);
+	uint32_t t = atomic_load_explicit(&p->rq_tail, memory_order_relaxed);
+	if (n) {
+		if (t - h >= WEFT__RUNQ_SIZE)
+			return NULL; /* no room for f: the scheduler loop spills it */
+		atomic_store_explicit(&p->runnext, NULL, memory_order_relaxed);
+	} else {
+		if (h == t)
+			return NULL;
+		n = atomic_load_explicit(&p->rq[h % WEFT__RUNQ_SIZE], memory_order_relaxed);
+		atomic_store_explicit(&p->rq_head, h + 1, memory_order_relaxed);
+	}
+	atomic_store_explicit(&p->rq[t % WEFT__RUNQ_SIZE], f, memory_order_relaxed);
+	atomic_store_explicit(&p->rq_tail, t + 1, memory_order_relaxed);
+	return n;
+}
+
 static struct weft_fiber *runq_get(struct weft_proc *p)
 {
 	if (p->solo)
@@ -537,10 +558,8 @@ int weft_yield(void)
 	if (p->solo && !atomic_load_explicit(&f->home, memory_order_relaxed)) {
 		struct weft_fiber *next = NULL;
 		if (WEFT__LIKELY(++p->tick % 61) && !atomic_load_explicit(&p->inbox_len, memory_order_relaxed))
-			next = runq_get_solo(p);
-		if (WEFT__LIKELY(next)) {
-			runq_put_local(p, f); /* cannot fail: next just left the queue */
-		} else {
+			next = runq_rotate_solo(p, f);
+		if (WEFT__UNLIKELY(!next)) {
 			p->after = WEFT__AFTER_YIELD; /* through the scheduler loop */
 			p->after_fiber = f;
 		}

@@ -196,6 +196,53 @@ static void test_yield_round_robin(void **state)
 	}
 }
 
+/* ---- yielding with a full run queue and runnext taken loses no one ---- */
+struct fullq {
+	weft_wg gate, done;
+	int n, ran;
+};
+
+static void fullq_fiber(void *arg)
+{
+	struct fullq *fq = arg;
+	weft_wg_wait(NULL, &fq->gate);
+	fq->ran++; /* one proc */
+	weft_wg_done(&fq->done);
+}
+
+static void fullq_main(void *arg)
+{
+	struct fullq *fq = arg;
+	weft_wg_init(&fq->gate);
+	weft_wg_init(&fq->done);
+	weft_wg_add(&fq->gate, 1);
+	weft_wg_add(&fq->done, fq->n);
+	for (int i = 0; i < fq->n; i++)
+		assert_int_equal(weft_go(fullq_fiber, fq), 0);
+	/* let them all park on the gate */
+	for (int i = 0; i < 4; i++)
+		weft_yield();
+	/* wakes all at once: runnext, a full local queue and the global queue */
+	weft_wg_done(&fq->gate);
+	for (int i = 0; i < 10 * fq->n && fq->ran < fq->n; i++)
+		assert_int_equal(weft_yield(), 0);
+	assert_int_equal(weft_wg_wait(NULL, &fq->done), 0);
+}
+
+static void test_yield_full_queue(void **state)
+{
+	(void)state;
+	/* runnext plus 256 queued is a full queue; 386 fills it again after a
+	 * spill of half to the global queue */
+	static const int counts[] = { 100, 256, 257, 258, 385, 386, 600 };
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		struct fullq fq = { .n = counts[i] };
+		struct weft_opts o = { .procs = 1 };
+		assert_int_equal(weft_run(fullq_main, &fq, &o), 0);
+		assert_int_equal(fq.ran, fq.n);
+	}
+}
+
 /* ---- a fiber that only yields still lets timers and pinned fibers run ---- */
 struct spin { atomic_bool timer_fired, pinned_ran; };
 
@@ -476,6 +523,7 @@ int main(void)
 		cmocka_unit_test(test_yield_interleaves),
 		cmocka_unit_test(test_yield_round_robin),
 		cmocka_unit_test(test_spawn_bounded),
+		cmocka_unit_test(test_yield_full_queue),
 		cmocka_unit_test_prestate_setup_teardown(test_yield_lets_scheduler_run, set_procs, NULL, (void *)1),
 		cmocka_unit_test_prestate_setup_teardown(test_yield_lets_scheduler_run, set_procs, NULL, (void *)2),
 		cmocka_unit_test(test_blocking),
