@@ -32,6 +32,7 @@ struct weftd_worker {
 	atomic_bool busy;
 	uint64_t rnd;
 	struct weftd_hb *hb;           /* the supervisor's slot, NULL without one */
+	int64_t now;                   /* the last weft_now() this worker read */
 };
 
 struct weftd_stage_rt {
@@ -39,6 +40,7 @@ struct weftd_stage_rt {
 	struct weftd_pipe *pipe;
 	uint32_t index;
 	struct weftd_actor *actor;
+	bool instant;                   /* the actor never parks nor reads its ctx (noop, echo) */
 	weft_chan *q;                   /* bounded: job pointers, capacity stage.queue */
 	struct weft_retry_policy retry; /* stage.retry as libweft's schedule */
 	weft_ratelimit *rl;             /* stage.rate_limit; NULL = unlimited */
@@ -241,6 +243,7 @@ static int pipe_new(struct weftd_engine *e, struct cfgref *cref, const struct we
 				 aerr[0] ? aerr : strerror(-r));
 			goto fail;
 		}
+		s->instant = weftd_actor_instant(s->actor);
 		r = weft_chan_new(sizeof(struct weftd_job *), s->cfg->queue, &s->q);
 		if (r < 0)
 			goto fail_nomem;
@@ -371,7 +374,8 @@ const struct weftd_config *weftd_engine_config(struct weftd_engine *e)
 static void worker_beat(void *arg)
 {
 	struct weftd_worker *w = arg;
-	atomic_store_explicit(&w->beat_ns, weft_now(), memory_order_relaxed);
+	w->now = weft_now();
+	atomic_store_explicit(&w->beat_ns, w->now, memory_order_relaxed);
 	if (w->hb)
 		weftd_hb_beat(w->hb);
 }
@@ -400,14 +404,17 @@ static int run_attempts(struct weftd_worker *w, struct weftd_job *j, char **out,
 	int r;
 
 	for (uint32_t attempt = 1;; attempt++) {
-		int64_t t0;
+		int64_t t0 = weft_now();
 		weft_ctx *actx = NULL;
 		bool timed_out = false, hb_lost = false;
 
-		if (weftd_job_begin_attempt(j, s->index, cfg->name, attempt) < 0)
+		if (weftd_job_begin_attempt_at(j, s->index, cfg->name, attempt, t0) < 0)
 			goto canceled;
-		if (s->rl && weft_ratelimit_wait(j->ctx, s->rl) < 0)
-			goto canceled;
+		if (s->rl) {
+			if (weft_ratelimit_wait(j->ctx, s->rl) < 0)
+				goto canceled;
+			t0 = weft_now();
+		}
 		/* in_movable: j->input is malloc'd, so noop and echo hand it on as their
 		 * output instead of copying it. */
 		struct weftd_attempt at = {
@@ -416,32 +423,36 @@ static int run_attempts(struct weftd_worker *w, struct weftd_job *j, char **out,
 			.in_movable = j->input != NULL,
 		};
 		/* An attempt ctx of its own (timeout or not): a lost heartbeat cancels it
-		 * without cancelling the job, which is then retried. */
-		r = cfg->timeout_ns ? weft_ctx_with_timeout(j->ctx, (int64_t)cfg->timeout_ns, &actx)
+		 * without cancelling the job, which is then retried. An instant actor runs to
+		 * its end without parking or looking at a ctx: nothing could time it out or
+		 * cancel it midway, so it runs on the job's ctx, outside the heartbeat watch. */
+		if (!s->instant) {
+			r = cfg->timeout_ns
+				    ? weft_ctx_with_timeout(j->ctx, (int64_t)cfg->timeout_ns, &actx)
 				    : weft_ctx_with_cancel(j->ctx, &actx);
-		if (r < 0) {
-			snprintf(at.error, sizeof(at.error), "out of memory");
-			goto attempt_failed;
+			if (r < 0) {
+				snprintf(at.error, sizeof(at.error), "out of memory");
+				goto attempt_failed;
+			}
+			at.ctx = actx;
+			if (w->hb)
+				weftd_hb_begin(w->hb, actx, j->id, (int64_t)cfg->heartbeat_timeout_ns);
 		}
-		at.ctx = actx;
-		if (w->hb)
-			weftd_hb_begin(w->hb, actx, j->id, (int64_t)cfg->heartbeat_timeout_ns);
 		atomic_fetch_add_explicit(&s->st.running, 1, memory_order_relaxed);
-		t0 = weft_now();
 		r = weftd_actor_run(s->actor, &at);
 		if (at.in && !at.in_movable) { /* moved to at.out: no longer the job's */
 			j->input = NULL;
 			j->input_len = 0;
 		}
 		atomic_fetch_sub_explicit(&s->st.running, 1, memory_order_relaxed);
-		hb_lost = w->hb && weftd_hb_end(w->hb);
-		worker_beat(w);
-		timed_out = r < 0 && weft_ctx_err(actx) == -ETIMEDOUT && weft_ctx_err(j->ctx) == 0;
+		hb_lost = !s->instant && w->hb && weftd_hb_end(w->hb);
+		worker_beat(w); /* reads the clock into w->now */
+		timed_out = r < 0 && actx && weft_ctx_err(actx) == -ETIMEDOUT && weft_ctx_err(j->ctx) == 0;
 		weft_ctx_unref(actx);
 		if (at.log)
 			weftd_job_set_log(j, at.log, at.log_len);
 		if (r == 0) {
-			hist_add(&s->st.lat, weft_now() - t0);
+			hist_add(&s->st.lat, w->now - t0);
 			*out = at.out;
 			*out_len = at.out_len;
 			return 0;
@@ -503,9 +514,9 @@ static void worker_job(struct weftd_worker *w, struct weftd_job *j)
 	j->input = NULL;
 	j->input_len = 0;
 	if (s->index + 1 == p->nstages) {
-		if (weftd_jobs_finish(p->eng->jobs, j, WEFTD_JOB_DONE, out, out_len, NULL)) {
+		if (weftd_jobs_finish_at(p->eng->jobs, j, WEFTD_JOB_DONE, out, out_len, NULL, w->now)) {
 			atomic_fetch_add_explicit(&p->done, 1, memory_order_relaxed);
-			hist_add(&p->lat, weft_now() - j->created_ns);
+			hist_add(&p->lat, w->now - j->created_ns);
 		}
 		goto drop;
 	}
@@ -543,10 +554,8 @@ static void worker_main(void *arg)
 	while (weft_chan_recv(NULL, s->q, &v) == 0) {
 		atomic_fetch_sub_explicit(&s->st.queued, 1, memory_order_relaxed);
 		atomic_store_explicit(&w->busy, true, memory_order_relaxed);
-		worker_beat(w);
-		worker_job(w, v);
+		worker_job(w, v); /* beats after each attempt */
 		atomic_store_explicit(&w->busy, false, memory_order_relaxed);
-		worker_beat(w);
 	}
 	/* Queue closed and drained: the last worker out closes the next stage's queue, so
 	 * a drain flows down the pipeline without losing jobs in between. */
