@@ -12,6 +12,7 @@
 #include "supervisor.h"
 
 #define HIST_BUCKETS 40
+#define WORKER_JOBS_PER_TURN 16
 
 /* Latency histogram: bucket i counts samples of [2^(i-1), 2^i) microseconds (0 in 0). */
 struct hist {
@@ -551,11 +552,15 @@ static void worker_main(void *arg)
 		snprintf(what, sizeof(what), "%s/%s", p->cfg->name, s->cfg->name);
 		w->hb = weftd_hb_register(p->eng->sup, what);
 	}
-	while (weft_chan_recv(NULL, s->q, &v) == 0) {
+	for (unsigned n = 1; weft_chan_recv(NULL, s->q, &v) == 0; n++) {
 		atomic_fetch_sub_explicit(&s->st.queued, 1, memory_order_relaxed);
 		atomic_store_explicit(&w->busy, true, memory_order_relaxed);
 		worker_job(w, v); /* beats after each attempt */
 		atomic_store_explicit(&w->busy, false, memory_order_relaxed);
+		/* A receive from a non-empty queue does not park: with a backlog, let the
+		 * connections (and their I/O) in now and then. */
+		if (n % WORKER_JOBS_PER_TURN == 0)
+			weft_yield();
 	}
 	/* Queue closed and drained: the last worker out closes the next stage's queue, so
 	 * a drain flows down the pipeline without losing jobs in between. */
