@@ -582,7 +582,15 @@ static bool parse_fast(struct weftd_request *req, const char *line, size_t len)
 			req->id[n + 1] = '"';
 			req->id[n + 2] = '\0';
 		} else if (tok_int(&f, t, &v)) {
-			snprintf(req->id, sizeof(req->id), "%lld", (long long)v);
+			char tmp[24], *q = tmp + sizeof(tmp);
+			uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+			do
+				*--q = (char)('0' + u % 10);
+			while (u /= 10);
+			if (v < 0)
+				*--q = '-';
+			memcpy(req->id, q, (size_t)(tmp + sizeof(tmp) - q));
+			req->id[tmp + sizeof(tmp) - q] = '\0';
 		} else {
 			memcpy(req->id, line + t->start, n); /* true, false, null */
 			req->id[n] = '\0';

@@ -344,6 +344,8 @@ static void test_fast_path(void **state)
 		{ "{\"op\":\"submit\",\"pipeline\":\"a\tb\"}", false },
 		{ "{\"op\":\"submit\",\"pipeline\":\"a\\\"b\"}", false },
 		{ "{\"id\":\"abc\",\"op\":\"ping\"}", true }, { "{\"id\":-0,\"op\":\"ping\"}", true },
+		{ "{\"id\":-42,\"op\":\"ping\"}", true }, { "{\"id\":0,\"op\":\"ping\"}", true },
+		{ "{\"id\":-123456789012345678,\"op\":\"ping\"}", true },
 		{ "{\"id\":true,\"op\":\"ping\"}", true }, { "{\"id\":null,\"op\":\"ping\"}", true },
 		{ "{\"id\":1e3,\"op\":\"ping\"}", false }, { "{\"id\":{},\"op\":\"ping\"}", false },
 		{ "{\"id\":\"0123456789012345678901234567890123456789012345678901234567890\",\"op\":\"ping\"}", true },
