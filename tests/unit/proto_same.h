@@ -27,7 +27,8 @@ static bool proto_same(const char *line, size_t len, size_t max, bool *fast)
 	if (same && ra == 0) {
 		same = a.op == b.op && same_str(a.pipeline, b.pipeline) && same_str(a.job, b.job) &&
 		       a.njobs == b.njobs && a.payload_len == b.payload_len &&
-		       memcmp(a.payload, b.payload, a.payload_len) == 0 && a.wait == b.wait &&
+		       (!a.payload_len || memcmp(a.payload, b.payload, a.payload_len) == 0) &&
+		       !a.payload == !b.payload && a.wait == b.wait &&
 		       a.has_timeout == b.has_timeout && a.timeout_ns == b.timeout_ns &&
 		       a.has_state == b.has_state && (!a.has_state || a.state == b.state) &&
 		       a.limit == b.limit;
