@@ -17,7 +17,7 @@
 /* Latency histogram: bucket i counts samples of [2^(i-1), 2^i) microseconds (0 in 0). */
 struct hist {
 	atomic_uint_fast64_t b[HIST_BUCKETS];
-	atomic_uint_fast64_t n, sum_us, max_us;
+	atomic_uint_fast64_t sum_us, max_us; /* the count is the buckets' sum */
 };
 
 struct stage_stats {
@@ -103,17 +103,25 @@ static void hist_add(struct hist *h, int64_t ns)
 	if (i >= HIST_BUCKETS)
 		i = HIST_BUCKETS - 1;
 	atomic_fetch_add_explicit(&h->b[i], 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&h->n, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&h->sum_us, us, memory_order_relaxed);
 	m = atomic_load_explicit(&h->max_us, memory_order_relaxed);
 	while (us > m && !atomic_compare_exchange_weak(&h->max_us, &m, us))
 		;
 }
 
+static uint64_t hist_count(struct hist *h)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < HIST_BUCKETS; i++)
+		n += atomic_load_explicit(&h->b[i], memory_order_relaxed);
+	return n;
+}
+
 /* Upper bound of the bucket holding quantile q (microseconds), capped at the max seen. */
 static uint64_t hist_quantile(struct hist *h, double q)
 {
-	uint64_t n = atomic_load(&h->n), want, acc = 0, max = atomic_load(&h->max_us);
+	uint64_t n = hist_count(h), want, acc = 0, max = atomic_load(&h->max_us);
 
 	if (!n)
 		return 0;
@@ -132,7 +140,7 @@ static uint64_t hist_quantile(struct hist *h, double q)
 
 static void hist_json(struct weftd_buf *b, const char *key, struct hist *h)
 {
-	uint64_t n = atomic_load(&h->n);
+	uint64_t n = hist_count(h);
 
 	weftd_json_obj_begin(b, key);
 	weftd_json_u64(b, "count", n);
@@ -694,14 +702,17 @@ void weftd_engine_set_journal(struct weftd_engine *e, struct weftd_journal *jn)
 	weftd_jobs_set_on_finish(e->jobs, jn ? on_job_finished : NULL, e);
 }
 
+/* Under the set lock, without a reference on the set: a reload swaps the set under the
+ * same lock before it drops the old one (two atomic operations less per submit). */
 static struct weftd_pipe *find_pipe(struct weftd_engine *e, const char *name)
 {
-	struct pipeset *s = set_get(e);
-	struct weftd_pipe *p = s ? set_find(s, name) : NULL;
+	struct weftd_pipe *p;
 
+	weft__lock_acquire(&e->set_lock);
+	p = e->set ? set_find(e->set, name) : NULL;
 	if (p)
 		pipe_ref(p);
-	set_unref(s);
+	weft__lock_release(&e->set_lock);
 	return p;
 }
 
