@@ -4,8 +4,8 @@
 #                    timed until the daemon's stats count every job done)
 #   submit_p99_us    latency of one submit (request written -> response read) on a separate
 #                    probe connection sending one request at a time during the noop run
-#                    (both: the median of BENCH_RUNS runs, each printed as a comment; the
-#                    daemon and the load share the machine's cores)
+#                    (both: the median of BENCH_RUNS runs, each printed as a comment with
+#                    the daemon's CPU time per job; the daemon and the load share the cores)
 #   jobs_per_s_exec  the same end-to-end rate with stage exec: [/bin/true], 16 workers;
 #                    a comment line gives the machine's raw posix_spawn+waitpid rate of
 #                    /bin/true at that moment (2 threads), the ceiling for this figure
@@ -38,9 +38,13 @@ start '  noop:
 # median FIELD: the middle value of FIELD over the runs in $T/runs
 median() { sed -E "s/.*$1 ([0-9]+).*/\1/" "$T/runs" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 : > "$T/runs"
+# cpu_ticks: the daemon's user+system CPU so far, in clock ticks
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
 for _ in $(seq "${BENCH_RUNS:-3}"); do
+	c0=$(cpu_ticks)
 	r=$("$LOAD" "$T/s.sock" noop "$C" "$W" "$N")
-	echo "# noop: $r" >&2
+	c1=$(cpu_ticks)
+	echo "# noop: $r daemon_cpu_us_per_job $(awk -v d=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v n="$N" 'BEGIN {printf "%.2f", d / hz * 1e6 / n}')" >&2
 	echo "$r" >> "$T/runs"
 done
 echo "jobs_per_s_noop $(median jobs_per_s) jobs/s"
