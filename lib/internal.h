@@ -33,6 +33,7 @@
 
 #define WEFT__LIKELY(x) __builtin_expect(!!(x), 1)
 #define WEFT__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define WEFT__INLINE inline __attribute__((always_inline))
 
 #if defined(__x86_64__) || defined(__i386__)
 #define weft__cpu_relax() __builtin_ia32_pause()
@@ -83,11 +84,13 @@ struct weft_sched;
 
 struct weft_fiber {
 	struct weft__ctx ctx;          /* saved machine context */
+	/* in ctx's cache line: walking the global queue brings in the line
+	 * that the switch to the fiber needs next */
+	struct weft_fiber *next;       /* link in the global queue or a proc's inbox */
 	struct weft__stack stack;      /* where it lives (this struct is at its top) */
 	struct weft_sched *sched;
 	weft_fn fn;
 	void *arg;
-	struct weft_fiber *next;       /* link in the global queue or a proc's inbox */
 	struct weft_proc *_Atomic home;/* non-NULL: only this proc may run it */
 	bool pinned;                   /* home is permanent (weft_go_opts.pin) */
 	atomic_int pstate;             /* enum weft__pstate */
@@ -213,7 +216,7 @@ bool weft__timer_del(struct weft__timer *t);
 enum weft__after { WEFT__AFTER_NONE, WEFT__AFTER_PARK, WEFT__AFTER_YIELD, WEFT__AFTER_EXIT };
 
 struct weft__proc_stats {
-	atomic_uint_fast64_t switches, steals, parks, wake_msg, wake_efd, io_sub, io_done, ticks;
+	atomic_uint_fast64_t switches, steals, parks, wake_msg, wake_efd, io_sub, io_done, ticks, spawned;
 };
 
 struct weft_proc {
@@ -226,6 +229,8 @@ struct weft_proc {
 	uint64_t efd_buf;
 	struct weft__ctx g0;           /* the thread's own context: the scheduler loop */
 	struct weft_fiber *cur;        /* running fiber, NULL on g0 */
+	bool solo;                     /* the only proc: no thieves, so the owner's run-queue
+	                                  operations need no read-modify-write */
 	/* Go's local run queue: owner pushes at tail, owner and thieves take at head */
 	_Atomic uint32_t rq_head, rq_tail;
 	struct weft_fiber *_Atomic rq[WEFT__RUNQ_SIZE];
@@ -245,11 +250,16 @@ struct weft_proc {
 	/* parking */
 	atomic_int parked;             /* 1 while (about to be) asleep in the ring */
 	unsigned tick;
+	unsigned passes;               /* scheduler passes: the inbox and the queue alternate */
 	int64_t now_cache;             /* weft__now() at the last scheduler pass */
 	unsigned sq_pending;           /* prepared, not yet submitted SQEs */
 	unsigned inflight;             /* submitted ops not yet completed */
 	struct weft__stack_cache *stack_cache;
 	uint32_t rand;
+	uint64_t id_next, id_end;      /* fiber ids this proc hands out, taken in batches */
+	/* its share of sched->live not yet settled (owner writes, stats read) */
+	atomic_long live_credit;       /* spawns reserved in sched->live, not yet made */
+	atomic_long live_exits;        /* fibers ended here, not yet subtracted */
 	struct weft__proc_stats st;
 };
 
@@ -265,9 +275,11 @@ struct weft_sched {
 	struct weft_fiber *gq_head, *gq_tail;
 	atomic_uint gq_len;
 	atomic_int npidle;             /* procs parked in their ring */
-	atomic_long live;              /* fibers alive */
-	atomic_uint_fast64_t spawned;
-	atomic_uint_fast64_t next_id;
+	/* fibers alive, plus what procs have not settled yet (see live_settle):
+	 * on a line of its own, away from npidle and the queue */
+	_Alignas(64) atomic_long live;
+	char live_pad[64 - sizeof(atomic_long)];
+	atomic_uint_fast64_t next_id;  /* next batch of fiber ids */
 	atomic_bool stop;
 	_Atomic int64_t last_trim;     /* when idle procs last trimmed the stack pool */
 	struct weft_fiber *main;

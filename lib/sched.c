@@ -85,7 +85,7 @@ static struct weft_fiber *gq_get(struct weft_proc *p, unsigned max);
 
 /* ---- local run queue (Go's runqput / runqget / runqgrab) ------------------ */
 
-static bool runq_put_local(struct weft_proc *p, struct weft_fiber *f)
+static WEFT__INLINE bool runq_put_local(struct weft_proc *p, struct weft_fiber *f)
 {
 	uint32_t h = atomic_load_explicit(&p->rq_head, memory_order_acquire);
 	uint32_t t = atomic_load_explicit(&p->rq_tail, memory_order_relaxed);
@@ -120,8 +120,14 @@ static bool runq_put_slow(struct weft_proc *p, struct weft_fiber *f)
 static void runq_put(struct weft_proc *p, struct weft_fiber *f, bool next)
 {
 	if (next) {
-		f = atomic_exchange_explicit(&p->runnext, f, memory_order_acq_rel);
-		if (!f)
+		struct weft_fiber *old;
+		if (p->solo) {
+			old = atomic_load_explicit(&p->runnext, memory_order_relaxed);
+			atomic_store_explicit(&p->runnext, f, memory_order_relaxed);
+		} else {
+			old = atomic_exchange_explicit(&p->runnext, f, memory_order_acq_rel);
+		}
+		if (!(f = old))
 			return;
 	}
 	while (!runq_put_local(p, f))
@@ -129,8 +135,47 @@ static void runq_put(struct weft_proc *p, struct weft_fiber *f, bool next)
 			return;
 }
 
+/* A lone proc has no thieves: plain loads and stores take from its queue. */
+static WEFT__INLINE struct weft_fiber *runq_get_solo(struct weft_proc *p)
+{
+	struct weft_fiber *f = atomic_load_explicit(&p->runnext, memory_order_relaxed);
+	if (f) {
+		atomic_store_explicit(&p->runnext, NULL, memory_order_relaxed);
+		return f;
+	}
+	uint32_t h = atomic_load_explicit(&p->rq_head, memory_order_relaxed);
+	if (h == atomic_load_explicit(&p->rq_tail, memory_order_relaxed))
+		return NULL;
+	f = atomic_load_explicit(&p->rq[h % WEFT__RUNQ_SIZE], memory_order_relaxed);
+	atomic_store_explicit(&p->rq_head, h + 1, memory_order_relaxed);
+	return f;
+}
+
+/* A lone proc's yield: f joins the tail as the head leaves (runnext first). */
+static WEFT__INLINE struct weft_fiber *runq_rotate_solo(struct weft_proc *p, struct weft_fiber *f)
+{
+	struct weft_fiber *n = atomic_load_explicit(&p->runnext, memory_order_relaxed);
+	uint32_t h = atomic_load_explicit(&p->rq_head, memory_order_relaxed);
+	uint32_t t = atomic_load_explicit(&p->rq_tail, memory_order_relaxed);
+	if (n) {
+		if (t - h >= WEFT__RUNQ_SIZE)
+			return NULL; /* no room for f: the scheduler loop spills it */
+		atomic_store_explicit(&p->runnext, NULL, memory_order_relaxed);
+	} else {
+		if (h == t)
+			return NULL;
+		n = atomic_load_explicit(&p->rq[h % WEFT__RUNQ_SIZE], memory_order_relaxed);
+		atomic_store_explicit(&p->rq_head, h + 1, memory_order_relaxed);
+	}
+	atomic_store_explicit(&p->rq[t % WEFT__RUNQ_SIZE], f, memory_order_relaxed);
+	atomic_store_explicit(&p->rq_tail, t + 1, memory_order_relaxed);
+	return n;
+}
+
 static struct weft_fiber *runq_get(struct weft_proc *p)
 {
+	if (p->solo)
+		return runq_get_solo(p);
 	struct weft_fiber *f = atomic_load_explicit(&p->runnext, memory_order_relaxed);
 	if (f && (f = atomic_exchange_explicit(&p->runnext, NULL, memory_order_acq_rel)))
 		return f;
@@ -366,6 +411,48 @@ void weft__ready(struct weft_fiber *f)
 
 /* ---- switching --------------------------------------------------------------- */
 
+static void stop_all(struct weft_sched *s)
+{
+	atomic_store(&s->stop, true);
+	wake_all(s);
+}
+
+/* ---- counting live fibers ----------------------------------------------------
+ * weft_run ends when sched->live reaches 0. One shared counter touched by
+ * every spawn on one proc and every exit on another bounces between cores, so
+ * a proc reserves spawns in batches and counts exits locally, and settles with
+ * the shared count when it runs out of work. The shared count only ever
+ * overstates: reservations are added before the spawns they cover, exits
+ * subtracted after they happen. So it reaches 0 only once every fiber has
+ * ended and every proc has settled, which each does before it sleeps. */
+#define LIVE_BATCH 64
+
+static inline void owner_add(atomic_long *v, long d)
+{
+	atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + d, memory_order_relaxed);
+}
+
+static void live_spawned(struct weft_proc *p)
+{
+	if (WEFT__UNLIKELY(atomic_load_explicit(&p->live_credit, memory_order_relaxed) == 0)) {
+		atomic_fetch_add_explicit(&p->sched->live, LIVE_BATCH, memory_order_relaxed);
+		owner_add(&p->live_credit, LIVE_BATCH);
+	}
+	owner_add(&p->live_credit, -1);
+}
+
+static void live_settle(struct weft_proc *p)
+{
+	long n = atomic_load_explicit(&p->live_credit, memory_order_relaxed) +
+		 atomic_load_explicit(&p->live_exits, memory_order_relaxed);
+	if (!n)
+		return;
+	atomic_store_explicit(&p->live_credit, 0, memory_order_relaxed);
+	atomic_store_explicit(&p->live_exits, 0, memory_order_relaxed);
+	if (atomic_fetch_sub(&p->sched->live, n) == n)
+		stop_all(p->sched);
+}
+
 static void fiber_free(struct weft_proc *p, struct weft_fiber *f)
 {
 	struct weft_sched *s = f->sched;
@@ -377,14 +464,13 @@ static void fiber_free(struct weft_proc *p, struct weft_fiber *f)
 	bool was_main = f == s->main;
 	if (was_main)
 		atomic_store(&s->main_done, true);
-	if (atomic_fetch_sub(&s->live, 1) == 1 || (was_main && s->opts.return_with_main)) {
-		atomic_store(&s->stop, true);
-		wake_all(s);
-	}
+	owner_add(&p->live_exits, 1);
+	if (was_main && s->opts.return_with_main)
+		stop_all(s);
 }
 
 /* Run by the context that a switch lands in, on behalf of the one that left. */
-static void after_switch(struct weft_proc *p)
+static void after_switch_slow(struct weft_proc *p)
 {
 	struct weft_fiber *f = p->after_fiber;
 	enum weft__after a = p->after;
@@ -410,6 +496,12 @@ static void after_switch(struct weft_proc *p)
 	}
 }
 
+static WEFT__INLINE void after_switch(struct weft_proc *p)
+{
+	if (p->after != WEFT__AFTER_NONE)
+		after_switch_slow(p);
+}
+
 /* The next fiber to switch to directly, or NULL to go through g0. */
 static struct weft_fiber *pick_next_fast(struct weft_proc *p)
 {
@@ -418,21 +510,26 @@ static struct weft_fiber *pick_next_fast(struct weft_proc *p)
 	return runq_get(p);
 }
 
-static void switch_away(struct weft_proc *p, struct weft_fiber *f, enum weft__after after)
+/* Leave f for next (NULL: the scheduler loop) with p->after already set. */
+static inline void switch_to(struct weft_proc *p, struct weft_fiber *f, struct weft_fiber *next)
 {
-	p->after = after;
-	p->after_fiber = f;
-	struct weft_fiber *next = pick_next_fast(p);
 	STAT_INC(p, switches);
 	/* Unguarded stacks: check the depth here, the canary when the fiber
 	 * ends. Reading the canary at every switch would commit the stack's
 	 * bottom page: a second page per parked fiber. */
-	if (WEFT__UNLIKELY(!f->stack.guarded) &&
-	    (char *)__builtin_frame_address(0) < (char *)f->stack.lo + 256)
+	char here; /* where the stack is (the frame address would cost a frame pointer) */
+	if (WEFT__UNLIKELY(!f->stack.guarded) && &here < (char *)f->stack.lo + 256)
 		weft__stack_overflow(f->name);
 	p->cur = next;
 	weft__ctx_switch(&f->ctx, next ? &next->ctx : &p->g0);
 	after_switch(weft__proc());
+}
+
+static void switch_away(struct weft_proc *p, struct weft_fiber *f, enum weft__after after)
+{
+	p->after = after;
+	p->after_fiber = f;
+	switch_to(p, f, pick_next_fast(p));
 }
 
 void weft__park(const char *reason)
@@ -452,9 +549,24 @@ void weft__park(const char *reason)
 int weft_yield(void)
 {
 	struct weft_proc *p = weft__proc();
-	if (!p || !p->cur)
+	struct weft_fiber *f;
+	if (!p || !(f = p->cur))
 		return -EPERM;
-	switch_away(p, p->cur, WEFT__AFTER_YIELD);
+	/* A lone proc rotates its queue in place: no thief can take f before
+	 * the switch below completes, so f goes to the tail now and the next
+	 * context has nothing to do for it. */
+	if (p->solo && !atomic_load_explicit(&f->home, memory_order_relaxed)) {
+		struct weft_fiber *next = NULL;
+		if (WEFT__LIKELY(++p->tick % 61) && !atomic_load_explicit(&p->inbox_len, memory_order_relaxed))
+			next = runq_rotate_solo(p, f);
+		if (WEFT__UNLIKELY(!next)) {
+			p->after = WEFT__AFTER_YIELD; /* through the scheduler loop */
+			p->after_fiber = f;
+		}
+		switch_to(p, f, next);
+		return 0;
+	}
+	switch_away(p, f, WEFT__AFTER_YIELD);
 	return 0;
 }
 
@@ -475,6 +587,8 @@ static void fiber_entry(void *arg)
 
 /* ---- spawning --------------------------------------------------------------- */
 
+#define ID_BATCH 256
+
 static int spawn(struct weft_proc *p, weft_fn fn, void *arg, const struct weft_go_opts *o,
 		 struct weft_fiber **ret)
 {
@@ -489,7 +603,11 @@ static int spawn(struct weft_proc *p, weft_fn fn, void *arg, const struct weft_g
 	f->sched = s;
 	f->fn = fn;
 	f->arg = arg;
-	f->id = atomic_fetch_add_explicit(&s->next_id, 1, memory_order_relaxed);
+	if (WEFT__UNLIKELY(p->id_next == p->id_end)) { /* a batch: no shared counter per spawn */
+		p->id_next = atomic_fetch_add_explicit(&s->next_id, ID_BATCH, memory_order_relaxed);
+		p->id_end = p->id_next + ID_BATCH;
+	}
+	f->id = p->id_next++;
 	if (o && o->name)
 		snprintf(f->name, sizeof(f->name), "%s", o->name);
 	if (o && o->pin) {
@@ -502,8 +620,8 @@ static int spawn(struct weft_proc *p, weft_fn fn, void *arg, const struct weft_g
 		return r;
 	}
 	f->created_ns = p->now_cache;
-	atomic_fetch_add_explicit(&s->live, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&s->spawned, 1, memory_order_relaxed);
+	live_spawned(p);
+	STAT_INC(p, spawned);
 	atomic_store_explicit(&f->magic, WEFT__FIBER_MAGIC, memory_order_release);
 	if (ret)
 		*ret = f;
@@ -518,7 +636,15 @@ int weft_go_opts(weft_fn fn, void *arg, const struct weft_go_opts *opts)
 		return -EINVAL;
 	if (!p)
 		return -EPERM;
-	return spawn(p, fn, arg, opts, NULL);
+	int r = spawn(p, fn, arg, opts, NULL);
+	/* A spawner that outruns its proc yields once the local queue is half
+	 * full: the new fibers run, and hand back their warm stacks, before
+	 * more are made, instead of piling up cold in the global queue. */
+	if (r == 0 && p->cur &&
+	    atomic_load_explicit(&p->rq_tail, memory_order_relaxed) -
+			    atomic_load_explicit(&p->rq_head, memory_order_relaxed) >= WEFT__RUNQ_SIZE / 2)
+		weft_yield();
+	return r;
 }
 
 int weft_go(weft_fn fn, void *arg)
@@ -743,6 +869,9 @@ static bool trim_stacks(struct weft_sched *s, struct weft_proc *p)
 static void proc_sleep(struct weft_proc *p)
 {
 	struct weft_sched *s = p->sched;
+	live_settle(p);
+	if (atomic_load(&s->stop))
+		return;
 	atomic_store(&p->parked, 1);
 	atomic_fetch_add(&s->npidle, 1); /* pairs with sync_with_sleepers */
 	if (!any_work(p) && !trim_stacks(s, p) && !any_work(p)) {
@@ -775,7 +904,13 @@ static struct weft_fiber *find_runnable(struct weft_proc *p)
 			return NULL;
 		if (p->tick % 61 == 0 && (f = gq_get(p, 1)))
 			return f;
-		if ((f = inbox_pop(p)) || (f = runq_get(p)) || (f = gq_get(p, WEFT__RUNQ_SIZE / 2)))
+		/* The inbox and the local queue take turns: a fiber pinned here
+		 * that keeps yielding must not starve the queue (nor a fiber
+		 * waiting in runnext, which no idle proc was woken for). */
+		if ((++p->passes & 1) ? (f = inbox_pop(p)) || (f = runq_get(p))
+				      : (f = runq_get(p)) || (f = inbox_pop(p)))
+			return f;
+		if ((f = gq_get(p, WEFT__RUNQ_SIZE / 2)))
 			return f;
 		/* steal: four rounds over random victims, runnext only in the last */
 		for (int round = 0; round < 4 && s->nprocs > 1; round++) {
@@ -961,6 +1096,7 @@ static struct weft_sched *sched_new(const struct weft_opts *opts)
 		memset(p, 0, sizeof(*p));
 		p->sched = s;
 		p->id = i;
+		p->solo = s->nprocs == 1;
 		p->efd = -EBADF;
 		p->rand = 0x9e3779b9u * (i + 1);
 		atomic_store(&p->next_timer, INT64_MAX);
@@ -1069,10 +1205,12 @@ int weft_sched_stats(struct weft_sched_stats *ret)
 		return -EPERM;
 	struct weft_sched *s = self->sched;
 	memset(ret, 0, sizeof(*ret));
-	ret->fibers_live = (uint64_t)atomic_load(&s->live);
-	ret->fibers_spawned = atomic_load(&s->spawned);
+	long live = atomic_load(&s->live);
 	for (unsigned i = 0; i < s->nprocs; i++) {
 		struct weft__proc_stats *st = &s->procs[i]->st;
+		live -= atomic_load_explicit(&s->procs[i]->live_credit, memory_order_relaxed) +
+			atomic_load_explicit(&s->procs[i]->live_exits, memory_order_relaxed);
+		ret->fibers_spawned += atomic_load_explicit(&st->spawned, memory_order_relaxed);
 		ret->switches += atomic_load_explicit(&st->switches, memory_order_relaxed);
 		ret->steals += atomic_load_explicit(&st->steals, memory_order_relaxed);
 		ret->parks += atomic_load_explicit(&st->parks, memory_order_relaxed);
@@ -1082,6 +1220,8 @@ int weft_sched_stats(struct weft_sched_stats *ret)
 		ret->io_completed += atomic_load_explicit(&st->io_done, memory_order_relaxed);
 		ret->ticks[i] = atomic_load_explicit(&st->ticks, memory_order_relaxed);
 	}
+	/* exact when the procs are quiet; a snapshot of moving parts otherwise */
+	ret->fibers_live = live > 0 ? (uint64_t)live : 0;
 	return 0;
 }
 

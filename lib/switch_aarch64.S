@@ -1,12 +1,42 @@
 /* switch_aarch64.S — raw context switch for aarch64 (AAPCS64).
  *
  * Frame below a suspended context's sp (176 bytes), low to high:
- * x19..x28, x29 (fp), x30 (lr), d8..d15, fpcr. Those are what AAPCS64 asks
- * a callee to preserve (FPCR holds the rounding mode, like MXCSR on x86).
+ * x19..x28, x29 (fp), x30 (lr), d8..d15, fpcr.
+ *
+ * AAPCS64 (6.1.1, 6.1.2) asks a callee to preserve x19-x29, sp and the low
+ * 64 bits of v8-v15 (d8-d15; the upper halves are the caller's to save);
+ * x30 is where we return to. FPSR (the cumulative exception flags) is not
+ * preserved across calls: not saved. FPCR is a "global register": its
+ * exception-trap enables (bits 8-12), rounding mode (22-23), flush-to-zero
+ * (24) and, from Armv8.7, AH/FIZ (0-1) change only through support
+ * functions that set the global FP state of the program (fesetround ...);
+ * NEP (2) is zero at every public interface; the rest are reserved. Like
+ * glibc keeps that state per thread, we keep it per context: each fiber has
+ * its own FPCR (a new one inherits its creator's, see weft__ctx_init), which
+ * is what the x86-64 switch does with MXCSR and the x87 control word (there
+ * the SysV ABI does call their control bits callee-saved). FPCR is saved
+ * and restored whole, so reserved bits come back as read.
+ *
  * weft__ctx_init (switch.c) builds the same frame for a new context with
- * lr = trampoline, x19 = entry, x20 = arg.
+ * lr = trampoline, x19 = entry, x20 = arg, 16-byte aligned.
+ * Tested by `make test-cross-arm64` (cross gcc + qemu-user).
  */
 #if defined(__aarch64__)
+
+/* Built with -mbranch-protection=bti|standard (a default on some
+ * distributions), every object must carry the BTI property or the linker
+ * silently drops BTI for the whole program: emit it, with a landing pad
+ * ("bti c", a hint: a no-op elsewhere) at each entry. weft__switch is only
+ * called directly and the trampoline is entered by ret, neither of which
+ * BTI checks: the pads are for callers we do not know. No PAC property: the
+ * lr kept in a suspended frame is not signed. */
+#if defined(__ARM_FEATURE_BTI_DEFAULT) && __ARM_FEATURE_BTI_DEFAULT
+#define WEFT_BTI_C hint #34
+#define WEFT_GNU_PROPERTY_BTI 1
+#else
+#define WEFT_BTI_C
+#define WEFT_GNU_PROPERTY_BTI 0
+#endif
 
 	.text
 
@@ -17,6 +47,7 @@
 	.p2align 4
 weft__switch:
 	.cfi_startproc
+	WEFT_BTI_C
 	sub	sp, sp, #176
 	.cfi_adjust_cfa_offset 176
 	stp	x19, x20, [sp, #0]
@@ -66,6 +97,7 @@ weft__switch:
 weft__ctx_trampoline:
 	.cfi_startproc
 	.cfi_undefined x30
+	WEFT_BTI_C
 	mov	x29, #0
 	mov	x0, x19
 	mov	x1, x20
@@ -74,5 +106,18 @@ weft__ctx_trampoline:
 	.cfi_endproc
 	.size	weft__ctx_trampoline, .-weft__ctx_trampoline
 
+#if WEFT_GNU_PROPERTY_BTI
+	.pushsection .note.gnu.property, "a"
+	.p2align 3
+	.word	4		/* name size */
+	.word	16		/* descriptor size */
+	.word	5		/* NT_GNU_PROPERTY_TYPE_0 */
+	.asciz	"GNU"
+	.word	0xc0000000	/* GNU_PROPERTY_AARCH64_FEATURE_1_AND */
+	.word	4
+	.word	1		/* GNU_PROPERTY_AARCH64_FEATURE_1_BTI */
+	.word	0		/* pad to 8 */
+	.popsection
+#endif
 #endif
 	.section .note.GNU-stack,"",%progbits

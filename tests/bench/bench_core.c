@@ -1,5 +1,6 @@
 /* bench_core.c — runtime core figures, one "name value unit" line each:
- * switch_ns, spawn_join_ns, idle_fiber_bytes, ring_nop_mops(_sqpoll), sleep_100k_ms.
+ * switch_ns (one proc), spawn_join_ns (two procs; _p1: one), idle_fiber_bytes,
+ * ring_nop_mops(_sqpoll), sleep_100k_ms.
  * WEFT_BENCH_FIBERS overrides the 1,000,000 fibers of spawn_join/idle. */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -126,6 +127,8 @@ int main(void)
 	printf("switch_ns %.1f ns\n", v); fflush(stdout);
 	weft_run(spawn_main, &v, &o2);
 	printf("spawn_join_ns %.1f ns\n", v); fflush(stdout);
+	weft_run(spawn_main, &v, &o1);
+	printf("spawn_join_ns_p1 %.1f ns\n", v); fflush(stdout);
 	weft_run(idle_main, &v, &o2);
 	printf("idle_fiber_bytes %.0f bytes\n", v); fflush(stdout);
 	weft_run(nop_main, &v, &o2);

@@ -314,6 +314,7 @@ static void test_files(void **state)
 struct pollarg {
 	int fds[2];
 	atomic_int ready;
+	weft_wg done; /* the writer is finished with the fds before they close */
 };
 
 static void late_writer(void *arg)
@@ -322,6 +323,7 @@ static void late_writer(void *arg)
 	weft_sleep(NULL, 20 * WEFT_MSEC);
 	assert_int_equal(atomic_load(&pa->ready), 0); /* the poller is still waiting */
 	assert_int_equal(write(pa->fds[1], "x", 1), 1);
+	weft_wg_done(&pa->done);
 }
 
 static void poll_main(void *arg)
@@ -329,10 +331,13 @@ static void poll_main(void *arg)
 	struct pollarg pa = { .ready = 0 };
 	assert_int_equal(pipe2(pa.fds, O_CLOEXEC), 0);
 	assert_int_equal(weft_poll(NULL, pa.fds[1], POLLOUT) & POLLOUT, POLLOUT);
+	weft_wg_init(&pa.done);
+	weft_wg_add(&pa.done, 1);
 	weft_go(late_writer, &pa);
 	int r = weft_poll(NULL, pa.fds[0], POLLIN);
 	atomic_store(&pa.ready, 1);
 	assert_int_equal(r & POLLIN, POLLIN);
+	assert_int_equal(weft_wg_wait(NULL, &pa.done), 0);
 	close(pa.fds[0]);
 	close(pa.fds[1]);
 
@@ -450,19 +455,25 @@ static void reader(void *arg)
 	}
 	char buf[16];
 	rc->issued_on = weft_proc_id();
+	int64_t t0 = weft_now(); /* before the canceller's cue: a descheduled thread cannot shorten took */
 	atomic_store(&rc->parked, 1);
-	int64_t t0 = weft_now();
 	rc->result = weft_read(rc->ctx, rc->fds[0], buf, sizeof(buf), -1);
 	rc->took = weft_now() - t0;
 	weft_wg_done(&rc->done);
 }
 
+struct spin {
+	atomic_int stop;
+	weft_wg done; /* main waits for it: stop lives on main's stack */
+};
+
 static void spinner(void *arg)
 {
 	/* keeps the spawning proc's queue non-empty so the reader can be stolen */
-	atomic_int *stop = arg;
-	while (!atomic_load(stop))
+	struct spin *sp = arg;
+	while (!atomic_load(&sp->stop))
 		weft_yield();
+	weft_wg_done(&sp->done);
 }
 
 static void rcancel_main(void *arg)
@@ -473,16 +484,20 @@ static void rcancel_main(void *arg)
 		assert_int_equal(weft_ctx_with_timeout(NULL, 30 * WEFT_MSEC, &rc->ctx), 0);
 	else
 		assert_int_equal(weft_ctx_with_cancel(NULL, &rc->ctx), 0);
-	atomic_int stop = 0;
+	struct spin sp = { .stop = 0 };
+	weft_wg_init(&sp.done);
 	weft_wg_init(&rc->done);
 	weft_wg_add(&rc->done, 1);
-	if (rc->mode == 2)
-		weft_go_opts(spinner, &stop, &(struct weft_go_opts){ .pin = true });
+	if (rc->mode == 2) {
+		weft_wg_add(&sp.done, 1);
+		weft_go_opts(spinner, &sp, &(struct weft_go_opts){ .pin = true });
+	}
 	weft_go(reader, rc);
 	if (rc->mode != 1)
 		weft_go_opts(canceller, rc, &(struct weft_go_opts){ .pin = true });
 	assert_int_equal(weft_wg_wait(NULL, &rc->done), 0);
-	atomic_store(&stop, 1);
+	atomic_store(&sp.stop, 1);
+	assert_int_equal(weft_wg_wait(NULL, &sp.done), 0);
 	/* the fd still works, and data written now goes to the next read, not the
 	 * cancelled one */
 	assert_int_equal(weft_write(NULL, rc->fds[1], "after", 5, -1), 5);

@@ -103,6 +103,178 @@ static void test_yield_interleaves(void **state)
 	assert_string_equal(pp.log, "ababab");
 }
 
+/* ---- a spawning loop runs its children as it goes, in bounded memory ---- */
+struct flood {
+	long ran;
+	uint64_t max_live;
+	weft_wg wg;
+};
+
+static void flood_child(void *arg)
+{
+	struct flood *fl = arg;
+	fl->ran++; /* one proc: no race */
+	weft_wg_done(&fl->wg);
+}
+
+static void flood_main(void *arg)
+{
+	struct flood *fl = arg;
+	const long n = TEST_SCALE(20000);
+	weft_wg_init(&fl->wg);
+	weft_wg_add(&fl->wg, n);
+	for (long i = 0; i < n; i++) {
+		assert_int_equal(weft_go(flood_child, fl), 0);
+		struct weft_sched_stats st;
+		assert_int_equal(weft_sched_stats(&st), 0);
+		if (st.fibers_live > fl->max_live)
+			fl->max_live = st.fibers_live;
+	}
+	assert_true(fl->ran > 0); /* children ran before the loop ended */
+	assert_int_equal(weft_wg_wait(NULL, &fl->wg), 0);
+	struct weft_sched_stats st;
+	assert_int_equal(weft_sched_stats(&st), 0);
+	assert_int_equal(st.fibers_live, 1); /* only main: the count settles exactly */
+	assert_true(st.fibers_spawned >= (uint64_t)n + 1);
+}
+
+static void test_spawn_bounded(void **state)
+{
+	(void)state;
+	struct flood fl = { 0 };
+	struct weft_opts o = { .procs = 1 };
+	assert_int_equal(weft_run(flood_main, &fl, &o), 0);
+	assert_int_equal(fl.ran, TEST_SCALE(20000));
+	/* main plus at most half a run queue (256) and the one just made */
+	assert_true(fl.max_live <= 1 + 128 + 1);
+	assert_true(fl.max_live >= 2);
+}
+
+/* ---- on one proc, yielding fibers take strict turns ---- */
+#define RR_MAX 4
+#define RR_ROUNDS 150 /* crosses the scheduler's every-61st-switch pass */
+struct rr {
+	int nfib;
+	int log[RR_MAX * RR_ROUNDS];
+	int len;
+};
+struct rr_arg { struct rr *rr; int me; };
+
+static void rr_fiber(void *arg)
+{
+	struct rr_arg *a = arg;
+	for (int i = 0; i < RR_ROUNDS; i++) {
+		a->rr->log[a->rr->len++] = a->me;
+		assert_int_equal(weft_yield(), 0);
+	}
+}
+
+static void rr_main(void *arg)
+{
+	struct rr *rr = arg;
+	static struct rr_arg args[RR_MAX];
+	for (int i = 0; i < rr->nfib; i++) {
+		args[i] = (struct rr_arg){ rr, i };
+		assert_int_equal(weft_go(rr_fiber, &args[i]), 0);
+	}
+}
+
+static void test_yield_round_robin(void **state)
+{
+	(void)state;
+	for (int n = 1; n <= RR_MAX; n++) {
+		struct rr rr = { .nfib = n };
+		struct weft_opts o = { .procs = 1 };
+		assert_int_equal(weft_run(rr_main, &rr, &o), 0);
+		assert_int_equal(rr.len, n * RR_ROUNDS);
+		/* every run of n turns has each fiber exactly once, in one fixed order */
+		for (int i = n; i < rr.len; i++)
+			assert_int_equal(rr.log[i], rr.log[i - n]);
+		for (int i = 0; i < n; i++)
+			for (int j = 0; j < i; j++)
+				assert_int_not_equal(rr.log[i], rr.log[j]);
+	}
+}
+
+/* ---- yielding with a full run queue and runnext taken loses no one ---- */
+struct fullq {
+	weft_wg gate, done;
+	int n, ran;
+};
+
+static void fullq_fiber(void *arg)
+{
+	struct fullq *fq = arg;
+	weft_wg_wait(NULL, &fq->gate);
+	fq->ran++; /* one proc */
+	weft_wg_done(&fq->done);
+}
+
+static void fullq_main(void *arg)
+{
+	struct fullq *fq = arg;
+	weft_wg_init(&fq->gate);
+	weft_wg_init(&fq->done);
+	weft_wg_add(&fq->gate, 1);
+	weft_wg_add(&fq->done, fq->n);
+	for (int i = 0; i < fq->n; i++)
+		assert_int_equal(weft_go(fullq_fiber, fq), 0);
+	/* let them all park on the gate */
+	for (int i = 0; i < 4; i++)
+		weft_yield();
+	/* wakes all at once: runnext, a full local queue and the global queue */
+	weft_wg_done(&fq->gate);
+	for (int i = 0; i < 10 * fq->n && fq->ran < fq->n; i++)
+		assert_int_equal(weft_yield(), 0);
+	assert_int_equal(weft_wg_wait(NULL, &fq->done), 0);
+}
+
+static void test_yield_full_queue(void **state)
+{
+	(void)state;
+	/* runnext plus 256 queued is a full queue; 386 fills it again after a
+	 * spill of half to the global queue */
+	static const int counts[] = { 100, 256, 257, 258, 385, 386, 600 };
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		struct fullq fq = { .n = counts[i] };
+		struct weft_opts o = { .procs = 1 };
+		assert_int_equal(weft_run(fullq_main, &fq, &o), 0);
+		assert_int_equal(fq.ran, fq.n);
+	}
+}
+
+/* ---- a fiber that only yields still lets timers and pinned fibers run ---- */
+struct spin { atomic_bool timer_fired, pinned_ran; };
+
+static void spin_sleeper(void *arg)
+{
+	struct spin *sp = arg;
+	weft_sleep(NULL, 2 * WEFT_MSEC);
+	atomic_store(&sp->timer_fired, true);
+}
+
+static void spin_pinned(void *arg)
+{
+	atomic_store(&((struct spin *)arg)->pinned_ran, true);
+}
+
+static void spin_main(void *arg)
+{
+	struct spin *sp = arg;
+	weft_go(spin_sleeper, sp);
+	weft_go_opts(spin_pinned, sp, &(struct weft_go_opts){ .pin = true });
+	while (!atomic_load(&sp->timer_fired) || !atomic_load(&sp->pinned_ran))
+		assert_int_equal(weft_yield(), 0);
+}
+
+static void test_yield_lets_scheduler_run(void **state)
+{
+	(void)state;
+	struct spin sp = { 0 };
+	run(spin_main, &sp);
+	assert_true(atomic_load(&sp.timer_fired) && atomic_load(&sp.pinned_ran));
+}
+
 /* ---- sleeps wake in deadline order ---- */
 struct sleeper_log {
 	int order[8];
@@ -186,12 +358,17 @@ static void test_stealing(void **state)
 {
 	if (g_procs < 2)
 		skip();
-	struct spread sp;
-	memset(&sp, 0, sizeof(sp));
-	run(spread_main, &sp);
+	/* A loaded machine may not schedule the idle proc's thread before the
+	 * spawner's proc has run everything itself: a few tries. */
 	int used = 0;
-	for (unsigned i = 0; i < g_procs; i++)
-		used += atomic_load(&sp.seen[i]) > 0;
+	for (int attempt = 0; attempt < 5 && used < 2; attempt++) {
+		struct spread sp;
+		memset(&sp, 0, sizeof(sp));
+		run(spread_main, &sp);
+		used = 0;
+		for (unsigned i = 0; i < g_procs; i++)
+			used += atomic_load(&sp.seen[i]) > 0;
+	}
 	assert_true(used >= 2);
 }
 
@@ -344,6 +521,11 @@ int main(void)
 	const struct CMUnitTest table[] = {
 		cmocka_unit_test(test_outside),
 		cmocka_unit_test(test_yield_interleaves),
+		cmocka_unit_test(test_yield_round_robin),
+		cmocka_unit_test(test_spawn_bounded),
+		cmocka_unit_test(test_yield_full_queue),
+		cmocka_unit_test_prestate_setup_teardown(test_yield_lets_scheduler_run, set_procs, NULL, (void *)1),
+		cmocka_unit_test_prestate_setup_teardown(test_yield_lets_scheduler_run, set_procs, NULL, (void *)2),
 		cmocka_unit_test(test_blocking),
 		cmocka_unit_test_prestate_setup_teardown(test_spawn_join, set_procs, NULL, (void *)1),
 		cmocka_unit_test_prestate_setup_teardown(test_spawn_join, set_procs, NULL, (void *)2),

@@ -111,7 +111,10 @@ static void test_ring(void **state)
 
 /* regs_switch(from, to, in, out): load in[] into the callee-saved
  * registers, switch, store them into out[] once resumed. Assembly, because
- * C cannot pin values in rbx/r12-r15 across a call. */
+ * C cannot pin values in callee-saved registers across a call.
+ * x86-64 (SysV): rbx, rbp, r12-r15. aarch64 (AAPCS64): x19-x28, x29 and the
+ * low 64 bits of v8-v15 (d8-d15); x30 and sp are checked by coming back at
+ * all and by out[NREGS] / out[NREGS + 1] = sp before / after the switch. */
 void regs_switch(struct weft__ctx *from, struct weft__ctx *to, const uint64_t *in, uint64_t *out);
 /* weft__ctx_switch may be inline: give the assembly a real function to call */
 __attribute__((noinline, used)) void regs_ctx_switch(struct weft__ctx *from, struct weft__ctx *to)
@@ -122,32 +125,45 @@ __attribute__((noinline, used)) void regs_ctx_switch(struct weft__ctx *from, str
 #define NREGS 6
 __asm__(".text\n.globl regs_switch\n.type regs_switch,@function\nregs_switch:\n"
 	"push %rbp\npush %rbx\npush %r12\npush %r13\npush %r14\npush %r15\npush %rcx\n"
+	"mov %rsp,48(%rcx)\n"
 	"mov 0(%rdx),%rbx\nmov 8(%rdx),%rbp\nmov 16(%rdx),%r12\n"
 	"mov 24(%rdx),%r13\nmov 32(%rdx),%r14\nmov 40(%rdx),%r15\n"
 	"call regs_ctx_switch\n"
+	"mov (%rsp),%rcx\nmov %rsp,56(%rcx)\n"
 	"pop %rcx\n"
 	"mov %rbx,0(%rcx)\nmov %rbp,8(%rcx)\nmov %r12,16(%rcx)\n"
 	"mov %r13,24(%rcx)\nmov %r14,32(%rcx)\nmov %r15,40(%rcx)\n"
 	"pop %r15\npop %r14\npop %r13\npop %r12\npop %rbx\npop %rbp\nret\n");
 #elif defined(__aarch64__)
-#define NREGS 10
+/* in/out: x19..x28 [0..9], x29 [10], d8..d15 [11..18]. x29 holds a
+ * non-pointer while regs_ctx_switch runs: nothing unwinds meanwhile. */
+#define NREGS 19
 __asm__(".text\n.globl regs_switch\n.type regs_switch,%function\nregs_switch:\n"
-	"sub sp, sp, #112\n"
+	"sub sp, sp, #176\n"
 	"stp x19, x20, [sp, #0]\nstp x21, x22, [sp, #16]\nstp x23, x24, [sp, #32]\n"
 	"stp x25, x26, [sp, #48]\nstp x27, x28, [sp, #64]\nstp x29, x30, [sp, #80]\n"
-	"str x3, [sp, #96]\n"
+	"stp d8, d9, [sp, #96]\nstp d10, d11, [sp, #112]\nstp d12, d13, [sp, #128]\n"
+	"stp d14, d15, [sp, #144]\nstr x3, [sp, #160]\n"
+	"mov x9, sp\nstr x9, [x3, #152]\n"
 	"ldp x19, x20, [x2, #0]\nldp x21, x22, [x2, #16]\nldp x23, x24, [x2, #32]\n"
-	"ldp x25, x26, [x2, #48]\nldp x27, x28, [x2, #64]\n"
+	"ldp x25, x26, [x2, #48]\nldp x27, x28, [x2, #64]\nldr x29, [x2, #80]\n"
+	"ldp d8, d9, [x2, #88]\nldp d10, d11, [x2, #104]\nldp d12, d13, [x2, #120]\n"
+	"ldp d14, d15, [x2, #136]\n"
 	"bl regs_ctx_switch\n"
-	"ldr x3, [sp, #96]\n"
+	"ldr x3, [sp, #160]\n"
 	"stp x19, x20, [x3, #0]\nstp x21, x22, [x3, #16]\nstp x23, x24, [x3, #32]\n"
-	"stp x25, x26, [x3, #48]\nstp x27, x28, [x3, #64]\n"
+	"stp x25, x26, [x3, #48]\nstp x27, x28, [x3, #64]\nstr x29, [x3, #80]\n"
+	"stp d8, d9, [x3, #88]\nstp d10, d11, [x3, #104]\nstp d12, d13, [x3, #120]\n"
+	"stp d14, d15, [x3, #136]\n"
+	"mov x9, sp\nstr x9, [x3, #160]\n"
 	"ldp x19, x20, [sp, #0]\nldp x21, x22, [sp, #16]\nldp x23, x24, [sp, #32]\n"
 	"ldp x25, x26, [sp, #48]\nldp x27, x28, [sp, #64]\nldp x29, x30, [sp, #80]\n"
-	"add sp, sp, #112\nret\n");
+	"ldp d8, d9, [sp, #96]\nldp d10, d11, [sp, #112]\nldp d12, d13, [sp, #128]\n"
+	"ldp d14, d15, [sp, #144]\n"
+	"add sp, sp, #176\nret\n");
 #endif
 
-static uint64_t fib_in[NREGS], fib_out[NREGS];
+static uint64_t fib_in[NREGS], fib_out[NREGS + 2];
 
 static void regs_fiber(void *arg)
 {
@@ -159,15 +175,18 @@ static void regs_fiber(void *arg)
 
 static void test_callee_saved(void **state)
 {
-	uint64_t in[NREGS], out[NREGS];
+	uint64_t in[NREGS], out[NREGS + 2];
 	for (int i = 0; i < NREGS; i++)
 		in[i] = 0x3a1e000000000000ull + 0x1111 * (i + 1);
 	void *st = start_fiber(&fib_ctx, regs_fiber, NULL);
 	regs_switch(&main_ctx, &fib_ctx, in, out); /* the fiber loads other values, comes back */
 	assert_memory_equal(in, out, sizeof(in));
-	memset(fib_out, 0, sizeof(fib_out));
+	assert_int_equal(out[NREGS], out[NREGS + 1]); /* same sp after the switch */
+	memset(fib_out, 0, sizeof(fib_in)); /* not the sp slots: the fiber stored one */
 	weft__ctx_switch(&main_ctx, &fib_ctx); /* the fiber resumes inside regs_switch, ends */
 	assert_memory_equal(fib_in, fib_out, sizeof(fib_in));
+	assert_int_equal(fib_out[NREGS], fib_out[NREGS + 1]);
+	assert_true(fib_out[NREGS] > (uintptr_t)st && fib_out[NREGS] < (uintptr_t)st + STACK_SIZE);
 	end_fiber(&fib_ctx, st);
 }
 
@@ -236,6 +255,113 @@ static void test_float_across_switches(void **state)
 		noise = noise * 1.7 + sin(noise); /* clobber FP registers meanwhile */
 	}
 	assert_true(float_result == series(500, false));
+	end_fiber(&fib_ctx, st);
+}
+
+#if defined(__aarch64__)
+/* ---- the whole FPCR (aarch64) ---------------------------------------------
+ * AAPCS64 6.1.2: FPCR is a global register whose exception-control (8-12),
+ * rounding-mode (22-23) and flush-to-zero (24) bits (and AH/FIZ, 0-1, on
+ * Armv8.7) change only through support functions that set the global state
+ * of the application; NEP (2) is zero at every public interface; other bits
+ * are reserved. A fiber is its own thread of execution for <fenv.h>, so the
+ * switch keeps one FPCR per context (as MXCSR/x87 CW on x86-64), and a new
+ * fiber starts with its creator's. Here: RMode and FZ, with FZ proven to
+ * take effect (a subnormal result is flushed to 0 or not). */
+#define FPCR_FZ (1u << 24)
+#define FPCR_RM(m) ((uint64_t)(m) << 22) /* 0 nearest, 1 +inf, 2 -inf, 3 zero */
+#define FPCR_MASK (FPCR_FZ | FPCR_RM(3))
+
+static uint64_t fpcr_get(void)
+{
+	uint64_t v;
+	__asm__ volatile("mrs %0, fpcr" : "=r"(v)::"memory");
+	return v;
+}
+
+static void fpcr_set(uint64_t v)
+{
+	__asm__ volatile("msr fpcr, %0" ::"r"(v) : "memory");
+}
+
+/* A quarter of the smallest normal double: subnormal, 0 under FZ. */
+static bool flushes(void)
+{
+	volatile double tiny = 2.2250738585072014e-308, q;
+	q = tiny / 4;
+	return q == 0;
+}
+
+static uint64_t fpcr_fib_seen[2];
+static bool fpcr_fib_flushed[2];
+
+static void fpcr_fiber(void *arg)
+{
+	fpcr_fib_seen[0] = fpcr_get() & FPCR_MASK;
+	fpcr_fib_flushed[0] = flushes();
+	fpcr_set(FPCR_RM(1));
+	weft__ctx_switch(&fib_ctx, &main_ctx);
+	fpcr_fib_seen[1] = fpcr_get() & FPCR_MASK;
+	fpcr_fib_flushed[1] = flushes();
+	weft__ctx_switch_final(&fib_ctx, &main_ctx);
+}
+
+static void test_fpcr(void **state)
+{
+	uint64_t saved = fpcr_get();
+	fpcr_set(FPCR_FZ | FPCR_RM(2));
+	void *st = start_fiber(&fib_ctx, fpcr_fiber, NULL); /* inherits FZ, round down */
+	fpcr_set(0);
+	weft__ctx_switch(&main_ctx, &fib_ctx);
+	assert_int_equal(fpcr_fib_seen[0], FPCR_FZ | FPCR_RM(2));
+	assert_true(fpcr_fib_flushed[0]);
+	assert_int_equal(fpcr_get() & FPCR_MASK, 0); /* the fiber's round-up stayed there */
+	assert_false(flushes());
+	fpcr_set(FPCR_FZ | FPCR_RM(3));
+	weft__ctx_switch(&main_ctx, &fib_ctx);
+	assert_int_equal(fpcr_fib_seen[1], FPCR_RM(1)); /* its own FPCR on resume */
+	assert_false(fpcr_fib_flushed[1]);
+	assert_int_equal(fpcr_get() & FPCR_MASK, FPCR_FZ | FPCR_RM(3));
+	assert_true(flushes());
+	fpcr_set(saved);
+	end_fiber(&fib_ctx, st);
+}
+#endif
+
+/* ---- stack alignment at first entry and after resuming --------------------
+ * sp_at_call() returns the caller's stack pointer at the call instruction,
+ * which the ABI requires to be 16-byte aligned on both architectures (the
+ * compiler keeps it so relative to the entry it was given: a trampoline that
+ * got it wrong shows here). */
+uintptr_t sp_at_call(void);
+#if defined(__x86_64__)
+__asm__(".text\n.globl sp_at_call\n.type sp_at_call,@function\nsp_at_call:\n"
+	"lea 8(%rsp), %rax\nret\n");
+#elif defined(__aarch64__)
+__asm__(".text\n.globl sp_at_call\n.type sp_at_call,%function\nsp_at_call:\n"
+	"mov x0, sp\nret\n");
+#endif
+
+static uintptr_t align_sp[2];
+
+static void align_fiber(void *arg)
+{
+	align_sp[0] = sp_at_call();
+	weft__ctx_switch(&fib_ctx, &main_ctx);
+	align_sp[1] = sp_at_call();
+	weft__ctx_switch_final(&fib_ctx, &main_ctx);
+}
+
+static void test_stack_alignment(void **state)
+{
+	void *st = start_fiber(&fib_ctx, align_fiber, NULL);
+	weft__ctx_switch(&main_ctx, &fib_ctx);
+	weft__ctx_switch(&main_ctx, &fib_ctx);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(align_sp[i] % 16, 0);
+		assert_true(align_sp[i] > (uintptr_t)st && align_sp[i] < (uintptr_t)st + STACK_SIZE);
+	}
+	assert_true(sp_at_call() % 16 == 0);
 	end_fiber(&fib_ctx, st);
 }
 
@@ -324,6 +450,10 @@ int main(void)
 		cmocka_unit_test(test_callee_saved),
 		cmocka_unit_test(test_fp_control),
 		cmocka_unit_test(test_float_across_switches),
+#if defined(__aarch64__)
+		cmocka_unit_test(test_fpcr),
+#endif
+		cmocka_unit_test(test_stack_alignment),
 		cmocka_unit_test(test_deep_recursion),
 		cmocka_unit_test(test_timing),
 	};

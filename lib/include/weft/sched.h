@@ -63,7 +63,10 @@ struct weft_go_opts {
 
 /* Spawn fn(arg) as a new fiber, runnable at once (Go's `go fn(arg)`).
  * Fiber only. Returns 0 or -ENOMEM. The fiber is not joinable: use a
- * weft_wg (weft/sync.h) or a channel to wait for it. */
+ * weft_wg (weft/sync.h) or a channel to wait for it.
+ * May yield: once this proc's run queue is half full, the caller lets the
+ * queued fibers run before it goes on (a spawning loop then runs in bounded
+ * memory on warm stacks). So do not hold a spinlock across it. */
 WEFT_EXPORT int weft_go(weft_fn fn, void *arg);
 WEFT_EXPORT int weft_go_opts(weft_fn fn, void *arg, const struct weft_go_opts *opts);
 
@@ -92,7 +95,8 @@ WEFT_EXPORT int weft_blocking(weft_blocking_fn fn, void *arg);
 
 /* Scheduler counters (summed over procs) for metrics and tests. */
 struct weft_sched_stats {
-	uint64_t fibers_live;      /* spawned and not yet ended */
+	uint64_t fibers_live;      /* spawned and not yet ended (a snapshot: procs settle
+	                              their counts in batches) */
 	uint64_t fibers_spawned;
 	uint64_t switches;
 	uint64_t steals;           /* fibers moved by work stealing */
