@@ -22,7 +22,7 @@ SAN        ?=
 VERSION    := 0.1.0
 
 DEB_PKGS := gcc make pkg-config liburing-dev libyaml-dev libsystemd-dev libjansson-dev \
-            libcmocka-dev socat libssl-dev
+            libjsmn-dev libcmocka-dev socat libssl-dev
 ifneq ($(filter fuzz fuzz-run,$(MAKECMDGOALS)),)
 DEB_PKGS += clang libclang-rt-14-dev
 endif

@@ -68,6 +68,11 @@ int weftd_actor_run(struct weftd_actor *a, struct weftd_attempt *at)
 	return r;
 }
 
+bool weftd_actor_instant(const struct weftd_actor *a)
+{
+	return a && a->action == WEFTD_ACTION_BUILTIN && a->instant;
+}
+
 struct weftd_actor *weftd_actor_free(struct weftd_actor *a)
 {
 	if (!a)

@@ -63,6 +63,9 @@ int weftd_actor_new(const struct weftd_stage *cfg, struct weftd_actor **ret, cha
  * WEFTD_ACTOR_MAX_OUTPUT, -ENOMEM, or spawn's errno. The actor may be run
  * from many fibers at once. */
 int weftd_actor_run(struct weftd_actor *a, struct weftd_attempt *at);
+/* True when every attempt runs to its end without parking and never reads at->ctx
+ * (builtin noop and echo): the engine then needs no attempt ctx or heartbeat watch. */
+bool weftd_actor_instant(const struct weftd_actor *a);
 /* Free an actor (NULL is fine; dlcloses a plugin); returns NULL. No attempt
  * may be running on it. */
 struct weftd_actor *weftd_actor_free(struct weftd_actor *a);

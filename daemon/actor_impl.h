@@ -18,6 +18,7 @@ struct weftd_actor {
 	enum weftd_action action;
 	/* builtin: the function and its params, parsed once in new */
 	weftd_builtin_fn builtin;
+	bool instant;                   /* see weftd_actor_instant */
 	const char *text;               /* echo: param text, or NULL = the input */
 	const char *message;            /* fail: the error text */
 	uint64_t duration_ns;           /* sleep */

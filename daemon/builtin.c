@@ -144,13 +144,14 @@ static const struct builtin {
 	const char *name;
 	weftd_builtin_fn fn;
 	const char *params[3];  /* the params it accepts, NULL-terminated */
+	bool instant;           /* never parks, never reads the ctx */
 } builtins[] = {
-	{ "noop", b_noop, { NULL } },
-	{ "echo", b_echo, { "text", NULL } },
-	{ "upper", b_upper, { NULL } },
-	{ "sha256", b_sha256, { NULL } },
-	{ "sleep", b_sleep, { "duration", "beat", NULL } },
-	{ "fail", b_fail, { "message", "times", NULL } },
+	{ "noop", b_noop, { NULL }, true },
+	{ "echo", b_echo, { "text", NULL }, true },
+	{ "upper", b_upper, { NULL }, false },
+	{ "sha256", b_sha256, { NULL }, false },
+	{ "sleep", b_sleep, { "duration", "beat", NULL }, false },
+	{ "fail", b_fail, { "message", "times", NULL }, false },
 };
 
 static int check_params(const struct weftd_actor *a, const struct builtin *b, char *err, size_t errlen)
@@ -187,6 +188,7 @@ int weftd_builtin_init(struct weftd_actor *a, char *err, size_t errlen)
 	if ((r = check_params(a, b, err, errlen)) < 0)
 		return r;
 	a->builtin = b->fn;
+	a->instant = b->instant;
 	a->text = weftd_actor_param(cfg, "text");
 	a->duration_ns = WEFTD_NSEC_PER_SEC;
 	if ((v = weftd_actor_param(cfg, "duration")) &&

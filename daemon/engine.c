@@ -12,11 +12,12 @@
 #include "supervisor.h"
 
 #define HIST_BUCKETS 40
+#define WORKER_JOBS_PER_TURN 16
 
 /* Latency histogram: bucket i counts samples of [2^(i-1), 2^i) microseconds (0 in 0). */
 struct hist {
 	atomic_uint_fast64_t b[HIST_BUCKETS];
-	atomic_uint_fast64_t n, sum_us, max_us;
+	atomic_uint_fast64_t sum_us, max_us; /* the count is the buckets' sum */
 };
 
 struct stage_stats {
@@ -32,6 +33,7 @@ struct weftd_worker {
 	atomic_bool busy;
 	uint64_t rnd;
 	struct weftd_hb *hb;           /* the supervisor's slot, NULL without one */
+	int64_t now;                   /* the last weft_now() this worker read */
 };
 
 struct weftd_stage_rt {
@@ -39,6 +41,7 @@ struct weftd_stage_rt {
 	struct weftd_pipe *pipe;
 	uint32_t index;
 	struct weftd_actor *actor;
+	bool instant;                   /* the actor never parks nor reads its ctx (noop, echo) */
 	weft_chan *q;                   /* bounded: job pointers, capacity stage.queue */
 	struct weft_retry_policy retry; /* stage.retry as libweft's schedule */
 	weft_ratelimit *rl;             /* stage.rate_limit; NULL = unlimited */
@@ -100,17 +103,25 @@ static void hist_add(struct hist *h, int64_t ns)
 	if (i >= HIST_BUCKETS)
 		i = HIST_BUCKETS - 1;
 	atomic_fetch_add_explicit(&h->b[i], 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&h->n, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&h->sum_us, us, memory_order_relaxed);
 	m = atomic_load_explicit(&h->max_us, memory_order_relaxed);
 	while (us > m && !atomic_compare_exchange_weak(&h->max_us, &m, us))
 		;
 }
 
+static uint64_t hist_count(struct hist *h)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < HIST_BUCKETS; i++)
+		n += atomic_load_explicit(&h->b[i], memory_order_relaxed);
+	return n;
+}
+
 /* Upper bound of the bucket holding quantile q (microseconds), capped at the max seen. */
 static uint64_t hist_quantile(struct hist *h, double q)
 {
-	uint64_t n = atomic_load(&h->n), want, acc = 0, max = atomic_load(&h->max_us);
+	uint64_t n = hist_count(h), want, acc = 0, max = atomic_load(&h->max_us);
 
 	if (!n)
 		return 0;
@@ -129,7 +140,7 @@ static uint64_t hist_quantile(struct hist *h, double q)
 
 static void hist_json(struct weftd_buf *b, const char *key, struct hist *h)
 {
-	uint64_t n = atomic_load(&h->n);
+	uint64_t n = hist_count(h);
 
 	weftd_json_obj_begin(b, key);
 	weftd_json_u64(b, "count", n);
@@ -241,6 +252,7 @@ static int pipe_new(struct weftd_engine *e, struct cfgref *cref, const struct we
 				 aerr[0] ? aerr : strerror(-r));
 			goto fail;
 		}
+		s->instant = weftd_actor_instant(s->actor);
 		r = weft_chan_new(sizeof(struct weftd_job *), s->cfg->queue, &s->q);
 		if (r < 0)
 			goto fail_nomem;
@@ -371,7 +383,8 @@ const struct weftd_config *weftd_engine_config(struct weftd_engine *e)
 static void worker_beat(void *arg)
 {
 	struct weftd_worker *w = arg;
-	atomic_store_explicit(&w->beat_ns, weft_now(), memory_order_relaxed);
+	w->now = weft_now();
+	atomic_store_explicit(&w->beat_ns, w->now, memory_order_relaxed);
 	if (w->hb)
 		weftd_hb_beat(w->hb);
 }
@@ -400,14 +413,17 @@ static int run_attempts(struct weftd_worker *w, struct weftd_job *j, char **out,
 	int r;
 
 	for (uint32_t attempt = 1;; attempt++) {
-		int64_t t0;
+		int64_t t0 = weft_now();
 		weft_ctx *actx = NULL;
 		bool timed_out = false, hb_lost = false;
 
-		if (weftd_job_begin_attempt(j, s->index, cfg->name, attempt) < 0)
+		if (weftd_job_begin_attempt_at(j, s->index, cfg->name, attempt, t0) < 0)
 			goto canceled;
-		if (s->rl && weft_ratelimit_wait(j->ctx, s->rl) < 0)
-			goto canceled;
+		if (s->rl) {
+			if (weft_ratelimit_wait(j->ctx, s->rl) < 0)
+				goto canceled;
+			t0 = weft_now();
+		}
 		/* in_movable: j->input is malloc'd, so noop and echo hand it on as their
 		 * output instead of copying it. */
 		struct weftd_attempt at = {
@@ -416,32 +432,36 @@ static int run_attempts(struct weftd_worker *w, struct weftd_job *j, char **out,
 			.in_movable = j->input != NULL,
 		};
 		/* An attempt ctx of its own (timeout or not): a lost heartbeat cancels it
-		 * without cancelling the job, which is then retried. */
-		r = cfg->timeout_ns ? weft_ctx_with_timeout(j->ctx, (int64_t)cfg->timeout_ns, &actx)
+		 * without cancelling the job, which is then retried. An instant actor runs to
+		 * its end without parking or looking at a ctx: nothing could time it out or
+		 * cancel it midway, so it runs on the job's ctx, outside the heartbeat watch. */
+		if (!s->instant) {
+			r = cfg->timeout_ns
+				    ? weft_ctx_with_timeout(j->ctx, (int64_t)cfg->timeout_ns, &actx)
 				    : weft_ctx_with_cancel(j->ctx, &actx);
-		if (r < 0) {
-			snprintf(at.error, sizeof(at.error), "out of memory");
-			goto attempt_failed;
+			if (r < 0) {
+				snprintf(at.error, sizeof(at.error), "out of memory");
+				goto attempt_failed;
+			}
+			at.ctx = actx;
+			if (w->hb)
+				weftd_hb_begin(w->hb, actx, j->id, (int64_t)cfg->heartbeat_timeout_ns);
 		}
-		at.ctx = actx;
-		if (w->hb)
-			weftd_hb_begin(w->hb, actx, j->id, (int64_t)cfg->heartbeat_timeout_ns);
 		atomic_fetch_add_explicit(&s->st.running, 1, memory_order_relaxed);
-		t0 = weft_now();
 		r = weftd_actor_run(s->actor, &at);
 		if (at.in && !at.in_movable) { /* moved to at.out: no longer the job's */
 			j->input = NULL;
 			j->input_len = 0;
 		}
 		atomic_fetch_sub_explicit(&s->st.running, 1, memory_order_relaxed);
-		hb_lost = w->hb && weftd_hb_end(w->hb);
-		worker_beat(w);
-		timed_out = r < 0 && weft_ctx_err(actx) == -ETIMEDOUT && weft_ctx_err(j->ctx) == 0;
+		hb_lost = !s->instant && w->hb && weftd_hb_end(w->hb);
+		worker_beat(w); /* reads the clock into w->now */
+		timed_out = r < 0 && actx && weft_ctx_err(actx) == -ETIMEDOUT && weft_ctx_err(j->ctx) == 0;
 		weft_ctx_unref(actx);
 		if (at.log)
 			weftd_job_set_log(j, at.log, at.log_len);
 		if (r == 0) {
-			hist_add(&s->st.lat, weft_now() - t0);
+			hist_add(&s->st.lat, w->now - t0);
 			*out = at.out;
 			*out_len = at.out_len;
 			return 0;
@@ -503,9 +523,9 @@ static void worker_job(struct weftd_worker *w, struct weftd_job *j)
 	j->input = NULL;
 	j->input_len = 0;
 	if (s->index + 1 == p->nstages) {
-		if (weftd_jobs_finish(p->eng->jobs, j, WEFTD_JOB_DONE, out, out_len, NULL)) {
+		if (weftd_jobs_finish_at(p->eng->jobs, j, WEFTD_JOB_DONE, out, out_len, NULL, w->now)) {
 			atomic_fetch_add_explicit(&p->done, 1, memory_order_relaxed);
-			hist_add(&p->lat, weft_now() - j->created_ns);
+			hist_add(&p->lat, w->now - j->created_ns);
 		}
 		goto drop;
 	}
@@ -540,13 +560,15 @@ static void worker_main(void *arg)
 		snprintf(what, sizeof(what), "%s/%s", p->cfg->name, s->cfg->name);
 		w->hb = weftd_hb_register(p->eng->sup, what);
 	}
-	while (weft_chan_recv(NULL, s->q, &v) == 0) {
+	for (unsigned n = 1; weft_chan_recv(NULL, s->q, &v) == 0; n++) {
 		atomic_fetch_sub_explicit(&s->st.queued, 1, memory_order_relaxed);
 		atomic_store_explicit(&w->busy, true, memory_order_relaxed);
-		worker_beat(w);
-		worker_job(w, v);
+		worker_job(w, v); /* beats after each attempt */
 		atomic_store_explicit(&w->busy, false, memory_order_relaxed);
-		worker_beat(w);
+		/* A receive from a non-empty queue does not park: with a backlog, let the
+		 * connections (and their I/O) in now and then. */
+		if (n % WORKER_JOBS_PER_TURN == 0)
+			weft_yield();
 	}
 	/* Queue closed and drained: the last worker out closes the next stage's queue, so
 	 * a drain flows down the pipeline without losing jobs in between. */
@@ -680,14 +702,17 @@ void weftd_engine_set_journal(struct weftd_engine *e, struct weftd_journal *jn)
 	weftd_jobs_set_on_finish(e->jobs, jn ? on_job_finished : NULL, e);
 }
 
+/* Under the set lock, without a reference on the set: a reload swaps the set under the
+ * same lock before it drops the old one (two atomic operations less per submit). */
 static struct weftd_pipe *find_pipe(struct weftd_engine *e, const char *name)
 {
-	struct pipeset *s = set_get(e);
-	struct weftd_pipe *p = s ? set_find(s, name) : NULL;
+	struct weftd_pipe *p;
 
+	weft__lock_acquire(&e->set_lock);
+	p = e->set ? set_find(e->set, name) : NULL;
 	if (p)
 		pipe_ref(p);
-	set_unref(s);
+	weft__lock_release(&e->set_lock);
 	return p;
 }
 

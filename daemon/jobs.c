@@ -36,13 +36,6 @@ void weftd_jobs_set_on_finish(struct weftd_jobs *t, void (*fn)(struct weftd_job 
 	t->on_finish_arg = arg;
 }
 
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 bool weftd_job_transition_ok(enum weftd_job_state from, enum weftd_job_state to)
 {
 	switch (from) {
@@ -124,6 +117,7 @@ int weftd_job_new(struct weftd_jobs *t, const char *pipeline, void *pipe, const 
 	for (int i = WEFTD_JOB_ID_LEN - 1; i >= 0; i--, id >>= 4)
 		j->id[i] = "0123456789abcdef"[id & 15];
 	j->created_ns = weft_now();
+	j->wall_off_ns = t->wall_off_ns;
 	j->created_ms = (j->created_ns + t->wall_off_ns) / 1000000;
 	*ret = j;
 	return 0;
@@ -317,6 +311,12 @@ static int move_locked(struct weftd_job *j, enum weftd_job_state to)
 
 int weftd_job_begin_attempt(struct weftd_job *j, uint32_t stage, const char *name, uint32_t attempt)
 {
+	return weftd_job_begin_attempt_at(j, stage, name, attempt, weft_now());
+}
+
+int weftd_job_begin_attempt_at(struct weftd_job *j, uint32_t stage, const char *name,
+			       uint32_t attempt, int64_t now_ns)
+{
 	int r;
 
 	weft__lock_acquire(&j->lock);
@@ -326,7 +326,7 @@ int weftd_job_begin_attempt(struct weftd_job *j, uint32_t stage, const char *nam
 		j->stage_name = name;
 		j->attempts = attempt;
 		if (!j->started_ms)
-			j->started_ms = wall_ms();
+			j->started_ms = (now_ns + j->wall_off_ns) / 1000000;
 	}
 	weft__lock_release(&j->lock);
 	return r;
@@ -465,8 +465,13 @@ static void file_finished(struct weftd_jobs *t, struct weftd_job *j, int64_t now
 bool weftd_jobs_finish(struct weftd_jobs *t, struct weftd_job *j, enum weftd_job_state state,
 		       char *output, size_t output_len, const char *error)
 {
+	return weftd_jobs_finish_at(t, j, state, output, output_len, error, weft_now());
+}
+
+bool weftd_jobs_finish_at(struct weftd_jobs *t, struct weftd_job *j, enum weftd_job_state state,
+			  char *output, size_t output_len, const char *error, int64_t now)
+{
 	char *err = error ? strdup(error) : NULL;
-	int64_t now = weft_now();
 	bool won;
 
 	if (state != WEFTD_JOB_DONE) {

@@ -60,6 +60,7 @@ struct weftd_job {
 	void *pipe;                    /* the engine's pipeline (released by the table's hook) */
 	weft_ctx *ctx;                 /* cancelled by weftd_job_cancel; the actors' parent */
 	int64_t created_ns;            /* monotonic, for latency */
+	int64_t wall_off_ns;           /* the table's CLOCK_REALTIME - monotonic offset */
 	/* owned by the engine while the job is in flight */
 	unsigned char *input;          /* the current stage's input (malloc'd) */
 	size_t input_len;
@@ -112,6 +113,9 @@ struct weftd_job *weftd_jobs_get(struct weftd_jobs *t, const char *id, size_t le
 /* An attempt of stage (name) begins: -> running, attempts = attempt, started_ms set once.
  * Returns 0, or -ECANCELED when the job has ended or a cancel was requested. */
 int weftd_job_begin_attempt(struct weftd_job *j, uint32_t stage, const char *name, uint32_t attempt);
+/* The same with the caller's weft_now() reading (one clock read serves a whole job step). */
+int weftd_job_begin_attempt_at(struct weftd_job *j, uint32_t stage, const char *name,
+			       uint32_t attempt, int64_t now_ns);
 /* running -> retrying (a backoff before the next attempt). -ECANCELED as above. */
 int weftd_job_retrying(struct weftd_job *j);
 /* running -> queued for stage next. -ECANCELED as above. */
@@ -123,6 +127,9 @@ void weftd_job_set_log(struct weftd_job *j, char *log, size_t len);
  * job, false if it had already ended (output is then freed). */
 bool weftd_jobs_finish(struct weftd_jobs *t, struct weftd_job *j, enum weftd_job_state state,
 		       char *output, size_t output_len, const char *error);
+/* The same with the caller's weft_now() reading. */
+bool weftd_jobs_finish_at(struct weftd_jobs *t, struct weftd_job *j, enum weftd_job_state state,
+			  char *output, size_t output_len, const char *error, int64_t now_ns);
 /* Cancel: a queued job ends at once (canceled, reason as its error); a running or
  * retrying one has its ctx cancelled and its worker ends it. Returns true if the job was
  * still live, false if it had already ended. */

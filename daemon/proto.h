@@ -73,6 +73,11 @@ struct weftd_request {
 };
 
 /* Parse one request line of len bytes (no NUL needed; a trailing "\n" or "\r\n" is fine).
+ * The usual request (a flat object of plain strings, integers, true/false/null) is read by
+ * a zero-allocation fast path (jsmn): its payload then points into line, and its other
+ * strings are copied into req->arena; so line, too, must stay unchanged until
+ * weftd_request_done(). Anything else, and any request the fast path would refuse, is
+ * parsed by jansson, which alone produces the error replies.
  * The document's nodes are allocated in req->arena while it lasts (jansson's allocator is
  * process-wide: proto.c installs one that tags each block as arena or heap), so req must
  * stay where it is (not copied) until weftd_request_done().
@@ -81,6 +86,11 @@ struct weftd_request {
  * with a scalar id) ready for weftd_resp_error(); -ENOMEM likewise with WEFTD_ERR_INTERNAL.
  * Always call weftd_request_done() afterwards, whatever the result. */
 int weftd_request_parse(struct weftd_request *req, const char *line, size_t len, size_t max_len);
+
+/* The same parse without the fast path (every line through jansson): for tests that
+ * check the fast path gives the same result. */
+int weftd_request_parse_jansson(struct weftd_request *req, const char *line, size_t len,
+				size_t max_len);
 
 /* Release what a parse holds; safe on a zeroed or already released request. */
 void weftd_request_done(struct weftd_request *req);

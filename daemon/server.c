@@ -19,6 +19,7 @@
 #define READ_CHUNK         (64 * 1024)
 #define OUT_HIGH_WATER     (16u << 20)   /* pause reading while this much output is unsent */
 #define MAX_ASYNC_PER_CONN 65536         /* parked waits per connection */
+#define LINES_PER_TURN     16            /* requests handled before letting others run */
 
 struct handler {
 	weftd_op_handler fn;
@@ -469,6 +470,7 @@ static void conn_main(void *arg)
 			break;
 		}
 		size_t scan = len, start = 0;
+		unsigned lines = 0;
 		len += (size_t)n;
 		for (;;) {
 			char *nl = memchr(buf + scan, '\n', len - scan);
@@ -480,6 +482,10 @@ static void conn_main(void *arg)
 			else
 				handle_line(c, &b, buf + start, end - start);
 			start = scan = end + 1;
+			/* A big batch is handled in turns: another connection's single request
+			 * (and the workers) wait for one turn, not for the whole batch. */
+			if (++lines % LINES_PER_TURN == 0)
+				weft_yield();
 		}
 		if (skipping) {
 			len = start = 0;

@@ -4,11 +4,13 @@
 #                    timed until the daemon's stats count every job done)
 #   submit_p99_us    latency of one submit (request written -> response read) on a separate
 #                    probe connection sending one request at a time during the noop run
+#                    (both: the median of BENCH_RUNS runs, each printed as a comment with
+#                    the daemon's CPU time per job; the daemon and the load share the cores)
 #   jobs_per_s_exec  the same end-to-end rate with stage exec: [/bin/true], 16 workers;
 #                    a comment line gives the machine's raw posix_spawn+waitpid rate of
 #                    /bin/true at that moment (2 threads), the ceiling for this figure
 # Env: WEFTD, BUILD, BENCH_JOBS (default 200000), BENCH_CONNS (4), BENCH_WINDOW (64),
-#      BENCH_EXEC_JOBS (1500).
+#      BENCH_RUNS (3), BENCH_EXEC_JOBS (1500).
 set -eu
 : "${WEFTD:=build/weftd}" "${BUILD:=build}"
 LOAD=$BUILD/bench/weftd_load
@@ -33,10 +35,20 @@ start '  noop:
     stages:
       - {name: noop, builtin: noop, workers: 8, queue: 65536, timeout: 0s}' || { cat "$T/log" >&2; exit 1; }
 "$LOAD" "$T/s.sock" noop "$C" "$W" 20000 > /dev/null   # warm-up
-r=$("$LOAD" "$T/s.sock" noop "$C" "$W" "$N")
-echo "# noop: $r" >&2
-echo "jobs_per_s_noop $(echo "$r" | sed -E 's/.*jobs_per_s ([0-9]+).*/\1/') jobs/s"
-echo "submit_p99_us $(echo "$r" | sed -E 's/.*submit_p99_us ([0-9]+).*/\1/') us"
+# median FIELD: the middle value of FIELD over the runs in $T/runs
+median() { sed -E "s/.*$1 ([0-9]+).*/\1/" "$T/runs" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+: > "$T/runs"
+# cpu_ticks: the daemon's user+system CPU so far, in clock ticks
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
+for _ in $(seq "${BENCH_RUNS:-3}"); do
+	c0=$(cpu_ticks)
+	r=$("$LOAD" "$T/s.sock" noop "$C" "$W" "$N")
+	c1=$(cpu_ticks)
+	echo "# noop: $r daemon_cpu_us_per_job $(awk -v d=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v n="$N" 'BEGIN {printf "%.2f", d / hz * 1e6 / n}')" >&2
+	echo "$r" >> "$T/runs"
+done
+echo "jobs_per_s_noop $(median jobs_per_s) jobs/s"
+echo "submit_p99_us $(median submit_p99_us) us"
 if ! start '  exec:
     stages:
       - {name: true, exec: ["/bin/true"], workers: 16, queue: 65536, timeout: 10s}'; then

@@ -1,11 +1,13 @@
 /* libFuzzer target: one request line through the parser, then the error or an echo
- * response through the writer; every output must be one line of valid JSON. */
+ * response through the writer; every output must be one line of valid JSON. The fast
+ * path (jsmn) and jansson alone must read every line the same. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "proto.h"
+#include "../unit/proto_same.h"
 
 static void check_json(const struct weftd_buf *b)
 {
@@ -24,7 +26,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct weftd_request req;
 	struct weftd_buf b;
-	int r = weftd_request_parse(&req, (const char *)data, size, 1 << 16);
+	int r;
+
+	if (!proto_same((const char *)data, size, 1 << 16, NULL))
+		abort();
+	r = weftd_request_parse(&req, (const char *)data, size, 1 << 16);
 
 	weftd_buf_init(&b, NULL, 0);
 	if (r < 0) {

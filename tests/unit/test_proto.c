@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "proto.h"
+#include "proto_same.h"
 
 #define MAXREQ (1 << 20)
 
@@ -309,6 +310,67 @@ static void test_job_output(void **state)
 	weftd_buf_done(&b);
 }
 
+/* The fast path (flat objects of plain values) reads every line as jansson does, and
+ * leaves everything else to it. */
+static void test_fast_path(void **state)
+{
+	static const struct { const char *line; bool fast; } t[] = {
+		{ "{\"id\":1,\"op\":\"submit\",\"pipeline\":\"noop\",\"payload\":\"x\"}", true },
+		{ " { \"op\" : \"submit\" , \"pipeline\":\"p\" ,\"payload\":\"\",\"wait\":true,\"timeout\":250 } \r\n", true },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"payload_b64\":\"/w==\",\"timeout\":\"1.5s\"}", true },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"payload\":\"h\u00e9 \\u00e9\"}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"payload\":\"\xc3\xa9t\xc3\xa9\"}", true },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"payload\":\"\xc3\"}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"payload\":\"\xed\xa0\x80\"}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"timeout\":1.5}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"timeout\":-1}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"timeout\":\"soon\"}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"\"}", false },
+		{ "{\"op\":\"submit\",\"payload\":\"x\"}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"payload\":1}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"payload\":\"a\",\"payload_b64\":\"YQ==\"}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"payload_b64\":\"!!\"}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"wait\":1}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"pipeline\":\"q\"}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\"}x", false },
+		{ "{\"op\":\"submit\" \"pipeline\":\"p\"}", false },
+		{ "{\"op\":\"submit\",\"pipeline\"::\"p\"}", false },
+		{ "{\"op\":\"submit\",,\"pipeline\":\"p\"}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"x\":tru}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"x\":01}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"x\":99999999999999999999}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"x\":[1,{}]}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"a\tb\"}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"a\\\"b\"}", false },
+		{ "{\"id\":\"abc\",\"op\":\"ping\"}", true }, { "{\"id\":-0,\"op\":\"ping\"}", true },
+		{ "{\"id\":-42,\"op\":\"ping\"}", true }, { "{\"id\":0,\"op\":\"ping\"}", true },
+		{ "{\"id\":-123456789012345678,\"op\":\"ping\"}", true },
+		{ "{\"id\":true,\"op\":\"ping\"}", true }, { "{\"id\":null,\"op\":\"ping\"}", true },
+		{ "{\"id\":1e3,\"op\":\"ping\"}", false }, { "{\"id\":{},\"op\":\"ping\"}", false },
+		{ "{\"id\":\"0123456789012345678901234567890123456789012345678901234567890\",\"op\":\"ping\"}", true },
+		{ "{\"id\":\"01234567890123456789012345678901234567890123456789012345678901\",\"op\":\"ping\"}", true },
+		{ "{\"id\":\"012345678901234567890123456789012345678901234567890123456789012\",\"op\":\"ping\"}", false },
+		{ "{\"op\":\"pong\"}", false }, { "{\"op\":1}", false }, { "{}", false }, { "[]", false },
+		{ "", false }, { "{", false }, { "{\"op\":\"ping\"", false }, { "\"op\"", false },
+		{ "{\"op\":\"status\",\"job\":\"0123456789abcdef\"}", true },
+		{ "{\"op\":\"wait\",\"job\":\"j\",\"timeout\":0}", true },
+		{ "{\"op\":\"wait\",\"jobs\":[\"a\",\"b\"]}", false },
+		{ "{\"op\":\"wait\",\"job\":\"a\",\"jobs\":[\"b\"]}", false },
+		{ "{\"op\":\"list\",\"pipeline\":\"p\",\"state\":\"done\",\"limit\":5}", true },
+		{ "{\"op\":\"list\",\"state\":\"sleeping\"}", false }, { "{\"op\":\"list\",\"limit\":0}", false },
+		{ "{\"op\":\"list\",\"limit\":10001}", false }, { "{\"op\":\"stats\",\"pipeline\":\"p\"}", true },
+		{ "{\"op\":\"cancel\"}", false }, { "{\"op\":\"drain\",\"extra\":[1]}", false },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		bool fast;
+		if (!proto_same(t[i].line, strlen(t[i].line), MAXREQ, &fast))
+			fail_msg("fast and jansson paths differ on %s", t[i].line);
+		if (fast != t[i].fast)
+			fail_msg("%s: fast path %s", t[i].line, fast ? "taken" : "not taken");
+	}
+}
+
 static void test_names(void **state)
 {
 	assert_string_equal(weftd_err_name(WEFTD_ERR_DRAINING), "draining");
@@ -328,7 +390,7 @@ int main(void)
 		cmocka_unit_test(test_errors), cmocka_unit_test(test_too_large),
 		cmocka_unit_test(test_base64), cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_responses), cmocka_unit_test(test_job_output),
-		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_names), cmocka_unit_test(test_fast_path),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
