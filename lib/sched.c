@@ -335,15 +335,14 @@ static bool wake_proc(struct weft_proc *self, struct weft_proc *q)
 	return false;
 }
 
-/* New work exists somewhere: wake one idle proc to look for it.
- * Work pushed on self's own queue is safe from lost wake-ups (self will run
- * it), so a plain load of npidle will do there; only work that no running
- * proc is bound to see (strong) pays for the read-modify-write. */
-static void wakep(struct weft_sched *s, struct weft_proc *self, bool strong)
+/* New work exists somewhere: wake one idle proc to look for it. Always
+ * through the read-modify-write of sync_with_sleepers: a plain load of
+ * npidle could miss a proc going to sleep, and work on self's queue is not
+ * safe either while self runs a fiber that never yields. */
+static void wakep(struct weft_sched *s, struct weft_proc *self)
 {
 	if (s->nprocs == 1 && self)
 		return; /* the only proc is the one running this */
-	(void)strong; /* a relaxed load here lost wake-ups under TSan: always the RMW */
 	if (sync_with_sleepers(s) <= 0)
 		return;
 	unsigned start = self ? self->id + 1 : 0;
@@ -381,14 +380,14 @@ static void make_runnable(struct weft_fiber *f, bool at_tail)
 	}
 	if (!p || p->sched != s) {
 		gq_push_batch(s, f, f, 1);
-		wakep(s, NULL, true);
+		wakep(s, NULL);
 		return;
 	}
 	runq_put(p, f, !at_tail && p->cur);
 	/* Work beyond what this proc runs next: let an idle proc steal it. */
 	if (atomic_load_explicit(&p->rq_tail, memory_order_relaxed) !=
 	    atomic_load_explicit(&p->rq_head, memory_order_relaxed))
-		wakep(s, p, false);
+		wakep(s, p);
 }
 
 void weft__ready(struct weft_fiber *f)
