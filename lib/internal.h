@@ -209,6 +209,7 @@ bool weft__timer_del(struct weft__timer *t);
 
 /* ---- procs and the scheduler -------------------------------------------- */
 #define WEFT__RUNQ_SIZE 256
+#define WEFT__MAX_PROCS 64
 #define WEFT__UD_WAKE    ((uint64_t)1) /* MSG_RING wake-up */
 #define WEFT__UD_EVENTFD ((uint64_t)2) /* eventfd read completed */
 #define WEFT__UD_IGNORE  ((uint64_t)3) /* completion nobody waits for */
@@ -216,7 +217,7 @@ bool weft__timer_del(struct weft__timer *t);
 enum weft__after { WEFT__AFTER_NONE, WEFT__AFTER_PARK, WEFT__AFTER_YIELD, WEFT__AFTER_EXIT };
 
 struct weft__proc_stats {
-	atomic_uint_fast64_t switches, steals, parks, wake_msg, wake_efd, io_sub, io_done, ticks, spawned;
+	atomic_uint_fast64_t switches, steals, parks, wake_msg, wake_efd, io_sub, io_done, ticks, spawned, naps;
 };
 
 struct weft_proc {
@@ -248,9 +249,12 @@ struct weft_proc {
 	size_t nheap, heap_cap;
 	atomic_int_fast64_t next_timer; /* earliest 'when', INT64_MAX if none */
 	/* parking */
-	atomic_int parked;             /* 1 while (about to be) asleep in the ring */
+	atomic_int parked;             /* 1 while (about to be) asleep in the ring, 2 while
+	                                  napping (waits for a victim's backlog to age) */
 	unsigned tick;
 	unsigned passes;               /* scheduler passes: the inbox and the queue alternate */
+	_Atomic uint32_t drains;       /* times the owner took its last queued fiber (owner writes):
+	                                  a thief reads it to tell a backlog from a busy queue */
 	int64_t now_cache;             /* weft__now() at the last scheduler pass */
 	unsigned sq_pending;           /* prepared, not yet submitted SQEs */
 	unsigned inflight;             /* submitted ops not yet completed */
@@ -261,6 +265,10 @@ struct weft_proc {
 	atomic_long live_credit;       /* spawns reserved in sched->live, not yet made */
 	atomic_long live_exits;        /* fibers ended here, not yet subtracted */
 	struct weft__proc_stats st;
+	struct weft__steal_watch {     /* per victim: its backlog, as this proc last saw it */
+		int64_t since;         /* when the backlog was first seen, 0 if none */
+		uint32_t drains;       /* the victim's drains then */
+	} watch[WEFT__MAX_PROCS];
 };
 
 struct weft_sched {

@@ -1,7 +1,7 @@
 /* sched.c — procs, run queues, parking and the scheduler loop (Go's GMP).
  *
  * Each proc is an OS thread with a Go-style local run queue (256 slots,
- * lock-free for the owner, thieves take half with one CAS), a runnext slot,
+ * lock-free for the owner, thieves take half of a backlog with one CAS), a runnext slot,
  * an inbox for fibers that must run on it, a timer heap and its own
  * io_uring. Fibers switch directly to the next runnable fiber of their proc;
  * the proc's own stack ("g0") runs only when the local queue is empty, every
@@ -64,6 +64,11 @@ static inline uint32_t fastrand(struct weft_proc *p)
 	atomic_store_explicit(&(p)->st.field,                                                  \
 			      atomic_load_explicit(&(p)->st.field, memory_order_relaxed) + 1,  \
 			      memory_order_relaxed)
+
+static inline void owner_inc(_Atomic uint32_t *v)
+{
+	atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + 1, memory_order_relaxed);
+}
 
 /* ---- global queue --------------------------------------------------------- */
 
@@ -172,13 +177,25 @@ static WEFT__INLINE struct weft_fiber *runq_rotate_solo(struct weft_proc *p, str
 	return n;
 }
 
+/* The owner took its last queued fiber: the queue drained, unless the
+ * fiber leaving (a yield) is about to join it again. */
+static inline void note_drain(struct weft_proc *p)
+{
+	if (p->after != WEFT__AFTER_YIELD)
+		owner_inc(&p->drains);
+}
+
 static struct weft_fiber *runq_get(struct weft_proc *p)
 {
 	if (p->solo)
 		return runq_get_solo(p);
 	struct weft_fiber *f = atomic_load_explicit(&p->runnext, memory_order_relaxed);
-	if (f && (f = atomic_exchange_explicit(&p->runnext, NULL, memory_order_acq_rel)))
+	if (f && (f = atomic_exchange_explicit(&p->runnext, NULL, memory_order_acq_rel))) {
+		if (atomic_load_explicit(&p->rq_head, memory_order_relaxed) ==
+		    atomic_load_explicit(&p->rq_tail, memory_order_relaxed))
+			note_drain(p);
 		return f;
+	}
 	for (;;) {
 		uint32_t h = atomic_load_explicit(&p->rq_head, memory_order_acquire);
 		uint32_t t = atomic_load_explicit(&p->rq_tail, memory_order_relaxed);
@@ -186,8 +203,11 @@ static struct weft_fiber *runq_get(struct weft_proc *p)
 			return NULL;
 		f = atomic_load_explicit(&p->rq[h % WEFT__RUNQ_SIZE], memory_order_relaxed);
 		if (atomic_compare_exchange_weak_explicit(&p->rq_head, &h, h + 1, memory_order_release,
-							  memory_order_relaxed))
+							  memory_order_relaxed)) {
+			if (h + 1 == t) /* only the owner pushes, and runnext was empty */
+				note_drain(p);
 			return f;
+		}
 	}
 }
 
@@ -324,11 +344,12 @@ static int sync_with_sleepers(struct weft_sched *s)
 	return atomic_fetch_add(&s->npidle, 0);
 }
 
-/* Wake q if it is asleep in its ring. */
-static bool wake_proc(struct weft_proc *self, struct weft_proc *q)
+/* Wake q if it is asleep in its ring; a napping q too when nappers (a nap
+ * ends by itself, so only work meant for q itself needs to end it early). */
+static bool wake_proc(struct weft_proc *self, struct weft_proc *q, bool nappers)
 {
-	int one = 1;
-	if (atomic_load(&q->parked) && atomic_compare_exchange_strong(&q->parked, &one, 0)) {
+	int st = atomic_load(&q->parked);
+	if ((st == 1 || (st == 2 && nappers)) && atomic_compare_exchange_strong(&q->parked, &st, 0)) {
 		send_wake(self, q);
 		return true;
 	}
@@ -348,7 +369,7 @@ static void wakep(struct weft_sched *s, struct weft_proc *self)
 	unsigned start = self ? self->id + 1 : 0;
 	for (unsigned i = 0; i < s->nprocs; i++) {
 		struct weft_proc *q = s->procs[(start + i) % s->nprocs];
-		if (q != self && wake_proc(self, q))
+		if (q != self && wake_proc(self, q, false))
 			return;
 	}
 }
@@ -359,7 +380,7 @@ static void wake_all(struct weft_sched *s)
 	sync_with_sleepers(s);
 	for (unsigned i = 0; i < s->nprocs; i++)
 		if (s->procs[i] != self)
-			wake_proc(self && self->sched == s ? self : NULL, s->procs[i]);
+			wake_proc(self && self->sched == s ? self : NULL, s->procs[i], true);
 }
 
 /* ---- making fibers runnable ------------------------------------------------ */
@@ -374,7 +395,7 @@ static void make_runnable(struct weft_fiber *f, bool at_tail)
 		inbox_push(home, f);
 		if (home != p) {
 			sync_with_sleepers(s);
-			wake_proc(p && p->sched == s ? p : NULL, home);
+			wake_proc(p && p->sched == s ? p : NULL, home, true);
 		}
 		return;
 	}
@@ -893,6 +914,70 @@ static void proc_sleep(struct weft_proc *p)
 	atomic_fetch_sub(&s->npidle, 1);
 }
 
+/* ---- stealing, with patience --------------------------------------------------
+ * Stealing a fiber costs its cache lines (header, first frame, whatever it
+ * shares with its siblings) crossing to another core: more than running a
+ * short fiber. So a thief takes only a backlog: fibers queued on a victim
+ * that has not once emptied its queue for STEAL_PATIENCE_NS. A victim that
+ * keeps emptying its queue (a spawner of short fibers, a ping-pong pair)
+ * is keeping up and is left alone; one stuck on a long fiber, or with more
+ * runnable fibers than it can turn over (CPU-bound yielders), is not. The
+ * thief naps meanwhile, without being counted idle, so the victim's wakep
+ * does not pay a wake-up for it. */
+#define STEAL_PATIENCE_NS (20 * 1000)
+
+static bool has_backlog(struct weft_proc *v)
+{
+	return atomic_load_explicit(&v->rq_tail, memory_order_relaxed) !=
+		       atomic_load_explicit(&v->rq_head, memory_order_relaxed) ||
+	       atomic_load_explicit(&v->runnext, memory_order_relaxed);
+}
+
+/* Steal from v if its backlog has aged; else lower *due to when it might have. */
+static struct weft_fiber *steal_from(struct weft_proc *p, struct weft_proc *v, int64_t *due)
+{
+	struct weft__steal_watch *w = &p->watch[v->id];
+	if (!has_backlog(v)) {
+		w->since = 0;
+		return NULL;
+	}
+	uint32_t d = atomic_load_explicit(&v->drains, memory_order_relaxed);
+	if (!w->since || w->drains != d) {
+		w->since = p->now_cache;
+		w->drains = d;
+	}
+	int64_t when = w->since + STEAL_PATIENCE_NS;
+	if (p->now_cache < when) {
+		if (when < *due)
+			*due = when;
+		return NULL;
+	}
+	w->since = 0;
+	return runq_steal(p, v, true);
+}
+
+/* Wait in the ring until `until` at most: a victim's backlog may have aged by
+ * then. Not counted in npidle, so wakep passes a napper by; work meant for
+ * this proc alone (its inbox, stop) still wakes it. */
+static void proc_nap(struct weft_proc *p, int64_t until)
+{
+	struct weft_sched *s = p->sched;
+	live_settle(p);
+	atomic_store(&p->parked, 2);
+	if (!atomic_load(&p->inbox_len) && !atomic_load(&s->gq_len) && !atomic_load(&s->stop)) {
+		int64_t next = atomic_load(&p->next_timer);
+		int64_t d = (next < until ? next : until) - weft__now();
+		if (d > 0) {
+			STAT_INC(p, naps);
+			struct io_uring_cqe *cqe;
+			struct __kernel_timespec ts = { .tv_sec = d / 1000000000, .tv_nsec = d % 1000000000 };
+			p->sq_pending = 0;
+			io_uring_submit_and_wait_timeout(&p->ring, &cqe, 1, &ts, NULL);
+		}
+	}
+	atomic_store(&p->parked, 0);
+}
+
 static struct weft_fiber *find_runnable(struct weft_proc *p)
 {
 	struct weft_sched *s = p->sched;
@@ -911,16 +996,17 @@ static struct weft_fiber *find_runnable(struct weft_proc *p)
 			return f;
 		if ((f = gq_get(p, WEFT__RUNQ_SIZE / 2)))
 			return f;
-		/* steal: four rounds over random victims, runnext only in the last */
-		for (int round = 0; round < 4 && s->nprocs > 1; round++) {
-			unsigned start = fastrand(p) % s->nprocs;
-			for (unsigned i = 0; i < s->nprocs; i++) {
-				struct weft_proc *v = s->procs[(start + i) % s->nprocs];
-				if (v != p && (f = runq_steal(p, v, round == 3)))
-					return f;
-			}
+		int64_t due = INT64_MAX;
+		unsigned start = fastrand(p) % s->nprocs;
+		for (unsigned i = 0; i < s->nprocs; i++) {
+			struct weft_proc *v = s->procs[(start + i) % s->nprocs];
+			if (v != p && (f = steal_from(p, v, &due)))
+				return f;
 		}
-		proc_sleep(p);
+		if (due != INT64_MAX)
+			proc_nap(p, due);
+		else
+			proc_sleep(p);
 	}
 }
 
@@ -1078,8 +1164,8 @@ static struct weft_sched *sched_new(const struct weft_opts *opts)
 	if (opts)
 		s->opts = *opts;
 	s->nprocs = s->opts.procs ? s->opts.procs : (unsigned)get_nprocs();
-	if (s->nprocs > 64)
-		s->nprocs = 64;
+	if (s->nprocs > WEFT__MAX_PROCS)
+		s->nprocs = WEFT__MAX_PROCS;
 	atomic_store(&s->next_id, 1);
 	pthread_mutex_init(&s->gq_lock, NULL);
 	pthread_mutex_init(&s->start_lock, NULL);

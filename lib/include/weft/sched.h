@@ -3,7 +3,8 @@
  * weft_run() starts N scheduler threads ("procs"), each owning a local run
  * queue and its own io_uring. Fibers are cooperative: a fiber runs until it
  * blocks (channel, I/O, sleep, sync wait) or calls weft_yield(). An idle proc
- * steals half of another proc's run queue before it parks in its ring.
+ * steals half of another proc's run queue when that queue is a backlog (it
+ * has not emptied for 20 us), and otherwise parks in its ring.
  *
  * Every function here returns 0 (or a positive count) on success and a
  * negative errno on failure. Functions marked "fiber only" must be called
