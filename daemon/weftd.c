@@ -2,7 +2,6 @@
  * pipelines on libweft's scheduler. See `weftd --help` and daemon/PROTOCOL.md. */
 #include <errno.h>
 #include <getopt.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -208,11 +207,6 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	weftd_log_init(WEFTD_LOG_INFO);
-	/* Jobs are allocated on one proc and freed on another, in bursts: with the default
-	 * trim threshold each arena gives its top back and grows it again many times a second
-	 * (mprotect, page faults, zeroed pages). Keep up to 64 MiB of free top per arena. */
-	mallopt(M_TRIM_THRESHOLD, 64 << 20);
-	mallopt(M_TOP_PAD, 4 << 20);
 	r = weftd_config_load(path, &st.cfg, err, sizeof(err));
 	if (r < 0) {
 		weftd_err("%s", err);

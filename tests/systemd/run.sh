@@ -26,7 +26,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOP=$(cd "$HERE/../.." && pwd)
 CACHE=${WEFT_NSPAWN_CACHE:-/var/tmp/weft-nspawn-root}
 GLOBAL_TIMEOUT=${WEFT_SYSTEMD_TIMEOUT:-600}
-PKGS=systemd,systemd-sysv,dbus,procps,liburing2,libyaml-0-2,libsystemd0,libjansson4,libssl3,socat
+PKGS=systemd,systemd-sysv,dbus,procps,liburing2,libyaml-0-2,libsystemd0,libjansson4,libjemalloc2,libssl3,socat
 CACHE_STAMP="weft-nspawn-root v1 bookworm minbase $PKGS"
 SOCK=/run/weftd/weftd.sock
 
