@@ -257,6 +257,7 @@ struct weft_proc {
 	                                  a thief reads it to tell a backlog from a busy queue */
 	int64_t now_cache;             /* weft__now() at the last scheduler pass */
 	unsigned sq_pending;           /* prepared, not yet submitted SQEs */
+	bool batching;                 /* readying a poll's fibers: one wakep after, not each */
 	unsigned inflight;             /* submitted ops not yet completed */
 	struct weft__stack_cache *stack_cache;
 	uint32_t rand;

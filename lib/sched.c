@@ -405,9 +405,10 @@ static void make_runnable(struct weft_fiber *f, bool at_tail)
 		return;
 	}
 	runq_put(p, f, !at_tail && p->cur);
-	/* Work beyond what this proc runs next: let an idle proc steal it. */
-	if (atomic_load_explicit(&p->rq_tail, memory_order_relaxed) !=
-	    atomic_load_explicit(&p->rq_head, memory_order_relaxed))
+	/* Work beyond what this proc runs next: let an idle proc steal it
+	 * (a poll wakes one for its whole batch, when it is done). */
+	if (!p->batching && atomic_load_explicit(&p->rq_tail, memory_order_relaxed) !=
+				    atomic_load_explicit(&p->rq_head, memory_order_relaxed))
 		wakep(s, p);
 }
 
@@ -685,15 +686,24 @@ struct io_uring_sqe *weft__sqe(struct weft_proc *p)
 	return sqe;
 }
 
+/* The prepared SQEs are about to go to the kernel. */
+static void count_submitted(struct weft_proc *p)
+{
+	atomic_fetch_add_explicit(&p->st.io_sub, p->sq_pending, memory_order_relaxed);
+	p->sq_pending = 0;
+}
+
+/* Submit the prepared SQEs (and with events, collect deferred completions). */
+static int submit(struct weft_proc *p, bool events)
+{
+	count_submitted(p);
+	int r = events ? io_uring_submit_and_get_events(&p->ring) : io_uring_submit(&p->ring);
+	return r < 0 ? r : 0;
+}
+
 int weft__ring_flush(struct weft_proc *p)
 {
-	if (!p->sq_pending)
-		return 0;
-	unsigned n = p->sq_pending;
-	p->sq_pending = 0;
-	atomic_fetch_add_explicit(&p->st.io_sub, n, memory_order_relaxed);
-	int r = io_uring_submit(&p->ring);
-	return r < 0 ? r : 0;
+	return p->sq_pending ? submit(p, false) : 0;
 }
 
 static void arm_eventfd(struct weft_proc *p)
@@ -850,17 +860,35 @@ static void run_timers(struct weft_proc *p, int64_t now)
 
 /* Submit what fibers prepared, collect completions, fire due timers. With
  * DEFER_TASKRUN completions are only posted when we enter the kernel, so
- * that costs a syscall only while operations are in flight. */
-static void poll_ring(struct weft_proc *p)
+ * that costs a syscall while operations are in flight. A lazy poll makes
+ * none: the proc has nothing else to run, and the wait it is heading for
+ * submits and collects in the same call (a syscall costs a microsecond
+ * on some VMs, a third of a request's round trip). Fibers readied here
+ * are the proc's own next work: one wake-up for the lot, and only when
+ * there are more than it is about to run. */
+static void poll_ring(struct weft_proc *p, bool lazy)
 {
 	bool defer = p->sched->setup_flags & IORING_SETUP_DEFER_TASKRUN;
 	p->now_cache = weft__now();
-	if (p->sq_pending || (defer && p->inflight)) {
-		p->sq_pending = 0;
-		io_uring_submit_and_get_events(&p->ring);
-	}
+	if (!lazy && (p->sq_pending || (defer && p->inflight)))
+		submit(p, true);
+	p->batching = true;
 	reap(p);
 	run_timers(p, p->now_cache);
+	p->batching = false;
+	if (atomic_load_explicit(&p->rq_tail, memory_order_relaxed) -
+		    atomic_load_explicit(&p->rq_head, memory_order_relaxed) >= 2)
+		wakep(p->sched, p);
+}
+
+/* Work this proc has at hand, without looking at the ring. */
+static bool local_work(struct weft_proc *p)
+{
+	return atomic_load_explicit(&p->rq_tail, memory_order_relaxed) !=
+		       atomic_load_explicit(&p->rq_head, memory_order_relaxed) ||
+	       atomic_load_explicit(&p->runnext, memory_order_relaxed) ||
+	       atomic_load_explicit(&p->inbox_len, memory_order_relaxed) ||
+	       atomic_load_explicit(&p->sched->gq_len, memory_order_relaxed);
 }
 
 static bool any_work(struct weft_proc *p)
@@ -907,7 +935,7 @@ static void proc_sleep(struct weft_proc *p)
 			ts.tv_nsec = d % 1000000000;
 			tsp = &ts;
 		}
-		p->sq_pending = 0;
+		count_submitted(p);
 		io_uring_submit_and_wait_timeout(&p->ring, &cqe, 1, tsp, NULL);
 	}
 	atomic_store(&p->parked, 0);
@@ -971,7 +999,7 @@ static void proc_nap(struct weft_proc *p, int64_t until)
 			STAT_INC(p, naps);
 			struct io_uring_cqe *cqe;
 			struct __kernel_timespec ts = { .tv_sec = d / 1000000000, .tv_nsec = d % 1000000000 };
-			p->sq_pending = 0;
+			count_submitted(p);
 			io_uring_submit_and_wait_timeout(&p->ring, &cqe, 1, &ts, NULL);
 		}
 	}
@@ -983,7 +1011,7 @@ static struct weft_fiber *find_runnable(struct weft_proc *p)
 	struct weft_sched *s = p->sched;
 	for (;;) {
 		struct weft_fiber *f;
-		poll_ring(p);
+		poll_ring(p, !local_work(p));
 		if (atomic_load_explicit(&s->stop, memory_order_relaxed))
 			return NULL;
 		if (p->tick % 61 == 0 && (f = gq_get(p, 1)))
@@ -1016,6 +1044,8 @@ static void proc_loop(struct weft_proc *p)
 		struct weft_fiber *f = find_runnable(p);
 		if (!f)
 			return;
+		if (p->sq_pending) /* left by a lazy poll */
+			submit(p, false);
 		p->tick++;
 		atomic_fetch_add_explicit(&p->st.ticks, 1, memory_order_relaxed);
 		p->cur = f;
