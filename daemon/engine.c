@@ -20,11 +20,44 @@ struct hist {
 	atomic_uint_fast64_t sum_us, max_us; /* the count is the buckets' sum */
 };
 
+/* Counters come in STAT_SHARDS copies, one per proc (procs beyond share): a job is
+ * counted by whichever proc runs each step, and one shared copy bounced between the
+ * cores at every job. Readers add the copies up; a gauge may be negative in one copy
+ * (raised on one proc, lowered on another), never in the sum. The padding keeps the
+ * copies' hot words off each other's cache lines. */
+#define STAT_SHARDS 8
+
 struct stage_stats {
 	atomic_int_fast64_t queued, running, retrying; /* gauges */
 	atomic_uint_fast64_t done, failed, retried, canceled, timeouts, heartbeat_timeouts;
 	struct hist lat;                      /* successful attempts */
+	char pad[64];
 };
+
+struct pipe_stats {
+	atomic_uint_fast64_t submitted, done, failed, canceled, busy;
+	struct hist lat;                      /* submit to done */
+	char pad[64];
+};
+
+static inline unsigned stat_shard(void)
+{
+	int id = weft_proc_id();
+	return id > 0 ? (unsigned)id % STAT_SHARDS : 0;
+}
+
+/* This proc's copy of a stage's (SST) or a pipeline's (PST) counters. */
+#define SST(stage) (&(stage)->st[stat_shard()])
+#define PST(pipe)  (&(pipe)->st[stat_shard()])
+/* The sum of a counter over the copies. */
+#define STAT_SUM(copies, field)                                                              \
+	({                                                                                   \
+		int64_t sum_ = 0;                                                            \
+		for (unsigned i_ = 0; i_ < STAT_SHARDS; i_++)                                 \
+			sum_ += (int64_t)atomic_load_explicit(&(copies)[i_].field,            \
+							      memory_order_relaxed);          \
+		sum_;                                                                        \
+	})
 
 struct weftd_worker {
 	struct weftd_stage_rt *stage;
@@ -45,7 +78,7 @@ struct weftd_stage_rt {
 	weft_chan *q;                   /* bounded: job pointers, capacity stage.queue */
 	struct weft_retry_policy retry; /* stage.retry as libweft's schedule */
 	weft_ratelimit *rl;             /* stage.rate_limit; NULL = unlimited */
-	struct stage_stats st;
+	struct stage_stats st[STAT_SHARDS];
 	atomic_uint live_workers;
 	struct weftd_worker *workers;
 };
@@ -62,8 +95,7 @@ struct weftd_pipe {
 	struct weftd_engine *eng;
 	struct cfgref *cref;
 	const struct weftd_pipeline *cfg;
-	atomic_uint_fast64_t submitted, done, failed, canceled, busy;
-	struct hist lat;               /* submit to done */
+	struct pipe_stats st[STAT_SHARDS];
 	size_t nstages;
 	struct weftd_stage_rt stages[];
 };
@@ -109,45 +141,52 @@ static void hist_add(struct hist *h, int64_t ns)
 		;
 }
 
-static uint64_t hist_count(struct hist *h)
-{
-	uint64_t n = 0;
+/* A histogram's copies added up. */
+struct hist_sum {
+	uint64_t b[HIST_BUCKETS], n, sum_us, max_us;
+};
 
-	for (unsigned i = 0; i < HIST_BUCKETS; i++)
-		n += atomic_load_explicit(&h->b[i], memory_order_relaxed);
-	return n;
+static void hist_sum_add(struct hist_sum *t, struct hist *h)
+{
+	for (unsigned i = 0; i < HIST_BUCKETS; i++) {
+		uint64_t v = atomic_load_explicit(&h->b[i], memory_order_relaxed);
+		t->b[i] += v;
+		t->n += v;
+	}
+	t->sum_us += atomic_load_explicit(&h->sum_us, memory_order_relaxed);
+	uint64_t m = atomic_load_explicit(&h->max_us, memory_order_relaxed);
+	if (m > t->max_us)
+		t->max_us = m;
 }
 
 /* Upper bound of the bucket holding quantile q (microseconds), capped at the max seen. */
-static uint64_t hist_quantile(struct hist *h, double q)
+static uint64_t hist_quantile(const struct hist_sum *h, double q)
 {
-	uint64_t n = hist_count(h), want, acc = 0, max = atomic_load(&h->max_us);
+	uint64_t want, acc = 0;
 
-	if (!n)
+	if (!h->n)
 		return 0;
-	want = (uint64_t)((double)n * q);
+	want = (uint64_t)((double)h->n * q);
 	if (want < 1)
 		want = 1;
 	for (unsigned i = 0; i < HIST_BUCKETS; i++) {
-		acc += atomic_load(&h->b[i]);
+		acc += h->b[i];
 		if (acc >= want) {
 			uint64_t hi = i ? (1ull << i) - 1 : 0;
-			return hi < max ? hi : max;
+			return hi < h->max_us ? hi : h->max_us;
 		}
 	}
-	return max;
+	return h->max_us;
 }
 
-static void hist_json(struct weftd_buf *b, const char *key, struct hist *h)
+static void hist_json(struct weftd_buf *b, const char *key, const struct hist_sum *h)
 {
-	uint64_t n = hist_count(h);
-
 	weftd_json_obj_begin(b, key);
-	weftd_json_u64(b, "count", n);
+	weftd_json_u64(b, "count", h->n);
 	weftd_json_u64(b, "p50", hist_quantile(h, 0.50));
 	weftd_json_u64(b, "p99", hist_quantile(h, 0.99));
-	weftd_json_u64(b, "mean", n ? atomic_load(&h->sum_us) / n : 0);
-	weftd_json_u64(b, "max", atomic_load(&h->max_us));
+	weftd_json_u64(b, "mean", h->n ? h->sum_us / h->n : 0);
+	weftd_json_u64(b, "max", h->max_us);
 	weftd_json_obj_end(b);
 }
 
@@ -397,8 +436,8 @@ static void end_canceled(struct weftd_stage_rt *s, struct weftd_job *j)
 			  : weftd_job_cancel_requested(j) ? "canceled by client"
 							  : "canceled";
 	if (weftd_jobs_finish(e->jobs, j, WEFTD_JOB_CANCELED, NULL, 0, why)) {
-		atomic_fetch_add_explicit(&s->st.canceled, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&s->pipe->canceled, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&SST(s)->canceled, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&PST(s->pipe)->canceled, 1, memory_order_relaxed);
 	}
 }
 
@@ -447,13 +486,13 @@ static int run_attempts(struct weftd_worker *w, struct weftd_job *j, char **out,
 			if (w->hb)
 				weftd_hb_begin(w->hb, actx, j->id, (int64_t)cfg->heartbeat_timeout_ns);
 		}
-		atomic_fetch_add_explicit(&s->st.running, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&SST(s)->running, 1, memory_order_relaxed);
 		r = weftd_actor_run(s->actor, &at);
 		if (at.in && !at.in_movable) { /* moved to at.out: no longer the job's */
 			j->input = NULL;
 			j->input_len = 0;
 		}
-		atomic_fetch_sub_explicit(&s->st.running, 1, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&SST(s)->running, 1, memory_order_relaxed);
 		hb_lost = !s->instant && w->hb && weftd_hb_end(w->hb);
 		worker_beat(w); /* reads the clock into w->now */
 		timed_out = r < 0 && actx && weft_ctx_err(actx) == -ETIMEDOUT && weft_ctx_err(j->ctx) == 0;
@@ -461,7 +500,7 @@ static int run_attempts(struct weftd_worker *w, struct weftd_job *j, char **out,
 		if (at.log)
 			weftd_job_set_log(j, at.log, at.log_len);
 		if (r == 0) {
-			hist_add(&s->st.lat, w->now - t0);
+			hist_add(&SST(s)->lat, w->now - t0);
 			*out = at.out;
 			*out_len = at.out_len;
 			return 0;
@@ -470,10 +509,10 @@ static int run_attempts(struct weftd_worker *w, struct weftd_job *j, char **out,
 		if (weft_ctx_err(j->ctx) < 0)
 			goto canceled;
 		if (hb_lost && r < 0) {
-			atomic_fetch_add_explicit(&s->st.heartbeat_timeouts, 1, memory_order_relaxed);
+			atomic_fetch_add_explicit(&SST(s)->heartbeat_timeouts, 1, memory_order_relaxed);
 			snprintf(at.error, sizeof(at.error), "no heartbeat (stuck attempt cancelled)");
 		} else if (timed_out) {
-			atomic_fetch_add_explicit(&s->st.timeouts, 1, memory_order_relaxed);
+			atomic_fetch_add_explicit(&SST(s)->timeouts, 1, memory_order_relaxed);
 			snprintf(at.error, sizeof(at.error), "timed out after %" PRIu64 " ms",
 				 cfg->timeout_ns / 1000000);
 		}
@@ -484,19 +523,19 @@ attempt_failed:
 			snprintf(msg, sizeof(msg), "stage %s: attempt %u/%u: %s", cfg->name, attempt,
 				 cfg->retry.attempts, at.error);
 			if (weftd_jobs_finish(e->jobs, j, WEFTD_JOB_FAILED, NULL, 0, msg)) {
-				atomic_fetch_add_explicit(&s->st.failed, 1, memory_order_relaxed);
-				atomic_fetch_add_explicit(&s->pipe->failed, 1, memory_order_relaxed);
+				atomic_fetch_add_explicit(&SST(s)->failed, 1, memory_order_relaxed);
+				atomic_fetch_add_explicit(&PST(s->pipe)->failed, 1, memory_order_relaxed);
 				weftd_info("job %s: pipeline %s: failed: %s", j->id, j->pipeline, msg);
 			}
 			return -EIO;
 		}
 		weftd_debug("job %s: stage %s attempt %u failed: %s", j->id, cfg->name, attempt, at.error);
-		atomic_fetch_add_explicit(&s->st.retried, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&SST(s)->retried, 1, memory_order_relaxed);
 		if (weftd_job_retrying(j) < 0)
 			goto canceled;
-		atomic_fetch_add_explicit(&s->st.retrying, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&SST(s)->retrying, 1, memory_order_relaxed);
 		r = weft_sleep(j->ctx, weftd_retry_delay(&s->retry, attempt, &w->rnd));
-		atomic_fetch_sub_explicit(&s->st.retrying, 1, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&SST(s)->retrying, 1, memory_order_relaxed);
 		if (r < 0)
 			goto canceled;
 	}
@@ -517,15 +556,15 @@ static void worker_job(struct weftd_worker *w, struct weftd_job *j)
 		goto drop; /* canceled while queued */
 	if (run_attempts(w, j, &out, &out_len) < 0)
 		goto drop;
-	atomic_fetch_add_explicit(&s->st.done, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&SST(s)->done, 1, memory_order_relaxed);
 	/* The worker holding the job owns its input: nobody else touches it in flight. */
 	free(j->input);
 	j->input = NULL;
 	j->input_len = 0;
 	if (s->index + 1 == p->nstages) {
 		if (weftd_jobs_finish_at(p->eng->jobs, j, WEFTD_JOB_DONE, out, out_len, NULL, w->now)) {
-			atomic_fetch_add_explicit(&p->done, 1, memory_order_relaxed);
-			hist_add(&p->lat, w->now - j->created_ns);
+			atomic_fetch_add_explicit(&PST(p)->done, 1, memory_order_relaxed);
+			hist_add(&PST(p)->lat, w->now - j->created_ns);
 		}
 		goto drop;
 	}
@@ -536,10 +575,10 @@ static void worker_job(struct weftd_worker *w, struct weftd_job *j)
 		end_canceled(s, j);
 		goto drop;
 	}
-	atomic_fetch_add_explicit(&next->st.queued, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&SST(next)->queued, 1, memory_order_relaxed);
 	/* Blocking send: a full next stage holds this worker, and so on upstream. */
 	if (weft_chan_send(j->ctx, next->q, &j) < 0) {
-		atomic_fetch_sub_explicit(&next->st.queued, 1, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&SST(next)->queued, 1, memory_order_relaxed);
 		end_canceled(s, j);
 		goto drop;
 	}
@@ -561,7 +600,7 @@ static void worker_main(void *arg)
 		w->hb = weftd_hb_register(p->eng->sup, what);
 	}
 	for (unsigned n = 1; weft_chan_recv(NULL, s->q, &v) == 0; n++) {
-		atomic_fetch_sub_explicit(&s->st.queued, 1, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&SST(s)->queued, 1, memory_order_relaxed);
 		atomic_store_explicit(&w->busy, true, memory_order_relaxed);
 		worker_job(w, v); /* beats after each attempt */
 		atomic_store_explicit(&w->busy, false, memory_order_relaxed);
@@ -722,15 +761,15 @@ static int enqueue(struct weftd_pipe *p, struct weftd_job *j, bool block)
 	struct weftd_stage_rt *s0 = &p->stages[0];
 	int r;
 
-	atomic_fetch_add_explicit(&s0->st.queued, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&SST(s0)->queued, 1, memory_order_relaxed);
 	weftd_job_ref(j); /* the queue's */
 	r = block ? weft_chan_send(j->ctx, s0->q, &j) : weft_chan_try_send(s0->q, &j);
 	if (r < 0) {
-		atomic_fetch_sub_explicit(&s0->st.queued, 1, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&SST(s0)->queued, 1, memory_order_relaxed);
 		weftd_job_unref(j);
 		return r;
 	}
-	atomic_fetch_add_explicit(&p->submitted, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&PST(p)->submitted, 1, memory_order_relaxed);
 	return 0;
 }
 
@@ -785,7 +824,7 @@ int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *pa
 	}
 	if (r < 0) {
 		if (r == -EAGAIN)
-			atomic_fetch_add_explicit(&p->busy, 1, memory_order_relaxed);
+			atomic_fetch_add_explicit(&PST(p)->busy, 1, memory_order_relaxed);
 		weftd_jobs_remove(e->jobs, j);
 		if (e->jn)
 			weftd_journal_finish(e->jn, j->id, WEFTD_JREC_CANCELED);
@@ -1024,20 +1063,24 @@ int weftd_engine_reload(struct weftd_engine *e, struct weftd_config *cfg,
 
 static void stage_stats_json(struct weftd_buf *b, struct weftd_stage_rt *s)
 {
+	struct hist_sum lat = { 0 };
+
+	for (unsigned i = 0; i < STAT_SHARDS; i++)
+		hist_sum_add(&lat, &s->st[i].lat);
 	weftd_json_obj_begin(b, NULL);
 	weftd_json_cstr(b, "name", s->cfg->name);
-	weftd_json_i64(b, "queued", atomic_load(&s->st.queued));
-	weftd_json_i64(b, "running", atomic_load(&s->st.running));
-	weftd_json_u64(b, "done", atomic_load(&s->st.done));
-	weftd_json_u64(b, "failed", atomic_load(&s->st.failed));
-	weftd_json_u64(b, "retried", atomic_load(&s->st.retried));
-	weftd_json_u64(b, "canceled", atomic_load(&s->st.canceled));
-	weftd_json_i64(b, "retrying", atomic_load(&s->st.retrying));
-	weftd_json_u64(b, "timeouts", atomic_load(&s->st.timeouts));
-	weftd_json_u64(b, "heartbeat_timeouts", atomic_load(&s->st.heartbeat_timeouts));
+	weftd_json_i64(b, "queued", STAT_SUM(s->st, queued));
+	weftd_json_i64(b, "running", STAT_SUM(s->st, running));
+	weftd_json_u64(b, "done", (uint64_t)STAT_SUM(s->st, done));
+	weftd_json_u64(b, "failed", (uint64_t)STAT_SUM(s->st, failed));
+	weftd_json_u64(b, "retried", (uint64_t)STAT_SUM(s->st, retried));
+	weftd_json_u64(b, "canceled", (uint64_t)STAT_SUM(s->st, canceled));
+	weftd_json_i64(b, "retrying", STAT_SUM(s->st, retrying));
+	weftd_json_u64(b, "timeouts", (uint64_t)STAT_SUM(s->st, timeouts));
+	weftd_json_u64(b, "heartbeat_timeouts", (uint64_t)STAT_SUM(s->st, heartbeat_timeouts));
 	weftd_json_u64(b, "workers", s->cfg->workers);
 	weftd_json_u64(b, "queue_cap", s->cfg->queue);
-	hist_json(b, "latency_us", &s->st.lat);
+	hist_json(b, "latency_us", &lat);
 	weftd_json_obj_end(b);
 }
 
@@ -1060,13 +1103,16 @@ int weftd_engine_stats_json(struct weftd_engine *e, struct weftd_buf *b, const c
 		struct weftd_pipe *p = s->pipes[i];
 		if (pipeline && strcmp(pipeline, p->cfg->name) != 0)
 			continue;
+		struct hist_sum lat = { 0 };
+		for (unsigned k = 0; k < STAT_SHARDS; k++)
+			hist_sum_add(&lat, &p->st[k].lat);
 		weftd_json_obj_begin(b, p->cfg->name);
-		weftd_json_u64(b, "submitted", atomic_load(&p->submitted));
-		weftd_json_u64(b, "done", atomic_load(&p->done));
-		weftd_json_u64(b, "failed", atomic_load(&p->failed));
-		weftd_json_u64(b, "canceled", atomic_load(&p->canceled));
-		weftd_json_u64(b, "busy", atomic_load(&p->busy));
-		hist_json(b, "latency_us", &p->lat);
+		weftd_json_u64(b, "submitted", (uint64_t)STAT_SUM(p->st, submitted));
+		weftd_json_u64(b, "done", (uint64_t)STAT_SUM(p->st, done));
+		weftd_json_u64(b, "failed", (uint64_t)STAT_SUM(p->st, failed));
+		weftd_json_u64(b, "canceled", (uint64_t)STAT_SUM(p->st, canceled));
+		weftd_json_u64(b, "busy", (uint64_t)STAT_SUM(p->st, busy));
+		hist_json(b, "latency_us", &lat);
 		weftd_json_arr_begin(b, "stages");
 		for (size_t k = 0; k < p->nstages; k++)
 			stage_stats_json(b, &p->stages[k]);
@@ -1154,9 +1200,9 @@ void weftd_engine_load(struct weftd_engine *e, struct weftd_engine_load *ret)
 	for (size_t i = 0; i < s->n; i++)
 		for (size_t k = 0; k < s->pipes[i]->nstages; k++) {
 			struct weftd_stage_rt *st = &s->pipes[i]->stages[k];
-			ret->queued += (uint64_t)atomic_load(&st->st.queued);
-			ret->running += (uint64_t)atomic_load(&st->st.running);
-			ret->retrying += (uint64_t)atomic_load(&st->st.retrying);
+			ret->queued += (uint64_t)STAT_SUM(st->st, queued);
+			ret->running += (uint64_t)STAT_SUM(st->st, running);
+			ret->retrying += (uint64_t)STAT_SUM(st->st, retrying);
 		}
 	set_unref(s);
 }

@@ -183,11 +183,74 @@ static void test_heartbeat_retry(void **state)
 	weftd_sup_free(t.sup);
 }
 
+/* ---- counters are kept per proc and added up when read ---- */
+#define COUNT_SUBMITTERS 16
+#define COUNT_JOBS 64 /* per submitter */
+
+struct count_test {
+	struct weftd_engine *e;
+	weft_wg wg;
+};
+
+static void count_submitter(void *arg)
+{
+	struct count_test *t = arg;
+	struct weftd_job *jobs[COUNT_JOBS];
+	enum weftd_err code;
+	for (int i = 0; i < COUNT_JOBS; i++)
+		assert_int_equal(weftd_engine_submit(t->e, "two", "x", 1, &jobs[i], &code), 0);
+	assert_int_equal(weftd_jobs_wait(NULL, jobs, COUNT_JOBS, 10 * WEFT_SEC), 0);
+	for (int i = 0; i < COUNT_JOBS; i++)
+		weftd_job_unref(jobs[i]);
+	weft_wg_done(&t->wg);
+}
+
+static void count_main(void *arg)
+{
+	struct count_test *t = arg;
+	struct weftd_buf b;
+	char want[64];
+
+	assert_int_equal(weftd_engine_start(t->e), 0);
+	weft_wg_init(&t->wg);
+	weft_wg_add(&t->wg, COUNT_SUBMITTERS);
+	for (int i = 0; i < COUNT_SUBMITTERS; i++)
+		weft_go(count_submitter, t);
+	weft_wg_wait(NULL, &t->wg);
+	weftd_buf_init(&b, NULL, 0);
+	assert_int_equal(weftd_engine_stats_json(t->e, &b, "two"), 0);
+	snprintf(want, sizeof(want), "\"submitted\":%d,\"done\":%d,", COUNT_SUBMITTERS * COUNT_JOBS,
+		 COUNT_SUBMITTERS * COUNT_JOBS);
+	assert_non_null(strstr(b.data, want));
+	snprintf(want, sizeof(want), "\"latency_us\":{\"count\":%d,", COUNT_SUBMITTERS * COUNT_JOBS);
+	assert_non_null(strstr(b.data, want)); /* the pipeline's, then each stage's */
+	assert_non_null(strstr(strstr(b.data, want) + 1, want));
+	assert_non_null(strstr(b.data, "\"queued\":0,\"running\":0,"));
+	assert_null(strstr(b.data, "\"queued\":-"));
+	weftd_buf_done(&b);
+	weftd_engine_stop(t->e);
+}
+
+static void test_counts_add_up(void **state)
+{
+	struct count_test t;
+	char err[256];
+	struct weft_opts o = { .procs = g_procs };
+
+	assert_int_equal(weftd_engine_new(conf("pipelines:\n"
+		"  two:\n    stages:\n"
+		"      - {name: a, builtin: upper, workers: 4}\n"
+		"      - {name: b, builtin: echo, workers: 4}\n"), &t.e, err, sizeof(err)), 0);
+	assert_int_equal(weft_run(count_main, &t, &o), 0);
+	weftd_engine_free(t.e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		BOTH(test_reload),
 		BOTH(test_heartbeat_retry),
+		BOTH(test_counts_add_up),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
