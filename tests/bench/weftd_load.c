@@ -1,13 +1,16 @@
 /* weftd_load — load driver for bench_daemon.sh (plain threads, blocking sockets).
  *
- *   weftd_load SOCKET PIPELINE CONNS WINDOW TOTAL
+ *   weftd_load SOCKET PIPELINE CONNS WINDOW TOTAL [RATE]
  *   weftd_load --spawn THREADS TOTAL   (reference: posix_spawn + waitpid of /bin/true)
  *
  * Throughput: CONNS connections, one thread each, keep up to WINDOW submits in flight
  * (a sliding window: whenever responses come back the freed slots are refilled with one
  * write), TOTAL accepted submits in all; "busy" answers are counted and resubmitted.
  * The run ends when the daemon's stats say every job is done (the result is available),
- * so jobs_per_s is end to end: first submit written -> last job finished.
+ * so jobs_per_s is end to end: first submit written -> last job finished. With RATE
+ * (jobs/s in all) the connections are paced: each sends no more than its share of RATE
+ * since the start (an open load, as a service sees from independent clients), still
+ * within its window.
  *
  * Latency: a separate probe connection sends one submit at a time during the run and
  * times each from the write to its response line (what one client sees under that
@@ -31,6 +34,8 @@
 
 static const char *sock_path, *pipeline;
 static long window, per_conn;
+static double rate_per_conn;     /* submits/s per connection; 0: as fast as the window allows */
+static int64_t t_start;
 static atomic_long busy_total, probe_jobs;
 static atomic_bool load_done;
 
@@ -106,6 +111,15 @@ static void *run(void *arg)
 	while (accepted < per_conn) {
 		long room = window - inflight, want = per_conn - accepted - inflight;
 		long n = room < want ? room : want;
+		if (rate_per_conn > 0) {
+			long due = (long)(rate_per_conn * (double)(now_ns() - t_start) / 1e9) - sent;
+			if (due < n)
+				n = due;
+			if (n <= 0 && inflight == 0) {
+				usleep(50); /* ahead of the schedule, nothing to read */
+				continue;
+			}
+		}
 		if (n > 0) {
 			write_all(fd, out, (size_t)(n * len));
 			inflight += n;
@@ -231,8 +245,8 @@ int main(int argc, char **argv)
 {
 	if (argc == 4 && strcmp(argv[1], "--spawn") == 0)
 		return spawn_ref(atol(argv[2]), atol(argv[3]));
-	if (argc != 6) {
-		fprintf(stderr, "usage: weftd_load SOCKET PIPELINE CONNS WINDOW TOTAL\n");
+	if (argc != 6 && argc != 7) {
+		fprintf(stderr, "usage: weftd_load SOCKET PIPELINE CONNS WINDOW TOTAL [RATE]\n");
 		return 2;
 	}
 	sock_path = argv[1];
@@ -242,12 +256,13 @@ int main(int argc, char **argv)
 	long total = atol(argv[5]);
 	per_conn = total / conns;
 	total = per_conn * conns;
+	rate_per_conn = argc == 7 ? atof(argv[6]) / (double)conns : 0;
 	pthread_t *ts = calloc((size_t)conns, sizeof(*ts)), pt;
 	struct probe pr = { 0 };
 	int sfd = dial();
 	long done0 = stats_done(sfd);
 
-	int64_t t0 = now_ns();
+	int64_t t0 = t_start = now_ns();
 	for (long i = 0; i < conns; i++)
 		pthread_create(&ts[i], NULL, run, NULL);
 	pthread_create(&pt, NULL, probe_run, &pr);
