@@ -884,10 +884,7 @@ static void poll_ring(struct weft_proc *p, bool lazy)
 /* Work this proc has at hand, without looking at the ring. */
 static bool local_work(struct weft_proc *p)
 {
-	return atomic_load_explicit(&p->rq_tail, memory_order_relaxed) !=
-		       atomic_load_explicit(&p->rq_head, memory_order_relaxed) ||
-	       atomic_load_explicit(&p->runnext, memory_order_relaxed) ||
-	       atomic_load_explicit(&p->inbox_len, memory_order_relaxed) ||
+	return !runq_empty(p) || atomic_load_explicit(&p->inbox_len, memory_order_relaxed) ||
 	       atomic_load_explicit(&p->sched->gq_len, memory_order_relaxed);
 }
 
@@ -913,6 +910,27 @@ static bool trim_stacks(struct weft_sched *s, struct weft_proc *p)
 	return weft__stack_pool_trim(s->stacks) > 0;
 }
 
+/* Submit what is prepared and wait in the ring for a completion (a wake-up is
+ * one), until the next timer or `until` (INT64_MAX: no limit). */
+static void ring_wait(struct weft_proc *p, int64_t until)
+{
+	int64_t next = atomic_load(&p->next_timer);
+	struct __kernel_timespec ts, *tsp = NULL;
+	struct io_uring_cqe *cqe;
+	if (next < until)
+		until = next;
+	if (until != INT64_MAX) {
+		int64_t d = until - weft__now();
+		if (d < 0)
+			d = 0;
+		ts.tv_sec = d / 1000000000;
+		ts.tv_nsec = d % 1000000000;
+		tsp = &ts;
+	}
+	count_submitted(p);
+	io_uring_submit_and_wait_timeout(&p->ring, &cqe, 1, tsp, NULL);
+}
+
 /* Sleep in the ring until a completion, a wake-up or the next timer. */
 static void proc_sleep(struct weft_proc *p)
 {
@@ -924,19 +942,7 @@ static void proc_sleep(struct weft_proc *p)
 	atomic_fetch_add(&s->npidle, 1); /* pairs with sync_with_sleepers */
 	if (!any_work(p) && !trim_stacks(s, p) && !any_work(p)) {
 		STAT_INC(p, parks);
-		int64_t next = atomic_load(&p->next_timer);
-		struct io_uring_cqe *cqe;
-		struct __kernel_timespec ts, *tsp = NULL;
-		if (next != INT64_MAX) {
-			int64_t d = next - weft__now();
-			if (d < 0)
-				d = 0;
-			ts.tv_sec = d / 1000000000;
-			ts.tv_nsec = d % 1000000000;
-			tsp = &ts;
-		}
-		count_submitted(p);
-		io_uring_submit_and_wait_timeout(&p->ring, &cqe, 1, tsp, NULL);
+		ring_wait(p, INT64_MAX);
 	}
 	atomic_store(&p->parked, 0);
 	atomic_fetch_sub(&s->npidle, 1);
@@ -954,18 +960,11 @@ static void proc_sleep(struct weft_proc *p)
  * does not pay a wake-up for it. */
 #define STEAL_PATIENCE_NS (20 * 1000)
 
-static bool has_backlog(struct weft_proc *v)
-{
-	return atomic_load_explicit(&v->rq_tail, memory_order_relaxed) !=
-		       atomic_load_explicit(&v->rq_head, memory_order_relaxed) ||
-	       atomic_load_explicit(&v->runnext, memory_order_relaxed);
-}
-
 /* Steal from v if its backlog has aged; else lower *due to when it might have. */
 static struct weft_fiber *steal_from(struct weft_proc *p, struct weft_proc *v, int64_t *due)
 {
 	struct weft__steal_watch *w = &p->watch[v->id];
-	if (!has_backlog(v)) {
+	if (runq_empty(v)) {
 		w->since = 0;
 		return NULL;
 	}
@@ -993,15 +992,8 @@ static void proc_nap(struct weft_proc *p, int64_t until)
 	live_settle(p);
 	atomic_store(&p->parked, 2);
 	if (!atomic_load(&p->inbox_len) && !atomic_load(&s->gq_len) && !atomic_load(&s->stop)) {
-		int64_t next = atomic_load(&p->next_timer);
-		int64_t d = (next < until ? next : until) - weft__now();
-		if (d > 0) {
-			STAT_INC(p, naps);
-			struct io_uring_cqe *cqe;
-			struct __kernel_timespec ts = { .tv_sec = d / 1000000000, .tv_nsec = d % 1000000000 };
-			count_submitted(p);
-			io_uring_submit_and_wait_timeout(&p->ring, &cqe, 1, &ts, NULL);
-		}
+		STAT_INC(p, naps);
+		ring_wait(p, until);
 	}
 	atomic_store(&p->parked, 0);
 }
