@@ -1321,6 +1321,7 @@ int weft_sched_stats(struct weft_sched_stats *ret)
 		ret->switches += atomic_load_explicit(&st->switches, memory_order_relaxed);
 		ret->steals += atomic_load_explicit(&st->steals, memory_order_relaxed);
 		ret->parks += atomic_load_explicit(&st->parks, memory_order_relaxed);
+		ret->naps += atomic_load_explicit(&st->naps, memory_order_relaxed);
 		ret->wakeups_msg_ring += atomic_load_explicit(&st->wake_msg, memory_order_relaxed);
 		ret->wakeups_eventfd += atomic_load_explicit(&st->wake_efd, memory_order_relaxed);
 		ret->io_submitted += atomic_load_explicit(&st->io_sub, memory_order_relaxed);

@@ -102,6 +102,8 @@ struct weft_sched_stats {
 	uint64_t switches;
 	uint64_t steals;           /* fibers moved by work stealing */
 	uint64_t parks;            /* times a proc went to sleep in its ring */
+	uint64_t naps;             /* times an idle proc waited (briefly, in its ring) for
+	                              another's queue to become a backlog worth stealing */
 	uint64_t wakeups_msg_ring; /* cross-proc wake-ups sent by MSG_RING */
 	uint64_t wakeups_eventfd;  /* ... and by eventfd */
 	uint64_t io_submitted;
