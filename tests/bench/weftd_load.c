@@ -137,7 +137,6 @@ static void *run(void *arg)
 	close(fd);
 	free(out);
 	free(rd.buf);
-	(void)sent;
 	return NULL;
 }
 
