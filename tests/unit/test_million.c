@@ -244,6 +244,11 @@ static void wake_fiber(void *arg)
 	weft_wg_done(&w->done);
 }
 
+static void wake_done(void *arg)
+{
+	weft_wg_done(arg);
+}
+
 static void wake_main(void *arg)
 {
 	struct wake *w = arg;
@@ -252,6 +257,14 @@ static void wake_main(void *arg)
 	weft_wg_add(&w->done, n);
 	for (int i = 0; i < n; i++)
 		weft_go(wake_fiber, w);
+	assert_int_equal(weft_wg_wait(NULL, &w->done), 0);
+	/* A certain wake-up too: while both procs had work the idle one may only have
+	 * napped (no wake-up needed). With nothing to do for 20 ms it sleeps in its
+	 * ring; of two new fibers one is queued beyond runnext, which wakes it. */
+	weft_sleep(NULL, 20 * WEFT_MSEC);
+	weft_wg_add(&w->done, 2);
+	weft_go(wake_done, &w->done);
+	weft_go(wake_done, &w->done);
 	assert_int_equal(weft_wg_wait(NULL, &w->done), 0);
 	struct weft_sched_stats st;
 	assert_int_equal(weft_sched_stats(&st), 0);
