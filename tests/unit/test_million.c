@@ -225,19 +225,26 @@ struct wake {
 	weft_wg done;
 	atomic_int moved;
 	int home;
+	int spawner; /* the proc main spawned every fiber on */
 };
 
 static void wake_fiber(void *arg)
 {
 	struct wake *w = arg;
-	int start = weft_proc_id();
-	bool moved = false; /* at any point: it may come back to where it started */
+	/* Hold the CPU for 100 us first: the spawner's queue then keeps a backlog far
+	 * longer than the thief's patience, even when a sanitizer scales n down to 4. */
+	int64_t until = weft_now() + 100 * WEFT_USEC;
+	while (weft_now() < until)
+		;
+	/* Moved at any point, its first run included (stolen before it ever ran):
+	 * it may come back to where it was spawned. */
+	bool moved = weft_proc_id() != w->spawner;
 	for (int i = 0; i < 200; i++) {
 		volatile unsigned x = 0;
 		for (int j = 0; j < 2000; j++)
 			x += (unsigned)j;
 		weft_sleep(NULL, 50 * WEFT_USEC); /* parks: the wake-up comes from a timer on some proc */
-		moved |= weft_proc_id() != start;
+		moved |= weft_proc_id() != w->spawner;
 	}
 	if (moved)
 		atomic_fetch_add(&w->moved, 1);
@@ -253,6 +260,7 @@ static void wake_main(void *arg)
 {
 	struct wake *w = arg;
 	int n = TEST_SCALE(200);
+	w->spawner = weft_proc_id();
 	weft_wg_init(&w->done);
 	weft_wg_add(&w->done, n);
 	for (int i = 0; i < n; i++)
