@@ -251,7 +251,9 @@ struct weft_proc {
 	/* parking */
 	atomic_int parked;             /* 1 while (about to be) asleep in the ring, 2 while
 	                                  napping (waits for a victim's backlog to age) */
-	unsigned tick;
+	unsigned until_g0;             /* fiber-to-fiber switches left before the scheduler loop
+	                                  runs (polls the ring, looks at the global queue);
+	                                  >= 1 while a fiber runs */
 	unsigned passes;               /* scheduler passes: the inbox and the queue alternate */
 	_Atomic uint32_t drains;       /* times the owner took its last queued fiber (owner writes):
 	                                  a thief reads it to tell a backlog from a busy queue */

@@ -65,6 +65,10 @@ static inline uint32_t fastrand(struct weft_proc *p)
 			      atomic_load_explicit(&(p)->st.field, memory_order_relaxed) + 1,  \
 			      memory_order_relaxed)
 
+/* A fiber-to-fiber switch goes through the scheduler loop every G0_EVERY-th time
+ * (prime: a period shared with the program's own loops would starve one fiber). */
+#define G0_EVERY 61
+
 static inline void owner_inc(_Atomic uint32_t *v)
 {
 	atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + 1, memory_order_relaxed);
@@ -526,7 +530,7 @@ static WEFT__INLINE void after_switch(struct weft_proc *p)
 /* The next fiber to switch to directly, or NULL to go through g0. */
 static struct weft_fiber *pick_next_fast(struct weft_proc *p)
 {
-	if (WEFT__UNLIKELY(++p->tick % 61 == 0) || atomic_load_explicit(&p->inbox_len, memory_order_relaxed))
+	if (WEFT__UNLIKELY(--p->until_g0 == 0) || atomic_load_explicit(&p->inbox_len, memory_order_relaxed))
 		return NULL;
 	return runq_get(p);
 }
@@ -578,7 +582,7 @@ int weft_yield(void)
 	 * context has nothing to do for it. */
 	if (p->solo && !atomic_load_explicit(&f->home, memory_order_relaxed)) {
 		struct weft_fiber *next = NULL;
-		if (WEFT__LIKELY(++p->tick % 61) && !atomic_load_explicit(&p->inbox_len, memory_order_relaxed))
+		if (WEFT__LIKELY(--p->until_g0) && !atomic_load_explicit(&p->inbox_len, memory_order_relaxed))
 			next = runq_rotate_solo(p, f);
 		if (WEFT__UNLIKELY(!next)) {
 			p->after = WEFT__AFTER_YIELD; /* through the scheduler loop */
@@ -1006,7 +1010,7 @@ static struct weft_fiber *find_runnable(struct weft_proc *p)
 		poll_ring(p, !local_work(p));
 		if (atomic_load_explicit(&s->stop, memory_order_relaxed))
 			return NULL;
-		if (p->tick % 61 == 0 && (f = gq_get(p, 1)))
+		if (p->until_g0 == 0 && (f = gq_get(p, 1)))
 			return f;
 		/* The inbox and the local queue take turns: a fiber pinned here
 		 * that keeps yielding must not starve the queue (nor a fiber
@@ -1038,7 +1042,7 @@ static void proc_loop(struct weft_proc *p)
 			return;
 		if (p->sq_pending) /* left by a lazy poll */
 			submit(p, false);
-		p->tick++;
+		p->until_g0 = p->until_g0 > 1 ? p->until_g0 - 1 : G0_EVERY;
 		atomic_fetch_add_explicit(&p->st.ticks, 1, memory_order_relaxed);
 		p->cur = f;
 		weft__ctx_switch(&p->g0, &f->ctx);
