@@ -226,6 +226,86 @@ static void test_fp_control(void **state)
 	end_fiber(&fib_ctx, st);
 }
 
+#if defined(__x86_64__)
+/* fesetround writes both the x87 control word and MXCSR: change each one alone,
+ * so that a switch that forgot one (or restored one from the other) fails. */
+static uint32_t get_mxcsr(void)
+{
+	uint32_t v;
+	__asm__ volatile("stmxcsr %0" : "=m"(v));
+	return v;
+}
+static void set_mxcsr(uint32_t v) { __asm__ volatile("ldmxcsr %0" : : "m"(v)); }
+static uint16_t get_fcw(void)
+{
+	uint16_t v;
+	__asm__ volatile("fnstcw %0" : "=m"(v));
+	return v;
+}
+static void set_fcw(uint16_t v) { __asm__ volatile("fldcw %0" : : "m"(v)); }
+
+#define MXCSR_CONTROL 0xffc0u /* the masks, rounding, FTZ and DAZ; below are the flags */
+#define MXCSR_RZ_FTZ 0xe000u  /* round toward zero + flush to zero */
+#define FCW_PC_SINGLE 0x0300u /* x87 precision control bits (0: single) */
+
+struct fpcase {
+	const char *name;
+	bool mxcsr;           /* the fiber changes MXCSR; else the x87 control word */
+};
+static const struct fpcase *fp_case;
+static uint32_t fib_mxcsr_seen[2];
+static uint16_t fib_fcw_seen[2];
+
+static void fp_alone_fiber(void *arg)
+{
+	fib_mxcsr_seen[0] = get_mxcsr() & MXCSR_CONTROL;
+	fib_fcw_seen[0] = get_fcw();
+	if (fp_case->mxcsr)
+		set_mxcsr(get_mxcsr() | MXCSR_RZ_FTZ);
+	else
+		set_fcw(get_fcw() & ~FCW_PC_SINGLE);
+	weft__ctx_switch(&fib_ctx, &main_ctx);
+	fib_mxcsr_seen[1] = get_mxcsr() & MXCSR_CONTROL;
+	fib_fcw_seen[1] = get_fcw();
+	weft__ctx_switch_final(&fib_ctx, &main_ctx);
+}
+
+static void test_fp_control_apart(void **state)
+{
+#if defined(WEFT_SWITCH_NO_FPCW)
+	skip(); /* built without FP control word switching */
+#endif
+	static const struct fpcase cases[] = {
+		{ "MXCSR alone", true },
+		{ "x87 control word alone", false },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		fp_case = &cases[i];
+		uint32_t mx = get_mxcsr();
+		uint16_t cw = get_fcw();
+		void *st = start_fiber(&fib_ctx, fp_alone_fiber, NULL);
+		weft__ctx_switch(&main_ctx, &fib_ctx);
+		/* the fiber began with its creator's words, and its change stayed with it */
+		assert_int_equal(fib_mxcsr_seen[0], mx & MXCSR_CONTROL);
+		assert_int_equal(fib_fcw_seen[0], cw);
+		assert_int_equal(get_mxcsr() & MXCSR_CONTROL, mx & MXCSR_CONTROL);
+		assert_int_equal(get_fcw(), cw);
+		weft__ctx_switch(&main_ctx, &fib_ctx);
+		/* on resume it has its own words back, and only the one it changed differs */
+		if (fp_case->mxcsr) {
+			assert_int_equal(fib_mxcsr_seen[1], (mx | MXCSR_RZ_FTZ) & MXCSR_CONTROL);
+			assert_int_equal(fib_fcw_seen[1], cw);
+		} else {
+			assert_int_equal(fib_mxcsr_seen[1], mx & MXCSR_CONTROL);
+			assert_int_equal(fib_fcw_seen[1], cw & ~FCW_PC_SINGLE);
+		}
+		assert_int_equal(get_mxcsr() & MXCSR_CONTROL, mx & MXCSR_CONTROL);
+		assert_int_equal(get_fcw(), cw);
+		end_fiber(&fib_ctx, st);
+	}
+}
+#endif
+
 static double float_result;
 
 static double series(int n, bool yield)
@@ -449,6 +529,9 @@ int main(void)
 		cmocka_unit_test(test_ring),
 		cmocka_unit_test(test_callee_saved),
 		cmocka_unit_test(test_fp_control),
+#if defined(__x86_64__)
+		cmocka_unit_test(test_fp_control_apart),
+#endif
 		cmocka_unit_test(test_float_across_switches),
 #if defined(__aarch64__)
 		cmocka_unit_test(test_fpcr),
