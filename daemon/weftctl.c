@@ -39,7 +39,8 @@ static const char *usage_text =
 	"  cancel ID              cancel a job wherever it is\n"
 	"  list [--pipeline P] [--state S] [--limit N]\n"
 	"                         jobs, newest first (S: queued running retrying done failed canceled)\n"
-	"  stats [PIPELINE]       counters per pipeline and stage\n"
+	"  stats [PIPELINE]       counters per pipeline and stage (without PIPELINE: and the\n"
+	"                         runtime's: procs, connections, fibers, switches, ...)\n"
 	"  pipelines              the running pipelines and their settings\n"
 	"  ping                   check the daemon answers\n"
 	"  reload                 re-read the daemon's config (as SIGHUP)\n"
@@ -514,6 +515,15 @@ static int cmd_simple(const char *op, int argc, char **argv)
 				       geti(l, "p50"), geti(l, "p99"));
 			}
 		}
+		json_t *rt = json_object_get(resp, "runtime");
+		if (rt)
+			printf("\nruntime: procs %lld, connections %lld, fibers %lld (spawned %lld), "
+			       "switches %lld, steals %lld, parks %lld, naps %lld, wake-ups %lld, "
+			       "I/O submitted %lld, completed %lld\n",
+			       geti(rt, "procs"), geti(rt, "connections"), geti(rt, "fibers"),
+			       geti(rt, "fibers_spawned"), geti(rt, "switches"), geti(rt, "steals"),
+			       geti(rt, "parks"), geti(rt, "naps"), geti(rt, "wakeups"),
+			       geti(rt, "io_submitted"), geti(rt, "io_completed"));
 	} else if (!strcmp(op, "pipelines")) {
 		json_t *p, *s;
 		size_t i, k;

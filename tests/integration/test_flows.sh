@@ -40,6 +40,22 @@ ids=$(for i in $(seq 20); do "$WEFTCTL" submit echo "p$i"; done)
 "$WEFTCTL" stats > /dev/null || fail "stats"
 ok "wait many, list filters, stats counters, pipelines"
 
+# The runtime's counters come with the full stats (not with one pipeline's): the jobs
+# above ran as fibers on the 2 procs and were switched to, through the ring.
+"$WEFTCTL" --json stats > "$T/st"
+python3 - "$T/st" <<'PY' || fail "runtime stats: $(cat "$T/st")"
+import json, sys
+rt = json.load(open(sys.argv[1]))["runtime"]
+assert rt["procs"] == 2, rt
+assert rt["connections"] >= 1, rt  # this one
+assert 0 < rt["fibers"] <= rt["fibers_spawned"], rt
+assert rt["switches"] > rt["fibers_spawned"], rt  # 20+ jobs, each a few switches
+assert 0 < rt["io_completed"] <= rt["io_submitted"], rt
+PY
+"$WEFTCTL" --json stats echo | jget runtime | grep -qx None || fail "runtime in one pipeline's stats"
+"$WEFTCTL" stats | grep -q "^runtime: procs 2, connections " || fail "runtime line: $("$WEFTCTL" stats)"
+ok "stats: the runtime's counters"
+
 "$WEFTCTL" submit nosuch x; rc=$?; [ $rc -eq 6 ] || fail "unknown pipeline exit $rc"
 "$WEFTCTL" status 0123456789abcdef; rc=$?; [ $rc -eq 6 ] || fail "unknown job exit $rc"
 "$WEFTCTL" frobnicate; rc=$?; [ $rc -eq 2 ] || fail "usage exit $rc"
