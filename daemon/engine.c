@@ -1124,6 +1124,26 @@ int weftd_engine_stats_json(struct weftd_engine *e, struct weftd_buf *b, const c
 	return 0;
 }
 
+void weftd_runtime_json(struct weftd_buf *b, unsigned connections)
+{
+	struct weft_sched_stats st;
+	if (weft_sched_stats(&st) < 0)
+		return;
+	weftd_json_obj_begin(b, "runtime");
+	weftd_json_u64(b, "procs", (uint64_t)weft_nprocs());
+	weftd_json_u64(b, "connections", connections);
+	weftd_json_u64(b, "fibers", st.fibers_live);
+	weftd_json_u64(b, "fibers_spawned", st.fibers_spawned);
+	weftd_json_u64(b, "switches", st.switches);
+	weftd_json_u64(b, "steals", st.steals);
+	weftd_json_u64(b, "parks", st.parks);
+	weftd_json_u64(b, "naps", st.naps);
+	weftd_json_u64(b, "wakeups", st.wakeups_msg_ring + st.wakeups_eventfd);
+	weftd_json_u64(b, "io_submitted", st.io_submitted);
+	weftd_json_u64(b, "io_completed", st.io_completed);
+	weftd_json_obj_end(b);
+}
+
 static void stage_cfg_json(struct weftd_buf *b, const struct weftd_stage *c)
 {
 	static const char *const jitter[] = { "none", "full", "equal" };

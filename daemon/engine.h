@@ -98,6 +98,10 @@ bool weftd_engine_intake_open(struct weftd_engine *e);
 /* Write "pipelines":{name:{...counters, "stages":[...]}} (only `pipeline` when non-NULL).
  * Returns 0, or -ENOENT when pipeline names none. */
 int weftd_engine_stats_json(struct weftd_engine *e, struct weftd_buf *b, const char *pipeline);
+/* Append "runtime": the scheduler's counters (procs, fibers, switches, steals, parks,
+ * naps, wake-ups, I/O) and the open connections: what an operator looks at when the
+ * pipeline figures do not add up. Fiber only. */
+void weftd_runtime_json(struct weftd_buf *b, unsigned connections);
 /* Write "pipelines":[{name, stages:[{settings}]}]. */
 void weftd_engine_pipelines_json(struct weftd_engine *e, struct weftd_buf *b);
 

@@ -83,6 +83,11 @@ static void dump(struct life *L)
 		weftd_notice("SIGUSR1: stats {%.*s}", (int)b.len, b.data ? b.data : "");
 		weftd_buf_done(&b);
 	}
+	struct weftd_buf b;
+	weftd_buf_init(&b, NULL, 0);
+	weftd_runtime_json(&b, weftd_server_connections(L->srv));
+	weftd_notice("SIGUSR1: {%.*s}", (int)b.len, b.data ? b.data : "");
+	weftd_buf_done(&b);
 }
 
 struct load_arg {

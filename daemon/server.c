@@ -343,28 +343,6 @@ static void op_handler_main(void *arg)
 	free(hc);
 }
 
-/* The runtime under the pipelines: what an operator looks at when the figures above
- * do not add up (a stuck proc, fibers piling up, a storm of wake-ups). */
-static void runtime_json(struct weftd_buf *b, struct weftd_server *srv)
-{
-	struct weft_sched_stats st;
-	if (weft_sched_stats(&st) < 0)
-		return;
-	weftd_json_obj_begin(b, "runtime");
-	weftd_json_u64(b, "procs", (uint64_t)weft_nprocs());
-	weftd_json_u64(b, "connections", atomic_load(&srv->nconns));
-	weftd_json_u64(b, "fibers", st.fibers_live);
-	weftd_json_u64(b, "fibers_spawned", st.fibers_spawned);
-	weftd_json_u64(b, "switches", st.switches);
-	weftd_json_u64(b, "steals", st.steals);
-	weftd_json_u64(b, "parks", st.parks);
-	weftd_json_u64(b, "naps", st.naps);
-	weftd_json_u64(b, "wakeups", st.wakeups_msg_ring + st.wakeups_eventfd);
-	weftd_json_u64(b, "io_submitted", st.io_submitted);
-	weftd_json_u64(b, "io_completed", st.io_completed);
-	weftd_json_obj_end(b);
-}
-
 static void dispatch(struct conn *c, struct weftd_buf *b, const struct weftd_request *req)
 {
 	struct weftd_engine *e = c->srv->eng;
@@ -414,7 +392,7 @@ static void dispatch(struct conn *c, struct weftd_buf *b, const struct weftd_req
 			break;
 		}
 		if (!req->pipeline)
-			runtime_json(b, c->srv);
+			weftd_runtime_json(b, atomic_load(&c->srv->nconns));
 		weftd_resp_end(b);
 		break;
 	}

@@ -32,8 +32,8 @@ grep -q "READY=1" "$T/notify.log" || { sleep 0.3; grep -q "READY=1" "$T/notify.l
 ok "READY=1 sent: $(grep -m1 READY "$T/notify.log")"
 kill -USR1 "$WEFTD_PID"; sleep 0.3
 grep -q "fiber dump follows" "$T/weftd.log" && grep -q "'accept'" "$T/weftd.log" && grep -q '"slow"' "$T/weftd.log" \
-	|| fail "SIGUSR1 dump missing"
-ok "SIGUSR1 dumps fibers and stage counters"
+	&& grep -q 'SIGUSR1: {"runtime":{"procs":2,' "$T/weftd.log" || fail "SIGUSR1 dump missing"
+ok "SIGUSR1 dumps fibers, stage counters and the runtime's"
 # a client waiting on a job in flight gets its answer; a client connected before the TERM
 # submits during the drain: `draining`
 python3 - "$SOCK" "$WEFTD_PID" > "$T/during" <<'PY' &
