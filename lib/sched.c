@@ -1020,6 +1020,14 @@ static struct weft_fiber *find_runnable(struct weft_proc *p)
 			return f;
 		if ((f = gq_get(p, WEFT__RUNQ_SIZE / 2)))
 			return f;
+		/* Nothing to run but operations the lazy poll left unsubmitted: they often
+		 * complete at once (a nop, a send into a socket with room), so submit and
+		 * collect before looking elsewhere. Going to sleep to submit them would
+		 * count this proc idle, and the others would pay wake-ups for it. */
+		if (p->sq_pending) {
+			submit(p, true);
+			continue;
+		}
 		int64_t due = INT64_MAX;
 		unsigned start = fastrand(p) % s->nprocs;
 		for (unsigned i = 0; i < s->nprocs; i++) {
