@@ -865,11 +865,12 @@ static void run_timers(struct weft_proc *p, int64_t now)
 /* Submit what fibers prepared, collect completions, fire due timers. With
  * DEFER_TASKRUN completions are only posted when we enter the kernel, so
  * that costs a syscall while operations are in flight. A lazy poll makes
- * none: the proc has nothing else to run, and the wait it is heading for
- * submits and collects in the same call (a syscall costs a microsecond
- * on some VMs, a third of a request's round trip). Fibers readied here
- * are the proc's own next work: one wake-up for the lot, and only when
- * there are more than it is about to run. */
+ * none: the proc has nothing else to run, so it submits what is prepared
+ * only once it has looked for other work (find_runnable), and operations
+ * merely in flight are collected by the wait it is heading for (a syscall
+ * costs a microsecond on some VMs, a third of a request's round trip).
+ * Fibers readied here are the proc's own next work: one wake-up for the
+ * lot, and only when there are more than it is about to run. */
 static void poll_ring(struct weft_proc *p, bool lazy)
 {
 	bool defer = p->sched->setup_flags & IORING_SETUP_DEFER_TASKRUN;
