@@ -11,6 +11,8 @@
 
 #include "config.h"
 
+struct weftd_keeper;
+
 struct weftd_attempt {
 	/* in */
 	weft_ctx *ctx;                 /* done on timeout, cancel, heartbeat loss, shutdown */
@@ -21,6 +23,7 @@ struct weftd_attempt {
 	size_t in_len;
 	void (*beat)(void *beat_arg);  /* call while working (long actions): heartbeat */
 	void *beat_arg;
+	struct weftd_keeper *keeper;   /* optional: exec registers its children there (keeper.h) */
 	bool in_movable;               /* optional: in is a malloc'd buffer the actor may take as
 	                                  its output (noop, echo without text): it then sets out =
 	                                  in and clears in_movable; while in_movable is still set

@@ -116,6 +116,7 @@ struct weftd_engine {
 	size_t ncrefs;
 	struct weftd_sup *sup;         /* heartbeats; NULL = none */
 	struct weftd_journal *jn;      /* durability; NULL = none */
+	struct weftd_keeper *keeper;   /* exec children's keeper; NULL = none */
 	atomic_bool stopping;          /* engine_stop runs: cancels are the shutdown's */
 	weft__lock set_lock;
 	struct pipeset *set;
@@ -468,7 +469,7 @@ static int run_attempts(struct weftd_worker *w, struct weftd_job *j, char **out,
 		struct weftd_attempt at = {
 			.ctx = j->ctx, .job_id = j->id, .pipeline = j->pipeline, .attempt = attempt,
 			.in = j->input, .in_len = j->input_len, .beat = worker_beat, .beat_arg = w,
-			.in_movable = j->input != NULL,
+			.in_movable = j->input != NULL, .keeper = e->keeper,
 		};
 		/* An attempt ctx of its own (timeout or not): a lost heartbeat cancels it
 		 * without cancelling the job, which is then retried. An instant actor runs to
@@ -733,6 +734,11 @@ static void on_job_finished(struct weftd_job *j, void *arg)
 void weftd_engine_set_sup(struct weftd_engine *e, struct weftd_sup *sup)
 {
 	e->sup = sup;
+}
+
+void weftd_engine_set_keeper(struct weftd_engine *e, struct weftd_keeper *k)
+{
+	e->keeper = k;
 }
 
 void weftd_engine_set_journal(struct weftd_engine *e, struct weftd_journal *jn)

@@ -72,6 +72,10 @@ void weftd_engine_set_sup(struct weftd_engine *e, struct weftd_sup *sup);
 /* Before start: submits are journaled (accept parks until durable per the journal's mode)
  * and final states recorded; jobs cancelled by weftd_engine_stop stay unfinished there. */
 void weftd_engine_set_journal(struct weftd_engine *e, struct weftd_journal *jn);
+/* Exec children are registered with k (keeper.h) from now on; before the first job.
+ * The caller keeps k and stops it after the engine is freed. */
+struct weftd_keeper;
+void weftd_engine_set_keeper(struct weftd_engine *e, struct weftd_keeper *k);
 /* After start: the journal's unfinished jobs go back into their pipelines under their old
  * ids (in the table at once, queued by a fiber); those of pipelines no longer configured
  * are closed as LOST with a log line. Fiber only. Returns how many resume, or -errno. */

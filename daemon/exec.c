@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "actor_impl.h"
+#include "keeper.h"
 
 extern char **environ;
 
@@ -401,6 +402,7 @@ int weftd_exec_run(const struct weftd_actor *a, struct weftd_attempt *at)
 		close_fd(&perr[0]);
 		goto out_close;
 	}
+	weftd_keeper_watch(at->keeper, pid);
 	close_fd(&pin[0]);
 	close_fd(&pout[1]);
 	close_fd(&perr[1]);
@@ -424,6 +426,7 @@ int weftd_exec_run(const struct weftd_actor *a, struct weftd_attempt *at)
 		weft_wg_wait(NULL, &x->wg);
 	}
 	siginfo_t reaped;
+	weftd_keeper_forget(at->keeper, pid); /* still a zombie: the pid is not reused yet */
 	waitid(P_PID, (id_t)pid, &reaped, WEXITED | WNOHANG); /* a zombie by now: no wait */
 	r = result(x, &si, stopped);
 	keep_log(x);

@@ -13,6 +13,7 @@
 #include "lifecycle.h"
 #include "journal.h"
 #include "log.h"
+#include "keeper.h"
 #include "notify.h"
 #include "server.h"
 #include "signals.h"
@@ -26,6 +27,7 @@ struct daemon_state {
 	const char *config_path;       /* re-read by reload */
 	int lfd;
 	int rc;
+	struct weftd_keeper *keeper;   /* kills exec children if weftd is killed; NULL = none */
 };
 
 static void usage(FILE *f)
@@ -109,6 +111,7 @@ static void daemon_main(void *arg)
 		st->rc = 1;
 		return;
 	}
+	weftd_engine_set_keeper(e, st->keeper);
 	cfg = weftd_engine_config(e);
 	if (cfg->daemon.durability != WEFTD_DURABILITY_NONE) {
 		ja = calloc(1, sizeof(*ja));
@@ -221,10 +224,16 @@ int main(int argc, char **argv)
 		weftd_config_free(st.cfg);
 		return 1;
 	}
+	/* Also before any thread: fork copies only the caller. */
+	r = weftd_keeper_start(&st.keeper);
+	if (r < 0)
+		weftd_warn("no keeper for exec children (they would outlive a killed weftd): %s",
+			   strerror(-r));
 	st.lfd = weftd_server_listen(&st.cfg->daemon, &activated, err, sizeof(err));
 	if (st.lfd < 0) {
 		weftd_err("%s", err);
 		weftd_config_free(st.cfg);
+		weftd_keeper_stop(st.keeper);
 		return 1;
 	}
 	weftd_info("listening on %s", activated ? "the socket from systemd" : st.cfg->daemon.socket);
@@ -245,5 +254,6 @@ int main(int argc, char **argv)
 		unlink(own_socket);
 		free(own_socket);
 	}
+	weftd_keeper_stop(st.keeper);
 	return st.rc;
 }
