@@ -6,7 +6,6 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,18 +21,17 @@ static void keeper_main(int fd)
 	pid_t *groups = NULL;
 	size_t n = 0, cap = 0;
 	int32_t rec[256];
-	size_t have = 0; /* bytes in rec */
 
 	prctl(PR_SET_NAME, "weftd-keeper");
 	for (;;) {
-		ssize_t r = read(fd, (char *)rec + have, sizeof(rec) - have);
+		/* Every record is one 4-byte write, which a pipe keeps whole, so a read
+		 * into a buffer of whole records returns whole records. */
+		ssize_t r = read(fd, rec, sizeof(rec));
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
 			break; /* weftd's end is closed: it is gone */
-		have += (size_t)r;
-		size_t whole = have / sizeof(int32_t);
-		for (size_t i = 0; i < whole; i++) {
+		for (size_t i = 0; i < (size_t)r / sizeof(rec[0]); i++) {
 			pid_t g = rec[i];
 			if (g > 0) {
 				if (n == cap) {
@@ -53,10 +51,6 @@ static void keeper_main(int fd)
 					}
 			}
 		}
-		/* a record split across reads (4-byte writes to a pipe are atomic, so not
-		 * expected): keep its first bytes for the next read */
-		have -= whole * sizeof(int32_t);
-		memmove(rec, (char *)rec + whole * sizeof(int32_t), have);
 	}
 	for (size_t k = 0; k < n; k++)
 		kill(-groups[k], SIGKILL);
