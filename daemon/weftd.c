@@ -8,18 +8,18 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "engine.h"
-#include "lifecycle.h"
-#include "journal.h"
-#include "log.h"
-#include "keeper.h"
-#include "notify.h"
-#include "server.h"
-#include "signals.h"
-#include "supervisor.h"
+#include "config/config.h"
+#include "engine/engine.h"
+#include "service/lifecycle.h"
+#include "jobs/journal.h"
+#include "service/log.h"
+#include "actions/keeper.h"
+#include "service/notify.h"
+#include "server/server.h"
+#include "service/signals.h"
+#include "engine/supervisor.h"
 
-#define WEFTD_VERSION "0.1.0"
+
 #define DEFAULT_CONFIG "/etc/weftd/weftd.yaml"
 
 struct daemon_state {
@@ -149,7 +149,7 @@ static void daemon_main(void *arg)
 		weftd_engine_stop(e);
 		goto fail;
 	}
-	weftd_notice("weftd %s ready: %zu pipelines, %d procs", WEFTD_VERSION, cfg->npipelines,
+	weftd_notice("weftd %s ready: %zu pipelines, %d procs", WEFT_VERSION, cfg->npipelines,
 		     weft_nprocs());
 	r = weftd_lifecycle_run(e, srv, st->config_path);
 	/* a drain that timed out or was skipped still ends in an orderly stop */
@@ -190,7 +190,7 @@ int main(int argc, char **argv)
 		case 'c': path = optarg; break;
 		case 't': check = optarg; break;
 		case 'h': usage(stdout); return 0;
-		case 'V': printf("weftd %s\n", WEFTD_VERSION); return 0;
+		case 'V': printf("weftd %s\n", WEFT_VERSION); return 0;
 		default: usage(stderr); return 2;
 		}
 	}

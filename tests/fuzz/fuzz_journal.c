@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jrec.h"
+#include "jobs/jrec.h"
 
 static int check(const struct weftd_jrec *r, void *arg)
 {

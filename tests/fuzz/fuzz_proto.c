@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto.h"
+#include "proto/proto.h"
 #include "../unit/proto_same.h"
 
 static void check_json(const struct weftd_buf *b)

@@ -4,7 +4,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "proto.h"
+#include "proto/proto.h"
 
 static bool same_str(const char *a, const char *b)
 {

@@ -19,7 +19,7 @@
 #include <unistd.h>
 #include <weft/weft.h>
 
-#include "actor.h"
+#include "actions/actor.h"
 #include "testutil.h"
 
 

@@ -14,9 +14,9 @@
 #include <string.h>
 #include <weft/weft.h>
 
-#include "config.h"
-#include "engine.h"
-#include "supervisor.h"
+#include "config/config.h"
+#include "engine/engine.h"
+#include "engine/supervisor.h"
 #include "testutil.h"
 
 

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "engine.h"
-#include "jobs.h"
+#include "engine/engine.h"
+#include "jobs/jobs.h"
 #include "testutil.h"
 
 static struct weftd_job *mkjob(struct weftd_jobs *t, const char *pipeline, const char *payload)

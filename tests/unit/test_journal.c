@@ -14,8 +14,8 @@
 #include <unistd.h>
 #include <weft/weft.h>
 
-#include "journal.h"
-#include "jrec.h"
+#include "jobs/journal.h"
+#include "jobs/jrec.h"
 #include "testutil.h"
 
 

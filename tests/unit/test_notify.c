@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "notify.h"
+#include "service/notify.h"
 
 static int g_fd = -1;
 static char g_path[108];

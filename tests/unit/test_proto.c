@@ -10,7 +10,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "proto.h"
+#include "proto/proto.h"
 #include "proto_same.h"
 
 #define MAXREQ (1 << 20)

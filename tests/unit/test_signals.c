@@ -14,7 +14,7 @@
 
 #include "testutil.h"
 
-#include "signals.h"
+#include "service/signals.h"
 
 
 static void run(weft_fn fn, void *arg)

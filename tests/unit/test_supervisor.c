@@ -12,7 +12,7 @@
 #include <string.h>
 #include <weft/weft.h>
 
-#include "supervisor.h"
+#include "engine/supervisor.h"
 #include "testutil.h"
 
 

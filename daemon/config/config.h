@@ -1,0 +1,152 @@
+/* weftd configuration: the YAML file (conf/weftd.yaml) parsed into plain structs.
+ *
+ * Runtime-independent (libyaml only); no global state. A loaded config is immutable and
+ * owned by the caller, who frees it with weftd_config_free(). Reload loads a new config,
+ * compares pipelines with weftd_pipeline_equal() and swaps.
+ *
+ * Errors are written into a caller buffer as "FILE:LINE:COLUMN: <key path>: <message>",
+ * e.g. "conf/x.yaml:12:9: pipelines.thumbnails.stages[0].timeout: invalid duration \"10q\"",
+ * with 1-based line and column. Durations are stored in nanoseconds (uint64_t, <= INT64_MAX). */
+#ifndef WEFTD_CONFIG_H
+#define WEFTD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config/units.h"
+
+#define WEFTD_CONFIG_MAX_BYTES   (1u << 20) /* config file size limit */
+#define WEFTD_MAX_PIPELINES      256
+#define WEFTD_MAX_STAGES         64         /* per pipeline */
+#define WEFTD_MAX_NAME           64         /* pipeline / stage name, [A-Za-z0-9_.-] */
+#define WEFTD_MAX_ARGV           256        /* exec argv entries */
+#define WEFTD_MAX_PARAMS         32         /* builtin/plugin params */
+#define WEFTD_MAX_ALLOW          256        /* allow_uids / allow_groups entries */
+#define WEFTD_MAX_WORKERS        65536
+#define WEFTD_MAX_QUEUE          (1u << 24)
+#define WEFTD_MAX_PROCS          1024
+
+/* The builtins the stage module implements; unknown names are config errors. */
+#define WEFTD_BUILTINS { "noop", "echo", "upper", "sha256", "sleep", "fail" }
+
+enum weftd_action { WEFTD_ACTION_EXEC, WEFTD_ACTION_BUILTIN, WEFTD_ACTION_PLUGIN };
+enum weftd_jitter { WEFTD_JITTER_NONE, WEFTD_JITTER_FULL, WEFTD_JITTER_EQUAL };
+enum weftd_durability { WEFTD_DURABILITY_NONE, WEFTD_DURABILITY_BATCH, WEFTD_DURABILITY_FSYNC };
+/* auto: watchdog on exactly when systemd passes WATCHDOG_USEC. */
+enum weftd_watchdog { WEFTD_WATCHDOG_AUTO, WEFTD_WATCHDOG_OFF, WEFTD_WATCHDOG_ON };
+/* Values are syslog priorities, so they double as journald "<N>" prefixes. */
+enum weftd_log_level {
+	WEFTD_LOG_ERR = 3, WEFTD_LOG_WARNING = 4, WEFTD_LOG_NOTICE = 5,
+	WEFTD_LOG_INFO = 6, WEFTD_LOG_DEBUG = 7,
+};
+
+/* Position of a node in the file, 1-based, for errors found after loading. */
+struct weftd_mark {
+	unsigned line;
+	unsigned column;
+};
+
+/* One "key: value" scalar from a stage's params: map (both NUL-free strings). */
+struct weftd_param {
+	const char *key;
+	const char *value;
+};
+
+struct weftd_retry {
+	uint32_t attempts;          /* total tries incl. the first; default 1 (no retry), >= 1 */
+	uint64_t initial_ns;        /* first backoff; default 100ms */
+	uint64_t max_ns;            /* backoff cap; default 30s; >= initial */
+	double multiplier;          /* backoff growth; default 2.0; 1.0 .. 1000 */
+	enum weftd_jitter jitter;   /* default full */
+};
+
+struct weftd_rate_limit {
+	uint32_t count;             /* jobs per period; 0 = unlimited (default: no rate_limit) */
+	uint64_t per_ns;            /* period: "50/s" -> count 50, per 1s */
+	uint32_t burst;             /* bucket size; default = count (at least 1) */
+};
+
+struct weftd_stage {
+	const char *name;               /* required, unique in the pipeline */
+	enum weftd_action action;       /* exactly one of exec / builtin / plugin */
+	const char *const *argv;        /* exec: NULL-terminated, argc >= 1 */
+	size_t argc;
+	const char *builtin;            /* builtin: one of WEFTD_BUILTINS */
+	const char *plugin_path;        /* plugin: shared object path, required */
+	const char *plugin_symbol;      /* plugin: exported stage function; default "weftd_stage" */
+	const struct weftd_param *params; /* builtin/plugin params: map; default none */
+	size_t nparams;
+	uint32_t workers;               /* pool size; default 1; 1 .. WEFTD_MAX_WORKERS */
+	uint32_t queue;                 /* input queue capacity; default 1024; 1 .. WEFTD_MAX_QUEUE */
+	uint64_t timeout_ns;            /* per attempt; default 60s; 0 = none */
+	struct weftd_retry retry;
+	struct weftd_rate_limit rate_limit;
+	uint64_t kill_grace_ns;         /* SIGTERM -> SIGKILL for exec; default 5s */
+	uint64_t heartbeat_timeout_ns;  /* default 0 = daemon.heartbeat_timeout */
+	struct weftd_mark mark;         /* where the stage starts in the file */
+};
+
+struct weftd_pipeline {
+	const char *name;
+	const struct weftd_stage *stages; /* 1 .. WEFTD_MAX_STAGES */
+	size_t nstages;
+	struct weftd_mark mark;
+};
+
+struct weftd_retention {
+	uint32_t count;             /* finished jobs kept; default 10000 */
+	uint64_t age_ns;            /* and for at most; default 1h */
+};
+
+struct weftd_daemon_config {
+	const char *socket;         /* default "/run/weftd/weftd.sock"; socket activation wins */
+	uint32_t socket_mode;       /* octal string "0660" or number; default 0660 */
+	uint32_t procs;             /* scheduler threads; "auto" (default) = 0 = CPU count */
+	uint32_t max_connections;   /* default 1024 */
+	uint64_t max_request_bytes; /* one request line; default 1MiB; 64B .. 1GiB */
+	uint64_t shutdown_timeout_ns; /* drain budget; default 30s */
+	const uid_t *allow_uids;    /* names or numbers; empty (default) = no uid check */
+	size_t nallow_uids;
+	const gid_t *allow_gids;    /* allow_groups: names resolved at load, or numbers */
+	size_t nallow_gids;
+	uint64_t heartbeat_interval_ns; /* default 1s */
+	uint64_t heartbeat_timeout_ns;  /* default 30s; > heartbeat_interval */
+	enum weftd_watchdog watchdog;   /* true | false | auto (default) */
+	enum weftd_durability durability; /* none (default) | batch | fsync */
+	const char *state_dir;      /* journal directory; default "/var/lib/weftd" */
+	struct weftd_retention retention;
+	enum weftd_log_level log_level; /* err|warning|notice|info (default)|debug */
+};
+
+struct weftd_config {
+	struct weftd_daemon_config daemon;
+	const struct weftd_pipeline *pipelines; /* 1 .. WEFTD_MAX_PIPELINES, file order */
+	size_t npipelines;
+	struct weftd_config_mem *mem;           /* private: owns every string and array */
+};
+
+/* Read and parse the file at path. On success returns 0 and *ret owns a new config.
+ * On failure returns a negative errno (-EINVAL bad config, -ENOENT/-EACCES/... I/O, -EFBIG
+ * over WEFTD_CONFIG_MAX_BYTES, -ENOMEM), *ret is untouched and err (if errlen > 0) holds
+ * one NUL-terminated line as described above. Blocking file I/O: call off the scheduler
+ * (weft_blocking) or before it starts. Group/user names are resolved (NSS) here. */
+int weftd_config_load(const char *path, struct weftd_config **ret, char *err, size_t errlen);
+
+/* Same as weftd_config_load() from len bytes at buf (need not be NUL-terminated);
+ * name_for_errors is the FILE part of error messages. Returns 0, -EINVAL, -EFBIG, -ENOMEM. */
+int weftd_config_parse(const char *buf, size_t len, const char *name_for_errors,
+		       struct weftd_config **ret, char *err, size_t errlen);
+
+/* Free a config; NULL is fine. Returns NULL for "c = weftd_config_free(c)". */
+struct weftd_config *weftd_config_free(struct weftd_config *c);
+
+/* Find a pipeline by name (NUL-terminated); NULL if absent. */
+const struct weftd_pipeline *weftd_config_pipeline(const struct weftd_config *c, const char *name);
+
+/* True when a and b would run identically: same name and stages with equal settings
+ * (file positions are ignored). Reload keeps equal pipelines running untouched. */
+bool weftd_pipeline_equal(const struct weftd_pipeline *a, const struct weftd_pipeline *b);
+
+#endif

@@ -1,0 +1,332 @@
+/* supervisor.c — heartbeat slots, the supervisor fiber and the watchdog probes (see
+ * supervisor.h). */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/spin.h"
+#include "internal.h"
+#include "service/notify.h"
+#include "engine/supervisor.h"
+
+struct weftd_hb {
+	struct weftd_hb *next, *prev;  /* registry, under sup->lock */
+	_Atomic int64_t last;          /* weft_now() of the last beat */
+	weftd_spin lock;               /* guards the fields below */
+	bool busy;                     /* inside begin/end */
+	bool expired;                  /* the supervisor cancelled this attempt */
+	weft_ctx *ctx;                 /* the attempt's ctx (a reference), while busy */
+	const char *job_id;
+	int64_t timeout_ns;
+	char what[];
+};
+
+struct weftd_sup {
+	struct weftd_sup_opts o;
+	int64_t wd_ns;                 /* watchdog interval, 0 = none */
+	weftd_spin lock;               /* registry and stats */
+	struct weftd_hb *slots;
+	struct weftd_sup_stats st;
+	weft_ctx *ctx;                 /* cancelled by stop */
+	weft_wg wg;                    /* the supervisor and the probes */
+	bool started, stopped;
+	unsigned nprocs;
+	atomic_int placed[WEFTD_SUP_MAX_PROCS];
+	_Atomic int64_t probe_last[WEFTD_SUP_MAX_PROCS];
+};
+
+bool weftd_hb_expired(int64_t now, int64_t last_ns, int64_t timeout_ns)
+{
+	return timeout_ns > 0 && now - last_ns > timeout_ns;
+}
+
+bool weftd_watchdog_healthy(int64_t now, const int64_t *probe_last, unsigned nprocs,
+			    int64_t stale_ns)
+{
+	if (nprocs == 0)
+		return false;
+	for (unsigned i = 0; i < nprocs; i++)
+		if (probe_last[i] <= 0 || now - probe_last[i] > stale_ns)
+			return false;
+	return true;
+}
+
+int weftd_sup_new(const struct weftd_sup_opts *o, struct weftd_sup **ret)
+{
+	if (!o || !ret || o->heartbeat_interval_ns < 0 || o->heartbeat_timeout_ns < 0 ||
+	    o->watchdog_usec < 0)
+		return -EINVAL;
+	struct weftd_sup *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->o = *o;
+	if (!s->o.heartbeat_interval_ns)
+		s->o.heartbeat_interval_ns = WEFT_SEC;
+	if (!s->o.heartbeat_timeout_ns)
+		s->o.heartbeat_timeout_ns = 30 * WEFT_SEC;
+	if (!s->o.ping)
+		s->o.ping = weftd_notify_watchdog;
+	s->wd_ns = o->watchdog_usec * WEFT_USEC;
+	weft_wg_init(&s->wg);
+	*ret = s;
+	return 0;
+}
+
+/* ---- heartbeat slots ---- */
+
+struct weftd_hb *weftd_hb_register(struct weftd_sup *s, const char *what)
+{
+	size_t n = what ? strlen(what) : 0;
+	struct weftd_hb *hb = calloc(1, sizeof(*hb) + n + 1);
+	if (!s || !hb) {
+		free(hb);
+		return NULL;
+	}
+	if (n)
+		memcpy(hb->what, what, n);
+	atomic_store(&hb->last, weft_now());
+	weftd_spin_lock(&s->lock);
+	hb->next = s->slots;
+	if (s->slots)
+		s->slots->prev = hb;
+	s->slots = hb;
+	weftd_spin_unlock(&s->lock);
+	return hb;
+}
+
+void weftd_hb_unregister(struct weftd_sup *s, struct weftd_hb *hb)
+{
+	if (!s || !hb)
+		return;
+	weftd_spin_lock(&s->lock);
+	if (hb->prev)
+		hb->prev->next = hb->next;
+	else
+		s->slots = hb->next;
+	if (hb->next)
+		hb->next->prev = hb->prev;
+	weftd_spin_unlock(&s->lock);
+	weft_ctx_unref(hb->ctx);
+	free(hb);
+}
+
+void weftd_hb_begin(struct weftd_hb *hb, weft_ctx *ctx, const char *job_id, int64_t timeout_ns)
+{
+	weft_ctx *old;
+	weftd_spin_lock(&hb->lock);
+	old = hb->ctx;
+	hb->ctx = weft_ctx_ref(ctx);
+	hb->job_id = job_id;
+	hb->timeout_ns = timeout_ns;
+	hb->expired = false;
+	atomic_store_explicit(&hb->last, weft_now(), memory_order_relaxed);
+	hb->busy = true;
+	weftd_spin_unlock(&hb->lock);
+	weft_ctx_unref(old);
+}
+
+void weftd_hb_beat(void *arg)
+{
+	struct weftd_hb *hb = arg;
+	atomic_store_explicit(&hb->last, weft_now(), memory_order_relaxed);
+}
+
+bool weftd_hb_end(struct weftd_hb *hb)
+{
+	weftd_spin_lock(&hb->lock);
+	weft_ctx *c = hb->ctx;
+	bool expired = hb->expired;
+	hb->ctx = NULL;
+	hb->job_id = NULL;
+	hb->busy = false;
+	weftd_spin_unlock(&hb->lock);
+	weft_ctx_unref(c);
+	return expired;
+}
+
+/* Cancel every attempt silent for too long. */
+static void scan(struct weftd_sup *s, int64_t now)
+{
+	weftd_spin_lock(&s->lock);
+	for (struct weftd_hb *hb = s->slots; hb; hb = hb->next) {
+		weftd_spin_lock(&hb->lock);
+		int64_t last = atomic_load_explicit(&hb->last, memory_order_relaxed);
+		int64_t limit = hb->timeout_ns ? hb->timeout_ns : s->o.heartbeat_timeout_ns;
+		weft_ctx *c = NULL;
+		if (hb->busy && !hb->expired && weftd_hb_expired(now, last, limit)) {
+			hb->expired = true;
+			c = weft_ctx_ref(hb->ctx);
+			s->st.heartbeat_timeouts++;
+			if (s->o.on_timeout)
+				s->o.on_timeout(s->o.arg, hb->what, hb->job_id ? hb->job_id : "",
+						now - last);
+		}
+		weftd_spin_unlock(&hb->lock);
+		if (c) {
+			weft_ctx_cancel_err(c, WEFTD_ERR_HEARTBEAT);
+			weft_ctx_unref(c);
+		}
+	}
+	weftd_spin_unlock(&s->lock);
+}
+
+/* ---- progress probes: one pinned fiber per proc ---- */
+
+struct probe_arg {
+	struct weftd_sup *s;
+	unsigned id;
+};
+
+static int64_t probe_period(struct weftd_sup *s)
+{
+	return s->wd_ns ? s->wd_ns / 4 : s->o.heartbeat_interval_ns;
+}
+
+/* Move the calling fiber onto proc i for good. libweft has no public "spawn on proc i"
+ * (weft_go_opts.pin pins to the spawner's proc): set the home proc as pinning does and yield,
+ * which queues the fiber on that proc's inbox. */
+static void pin_to(unsigned i)
+{
+	struct weft_fiber *f = weft__self();
+	f->pinned = true;
+	atomic_store_explicit(&f->home, f->sched->procs[i], memory_order_release);
+	weft_yield();
+}
+
+static void probe(void *arg)
+{
+	struct weftd_sup *s = ((struct probe_arg *)arg)->s;
+	unsigned id = ((struct probe_arg *)arg)->id;
+	free(arg);
+	pin_to(id);
+	if (weft_proc_id() == (int)id)
+		atomic_store(&s->placed[id], 1);
+	do
+		atomic_store(&s->probe_last[id], weft_now());
+	while (weft_sleep(s->ctx, probe_period(s)) == 0);
+	weft_wg_done(&s->wg);
+}
+
+static unsigned probes_placed(struct weftd_sup *s)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < s->nprocs; i++)
+		n += atomic_load(&s->placed[i]) != 0;
+	return n;
+}
+
+static int spawn_probes(struct weftd_sup *s)
+{
+	for (unsigned i = 0; i < s->nprocs; i++) {
+		struct probe_arg *pa = malloc(sizeof(*pa));
+		if (!pa)
+			return -ENOMEM;
+		*pa = (struct probe_arg){ .s = s, .id = i };
+		weft_wg_add(&s->wg, 1);
+		int r = weft_go_opts(probe, pa, &(struct weft_go_opts){ .name = "probe" });
+		if (r < 0) {
+			free(pa);
+			weft_wg_done(&s->wg);
+			return r;
+		}
+	}
+	return 0;
+}
+
+static void supervise(void *arg)
+{
+	struct weftd_sup *s = arg;
+	int64_t period = s->o.heartbeat_interval_ns;
+	if (s->wd_ns && s->wd_ns / 4 < period)
+		period = s->wd_ns / 4;
+	int64_t next_ping = 0;
+	for (;;) {
+		int64_t now = weft_now();
+		scan(s, now);
+		if (s->wd_ns && now >= next_ping) {
+			int64_t last[WEFTD_SUP_MAX_PROCS];
+			for (unsigned i = 0; i < s->nprocs; i++)
+				last[i] = atomic_load(&s->probe_last[i]);
+			bool ok = weftd_watchdog_healthy(now, last, s->nprocs, s->wd_ns / 2);
+			if (ok && s->o.ping() >= 0)
+				next_ping = now + s->wd_ns / 2;
+			weftd_spin_lock(&s->lock);
+			if (ok)
+				s->st.watchdog_pings++;
+			else
+				s->st.watchdog_withheld++;
+			weftd_spin_unlock(&s->lock);
+		}
+		if (weft_sleep(s->ctx, period) < 0)
+			break;
+	}
+	weft_wg_done(&s->wg);
+}
+
+int weftd_sup_start(struct weftd_sup *s)
+{
+	if (!s)
+		return -EINVAL;
+	if (s->started)
+		return -EALREADY;
+	int n = weft_nprocs();
+	if (n < 0)
+		return n;
+	s->nprocs = (unsigned)n < WEFTD_SUP_MAX_PROCS ? (unsigned)n : WEFTD_SUP_MAX_PROCS;
+	int r = weft_ctx_with_cancel(NULL, &s->ctx);
+	if (r < 0)
+		return r;
+	weft_wg_add(&s->wg, 1);
+	r = weft_go_opts(supervise, s, &(struct weft_go_opts){ .name = "supervisor" });
+	if (r < 0)
+		weft_wg_done(&s->wg);
+	else
+		r = spawn_probes(s);
+	if (r < 0) {
+		weft_ctx_cancel(s->ctx);
+		weft_wg_wait(NULL, &s->wg);
+		s->ctx = weft_ctx_unref(s->ctx);
+		return r;
+	}
+	s->started = true;
+	return 0;
+}
+
+int weftd_sup_stop(struct weftd_sup *s)
+{
+	if (!s)
+		return -EINVAL;
+	if (!s->started || s->stopped)
+		return 0;
+	s->stopped = true;
+	weft_ctx_cancel(s->ctx);
+	return weft_wg_wait(NULL, &s->wg);
+}
+
+struct weftd_sup *weftd_sup_free(struct weftd_sup *s)
+{
+	if (!s)
+		return NULL;
+	while (s->slots) {
+		struct weftd_hb *hb = s->slots;
+		s->slots = hb->next;
+		weft_ctx_unref(hb->ctx);
+		free(hb);
+	}
+	weft_ctx_unref(s->ctx);
+	free(s);
+	return NULL;
+}
+
+void weftd_sup_stats(struct weftd_sup *s, struct weftd_sup_stats *ret)
+{
+	int64_t now = weft_now();
+	weftd_spin_lock(&s->lock);
+	*ret = s->st;
+	weftd_spin_unlock(&s->lock);
+	ret->probes = probes_placed(s);
+	for (unsigned i = 0; i < s->nprocs; i++) {
+		int64_t last = atomic_load(&s->probe_last[i]);
+		ret->probe_age_ns[i] = last ? now - last : -1;
+	}
+}

@@ -1,0 +1,101 @@
+/* journal — durability of accepted jobs (daemon.durability, daemon.state_dir).
+ *
+ * An append-only file <state_dir>/journal of jrec.h frames: ACCEPT when a job is accepted
+ * (before `submit` answers), FINISH when it reaches a final state. At start-up the file is
+ * replayed: the jobs accepted and not finished are the live set, handed to the daemon to
+ * resubmit (or to finish as LOST when their pipeline is gone). A torn or corrupt tail is
+ * truncated with a warning. When the file outgrows opts.compact_bytes and is mostly dead
+ * records, the writer rewrites the live set into journal.tmp and renames it over.
+ *
+ * Modes (enum weftd_durability):
+ *   NONE   no file; accept/finish return 0 at once; nothing survives a restart.
+ *   FSYNC  every ACCEPT is written and fdatasync'ed before accept() returns (one fsync each).
+ *   BATCH  group commit: one writer fiber appends whatever ACCEPTs are pending with one
+ *          writev and makes them durable with one fdatasync; each accept() parks until its
+ *          batch is durable. N concurrent submitters cost far fewer than N fsyncs.
+ * FINISH records never park their caller and are fdatasync'ed only together with ACCEPTs:
+ * losing one (power loss) replays a finished job again — at-least-once, never lost.
+ *
+ * All file I/O after open goes through libweft (io_uring) on the writer fiber. The first
+ * I/O error is sticky: later accept() calls fail with it (the daemon answers `internal`). */
+#ifndef WEFTD_JOURNAL_H
+#define WEFTD_JOURNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "jobs/jrec.h"
+
+#define WEFTD_JOURNAL_FILE          "journal"
+#define WEFTD_JOURNAL_COMPACT_BYTES (64u << 20)
+
+struct weftd_journal;
+
+struct weftd_journal_opts {
+	const char *dir;              /* state directory, created (0700) if missing */
+	enum weftd_durability mode;
+	uint64_t compact_bytes;       /* compaction threshold; 0 = WEFTD_JOURNAL_COMPACT_BYTES */
+};
+
+/* An unfinished job found at replay. Strings are NUL-terminated; all borrowed from the
+ * journal and valid until the job is finished or the journal freed. */
+struct weftd_journal_job {
+	const char *id;
+	const char *pipeline;
+	const void *payload;
+	size_t payload_len;
+	uint64_t submitted_ns;        /* CLOCK_REALTIME at acceptance */
+};
+
+struct weftd_journal_stats {
+	uint64_t accepts;             /* ACCEPT records made durable since open */
+	uint64_t finishes;            /* FINISH records written */
+	uint64_t batches;             /* writev rounds */
+	uint64_t fsyncs;              /* fdatasync calls on the journal */
+	uint64_t compactions;
+	uint64_t file_bytes;          /* current file size */
+	uint64_t live;                /* unfinished jobs */
+	uint64_t live_bytes;          /* their records' size */
+	uint64_t replayed;            /* live jobs found at open */
+	uint64_t truncated_bytes;     /* torn/corrupt tail cut at open */
+};
+
+/* Open (creating) the journal and replay it into the live set. Plain blocking I/O: call
+ * before weft_run or through weft_blocking. Returns 0 with *ret owned by the caller, or
+ * -errno (mkdir/open/read failed, -ENOMEM) with err filled. When a tail was cut or a bad
+ * file moved aside, returns 0 and warn holds one line for the log (else warn[0] = 0).
+ * mode NONE touches no file. */
+int weftd_journal_open(const struct weftd_journal_opts *o, struct weftd_journal **ret,
+		       char *warn, size_t warnlen);
+
+/* Call fn for each live (unfinished) job, in acceptance order; fn returning non-zero stops
+ * with that value. fn may call weftd_journal_finish() on the job it is given (e.g. LOST).
+ * Before weftd_journal_start(), or from a fiber while nothing else finishes jobs. */
+int weftd_journal_replay(struct weftd_journal *j,
+			 int (*fn)(const struct weftd_journal_job *job, void *arg), void *arg);
+
+/* Spawn the writer fiber. Fiber only. Returns 0, -EALREADY, -ENOMEM. */
+int weftd_journal_start(struct weftd_journal *j);
+
+/* Journal a newly accepted job; id and pipeline NUL-terminated, id unique among live jobs.
+ * Fiber only; parks (not cancellable: a write in flight is always waited for) until the
+ * record is durable per the mode. Returns 0; -EEXIST (id live), -EINVAL (limits),
+ * -ENOMEM, -ESHUTDOWN (closing), or the sticky I/O error. NONE: returns 0 at once. */
+int weftd_journal_accept(struct weftd_journal *j, const char *id, const char *pipeline,
+			 const void *payload, size_t payload_len, uint64_t submitted_ns);
+
+/* Record that a job reached a final state. Never parks; any thread or fiber. Returns 0,
+ * -ENOENT (not live: already finished, or accepted under NONE), -ENOMEM, -ESHUTDOWN. */
+int weftd_journal_finish(struct weftd_journal *j, const char *id, enum weftd_jrec_state st);
+
+/* Flush what is pending and stop the writer. Fiber only; parks. Idempotent. Live jobs stay
+ * in the file for the next start. */
+int weftd_journal_close(struct weftd_journal *j);
+
+/* Free (after close, or if never started). NULL ok; returns NULL. */
+struct weftd_journal *weftd_journal_free(struct weftd_journal *j);
+
+void weftd_journal_stats(struct weftd_journal *j, struct weftd_journal_stats *ret);
+
+#endif

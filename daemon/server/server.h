@@ -1,0 +1,53 @@
+/* server.h — the Unix socket front end: listen, accept, one fiber per connection, NDJSON
+ * requests (proto.h) dispatched to the engine and the job table.
+ *
+ * Each connection's fiber reads with weft_recv into one buffer, handles every complete
+ * line in it, and writes all the responses of that batch with one send. wait (and submit
+ * with "wait":true) parks in a fiber of its own, so later requests on the connection are
+ * not held up; its response goes out when the job ends (responses may come out of order:
+ * the id says which). A client that disconnects cancels its connection's context, which
+ * ends its waits; nothing stays behind. */
+#ifndef WEFTD_SERVER_H
+#define WEFTD_SERVER_H
+
+#include <weft/weft.h>
+
+#include "config/config.h"
+#include "engine/engine.h"
+#include "proto/proto.h"
+
+struct weftd_server;
+
+/* The listening socket: from systemd socket activation when sd_listen_fds() passes one
+ * (the first, SD_LISTEN_FDS_START), else a new Unix stream socket bound at d->socket (the
+ * parent directory is created, a stale socket file replaced, the mode set to
+ * d->socket_mode; a live daemon already answering there is an error). Returns the fd
+ * (*activated says which way) or a negative errno with err filled. Plain blocking
+ * syscalls: call before the scheduler starts or from a fiber at start-up. */
+int weftd_server_listen(const struct weftd_daemon_config *d, bool *activated, char *err, size_t errlen);
+
+/* A server on listening fd lfd, dispatching to e. Returns 0 or -ENOMEM. */
+int weftd_server_new(struct weftd_engine *e, int lfd, const struct weftd_daemon_config *d,
+		     struct weftd_server **ret);
+/* Accept connections until ctx is done (returns its error) or accept fails hard.
+ * Fiber only; connections live on in their own fibers, untouched by ctx: during a drain
+ * they keep being served (status, wait, ...; submit answers `draining`). */
+int weftd_server_run(struct weftd_server *s, weft_ctx *ctx);
+/* End every connection (their waits too) and park until all have closed, at most
+ * linger_ns. Fiber only. Returns 0, or -ETIMEDOUT with connections still open. Called after
+ * the drain, so waits on drained jobs have been answered. */
+int weftd_server_close_conns(struct weftd_server *s, int64_t linger_ns);
+/* Free after run returned and every connection ended (with connections left it frees
+ * nothing: they use it); NULL ok. Does not close lfd. */
+struct weftd_server *weftd_server_free(struct weftd_server *s);
+
+/* An op the server does not implement itself (reload, drain): fn runs in a fiber of its
+ * own, writes one whole response line for request id (raw JSON) into out and returns.
+ * Without a handler those ops answer "unsupported". */
+typedef void (*weftd_op_handler)(void *arg, const char *id, struct weftd_buf *out);
+void weftd_server_set_handler(struct weftd_server *s, enum weftd_op op, weftd_op_handler fn, void *arg);
+
+/* Live connections. */
+unsigned weftd_server_connections(struct weftd_server *s);
+
+#endif

@@ -1,0 +1,131 @@
+# The tests: unit (cmocka, one program per module), integration (the real weftd
+# driven by weftctl and socat), benchmarks, fuzzers, the systemd boot test and
+# the aarch64 cross test. Unit tests see the daemon's headers; test_stack and
+# test_switch alone test libweft's private layer (-Ilib).
+CFLAGS_tests := -Idaemon -Ilib # -Ilib: until the daemon is off lib/internal.h
+
+UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
+UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+# Plugins only the tests load (wrong ABI, no ABI symbol...).
+TEST_PLUGINS := $(patsubst tests/plugins/%.c,$(BUILD)/tests/plugins/%.so,$(wildcard tests/plugins/*.c))
+INTEG      := $(sort $(wildcard tests/integration/test_*.sh))
+BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
+BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
+LOAD_BIN   := $(BUILD)/bench/weftd_load   # the daemon benchmark's client (plain threads)
+TEST_LIBS   = $(DAEMON_A) $(LIB_A) $(PKG_LIBS) -lcmocka -ldl -lm
+PRIVATE_TESTS := $(BUILD)/tests/test_stack $(BUILD)/tests/test_switch
+
+$(BUILD)/tests/plugins/%.so: tests/plugins/%.c daemon/actions/weftd_plugin.h | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Idaemon/actions -shared -o $@ $< $(LDFLAGS)
+# Unit tests find the plugins next to themselves (test_actor loads them). Named in an
+# explicit rule, not only a pattern rule, so make neither skips nor deletes them as
+# "intermediate" files.
+$(UNIT_BINS): | $(PLUGINS) $(TEST_PLUGINS)
+$(PRIVATE_TESTS): CFLAGS_PRIVATE := -Ilib
+$(BUILD)/tests/%: tests/unit/%.c $(DAEMON_A) $(LIB_A) | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(CFLAGS_tests) $(CFLAGS_PRIVATE) -o $@ $< $(TEST_LIBS) $(LDFLAGS) -rdynamic
+$(BUILD)/bench/%: tests/bench/%.c $(DAEMON_A) $(LIB_A) | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(CFLAGS_tests) -o $@ $< $(TEST_LIBS) $(LDFLAGS)
+
+# Unit tests run one program at a time; the closing line counts programs.
+# CMOCKA_TEST_ABORT: an assertion failing in a fiber on another proc's thread
+# cannot longjmp back to the test (another thread, another stack); it aborts
+# with its message instead of dying silently.
+unit: $(UNIT_BINS)
+	@pass=0; fail=0; for t in $(UNIT_BINS); do \
+	  echo "== $$t"; if CMOCKA_TEST_ABORT=1 $$t; then pass=$$((pass+1)); else fail=$$((fail+1)); echo "FAILED: $$t"; fi; \
+	done; echo "unit: $$pass passed, $$fail failed"; [ $$fail -eq 0 ]
+
+integration: all
+	@pass=0; fail=0; for t in $(INTEG); do \
+	  echo "== $$t"; if BUILD=$(BUILD) WEFTD=$(WEFTD) WEFTCTL=$(WEFTCTL) PLUGINDIR=$(BUILD)/plugins timeout 600 bash $$t; \
+	  then pass=$$((pass+1)); else fail=$$((fail+1)); echo "FAILED: $$t"; fi; \
+	done; echo "integration: $$pass passed, $$fail failed"; [ $$fail -eq 0 ]
+
+test: all
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory integration
+
+$(LOAD_BIN): tests/bench/weftd_load.c | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
+
+bench: all $(BENCH_BINS) $(LOAD_BIN)
+	@for b in $(BENCH_BINS); do $$b || exit 1; done
+	@for b in $(sort $(wildcard tests/bench/bench_*.sh)); do BUILD=$(BUILD) WEFTD=$(WEFTD) WEFTCTL=$(WEFTCTL) bash $$b || exit 1; done
+
+# ---- fuzzing (clang + libFuzzer) -------------------------------------------
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
+FUZZ_SECONDS ?= 20
+FUZZ_CFLAGS = -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Ilib/include -Idaemon $(PKG_CFLAGS)
+# Each target links only the pure modules it exercises (no runtime, no io_uring).
+FUZZ_DEPS_fuzz_config := $(wildcard daemon/config/*.c)
+FUZZ_DEPS_fuzz_proto  := $(wildcard daemon/proto/*.c) daemon/config/units.c
+FUZZ_DEPS_fuzz_journal := daemon/jobs/jrec.c
+.SECONDEXPANSION:
+build-fuzz/%: tests/fuzz/%.c $$(FUZZ_DEPS_$$*) $$(wildcard daemon/*/*.h) | deps
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_DEPS_$*) $(PKG_LIBS) -lm -ldl -pthread -fsanitize=fuzzer
+fuzz: $(FUZZ_BINS)
+fuzz-run: $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p build-fuzz/corpus-$$n; \
+	  echo "== $$n ($(FUZZ_SECONDS)s)"; $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+	    build-fuzz/corpus-$$n tests/fuzz/corpus/$${n#fuzz_} 2>&1 | tail -3 || exit 1; done
+
+test-systemd: all | deps
+	bash tests/systemd/run.sh
+
+# ---- aarch64 under qemu-user -----------------------------------------------
+# Debian's cross compiler builds all of libweft for aarch64 (warnings are
+# errors) and the unit tests that need no io_uring, which run under
+# qemu-user: test_switch (callee-saved x19-x29, d8-d15, sp, FPCR, first entry,
+# alignment; also built with PAC/BTI, below) and test_stack (guard page, canary). The rest of the suite cannot
+# run there: qemu-user 7.2 does not emulate io_uring_setup (ENOSYS).
+# liburing-dev and libcmocka-dev are Multi-Arch: same, so their headers in
+# /usr/include are the same for every architecture and the host's serve;
+# only libcmocka is linked (from libcmocka-dev:arm64): the tests run here
+# pull in no liburing code.
+ARM64_CC     := aarch64-linux-gnu-gcc
+ARM64_BUILD  := build-arm64
+# No -L /usr/aarch64-linux-gnu: the multiarch libc6:arm64 (pulled in by
+# libcmocka0:arm64) is then found through /etc/ld.so.cache next to the cross
+# ld.so of another glibc build, and pthread_create hangs. Without -L the
+# loader and libc both come from libc6:arm64.
+ARM64_RUN    := qemu-aarch64-static
+ARM64_TESTS  := $(ARM64_BUILD)/tests/test_switch $(ARM64_BUILD)/tests/test_stack \
+	$(ARM64_BUILD)/tests/test_switch_pac
+ARM64_CFLAGS := -O2 -g -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+	-fvisibility=hidden -fPIC -pthread -D_GNU_SOURCE -MMD -MP -Ilib/include -Ilib
+ARM64_LIB_A  := $(ARM64_BUILD)/lib/libweft.a
+$(ARM64_BUILD)/%.o: %.c | deps
+	@mkdir -p $(@D)
+	$(ARM64_CC) $(ARM64_CFLAGS) -c $< -o $@
+$(ARM64_BUILD)/%.o: %.S | deps
+	@mkdir -p $(@D)
+	$(ARM64_CC) $(ARM64_CFLAGS) -c $< -o $@
+$(ARM64_LIB_A): $(LIB_C:%.c=$(ARM64_BUILD)/%.o) $(LIB_S:%.S=$(ARM64_BUILD)/%.o)
+	@mkdir -p $(@D); rm -f $@
+	aarch64-linux-gnu-ar rcs $@ $^
+$(ARM64_BUILD)/tests/%: tests/unit/%.c $(ARM64_LIB_A)
+	@mkdir -p $(@D)
+	$(ARM64_CC) $(ARM64_CFLAGS) -o $@ $< $(ARM64_LIB_A) -lcmocka -lm
+# test_switch again with -mbranch-protection=standard: qemu emulates PAuth, so
+# every C frame's signed lr is authenticated against sp after fibers moved
+# between stacks. BTI cannot be enforced here (Debian 12's crt files carry no
+# BTI property, so no program gets it), so only the property of
+# switch_aarch64.o is checked: without it the linker drops BTI everywhere.
+ARM64_PAC_FLAGS := $(filter-out -MMD -MP,$(ARM64_CFLAGS)) -mbranch-protection=standard
+$(ARM64_BUILD)/tests/test_switch_pac: tests/unit/test_switch.c lib/switch.c lib/switch.h lib/switch_aarch64.S | deps
+	@mkdir -p $(@D)
+	$(ARM64_CC) $(ARM64_PAC_FLAGS) -c lib/switch_aarch64.S -o $@-switch_aarch64.o
+	aarch64-linux-gnu-readelf -n $@-switch_aarch64.o | grep -q 'AArch64 feature: BTI' \
+	  || { echo "weft: switch_aarch64.S lacks the BTI property" >&2; exit 1; }
+	$(ARM64_CC) $(ARM64_PAC_FLAGS) -o $@ tests/unit/test_switch.c lib/switch.c $@-switch_aarch64.o -lcmocka -lm
+test-cross-arm64: $(ARM64_TESTS)
+	@pass=0; fail=0; for t in $(ARM64_TESTS); do \
+	  echo "== $$t (qemu-aarch64)"; if timeout 300 $(ARM64_RUN) $$t; then pass=$$((pass+1)); else fail=$$((fail+1)); echo "FAILED: $$t"; fi; \
+	done; echo "unit-arm64: $$pass passed, $$fail failed"; [ $$fail -eq 0 ]
