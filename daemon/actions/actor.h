@@ -1,45 +1,16 @@
 /* actor.h — what a stage does to one attempt of a job: the common face of
  * the exec, builtin and plugin actions. The pipeline engine prepares one
- * actor per stage and runs attempts on it from its worker fibers. */
+ * actor per stage and runs attempts on it from its worker fibers; the actor
+ * calls the action's ops table (action.h) for the stage's action kind. */
 #ifndef WEFTD_ACTOR_H
 #define WEFTD_ACTOR_H
 
 #include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <weft/weft.h>
 
+#include "actions/attempt.h" /* struct weftd_attempt, the output limits */
 #include "config/config.h"
 
-struct weftd_keeper;
-
-struct weftd_attempt {
-	/* in */
-	weft_ctx *ctx;                 /* done on timeout, cancel, heartbeat loss, shutdown */
-	const char *job_id;
-	const char *pipeline;
-	unsigned attempt;              /* 1-based */
-	const void *in;                /* input payload (not owned) */
-	size_t in_len;
-	void (*beat)(void *beat_arg);  /* call while working (long actions): heartbeat */
-	void *beat_arg;
-	struct weftd_keeper *keeper;   /* optional: exec registers its children there (keeper.h) */
-	bool in_movable;               /* optional: in is a malloc'd buffer the actor may take as
-	                                  its output (noop, echo without text): it then sets out =
-	                                  in and clears in_movable; while in_movable is still set
-	                                  after run the caller owns in. Default false: a copy. */
-	/* out: set by the actor */
-	char *out;                     /* malloc'd output payload, owned by the caller after */
-	size_t out_len;
-	char *log;                     /* malloc'd tail of stderr (exec), or NULL */
-	size_t log_len;
-	char error[256];               /* failure reason when run returns < 0 */
-};
-
 struct weftd_actor;
-
-#define WEFTD_ACTOR_MAX_OUTPUT (64u << 20) /* exec stdout limit */
-#define WEFTD_ACTOR_LOG_TAIL   4096u       /* exec stderr bytes kept */
 
 /* Prepare an actor for cfg (resolve builtin, dlopen plugin, check argv[0]).
  * Returns 0, or -EINVAL/-ENOENT... with err filled. Not on a hot path.
@@ -57,8 +28,8 @@ struct weftd_actor;
 int weftd_actor_new(const struct weftd_stage *cfg, struct weftd_actor **ret, char *err, size_t errlen);
 /* Run one attempt (fiber only; parks while the action waits). Returns 0 on
  * success (at->out set), or a negative errno with at->error set: the ctx's
- * error when it was cancelled or timed out, -EIO for a failed command... */
-/* Details: on success at->out is non-NULL (at least a 1-byte allocation even
+ * error when it was cancelled or timed out, -EIO for a failed command...
+ * On success at->out is non-NULL (at least a 1-byte allocation even
  * for an empty output); on failure at->out is NULL. at->log may be set either
  * way (exec: the last 4 KiB of stderr). Errors: -ETIMEDOUT "timed out after
  * 10s", -ECANCELED "canceled" (or ctx's own error), -EIO "exit status 3" /

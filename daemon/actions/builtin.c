@@ -8,35 +8,50 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "actions/actor_impl.h"
+#include "actions/action.h"
 
 #define CHUNK (1u << 20) /* bytes of CPU work between yields */
 
-static int b_noop(const struct weftd_actor *a, struct weftd_attempt *at)
+struct builtin;
+
+/* One stage's builtin: which one, and its params parsed once. */
+struct bstate {
+	const struct weftd_stage *cfg;  /* borrowed: outlives the state */
+	const struct builtin *b;
+	const char *text;               /* echo: param text, or NULL = the input */
+	uint64_t duration_ns;           /* sleep */
+	bool silent;                    /* sleep: beat: false (never beats) */
+	const char *message;            /* fail: the error text */
+	uint64_t fail_times;            /* fail: attempts that fail; UINT64_MAX = all */
+};
+
+typedef int builtin_fn(const struct bstate *s, struct weftd_attempt *at);
+
+static int b_noop(const struct bstate *s, struct weftd_attempt *at)
 {
 	return weftd_attempt_output(at, at->in, at->in_len);
 }
 
-static int b_echo(const struct weftd_actor *a, struct weftd_attempt *at)
+static int b_echo(const struct bstate *s, struct weftd_attempt *at)
 {
-	if (a->text)
-		return weftd_attempt_output(at, a->text, strlen(a->text));
+	if (s->text)
+		return weftd_attempt_output(at, s->text, strlen(s->text));
 	return weftd_attempt_output(at, at->in, at->in_len);
 }
 
 /* Between chunks: let others run, say we are alive, stop when told to. */
-static int chunk_pause(const struct weftd_actor *a, struct weftd_attempt *at)
+static int chunk_pause(const struct bstate *s, struct weftd_attempt *at)
 {
 	int r;
 
 	weftd_attempt_beat(at);
 	weft_yield();
 	if ((r = weft_ctx_err(at->ctx)) < 0)
-		return weftd_attempt_ctx_fail(a, at, r);
+		return weftd_attempt_ctx_fail(at, r, s->cfg->timeout_ns);
 	return 0;
 }
 
-static int b_upper(const struct weftd_actor *a, struct weftd_attempt *at)
+static int b_upper(const struct bstate *s, struct weftd_attempt *at)
 {
 	const unsigned char *in = at->in;
 	char *out = malloc(at->in_len + 1);
@@ -45,7 +60,7 @@ static int b_upper(const struct weftd_actor *a, struct weftd_attempt *at)
 	if (!out)
 		return weftd_attempt_fail(at, -ENOMEM, "out of memory (%zu-byte output)", at->in_len);
 	for (size_t i = 0; i < at->in_len; i++) {
-		if (i && i % CHUNK == 0 && (r = chunk_pause(a, at)) < 0) {
+		if (i && i % CHUNK == 0 && (r = chunk_pause(s, at)) < 0) {
 			free(out);
 			return r;
 		}
@@ -53,12 +68,11 @@ static int b_upper(const struct weftd_actor *a, struct weftd_attempt *at)
 		out[i] = (char)(c >= 'a' && c <= 'z' ? c - ('a' - 'A') : c);
 	}
 	out[at->in_len] = '\0';
-	at->out = out;
-	at->out_len = at->in_len;
+	weftd_attempt_output_take(at, out, at->in_len);
 	return 0;
 }
 
-static int b_sha256(const struct weftd_actor *a, struct weftd_attempt *at)
+static int b_sha256(const struct bstate *s, struct weftd_attempt *at)
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -80,7 +94,7 @@ static int b_sha256(const struct weftd_actor *a, struct weftd_attempt *at)
 		p += n;
 		left -= n;
 		if (r == 0 && left)
-			r = chunk_pause(a, at);
+			r = chunk_pause(s, at);
 	}
 	if (r == 0 && !EVP_DigestFinal_ex(md_ctx, md, &mdlen))
 		r = weftd_attempt_fail(at, -EIO, "sha256: libcrypto final failed");
@@ -94,35 +108,34 @@ static int b_sha256(const struct weftd_actor *a, struct weftd_attempt *at)
 		out[2 * i + 1] = hex[md[i] & 15];
 	}
 	out[2 * mdlen] = '\0';
-	at->out = out;
-	at->out_len = 2 * mdlen;
+	weftd_attempt_output_take(at, out, 2 * mdlen);
 	return 0;
 }
 
 /* Sleep in slices so a heartbeat goes out while parked. */
 #define SLEEP_BEAT_NS (100 * WEFT_MSEC)
 
-static int b_sleep(const struct weftd_actor *a, struct weftd_attempt *at)
+static int b_sleep(const struct bstate *s, struct weftd_attempt *at)
 {
-	int64_t end = weft_now() + (int64_t)a->duration_ns;
+	int64_t end = weft_now() + (int64_t)s->duration_ns;
 	int r;
 
 	for (;;) {
 		int64_t now = weft_now(), left = end - now;
-		if (!a->sleep_silent)
+		if (!s->silent)
 			weftd_attempt_beat(at);
 		if (left <= 0)
 			break;
 		if ((r = weft_sleep_until(at->ctx, left < SLEEP_BEAT_NS ? end : now + SLEEP_BEAT_NS)) < 0)
-			return weftd_attempt_ctx_fail(a, at, r);
+			return weftd_attempt_ctx_fail(at, r, s->cfg->timeout_ns);
 	}
 	return weftd_attempt_output(at, at->in, at->in_len);
 }
 
-static int b_fail(const struct weftd_actor *a, struct weftd_attempt *at)
+static int b_fail(const struct bstate *s, struct weftd_attempt *at)
 {
-	if (at->attempt <= a->fail_times)
-		return weftd_attempt_fail(at, -EIO, "%s", a->message);
+	if (at->attempt <= s->fail_times)
+		return weftd_attempt_fail(at, -EIO, "%s", s->message);
 	return weftd_attempt_output(at, at->in, at->in_len);
 }
 
@@ -142,7 +155,7 @@ static int parse_u64(const char *s, uint64_t *ret)
 
 static const struct builtin {
 	const char *name;
-	weftd_builtin_fn fn;
+	builtin_fn *fn;
 	const char *params[3];  /* the params it accepts, NULL-terminated */
 	bool instant;           /* never parks, never reads the ctx */
 } builtins[] = {
@@ -154,27 +167,59 @@ static const struct builtin {
 	{ "fail", b_fail, { "message", "times", NULL }, false },
 };
 
-static int check_params(const struct weftd_actor *a, const struct builtin *b, char *err, size_t errlen)
+static int check_params(const struct weftd_stage *cfg, const struct builtin *b, char *err, size_t errlen)
 {
-	for (size_t i = 0; i < a->cfg->nparams; i++) {
-		const char *key = a->cfg->params[i].key;
+	for (size_t i = 0; i < cfg->nparams; i++) {
+		const char *key = cfg->params[i].key;
 		size_t j = 0;
 		while (b->params[j] && strcmp(b->params[j], key) != 0)
 			j++;
 		if (!b->params[j]) {
 			snprintf(err, errlen, "stage %s: builtin %s has no param \"%s\"",
-				 a->cfg->name, b->name, key);
+				 cfg->name, b->name, key);
 			return -EINVAL;
 		}
 	}
 	return 0;
 }
 
-int weftd_builtin_init(struct weftd_actor *a, char *err, size_t errlen)
+static int parse_params(struct bstate *s, char *err, size_t errlen)
 {
-	const struct weftd_stage *cfg = a->cfg;
-	const struct builtin *b = NULL;
+	const struct weftd_stage *cfg = s->cfg;
 	const char *v;
+
+	s->text = weftd_stage_param(cfg, "text");
+	s->duration_ns = WEFTD_NSEC_PER_SEC;
+	if ((v = weftd_stage_param(cfg, "duration")) &&
+	    weftd_parse_duration(v, strlen(v), &s->duration_ns) < 0) {
+		snprintf(err, errlen, "stage %s: param duration: invalid duration \"%s\"", cfg->name, v);
+		return -EINVAL;
+	}
+	s->message = weftd_stage_param(cfg, "message");
+	if (!s->message)
+		s->message = "failed (builtin fail)";
+	/* beat: false makes a stuck attempt for heartbeat tests (parks without beating) */
+	if ((v = weftd_stage_param(cfg, "beat"))) {
+		if (strcmp(v, "false") == 0) {
+			s->silent = true;
+		} else if (strcmp(v, "true") != 0) {
+			snprintf(err, errlen, "stage %s: param beat: expected true or false, not \"%s\"",
+				 cfg->name, v);
+			return -EINVAL;
+		}
+	}
+	s->fail_times = UINT64_MAX;
+	if ((v = weftd_stage_param(cfg, "times")) && parse_u64(v, &s->fail_times) < 0) {
+		snprintf(err, errlen, "stage %s: param times: not a count \"%s\"", cfg->name, v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int builtin_init(const struct weftd_stage *cfg, void **ret_state, char *err, size_t errlen)
+{
+	const struct builtin *b = NULL;
+	struct bstate *s;
 	int r;
 
 	for (size_t i = 0; cfg->builtin && i < sizeof(builtins) / sizeof(builtins[0]); i++)
@@ -185,34 +230,38 @@ int weftd_builtin_init(struct weftd_actor *a, char *err, size_t errlen)
 			 cfg->builtin ? cfg->builtin : "");
 		return -EINVAL;
 	}
-	if ((r = check_params(a, b, err, errlen)) < 0)
+	if ((r = check_params(cfg, b, err, errlen)) < 0)
 		return r;
-	a->builtin = b->fn;
-	a->instant = b->instant;
-	a->text = weftd_actor_param(cfg, "text");
-	a->duration_ns = WEFTD_NSEC_PER_SEC;
-	if ((v = weftd_actor_param(cfg, "duration")) &&
-	    weftd_parse_duration(v, strlen(v), &a->duration_ns) < 0) {
-		snprintf(err, errlen, "stage %s: param duration: invalid duration \"%s\"", cfg->name, v);
-		return -EINVAL;
+	if (!(s = calloc(1, sizeof(*s)))) {
+		snprintf(err, errlen, "stage %s: out of memory", cfg->name);
+		return -ENOMEM;
 	}
-	a->message = weftd_actor_param(cfg, "message");
-	if (!a->message)
-		a->message = "failed (builtin fail)";
-	/* beat: false makes a stuck attempt for heartbeat tests (parks without beating) */
-	if ((v = weftd_actor_param(cfg, "beat"))) {
-		if (strcmp(v, "false") == 0) {
-			a->sleep_silent = true;
-		} else if (strcmp(v, "true") != 0) {
-			snprintf(err, errlen, "stage %s: param beat: expected true or false, not \"%s\"",
-				 cfg->name, v);
-			return -EINVAL;
-		}
+	s->cfg = cfg;
+	s->b = b;
+	if ((r = parse_params(s, err, errlen)) < 0) {
+		free(s);
+		return r;
 	}
-	a->fail_times = UINT64_MAX;
-	if ((v = weftd_actor_param(cfg, "times")) && parse_u64(v, &a->fail_times) < 0) {
-		snprintf(err, errlen, "stage %s: param times: not a count \"%s\"", cfg->name, v);
-		return -EINVAL;
-	}
+	*ret_state = s;
 	return 0;
 }
+
+static int builtin_run(const void *state, struct weftd_attempt *at)
+{
+	const struct bstate *s = state;
+
+	return s->b->fn(s, at);
+}
+
+static bool builtin_instant(const void *state)
+{
+	return ((const struct bstate *)state)->b->instant;
+}
+
+const struct weftd_action_ops weftd_action_builtin = {
+	.name = "builtin",
+	.init = builtin_init,
+	.run = builtin_run,
+	.done = free,
+	.instant = builtin_instant,
+};

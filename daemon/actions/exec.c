@@ -3,34 +3,21 @@
  * The payload goes to the child's stdin from a writer fiber, stdout and stderr
  * are read by two reader fibers, and the exit is awaited with weft_waitid (an
  * io_uring WAITID, or a pidfd poll): nothing here blocks a proc's thread. The
- * child is spawned with posix_spawn (clone(CLONE_VM|CLONE_VFORK) in glibc: safe
- * in a multi-threaded process, no copy of the daemon's memory) into a process
- * group of its own, with an empty signal mask and every signal at its default,
- * since the daemon blocks signals for its signalfd and children must not
- * inherit that.
- *
- * Stopping (the attempt ctx is done, or stdout went over the limit): SIGTERM to
- * the group, up to kill_grace for the child to exit, then SIGKILL. The child
- * is awaited with WNOWAIT and reaped only at the very end, so its pid (and
- * with it the group id) cannot be reused while we may still signal the group.
+ * child is spawned into a process group of its own (exec_spawn.c) and, when the
+ * attempt's ctx is done or stdout goes over the limit, stopped: SIGTERM to the
+ * group, kill_grace, then SIGKILL (exec_child.c). While it lives, the keeper
+ * (keeper.h) knows its group, so that a SIGKILLed weftd does not leave it behind.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <pthread.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "actions/actor_impl.h"
+#include "actions/action.h"
+#include "actions/exec_child.h"
+#include "actions/exec_spawn.h"
 #include "actions/keeper.h"
-
-extern char **environ;
 
 #define READ_CHUNK  (64u << 10)
 #define OUT_FIRST   (4u << 10)  /* first stdout buffer: most outputs are small, and a big
@@ -38,105 +25,45 @@ extern char **environ;
 				   shootdown across the procs' CPUs per job */
 #define WRITE_CHUNK (1u << 20)
 
-/* ---- actor_new: find argv[0] once ---- */
-static bool is_executable(const char *path)
+/* One stage's exec: the program, found once. */
+struct xstate {
+	const struct weftd_stage *cfg;  /* borrowed: outlives the state */
+	char *path;                     /* argv[0] resolved, malloc'd */
+};
+
+static int exec_init(const struct weftd_stage *cfg, void **ret_state, char *err, size_t errlen)
 {
-	struct stat st;
-	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
-}
+	struct xstate *s = calloc(1, sizeof(*s));
+	int r;
 
-static char *search_path(const char *name)
-{
-	const char *path = getenv("PATH");
-	char buf[PATH_MAX];
-
-	if (!path || !*path)
-		path = "/usr/local/bin:/usr/bin:/bin";
-	for (const char *p = path;; p++) {
-		const char *end = strchrnul(p, ':');
-		int dlen = (int)(end - p);
-		/* an empty entry is the current directory, as execvp has it */
-		int n = dlen ? snprintf(buf, sizeof(buf), "%.*s/%s", dlen, p, name)
-			     : snprintf(buf, sizeof(buf), "%s", name);
-		if (n > 0 && (size_t)n < sizeof(buf) && is_executable(buf))
-			return dlen ? strdup(buf) : realpath(buf, NULL);
-		if (!*end)
-			return NULL;
-		p = end;
-	}
-}
-
-/* A stdin writer must see EPIPE when the child exits without reading: a
- * process that dies of SIGPIPE there would be a disaster, so an exec actor
- * ignores SIGPIPE unless the program already chose a disposition. */
-static void ignore_sigpipe(void)
-{
-	struct sigaction old, ign = { .sa_handler = SIG_IGN };
-
-	if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL &&
-	    !(old.sa_flags & SA_SIGINFO))
-		sigaction(SIGPIPE, &ign, NULL);
-}
-
-/* The signals a child must have reset to SIG_DFL: execve already resets caught ones, so
- * only the ignored ones (SIGPIPE, and whatever the daemon inherited ignored) are left.
- * Asking posix_spawn for all 64 costs 64 sigaction calls in the vfork child per job,
- * while the spawning proc's thread waits for it. Dispositions do not change after
- * start-up (SIGPIPE is the only one the daemon sets to SIG_IGN), so once is enough. */
-static sigset_t sigdefault;
-static pthread_once_t sigdefault_once = PTHREAD_ONCE_INIT;
-
-static void sigdefault_init(void)
-{
-	struct sigaction sa;
-
-	sigemptyset(&sigdefault);
-	sigaddset(&sigdefault, SIGPIPE);
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sigaction(sig, NULL, &sa) == 0 && !(sa.sa_flags & SA_SIGINFO) &&
-		    sa.sa_handler == SIG_IGN)
-			sigaddset(&sigdefault, sig);
-}
-
-int weftd_exec_init(struct weftd_actor *a, char *err, size_t errlen)
-{
-	const struct weftd_stage *cfg = a->cfg;
-	const char *argv0 = cfg->argv && cfg->argc ? cfg->argv[0] : NULL;
-
-	if (!argv0 || !*argv0) {
-		snprintf(err, errlen, "stage %s: exec: empty argv", cfg->name);
-		return -EINVAL;
-	}
-	if (strchr(argv0, '/')) {
-		if (!is_executable(argv0)) {
-			int e = access(argv0, F_OK) == 0 ? EACCES : ENOENT;
-			snprintf(err, errlen, "stage %s: exec: %s: %s", cfg->name, argv0,
-				 e == EACCES ? "not an executable file" : "no such file");
-			return -e;
-		}
-		a->path = argv0[0] == '/' ? strdup(argv0) : realpath(argv0, NULL);
-	} else if (!(a->path = search_path(argv0))) {
-		snprintf(err, errlen, "stage %s: exec: %s: not found in PATH", cfg->name, argv0);
-		return -ENOENT;
-	}
-	if (!a->path) {
+	if (!s) {
 		snprintf(err, errlen, "stage %s: exec: out of memory", cfg->name);
 		return -ENOMEM;
 	}
-	ignore_sigpipe();
-	pthread_once(&sigdefault_once, sigdefault_init);
+	s->cfg = cfg;
+	r = weftd_exec_find(cfg->name, cfg->argv && cfg->argc ? cfg->argv[0] : NULL, &s->path,
+			    err, errlen);
+	if (r < 0) {
+		free(s);
+		return r;
+	}
+	weftd_exec_signals_init();
+	*ret_state = s;
 	return 0;
 }
 
-void weftd_exec_done(struct weftd_actor *a)
+static void exec_done(void *state)
 {
-	free(a->path);
-	a->path = NULL;
+	struct xstate *s = state;
+
+	if (s)
+		free(s->path);
+	free(s);
 }
 
 /* ---- one run ---- */
 struct exec_run {
-	const struct weftd_actor *a;
+	const struct xstate *s;
 	struct weftd_attempt *at;
 	weft_ctx *io;           /* child of at->ctx; also cancelled with -EFBIG on overflow */
 	weft_wg wg;             /* the pipe fibers */
@@ -230,96 +157,16 @@ static void read_stderr(void *arg)
 	weft_wg_done(&x->wg);
 }
 
-/* pipe2 with both ends at fd >= 3, so that dup2 onto 0/1/2 in the child never
- * meets an fd already there (dup2(fd, fd) would keep O_CLOEXEC). */
-static int make_pipe(int p[2])
+static int start_fiber(struct exec_run *x, weft_fn fn, int *fd)
 {
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -errno;
-	for (int i = 0; i < 2; i++) {
-		if (p[i] > 2)
-			continue;
-		int fd = fcntl(p[i], F_DUPFD_CLOEXEC, 3);
-		if (fd < 0) {
-			int e = -errno;
-			close(p[0]);
-			close(p[1]);
-			p[0] = p[1] = -EBADF;
-			return e;
-		}
-		close(p[i]);
-		p[i] = fd;
+	weft_wg_add(&x->wg, 1);
+	int r = weft_go(fn, x);
+	if (r < 0) {
+		weft_wg_done(&x->wg);
+		close_fd(fd);
+		weft_ctx_cancel_err(x->io, r);
 	}
-	return 0;
-}
-
-static int spawn_child(const struct weftd_actor *a, int in_r, int out_w, int err_w, pid_t *ret)
-{
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none;
-	int r;
-
-	sigemptyset(&none);
-	if ((r = posix_spawn_file_actions_init(&fa)) != 0)
-		return -r;
-	if ((r = posix_spawnattr_init(&attr)) != 0) {
-		posix_spawn_file_actions_destroy(&fa);
-		return -r;
-	}
-	if ((r = posix_spawn_file_actions_adddup2(&fa, in_r, 0)) == 0 &&
-	    (r = posix_spawn_file_actions_adddup2(&fa, out_w, 1)) == 0 &&
-	    (r = posix_spawn_file_actions_adddup2(&fa, err_w, 2)) == 0 &&
-	    (r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-						    POSIX_SPAWN_SETPGROUP)) == 0 &&
-	    (r = posix_spawnattr_setsigmask(&attr, &none)) == 0 &&
-	    (r = posix_spawnattr_setsigdefault(&attr, &sigdefault)) == 0 &&
-	    (r = posix_spawnattr_setpgroup(&attr, 0)) == 0)
-		r = posix_spawn(ret, a->path, &fa, &attr, (char *const *)a->cfg->argv, environ);
-	posix_spawnattr_destroy(&attr);
-	posix_spawn_file_actions_destroy(&fa);
-	return -r;
-}
-
-#define EXEC_BEAT_NS (500 * WEFT_MSEC)
-
-/* Wait (WNOWAIT: the child stays a zombie) with ctx; on ctx done, escalate:
- * SIGTERM to the group, kill_grace, SIGKILL, then wait for good. */
-static int await_child(const struct weftd_actor *a, struct weftd_attempt *at, weft_ctx *ctx,
-		       pid_t pid, siginfo_t *si)
-{
-	weft_ctx *grace = NULL;
-	int r;
-
-	memset(si, 0, sizeof(*si));
-	/* Beat while the child lives (a silent child is not a stuck worker): wait in slices. */
-	for (;;) {
-		weft_ctx *slice = NULL;
-		if (weft_ctx_with_timeout(ctx, EXEC_BEAT_NS, &slice) < 0) {
-			r = weft_waitid(ctx, P_PID, (id_t)pid, si, WEXITED | WNOWAIT);
-		} else {
-			r = weft_waitid(slice, P_PID, (id_t)pid, si, WEXITED | WNOWAIT);
-			weft_ctx_unref(slice);
-		}
-		if (r == 0)
-			return 0;
-		if (r != -ETIMEDOUT || weft_ctx_err(ctx) < 0)
-			break;
-		weftd_attempt_beat(at);
-	}
-	kill(-pid, SIGTERM);
-	if (a->cfg->kill_grace_ns &&
-	    weft_ctx_with_timeout(NULL, (int64_t)a->cfg->kill_grace_ns, &grace) == 0) {
-		r = weft_waitid(grace, P_PID, (id_t)pid, si, WEXITED | WNOWAIT);
-		weft_ctx_unref(grace);
-		if (r == 0)
-			return 1;
-	}
-	kill(-pid, SIGKILL);
-	do
-		r = weft_waitid(NULL, P_PID, (id_t)pid, si, WEXITED | WNOWAIT);
-	while (r == -EINTR || r == -EAGAIN || r == -ENOMEM);
-	return 1;
+	return r;
 }
 
 static int result(struct exec_run *x, const siginfo_t *si, bool stopped)
@@ -335,7 +182,8 @@ static int result(struct exec_run *x, const siginfo_t *si, bool stopped)
 	if (stopped || r < 0) {
 		/* the attempt's own ctx error when it has one, else ours (-ENOMEM...) */
 		int e = weft_ctx_err(at->ctx);
-		return weftd_attempt_ctx_fail(x->a, at, e < 0 ? e : r < 0 ? r : -ECANCELED);
+		return weftd_attempt_ctx_fail(at, e < 0 ? e : r < 0 ? r : -ECANCELED,
+					      x->s->cfg->timeout_ns);
 	}
 	if (si->si_code == CLD_EXITED && si->si_status != 0)
 		return weftd_attempt_fail(at, -EIO, "exit status %d", si->si_status);
@@ -348,38 +196,48 @@ static int result(struct exec_run *x, const siginfo_t *si, bool stopped)
 	if (!x->out && !(x->out = malloc(1)))
 		return weftd_attempt_fail(at, -ENOMEM, "out of memory");
 	x->out[x->out_len] = '\0'; /* the reader always leaves a byte spare */
-	at->out = x->out;
-	at->out_len = x->out_len;
+	weftd_attempt_output_take(at, x->out, x->out_len);
 	x->out = NULL;
 	return 0;
 }
 
-static void keep_log(struct exec_run *x)
-{
-	size_t n = x->tail_len < WEFTD_ACTOR_LOG_TAIL ? x->tail_len : WEFTD_ACTOR_LOG_TAIL;
-
-	if (!n || !(x->at->log = malloc(n + 1)))
-		return;
-	memcpy(x->at->log, x->tail + x->tail_len - n, n);
-	x->at->log[n] = '\0';
-	x->at->log_len = n;
-}
-
-static int start_fiber(struct exec_run *x, weft_fn fn, int *fd)
-{
-	weft_wg_add(&x->wg, 1);
-	int r = weft_go(fn, x);
-	if (r < 0) {
-		weft_wg_done(&x->wg);
-		close_fd(fd);
-		weft_ctx_cancel_err(x->io, r);
-	}
-	return r;
-}
-
-int weftd_exec_run(const struct weftd_actor *a, struct weftd_attempt *at)
+/* Spawn the child on three new pipes and start the pipe fibers on our ends.
+ * Returns 0 with *ret_pid, or a negative errno (at->error set, nothing left open). */
+static int start_child(struct exec_run *x, pid_t *ret_pid)
 {
 	int pin[2] = { -EBADF, -EBADF }, pout[2] = { -EBADF, -EBADF }, perr[2] = { -EBADF, -EBADF };
+	struct weftd_attempt *at = x->at;
+	int r;
+
+	if ((r = weftd_exec_pipe(pin)) < 0 || (r = weftd_exec_pipe(pout)) < 0 ||
+	    (r = weftd_exec_pipe(perr)) < 0 ||
+	    (r = weftd_exec_spawn(x->s->path, x->s->cfg->argv, pin[0], pout[1], perr[1], ret_pid)) < 0)
+		weftd_attempt_fail(at, r, "spawn %s: %s", x->s->path, strerror(-r));
+	else
+		weftd_keeper_watch(at->keeper, *ret_pid);
+	close_fd(&pin[0]);
+	close_fd(&pout[1]);
+	close_fd(&perr[1]);
+	x->in_w = pin[1];
+	x->out_r = pout[0];
+	x->err_r = perr[0];
+	if (r < 0 || at->in_len == 0)
+		close_fd(&x->in_w);
+	if (r < 0) {
+		close_fd(&x->out_r);
+		close_fd(&x->err_r);
+		return r;
+	}
+	if (x->in_w >= 0)
+		start_fiber(x, feed_stdin, &x->in_w);
+	start_fiber(x, read_stdout, &x->out_r);
+	start_fiber(x, read_stderr, &x->err_r);
+	return 0;
+}
+
+static int exec_run(const void *state, struct weftd_attempt *at)
+{
+	const struct xstate *s = state;
 	struct exec_run *x = calloc(1, sizeof(*x));
 	siginfo_t si;
 	pid_t pid;
@@ -387,55 +245,37 @@ int weftd_exec_run(const struct weftd_actor *a, struct weftd_attempt *at)
 
 	if (!x)
 		return weftd_attempt_fail(at, -ENOMEM, "out of memory");
-	x->a = a;
+	x->s = s;
 	x->at = at;
 	weft_wg_init(&x->wg);
 	if ((r = weft_ctx_with_cancel(at->ctx, &x->io)) < 0) {
 		free(x);
 		return weftd_attempt_fail(at, r, "out of memory");
 	}
-	if ((r = make_pipe(pin)) < 0 || (r = make_pipe(pout)) < 0 || (r = make_pipe(perr)) < 0 ||
-	    (r = spawn_child(a, pin[0], pout[1], perr[1], &pid)) < 0) {
-		weftd_attempt_fail(at, r, "spawn %s: %s", a->path, strerror(-r));
-		close_fd(&pin[1]);
-		close_fd(&pout[0]);
-		close_fd(&perr[0]);
-		goto out_close;
-	}
-	weftd_keeper_watch(at->keeper, pid);
-	close_fd(&pin[0]);
-	close_fd(&pout[1]);
-	close_fd(&perr[1]);
-	x->in_w = pin[1];
-	x->out_r = pout[0];
-	x->err_r = perr[0];
-	if (at->in_len == 0)
-		close_fd(&x->in_w);
-	else
-		start_fiber(x, feed_stdin, &x->in_w);
-	start_fiber(x, read_stdout, &x->out_r);
-	start_fiber(x, read_stderr, &x->err_r);
-
-	stopped = await_child(a, x->at, x->io, pid, &si);
+	if ((r = start_child(x, &pid)) < 0)
+		goto out;
+	stopped = weftd_exec_child_wait(x->io, pid, s->cfg->kill_grace_ns, at, &si);
 	if (stopped)
-		kill(-pid, SIGKILL); /* whatever else is left of its group */
+		weftd_exec_child_kill(pid); /* whatever else is left of its group */
 	/* Drain the pipes; a grandchild holding them open is stopped with the ctx. */
 	if (weft_wg_wait(x->io, &x->wg) < 0) {
-		kill(-pid, SIGKILL);
+		weftd_exec_child_kill(pid);
 		weft_ctx_cancel(x->io);
 		weft_wg_wait(NULL, &x->wg);
 	}
-	siginfo_t reaped;
-	weftd_keeper_forget(at->keeper, pid); /* still a zombie: the pid is not reused yet */
-	waitid(P_PID, (id_t)pid, &reaped, WEXITED | WNOHANG); /* a zombie by now: no wait */
+	weftd_exec_child_reap(pid, at->keeper);
 	r = result(x, &si, stopped);
-	keep_log(x);
-out_close:
-	close_fd(&pin[0]);
-	close_fd(&pout[1]);
-	close_fd(&perr[1]);
+	weftd_attempt_log(at, x->tail, x->tail_len);
+out:
 	weft_ctx_unref(x->io);
 	free(x->out);
 	free(x);
 	return r;
 }
+
+const struct weftd_action_ops weftd_action_exec = {
+	.name = "exec",
+	.init = exec_init,
+	.run = exec_run,
+	.done = exec_done,
+};

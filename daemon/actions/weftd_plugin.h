@@ -21,7 +21,7 @@
  *
  * Return 0 on success (the output is what set_output/output_buffer gave, or
  * empty), or a negative errno on failure with a reason from set_error (else
- * strerror is used). Build: cc -shared -fPIC -I<weft>/include -I<weft>/daemon.
+ * strerror is used). Build: cc -shared -fPIC -I<weft>/lib/include -I<weft>/daemon/actions.
  * Bump WEFTD_PLUGIN_ABI on any change to this struct other than appending.
  */
 #ifndef WEFTD_PLUGIN_H

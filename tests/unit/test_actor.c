@@ -16,9 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <weft/weft.h>
 
+#include "actions/action.h"
 #include "actions/actor.h"
 #include "testutil.h"
 
@@ -317,6 +319,95 @@ static void test_concurrent_runs(void **state)
 	weftd_actor_free(m.a);
 }
 
+
+/* ---- the ops tables and the attempt helpers ---- */
+static void test_action_ops(void **state)
+{
+	static const struct {
+		const struct weftd_action_ops *ops;
+		const char *name;
+	} tables[] = {
+		{ &weftd_action_exec, "exec" },
+		{ &weftd_action_builtin, "builtin" },
+		{ &weftd_action_plugin, "plugin" },
+	};
+	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+		const struct weftd_action_ops *o = tables[i].ops;
+		assert_string_equal(o->name, tables[i].name);
+		assert_non_null(o->init);
+		assert_non_null(o->run);
+		assert_non_null(o->done);
+		o->done(NULL); /* a destructor takes NULL */
+	}
+	/* instant: asked of the action, once, when the actor is made */
+	struct weftd_stage noop = { .name = "s", .action = WEFTD_ACTION_BUILTIN, .builtin = "noop" };
+	struct weftd_stage upper = { .name = "s", .action = WEFTD_ACTION_BUILTIN, .builtin = "upper" };
+	struct weftd_stage cat = { .name = "x", .action = WEFTD_ACTION_EXEC, .argv = (const char *const[]){ "cat", NULL },
+				   .argc = 1 };
+	struct weftd_actor *a = actor_ok(&noop), *b = actor_ok(&upper), *c = actor_ok(&cat);
+	assert_true(weftd_actor_instant(a));
+	assert_false(weftd_actor_instant(b));
+	assert_false(weftd_actor_instant(c));
+	assert_false(weftd_actor_instant(NULL));
+	assert_null(weftd_actor_free(a));
+	assert_null(weftd_actor_free(b));
+	assert_null(weftd_actor_free(c));
+	assert_null(weftd_actor_free(NULL));
+}
+
+static void test_unknown_action(void **state)
+{
+	struct weftd_stage st = { .name = "s", .action = (enum weftd_action)7 };
+	struct weftd_actor *a = (void *)1;
+	char err[256];
+
+	assert_int_equal(weftd_actor_new(&st, &a, err, sizeof(err)), -EINVAL);
+	assert_ptr_equal(a, (void *)1);
+	assert_non_null(strstr(err, "unknown stage action 7"));
+	assert_int_equal(weftd_actor_new(NULL, &a, err, sizeof(err)), -EINVAL);
+}
+
+static void test_attempt_helpers(void **state)
+{
+	char *in = strdup("abc"), big[3 * WEFTD_ACTOR_LOG_TAIL];
+	struct weftd_attempt at = { .in = in, .in_len = 3, .in_movable = true };
+
+	/* a copy unless the very input is handed on */
+	assert_int_equal(weftd_attempt_output(&at, "xy", 2), 0);
+	assert_string_equal(at.out, "xy");
+	assert_true(at.in_movable);
+	free(at.out);
+	assert_int_equal(weftd_attempt_output(&at, in, 3), 0);
+	assert_ptr_equal(at.out, in); /* moved: no allocation */
+	assert_false(at.in_movable);
+	/* a new buffer replaces the output, NUL after it */
+	char *p = weftd_attempt_output_buffer(&at, 4); /* frees in (the moved output) */
+	assert_non_null(p);
+	assert_ptr_equal(at.out, p);
+	assert_int_equal(at.out_len, 4);
+	assert_int_equal(p[4], '\0');
+	free(at.out);
+	/* the log keeps the last LOG_TAIL bytes */
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (char)('a' + i % 26);
+	weftd_attempt_log(&at, big, sizeof(big));
+	assert_int_equal(at.log_len, WEFTD_ACTOR_LOG_TAIL);
+	assert_memory_equal(at.log, big + sizeof(big) - WEFTD_ACTOR_LOG_TAIL, WEFTD_ACTOR_LOG_TAIL);
+	assert_int_equal(at.log[WEFTD_ACTOR_LOG_TAIL], '\0');
+	free(at.log);
+	weftd_attempt_reset(&at);
+	weftd_attempt_log(&at, big, 0);
+	assert_null(at.log);
+	/* error texts */
+	assert_int_equal(weftd_attempt_ctx_fail(&at, -ETIMEDOUT, 10 * WEFTD_NSEC_PER_SEC), -ETIMEDOUT);
+	assert_string_equal(at.error, "timed out after 10s");
+	assert_int_equal(weftd_attempt_ctx_fail(&at, -ETIMEDOUT, 0), -ETIMEDOUT);
+	assert_string_equal(at.error, "timed out");
+	assert_int_equal(weftd_attempt_ctx_fail(&at, -ECANCELED, 0), -ECANCELED);
+	assert_string_equal(at.error, "canceled");
+	assert_int_equal(weftd_attempt_fail(&at, -EIO, "exit status %d", 3), -EIO);
+	assert_string_equal(at.error, "exit status 3");
+}
 
 /* outside a fiber: a clear refusal */
 static void test_run_outside(void **state)
@@ -630,6 +721,50 @@ static void test_exec_no_leaks(void **state)
 	weftd_actor_free(l.slow);
 }
 
+/* the program went away after the actor was made: spawn's error, nothing left open */
+struct gone {
+	struct weftd_actor *a;
+	int before, after, r;
+	char error[256];
+};
+
+static void gone_main(void *arg)
+{
+	struct gone *g = arg;
+	struct weftd_attempt at = { .in = "abc", .in_len = 3, .attempt = 1 };
+
+	g->before = count_fds();
+	g->r = weftd_actor_run(g->a, &at);
+	g->after = count_fds();
+	snprintf(g->error, sizeof(g->error), "%s", at.error);
+	assert_null(at.out);
+	assert_null(at.log);
+}
+
+static void test_exec_spawn_fails(void **state)
+{
+	char dir[] = "/tmp/weftd-test-XXXXXX", path[64];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/prog", dir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("#!/bin/sh\ncat\n", f);
+	fclose(f);
+	assert_int_equal(chmod(path, 0755), 0);
+	struct weftd_stage st = exec_stage(ARGV(path), 1);
+	struct gone g = { .a = actor_ok(&st) };
+	struct weft_opts o = { .procs = g_procs };
+
+	unlink(path);
+	rmdir(dir);
+	assert_int_equal(weft_run(gone_main, &g, &o), 0);
+	assert_int_equal(g.r, -ENOENT);
+	if (!strstr(g.error, "spawn ") || !strstr(g.error, "No such file"))
+		fail_msg("error \"%s\"", g.error);
+	assert_int_equal(g.after, g.before);
+	weftd_actor_free(g.a);
+}
+
 static void test_exec_concurrent(void **state)
 {
 	struct weftd_stage st = exec_stage(ARGV("tr", "a-z", "A-Z"), 3);
@@ -780,6 +915,9 @@ static void test_plugin_load_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_action_ops),
+		cmocka_unit_test(test_unknown_action),
+		cmocka_unit_test(test_attempt_helpers),
 		cmocka_unit_test(test_run_outside),
 		cmocka_unit_test(test_builtin_config_errors),
 		BOTH(test_builtins),
@@ -797,6 +935,7 @@ int main(void)
 		BOTH(test_exec_cancel),
 		BOTH(test_exec_kill_after_grace),
 		BOTH(test_exec_no_leaks),
+		BOTH(test_exec_spawn_fails),
 		BOTH(test_exec_concurrent),
 		cmocka_unit_test(test_plugin_load_errors),
 		BOTH(test_plugin_reverse),
