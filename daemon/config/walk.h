@@ -4,8 +4,8 @@
  *
  * Every function returning int returns 0 or a negative errno: -EINVAL after recording
  * the error message (only the first error is kept: later ones are consequences), -ENOMEM
- * after recording "out of memory". Nothing here blocks except NSS look-ups (scalars.c's
- * callers in daemon_section.c). */
+ * after recording "out of memory". Nothing here blocks (daemon_section.c's user and group
+ * names go through NSS, which may). */
 #ifndef WEFTD_CONFIG_WALK_H
 #define WEFTD_CONFIG_WALK_H
 
