@@ -6,7 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "config/config.h"
@@ -341,6 +343,242 @@ static void test_limits(void **state)
 	assert_string_equal(err, "t.yaml:4:7: pipelines.p.stages: too many entries (65, at most 64)");
 }
 
+/* Each limit at its edge: the last value accepted and the first refused. */
+static void test_boundaries(void **state)
+{
+	static const char *const pre = "pipelines: {p: {stages: [{name: s, builtin: noop, ";
+	static const struct { const char *stage, *msg; } t[] = {
+		{ "workers: 65536", NULL },
+		{ "workers: 65537", "pipelines.p.stages[0].workers: must be between 1 and 65536, got 65537" },
+		{ "queue: 16777216", NULL },
+		{ "queue: 16777217", "pipelines.p.stages[0].queue: must be between 1 and 16777216, got 16777217" },
+		{ "heartbeat_timeout: 1ms", NULL },
+		{ "heartbeat_timeout: 999us", "pipelines.p.stages[0].heartbeat_timeout: must be between 1ms and "
+		  "2562047h47m16s854ms775us807ns, got \"999us\"" },
+		{ "timeout: 0", NULL },
+		{ "timeout: 2562047h47m16.854775807s", NULL },
+		{ "retry: {attempts: 1000000}", NULL },
+		{ "retry: {attempts: 1000001}", "pipelines.p.stages[0].retry.attempts: must be between 1 and 1000000, got 1000001" },
+		{ "retry: {attempts: 0}", "pipelines.p.stages[0].retry.attempts: must be between 1 and 1000000, got 0" },
+		{ "retry: {initial: 1s, max: 1s}", NULL },
+		{ "retry: {multiplier: 1}", NULL },
+		{ "retry: {multiplier: 1000}", NULL },
+		{ "retry: {multiplier: 1000.001}", "pipelines.p.stages[0].retry.multiplier: invalid multiplier "
+		  "\"1000.001\" (a number from 1 to 1000)" },
+		{ "retry: {multiplier: nan}", "pipelines.p.stages[0].retry.multiplier: invalid multiplier "
+		  "\"nan\" (a number from 1 to 1000)" },
+		{ "rate_limit: {rate: 50/s, burst: 0}", "pipelines.p.stages[0].rate_limit.burst: must be between 1 and "
+		  "4294967295, got 0" },
+		{ "params: {a: ''}", NULL },
+		{ "params: {a: 1, a: 2}", "pipelines.p.stages[0].params: duplicate key \"a\"" },
+		{ "params: {'a b': 1}", "pipelines.p.stages[0].params: invalid name \"a b\" "
+		  "(1-64 characters of A-Z a-z 0-9 _ . -)" },
+	};
+	static const struct { const char *yaml, *msg; } d[] = {
+		{ "daemon: {procs: 1024}", NULL },
+		{ "daemon: {procs: 1025}", "daemon.procs: must be between 1 and 1024, got 1025" },
+		{ "daemon: {procs: 0}", "daemon.procs: must be between 1 and 1024, got 0" },
+		{ "daemon: {max_request_bytes: 64}", NULL },
+		{ "daemon: {max_request_bytes: 63}", "daemon.max_request_bytes: must be between 64 and 1073741824 bytes, got 63" },
+		{ "daemon: {max_request_bytes: 1GiB}", NULL },
+		{ "daemon: {max_request_bytes: 1073741825}", "daemon.max_request_bytes: must be between 64 and "
+		  "1073741824 bytes, got 1073741825" },
+		{ "daemon: {max_connections: 1048576}", NULL },
+		{ "daemon: {max_connections: 1048577}", "daemon.max_connections: must be between 1 and 1048576, got 1048577" },
+		{ "daemon: {socket_mode: \"7777\"}", NULL },
+		{ "daemon: {socket_mode: \"17777\"}", "daemon.socket_mode: invalid file mode \"17777\" (octal, e.g. \"0660\")" },
+		{ "daemon: {socket_mode: \"\"}", "daemon.socket_mode: invalid file mode \"\" (octal, e.g. \"0660\")" },
+		{ "daemon: {allow_uids: [4294967294]}", NULL },
+		{ "daemon: {allow_uids: [4294967295]}", "daemon.allow_uids[0]: must be between 0 and 4294967294, got 4294967295" },
+		{ "daemon: {allow_uids: [no-such-user-xyz]}", "daemon.allow_uids[0]: cannot resolve user \"no-such-user-xyz\"" },
+		{ "daemon: {heartbeat_interval: 1ms, heartbeat_timeout: 2ms}", NULL },
+		{ "daemon: {heartbeat_interval: 2ms, heartbeat_timeout: 1ms}", "daemon.heartbeat_timeout: must be "
+		  "longer than heartbeat_interval" },
+		{ "daemon: {socket: ''}", "daemon.socket: must not be empty" },
+	};
+	char yaml[512], err[512];
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]) + sizeof(d) / sizeof(d[0]); i++) {
+		struct weftd_config *c = NULL;
+		const char *msg;
+		int len;
+		if (i < sizeof(t) / sizeof(t[0])) {
+			len = snprintf(yaml, sizeof(yaml), "%s%s}]}}\n", pre, t[i].stage);
+			msg = t[i].msg;
+		} else {
+			size_t j = i - sizeof(t) / sizeof(t[0]);
+			len = snprintf(yaml, sizeof(yaml), "%s\npipelines: {p: {stages: [{name: s, builtin: noop}]}}\n",
+				       d[j].yaml);
+			msg = d[j].msg;
+		}
+		int r = weftd_config_parse(yaml, (size_t)len, "t.yaml", &c, err, sizeof(err));
+		const char *got = r == 0 ? NULL : strchr(strchr(strchr(err, ':') + 1, ':') + 1, ':') + 2;
+		if ((msg == NULL) != (r == 0) || (msg && strcmp(got, msg) != 0))
+			fail_msg("%s: r=%d\n  got:  %s\n  want: %s", yaml, r, r ? err : "ok", msg ? msg : "ok");
+		weftd_config_free(c);
+	}
+}
+
+/* List lengths at their limits: N entries load, N + 1 name the limit. */
+static void test_list_limits(void **state)
+{
+	static char buf[64 * 1024];
+	static const struct { const char *head, *item, *tail, *msg; int max; } t[] = {
+		{ "pipelines:\n", "  p%d: {stages: [{name: s, builtin: noop}]}\n", "",
+		  "t.yaml:2:3: pipelines: too many pipelines (257, at most 256)", WEFTD_MAX_PIPELINES },
+		{ "pipelines: {p: {stages: [{name: s, exec: [", "a%d, ", "]}]}}\n",
+		  "t.yaml:1:42: pipelines.p.stages[0].exec: too many entries (257, at most 256)", WEFTD_MAX_ARGV },
+		{ "pipelines: {p: {stages: [{name: s, builtin: noop, params: {", "k%d: v, ", "}}]}}\n",
+		  "t.yaml:1:59: pipelines.p.stages[0].params: too many params (33, at most 32)", WEFTD_MAX_PARAMS },
+		{ "daemon: {allow_uids: [", "%d, ", "]}\npipelines: {p: {stages: [{name: s, builtin: noop}]}}\n",
+		  "t.yaml:1:22: daemon.allow_uids: too many entries (257, at most 256)", WEFTD_MAX_ALLOW },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		for (int n = t[i].max; n <= t[i].max + 1; n++) {
+			struct weftd_config *c = NULL;
+			char err[256];
+			size_t off = (size_t)snprintf(buf, sizeof(buf), "%s", t[i].head);
+			for (int k = 0; k < n; k++)
+				off += (size_t)snprintf(buf + off, sizeof(buf) - off, t[i].item, k);
+			off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s", t[i].tail);
+			int r = weftd_config_parse(buf, off, "t.yaml", &c, err, sizeof(err));
+			if (n == t[i].max && r != 0)
+				fail_msg("case %zu, %d entries: %s", i, n, err);
+			if (n > t[i].max && (r != -EINVAL || strcmp(err, t[i].msg) != 0))
+				fail_msg("case %zu, %d entries: r=%d %s", i, n, r, err);
+			weftd_config_free(c);
+		}
+	}
+}
+
+/* Names: 64 characters load, 65 do not. */
+static void test_name_length(void **state)
+{
+	char yaml[256], err[256], name[WEFTD_MAX_NAME + 2];
+	struct weftd_config *c = NULL;
+
+	memset(name, 'n', sizeof(name) - 1);
+	name[WEFTD_MAX_NAME] = '\0';
+	int len = snprintf(yaml, sizeof(yaml), "pipelines: {%s: {stages: [{name: %s, builtin: noop}]}}\n", name, name);
+	c = parse_ok(yaml);
+	assert_int_equal(strlen(c->pipelines[0].name), WEFTD_MAX_NAME);
+	assert_int_equal(strlen(c->pipelines[0].stages[0].name), WEFTD_MAX_NAME);
+	c = weftd_config_free(c);
+	name[WEFTD_MAX_NAME] = 'n';
+	name[WEFTD_MAX_NAME + 1] = '\0';
+	len = snprintf(yaml, sizeof(yaml), "pipelines: {%s: {stages: [{name: s, builtin: noop}]}}\n", name);
+	assert_int_equal(weftd_config_parse(yaml, (size_t)len, "t.yaml", &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "t.yaml:1:13: pipelines.nnnn"));
+	assert_non_null(strstr(err, ": invalid name \"nnnn"));
+}
+
+/* Defaults that depend on other keys, and the spellings that mean "default". */
+static void test_derived_defaults(void **state)
+{
+	struct weftd_config *c = parse_ok(
+		"daemon: {procs: auto, watchdog: auto, socket_mode: 0640}\n"
+		"pipelines:\n"
+		"  p:\n"
+		"    stages:\n"
+		"      - {name: a, builtin: noop, rate_limit: {rate: 50/s}}\n"
+		"      - {name: b, builtin: noop, rate_limit: {rate: 5/ms, burst: 2}}\n"
+		"      - {name: c, plugin: {path: x.so}}\n"
+		"      - {name: d, plugin: {path: x.so, symbol: mine}, params: {k: v}}\n"
+		"      - {name: e, exec: [cat, '']}\n");
+	const struct weftd_stage *s = c->pipelines[0].stages;
+
+	assert_int_equal(c->daemon.procs, 0);
+	assert_int_equal(c->daemon.watchdog, WEFTD_WATCHDOG_AUTO);
+	assert_int_equal(c->daemon.socket_mode, 0640);  /* octal even unquoted */
+	assert_int_equal(s[0].rate_limit.count, 50);
+	assert_int_equal(s[0].rate_limit.per_ns, WEFTD_NSEC_PER_SEC);
+	assert_int_equal(s[0].rate_limit.burst, 50);    /* burst defaults to the count */
+	assert_int_equal(s[1].rate_limit.burst, 2);
+	assert_int_equal(s[1].rate_limit.per_ns, WEFTD_NSEC_PER_MSEC);
+	assert_string_equal(s[2].plugin_symbol, "weftd_stage");
+	assert_null(s[2].params);
+	assert_string_equal(s[3].plugin_symbol, "mine");
+	assert_int_equal(s[3].nparams, 1);
+	assert_null(s[4].plugin_symbol);                /* only plugin stages get one */
+	assert_int_equal(s[4].argc, 2);
+	assert_string_equal(s[4].argv[1], "");          /* only argv[0] must not be empty */
+	assert_null(s[4].argv[2]);
+	weftd_config_free(c);
+
+	c = parse_ok("daemon: {watchdog: off}\npipelines: {p: {stages: [{name: s, builtin: noop}]}}\n");
+	assert_int_equal(c->daemon.watchdog, WEFTD_WATCHDOG_OFF);
+	weftd_config_free(c);
+}
+
+/* Reload restarts a pipeline when any setting of any stage changes, and only then. */
+static void test_pipeline_equal_each_setting(void **state)
+{
+	static const char *const variants[] = {
+		"name: t, exec: [cat, -n]", "name: s, exec: [cat, -m]", "name: s, exec: [cat]",
+		"name: s, exec: [cat, -n], workers: 2", "name: s, exec: [cat, -n], queue: 8",
+		"name: s, exec: [cat, -n], timeout: 1s", "name: s, exec: [cat, -n], kill_grace: 1s",
+		"name: s, exec: [cat, -n], heartbeat_timeout: 1s",
+		"name: s, exec: [cat, -n], retry: {attempts: 2}", "name: s, exec: [cat, -n], retry: {initial: 1ms}",
+		"name: s, exec: [cat, -n], retry: {max: 1m}", "name: s, exec: [cat, -n], retry: {multiplier: 3}",
+		"name: s, exec: [cat, -n], retry: {jitter: none}",
+		"name: s, exec: [cat, -n], rate_limit: {rate: 1/s}",
+		"name: s, builtin: echo", "name: s, plugin: {path: x.so}",
+	};
+	const char *fmt = "pipelines: {p: {stages: [{%s}]}}\n";
+	char yaml[256];
+
+	snprintf(yaml, sizeof(yaml), fmt, "name: s, exec: [cat, -n]");
+	struct weftd_config *base = parse_ok(yaml);
+	struct weftd_config *same = parse_ok("daemon: {procs: 1}\npipelines:\n  p:\n    stages:\n"
+					     "      - name: s\n        exec: [cat, -n]\n        retry: {attempts: 1}\n");
+	assert_true(weftd_pipeline_equal(&base->pipelines[0], &same->pipelines[0]));
+	weftd_config_free(same);
+	for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
+		snprintf(yaml, sizeof(yaml), fmt, variants[i]);
+		struct weftd_config *v = parse_ok(yaml);
+		if (weftd_pipeline_equal(&base->pipelines[0], &v->pipelines[0]))
+			fail_msg("equal although changed: %s", variants[i]);
+		weftd_config_free(v);
+	}
+	struct weftd_config *b1 = parse_ok("pipelines: {p: {stages: [{name: s, builtin: sleep, params: {a: 1}}]}}\n");
+	const char *const pvariants[] = { "params: {a: 2}", "params: {b: 1}", "params: {a: 1, b: 1}" };
+	for (size_t i = 0; i < sizeof(pvariants) / sizeof(pvariants[0]); i++) {
+		snprintf(yaml, sizeof(yaml), "pipelines: {p: {stages: [{name: s, builtin: sleep, %s}]}}\n", pvariants[i]);
+		struct weftd_config *v = parse_ok(yaml);
+		if (weftd_pipeline_equal(&b1->pipelines[0], &v->pipelines[0]))
+			fail_msg("equal although changed: %s", pvariants[i]);
+		weftd_config_free(v);
+	}
+	weftd_config_free(b1);
+	weftd_config_free(base);
+}
+
+/* The file size limit: exactly WEFTD_CONFIG_MAX_BYTES loads, one byte more does not. */
+static void test_file_size_limit(void **state)
+{
+	static const char body[] = "pipelines: {p: {stages: [{name: s, builtin: noop}]}}\n";
+	char path[] = "/tmp/weft-test-config-XXXXXX", err[256];
+	struct weftd_config *c = NULL;
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	FILE *f = fdopen(fd, "w");
+	assert_non_null(f);
+	fputs(body, f);
+	fputc('#', f);
+	for (size_t n = strlen(body) + 2; n < WEFTD_CONFIG_MAX_BYTES; n++)
+		fputc('x', f);
+	fputc('\n', f);
+	assert_int_equal(fflush(f), 0);
+	assert_int_equal(weftd_config_load(path, &c, err, sizeof(err)), 0);
+	c = weftd_config_free(c);
+	fputc('\n', f);
+	fclose(f);
+	assert_int_equal(weftd_config_load(path, &c, err, sizeof(err)), -EFBIG);
+	assert_null(c);
+	assert_non_null(strstr(err, ": file too large (at most 1 MiB)"));
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -355,6 +593,12 @@ int main(void)
 		cmocka_unit_test(test_sizes_rates),
 		cmocka_unit_test(test_pipeline_equal),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_boundaries),
+		cmocka_unit_test(test_list_limits),
+		cmocka_unit_test(test_name_length),
+		cmocka_unit_test(test_derived_defaults),
+		cmocka_unit_test(test_pipeline_equal_each_setting),
+		cmocka_unit_test(test_file_size_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,22 @@
+/* The parsers of the config's sections, private to daemon/config/: each is a cfg_field
+ * F_FN (see walk.h) that walks one mapping into the config being built. They return 0 or
+ * a negative errno with the error recorded in the parse context. */
+#ifndef WEFTD_CONFIG_SECTIONS_H
+#define WEFTD_CONFIG_SECTIONS_H
+
+#include "config/walk.h"
+
+/* daemon: into c->cfg->daemon (obj unused). Resolves allow_uids/allow_groups names
+ * through NSS, so it may block. daemon_section.c */
+int cfg_daemon_section(struct pctx *c, yaml_node_t *n, void *obj);
+
+/* pipelines: into c->cfg->pipelines (obj unused): every pipeline, its stages and each
+ * stage's action. pipelines.c */
+int cfg_pipelines_section(struct pctx *c, yaml_node_t *n, void *obj);
+
+/* A stage's retry: and rate_limit: mappings; obj is the struct weftd_stage being built.
+ * policies.c */
+int cfg_retry_section(struct pctx *c, yaml_node_t *n, void *obj);
+int cfg_rate_limit_section(struct pctx *c, yaml_node_t *n, void *obj);
+
+#endif
