@@ -11,7 +11,7 @@
  * full queue answers busy.
  *
  * Lifecycle hooks (for drain and reload): the running pipelines form a reference-counted
- * set behind one pointer (struct pipeset in engine.c; each job and worker holds its own
+ * set behind one pointer (struct pipeset in engine_impl.h; each job and worker holds its own
  * pipeline, which keeps its config alive), swapped by weftd_engine_reload;
  * intake can be closed (submits answer draining); closing a
  * pipeline's intake lets its stages drain in order (the last worker of a stage closes the
@@ -114,16 +114,5 @@ struct weftd_engine_load {
 	uint64_t queued, running, retrying;
 };
 void weftd_engine_load(struct weftd_engine *e, struct weftd_engine_load *ret);
-
-/* A worker's heartbeat: the monotonic time of its last beat and the job it runs (NULL when
- * idle). Visited for a supervisor; fn runs under no lock and must not block. */
-struct weftd_worker_info {
-	const char *pipeline, *stage;
-	unsigned index;
-	int64_t last_beat_ns;
-	bool busy;
-};
-void weftd_engine_foreach_worker(struct weftd_engine *e,
-				 void (*fn)(const struct weftd_worker_info *w, void *arg), void *arg);
 
 #endif
