@@ -8,9 +8,9 @@
 #include "engine/engine_impl.h"
 #include "jobs/journal.h"
 
-static void job_release(struct weftd_job *j)
+static void job_release(void *pipe)
 {
-	eng_pipe_unref(j->pipe);
+	eng_pipe_unref(pipe);
 }
 
 int weftd_engine_new(struct weftd_config *cfg, struct weftd_engine **ret, char *err, size_t errlen)
@@ -158,7 +158,7 @@ static void on_job_finished(struct weftd_job *j, void *arg)
 
 	if (!e->jn || (st == WEFTD_JOB_CANCELED && atomic_load(&e->stopping)))
 		return;
-	weftd_journal_finish(e->jn, j->id, st == WEFTD_JOB_DONE     ? WEFTD_JREC_DONE
+	weftd_journal_finish(e->jn, weftd_job_info(j)->id, st == WEFTD_JOB_DONE     ? WEFTD_JREC_DONE
 					   : st == WEFTD_JOB_FAILED ? WEFTD_JREC_FAILED
 								    : WEFTD_JREC_CANCELED);
 }

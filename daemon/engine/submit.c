@@ -27,7 +27,7 @@ int eng_enqueue(struct weftd_pipe *p, struct weftd_job *j, bool block)
 
 	atomic_fetch_add_explicit(&SST(s0)->queued, 1, memory_order_relaxed);
 	weftd_job_ref(j); /* the queue's */
-	r = block ? weft_chan_send(j->ctx, s0->q, &j) : weft_chan_try_send(s0->q, &j);
+	r = block ? weft_chan_send(weftd_job_info(j)->ctx, s0->q, &j) : weft_chan_try_send(s0->q, &j);
 	if (r < 0) {
 		atomic_fetch_sub_explicit(&SST(s0)->queued, 1, memory_order_relaxed);
 		weftd_job_unref(j);
@@ -53,7 +53,7 @@ int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *pa
 		*code = WEFTD_ERR_UNKNOWN_PIPELINE;
 		return -ENOENT;
 	}
-	r = weftd_job_new(e->jobs, p->cfg->name, p, payload, len, &j);
+	r = weftd_job_new(e->jobs, NULL, p->cfg->name, p, payload, len, &j);
 	if (r < 0) {
 		eng_pipe_unref(p);
 		*code = WEFTD_ERR_INTERNAL;
@@ -61,10 +61,11 @@ int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *pa
 	}
 	/* Durable before anyone hears of it (parks under batch/fsync). */
 	if (e->jn) {
-		r = weftd_journal_accept(e->jn, j->id, p->cfg->name, payload, len,
-					 (uint64_t)j->created_ms * 1000000u);
+		const struct weftd_job_info *ji = weftd_job_info(j);
+		r = weftd_journal_accept(e->jn, ji->id, p->cfg->name, payload, len,
+					 (uint64_t)ji->created_ms * 1000000u);
 		if (r < 0) {
-			weftd_err("journal: job %s not accepted: %s", j->id, strerror(-r));
+			weftd_err("journal: job %s not accepted: %s", ji->id, strerror(-r));
 			weftd_job_unref(j);
 			*code = WEFTD_ERR_INTERNAL;
 			return r;
@@ -81,7 +82,7 @@ int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *pa
 			eng_pipe_unref(np);
 			break;
 		}
-		j->pipe = np; /* the job's reference moves with it */
+		weftd_job_cargo(j)->pipe = np; /* the job's reference moves with it */
 		eng_pipe_unref(p);
 		p = np;
 		r = eng_enqueue(p, j, false);
@@ -91,7 +92,7 @@ int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *pa
 			atomic_fetch_add_explicit(&PST(p)->busy, 1, memory_order_relaxed);
 		weftd_jobs_remove(e->jobs, j);
 		if (e->jn)
-			weftd_journal_finish(e->jn, j->id, WEFTD_JREC_CANCELED);
+			weftd_journal_finish(e->jn, weftd_job_info(j)->id, WEFTD_JREC_CANCELED);
 		weftd_job_unref(j); /* frees it and drops the pipe */
 		*code = r == -EAGAIN ? WEFTD_ERR_BUSY : r == -EPIPE && weftd_engine_intake_open(e)
 								   ? WEFTD_ERR_UNKNOWN_PIPELINE
@@ -136,10 +137,9 @@ static int replay_one(const struct weftd_journal_job *jj, void *arg)
 		rp->items = it;
 		rp->cap = cap;
 	}
-	if (weftd_job_new(e->jobs, p->cfg->name, p, jj->payload, jj->payload_len, &j) < 0)
-		goto nomem;
 	/* the same id as before the restart: clients may be asking for it */
-	snprintf(j->id, sizeof(j->id), "%s", jj->id);
+	if (weftd_job_new(e->jobs, jj->id, p->cfg->name, p, jj->payload, jj->payload_len, &j) < 0)
+		goto nomem;
 	rp->items[rp->n++] = (struct replay_item){ j, p };
 	return 0;
 nomem:

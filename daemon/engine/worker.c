@@ -75,6 +75,8 @@ static int run_attempts(struct weftd_worker *w, struct weftd_job *j, char **out,
 	struct weftd_stage_rt *s = w->stage;
 	const struct weftd_stage *cfg = s->cfg;
 	struct weftd_engine *e = s->pipe->eng;
+	const struct weftd_job_info *ji = weftd_job_info(j);
+	struct weftd_job_cargo *cg = weftd_job_cargo(j);
 	char msg[400];
 	int r;
 
@@ -83,19 +85,19 @@ static int run_attempts(struct weftd_worker *w, struct weftd_job *j, char **out,
 		weft_ctx *actx = NULL;
 		bool timed_out = false, hb_lost = false;
 
-		if (weftd_job_begin_attempt_at(j, s->index, cfg->name, attempt, t0) < 0)
+		if (weftd_job_begin_attempt(j, s->index, cfg->name, attempt, t0) < 0)
 			goto canceled;
 		if (s->rl) {
-			if (weft_ratelimit_wait(j->ctx, s->rl) < 0)
+			if (weft_ratelimit_wait(ji->ctx, s->rl) < 0)
 				goto canceled;
 			t0 = weft_now();
 		}
-		/* in_movable: j->input is malloc'd, so noop and echo hand it on as their
+		/* in_movable: cg->input is malloc'd, so noop and echo hand it on as their
 		 * output instead of copying it. */
 		struct weftd_attempt at = {
-			.ctx = j->ctx, .job_id = j->id, .pipeline = j->pipeline, .attempt = attempt,
-			.in = j->input, .in_len = j->input_len, .beat = worker_beat, .beat_arg = w,
-			.in_movable = j->input != NULL, .keeper = e->keeper,
+			.ctx = ji->ctx, .job_id = ji->id, .pipeline = ji->pipeline, .attempt = attempt,
+			.in = cg->input, .in_len = cg->input_len, .beat = worker_beat, .beat_arg = w,
+			.in_movable = cg->input != NULL, .keeper = e->keeper,
 		};
 		/* An attempt ctx of its own (timeout or not): a lost heartbeat cancels it
 		 * without cancelling the job, which is then retried. An instant actor runs to
@@ -103,26 +105,26 @@ static int run_attempts(struct weftd_worker *w, struct weftd_job *j, char **out,
 		 * cancel it midway, so it runs on the job's ctx, outside the heartbeat watch. */
 		if (!s->instant) {
 			r = cfg->timeout_ns
-				    ? weft_ctx_with_timeout(j->ctx, (int64_t)cfg->timeout_ns, &actx)
-				    : weft_ctx_with_cancel(j->ctx, &actx);
+				    ? weft_ctx_with_timeout(ji->ctx, (int64_t)cfg->timeout_ns, &actx)
+				    : weft_ctx_with_cancel(ji->ctx, &actx);
 			if (r < 0) {
 				snprintf(at.error, sizeof(at.error), "out of memory");
 				goto attempt_failed;
 			}
 			at.ctx = actx;
 			if (w->hb)
-				weftd_hb_begin(w->hb, actx, j->id, (int64_t)cfg->heartbeat_timeout_ns);
+				weftd_hb_begin(w->hb, actx, ji->id, (int64_t)cfg->heartbeat_timeout_ns);
 		}
 		atomic_fetch_add_explicit(&SST(s)->running, 1, memory_order_relaxed);
 		r = weftd_actor_run(s->actor, &at);
 		if (at.in && !at.in_movable) { /* moved to at.out: no longer the job's */
-			j->input = NULL;
-			j->input_len = 0;
+			cg->input = NULL;
+			cg->input_len = 0;
 		}
 		atomic_fetch_sub_explicit(&SST(s)->running, 1, memory_order_relaxed);
 		hb_lost = !s->instant && w->hb && weftd_hb_end(w->hb);
 		worker_beat(w); /* reads the clock into w->now */
-		timed_out = r < 0 && actx && weft_ctx_err(actx) == -ETIMEDOUT && weft_ctx_err(j->ctx) == 0;
+		timed_out = r < 0 && actx && weft_ctx_err(actx) == -ETIMEDOUT && weft_ctx_err(ji->ctx) == 0;
 		weft_ctx_unref(actx);
 		if (at.log)
 			weftd_job_set_log(j, at.log, at.log_len);
@@ -133,7 +135,7 @@ static int run_attempts(struct weftd_worker *w, struct weftd_job *j, char **out,
 			return 0;
 		}
 		free(at.out);
-		if (weft_ctx_err(j->ctx) < 0)
+		if (weft_ctx_err(ji->ctx) < 0)
 			goto canceled;
 		if (hb_lost && r < 0) {
 			atomic_fetch_add_explicit(&SST(s)->heartbeat_timeouts, 1, memory_order_relaxed);
@@ -152,16 +154,16 @@ attempt_failed:
 			if (weftd_jobs_finish(e->jobs, j, WEFTD_JOB_FAILED, NULL, 0, msg)) {
 				atomic_fetch_add_explicit(&SST(s)->failed, 1, memory_order_relaxed);
 				atomic_fetch_add_explicit(&PST(s->pipe)->failed, 1, memory_order_relaxed);
-				weftd_info("job %s: pipeline %s: failed: %s", j->id, j->pipeline, msg);
+				weftd_info("job %s: pipeline %s: failed: %s", ji->id, ji->pipeline, msg);
 			}
 			return -EIO;
 		}
-		weftd_debug("job %s: stage %s attempt %u failed: %s", j->id, cfg->name, attempt, at.error);
+		weftd_debug("job %s: stage %s attempt %u failed: %s", ji->id, cfg->name, attempt, at.error);
 		atomic_fetch_add_explicit(&SST(s)->retried, 1, memory_order_relaxed);
 		if (weftd_job_retrying(j) < 0)
 			goto canceled;
 		atomic_fetch_add_explicit(&SST(s)->retrying, 1, memory_order_relaxed);
-		r = weft_sleep(j->ctx, weftd_retry_delay(&s->retry, attempt, &w->rnd));
+		r = weft_sleep(ji->ctx, weftd_retry_delay(&s->retry, attempt, &w->rnd));
 		atomic_fetch_sub_explicit(&SST(s)->retrying, 1, memory_order_relaxed);
 		if (r < 0)
 			goto canceled;
@@ -176,6 +178,7 @@ static void worker_job(struct weftd_worker *w, struct weftd_job *j)
 {
 	struct weftd_stage_rt *s = w->stage;
 	struct weftd_pipe *p = s->pipe;
+	struct weftd_job_cargo *cg = weftd_job_cargo(j);
 	char *out = NULL;
 	size_t out_len = 0;
 
@@ -185,26 +188,26 @@ static void worker_job(struct weftd_worker *w, struct weftd_job *j)
 		goto drop;
 	atomic_fetch_add_explicit(&SST(s)->done, 1, memory_order_relaxed);
 	/* The worker holding the job owns its input: nobody else touches it in flight. */
-	free(j->input);
-	j->input = NULL;
-	j->input_len = 0;
+	free(cg->input);
+	cg->input = NULL;
+	cg->input_len = 0;
 	if (s->index + 1 == p->nstages) {
 		if (weftd_jobs_finish_at(p->eng->jobs, j, WEFTD_JOB_DONE, out, out_len, NULL, w->now)) {
 			atomic_fetch_add_explicit(&PST(p)->done, 1, memory_order_relaxed);
-			hist_add(&PST(p)->lat, w->now - j->created_ns);
+			hist_add(&PST(p)->lat, w->now - weftd_job_info(j)->created_ns);
 		}
 		goto drop;
 	}
 	struct weftd_stage_rt *next = &p->stages[s->index + 1];
-	j->input = (unsigned char *)out;
-	j->input_len = out_len;
+	cg->input = (unsigned char *)out;
+	cg->input_len = out_len;
 	if (weftd_job_advance(j, next->index, next->cfg->name) < 0) {
 		end_canceled(s, j);
 		goto drop;
 	}
 	atomic_fetch_add_explicit(&SST(next)->queued, 1, memory_order_relaxed);
 	/* Blocking send: a full next stage holds this worker, and so on upstream. */
-	if (weft_chan_send(j->ctx, next->q, &j) < 0) {
+	if (weft_chan_send(weftd_job_info(j)->ctx, next->q, &j) < 0) {
 		atomic_fetch_sub_explicit(&SST(next)->queued, 1, memory_order_relaxed);
 		end_canceled(s, j);
 		goto drop;

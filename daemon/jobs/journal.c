@@ -7,13 +7,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <liburing.h> /* IORING_FSYNC_DATASYNC, weft_fsync's flag (weft/io.h) */
+#include <weft/weft.h>
 
-#include "util/spin.h"
-#include "internal.h"
 #include "jobs/journal.h"
+#include "util/idmap.h"
+#include "util/spin.h"
 
 #define TMP_FILE "journal.tmp"
 #define BAD_FILE "journal.bad"
@@ -22,9 +25,8 @@
 /* A live (accepted, unfinished) job: its encoded ACCEPT frame, ready to be rewritten by
  * compaction, plus NUL-terminated copies of id and pipeline for replay. */
 struct jentry {
-	struct jentry *hnext;          /* hash chain */
-	struct jentry *prev, *next;    /* acceptance order */
-	uint64_t hash;
+	struct weftd_idmap_node idn;   /* the live set's index, keyed by job.id */
+	TAILQ_ENTRY(jentry) order;     /* acceptance order */
 	bool durable;                  /* written (and synced per mode): compaction may copy it */
 	struct weftd_journal_job job;  /* strings point into data[] */
 	size_t rec_len;
@@ -32,13 +34,13 @@ struct jentry {
 	unsigned char data[];          /* id \0 pipeline \0 rec */
 };
 
-/* One record waiting for the writer. ACCEPT: on the submitter's stack, rec in e, w set.
- * FINISH: malloc'd with the record inline, freed by the writer. */
+/* One record waiting for the writer. ACCEPT: on the submitter's stack, rec in e, durable
+ * set by the writer (with the write's result) once it is. FINISH: malloc'd with the record
+ * inline, freed by the writer. */
 struct jnode {
-	struct jnode *next;
+	STAILQ_ENTRY(jnode) next;
 	struct jentry *e;
-	struct weft__waiter *w;
-	int res;
+	weft_event *durable;
 	size_t len;
 	unsigned char rec[];
 };
@@ -48,11 +50,11 @@ struct weftd_journal {
 	uint64_t compact_bytes;
 	int dirfd, fd;
 	weftd_spin lock;               /* guards everything below */
-	struct jentry **buckets;
-	size_t nbuckets;
-	struct jentry *first, *last;
-	struct jnode *head, *tail;     /* pending records, FIFO */
-	struct weft__waitq wq;         /* the writer while idle */
+	struct weftd_idmap ids;        /* the live set by id */
+	TAILQ_HEAD(, jentry) live;     /* the live set in acceptance order */
+	STAILQ_HEAD(, jnode) pending;  /* records for the writer, FIFO */
+	weft_event work;               /* set when pending gets a record or closing is set */
+	bool idle;                     /* the writer waits on 'work' */
 	bool started, closing;
 	int err;                       /* sticky I/O error */
 	uint64_t size;                 /* bytes in the file (writer-owned once started) */
@@ -62,71 +64,27 @@ struct weftd_journal {
 
 /* ---- live set ---- */
 
-static uint64_t hash_id(const char *s)
+static struct jentry *live_get(struct weftd_journal *j, const char *id)
 {
-	uint64_t h = 1469598103934665603ull;
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
-	return h;
-}
-
-static struct jentry **find_slot(struct weftd_journal *j, const char *id, uint64_t h)
-{
-	struct jentry **pp = &j->buckets[h & (j->nbuckets - 1)];
-	while (*pp && ((*pp)->hash != h || strcmp((*pp)->job.id, id) != 0))
-		pp = &(*pp)->hnext;
-	return pp;
-}
-
-static int grow(struct weftd_journal *j)
-{
-	size_t n = j->nbuckets ? j->nbuckets * 2 : 64;
-	struct jentry **b = calloc(n, sizeof(*b));
-	if (!b)
-		return -ENOMEM;
-	for (struct jentry *e = j->first; e; e = e->next) {
-		e->hnext = b[e->hash & (n - 1)];
-		b[e->hash & (n - 1)] = e;
-	}
-	free(j->buckets);
-	j->buckets = b;
-	j->nbuckets = n;
-	return 0;
+	struct weftd_idmap_node *n = weftd_idmap_get(&j->ids, id, strlen(id));
+	return n ? (struct jentry *)((char *)n - offsetof(struct jentry, idn)) : NULL;
 }
 
 /* Under the lock (or before start). */
 static void live_unlink(struct weftd_journal *j, struct jentry *e)
 {
-	struct jentry **pp = find_slot(j, e->job.id, e->hash);
-	*pp = e->hnext;
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		j->first = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		j->last = e->prev;
+	weftd_idmap_remove(&j->ids, &e->idn);
+	TAILQ_REMOVE(&j->live, e, order);
 	j->st.live--;
 	j->st.live_bytes -= e->rec_len;
 }
 
 static int live_insert(struct weftd_journal *j, struct jentry *e)
 {
-	if (j->st.live >= j->nbuckets && grow(j) < 0)
-		return -ENOMEM;
-	struct jentry **pp = find_slot(j, e->job.id, e->hash);
-	if (*pp)
-		return -EEXIST;
-	e->hnext = NULL;
-	*pp = e;
-	e->next = NULL;
-	e->prev = j->last;
-	if (j->last)
-		j->last->next = e;
-	else
-		j->first = e;
-	j->last = e;
+	int r = weftd_idmap_insert(&j->ids, &e->idn);
+	if (r < 0)
+		return r;
+	TAILQ_INSERT_TAIL(&j->live, e, order);
 	j->st.live++;
 	j->st.live_bytes += e->rec_len;
 	return 0;
@@ -153,7 +111,7 @@ static struct jentry *entry_new(const char *id, size_t id_len, const char *pipel
 		return NULL;
 	}
 	e->rec_len = (size_t)n;
-	e->hash = hash_id(s);
+	weftd_idmap_node_init(&e->idn, s, id_len);
 	e->durable = false;
 	e->job = (struct weftd_journal_job){
 		.id = s, .pipeline = s + id_len + 1,
@@ -173,9 +131,8 @@ static int replay_rec(const struct weftd_jrec *r, void *arg)
 	id[r->id_len] = 0;
 	if (strlen(id) != r->id_len)
 		return 0; /* an id with a NUL cannot come from us: ignore the record */
-	struct jentry **pp = j->nbuckets ? find_slot(j, id, hash_id(id)) : NULL;
-	if (pp && *pp) {
-		struct jentry *old = *pp;
+	struct jentry *old = live_get(j, id);
+	if (old) {
 		live_unlink(j, old); /* FINISH, or an ACCEPT written twice: the last one wins */
 		free(old);
 	}
@@ -321,12 +278,15 @@ int weftd_journal_open(const struct weftd_journal_opts *o, struct weftd_journal 
 	j->mode = o->mode;
 	j->compact_bytes = o->compact_bytes ? o->compact_bytes : WEFTD_JOURNAL_COMPACT_BYTES;
 	j->dirfd = j->fd = -EBADF;
+	TAILQ_INIT(&j->live);
+	STAILQ_INIT(&j->pending);
+	weft_event_init(&j->work);
 	weft_wg_init(&j->done);
 	if (j->mode == WEFTD_DURABILITY_NONE) {
 		*ret = j;
 		return 0;
 	}
-	int r = grow(j);
+	int r = weftd_idmap_init(&j->ids, 64);
 	if (r == 0 && mkdir(o->dir, 0700) < 0 && errno != EEXIST)
 		r = -errno;
 	if (r == 0 && (j->dirfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
@@ -351,9 +311,9 @@ int weftd_journal_replay(struct weftd_journal *j,
 {
 	if (!j || !fn)
 		return -EINVAL;
-	struct jentry *e = j->first;
+	struct jentry *e = TAILQ_FIRST(&j->live);
 	while (e) {
-		struct jentry *next = e->next; /* fn may finish e */
+		struct jentry *next = TAILQ_NEXT(e, order); /* fn may finish e */
 		int x = fn(&e->job, arg);
 		if (x)
 			return x;
@@ -392,14 +352,14 @@ static int write_batch(struct weftd_journal *j, struct jnode *n, bool *ret_sync)
 	struct iovec iov[IOV_BATCH];
 	int cnt = 0, r = 0;
 	*ret_sync = false;
-	for (; n && r == 0; n = n->next) {
+	for (; n && r == 0; n = STAILQ_NEXT(n, next)) {
 		if (n->e) {
 			iov[cnt++] = (struct iovec){ n->e->rec, n->e->rec_len };
 			*ret_sync = true;
 		} else {
 			iov[cnt++] = (struct iovec){ n->rec, n->len };
 		}
-		if (cnt == IOV_BATCH || !n->next) {
+		if (cnt == IOV_BATCH || !STAILQ_NEXT(n, next)) {
 			r = write_iov(j, iov, cnt);
 			cnt = 0;
 		}
@@ -428,7 +388,8 @@ static void maybe_compact(struct weftd_journal *j)
 	if (buf) {
 		memcpy(buf, WEFTD_JREC_MAGIC, WEFTD_JREC_MAGIC_LEN);
 		len = WEFTD_JREC_MAGIC_LEN;
-		for (struct jentry *e = j->first; e; e = e->next)
+		struct jentry *e;
+		TAILQ_FOREACH(e, &j->live, order)
 			if (e->durable) {
 				memcpy(buf + len, e->rec, e->rec_len);
 				len += e->rec_len;
@@ -465,22 +426,63 @@ static void maybe_compact(struct weftd_journal *j)
 	weftd_spin_unlock(&j->lock);
 }
 
-/* Take the next batch (lock held): everything in BATCH mode; in FSYNC mode up to and
- * including the first ACCEPT, so each ACCEPT gets an fdatasync of its own. */
-static struct jnode *take_batch(struct weftd_journal *j)
+STAILQ_HEAD(jbatch, jnode);
+
+/* Take the next batch into b (lock held): everything in BATCH mode; in FSYNC mode up to
+ * and including the first ACCEPT, so each ACCEPT gets an fdatasync of its own. */
+static void take_batch(struct weftd_journal *j, struct jbatch *b)
 {
-	struct jnode *b = j->head, *n = b;
-	if (j->mode == WEFTD_DURABILITY_FSYNC) {
-		while (n->next && !n->e)
-			n = n->next;
-	} else {
-		n = j->tail;
+	struct jnode *n;
+
+	STAILQ_INIT(b);
+	if (j->mode != WEFTD_DURABILITY_FSYNC) {
+		STAILQ_CONCAT(b, &j->pending);
+		return;
 	}
-	j->head = n->next;
-	if (!j->head)
-		j->tail = NULL;
-	n->next = NULL;
-	return b;
+	while ((n = STAILQ_FIRST(&j->pending))) {
+		STAILQ_REMOVE_HEAD(&j->pending, next);
+		STAILQ_INSERT_TAIL(b, n, next);
+		if (n->e)
+			break;
+	}
+}
+
+/* Park until there is a record to write or the journal closes; lock held (dropped while
+ * parked). The event is re-armed under the lock, where every setter sets it. */
+static void idle(struct weftd_journal *j)
+{
+	while (STAILQ_EMPTY(&j->pending) && !j->closing) {
+		weft_event_init(&j->work);
+		j->idle = true;
+		weftd_spin_unlock(&j->lock);
+		weft_event_wait(NULL, &j->work);
+		weftd_spin_lock(&j->lock);
+	}
+}
+
+/* The batch is written (r: the result): ACCEPTs are durable, their submitters hear r. */
+static void batch_done(struct weftd_journal *j, struct jbatch *b, int r, bool sync)
+{
+	struct jnode *n;
+
+	weftd_spin_lock(&j->lock);
+	if (r < 0 && !j->err)
+		j->err = r;
+	j->st.batches++;
+	j->st.fsyncs += sync;
+	j->st.file_bytes = j->size;
+	while ((n = STAILQ_FIRST(b))) {
+		STAILQ_REMOVE_HEAD(b, next);
+		if (n->e) {
+			n->e->durable = r == 0;
+			j->st.accepts += r == 0;
+			weft_event_set(n->durable, r); /* n is dead after this */
+		} else {
+			j->st.finishes += r == 0;
+			free(n);
+		}
+	}
+	weftd_spin_unlock(&j->lock);
 }
 
 static void writer(void *arg)
@@ -488,67 +490,39 @@ static void writer(void *arg)
 	struct weftd_journal *j = arg;
 	maybe_compact(j);
 	for (;;) {
+		struct jbatch batch;
 		weftd_spin_lock(&j->lock);
-		while (!j->head && !j->closing) {
-			struct weft__waiter w;
-			weft__waiter_init(&w);
-			weft__waitq_push(&j->wq, &w);
-			weftd_spin_unlock(&j->lock);
-			weft__wait(NULL, &w, "journal idle");
-			weftd_spin_lock(&j->lock);
-		}
-		if (!j->head) {
+		idle(j);
+		if (STAILQ_EMPTY(&j->pending)) { /* closing, and all written */
 			weftd_spin_unlock(&j->lock);
 			break;
 		}
-		struct jnode *batch = take_batch(j);
+		take_batch(j, &batch);
 		int r = j->err;
 		weftd_spin_unlock(&j->lock);
 		bool sync = false;
 		if (r == 0)
-			r = write_batch(j, batch, &sync);
+			r = write_batch(j, STAILQ_FIRST(&batch), &sync);
 		if (r == 0 && sync)
 			r = weft_fsync(NULL, j->fd, IORING_FSYNC_DATASYNC);
-		weftd_spin_lock(&j->lock);
-		if (r < 0 && !j->err)
-			j->err = r;
-		j->st.batches++;
-		j->st.fsyncs += sync;
-		j->st.file_bytes = j->size;
-		for (struct jnode *n = batch, *next; n; n = next) {
-			next = n->next;
-			if (n->e) {
-				n->e->durable = r == 0;
-				j->st.accepts += r == 0;
-				n->res = r;
-				weft__waiter_fire(n->w, r); /* n is dead after this */
-			} else {
-				j->st.finishes += r == 0;
-				free(n);
-			}
-		}
-		weftd_spin_unlock(&j->lock);
+		batch_done(j, &batch, r, sync);
 		maybe_compact(j);
 	}
 	weft_wg_done(&j->done);
 }
 
+/* Lock held. One event set per idle period, not per record. */
 static void wake_writer(struct weftd_journal *j)
 {
-	struct weft__waiter *w;
-	while ((w = weft__waitq_pop(&j->wq)))
-		if (weft__waiter_fire(w, 0))
-			break;
+	if (j->idle) {
+		j->idle = false;
+		weft_event_set(&j->work, 0);
+	}
 }
 
 static void enqueue(struct weftd_journal *j, struct jnode *n)
 {
-	n->next = NULL;
-	if (j->tail)
-		j->tail->next = n;
-	else
-		j->head = n;
-	j->tail = n;
+	STAILQ_INSERT_TAIL(&j->pending, n, next);
 	wake_writer(j);
 }
 
@@ -586,9 +560,9 @@ int weftd_journal_accept(struct weftd_journal *j, const char *id, const char *pi
 	struct jentry *e = entry_new(id, id_len, pipeline, pl_len, payload, payload_len, submitted_ns);
 	if (!e)
 		return -ENOMEM;
-	struct weft__waiter w;
-	weft__waiter_init(&w);
-	struct jnode n = { .e = e, .w = &w };
+	weft_event durable; /* group commit: the writer sets it once the batch is synced */
+	weft_event_init(&durable);
+	struct jnode n = { .e = e, .durable = &durable };
 	weftd_spin_lock(&j->lock);
 	int r = j->err ? j->err : !j->started || j->closing ? -ESHUTDOWN : live_insert(j, e);
 	if (r < 0) {
@@ -598,7 +572,7 @@ int weftd_journal_accept(struct weftd_journal *j, const char *id, const char *pi
 	}
 	enqueue(j, &n);
 	weftd_spin_unlock(&j->lock);
-	r = weft__wait(NULL, &w, "journal sync");
+	r = weft_event_wait(NULL, &durable);
 	if (r < 0) {
 		weftd_spin_lock(&j->lock);
 		live_unlink(j, e);
@@ -622,7 +596,7 @@ int weftd_journal_finish(struct weftd_journal *j, const char *id, enum weftd_jre
 		return -ENOMEM;
 	*n = (struct jnode){ .len = (size_t)weftd_jrec_encode_finish(n->rec, id, id_len, st) };
 	weftd_spin_lock(&j->lock);
-	struct jentry **pp = find_slot(j, id, hash_id(id)), *e = *pp;
+	struct jentry *e = live_get(j, id);
 	if (!e || !e->durable || j->closing) {
 		weftd_spin_unlock(&j->lock);
 		free(n);
@@ -662,18 +636,21 @@ int weftd_journal_close(struct weftd_journal *j)
 
 struct weftd_journal *weftd_journal_free(struct weftd_journal *j)
 {
+	struct jentry *e;
+	struct jnode *n;
+
 	if (!j)
 		return NULL;
-	for (struct jentry *e = j->first, *next; e; e = next) {
-		next = e->next;
+	while ((e = TAILQ_FIRST(&j->live))) {
+		TAILQ_REMOVE(&j->live, e, order);
 		free(e);
 	}
-	for (struct jnode *n = j->head, *next; n; n = next) {
-		next = n->next;
+	while ((n = STAILQ_FIRST(&j->pending))) {
+		STAILQ_REMOVE_HEAD(&j->pending, next);
 		if (!n->e)
 			free(n);
 	}
-	free(j->buckets);
+	weftd_idmap_done(&j->ids);
 	if (j->fd >= 0)
 		close(j->fd);
 	if (j->dirfd >= 0)

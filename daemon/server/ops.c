@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "jobs/jobs.h"
+#include "server/render_job.h"
 #include "server/server_impl.h"
 
 /* ---- waits ---------------------------------------------------------------------- */
@@ -130,7 +131,7 @@ static void op_submit(struct conn *c, struct weftd_buf *b, const struct weftd_re
 		return;
 	}
 	weftd_resp_begin(b, req->id);
-	weftd_json_str(b, "job", j->id, WEFTD_JOB_ID_LEN);
+	weftd_json_str(b, "job", weftd_job_info(j)->id, WEFTD_JOB_ID_LEN);
 	weftd_resp_end(b);
 	weftd_job_unref(j);
 }

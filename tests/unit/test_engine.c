@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "engine/engine.h"
 #include "engine/supervisor.h"
+#include "job_copy.h"
 #include "testutil.h"
 
 
@@ -48,8 +49,9 @@ static void assert_output(struct weftd_job *j, const char *want)
 {
 	assert_non_null(j);
 	assert_int_equal(weftd_job_state(j), WEFTD_JOB_DONE);
-	assert_int_equal(j->output_len, strlen(want));
-	assert_memory_equal(j->output, want, strlen(want));
+	struct job_copy c = job_copy(j);
+	assert_int_equal(c.output_len, strlen(want));
+	assert_memory_equal(c.output, want, strlen(want));
 }
 
 #define CONF_A \
@@ -147,8 +149,8 @@ static void hb_main(void *arg)
 	struct weftd_job *j = run_job(t->e, "stuck", "x", &r);
 	assert_non_null(j);
 	assert_int_equal(weftd_job_state(j), WEFTD_JOB_FAILED);
-	assert_int_equal(j->attempts, 2);
-	assert_non_null(strstr(j->error, "heartbeat"));
+	assert_int_equal(job_copy(j).attempts, 2);
+	assert_non_null(strstr(job_copy(j).error, "heartbeat"));
 	weftd_job_unref(j);
 	j = run_job(t->e, "beating", "y", &r);
 	assert_output(j, "y");
