@@ -97,8 +97,7 @@ void weftd_jobs_insert(struct weftd_jobs *t, struct weftd_job *j)
 /* Unlink j from the index and the lists; table lock held. */
 static void unlink_locked(struct weftd_jobs *t, struct weftd_job *j)
 {
-	if (weftd_idmap_get(&t->ids, j->idn.id, j->idn.len) == &j->idn)
-		weftd_idmap_remove(&t->ids, &j->idn);
+	weftd_idmap_remove(&t->ids, &j->idn); /* a no-op for a duplicate never indexed */
 	TAILQ_REMOVE(&t->all, j, all);
 	if (j->finished_ns) {
 		TAILQ_REMOVE(&t->finished, j, fin);

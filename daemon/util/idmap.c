@@ -110,8 +110,11 @@ int weftd_idmap_insert(struct weftd_idmap *m, struct weftd_idmap_node *n)
 
 void weftd_idmap_remove(struct weftd_idmap *m, struct weftd_idmap_node *n)
 {
-	struct weftd_idmap_node **pp = &m->buckets[n->hash & (m->nbuckets - 1)];
+	struct weftd_idmap_node **pp;
 
+	if (!m->nbuckets)
+		return;
+	pp = &m->buckets[n->hash & (m->nbuckets - 1)];
 	while (*pp && *pp != n)
 		pp = &(*pp)->next;
 	if (*pp) {

@@ -42,7 +42,7 @@ struct weftd_idmap_node *weftd_idmap_get(const struct weftd_idmap *m, const char
  * same key is in the map, or -ENOMEM when the map never got its buckets (failed init);
  * n is then not added. */
 int weftd_idmap_insert(struct weftd_idmap *m, struct weftd_idmap_node *n);
-/* Take n out; n must be in m. */
+/* Take n out of m; nothing happens when n is not in m (e.g. refused with -EEXIST). */
 void weftd_idmap_remove(struct weftd_idmap *m, struct weftd_idmap_node *n);
 
 #endif

@@ -29,6 +29,8 @@ static void test_basic(void **state)
 	assert_int_equal(weftd_idmap_insert(&m, &b.n), 0);
 	assert_int_equal(weftd_idmap_insert(&m, &dup.n), -EEXIST);
 	assert_int_equal(m.count, 2);
+	weftd_idmap_remove(&m, &dup.n); /* refused, so not in: a no-op */
+	assert_int_equal(m.count, 2);
 	assert_ptr_equal(weftd_idmap_get(&m, "c1", 2), &b.n);
 	assert_ptr_equal(weftd_idmap_get(&m, a.key, 16), &a.n);
 	assert_null(weftd_idmap_get(&m, "c", 1));   /* a prefix is another key */
