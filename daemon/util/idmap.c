@@ -29,6 +29,12 @@ fnv:
 	return h ^ (h >> 29);
 }
 
+/* calloc'd chains are empty SLIST heads (a NULL first pointer) */
+static struct weftd_idmap_chain *chains_new(size_t n)
+{
+	return calloc(n, sizeof(struct weftd_idmap_chain));
+}
+
 int weftd_idmap_init(struct weftd_idmap *m, size_t nbuckets)
 {
 	size_t n = 16;
@@ -36,7 +42,7 @@ int weftd_idmap_init(struct weftd_idmap *m, size_t nbuckets)
 	while (n < nbuckets)
 		n *= 2;
 	*m = (struct weftd_idmap){ 0 };
-	m->buckets = calloc(n, sizeof(*m->buckets));
+	m->buckets = chains_new(n);
 	if (!m->buckets)
 		return -ENOMEM;
 	m->nbuckets = n;
@@ -51,41 +57,47 @@ void weftd_idmap_done(struct weftd_idmap *m)
 
 void weftd_idmap_node_init(struct weftd_idmap_node *n, const char *id, size_t len)
 {
-	n->next = NULL;
+	SLIST_NEXT(n, chain) = NULL;
 	n->id = id;
 	n->len = len;
 	n->hash = hash_id(id, len);
 }
 
-static struct weftd_idmap_node **slot(const struct weftd_idmap *m, const char *id, size_t len,
-				      uint64_t hash)
+static struct weftd_idmap_chain *chain_of(const struct weftd_idmap *m, uint64_t hash)
 {
-	struct weftd_idmap_node **pp = &m->buckets[hash & (m->nbuckets - 1)];
+	return &m->buckets[hash & (m->nbuckets - 1)];
+}
 
-	while (*pp && ((*pp)->hash != hash || (*pp)->len != len || memcmp((*pp)->id, id, len) != 0))
-		pp = &(*pp)->next;
-	return pp;
+static struct weftd_idmap_node *find(const struct weftd_idmap *m, const char *id, size_t len,
+				     uint64_t hash)
+{
+	struct weftd_idmap_node *n;
+
+	SLIST_FOREACH(n, chain_of(m, hash), chain)
+		if (n->hash == hash && n->len == len && memcmp(n->id, id, len) == 0)
+			return n;
+	return NULL;
 }
 
 struct weftd_idmap_node *weftd_idmap_get(const struct weftd_idmap *m, const char *id, size_t len)
 {
 	if (!m->nbuckets)
 		return NULL;
-	return *slot(m, id, len, hash_id(id, len));
+	return find(m, id, len, hash_id(id, len));
 }
 
 static void grow(struct weftd_idmap *m)
 {
-	size_t n = m->nbuckets ? m->nbuckets * 2 : 16;
-	struct weftd_idmap_node **b = calloc(n, sizeof(*b));
+	size_t n = m->nbuckets * 2;
+	struct weftd_idmap_chain *b = chains_new(n);
+	struct weftd_idmap_node *e;
 
 	if (!b)
 		return; /* longer chains, still correct */
 	for (size_t i = 0; i < m->nbuckets; i++) {
-		for (struct weftd_idmap_node *e = m->buckets[i], *next; e; e = next) {
-			next = e->next;
-			e->next = b[e->hash & (n - 1)];
-			b[e->hash & (n - 1)] = e;
+		while ((e = SLIST_FIRST(&m->buckets[i]))) {
+			SLIST_REMOVE_HEAD(&m->buckets[i], chain);
+			SLIST_INSERT_HEAD(&b[e->hash & (n - 1)], e, chain);
 		}
 	}
 	free(m->buckets);
@@ -95,31 +107,28 @@ static void grow(struct weftd_idmap *m)
 
 int weftd_idmap_insert(struct weftd_idmap *m, struct weftd_idmap_node *n)
 {
-	if (m->count >= m->nbuckets)
-		grow(m);
 	if (!m->nbuckets)
 		return -ENOMEM; /* never got a bucket array at all */
-	struct weftd_idmap_node **pp = slot(m, n->id, n->len, n->hash);
-	if (*pp)
+	if (m->count >= m->nbuckets)
+		grow(m);
+	if (find(m, n->id, n->len, n->hash))
 		return -EEXIST;
-	n->next = NULL;
-	*pp = n;
+	SLIST_INSERT_HEAD(chain_of(m, n->hash), n, chain);
 	m->count++;
 	return 0;
 }
 
 void weftd_idmap_remove(struct weftd_idmap *m, struct weftd_idmap_node *n)
 {
-	struct weftd_idmap_node **pp;
+	struct weftd_idmap_node *e;
 
 	if (!m->nbuckets)
 		return;
-	pp = &m->buckets[n->hash & (m->nbuckets - 1)];
-	while (*pp && *pp != n)
-		pp = &(*pp)->next;
-	if (*pp) {
-		*pp = n->next;
-		m->count--;
-	}
-	n->next = NULL;
+	SLIST_FOREACH(e, chain_of(m, n->hash), chain)
+		if (e == n)
+			break;
+	if (!e)
+		return; /* not in m: SLIST_REMOVE would run off the chain's end */
+	SLIST_REMOVE(chain_of(m, n->hash), n, weftd_idmap_node, chain);
+	m->count--;
 }

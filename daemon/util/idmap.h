@@ -13,16 +13,19 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 struct weftd_idmap_node {
-	struct weftd_idmap_node *next; /* hash chain */
+	SLIST_ENTRY(weftd_idmap_node) chain;
 	const char *id;                /* the key: len bytes, owned by the containing object */
 	size_t len;
 	uint64_t hash;
 };
 
+SLIST_HEAD(weftd_idmap_chain, weftd_idmap_node);
+
 struct weftd_idmap {
-	struct weftd_idmap_node **buckets;
+	struct weftd_idmap_chain *buckets;
 	size_t nbuckets;               /* a power of two */
 	size_t count;
 };
