@@ -57,12 +57,12 @@ struct weftd_engine *weftd_engine_free(struct weftd_engine *e);
 struct weftd_jobs *weftd_engine_jobs(struct weftd_engine *e);
 const struct weftd_config *weftd_engine_config(struct weftd_engine *e);
 
-/* Submit payload to the pipeline called name. On success returns 0 and *ret holds a
- * reference to the new (queued) job. On refusal returns a negative errno and sets *code:
- * WEFTD_ERR_UNKNOWN_PIPELINE (-ENOENT), WEFTD_ERR_BUSY (-EAGAIN: first queue full, nothing
- * kept), WEFTD_ERR_DRAINING (-ESHUTDOWN), WEFTD_ERR_INTERNAL (-ENOMEM). Never parks. */
+/* Submit payload to the pipeline called name. Returns 0 with *ret a reference to the new
+ * (queued) job, or: -ENOENT no pipeline called name, -EAGAIN its first queue is full
+ * (nothing kept), -ESHUTDOWN intake closed (draining, stopping), -ENOMEM, or the journal's
+ * write error (-EIO, -ENOSPC...). Parks only for the journal (batch/fsync durability). */
 int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *payload, size_t len,
-			struct weftd_job **ret, enum weftd_err *code);
+			struct weftd_job **ret);
 
 struct weftd_sup;
 struct weftd_journal;

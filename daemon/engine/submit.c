@@ -38,25 +38,22 @@ int eng_enqueue(struct weftd_pipe *p, struct weftd_job *j, bool block)
 }
 
 int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *payload, size_t len,
-			struct weftd_job **ret, enum weftd_err *code)
+			struct weftd_job **ret)
 {
 	struct weftd_pipe *p;
 	struct weftd_job *j;
 	int r;
 
 	if (!atomic_load_explicit(&e->intake_open, memory_order_relaxed)) {
-		*code = WEFTD_ERR_DRAINING;
 		return -ESHUTDOWN;
 	}
 	p = eng_find_pipe(e, name);
 	if (!p) {
-		*code = WEFTD_ERR_UNKNOWN_PIPELINE;
 		return -ENOENT;
 	}
 	r = weftd_job_new(e->jobs, p->cfg->name, p, payload, len, &j);
 	if (r < 0) {
 		eng_pipe_unref(p);
-		*code = WEFTD_ERR_INTERNAL;
 		return r;
 	}
 	/* Durable before anyone hears of it (parks under batch/fsync). */
@@ -66,7 +63,6 @@ int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *pa
 		if (r < 0) {
 			weftd_err("journal: job %s not accepted: %s", j->id, strerror(-r));
 			weftd_job_unref(j);
-			*code = WEFTD_ERR_INTERNAL;
 			return r;
 		}
 	}
@@ -93,10 +89,8 @@ int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *pa
 		if (e->jn)
 			weftd_journal_finish(e->jn, j->id, WEFTD_JREC_CANCELED);
 		weftd_job_unref(j); /* frees it and drops the pipe */
-		*code = r == -EAGAIN ? WEFTD_ERR_BUSY : r == -EPIPE && weftd_engine_intake_open(e)
-								   ? WEFTD_ERR_UNKNOWN_PIPELINE
-								   : WEFTD_ERR_DRAINING;
-		return r == -EAGAIN ? -EAGAIN : *code == WEFTD_ERR_UNKNOWN_PIPELINE ? -ENOENT : -ESHUTDOWN;
+		/* a closed queue: the pipeline was removed, or the engine stops */
+		return r == -EAGAIN ? -EAGAIN : r == -EPIPE && weftd_engine_intake_open(e) ? -ENOENT : -ESHUTDOWN;
 	}
 	*ret = j;
 	return 0;

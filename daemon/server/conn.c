@@ -128,9 +128,9 @@ void srv_conn_main(void *arg)
 		if (skipping) {
 			len = start = 0;
 		} else if (len - start > max) {
-			char msg[96];
-			snprintf(msg, sizeof(msg), "request line longer than %zu bytes", max);
-			weftd_resp_error(&b, NULL, WEFTD_ERR_TOO_LARGE, msg);
+			char lim[24];
+			snprintf(lim, sizeof(lim), "%zu", max);
+			srv_resp_errno(&b, NULL, -EMSGSIZE, lim);
 			skipping = true;
 			len = start = 0;
 		} else if (start) {

@@ -31,13 +31,13 @@ static bool peer_allowed(const struct weftd_daemon_config *d, int fd)
 }
 
 /* Over the limit or not allowed: one error line, then close. */
-static void refuse(int fd, enum weftd_err code, const char *msg)
+static void refuse(int fd, int err, const char *msg)
 {
 	char mem[256];
 	struct weftd_buf b;
 
 	weftd_buf_init(&b, mem, sizeof(mem));
-	weftd_resp_error(&b, NULL, code, msg);
+	srv_resp_errno(&b, NULL, err, msg);
 	if (!b.err)
 		weft_send(NULL, fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	close(fd);
@@ -62,19 +62,19 @@ int weftd_server_run(struct weftd_server *s, weft_ctx *ctx)
 			return fd;
 		}
 		if (!peer_allowed(s->d, fd)) {
-			refuse(fd, WEFTD_ERR_FORBIDDEN, "peer uid/gid not in allow_uids/allow_groups");
+			refuse(fd, -EACCES, "peer uid/gid not in allow_uids/allow_groups");
 			continue;
 		}
 		if (atomic_fetch_add(&s->nconns, 1) >= s->d->max_connections) {
 			atomic_fetch_sub(&s->nconns, 1);
-			refuse(fd, WEFTD_ERR_BUSY, "too many connections");
+			refuse(fd, -EBUSY, "too many connections");
 			continue;
 		}
 		struct conn *c = calloc(1, sizeof(*c));
 		if (!c || weft_ctx_with_cancel(s->conns, &c->ctx) < 0) {
 			free(c);
 			atomic_fetch_sub(&s->nconns, 1);
-			refuse(fd, WEFTD_ERR_INTERNAL, "out of memory");
+			refuse(fd, -ENOMEM, NULL);
 			continue;
 		}
 		atomic_init(&c->refs, 1);

@@ -67,7 +67,7 @@ static void start_wait(struct conn *c, struct weftd_buf *b, const struct weftd_r
 	if (timeout == 0 || atomic_load(&c->async) >= MAX_ASYNC_PER_CONN) {
 		bool done = weftd_jobs_wait(NULL, jobs, n, 0) == 0;
 		if (timeout != 0 && !done) {
-			weftd_resp_error(b, req->id, WEFTD_ERR_BUSY, "too many waits on this connection");
+			srv_resp_errno(b, req->id, -EBUSY, "too many waits on this connection");
 		} else {
 			write_wait_response(b, req->id, jobs, n, many, done);
 		}
@@ -75,7 +75,7 @@ static void start_wait(struct conn *c, struct weftd_buf *b, const struct weftd_r
 	}
 	w = malloc(sizeof(*w) + n * sizeof(w->jobs[0]));
 	if (!w) {
-		weftd_resp_error(b, req->id, WEFTD_ERR_INTERNAL, "out of memory");
+		srv_resp_errno(b, req->id, -ENOMEM, NULL);
 		goto unref;
 	}
 	w->c = c;
@@ -90,7 +90,7 @@ static void start_wait(struct conn *c, struct weftd_buf *b, const struct weftd_r
 		atomic_fetch_sub(&c->async, 1);
 		atomic_fetch_sub(&c->refs, 1);
 		free(w);
-		weftd_resp_error(b, req->id, WEFTD_ERR_INTERNAL, "out of memory");
+		srv_resp_errno(b, req->id, -ENOMEM, NULL);
 		goto unref;
 	}
 	return;
@@ -104,25 +104,10 @@ unref:
 static void op_submit(struct conn *c, struct weftd_buf *b, const struct weftd_request *req)
 {
 	struct weftd_job *j;
-	enum weftd_err code = WEFTD_ERR_INTERNAL;
-	char msg[160];
-	int r = weftd_engine_submit(c->srv->eng, req->pipeline, req->payload, req->payload_len, &j, &code);
+	int r = weftd_engine_submit(c->srv->eng, req->pipeline, req->payload, req->payload_len, &j);
 
 	if (r < 0) {
-		switch (code) {
-		case WEFTD_ERR_UNKNOWN_PIPELINE:
-			snprintf(msg, sizeof(msg), "no pipeline \"%.64s\"", req->pipeline);
-			break;
-		case WEFTD_ERR_BUSY:
-			snprintf(msg, sizeof(msg), "pipeline \"%.64s\" is full: retry later", req->pipeline);
-			break;
-		case WEFTD_ERR_DRAINING:
-			snprintf(msg, sizeof(msg), "the daemon is draining: no new jobs");
-			break;
-		default:
-			snprintf(msg, sizeof(msg), "%s", strerror(-r));
-		}
-		weftd_resp_error(b, req->id, code, msg);
+		srv_resp_errno(b, req->id, r, req->pipeline);
 		return;
 	}
 	if (req->wait) {
@@ -139,12 +124,9 @@ static struct weftd_job *find_job(struct conn *c, struct weftd_buf *b, const str
 				  const char *id)
 {
 	struct weftd_job *j = weftd_jobs_get(weftd_engine_jobs(c->srv->eng), id, strlen(id));
-	char msg[128];
 
-	if (!j) {
-		snprintf(msg, sizeof(msg), "no job \"%.64s\"", id);
-		weftd_resp_error(b, req->id, WEFTD_ERR_UNKNOWN_JOB, msg);
-	}
+	if (!j)
+		srv_resp_errno(b, req->id, -ESRCH, id);
 	return j;
 }
 
@@ -154,7 +136,7 @@ static void op_wait(struct conn *c, struct weftd_buf *b, const struct weftd_requ
 	struct weftd_job *one, **jobs = n == 1 ? &one : malloc(n * sizeof(*jobs));
 
 	if (!jobs) {
-		weftd_resp_error(b, req->id, WEFTD_ERR_INTERNAL, "out of memory");
+		srv_resp_errno(b, req->id, -ENOMEM, NULL);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -183,17 +165,14 @@ static void op_other(struct conn *c, struct weftd_buf *b, const struct weftd_req
 {
 	struct handler h = c->srv->handlers[req->op];
 	struct handler_call *hc;
-	char msg[96];
 
 	if (!h.fn) {
-		snprintf(msg, sizeof(msg), "op \"%s\" has no handler in this server",
-			 weftd_op_name(req->op));
-		weftd_resp_error(b, req->id, WEFTD_ERR_UNSUPPORTED, msg);
+		srv_resp_errno(b, req->id, -EOPNOTSUPP, weftd_op_name(req->op));
 		return;
 	}
 	hc = malloc(sizeof(*hc));
 	if (!hc) {
-		weftd_resp_error(b, req->id, WEFTD_ERR_INTERNAL, "out of memory");
+		srv_resp_errno(b, req->id, -ENOMEM, NULL);
 		return;
 	}
 	hc->c = c;
@@ -205,7 +184,7 @@ static void op_other(struct conn *c, struct weftd_buf *b, const struct weftd_req
 		atomic_fetch_sub(&c->handlers, 1);
 		atomic_fetch_sub(&c->refs, 1);
 		free(hc);
-		weftd_resp_error(b, req->id, WEFTD_ERR_INTERNAL, "out of memory");
+		srv_resp_errno(b, req->id, -ENOMEM, NULL);
 	}
 }
 
@@ -213,9 +192,14 @@ static void op_handler_main(void *arg)
 {
 	struct handler_call *hc = arg;
 	struct weftd_buf b;
+	char err[1024] = "";
 
 	weftd_buf_init(&b, NULL, 0);
-	hc->h.fn(hc->h.arg, hc->id, &b);
+	int r = hc->h.fn(hc->h.arg, hc->id, &b, err, sizeof(err));
+	if (r < 0) {
+		weftd_buf_reset(&b);
+		srv_resp_errno(&b, hc->id, r, err[0] ? err : NULL);
+	}
 	if (b.err == 0)
 		srv_conn_append(hc->c, &b);
 	srv_conn_flush(hc->c);
@@ -270,7 +254,7 @@ static void dispatch(struct conn *c, struct weftd_buf *b, const struct weftd_req
 		weftd_resp_begin(b, req->id);
 		if (weftd_engine_stats_json(e, b, req->pipeline) < 0) {
 			b->len = mark;
-			weftd_resp_error(b, req->id, WEFTD_ERR_UNKNOWN_PIPELINE, "no such pipeline");
+			srv_resp_errno(b, req->id, -ENOENT, req->pipeline);
 			break;
 		}
 		if (!req->pipeline)
@@ -305,6 +289,6 @@ void srv_handle_line(struct conn *c, struct weftd_buf *b, const char *line, size
 		int err = b->err;
 		b->err = 0;
 		b->len = mark;
-		weftd_resp_error(b, req.id, WEFTD_ERR_INTERNAL, strerror(-err));
+		srv_resp_errno(b, req.id, err, NULL);
 	}
 }

@@ -42,9 +42,12 @@ int weftd_server_close_conns(struct weftd_server *s, int64_t linger_ns);
 struct weftd_server *weftd_server_free(struct weftd_server *s);
 
 /* An op the server does not implement itself (reload, drain): fn runs in a fiber of its
- * own, writes one whole response line for request id (raw JSON) into out and returns.
- * Without a handler those ops answer "unsupported". */
-typedef void (*weftd_op_handler)(void *arg, const char *id, struct weftd_buf *out);
+ * own and returns 0 with one whole response line for request id (raw JSON) in out, or a
+ * negative errno with err filled (a message of at most errlen bytes): the server answers
+ * with its errno table's code (errors.c: -EINVAL invalid_config, -ETIMEDOUT and -ECANCELED
+ * internal). Without a handler those ops answer "unsupported". */
+typedef int (*weftd_op_handler)(void *arg, const char *id, struct weftd_buf *out, char *err,
+				size_t errlen);
 void weftd_server_set_handler(struct weftd_server *s, enum weftd_op op, weftd_op_handler fn, void *arg);
 
 /* Live connections. */

@@ -63,4 +63,11 @@ void srv_conn_main(void *arg);
  * under the journal) and spawns fibers for waits and handlers. */
 void srv_handle_line(struct conn *c, struct weftd_buf *b, const char *line, size_t len);
 
+/* errors.c */
+/* Write the error response to request id for negative errno err: the protocol code and
+ * the message from the one errno table (errors.c); subject fills the message in (a
+ * pipeline's name, a job's id, a handler's message; NULL: strerror). Returns
+ * weftd_resp_error's result. */
+int srv_resp_errno(struct weftd_buf *b, const char *id, int err, const char *subject);
+
 #endif

@@ -188,16 +188,15 @@ static void sighup_fiber(void *arg)
 	atomic_fetch_sub(&L->ops, 1);
 }
 
-static void op_reload(void *arg, const char *id, struct weftd_buf *out)
+/* The reload op: any failure is -EINVAL (invalid_config), the old config running on. */
+static int op_reload(void *arg, const char *id, struct weftd_buf *out, char *err, size_t errlen)
 {
 	struct life *L = arg;
 	struct weftd_reload_stats st = { 0 };
-	char err[1024];
 
 	atomic_fetch_add(&L->ops, 1);
-	if (reload(L, "reload op", &st, err, sizeof(err)) < 0) {
-		weftd_resp_error(out, id, WEFTD_ERR_INVALID_CONFIG, err);
-	} else {
+	int r = reload(L, "reload op", &st, err, errlen);
+	if (r == 0) {
 		weftd_resp_begin(out, id);
 		weftd_json_u64(out, "unchanged", st.unchanged);
 		weftd_json_u64(out, "changed", st.changed);
@@ -206,6 +205,7 @@ static void op_reload(void *arg, const char *id, struct weftd_buf *out)
 		weftd_resp_end(out);
 	}
 	atomic_fetch_sub(&L->ops, 1);
+	return r < 0 ? -EINVAL : 0;
 }
 
 static int on_signal(int sig, void *arg)
@@ -281,22 +281,22 @@ static void server_fiber(void *arg)
 }
 
 /* The `drain` op: the same drain, without exiting; intake stays closed afterwards. */
-static void op_drain(void *arg, const char *id, struct weftd_buf *out)
+static int op_drain(void *arg, const char *id, struct weftd_buf *out, char *err, size_t errlen)
 {
 	struct life *L = arg;
 	atomic_fetch_add(&L->ops, 1);
 	long r = drain(L, false);
 	atomic_fetch_sub(&L->ops, 1);
 	if (r < 0) {
-		weftd_resp_error(out, id, WEFTD_ERR_INTERNAL,
-				 r == -ETIMEDOUT ? "drain timed out with jobs still running"
-						 : "drain interrupted");
-		return;
+		snprintf(err, errlen, "%s", r == -ETIMEDOUT ? "drain timed out with jobs still running"
+							    : "drain interrupted");
+		return r == -ETIMEDOUT ? -ETIMEDOUT : -ECANCELED;
 	}
 	weftd_notice("drain complete: %ld jobs finished; intake stays closed", r);
 	weftd_resp_begin(out, id);
 	weftd_json_u64(out, "drained", (uint64_t)r);
 	weftd_resp_end(out);
+	return 0;
 }
 
 static int spawn(struct life *L, weft_fn fn, const char *name)

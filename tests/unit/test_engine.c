@@ -2,7 +2,8 @@
  * pipelines kept, changed ones rebuilt while their in-flight jobs finish under the old
  * settings, removed ones gone for new jobs, added ones running), a reload that cannot be
  * built changes nothing, and a stuck attempt is cancelled by the supervisor's heartbeat
- * check and retried, counted per stage. Run with 1 and 2 procs. */
+ * check and retried, counted per stage; a refused submit says why with its errno. Run with
+ * 1 and 2 procs. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -35,8 +36,7 @@ static struct weftd_job *run_job(struct weftd_engine *e, const char *pipe, const
 				 int *ret_r)
 {
 	struct weftd_job *j;
-	enum weftd_err code;
-	int r = weftd_engine_submit(e, pipe, payload, strlen(payload), &j, &code);
+	int r = weftd_engine_submit(e, pipe, payload, strlen(payload), &j);
 	*ret_r = r;
 	if (r < 0)
 		return NULL;
@@ -72,7 +72,6 @@ static void reload_main(void *arg)
 	struct weftd_engine *e = arg;
 	struct weftd_reload_stats st;
 	struct weftd_job *j, *inflight;
-	enum weftd_err code;
 	char err[512];
 	int r;
 
@@ -80,7 +79,7 @@ static void reload_main(void *arg)
 	j = run_job(e, "keep", "a", &r);
 	assert_output(j, "A");
 	weftd_job_unref(j);
-	assert_int_equal(weftd_engine_submit(e, "slow", "x", 1, &inflight, &code), 0);
+	assert_int_equal(weftd_engine_submit(e, "slow", "x", 1, &inflight), 0);
 	weft_sleep(NULL, 50 * WEFT_MSEC); /* running its first stage under the old settings */
 
 	assert_int_equal(weftd_engine_reload(e, conf(CONF_B), &st, err, sizeof(err)), 0);
@@ -198,9 +197,8 @@ static void count_submitter(void *arg)
 {
 	struct count_test *t = arg;
 	struct weftd_job *jobs[COUNT_JOBS];
-	enum weftd_err code;
 	for (int i = 0; i < COUNT_JOBS; i++)
-		assert_int_equal(weftd_engine_submit(t->e, "two", "x", 1, &jobs[i], &code), 0);
+		assert_int_equal(weftd_engine_submit(t->e, "two", "x", 1, &jobs[i]), 0);
 	assert_int_equal(weftd_jobs_wait(NULL, jobs, COUNT_JOBS, 10 * WEFT_SEC), 0);
 	for (int i = 0; i < COUNT_JOBS; i++)
 		weftd_job_unref(jobs[i]);
@@ -249,12 +247,49 @@ static void test_counts_add_up(void **state)
 	weftd_engine_free(t.e);
 }
 
+/* Every refusal is a negative errno (the server maps it to a protocol code). */
+static void refusals_main(void *arg)
+{
+	struct weftd_engine *e = arg;
+	struct weftd_job *a, *b, *c = NULL;
+
+	assert_int_equal(weftd_engine_start(e), 0);
+	assert_int_equal(weftd_engine_submit(e, "nope", "x", 1, &c), -ENOENT);
+	assert_int_equal(weftd_engine_submit(e, "slow", "a", 1, &a), 0);
+	while (weftd_job_state(a) != WEFTD_JOB_RUNNING) /* the one worker holds it */
+		weft_sleep(NULL, WEFT_MSEC);
+	assert_int_equal(weftd_engine_submit(e, "slow", "b", 1, &b), 0); /* the queue's one slot */
+	assert_int_equal(weftd_engine_submit(e, "slow", "c", 1, &c), -EAGAIN);
+	weftd_engine_set_intake(e, false);
+	assert_int_equal(weftd_engine_submit(e, "slow", "c", 1, &c), -ESHUTDOWN);
+	assert_null(c);
+	weftd_engine_stop(e);
+	assert_int_equal(weftd_job_state(a), WEFTD_JOB_CANCELED);
+	assert_int_equal(weftd_job_state(b), WEFTD_JOB_CANCELED);
+	weftd_job_unref(a);
+	weftd_job_unref(b);
+}
+
+static void test_submit_refusals(void **state)
+{
+	struct weftd_engine *e;
+	char err[256];
+	struct weft_opts o = { .procs = g_procs };
+
+	assert_int_equal(weftd_engine_new(conf("pipelines:\n  slow:\n    stages:\n"
+		"      - {name: s, builtin: sleep, params: {duration: 10s}, workers: 1, queue: 1}\n"),
+		&e, err, sizeof(err)), 0);
+	assert_int_equal(weft_run(refusals_main, e, &o), 0);
+	weftd_engine_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		BOTH(test_reload),
 		BOTH(test_heartbeat_retry),
 		BOTH(test_counts_add_up),
+		BOTH(test_submit_refusals),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
