@@ -28,7 +28,6 @@
 
 #include "config/config.h"
 #include "jobs/jobs.h"
-#include "proto/proto.h"
 
 struct weftd_engine;
 struct weftd_pipe;
@@ -99,15 +98,31 @@ int weftd_engine_reload(struct weftd_engine *e, struct weftd_config *cfg,
 void weftd_engine_set_intake(struct weftd_engine *e, bool open);
 bool weftd_engine_intake_open(struct weftd_engine *e);
 
-/* Write "pipelines":{name:{...counters, "stages":[...]}} (only `pipeline` when non-NULL).
- * Returns 0, or -ENOENT when pipeline names none. */
-int weftd_engine_stats_json(struct weftd_engine *e, struct weftd_buf *b, const char *pipeline);
-/* Append "runtime": the scheduler's counters (procs, fibers, switches, steals, parks,
- * naps, wake-ups, I/O) and the open connections: what an operator looks at when the
- * pipeline figures do not add up. Fiber only. */
-void weftd_runtime_json(struct weftd_buf *b, unsigned connections);
-/* Write "pipelines":[{name, stages:[{settings}]}]. */
-void weftd_engine_pipelines_json(struct weftd_engine *e, struct weftd_buf *b);
+/* A latency histogram read out, in microseconds (quantiles: the upper bound of their
+ * bucket, capped at the max seen). */
+struct weftd_latency {
+	uint64_t count, p50, p99, mean, max;
+};
+/* A stage's counters added up over the procs, with its settings. */
+struct weftd_stage_figures {
+	const struct weftd_stage *cfg;
+	int64_t queued, running, retrying;      /* gauges: jobs there now */
+	uint64_t done, failed, retried, canceled, timeouts, heartbeat_timeouts;
+	struct weftd_latency latency_us;        /* successful attempts */
+};
+/* A pipeline's counters added up over the procs, with its settings and its stages'. */
+struct weftd_pipeline_figures {
+	const struct weftd_pipeline *cfg;
+	uint64_t submitted, done, failed, canceled, busy;
+	struct weftd_latency latency_us;        /* submit to done */
+	size_t nstages;
+	const struct weftd_stage_figures *stages;
+};
+/* Read out the running pipelines (only the one called pipeline when non-NULL) in config
+ * order: fn(figures, arg) once each, the figures valid during the call. fn must not park.
+ * Returns 0, -ENOENT when pipeline names none (fn not called), or -ENOMEM. Never parks. */
+int weftd_engine_figures(struct weftd_engine *e, const char *pipeline,
+			 void (*fn)(const struct weftd_pipeline_figures *p, void *arg), void *arg);
 
 /* Jobs queued or running over all pipelines (for STATUS= lines and drains). */
 struct weftd_engine_load {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "jobs/jobs.h"
+#include "server/render.h"
 #include "server/server_impl.h"
 
 /* ---- waits ---------------------------------------------------------------------- */
@@ -209,6 +210,29 @@ static void op_handler_main(void *arg)
 	free(hc);
 }
 
+/* stats and pipelines: the engine's figures as JSON (render.c). */
+static void op_figures(struct conn *c, struct weftd_buf *b, const struct weftd_request *req)
+{
+	struct weftd_engine *e = c->srv->eng;
+	size_t mark = b->len;
+	int r;
+
+	weftd_resp_begin(b, req->id);
+	if (req->op == WEFTD_OP_PIPELINES) {
+		r = weftd_render_pipelines(b, e);
+	} else {
+		r = weftd_render_stats(b, e, req->pipeline);
+		if (r == 0 && !req->pipeline)
+			weftd_render_runtime(b, atomic_load(&c->srv->nconns));
+	}
+	if (r < 0) {
+		b->len = mark;
+		srv_resp_errno(b, req->id, r, req->pipeline);
+		return;
+	}
+	weftd_resp_end(b);
+}
+
 static void dispatch(struct conn *c, struct weftd_buf *b, const struct weftd_request *req)
 {
 	struct weftd_engine *e = c->srv->eng;
@@ -249,23 +273,9 @@ static void dispatch(struct conn *c, struct weftd_buf *b, const struct weftd_req
 				     req->state, req->limit);
 		weftd_resp_end(b);
 		break;
-	case WEFTD_OP_STATS: {
-		size_t mark = b->len;
-		weftd_resp_begin(b, req->id);
-		if (weftd_engine_stats_json(e, b, req->pipeline) < 0) {
-			b->len = mark;
-			srv_resp_errno(b, req->id, -ENOENT, req->pipeline);
-			break;
-		}
-		if (!req->pipeline)
-			weftd_runtime_json(b, atomic_load(&c->srv->nconns));
-		weftd_resp_end(b);
-		break;
-	}
+	case WEFTD_OP_STATS:
 	case WEFTD_OP_PIPELINES:
-		weftd_resp_begin(b, req->id);
-		weftd_engine_pipelines_json(e, b);
-		weftd_resp_end(b);
+		op_figures(c, b, req);
 		break;
 	default:
 		op_other(c, b, req);

@@ -9,6 +9,7 @@
 
 #include "service/lifecycle.h"
 #include "jobs/journal.h"
+#include "server/render.h"
 #include "service/log.h"
 #include "service/notify.h"
 #include "service/signals.h"
@@ -79,13 +80,13 @@ static void dump(struct life *L)
 	for (size_t i = 0; i < cfg->npipelines; i++) {
 		struct weftd_buf b;
 		weftd_buf_init(&b, NULL, 0);
-		weftd_engine_stats_json(L->e, &b, cfg->pipelines[i].name);
+		weftd_render_stats(&b, L->e, cfg->pipelines[i].name);
 		weftd_notice("SIGUSR1: stats {%.*s}", (int)b.len, b.data ? b.data : "");
 		weftd_buf_done(&b);
 	}
 	struct weftd_buf b;
 	weftd_buf_init(&b, NULL, 0);
-	weftd_runtime_json(&b, weftd_server_connections(L->srv));
+	weftd_render_runtime(&b, weftd_server_connections(L->srv));
 	weftd_notice("SIGUSR1: {%.*s}", (int)b.len, b.data ? b.data : "");
 	weftd_buf_done(&b);
 }

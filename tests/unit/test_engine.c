@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "engine/engine.h"
 #include "engine/supervisor.h"
+#include "server/render.h"
 #include "testutil.h"
 
 
@@ -153,7 +154,7 @@ static void hb_main(void *arg)
 	assert_output(j, "y");
 	weftd_job_unref(j);
 	weftd_buf_init(&b, NULL, 0);
-	assert_int_equal(weftd_engine_stats_json(t->e, &b, NULL), 0);
+	assert_int_equal(weftd_render_stats(&b, t->e, NULL), 0);
 	char *txt = strndup(b.data, b.len); /* the buffer is not a C string */
 	weftd_buf_done(&b);
 	assert_non_null(strstr(txt, "\"heartbeat_timeouts\":2"));
@@ -218,7 +219,7 @@ static void count_main(void *arg)
 		weft_go(count_submitter, t);
 	weft_wg_wait(NULL, &t->wg);
 	weftd_buf_init(&b, NULL, 0);
-	assert_int_equal(weftd_engine_stats_json(t->e, &b, "two"), 0);
+	assert_int_equal(weftd_render_stats(&b, t->e, "two"), 0);
 	char *txt = strndup(b.data, b.len); /* the buffer is not a C string */
 	weftd_buf_done(&b);
 	snprintf(want, sizeof(want), "\"submitted\":%d,\"done\":%d,", COUNT_SUBMITTERS * COUNT_JOBS,
