@@ -94,6 +94,15 @@ struct weftd_reload_stats {
 int weftd_engine_reload(struct weftd_engine *e, struct weftd_config *cfg,
 			struct weftd_reload_stats *ret, char *err, size_t errlen);
 
+/* Cancel j (weftd_job_cancel: a queued job ends at once, a running one when its attempt
+ * sees its ctx) with reason as its error. Returns true if j was still live. Never parks
+ * (but briefly while a drain waits). */
+bool weftd_engine_cancel(struct weftd_engine *e, struct weftd_job *j, const char *reason);
+/* Park until no job is live (every job in the table has ended; replayed ones count from
+ * weftd_engine_replay on), or ctx is done. Returns 0, or ctx's error with jobs still live.
+ * Wakes when the last job ends, not on a clock. Fiber only. */
+int weftd_engine_wait_idle(struct weftd_engine *e, weft_ctx *ctx);
+
 /* Refuse new submits from now on (draining) / accept them again. */
 void weftd_engine_set_intake(struct weftd_engine *e, bool open);
 bool weftd_engine_intake_open(struct weftd_engine *e);
@@ -123,6 +132,11 @@ struct weftd_pipeline_figures {
  * Returns 0, -ENOENT when pipeline names none (fn not called), or -ENOMEM. Never parks. */
 int weftd_engine_figures(struct weftd_engine *e, const char *pipeline,
 			 void (*fn)(const struct weftd_pipeline_figures *p, void *arg), void *arg);
+
+/* The running pipelines' settings in config order: fn(cfg, arg) once each (cfg valid until
+ * the engine is freed). fn must not park. Never parks. */
+void weftd_engine_pipelines(struct weftd_engine *e,
+			    void (*fn)(const struct weftd_pipeline *cfg, void *arg), void *arg);
 
 /* Jobs queued or running over all pipelines (for STATUS= lines and drains). */
 struct weftd_engine_load {

@@ -130,6 +130,16 @@ int weftd_engine_figures(struct weftd_engine *e, const char *pipeline,
 	return 0;
 }
 
+void weftd_engine_pipelines(struct weftd_engine *e,
+			    void (*fn)(const struct weftd_pipeline *cfg, void *arg), void *arg)
+{
+	struct pipeset *s = eng_set_get(e);
+
+	for (size_t i = 0; i < s->n; i++)
+		fn(s->pipes[i]->cfg, arg);
+	eng_set_unref(s);
+}
+
 void weftd_engine_load(struct weftd_engine *e, struct weftd_engine_load *ret)
 {
 	struct pipeset *s = eng_set_get(e);

@@ -89,6 +89,7 @@ int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *pa
 		if (e->jn)
 			weftd_journal_finish(e->jn, j->id, WEFTD_JREC_CANCELED);
 		weftd_job_unref(j); /* frees it and drops the pipe */
+		eng_job_ended(e);
 		/* a closed queue: the pipeline was removed, or the engine stops */
 		return r == -EAGAIN ? -EAGAIN : r == -EPIPE && weftd_engine_intake_open(e) ? -ENOENT : -ESHUTDOWN;
 	}
@@ -149,8 +150,9 @@ static void replay_main(void *arg)
 		struct replay_item *it = &rp->items[i];
 		/* blocking: more jobs than the queue holds wait for room */
 		if (eng_enqueue(it->p, it->j, true) < 0)
-			weftd_jobs_finish(rp->e->jobs, it->j, WEFTD_JOB_CANCELED, NULL, 0,
-					  "canceled by shutdown");
+			if (weftd_jobs_finish(rp->e->jobs, it->j, WEFTD_JOB_CANCELED, NULL, 0,
+					      "canceled by shutdown"))
+				eng_job_ended(rp->e);
 		weftd_job_unref(it->j);
 	}
 	weft_wg_done(&rp->e->wg);

@@ -65,6 +65,7 @@ static void end_canceled(struct weftd_stage_rt *s, struct weftd_job *j)
 	if (weftd_jobs_finish(e->jobs, j, WEFTD_JOB_CANCELED, NULL, 0, why)) {
 		atomic_fetch_add_explicit(&SST(s)->canceled, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&PST(s->pipe)->canceled, 1, memory_order_relaxed);
+		eng_job_ended(e);
 	}
 }
 
@@ -153,6 +154,7 @@ attempt_failed:
 				atomic_fetch_add_explicit(&SST(s)->failed, 1, memory_order_relaxed);
 				atomic_fetch_add_explicit(&PST(s->pipe)->failed, 1, memory_order_relaxed);
 				weftd_info("job %s: pipeline %s: failed: %s", j->id, j->pipeline, msg);
+				eng_job_ended(e);
 			}
 			return -EIO;
 		}
@@ -192,6 +194,7 @@ static void worker_job(struct weftd_worker *w, struct weftd_job *j)
 		if (weftd_jobs_finish_at(p->eng->jobs, j, WEFTD_JOB_DONE, out, out_len, NULL, w->now)) {
 			atomic_fetch_add_explicit(&PST(p)->done, 1, memory_order_relaxed);
 			hist_add(&PST(p)->lat, w->now - j->created_ns);
+			eng_job_ended(p->eng);
 		}
 		goto drop;
 	}

@@ -80,6 +80,11 @@ int weftd_server_run(struct weftd_server *s, weft_ctx *ctx)
 		atomic_init(&c->refs, 1);
 		c->fd = fd;
 		c->srv = s;
+		weft_mutex_init(&c->lock);
+		weft_cond_init(&c->taken);
+		weft_wg_init(&c->waits);
+		weft_wg_init(&c->handlers);
+		weft_wg_add(&s->live, 1); /* done when the last reference goes */
 		weftd_buf_init(&c->out, NULL, 0);
 		weftd_buf_init(&c->spare, NULL, 0);
 		if (weft_go_opts(srv_conn_main, c, &(struct weft_go_opts){ .name = "conn" }) < 0)
@@ -179,28 +184,31 @@ int weftd_server_new(struct weftd_engine *e, int lfd, const struct weftd_daemon_
 	s->eng = e;
 	s->d = d;
 	s->lfd = lfd;
+	weft_wg_init(&s->live);
 	*ret = s;
 	return 0;
 }
 
 int weftd_server_close_conns(struct weftd_server *s, int64_t linger_ns)
 {
-	int64_t deadline = weft_now() + linger_ns;
+	weft_ctx *linger;
+	int r;
 
 	weft_ctx_cancel(s->conns);
-	while (atomic_load(&s->nconns) > 0) {
-		if (weft_now() >= deadline)
-			return -ETIMEDOUT;
-		weft_sleep(NULL, 5 * WEFT_MSEC);
-	}
-	return 0;
+	r = weft_ctx_with_timeout(NULL, linger_ns, &linger);
+	if (r < 0)
+		return r;
+	r = weft_wg_wait(linger, &s->live);
+	weft_ctx_unref(linger);
+	s->lingering = r < 0;
+	return r < 0 ? -ETIMEDOUT : 0;
 }
 
 struct weftd_server *weftd_server_free(struct weftd_server *s)
 {
 	/* connections that outlived close_conns' linger still point here: the process is
 	 * exiting, leave it to them */
-	if (s && atomic_load(&s->nconns) == 0) {
+	if (s && !s->lingering && atomic_load(&s->nconns) == 0) {
 		weft_ctx_unref(s->conns);
 		free(s);
 	}

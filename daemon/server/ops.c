@@ -54,6 +54,7 @@ static void wait_main(void *arg)
 	for (size_t i = 0; i < w->n; i++)
 		weftd_job_unref(w->jobs[i]);
 	atomic_fetch_sub(&c->async, 1);
+	weft_wg_done(&c->waits);
 	srv_conn_unref(c);
 	free(w);
 }
@@ -87,7 +88,9 @@ static void start_wait(struct conn *c, struct weftd_buf *b, const struct weftd_r
 	memcpy(w->jobs, jobs, n * sizeof(jobs[0]));
 	atomic_fetch_add(&c->refs, 1);
 	atomic_fetch_add(&c->async, 1);
+	weft_wg_add(&c->waits, 1);
 	if (weft_go_opts(wait_main, w, &(struct weft_go_opts){ .name = "wait" }) < 0) {
+		weft_wg_done(&c->waits);
 		atomic_fetch_sub(&c->async, 1);
 		atomic_fetch_sub(&c->refs, 1);
 		free(w);
@@ -180,9 +183,9 @@ static void op_other(struct conn *c, struct weftd_buf *b, const struct weftd_req
 	hc->h = h;
 	memcpy(hc->id, req->id, sizeof(hc->id));
 	atomic_fetch_add(&c->refs, 1);
-	atomic_fetch_add(&c->handlers, 1);
+	weft_wg_add(&c->handlers, 1);
 	if (weft_go_opts(op_handler_main, hc, &(struct weft_go_opts){ .name = weftd_op_name(req->op) }) < 0) {
-		atomic_fetch_sub(&c->handlers, 1);
+		weft_wg_done(&c->handlers);
 		atomic_fetch_sub(&c->refs, 1);
 		free(hc);
 		srv_resp_errno(b, req->id, -ENOMEM, NULL);
@@ -205,7 +208,7 @@ static void op_handler_main(void *arg)
 		srv_conn_append(hc->c, &b);
 	srv_conn_flush(hc->c);
 	weftd_buf_done(&b);
-	atomic_fetch_sub(&hc->c->handlers, 1);
+	weft_wg_done(&hc->c->handlers);
 	srv_conn_unref(hc->c);
 	free(hc);
 }
@@ -215,11 +218,11 @@ static void op_figures(struct conn *c, struct weftd_buf *b, const struct weftd_r
 {
 	struct weftd_engine *e = c->srv->eng;
 	size_t mark = b->len;
-	int r;
+	int r = 0;
 
 	weftd_resp_begin(b, req->id);
 	if (req->op == WEFTD_OP_PIPELINES) {
-		r = weftd_render_pipelines(b, e);
+		weftd_render_pipelines(b, e);
 	} else {
 		r = weftd_render_stats(b, e, req->pipeline);
 		if (r == 0 && !req->pipeline)
@@ -257,7 +260,7 @@ static void dispatch(struct conn *c, struct weftd_buf *b, const struct weftd_req
 		break;
 	case WEFTD_OP_CANCEL:
 		if ((j = find_job(c, b, req, req->job))) {
-			weftd_job_cancel(weftd_engine_jobs(e), j, "canceled by client");
+			weftd_engine_cancel(e, j, "canceled by client");
 			weftd_resp_begin(b, req->id);
 			weftd_job_json(b, "job", j);
 			weftd_resp_end(b);

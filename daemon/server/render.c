@@ -140,10 +140,9 @@ static void stage_cfg_json(struct weftd_buf *b, const struct weftd_stage *c)
 	weftd_json_obj_end(b);
 }
 
-static void pipe_cfg_json(const struct weftd_pipeline_figures *f, void *arg)
+static void pipe_cfg_json(const struct weftd_pipeline *p, void *arg)
 {
 	struct weftd_buf *b = arg;
-	const struct weftd_pipeline *p = f->cfg;
 
 	weftd_json_obj_begin(b, NULL);
 	weftd_json_cstr(b, "name", p->name);
@@ -154,15 +153,9 @@ static void pipe_cfg_json(const struct weftd_pipeline_figures *f, void *arg)
 	weftd_json_obj_end(b);
 }
 
-int weftd_render_pipelines(struct weftd_buf *b, struct weftd_engine *e)
+void weftd_render_pipelines(struct weftd_buf *b, struct weftd_engine *e)
 {
-	size_t mark = b->len;
-	int r;
-
 	weftd_json_arr_begin(b, "pipelines");
-	r = weftd_engine_figures(e, NULL, pipe_cfg_json, b);
+	weftd_engine_pipelines(e, pipe_cfg_json, b);
 	weftd_json_arr_end(b);
-	if (r < 0)
-		b->len = mark;
-	return r;
 }

@@ -15,8 +15,8 @@ int weftd_render_stats(struct weftd_buf *b, struct weftd_engine *e, const char *
  * naps, wake-ups, I/O) and the open connections: what an operator looks at when the
  * pipeline figures do not add up. Nothing when the scheduler does not run. */
 void weftd_render_runtime(struct weftd_buf *b, unsigned connections);
-/* Append "pipelines":[{name, stages:[{settings}]}]: the running configuration. Returns 0,
- * or -ENOMEM with b as it was. Never parks. */
-int weftd_render_pipelines(struct weftd_buf *b, struct weftd_engine *e);
+/* Append "pipelines":[{name, stages:[{settings}]}]: the running configuration. Never
+ * parks. */
+void weftd_render_pipelines(struct weftd_buf *b, struct weftd_engine *e);
 
 #endif

@@ -34,8 +34,9 @@ int weftd_server_new(struct weftd_engine *e, int lfd, const struct weftd_daemon_
  * they keep being served (status, wait, ...; submit answers `draining`). */
 int weftd_server_run(struct weftd_server *s, weft_ctx *ctx);
 /* End every connection (their waits too) and park until all have closed, at most
- * linger_ns. Fiber only. Returns 0, or -ETIMEDOUT with connections still open. Called after
- * the drain, so waits on drained jobs have been answered. */
+ * linger_ns. Fiber only. Returns 0, -ETIMEDOUT with connections still open (the server is
+ * then never freed: they use it), or -ENOMEM. Called after the drain, so waits on drained
+ * jobs have been answered. */
 int weftd_server_close_conns(struct weftd_server *s, int64_t linger_ns);
 /* Free after run returned and every connection ended (with connections left it frees
  * nothing: they use it); NULL ok. Does not close lfd. */

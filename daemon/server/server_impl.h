@@ -11,12 +11,12 @@
 #include <weft/weft.h>
 
 #include "server/server.h"
-#include "util/spin.h"
 
 #define READ_CHUNK         (64 * 1024)
 #define OUT_HIGH_WATER     (16u << 20)   /* pause reading while this much output is unsent */
 #define MAX_ASYNC_PER_CONN 65536         /* parked waits per connection */
 #define LINES_PER_TURN     16            /* requests handled before letting others run */
+#define WAITS_LINGER       WEFT_SEC      /* for waits' answers once the server closes */
 
 struct handler {
 	weftd_op_handler fn;
@@ -29,7 +29,9 @@ struct weftd_server {
 	int lfd;
 	weft_ctx *conns;               /* every connection's parent: cancelled by close_conns,
 	                                  after the drain, not by the end of accepting */
-	atomic_uint nconns;
+	atomic_uint nconns;            /* live and being accepted (the max_connections check) */
+	weft_wg live;                  /* live connections: close_conns waits for them */
+	bool lingering;                /* close_conns gave up on some connections */
 	struct handler handlers[WEFTD_OP__MAX];
 };
 
@@ -38,13 +40,16 @@ struct conn {
 	int fd;
 	struct weftd_server *srv;
 	weft_ctx *ctx;                 /* cancelled when the client goes away */
-	weftd_spin lock;               /* guards out, spare, writing, dead */
+	weft_mutex lock;               /* guards out, spare, writing, dead, backlogged */
 	struct weftd_buf out;          /* responses not yet sent */
 	struct weftd_buf spare;
 	bool writing;                  /* some fiber is sending: others only append */
 	bool dead;
-	atomic_uint async;             /* parked waits */
-	atomic_uint handlers;          /* reload/drain calls running */
+	unsigned backlogged;           /* readers waiting for the writer to take out */
+	weft_cond taken;               /* the writer took out (or stopped writing) */
+	atomic_uint async;             /* parked waits (the MAX_ASYNC_PER_CONN check) */
+	weft_wg waits;                 /* parked waits, for the reader's end */
+	weft_wg handlers;              /* reload/drain calls running */
 };
 
 /* conn.c */

@@ -2,8 +2,8 @@
  * pipelines kept, changed ones rebuilt while their in-flight jobs finish under the old
  * settings, removed ones gone for new jobs, added ones running), a reload that cannot be
  * built changes nothing, and a stuck attempt is cancelled by the supervisor's heartbeat
- * check and retried, counted per stage; a refused submit says why with its errno. Run with
- * 1 and 2 procs. */
+ * check and retried, counted per stage; a refused submit says why with its errno; the
+ * drain's wait for the last job. Run with 1 and 2 procs. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -284,6 +284,60 @@ static void test_submit_refusals(void **state)
 	weftd_engine_free(e);
 }
 
+/* weftd_engine_wait_idle ends with the last job, times out with its ctx, and sees a
+ * cancel of the last job. */
+static void cancel_later(void *arg)
+{
+	struct weftd_engine *e = ((void **)arg)[0];
+	struct weftd_job *j = ((void **)arg)[1];
+
+	weft_sleep(NULL, 20 * WEFT_MSEC);
+	assert_true(weftd_engine_cancel(e, j, "canceled by client"));
+}
+
+static void idle_main(void *arg)
+{
+	struct weftd_engine *e = arg;
+	struct weftd_job *jobs[4], *stuck;
+	weft_ctx *ctx;
+
+	assert_int_equal(weftd_engine_start(e), 0);
+	assert_int_equal(weftd_engine_wait_idle(e, NULL), 0); /* no job at all */
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(weftd_engine_submit(e, "slow", "x", 1, &jobs[i]), 0);
+	assert_int_equal(weftd_engine_wait_idle(e, NULL), 0);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(weftd_job_state(jobs[i]), WEFTD_JOB_DONE);
+		weftd_job_unref(jobs[i]);
+	}
+	assert_int_equal(weftd_engine_submit(e, "stuck", "x", 1, &stuck), 0);
+	assert_int_equal(weft_ctx_with_timeout(NULL, 20 * WEFT_MSEC, &ctx), 0);
+	assert_int_equal(weftd_engine_wait_idle(e, ctx), -ETIMEDOUT);
+	weft_ctx_unref(ctx);
+	void *args[2] = { e, stuck };
+	weft_go(cancel_later, args);
+	assert_int_equal(weftd_engine_wait_idle(e, NULL), 0);
+	assert_int_equal(weftd_job_state(stuck), WEFTD_JOB_CANCELED);
+	weftd_job_unref(stuck);
+	weftd_engine_stop(e);
+}
+
+static void test_wait_idle(void **state)
+{
+	struct weftd_engine *e;
+	char err[256];
+	struct weft_opts o = { .procs = g_procs };
+
+	assert_int_equal(weftd_engine_new(conf("pipelines:\n"
+		"  slow:\n    stages:\n"
+		"      - {name: s, builtin: sleep, params: {duration: 30ms}, workers: 2}\n"
+		"  stuck:\n    stages:\n"
+		"      - {name: s, builtin: sleep, params: {duration: 10s}}\n"),
+		&e, err, sizeof(err)), 0);
+	assert_int_equal(weft_run(idle_main, e, &o), 0);
+	weftd_engine_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -291,6 +345,7 @@ int main(void)
 		BOTH(test_heartbeat_retry),
 		BOTH(test_counts_add_up),
 		BOTH(test_submit_refusals),
+		BOTH(test_wait_idle),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
