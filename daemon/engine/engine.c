@@ -127,6 +127,7 @@ void weftd_engine_stop(struct weftd_engine *e)
 	atomic_store(&e->stopping, true);
 	/* Cancel every live job; queued ones end at once, running ones through their ctx. */
 	weftd_jobs_cancel_all(e->jobs, "canceled by shutdown");
+	eng_job_ended(e);
 	for (size_t i = 0; i < s->n; i++)
 		weft_chan_close(s->pipes[i]->stages[0].q);
 	weft_ctx_cancel(e->ctx);

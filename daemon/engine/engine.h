@@ -15,8 +15,11 @@
  * pipeline, which keeps its config alive), swapped by weftd_engine_reload;
  * intake can be closed (submits answer draining); closing a
  * pipeline's intake lets its stages drain in order (the last worker of a stage closes the
- * next stage's queue); every worker records a heartbeat (weftd_worker_beat) per job and
- * while its actor runs.
+ * next stage's queue); weftd_engine_wait_idle parks a drain until the last live job ends;
+ * every worker beats its supervisor slot (supervisor.h) per job and while its actor runs.
+ *
+ * Failures are negative errno; the figures are plain structs (weftd_engine_figures): the
+ * server turns both into the protocol (server/errors.c, server/render.c).
  */
 #ifndef WEFTD_ENGINE_H
 #define WEFTD_ENGINE_H

@@ -64,10 +64,7 @@ static inline unsigned stat_shard(void)
 
 struct weftd_worker {
 	struct weftd_stage_rt *stage;
-	unsigned index;
-	atomic_int_fast64_t beat_ns;
-	atomic_bool busy;
-	uint64_t rnd;
+	uint64_t rnd;                  /* the retry jitter's PRNG state */
 	struct weftd_hb *hb;           /* the supervisor's slot, NULL without one */
 	int64_t now;                   /* the last weft_now() this worker read */
 };

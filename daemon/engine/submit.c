@@ -188,6 +188,7 @@ long weftd_engine_replay(struct weftd_engine *e)
 					  "out of memory at replay");
 			weftd_job_unref(rp->items[i].j);
 		}
+		eng_job_ended(e);
 		free(rp->items);
 		free(rp);
 		return -ENOMEM;

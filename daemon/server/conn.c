@@ -93,7 +93,7 @@ void srv_conn_append(struct conn *c, const struct weftd_buf *b)
 static void wait_backlog(struct conn *c)
 {
 	weft_mutex_lock(NULL, &c->lock);
-	while (!c->dead && c->out.len >= OUT_HIGH_WATER) {
+	while (!c->dead && c->out.len >= OUT_HIGH_WATER && weft_ctx_err(c->ctx) == 0) {
 		if (!c->writing) {
 			weft_mutex_unlock(&c->lock);
 			srv_conn_flush(c);
