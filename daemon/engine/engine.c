@@ -36,6 +36,8 @@ int weftd_engine_new(struct weftd_config *cfg, struct weftd_engine **ret, char *
 	}
 	e->crefs[e->ncrefs++] = e->cref;
 	weft_wg_init(&e->wg);
+	weft_mutex_init(&e->idle_lock);
+	weft_cond_init(&e->idle);
 	atomic_init(&e->intake_open, true);
 	r = weftd_jobs_new(cfg->daemon.retention.count, cfg->daemon.retention.age_ns, job_release,
 			   &e->jobs);
@@ -125,6 +127,7 @@ void weftd_engine_stop(struct weftd_engine *e)
 	atomic_store(&e->stopping, true);
 	/* Cancel every live job; queued ones end at once, running ones through their ctx. */
 	weftd_jobs_cancel_all(e->jobs, "canceled by shutdown");
+	eng_job_ended(e);
 	for (size_t i = 0; i < s->n; i++)
 		weft_chan_close(s->pipes[i]->stages[0].q);
 	weft_ctx_cancel(e->ctx);
@@ -145,6 +148,55 @@ struct weftd_engine *weftd_engine_free(struct weftd_engine *e)
 	free(e->crefs);
 	free(e);
 	return NULL;
+}
+
+/* ---- idle: the drain's wait -------------------------------------------------------- */
+
+/* Jobs in the table not yet final. */
+static size_t live_jobs(struct weftd_engine *e)
+{
+	struct weftd_jobs_counts c;
+
+	weftd_jobs_counts(e->jobs, &c);
+	return c.total - c.finished;
+}
+
+/* The ender changes the count (under the table's lock), then reads idle_waiters; the
+ * waiter raises idle_waiters, then reads the count: with a full fence on both sides one of
+ * them sees the other's write, so the last end is never missed. */
+void eng_job_ended(struct weftd_engine *e)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&e->idle_waiters, memory_order_relaxed) == 0 || live_jobs(e) > 0)
+		return;
+	weft_mutex_lock(NULL, &e->idle_lock); /* the waiter checks and parks under it */
+	weft_cond_broadcast(&e->idle);
+	weft_mutex_unlock(&e->idle_lock);
+}
+
+int weftd_engine_wait_idle(struct weftd_engine *e, weft_ctx *ctx)
+{
+	int r = 0;
+
+	weft_mutex_lock(NULL, &e->idle_lock);
+	atomic_fetch_add(&e->idle_waiters, 1);
+	atomic_thread_fence(memory_order_seq_cst);
+	while (r == 0 && live_jobs(e) > 0)
+		r = weft_cond_wait(ctx, &e->idle, &e->idle_lock);
+	if (r < 0 && live_jobs(e) == 0)
+		r = 0;
+	atomic_fetch_sub(&e->idle_waiters, 1);
+	weft_mutex_unlock(&e->idle_lock);
+	return r;
+}
+
+bool weftd_engine_cancel(struct weftd_engine *e, struct weftd_job *j, const char *reason)
+{
+	bool live = weftd_job_cancel(e->jobs, j, reason);
+
+	if (live)
+		eng_job_ended(e); /* a queued job ends here, a running one by its worker */
+	return live;
 }
 
 /* ---- hooks ---------------------------------------------------------------------- */

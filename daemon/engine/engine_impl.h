@@ -64,10 +64,7 @@ static inline unsigned stat_shard(void)
 
 struct weftd_worker {
 	struct weftd_stage_rt *stage;
-	unsigned index;
-	atomic_int_fast64_t beat_ns;
-	atomic_bool busy;
-	uint64_t rnd;
+	uint64_t rnd;                  /* the retry jitter's PRNG state */
 	struct weftd_hb *hb;           /* the supervisor's slot, NULL without one */
 	int64_t now;                   /* the last weft_now() this worker read */
 };
@@ -125,6 +122,9 @@ struct weftd_engine {
 	struct pipeset *set;
 	atomic_bool intake_open;
 	weft_ctx *ctx;                 /* cancelled at stop: the sweeper */
+	weft_mutex idle_lock;          /* with idle: weftd_engine_wait_idle's wait */
+	weft_cond idle;                /* the last live job ended */
+	atomic_uint idle_waiters;      /* fibers in weftd_engine_wait_idle */
 	weft_wg wg;                    /* workers + sweeper */
 };
 
@@ -173,6 +173,12 @@ struct weftd_pipe *eng_find_pipe(struct weftd_engine *e, const char *name);
 /* Spawn p's workers (each holds a reference on p and counts in e->wg). Returns 0 or
  * -ENOMEM (the workers started so far end when p's first queue closes). */
 int eng_pipe_start(struct weftd_pipe *p);
+
+/* engine.c */
+/* After a job ended (final, or taken out of the table): wakes weftd_engine_wait_idle when
+ * it was the last live one. Costs a fence and a load when nobody waits. May park (briefly,
+ * on idle_lock) while somebody waits. */
+void eng_job_ended(struct weftd_engine *e);
 
 /* submit.c */
 /* Queue j (in the table already) on p's first stage, taking a reference for the queue;

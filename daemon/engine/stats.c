@@ -1,7 +1,6 @@
-/* stats.c — the counters' read-out: histograms, sums over the shards (see engine.h, engine_impl.h). */
+/* stats.c — the counters read out as plain figures: histograms' quantiles, the per-proc
+ * copies added up (see engine.h, engine_impl.h). Rendering them is the server's. */
 #include <errno.h>
-#include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,167 +46,97 @@ static uint64_t hist_quantile(const struct hist_sum *h, double q)
 	return h->max_us;
 }
 
-static void hist_json(struct weftd_buf *b, const char *key, const struct hist_sum *h)
+static void latency(struct weftd_latency *ret, const struct hist_sum *h)
 {
-	weftd_json_obj_begin(b, key);
-	weftd_json_u64(b, "count", h->n);
-	weftd_json_u64(b, "p50", hist_quantile(h, 0.50));
-	weftd_json_u64(b, "p99", hist_quantile(h, 0.99));
-	weftd_json_u64(b, "mean", h->n ? h->sum_us / h->n : 0);
-	weftd_json_u64(b, "max", h->max_us);
-	weftd_json_obj_end(b);
+	*ret = (struct weftd_latency){
+		.count = h->n, .p50 = hist_quantile(h, 0.50), .p99 = hist_quantile(h, 0.99),
+		.mean = h->n ? h->sum_us / h->n : 0, .max = h->max_us,
+	};
 }
 
-/* ---- introspection --------------------------------------------------------------- */
+/* ---- figures ---------------------------------------------------------------------- */
 
-static void stage_stats_json(struct weftd_buf *b, struct weftd_stage_rt *s)
+static void stage_figures(struct weftd_stage_figures *f, struct weftd_stage_rt *s)
 {
 	struct hist_sum lat = { 0 };
 
 	for (unsigned i = 0; i < STAT_SHARDS; i++)
 		hist_sum_add(&lat, &s->st[i].lat);
-	weftd_json_obj_begin(b, NULL);
-	weftd_json_cstr(b, "name", s->cfg->name);
-	weftd_json_i64(b, "queued", STAT_SUM(s->st, queued));
-	weftd_json_i64(b, "running", STAT_SUM(s->st, running));
-	weftd_json_u64(b, "done", (uint64_t)STAT_SUM(s->st, done));
-	weftd_json_u64(b, "failed", (uint64_t)STAT_SUM(s->st, failed));
-	weftd_json_u64(b, "retried", (uint64_t)STAT_SUM(s->st, retried));
-	weftd_json_u64(b, "canceled", (uint64_t)STAT_SUM(s->st, canceled));
-	weftd_json_i64(b, "retrying", STAT_SUM(s->st, retrying));
-	weftd_json_u64(b, "timeouts", (uint64_t)STAT_SUM(s->st, timeouts));
-	weftd_json_u64(b, "heartbeat_timeouts", (uint64_t)STAT_SUM(s->st, heartbeat_timeouts));
-	weftd_json_u64(b, "workers", s->cfg->workers);
-	weftd_json_u64(b, "queue_cap", s->cfg->queue);
-	hist_json(b, "latency_us", &lat);
-	weftd_json_obj_end(b);
+	*f = (struct weftd_stage_figures){
+		.cfg = s->cfg,
+		.queued = STAT_SUM(s->st, queued),
+		.running = STAT_SUM(s->st, running),
+		.retrying = STAT_SUM(s->st, retrying),
+		.done = (uint64_t)STAT_SUM(s->st, done),
+		.failed = (uint64_t)STAT_SUM(s->st, failed),
+		.retried = (uint64_t)STAT_SUM(s->st, retried),
+		.canceled = (uint64_t)STAT_SUM(s->st, canceled),
+		.timeouts = (uint64_t)STAT_SUM(s->st, timeouts),
+		.heartbeat_timeouts = (uint64_t)STAT_SUM(s->st, heartbeat_timeouts),
+	};
+	latency(&f->latency_us, &lat);
 }
 
-int weftd_engine_stats_json(struct weftd_engine *e, struct weftd_buf *b, const char *pipeline)
+static void pipe_figures(struct weftd_pipeline_figures *f, struct weftd_pipe *p,
+			 struct weftd_stage_figures *stages)
+{
+	struct hist_sum lat = { 0 };
+
+	for (unsigned k = 0; k < STAT_SHARDS; k++)
+		hist_sum_add(&lat, &p->st[k].lat);
+	*f = (struct weftd_pipeline_figures){
+		.cfg = p->cfg,
+		.submitted = (uint64_t)STAT_SUM(p->st, submitted),
+		.done = (uint64_t)STAT_SUM(p->st, done),
+		.failed = (uint64_t)STAT_SUM(p->st, failed),
+		.canceled = (uint64_t)STAT_SUM(p->st, canceled),
+		.busy = (uint64_t)STAT_SUM(p->st, busy),
+		.nstages = p->nstages,
+		.stages = stages,
+	};
+	latency(&f->latency_us, &lat);
+	for (size_t k = 0; k < p->nstages; k++)
+		stage_figures(&stages[k], &p->stages[k]);
+}
+
+int weftd_engine_figures(struct weftd_engine *e, const char *pipeline,
+			 void (*fn)(const struct weftd_pipeline_figures *p, void *arg), void *arg)
 {
 	struct pipeset *s = eng_set_get(e);
-	struct weftd_jobs_counts c;
+	struct weftd_stage_figures *stages;
+	size_t most = 0;
 
 	if (pipeline && !eng_set_find(s, pipeline)) {
 		eng_set_unref(s);
 		return -ENOENT;
 	}
-	weftd_jobs_counts(e->jobs, &c);
-	weftd_json_obj_begin(b, "jobs");
-	weftd_json_u64(b, "table", c.total);
-	weftd_json_u64(b, "finished_retained", c.finished);
-	weftd_json_obj_end(b);
-	weftd_json_obj_begin(b, "pipelines");
-	for (size_t i = 0; i < s->n; i++) {
-		struct weftd_pipe *p = s->pipes[i];
-		if (pipeline && strcmp(pipeline, p->cfg->name) != 0)
-			continue;
-		struct hist_sum lat = { 0 };
-		for (unsigned k = 0; k < STAT_SHARDS; k++)
-			hist_sum_add(&lat, &p->st[k].lat);
-		weftd_json_obj_begin(b, p->cfg->name);
-		weftd_json_u64(b, "submitted", (uint64_t)STAT_SUM(p->st, submitted));
-		weftd_json_u64(b, "done", (uint64_t)STAT_SUM(p->st, done));
-		weftd_json_u64(b, "failed", (uint64_t)STAT_SUM(p->st, failed));
-		weftd_json_u64(b, "canceled", (uint64_t)STAT_SUM(p->st, canceled));
-		weftd_json_u64(b, "busy", (uint64_t)STAT_SUM(p->st, busy));
-		hist_json(b, "latency_us", &lat);
-		weftd_json_arr_begin(b, "stages");
-		for (size_t k = 0; k < p->nstages; k++)
-			stage_stats_json(b, &p->stages[k]);
-		weftd_json_arr_end(b);
-		weftd_json_obj_end(b);
+	for (size_t i = 0; i < s->n; i++)
+		if (s->pipes[i]->nstages > most)
+			most = s->pipes[i]->nstages;
+	stages = calloc(most ? most : 1, sizeof(*stages));
+	if (!stages) {
+		eng_set_unref(s);
+		return -ENOMEM;
 	}
-	weftd_json_obj_end(b);
+	for (size_t i = 0; i < s->n; i++) {
+		struct weftd_pipeline_figures f;
+		if (pipeline && strcmp(pipeline, s->pipes[i]->cfg->name) != 0)
+			continue;
+		pipe_figures(&f, s->pipes[i], stages);
+		fn(&f, arg);
+	}
+	free(stages);
 	eng_set_unref(s);
 	return 0;
 }
 
-void weftd_runtime_json(struct weftd_buf *b, unsigned connections)
-{
-	struct weft_sched_stats st;
-	if (weft_sched_stats(&st) < 0)
-		return;
-	weftd_json_obj_begin(b, "runtime");
-	weftd_json_u64(b, "procs", (uint64_t)weft_nprocs());
-	weftd_json_u64(b, "connections", connections);
-	weftd_json_u64(b, "fibers", st.fibers_live);
-	weftd_json_u64(b, "fibers_spawned", st.fibers_spawned);
-	weftd_json_u64(b, "switches", st.switches);
-	weftd_json_u64(b, "steals", st.steals);
-	weftd_json_u64(b, "parks", st.parks);
-	weftd_json_u64(b, "naps", st.naps);
-	weftd_json_u64(b, "wakeups", st.wakeups_msg_ring + st.wakeups_eventfd);
-	weftd_json_u64(b, "io_submitted", st.io_submitted);
-	weftd_json_u64(b, "io_completed", st.io_completed);
-	weftd_json_obj_end(b);
-}
-
-static void stage_cfg_json(struct weftd_buf *b, const struct weftd_stage *c)
-{
-	static const char *const jitter[] = { "none", "full", "equal" };
-
-	weftd_json_obj_begin(b, NULL);
-	weftd_json_cstr(b, "name", c->name);
-	switch (c->action) {
-	case WEFTD_ACTION_EXEC:
-		weftd_json_arr_begin(b, "exec");
-		for (size_t i = 0; i < c->argc; i++)
-			weftd_json_cstr(b, NULL, c->argv[i]);
-		weftd_json_arr_end(b);
-		break;
-	case WEFTD_ACTION_BUILTIN:
-		weftd_json_cstr(b, "builtin", c->builtin);
-		break;
-	case WEFTD_ACTION_PLUGIN:
-		weftd_json_obj_begin(b, "plugin");
-		weftd_json_cstr(b, "path", c->plugin_path);
-		weftd_json_cstr(b, "symbol", c->plugin_symbol);
-		weftd_json_obj_end(b);
-		break;
-	}
-	if (c->nparams) {
-		weftd_json_obj_begin(b, "params");
-		for (size_t i = 0; i < c->nparams; i++)
-			weftd_json_cstr(b, c->params[i].key, c->params[i].value);
-		weftd_json_obj_end(b);
-	}
-	weftd_json_u64(b, "workers", c->workers);
-	weftd_json_u64(b, "queue", c->queue);
-	weftd_json_u64(b, "timeout_ms", c->timeout_ns / 1000000);
-	weftd_json_obj_begin(b, "retry");
-	weftd_json_u64(b, "attempts", c->retry.attempts);
-	weftd_json_u64(b, "initial_ms", c->retry.initial_ns / 1000000);
-	weftd_json_u64(b, "max_ms", c->retry.max_ns / 1000000);
-	weftd_json_double(b, "multiplier", c->retry.multiplier);
-	weftd_json_cstr(b, "jitter", jitter[c->retry.jitter]);
-	weftd_json_obj_end(b);
-	if (c->rate_limit.count) {
-		weftd_json_obj_begin(b, "rate_limit");
-		weftd_json_u64(b, "count", c->rate_limit.count);
-		weftd_json_u64(b, "per_ms", c->rate_limit.per_ns / 1000000);
-		weftd_json_u64(b, "burst", c->rate_limit.burst);
-		weftd_json_obj_end(b);
-	}
-	weftd_json_obj_end(b);
-}
-
-void weftd_engine_pipelines_json(struct weftd_engine *e, struct weftd_buf *b)
+void weftd_engine_pipelines(struct weftd_engine *e,
+			    void (*fn)(const struct weftd_pipeline *cfg, void *arg), void *arg)
 {
 	struct pipeset *s = eng_set_get(e);
 
-	weftd_json_arr_begin(b, "pipelines");
-	for (size_t i = 0; i < s->n; i++) {
-		const struct weftd_pipeline *p = s->pipes[i]->cfg;
-		weftd_json_obj_begin(b, NULL);
-		weftd_json_cstr(b, "name", p->name);
-		weftd_json_arr_begin(b, "stages");
-		for (size_t k = 0; k < p->nstages; k++)
-			stage_cfg_json(b, &p->stages[k]);
-		weftd_json_arr_end(b);
-		weftd_json_obj_end(b);
-	}
-	weftd_json_arr_end(b);
+	for (size_t i = 0; i < s->n; i++)
+		fn(s->pipes[i]->cfg, arg);
 	eng_set_unref(s);
 }
 

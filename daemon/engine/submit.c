@@ -38,25 +38,22 @@ int eng_enqueue(struct weftd_pipe *p, struct weftd_job *j, bool block)
 }
 
 int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *payload, size_t len,
-			struct weftd_job **ret, enum weftd_err *code)
+			struct weftd_job **ret)
 {
 	struct weftd_pipe *p;
 	struct weftd_job *j;
 	int r;
 
 	if (!atomic_load_explicit(&e->intake_open, memory_order_relaxed)) {
-		*code = WEFTD_ERR_DRAINING;
 		return -ESHUTDOWN;
 	}
 	p = eng_find_pipe(e, name);
 	if (!p) {
-		*code = WEFTD_ERR_UNKNOWN_PIPELINE;
 		return -ENOENT;
 	}
 	r = weftd_job_new(e->jobs, NULL, p->cfg->name, p, payload, len, &j);
 	if (r < 0) {
 		eng_pipe_unref(p);
-		*code = WEFTD_ERR_INTERNAL;
 		return r;
 	}
 	/* Durable before anyone hears of it (parks under batch/fsync). */
@@ -67,7 +64,6 @@ int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *pa
 		if (r < 0) {
 			weftd_err("journal: job %s not accepted: %s", ji->id, strerror(-r));
 			weftd_job_unref(j);
-			*code = WEFTD_ERR_INTERNAL;
 			return r;
 		}
 	}
@@ -94,10 +90,9 @@ int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *pa
 		if (e->jn)
 			weftd_journal_finish(e->jn, weftd_job_info(j)->id, WEFTD_JREC_CANCELED);
 		weftd_job_unref(j); /* frees it and drops the pipe */
-		*code = r == -EAGAIN ? WEFTD_ERR_BUSY : r == -EPIPE && weftd_engine_intake_open(e)
-								   ? WEFTD_ERR_UNKNOWN_PIPELINE
-								   : WEFTD_ERR_DRAINING;
-		return r == -EAGAIN ? -EAGAIN : *code == WEFTD_ERR_UNKNOWN_PIPELINE ? -ENOENT : -ESHUTDOWN;
+		eng_job_ended(e);
+		/* a closed queue: the pipeline was removed, or the engine stops */
+		return r == -EAGAIN ? -EAGAIN : r == -EPIPE && weftd_engine_intake_open(e) ? -ENOENT : -ESHUTDOWN;
 	}
 	*ret = j;
 	return 0;
@@ -155,8 +150,9 @@ static void replay_main(void *arg)
 		struct replay_item *it = &rp->items[i];
 		/* blocking: more jobs than the queue holds wait for room */
 		if (eng_enqueue(it->p, it->j, true) < 0)
-			weftd_jobs_finish(rp->e->jobs, it->j, WEFTD_JOB_CANCELED, NULL, 0,
-					  "canceled by shutdown");
+			if (weftd_jobs_finish(rp->e->jobs, it->j, WEFTD_JOB_CANCELED, NULL, 0,
+					      "canceled by shutdown"))
+				eng_job_ended(rp->e);
 		weftd_job_unref(it->j);
 	}
 	weft_wg_done(&rp->e->wg);
@@ -192,6 +188,7 @@ long weftd_engine_replay(struct weftd_engine *e)
 					  "out of memory at replay");
 			weftd_job_unref(rp->items[i].j);
 		}
+		eng_job_ended(e);
 		free(rp->items);
 		free(rp);
 		return -ENOMEM;

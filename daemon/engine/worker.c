@@ -50,7 +50,6 @@ static void worker_beat(void *arg)
 {
 	struct weftd_worker *w = arg;
 	w->now = weft_now();
-	atomic_store_explicit(&w->beat_ns, w->now, memory_order_relaxed);
 	if (w->hb)
 		weftd_hb_beat(w->hb);
 }
@@ -65,6 +64,7 @@ static void end_canceled(struct weftd_stage_rt *s, struct weftd_job *j)
 	if (weftd_jobs_finish(e->jobs, j, WEFTD_JOB_CANCELED, NULL, 0, why)) {
 		atomic_fetch_add_explicit(&SST(s)->canceled, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&PST(s->pipe)->canceled, 1, memory_order_relaxed);
+		eng_job_ended(e);
 	}
 }
 
@@ -155,6 +155,7 @@ attempt_failed:
 				atomic_fetch_add_explicit(&SST(s)->failed, 1, memory_order_relaxed);
 				atomic_fetch_add_explicit(&PST(s->pipe)->failed, 1, memory_order_relaxed);
 				weftd_info("job %s: pipeline %s: failed: %s", ji->id, ji->pipeline, msg);
+				eng_job_ended(e);
 			}
 			return -EIO;
 		}
@@ -195,6 +196,7 @@ static void worker_job(struct weftd_worker *w, struct weftd_job *j)
 		if (weftd_jobs_finish_at(p->eng->jobs, j, WEFTD_JOB_DONE, out, out_len, NULL, w->now)) {
 			atomic_fetch_add_explicit(&PST(p)->done, 1, memory_order_relaxed);
 			hist_add(&PST(p)->lat, w->now - weftd_job_info(j)->created_ns);
+			eng_job_ended(p->eng);
 		}
 		goto drop;
 	}
@@ -231,9 +233,7 @@ static void worker_main(void *arg)
 	}
 	for (unsigned n = 1; weft_chan_recv(NULL, s->q, &v) == 0; n++) {
 		atomic_fetch_sub_explicit(&SST(s)->queued, 1, memory_order_relaxed);
-		atomic_store_explicit(&w->busy, true, memory_order_relaxed);
 		worker_job(w, v); /* beats after each attempt */
-		atomic_store_explicit(&w->busy, false, memory_order_relaxed);
 		/* A receive from a non-empty queue does not park: with a backlog, let the
 		 * connections (and their I/O) in now and then. */
 		if (n % WORKER_JOBS_PER_TURN == 0)
@@ -258,9 +258,7 @@ int eng_pipe_start(struct weftd_pipe *p)
 		for (uint32_t k = 0; k < s->cfg->workers; k++) {
 			struct weftd_worker *w = &s->workers[k];
 			w->stage = s;
-			w->index = k;
 			w->rnd = (uint64_t)weft_now() ^ ((uintptr_t)w * 0x9e3779b97f4a7c15ull);
-			atomic_store(&w->beat_ns, weft_now());
 			snprintf(name, sizeof(name), "%s/%s/%u", p->cfg->name, s->cfg->name, k);
 			atomic_fetch_add(&s->live_workers, 1);
 			pipe_ref(p);

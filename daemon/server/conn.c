@@ -17,6 +17,7 @@ void srv_conn_unref(struct conn *c)
 	weftd_buf_done(&c->out);
 	weftd_buf_done(&c->spare);
 	atomic_fetch_sub(&c->srv->nconns, 1);
+	weft_wg_done(&c->srv->live);
 	free(c);
 }
 
@@ -24,9 +25,9 @@ void srv_conn_unref(struct conn *c)
  * and keeps going until the buffer stays empty, so one send carries many responses. */
 void srv_conn_flush(struct conn *c)
 {
-	weftd_spin_lock(&c->lock);
+	weft_mutex_lock(NULL, &c->lock);
 	if (c->writing || c->dead || c->out.len == 0) {
-		weftd_spin_unlock(&c->lock);
+		weft_mutex_unlock(&c->lock);
 		return;
 	}
 	c->writing = true;
@@ -34,7 +35,9 @@ void srv_conn_flush(struct conn *c)
 		struct weftd_buf mine = c->out;
 		c->out = c->spare;
 		weftd_buf_reset(&c->out);
-		weftd_spin_unlock(&c->lock);
+		if (c->backlogged)
+			weft_cond_broadcast(&c->taken);
+		weft_mutex_unlock(&c->lock);
 		size_t off = 0;
 		int r = 0;
 		while (off < mine.len) {
@@ -45,7 +48,7 @@ void srv_conn_flush(struct conn *c)
 		}
 		bool failed = off < mine.len;
 		weftd_buf_reset(&mine);
-		weftd_spin_lock(&c->lock);
+		weft_mutex_lock(NULL, &c->lock);
 		c->spare = mine;
 		if (failed) {
 			c->dead = true;
@@ -53,7 +56,9 @@ void srv_conn_flush(struct conn *c)
 		}
 	}
 	c->writing = false;
-	weftd_spin_unlock(&c->lock);
+	if (c->backlogged)
+		weft_cond_broadcast(&c->taken);
+	weft_mutex_unlock(&c->lock);
 }
 
 /* Append a batch of whole response lines. */
@@ -61,7 +66,7 @@ void srv_conn_append(struct conn *c, const struct weftd_buf *b)
 {
 	if (!b->len)
 		return;
-	weftd_spin_lock(&c->lock);
+	weft_mutex_lock(NULL, &c->lock);
 	if (!c->dead) {
 		/* weftd_json_raw would add a comma; append the bytes as they are. */
 		size_t need = c->out.len + b->len;
@@ -71,7 +76,7 @@ void srv_conn_append(struct conn *c, const struct weftd_buf *b)
 				cap *= 2;
 			char *p = realloc(c->out.data, cap);
 			if (!p) {
-				weftd_spin_unlock(&c->lock);
+				weft_mutex_unlock(&c->lock);
 				return;
 			}
 			c->out.data = p;
@@ -80,7 +85,28 @@ void srv_conn_append(struct conn *c, const struct weftd_buf *b)
 		memcpy(c->out.data + c->out.len, b->data, b->len);
 		c->out.len = need;
 	}
-	weftd_spin_unlock(&c->lock);
+	weft_mutex_unlock(&c->lock);
+}
+
+/* A client that sends without reading: stop reading until the writer has taken the
+ * backlog (or become the writer when nobody writes), or the connection is done. */
+static void wait_backlog(struct conn *c)
+{
+	weft_mutex_lock(NULL, &c->lock);
+	while (!c->dead && c->out.len >= OUT_HIGH_WATER && weft_ctx_err(c->ctx) == 0) {
+		if (!c->writing) {
+			weft_mutex_unlock(&c->lock);
+			srv_conn_flush(c);
+			weft_mutex_lock(NULL, &c->lock);
+			continue;
+		}
+		c->backlogged++;
+		int r = weft_cond_wait(c->ctx, &c->taken, &c->lock);
+		c->backlogged--;
+		if (r < 0)
+			break; /* the client went away or the server closes */
+	}
+	weft_mutex_unlock(&c->lock);
 }
 
 void srv_conn_main(void *arg)
@@ -128,9 +154,9 @@ void srv_conn_main(void *arg)
 		if (skipping) {
 			len = start = 0;
 		} else if (len - start > max) {
-			char msg[96];
-			snprintf(msg, sizeof(msg), "request line longer than %zu bytes", max);
-			weftd_resp_error(&b, NULL, WEFTD_ERR_TOO_LARGE, msg);
+			char lim[24];
+			snprintf(lim, sizeof(lim), "%zu", max);
+			srv_resp_errno(&b, NULL, -EMSGSIZE, lim);
 			skipping = true;
 			len = start = 0;
 		} else if (start) {
@@ -140,31 +166,27 @@ void srv_conn_main(void *arg)
 		srv_conn_append(c, &b);
 		weftd_buf_reset(&b);
 		srv_conn_flush(c);
-		/* A client that sends without reading: stop reading until it catches up. */
-		while (!c->dead && weft_ctx_err(c->ctx) == 0) {
-			weftd_spin_lock(&c->lock);
-			size_t pending = c->out.len;
-			weftd_spin_unlock(&c->lock);
-			if (pending < OUT_HIGH_WATER)
-				break;
-			srv_conn_flush(c);
-			weft_sleep(c->ctx, WEFT_MSEC);
-		}
+		wait_backlog(c);
 	}
 	free(buf);
 	weftd_buf_done(&b);
 	/* The client shut down its side after `reload` or `drain` (echo ... | socat): those
-	 * answer when done, the client is still reading. */
-	while (eof && !c->dead && atomic_load(&c->handlers) > 0 && weft_ctx_err(c->ctx) == 0)
-		weft_sleep(c->ctx, 5 * WEFT_MSEC);
+	 * answer when done, the client is still reading (a dead connection's ctx is
+	 * cancelled). */
+	if (eof)
+		weft_wg_wait(c->ctx, &c->handlers);
 	/* Closed by the server after a drain (not by the client): waits on jobs that just
 	 * ended are writing their answers; let them before the connection goes. */
-	for (int64_t until = weft_now() + WEFT_SEC;
-	     !c->dead && atomic_load(&c->async) > 0 && weft_now() < until;)
-		weft_sleep(NULL, WEFT_MSEC);
-	weftd_spin_lock(&c->lock);
+	if (atomic_load(&c->async) > 0) {
+		weft_ctx *linger;
+		if (weft_ctx_with_timeout(NULL, WAITS_LINGER, &linger) == 0) {
+			weft_wg_wait(linger, &c->waits);
+			weft_ctx_unref(linger);
+		}
+	}
+	weft_mutex_lock(NULL, &c->lock);
 	c->dead = true;
-	weftd_spin_unlock(&c->lock);
+	weft_mutex_unlock(&c->lock);
 	weft_ctx_cancel(c->ctx); /* ends this connection's waits */
 	srv_conn_unref(c);
 }

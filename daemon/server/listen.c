@@ -31,13 +31,13 @@ static bool peer_allowed(const struct weftd_daemon_config *d, int fd)
 }
 
 /* Over the limit or not allowed: one error line, then close. */
-static void refuse(int fd, enum weftd_err code, const char *msg)
+static void refuse(int fd, int err, const char *msg)
 {
 	char mem[256];
 	struct weftd_buf b;
 
 	weftd_buf_init(&b, mem, sizeof(mem));
-	weftd_resp_error(&b, NULL, code, msg);
+	srv_resp_errno(&b, NULL, err, msg);
 	if (!b.err)
 		weft_send(NULL, fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	close(fd);
@@ -62,24 +62,29 @@ int weftd_server_run(struct weftd_server *s, weft_ctx *ctx)
 			return fd;
 		}
 		if (!peer_allowed(s->d, fd)) {
-			refuse(fd, WEFTD_ERR_FORBIDDEN, "peer uid/gid not in allow_uids/allow_groups");
+			refuse(fd, -EACCES, "peer uid/gid not in allow_uids/allow_groups");
 			continue;
 		}
 		if (atomic_fetch_add(&s->nconns, 1) >= s->d->max_connections) {
 			atomic_fetch_sub(&s->nconns, 1);
-			refuse(fd, WEFTD_ERR_BUSY, "too many connections");
+			refuse(fd, -EBUSY, "too many connections");
 			continue;
 		}
 		struct conn *c = calloc(1, sizeof(*c));
 		if (!c || weft_ctx_with_cancel(s->conns, &c->ctx) < 0) {
 			free(c);
 			atomic_fetch_sub(&s->nconns, 1);
-			refuse(fd, WEFTD_ERR_INTERNAL, "out of memory");
+			refuse(fd, -ENOMEM, NULL);
 			continue;
 		}
 		atomic_init(&c->refs, 1);
 		c->fd = fd;
 		c->srv = s;
+		weft_mutex_init(&c->lock);
+		weft_cond_init(&c->taken);
+		weft_wg_init(&c->waits);
+		weft_wg_init(&c->handlers);
+		weft_wg_add(&s->live, 1); /* done when the last reference goes */
 		weftd_buf_init(&c->out, NULL, 0);
 		weftd_buf_init(&c->spare, NULL, 0);
 		if (weft_go_opts(srv_conn_main, c, &(struct weft_go_opts){ .name = "conn" }) < 0)
@@ -179,28 +184,31 @@ int weftd_server_new(struct weftd_engine *e, int lfd, const struct weftd_daemon_
 	s->eng = e;
 	s->d = d;
 	s->lfd = lfd;
+	weft_wg_init(&s->live);
 	*ret = s;
 	return 0;
 }
 
 int weftd_server_close_conns(struct weftd_server *s, int64_t linger_ns)
 {
-	int64_t deadline = weft_now() + linger_ns;
+	weft_ctx *linger;
+	int r;
 
 	weft_ctx_cancel(s->conns);
-	while (atomic_load(&s->nconns) > 0) {
-		if (weft_now() >= deadline)
-			return -ETIMEDOUT;
-		weft_sleep(NULL, 5 * WEFT_MSEC);
-	}
-	return 0;
+	r = weft_ctx_with_timeout(NULL, linger_ns, &linger);
+	if (r < 0)
+		return r;
+	r = weft_wg_wait(linger, &s->live);
+	weft_ctx_unref(linger);
+	s->lingering = r < 0;
+	return r < 0 ? -ETIMEDOUT : 0;
 }
 
 struct weftd_server *weftd_server_free(struct weftd_server *s)
 {
 	/* connections that outlived close_conns' linger still point here: the process is
 	 * exiting, leave it to them */
-	if (s && atomic_load(&s->nconns) == 0) {
+	if (s && !s->lingering && atomic_load(&s->nconns) == 0) {
 		weft_ctx_unref(s->conns);
 		free(s);
 	}

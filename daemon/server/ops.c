@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "jobs/jobs.h"
+#include "server/render.h"
 #include "server/render_job.h"
 #include "server/server_impl.h"
 
@@ -54,6 +55,7 @@ static void wait_main(void *arg)
 	for (size_t i = 0; i < w->n; i++)
 		weftd_job_unref(w->jobs[i]);
 	atomic_fetch_sub(&c->async, 1);
+	weft_wg_done(&c->waits);
 	srv_conn_unref(c);
 	free(w);
 }
@@ -68,7 +70,7 @@ static void start_wait(struct conn *c, struct weftd_buf *b, const struct weftd_r
 	if (timeout == 0 || atomic_load(&c->async) >= MAX_ASYNC_PER_CONN) {
 		bool done = weftd_jobs_wait(NULL, jobs, n, 0) == 0;
 		if (timeout != 0 && !done) {
-			weftd_resp_error(b, req->id, WEFTD_ERR_BUSY, "too many waits on this connection");
+			srv_resp_errno(b, req->id, -EBUSY, "too many waits on this connection");
 		} else {
 			write_wait_response(b, req->id, jobs, n, many, done);
 		}
@@ -76,7 +78,7 @@ static void start_wait(struct conn *c, struct weftd_buf *b, const struct weftd_r
 	}
 	w = malloc(sizeof(*w) + n * sizeof(w->jobs[0]));
 	if (!w) {
-		weftd_resp_error(b, req->id, WEFTD_ERR_INTERNAL, "out of memory");
+		srv_resp_errno(b, req->id, -ENOMEM, NULL);
 		goto unref;
 	}
 	w->c = c;
@@ -87,11 +89,13 @@ static void start_wait(struct conn *c, struct weftd_buf *b, const struct weftd_r
 	memcpy(w->jobs, jobs, n * sizeof(jobs[0]));
 	atomic_fetch_add(&c->refs, 1);
 	atomic_fetch_add(&c->async, 1);
+	weft_wg_add(&c->waits, 1);
 	if (weft_go_opts(wait_main, w, &(struct weft_go_opts){ .name = "wait" }) < 0) {
+		weft_wg_done(&c->waits);
 		atomic_fetch_sub(&c->async, 1);
 		atomic_fetch_sub(&c->refs, 1);
 		free(w);
-		weftd_resp_error(b, req->id, WEFTD_ERR_INTERNAL, "out of memory");
+		srv_resp_errno(b, req->id, -ENOMEM, NULL);
 		goto unref;
 	}
 	return;
@@ -105,25 +109,10 @@ unref:
 static void op_submit(struct conn *c, struct weftd_buf *b, const struct weftd_request *req)
 {
 	struct weftd_job *j;
-	enum weftd_err code = WEFTD_ERR_INTERNAL;
-	char msg[160];
-	int r = weftd_engine_submit(c->srv->eng, req->pipeline, req->payload, req->payload_len, &j, &code);
+	int r = weftd_engine_submit(c->srv->eng, req->pipeline, req->payload, req->payload_len, &j);
 
 	if (r < 0) {
-		switch (code) {
-		case WEFTD_ERR_UNKNOWN_PIPELINE:
-			snprintf(msg, sizeof(msg), "no pipeline \"%.64s\"", req->pipeline);
-			break;
-		case WEFTD_ERR_BUSY:
-			snprintf(msg, sizeof(msg), "pipeline \"%.64s\" is full: retry later", req->pipeline);
-			break;
-		case WEFTD_ERR_DRAINING:
-			snprintf(msg, sizeof(msg), "the daemon is draining: no new jobs");
-			break;
-		default:
-			snprintf(msg, sizeof(msg), "%s", strerror(-r));
-		}
-		weftd_resp_error(b, req->id, code, msg);
+		srv_resp_errno(b, req->id, r, req->pipeline);
 		return;
 	}
 	if (req->wait) {
@@ -140,12 +129,9 @@ static struct weftd_job *find_job(struct conn *c, struct weftd_buf *b, const str
 				  const char *id)
 {
 	struct weftd_job *j = weftd_jobs_get(weftd_engine_jobs(c->srv->eng), id, strlen(id));
-	char msg[128];
 
-	if (!j) {
-		snprintf(msg, sizeof(msg), "no job \"%.64s\"", id);
-		weftd_resp_error(b, req->id, WEFTD_ERR_UNKNOWN_JOB, msg);
-	}
+	if (!j)
+		srv_resp_errno(b, req->id, -ESRCH, id);
 	return j;
 }
 
@@ -155,7 +141,7 @@ static void op_wait(struct conn *c, struct weftd_buf *b, const struct weftd_requ
 	struct weftd_job *one, **jobs = n == 1 ? &one : malloc(n * sizeof(*jobs));
 
 	if (!jobs) {
-		weftd_resp_error(b, req->id, WEFTD_ERR_INTERNAL, "out of memory");
+		srv_resp_errno(b, req->id, -ENOMEM, NULL);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -184,29 +170,26 @@ static void op_other(struct conn *c, struct weftd_buf *b, const struct weftd_req
 {
 	struct handler h = c->srv->handlers[req->op];
 	struct handler_call *hc;
-	char msg[96];
 
 	if (!h.fn) {
-		snprintf(msg, sizeof(msg), "op \"%s\" has no handler in this server",
-			 weftd_op_name(req->op));
-		weftd_resp_error(b, req->id, WEFTD_ERR_UNSUPPORTED, msg);
+		srv_resp_errno(b, req->id, -EOPNOTSUPP, weftd_op_name(req->op));
 		return;
 	}
 	hc = malloc(sizeof(*hc));
 	if (!hc) {
-		weftd_resp_error(b, req->id, WEFTD_ERR_INTERNAL, "out of memory");
+		srv_resp_errno(b, req->id, -ENOMEM, NULL);
 		return;
 	}
 	hc->c = c;
 	hc->h = h;
 	memcpy(hc->id, req->id, sizeof(hc->id));
 	atomic_fetch_add(&c->refs, 1);
-	atomic_fetch_add(&c->handlers, 1);
+	weft_wg_add(&c->handlers, 1);
 	if (weft_go_opts(op_handler_main, hc, &(struct weft_go_opts){ .name = weftd_op_name(req->op) }) < 0) {
-		atomic_fetch_sub(&c->handlers, 1);
+		weft_wg_done(&c->handlers);
 		atomic_fetch_sub(&c->refs, 1);
 		free(hc);
-		weftd_resp_error(b, req->id, WEFTD_ERR_INTERNAL, "out of memory");
+		srv_resp_errno(b, req->id, -ENOMEM, NULL);
 	}
 }
 
@@ -214,16 +197,44 @@ static void op_handler_main(void *arg)
 {
 	struct handler_call *hc = arg;
 	struct weftd_buf b;
+	char err[1024] = "";
 
 	weftd_buf_init(&b, NULL, 0);
-	hc->h.fn(hc->h.arg, hc->id, &b);
+	int r = hc->h.fn(hc->h.arg, hc->id, &b, err, sizeof(err));
+	if (r < 0) {
+		weftd_buf_reset(&b);
+		srv_resp_errno(&b, hc->id, r, err[0] ? err : NULL);
+	}
 	if (b.err == 0)
 		srv_conn_append(hc->c, &b);
 	srv_conn_flush(hc->c);
 	weftd_buf_done(&b);
-	atomic_fetch_sub(&hc->c->handlers, 1);
+	weft_wg_done(&hc->c->handlers);
 	srv_conn_unref(hc->c);
 	free(hc);
+}
+
+/* stats and pipelines: the engine's figures as JSON (render.c). */
+static void op_figures(struct conn *c, struct weftd_buf *b, const struct weftd_request *req)
+{
+	struct weftd_engine *e = c->srv->eng;
+	size_t mark = b->len;
+	int r = 0;
+
+	weftd_resp_begin(b, req->id);
+	if (req->op == WEFTD_OP_PIPELINES) {
+		weftd_render_pipelines(b, e);
+	} else {
+		r = weftd_render_stats(b, e, req->pipeline);
+		if (r == 0 && !req->pipeline)
+			weftd_render_runtime(b, atomic_load(&c->srv->nconns));
+	}
+	if (r < 0) {
+		b->len = mark;
+		srv_resp_errno(b, req->id, r, req->pipeline);
+		return;
+	}
+	weftd_resp_end(b);
 }
 
 static void dispatch(struct conn *c, struct weftd_buf *b, const struct weftd_request *req)
@@ -250,7 +261,7 @@ static void dispatch(struct conn *c, struct weftd_buf *b, const struct weftd_req
 		break;
 	case WEFTD_OP_CANCEL:
 		if ((j = find_job(c, b, req, req->job))) {
-			weftd_job_cancel(weftd_engine_jobs(e), j, "canceled by client");
+			weftd_engine_cancel(e, j, "canceled by client");
 			weftd_resp_begin(b, req->id);
 			weftd_job_json(b, "job", j);
 			weftd_resp_end(b);
@@ -266,23 +277,9 @@ static void dispatch(struct conn *c, struct weftd_buf *b, const struct weftd_req
 				     req->state, req->limit);
 		weftd_resp_end(b);
 		break;
-	case WEFTD_OP_STATS: {
-		size_t mark = b->len;
-		weftd_resp_begin(b, req->id);
-		if (weftd_engine_stats_json(e, b, req->pipeline) < 0) {
-			b->len = mark;
-			weftd_resp_error(b, req->id, WEFTD_ERR_UNKNOWN_PIPELINE, "no such pipeline");
-			break;
-		}
-		if (!req->pipeline)
-			weftd_runtime_json(b, atomic_load(&c->srv->nconns));
-		weftd_resp_end(b);
-		break;
-	}
+	case WEFTD_OP_STATS:
 	case WEFTD_OP_PIPELINES:
-		weftd_resp_begin(b, req->id);
-		weftd_engine_pipelines_json(e, b);
-		weftd_resp_end(b);
+		op_figures(c, b, req);
 		break;
 	default:
 		op_other(c, b, req);
@@ -306,6 +303,6 @@ void srv_handle_line(struct conn *c, struct weftd_buf *b, const char *line, size
 		int err = b->err;
 		b->err = 0;
 		b->len = mark;
-		weftd_resp_error(b, req.id, WEFTD_ERR_INTERNAL, strerror(-err));
+		srv_resp_errno(b, req.id, err, NULL);
 	}
 }
