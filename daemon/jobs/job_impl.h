@@ -1,6 +1,6 @@
 /* job_impl.h — the job's layout and the ends of its state machine, private to daemon/jobs/
  * (job.c owns the job, jobs.c the table's links in it). Nothing outside jobs/ includes
- * this: other modules use job.h. */
+ * this (but test_jobs, white-box): other modules use job.h. */
 #ifndef WEFTD_JOB_IMPL_H
 #define WEFTD_JOB_IMPL_H
 
