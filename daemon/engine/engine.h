@@ -11,12 +11,15 @@
  * full queue answers busy.
  *
  * Lifecycle hooks (for drain and reload): the running pipelines form a reference-counted
- * set behind one pointer (struct pipeset in engine.c; each job and worker holds its own
+ * set behind one pointer (struct pipeset in engine_impl.h; each job and worker holds its own
  * pipeline, which keeps its config alive), swapped by weftd_engine_reload;
  * intake can be closed (submits answer draining); closing a
  * pipeline's intake lets its stages drain in order (the last worker of a stage closes the
- * next stage's queue); every worker records a heartbeat (weftd_worker_beat) per job and
- * while its actor runs.
+ * next stage's queue); weftd_engine_wait_idle parks a drain until the last live job ends;
+ * every worker beats its supervisor slot (supervisor.h) per job and while its actor runs.
+ *
+ * Failures are negative errno; the figures are plain structs (weftd_engine_figures): the
+ * server turns both into the protocol (server/errors.c, server/render.c).
  */
 #ifndef WEFTD_ENGINE_H
 #define WEFTD_ENGINE_H
@@ -28,7 +31,6 @@
 
 #include "config/config.h"
 #include "jobs/jobs.h"
-#include "proto/proto.h"
 
 struct weftd_engine;
 struct weftd_pipe;
@@ -57,12 +59,12 @@ struct weftd_engine *weftd_engine_free(struct weftd_engine *e);
 struct weftd_jobs *weftd_engine_jobs(struct weftd_engine *e);
 const struct weftd_config *weftd_engine_config(struct weftd_engine *e);
 
-/* Submit payload to the pipeline called name. On success returns 0 and *ret holds a
- * reference to the new (queued) job. On refusal returns a negative errno and sets *code:
- * WEFTD_ERR_UNKNOWN_PIPELINE (-ENOENT), WEFTD_ERR_BUSY (-EAGAIN: first queue full, nothing
- * kept), WEFTD_ERR_DRAINING (-ESHUTDOWN), WEFTD_ERR_INTERNAL (-ENOMEM). Never parks. */
+/* Submit payload to the pipeline called name. Returns 0 with *ret a reference to the new
+ * (queued) job, or: -ENOENT no pipeline called name, -EAGAIN its first queue is full
+ * (nothing kept), -ESHUTDOWN intake closed (draining, stopping), -ENOMEM, or the journal's
+ * write error (-EIO, -ENOSPC...). Parks only for the journal (batch/fsync durability). */
 int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *payload, size_t len,
-			struct weftd_job **ret, enum weftd_err *code);
+			struct weftd_job **ret);
 
 struct weftd_sup;
 struct weftd_journal;
@@ -95,35 +97,54 @@ struct weftd_reload_stats {
 int weftd_engine_reload(struct weftd_engine *e, struct weftd_config *cfg,
 			struct weftd_reload_stats *ret, char *err, size_t errlen);
 
+/* Cancel j (weftd_job_cancel: a queued job ends at once, a running one when its attempt
+ * sees its ctx) with reason as its error. Returns true if j was still live. Never parks
+ * (but briefly while a drain waits). */
+bool weftd_engine_cancel(struct weftd_engine *e, struct weftd_job *j, const char *reason);
+/* Park until no job is live (every job in the table has ended; replayed ones count from
+ * weftd_engine_replay on), or ctx is done. Returns 0, or ctx's error with jobs still live.
+ * Wakes when the last job ends, not on a clock. Fiber only. */
+int weftd_engine_wait_idle(struct weftd_engine *e, weft_ctx *ctx);
+
 /* Refuse new submits from now on (draining) / accept them again. */
 void weftd_engine_set_intake(struct weftd_engine *e, bool open);
 bool weftd_engine_intake_open(struct weftd_engine *e);
 
-/* Write "pipelines":{name:{...counters, "stages":[...]}} (only `pipeline` when non-NULL).
- * Returns 0, or -ENOENT when pipeline names none. */
-int weftd_engine_stats_json(struct weftd_engine *e, struct weftd_buf *b, const char *pipeline);
-/* Append "runtime": the scheduler's counters (procs, fibers, switches, steals, parks,
- * naps, wake-ups, I/O) and the open connections: what an operator looks at when the
- * pipeline figures do not add up. Fiber only. */
-void weftd_runtime_json(struct weftd_buf *b, unsigned connections);
-/* Write "pipelines":[{name, stages:[{settings}]}]. */
-void weftd_engine_pipelines_json(struct weftd_engine *e, struct weftd_buf *b);
+/* A latency histogram read out, in microseconds (quantiles: the upper bound of their
+ * bucket, capped at the max seen). */
+struct weftd_latency {
+	uint64_t count, p50, p99, mean, max;
+};
+/* A stage's counters added up over the procs, with its settings. */
+struct weftd_stage_figures {
+	const struct weftd_stage *cfg;
+	int64_t queued, running, retrying;      /* gauges: jobs there now */
+	uint64_t done, failed, retried, canceled, timeouts, heartbeat_timeouts;
+	struct weftd_latency latency_us;        /* successful attempts */
+};
+/* A pipeline's counters added up over the procs, with its settings and its stages'. */
+struct weftd_pipeline_figures {
+	const struct weftd_pipeline *cfg;
+	uint64_t submitted, done, failed, canceled, busy;
+	struct weftd_latency latency_us;        /* submit to done */
+	size_t nstages;
+	const struct weftd_stage_figures *stages;
+};
+/* Read out the running pipelines (only the one called pipeline when non-NULL) in config
+ * order: fn(figures, arg) once each, the figures valid during the call. fn must not park.
+ * Returns 0, -ENOENT when pipeline names none (fn not called), or -ENOMEM. Never parks. */
+int weftd_engine_figures(struct weftd_engine *e, const char *pipeline,
+			 void (*fn)(const struct weftd_pipeline_figures *p, void *arg), void *arg);
+
+/* The running pipelines' settings in config order: fn(cfg, arg) once each (cfg valid until
+ * the engine is freed). fn must not park. Never parks. */
+void weftd_engine_pipelines(struct weftd_engine *e,
+			    void (*fn)(const struct weftd_pipeline *cfg, void *arg), void *arg);
 
 /* Jobs queued or running over all pipelines (for STATUS= lines and drains). */
 struct weftd_engine_load {
 	uint64_t queued, running, retrying;
 };
 void weftd_engine_load(struct weftd_engine *e, struct weftd_engine_load *ret);
-
-/* A worker's heartbeat: the monotonic time of its last beat and the job it runs (NULL when
- * idle). Visited for a supervisor; fn runs under no lock and must not block. */
-struct weftd_worker_info {
-	const char *pipeline, *stage;
-	unsigned index;
-	int64_t last_beat_ns;
-	bool busy;
-};
-void weftd_engine_foreach_worker(struct weftd_engine *e,
-				 void (*fn)(const struct weftd_worker_info *w, void *arg), void *arg);
 
 #endif

@@ -1,138 +1,44 @@
-/* journal.c — durability of accepted jobs: live set, writer fiber, group commit, replay,
- * compaction (see journal.h). */
+/* journal.c — the journal's file: the live set, open and replay (see journal.h); the
+ * writer fiber and group commit are in journal_writer.c. */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
-#include "util/spin.h"
-#include "internal.h"
-#include "jobs/journal.h"
-
-#define TMP_FILE "journal.tmp"
-#define BAD_FILE "journal.bad"
-#define IOV_BATCH 64
-
-/* A live (accepted, unfinished) job: its encoded ACCEPT frame, ready to be rewritten by
- * compaction, plus NUL-terminated copies of id and pipeline for replay. */
-struct jentry {
-	struct jentry *hnext;          /* hash chain */
-	struct jentry *prev, *next;    /* acceptance order */
-	uint64_t hash;
-	bool durable;                  /* written (and synced per mode): compaction may copy it */
-	struct weftd_journal_job job;  /* strings point into data[] */
-	size_t rec_len;
-	unsigned char *rec;            /* into data[] */
-	unsigned char data[];          /* id \0 pipeline \0 rec */
-};
-
-/* One record waiting for the writer. ACCEPT: on the submitter's stack, rec in e, w set.
- * FINISH: malloc'd with the record inline, freed by the writer. */
-struct jnode {
-	struct jnode *next;
-	struct jentry *e;
-	struct weft__waiter *w;
-	int res;
-	size_t len;
-	unsigned char rec[];
-};
-
-struct weftd_journal {
-	enum weftd_durability mode;
-	uint64_t compact_bytes;
-	int dirfd, fd;
-	weftd_spin lock;               /* guards everything below */
-	struct jentry **buckets;
-	size_t nbuckets;
-	struct jentry *first, *last;
-	struct jnode *head, *tail;     /* pending records, FIFO */
-	struct weft__waitq wq;         /* the writer while idle */
-	bool started, closing;
-	int err;                       /* sticky I/O error */
-	uint64_t size;                 /* bytes in the file (writer-owned once started) */
-	struct weftd_journal_stats st;
-	weft_wg done;                  /* the writer has ended */
-};
+#include "jobs/journal_impl.h"
 
 /* ---- live set ---- */
 
-static uint64_t hash_id(const char *s)
+struct jentry *jn_live_get(struct weftd_journal *j, const char *id)
 {
-	uint64_t h = 1469598103934665603ull;
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
-	return h;
-}
-
-static struct jentry **find_slot(struct weftd_journal *j, const char *id, uint64_t h)
-{
-	struct jentry **pp = &j->buckets[h & (j->nbuckets - 1)];
-	while (*pp && ((*pp)->hash != h || strcmp((*pp)->job.id, id) != 0))
-		pp = &(*pp)->hnext;
-	return pp;
-}
-
-static int grow(struct weftd_journal *j)
-{
-	size_t n = j->nbuckets ? j->nbuckets * 2 : 64;
-	struct jentry **b = calloc(n, sizeof(*b));
-	if (!b)
-		return -ENOMEM;
-	for (struct jentry *e = j->first; e; e = e->next) {
-		e->hnext = b[e->hash & (n - 1)];
-		b[e->hash & (n - 1)] = e;
-	}
-	free(j->buckets);
-	j->buckets = b;
-	j->nbuckets = n;
-	return 0;
+	struct weftd_idmap_node *n = weftd_idmap_get(&j->ids, id, strlen(id));
+	return n ? (struct jentry *)((char *)n - offsetof(struct jentry, idn)) : NULL;
 }
 
 /* Under the lock (or before start). */
-static void live_unlink(struct weftd_journal *j, struct jentry *e)
+void jn_live_unlink(struct weftd_journal *j, struct jentry *e)
 {
-	struct jentry **pp = find_slot(j, e->job.id, e->hash);
-	*pp = e->hnext;
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		j->first = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		j->last = e->prev;
+	weftd_idmap_remove(&j->ids, &e->idn);
+	TAILQ_REMOVE(&j->live, e, order);
 	j->st.live--;
 	j->st.live_bytes -= e->rec_len;
 }
 
-static int live_insert(struct weftd_journal *j, struct jentry *e)
+int jn_live_insert(struct weftd_journal *j, struct jentry *e)
 {
-	if (j->st.live >= j->nbuckets && grow(j) < 0)
-		return -ENOMEM;
-	struct jentry **pp = find_slot(j, e->job.id, e->hash);
-	if (*pp)
-		return -EEXIST;
-	e->hnext = NULL;
-	*pp = e;
-	e->next = NULL;
-	e->prev = j->last;
-	if (j->last)
-		j->last->next = e;
-	else
-		j->first = e;
-	j->last = e;
+	int r = weftd_idmap_insert(&j->ids, &e->idn);
+	if (r < 0)
+		return r;
+	TAILQ_INSERT_TAIL(&j->live, e, order);
 	j->st.live++;
 	j->st.live_bytes += e->rec_len;
 	return 0;
 }
 
-static struct jentry *entry_new(const char *id, size_t id_len, const char *pipeline,
+struct jentry *jn_entry_new(const char *id, size_t id_len, const char *pipeline,
 				size_t pipeline_len, const void *payload, size_t payload_len,
 				uint64_t submitted_ns)
 {
@@ -153,7 +59,7 @@ static struct jentry *entry_new(const char *id, size_t id_len, const char *pipel
 		return NULL;
 	}
 	e->rec_len = (size_t)n;
-	e->hash = hash_id(s);
+	weftd_idmap_node_init(&e->idn, s, id_len);
 	e->durable = false;
 	e->job = (struct weftd_journal_job){
 		.id = s, .pipeline = s + id_len + 1,
@@ -173,20 +79,19 @@ static int replay_rec(const struct weftd_jrec *r, void *arg)
 	id[r->id_len] = 0;
 	if (strlen(id) != r->id_len)
 		return 0; /* an id with a NUL cannot come from us: ignore the record */
-	struct jentry **pp = j->nbuckets ? find_slot(j, id, hash_id(id)) : NULL;
-	if (pp && *pp) {
-		struct jentry *old = *pp;
-		live_unlink(j, old); /* FINISH, or an ACCEPT written twice: the last one wins */
+	struct jentry *old = jn_live_get(j, id);
+	if (old) {
+		jn_live_unlink(j, old); /* FINISH, or an ACCEPT written twice: the last one wins */
 		free(old);
 	}
 	if (r->type != WEFTD_JREC_ACCEPT)
 		return 0;
-	struct jentry *e = entry_new(r->id, r->id_len, r->pipeline, r->pipeline_len, r->payload,
+	struct jentry *e = jn_entry_new(r->id, r->id_len, r->pipeline, r->pipeline_len, r->payload,
 				     r->payload_len, r->submitted_ns);
 	if (!e)
 		return -ENOMEM;
 	e->durable = true;
-	int x = live_insert(j, e);
+	int x = jn_live_insert(j, e);
 	if (x < 0)
 		free(e);
 	return x;
@@ -227,7 +132,7 @@ static int read_all(int fd, unsigned char **ret, size_t *ret_len)
 	return 0;
 }
 
-static int pwrite_all(int fd, const void *buf, size_t len, off_t off)
+int jn_pwrite_all(int fd, const void *buf, size_t len, off_t off)
 {
 	while (len) {
 		ssize_t n = pwrite(fd, buf, len, off);
@@ -290,7 +195,7 @@ static int open_file(struct weftd_journal *j, char *warn, size_t warnlen, char *
 		len = good;
 	}
 	if (len == 0) {
-		r = pwrite_all(fd, WEFTD_JREC_MAGIC, WEFTD_JREC_MAGIC_LEN, 0);
+		r = jn_pwrite_all(fd, WEFTD_JREC_MAGIC, WEFTD_JREC_MAGIC_LEN, 0);
 		if (r == 0 && fdatasync(fd) < 0)
 			r = -errno;
 		if (r < 0) {
@@ -321,12 +226,15 @@ int weftd_journal_open(const struct weftd_journal_opts *o, struct weftd_journal 
 	j->mode = o->mode;
 	j->compact_bytes = o->compact_bytes ? o->compact_bytes : WEFTD_JOURNAL_COMPACT_BYTES;
 	j->dirfd = j->fd = -EBADF;
+	TAILQ_INIT(&j->live);
+	STAILQ_INIT(&j->pending);
+	weft_event_init(&j->work);
 	weft_wg_init(&j->done);
 	if (j->mode == WEFTD_DURABILITY_NONE) {
 		*ret = j;
 		return 0;
 	}
-	int r = grow(j);
+	int r = weftd_idmap_init(&j->ids, 64);
 	if (r == 0 && mkdir(o->dir, 0700) < 0 && errno != EEXIST)
 		r = -errno;
 	if (r == 0 && (j->dirfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
@@ -351,9 +259,9 @@ int weftd_journal_replay(struct weftd_journal *j,
 {
 	if (!j || !fn)
 		return -EINVAL;
-	struct jentry *e = j->first;
+	struct jentry *e = TAILQ_FIRST(&j->live);
 	while (e) {
-		struct jentry *next = e->next; /* fn may finish e */
+		struct jentry *next = TAILQ_NEXT(e, order); /* fn may finish e */
 		int x = fn(&e->job, arg);
 		if (x)
 			return x;
@@ -362,318 +270,23 @@ int weftd_journal_replay(struct weftd_journal *j,
 	return 0;
 }
 
-/* ---- the writer fiber ---- */
-
-static int write_iov(struct weftd_journal *j, struct iovec *iov, int cnt)
-{
-	while (cnt > 0) {
-		int n = weft_writev(NULL, j->fd, iov, cnt, (int64_t)j->size);
-		if (n < 0)
-			return n;
-		if (n == 0)
-			return -EIO;
-		j->size += (uint64_t)n;
-		while (cnt > 0 && (size_t)n >= iov->iov_len) {
-			n -= (int)iov->iov_len;
-			iov++;
-			cnt--;
-		}
-		if (cnt > 0) {
-			iov->iov_base = (char *)iov->iov_base + n;
-			iov->iov_len -= (size_t)n;
-		}
-	}
-	return 0;
-}
-
-/* Write the batch; *ret_sync says whether it holds ACCEPTs (which need the fdatasync). */
-static int write_batch(struct weftd_journal *j, struct jnode *n, bool *ret_sync)
-{
-	struct iovec iov[IOV_BATCH];
-	int cnt = 0, r = 0;
-	*ret_sync = false;
-	for (; n && r == 0; n = n->next) {
-		if (n->e) {
-			iov[cnt++] = (struct iovec){ n->e->rec, n->e->rec_len };
-			*ret_sync = true;
-		} else {
-			iov[cnt++] = (struct iovec){ n->rec, n->len };
-		}
-		if (cnt == IOV_BATCH || !n->next) {
-			r = write_iov(j, iov, cnt);
-			cnt = 0;
-		}
-	}
-	return r;
-}
-
-static int do_rename(void *arg)
-{
-	struct weftd_journal *j = arg;
-	return renameat(j->dirfd, TMP_FILE, j->dirfd, WEFTD_JOURNAL_FILE) < 0 ? -errno : 0;
-}
-
-/* Rewrite the durable live set into a new file and rename it over the journal. Records
- * still pending are appended to the new file afterwards, as this fiber is the only writer. */
-static void maybe_compact(struct weftd_journal *j)
-{
-	weftd_spin_lock(&j->lock);
-	uint64_t live = j->st.live_bytes + WEFTD_JREC_MAGIC_LEN;
-	if (j->err || j->size < j->compact_bytes || j->size < 2 * live) {
-		weftd_spin_unlock(&j->lock);
-		return;
-	}
-	unsigned char *buf = malloc(live);
-	size_t len = 0;
-	if (buf) {
-		memcpy(buf, WEFTD_JREC_MAGIC, WEFTD_JREC_MAGIC_LEN);
-		len = WEFTD_JREC_MAGIC_LEN;
-		for (struct jentry *e = j->first; e; e = e->next)
-			if (e->durable) {
-				memcpy(buf + len, e->rec, e->rec_len);
-				len += e->rec_len;
-			}
-	}
-	weftd_spin_unlock(&j->lock);
-	if (!buf)
-		return; /* try again after the next batch */
-	int fd = weft_openat(NULL, j->dirfd, TMP_FILE, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	int r = fd;
-	if (fd >= 0) {
-		r = weft_write_all(NULL, fd, buf, len);
-		if (r >= 0)
-			r = weft_fsync(NULL, fd, IORING_FSYNC_DATASYNC);
-		if (r >= 0)
-			r = weft_blocking(do_rename, j);
-		if (r >= 0)
-			weft_fsync(NULL, j->dirfd, 0); /* make the rename durable */
-	}
-	free(buf);
-	if (r < 0) {
-		if (fd >= 0)
-			weft_close(NULL, fd);
-		unlinkat(j->dirfd, TMP_FILE, 0); /* best effort; the old journal stays in use */
-		return;
-	}
-	weft_close(NULL, j->fd);
-	j->fd = fd;
-	j->size = len;
-	weftd_spin_lock(&j->lock);
-	j->st.compactions++;
-	j->st.fsyncs++;
-	j->st.file_bytes = len;
-	weftd_spin_unlock(&j->lock);
-}
-
-/* Take the next batch (lock held): everything in BATCH mode; in FSYNC mode up to and
- * including the first ACCEPT, so each ACCEPT gets an fdatasync of its own. */
-static struct jnode *take_batch(struct weftd_journal *j)
-{
-	struct jnode *b = j->head, *n = b;
-	if (j->mode == WEFTD_DURABILITY_FSYNC) {
-		while (n->next && !n->e)
-			n = n->next;
-	} else {
-		n = j->tail;
-	}
-	j->head = n->next;
-	if (!j->head)
-		j->tail = NULL;
-	n->next = NULL;
-	return b;
-}
-
-static void writer(void *arg)
-{
-	struct weftd_journal *j = arg;
-	maybe_compact(j);
-	for (;;) {
-		weftd_spin_lock(&j->lock);
-		while (!j->head && !j->closing) {
-			struct weft__waiter w;
-			weft__waiter_init(&w);
-			weft__waitq_push(&j->wq, &w);
-			weftd_spin_unlock(&j->lock);
-			weft__wait(NULL, &w, "journal idle");
-			weftd_spin_lock(&j->lock);
-		}
-		if (!j->head) {
-			weftd_spin_unlock(&j->lock);
-			break;
-		}
-		struct jnode *batch = take_batch(j);
-		int r = j->err;
-		weftd_spin_unlock(&j->lock);
-		bool sync = false;
-		if (r == 0)
-			r = write_batch(j, batch, &sync);
-		if (r == 0 && sync)
-			r = weft_fsync(NULL, j->fd, IORING_FSYNC_DATASYNC);
-		weftd_spin_lock(&j->lock);
-		if (r < 0 && !j->err)
-			j->err = r;
-		j->st.batches++;
-		j->st.fsyncs += sync;
-		j->st.file_bytes = j->size;
-		for (struct jnode *n = batch, *next; n; n = next) {
-			next = n->next;
-			if (n->e) {
-				n->e->durable = r == 0;
-				j->st.accepts += r == 0;
-				n->res = r;
-				weft__waiter_fire(n->w, r); /* n is dead after this */
-			} else {
-				j->st.finishes += r == 0;
-				free(n);
-			}
-		}
-		weftd_spin_unlock(&j->lock);
-		maybe_compact(j);
-	}
-	weft_wg_done(&j->done);
-}
-
-static void wake_writer(struct weftd_journal *j)
-{
-	struct weft__waiter *w;
-	while ((w = weft__waitq_pop(&j->wq)))
-		if (weft__waiter_fire(w, 0))
-			break;
-}
-
-static void enqueue(struct weftd_journal *j, struct jnode *n)
-{
-	n->next = NULL;
-	if (j->tail)
-		j->tail->next = n;
-	else
-		j->head = n;
-	j->tail = n;
-	wake_writer(j);
-}
-
-int weftd_journal_start(struct weftd_journal *j)
-{
-	if (!j)
-		return -EINVAL;
-	if (j->started)
-		return -EALREADY;
-	if (j->mode == WEFTD_DURABILITY_NONE) {
-		j->started = true;
-		return 0;
-	}
-	weft_wg_add(&j->done, 1);
-	int r = weft_go_opts(writer, j, &(struct weft_go_opts){ .name = "journal" });
-	if (r < 0) {
-		weft_wg_done(&j->done);
-		return r;
-	}
-	j->started = true;
-	return 0;
-}
-
-int weftd_journal_accept(struct weftd_journal *j, const char *id, const char *pipeline,
-			 const void *payload, size_t payload_len, uint64_t submitted_ns)
-{
-	if (!j || !id || !pipeline || (!payload && payload_len))
-		return -EINVAL;
-	if (j->mode == WEFTD_DURABILITY_NONE)
-		return 0;
-	size_t id_len = strlen(id), pl_len = strlen(pipeline);
-	if (id_len == 0 || id_len > WEFTD_JREC_MAX_ID || pl_len > UINT16_MAX ||
-	    payload_len > WEFTD_JREC_MAX_BODY)
-		return -EINVAL;
-	struct jentry *e = entry_new(id, id_len, pipeline, pl_len, payload, payload_len, submitted_ns);
-	if (!e)
-		return -ENOMEM;
-	struct weft__waiter w;
-	weft__waiter_init(&w);
-	struct jnode n = { .e = e, .w = &w };
-	weftd_spin_lock(&j->lock);
-	int r = j->err ? j->err : !j->started || j->closing ? -ESHUTDOWN : live_insert(j, e);
-	if (r < 0) {
-		weftd_spin_unlock(&j->lock);
-		free(e);
-		return r;
-	}
-	enqueue(j, &n);
-	weftd_spin_unlock(&j->lock);
-	r = weft__wait(NULL, &w, "journal sync");
-	if (r < 0) {
-		weftd_spin_lock(&j->lock);
-		live_unlink(j, e);
-		weftd_spin_unlock(&j->lock);
-		free(e);
-	}
-	return r;
-}
-
-int weftd_journal_finish(struct weftd_journal *j, const char *id, enum weftd_jrec_state st)
-{
-	if (!j || !id || st < WEFTD_JREC_DONE || st > WEFTD_JREC_LOST)
-		return -EINVAL;
-	if (j->mode == WEFTD_DURABILITY_NONE)
-		return 0;
-	size_t id_len = strlen(id);
-	if (id_len == 0 || id_len > WEFTD_JREC_MAX_ID)
-		return -ENOENT;
-	struct jnode *n = malloc(sizeof(*n) + weftd_jrec_finish_size(id_len));
-	if (!n)
-		return -ENOMEM;
-	*n = (struct jnode){ .len = (size_t)weftd_jrec_encode_finish(n->rec, id, id_len, st) };
-	weftd_spin_lock(&j->lock);
-	struct jentry **pp = find_slot(j, id, hash_id(id)), *e = *pp;
-	if (!e || !e->durable || j->closing) {
-		weftd_spin_unlock(&j->lock);
-		free(n);
-		return !e || !e->durable ? -ENOENT : -ESHUTDOWN;
-	}
-	live_unlink(j, e);
-	if (j->started)
-		enqueue(j, n);
-	weftd_spin_unlock(&j->lock);
-	if (!j->started) {
-		/* before start (replay finishing LOST jobs): write it directly */
-		int r = pwrite_all(j->fd, n->rec, n->len, (off_t)j->size);
-		if (r == 0) {
-			j->size += n->len;
-			j->st.file_bytes = j->size;
-			j->st.finishes++;
-		}
-		free(n);
-	}
-	free(e);
-	return 0;
-}
-
-int weftd_journal_close(struct weftd_journal *j)
-{
-	if (!j)
-		return -EINVAL;
-	weftd_spin_lock(&j->lock);
-	bool was = j->closing;
-	j->closing = true;
-	wake_writer(j);
-	weftd_spin_unlock(&j->lock);
-	if (j->started && !was && j->mode != WEFTD_DURABILITY_NONE)
-		return weft_wg_wait(NULL, &j->done);
-	return 0;
-}
-
 struct weftd_journal *weftd_journal_free(struct weftd_journal *j)
 {
+	struct jentry *e;
+	struct jnode *n;
+
 	if (!j)
 		return NULL;
-	for (struct jentry *e = j->first, *next; e; e = next) {
-		next = e->next;
+	while ((e = TAILQ_FIRST(&j->live))) {
+		TAILQ_REMOVE(&j->live, e, order);
 		free(e);
 	}
-	for (struct jnode *n = j->head, *next; n; n = next) {
-		next = n->next;
+	while ((n = STAILQ_FIRST(&j->pending))) {
+		STAILQ_REMOVE_HEAD(&j->pending, next);
 		if (!n->e)
 			free(n);
 	}
-	free(j->buckets);
+	weftd_idmap_done(&j->ids);
 	if (j->fd >= 0)
 		close(j->fd);
 	if (j->dirfd >= 0)

@@ -34,17 +34,21 @@ int weftd_server_new(struct weftd_engine *e, int lfd, const struct weftd_daemon_
  * they keep being served (status, wait, ...; submit answers `draining`). */
 int weftd_server_run(struct weftd_server *s, weft_ctx *ctx);
 /* End every connection (their waits too) and park until all have closed, at most
- * linger_ns. Fiber only. Returns 0, or -ETIMEDOUT with connections still open. Called after
- * the drain, so waits on drained jobs have been answered. */
+ * linger_ns. Fiber only. Returns 0, -ETIMEDOUT with connections still open (the server is
+ * then never freed: they use it), or -ENOMEM. Called after the drain, so waits on drained
+ * jobs have been answered. */
 int weftd_server_close_conns(struct weftd_server *s, int64_t linger_ns);
 /* Free after run returned and every connection ended (with connections left it frees
  * nothing: they use it); NULL ok. Does not close lfd. */
 struct weftd_server *weftd_server_free(struct weftd_server *s);
 
 /* An op the server does not implement itself (reload, drain): fn runs in a fiber of its
- * own, writes one whole response line for request id (raw JSON) into out and returns.
- * Without a handler those ops answer "unsupported". */
-typedef void (*weftd_op_handler)(void *arg, const char *id, struct weftd_buf *out);
+ * own and returns 0 with one whole response line for request id (raw JSON) in out, or a
+ * negative errno with err filled (a message of at most errlen bytes): the server answers
+ * with its errno table's code (errors.c: -EINVAL invalid_config, -ETIMEDOUT and -ECANCELED
+ * internal). Without a handler those ops answer "unsupported". */
+typedef int (*weftd_op_handler)(void *arg, const char *id, struct weftd_buf *out, char *err,
+				size_t errlen);
 void weftd_server_set_handler(struct weftd_server *s, enum weftd_op op, weftd_op_handler fn, void *arg);
 
 /* Live connections. */

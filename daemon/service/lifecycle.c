@@ -9,12 +9,13 @@
 
 #include "service/lifecycle.h"
 #include "jobs/journal.h"
+#include "server/render.h"
 #include "service/log.h"
 #include "service/notify.h"
 #include "service/signals.h"
 
 #define STATUS_PERIOD (5 * WEFT_SEC)
-#define DRAIN_POLL    (50 * WEFT_MSEC)
+#define DRAIN_REPORT  WEFT_SEC      /* drain progress to systemd (pacing, not a poll) */
 #define CONN_LINGER   (2 * WEFT_SEC)  /* for answers to reach clients after the drain */
 
 struct life {
@@ -22,7 +23,7 @@ struct life {
 	struct weftd_server *srv;
 	const char *config_path;
 	weft_mutex reload_lock;  /* one reload at a time */
-	atomic_int ops;          /* drain/reload op and SIGHUP fibers using this struct */
+	weft_wg ops;             /* drain/reload op and SIGHUP fibers using this struct */
 	weft_ctx *serve;     /* cancelled by the first TERM/INT: stop serving, start the drain */
 	weft_ctx *skip;      /* cancelled by the second: skip the drain's wait */
 	weft_ctx *bg;        /* the helper fibers (signals, status); cancelled at the end */
@@ -40,7 +41,8 @@ static uint64_t pending(struct weftd_engine *e)
 	return c.total - c.finished;
 }
 
-/* Close intake and wait until nothing is queued or running, or the timeout, or skip.
+/* Close intake and wait until nothing is queued or running (woken by the last job's end),
+ * or the timeout, or skip. With notify, systemd hears of the progress every DRAIN_REPORT.
  * Returns the number of jobs that were pending at the start (>= 0), or -ETIMEDOUT /
  * skip's error with jobs left. */
 static long drain(struct life *L, bool notify)
@@ -52,20 +54,27 @@ static long drain(struct life *L, bool notify)
 	weftd_notice("draining: %llu jobs queued or running, %llums to finish",
 		     (unsigned long long)start, (unsigned long long)(budget / 1000000));
 	for (;;) {
-		uint64_t n = pending(L->e);
-		if (n == 0)
+		int64_t left = deadline - weft_now();
+		weft_ctx *until;
+		if (left <= 0)
+			return pending(L->e) ? -ETIMEDOUT : (long)start;
+		int r = weft_ctx_with_timeout(L->skip, notify && left > DRAIN_REPORT ? DRAIN_REPORT : left,
+					      &until);
+		if (r < 0)
+			return r;
+		r = weftd_engine_wait_idle(L->e, until);
+		weft_ctx_unref(until);
+		if (r == 0)
 			return (long)start;
-		if (weft_now() >= deadline)
-			return -ETIMEDOUT;
+		if ((r = weft_ctx_err(L->skip)) < 0)
+			return r;
+		uint64_t n = pending(L->e);
 		if (notify && n < last) {
 			/* progress: give systemd's stop timeout the rest of our budget plus slack */
 			weftd_notify_extend_timeout((uint64_t)(deadline - weft_now()) / 1000 + 5000000);
 			weftd_notify_status("draining: %llu jobs left", (unsigned long long)n);
 		}
 		last = n;
-		int r = weft_sleep(L->skip, DRAIN_POLL);
-		if (r < 0)
-			return r;
 	}
 }
 
@@ -79,13 +88,13 @@ static void dump(struct life *L)
 	for (size_t i = 0; i < cfg->npipelines; i++) {
 		struct weftd_buf b;
 		weftd_buf_init(&b, NULL, 0);
-		weftd_engine_stats_json(L->e, &b, cfg->pipelines[i].name);
+		weftd_render_stats(&b, L->e, cfg->pipelines[i].name);
 		weftd_notice("SIGUSR1: stats {%.*s}", (int)b.len, b.data ? b.data : "");
 		weftd_buf_done(&b);
 	}
 	struct weftd_buf b;
 	weftd_buf_init(&b, NULL, 0);
-	weftd_runtime_json(&b, weftd_server_connections(L->srv));
+	weftd_render_runtime(&b, weftd_server_connections(L->srv));
 	weftd_notice("SIGUSR1: {%.*s}", (int)b.len, b.data ? b.data : "");
 	weftd_buf_done(&b);
 }
@@ -185,19 +194,18 @@ static void sighup_fiber(void *arg)
 	char err[1024];
 
 	reload(L, "SIGHUP", &st, err, sizeof(err));
-	atomic_fetch_sub(&L->ops, 1);
+	weft_wg_done(&L->ops);
 }
 
-static void op_reload(void *arg, const char *id, struct weftd_buf *out)
+/* The reload op: any failure is -EINVAL (invalid_config), the old config running on. */
+static int op_reload(void *arg, const char *id, struct weftd_buf *out, char *err, size_t errlen)
 {
 	struct life *L = arg;
 	struct weftd_reload_stats st = { 0 };
-	char err[1024];
 
-	atomic_fetch_add(&L->ops, 1);
-	if (reload(L, "reload op", &st, err, sizeof(err)) < 0) {
-		weftd_resp_error(out, id, WEFTD_ERR_INVALID_CONFIG, err);
-	} else {
+	weft_wg_add(&L->ops, 1);
+	int r = reload(L, "reload op", &st, err, errlen);
+	if (r == 0) {
 		weftd_resp_begin(out, id);
 		weftd_json_u64(out, "unchanged", st.unchanged);
 		weftd_json_u64(out, "changed", st.changed);
@@ -205,7 +213,8 @@ static void op_reload(void *arg, const char *id, struct weftd_buf *out)
 		weftd_json_u64(out, "removed", st.removed);
 		weftd_resp_end(out);
 	}
-	atomic_fetch_sub(&L->ops, 1);
+	weft_wg_done(&L->ops);
+	return r < 0 ? -EINVAL : 0;
 }
 
 static int on_signal(int sig, void *arg)
@@ -225,9 +234,9 @@ static int on_signal(int sig, void *arg)
 	case SIGHUP:
 		/* in a fiber of its own: the signal reader stays responsive (a TERM during a
 		 * reload) */
-		atomic_fetch_add(&L->ops, 1);
+		weft_wg_add(&L->ops, 1);
 		if (weft_go_opts(sighup_fiber, L, &(struct weft_go_opts){ .name = "reload" }) < 0) {
-			atomic_fetch_sub(&L->ops, 1);
+			weft_wg_done(&L->ops);
 			weftd_err("SIGHUP: cannot start the reload: out of memory");
 		}
 		break;
@@ -281,22 +290,22 @@ static void server_fiber(void *arg)
 }
 
 /* The `drain` op: the same drain, without exiting; intake stays closed afterwards. */
-static void op_drain(void *arg, const char *id, struct weftd_buf *out)
+static int op_drain(void *arg, const char *id, struct weftd_buf *out, char *err, size_t errlen)
 {
 	struct life *L = arg;
-	atomic_fetch_add(&L->ops, 1);
+	weft_wg_add(&L->ops, 1);
 	long r = drain(L, false);
-	atomic_fetch_sub(&L->ops, 1);
+	weft_wg_done(&L->ops);
 	if (r < 0) {
-		weftd_resp_error(out, id, WEFTD_ERR_INTERNAL,
-				 r == -ETIMEDOUT ? "drain timed out with jobs still running"
-						 : "drain interrupted");
-		return;
+		snprintf(err, errlen, "%s", r == -ETIMEDOUT ? "drain timed out with jobs still running"
+							    : "drain interrupted");
+		return r == -ETIMEDOUT ? -ETIMEDOUT : -ECANCELED;
 	}
 	weftd_notice("drain complete: %ld jobs finished; intake stays closed", r);
 	weftd_resp_begin(out, id);
 	weftd_json_u64(out, "drained", (uint64_t)r);
 	weftd_resp_end(out);
+	return 0;
 }
 
 static int spawn(struct life *L, weft_fn fn, const char *name)
@@ -312,6 +321,7 @@ int weftd_lifecycle_run(struct weftd_engine *e, struct weftd_server *srv, const 
 {
 	struct life L = { .e = e, .srv = srv, .config_path = config_path };
 	weft_wg_init(&L.helpers);
+	weft_wg_init(&L.ops);
 	weft_mutex_init(&L.reload_lock);
 	int r = weft_ctx_with_cancel(NULL, &L.serve);
 	if (r == 0)
@@ -355,8 +365,7 @@ int weftd_lifecycle_run(struct weftd_engine *e, struct weftd_server *srv, const 
 	weft_ctx_cancel(L.bg);
 	weft_wg_wait(NULL, &L.helpers);
 	/* an op or reload fiber still using L: let it finish (it sees the stop) */
-	while (atomic_load(&L.ops) > 0)
-		weft_sleep(NULL, 5 * WEFT_MSEC);
+	weft_wg_wait(NULL, &L.ops);
 	weftd_server_set_handler(srv, WEFTD_OP_DRAIN, NULL, NULL);
 	weftd_server_set_handler(srv, WEFTD_OP_RELOAD, NULL, NULL);
 	weft_ctx_unref(L.serve);

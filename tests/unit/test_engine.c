@@ -2,7 +2,8 @@
  * pipelines kept, changed ones rebuilt while their in-flight jobs finish under the old
  * settings, removed ones gone for new jobs, added ones running), a reload that cannot be
  * built changes nothing, and a stuck attempt is cancelled by the supervisor's heartbeat
- * check and retried, counted per stage. Run with 1 and 2 procs. */
+ * check and retried, counted per stage; a refused submit says why with its errno; the
+ * drain's wait for the last job. Run with 1 and 2 procs. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -17,6 +18,8 @@
 #include "config/config.h"
 #include "engine/engine.h"
 #include "engine/supervisor.h"
+#include "job_copy.h"
+#include "server/render.h"
 #include "testutil.h"
 
 
@@ -35,8 +38,7 @@ static struct weftd_job *run_job(struct weftd_engine *e, const char *pipe, const
 				 int *ret_r)
 {
 	struct weftd_job *j;
-	enum weftd_err code;
-	int r = weftd_engine_submit(e, pipe, payload, strlen(payload), &j, &code);
+	int r = weftd_engine_submit(e, pipe, payload, strlen(payload), &j);
 	*ret_r = r;
 	if (r < 0)
 		return NULL;
@@ -48,8 +50,9 @@ static void assert_output(struct weftd_job *j, const char *want)
 {
 	assert_non_null(j);
 	assert_int_equal(weftd_job_state(j), WEFTD_JOB_DONE);
-	assert_int_equal(j->output_len, strlen(want));
-	assert_memory_equal(j->output, want, strlen(want));
+	struct job_copy c = job_copy(j);
+	assert_int_equal(c.output_len, strlen(want));
+	assert_memory_equal(c.output, want, strlen(want));
 }
 
 #define CONF_A \
@@ -72,7 +75,6 @@ static void reload_main(void *arg)
 	struct weftd_engine *e = arg;
 	struct weftd_reload_stats st;
 	struct weftd_job *j, *inflight;
-	enum weftd_err code;
 	char err[512];
 	int r;
 
@@ -80,7 +82,7 @@ static void reload_main(void *arg)
 	j = run_job(e, "keep", "a", &r);
 	assert_output(j, "A");
 	weftd_job_unref(j);
-	assert_int_equal(weftd_engine_submit(e, "slow", "x", 1, &inflight, &code), 0);
+	assert_int_equal(weftd_engine_submit(e, "slow", "x", 1, &inflight), 0);
 	weft_sleep(NULL, 50 * WEFT_MSEC); /* running its first stage under the old settings */
 
 	assert_int_equal(weftd_engine_reload(e, conf(CONF_B), &st, err, sizeof(err)), 0);
@@ -147,14 +149,14 @@ static void hb_main(void *arg)
 	struct weftd_job *j = run_job(t->e, "stuck", "x", &r);
 	assert_non_null(j);
 	assert_int_equal(weftd_job_state(j), WEFTD_JOB_FAILED);
-	assert_int_equal(j->attempts, 2);
-	assert_non_null(strstr(j->error, "heartbeat"));
+	assert_int_equal(job_copy(j).attempts, 2);
+	assert_non_null(strstr(job_copy(j).error, "heartbeat"));
 	weftd_job_unref(j);
 	j = run_job(t->e, "beating", "y", &r);
 	assert_output(j, "y");
 	weftd_job_unref(j);
 	weftd_buf_init(&b, NULL, 0);
-	assert_int_equal(weftd_engine_stats_json(t->e, &b, NULL), 0);
+	assert_int_equal(weftd_render_stats(&b, t->e, NULL), 0);
 	char *txt = strndup(b.data, b.len); /* the buffer is not a C string */
 	weftd_buf_done(&b);
 	assert_non_null(strstr(txt, "\"heartbeat_timeouts\":2"));
@@ -198,9 +200,8 @@ static void count_submitter(void *arg)
 {
 	struct count_test *t = arg;
 	struct weftd_job *jobs[COUNT_JOBS];
-	enum weftd_err code;
 	for (int i = 0; i < COUNT_JOBS; i++)
-		assert_int_equal(weftd_engine_submit(t->e, "two", "x", 1, &jobs[i], &code), 0);
+		assert_int_equal(weftd_engine_submit(t->e, "two", "x", 1, &jobs[i]), 0);
 	assert_int_equal(weftd_jobs_wait(NULL, jobs, COUNT_JOBS, 10 * WEFT_SEC), 0);
 	for (int i = 0; i < COUNT_JOBS; i++)
 		weftd_job_unref(jobs[i]);
@@ -220,7 +221,7 @@ static void count_main(void *arg)
 		weft_go(count_submitter, t);
 	weft_wg_wait(NULL, &t->wg);
 	weftd_buf_init(&b, NULL, 0);
-	assert_int_equal(weftd_engine_stats_json(t->e, &b, "two"), 0);
+	assert_int_equal(weftd_render_stats(&b, t->e, "two"), 0);
 	char *txt = strndup(b.data, b.len); /* the buffer is not a C string */
 	weftd_buf_done(&b);
 	snprintf(want, sizeof(want), "\"submitted\":%d,\"done\":%d,", COUNT_SUBMITTERS * COUNT_JOBS,
@@ -249,12 +250,104 @@ static void test_counts_add_up(void **state)
 	weftd_engine_free(t.e);
 }
 
+/* Every refusal is a negative errno (the server maps it to a protocol code). */
+static void refusals_main(void *arg)
+{
+	struct weftd_engine *e = arg;
+	struct weftd_job *a, *b, *c = NULL;
+
+	assert_int_equal(weftd_engine_start(e), 0);
+	assert_int_equal(weftd_engine_submit(e, "nope", "x", 1, &c), -ENOENT);
+	assert_int_equal(weftd_engine_submit(e, "slow", "a", 1, &a), 0);
+	while (weftd_job_state(a) != WEFTD_JOB_RUNNING) /* the one worker holds it */
+		weft_sleep(NULL, WEFT_MSEC);
+	assert_int_equal(weftd_engine_submit(e, "slow", "b", 1, &b), 0); /* the queue's one slot */
+	assert_int_equal(weftd_engine_submit(e, "slow", "c", 1, &c), -EAGAIN);
+	weftd_engine_set_intake(e, false);
+	assert_int_equal(weftd_engine_submit(e, "slow", "c", 1, &c), -ESHUTDOWN);
+	assert_null(c);
+	weftd_engine_stop(e);
+	assert_int_equal(weftd_job_state(a), WEFTD_JOB_CANCELED);
+	assert_int_equal(weftd_job_state(b), WEFTD_JOB_CANCELED);
+	weftd_job_unref(a);
+	weftd_job_unref(b);
+}
+
+static void test_submit_refusals(void **state)
+{
+	struct weftd_engine *e;
+	char err[256];
+	struct weft_opts o = { .procs = g_procs };
+
+	assert_int_equal(weftd_engine_new(conf("pipelines:\n  slow:\n    stages:\n"
+		"      - {name: s, builtin: sleep, params: {duration: 10s}, workers: 1, queue: 1}\n"),
+		&e, err, sizeof(err)), 0);
+	assert_int_equal(weft_run(refusals_main, e, &o), 0);
+	weftd_engine_free(e);
+}
+
+/* weftd_engine_wait_idle ends with the last job, times out with its ctx, and sees a
+ * cancel of the last job. */
+static void cancel_later(void *arg)
+{
+	struct weftd_engine *e = ((void **)arg)[0];
+	struct weftd_job *j = ((void **)arg)[1];
+
+	weft_sleep(NULL, 20 * WEFT_MSEC);
+	assert_true(weftd_engine_cancel(e, j, "canceled by client"));
+}
+
+static void idle_main(void *arg)
+{
+	struct weftd_engine *e = arg;
+	struct weftd_job *jobs[4], *stuck;
+	weft_ctx *ctx;
+
+	assert_int_equal(weftd_engine_start(e), 0);
+	assert_int_equal(weftd_engine_wait_idle(e, NULL), 0); /* no job at all */
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(weftd_engine_submit(e, "slow", "x", 1, &jobs[i]), 0);
+	assert_int_equal(weftd_engine_wait_idle(e, NULL), 0);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(weftd_job_state(jobs[i]), WEFTD_JOB_DONE);
+		weftd_job_unref(jobs[i]);
+	}
+	assert_int_equal(weftd_engine_submit(e, "stuck", "x", 1, &stuck), 0);
+	assert_int_equal(weft_ctx_with_timeout(NULL, 20 * WEFT_MSEC, &ctx), 0);
+	assert_int_equal(weftd_engine_wait_idle(e, ctx), -ETIMEDOUT);
+	weft_ctx_unref(ctx);
+	void *args[2] = { e, stuck };
+	weft_go(cancel_later, args);
+	assert_int_equal(weftd_engine_wait_idle(e, NULL), 0);
+	assert_int_equal(weftd_job_state(stuck), WEFTD_JOB_CANCELED);
+	weftd_job_unref(stuck);
+	weftd_engine_stop(e);
+}
+
+static void test_wait_idle(void **state)
+{
+	struct weftd_engine *e;
+	char err[256];
+	struct weft_opts o = { .procs = g_procs };
+
+	assert_int_equal(weftd_engine_new(conf("pipelines:\n"
+		"  slow:\n    stages:\n"
+		"      - {name: s, builtin: sleep, params: {duration: 30ms}, workers: 2}\n"
+		"  stuck:\n    stages:\n"
+		"      - {name: s, builtin: sleep, params: {duration: 10s}}\n"),
+		&e, err, sizeof(err)), 0);
+	assert_int_equal(weft_run(idle_main, e, &o), 0);
+	weftd_engine_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		BOTH(test_reload),
 		BOTH(test_heartbeat_retry),
 		BOTH(test_counts_add_up),
+		BOTH(test_submit_refusals),
+		BOTH(test_wait_idle),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

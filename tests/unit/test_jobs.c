@@ -1,5 +1,6 @@
-/* Job table and state machine: transitions, ids, finish/cancel races, retention by count
- * and age, listing, waiting (1 and 2 procs); backoff schedules and the token bucket. */
+/* Job table and state machine: transitions (the table, and every illegal move refused by
+ * the functions that make them), ids, finish/cancel races, retention by count and age,
+ * listing, waiting (1 and 2 procs); backoff schedules and the token bucket. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,16 +12,21 @@
 #include <cmocka.h>
 
 #include "engine/engine.h"
+#include "jobs/job_impl.h" /* white-box: the waiters a wait leaves behind */
 #include "jobs/jobs.h"
+#include "server/render_job.h"
+#include "job_copy.h"
 #include "testutil.h"
 
 static struct weftd_job *mkjob(struct weftd_jobs *t, const char *pipeline, const char *payload)
 {
 	struct weftd_job *j;
-	assert_int_equal(weftd_job_new(t, pipeline, NULL, payload, strlen(payload), &j), 0);
+	assert_int_equal(weftd_job_new(t, NULL, pipeline, NULL, payload, strlen(payload), &j), 0);
 	weftd_jobs_insert(t, j);
 	return j;
 }
+
+#define ID(j) (weftd_job_info(j)->id)
 
 static char *sdup(const char *s)
 {
@@ -33,7 +39,7 @@ static void test_transitions(void **state)
 		D = WEFTD_JOB_DONE, F = WEFTD_JOB_FAILED, C = WEFTD_JOB_CANCELED;
 	/* allowed[from] = bitmask of to */
 	unsigned allowed[WEFTD_JOB__MAX] = { 0 };
-	allowed[Q] = 1u << R | 1u << C;
+	allowed[Q] = 1u << R | 1u << F | 1u << C;
 	allowed[R] = 1u << Q | 1u << T | 1u << D | 1u << F | 1u << C;
 	allowed[T] = 1u << R | 1u << F | 1u << C;
 	for (int from = 0; from < WEFTD_JOB__MAX; from++)
@@ -41,6 +47,70 @@ static void test_transitions(void **state)
 			assert_int_equal(weftd_job_transition_ok((enum weftd_job_state)from, (enum weftd_job_state)to), !!(allowed[from] & (1u << to)));
 	assert_true(weftd_job_state_terminal(D) && weftd_job_state_terminal(F) && weftd_job_state_terminal(C));
 	assert_false(weftd_job_state_terminal(Q) || weftd_job_state_terminal(R) || weftd_job_state_terminal(T));
+}
+
+/* A new job of t brought to state s along legal moves. */
+static struct weftd_job *job_in(struct weftd_jobs *t, enum weftd_job_state s)
+{
+	struct weftd_job *j = mkjob(t, "p", "");
+
+	if (s == WEFTD_JOB_QUEUED)
+		return j;
+	assert_int_equal(weftd_job_begin_attempt(j, 0, "s0", 1, weft_now()), 0);
+	if (s == WEFTD_JOB_RETRYING)
+		assert_int_equal(weftd_job_retrying(j), 0);
+	else if (s != WEFTD_JOB_RUNNING)
+		assert_true(weftd_jobs_finish(t, j, s, NULL, 0, "end"));
+	assert_int_equal(weftd_job_state(j), s);
+	return j;
+}
+
+/* Try the move to 'to' through the function that makes it; true if it was taken. */
+static bool try_move(struct weftd_jobs *t, struct weftd_job *j, enum weftd_job_state to)
+{
+	switch (to) {
+	case WEFTD_JOB_QUEUED:
+		return weftd_job_advance(j, 1, "s1") == 0;
+	case WEFTD_JOB_RUNNING:
+		return weftd_job_begin_attempt(j, 0, "s0", 2, weft_now()) == 0;
+	case WEFTD_JOB_RETRYING:
+		return weftd_job_retrying(j) == 0;
+	default:
+		return weftd_jobs_finish(t, j, to, NULL, 0, "end");
+	}
+}
+
+/* Every move, from every state, through the functions the engine calls: the legal ones
+ * are taken, every illegal one is refused and leaves the job as it was. */
+static void test_moves(void **state)
+{
+	struct weftd_jobs *t;
+
+	assert_int_equal(weftd_jobs_new(1000, WEFT_SEC * 3600, NULL, &t), 0);
+	for (int from = 0; from < WEFTD_JOB__MAX; from++) {
+		for (int to = 0; to < WEFTD_JOB__MAX; to++) {
+			struct weftd_job *j = job_in(t, (enum weftd_job_state)from);
+			bool ok = weftd_job_transition_ok((enum weftd_job_state)from, (enum weftd_job_state)to);
+			assert_int_equal(try_move(t, j, (enum weftd_job_state)to), ok);
+			assert_int_equal(weftd_job_state(j), ok ? to : from);
+			weftd_job_unref(j);
+		}
+	}
+	/* once a cancel is requested, only the terminal moves remain */
+	for (int from = WEFTD_JOB_RUNNING; from <= WEFTD_JOB_RETRYING; from++) {
+		for (int to = 0; to < WEFTD_JOB__MAX; to++) {
+			struct weftd_job *j = job_in(t, (enum weftd_job_state)from);
+			bool ok = weftd_job_transition_ok((enum weftd_job_state)from, (enum weftd_job_state)to) &&
+				  weftd_job_state_terminal((enum weftd_job_state)to);
+			assert_true(weftd_job_cancel(t, j, "by test"));
+			assert_int_equal(try_move(t, j, (enum weftd_job_state)to), ok);
+			assert_int_equal(weftd_job_state(j), ok ? to : from);
+			weftd_job_unref(j);
+		}
+	}
+	assert_false(weftd_job_transition_ok(WEFTD_JOB__MAX, WEFTD_JOB_RUNNING));
+	assert_false(weftd_job_transition_ok(WEFTD_JOB_QUEUED, WEFTD_JOB__MAX));
+	weftd_jobs_free(t);
 }
 
 static void test_ids_and_lookup(void **state)
@@ -51,20 +121,20 @@ static void test_ids_and_lookup(void **state)
 	assert_int_equal(weftd_jobs_new(100, WEFT_SEC * 3600, NULL, &t), 0);
 	a = mkjob(t, "p", "x");
 	b = mkjob(t, "p", "y");
-	assert_int_equal(strlen(a->id), WEFTD_JOB_ID_LEN);
-	assert_string_not_equal(a->id, b->id);
-	assert_true(strcmp(a->id, b->id) < 0); /* counter: later ids sort later */
-	for (const char *p = a->id; *p; p++)
+	assert_int_equal(strlen(ID(a)), WEFTD_JOB_ID_LEN);
+	assert_string_not_equal(ID(a), ID(b));
+	assert_true(strcmp(ID(a), ID(b)) < 0); /* counter: later ids sort later */
+	for (const char *p = ID(a); *p; p++)
 		assert_non_null(strchr("0123456789abcdef", *p));
-	g = weftd_jobs_get(t, b->id, strlen(b->id));
+	g = weftd_jobs_get(t, ID(b), strlen(ID(b)));
 	assert_ptr_equal(g, b);
 	weftd_job_unref(g);
 	assert_null(weftd_jobs_get(t, "nope", 4));
 	assert_null(weftd_jobs_get(t, "0000000000000000", 16));
 	weftd_jobs_remove(t, a);
-	assert_null(weftd_jobs_get(t, a->id, WEFTD_JOB_ID_LEN));
-	assert_int_equal(a->state, WEFTD_JOB_QUEUED);
-	assert_memory_equal(a->input, "x", 1);
+	assert_null(weftd_jobs_get(t, ID(a), WEFTD_JOB_ID_LEN));
+	assert_int_equal(weftd_job_state(a), WEFTD_JOB_QUEUED);
+	assert_memory_equal(weftd_job_cargo(a)->input, "x", 1);
 	weftd_job_unref(a);
 	weftd_job_unref(b);
 	/* many: the table grows and finds them all */
@@ -72,7 +142,7 @@ static void test_ids_and_lookup(void **state)
 	for (int i = 0; i < 3000; i++)
 		many[i] = mkjob(t, "p", "");
 	for (int i = 0; i < 3000; i++) {
-		g = weftd_jobs_get(t, many[i]->id, WEFTD_JOB_ID_LEN);
+		g = weftd_jobs_get(t, ID(many[i]), WEFTD_JOB_ID_LEN);
 		assert_ptr_equal(g, many[i]);
 		weftd_job_unref(g);
 		weftd_job_unref(many[i]);
@@ -87,35 +157,35 @@ static void test_lifecycle(void **state)
 
 	assert_int_equal(weftd_jobs_new(100, WEFT_SEC * 3600, NULL, &t), 0);
 	j = mkjob(t, "p", "in");
-	assert_int_equal(weftd_job_begin_attempt(j, 0, "s0", 1), 0);
-	assert_int_equal(j->state, WEFTD_JOB_RUNNING);
-	assert_true(j->started_ms > 0);
+	assert_int_equal(weftd_job_begin_attempt(j, 0, "s0", 1, weft_now()), 0);
+	assert_int_equal(weftd_job_state(j), WEFTD_JOB_RUNNING);
+	assert_true(job_copy(j).started_ms > 0);
 	assert_int_equal(weftd_job_retrying(j), 0);
-	assert_int_equal(j->state, WEFTD_JOB_RETRYING);
-	assert_int_equal(weftd_job_begin_attempt(j, 0, "s0", 2), 0);
-	assert_int_equal(j->attempts, 2);
+	assert_int_equal(weftd_job_state(j), WEFTD_JOB_RETRYING);
+	assert_int_equal(weftd_job_begin_attempt(j, 0, "s0", 2, weft_now()), 0);
+	assert_int_equal(job_copy(j).attempts, 2);
 	assert_int_equal(weftd_job_advance(j, 1, "s1"), 0);
-	assert_int_equal(j->state, WEFTD_JOB_QUEUED);
-	assert_int_equal(j->attempts, 0);
-	assert_string_equal(j->stage_name, "s1");
+	assert_int_equal(weftd_job_state(j), WEFTD_JOB_QUEUED);
+	assert_int_equal(job_copy(j).attempts, 0);
+	assert_string_equal(job_copy(j).stage, "s1");
 	assert_int_equal(weftd_job_advance(j, 2, "s2"), -ECANCELED); /* queued -> queued: illegal */
-	assert_int_equal(weftd_job_begin_attempt(j, 1, "s1", 1), 0);
+	assert_int_equal(weftd_job_begin_attempt(j, 1, "s1", 1, weft_now()), 0);
 	assert_true(weftd_jobs_finish(t, j, WEFTD_JOB_DONE, sdup("OUT"), 3, NULL));
-	assert_int_equal(j->state, WEFTD_JOB_DONE);
-	assert_memory_equal(j->output, "OUT", 3);
-	assert_true(j->finished_ms >= j->started_ms);
+	assert_int_equal(weftd_job_state(j), WEFTD_JOB_DONE);
+	assert_memory_equal(job_copy(j).output, "OUT", 3);
+	assert_true(job_copy(j).finished_ms >= job_copy(j).started_ms);
 	/* second end loses and frees what it brought */
 	assert_false(weftd_jobs_finish(t, j, WEFTD_JOB_FAILED, sdup("zzz"), 3, "late"));
-	assert_int_equal(j->state, WEFTD_JOB_DONE);
-	assert_null(j->error);
+	assert_int_equal(weftd_job_state(j), WEFTD_JOB_DONE);
+	assert_false(job_copy(j).has_error);
 	assert_false(weftd_job_cancel(t, j, "too late"));
-	assert_int_equal(weftd_job_begin_attempt(j, 1, "s1", 2), -ECANCELED);
+	assert_int_equal(weftd_job_begin_attempt(j, 1, "s1", 2, weft_now()), -ECANCELED);
 	/* failed keeps the error, drops any output */
 	struct weftd_job *f = mkjob(t, "p", "in");
-	assert_int_equal(weftd_job_begin_attempt(f, 0, "s0", 1), 0);
+	assert_int_equal(weftd_job_begin_attempt(f, 0, "s0", 1, weft_now()), 0);
 	assert_true(weftd_jobs_finish(t, f, WEFTD_JOB_FAILED, sdup("x"), 1, "boom"));
-	assert_string_equal(f->error, "boom");
-	assert_null(f->output);
+	assert_string_equal(job_copy(f).error, "boom");
+	assert_false(job_copy(f).has_output);
 	weftd_job_unref(f);
 	weftd_job_unref(j);
 	weftd_jobs_free(t);
@@ -130,25 +200,25 @@ static void test_cancel(void **state)
 	/* queued: ends at once with the reason */
 	q = mkjob(t, "p", "");
 	assert_true(weftd_job_cancel(t, q, "by test"));
-	assert_int_equal(q->state, WEFTD_JOB_CANCELED);
-	assert_string_equal(q->error, "by test");
-	assert_int_equal(weft_ctx_err(q->ctx), -ECANCELED);
-	assert_int_equal(weftd_job_begin_attempt(q, 0, "s", 1), -ECANCELED);
+	assert_int_equal(weftd_job_state(q), WEFTD_JOB_CANCELED);
+	assert_string_equal(job_copy(q).error, "by test");
+	assert_int_equal(weft_ctx_err(weftd_job_info(q)->ctx), -ECANCELED);
+	assert_int_equal(weftd_job_begin_attempt(q, 0, "s", 1, weft_now()), -ECANCELED);
 	/* running: the ctx fires, the state is the worker's to end */
 	r = mkjob(t, "p", "");
-	assert_int_equal(weftd_job_begin_attempt(r, 0, "s", 1), 0);
+	assert_int_equal(weftd_job_begin_attempt(r, 0, "s", 1, weft_now()), 0);
 	assert_true(weftd_job_cancel(t, r, "by test"));
-	assert_int_equal(r->state, WEFTD_JOB_RUNNING);
+	assert_int_equal(weftd_job_state(r), WEFTD_JOB_RUNNING);
 	assert_true(weftd_job_cancel_requested(r));
-	assert_int_equal(weft_ctx_err(r->ctx), -ECANCELED);
+	assert_int_equal(weft_ctx_err(weftd_job_info(r)->ctx), -ECANCELED);
 	assert_int_equal(weftd_job_retrying(r), -ECANCELED);
 	assert_int_equal(weftd_job_advance(r, 1, "s1"), -ECANCELED);
 	assert_true(weftd_jobs_finish(t, r, WEFTD_JOB_CANCELED, NULL, 0, "canceled by client"));
 	/* cancel_all: only live jobs */
 	struct weftd_job *a = mkjob(t, "p", ""), *b = mkjob(t, "p", "");
 	assert_int_equal(weftd_jobs_cancel_all(t, "shutdown"), 2);
-	assert_int_equal(a->state, WEFTD_JOB_CANCELED);
-	assert_int_equal(b->state, WEFTD_JOB_CANCELED);
+	assert_int_equal(weftd_job_state(a), WEFTD_JOB_CANCELED);
+	assert_int_equal(weftd_job_state(b), WEFTD_JOB_CANCELED);
 	assert_int_equal(weftd_jobs_cancel_all(t, "shutdown"), 0);
 	weftd_job_unref(a);
 	weftd_job_unref(b);
@@ -167,12 +237,12 @@ static void test_retention(void **state)
 	assert_int_equal(weftd_jobs_new(3, WEFT_SEC * 3600, NULL, &t), 0);
 	for (int i = 0; i < 6; i++)
 		j[i] = mkjob(t, "p", "");
-	strcpy(id0, j[0]->id);
-	strcpy(id1, j[1]->id);
+	strcpy(id0, ID(j[0]));
+	strcpy(id1, ID(j[1]));
 	/* finish order 1, 0, 2, 3: the two finished first go once 4 are finished */
 	int order[] = { 1, 0, 2, 3, 4 };
 	for (int k = 0; k < 5; k++) {
-		weftd_job_begin_attempt(j[order[k]], 0, "s", 1);
+		weftd_job_begin_attempt(j[order[k]], 0, "s", 1, weft_now());
 		weftd_jobs_finish(t, j[order[k]], WEFTD_JOB_DONE, NULL, 0, NULL);
 	}
 	weftd_jobs_counts(t, &c);
@@ -180,7 +250,7 @@ static void test_retention(void **state)
 	assert_int_equal(c.finished, 3);
 	assert_null(weftd_jobs_get(t, id1, 16));
 	assert_null(weftd_jobs_get(t, id0, 16));
-	struct weftd_job *g = weftd_jobs_get(t, j[2]->id, 16);
+	struct weftd_job *g = weftd_jobs_get(t, ID(j[2]), 16);
 	assert_non_null(g);
 	weftd_job_unref(g);
 	/* live jobs are never evicted, whatever their age */
@@ -189,7 +259,7 @@ static void test_retention(void **state)
 	assert_int_equal(c.total, 1);
 	/* age: kept until older than the retention age */
 	weftd_jobs_set_retention(t, 100, WEFT_SEC);
-	weftd_job_begin_attempt(j[5], 0, "s", 1);
+	weftd_job_begin_attempt(j[5], 0, "s", 1, weft_now());
 	weftd_jobs_finish(t, j[5], WEFTD_JOB_DONE, NULL, 0, NULL);
 	assert_int_equal(weftd_jobs_expire(t, weft_now()), 0);
 	assert_int_equal(weftd_jobs_expire(t, weft_now() + 2 * WEFT_SEC), 1);
@@ -215,24 +285,24 @@ static void test_list_json(void **state)
 	j[1] = mkjob(t, "b", "");
 	j[2] = mkjob(t, "a", "");
 	j[3] = mkjob(t, "a", "");
-	weftd_job_begin_attempt(j[2], 0, "s", 1);
+	weftd_job_begin_attempt(j[2], 0, "s", 1, weft_now());
 	weftd_jobs_finish(t, j[2], WEFTD_JOB_DONE, sdup("\xff\x00"), 2, NULL);
 	weftd_buf_init(&b, NULL, 0);
 	weftd_resp_begin(&b, "1");
 	weftd_jobs_list_json(t, &b, "jobs", "a", false, 0, 2);
 	assert_int_equal(weftd_resp_end(&b), 0);
 	/* newest first, filtered, limited: j3 then j2 */
-	const char *p3 = has(&b, j[3]->id), *p2 = has(&b, j[2]->id);
+	const char *p3 = has(&b, ID(j[3])), *p2 = has(&b, ID(j[2]));
 	assert_non_null(p3);
 	assert_non_null(p2);
 	assert_true(p3 < p2);
-	assert_null(has(&b, j[0]->id));
-	assert_null(has(&b, j[1]->id));
+	assert_null(has(&b, ID(j[0])));
+	assert_null(has(&b, ID(j[1])));
 	assert_non_null(has(&b, "\"output_b64\":\"/wA=\""));
 	weftd_buf_reset(&b);
 	weftd_jobs_list_json(t, &b, "jobs", NULL, true, WEFTD_JOB_DONE, 100);
-	assert_non_null(has(&b, j[2]->id));
-	assert_null(has(&b, j[3]->id));
+	assert_non_null(has(&b, ID(j[2])));
+	assert_null(has(&b, ID(j[3])));
 	weftd_buf_done(&b);
 	for (int i = 0; i < 4; i++)
 		weftd_job_unref(j[i]);
@@ -254,7 +324,7 @@ static void finisher(void *arg)
 	struct wait_env *e = arg;
 	for (int i = 0; i < 3; i++) {
 		weft_sleep(NULL, 2 * WEFT_MSEC);
-		weftd_job_begin_attempt(e->j[i], 0, "s", 1);
+		weftd_job_begin_attempt(e->j[i], 0, "s", 1, weft_now());
 		weftd_jobs_finish(e->t, e->j[i], WEFTD_JOB_DONE, NULL, 0, NULL);
 	}
 	weft_wg_done(&e->wg);
@@ -297,7 +367,7 @@ static void wait_main(void *arg)
 	weft_wg_wait(NULL, &e->wg);
 	weft_ctx_unref(e->cctx);
 	e->r_done_already = weftd_jobs_wait(NULL, e->j, 3, -1);
-	assert_null(live->waiters); /* nothing left registered */
+	assert_true(LIST_EMPTY(&live->waiters)); /* nothing left registered */
 	weftd_job_unref(live);
 	for (int i = 0; i < 3; i++)
 		weftd_job_unref(e->j[i]);
@@ -379,7 +449,8 @@ static void test_bucket(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_transitions), cmocka_unit_test(test_ids_and_lookup),
+		cmocka_unit_test(test_transitions), cmocka_unit_test(test_moves),
+		cmocka_unit_test(test_ids_and_lookup),
 		cmocka_unit_test(test_lifecycle), cmocka_unit_test(test_cancel),
 		cmocka_unit_test(test_retention), cmocka_unit_test(test_list_json),
 		cmocka_unit_test(test_wait), cmocka_unit_test(test_backoff),

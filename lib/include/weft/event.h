@@ -11,10 +11,14 @@
  *   int r = weft_event_wait(ctx, &done);
  *
  * Lifetime: the storage must stay valid until every weft_event_wait() on it
- * has returned and no weft_event_set() on it can still begin. A waiter that
- * gave up (ctx done) and wants to free the storage must first make sure the
- * setter can no longer reach it (typically: the setter calls set under a
- * lock, and the waiter unhooks the event under the same lock).
+ * has returned and no weft_event_set() on it can still begin. Whoever has
+ * seen the event set (a wait returned its value, or weft_event_is_set()
+ * returned true) knows the setter no longer touches the storage: a fiber
+ * waiting on an event on its own stack may return and reuse the stack while
+ * the setter goes on waking the others elsewhere. A waiter that gave up (ctx
+ * done) and wants to free the storage must first make sure the setter can no
+ * longer reach it (typically: the setter calls set under a lock, and the
+ * waiter unhooks the event under the same lock).
  */
 #ifndef WEFT_EVENT_H
 #define WEFT_EVENT_H

@@ -8,6 +8,7 @@
 #include <weft/clock.h>
 #include <weft/io.h>
 #include <weft/wg.h>
+#include <weft/event.h>
 #include <weft/chan.h>
 #include <weft/sync.h>
 #include <weft/group.h>

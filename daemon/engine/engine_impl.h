@@ -1,0 +1,188 @@
+/* engine_impl.h — the engine's shared state, private to daemon/engine/ (see engine.h).
+ *
+ * engine.c: the engine's life (new, start, stop, free, hooks); pipeline.c: a pipeline's
+ * lifetime, the pipeline set and the reload diff; worker.c: workers, attempts, retries;
+ * submit.c: submit, enqueue, replay; stats.c: histograms and the counters' read-out. */
+#ifndef WEFTD_ENGINE_IMPL_H
+#define WEFTD_ENGINE_IMPL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <weft/weft.h>
+
+#include "engine/engine.h"
+#include "util/spin.h"
+
+#define HIST_BUCKETS 40
+#define WORKER_JOBS_PER_TURN 16
+
+/* Latency histogram: bucket i counts samples of [2^(i-1), 2^i) microseconds (0 in 0). */
+struct hist {
+	atomic_uint_fast64_t b[HIST_BUCKETS];
+	atomic_uint_fast64_t sum_us, max_us; /* the count is the buckets' sum */
+};
+
+/* Counters come in STAT_SHARDS copies, one per proc (procs beyond share): a job is
+ * counted by whichever proc runs each step, and one shared copy bounced between the
+ * cores at every job. Readers add the copies up; a gauge may be negative in one copy
+ * (raised on one proc, lowered on another), never in the sum. The padding keeps the
+ * copies' hot words off each other's cache lines. */
+#define STAT_SHARDS 8
+
+struct stage_stats {
+	atomic_int_fast64_t queued, running, retrying; /* gauges */
+	atomic_uint_fast64_t done, failed, retried, canceled, timeouts, heartbeat_timeouts;
+	struct hist lat;                      /* successful attempts */
+	char pad[64];
+};
+
+struct pipe_stats {
+	atomic_uint_fast64_t submitted, done, failed, canceled, busy;
+	struct hist lat;                      /* submit to done */
+	char pad[64];
+};
+
+static inline unsigned stat_shard(void)
+{
+	int id = weft_proc_id();
+	return id > 0 ? (unsigned)id % STAT_SHARDS : 0;
+}
+
+/* This proc's copy of a stage's (SST) or a pipeline's (PST) counters. */
+#define SST(stage) (&(stage)->st[stat_shard()])
+#define PST(pipe)  (&(pipe)->st[stat_shard()])
+/* The sum of a counter over the copies. */
+#define STAT_SUM(copies, field)                                                              \
+	({                                                                                   \
+		int64_t sum_ = 0;                                                            \
+		for (unsigned i_ = 0; i_ < STAT_SHARDS; i_++)                                 \
+			sum_ += (int64_t)atomic_load_explicit(&(copies)[i_].field,            \
+							      memory_order_relaxed);          \
+		sum_;                                                                        \
+	})
+
+struct weftd_worker {
+	struct weftd_stage_rt *stage;
+	uint64_t rnd;                  /* the retry jitter's PRNG state */
+	struct weftd_hb *hb;           /* the supervisor's slot, NULL without one */
+	int64_t now;                   /* the last weft_now() this worker read */
+};
+
+struct weftd_stage_rt {
+	const struct weftd_stage *cfg;
+	struct weftd_pipe *pipe;
+	uint32_t index;
+	struct weftd_actor *actor;
+	bool instant;                   /* the actor never parks nor reads its ctx (noop, echo) */
+	weft_chan *q;                   /* bounded: job pointers, capacity stage.queue */
+	struct weft_retry_policy retry; /* stage.retry as libweft's schedule */
+	weft_ratelimit *rl;             /* stage.rate_limit; NULL = unlimited */
+	struct stage_stats st[STAT_SHARDS];
+	atomic_uint live_workers;
+	struct weftd_worker *workers;
+};
+
+/* The engine's config, shared by every pipeline built from it (a reload keeps unchanged
+ * pipelines running on the old config while new ones use the new). */
+struct cfgref {
+	atomic_int refs;
+	struct weftd_config *cfg;
+};
+
+struct weftd_pipe {
+	atomic_int refs;               /* the set, each job, the workers */
+	struct weftd_engine *eng;
+	struct cfgref *cref;
+	const struct weftd_pipeline *cfg;
+	struct pipe_stats st[STAT_SHARDS];
+	size_t nstages;
+	struct weftd_stage_rt stages[];
+};
+
+struct pipeset {
+	atomic_int refs;
+	size_t n;
+	struct weftd_pipe **pipes;
+};
+
+struct weftd_engine {
+	struct weftd_jobs *jobs;
+	struct cfgref *cref;           /* the current config */
+	/* every config ever loaded, kept until free: the daemon section and the pipeline
+	 * names of an old one may still be read (server, lifecycle); a reload is rare and a
+	 * config is small */
+	struct cfgref **crefs;
+	size_t ncrefs;
+	struct weftd_sup *sup;         /* heartbeats; NULL = none */
+	struct weftd_journal *jn;      /* durability; NULL = none */
+	struct weftd_keeper *keeper;   /* exec children's keeper; NULL = none */
+	atomic_bool stopping;          /* engine_stop runs: cancels are the shutdown's */
+	weftd_spin set_lock;
+	struct pipeset *set;
+	atomic_bool intake_open;
+	weft_ctx *ctx;                 /* cancelled at stop: the sweeper */
+	weft_mutex idle_lock;          /* with idle: weftd_engine_wait_idle's wait */
+	weft_cond idle;                /* the last live job ended */
+	atomic_uint idle_waiters;      /* fibers in weftd_engine_wait_idle */
+	weft_wg wg;                    /* workers + sweeper */
+};
+
+/* Add a sample to h (the worker's hot path: inline). */
+static inline void hist_add(struct hist *h, int64_t ns)
+{
+	uint64_t us = ns > 0 ? (uint64_t)ns / 1000 : 0;
+	unsigned i = us ? 64 - (unsigned)__builtin_clzll(us) : 0;
+	uint64_t m;
+
+	if (i >= HIST_BUCKETS)
+		i = HIST_BUCKETS - 1;
+	atomic_fetch_add_explicit(&h->b[i], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->sum_us, us, memory_order_relaxed);
+	m = atomic_load_explicit(&h->max_us, memory_order_relaxed);
+	while (us > m && !atomic_compare_exchange_weak(&h->max_us, &m, us))
+		;
+}
+
+static inline struct weftd_pipe *pipe_ref(struct weftd_pipe *p)
+{
+	atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+	return p;
+}
+
+/* pipeline.c */
+/* Drop a config reference; the last frees the config. NULL ok; returns NULL. */
+struct cfgref *eng_cfgref_unref(struct cfgref *c);
+/* Drop a pipeline reference; the last frees its stages (actors, queues) and drops its
+ * config. NULL ok; returns NULL. */
+struct weftd_pipe *eng_pipe_unref(struct weftd_pipe *p);
+/* A pipeline for cfg (one reference, no workers yet) sharing cref. Returns 0, or -errno
+ * with err filled. */
+int eng_pipe_new(struct weftd_engine *e, struct cfgref *cref, const struct weftd_pipeline *cfg,
+		 struct weftd_pipe **ret, char *err, size_t errlen);
+/* Drop a set reference (the last drops its pipelines). NULL ok; returns NULL. */
+struct pipeset *eng_set_unref(struct pipeset *s);
+/* The current set with a reference, or NULL after free. Never parks. */
+struct pipeset *eng_set_get(struct weftd_engine *e);
+/* The pipeline of s called name (no reference taken), or NULL. */
+struct weftd_pipe *eng_set_find(struct pipeset *s, const char *name);
+/* The running pipeline called name, with a reference, or NULL. Never parks. */
+struct weftd_pipe *eng_find_pipe(struct weftd_engine *e, const char *name);
+
+/* worker.c */
+/* Spawn p's workers (each holds a reference on p and counts in e->wg). Returns 0 or
+ * -ENOMEM (the workers started so far end when p's first queue closes). */
+int eng_pipe_start(struct weftd_pipe *p);
+
+/* engine.c */
+/* After a job ended (final, or taken out of the table): wakes weftd_engine_wait_idle when
+ * it was the last live one. Costs a fence and a load when nobody waits. May park (briefly,
+ * on idle_lock) while somebody waits. */
+void eng_job_ended(struct weftd_engine *e);
+
+/* submit.c */
+/* Queue j (in the table already) on p's first stage, taking a reference for the queue;
+ * block: park for room (replay), else -EAGAIN when full. -EPIPE: the queue is closed. */
+int eng_enqueue(struct weftd_pipe *p, struct weftd_job *j, bool block);
+
+#endif

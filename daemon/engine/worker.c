@@ -1,0 +1,276 @@
+/* worker.c — workers, attempts and retries (see engine.h, engine_impl.h). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actions/actor.h"
+#include "engine/engine_impl.h"
+#include "engine/supervisor.h"
+#include "service/log.h"
+
+/* ---- retry schedule and rate limit (libweft's) ------------------------------------ */
+
+void weftd_retry_policy(const struct weftd_retry *r, struct weft_retry_policy *ret)
+{
+	static const enum weft_jitter jitter[] = {
+		[WEFTD_JITTER_NONE] = WEFT_JITTER_NONE, [WEFTD_JITTER_FULL] = WEFT_JITTER_FULL,
+		[WEFTD_JITTER_EQUAL] = WEFT_JITTER_EQUAL,
+	};
+
+	*ret = (struct weft_retry_policy){
+		.attempts = r->attempts, .initial_ns = (int64_t)r->initial_ns,
+		.max_ns = (int64_t)r->max_ns, .multiplier = r->multiplier,
+		.jitter = (unsigned)r->jitter < 3 ? jitter[r->jitter] : WEFT_JITTER_FULL,
+	};
+}
+
+int64_t weftd_retry_delay(const struct weft_retry_policy *p, uint32_t attempt, uint64_t *rng)
+{
+	int64_t d;
+
+	if (p->initial_ns <= 0 || attempt == 0)
+		return 0; /* "initial: 0s" retries at once */
+	d = weft_backoff_delay(p, attempt - 1, rng);
+	return d > 0 ? d : 0;
+}
+
+int weftd_ratelimit_new(const struct weftd_rate_limit *rl, weft_ratelimit **ret)
+{
+	*ret = NULL;
+	if (!rl->count || !rl->per_ns)
+		return 0;
+	return weft_ratelimit_new(rl->count, (int64_t)rl->per_ns, rl->burst ? rl->burst : 1, ret);
+}
+
+/* ---- workers -------------------------------------------------------------------- */
+
+static void worker_beat(void *arg)
+{
+	struct weftd_worker *w = arg;
+	w->now = weft_now();
+	if (w->hb)
+		weftd_hb_beat(w->hb);
+}
+
+/* End j as canceled (by a client, or because the daemon stops). */
+static void end_canceled(struct weftd_stage_rt *s, struct weftd_job *j)
+{
+	struct weftd_engine *e = s->pipe->eng;
+	const char *why = atomic_load(&e->stopping)         ? "canceled by shutdown"
+			  : weftd_job_cancel_requested(j) ? "canceled by client"
+							  : "canceled";
+	if (weftd_jobs_finish(e->jobs, j, WEFTD_JOB_CANCELED, NULL, 0, why)) {
+		atomic_fetch_add_explicit(&SST(s)->canceled, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&PST(s->pipe)->canceled, 1, memory_order_relaxed);
+		eng_job_ended(e);
+	}
+}
+
+/* Run attempts of stage s on j until one succeeds (0, output in *out), the retries are
+ * used up (the job is failed here) or the job is canceled (ended here). */
+static int run_attempts(struct weftd_worker *w, struct weftd_job *j, char **out, size_t *out_len)
+{
+	struct weftd_stage_rt *s = w->stage;
+	const struct weftd_stage *cfg = s->cfg;
+	struct weftd_engine *e = s->pipe->eng;
+	const struct weftd_job_info *ji = weftd_job_info(j);
+	struct weftd_job_cargo *cg = weftd_job_cargo(j);
+	char msg[400];
+	int r;
+
+	for (uint32_t attempt = 1;; attempt++) {
+		int64_t t0 = weft_now();
+		weft_ctx *actx = NULL;
+		bool timed_out = false, hb_lost = false;
+
+		if (weftd_job_begin_attempt(j, s->index, cfg->name, attempt, t0) < 0)
+			goto canceled;
+		if (s->rl) {
+			if (weft_ratelimit_wait(ji->ctx, s->rl) < 0)
+				goto canceled;
+			t0 = weft_now();
+		}
+		/* in_movable: cg->input is malloc'd, so noop and echo hand it on as their
+		 * output instead of copying it. */
+		struct weftd_attempt at = {
+			.ctx = ji->ctx, .job_id = ji->id, .pipeline = ji->pipeline, .attempt = attempt,
+			.in = cg->input, .in_len = cg->input_len, .beat = worker_beat, .beat_arg = w,
+			.in_movable = cg->input != NULL, .keeper = e->keeper,
+		};
+		/* An attempt ctx of its own (timeout or not): a lost heartbeat cancels it
+		 * without cancelling the job, which is then retried. An instant actor runs to
+		 * its end without parking or looking at a ctx: nothing could time it out or
+		 * cancel it midway, so it runs on the job's ctx, outside the heartbeat watch. */
+		if (!s->instant) {
+			r = cfg->timeout_ns
+				    ? weft_ctx_with_timeout(ji->ctx, (int64_t)cfg->timeout_ns, &actx)
+				    : weft_ctx_with_cancel(ji->ctx, &actx);
+			if (r < 0) {
+				snprintf(at.error, sizeof(at.error), "out of memory");
+				goto attempt_failed;
+			}
+			at.ctx = actx;
+			if (w->hb)
+				weftd_hb_begin(w->hb, actx, ji->id, (int64_t)cfg->heartbeat_timeout_ns);
+		}
+		atomic_fetch_add_explicit(&SST(s)->running, 1, memory_order_relaxed);
+		r = weftd_actor_run(s->actor, &at);
+		if (at.in && !at.in_movable) { /* moved to at.out: no longer the job's */
+			cg->input = NULL;
+			cg->input_len = 0;
+		}
+		atomic_fetch_sub_explicit(&SST(s)->running, 1, memory_order_relaxed);
+		hb_lost = !s->instant && w->hb && weftd_hb_end(w->hb);
+		worker_beat(w); /* reads the clock into w->now */
+		timed_out = r < 0 && actx && weft_ctx_err(actx) == -ETIMEDOUT && weft_ctx_err(ji->ctx) == 0;
+		weft_ctx_unref(actx);
+		if (at.log)
+			weftd_job_set_log(j, at.log, at.log_len);
+		if (r == 0) {
+			hist_add(&SST(s)->lat, w->now - t0);
+			*out = at.out;
+			*out_len = at.out_len;
+			return 0;
+		}
+		free(at.out);
+		if (weft_ctx_err(ji->ctx) < 0)
+			goto canceled;
+		if (hb_lost && r < 0) {
+			atomic_fetch_add_explicit(&SST(s)->heartbeat_timeouts, 1, memory_order_relaxed);
+			snprintf(at.error, sizeof(at.error), "no heartbeat (stuck attempt cancelled)");
+		} else if (timed_out) {
+			atomic_fetch_add_explicit(&SST(s)->timeouts, 1, memory_order_relaxed);
+			snprintf(at.error, sizeof(at.error), "timed out after %" PRIu64 " ms",
+				 cfg->timeout_ns / 1000000);
+		}
+attempt_failed:
+		if (!at.error[0])
+			snprintf(at.error, sizeof(at.error), "%s", strerror(r < 0 ? -r : EIO));
+		if (attempt >= cfg->retry.attempts) {
+			snprintf(msg, sizeof(msg), "stage %s: attempt %u/%u: %s", cfg->name, attempt,
+				 cfg->retry.attempts, at.error);
+			if (weftd_jobs_finish(e->jobs, j, WEFTD_JOB_FAILED, NULL, 0, msg)) {
+				atomic_fetch_add_explicit(&SST(s)->failed, 1, memory_order_relaxed);
+				atomic_fetch_add_explicit(&PST(s->pipe)->failed, 1, memory_order_relaxed);
+				weftd_info("job %s: pipeline %s: failed: %s", ji->id, ji->pipeline, msg);
+				eng_job_ended(e);
+			}
+			return -EIO;
+		}
+		weftd_debug("job %s: stage %s attempt %u failed: %s", ji->id, cfg->name, attempt, at.error);
+		atomic_fetch_add_explicit(&SST(s)->retried, 1, memory_order_relaxed);
+		if (weftd_job_retrying(j) < 0)
+			goto canceled;
+		atomic_fetch_add_explicit(&SST(s)->retrying, 1, memory_order_relaxed);
+		r = weft_sleep(ji->ctx, weftd_retry_delay(&s->retry, attempt, &w->rnd));
+		atomic_fetch_sub_explicit(&SST(s)->retrying, 1, memory_order_relaxed);
+		if (r < 0)
+			goto canceled;
+	}
+canceled:
+	end_canceled(s, j);
+	return -ECANCELED;
+}
+
+/* One job through this worker's stage; consumes the caller's reference. */
+static void worker_job(struct weftd_worker *w, struct weftd_job *j)
+{
+	struct weftd_stage_rt *s = w->stage;
+	struct weftd_pipe *p = s->pipe;
+	struct weftd_job_cargo *cg = weftd_job_cargo(j);
+	char *out = NULL;
+	size_t out_len = 0;
+
+	if (weftd_job_state_terminal(weftd_job_state(j)))
+		goto drop; /* canceled while queued */
+	if (run_attempts(w, j, &out, &out_len) < 0)
+		goto drop;
+	atomic_fetch_add_explicit(&SST(s)->done, 1, memory_order_relaxed);
+	/* The worker holding the job owns its input: nobody else touches it in flight. */
+	free(cg->input);
+	cg->input = NULL;
+	cg->input_len = 0;
+	if (s->index + 1 == p->nstages) {
+		if (weftd_jobs_finish_at(p->eng->jobs, j, WEFTD_JOB_DONE, out, out_len, NULL, w->now)) {
+			atomic_fetch_add_explicit(&PST(p)->done, 1, memory_order_relaxed);
+			hist_add(&PST(p)->lat, w->now - weftd_job_info(j)->created_ns);
+			eng_job_ended(p->eng);
+		}
+		goto drop;
+	}
+	struct weftd_stage_rt *next = &p->stages[s->index + 1];
+	cg->input = (unsigned char *)out;
+	cg->input_len = out_len;
+	if (weftd_job_advance(j, next->index, next->cfg->name) < 0) {
+		end_canceled(s, j);
+		goto drop;
+	}
+	atomic_fetch_add_explicit(&SST(next)->queued, 1, memory_order_relaxed);
+	/* Blocking send: a full next stage holds this worker, and so on upstream. */
+	if (weft_chan_send(weftd_job_info(j)->ctx, next->q, &j) < 0) {
+		atomic_fetch_sub_explicit(&SST(next)->queued, 1, memory_order_relaxed);
+		end_canceled(s, j);
+		goto drop;
+	}
+	return; /* the queue has the reference now */
+drop:
+	weftd_job_unref(j);
+}
+
+static void worker_main(void *arg)
+{
+	struct weftd_worker *w = arg;
+	struct weftd_stage_rt *s = w->stage;
+	struct weftd_pipe *p = s->pipe;
+	struct weftd_job *v;
+	char what[2 * WEFTD_MAX_NAME + 2];
+
+	if (p->eng->sup) {
+		snprintf(what, sizeof(what), "%s/%s", p->cfg->name, s->cfg->name);
+		w->hb = weftd_hb_register(p->eng->sup, what);
+	}
+	for (unsigned n = 1; weft_chan_recv(NULL, s->q, &v) == 0; n++) {
+		atomic_fetch_sub_explicit(&SST(s)->queued, 1, memory_order_relaxed);
+		worker_job(w, v); /* beats after each attempt */
+		/* A receive from a non-empty queue does not park: with a backlog, let the
+		 * connections (and their I/O) in now and then. */
+		if (n % WORKER_JOBS_PER_TURN == 0)
+			weft_yield();
+	}
+	/* Queue closed and drained: the last worker out closes the next stage's queue, so
+	 * a drain flows down the pipeline without losing jobs in between. */
+	if (atomic_fetch_sub(&s->live_workers, 1) == 1 && s->index + 1 < p->nstages)
+		weft_chan_close(p->stages[s->index + 1].q);
+	weftd_hb_unregister(p->eng->sup, w->hb);
+	w->hb = NULL;
+	weft_wg_done(&p->eng->wg);
+	eng_pipe_unref(p);
+}
+
+int eng_pipe_start(struct weftd_pipe *p)
+{
+	char name[32];
+
+	for (size_t i = 0; i < p->nstages; i++) {
+		struct weftd_stage_rt *s = &p->stages[i];
+		for (uint32_t k = 0; k < s->cfg->workers; k++) {
+			struct weftd_worker *w = &s->workers[k];
+			w->stage = s;
+			w->rnd = (uint64_t)weft_now() ^ ((uintptr_t)w * 0x9e3779b97f4a7c15ull);
+			snprintf(name, sizeof(name), "%s/%s/%u", p->cfg->name, s->cfg->name, k);
+			atomic_fetch_add(&s->live_workers, 1);
+			pipe_ref(p);
+			weft_wg_add(&p->eng->wg, 1);
+			int r = weft_go_opts(worker_main, w, &(struct weft_go_opts){ .name = name });
+			if (r < 0) {
+				atomic_fetch_sub(&s->live_workers, 1);
+				weft_wg_done(&p->eng->wg);
+				eng_pipe_unref(p);
+				return r;
+			}
+		}
+	}
+	return 0;
+}

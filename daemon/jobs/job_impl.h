@@ -1,0 +1,65 @@
+/* job_impl.h — the job's layout and the ends of its state machine, private to daemon/jobs/
+ * (job.c owns the job, jobs.c the table's links in it). Nothing outside jobs/ includes
+ * this (but test_jobs, white-box): other modules use job.h. */
+#ifndef WEFTD_JOB_IMPL_H
+#define WEFTD_JOB_IMPL_H
+
+#include <stdatomic.h>
+#include <sys/queue.h>
+
+#include "jobs/job.h"
+#include "util/idmap.h"
+#include "util/spin.h"
+
+struct weftd_wait;
+
+/* One registration of a weftd_jobs_wait() on a job. */
+struct weftd_job_waiter {
+	LIST_ENTRY(weftd_job_waiter) link;
+	struct weftd_wait *wait;
+	bool linked;                   /* on the job's list (guarded by the job lock) */
+};
+
+struct weftd_job {
+	struct weftd_job_info info;    /* fixed at creation */
+	struct weftd_job_cargo cargo;  /* the engine's */
+	atomic_int refs;
+	weftd_spin lock;               /* guards the fields below up to 'waiters' */
+	enum weftd_job_state state;    /* written by move_locked() only */
+	bool cancel_requested;
+	uint32_t stage;                /* current (or last) stage index */
+	const char *stage_name;        /* its name (owned by the pipeline); NULL before the first */
+	uint32_t attempts;             /* attempts of the current stage */
+	char *output;                  /* done: the last stage's output (malloc'd) */
+	size_t output_len;
+	char *error;                   /* failed/canceled: why (malloc'd) */
+	char *log;                     /* stderr tail of the last exec attempt (malloc'd) */
+	size_t log_len;
+	int64_t started_ms, finished_ms; /* Unix epoch ms, 0 = not yet */
+	LIST_HEAD(, weftd_job_waiter) waiters;
+	/* set at creation, then read-only */
+	void (*release)(void *pipe);   /* the table's hook for cargo.pipe */
+	int64_t wall_off_ns;           /* the table's CLOCK_REALTIME - monotonic offset */
+	/* the table's, guarded by the table lock */
+	struct weftd_idmap_node idn;   /* id index */
+	TAILQ_ENTRY(weftd_job) all;    /* every job, newest first */
+	TAILQ_ENTRY(weftd_job) fin;    /* finished jobs, oldest first (retention) */
+	int64_t finished_ns;           /* filed for retention at; 0 = not filed */
+	bool in_table;
+};
+
+/* Give j what it takes from its table t: a fresh id (when fresh_id), the table's
+ * wall-clock offset and release hook. (jobs.c, called by weftd_job_new.) */
+void weftd_jobs_stamp(struct weftd_jobs *t, struct weftd_job *j, bool fresh_id);
+
+/* End j in state (terminal): takes output (done only, freed otherwise) and error, wakes its
+ * waiters. Returns true if this call ended j; false if the move was refused (j had ended
+ * already), output and error being freed then. The table files j afterwards. */
+bool weftd_job_end(struct weftd_job *j, enum weftd_job_state state, char *output,
+		   size_t output_len, char *error, int64_t now_ns);
+/* Request j's cancel and cancel its ctx. A queued job ends at once (canceled, reason as its
+ * error); a running or retrying one is left to its worker. Returns 1 if this call ended
+ * j, 0 if j is left to its worker, -EALREADY if j had ended already. */
+int weftd_job_stop(struct weftd_job *j, const char *reason, int64_t now_ns);
+
+#endif

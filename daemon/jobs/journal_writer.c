@@ -1,0 +1,326 @@
+/* journal_writer.c — the journal's writer fiber: group commit of ACCEPTs, FINISH
+ * records, compaction (see journal.h). All its file I/O goes through libweft. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h> /* renameat */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <liburing.h> /* IORING_FSYNC_DATASYNC, weft_fsync's flag (weft/io.h) */
+
+#include "jobs/journal_impl.h"
+
+#define IOV_BATCH 64
+
+/* ---- the writer fiber ---- */
+
+static int write_iov(struct weftd_journal *j, struct iovec *iov, int cnt)
+{
+	while (cnt > 0) {
+		int n = weft_writev(NULL, j->fd, iov, cnt, (int64_t)j->size);
+		if (n < 0)
+			return n;
+		if (n == 0)
+			return -EIO;
+		j->size += (uint64_t)n;
+		while (cnt > 0 && (size_t)n >= iov->iov_len) {
+			n -= (int)iov->iov_len;
+			iov++;
+			cnt--;
+		}
+		if (cnt > 0) {
+			iov->iov_base = (char *)iov->iov_base + n;
+			iov->iov_len -= (size_t)n;
+		}
+	}
+	return 0;
+}
+
+/* Write the batch; *ret_sync says whether it holds ACCEPTs (which need the fdatasync). */
+static int write_batch(struct weftd_journal *j, struct jnode *n, bool *ret_sync)
+{
+	struct iovec iov[IOV_BATCH];
+	int cnt = 0, r = 0;
+	*ret_sync = false;
+	for (; n && r == 0; n = STAILQ_NEXT(n, next)) {
+		if (n->e) {
+			iov[cnt++] = (struct iovec){ n->e->rec, n->e->rec_len };
+			*ret_sync = true;
+		} else {
+			iov[cnt++] = (struct iovec){ n->rec, n->len };
+		}
+		if (cnt == IOV_BATCH || !STAILQ_NEXT(n, next)) {
+			r = write_iov(j, iov, cnt);
+			cnt = 0;
+		}
+	}
+	return r;
+}
+
+static int do_rename(void *arg)
+{
+	struct weftd_journal *j = arg;
+	return renameat(j->dirfd, TMP_FILE, j->dirfd, WEFTD_JOURNAL_FILE) < 0 ? -errno : 0;
+}
+
+/* Rewrite the durable live set into a new file and rename it over the journal. Records
+ * still pending are appended to the new file afterwards, as this fiber is the only writer. */
+static void maybe_compact(struct weftd_journal *j)
+{
+	weftd_spin_lock(&j->lock);
+	uint64_t live = j->st.live_bytes + WEFTD_JREC_MAGIC_LEN;
+	if (j->err || j->size < j->compact_bytes || j->size < 2 * live) {
+		weftd_spin_unlock(&j->lock);
+		return;
+	}
+	unsigned char *buf = malloc(live);
+	size_t len = 0;
+	if (buf) {
+		memcpy(buf, WEFTD_JREC_MAGIC, WEFTD_JREC_MAGIC_LEN);
+		len = WEFTD_JREC_MAGIC_LEN;
+		struct jentry *e;
+		TAILQ_FOREACH(e, &j->live, order)
+			if (e->durable) {
+				memcpy(buf + len, e->rec, e->rec_len);
+				len += e->rec_len;
+			}
+	}
+	weftd_spin_unlock(&j->lock);
+	if (!buf)
+		return; /* try again after the next batch */
+	int fd = weft_openat(NULL, j->dirfd, TMP_FILE, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	int r = fd;
+	if (fd >= 0) {
+		r = weft_write_all(NULL, fd, buf, len);
+		if (r >= 0)
+			r = weft_fsync(NULL, fd, IORING_FSYNC_DATASYNC);
+		if (r >= 0)
+			r = weft_blocking(do_rename, j);
+		if (r >= 0)
+			weft_fsync(NULL, j->dirfd, 0); /* make the rename durable */
+	}
+	free(buf);
+	if (r < 0) {
+		if (fd >= 0)
+			weft_close(NULL, fd);
+		unlinkat(j->dirfd, TMP_FILE, 0); /* best effort; the old journal stays in use */
+		return;
+	}
+	weft_close(NULL, j->fd);
+	j->fd = fd;
+	j->size = len;
+	weftd_spin_lock(&j->lock);
+	j->st.compactions++;
+	j->st.fsyncs++;
+	j->st.file_bytes = len;
+	weftd_spin_unlock(&j->lock);
+}
+
+STAILQ_HEAD(jbatch, jnode);
+
+/* Take the next batch into b (lock held): everything in BATCH mode; in FSYNC mode up to
+ * and including the first ACCEPT, so each ACCEPT gets an fdatasync of its own. */
+static void take_batch(struct weftd_journal *j, struct jbatch *b)
+{
+	struct jnode *n;
+
+	STAILQ_INIT(b);
+	if (j->mode != WEFTD_DURABILITY_FSYNC) {
+		STAILQ_CONCAT(b, &j->pending);
+		return;
+	}
+	while ((n = STAILQ_FIRST(&j->pending))) {
+		STAILQ_REMOVE_HEAD(&j->pending, next);
+		STAILQ_INSERT_TAIL(b, n, next);
+		if (n->e)
+			break;
+	}
+}
+
+/* Park until there is a record to write or the journal closes; lock held (dropped while
+ * parked). The event is re-armed under the lock, where every setter sets it. */
+static void idle(struct weftd_journal *j)
+{
+	while (STAILQ_EMPTY(&j->pending) && !j->closing) {
+		weft_event_init(&j->work);
+		j->idle = true;
+		weftd_spin_unlock(&j->lock);
+		weft_event_wait(NULL, &j->work);
+		weftd_spin_lock(&j->lock);
+	}
+}
+
+/* The batch is written (r: the result): ACCEPTs are durable, their submitters hear r. */
+static void batch_done(struct weftd_journal *j, struct jbatch *b, int r, bool sync)
+{
+	struct jnode *n;
+
+	weftd_spin_lock(&j->lock);
+	if (r < 0 && !j->err)
+		j->err = r;
+	j->st.batches++;
+	j->st.fsyncs += sync;
+	j->st.file_bytes = j->size;
+	while ((n = STAILQ_FIRST(b))) {
+		STAILQ_REMOVE_HEAD(b, next);
+		if (n->e) {
+			n->e->durable = r == 0;
+			j->st.accepts += r == 0;
+			weft_event_set(n->durable, r); /* n is dead after this */
+		} else {
+			j->st.finishes += r == 0;
+			free(n);
+		}
+	}
+	weftd_spin_unlock(&j->lock);
+}
+
+static void writer(void *arg)
+{
+	struct weftd_journal *j = arg;
+	maybe_compact(j);
+	for (;;) {
+		struct jbatch batch;
+		weftd_spin_lock(&j->lock);
+		idle(j);
+		if (STAILQ_EMPTY(&j->pending)) { /* closing, and all written */
+			weftd_spin_unlock(&j->lock);
+			break;
+		}
+		take_batch(j, &batch);
+		int r = j->err;
+		weftd_spin_unlock(&j->lock);
+		bool sync = false;
+		if (r == 0)
+			r = write_batch(j, STAILQ_FIRST(&batch), &sync);
+		if (r == 0 && sync)
+			r = weft_fsync(NULL, j->fd, IORING_FSYNC_DATASYNC);
+		batch_done(j, &batch, r, sync);
+		maybe_compact(j);
+	}
+	weft_wg_done(&j->done);
+}
+
+/* Lock held. One event set per idle period, not per record. */
+static void wake_writer(struct weftd_journal *j)
+{
+	if (j->idle) {
+		j->idle = false;
+		weft_event_set(&j->work, 0);
+	}
+}
+
+static void enqueue(struct weftd_journal *j, struct jnode *n)
+{
+	STAILQ_INSERT_TAIL(&j->pending, n, next);
+	wake_writer(j);
+}
+
+int weftd_journal_start(struct weftd_journal *j)
+{
+	if (!j)
+		return -EINVAL;
+	if (j->started)
+		return -EALREADY;
+	if (j->mode == WEFTD_DURABILITY_NONE) {
+		j->started = true;
+		return 0;
+	}
+	weft_wg_add(&j->done, 1);
+	int r = weft_go_opts(writer, j, &(struct weft_go_opts){ .name = "journal" });
+	if (r < 0) {
+		weft_wg_done(&j->done);
+		return r;
+	}
+	j->started = true;
+	return 0;
+}
+
+int weftd_journal_accept(struct weftd_journal *j, const char *id, const char *pipeline,
+			 const void *payload, size_t payload_len, uint64_t submitted_ns)
+{
+	if (!j || !id || !pipeline || (!payload && payload_len))
+		return -EINVAL;
+	if (j->mode == WEFTD_DURABILITY_NONE)
+		return 0;
+	size_t id_len = strlen(id), pl_len = strlen(pipeline);
+	if (id_len == 0 || id_len > WEFTD_JREC_MAX_ID || pl_len > UINT16_MAX ||
+	    payload_len > WEFTD_JREC_MAX_BODY)
+		return -EINVAL;
+	struct jentry *e = jn_entry_new(id, id_len, pipeline, pl_len, payload, payload_len, submitted_ns);
+	if (!e)
+		return -ENOMEM;
+	weft_event durable; /* group commit: the writer sets it once the batch is synced */
+	weft_event_init(&durable);
+	struct jnode n = { .e = e, .durable = &durable };
+	weftd_spin_lock(&j->lock);
+	int r = j->err ? j->err : !j->started || j->closing ? -ESHUTDOWN : jn_live_insert(j, e);
+	if (r < 0) {
+		weftd_spin_unlock(&j->lock);
+		free(e);
+		return r;
+	}
+	enqueue(j, &n);
+	weftd_spin_unlock(&j->lock);
+	r = weft_event_wait(NULL, &durable);
+	if (r < 0) {
+		weftd_spin_lock(&j->lock);
+		jn_live_unlink(j, e);
+		weftd_spin_unlock(&j->lock);
+		free(e);
+	}
+	return r;
+}
+
+int weftd_journal_finish(struct weftd_journal *j, const char *id, enum weftd_jrec_state st)
+{
+	if (!j || !id || st < WEFTD_JREC_DONE || st > WEFTD_JREC_LOST)
+		return -EINVAL;
+	if (j->mode == WEFTD_DURABILITY_NONE)
+		return 0;
+	size_t id_len = strlen(id);
+	if (id_len == 0 || id_len > WEFTD_JREC_MAX_ID)
+		return -ENOENT;
+	struct jnode *n = malloc(sizeof(*n) + weftd_jrec_finish_size(id_len));
+	if (!n)
+		return -ENOMEM;
+	*n = (struct jnode){ .len = (size_t)weftd_jrec_encode_finish(n->rec, id, id_len, st) };
+	weftd_spin_lock(&j->lock);
+	struct jentry *e = jn_live_get(j, id);
+	if (!e || !e->durable || j->closing) {
+		weftd_spin_unlock(&j->lock);
+		free(n);
+		return !e || !e->durable ? -ENOENT : -ESHUTDOWN;
+	}
+	jn_live_unlink(j, e);
+	if (j->started)
+		enqueue(j, n);
+	weftd_spin_unlock(&j->lock);
+	if (!j->started) {
+		/* before start (replay finishing LOST jobs): write it directly */
+		int r = jn_pwrite_all(j->fd, n->rec, n->len, (off_t)j->size);
+		if (r == 0) {
+			j->size += n->len;
+			j->st.file_bytes = j->size;
+			j->st.finishes++;
+		}
+		free(n);
+	}
+	free(e);
+	return 0;
+}
+
+int weftd_journal_close(struct weftd_journal *j)
+{
+	if (!j)
+		return -EINVAL;
+	weftd_spin_lock(&j->lock);
+	bool was = j->closing;
+	j->closing = true;
+	wake_writer(j);
+	weftd_spin_unlock(&j->lock);
+	if (j->started && !was && j->mode != WEFTD_DURABILITY_NONE)
+		return weft_wg_wait(NULL, &j->done);
+	return 0;
+}

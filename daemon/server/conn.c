@@ -1,0 +1,192 @@
+/* conn.c — a connection: its reader, its writer (see server_impl.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "server/server_impl.h"
+
+void srv_conn_unref(struct conn *c)
+{
+	if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	close(c->fd);
+	weft_ctx_unref(c->ctx);
+	weftd_buf_done(&c->out);
+	weftd_buf_done(&c->spare);
+	atomic_fetch_sub(&c->srv->nconns, 1);
+	weft_wg_done(&c->srv->live);
+	free(c);
+}
+
+/* Send everything appended so far; the fiber that finds nobody writing becomes the writer
+ * and keeps going until the buffer stays empty, so one send carries many responses. */
+void srv_conn_flush(struct conn *c)
+{
+	weft_mutex_lock(NULL, &c->lock);
+	if (c->writing || c->dead || c->out.len == 0) {
+		weft_mutex_unlock(&c->lock);
+		return;
+	}
+	c->writing = true;
+	while (c->out.len && !c->dead) {
+		struct weftd_buf mine = c->out;
+		c->out = c->spare;
+		weftd_buf_reset(&c->out);
+		if (c->backlogged)
+			weft_cond_broadcast(&c->taken);
+		weft_mutex_unlock(&c->lock);
+		size_t off = 0;
+		int r = 0;
+		while (off < mine.len) {
+			r = weft_send(NULL, c->fd, mine.data + off, mine.len - off, MSG_NOSIGNAL);
+			if (r <= 0)
+				break;
+			off += (size_t)r;
+		}
+		bool failed = off < mine.len;
+		weftd_buf_reset(&mine);
+		weft_mutex_lock(NULL, &c->lock);
+		c->spare = mine;
+		if (failed) {
+			c->dead = true;
+			weft_ctx_cancel(c->ctx);
+		}
+	}
+	c->writing = false;
+	if (c->backlogged)
+		weft_cond_broadcast(&c->taken);
+	weft_mutex_unlock(&c->lock);
+}
+
+/* Append a batch of whole response lines. */
+void srv_conn_append(struct conn *c, const struct weftd_buf *b)
+{
+	if (!b->len)
+		return;
+	weft_mutex_lock(NULL, &c->lock);
+	if (!c->dead) {
+		/* weftd_json_raw would add a comma; append the bytes as they are. */
+		size_t need = c->out.len + b->len;
+		if (need > c->out.cap) {
+			size_t cap = c->out.cap ? c->out.cap : 4096;
+			while (cap < need)
+				cap *= 2;
+			char *p = realloc(c->out.data, cap);
+			if (!p) {
+				weft_mutex_unlock(&c->lock);
+				return;
+			}
+			c->out.data = p;
+			c->out.cap = cap;
+		}
+		memcpy(c->out.data + c->out.len, b->data, b->len);
+		c->out.len = need;
+	}
+	weft_mutex_unlock(&c->lock);
+}
+
+/* A client that sends without reading: stop reading until the writer has taken the
+ * backlog (or become the writer when nobody writes), or the connection is done. */
+static void wait_backlog(struct conn *c)
+{
+	weft_mutex_lock(NULL, &c->lock);
+	while (!c->dead && c->out.len >= OUT_HIGH_WATER && weft_ctx_err(c->ctx) == 0) {
+		if (!c->writing) {
+			weft_mutex_unlock(&c->lock);
+			srv_conn_flush(c);
+			weft_mutex_lock(NULL, &c->lock);
+			continue;
+		}
+		c->backlogged++;
+		int r = weft_cond_wait(c->ctx, &c->taken, &c->lock);
+		c->backlogged--;
+		if (r < 0)
+			break; /* the client went away or the server closes */
+	}
+	weft_mutex_unlock(&c->lock);
+}
+
+void srv_conn_main(void *arg)
+{
+	struct conn *c = arg;
+	size_t max = c->srv->d->max_request_bytes;
+	size_t cap = READ_CHUNK, len = 0;
+	char *buf = malloc(cap);
+	bool skipping = false, eof = false;
+	struct weftd_buf b;
+
+	weftd_buf_init(&b, NULL, 0);
+	while (buf) {
+		if (len == cap) {
+			size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+			char *nb = ncap > cap ? realloc(buf, ncap) : NULL;
+			if (!nb)
+				break;
+			buf = nb;
+			cap = ncap;
+		}
+		int n = weft_recv(c->ctx, c->fd, buf + len, cap - len, 0);
+		if (n <= 0) {
+			eof = n == 0;
+			break;
+		}
+		size_t scan = len, start = 0;
+		unsigned lines = 0;
+		len += (size_t)n;
+		for (;;) {
+			char *nl = memchr(buf + scan, '\n', len - scan);
+			if (!nl)
+				break;
+			size_t end = (size_t)(nl - buf);
+			if (skipping)
+				skipping = false; /* the tail of an oversized line */
+			else
+				srv_handle_line(c, &b, buf + start, end - start);
+			start = scan = end + 1;
+			/* A big batch is handled in turns: another connection's single request
+			 * (and the workers) wait for one turn, not for the whole batch. */
+			if (++lines % LINES_PER_TURN == 0)
+				weft_yield();
+		}
+		if (skipping) {
+			len = start = 0;
+		} else if (len - start > max) {
+			char lim[24];
+			snprintf(lim, sizeof(lim), "%zu", max);
+			srv_resp_errno(&b, NULL, -EMSGSIZE, lim);
+			skipping = true;
+			len = start = 0;
+		} else if (start) {
+			memmove(buf, buf + start, len - start);
+			len -= start;
+		}
+		srv_conn_append(c, &b);
+		weftd_buf_reset(&b);
+		srv_conn_flush(c);
+		wait_backlog(c);
+	}
+	free(buf);
+	weftd_buf_done(&b);
+	/* The client shut down its side after `reload` or `drain` (echo ... | socat): those
+	 * answer when done, the client is still reading (a dead connection's ctx is
+	 * cancelled). */
+	if (eof)
+		weft_wg_wait(c->ctx, &c->handlers);
+	/* Closed by the server after a drain (not by the client): waits on jobs that just
+	 * ended are writing their answers; let them before the connection goes. */
+	if (atomic_load(&c->async) > 0) {
+		weft_ctx *linger;
+		if (weft_ctx_with_timeout(NULL, WAITS_LINGER, &linger) == 0) {
+			weft_wg_wait(linger, &c->waits);
+			weft_ctx_unref(linger);
+		}
+	}
+	weft_mutex_lock(NULL, &c->lock);
+	c->dead = true;
+	weft_mutex_unlock(&c->lock);
+	weft_ctx_cancel(c->ctx); /* ends this connection's waits */
+	srv_conn_unref(c);
+}

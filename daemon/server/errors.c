@@ -1,0 +1,42 @@
+/* errors.c — the protocol's answer to a negative errno: the one place where an errno of the
+ * engine, the job table, the op handlers or the server itself becomes an error code of
+ * PROTOCOL.md (a request the parser refused carries its code already: proto.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "server/server_impl.h"
+
+/* The message is fmt with the subject for %s: a pipeline's name, a job's id, or the whole
+ * message (a limit's, a handler's). An errno missing here is internal, with strerror. */
+static const struct errmap {
+	int err;
+	enum weftd_err code;
+	const char *fmt;
+} errmap[] = {
+	{ ENOENT, WEFTD_ERR_UNKNOWN_PIPELINE, "no pipeline \"%.64s\"" },
+	{ ESRCH, WEFTD_ERR_UNKNOWN_JOB, "no job \"%.64s\"" },
+	{ EAGAIN, WEFTD_ERR_BUSY, "pipeline \"%.64s\" is full: retry later" },
+	{ EBUSY, WEFTD_ERR_BUSY, "%s" }, /* a limit of the server or of a connection */
+	{ ESHUTDOWN, WEFTD_ERR_DRAINING, "the daemon is draining: no new jobs" },
+	{ EACCES, WEFTD_ERR_FORBIDDEN, "%s" },
+	{ EMSGSIZE, WEFTD_ERR_TOO_LARGE, "request line longer than %s bytes" },
+	{ EOPNOTSUPP, WEFTD_ERR_UNSUPPORTED, "op \"%s\" has no handler in this server" },
+	{ EINVAL, WEFTD_ERR_INVALID_CONFIG, "%s" },   /* reload: the config is not applied */
+	{ ETIMEDOUT, WEFTD_ERR_INTERNAL, "%s" },      /* drain: jobs still running */
+	{ ECANCELED, WEFTD_ERR_INTERNAL, "%s" },      /* drain: interrupted */
+	{ ENOMEM, WEFTD_ERR_INTERNAL, "out of memory" },
+};
+
+int srv_resp_errno(struct weftd_buf *b, const char *id, int err, const char *subject)
+{
+	const char *why = strerror(err < 0 ? -err : EIO);
+	char msg[1280];
+
+	for (size_t i = 0; i < sizeof(errmap) / sizeof(errmap[0]); i++)
+		if (errmap[i].err == -err) {
+			snprintf(msg, sizeof(msg), errmap[i].fmt, subject ? subject : why);
+			return weftd_resp_error(b, id, errmap[i].code, msg);
+		}
+	return weftd_resp_error(b, id, WEFTD_ERR_INTERNAL, why);
+}

@@ -1,0 +1,227 @@
+/* listen.c — the listening socket, accepting, the server object (see server.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "service/log.h"
+#include "server/server_impl.h"
+
+static bool peer_allowed(const struct weftd_daemon_config *d, int fd)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+
+	if (!d->nallow_uids && !d->nallow_gids)
+		return true;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+		return false;
+	for (size_t i = 0; i < d->nallow_uids; i++)
+		if (d->allow_uids[i] == cr.uid)
+			return true;
+	for (size_t i = 0; i < d->nallow_gids; i++)
+		if (d->allow_gids[i] == cr.gid)
+			return true;
+	return false;
+}
+
+/* Over the limit or not allowed: one error line, then close. */
+static void refuse(int fd, int err, const char *msg)
+{
+	char mem[256];
+	struct weftd_buf b;
+
+	weftd_buf_init(&b, mem, sizeof(mem));
+	srv_resp_errno(&b, NULL, err, msg);
+	if (!b.err)
+		weft_send(NULL, fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+}
+
+int weftd_server_run(struct weftd_server *s, weft_ctx *ctx)
+{
+	for (;;) {
+		int fd = weft_accept(ctx, s->lfd, NULL, NULL, 0);
+		if (fd < 0) {
+			if (fd == -ECANCELED || fd == -ETIMEDOUT)
+				return fd;
+			if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
+				weftd_warn("accept: %s; pausing 100ms", strerror(-fd));
+				if (weft_sleep(ctx, 100 * WEFT_MSEC) < 0)
+					return weft_ctx_err(ctx);
+				continue;
+			}
+			if (fd == -EINTR || fd == -ECONNABORTED || fd == -EAGAIN)
+				continue;
+			weftd_err("accept: %s", strerror(-fd));
+			return fd;
+		}
+		if (!peer_allowed(s->d, fd)) {
+			refuse(fd, -EACCES, "peer uid/gid not in allow_uids/allow_groups");
+			continue;
+		}
+		if (atomic_fetch_add(&s->nconns, 1) >= s->d->max_connections) {
+			atomic_fetch_sub(&s->nconns, 1);
+			refuse(fd, -EBUSY, "too many connections");
+			continue;
+		}
+		struct conn *c = calloc(1, sizeof(*c));
+		if (!c || weft_ctx_with_cancel(s->conns, &c->ctx) < 0) {
+			free(c);
+			atomic_fetch_sub(&s->nconns, 1);
+			refuse(fd, -ENOMEM, NULL);
+			continue;
+		}
+		atomic_init(&c->refs, 1);
+		c->fd = fd;
+		c->srv = s;
+		weft_mutex_init(&c->lock);
+		weft_cond_init(&c->taken);
+		weft_wg_init(&c->waits);
+		weft_wg_init(&c->handlers);
+		weft_wg_add(&s->live, 1); /* done when the last reference goes */
+		weftd_buf_init(&c->out, NULL, 0);
+		weftd_buf_init(&c->spare, NULL, 0);
+		if (weft_go_opts(srv_conn_main, c, &(struct weft_go_opts){ .name = "conn" }) < 0)
+			srv_conn_unref(c);
+	}
+}
+
+/* ---- setup ------------------------------------------------------------------------ */
+
+static int mkdir_parents(const char *path)
+{
+	char tmp[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return 0;
+}
+
+int weftd_server_listen(const struct weftd_daemon_config *d, bool *activated, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int n = sd_listen_fds(1), fd, r;
+
+	if (n > 0) {
+		fd = SD_LISTEN_FDS_START;
+		if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0) {
+			snprintf(err, errlen, "socket activation: fd %d is not a listening Unix stream socket", fd);
+			return -EINVAL;
+		}
+		*activated = true;
+		return fd;
+	}
+	*activated = false;
+	if (strlen(d->socket) >= sizeof(sa.sun_path)) {
+		snprintf(err, errlen, "socket path too long: %s", d->socket);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sa.sun_path, d->socket);
+	r = mkdir_parents(d->socket);
+	if (r < 0) {
+		snprintf(err, errlen, "creating the directory of %s: %s", d->socket, strerror(-r));
+		return r;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -errno;
+	}
+	struct stat st;
+	if (lstat(d->socket, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(err, errlen, "%s exists and is not a socket", d->socket);
+			close(fd);
+			return -EEXIST;
+		}
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			snprintf(err, errlen, "%s: another daemon is listening there", d->socket);
+			close(fd);
+			return -EADDRINUSE;
+		}
+		close(fd);
+		unlink(d->socket); /* stale: nobody listens */
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			snprintf(err, errlen, "socket: %s", strerror(errno));
+			return -errno;
+		}
+	}
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    chmod(d->socket, d->socket_mode) < 0 || listen(fd, 4096) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s: %s", d->socket, strerror(errno));
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+int weftd_server_new(struct weftd_engine *e, int lfd, const struct weftd_daemon_config *d,
+		     struct weftd_server **ret)
+{
+	struct weftd_server *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	if (weft_ctx_with_cancel(NULL, &s->conns) < 0) {
+		free(s);
+		return -ENOMEM;
+	}
+	s->eng = e;
+	s->d = d;
+	s->lfd = lfd;
+	weft_wg_init(&s->live);
+	*ret = s;
+	return 0;
+}
+
+int weftd_server_close_conns(struct weftd_server *s, int64_t linger_ns)
+{
+	weft_ctx *linger;
+	int r;
+
+	weft_ctx_cancel(s->conns);
+	r = weft_ctx_with_timeout(NULL, linger_ns, &linger);
+	if (r < 0)
+		return r;
+	r = weft_wg_wait(linger, &s->live);
+	weft_ctx_unref(linger);
+	s->lingering = r < 0;
+	return r < 0 ? -ETIMEDOUT : 0;
+}
+
+struct weftd_server *weftd_server_free(struct weftd_server *s)
+{
+	/* connections that outlived close_conns' linger still point here: the process is
+	 * exiting, leave it to them */
+	if (s && !s->lingering && atomic_load(&s->nconns) == 0) {
+		weft_ctx_unref(s->conns);
+		free(s);
+	}
+	return NULL;
+}
+
+void weftd_server_set_handler(struct weftd_server *s, enum weftd_op op, weftd_op_handler fn, void *arg)
+{
+	if ((unsigned)op < WEFTD_OP__MAX)
+		s->handlers[op] = (struct handler){ fn, arg };
+}
+
+unsigned weftd_server_connections(struct weftd_server *s)
+{
+	return atomic_load(&s->nconns);
+}

@@ -1,0 +1,308 @@
+/* ops.c — the op table and its handlers (see server_impl.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jobs/jobs.h"
+#include "server/render.h"
+#include "server/render_job.h"
+#include "server/server_impl.h"
+
+/* ---- waits ---------------------------------------------------------------------- */
+
+struct waitreq {
+	struct conn *c;
+	char id[WEFTD_ID_MAX + 1];
+	int64_t timeout_ns;        /* < 0: none */
+	bool many;                 /* "jobs": answer with an array */
+	size_t n;
+	struct weftd_job *jobs[];
+};
+
+static void write_wait_response(struct weftd_buf *b, const char *id, struct weftd_job *const *jobs,
+				size_t n, bool many, bool done)
+{
+	weftd_resp_begin(b, id);
+	weftd_json_bool(b, "done", done);
+	if (many) {
+		weftd_json_arr_begin(b, "jobs");
+		for (size_t i = 0; i < n; i++)
+			weftd_job_json(b, NULL, jobs[i]);
+		weftd_json_arr_end(b);
+	} else {
+		weftd_job_json(b, "job", jobs[0]);
+	}
+	weftd_resp_end(b);
+}
+
+static void wait_main(void *arg)
+{
+	struct waitreq *w = arg;
+	struct conn *c = w->c;
+	int r = weftd_jobs_wait(c->ctx, w->jobs, w->n, w->timeout_ns);
+
+	if (r == 0 || (r == -ETIMEDOUT && weft_ctx_err(c->ctx) == 0)) {
+		struct weftd_buf b;
+		weftd_buf_init(&b, NULL, 0);
+		write_wait_response(&b, w->id, w->jobs, w->n, w->many, r == 0);
+		if (b.err == 0) {
+			srv_conn_append(c, &b);
+			srv_conn_flush(c);
+		}
+		weftd_buf_done(&b);
+	}
+	for (size_t i = 0; i < w->n; i++)
+		weftd_job_unref(w->jobs[i]);
+	atomic_fetch_sub(&c->async, 1);
+	weft_wg_done(&c->waits);
+	srv_conn_unref(c);
+	free(w);
+}
+
+/* Park a wait on jobs (references taken over) in its own fiber; on failure answers now. */
+static void start_wait(struct conn *c, struct weftd_buf *b, const struct weftd_request *req,
+		       struct weftd_job **jobs, size_t n, bool many)
+{
+	int64_t timeout = req->has_timeout ? (int64_t)req->timeout_ns : -1;
+	struct waitreq *w;
+
+	if (timeout == 0 || atomic_load(&c->async) >= MAX_ASYNC_PER_CONN) {
+		bool done = weftd_jobs_wait(NULL, jobs, n, 0) == 0;
+		if (timeout != 0 && !done) {
+			srv_resp_errno(b, req->id, -EBUSY, "too many waits on this connection");
+		} else {
+			write_wait_response(b, req->id, jobs, n, many, done);
+		}
+		goto unref;
+	}
+	w = malloc(sizeof(*w) + n * sizeof(w->jobs[0]));
+	if (!w) {
+		srv_resp_errno(b, req->id, -ENOMEM, NULL);
+		goto unref;
+	}
+	w->c = c;
+	memcpy(w->id, req->id, sizeof(w->id));
+	w->timeout_ns = timeout;
+	w->many = many;
+	w->n = n;
+	memcpy(w->jobs, jobs, n * sizeof(jobs[0]));
+	atomic_fetch_add(&c->refs, 1);
+	atomic_fetch_add(&c->async, 1);
+	weft_wg_add(&c->waits, 1);
+	if (weft_go_opts(wait_main, w, &(struct weft_go_opts){ .name = "wait" }) < 0) {
+		weft_wg_done(&c->waits);
+		atomic_fetch_sub(&c->async, 1);
+		atomic_fetch_sub(&c->refs, 1);
+		free(w);
+		srv_resp_errno(b, req->id, -ENOMEM, NULL);
+		goto unref;
+	}
+	return;
+unref:
+	for (size_t i = 0; i < n; i++)
+		weftd_job_unref(jobs[i]);
+}
+
+/* ---- ops ----------------------------------------------------------------------- */
+
+static void op_submit(struct conn *c, struct weftd_buf *b, const struct weftd_request *req)
+{
+	struct weftd_job *j;
+	int r = weftd_engine_submit(c->srv->eng, req->pipeline, req->payload, req->payload_len, &j);
+
+	if (r < 0) {
+		srv_resp_errno(b, req->id, r, req->pipeline);
+		return;
+	}
+	if (req->wait) {
+		start_wait(c, b, req, &j, 1, false);
+		return;
+	}
+	weftd_resp_begin(b, req->id);
+	weftd_json_str(b, "job", weftd_job_info(j)->id, WEFTD_JOB_ID_LEN);
+	weftd_resp_end(b);
+	weftd_job_unref(j);
+}
+
+static struct weftd_job *find_job(struct conn *c, struct weftd_buf *b, const struct weftd_request *req,
+				  const char *id)
+{
+	struct weftd_job *j = weftd_jobs_get(weftd_engine_jobs(c->srv->eng), id, strlen(id));
+
+	if (!j)
+		srv_resp_errno(b, req->id, -ESRCH, id);
+	return j;
+}
+
+static void op_wait(struct conn *c, struct weftd_buf *b, const struct weftd_request *req)
+{
+	size_t n = req->job ? 1 : req->njobs;
+	struct weftd_job *one, **jobs = n == 1 ? &one : malloc(n * sizeof(*jobs));
+
+	if (!jobs) {
+		srv_resp_errno(b, req->id, -ENOMEM, NULL);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		jobs[i] = find_job(c, b, req, req->job ? req->job : weftd_request_job(req, i));
+		if (!jobs[i]) {
+			while (i--)
+				weftd_job_unref(jobs[i]);
+			goto out;
+		}
+	}
+	start_wait(c, b, req, jobs, n, req->job == NULL);
+out:
+	if (jobs != &one)
+		free(jobs);
+}
+
+static void op_handler_main(void *arg);
+
+struct handler_call {
+	struct conn *c;
+	struct handler h;
+	char id[WEFTD_ID_MAX + 1];
+};
+
+static void op_other(struct conn *c, struct weftd_buf *b, const struct weftd_request *req)
+{
+	struct handler h = c->srv->handlers[req->op];
+	struct handler_call *hc;
+
+	if (!h.fn) {
+		srv_resp_errno(b, req->id, -EOPNOTSUPP, weftd_op_name(req->op));
+		return;
+	}
+	hc = malloc(sizeof(*hc));
+	if (!hc) {
+		srv_resp_errno(b, req->id, -ENOMEM, NULL);
+		return;
+	}
+	hc->c = c;
+	hc->h = h;
+	memcpy(hc->id, req->id, sizeof(hc->id));
+	atomic_fetch_add(&c->refs, 1);
+	weft_wg_add(&c->handlers, 1);
+	if (weft_go_opts(op_handler_main, hc, &(struct weft_go_opts){ .name = weftd_op_name(req->op) }) < 0) {
+		weft_wg_done(&c->handlers);
+		atomic_fetch_sub(&c->refs, 1);
+		free(hc);
+		srv_resp_errno(b, req->id, -ENOMEM, NULL);
+	}
+}
+
+static void op_handler_main(void *arg)
+{
+	struct handler_call *hc = arg;
+	struct weftd_buf b;
+	char err[1024] = "";
+
+	weftd_buf_init(&b, NULL, 0);
+	int r = hc->h.fn(hc->h.arg, hc->id, &b, err, sizeof(err));
+	if (r < 0) {
+		weftd_buf_reset(&b);
+		srv_resp_errno(&b, hc->id, r, err[0] ? err : NULL);
+	}
+	if (b.err == 0)
+		srv_conn_append(hc->c, &b);
+	srv_conn_flush(hc->c);
+	weftd_buf_done(&b);
+	weft_wg_done(&hc->c->handlers);
+	srv_conn_unref(hc->c);
+	free(hc);
+}
+
+/* stats and pipelines: the engine's figures as JSON (render.c). */
+static void op_figures(struct conn *c, struct weftd_buf *b, const struct weftd_request *req)
+{
+	struct weftd_engine *e = c->srv->eng;
+	size_t mark = b->len;
+	int r = 0;
+
+	weftd_resp_begin(b, req->id);
+	if (req->op == WEFTD_OP_PIPELINES) {
+		weftd_render_pipelines(b, e);
+	} else {
+		r = weftd_render_stats(b, e, req->pipeline);
+		if (r == 0 && !req->pipeline)
+			weftd_render_runtime(b, atomic_load(&c->srv->nconns));
+	}
+	if (r < 0) {
+		b->len = mark;
+		srv_resp_errno(b, req->id, r, req->pipeline);
+		return;
+	}
+	weftd_resp_end(b);
+}
+
+static void dispatch(struct conn *c, struct weftd_buf *b, const struct weftd_request *req)
+{
+	struct weftd_engine *e = c->srv->eng;
+	struct weftd_job *j;
+
+	switch (req->op) {
+	case WEFTD_OP_PING:
+		weftd_resp_begin(b, req->id);
+		weftd_json_cstr(b, "version", WEFT_VERSION);
+		weftd_resp_end(b);
+		break;
+	case WEFTD_OP_SUBMIT:
+		op_submit(c, b, req);
+		break;
+	case WEFTD_OP_STATUS:
+		if ((j = find_job(c, b, req, req->job))) {
+			weftd_resp_begin(b, req->id);
+			weftd_job_json(b, "job", j);
+			weftd_resp_end(b);
+			weftd_job_unref(j);
+		}
+		break;
+	case WEFTD_OP_CANCEL:
+		if ((j = find_job(c, b, req, req->job))) {
+			weftd_engine_cancel(e, j, "canceled by client");
+			weftd_resp_begin(b, req->id);
+			weftd_job_json(b, "job", j);
+			weftd_resp_end(b);
+			weftd_job_unref(j);
+		}
+		break;
+	case WEFTD_OP_WAIT:
+		op_wait(c, b, req);
+		break;
+	case WEFTD_OP_LIST:
+		weftd_resp_begin(b, req->id);
+		weftd_jobs_list_json(weftd_engine_jobs(e), b, "jobs", req->pipeline, req->has_state,
+				     req->state, req->limit);
+		weftd_resp_end(b);
+		break;
+	case WEFTD_OP_STATS:
+	case WEFTD_OP_PIPELINES:
+		op_figures(c, b, req);
+		break;
+	default:
+		op_other(c, b, req);
+		break;
+	}
+}
+
+void srv_handle_line(struct conn *c, struct weftd_buf *b, const char *line, size_t len)
+{
+	struct weftd_request req;
+	size_t mark = b->len;
+
+	if (len == 0 || (len == 1 && line[0] == '\r'))
+		return; /* blank lines are keep-alives for hand-typed sessions */
+	if (weftd_request_parse(&req, line, len, c->srv->d->max_request_bytes) < 0)
+		weftd_resp_error(b, req.id, req.err, req.errmsg);
+	else
+		dispatch(c, b, &req);
+	weftd_request_done(&req);
+	if (b->err) { /* out of memory building this response: say so instead */
+		int err = b->err;
+		b->err = 0;
+		b->len = mark;
+		srv_resp_errno(b, req.id, err, NULL);
+	}
+}

@@ -1,0 +1,22 @@
+/* render_job.h — jobs as the protocol shows them (the job object of PROTOCOL.md), written
+ * from the job module's snapshots. The only place a job becomes JSON. */
+#ifndef WEFTD_RENDER_JOB_H
+#define WEFTD_RENDER_JOB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "jobs/jobs.h"
+#include "proto/proto.h"
+
+/* Write j as member key of the open object, or as an array element when key is NULL.
+ * Takes j's lock while writing (never parks). Errors are b's (b->err). */
+void weftd_job_json(struct weftd_buf *b, const char *key, struct weftd_job *j);
+
+/* Write up to limit jobs of t, newest first, filtered by pipeline (NULL: any) and state
+ * (when has_state), as the array member key. -ENOMEM lands in b->err. */
+void weftd_jobs_list_json(struct weftd_jobs *t, struct weftd_buf *b, const char *key,
+			  const char *pipeline, bool has_state, enum weftd_job_state state,
+			  uint32_t limit);
+
+#endif

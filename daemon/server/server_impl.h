@@ -1,0 +1,78 @@
+/* server_impl.h — the server's shared state, private to daemon/server/ (see server.h).
+ *
+ * listen.c: the listening socket, accepting, the server object; conn.c: a connection, its
+ * reader and its writer; ops.c: the op table and its handlers (waits parked in fibers of
+ * their own). */
+#ifndef WEFTD_SERVER_IMPL_H
+#define WEFTD_SERVER_IMPL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <weft/weft.h>
+
+#include "server/server.h"
+
+#define READ_CHUNK         (64 * 1024)
+#define OUT_HIGH_WATER     (16u << 20)   /* pause reading while this much output is unsent */
+#define MAX_ASYNC_PER_CONN 65536         /* parked waits per connection */
+#define LINES_PER_TURN     16            /* requests handled before letting others run */
+#define WAITS_LINGER       WEFT_SEC      /* for waits' answers once the server closes */
+
+struct handler {
+	weftd_op_handler fn;
+	void *arg;
+};
+
+struct weftd_server {
+	struct weftd_engine *eng;
+	const struct weftd_daemon_config *d;
+	int lfd;
+	weft_ctx *conns;               /* every connection's parent: cancelled by close_conns,
+	                                  after the drain, not by the end of accepting */
+	atomic_uint nconns;            /* live and being accepted (the max_connections check) */
+	weft_wg live;                  /* live connections: close_conns waits for them */
+	bool lingering;                /* close_conns gave up on some connections */
+	struct handler handlers[WEFTD_OP__MAX];
+};
+
+struct conn {
+	atomic_int refs;               /* reader + each parked wait */
+	int fd;
+	struct weftd_server *srv;
+	weft_ctx *ctx;                 /* cancelled when the client goes away */
+	weft_mutex lock;               /* guards out, spare, writing, dead, backlogged */
+	struct weftd_buf out;          /* responses not yet sent */
+	struct weftd_buf spare;
+	bool writing;                  /* some fiber is sending: others only append */
+	bool dead;
+	unsigned backlogged;           /* readers waiting for the writer to take out */
+	weft_cond taken;               /* the writer took out (or stopped writing) */
+	atomic_uint async;             /* parked waits (the MAX_ASYNC_PER_CONN check) */
+	weft_wg waits;                 /* parked waits, for the reader's end */
+	weft_wg handlers;              /* reload/drain calls running */
+};
+
+/* conn.c */
+/* Drop a reference (the reader's, or a parked op's); the last closes the fd. */
+void srv_conn_unref(struct conn *c);
+/* Send everything appended so far (see conn.c). May park. */
+void srv_conn_flush(struct conn *c);
+/* Append a batch of whole response lines (dropped once the connection is dead). */
+void srv_conn_append(struct conn *c, const struct weftd_buf *b);
+/* A connection's fiber: reads requests until the client goes or the server closes it,
+ * then drops the reader's reference. */
+void srv_conn_main(void *arg);
+
+/* ops.c */
+/* Handle one request line, appending its response (if any, now) to b. May park (submit
+ * under the journal) and spawns fibers for waits and handlers. */
+void srv_handle_line(struct conn *c, struct weftd_buf *b, const char *line, size_t len);
+
+/* errors.c */
+/* Write the error response to request id for negative errno err: the protocol code and
+ * the message from the one errno table (errors.c); subject fills the message in (a
+ * pipeline's name, a job's id, a handler's message; NULL: strerror). Returns
+ * weftd_resp_error's result. */
+int srv_resp_errno(struct weftd_buf *b, const char *id, int err, const char *subject);
+
+#endif
