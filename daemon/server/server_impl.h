@@ -2,7 +2,7 @@
  *
  * listen.c: the listening socket, accepting, the server object; conn.c: a connection, its
  * reader and its writer; ops.c: the op table and its handlers (waits parked in fibers of
- * their own). */
+ * their own); errors.c: errno to protocol error; render.c: figures to JSON (render.h). */
 #ifndef WEFTD_SERVER_IMPL_H
 #define WEFTD_SERVER_IMPL_H
 
