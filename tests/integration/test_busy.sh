@@ -6,7 +6,7 @@ pipelines:
     stages:
       - {name: s, builtin: sleep, params: {duration: 2s}, workers: 1, queue: 1}'
 first=$("$WEFTCTL" submit tiny 1) || fail "first"
-sleep 0.2   # the worker takes it; the queue is empty again
+wait_for "the worker takes job 1 (the queue is empty again)" in_state "$first" running
 "$WEFTCTL" submit tiny 2 > /dev/null || fail "second (queued)"
 rc=0; "$WEFTCTL" submit tiny 3 2> "$T/err" || rc=$?
 [ $rc -eq 4 ] || fail "third: exit $rc"

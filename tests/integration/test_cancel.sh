@@ -11,8 +11,7 @@ pipelines:
 
 a=$("$WEFTCTL" submit slow a) || fail "submit a"
 b=$("$WEFTCTL" submit slow b) || fail "submit b"
-sleep 0.2
-[ "$(job_state "$a")" = running ] || fail "a not running"
+wait_for "job a running" in_state "$a" running
 [ "$(job_state "$b")" = queued ] || fail "b not queued"
 [ "$("$WEFTCTL" --json cancel "$b" | jget job.state)" = canceled ] || fail "queued cancel"
 t0=$(date +%s%N)

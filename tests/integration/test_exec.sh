@@ -31,8 +31,7 @@ ok "a failing command retries, dead-letters, and keeps its stderr"
 rc=0; "$WEFTCTL" --json submit child x --wait > "$T/r" || rc=$?
 [ $rc -eq 1 ] || fail "exec timeout exit $rc: $(cat "$T/r")"
 gone() { ! pgrep -f "$1" >/dev/null; }
-sleep 0.5
-gone "sleep 31.25" || fail "the exec child survived its timeout"
+WAIT_S=5 wait_for "the exec child (sleep 31.25) ends after its timeout" gone "sleep 31.25"
 ok "exec timeout kills the child (no leftover process)"
 alive
 
@@ -41,17 +40,9 @@ alive
 # sleep both. A graceful stop leaves no keeper behind either.
 "$WEFTCTL" submit long a > /dev/null && "$WEFTCTL" submit long b > /dev/null || fail "submit long"
 two_children() { [ "$(pgrep -fc "keeper-probe-$$" || true)" -eq 2 ]; }
-for _ in $(seq 50); do
-	if two_children; then break; fi
-	sleep 0.05
-done
-two_children || fail "the two exec children did not start"
+wait_for "the two exec children start" two_children
 stop_weftd KILL
-for _ in $(seq 40); do
-	if gone "keeper-probe-$$"; then break; fi
-	sleep 0.05
-done
-gone "keeper-probe-$$" || fail "exec children outlived a SIGKILLed weftd: $(pgrep -fa "keeper-probe-$$")"
+WAIT_S=5 wait_for "exec children (keeper-probe-$$) end with the SIGKILLed weftd" gone "keeper-probe-$$"
 ok "exec children end with a weftd killed by SIGKILL"
 start_weftd "$(sed -n '/^pipelines:/,$p' "$T/weftd.yaml")"
 keeper=$(pgrep -P "$WEFTD_PID" -x weftd-keeper) || fail "no keeper process"
