@@ -33,8 +33,8 @@ $(BUILD)/bench/%: tests/bench/%.c $(DAEMON_A) $(LIB_A) | deps
 # A hang is a failure: every program and script runs under `timeout`, which names it
 # when it fires (TERM at the limit, KILL 10 s later if it ignores that; timeout signals
 # the program's whole process group, so a script's weftd goes with it). The limits are
-# far above a normal run: the slowest unit program takes ~30 s under SAN=thread, the
-# slowest script ~1 min under SAN=address.
+# far above a normal run: the slowest unit program (test_supervisor) takes ~40 s under
+# SAN=thread, the slowest script about a minute under SAN=address.
 UNIT_TIMEOUT  ?= 300
 INTEG_TIMEOUT ?= 600
 # limited NAME SECONDS CMD...: run CMD; its status, and a TIMEOUT line if the limit hit.
