@@ -34,7 +34,7 @@ $(BUILD)/bench/%: tests/bench/%.c $(DAEMON_A) $(LIB_A) | deps
 # when it fires (TERM at the limit, KILL 10 s later if it ignores that; timeout signals
 # the program's whole process group, so a script's weftd goes with it). The limits are
 # far above a normal run: the slowest unit program (test_supervisor) takes ~40 s under
-# SAN=thread, the slowest script about a minute under SAN=address.
+# SAN=thread, the slowest script (test_reload) ~10 s under SAN=address.
 UNIT_TIMEOUT  ?= 300
 INTEG_TIMEOUT ?= 600
 # limited NAME SECONDS CMD...: run CMD; its status, and a TIMEOUT line if the limit hit.
