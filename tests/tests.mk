@@ -30,18 +30,31 @@ $(BUILD)/bench/%: tests/bench/%.c $(DAEMON_A) $(LIB_A) | deps
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(CFLAGS_tests) -o $@ $< $(TEST_LIBS) $(LDFLAGS)
 
+# A hang is a failure: every program and script runs under `timeout`, which names it
+# when it fires (TERM at the limit, KILL 10 s later if it ignores that; timeout signals
+# the program's whole process group, so a script's weftd goes with it). The limits are
+# far above a normal run: the slowest unit program (test_supervisor) takes ~40 s under
+# SAN=thread, the slowest script (test_reload) ~10 s under SAN=address.
+UNIT_TIMEOUT  ?= 300
+INTEG_TIMEOUT ?= 600
+# limited NAME SECONDS CMD...: run CMD; its status, and a TIMEOUT line if the limit hit.
+LIMITED = limited() { n=$$1; lim=$$2; shift 2; s=$$(date +%s); timeout -k 10 $$lim "$$@"; rc=$$?; \
+	if [ $$rc -eq 124 ] || { [ $$rc -eq 137 ] && [ $$(( $$(date +%s) - s )) -ge $$lim ]; }; then \
+	  echo "TIMEOUT: $$n after $$lim s"; fi; return $$rc; }
+
 # Unit tests run one program at a time; the closing line counts programs.
 # CMOCKA_TEST_ABORT: an assertion failing in a fiber on another proc's thread
 # cannot longjmp back to the test (another thread, another stack); it aborts
 # with its message instead of dying silently.
 unit: $(UNIT_BINS)
-	@pass=0; fail=0; for t in $(UNIT_BINS); do \
-	  echo "== $$t"; if CMOCKA_TEST_ABORT=1 $$t; then pass=$$((pass+1)); else fail=$$((fail+1)); echo "FAILED: $$t"; fi; \
+	@$(LIMITED); pass=0; fail=0; for t in $(UNIT_BINS); do \
+	  echo "== $$t"; if limited $$t $(UNIT_TIMEOUT) env CMOCKA_TEST_ABORT=1 $$t; then pass=$$((pass+1)); else fail=$$((fail+1)); echo "FAILED: $$t"; fi; \
 	done; echo "unit: $$pass passed, $$fail failed"; [ $$fail -eq 0 ]
 
 integration: all
-	@pass=0; fail=0; for t in $(INTEG); do \
-	  echo "== $$t"; if BUILD=$(BUILD) WEFTD=$(WEFTD) WEFTCTL=$(WEFTCTL) PLUGINDIR=$(BUILD)/plugins timeout 600 bash $$t; \
+	@$(LIMITED); pass=0; fail=0; for t in $(INTEG); do \
+	  echo "== $$t"; if limited $$t $(INTEG_TIMEOUT) env BUILD=$(BUILD) WEFTD=$(WEFTD) \
+	    WEFTCTL=$(WEFTCTL) PLUGINDIR=$(BUILD)/plugins bash $$t; \
 	  then pass=$$((pass+1)); else fail=$$((fail+1)); echo "FAILED: $$t"; fi; \
 	done; echo "integration: $$pass passed, $$fail failed"; [ $$fail -eq 0 ]
 

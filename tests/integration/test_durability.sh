@@ -21,11 +21,11 @@ for mode in fsync batch; do
 	"$WEFTCTL" wait "$done_id" > /dev/null || fail "$mode: quick job"
 	ids=()
 	for i in 1 2 3 4 5 6; do ids+=("$("$WEFTCTL" submit slow "p$i")") || fail "$mode: submit $i"; done
-	kill -KILL "$WEFTD_PID"; wait "$WEFTD_PID" 2>/dev/null
+	stop_weftd KILL
 	[ -s "$T/state/journal" ] || fail "$mode: no journal in $T/state"
 	rm -f "$SOCK"
 	start_weftd "$CONF" "  durability: $mode"
-	grep -q "6 unfinished jobs resumed" "$T/weftd.log" || fail "$mode: not all 6 resumed"
+	logged "6 unfinished jobs resumed" || fail "$mode: not all 6 resumed"
 	touch "$T/go"
 	out=$("$WEFTCTL" --timeout 20s wait "${ids[@]}" 2>/dev/null) || fail "$mode: resumed jobs did not finish: $out"
 	for i in 1 2 3 4 5 6; do
@@ -34,11 +34,11 @@ for mode in fsync batch; do
 	[ "$("$WEFTCTL" --json stats quick | jget pipelines.quick.submitted)" = 0 ] || fail "$mode: a finished job ran again"
 	n=$(grep -o "[0-9]* unfinished jobs resumed" "$T/weftd.log" | tail -1)
 	ok "durability $mode: kill -9 with accepted jobs in flight, restart: $n, all 6 done under their ids"
-	kill -TERM "$WEFTD_PID"; wait "$WEFTD_PID"
+	stop_weftd; [ "$WEFTD_RC" = 0 ] || fail "$mode: exit $WEFTD_RC at a clean stop"
 	# and a clean stop leaves nothing to resume
 	start_weftd "$CONF" "  durability: $mode"
-	[ "$(grep -c "unfinished jobs resumed" "$T/weftd.log")" = 1 ] || fail "$mode: finished jobs resumed again"
-	kill -TERM "$WEFTD_PID"; wait "$WEFTD_PID"
+	[ "$(log_count "unfinished jobs resumed")" = 1 ] || fail "$mode: finished jobs resumed again"
+	stop_weftd; [ "$WEFTD_RC" = 0 ] || fail "$mode: exit $WEFTD_RC at a clean stop"
 	: > "$T/weftd.log"
 done
 ok "a clean restart resumes nothing"
@@ -49,28 +49,28 @@ start_weftd "$CONF" "  durability: batch
   shutdown_timeout: 200ms"
 ids=()
 for i in 1 2 3 4 5; do ids+=("$("$WEFTCTL" submit slow "c$i")") || fail "submit $i"; done
-kill -TERM "$WEFTD_PID"; wait "$WEFTD_PID"
-grep -q "drain timed out" "$T/weftd.log" || fail "the drain did not time out"
+stop_weftd
+logged "drain timed out" || fail "the drain did not time out"
 start_weftd "$CONF" "  durability: batch"
 touch "$T/go"
 "$WEFTCTL" --timeout 20s wait "${ids[@]}" > /dev/null 2>&1 || fail "cut jobs did not resume and finish"
 ok "jobs cut by the shutdown deadline resume at the next start: $(grep -o "[0-9]* unfinished jobs resumed" "$T/weftd.log")"
-kill -TERM "$WEFTD_PID"; wait "$WEFTD_PID"
+stop_weftd
 
 # unfinished jobs of a pipeline that is gone at the next start are closed as lost, logged
 rm -rf "$T/state" "$T/go"
 : > "$T/weftd.log"
 start_weftd "$CONF" "  durability: fsync"
 lost=$("$WEFTCTL" submit slow doomed) || fail "submit doomed"
-kill -KILL "$WEFTD_PID"; wait "$WEFTD_PID" 2>/dev/null
+stop_weftd KILL
 rm -f "$SOCK"
 start_weftd '
 pipelines:
   quick:
     stages:
       - {name: q, builtin: upper}' "  durability: fsync"
-grep -q "journal: job $lost: pipeline slow is gone: closed as lost" "$T/weftd.log" || fail "lost job not logged"
-kill -TERM "$WEFTD_PID"; wait "$WEFTD_PID"
+logged "journal: job $lost: pipeline slow is gone: closed as lost" || fail "lost job not logged"
+stop_weftd
 start_weftd "$CONF" "  durability: fsync"
-[ "$(grep -c "unfinished jobs resumed" "$T/weftd.log")" = 0 ] || fail "a lost job came back"
+[ "$(log_count "unfinished jobs resumed")" = 0 ] || fail "a lost job came back"
 ok "a job whose pipeline is gone at restart is closed as lost (logged), not resumed later"

@@ -23,15 +23,15 @@ out=$("$WEFTCTL" submit wc "Hello World" --wait) || fail "exec flow exit $?"
 [ "$(echo $out)" = 11 ] || fail "exec flow output '$out'"
 [ "$(echo 'ABC' | "$WEFTCTL" submit wc - --wait | tr -d ' ')" = 4 ] || fail "stdin"
 ok "exec stages tr -> rev -> wc -c"
-"$WEFTCTL" --json submit bad x --wait > "$T/r"; rc=$?
+rc=0; "$WEFTCTL" --json submit bad x --wait > "$T/r" || rc=$?
 [ $rc -eq 1 ] || fail "exec failure exit $rc"
-jget job.attempts < "$T/r" | grep -qx 3 || fail "attempts: $(cat "$T/r")"
-jget job.log < "$T/r" | grep oops >/dev/null || fail "stderr tail: $(cat "$T/r")"
+[ "$(jget job.attempts < "$T/r")" = 3 ] || fail "attempts: $(cat "$T/r")"
+matches "$(jget job.log < "$T/r")" oops || fail "stderr tail: $(cat "$T/r")"
 ok "a failing command retries, dead-letters, and keeps its stderr"
-"$WEFTCTL" --json submit child x --wait > "$T/r"; rc=$?
+rc=0; "$WEFTCTL" --json submit child x --wait > "$T/r" || rc=$?
 [ $rc -eq 1 ] || fail "exec timeout exit $rc: $(cat "$T/r")"
-sleep 0.5
-pgrep -f "sleep 31.25" >/dev/null && fail "the exec child survived its timeout"
+gone() { ! pgrep -f "$1" >/dev/null; }
+WAIT_S=5 wait_for "the exec child (sleep 31.25) ends after its timeout" gone "sleep 31.25"
 ok "exec timeout kills the child (no leftover process)"
 alive
 
@@ -39,20 +39,14 @@ alive
 # its pipe close and kills the groups of the children still running: the shell and its
 # sleep both. A graceful stop leaves no keeper behind either.
 "$WEFTCTL" submit long a > /dev/null && "$WEFTCTL" submit long b > /dev/null || fail "submit long"
-for _ in $(seq 50); do
-	[ "$(pgrep -fc "keeper-probe-$$")" -eq 2 ] && break
-	sleep 0.05
-done
-[ "$(pgrep -fc "keeper-probe-$$")" -eq 2 ] || fail "the two exec children did not start"
-kill -KILL "$WEFTD_PID"; wait "$WEFTD_PID" 2>/dev/null
-for _ in $(seq 40); do
-	pgrep -f "keeper-probe-$$" >/dev/null || break
-	sleep 0.05
-done
-pgrep -fa "keeper-probe-$$" && fail "exec children outlived a SIGKILLed weftd"
+two_children() { [ "$(pgrep -fc "keeper-probe-$$" || true)" -eq 2 ]; }
+wait_for "the two exec children start" two_children
+stop_weftd KILL
+WAIT_S=5 wait_for "exec children (keeper-probe-$$) end with the SIGKILLed weftd" gone "keeper-probe-$$"
 ok "exec children end with a weftd killed by SIGKILL"
 start_weftd "$(sed -n '/^pipelines:/,$p' "$T/weftd.yaml")"
 keeper=$(pgrep -P "$WEFTD_PID" -x weftd-keeper) || fail "no keeper process"
-kill -TERM "$WEFTD_PID"; wait "$WEFTD_PID"
-kill -0 "$keeper" 2>/dev/null && fail "the keeper outlived a graceful stop"
+stop_weftd
+[ "$WEFTD_RC" = 0 ] || fail "exit $WEFTD_RC at a graceful stop"
+if kill -0 "$keeper" 2>/dev/null; then fail "the keeper outlived a graceful stop"; fi
 ok "a graceful stop reaps the keeper"

@@ -22,17 +22,17 @@ pipelines:
 t0=$(date +%s%N)
 b=$("$WEFTCTL" submit beating x) || fail "submit beating"
 e=$("$WEFTCTL" submit silentexec quiet) || fail "submit silentexec"
-out=$("$WEFTCTL" --json submit stuck x --wait); rc=$?
+rc=0; out=$("$WEFTCTL" --json submit stuck x --wait) || rc=$?
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 [ $rc -eq 1 ] || fail "stuck job: exit $rc: $out"
-echo "$out" | grep -q "heartbeat" || fail "stuck job error: $out"
+matches "$out" "heartbeat" || fail "stuck job error: $out"
 [ "$(echo "$out" | jget job.state)" = failed ] || fail "stuck job state: $out"
 [ "$(echo "$out" | jget job.attempts)" = 2 ] || fail "stuck job attempts: $out"
 [ $ms -lt 8000 ] || fail "stuck job took ${ms}ms"
-st=$("$WEFTCTL" --json stats stuck)
+st=$("$WEFTCTL" --json stats stuck) || fail "stats stuck"
 [ "$(echo "$st" | jget pipelines.stuck.stages.0.heartbeat_timeouts)" = 2 ] || fail "heartbeat_timeouts: $st"
 [ "$(echo "$st" | jget pipelines.stuck.stages.0.retried)" = 1 ] || fail "retried: $st"
-grep -q "no heartbeat for" "$T/weftd.log" || fail "heartbeat loss not logged"
+logged "no heartbeat for" || fail "heartbeat loss not logged"
 ok "a stuck attempt is cancelled after its heartbeat_timeout, retried, then dead-lettered (${ms}ms, 2 heartbeat_timeouts)"
 "$WEFTCTL" wait "$b" > /dev/null || fail "the beating job failed"
 [ "$("$WEFTCTL" --json stats beating | jget pipelines.beating.stages.0.heartbeat_timeouts)" = 0 ] || fail "beating job timed out"

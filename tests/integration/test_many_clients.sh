@@ -1,6 +1,6 @@
 # 1,000 concurrent clients each submit and wait: every answer is correct.
 . "$(dirname "$0")/lib.sh"
-ulimit -n 4096 2>/dev/null
+ulimit -n 4096 2>/dev/null || true # the 1000 sockets below fail clearly if it is lower
 start_weftd '
 pipelines:
   shout:
@@ -45,5 +45,5 @@ sys.exit(1 if bad else 0)
 PY
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 ok "1000 concurrent clients submit+wait, all correct (${ms}ms)"
-"$WEFTCTL" --json stats shout | jget pipelines.shout.done | grep -qx 1000 || fail "done count"
+[ "$("$WEFTCTL" --json stats shout | jget pipelines.shout.done)" = 1000 ] || fail "done count"
 alive

@@ -16,7 +16,8 @@ conf() { # conf TEXT-FOR-shout [extra pipelines]
 start_weftd "$(conf one)"
 "$WEFTCTL" submit keep --wait k > /dev/null || fail "submit keep"
 inflight=$("$WEFTCTL" submit slowchange before-reload) || fail "submit slowchange"
-sleep 0.2
+# (done only if this machine took 1.5 s to poll: the checks below still hold)
+wait_for "the in-flight job running" in_state "$inflight" "running|done"
 
 # 1. SIGHUP with a changed file: shout's output changes, a pipeline is added, slowchange
 #    gets a new duration while its in-flight job finishes under the old one
@@ -24,8 +25,8 @@ write_conf "$(conf two "  added:
     stages:
       - {name: x, builtin: echo, params: {text: new-pipeline}}" 50ms)"
 kill -HUP "$WEFTD_PID"
-for _ in $(seq 100); do grep -q "reloaded:" "$T/weftd.log" && break; sleep 0.05; done
-grep -q "reloaded: 1 pipelines unchanged, 2 changed, 1 added, 0 removed" "$T/weftd.log" \
+wait_for "the SIGHUP reload" logged "reloaded:|reload rejected"
+logged "reloaded: 1 pipelines unchanged, 2 changed, 1 added, 0 removed" \
 	|| fail "reload summary: $(grep reload "$T/weftd.log")"
 [ "$("$WEFTCTL" submit shout --wait x)" = two ] || fail "changed stage output after SIGHUP"
 [ "$("$WEFTCTL" submit added --wait x)" = new-pipeline ] || fail "added pipeline"
@@ -40,12 +41,14 @@ ok "SIGHUP applies a changed file: new output, added pipeline, unchanged kept, i
 
 # 2. an invalid file: rejected, the error returned and logged, the old config runs on
 printf 'daemon:\n  socket: %s\npipelines:\n  shout:\n    stages:\n      - {name: a, builtin: nosuch}\n' "$SOCK" > "$T/weftd.yaml"
-out=$("$WEFTCTL" reload 2>&1); rc=$?
+rc=0; out=$("$WEFTCTL" reload 2>&1) || rc=$?
 [ $rc -ne 0 ] || fail "weftctl reload of an invalid file exited 0: $out"
-echo "$out" | grep -q "nosuch" || fail "reload error does not say why: $out"
-grep -q "reload rejected.*nosuch" "$T/weftd.log" || fail "rejected reload not logged"
-kill -HUP "$WEFTD_PID"; sleep 0.3
-[ "$(grep -c "reload rejected" "$T/weftd.log")" -ge 2 ] || fail "SIGHUP with an invalid file not logged"
+matches "$out" "nosuch" || fail "reload error does not say why: $out"
+logged "reload rejected.*nosuch" || fail "rejected reload not logged"
+rej=$(log_count "reload rejected")
+kill -HUP "$WEFTD_PID"
+more_rejected() { [ "$(log_count "reload rejected")" -gt "$rej" ]; }
+wait_for "SIGHUP with an invalid file rejected and logged" more_rejected
 [ "$("$WEFTCTL" submit shout --wait x)" = two ] || fail "old config not running after a rejected reload"
 alive "after rejected reloads"
 ok "invalid file: weftctl reload exits $rc ($out), the old config keeps running"
@@ -78,22 +81,26 @@ for t in ts: t.join()
 print(json.dumps(res))
 PY
 LPID=$!
-rej=$(grep -c "reload rejected" "$T/weftd.log")
-sleep 0.3
+rej=$(log_count "reload rejected")
+sleep 0.3 # pacing: let the clients get going
 for i in 1 2 3 4 5 6; do
-	[ $((i % 2)) = 1 ] && write_conf "$(conf two)" || write_conf "$(conf one)"
+	if [ $((i % 2)) = 1 ]; then write_conf "$(conf two)"; else write_conf "$(conf one)"; fi
+	n0=$(log_count "reloaded:|reload rejected")
 	if [ $((i % 3)) = 0 ]; then "$WEFTCTL" reload > /dev/null || fail "reload $i"; else kill -HUP "$WEFTD_PID"; fi
-	sleep 0.5
+	# the next file only once this one is read (a SIGHUP sent meanwhile would coalesce)
+	reload_done() { [ "$(log_count "reloaded:|reload rejected")" -gt "$n0" ]; }
+	wait_for "reload $i under load" reload_done
+	sleep 0.3 # pacing: the clients run under this config a while
 done
-wait $LPID
+wait $LPID || fail "the load clients: $(cat "$T/load.out")"
 res=$(cat "$T/load.out")
 [ "$(echo "$res" | jget fail)" = 0 ] || fail "requests failed across reloads: $res"
 n=$(echo "$res" | jget ok)
 [ "$n" -gt 50 ] || fail "too few jobs went through: $res"
-[ "$(grep -c "reload rejected" "$T/weftd.log")" = "$rej" ] || fail "a reload under load was rejected"
-[ "$(grep -c "reloaded:" "$T/weftd.log")" -ge 7 ] || fail "not every reload under load applied"
+[ "$(log_count "reload rejected")" = "$rej" ] || fail "a reload under load was rejected"
+[ "$(log_count "reloaded:")" -ge 7 ] || fail "not every reload under load applied"
 # every accepted job ended done: the table holds no live or failed ones
-lst=$("$WEFTCTL" --json list --limit 10000)
+lst=$("$WEFTCTL" --json list --limit 10000) || fail "list"
 echo "$lst" | python3 -c '
 import json,sys
 jobs = json.loads(sys.stdin.readline())["jobs"]
