@@ -1,16 +1,14 @@
 /* Request parsing: a fast path with jsmn (zero-allocation tokenizer) for the usual request,
  * a flat object of plain strings, integers and literals; anything else, and every request
  * the fast path would refuse, goes through jansson (one json_loadb per line, fields
- * borrowed from the tree), so errors and unusual input behave exactly as before.
- * Responses are encoded by hand (no tree per response: the hot path is a few memcpy). */
-#include "proto/proto.h"
+ * borrowed from the tree), so errors and unusual input behave exactly as before. */
+#include "proto/request.h"
 
 #include <errno.h>
 #include <jansson.h>
 #define JSMN_STATIC
 #define JSMN_STRICT
 #include <jsmn.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -18,51 +16,12 @@
 #include <string.h>
 
 #include "config/units.h"
+#include "proto/text.h"
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-
-static const char *const op_names[WEFTD_OP__MAX] = {
-	"submit", "status", "wait", "cancel", "list", "stats", "pipelines", "ping", "reload", "drain",
-};
-static const char *const err_names[WEFTD_ERR__MAX] = {
-	"none", "bad_json", "too_large", "unknown_op", "missing_field", "bad_field",
-	"unknown_pipeline", "unknown_job", "busy", "draining", "forbidden", "internal",
-	"unsupported", "invalid_config",
-};
-static const char *const state_names[WEFTD_JOB__MAX] = {
-	"queued", "running", "retrying", "done", "failed", "canceled",
-};
-
-const char *weftd_op_name(enum weftd_op op)
+static int lookup_op(const char *s, size_t len)
 {
-	return (unsigned)op < WEFTD_OP__MAX ? op_names[op] : NULL;
-}
-
-const char *weftd_err_name(enum weftd_err e)
-{
-	return (unsigned)e < WEFTD_ERR__MAX ? err_names[e] : NULL;
-}
-
-const char *weftd_job_state_name(enum weftd_job_state s)
-{
-	return (unsigned)s < WEFTD_JOB__MAX ? state_names[s] : NULL;
-}
-
-static int lookup(const char *const *names, int n, const char *s, size_t len)
-{
-	for (int i = 0; i < n; i++)
-		if (strlen(names[i]) == len && memcmp(names[i], s, len) == 0)
-			return i;
-	return -EINVAL;
-}
-
-int weftd_job_state_parse(const char *s, size_t len, enum weftd_job_state *ret)
-{
-	int i = s && ret ? lookup(state_names, WEFTD_JOB__MAX, s, len) : -EINVAL;
-	if (i < 0)
-		return i;
-	*ret = (enum weftd_job_state)i;
-	return 0;
+	enum weftd_op op;
+	return weftd_op_parse(s, len, &op) < 0 ? -EINVAL : (int)op;
 }
 
 /* ---- jansson allocations ------------------------------------------------------------ */
@@ -598,7 +557,7 @@ static bool parse_fast(struct weftd_request *req, const char *line, size_t len)
 	}
 	if (!(t = fast_get(&f, "op")) || t->type != JSMN_STRING)
 		return false;
-	i = lookup(op_names, WEFTD_OP__MAX, line + t->start, (size_t)(t->end - t->start));
+	i = lookup_op(line + t->start, (size_t)(t->end - t->start));
 	if (i < 0)
 		return false;
 	req->op = (enum weftd_op)i;
@@ -627,7 +586,7 @@ static int parse_jansson(struct weftd_request *req, const char *line, size_t len
 		return req_fail(req, WEFTD_ERR_MISSING_FIELD, "missing field \"op\"");
 	if (!json_is_string(op))
 		return req_fail(req, WEFTD_ERR_BAD_FIELD, "op must be a string");
-	i = lookup(op_names, WEFTD_OP__MAX, json_string_value(op), json_string_length(op));
+	i = lookup_op(json_string_value(op), json_string_length(op));
 	if (i < 0)
 		return req_fail(req, WEFTD_ERR_UNKNOWN_OP, "unknown op \"%.40s\"", json_string_value(op));
 	req->op = (enum weftd_op)i;
@@ -688,366 +647,3 @@ const char *weftd_request_job(const struct weftd_request *req, size_t i)
 	return json_string_value(json_array_get(jobs, i));
 }
 
-/* ---- output buffer ----------------------------------------------------------------- */
-
-void weftd_buf_init(struct weftd_buf *b, char *mem, size_t cap)
-{
-	*b = (struct weftd_buf){ .data = mem, .cap = mem ? cap : 0, .fixed = mem != NULL };
-}
-
-void weftd_buf_reset(struct weftd_buf *b)
-{
-	b->len = 0;
-	b->err = 0;
-}
-
-void weftd_buf_done(struct weftd_buf *b)
-{
-	if (!b->fixed)
-		free(b->data);
-	*b = (struct weftd_buf){ 0 };
-}
-
-/* Make room for n more bytes; false (with b->err set) when impossible. */
-static bool buf_reserve(struct weftd_buf *b, size_t n)
-{
-	size_t cap;
-	char *p;
-
-	if (b->err)
-		return false;
-	if (b->cap - b->len >= n)
-		return true;
-	if (b->fixed) {
-		b->err = -ENOBUFS;
-		return false;
-	}
-	cap = b->cap ? b->cap : 256;
-	while (cap - b->len < n)
-		cap *= 2;
-	if (!(p = realloc(b->data, cap))) {
-		b->err = -ENOMEM;
-		return false;
-	}
-	b->data = p;
-	b->cap = cap;
-	return true;
-}
-
-static void put(struct weftd_buf *b, const void *s, size_t n)
-{
-	if (buf_reserve(b, n)) {
-		memcpy(b->data + b->len, s, n);
-		b->len += n;
-	}
-}
-
-#define PUTS(b, lit) put((b), (lit), sizeof(lit) - 1)
-
-/* ---- UTF-8 and base64 -------------------------------------------------------------- */
-
-/* Length of the well-formed UTF-8 sequence at s (1..4), or 0 when it is not one. */
-static size_t utf8_seq(const unsigned char *s, size_t len)
-{
-	unsigned char c = s[0];
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		return len >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
-	if (c >= 0xe0 && c <= 0xef) {
-		unsigned char lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
-		return len >= 3 && s[1] >= lo && s[1] <= hi && (s[2] & 0xc0) == 0x80 ? 3 : 0;
-	}
-	if (c >= 0xf0 && c <= 0xf4) {
-		unsigned char lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
-		return len >= 4 && s[1] >= lo && s[1] <= hi && (s[2] & 0xc0) == 0x80 &&
-		       (s[3] & 0xc0) == 0x80 ? 4 : 0;
-	}
-	return 0;
-}
-
-bool weftd_utf8_valid(const void *s, size_t len)
-{
-	const unsigned char *p = s;
-
-	for (size_t i = 0, n; i < len; i += n)
-		if (!(n = utf8_seq(p + i, len - i)))
-			return false;
-	return true;
-}
-
-static const char b64_alphabet[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-size_t weftd_b64_encode(const void *src, size_t len, char *dst)
-{
-	const unsigned char *s = src;
-	size_t o = 0, i = 0;
-
-	for (; i + 3 <= len; i += 3) {
-		uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
-		dst[o++] = b64_alphabet[v >> 18];
-		dst[o++] = b64_alphabet[(v >> 12) & 63];
-		dst[o++] = b64_alphabet[(v >> 6) & 63];
-		dst[o++] = b64_alphabet[v & 63];
-	}
-	if (i < len) {
-		uint32_t v = (uint32_t)s[i] << 16 | (i + 1 < len ? (uint32_t)s[i + 1] << 8 : 0);
-		dst[o++] = b64_alphabet[v >> 18];
-		dst[o++] = b64_alphabet[(v >> 12) & 63];
-		dst[o++] = i + 1 < len ? b64_alphabet[(v >> 6) & 63] : '=';
-		dst[o++] = '=';
-	}
-	return o;
-}
-
-static int b64_value(char c)
-{
-	if (c >= 'A' && c <= 'Z') return c - 'A';
-	if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-	if (c >= '0' && c <= '9') return c - '0' + 52;
-	if (c == '+') return 62;
-	if (c == '/') return 63;
-	return -1;
-}
-
-ssize_t weftd_b64_decode(const char *src, size_t len, void *dst)
-{
-	unsigned char *d = dst;
-	uint32_t acc = 0;
-	size_t o = 0, n;
-
-	/* Up to two '=' at the very end, and only to complete a 4-character group. */
-	if (len % 4 == 0 && len && src[len - 1] == '=')
-		len -= len >= 2 && src[len - 2] == '=' ? 2 : 1;
-	if (len % 4 == 1)
-		return -EINVAL;
-	for (n = 0; n < len; n++) {
-		int v = b64_value(src[n]);
-		if (v < 0)
-			return -EINVAL;
-		acc = acc << 6 | (uint32_t)v;
-		if (n % 4 == 3) {
-			d[o++] = (unsigned char)(acc >> 16);
-			d[o++] = (unsigned char)(acc >> 8);
-			d[o++] = (unsigned char)acc;
-			acc = 0;
-		}
-	}
-	if (len % 4 == 2) {
-		if (acc & 0xf)
-			return -EINVAL;
-		d[o++] = (unsigned char)(acc >> 4);
-	} else if (len % 4 == 3) {
-		if (acc & 0x3)
-			return -EINVAL;
-		d[o++] = (unsigned char)(acc >> 10);
-		d[o++] = (unsigned char)(acc >> 2);
-	}
-	return (ssize_t)o;
-}
-
-/* ---- JSON writers ------------------------------------------------------------------ */
-
-static void sep_key(struct weftd_buf *b, const char *key)
-{
-	if (b->len && !b->err) {
-		char last = b->data[b->len - 1];
-		if (last != '{' && last != '[' && last != ':')
-			PUTS(b, ",");
-	}
-	if (key) {
-		PUTS(b, "\"");
-		put(b, key, strlen(key)); /* keys are our own literals: no escaping needed */
-		PUTS(b, "\":");
-	}
-}
-
-/* Escape s as a JSON string body; runs of plain ASCII are copied in one go. */
-static void put_escaped(struct weftd_buf *b, const unsigned char *s, size_t len)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t i = 0, run;
-
-	while (i < len) {
-		for (run = i; run < len && s[run] >= 0x20 && s[run] < 0x80 && s[run] != '"' &&
-			      s[run] != '\\'; run++)
-			;
-		put(b, s + i, run - i);
-		if ((i = run) >= len)
-			break;
-		unsigned char c = s[i];
-		size_t n = c >= 0x80 ? utf8_seq(s + i, len - i) : 1;
-		if (c == '"' || c == '\\') {
-			char e[2] = { '\\', (char)c };
-			put(b, e, 2);
-		} else if (c == '\n') {
-			PUTS(b, "\\n");
-		} else if (c < 0x20) {
-			char e[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
-			put(b, e, 6);
-		} else if (n) {
-			put(b, s + i, n);
-		} else {
-			PUTS(b, "\\ufffd"); /* one invalid byte, resynchronise at the next */
-			n = 1;
-		}
-		i += n ? n : 1;
-	}
-}
-
-void weftd_json_str(struct weftd_buf *b, const char *key, const char *s, size_t len)
-{
-	sep_key(b, key);
-	PUTS(b, "\"");
-	put_escaped(b, (const unsigned char *)s, len);
-	PUTS(b, "\"");
-}
-
-void weftd_json_cstr(struct weftd_buf *b, const char *key, const char *s)
-{
-	if (s)
-		weftd_json_str(b, key, s, strlen(s));
-	else
-		weftd_json_null(b, key);
-}
-
-void weftd_json_u64(struct weftd_buf *b, const char *key, uint64_t v)
-{
-	char tmp[24];
-	int n = snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)v);
-	sep_key(b, key);
-	put(b, tmp, (size_t)n);
-}
-
-void weftd_json_i64(struct weftd_buf *b, const char *key, int64_t v)
-{
-	char tmp[24];
-	int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
-	sep_key(b, key);
-	put(b, tmp, (size_t)n);
-}
-
-void weftd_json_double(struct weftd_buf *b, const char *key, double v)
-{
-	char tmp[32];
-	int n = isfinite(v) ? snprintf(tmp, sizeof(tmp), "%.17g", v) : snprintf(tmp, sizeof(tmp), "null");
-	sep_key(b, key);
-	put(b, tmp, (size_t)n);
-}
-
-void weftd_json_bool(struct weftd_buf *b, const char *key, bool v)
-{
-	sep_key(b, key);
-	if (v)
-		PUTS(b, "true");
-	else
-		PUTS(b, "false");
-}
-
-void weftd_json_null(struct weftd_buf *b, const char *key)
-{
-	sep_key(b, key);
-	PUTS(b, "null");
-}
-
-void weftd_json_raw(struct weftd_buf *b, const char *key, const char *json, size_t len)
-{
-	sep_key(b, key);
-	put(b, json, len);
-}
-
-void weftd_json_obj_begin(struct weftd_buf *b, const char *key)
-{
-	sep_key(b, key);
-	PUTS(b, "{");
-}
-
-void weftd_json_obj_end(struct weftd_buf *b)
-{
-	PUTS(b, "}");
-}
-
-void weftd_json_arr_begin(struct weftd_buf *b, const char *key)
-{
-	sep_key(b, key);
-	PUTS(b, "[");
-}
-
-void weftd_json_arr_end(struct weftd_buf *b)
-{
-	PUTS(b, "]");
-}
-
-void weftd_json_bytes(struct weftd_buf *b, const char *key, const char *key_b64,
-		      const void *data, size_t len)
-{
-	if (weftd_utf8_valid(data, len)) {
-		weftd_json_str(b, key, data, len);
-		return;
-	}
-	sep_key(b, key_b64);
-	PUTS(b, "\"");
-	if (buf_reserve(b, WEFTD_B64_ENC_LEN(len)))
-		b->len += weftd_b64_encode(data, len, b->data + b->len);
-	PUTS(b, "\"");
-}
-
-void weftd_json_job(struct weftd_buf *b, const char *key, const struct weftd_job_view *j)
-{
-	weftd_json_obj_begin(b, key);
-	weftd_json_cstr(b, "id", j->id);
-	weftd_json_cstr(b, "pipeline", j->pipeline);
-	weftd_json_cstr(b, "state", weftd_job_state_name(j->state));
-	if (j->stage) {
-		weftd_json_cstr(b, "stage", j->stage);
-		weftd_json_u64(b, "stage_index", j->stage_index);
-	}
-	weftd_json_u64(b, "attempts", j->attempts);
-	if (j->has_output)
-		weftd_json_bytes(b, "output", "output_b64", j->output, j->output_len);
-	if (j->error)
-		weftd_json_cstr(b, "error", j->error);
-	if (j->log_tail_len)
-		weftd_json_str(b, "log", j->log_tail, j->log_tail_len);
-	if (j->created_ms)
-		weftd_json_i64(b, "created_ms", j->created_ms);
-	if (j->started_ms)
-		weftd_json_i64(b, "started_ms", j->started_ms);
-	if (j->finished_ms)
-		weftd_json_i64(b, "finished_ms", j->finished_ms);
-	weftd_json_obj_end(b);
-}
-
-void weftd_resp_begin(struct weftd_buf *b, const char *id)
-{
-	PUTS(b, "{\"id\":");
-	if (id)
-		put(b, id, strlen(id));
-	else
-		PUTS(b, "null");
-	PUTS(b, ",\"ok\":true");
-}
-
-int weftd_resp_end(struct weftd_buf *b)
-{
-	PUTS(b, "}\n");
-	return b->err;
-}
-
-int weftd_resp_error(struct weftd_buf *b, const char *id, enum weftd_err code, const char *msg)
-{
-	const char *name = weftd_err_name(code) ? weftd_err_name(code) : "internal";
-
-	PUTS(b, "{\"id\":");
-	if (id)
-		put(b, id, strlen(id));
-	else
-		PUTS(b, "null");
-	PUTS(b, ",\"ok\":false,\"error\":{");
-	weftd_json_cstr(b, "code", name);
-	weftd_json_cstr(b, "message", msg ? msg : name);
-	PUTS(b, "}}\n");
-	return b->err;
-}
