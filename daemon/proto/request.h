@@ -1,5 +1,6 @@
-/* Parsing one request line into a struct weftd_request whose strings point into the
- * line or into the request's own arena: the usual request is parsed without one malloc. */
+/* Parsing one request line (PROTOCOL.md) into a struct weftd_request whose strings point
+ * into the line or into the request's own arena: the usual request is parsed without one
+ * malloc. Runtime independent, no global state, never blocks, never aborts on input. */
 #ifndef WEFTD_PROTO_REQUEST_H
 #define WEFTD_PROTO_REQUEST_H
 
@@ -9,10 +10,8 @@
 
 #include "proto/wire.h"
 
-struct json_t;
-
-#define WEFTD_REQ_ARENA     2048  /* bytes in a request for its parsed document: a usual
-				     request is parsed without one malloc */
+#define WEFTD_REQ_ARENA 2048 /* bytes in a request for its strings: a usual request is
+				parsed without one malloc */
 
 /* One parsed request. Absent optional strings are NULL. Valid until weftd_request_done(). */
 struct weftd_request {
@@ -31,31 +30,22 @@ struct weftd_request {
 	uint32_t limit;             /* list: default WEFTD_LIST_DEFAULT, 1 .. WEFTD_LIST_MAX */
 	enum weftd_err err;         /* after a failed parse: code and message for the reply */
 	char errmsg[128];
-	struct json_t *root;        /* private: the document the strings point into */
-	unsigned char *payload_buf; /* private: decoded payload_b64 */
-	size_t arena_used;          /* private: the document's nodes live in arena (what */
-	_Alignas(16) unsigned char arena[WEFTD_REQ_ARENA]; /* does not fit: malloc) */
+	const char **jobv;          /* private: the ids of "jobs" */
+	void *heap[3];              /* private: what did not fit in the arena */
+	size_t arena_used;          /* private: strings that do fit live in arena */
+	_Alignas(16) unsigned char arena[WEFTD_REQ_ARENA];
 };
 
 /* Parse one request line of len bytes (no NUL needed; a trailing "\n" or "\r\n" is fine).
- * The usual request (a flat object of plain strings, integers, true/false/null) is read by
- * a zero-allocation fast path (jsmn): its payload then points into line, and its other
- * strings are copied into req->arena; so line, too, must stay unchanged until
- * weftd_request_done(). Anything else, and any request the fast path would refuse, is
- * parsed by jansson, which alone produces the error replies.
- * The document's nodes are allocated in req->arena while it lasts (jansson's allocator is
- * process-wide: proto.c installs one that tags each block as arena or heap), so req must
- * stay where it is (not copied) until weftd_request_done().
+ * Strings without escapes are borrowed from line (the payload) or copied into req->arena,
+ * so line must stay unchanged, and req where it is (not copied), until
+ * weftd_request_done(). Unknown members are ignored (newer clients, older daemons), but
+ * the whole line must be valid JSON, at most JSCAN_DEPTH_MAX (64) objects and arrays deep.
  * max_len is daemon.max_request_bytes. Returns 0 on success; -EINVAL for a bad request,
  * with req->err, req->errmsg and req->id (recovered whenever the line was a JSON object
  * with a scalar id) ready for weftd_resp_error(); -ENOMEM likewise with WEFTD_ERR_INTERNAL.
  * Always call weftd_request_done() afterwards, whatever the result. */
 int weftd_request_parse(struct weftd_request *req, const char *line, size_t len, size_t max_len);
-
-/* The same parse without the fast path (every line through jansson): for tests that
- * check the fast path gives the same result. */
-int weftd_request_parse_jansson(struct weftd_request *req, const char *line, size_t len,
-				size_t max_len);
 
 /* Release what a parse holds; safe on a zeroed or already released request. */
 void weftd_request_done(struct weftd_request *req);
