@@ -8,6 +8,7 @@
 #include "util/spin.h"
 #include "actions/actor.h"
 #include "engine/engine.h"
+#include "proto/json.h"
 #include "jobs/journal.h"
 #include "service/log.h"
 #include "engine/supervisor.h"

@@ -28,7 +28,8 @@
 
 #include "config/config.h"
 #include "jobs/jobs.h"
-#include "proto/proto.h"
+#include "proto/buf.h"
+#include "proto/wire.h"
 
 struct weftd_engine;
 struct weftd_pipe;

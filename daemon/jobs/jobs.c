@@ -6,6 +6,8 @@
 
 #include "util/spin.h"
 #include "jobs/jobs.h"
+#include "proto/json.h"
+#include "proto/reply.h"
 
 struct weftd_wait {
 	struct weft__waiter w;

@@ -27,7 +27,8 @@
 
 #include "util/spin.h"
 #include "internal.h"
-#include "proto/proto.h"
+#include "proto/buf.h"
+#include "proto/wire.h"
 
 #define WEFTD_JOB_ID_LEN 16 /* hex digits */
 

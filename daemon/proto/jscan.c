@@ -229,7 +229,8 @@ size_t jscan_str_copy(const char *s, const struct jscan_val *v, char *dst, size_
 
 	if (!v->esc) {
 		n = (size_t)(e - p);
-		memcpy(dst, p, n < cap ? n : cap);
+		if (cap)
+			memcpy(dst, p, n < cap ? n : cap);
 		return n;
 	}
 	while (p < e) {
@@ -499,6 +500,7 @@ int jscan_value(struct jscan *j, struct jscan_val *v)
 {
 	int c = jscan_peek(j);
 
+	v->esc = v->nul = false;
 	if (c == '{' || c == '[')
 		return scan_nested(j, v);
 	return scan_scalar(j, v, c);

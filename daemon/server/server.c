@@ -15,6 +15,9 @@
 #include "jobs/jobs.h"
 #include "service/log.h"
 #include "server/server.h"
+#include "proto/json.h"
+#include "proto/reply.h"
+#include "proto/request.h"
 
 
 #define READ_CHUNK         (64 * 1024)

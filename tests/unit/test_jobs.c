@@ -12,6 +12,7 @@
 
 #include "engine/engine.h"
 #include "jobs/jobs.h"
+#include "proto/reply.h"
 #include "testutil.h"
 
 static struct weftd_job *mkjob(struct weftd_jobs *t, const char *pipeline, const char *payload)

@@ -10,7 +10,12 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "proto/proto.h"
+#include "proto/buf.h"
+#include "proto/json.h"
+#include "proto/reply.h"
+#include "proto/request.h"
+#include "proto/text.h"
+#include "proto/wire.h"
 #include "proto_ref.h"
 
 #define MAXREQ (1 << 20)
