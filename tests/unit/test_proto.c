@@ -1,5 +1,6 @@
 /* Protocol: every op, malformed lines, id echo, base64, non-UTF-8 output, limits. */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -471,6 +472,40 @@ static void test_nesting(void **state)
 	free(line);
 }
 
+/* On a stack as small as a fiber's: the parse of a line nested 100,000 deep uses a few KiB
+ * of stack, whatever the depth (jansson used one frame pair per level). */
+static void *parse_deep(void *line)
+{
+	struct weftd_request *req = malloc(sizeof(*req));
+	intptr_t r = weftd_request_parse(req, line, strlen(line), 1 << 20);
+
+	r = r == -EINVAL && req->err == WEFTD_ERR_BAD_JSON && strstr(req->errmsg, "nested deeper");
+	weftd_request_done(req);
+	free(req);
+	return (void *)r;
+}
+
+static void test_nesting_small_stack(void **state)
+{
+	static const char head[] = "{\"op\":\"ping\",\"x\":";
+	size_t deep = 100000, n = strlen(head);
+	char *line = malloc(n + deep + 2);
+	pthread_attr_t attr;
+	pthread_t t;
+	void *ok;
+
+	memcpy(line, head, n);
+	memset(line + n, '[', deep);
+	line[n + deep] = '\0';
+	assert_int_equal(pthread_attr_init(&attr), 0);
+	assert_int_equal(pthread_attr_setstacksize(&attr, 64 * 1024), 0);
+	assert_int_equal(pthread_create(&t, &attr, parse_deep, line), 0);
+	assert_int_equal(pthread_join(t, &ok), 0);
+	assert_true(ok);
+	pthread_attr_destroy(&attr);
+	free(line);
+}
+
 /* Objects with many keys grow the duplicate check onto the heap and still find one. */
 static void test_many_keys(void **state)
 {
@@ -510,7 +545,8 @@ int main(void)
 		cmocka_unit_test(test_base64), cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_responses), cmocka_unit_test(test_job_output),
 		cmocka_unit_test(test_names), cmocka_unit_test(test_reference),
-		cmocka_unit_test(test_nesting), cmocka_unit_test(test_many_keys),
+		cmocka_unit_test(test_nesting),
+		cmocka_unit_test(test_nesting_small_stack), cmocka_unit_test(test_many_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
