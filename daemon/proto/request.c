@@ -442,8 +442,8 @@ static int field_of(const char *line, const struct jscan_val *key)
 			return -1;
 		k = buf;
 	}
-	for (int f = 0; f < F__N; f++)
-		if (fields[f].len == n && memcmp(fields[f].name, k, n) == 0)
+	for (int f = 0; f < F__N; f++) /* first byte first: memcmp calls cost a seventh */
+		if (fields[f].len == n && fields[f].name[0] == k[0] && memcmp(fields[f].name, k, n) == 0)
 			return f;
 	return -1;
 }
@@ -482,7 +482,7 @@ static void req_reset(struct weftd_request *req)
 
 int weftd_request_parse(struct weftd_request *req, const char *line, size_t len, size_t max_len)
 {
-	struct parse p = { .req = req, .line = line };
+	struct parse p = { .req = req, .line = line }; /* p.v: JSCAN_NONE, all absent */
 	struct jscan j;
 	int r;
 
