@@ -2,8 +2,8 @@
  * UTF-8, escapes and surrogate pairs, int64 integers, finite reals, no duplicate keys in
  * any object) and records where each value lies, without building a tree. Iterative, with
  * a bounded nesting depth: a line of 100,000 '[' costs a loop, not a stack. Allocates
- * only to track the keys of objects with more than JSCAN_SMALL_KEYS members nested in the
- * line; strings are decoded on demand into the caller's storage. */
+ * only for the duplicate check of a line with more than JSCAN_SMALL_KEYS / 2 keys the
+ * caller does not track itself; strings are decoded on demand into the caller's storage. */
 #ifndef WEFTD_PROTO_JSCAN_H
 #define WEFTD_PROTO_JSCAN_H
 

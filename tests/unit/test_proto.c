@@ -197,6 +197,10 @@ static void test_base64(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (weftd_b64_decode(bad[i], strlen(bad[i]), dec) != -EINVAL)
 			fail_msg("accepted %s", bad[i]);
+	/* In place, as the parser decodes an escaped payload_b64. */
+	char inplace[] = "Zm9vYmFy";
+	assert_int_equal(weftd_b64_decode(inplace, 8, inplace), 6);
+	assert_memory_equal(inplace, "foobar", 6);
 	/* Round trip of every byte value at every length up to 300. */
 	unsigned char raw[300], back[WEFTD_B64_DEC_MAX(WEFTD_B64_ENC_LEN(300))];
 	char e[WEFTD_B64_ENC_LEN(300)];
