@@ -78,6 +78,7 @@ FUZZ_CFLAGS = -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefine
 # Each target links only the pure modules it exercises (no runtime, no io_uring).
 FUZZ_DEPS_fuzz_config := $(wildcard daemon/config/*.c)
 FUZZ_DEPS_fuzz_proto  := $(wildcard daemon/proto/*.c) daemon/config/units.c
+build-fuzz/fuzz_proto: tests/unit/proto_ref.h # its oracle, included, not compiled alone
 FUZZ_DEPS_fuzz_journal := daemon/jobs/jrec.c
 .SECONDEXPANSION:
 build-fuzz/%: tests/fuzz/%.c $$(FUZZ_DEPS_$$*) $$(wildcard daemon/*/*.h) | deps

@@ -14,7 +14,8 @@
 
 #include "config/config.h"
 #include "engine/engine.h"
-#include "proto/proto.h"
+#include "proto/buf.h"
+#include "proto/wire.h"
 
 struct weftd_server;
 

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "service/lifecycle.h"
+#include "proto/json.h"
+#include "proto/reply.h"
 #include "jobs/journal.h"
 #include "server/render.h"
 #include "service/log.h"

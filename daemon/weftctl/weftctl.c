@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "proto/proto.h"
+#include "proto/text.h"
 
 enum {
 	EX_OK = 0,        /* success; for waits: every job done */

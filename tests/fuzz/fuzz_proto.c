@@ -1,13 +1,19 @@
 /* libFuzzer target: one request line through the parser, then the error or an echo
- * response through the writer; every output must be one line of valid JSON. The fast
- * path (jsmn) and jansson alone must read every line the same. */
+ * response through the writer. Invariants: the parser reads every line as the reference
+ * does (jansson, tests/unit/proto_ref.h: same result, id, error code, fields); every
+ * output is one line of valid JSON; a parse that succeeded re-reads the same from a line
+ * rebuilt out of its fields. */
 #include <jansson.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/proto.h"
-#include "../unit/proto_same.h"
+#include "proto/buf.h"
+#include "proto/json.h"
+#include "proto/reply.h"
+#include "proto/request.h"
+#include "../unit/proto_ref.h"
 
 static void check_json(const struct weftd_buf *b)
 {
@@ -22,14 +28,68 @@ static void check_json(const struct weftd_buf *b)
 	json_decref(j);
 }
 
+/* The request rebuilt as a line from its fields (payload as base64, so any bytes pass). */
+static void rebuild(struct weftd_buf *b, const struct weftd_request *r)
+{
+	weftd_json_obj_begin(b, NULL);
+	weftd_json_raw(b, "id", r->id, strlen(r->id));
+	weftd_json_cstr(b, "op", weftd_op_name(r->op));
+	if (r->pipeline)
+		weftd_json_cstr(b, "pipeline", r->pipeline);
+	if (r->job)
+		weftd_json_cstr(b, "job", r->job);
+	if (r->njobs) {
+		weftd_json_arr_begin(b, "jobs");
+		for (size_t i = 0; i < r->njobs; i++)
+			weftd_json_cstr(b, NULL, weftd_request_job(r, i));
+		weftd_json_arr_end(b);
+	}
+	if (r->op == WEFTD_OP_SUBMIT) {
+		weftd_json_bytes(b, "payload", "payload_b64", r->payload, r->payload_len);
+		weftd_json_bool(b, "wait", r->wait);
+	}
+	if (r->has_timeout)
+		weftd_json_u64(b, "timeout", r->timeout_ns / 1000000); /* whole ms: compared so */
+	if (r->has_state)
+		weftd_json_cstr(b, "state", weftd_job_state_name(r->state));
+	if (r->op == WEFTD_OP_LIST)
+		weftd_json_u64(b, "limit", r->limit);
+	weftd_json_obj_end(b);
+}
+
+static void check_rebuilt(const struct weftd_request *a)
+{
+	struct weftd_request b;
+	struct weftd_buf line;
+
+	weftd_buf_init(&line, NULL, 0);
+	rebuild(&line, a);
+	if (line.err || weftd_request_parse(&b, line.data, line.len, 1 << 20) != 0 ||
+	    strcmp(a->id, b.id) != 0 || a->op != b.op || !same_str(a->pipeline, b.pipeline) ||
+	    !same_str(a->job, b.job) || a->njobs != b.njobs || a->payload_len != b.payload_len ||
+	    (a->payload_len && memcmp(a->payload, b.payload, a->payload_len) != 0) ||
+	    a->wait != b.wait || a->has_timeout != b.has_timeout ||
+	    a->timeout_ns / 1000000 != b.timeout_ns / 1000000 || a->has_state != b.has_state ||
+	    a->state != b.state || a->limit != b.limit)
+		abort();
+	for (size_t i = 0; i < a->njobs; i++)
+		if (strcmp(weftd_request_job(a, i), weftd_request_job(&b, i)) != 0)
+			abort();
+	weftd_request_done(&b);
+	weftd_buf_done(&line);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct weftd_request req;
 	struct weftd_buf b;
+	const char *why;
 	int r;
 
-	if (!proto_same((const char *)data, size, 1 << 16, NULL))
+	if (!proto_check((const char *)data, size, 1 << 16, &why)) {
+		fprintf(stderr, "differs from the reference: %s\n", why);
 		abort();
+	}
 	r = weftd_request_parse(&req, (const char *)data, size, 1 << 16);
 
 	weftd_buf_init(&b, NULL, 0);
@@ -46,6 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			weftd_json_cstr(&b, NULL, weftd_request_job(&req, i));
 		weftd_json_arr_end(&b);
 		weftd_resp_end(&b);
+		check_rebuilt(&req);
 	}
 	check_json(&b);
 	weftd_buf_done(&b);

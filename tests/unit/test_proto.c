@@ -1,5 +1,6 @@
 /* Protocol: every op, malformed lines, id echo, base64, non-UTF-8 output, limits. */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,8 +11,13 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "proto/proto.h"
-#include "proto_same.h"
+#include "proto/buf.h"
+#include "proto/json.h"
+#include "proto/reply.h"
+#include "proto/request.h"
+#include "proto/text.h"
+#include "proto/wire.h"
+#include "proto_ref.h"
 
 #define MAXREQ (1 << 20)
 
@@ -191,6 +197,10 @@ static void test_base64(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (weftd_b64_decode(bad[i], strlen(bad[i]), dec) != -EINVAL)
 			fail_msg("accepted %s", bad[i]);
+	/* In place, as the parser decodes an escaped payload_b64. */
+	char inplace[] = "Zm9vYmFy";
+	assert_int_equal(weftd_b64_decode(inplace, 8, inplace), 6);
+	assert_memory_equal(inplace, "foobar", 6);
 	/* Round trip of every byte value at every length up to 300. */
 	unsigned char raw[300], back[WEFTD_B64_DEC_MAX(WEFTD_B64_ENC_LEN(300))];
 	char e[WEFTD_B64_ENC_LEN(300)];
@@ -310,65 +320,213 @@ static void test_job_output(void **state)
 	weftd_buf_done(&b);
 }
 
-/* The fast path (flat objects of plain values) reads every line as jansson does, and
- * leaves everything else to it. */
-static void test_fast_path(void **state)
+/* The parser reads every line as the reference (jansson, proto_ref.h) does: the usual
+ * requests, escapes and reals, unknown members of any shape, and malformed lines. The
+ * usual ones (flat, no escapes, small payload) need no malloc. */
+static void test_reference(void **state)
 {
-	static const struct { const char *line; bool fast; } t[] = {
+	static const struct { const char *line; bool no_heap; } t[] = {
 		{ "{\"id\":1,\"op\":\"submit\",\"pipeline\":\"noop\",\"payload\":\"x\"}", true },
 		{ " { \"op\" : \"submit\" , \"pipeline\":\"p\" ,\"payload\":\"\",\"wait\":true,\"timeout\":250 } \r\n", true },
 		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"payload_b64\":\"/w==\",\"timeout\":\"1.5s\"}", true },
-		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"payload\":\"h\u00e9 \\u00e9\"}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"payload\":\"h\u00e9 \\u00e9\"}", true },
 		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"payload\":\"\xc3\xa9t\xc3\xa9\"}", true },
 		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"payload\":\"\xc3\"}", false },
 		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"payload\":\"\xed\xa0\x80\"}", false },
-		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"timeout\":1.5}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"timeout\":1.5}", true },
 		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"timeout\":-1}", false },
 		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"timeout\":\"soon\"}", false },
 		{ "{\"op\":\"submit\",\"pipeline\":\"\"}", false },
 		{ "{\"op\":\"submit\",\"payload\":\"x\"}", false },
+		{ "{\"op\":\"submit\",\"payload\":1}", false },
 		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"payload\":1}", false },
 		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"payload\":\"a\",\"payload_b64\":\"YQ==\"}", false },
 		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"payload_b64\":\"!!\"}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"payload_b64\":\"\\u0041P8=\"}", true },
 		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"wait\":1}", false },
 		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"pipeline\":\"q\"}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"pip\\u0065line\":\"q\"}", false },
 		{ "{\"op\":\"submit\",\"pipeline\":\"p\",}", false },
 		{ "{\"op\":\"submit\",\"pipeline\":\"p\"}x", false },
 		{ "{\"op\":\"submit\" \"pipeline\":\"p\"}", false },
 		{ "{\"op\":\"submit\",\"pipeline\"::\"p\"}", false },
 		{ "{\"op\":\"submit\",,\"pipeline\":\"p\"}", false },
 		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"x\":tru}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"x\":truex}", false },
 		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"x\":01}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"x\":-}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"x\":1.}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"x\":1e}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"x\":1e400}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"x\":1e-400}", true },
 		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"x\":99999999999999999999}", false },
-		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"x\":[1,{}]}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"x\":9223372036854775807}", true },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"x\":9223372036854775808}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"x\":-9223372036854775808}", true },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"x\":-9223372036854775809}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"x\":[1,{}]}", true },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"x\":[1,{\"a\":[],\"b\":{\"a\":2}}]}", true },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"x\":{\"a\":1,\"a\":2}}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"x\":{\"a\":1,\"\\u0061\":2}}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"x\":1,\"x\":2}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"x\":[[] 1]}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"x\":[1,]}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"x\":{\"a\\u0000\":1}}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"\\u0000\":1}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"x\":\"\\ud83d\\ude00\"}", true },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"x\":\"\\ud83d\"}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"x\":\"\\ude00\"}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"x\":\"\\ud83d\\u0041\"}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"x\":\"\\x\"}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"x\":\"\\u12g4\"}", false },
 		{ "{\"op\":\"submit\",\"pipeline\":\"a\tb\"}", false },
-		{ "{\"op\":\"submit\",\"pipeline\":\"a\\\"b\"}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"a\\\"b\"}", true },
+		{ "{\"op\":\"submit\",\"pipeline\":\"a\\u0000b\"}", false },
+		{ "{\"op\":\"su\\u0062mit\",\"pipeline\":\"p\"}", true },
+		{ "{\"\\u006fp\":\"ping\"}", true },
 		{ "{\"id\":\"abc\",\"op\":\"ping\"}", true }, { "{\"id\":-0,\"op\":\"ping\"}", true },
 		{ "{\"id\":-42,\"op\":\"ping\"}", true }, { "{\"id\":0,\"op\":\"ping\"}", true },
 		{ "{\"id\":-123456789012345678,\"op\":\"ping\"}", true },
 		{ "{\"id\":true,\"op\":\"ping\"}", true }, { "{\"id\":null,\"op\":\"ping\"}", true },
-		{ "{\"id\":1e3,\"op\":\"ping\"}", false }, { "{\"id\":{},\"op\":\"ping\"}", false },
+		{ "{\"id\":1e3,\"op\":\"ping\"}", true }, { "{\"id\":{},\"op\":\"ping\"}", false },
+		{ "{\"id\":0.1,\"op\":\"ping\"}", true }, { "{\"id\":1e300,\"op\":\"ping\"}", true },
+		{ "{\"id\":-1.5E-7,\"op\":\"ping\"}", true }, { "{\"id\":5e-324,\"op\":\"ping\"}", true },
+		{ "{\"id\":\"a\\u001f\\u007f\\/\\b\\f\\t\\r\\n\\u0000\\ud83d\\ude00\",\"op\":\"ping\"}", true },
 		{ "{\"id\":\"0123456789012345678901234567890123456789012345678901234567890\",\"op\":\"ping\"}", true },
 		{ "{\"id\":\"01234567890123456789012345678901234567890123456789012345678901\",\"op\":\"ping\"}", true },
 		{ "{\"id\":\"012345678901234567890123456789012345678901234567890123456789012\",\"op\":\"ping\"}", false },
+		{ "{\"id\":\"0123456789012345678901234567890123456789012345678901234567890\\n\",\"op\":\"ping\"}", false },
 		{ "{\"op\":\"pong\"}", false }, { "{\"op\":1}", false }, { "{}", false }, { "[]", false },
+		{ "{\"op\":\"pingpingpingpingpingpingpingpingpingpingpingping\"}", false },
+		{ "{\"op\":\"ping\\u0000\"}", false },
 		{ "", false }, { "{", false }, { "{\"op\":\"ping\"", false }, { "\"op\"", false },
+		{ "{\"op\":\"ping\"}\n\n", true }, { "{\"op\":\"ping\"} \t", true },
 		{ "{\"op\":\"status\",\"job\":\"0123456789abcdef\"}", true },
 		{ "{\"op\":\"wait\",\"job\":\"j\",\"timeout\":0}", true },
-		{ "{\"op\":\"wait\",\"jobs\":[\"a\",\"b\"]}", false },
+		{ "{\"op\":\"wait\",\"jobs\":[\"a\",\"b\"]}", true },
+		{ "{\"op\":\"wait\",\"jobs\":[\"a\",\"\\u0062\"]}", true },
+		{ "{\"op\":\"wait\",\"jobs\":[\"a\",\"\"]}", false },
+		{ "{\"op\":\"wait\",\"jobs\":[\"a\",[\"b\"]]}", false },
+		{ "{\"op\":\"wait\",\"jobs\":\"a\"}", false },
 		{ "{\"op\":\"wait\",\"job\":\"a\",\"jobs\":[\"b\"]}", false },
+		{ "{\"op\":\"wait\",\"job\":1,\"jobs\":[\"b\"]}", false },
+		{ "{\"op\":\"wait\",\"timeout\":\"x\"}", false },
 		{ "{\"op\":\"list\",\"pipeline\":\"p\",\"state\":\"done\",\"limit\":5}", true },
+		{ "{\"op\":\"list\",\"state\":\"d\\u006fne\"}", true },
 		{ "{\"op\":\"list\",\"state\":\"sleeping\"}", false }, { "{\"op\":\"list\",\"limit\":0}", false },
-		{ "{\"op\":\"list\",\"limit\":10001}", false }, { "{\"op\":\"stats\",\"pipeline\":\"p\"}", true },
-		{ "{\"op\":\"cancel\"}", false }, { "{\"op\":\"drain\",\"extra\":[1]}", false },
+		{ "{\"op\":\"list\",\"limit\":10001}", false }, { "{\"op\":\"list\",\"limit\":5.0}", false },
+		{ "{\"op\":\"stats\",\"pipeline\":\"p\"}", true },
+		{ "{\"op\":\"cancel\"}", false }, { "{\"op\":\"drain\",\"extra\":[1]}", true },
+		{ "{\"op\":\"status\",\"job\":\"j\",\"pipeline\":5,\"payload\":[]}", true },
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		bool fast;
-		if (!proto_same(t[i].line, strlen(t[i].line), MAXREQ, &fast))
-			fail_msg("fast and jansson paths differ on %s", t[i].line);
-		if (fast != t[i].fast)
-			fail_msg("%s: fast path %s", t[i].line, fast ? "taken" : "not taken");
+		const char *why;
+		size_t len = strlen(t[i].line);
+		if (!proto_check(t[i].line, len, MAXREQ, &why))
+			fail_msg("%s: differs from the reference: %s", t[i].line, why);
+		struct weftd_request req;
+		if (weftd_request_parse(&req, t[i].line, len, MAXREQ) == 0 && t[i].no_heap &&
+		    (req.heap[0] || req.heap[1] || req.heap[2]))
+			fail_msg("%s: allocated", t[i].line);
+		weftd_request_done(&req);
 	}
+	/* NUL bytes in the line itself: never valid JSON. */
+	static const char nul1[] = "{\"op\":\"ping\"}\0", nul2[] = "{\"op\":\"pi\0ng\"}";
+	assert_true(proto_check(nul1, sizeof(nul1) - 1, MAXREQ, NULL));
+	assert_true(proto_check(nul2, sizeof(nul2) - 1, MAXREQ, NULL));
+}
+
+/* Nesting: refused past JSCAN_DEPTH_MAX with a bad_json reply, without recursion (this
+ * one is 100,000 deep), and accepted up to it. */
+static void test_nesting(void **state)
+{
+	static const char head[] = "{\"op\":\"ping\",\"x\":";
+	size_t deep = 100000, n = strlen(head);
+	char *line = malloc(n + 2 * deep + 2);
+	struct weftd_request req;
+
+	memcpy(line, head, n);
+	memset(line + n, '[', deep);
+	memset(line + n + deep, ']', deep);
+	strcpy(line + n + 2 * deep, "}");
+	assert_int_equal(weftd_request_parse(&req, line, strlen(line), 1 << 20), -EINVAL);
+	assert_int_equal(req.err, WEFTD_ERR_BAD_JSON);
+	assert_non_null(strstr(req.errmsg, "nested deeper than"));
+	weftd_request_done(&req);
+
+	for (size_t d = JSCAN_DEPTH_MAX - 2; d <= JSCAN_DEPTH_MAX; d++) { /* the object is one */
+		n = strlen(head);
+		memset(line + n, '[', d);
+		memset(line + n + d, ']', d);
+		strcpy(line + n + 2 * d, "}");
+		int r = weftd_request_parse(&req, line, strlen(line), 1 << 20);
+		assert_int_equal(r, d < JSCAN_DEPTH_MAX ? 0 : -EINVAL);
+		weftd_request_done(&req);
+		/* objects as well as arrays */
+		n = strlen(head);
+		for (size_t k = 0; k < d; k++)
+			memcpy(line + n + 6 * k, "{\"a\":", 5), line[n + 6 * k + 5] = ' ';
+		memcpy(line + n + 6 * d, "1", 1);
+		memset(line + n + 6 * d + 1, '}', d + 1);
+		line[n + 7 * d + 2] = '\0';
+		r = weftd_request_parse(&req, line, strlen(line), 1 << 20);
+		assert_int_equal(r, d < JSCAN_DEPTH_MAX ? 0 : -EINVAL);
+		weftd_request_done(&req);
+	}
+	free(line);
+}
+
+/* On a stack as small as a fiber's: the parse of a line nested 100,000 deep uses a few KiB
+ * of stack, whatever the depth (jansson used one frame pair per level). */
+static void *parse_deep(void *line)
+{
+	struct weftd_request *req = malloc(sizeof(*req));
+	intptr_t r = weftd_request_parse(req, line, strlen(line), 1 << 20);
+
+	r = r == -EINVAL && req->err == WEFTD_ERR_BAD_JSON && strstr(req->errmsg, "nested deeper");
+	weftd_request_done(req);
+	free(req);
+	return (void *)r;
+}
+
+static void test_nesting_small_stack(void **state)
+{
+	static const char head[] = "{\"op\":\"ping\",\"x\":";
+	size_t deep = 100000, n = strlen(head);
+	char *line = malloc(n + deep + 2);
+	pthread_attr_t attr;
+	pthread_t t;
+	void *ok;
+
+	memcpy(line, head, n);
+	memset(line + n, '[', deep);
+	line[n + deep] = '\0';
+	assert_int_equal(pthread_attr_init(&attr), 0);
+	assert_int_equal(pthread_attr_setstacksize(&attr, 64 * 1024), 0);
+	assert_int_equal(pthread_create(&t, &attr, parse_deep, line), 0);
+	assert_int_equal(pthread_join(t, &ok), 0);
+	assert_true(ok);
+	pthread_attr_destroy(&attr);
+	free(line);
+}
+
+/* Objects with many keys grow the duplicate check onto the heap and still find one. */
+static void test_many_keys(void **state)
+{
+	char *line = malloc(64 * 1024);
+	struct weftd_request req;
+	int n = sprintf(line, "{\"op\":\"ping\",\"x\":{");
+
+	for (int i = 0; i < 3000; i++)
+		n += sprintf(line + n, "%s\"k%d\":%d", i ? "," : "", i, i);
+	strcpy(line + n, "}}");
+	assert_int_equal(weftd_request_parse(&req, line, strlen(line), 1 << 20), 0);
+	weftd_request_done(&req);
+	n += sprintf(line + n, ",\"k1234\":0}}");
+	assert_int_equal(weftd_request_parse(&req, line, strlen(line), 1 << 20), -EINVAL);
+	assert_int_equal(req.err, WEFTD_ERR_BAD_JSON);
+	weftd_request_done(&req);
+	free(line);
 }
 
 static void test_names(void **state)
@@ -390,7 +548,9 @@ int main(void)
 		cmocka_unit_test(test_errors), cmocka_unit_test(test_too_large),
 		cmocka_unit_test(test_base64), cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_responses), cmocka_unit_test(test_job_output),
-		cmocka_unit_test(test_names), cmocka_unit_test(test_fast_path),
+		cmocka_unit_test(test_names), cmocka_unit_test(test_reference),
+		cmocka_unit_test(test_nesting),
+		cmocka_unit_test(test_nesting_small_stack), cmocka_unit_test(test_many_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

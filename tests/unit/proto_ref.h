@@ -1,0 +1,327 @@
+/* proto_ref.h — for tests and the fuzzer: a reference reading of a request line with
+ * jansson (the daemon's parser before it had one of its own, kept here as an oracle), and
+ * proto_check(), which holds weftd_request_parse() to it. The one intended difference:
+ * weftd refuses lines nested deeper than JSCAN_DEPTH_MAX, jansson only past 2,048. And
+ * one jansson quirk is not copied: it drops a raw NUL byte that follows a number (its
+ * stream reads NUL as "buffer empty" after an unget), where weftd refuses any raw NUL.
+ * Error messages are compared for field errors; for bad JSON only the code is. */
+#ifndef WEFTD_PROTO_REF_H
+#define WEFTD_PROTO_REF_H
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/units.h"
+#include "proto/jscan.h"
+#include "proto/request.h"
+#include "proto/text.h"
+
+/* What the reference makes of a line: the fields of struct weftd_request a caller sees. */
+struct ref {
+	enum weftd_op op;
+	char id[WEFTD_ID_MAX + 1];
+	const char *pipeline, *job;
+	size_t njobs;
+	const unsigned char *payload;
+	size_t payload_len;
+	bool wait, has_timeout, has_state;
+	uint64_t timeout_ns;
+	enum weftd_job_state state;
+	uint32_t limit;
+	enum weftd_err err;
+	char errmsg[128];
+	json_t *root;
+	unsigned char *payload_buf;
+};
+
+__attribute__((format(printf, 3, 4)))
+static int ref_req_fail(struct ref *req, enum weftd_err e, const char *fmt, ...)
+{
+	va_list ap;
+
+	req->err = e;
+	va_start(ap, fmt);
+	vsnprintf(req->errmsg, sizeof(req->errmsg), fmt, ap);
+	va_end(ap);
+	return e == WEFTD_ERR_INTERNAL ? -ENOMEM : -EINVAL;
+}
+
+/* Keep the id as compact JSON text so any scalar echoes back byte-exact in meaning. */
+static int ref_parse_id(struct ref *req, json_t *id)
+{
+	size_t n;
+
+	if (!id)
+		return 0;
+	if (json_is_object(id) || json_is_array(id))
+		return ref_req_fail(req, WEFTD_ERR_BAD_FIELD, "id must be a string, number or null");
+	n = json_dumpb(id, req->id, WEFTD_ID_MAX, JSON_ENCODE_ANY | JSON_COMPACT);
+	if (n == 0 || n > WEFTD_ID_MAX) {
+		strcpy(req->id, "null");
+		return ref_req_fail(req, WEFTD_ERR_BAD_FIELD, "id longer than %d bytes of JSON", WEFTD_ID_MAX);
+	}
+	req->id[n] = '\0';
+	return 0;
+}
+
+/* Optional string member; max bytes, non-empty, no NUL. */
+static int ref_get_str(struct ref *req, json_t *root, const char *key, size_t max,
+		   const char **ret)
+{
+	json_t *v = json_object_get(root, key);
+	size_t len;
+
+	if (!v)
+		return 0;
+	if (!json_is_string(v))
+		return ref_req_fail(req, WEFTD_ERR_BAD_FIELD, "%s must be a string", key);
+	len = json_string_length(v);
+	if (len == 0 || len > max || memchr(json_string_value(v), '\0', len))
+		return ref_req_fail(req, WEFTD_ERR_BAD_FIELD, "%s must be 1 to %zu bytes without NUL",
+				key, max);
+	*ret = json_string_value(v);
+	return 0;
+}
+
+static int ref_need(struct ref *req, const void *field, const char *key)
+{
+	return field ? 0 : ref_req_fail(req, WEFTD_ERR_MISSING_FIELD, "missing field \"%s\"", key);
+}
+
+/* "timeout": milliseconds (number >= 0) or a duration string ("1.5s"). */
+static int ref_get_timeout(struct ref *req, json_t *root)
+{
+	json_t *v = json_object_get(root, "timeout");
+	double ms;
+
+	if (!v)
+		return 0;
+	req->has_timeout = true;
+	if (json_is_string(v)) {
+		if (weftd_parse_duration(json_string_value(v), json_string_length(v), &req->timeout_ns) < 0)
+			return ref_req_fail(req, WEFTD_ERR_BAD_FIELD, "timeout: invalid duration");
+		return 0;
+	}
+	if (json_is_integer(v) && json_integer_value(v) >= 0 &&
+	    json_integer_value(v) <= INT64_MAX / (int64_t)WEFTD_NSEC_PER_MSEC) {
+		req->timeout_ns = (uint64_t)json_integer_value(v) * WEFTD_NSEC_PER_MSEC;
+		return 0;
+	}
+	ms = json_is_real(v) ? json_real_value(v) : -1;
+	if (!(ms >= 0 && ms <= 9e12))
+		return ref_req_fail(req, WEFTD_ERR_BAD_FIELD,
+				"timeout must be milliseconds >= 0 or a duration string");
+	req->timeout_ns = (uint64_t)(ms * 1e6);
+	return 0;
+}
+
+static int ref_get_payload(struct ref *req, json_t *root)
+{
+	json_t *p = json_object_get(root, "payload"), *b = json_object_get(root, "payload_b64");
+	ssize_t n;
+
+	if (p && b)
+		return ref_req_fail(req, WEFTD_ERR_BAD_FIELD, "give payload or payload_b64, not both");
+	if (p) {
+		if (!json_is_string(p))
+			return ref_req_fail(req, WEFTD_ERR_BAD_FIELD, "payload must be a string");
+		req->payload = (const unsigned char *)json_string_value(p);
+		req->payload_len = json_string_length(p);
+	} else if (b) {
+		if (!json_is_string(b))
+			return ref_req_fail(req, WEFTD_ERR_BAD_FIELD, "payload_b64 must be a string");
+		req->payload_buf = malloc(WEFTD_B64_DEC_MAX(json_string_length(b)));
+		if (!req->payload_buf)
+			return ref_req_fail(req, WEFTD_ERR_INTERNAL, "out of memory");
+		n = weftd_b64_decode(json_string_value(b), json_string_length(b), req->payload_buf);
+		if (n < 0)
+			return ref_req_fail(req, WEFTD_ERR_BAD_FIELD, "payload_b64 is not valid base64");
+		req->payload = req->payload_buf;
+		req->payload_len = (size_t)n;
+	} else {
+		req->payload = (const unsigned char *)"";
+	}
+	return 0;
+}
+
+static int ref_get_bool(struct ref *req, json_t *root, const char *key, bool *ret)
+{
+	json_t *v = json_object_get(root, key);
+	if (!v)
+		return 0;
+	if (!json_is_boolean(v))
+		return ref_req_fail(req, WEFTD_ERR_BAD_FIELD, "%s must be true or false", key);
+	*ret = json_is_true(v);
+	return 0;
+}
+
+static int ref_get_jobs(struct ref *req, json_t *root)
+{
+	json_t *v = json_object_get(root, "jobs");
+	size_t i;
+	json_t *it;
+
+	if (!v)
+		return 0;
+	if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > WEFTD_WAIT_MAX_JOBS)
+		return ref_req_fail(req, WEFTD_ERR_BAD_FIELD, "jobs must be an array of 1 to %d ids",
+				WEFTD_WAIT_MAX_JOBS);
+	json_array_foreach(v, i, it) {
+		size_t len = json_is_string(it) ? json_string_length(it) : 0;
+		if (len == 0 || len > WEFTD_JOB_ID_MAX || memchr(json_string_value(it), '\0', len))
+			return ref_req_fail(req, WEFTD_ERR_BAD_FIELD, "jobs[%zu] must be a job id string", i);
+	}
+	req->njobs = json_array_size(v);
+	return 0;
+}
+
+static int ref_get_list_filters(struct ref *req, json_t *root)
+{
+	json_t *s = json_object_get(root, "state"), *l = json_object_get(root, "limit");
+
+	if (s) {
+		if (!json_is_string(s) ||
+		    weftd_job_state_parse(json_string_value(s), json_string_length(s), &req->state) < 0)
+			return ref_req_fail(req, WEFTD_ERR_BAD_FIELD,
+					"state must be one of queued, running, retrying, done, failed, canceled");
+		req->has_state = true;
+	}
+	if (l) {
+		if (!json_is_integer(l) || json_integer_value(l) < 1 ||
+		    json_integer_value(l) > WEFTD_LIST_MAX)
+			return ref_req_fail(req, WEFTD_ERR_BAD_FIELD, "limit must be an integer from 1 to %d",
+					WEFTD_LIST_MAX);
+		req->limit = (uint32_t)json_integer_value(l);
+	}
+	return 0;
+}
+
+/* Per-op fields; unknown members are ignored so newer clients work with older daemons. */
+static int ref_parse_fields(struct ref *req, json_t *root)
+{
+	int r = 0;
+
+	switch (req->op) {
+	case WEFTD_OP_SUBMIT:
+		if ((r = ref_get_str(req, root, "pipeline", WEFTD_NAME_MAX, &req->pipeline)) < 0 ||
+		    (r = ref_need(req, req->pipeline, "pipeline")) < 0 ||
+		    (r = ref_get_payload(req, root)) < 0 || (r = ref_get_bool(req, root, "wait", &req->wait)) < 0)
+			return r;
+		return ref_get_timeout(req, root);
+	case WEFTD_OP_STATUS:
+	case WEFTD_OP_CANCEL:
+		if ((r = ref_get_str(req, root, "job", WEFTD_JOB_ID_MAX, &req->job)) < 0)
+			return r;
+		return ref_need(req, req->job, "job");
+	case WEFTD_OP_WAIT:
+		if ((r = ref_get_str(req, root, "job", WEFTD_JOB_ID_MAX, &req->job)) < 0 ||
+		    (r = ref_get_jobs(req, root)) < 0 || (r = ref_get_timeout(req, root)) < 0)
+			return r;
+		if (req->job && req->njobs)
+			return ref_req_fail(req, WEFTD_ERR_BAD_FIELD, "give job or jobs, not both");
+		return ref_need(req, req->job || req->njobs ? "" : NULL, "job");
+	case WEFTD_OP_LIST:
+		if ((r = ref_get_str(req, root, "pipeline", WEFTD_NAME_MAX, &req->pipeline)) < 0)
+			return r;
+		return ref_get_list_filters(req, root);
+	case WEFTD_OP_STATS:
+		return ref_get_str(req, root, "pipeline", WEFTD_NAME_MAX, &req->pipeline);
+	default:
+		return 0;
+	}
+}
+
+
+static int ref_parse(struct ref *req, const char *line, size_t len, size_t max_len)
+{
+	json_error_t jerr;
+	json_t *op;
+	enum weftd_op o;
+
+	memset(req, 0, sizeof(*req));
+	req->limit = WEFTD_LIST_DEFAULT;
+	strcpy(req->id, "null");
+	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		len--;
+	if (len > max_len)
+		return ref_req_fail(req, WEFTD_ERR_TOO_LARGE, "request of %zu bytes exceeds %zu", len, max_len);
+	req->root = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+	if (!req->root)
+		return ref_req_fail(req, WEFTD_ERR_BAD_JSON, "column %d: %.90s", jerr.column, jerr.text);
+	if (!json_is_object(req->root))
+		return ref_req_fail(req, WEFTD_ERR_BAD_JSON, "request must be a JSON object");
+	if (ref_parse_id(req, json_object_get(req->root, "id")) < 0)
+		return -EINVAL;
+	op = json_object_get(req->root, "op");
+	if (!op)
+		return ref_req_fail(req, WEFTD_ERR_MISSING_FIELD, "missing field \"op\"");
+	if (!json_is_string(op))
+		return ref_req_fail(req, WEFTD_ERR_BAD_FIELD, "op must be a string");
+	if (weftd_op_parse(json_string_value(op), json_string_length(op), &o) < 0)
+		return ref_req_fail(req, WEFTD_ERR_UNKNOWN_OP, "unknown op \"%.40s\"", json_string_value(op));
+	req->op = o;
+	return ref_parse_fields(req, req->root);
+}
+
+static void ref_done(struct ref *req)
+{
+	json_decref(req->root);
+	free(req->payload_buf);
+}
+
+static const char *ref_job(const struct ref *req, size_t i)
+{
+	return json_string_value(json_array_get(json_object_get(req->root, "jobs"), i));
+}
+
+static bool same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Does weftd_request_parse() read the line as the reference does? On a difference, what
+ * differs goes to *why (when given). */
+static bool proto_check(const char *line, size_t len, size_t max, const char **why)
+{
+	struct weftd_request a;
+	struct ref b;
+	int ra = weftd_request_parse(&a, line, len, max);
+	int rb = ref_parse(&b, line, len, max);
+	const char *w = NULL;
+
+	if (ra < 0 && a.err == WEFTD_ERR_BAD_JSON &&
+	    (strstr(a.errmsg, "nested deeper than") || memchr(line, '\0', len)))
+		goto out; /* the intended differences */
+	if (ra != rb)
+		w = "result";
+	else if (strcmp(a.id, b.id) != 0)
+		w = "id";
+	else if (ra < 0 && a.err != b.err)
+		w = "error code";
+	else if (ra < 0 && a.err != WEFTD_ERR_BAD_JSON && strcmp(a.errmsg, b.errmsg) != 0)
+		w = "error message";
+	else if (ra == 0 && (a.op != b.op || !same_str(a.pipeline, b.pipeline) ||
+			     !same_str(a.job, b.job) || a.njobs != b.njobs))
+		w = "op, pipeline, job or njobs";
+	else if (ra == 0 && (a.payload_len != b.payload_len || !a.payload != !b.payload ||
+			     (a.payload_len && memcmp(a.payload, b.payload, a.payload_len) != 0)))
+		w = "payload";
+	else if (ra == 0 && (a.wait != b.wait || a.has_timeout != b.has_timeout ||
+			     a.timeout_ns != b.timeout_ns || a.has_state != b.has_state ||
+			     (a.has_state && a.state != b.state) || a.limit != b.limit))
+		w = "wait, timeout, state or limit";
+	for (size_t i = 0; !w && ra == 0 && i < a.njobs; i++)
+		if (!same_str(weftd_request_job(&a, i), ref_job(&b, i)))
+			w = "jobs";
+out:
+	weftd_request_done(&a);
+	ref_done(&b);
+	if (why)
+		*why = w;
+	return !w;
+}
+#endif
