@@ -635,9 +635,9 @@ static int spawn(struct weft_proc *p, weft_fn fn, void *arg, const struct weft_g
 	f->id = p->id_next++;
 	if (o && o->name)
 		snprintf(f->name, sizeof(f->name), "%s", o->name);
-	if (o && o->pin) {
+	if (o && (o->pin || o->on_proc)) {
 		f->pinned = true;
-		atomic_store(&f->home, p);
+		atomic_store(&f->home, o->on_proc ? s->procs[o->proc] : p);
 	}
 	r = weft__ctx_init(&f->ctx, st.lo, (size_t)((char *)f - (char *)st.lo), fiber_entry, f);
 	if (r < 0) {
@@ -661,6 +661,8 @@ int weft_go_opts(weft_fn fn, void *arg, const struct weft_go_opts *opts)
 		return -EINVAL;
 	if (!p)
 		return -EPERM;
+	if (opts && opts->on_proc && opts->proc >= p->sched->nprocs)
+		return -EINVAL;
 	int r = spawn(p, fn, arg, opts, NULL);
 	/* A spawner that outruns its proc yields once the local queue is half
 	 * full: the new fibers run, and hand back their warm stacks, before

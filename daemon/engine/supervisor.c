@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "util/spin.h"
-#include "internal.h"
 #include "service/notify.h"
 #include "engine/supervisor.h"
 
@@ -182,24 +181,12 @@ static int64_t probe_period(struct weftd_sup *s)
 	return s->wd_ns ? s->wd_ns / 4 : s->o.heartbeat_interval_ns;
 }
 
-/* Move the calling fiber onto proc i for good. libweft has no public "spawn on proc i"
- * (weft_go_opts.pin pins to the spawner's proc): set the home proc as pinning does and yield,
- * which queues the fiber on that proc's inbox. */
-static void pin_to(unsigned i)
-{
-	struct weft_fiber *f = weft__self();
-	f->pinned = true;
-	atomic_store_explicit(&f->home, f->sched->procs[i], memory_order_release);
-	weft_yield();
-}
-
 static void probe(void *arg)
 {
 	struct weftd_sup *s = ((struct probe_arg *)arg)->s;
 	unsigned id = ((struct probe_arg *)arg)->id;
 	free(arg);
-	pin_to(id);
-	if (weft_proc_id() == (int)id)
+	if (weft_proc_id() == (int)id) /* spawned there for good (on_proc) */
 		atomic_store(&s->placed[id], 1);
 	do
 		atomic_store(&s->probe_last[id], weft_now());
@@ -223,7 +210,8 @@ static int spawn_probes(struct weftd_sup *s)
 			return -ENOMEM;
 		*pa = (struct probe_arg){ .s = s, .id = i };
 		weft_wg_add(&s->wg, 1);
-		int r = weft_go_opts(probe, pa, &(struct weft_go_opts){ .name = "probe" });
+		int r = weft_go_opts(probe, pa,
+				     &(struct weft_go_opts){ .name = "probe", .on_proc = true, .proc = i });
 		if (r < 0) {
 			free(pa);
 			weft_wg_done(&s->wg);

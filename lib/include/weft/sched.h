@@ -60,10 +60,15 @@ struct weft_go_opts {
 	const char *name;   /* shown in the fiber dump; copied (truncated to 31 bytes) */
 	size_t stack_size;  /* 0 = the scheduler default */
 	bool pin;           /* never migrate: stays on the proc that spawned it */
+	bool on_proc;       /* start on proc `proc` (0..weft_nprocs()-1) and never
+	                       migrate from it (pin is then implied) */
+	unsigned proc;      /* with on_proc; ignored otherwise */
 };
 
 /* Spawn fn(arg) as a new fiber, runnable at once (Go's `go fn(arg)`).
- * Fiber only. Returns 0 or -ENOMEM. The fiber is not joinable: use a
+ * Fiber only (-EPERM elsewhere). Returns 0, -ENOMEM, or -EINVAL for a NULL
+ * fn or an on_proc proc out of range. A zeroed (or NULL) opts is weft_go():
+ * any proc, may migrate. The fiber is not joinable: use a
  * weft_wg (weft/sync.h) or a channel to wait for it.
  * May yield: once this proc's run queue is half full, the caller lets the
  * queued fibers run before it goes on (a spawning loop then runs in bounded
