@@ -226,6 +226,7 @@ struct weft_proc {
 	pthread_t thread;
 	struct io_uring ring;
 	bool ring_ok;
+	unsigned ring_flags;           /* the io_uring set-up flags that worked */
 	int efd;                       /* eventfd wake-up (non-proc wakers, fallback) */
 	uint64_t efd_buf;
 	struct weft__ctx g0;           /* the thread's own context: the scheduler loop */
@@ -280,7 +281,6 @@ struct weft_sched {
 	struct weft_proc **procs;
 	struct weft__stack_pool *stacks;
 	struct weft_features feat;
-	unsigned setup_flags;          /* io_uring flags that worked */
 	/* global run queue */
 	pthread_mutex_t gq_lock;
 	struct weft_fiber *gq_head, *gq_tail;

@@ -875,7 +875,7 @@ static void run_timers(struct weft_proc *p, int64_t now)
  * lot, and only when there are more than it is about to run. */
 static void poll_ring(struct weft_proc *p, bool lazy)
 {
-	bool defer = p->sched->setup_flags & IORING_SETUP_DEFER_TASKRUN;
+	bool defer = p->ring_flags & IORING_SETUP_DEFER_TASKRUN;
 	p->now_cache = weft__now();
 	if (!lazy && (p->sq_pending || (defer && p->inflight)))
 		submit(p, true);
@@ -1081,14 +1081,14 @@ static int ring_setup(struct weft_proc *p)
 		prm.sq_thread_idle = 50;
 		r = io_uring_queue_init_params(entries, &p->ring, &prm);
 		if (r == 0)
-			s->setup_flags = prm.flags;
+			p->ring_flags = prm.flags;
 	} else {
 		for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
 			memset(&prm, 0, sizeof(prm));
 			prm.flags = tries[i];
 			r = io_uring_queue_init_params(entries, &p->ring, &prm);
 			if (r == 0) {
-				s->setup_flags = tries[i];
+				p->ring_flags = tries[i];
 				break;
 			}
 		}
@@ -1162,10 +1162,11 @@ static void probe_features(struct weft_sched *s)
 	/* test-only knob: exercise weft_waitid's pidfd fallback on a new kernel */
 	if (getenv("WEFT_TEST_NO_WAITID_OP"))
 		s->feat.waitid = false;
-	s->feat.single_issuer = s->setup_flags & IORING_SETUP_SINGLE_ISSUER;
-	s->feat.defer_taskrun = s->setup_flags & IORING_SETUP_DEFER_TASKRUN;
-	s->feat.coop_taskrun = s->setup_flags & IORING_SETUP_COOP_TASKRUN;
-	s->feat.sqpoll = s->setup_flags & IORING_SETUP_SQPOLL;
+	unsigned flags = s->procs[0]->ring_flags; /* the others tried the same list */
+	s->feat.single_issuer = flags & IORING_SETUP_SINGLE_ISSUER;
+	s->feat.defer_taskrun = flags & IORING_SETUP_DEFER_TASKRUN;
+	s->feat.coop_taskrun = flags & IORING_SETUP_COOP_TASKRUN;
+	s->feat.sqpoll = flags & IORING_SETUP_SQPOLL;
 }
 
 static void sched_free(struct weft_sched *s)
