@@ -37,15 +37,26 @@ struct weft_hbmon {
 	struct weft_hb *head;
 	uint64_t next_id;
 	struct weft__waitq waiters;    /* fibers in weft_hbmon_wait */
+	int64_t wake_at;               /* the waiters rescan by then anyway (INT64_MAX:
+	                                  no timer, or nobody waits) */
 };
 
-/* Under the lock: every waiter rescans (a deadline moved earlier, or a
- * recovery is to be reported). */
+/* Under the lock: every waiter rescans (a recovery is to be reported). */
 static void wake_all(weft_hbmon *m)
 {
 	struct weft__waiter *w;
 	while ((w = weft__waitq_pop(&m->waiters)))
 		weft__waiter_fire(w, 0);
+	m->wake_at = INT64_MAX;
+}
+
+/* Under the lock: a worker may now go missing after deadline; the waiters
+ * rescan if that is sooner than they planned (a worker starting a unit of
+ * work usually is not, and costs the monitor nothing). */
+static void wake_before(weft_hbmon *m, int64_t deadline)
+{
+	if (deadline < m->wake_at)
+		wake_all(m);
 }
 
 int weft_hbmon_new(const struct weft_hbmon_opts *opts, weft_hbmon **ret)
@@ -58,6 +69,7 @@ int weft_hbmon_new(const struct weft_hbmon_opts *opts, weft_hbmon **ret)
 	if (opts)
 		m->o = *opts;
 	m->next_id = 1;
+	m->wake_at = INT64_MAX;
 	*ret = m;
 	return 0;
 }
@@ -94,7 +106,7 @@ int weft_hb_register(weft_hbmon *m, const char *name, int64_t timeout_ns, void *
 	if (m->head)
 		m->head->prev = hb;
 	m->head = hb;
-	wake_all(m); /* its deadline may be the earliest now */
+	wake_before(m, atomic_load(&hb->last) + timeout_ns + 1);
 	weft__lock_release(&m->lock);
 	*ret = hb;
 	return 0;
@@ -117,6 +129,17 @@ weft_hb *weft_hb_unregister(weft_hb *hb)
 	return NULL;
 }
 
+/* Under the lock, after a beat: monitor hb again. */
+static void resume(weft_hbmon *m, weft_hb *hb)
+{
+	hb->paused = false;
+	atomic_store(&hb->attn, hb->reported);
+	if (hb->reported)
+		wake_all(m); /* to report the recovery */
+	else
+		wake_before(m, atomic_load(&hb->last) + hb->timeout + 1);
+}
+
 void weft_hb_beat(weft_hb *hb)
 {
 	if (!hb)
@@ -126,10 +149,21 @@ void weft_hb_beat(weft_hb *hb)
 		return;
 	weft_hbmon *m = hb->m;
 	weft__lock_acquire(&m->lock);
-	hb->paused = false;
-	atomic_store(&hb->attn, hb->reported);
-	wake_all(m);
+	resume(m, hb);
 	weft__lock_release(&m->lock);
+}
+
+int weft_hb_set_timeout(weft_hb *hb, int64_t timeout_ns)
+{
+	if (!hb || timeout_ns <= 0)
+		return -EINVAL;
+	weft_hbmon *m = hb->m;
+	weft__lock_acquire(&m->lock);
+	hb->timeout = timeout_ns;
+	atomic_store(&hb->last, weft__now());
+	resume(m, hb);
+	weft__lock_release(&m->lock);
+	return 0;
 }
 
 void weft_hb_pause(weft_hb *hb)
@@ -235,6 +269,8 @@ int weft_hbmon_wait(weft_ctx *ctx, weft_hbmon *m, struct weft_hb_event *ret)
 			return 0;
 		}
 		weft__waitq_push(&m->waiters, &w);
+		if (next < m->wake_at)
+			m->wake_at = next;
 		weft__lock_release(&m->lock);
 		bool timed = next != INT64_MAX;
 		if (timed && (r = weft__timer_add(&t, next, timer_fire, &w)) < 0) {

@@ -208,6 +208,50 @@ static void test_register_wakes(void **state)
 	run(register_main, NULL);
 }
 
+/* weft_hb_set_timeout: a shorter limit takes effect at once (the monitor,
+ * asleep until the old deadline, wakes); it counts as a beat and resumes a
+ * paused worker. */
+static void set_timeout_main(void *arg)
+{
+	weft_hbmon *m;
+	weft_hb *hb;
+	struct weft_hb_event ev;
+	struct late l = { 0 };
+	assert_int_equal(weft_hbmon_new(NULL, &m), 0);
+	assert_int_equal(weft_hb_register(m, "t", 10 * WEFT_SEC, NULL, &hb), 0);
+	assert_int_equal(weft_hb_set_timeout(hb, 0), -EINVAL);
+	assert_int_equal(weft_hb_set_timeout(NULL, 1), -EINVAL);
+	l.m = m;
+	weft_wg_init(&l.wg);
+	weft_wg_add(&l.wg, 1);
+	assert_int_equal(weft_go(late_waiter, &l), 0);
+	weft_sleep(NULL, 20 * WEFT_MSEC); /* it sleeps until the 10 s deadline */
+	int64_t t0 = weft_now();
+	assert_int_equal(weft_hb_set_timeout(hb, 30 * WEFT_MSEC), 0);
+	assert_int_equal(weft_wg_wait(NULL, &l.wg), 0);
+	int64_t took = weft_now() - t0;
+	assert_int_equal(l.r, 0);
+	assert_true(l.ev.missing);
+	assert_true(took >= 30 * WEFT_MSEC && took < 500 * WEFT_MSEC);
+
+	/* paused, then a new unit of work with its own limit */
+	weft_hb_pause(hb);
+	assert_int_equal(weft_hbmon_wait(NULL, m, &ev), 0);
+	assert_false(ev.missing);
+	assert_int_equal(weft_hb_set_timeout(hb, 20 * WEFT_MSEC), 0);
+	t0 = weft_now();
+	assert_int_equal(weft_hbmon_wait(NULL, m, &ev), 0);
+	assert_true(ev.missing);
+	assert_true(weft_now() - t0 >= 20 * WEFT_MSEC);
+	weft_hb_unregister(hb);
+	weft_hbmon_free(m);
+}
+
+static void test_set_timeout(void **state)
+{
+	run(set_timeout_main, NULL);
+}
+
 /* Many workers, one goes silent: exactly it is reported, via callbacks
  * from weft_hbmon_run; the supervisor's foreach sees every last beat. */
 struct many {
@@ -313,6 +357,7 @@ int main(void)
 		BOTH(test_stop_detected),
 		BOTH(test_pause),
 		BOTH(test_register_wakes),
+		BOTH(test_set_timeout),
 		BOTH(test_many_callbacks),
 	};
 	return cmocka_run_group_tests_name("heartbeat", table, NULL, NULL);

@@ -74,6 +74,10 @@ WEFT_EXPORT void weft_hb_beat(weft_hb *hb);
 /* I am about to wait for work for an unbounded time: do not flag me until
  * my next beat. Never blocks. */
 WEFT_EXPORT void weft_hb_pause(weft_hb *hb);
+/* A unit of work with its own limit begins: from now on the worker must
+ * beat at least every timeout_ns (> 0). Counts as a beat (resumes a paused
+ * worker). Returns 0 or -EINVAL. Never blocks; any thread. */
+WEFT_EXPORT int weft_hb_set_timeout(weft_hb *hb, int64_t timeout_ns);
 /* Beat every interval_ns until ctx is done, then return ctx's error (Go's
  * ticker-driven heartbeat, for a fiber whose liveness is what matters).
  * Parks. Fiber only. */
