@@ -263,7 +263,7 @@ struct weft_proc {
 	bool batching;                 /* readying a poll's fibers: one wakep after, not each */
 	unsigned inflight;             /* submitted ops not yet completed */
 	struct weft__stack_cache *stack_cache;
-	uint32_t rand;
+	uint64_t rand;                 /* weft__rand64's state (rand.h) */
 	uint64_t id_next, id_end;      /* fiber ids this proc hands out, taken in batches */
 	/* its share of sched->live not yet settled (owner writes, stats read) */
 	atomic_long live_credit;       /* spawns reserved in sched->live, not yet made */

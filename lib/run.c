@@ -111,7 +111,7 @@ static struct weft_sched *sched_new(const struct weft_opts *opts)
 		p->id = i;
 		p->solo = s->nprocs == 1;
 		p->efd = -EBADF;
-		p->rand = 0x9e3779b9u * (i + 1);
+		p->rand = i; /* any seed will do (rand.h) */
 		atomic_store(&p->next_timer, INT64_MAX);
 		s->procs[i] = p;
 	}

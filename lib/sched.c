@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "proc.h"
+#include "rand.h"
 
 __thread struct weft_proc *weft__tls_proc __attribute__((tls_model("initial-exec")));
 #define tls_proc weft__tls_proc
@@ -35,16 +36,6 @@ struct weft_fiber *weft__self(void)
 {
 	struct weft_proc *p = weft__proc();
 	return p ? p->cur : NULL;
-}
-
-static inline uint32_t fastrand(struct weft_proc *p)
-{
-	/* xorshift32: victim choice only needs to be cheap and spread out */
-	uint32_t x = p->rand;
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	return p->rand = x;
 }
 
 /* ---- making fibers runnable ------------------------------------------------ */
@@ -394,7 +385,7 @@ static struct weft_fiber *find_runnable(struct weft_proc *p)
 			continue;
 		}
 		int64_t due = INT64_MAX;
-		unsigned start = fastrand(p) % s->nprocs;
+		unsigned start = weft__rand_below(&p->rand, s->nprocs);
 		for (unsigned i = 0; i < s->nprocs; i++) {
 			struct weft_proc *v = s->procs[(start + i) % s->nprocs];
 			if (v != p && (f = weft__steal_from(p, v, &due)))
