@@ -30,6 +30,7 @@
 
 #include "stack.h"
 #include "switch.h"
+#include "testing.h"
 
 #define WEFT__LIKELY(x) __builtin_expect(!!(x), 1)
 #define WEFT__UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -217,7 +218,7 @@ bool weft__timer_del(struct weft__timer *t);
 enum weft__after { WEFT__AFTER_NONE, WEFT__AFTER_PARK, WEFT__AFTER_YIELD, WEFT__AFTER_EXIT };
 
 struct weft__proc_stats {
-	atomic_uint_fast64_t switches, steals, parks, wake_msg, wake_efd, io_sub, io_done, ticks, spawned, naps;
+	atomic_uint_fast64_t switches, steals, parks, wake_msg, wake_efd, io_sub, io_done, spawned, naps;
 };
 
 struct weft_proc {
@@ -277,6 +278,7 @@ struct weft_proc {
 
 struct weft_sched {
 	struct weft_opts opts;
+	struct weft__test_opts test;   /* zero outside libweft's tests */
 	unsigned nprocs;
 	struct weft_proc **procs;
 	struct weft__stack_pool *stacks;

@@ -73,7 +73,7 @@ unsigned weft__ring_reap(struct weft_proc *p)
 void weft__ring_send_wake(struct weft_proc *self, struct weft_proc *q)
 {
 	struct weft_sched *s = q->sched;
-	if (self && self->sched == s && s->feat.msg_ring && !s->opts.no_msg_ring) {
+	if (self && self->sched == s && s->feat.msg_ring && !s->test.no_msg_ring) {
 		struct io_uring_sqe *sqe = weft__sqe(self);
 		io_uring_prep_msg_ring(sqe, q->ring.ring_fd, 0, WEFT__UD_WAKE, 0);
 		/* our own completion only matters if it failed: then use the eventfd */
@@ -158,8 +158,7 @@ void weft__ring_probe(struct weft_sched *s)
 		s->feat.futex = pr->last_op >= 51 && io_uring_opcode_supported(pr, 51);
 		io_uring_free_probe(pr);
 	}
-	/* test-only knob: exercise weft_waitid's pidfd fallback on a new kernel */
-	if (getenv("WEFT_TEST_NO_WAITID_OP"))
+	if (s->test.no_waitid_op)
 		s->feat.waitid = false;
 	unsigned flags = s->procs[0]->ring_flags; /* the others tried the same list */
 	s->feat.single_issuer = flags & IORING_SETUP_SINGLE_ISSUER;

@@ -84,13 +84,15 @@ const char *weft__fiber_name_of(const void *header)
 	return f->name;
 }
 
-static struct weft_sched *sched_new(const struct weft_opts *opts)
+static struct weft_sched *sched_new(const struct weft_opts *opts, const struct weft__test_opts *t)
 {
 	struct weft_sched *s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
 	if (opts)
 		s->opts = *opts;
+	if (t)
+		s->test = *t;
 	s->nprocs = s->opts.procs ? s->opts.procs : (unsigned)get_nprocs();
 	if (s->nprocs > WEFT__MAX_PROCS)
 		s->nprocs = WEFT__MAX_PROCS;
@@ -125,11 +127,17 @@ fail:
 
 int weft_run(weft_fn main_fn, void *arg, const struct weft_opts *opts)
 {
+	return weft__run_test(main_fn, arg, opts, NULL);
+}
+
+int weft__run_test(weft_fn main_fn, void *arg, const struct weft_opts *opts,
+		   const struct weft__test_opts *t)
+{
 	if (!main_fn)
 		return -EINVAL;
 	if (tls_proc)
 		return -EBUSY;
-	struct weft_sched *s = sched_new(opts);
+	struct weft_sched *s = sched_new(opts, t);
 	if (!s)
 		return -ENOMEM;
 	weft__stack_overflow_handler_install(weft__fiber_name_of);
@@ -232,7 +240,6 @@ int weft_sched_stats(struct weft_sched_stats *ret)
 		ret->wakeups_eventfd += atomic_load_explicit(&st->wake_efd, memory_order_relaxed);
 		ret->io_submitted += atomic_load_explicit(&st->io_sub, memory_order_relaxed);
 		ret->io_completed += atomic_load_explicit(&st->io_done, memory_order_relaxed);
-		ret->ticks[i] = atomic_load_explicit(&st->ticks, memory_order_relaxed);
 	}
 	/* exact when the procs are quiet; a snapshot of moving parts otherwise */
 	ret->fibers_live = live > 0 ? (uint64_t)live : 0;

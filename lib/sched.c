@@ -407,7 +407,6 @@ void weft__proc_loop(struct weft_proc *p)
 		if (p->sq_pending) /* left by a lazy poll */
 			weft__ring_submit(p, false);
 		p->until_g0 = p->until_g0 > 1 ? p->until_g0 - 1 : G0_EVERY;
-		atomic_fetch_add_explicit(&p->st.ticks, 1, memory_order_relaxed);
 		p->cur = f;
 		weft__ctx_switch(&p->g0, &f->ctx);
 		after_switch(p);

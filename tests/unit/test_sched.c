@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <weft/weft.h>
 
+#include "testing.h" /* lib/: the eventfd wake-up path */
 #include "testutil.h"
 
 
@@ -467,8 +468,9 @@ static void test_cross_proc_wake(void **state)
 {
 	struct xwake x;
 	for (int i = 0; i < 2; i++) {
-		struct weft_opts o = { .procs = g_procs, .no_msg_ring = i == 1 };
-		assert_int_equal(weft_run(xwake_main, &x, &o), 0);
+		struct weft_opts o = { .procs = g_procs };
+		struct weft__test_opts t = { .no_msg_ring = i == 1 };
+		assert_int_equal(weft__run_test(xwake_main, &x, &o, &t), 0);
 		assert_int_equal(atomic_load(&x.woke_on), atomic_load(&x.home));
 	}
 }
