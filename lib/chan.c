@@ -370,19 +370,19 @@ int weft_chan_close(weft_chan *ch)
 	return 0;
 }
 
-size_t weft_chan_len(weft_chan *ch)
+ssize_t weft_chan_len(weft_chan *ch)
 {
 	if (!ch)
-		return 0;
+		return -EINVAL;
 	weft__lock_acquire(&ch->lock);
 	size_t n = ch->count;
 	weft__lock_release(&ch->lock);
-	return n;
+	return (ssize_t)n;
 }
 
-size_t weft_chan_cap(weft_chan *ch)
+ssize_t weft_chan_cap(weft_chan *ch)
 {
-	return ch ? ch->cap : 0;
+	return ch ? (ssize_t)ch->cap : -EINVAL;
 }
 
 bool weft_chan_closed(weft_chan *ch)
