@@ -97,10 +97,10 @@ int weft_breaker_allow(weft_breaker *b, uint64_t *ret_ticket)
 	return r;
 }
 
-void weft_breaker_done(weft_breaker *b, uint64_t ticket, int result)
+int weft_breaker_done(weft_breaker *b, uint64_t ticket, int result)
 {
 	if (!b)
-		return;
+		return -EINVAL;
 	bool failed = b->o.is_failure ? b->o.is_failure(result, b->o.arg) : result < 0;
 	int64_t now = weft__now();
 	weft__lock_acquire(&b->lock);
@@ -129,6 +129,7 @@ void weft_breaker_done(weft_breaker *b, uint64_t ticket, int result)
 	}
 out:
 	weft__lock_release(&b->lock);
+	return 0;
 }
 
 int weft_breaker_call(weft_ctx *ctx, weft_breaker *b, int (*fn)(weft_ctx *ctx, void *arg), void *arg)

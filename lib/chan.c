@@ -26,6 +26,7 @@
 #include <weft/chan.h>
 
 #include "internal.h"
+#include "rand.h"
 
 #define SEL_MAX 64
 #define ELEM_MAX 65536
@@ -369,19 +370,19 @@ int weft_chan_close(weft_chan *ch)
 	return 0;
 }
 
-size_t weft_chan_len(weft_chan *ch)
+ssize_t weft_chan_len(weft_chan *ch)
 {
 	if (!ch)
-		return 0;
+		return -EINVAL;
 	weft__lock_acquire(&ch->lock);
 	size_t n = ch->count;
 	weft__lock_release(&ch->lock);
-	return n;
+	return (ssize_t)n;
 }
 
-size_t weft_chan_cap(weft_chan *ch)
+ssize_t weft_chan_cap(weft_chan *ch)
 {
-	return ch ? ch->cap : 0;
+	return ch ? (ssize_t)ch->cap : -EINVAL;
 }
 
 bool weft_chan_closed(weft_chan *ch)
@@ -418,23 +419,14 @@ size_t weft_chan_elem_size(weft_chan *ch)
 
 /* ---- select --------------------------------------------------------------- */
 
-static inline uint32_t xorshift(uint32_t *s)
-{
-	uint32_t x = *s;
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	return *s = x;
-}
-
 /* A cheap random source: the proc's generator when on a proc (only its own
  * thread touches it), else a per-call seed from the clock. */
-static uint32_t *rand_state(uint32_t *local)
+static uint64_t *rand_state(uint64_t *local)
 {
 	struct weft_proc *p = weft__proc();
 	if (p)
 		return &p->rand;
-	*local = (uint32_t)weft__now() | 1;
+	*local = (uint64_t)weft__now();
 	return local;
 }
 
@@ -461,13 +453,13 @@ int weft_select(weft_ctx *ctx, struct weft_sel *cases, size_t n, bool nonblock)
 	uint8_t poll[SEL_MAX];
 	weft_chan *order[SEL_MAX];
 	size_t np = 0;
-	uint32_t seed, *rs = rand_state(&seed);
+	uint64_t seed, *rs = rand_state(&seed);
 	for (size_t i = 0; i < n; i++) {
 		if (!cases[i].ch)
 			continue;
 		if (cases[i].op == WEFT_SEL_SEND && !cases[i].elem)
 			return -EINVAL;
-		size_t j = (size_t)(((uint64_t)xorshift(rs) * (np + 1)) >> 32);
+		size_t j = weft__rand_below(rs, (uint32_t)np + 1);
 		poll[np] = j < np ? poll[j] : 0;
 		poll[j] = (uint8_t)i;
 		np++;

@@ -3,6 +3,8 @@
  * A weft_wg counts live members; the limit is a weighted semaphore of one
  * unit per member, taken before the spawn and returned when the member
  * ends. The first error wins a CAS on err and cancels the context with it.
+ * The owner and each live member hold a reference: freeing a group whose
+ * members still run cancels them and leaves the last one to release it.
  */
 #include <stdlib.h>
 
@@ -14,6 +16,7 @@ struct weft_group {
 	weft_sem sem;                  /* the limit, when limited */
 	bool limited;
 	atomic_int err;                /* first member error, 0 while none */
+	atomic_long refs;              /* the owner's, until free, and one per member */
 };
 
 struct member {
@@ -35,8 +38,17 @@ int weft_group_new(weft_ctx *parent, weft_group **ret)
 		return r;
 	}
 	weft_wg_init(&g->wg);
+	atomic_init(&g->refs, 1);
 	*ret = g;
 	return 0;
+}
+
+static void group_unref(weft_group *g)
+{
+	if (atomic_fetch_sub(&g->refs, 1) == 1) {
+		weft_ctx_unref(g->ctx);
+		free(g);
+	}
 }
 
 weft_ctx *weft_group_ctx(weft_group *g)
@@ -73,7 +85,8 @@ static void member_main(void *arg)
 	}
 	if (g->limited)
 		weft_sem_release(&g->sem, 1);
-	weft_wg_done(&g->wg); /* last touch of g: wait may return and free it */
+	weft_wg_done(&g->wg);
+	group_unref(g); /* last touch of g: the owner may have freed it */
 }
 
 static int spawn(weft_group *g, weft_group_fn fn, void *arg)
@@ -82,11 +95,13 @@ static int spawn(weft_group *g, weft_group_fn fn, void *arg)
 	if (!m)
 		return -ENOMEM;
 	*m = (struct member){ g, fn, arg };
+	atomic_fetch_add(&g->refs, 1);
 	weft_wg_add(&g->wg, 1);
 	int r = weft_go(member_main, m);
 	if (r < 0) {
 		free(m);
 		weft_wg_done(&g->wg);
+		atomic_fetch_sub(&g->refs, 1); /* the owner's is still held */
 	}
 	return r;
 }
@@ -134,12 +149,7 @@ weft_group *weft_group_free(weft_group *g)
 {
 	if (!g)
 		return NULL;
-	weft__lock_acquire((weft__lock *)&g->wg.lock);
-	long live = g->wg.count;
-	weft__lock_release((weft__lock *)&g->wg.lock);
-	if (live)
-		return g;
-	weft_ctx_unref(g->ctx);
-	free(g);
+	weft_ctx_cancel(g->ctx); /* members still running: end them (after wait: done already) */
+	group_unref(g);
 	return NULL;
 }

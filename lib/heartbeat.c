@@ -10,6 +10,9 @@
  * then loads attn; the monitor stores attn then reloads last. At least one
  * sees the other: either the monitor sees the fresh beat and reports
  * nothing, or the beat sees attn and wakes the monitor to report recovery.
+ *
+ * The owner, each registered worker and each fiber inside weft_hbmon_wait
+ * hold a reference to the monitor: weft_hbmon_free never has to refuse.
  */
 #include <stdlib.h>
 #include <stdio.h>
@@ -37,15 +40,37 @@ struct weft_hbmon {
 	struct weft_hb *head;
 	uint64_t next_id;
 	struct weft__waitq waiters;    /* fibers in weft_hbmon_wait */
+	int64_t wake_at;               /* the waiters rescan by then anyway (INT64_MAX:
+	                                  no timer, or nobody waits) */
+	long refs;                     /* owner (until free), workers, waiters; lock */
+	bool closed;                   /* freed by its owner: waits end */
 };
 
-/* Under the lock: every waiter rescans (a deadline moved earlier, or a
- * recovery is to be reported). */
+/* Drop a reference taken under the lock; the lock is released. */
+static void unref_unlock(weft_hbmon *m)
+{
+	bool last = --m->refs == 0;
+	weft__lock_release(&m->lock);
+	if (last)
+		free(m);
+}
+
+/* Under the lock: every waiter rescans (a recovery is to be reported). */
 static void wake_all(weft_hbmon *m)
 {
 	struct weft__waiter *w;
 	while ((w = weft__waitq_pop(&m->waiters)))
 		weft__waiter_fire(w, 0);
+	m->wake_at = INT64_MAX;
+}
+
+/* Under the lock: a worker may now go missing after deadline; the waiters
+ * rescan if that is sooner than they planned (a worker starting a unit of
+ * work usually is not, and costs the monitor nothing). */
+static void wake_before(weft_hbmon *m, int64_t deadline)
+{
+	if (deadline < m->wake_at)
+		wake_all(m);
 }
 
 int weft_hbmon_new(const struct weft_hbmon_opts *opts, weft_hbmon **ret)
@@ -58,6 +83,8 @@ int weft_hbmon_new(const struct weft_hbmon_opts *opts, weft_hbmon **ret)
 	if (opts)
 		m->o = *opts;
 	m->next_id = 1;
+	m->wake_at = INT64_MAX;
+	m->refs = 1;
 	*ret = m;
 	return 0;
 }
@@ -67,11 +94,9 @@ weft_hbmon *weft_hbmon_free(weft_hbmon *m)
 	if (!m)
 		return NULL;
 	weft__lock_acquire(&m->lock);
-	bool busy = m->head || m->waiters.head;
-	weft__lock_release(&m->lock);
-	if (busy)
-		return m;
-	free(m);
+	m->closed = true;
+	wake_all(m);
+	unref_unlock(m);
 	return NULL;
 }
 
@@ -89,12 +114,13 @@ int weft_hb_register(weft_hbmon *m, const char *name, int64_t timeout_ns, void *
 		snprintf(hb->name, sizeof(hb->name), "%s", name);
 	atomic_store(&hb->last, weft__now());
 	weft__lock_acquire(&m->lock);
+	m->refs++;
 	hb->id = m->next_id++;
 	hb->next = m->head;
 	if (m->head)
 		m->head->prev = hb;
 	m->head = hb;
-	wake_all(m); /* its deadline may be the earliest now */
+	wake_before(m, atomic_load(&hb->last) + timeout_ns + 1);
 	weft__lock_release(&m->lock);
 	*ret = hb;
 	return 0;
@@ -112,9 +138,20 @@ weft_hb *weft_hb_unregister(weft_hb *hb)
 		m->head = hb->next;
 	if (hb->next)
 		hb->next->prev = hb->prev;
-	weft__lock_release(&m->lock);
 	free(hb);
+	unref_unlock(m);
 	return NULL;
+}
+
+/* Under the lock, after a beat: monitor hb again. */
+static void resume(weft_hbmon *m, weft_hb *hb)
+{
+	hb->paused = false;
+	atomic_store(&hb->attn, hb->reported);
+	if (hb->reported)
+		wake_all(m); /* to report the recovery */
+	else
+		wake_before(m, atomic_load(&hb->last) + hb->timeout + 1);
 }
 
 void weft_hb_beat(weft_hb *hb)
@@ -126,10 +163,21 @@ void weft_hb_beat(weft_hb *hb)
 		return;
 	weft_hbmon *m = hb->m;
 	weft__lock_acquire(&m->lock);
-	hb->paused = false;
-	atomic_store(&hb->attn, hb->reported);
-	wake_all(m);
+	resume(m, hb);
 	weft__lock_release(&m->lock);
+}
+
+int weft_hb_set_timeout(weft_hb *hb, int64_t timeout_ns)
+{
+	if (!hb || timeout_ns <= 0)
+		return -EINVAL;
+	weft_hbmon *m = hb->m;
+	weft__lock_acquire(&m->lock);
+	hb->timeout = timeout_ns;
+	atomic_store(&hb->last, weft__now());
+	resume(m, hb);
+	weft__lock_release(&m->lock);
+	return 0;
 }
 
 void weft_hb_pause(weft_hb *hb)
@@ -215,59 +263,90 @@ static void timer_fire(struct weft__timer *t)
 	weft__waiter_fire(t->arg, 0);
 }
 
+static void hold(weft_hbmon *m)
+{
+	weft__lock_acquire(&m->lock);
+	m->refs++;
+	weft__lock_release(&m->lock);
+}
+
+/* One scan, then park until something may have changed. Returns 0 with *ret
+ * filled, 1 to scan again, or ctx's error, -ECANCELED once the monitor is
+ * freed, -ENOMEM. The caller holds a reference. */
+static int wait_once(weft_ctx *ctx, weft_hbmon *m, struct weft_hb_event *ret)
+{
+	struct weft__waiter w;
+	struct weft__timer t;
+	int64_t next;
+	int r = weft_ctx_err(ctx);
+	if (r < 0)
+		return r;
+	weft__waiter_init(&w);
+	weft__lock_acquire(&m->lock);
+	if (m->closed || scan(m, weft__now(), ret, &next)) {
+		r = m->closed ? -ECANCELED : 0;
+		weft__lock_release(&m->lock);
+		return r;
+	}
+	weft__waitq_push(&m->waiters, &w);
+	if (next < m->wake_at)
+		m->wake_at = next;
+	weft__lock_release(&m->lock);
+	bool timed = next != INT64_MAX;
+	if (timed && (r = weft__timer_add(&t, next, timer_fire, &w)) < 0) {
+		timed = false;
+		if (!weft__waiter_claim(&w))
+			weft__park("heartbeat"); /* a wake-up is on its way: take it */
+	} else {
+		r = weft__wait(ctx, &w, "heartbeat");
+	}
+	if (timed)
+		weft__timer_del(&t);
+	weft__lock_acquire(&m->lock);
+	weft__waitq_remove(&m->waiters, &w);
+	weft__lock_release(&m->lock);
+	return r < 0 ? r : 1;
+}
+
+static int wait_event(weft_ctx *ctx, weft_hbmon *m, struct weft_hb_event *ret)
+{
+	int r;
+	while ((r = wait_once(ctx, m, ret)) == 1)
+		;
+	return r;
+}
+
 int weft_hbmon_wait(weft_ctx *ctx, weft_hbmon *m, struct weft_hb_event *ret)
 {
 	if (!m || !ret)
 		return -EINVAL;
 	if (!weft__self())
 		return -EPERM;
-	for (;;) {
-		int r = weft_ctx_err(ctx);
-		if (r < 0)
-			return r;
-		struct weft__waiter w;
-		struct weft__timer t;
-		int64_t next;
-		weft__waiter_init(&w);
-		weft__lock_acquire(&m->lock);
-		if (scan(m, weft__now(), ret, &next)) {
-			weft__lock_release(&m->lock);
-			return 0;
-		}
-		weft__waitq_push(&m->waiters, &w);
-		weft__lock_release(&m->lock);
-		bool timed = next != INT64_MAX;
-		if (timed && (r = weft__timer_add(&t, next, timer_fire, &w)) < 0) {
-			weft__lock_acquire(&m->lock);
-			weft__waitq_remove(&m->waiters, &w);
-			weft__lock_release(&m->lock);
-			return r;
-		}
-		r = weft__wait(ctx, &w, "heartbeat");
-		if (timed)
-			weft__timer_del(&t);
-		weft__lock_acquire(&m->lock);
-		weft__waitq_remove(&m->waiters, &w);
-		weft__lock_release(&m->lock);
-		if (r < 0)
-			return r;
-	}
+	hold(m);
+	int r = wait_event(ctx, m, ret);
+	weft__lock_acquire(&m->lock);
+	unref_unlock(m);
+	return r;
 }
 
 int weft_hbmon_run(weft_ctx *ctx, weft_hbmon *m)
 {
 	if (!m)
 		return -EINVAL;
-	for (;;) {
-		struct weft_hb_event ev;
-		int r = weft_hbmon_wait(ctx, m, &ev);
-		if (r < 0)
-			return r;
+	if (!weft__self())
+		return -EPERM;
+	hold(m);
+	struct weft_hb_event ev;
+	int r;
+	while ((r = wait_event(ctx, m, &ev)) == 0) {
 		if (ev.missing && m->o.on_missed)
 			m->o.on_missed(&ev, m->o.arg);
 		else if (!ev.missing && m->o.on_recovered)
 			m->o.on_recovered(&ev, m->o.arg);
 	}
+	weft__lock_acquire(&m->lock);
+	unref_unlock(m);
+	return r;
 }
 
 int weft_hbmon_missing(weft_hbmon *m)

@@ -30,6 +30,7 @@
 
 #include "stack.h"
 #include "switch.h"
+#include "testing.h"
 
 #define WEFT__LIKELY(x) __builtin_expect(!!(x), 1)
 #define WEFT__UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -217,7 +218,7 @@ bool weft__timer_del(struct weft__timer *t);
 enum weft__after { WEFT__AFTER_NONE, WEFT__AFTER_PARK, WEFT__AFTER_YIELD, WEFT__AFTER_EXIT };
 
 struct weft__proc_stats {
-	atomic_uint_fast64_t switches, steals, parks, wake_msg, wake_efd, io_sub, io_done, ticks, spawned, naps;
+	atomic_uint_fast64_t switches, steals, parks, wake_msg, wake_efd, io_sub, io_done, spawned, naps;
 };
 
 struct weft_proc {
@@ -226,6 +227,7 @@ struct weft_proc {
 	pthread_t thread;
 	struct io_uring ring;
 	bool ring_ok;
+	unsigned ring_flags;           /* the io_uring set-up flags that worked */
 	int efd;                       /* eventfd wake-up (non-proc wakers, fallback) */
 	uint64_t efd_buf;
 	struct weft__ctx g0;           /* the thread's own context: the scheduler loop */
@@ -262,7 +264,7 @@ struct weft_proc {
 	bool batching;                 /* readying a poll's fibers: one wakep after, not each */
 	unsigned inflight;             /* submitted ops not yet completed */
 	struct weft__stack_cache *stack_cache;
-	uint32_t rand;
+	uint64_t rand;                 /* weft__rand64's state (rand.h) */
 	uint64_t id_next, id_end;      /* fiber ids this proc hands out, taken in batches */
 	/* its share of sched->live not yet settled (owner writes, stats read) */
 	atomic_long live_credit;       /* spawns reserved in sched->live, not yet made */
@@ -276,11 +278,11 @@ struct weft_proc {
 
 struct weft_sched {
 	struct weft_opts opts;
+	struct weft__test_opts test;   /* zero outside libweft's tests */
 	unsigned nprocs;
 	struct weft_proc **procs;
 	struct weft__stack_pool *stacks;
 	struct weft_features feat;
-	unsigned setup_flags;          /* io_uring flags that worked */
 	/* global run queue */
 	pthread_mutex_t gq_lock;
 	struct weft_fiber *gq_head, *gq_tail;

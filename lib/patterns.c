@@ -417,9 +417,20 @@ struct weft_workpool {
 	unsigned workers;
 	atomic_uint live;
 	weft_wg wg;
+	atomic_uint refs;              /* the owner's, until free, and one per worker */
 	atomic_uint_fast64_t done, failed, skipped;
 	unsigned char *bufs;           /* per worker: job + result */
 };
+
+static void pool_unref(weft_workpool *p)
+{
+	if (atomic_fetch_sub(&p->refs, 1) != 1)
+		return;
+	weft_chan_unref(p->jobs);
+	weft_chan_unref(p->results);
+	weft_ctx_unref(p->ctx);
+	free(p);
+}
 
 struct pool_member {
 	weft_workpool *p;
@@ -446,7 +457,8 @@ static void pool_worker(void *arg)
 	}
 	if (atomic_fetch_sub(&p->live, 1) == 1 && p->results)
 		weft_chan_close(p->results);
-	weft_wg_done(&p->wg); /* p may be freed from here on */
+	weft_wg_done(&p->wg);
+	pool_unref(p); /* last touch of p: its owner may have freed it */
 }
 
 int weft_workpool_new(weft_ctx *ctx, const struct weft_workpool_opts *o, weft_workpool **ret)
@@ -477,6 +489,7 @@ int weft_workpool_new(weft_ctx *ctx, const struct weft_workpool_opts *o, weft_wo
 	weft_wg_init(&p->wg);
 	weft_wg_add(&p->wg, o->workers);
 	atomic_store(&p->live, o->workers);
+	atomic_store(&p->refs, o->workers + 1);
 	struct pool_member *pm = (struct pool_member *)(p + 1);
 	unsigned char *bufs = (unsigned char *)p + hdr;
 	for (unsigned i = 0; i < o->workers; i++) {
@@ -487,6 +500,7 @@ int weft_workpool_new(weft_ctx *ctx, const struct weft_workpool_opts *o, weft_wo
 			if (atomic_fetch_sub(&p->live, 1) == 1 && p->results)
 				weft_chan_close(p->results);
 			weft_wg_done(&p->wg);
+			atomic_fetch_sub(&p->refs, 1); /* the owner's is still held */
 			r = -ENOMEM;
 		}
 	}
@@ -544,11 +558,7 @@ weft_workpool *weft_workpool_free(weft_workpool *p)
 	if (!p)
 		return NULL;
 	weft_workpool_close(p);
-	if (weft_workpool_wait(NULL, p) < 0)
-		return p; /* not a fiber while workers run: cannot free safely */
-	weft_chan_unref(p->jobs);
-	weft_chan_unref(p->results);
-	weft_ctx_unref(p->ctx);
-	free(p);
+	weft_workpool_wait(NULL, p); /* outside a fiber: -EPERM, the workers finish alone */
+	pool_unref(p);
 	return NULL;
 }

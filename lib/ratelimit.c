@@ -71,21 +71,24 @@ int weft_ratelimit_set(weft_ratelimit *rl, uint64_t events, int64_t period_ns, u
 	return 0;
 }
 
-bool weft_ratelimit_allow_n(weft_ratelimit *rl, unsigned n)
+int weft_ratelimit_allow_n(weft_ratelimit *rl, unsigned n)
 {
 	if (!rl || n == 0)
-		return false;
+		return -EINVAL;
 	int64_t now = weft__now();
 	weft__lock_acquire(&rl->lock);
-	advance(rl, now);
-	bool ok = rl->tokens >= (double)n;
-	if (ok)
-		rl->tokens -= n;
+	int r = -EINVAL; /* more than the bucket holds: never */
+	if (n <= rl->burst) {
+		advance(rl, now);
+		r = rl->tokens >= (double)n ? 0 : -EAGAIN;
+		if (r == 0)
+			rl->tokens -= n;
+	}
 	weft__lock_release(&rl->lock);
-	return ok;
+	return r;
 }
 
-bool weft_ratelimit_allow(weft_ratelimit *rl)
+int weft_ratelimit_allow(weft_ratelimit *rl)
 {
 	return weft_ratelimit_allow_n(rl, 1);
 }
@@ -112,15 +115,16 @@ int weft_ratelimit_reserve(weft_ratelimit *rl, unsigned n, int64_t *ret_at)
 	return 0;
 }
 
-void weft_ratelimit_cancel(weft_ratelimit *rl, unsigned n)
+int weft_ratelimit_cancel(weft_ratelimit *rl, unsigned n)
 {
 	if (!rl || n == 0)
-		return;
+		return -EINVAL;
 	weft__lock_acquire(&rl->lock);
 	rl->tokens += n;
 	if (rl->tokens > rl->burst)
 		rl->tokens = rl->burst;
 	weft__lock_release(&rl->lock);
+	return 0;
 }
 
 int weft_ratelimit_wait_n(weft_ctx *ctx, weft_ratelimit *rl, unsigned n)

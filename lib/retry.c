@@ -1,20 +1,17 @@
 /* retry.c — exponential backoff schedule and the retry loop. */
 #include "internal.h"
+#include "rand.h"
 #include <weft/retry.h>
 
 uint64_t weft_rand64(uint64_t *rng)
 {
-	/* splitmix64: any state (0 included) gives a full-period stream */
-	uint64_t z = (*rng += UINT64_C(0x9E3779B97F4A7C15));
-	z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-	return z ^ (z >> 31);
+	return weft__rand64(rng);
 }
 
 /* uniform in [0, n] without modulo bias worth mentioning (Lemire's multiply) */
 static int64_t uniform_upto(uint64_t *rng, int64_t n)
 {
-	unsigned __int128 m = (unsigned __int128)weft_rand64(rng) * ((uint64_t)n + 1);
+	unsigned __int128 m = (unsigned __int128)weft__rand64(rng) * ((uint64_t)n + 1);
 	return (int64_t)(m >> 64);
 }
 

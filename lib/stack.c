@@ -85,6 +85,7 @@ static void guard_budget_init(void)
 		fclose(f);
 	}
 	long b = (max - MAP_RESERVE) / 2;
+	/* libweft's one environment variable (documented in weft/sched.h) */
 	const char *env = getenv("WEFT_STACK_GUARD_BUDGET");
 	if (env && *env && atol(env) >= 0 && atol(env) < b)
 		b = atol(env);

@@ -1,7 +1,7 @@
 # The tests: unit (cmocka, one program per module), integration (the real weftd
 # driven by weftctl and socat), benchmarks, fuzzers, the systemd boot test and
 # the aarch64 cross test. Unit tests see the daemon's headers; test_stack and
-# test_switch alone test libweft's private layer (-Ilib).
+# test_switch test libweft's private layer, and a few set its test knobs (-Ilib).
 CFLAGS_tests := -Idaemon -Ilib # -Ilib: until the daemon is off lib/internal.h
 
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
@@ -13,7 +13,9 @@ BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
 LOAD_BIN   := $(BUILD)/bench/weftd_load   # the daemon benchmark's client (plain threads)
 TEST_LIBS   = $(DAEMON_A) $(LIB_A) $(PKG_LIBS) -lcmocka -ldl -lm
-PRIVATE_TESTS := $(BUILD)/tests/test_stack $(BUILD)/tests/test_switch
+# test_sched, test_io and test_million also set test knobs (lib/testing.h).
+PRIVATE_TESTS := $(BUILD)/tests/test_stack $(BUILD)/tests/test_switch $(BUILD)/tests/test_sched \
+		 $(BUILD)/tests/test_io $(BUILD)/tests/test_million
 
 $(BUILD)/tests/plugins/%.so: tests/plugins/%.c daemon/actions/weftd_plugin.h | deps
 	@mkdir -p $(@D)

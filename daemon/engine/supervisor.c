@@ -5,30 +5,31 @@
 #include <string.h>
 
 #include "util/spin.h"
-#include "internal.h"
 #include "service/notify.h"
 #include "engine/supervisor.h"
 
 struct weftd_hb {
 	struct weftd_hb *next, *prev;  /* registry, under sup->lock */
-	_Atomic int64_t last;          /* weft_now() of the last beat */
+	weft_hb *hb;                   /* the library's worker: paused between attempts */
 	weftd_spin lock;               /* guards the fields below */
 	bool busy;                     /* inside begin/end */
 	bool expired;                  /* the supervisor cancelled this attempt */
 	weft_ctx *ctx;                 /* the attempt's ctx (a reference), while busy */
 	const char *job_id;
-	int64_t timeout_ns;
+	int64_t timeout_ns;            /* the attempt's limit */
+	int64_t default_ns;            /* the limit of an attempt that sets none */
 	char what[];
 };
 
 struct weftd_sup {
 	struct weftd_sup_opts o;
 	int64_t wd_ns;                 /* watchdog interval, 0 = none */
+	weft_hbmon *mon;               /* notices silent attempts (no scan loop) */
 	weftd_spin lock;               /* registry and stats */
 	struct weftd_hb *slots;
 	struct weftd_sup_stats st;
 	weft_ctx *ctx;                 /* cancelled by stop */
-	weft_wg wg;                    /* the supervisor and the probes */
+	weft_wg wg;                    /* the monitor, the watchdog and the probes */
 	bool started, stopped;
 	unsigned nprocs;
 	atomic_int placed[WEFTD_SUP_MAX_PROCS];
@@ -51,6 +52,8 @@ bool weftd_watchdog_healthy(int64_t now, const int64_t *probe_last, unsigned npr
 	return true;
 }
 
+static void missed(const struct weft_hb_event *ev, void *arg);
+
 int weftd_sup_new(const struct weftd_sup_opts *o, struct weftd_sup **ret)
 {
 	if (!o || !ret || o->heartbeat_interval_ns < 0 || o->heartbeat_timeout_ns < 0 ||
@@ -68,6 +71,11 @@ int weftd_sup_new(const struct weftd_sup_opts *o, struct weftd_sup **ret)
 		s->o.ping = weftd_notify_watchdog;
 	s->wd_ns = o->watchdog_usec * WEFT_USEC;
 	weft_wg_init(&s->wg);
+	int r = weft_hbmon_new(&(struct weft_hbmon_opts){ .on_missed = missed, .arg = s }, &s->mon);
+	if (r < 0) {
+		free(s);
+		return r;
+	}
 	*ret = s;
 	return 0;
 }
@@ -78,13 +86,15 @@ struct weftd_hb *weftd_hb_register(struct weftd_sup *s, const char *what)
 {
 	size_t n = what ? strlen(what) : 0;
 	struct weftd_hb *hb = calloc(1, sizeof(*hb) + n + 1);
-	if (!s || !hb) {
+	if (!s || !hb ||
+	    weft_hb_register(s->mon, what, s->o.heartbeat_timeout_ns, NULL, &hb->hb) < 0) {
 		free(hb);
 		return NULL;
 	}
+	weft_hb_pause(hb->hb); /* idle until its first attempt */
+	hb->default_ns = s->o.heartbeat_timeout_ns;
 	if (n)
 		memcpy(hb->what, what, n);
-	atomic_store(&hb->last, weft_now());
 	weftd_spin_lock(&s->lock);
 	hb->next = s->slots;
 	if (s->slots)
@@ -92,6 +102,13 @@ struct weftd_hb *weftd_hb_register(struct weftd_sup *s, const char *what)
 	s->slots = hb;
 	weftd_spin_unlock(&s->lock);
 	return hb;
+}
+
+static void slot_free(struct weftd_hb *hb)
+{
+	weft_hb_unregister(hb->hb);
+	weft_ctx_unref(hb->ctx);
+	free(hb);
 }
 
 void weftd_hb_unregister(struct weftd_sup *s, struct weftd_hb *hb)
@@ -106,20 +123,22 @@ void weftd_hb_unregister(struct weftd_sup *s, struct weftd_hb *hb)
 	if (hb->next)
 		hb->next->prev = hb->prev;
 	weftd_spin_unlock(&s->lock);
-	weft_ctx_unref(hb->ctx);
-	free(hb);
+	slot_free(hb);
 }
 
 void weftd_hb_begin(struct weftd_hb *hb, weft_ctx *ctx, const char *job_id, int64_t timeout_ns)
 {
-	weft_ctx *old;
+	if (!timeout_ns)
+		timeout_ns = hb->default_ns;
+	/* The beat first: a report about the previous attempt, handled late, then
+	 * finds this attempt fresh and leaves it alone. */
+	weft_hb_set_timeout(hb->hb, timeout_ns);
 	weftd_spin_lock(&hb->lock);
-	old = hb->ctx;
+	weft_ctx *old = hb->ctx;
 	hb->ctx = weft_ctx_ref(ctx);
 	hb->job_id = job_id;
 	hb->timeout_ns = timeout_ns;
 	hb->expired = false;
-	atomic_store_explicit(&hb->last, weft_now(), memory_order_relaxed);
 	hb->busy = true;
 	weftd_spin_unlock(&hb->lock);
 	weft_ctx_unref(old);
@@ -127,8 +146,7 @@ void weftd_hb_begin(struct weftd_hb *hb, weft_ctx *ctx, const char *job_id, int6
 
 void weftd_hb_beat(void *arg)
 {
-	struct weftd_hb *hb = arg;
-	atomic_store_explicit(&hb->last, weft_now(), memory_order_relaxed);
+	weft_hb_beat(((struct weftd_hb *)arg)->hb);
 }
 
 bool weftd_hb_end(struct weftd_hb *hb)
@@ -140,34 +158,55 @@ bool weftd_hb_end(struct weftd_hb *hb)
 	hb->job_id = NULL;
 	hb->busy = false;
 	weftd_spin_unlock(&hb->lock);
+	weft_hb_pause(hb->hb); /* waiting for the next job is not silence */
 	weft_ctx_unref(c);
 	return expired;
 }
 
-/* Cancel every attempt silent for too long. */
-static void scan(struct weftd_sup *s, int64_t now)
+/* Under hb->lock: is hb's attempt still the silent one the monitor reported?
+ * (It may have ended, or a new one begun, since.) */
+static bool still_silent(struct weftd_hb *hb, int64_t now)
 {
+	return hb->busy && !hb->expired &&
+	       weftd_hb_expired(now, weft_hb_last(hb->hb), hb->timeout_ns);
+}
+
+/* The monitor reports a silent worker: cancel its attempt. Runs in the
+ * monitor fiber; the slot is looked up by id, under the registry lock, since
+ * it may have been unregistered since. */
+static void missed(const struct weft_hb_event *ev, void *arg)
+{
+	struct weftd_sup *s = arg;
+	int64_t now = weft_now();
+	weft_ctx *c = NULL;
 	weftd_spin_lock(&s->lock);
 	for (struct weftd_hb *hb = s->slots; hb; hb = hb->next) {
+		if (weft_hb_id(hb->hb) != ev->id)
+			continue;
 		weftd_spin_lock(&hb->lock);
-		int64_t last = atomic_load_explicit(&hb->last, memory_order_relaxed);
-		int64_t limit = hb->timeout_ns ? hb->timeout_ns : s->o.heartbeat_timeout_ns;
-		weft_ctx *c = NULL;
-		if (hb->busy && !hb->expired && weftd_hb_expired(now, last, limit)) {
+		if (still_silent(hb, now)) {
 			hb->expired = true;
 			c = weft_ctx_ref(hb->ctx);
 			s->st.heartbeat_timeouts++;
 			if (s->o.on_timeout)
 				s->o.on_timeout(s->o.arg, hb->what, hb->job_id ? hb->job_id : "",
-						now - last);
+						now - weft_hb_last(hb->hb));
 		}
 		weftd_spin_unlock(&hb->lock);
-		if (c) {
-			weft_ctx_cancel_err(c, WEFTD_ERR_HEARTBEAT);
-			weft_ctx_unref(c);
-		}
+		break;
 	}
 	weftd_spin_unlock(&s->lock);
+	if (c) {
+		weft_ctx_cancel_err(c, WEFTD_ERR_HEARTBEAT);
+		weft_ctx_unref(c);
+	}
+}
+
+static void monitor(void *arg)
+{
+	struct weftd_sup *s = arg;
+	weft_hbmon_run(s->ctx, s->mon); /* until stop */
+	weft_wg_done(&s->wg);
 }
 
 /* ---- progress probes: one pinned fiber per proc ---- */
@@ -182,24 +221,12 @@ static int64_t probe_period(struct weftd_sup *s)
 	return s->wd_ns ? s->wd_ns / 4 : s->o.heartbeat_interval_ns;
 }
 
-/* Move the calling fiber onto proc i for good. libweft has no public "spawn on proc i"
- * (weft_go_opts.pin pins to the spawner's proc): set the home proc as pinning does and yield,
- * which queues the fiber on that proc's inbox. */
-static void pin_to(unsigned i)
-{
-	struct weft_fiber *f = weft__self();
-	f->pinned = true;
-	atomic_store_explicit(&f->home, f->sched->procs[i], memory_order_release);
-	weft_yield();
-}
-
 static void probe(void *arg)
 {
 	struct weftd_sup *s = ((struct probe_arg *)arg)->s;
 	unsigned id = ((struct probe_arg *)arg)->id;
 	free(arg);
-	pin_to(id);
-	if (weft_proc_id() == (int)id)
+	if (weft_proc_id() == (int)id) /* spawned there for good (on_proc) */
 		atomic_store(&s->placed[id], 1);
 	do
 		atomic_store(&s->probe_last[id], weft_now());
@@ -223,7 +250,8 @@ static int spawn_probes(struct weftd_sup *s)
 			return -ENOMEM;
 		*pa = (struct probe_arg){ .s = s, .id = i };
 		weft_wg_add(&s->wg, 1);
-		int r = weft_go_opts(probe, pa, &(struct weft_go_opts){ .name = "probe" });
+		int r = weft_go_opts(probe, pa,
+				     &(struct weft_go_opts){ .name = "probe", .on_proc = true, .proc = i });
 		if (r < 0) {
 			free(pa);
 			weft_wg_done(&s->wg);
@@ -233,34 +261,38 @@ static int spawn_probes(struct weftd_sup *s)
 	return 0;
 }
 
-static void supervise(void *arg)
+/* WATCHDOG=1 every interval/2 while every proc's probe is fresh. */
+static void watchdog(void *arg)
 {
 	struct weftd_sup *s = arg;
-	int64_t period = s->o.heartbeat_interval_ns;
-	if (s->wd_ns && s->wd_ns / 4 < period)
-		period = s->wd_ns / 4;
 	int64_t next_ping = 0;
-	for (;;) {
+	do {
 		int64_t now = weft_now();
-		scan(s, now);
-		if (s->wd_ns && now >= next_ping) {
-			int64_t last[WEFTD_SUP_MAX_PROCS];
-			for (unsigned i = 0; i < s->nprocs; i++)
-				last[i] = atomic_load(&s->probe_last[i]);
-			bool ok = weftd_watchdog_healthy(now, last, s->nprocs, s->wd_ns / 2);
-			if (ok && s->o.ping() >= 0)
-				next_ping = now + s->wd_ns / 2;
-			weftd_spin_lock(&s->lock);
-			if (ok)
-				s->st.watchdog_pings++;
-			else
-				s->st.watchdog_withheld++;
-			weftd_spin_unlock(&s->lock);
-		}
-		if (weft_sleep(s->ctx, period) < 0)
-			break;
-	}
+		if (now < next_ping)
+			continue;
+		int64_t last[WEFTD_SUP_MAX_PROCS];
+		for (unsigned i = 0; i < s->nprocs; i++)
+			last[i] = atomic_load(&s->probe_last[i]);
+		bool ok = weftd_watchdog_healthy(now, last, s->nprocs, s->wd_ns / 2);
+		if (ok && s->o.ping() >= 0)
+			next_ping = now + s->wd_ns / 2;
+		weftd_spin_lock(&s->lock);
+		if (ok)
+			s->st.watchdog_pings++;
+		else
+			s->st.watchdog_withheld++;
+		weftd_spin_unlock(&s->lock);
+	} while (weft_sleep(s->ctx, s->wd_ns / 4) == 0);
 	weft_wg_done(&s->wg);
+}
+
+static int spawn_one(struct weftd_sup *s, weft_fn fn, const char *name)
+{
+	weft_wg_add(&s->wg, 1);
+	int r = weft_go_opts(fn, s, &(struct weft_go_opts){ .name = name });
+	if (r < 0)
+		weft_wg_done(&s->wg);
+	return r;
 }
 
 int weftd_sup_start(struct weftd_sup *s)
@@ -276,11 +308,10 @@ int weftd_sup_start(struct weftd_sup *s)
 	int r = weft_ctx_with_cancel(NULL, &s->ctx);
 	if (r < 0)
 		return r;
-	weft_wg_add(&s->wg, 1);
-	r = weft_go_opts(supervise, s, &(struct weft_go_opts){ .name = "supervisor" });
-	if (r < 0)
-		weft_wg_done(&s->wg);
-	else
+	r = spawn_one(s, monitor, "heartbeats");
+	if (r == 0 && s->wd_ns)
+		r = spawn_one(s, watchdog, "watchdog");
+	if (r == 0)
 		r = spawn_probes(s);
 	if (r < 0) {
 		weft_ctx_cancel(s->ctx);
@@ -310,9 +341,9 @@ struct weftd_sup *weftd_sup_free(struct weftd_sup *s)
 	while (s->slots) {
 		struct weftd_hb *hb = s->slots;
 		s->slots = hb->next;
-		weft_ctx_unref(hb->ctx);
-		free(hb);
+		slot_free(hb);
 	}
+	weft_hbmon_free(s->mon);
 	weft_ctx_unref(s->ctx);
 	free(s);
 	return NULL;

@@ -5,13 +5,14 @@
  * contract's at->beat, with beat_arg = the slot) at least every heartbeat_interval while it
  * works. For exec stages the worker beats while the child is alive: a child may legitimately
  * be silent, so a missed beat means the worker fiber or its proc is wedged, not the child.
- * The supervisor fiber scans the slots every heartbeat_interval; an attempt silent for longer
- * than its timeout gets its ctx cancelled with WEFTD_ERR_HEARTBEAT (killing an exec child),
- * and weftd_hb_end() then returns true so the engine retries it per the stage's retry policy
- * (counted as heartbeat_timeouts).
+ * A slot is a worker of libweft's heartbeat monitor (weft/heartbeat.h), paused between
+ * attempts; the monitor's fiber sleeps until the earliest possible miss (no scan loop). An
+ * attempt silent for longer than its timeout gets its ctx cancelled with WEFTD_ERR_HEARTBEAT
+ * (killing an exec child), and weftd_hb_end() then returns true so the engine retries it per
+ * the stage's retry policy (counted as heartbeat_timeouts).
  *
  * Watchdog: when a watchdog interval is set, WATCHDOG=1 is sent every interval/2 only if the
- * supervisor fiber runs and every proc's scheduler is making progress: a tiny probe fiber
+ * watchdog fiber runs and every proc's scheduler is making progress: a tiny probe fiber
  * pinned on each proc stamps the time every interval/4, and a proc whose stamp is older than
  * interval/2 is wedged (a fiber spinning, a thread stuck in a syscall): no ping, and systemd
  * restarts the service. */
@@ -31,10 +32,10 @@ struct weftd_sup;
 struct weftd_hb;
 
 struct weftd_sup_opts {
-	int64_t heartbeat_interval_ns;  /* scan period; 0 = 1s */
+	int64_t heartbeat_interval_ns;  /* probe period without a watchdog; 0 = 1s */
 	int64_t heartbeat_timeout_ns;   /* default per-attempt silence limit; 0 = 30s */
 	int64_t watchdog_usec;          /* systemd's WatchdogSec; 0 = no pings */
-	/* called (from the supervisor fiber, must not park) for each expired attempt */
+	/* called (from the monitor fiber, must not park) for each expired attempt */
 	void (*on_timeout)(void *arg, const char *what, const char *job_id, int64_t silent_ns);
 	int (*ping)(void);              /* sends WATCHDOG=1; NULL = weftd_notify_watchdog */
 	void *arg;
@@ -50,7 +51,7 @@ struct weftd_sup_stats {
 
 /* Create a supervisor. Any thread. Returns 0 or -EINVAL/-ENOMEM. */
 int weftd_sup_new(const struct weftd_sup_opts *o, struct weftd_sup **ret);
-/* Spawn the supervisor fiber and the per-proc probes. Fiber only. Returns 0, -EALREADY,
+/* Spawn the monitor fiber, the watchdog fiber (if any) and the per-proc probes. Fiber only. Returns 0, -EALREADY,
  * -ENOMEM. */
 int weftd_sup_start(struct weftd_sup *s);
 /* Stop the supervisor and its probes and wait for them. Fiber only; idempotent. */

@@ -129,7 +129,7 @@ static void test_stale_report(void **state)
 	assert_int_equal(call(b, -EIO), 0); /* opens */
 	nap(30 * WEFT_MSEC);
 	assert_int_equal(weft_breaker_allow(b, &probe), 0);
-	weft_breaker_done(b, slow, 0);      /* stale success: ignored */
+	assert_int_equal(weft_breaker_done(b, slow, 0), 0); /* stale success: ignored */
 	assert_int_equal(weft_breaker_state(b), WEFT_BREAKER_HALF_OPEN);
 	weft_breaker_done(b, probe, -EIO);
 	assert_int_equal(weft_breaker_state(b), WEFT_BREAKER_OPEN);
@@ -163,6 +163,7 @@ static void test_invalid(void **state)
 	assert_int_equal(weft_breaker_new(NULL, NULL), -EINVAL);
 	assert_int_equal(weft_breaker_new(&(struct weft_breaker_opts){ .cooldown_ns = -1 }, &b), -EINVAL);
 	assert_int_equal(weft_breaker_allow(NULL, &t), -EINVAL);
+	assert_int_equal(weft_breaker_done(NULL, 1, 0), -EINVAL);
 	assert_int_equal(weft_breaker_new(NULL, &b), 0); /* defaults: 5 failures, 30 s */
 	for (int i = 0; i < 4; i++)
 		call(b, -EIO);

@@ -74,7 +74,7 @@ static void test_set_twice(void **state)
 	assert_int_equal(weft_event_set(&ev, 9), 1);
 }
 
-/* ---- wait, then set from another fiber (another proc when there are 2) ---- */
+/* ---- wait, then set from a fiber on another proc (when there are 2) ---- */
 struct pair {
 	weft_event ev;
 	int waiter_proc;
@@ -94,8 +94,10 @@ static void wait_then_set_main(void *arg)
 	struct pair *p = arg;
 	weft_event_init(&p->ev);
 	p->waiter_proc = weft_proc_id();
-	assert_int_equal(weft_go(setter, p), 0);
+	unsigned other = (unsigned)(p->waiter_proc + 1) % (unsigned)weft_nprocs();
+	assert_int_equal(weft_go_opts(setter, p, &(struct weft_go_opts){ .on_proc = true, .proc = other }), 0);
 	assert_int_equal(weft_event_wait(NULL, &p->ev), 42);
+	assert_int_equal(p->setter_proc, (int)other);
 }
 
 static void test_wait_then_set(void **state)

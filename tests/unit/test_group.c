@@ -154,12 +154,54 @@ static void test_group_limit(void **state)
 	run(limit_main, &t);
 }
 
+/* ---- free never refuses: running members are cancelled, the last frees ---- */
+struct early {
+	weft_wg done;      /* the members' ends, outside the group */
+	atomic_int saw[4];
+};
+
+static int early_member(weft_ctx *ctx, void *arg)
+{
+	struct early *e = arg;
+	static atomic_int next;
+	int i = atomic_fetch_add(&next, 1) % 4;
+	int r = weft_ctx_wait(ctx); /* until free cancels the group */
+	weft_sleep(NULL, WEFT_MSEC); /* still touching the group after free returned */
+	atomic_store(&e->saw[i], r);
+	weft_wg_done(&e->done);
+	return r;
+}
+
+static void free_early_main(void *arg)
+{
+	struct early *e = arg;
+	weft_group *g;
+	assert_int_equal(weft_group_new(NULL, &g), 0);
+	weft_wg_add(&e->done, 4);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(weft_group_go(g, early_member, e), 0);
+	weft_yield();
+	assert_null(weft_group_free(g));
+	assert_null(weft_group_free(NULL));
+	assert_int_equal(weft_wg_wait(NULL, &e->done), 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(atomic_load(&e->saw[i]), -ECANCELED);
+}
+
+static void test_group_free_early(void **state)
+{
+	struct early e = { .saw = { 0 } };
+	weft_wg_init(&e.done);
+	run(free_early_main, &e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		BOTH(test_group_ok),
 		BOTH(test_group_first_error),
 		BOTH(test_group_limit),
+		BOTH(test_group_free_early),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

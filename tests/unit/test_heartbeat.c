@@ -39,11 +39,15 @@ static void test_invalid(void **state)
 	assert_int_equal(weft_hb_register(m, "x", 0, NULL, &hb), -EINVAL);
 	assert_int_equal(weft_hb_register(NULL, "x", 1, NULL, &hb), -EINVAL);
 	assert_int_equal(weft_hb_register(m, "x", WEFT_SEC, NULL, &hb), 0);
-	assert_ptr_equal(weft_hbmon_free(m), m); /* busy: a worker is registered */
 	struct weft_hb_event ev;
 	assert_int_equal(weft_hbmon_wait(NULL, m, &ev), -EPERM); /* not a fiber */
-	assert_null(weft_hb_unregister(hb));
+	assert_int_equal(weft_hbmon_run(NULL, m), -EPERM);
+	/* freed with a worker registered: the worker keeps it until it leaves */
 	assert_null(weft_hbmon_free(m));
+	weft_hb_beat(hb);
+	weft_hb_pause(hb);
+	assert_null(weft_hb_unregister(hb)); /* the last reference: freed here */
+	assert_null(weft_hbmon_free(NULL));
 	weft_hb_beat(NULL);
 	weft_hb_pause(NULL);
 }
@@ -208,6 +212,96 @@ static void test_register_wakes(void **state)
 	run(register_main, NULL);
 }
 
+/* weft_hb_set_timeout: a shorter limit takes effect at once (the monitor,
+ * asleep until the old deadline, wakes); it counts as a beat and resumes a
+ * paused worker. */
+static void set_timeout_main(void *arg)
+{
+	weft_hbmon *m;
+	weft_hb *hb;
+	struct weft_hb_event ev;
+	struct late l = { 0 };
+	assert_int_equal(weft_hbmon_new(NULL, &m), 0);
+	assert_int_equal(weft_hb_register(m, "t", 10 * WEFT_SEC, NULL, &hb), 0);
+	assert_int_equal(weft_hb_set_timeout(hb, 0), -EINVAL);
+	assert_int_equal(weft_hb_set_timeout(NULL, 1), -EINVAL);
+	l.m = m;
+	weft_wg_init(&l.wg);
+	weft_wg_add(&l.wg, 1);
+	assert_int_equal(weft_go(late_waiter, &l), 0);
+	weft_sleep(NULL, 20 * WEFT_MSEC); /* it sleeps until the 10 s deadline */
+	int64_t t0 = weft_now();
+	assert_int_equal(weft_hb_set_timeout(hb, 30 * WEFT_MSEC), 0);
+	assert_int_equal(weft_wg_wait(NULL, &l.wg), 0);
+	int64_t took = weft_now() - t0;
+	assert_int_equal(l.r, 0);
+	assert_true(l.ev.missing);
+	assert_true(took >= 30 * WEFT_MSEC && took < 500 * WEFT_MSEC);
+
+	/* paused, then a new unit of work with its own limit */
+	weft_hb_pause(hb);
+	assert_int_equal(weft_hbmon_wait(NULL, m, &ev), 0);
+	assert_false(ev.missing);
+	assert_int_equal(weft_hb_set_timeout(hb, 20 * WEFT_MSEC), 0);
+	t0 = weft_now();
+	assert_int_equal(weft_hbmon_wait(NULL, m, &ev), 0);
+	assert_true(ev.missing);
+	assert_true(weft_now() - t0 >= 20 * WEFT_MSEC);
+	weft_hb_unregister(hb);
+	weft_hbmon_free(m);
+}
+
+static void test_set_timeout(void **state)
+{
+	run(set_timeout_main, NULL);
+}
+
+/* Freeing the monitor ends the fibers waiting on it (-ECANCELED), a
+ * callback runner too; they never touch it afterwards (ASan). */
+struct closing {
+	weft_hbmon *m;
+	int r_wait, r_run;
+	weft_wg wg;
+};
+
+static void closing_waiter(void *arg)
+{
+	struct closing *c = arg;
+	struct weft_hb_event ev;
+	c->r_wait = weft_hbmon_wait(NULL, c->m, &ev);
+	weft_wg_done(&c->wg);
+}
+
+static void closing_runner(void *arg)
+{
+	struct closing *c = arg;
+	c->r_run = weft_hbmon_run(NULL, c->m);
+	weft_wg_done(&c->wg);
+}
+
+static void free_waited_main(void *arg)
+{
+	struct closing c = { 0 };
+	weft_hb *hb;
+	assert_int_equal(weft_hbmon_new(NULL, &c.m), 0);
+	assert_int_equal(weft_hb_register(c.m, "w", 10 * WEFT_SEC, NULL, &hb), 0);
+	weft_wg_init(&c.wg);
+	weft_wg_add(&c.wg, 2);
+	assert_int_equal(weft_go(closing_waiter, &c), 0);
+	assert_int_equal(weft_go(closing_runner, &c), 0);
+	weft_sleep(NULL, 10 * WEFT_MSEC); /* both parked until the 10 s deadline */
+	assert_null(weft_hbmon_free(c.m));
+	assert_int_equal(weft_wg_wait(NULL, &c.wg), 0);
+	assert_int_equal(c.r_wait, -ECANCELED);
+	assert_int_equal(c.r_run, -ECANCELED);
+	weft_hb_unregister(hb);
+}
+
+static void test_free_while_waited(void **state)
+{
+	run(free_waited_main, NULL);
+}
+
 /* Many workers, one goes silent: exactly it is reported, via callbacks
  * from weft_hbmon_run; the supervisor's foreach sees every last beat. */
 struct many {
@@ -313,6 +407,8 @@ int main(void)
 		BOTH(test_stop_detected),
 		BOTH(test_pause),
 		BOTH(test_register_wakes),
+		BOTH(test_set_timeout),
+		BOTH(test_free_while_waited),
 		BOTH(test_many_callbacks),
 	};
 	return cmocka_run_group_tests_name("heartbeat", table, NULL, NULL);

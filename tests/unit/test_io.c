@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <weft/weft.h>
 
+#include "testing.h" /* lib/: the waitid fallback */
 #include "testutil.h"
 
 
@@ -454,9 +455,9 @@ static void test_waitid_op(void **state)
 static void test_waitid_fallback(void **state)
 {
 	bool want = false;
-	setenv("WEFT_TEST_NO_WAITID_OP", "1", 1);
-	run(waitid_main, &want);
-	unsetenv("WEFT_TEST_NO_WAITID_OP");
+	struct weft_opts o = { .procs = g_procs };
+	struct weft__test_opts t = { .no_waitid_op = true };
+	assert_int_equal(weft__run_test(waitid_main, &want, &o, &t), 0);
 }
 
 /* ---- cancelling an in-flight read ---- */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <weft/weft.h>
 
+#include "testing.h" /* lib/: the eventfd wake-up path */
 #include "testutil.h"
 
 
@@ -299,8 +300,9 @@ static void test_steal_and_wake(void **state)
 		struct wake w;
 		memset(&w, 0, sizeof(w));
 		w.home = efd;
-		struct weft_opts o = { .procs = 2, .no_msg_ring = efd };
-		assert_int_equal(weft_run(wake_main, &w, &o), 0);
+		struct weft_opts o = { .procs = 2 };
+		struct weft__test_opts t = { .no_msg_ring = efd };
+		assert_int_equal(weft__run_test(wake_main, &w, &o, &t), 0);
 	}
 }
 

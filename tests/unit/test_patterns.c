@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -496,6 +497,42 @@ static void test_pubsub(void **state)
 	run(pubsub_main, NULL);
 }
 
+/* Freed by a plain thread while its workers run: free cannot wait there,
+ * and does not refuse; the workers finish the queued jobs and the last one
+ * frees the pool (ASan: no use after free, no leak). */
+static int count_job(weft_ctx *ctx, const void *job, void *result, void *arg)
+{
+	weft_sleep(NULL, 100 * 1000);
+	atomic_fetch_add((atomic_int *)arg, 1);
+	return 0;
+}
+
+static void *free_from_thread(void *arg)
+{
+	assert_null(weft_workpool_free(arg));
+	return NULL;
+}
+
+static void pool_thread_free_main(void *arg)
+{
+	struct weft_workpool_opts o = { .workers = 2, .job_size = sizeof(long), .queue = 10,
+					.fn = count_job, .arg = arg };
+	weft_workpool *p;
+	assert_int_equal(weft_workpool_new(NULL, &o, &p), 0);
+	for (long i = 0; i < 10; i++)
+		assert_int_equal(weft_workpool_submit(NULL, p, &i), 0);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, free_from_thread, p), 0);
+	pthread_join(t, NULL); /* blocks this proc a moment: the workers wait */
+}
+
+static void test_workpool_free_from_thread(void **state)
+{
+	atomic_int n = 0;
+	run(pool_thread_free_main, &n); /* returns once the workers have ended */
+	assert_int_equal(atomic_load(&n), 10);
+}
+
 int main(void)
 {
 	const struct CMUnitTest table[] = {
@@ -508,6 +545,7 @@ int main(void)
 		BOTH(test_or_done),
 		BOTH(test_workpool),
 		BOTH(test_workpool_cancel),
+		BOTH(test_workpool_free_from_thread),
 		BOTH(test_pubsub),
 	};
 	return cmocka_run_group_tests_name("patterns", table, NULL, NULL);

@@ -28,11 +28,15 @@ static void test_invalid(void **state)
 	assert_int_equal(weft_ratelimit_new(1, 0, 1, &rl), -EINVAL);
 	assert_int_equal(weft_ratelimit_new(1, WEFT_SEC, 0, &rl), -EINVAL);
 	assert_int_equal(weft_ratelimit_new(1, WEFT_SEC, 1, NULL), -EINVAL);
-	assert_false(weft_ratelimit_allow(NULL));
+	assert_int_equal(weft_ratelimit_allow(NULL), -EINVAL);
 	assert_int_equal(weft_ratelimit_new(1, WEFT_SEC, 3, &rl), 0);
 	int64_t at;
 	assert_int_equal(weft_ratelimit_reserve(rl, 4, &at), -EINVAL); /* can never be met */
 	assert_int_equal(weft_ratelimit_reserve(rl, 0, &at), -EINVAL);
+	assert_int_equal(weft_ratelimit_allow_n(rl, 4), -EINVAL); /* can never be met */
+	assert_int_equal(weft_ratelimit_allow_n(rl, 0), -EINVAL);
+	assert_int_equal(weft_ratelimit_cancel(NULL, 1), -EINVAL);
+	assert_int_equal(weft_ratelimit_cancel(rl, 0), -EINVAL);
 	assert_int_equal(weft_ratelimit_set(rl, 0, WEFT_SEC, 1), -EINVAL);
 	assert_int_equal(weft_ratelimit_wait(NULL, rl), -EPERM); /* not a fiber */
 	assert_null(weft_ratelimit_free(rl));
@@ -44,9 +48,9 @@ static void test_allow_burst_then_empty(void **state)
 	weft_ratelimit *rl;
 	assert_int_equal(weft_ratelimit_new(1, WEFT_SEC, 10, &rl), 0);
 	for (int i = 0; i < 10; i++)
-		assert_true(weft_ratelimit_allow(rl));
-	assert_false(weft_ratelimit_allow(rl));
-	assert_false(weft_ratelimit_allow(rl));
+		assert_int_equal(weft_ratelimit_allow(rl), 0);
+	assert_int_equal(weft_ratelimit_allow(rl), -EAGAIN);
+	assert_int_equal(weft_ratelimit_allow(rl), -EAGAIN);
 	assert_true(weft_ratelimit_tokens(rl) < 0.5);
 	weft_ratelimit_free(rl);
 }
@@ -55,10 +59,10 @@ static void test_allow_n_all_or_none(void **state)
 {
 	weft_ratelimit *rl;
 	assert_int_equal(weft_ratelimit_new(1, 1000 * WEFT_SEC, 5, &rl), 0);
-	assert_true(weft_ratelimit_allow_n(rl, 3));
-	assert_false(weft_ratelimit_allow_n(rl, 3)); /* 2 left: takes none */
-	assert_true(weft_ratelimit_allow_n(rl, 2));
-	assert_false(weft_ratelimit_allow(rl));
+	assert_int_equal(weft_ratelimit_allow_n(rl, 3), 0);
+	assert_int_equal(weft_ratelimit_allow_n(rl, 3), -EAGAIN); /* 2 left: takes none */
+	assert_int_equal(weft_ratelimit_allow_n(rl, 2), 0);
+	assert_int_equal(weft_ratelimit_allow(rl), -EAGAIN);
 	weft_ratelimit_free(rl);
 }
 
@@ -68,8 +72,8 @@ static void refill_main(void *arg)
 	weft_ratelimit *rl;
 	assert_int_equal(weft_ratelimit_new(100, WEFT_SEC, 10, &rl), 0);
 	for (int i = 0; i < 10; i++)
-		assert_true(weft_ratelimit_allow(rl));
-	assert_false(weft_ratelimit_allow(rl));
+		assert_int_equal(weft_ratelimit_allow(rl), 0);
+	assert_int_equal(weft_ratelimit_allow(rl), -EAGAIN);
 	weft_sleep(NULL, 60 * WEFT_MSEC);
 	double t = weft_ratelimit_tokens(rl);
 	assert_true(t >= 5.9 && t <= 10.0);
@@ -96,8 +100,8 @@ static void test_reserve_and_cancel(void **state)
 	assert_int_equal(weft_ratelimit_reserve(rl, 2, &c), 0);
 	assert_true(c >= now + 299 * WEFT_MSEC && c <= weft_now() + 301 * WEFT_MSEC);
 	assert_true(weft_ratelimit_tokens(rl) < -2.9);
-	weft_ratelimit_cancel(rl, 2);
-	weft_ratelimit_cancel(rl, 1);
+	assert_int_equal(weft_ratelimit_cancel(rl, 2), 0);
+	assert_int_equal(weft_ratelimit_cancel(rl, 1), 0);
 	double t = weft_ratelimit_tokens(rl);
 	assert_true(t > -0.1 && t < 0.1);
 	weft_ratelimit_free(rl);
@@ -176,7 +180,7 @@ static void ctx_main(void *arg)
 {
 	weft_ratelimit *rl;
 	assert_int_equal(weft_ratelimit_new(1, WEFT_SEC, 1, &rl), 0);
-	assert_true(weft_ratelimit_allow(rl)); /* empty: next token in 1 s */
+	assert_int_equal(weft_ratelimit_allow(rl), 0); /* empty: next token in 1 s */
 
 	weft_ctx *ctx;
 	assert_int_equal(weft_ctx_with_timeout(NULL, 100 * WEFT_MSEC, &ctx), 0);
@@ -210,8 +214,8 @@ static void test_set(void **state)
 	assert_int_equal(weft_ratelimit_set(rl, 1, WEFT_SEC, 3), 0);
 	assert_true(weft_ratelimit_tokens(rl) <= 3.0);
 	for (int i = 0; i < 3; i++)
-		assert_true(weft_ratelimit_allow(rl));
-	assert_false(weft_ratelimit_allow(rl));
+		assert_int_equal(weft_ratelimit_allow(rl), 0);
+	assert_int_equal(weft_ratelimit_allow(rl), -EAGAIN);
 	assert_int_equal(weft_ratelimit_set(rl, 1000000, WEFT_SEC, 3), 0); /* 1 µs a token */
 	int64_t at;
 	assert_int_equal(weft_ratelimit_reserve(rl, 1, &at), 0);

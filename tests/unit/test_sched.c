@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <weft/weft.h>
 
+#include "testing.h" /* lib/: the eventfd wake-up path */
 #include "testutil.h"
 
 
@@ -467,8 +468,9 @@ static void test_cross_proc_wake(void **state)
 {
 	struct xwake x;
 	for (int i = 0; i < 2; i++) {
-		struct weft_opts o = { .procs = g_procs, .no_msg_ring = i == 1 };
-		assert_int_equal(weft_run(xwake_main, &x, &o), 0);
+		struct weft_opts o = { .procs = g_procs };
+		struct weft__test_opts t = { .no_msg_ring = i == 1 };
+		assert_int_equal(weft__run_test(xwake_main, &x, &o, &t), 0);
 		assert_int_equal(atomic_load(&x.woke_on), atomic_load(&x.home));
 	}
 }
@@ -566,6 +568,66 @@ static void test_dump(void **state)
 	run(dump_main, NULL);
 }
 
+/* ---- weft_go_opts.on_proc: start on a chosen proc and stay there ---- */
+struct placed {
+	weft_wg wg;
+	atomic_int strays;  /* fibers seen off their proc */
+	atomic_int ran[4];
+};
+
+static void placed_fiber(void *arg)
+{
+	struct placed *pl = arg;
+	unsigned want = (unsigned)weft_proc_id();
+	atomic_fetch_add(&pl->ran[want], 1);
+	for (int i = 0; i < 200; i++) {
+		if (i % 50 == 0)
+			weft_sleep(NULL, 100 * 1000); /* woken by a timer: still home */
+		else
+			weft_yield();
+		if (weft_proc_id() != (int)want)
+			atomic_fetch_add(&pl->strays, 1);
+	}
+	weft_wg_done(&pl->wg);
+}
+
+static void placed_free(void *arg)
+{
+	weft_wg_done(&((struct placed *)arg)->wg);
+}
+
+static void on_proc_main(void *arg)
+{
+	struct placed *pl = arg;
+	unsigned n = (unsigned)weft_nprocs();
+	struct weft_go_opts o = { .on_proc = true, .proc = n };
+	assert_int_equal(weft_go_opts(placed_fiber, pl, &o), -EINVAL);
+	o.proc = (unsigned)-1;
+	assert_int_equal(weft_go_opts(placed_fiber, pl, &o), -EINVAL);
+	for (unsigned i = 0; i < n; i++) {
+		weft_wg_add(&pl->wg, 3);
+		for (int k = 0; k < 3; k++) {
+			o.proc = i;
+			assert_int_equal(weft_go_opts(placed_fiber, pl, &o), 0);
+		}
+	}
+	/* .proc is ignored without on_proc */
+	weft_wg_add(&pl->wg, 1);
+	assert_int_equal(weft_go_opts(placed_free, pl, &(struct weft_go_opts){ .proc = 99 }), 0);
+	assert_int_equal(weft_wg_wait(NULL, &pl->wg), 0);
+}
+
+static void test_on_proc(void **state)
+{
+	struct placed pl = { .strays = 0 };
+	weft_wg_init(&pl.wg);
+	struct weft_opts o = { .procs = g_procs };
+	assert_int_equal(weft_run(on_proc_main, &pl, &o), 0);
+	assert_int_equal(atomic_load(&pl.strays), 0);
+	for (unsigned i = 0; i < g_procs; i++)
+		assert_int_equal(atomic_load(&pl.ran[i]), 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest table[] = {
@@ -589,6 +651,8 @@ int main(void)
 		cmocka_unit_test_prestate_setup_teardown(test_wg_many, set_procs, NULL, (void *)1),
 		cmocka_unit_test_prestate_setup_teardown(test_wg_many, set_procs, NULL, (void *)2),
 		cmocka_unit_test_prestate_setup_teardown(test_dump, set_procs, NULL, (void *)2),
+		cmocka_unit_test_prestate_setup_teardown(test_on_proc, set_procs, NULL, (void *)1),
+		cmocka_unit_test_prestate_setup_teardown(test_on_proc, set_procs, NULL, (void *)3),
 	};
 	return cmocka_run_group_tests_name("sched", table, NULL, NULL);
 }

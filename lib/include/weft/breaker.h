@@ -57,8 +57,9 @@ WEFT_EXPORT weft_breaker *weft_breaker_free(weft_breaker *b);
  * (open, or half-open with all probe slots taken); -EINVAL. Never blocks. */
 WEFT_EXPORT int weft_breaker_allow(weft_breaker *b, uint64_t *ret_ticket);
 /* Report the result of an admitted call (a negative errno is a failure per
- * opts.is_failure). Never blocks. */
-WEFT_EXPORT void weft_breaker_done(weft_breaker *b, uint64_t ticket, int result);
+ * opts.is_failure). Never blocks. Returns 0 (also for a ticket from an
+ * earlier state, which is counted but not evidence), -EINVAL for NULL. */
+WEFT_EXPORT int weft_breaker_done(weft_breaker *b, uint64_t ticket, int result);
 
 /* allow + fn(ctx, arg) + done. Returns fn's result, or -EBUSY without calling
  * fn. Parks only if fn does. */

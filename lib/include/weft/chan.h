@@ -18,6 +18,7 @@
 #define WEFT_CHAN_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 #include <stddef.h>
 #include <weft/ctx.h>
 
@@ -45,8 +46,11 @@ WEFT_EXPORT int weft_chan_try_send(weft_chan *ch, const void *elem);
 WEFT_EXPORT int weft_chan_try_recv(weft_chan *ch, void *elem);
 /* Close: 0, or -EPIPE if already closed, -EINVAL for NULL. Any thread. */
 WEFT_EXPORT int weft_chan_close(weft_chan *ch);
-WEFT_EXPORT size_t weft_chan_len(weft_chan *ch);
-WEFT_EXPORT size_t weft_chan_cap(weft_chan *ch);
+/* Elements buffered now, and the buffer's capacity (0: unbuffered); -EINVAL
+ * for NULL. Any thread; len is a snapshot. */
+WEFT_EXPORT ssize_t weft_chan_len(weft_chan *ch);
+WEFT_EXPORT ssize_t weft_chan_cap(weft_chan *ch);
+/* Closed yet? false for NULL. Any thread. */
 WEFT_EXPORT bool weft_chan_closed(weft_chan *ch);
 /* The element size given to weft_chan_new (0 for NULL), so generic code
  * (the patterns of weft/patterns.h) can size its buffers. */

@@ -45,8 +45,11 @@ WEFT_EXPORT int weft_group_try_go(weft_group *g, weft_group_fn fn, void *arg);
  * Wait does), and return the first member error, or 0. Fiber only (-EPERM
  * elsewhere); may be called more than once. */
 WEFT_EXPORT int weft_group_wait(weft_group *g);
-/* Release the group after wait (members still running make it -EBUSY and
- * nothing is freed). NULL is fine. Returns NULL on success. */
+/* Release the group (NULL ok); returns NULL. Never blocks, never refuses:
+ * if members are still running (no wait, or wait returned early), the
+ * group's context is cancelled and they end in the background, the last one
+ * releasing the group. The group's context and handle are invalid afterwards.
+ * Any thread. */
 WEFT_EXPORT weft_group *weft_group_free(weft_group *g);
 
 #ifdef __cplusplus

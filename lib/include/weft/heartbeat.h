@@ -54,9 +54,10 @@ struct weft_hbmon_opts {
 /* opts may be NULL (wait/poll use only). Returns 0 with *ret owned by the
  * caller, -ENOMEM. */
 WEFT_EXPORT int weft_hbmon_new(const struct weft_hbmon_opts *opts, weft_hbmon **ret);
-/* Free the monitor (NULL ok; returns NULL). Every worker must have been
- * unregistered and no fiber may be waiting on it: -EBUSY otherwise (nothing
- * freed; the pointer is returned). */
+/* Free the monitor (NULL ok; returns NULL). Never blocks, never refuses:
+ * fibers in weft_hbmon_wait or weft_hbmon_run return -ECANCELED, and workers
+ * still registered keep its memory until they unregister (nobody watches
+ * them any more). m must not be passed to any call afterwards. */
 WEFT_EXPORT weft_hbmon *weft_hbmon_free(weft_hbmon *m);
 
 /* Register a worker that must beat at least every timeout_ns (> 0). Its
@@ -74,6 +75,10 @@ WEFT_EXPORT void weft_hb_beat(weft_hb *hb);
 /* I am about to wait for work for an unbounded time: do not flag me until
  * my next beat. Never blocks. */
 WEFT_EXPORT void weft_hb_pause(weft_hb *hb);
+/* A unit of work with its own limit begins: from now on the worker must
+ * beat at least every timeout_ns (> 0). Counts as a beat (resumes a paused
+ * worker). Returns 0 or -EINVAL. Never blocks; any thread. */
+WEFT_EXPORT int weft_hb_set_timeout(weft_hb *hb, int64_t timeout_ns);
 /* Beat every interval_ns until ctx is done, then return ctx's error (Go's
  * ticker-driven heartbeat, for a fiber whose liveness is what matters).
  * Parks. Fiber only. */
@@ -85,10 +90,11 @@ WEFT_EXPORT int64_t weft_hb_last(const weft_hb *hb);
 
 /* Park until a worker goes missing or a missing worker recovers; fill *ret
  * and return 0. Each change is reported once (to one waiter when several
- * wait). Returns ctx's error when ctx is done first, -EINVAL. Fiber only. */
+ * wait). Returns ctx's error when ctx is done first, -ECANCELED once the
+ * monitor is freed, -EINVAL, -ENOMEM. Fiber only (-EPERM elsewhere). */
 WEFT_EXPORT int weft_hbmon_wait(weft_ctx *ctx, weft_hbmon *m, struct weft_hb_event *ret);
-/* Call opts.on_missed / on_recovered for every change until ctx is done;
- * returns ctx's error. Fiber only. */
+/* Call opts.on_missed / on_recovered for every change until ctx is done
+ * (returns its error) or the monitor is freed (-ECANCELED). Fiber only. */
 WEFT_EXPORT int weft_hbmon_run(weft_ctx *ctx, weft_hbmon *m);
 
 /* Number of workers missing right now (computed from the clock, whatever was

@@ -122,8 +122,9 @@ struct weft_workpool_stats {
 	uint64_t done, failed, skipped; /* jobs by outcome of fn */
 };
 WEFT_EXPORT void weft_workpool_stats(weft_workpool *p, struct weft_workpool_stats *ret);
-/* Close, wait for the workers (background ctx) and free. NULL ok; returns NULL.
- * Fiber only when workers may still run. */
+/* Close, wait for the workers (background ctx) and free. NULL ok; returns
+ * NULL; never refuses. Outside a fiber it cannot wait: the workers finish the
+ * queued jobs in the background and the last one frees the pool. */
 WEFT_EXPORT weft_workpool *weft_workpool_free(weft_workpool *p);
 
 #ifdef __cplusplus

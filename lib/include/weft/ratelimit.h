@@ -41,10 +41,11 @@ WEFT_EXPORT int weft_ratelimit_set(weft_ratelimit *rl, uint64_t events, int64_t 
 				   unsigned burst);
 
 /* Take one token if one is available now. Never blocks; any thread.
- * false when the bucket is empty (or rl is NULL). */
-WEFT_EXPORT bool weft_ratelimit_allow(weft_ratelimit *rl);
-/* Same for n tokens at once (all or none). */
-WEFT_EXPORT bool weft_ratelimit_allow_n(weft_ratelimit *rl, unsigned n);
+ * Returns 0 (taken), -EAGAIN when the bucket is empty, -EINVAL for NULL. */
+WEFT_EXPORT int weft_ratelimit_allow(weft_ratelimit *rl);
+/* Same for n tokens at once (all or none); -EINVAL also for n == 0 or
+ * n > burst (it could never succeed). */
+WEFT_EXPORT int weft_ratelimit_allow_n(weft_ratelimit *rl, unsigned n);
 
 /* Take n tokens now, possibly into debt, and store in *ret_at the monotonic
  * time (weft_now clock) at which the caller may act (<= now when it may act
@@ -54,8 +55,9 @@ WEFT_EXPORT bool weft_ratelimit_allow_n(weft_ratelimit *rl, unsigned n);
 WEFT_EXPORT int weft_ratelimit_reserve(weft_ratelimit *rl, unsigned n, int64_t *ret_at);
 /* Give back n reserved tokens that were not used (capped at burst). Later
  * reservations keep their times: giving back can only make the limiter more
- * generous to future callers, never exceed the rate. */
-WEFT_EXPORT void weft_ratelimit_cancel(weft_ratelimit *rl, unsigned n);
+ * generous to future callers, never exceed the rate. Returns 0, or -EINVAL
+ * (NULL, n == 0). */
+WEFT_EXPORT int weft_ratelimit_cancel(weft_ratelimit *rl, unsigned n);
 
 /* Park until one token (or n) is ours, then return 0. Returns ctx's error if
  * ctx is done first (the tokens are given back), -ETIMEDOUT at once without

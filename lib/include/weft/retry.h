@@ -65,8 +65,9 @@ struct weft_retry_policy {
 WEFT_EXPORT int64_t weft_backoff_delay(const struct weft_retry_policy *p, unsigned retry,
 				       uint64_t *rng);
 
-/* Advance the PRNG state used by weft_backoff_delay (splitmix64) and return
- * 64 random bits. Exposed so callers can draw from the same stream. */
+/* Advance the PRNG state used by weft_backoff_delay (wyrand; any initial
+ * value is a good seed) and return 64 random bits. Not for cryptography.
+ * Exposed so callers can draw from the same stream. Any thread. */
 WEFT_EXPORT uint64_t weft_rand64(uint64_t *rng);
 
 /* The retried operation: 0 (or a positive value) on success, a negative errno

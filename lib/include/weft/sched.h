@@ -33,7 +33,11 @@ typedef void (*weft_fn)(void *arg);
  * CANARY: no guard page; a canary word at the stack limit is checked at every
  *         switch and an overflow aborts naming the fiber. Unlimited stacks, but
  *         an overflow is caught late and may already have corrupted a neighbour.
- * AUTO:   GUARD while the map budget allows, CANARY beyond (default). */
+ * AUTO:   GUARD while the map budget allows, CANARY beyond (default).
+ * The map budget is process-wide: (vm.max_map_count - 4096) / 2 guard pages.
+ * The environment variable WEFT_STACK_GUARD_BUDGET, read once, lowers it (to
+ * leave maps to the rest of a program); it is the only environment variable
+ * libweft reads. */
 enum weft_stack_mode { WEFT_STACK_AUTO = 0, WEFT_STACK_GUARD, WEFT_STACK_CANARY };
 
 struct weft_opts {
@@ -42,7 +46,6 @@ struct weft_opts {
 	enum weft_stack_mode stack_mode;
 	unsigned ring_entries;     /* io_uring SQ size per proc; 0 = 256 */
 	bool sqpoll;               /* run each ring in SQPOLL mode */
-	bool no_msg_ring;          /* force the eventfd wake-up path (tests) */
 	bool return_with_main;     /* weft_run returns when main returns, even if
 	                              other fibers are still alive (they are abandoned) */
 	unsigned blocking_threads; /* weft_blocking helper threads; 0 = 4 */
@@ -60,10 +63,15 @@ struct weft_go_opts {
 	const char *name;   /* shown in the fiber dump; copied (truncated to 31 bytes) */
 	size_t stack_size;  /* 0 = the scheduler default */
 	bool pin;           /* never migrate: stays on the proc that spawned it */
+	bool on_proc;       /* start on proc `proc` (0..weft_nprocs()-1) and never
+	                       migrate from it (pin is then implied) */
+	unsigned proc;      /* with on_proc; ignored otherwise */
 };
 
 /* Spawn fn(arg) as a new fiber, runnable at once (Go's `go fn(arg)`).
- * Fiber only. Returns 0 or -ENOMEM. The fiber is not joinable: use a
+ * Fiber only (-EPERM elsewhere). Returns 0, -ENOMEM, or -EINVAL for a NULL
+ * fn or an on_proc proc out of range. A zeroed (or NULL) opts is weft_go():
+ * any proc, may migrate. The fiber is not joinable: use a
  * weft_wg (weft/sync.h) or a channel to wait for it.
  * May yield: once this proc's run queue is half full, the caller lets the
  * queued fibers run before it goes on (a spawning loop then runs in bounded
@@ -108,7 +116,6 @@ struct weft_sched_stats {
 	uint64_t wakeups_eventfd;  /* ... and by eventfd */
 	uint64_t io_submitted;
 	uint64_t io_completed;
-	uint64_t ticks[64];        /* per-proc scheduler progress (watchdog); first procs entries used */
 };
 /* Fiber only (or from any thread of a running scheduler). */
 WEFT_EXPORT int weft_sched_stats(struct weft_sched_stats *ret);
