@@ -34,7 +34,7 @@ all:
 # only), so pkg-config below is asked after the install. The goal-specific
 # lists are added by the goals that need them.
 DEB_PKGS := gcc make pkg-config liburing-dev libyaml-dev libsystemd-dev libjansson-dev \
-            libjsmn-dev libjemalloc-dev libcmocka-dev socat libssl-dev
+            libjemalloc-dev libcmocka-dev socat libssl-dev
 DEB_PKGS_fuzz    := clang libclang-rt-14-dev
 DEB_PKGS_systemd := debootstrap systemd-container
 # pkg:arch names are Debian multiarch packages: their architecture is added first.

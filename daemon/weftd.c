@@ -12,9 +12,9 @@
 #include "engine/engine.h"
 #include "service/lifecycle.h"
 #include "jobs/journal.h"
-#include "service/log.h"
+#include "util/log.h"
 #include "actions/keeper.h"
-#include "service/notify.h"
+#include "util/notify.h"
 #include "server/server.h"
 #include "service/signals.h"
 #include "engine/supervisor.h"
@@ -74,7 +74,7 @@ static int journal_open(void *arg)
 /* The supervisor: worker heartbeats and the systemd watchdog. */
 static int sup_start(const struct weftd_daemon_config *d, struct weftd_sup **ret)
 {
-	int64_t wd = weftd_notify_watchdog_usec(d->watchdog);
+	int64_t wd = weftd_notify_watchdog_usec(d->watchdog != WEFTD_WATCHDOG_OFF);
 	if (wd < 0) {
 		weftd_warn("WATCHDOG_USEC is malformed: no watchdog pings");
 		wd = 0;

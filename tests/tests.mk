@@ -2,7 +2,7 @@
 # driven by weftctl and socat), benchmarks, fuzzers, the systemd boot test and
 # the aarch64 cross test. Unit tests see the daemon's headers; test_stack and
 # test_switch test libweft's private layer, and a few set its test knobs (-Ilib).
-CFLAGS_tests := -Idaemon -Ilib # -Ilib: until the daemon is off lib/internal.h
+CFLAGS_tests := -Idaemon
 
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)

@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "config/units.h"
+#include "util/log.h" /* enum weftd_log_level */
 
 #define WEFTD_CONFIG_MAX_BYTES   (1u << 20) /* config file size limit */
 #define WEFTD_MAX_PIPELINES      256
@@ -36,11 +37,6 @@ enum weftd_jitter { WEFTD_JITTER_NONE, WEFTD_JITTER_FULL, WEFTD_JITTER_EQUAL };
 enum weftd_durability { WEFTD_DURABILITY_NONE, WEFTD_DURABILITY_BATCH, WEFTD_DURABILITY_FSYNC };
 /* auto: watchdog on exactly when systemd passes WATCHDOG_USEC. */
 enum weftd_watchdog { WEFTD_WATCHDOG_AUTO, WEFTD_WATCHDOG_OFF, WEFTD_WATCHDOG_ON };
-/* Values are syslog priorities, so they double as journald "<N>" prefixes. */
-enum weftd_log_level {
-	WEFTD_LOG_ERR = 3, WEFTD_LOG_WARNING = 4, WEFTD_LOG_NOTICE = 5,
-	WEFTD_LOG_INFO = 6, WEFTD_LOG_DEBUG = 7,
-};
 
 /* Position of a node in the file, 1-based, for errors found after loading. */
 struct weftd_mark {

@@ -7,7 +7,7 @@
 
 #include "engine/engine_impl.h"
 #include "jobs/journal.h"
-#include "service/log.h"
+#include "util/log.h"
 
 void weftd_engine_set_intake(struct weftd_engine *e, bool open)
 {

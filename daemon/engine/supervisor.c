@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "util/spin.h"
-#include "service/notify.h"
+#include "util/notify.h"
 #include "engine/supervisor.h"
 
 struct weftd_hb {

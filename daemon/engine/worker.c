@@ -8,7 +8,7 @@
 #include "actions/actor.h"
 #include "engine/engine_impl.h"
 #include "engine/supervisor.h"
-#include "service/log.h"
+#include "util/log.h"
 
 /* ---- retry schedule and rate limit (libweft's) ------------------------------------ */
 

@@ -28,7 +28,7 @@
 #include <stdint.h>
 #include <weft/weft.h>
 
-#include "proto/proto.h" /* enum weftd_job_state */
+#include "proto/wire.h" /* enum weftd_job_state */
 
 #define WEFTD_JOB_ID_LEN 16 /* hex digits */
 

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "proto/json.h"
 #include "server/server_impl.h"
 
 void srv_conn_unref(struct conn *c)

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "proto/reply.h"
 #include "server/server_impl.h"
 
 /* The message is fmt with the subject for %s: a pipeline's name, a job's id, or the whole

@@ -9,7 +9,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
-#include "service/log.h"
+#include "util/log.h"
 #include "server/server_impl.h"
 
 static bool peer_allowed(const struct weftd_daemon_config *d, int fd)

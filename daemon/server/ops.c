@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/request.h"
+#include "proto/json.h"
+#include "proto/reply.h"
 #include "jobs/jobs.h"
 #include "server/render.h"
 #include "server/render_job.h"

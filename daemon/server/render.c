@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "proto/json.h"
 #include "server/render.h"
 
 static void latency_json(struct weftd_buf *b, const char *key, const struct weftd_latency *l)

@@ -5,7 +5,7 @@
 #define WEFTD_RENDER_H
 
 #include "engine/engine.h"
-#include "proto/proto.h"
+#include "proto/buf.h"
 
 /* Append "jobs":{table, finished_retained},"pipelines":{name:{counters, latency_us,
  * "stages":[...]}} (only `pipeline` when non-NULL). Returns 0; -ENOENT when pipeline names

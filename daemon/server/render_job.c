@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "proto/json.h"
+#include "proto/reply.h"
 #include "server/render_job.h"
 
 struct put {

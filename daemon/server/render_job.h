@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "jobs/jobs.h"
-#include "proto/proto.h"
+#include "proto/buf.h"
 
 /* Write j as member key of the open object, or as an array element when key is NULL.
  * Takes j's lock while writing (never parks). Errors are b's (b->err). */

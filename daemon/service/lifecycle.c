@@ -12,8 +12,8 @@
 #include "proto/reply.h"
 #include "jobs/journal.h"
 #include "server/render.h"
-#include "service/log.h"
-#include "service/notify.h"
+#include "util/log.h"
+#include "util/notify.h"
 #include "service/signals.h"
 
 #define STATUS_PERIOD (5 * WEFT_SEC)

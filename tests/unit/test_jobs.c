@@ -11,6 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "proto/reply.h"
 #include "engine/engine.h"
 #include "jobs/job_impl.h" /* white-box: the waiters a wait leaves behind */
 #include "jobs/jobs.h"

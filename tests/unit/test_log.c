@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "service/log.h"
+#include "util/log.h"
 
 /* Log one message with stderr pointed at a pipe; returns what came out (malloc'd). */
 static char *capture(enum weftd_log_level prio, const char *msg, size_t *ret_len)

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "service/notify.h"
+#include "util/notify.h"
 
 static int g_fd = -1;
 static char g_path[108];
@@ -100,17 +100,17 @@ static void test_watchdog_usec(void **state)
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
 	unsetenv("WATCHDOG_USEC");
 	unsetenv("WATCHDOG_PID");
-	assert_int_equal(weftd_notify_watchdog_usec(WEFTD_WATCHDOG_AUTO), 0);
+	assert_int_equal(weftd_notify_watchdog_usec(true), 0);
 	setenv("WATCHDOG_USEC", "2000000", 1);
 	setenv("WATCHDOG_PID", pid, 1);
-	assert_int_equal(weftd_notify_watchdog_usec(WEFTD_WATCHDOG_AUTO), 2000000);
-	assert_int_equal(weftd_notify_watchdog_usec(WEFTD_WATCHDOG_ON), 2000000);
-	assert_int_equal(weftd_notify_watchdog_usec(WEFTD_WATCHDOG_OFF), 0);
+	assert_int_equal(weftd_notify_watchdog_usec(true), 2000000);
+	assert_int_equal(weftd_notify_watchdog_usec(true), 2000000);
+	assert_int_equal(weftd_notify_watchdog_usec(false), 0);
 	setenv("WATCHDOG_PID", "1", 1); /* meant for another process */
-	assert_int_equal(weftd_notify_watchdog_usec(WEFTD_WATCHDOG_AUTO), 0);
+	assert_int_equal(weftd_notify_watchdog_usec(true), 0);
 	setenv("WATCHDOG_PID", pid, 1);
 	setenv("WATCHDOG_USEC", "soon", 1);
-	assert_true(weftd_notify_watchdog_usec(WEFTD_WATCHDOG_AUTO) < 0);
+	assert_true(weftd_notify_watchdog_usec(true) < 0);
 	unsetenv("WATCHDOG_USEC");
 	unsetenv("WATCHDOG_PID");
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <weft/weft.h>
 
+#include "proto/json.h"
 #include "config/config.h"
 #include "server/render.h"
 #include "server/server_impl.h"

@@ -11,8 +11,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "config/config.h"
-
 /* READY=1 (and STATUS= when status is not NULL). */
 int weftd_notify_ready(const char *status);
 /* RELOADING=1 + MONOTONIC_USEC=<now>, as systemd 253's notify-reload expects. */
@@ -26,10 +24,10 @@ int weftd_notify_watchdog(void);
 /* EXTEND_TIMEOUT_USEC=<usec>: the current start/stop/reload timeout becomes usec from now. */
 int weftd_notify_extend_timeout(uint64_t usec);
 
-/* The watchdog interval to honour under mode (daemon.watchdog): AUTO and ON use systemd's
- * WATCHDOG_USEC when it is set for this pid (sd_watchdog_enabled); OFF returns 0.
+/* The watchdog interval to honour: when wanted (daemon.watchdog is auto or on), systemd's
+ * WATCHDOG_USEC if it is set for this pid (sd_watchdog_enabled); when not wanted, 0.
  * Returns the interval in microseconds, 0 when no watchdog is expected, or -errno when
- * WATCHDOG_USEC is malformed. ON without WATCHDOG_USEC is 0 as well: nobody would listen. */
-int64_t weftd_notify_watchdog_usec(enum weftd_watchdog mode);
+ * WATCHDOG_USEC is malformed. Wanted without WATCHDOG_USEC is 0 as well: nobody would listen. */
+int64_t weftd_notify_watchdog_usec(bool wanted);
 
 #endif

@@ -8,7 +8,13 @@
 #ifndef WEFTD_LOG_H
 #define WEFTD_LOG_H
 
-#include "config/config.h"
+#include <stdbool.h>
+
+/* Values are syslog priorities, so they double as journald "<N>" prefixes. */
+enum weftd_log_level {
+	WEFTD_LOG_ERR = 3, WEFTD_LOG_WARNING = 4, WEFTD_LOG_NOTICE = 5,
+	WEFTD_LOG_INFO = 6, WEFTD_LOG_DEBUG = 7,
+};
 
 /* Decide the output form from the environment and stderr; level: WEFTD_LOG_*. */
 void weftd_log_init(enum weftd_log_level level);

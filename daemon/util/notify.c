@@ -6,7 +6,7 @@
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
-#include "service/notify.h"
+#include "util/notify.h"
 
 static int notify_send(const char *msg)
 {
@@ -62,9 +62,9 @@ int weftd_notify_extend_timeout(uint64_t usec)
 	return sd_notifyf(0, "EXTEND_TIMEOUT_USEC=%llu", (unsigned long long)usec);
 }
 
-int64_t weftd_notify_watchdog_usec(enum weftd_watchdog mode)
+int64_t weftd_notify_watchdog_usec(bool wanted)
 {
-	if (mode == WEFTD_WATCHDOG_OFF)
+	if (!wanted)
 		return 0;
 	uint64_t usec = 0;
 	int r = sd_watchdog_enabled(0, &usec);

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "service/log.h"
+#include "util/log.h"
 
 static atomic_int log_level = WEFTD_LOG_INFO;
 static bool log_prefix = true;
