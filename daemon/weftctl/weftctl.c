@@ -101,6 +101,26 @@ static int connect_to(const char *path)
 	return 0;
 }
 
+static json_t *recv_line(char **raw, bool quiet);
+static int error_exit(json_t *resp, const char *raw);
+
+/* A send failed (EPIPE, ECONNRESET): the daemon may have closed after answering already,
+ * as it does when it refuses a connection (one `forbidden` line, then close). Print that
+ * answer and exit as for any error response; without one, report the send's error. */
+static void send_failed(int err)
+{
+	char *raw = NULL;
+	json_t *resp = NULL;
+
+	if (err == EPIPE || err == ECONNRESET)
+		resp = recv_line(&raw, true);
+	if (resp && json_object_get(resp, "error"))
+		exit(error_exit(resp, raw));
+	json_decref(resp);
+	free(raw);
+	fprintf(stderr, "weftctl: send: %s\n", strerror(err));
+}
+
 static int send_json(json_t *req)
 {
 	char *s = json_dumps(req, JSON_COMPACT);
@@ -116,8 +136,9 @@ static int send_json(json_t *req)
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
-			fprintf(stderr, "weftctl: send: %s\n", strerror(errno));
+			int err = errno;
 			free(s);
+			send_failed(err);
 			return -1;
 		}
 		off += (size_t)w;
@@ -126,8 +147,9 @@ static int send_json(json_t *req)
 	return 0;
 }
 
-/* Read one response line and parse it; NULL on connection or protocol error. */
-static json_t *recv_json(char **raw)
+/* Read one response line and parse it; NULL on connection or protocol error (said on
+ * stderr unless quiet). */
+static json_t *recv_line(char **raw, bool quiet)
 {
 	for (;;) {
 		char *nl = rlen ? memchr(rbuf, '\n', rlen) : NULL;
@@ -140,7 +162,8 @@ static json_t *recv_json(char **raw)
 			memmove(rbuf, nl + 1, rlen - n - 1);
 			rlen -= n + 1;
 			if (!v || !json_is_object(v)) {
-				fprintf(stderr, "weftctl: bad response from the daemon: %s\n", je.text);
+				if (!quiet)
+					fprintf(stderr, "weftctl: bad response from the daemon: %s\n", je.text);
 				json_decref(v);
 				return NULL;
 			}
@@ -156,12 +179,18 @@ static json_t *recv_json(char **raw)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
-			fprintf(stderr, "weftctl: connection closed by the daemon%s%s\n", r < 0 ? ": " : "",
-				r < 0 ? strerror(errno) : "");
+			if (!quiet)
+				fprintf(stderr, "weftctl: connection closed by the daemon%s%s\n",
+					r < 0 ? ": " : "", r < 0 ? strerror(errno) : "");
 			return NULL;
 		}
 		rlen += (size_t)r;
 	}
+}
+
+static json_t *recv_json(char **raw)
+{
+	return recv_line(raw, false);
 }
 
 static json_t *request(const char *op)
