@@ -24,7 +24,7 @@
 #define WEFTD_MAX_NAME           64         /* pipeline / stage name, [A-Za-z0-9_.-] */
 #define WEFTD_MAX_ARGV           256        /* exec argv entries */
 #define WEFTD_MAX_PARAMS         32         /* builtin/plugin params */
-#define WEFTD_MAX_ALLOW          256        /* allow_uids / allow_groups entries */
+#define WEFTD_MAX_ALLOW          256        /* allow_/admin_ uids / groups entries */
 #define WEFTD_MAX_WORKERS        65536
 #define WEFTD_MAX_QUEUE          (1u << 24)
 #define WEFTD_MAX_PROCS          1024
@@ -107,6 +107,14 @@ struct weftd_daemon_config {
 	size_t nallow_uids;
 	const gid_t *allow_gids;    /* allow_groups: names resolved at load, or numbers */
 	size_t nallow_gids;
+	/* Admins see and cancel every job and alone may drain and reload (PROTOCOL.md, access):
+	 * a peer whose uid is in admin_uids or who is in a group of admin_groups (its full
+	 * group list), besides root and the daemon's own uid, always admins. Others see only
+	 * the jobs they submitted. Names or numbers, resolved at load; default empty. */
+	const uid_t *admin_uids;
+	size_t nadmin_uids;
+	const gid_t *admin_gids;    /* admin_groups */
+	size_t nadmin_gids;
 	uint64_t heartbeat_interval_ns; /* default 1s */
 	uint64_t heartbeat_timeout_ns;  /* default 30s; > heartbeat_interval */
 	enum weftd_watchdog watchdog;   /* true | false | auto (default) */

@@ -124,6 +124,18 @@ static int fn_allow_groups(struct pctx *c, yaml_node_t *n, void *obj)
 	return id_list(c, n, true, (const uint32_t **)&d->allow_gids, &d->nallow_gids);
 }
 
+static int fn_admin_uids(struct pctx *c, yaml_node_t *n, void *obj)
+{
+	struct weftd_daemon_config *d = obj;
+	return id_list(c, n, false, (const uint32_t **)&d->admin_uids, &d->nadmin_uids);
+}
+
+static int fn_admin_groups(struct pctx *c, yaml_node_t *n, void *obj)
+{
+	struct weftd_daemon_config *d = obj;
+	return id_list(c, n, true, (const uint32_t **)&d->admin_gids, &d->nadmin_gids);
+}
+
 static int fn_watchdog(struct pctx *c, yaml_node_t *n, void *obj)
 {
 	struct weftd_daemon_config *d = obj;
@@ -163,6 +175,8 @@ static const struct cfg_field daemon_fields[] = {
 	{ "shutdown_timeout", F_DUR, DOFF(shutdown_timeout_ns), 0, CFG_MAX_DUR, 0, 0, 0 },
 	{ "allow_uids", F_FN, 0, 0, 0, 0, 0, fn_allow_uids },
 	{ "allow_groups", F_FN, 0, 0, 0, 0, 0, fn_allow_groups },
+	{ "admin_uids", F_FN, 0, 0, 0, 0, 0, fn_admin_uids },
+	{ "admin_groups", F_FN, 0, 0, 0, 0, 0, fn_admin_groups },
 	{ "heartbeat_interval", F_DUR, DOFF(heartbeat_interval_ns), WEFTD_NSEC_PER_MSEC, CFG_MAX_DUR, 0, 0, 0 },
 	{ "heartbeat_timeout", F_DUR, DOFF(heartbeat_timeout_ns), WEFTD_NSEC_PER_MSEC, CFG_MAX_DUR, 0, 0, 0 },
 	{ "watchdog", F_FN, 0, 0, 0, 0, 0, fn_watchdog },

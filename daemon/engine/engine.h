@@ -59,12 +59,13 @@ struct weftd_engine *weftd_engine_free(struct weftd_engine *e);
 struct weftd_jobs *weftd_engine_jobs(struct weftd_engine *e);
 const struct weftd_config *weftd_engine_config(struct weftd_engine *e);
 
-/* Submit payload to the pipeline called name. Returns 0 with *ret a reference to the new
+/* Submit payload to the pipeline called name, as a job of owner (journaled with it).
+ * Returns 0 with *ret a reference to the new
  * (queued) job, or: -ENOENT no pipeline called name, -EAGAIN its first queue is full
  * (nothing kept), -ESHUTDOWN intake closed (draining, stopping), -ENOMEM, or the journal's
  * write error (-EIO, -ENOSPC...). Parks only for the journal (batch/fsync durability). */
 int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *payload, size_t len,
-			struct weftd_job **ret);
+			uid_t owner, struct weftd_job **ret);
 
 struct weftd_sup;
 struct weftd_journal;

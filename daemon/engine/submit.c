@@ -38,7 +38,7 @@ int eng_enqueue(struct weftd_pipe *p, struct weftd_job *j, bool block)
 }
 
 int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *payload, size_t len,
-			struct weftd_job **ret)
+			uid_t owner, struct weftd_job **ret)
 {
 	struct weftd_pipe *p;
 	struct weftd_job *j;
@@ -51,7 +51,7 @@ int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *pa
 	if (!p) {
 		return -ENOENT;
 	}
-	r = weftd_job_new(e->jobs, NULL, p->cfg->name, p, payload, len, &j);
+	r = weftd_job_new(e->jobs, NULL, owner, p->cfg->name, p, payload, len, &j);
 	if (r < 0) {
 		eng_pipe_unref(p);
 		return r;
@@ -60,7 +60,7 @@ int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *pa
 	if (e->jn) {
 		const struct weftd_job_info *ji = weftd_job_info(j);
 		r = weftd_journal_accept(e->jn, ji->id, p->cfg->name, payload, len,
-					 (uint64_t)ji->created_ms * 1000000u);
+					 (uint64_t)ji->created_ms * 1000000u, owner);
 		if (r < 0) {
 			weftd_err("journal: job %s not accepted: %s", ji->id, strerror(-r));
 			weftd_job_unref(j);
@@ -133,7 +133,7 @@ static int replay_one(const struct weftd_journal_job *jj, void *arg)
 		rp->cap = cap;
 	}
 	/* the same id as before the restart: clients may be asking for it */
-	if (weftd_job_new(e->jobs, jj->id, p->cfg->name, p, jj->payload, jj->payload_len, &j) < 0)
+	if (weftd_job_new(e->jobs, jj->id, jj->owner, p->cfg->name, p, jj->payload, jj->payload_len, &j) < 0)
 		goto nomem;
 	rp->items[rp->n++] = (struct replay_item){ j, p };
 	return 0;

@@ -39,8 +39,8 @@ static int move_locked(struct weftd_job *j, enum weftd_job_state to)
 
 /* ---- life ----------------------------------------------------------------------- */
 
-int weftd_job_new(struct weftd_jobs *t, const char *id, const char *pipeline, void *pipe,
-		  const void *payload, size_t len, struct weftd_job **ret)
+int weftd_job_new(struct weftd_jobs *t, const char *id, uid_t owner, const char *pipeline,
+		  void *pipe, const void *payload, size_t len, struct weftd_job **ret)
 {
 	struct weftd_job *j = calloc(1, sizeof(*j));
 	int r;
@@ -51,6 +51,7 @@ int weftd_job_new(struct weftd_jobs *t, const char *id, const char *pipeline, vo
 	j->state = WEFTD_JOB_QUEUED;
 	LIST_INIT(&j->waiters);
 	j->info.pipeline = pipeline;
+	j->info.owner = owner;
 	r = weft_ctx_with_cancel(NULL, &j->info.ctx);
 	if (r < 0)
 		goto fail;

@@ -26,11 +26,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <weft/weft.h>
 
 #include "proto/wire.h" /* enum weftd_job_state */
 
 #define WEFTD_JOB_ID_LEN 16 /* hex digits */
+/* The owner of a job whose submitter is not known (journaled before owners were): only
+ * admins see it. As an owner filter (weftd_jobs_pick): every job. */
+#define WEFTD_JOB_NO_OWNER ((uid_t)-1)
 
 struct weftd_job;
 struct weftd_jobs;
@@ -40,6 +44,7 @@ struct weftd_jobs;
 struct weftd_job_info {
 	char id[WEFTD_JOB_ID_LEN + 1]; /* NUL-terminated */
 	const char *pipeline;          /* its name, owned by the cargo's pipe */
+	uid_t owner;                   /* who submitted it (journaled), or WEFTD_JOB_NO_OWNER */
 	weft_ctx *ctx;                 /* cancelled by weftd_job_cancel; the attempts' parent */
 	int64_t created_ns;            /* weft_now() at creation, for latency */
 	int64_t created_ms;            /* Unix epoch ms */
@@ -79,11 +84,11 @@ static inline bool weftd_job_state_terminal(enum weftd_job_state s)
 
 /* A new queued job of table t, with the id given (NUL-terminated, at most
  * WEFTD_JOB_ID_LEN characters: a replayed job keeps its id) or, for NULL, a fresh one
- * (unique across restarts: a wall-clock-seeded counter); a copy of the payload as its
+ * (unique across restarts: a wall-clock-seeded counter), owned by owner; a copy of the payload as its
  * input; pipe in its cargo; its own cancellable ctx. The caller owns the one reference;
  * the job is not in the table yet. Returns 0 or -ENOMEM. */
-int weftd_job_new(struct weftd_jobs *t, const char *id, const char *pipeline, void *pipe,
-		  const void *payload, size_t len, struct weftd_job **ret);
+int weftd_job_new(struct weftd_jobs *t, const char *id, uid_t owner, const char *pipeline,
+		  void *pipe, const void *payload, size_t len, struct weftd_job **ret);
 struct weftd_job *weftd_job_ref(struct weftd_job *j);
 /* NULL ok; frees at the last reference (the cargo's input too, and its pipe through the
  * table's release hook). Returns NULL. */

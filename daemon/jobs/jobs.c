@@ -265,7 +265,7 @@ size_t weftd_jobs_cancel_all(struct weftd_jobs *t, const char *reason)
 
 /* ---- queries ------------------------------------------------------------------------ */
 
-size_t weftd_jobs_pick(struct weftd_jobs *t, const char *pipeline, bool has_state,
+size_t weftd_jobs_pick(struct weftd_jobs *t, const char *pipeline, uid_t owner, bool has_state,
 		       enum weftd_job_state state, struct weftd_job **ret, size_t max)
 {
 	struct weftd_job *j;
@@ -276,6 +276,8 @@ size_t weftd_jobs_pick(struct weftd_jobs *t, const char *pipeline, bool has_stat
 		if (n == max)
 			break;
 		if (pipeline && strcmp(pipeline, j->info.pipeline) != 0)
+			continue;
+		if (owner != WEFTD_JOB_NO_OWNER && owner != j->info.owner)
 			continue;
 		if (has_state && __atomic_load_n(&j->state, __ATOMIC_RELAXED) != state)
 			continue;

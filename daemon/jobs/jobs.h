@@ -61,10 +61,10 @@ size_t weftd_jobs_cancel_all(struct weftd_jobs *t, const char *reason);
 size_t weftd_jobs_expire(struct weftd_jobs *t, int64_t now_ns);
 
 /* ---- queries ------------------------------------------------------------------------ */
-/* Up to max jobs, newest first, of pipeline (NULL: any) and, when has_state, in state,
- * each as a new reference in ret[] (the caller unrefs them). The filters see a racy
+/* Up to max jobs, newest first, of pipeline (NULL: any), owned by owner
+ * (WEFTD_JOB_NO_OWNER: any) and, when has_state, in state, each as a new reference in ret[] (the caller unrefs them). The filters see a racy
  * snapshot of each job's state: all a listing promises. Returns how many. */
-size_t weftd_jobs_pick(struct weftd_jobs *t, const char *pipeline, bool has_state,
+size_t weftd_jobs_pick(struct weftd_jobs *t, const char *pipeline, uid_t owner, bool has_state,
 		       enum weftd_job_state state, struct weftd_job **ret, size_t max);
 struct weftd_jobs_counts {
 	size_t total;      /* in the table */

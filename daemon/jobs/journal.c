@@ -40,7 +40,7 @@ int jn_live_insert(struct weftd_journal *j, struct jentry *e)
 
 struct jentry *jn_entry_new(const char *id, size_t id_len, const char *pipeline,
 				size_t pipeline_len, const void *payload, size_t payload_len,
-				uint64_t submitted_ns)
+				uint64_t submitted_ns, uint32_t owner)
 {
 	size_t rec_len = weftd_jrec_accept_size(id_len, pipeline_len, payload_len);
 	struct jentry *e = malloc(sizeof(*e) + id_len + 1 + pipeline_len + 1 + rec_len);
@@ -53,7 +53,7 @@ struct jentry *jn_entry_new(const char *id, size_t id_len, const char *pipeline,
 	s[id_len + 1 + pipeline_len] = 0;
 	e->rec = e->data + id_len + 1 + pipeline_len + 1;
 	long n = weftd_jrec_encode_accept(e->rec, id, id_len, pipeline, pipeline_len, payload,
-					  payload_len, submitted_ns);
+					  payload_len, submitted_ns, owner);
 	if (n < 0) {
 		free(e);
 		return NULL;
@@ -63,8 +63,8 @@ struct jentry *jn_entry_new(const char *id, size_t id_len, const char *pipeline,
 	e->durable = false;
 	e->job = (struct weftd_journal_job){
 		.id = s, .pipeline = s + id_len + 1,
-		.payload = e->rec + rec_len - payload_len, .payload_len = payload_len,
-		.submitted_ns = submitted_ns,
+		.payload = e->rec + WEFTD_JREC_FRAME_HDR + WEFTD_JREC_ACCEPT_HDR + id_len + pipeline_len,
+		.payload_len = payload_len, .submitted_ns = submitted_ns, .owner = owner,
 	};
 	return e;
 }
@@ -87,7 +87,7 @@ static int replay_rec(const struct weftd_jrec *r, void *arg)
 	if (r->type != WEFTD_JREC_ACCEPT)
 		return 0;
 	struct jentry *e = jn_entry_new(r->id, r->id_len, r->pipeline, r->pipeline_len, r->payload,
-				     r->payload_len, r->submitted_ns);
+				     r->payload_len, r->submitted_ns, r->owner);
 	if (!e)
 		return -ENOMEM;
 	e->durable = true;

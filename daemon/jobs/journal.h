@@ -46,6 +46,7 @@ struct weftd_journal_job {
 	const void *payload;
 	size_t payload_len;
 	uint64_t submitted_ns;        /* CLOCK_REALTIME at acceptance */
+	uint32_t owner;               /* the submitter's uid; WEFTD_JREC_NO_OWNER in old records */
 };
 
 struct weftd_journal_stats {
@@ -83,7 +84,7 @@ int weftd_journal_start(struct weftd_journal *j);
  * record is durable per the mode. Returns 0; -EEXIST (id live), -EINVAL (limits),
  * -ENOMEM, -ESHUTDOWN (closing), or the sticky I/O error. NONE: returns 0 at once. */
 int weftd_journal_accept(struct weftd_journal *j, const char *id, const char *pipeline,
-			 const void *payload, size_t payload_len, uint64_t submitted_ns);
+			 const void *payload, size_t payload_len, uint64_t submitted_ns, uint32_t owner);
 
 /* Record that a job reached a final state. Never parks; any thread or fiber. Returns 0,
  * -ENOENT (not live: already finished, or accepted under NONE), -ENOMEM, -ESHUTDOWN. */

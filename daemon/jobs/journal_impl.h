@@ -64,7 +64,7 @@ int jn_live_insert(struct weftd_journal *j, struct jentry *e);
 /* A live entry holding the encoded ACCEPT record; NULL when out of memory. */
 struct jentry *jn_entry_new(const char *id, size_t id_len, const char *pipeline,
 			    size_t pipeline_len, const void *payload, size_t payload_len,
-			    uint64_t submitted_ns);
+			    uint64_t submitted_ns, uint32_t owner);
 /* Plain blocking pwrite of all len bytes (before the writer runs). 0 or -errno. */
 int jn_pwrite_all(int fd, const void *buf, size_t len, off_t off);
 

@@ -238,7 +238,7 @@ int weftd_journal_start(struct weftd_journal *j)
 }
 
 int weftd_journal_accept(struct weftd_journal *j, const char *id, const char *pipeline,
-			 const void *payload, size_t payload_len, uint64_t submitted_ns)
+			 const void *payload, size_t payload_len, uint64_t submitted_ns, uint32_t owner)
 {
 	if (!j || !id || !pipeline || (!payload && payload_len))
 		return -EINVAL;
@@ -248,7 +248,8 @@ int weftd_journal_accept(struct weftd_journal *j, const char *id, const char *pi
 	if (id_len == 0 || id_len > WEFTD_JREC_MAX_ID || pl_len > UINT16_MAX ||
 	    payload_len > WEFTD_JREC_MAX_BODY)
 		return -EINVAL;
-	struct jentry *e = jn_entry_new(id, id_len, pipeline, pl_len, payload, payload_len, submitted_ns);
+	struct jentry *e = jn_entry_new(id, id_len, pipeline, pl_len, payload, payload_len, submitted_ns,
+					owner);
 	if (!e)
 		return -ENOMEM;
 	weft_event durable; /* group commit: the writer sets it once the batch is synced */

@@ -38,7 +38,8 @@ static uint64_t get64(const unsigned char *p) { return get32(p) | (uint64_t)get3
 
 size_t weftd_jrec_accept_size(size_t id_len, size_t pipeline_len, size_t payload_len)
 {
-	return WEFTD_JREC_FRAME_HDR + WEFTD_JREC_ACCEPT_HDR + id_len + pipeline_len + payload_len;
+	return WEFTD_JREC_FRAME_HDR + WEFTD_JREC_ACCEPT_HDR + id_len + pipeline_len + payload_len +
+	       WEFTD_JREC_OWNER_LEN;
 }
 
 size_t weftd_jrec_finish_size(size_t id_len)
@@ -55,9 +56,10 @@ static long frame_close(unsigned char *f, size_t body_len)
 
 long weftd_jrec_encode_accept(void *buf, const char *id, size_t id_len, const char *pipeline,
 			      size_t pipeline_len, const void *payload, size_t payload_len,
-			      uint64_t submitted_ns)
+			      uint64_t submitted_ns, uint32_t owner)
 {
-	size_t body = WEFTD_JREC_ACCEPT_HDR + id_len + pipeline_len + payload_len;
+	size_t body = WEFTD_JREC_ACCEPT_HDR + id_len + pipeline_len + payload_len +
+		      (owner != WEFTD_JREC_NO_OWNER ? WEFTD_JREC_OWNER_LEN : 0);
 	if (id_len == 0 || id_len > WEFTD_JREC_MAX_ID || pipeline_len > UINT16_MAX ||
 	    payload_len > WEFTD_JREC_MAX_BODY || body > WEFTD_JREC_MAX_BODY)
 		return -EINVAL;
@@ -73,6 +75,8 @@ long weftd_jrec_encode_accept(void *buf, const char *id, size_t id_len, const ch
 		memcpy(b + id_len, pipeline, pipeline_len);
 	if (payload_len)
 		memcpy(b + id_len + pipeline_len, payload, payload_len);
+	if (owner != WEFTD_JREC_NO_OWNER)
+		put32(b + id_len + pipeline_len + payload_len, owner);
 	return frame_close(f, body);
 }
 
@@ -109,12 +113,15 @@ long weftd_jrec_decode(const void *buf, size_t len, struct weftd_jrec *ret)
 		r.id_len = get16(b + 9);
 		r.pipeline_len = get16(b + 11);
 		r.payload_len = get32(b + 13);
-		if (r.id_len == 0 ||
-		    (uint64_t)WEFTD_JREC_ACCEPT_HDR + r.id_len + r.pipeline_len + r.payload_len != body_len)
+		uint64_t fixed = (uint64_t)WEFTD_JREC_ACCEPT_HDR + r.id_len + r.pipeline_len + r.payload_len;
+		if (r.id_len == 0 || (fixed != body_len && fixed + WEFTD_JREC_OWNER_LEN != body_len))
 			return -EBADMSG;
 		r.id = (const char *)b + WEFTD_JREC_ACCEPT_HDR;
 		r.pipeline = r.id + r.id_len;
 		r.payload = r.pipeline + r.pipeline_len;
+		r.owner = fixed == body_len ? WEFTD_JREC_NO_OWNER : get32(b + fixed);
+		if (r.owner == WEFTD_JREC_NO_OWNER && fixed != body_len)
+			return -EBADMSG; /* we never write it: it would not re-encode the same */
 	} else if (b[0] == WEFTD_JREC_FINISH) {
 		if (body_len < WEFTD_JREC_FINISH_HDR)
 			return -EBADMSG;

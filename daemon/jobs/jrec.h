@@ -7,7 +7,11 @@
  *   u32 body_len (LE) | u32 crc32(body) (LE, IEEE 802.3) | body
  * body, first byte = type:
  *   ACCEPT: u8 1 | u64 submitted_ns (CLOCK_REALTIME) | u16 id_len | u16 pipeline_len
- *           | u32 payload_len | id | pipeline | payload
+ *           | u32 payload_len | id | pipeline | payload [| u32 owner]
+ *           owner: the submitter's uid; absent from records written before owners were
+ *           kept (decoded as WEFTD_JREC_NO_OWNER), and written only when known, so old
+ *           journals replay unchanged (a journal with owners cannot go back to an older
+ *           daemon: it sees those records as corrupt)
  *   FINISH: u8 2 | u8 state | u16 id_len | id
  * All integers little-endian. A frame whose length runs past the end of the data is a torn
  * write; a frame whose CRC or body does not check is corrupt. Either ends the valid prefix. */
@@ -22,6 +26,8 @@
 #define WEFTD_JREC_FRAME_HDR  8u
 #define WEFTD_JREC_ACCEPT_HDR 17u           /* fixed part of an ACCEPT body */
 #define WEFTD_JREC_FINISH_HDR 4u            /* fixed part of a FINISH body */
+#define WEFTD_JREC_OWNER_LEN  4u            /* the optional owner after an ACCEPT's payload */
+#define WEFTD_JREC_NO_OWNER   UINT32_MAX
 #define WEFTD_JREC_MAX_ID     UINT16_MAX
 #define WEFTD_JREC_MAX_BODY   ((1u << 30) + (1u << 18)) /* 1 GiB payload + names */
 
@@ -43,6 +49,7 @@ struct weftd_jrec {
 	const void *payload;
 	size_t payload_len;
 	uint64_t submitted_ns;
+	uint32_t owner;                /* WEFTD_JREC_NO_OWNER when the record has none */
 	/* FINISH only */
 	enum weftd_jrec_state state;
 };
@@ -50,15 +57,16 @@ struct weftd_jrec {
 /* CRC-32 (IEEE, reflected, as zlib's crc32): crc = weftd_crc32(0, buf, len), chainable. */
 uint32_t weftd_crc32(uint32_t crc, const void *buf, size_t len);
 
-/* Size of the frame encoding an ACCEPT / FINISH record. */
+/* Size of the frame encoding an ACCEPT (with an owner: at most) / FINISH record. */
 size_t weftd_jrec_accept_size(size_t id_len, size_t pipeline_len, size_t payload_len);
 size_t weftd_jrec_finish_size(size_t id_len);
 
-/* Encode into buf (at least the size above). Returns the bytes written, or -EINVAL when a
+/* Encode into buf (at least the size above; the owner is left out when it is
+ * WEFTD_JREC_NO_OWNER). Returns the bytes written, or -EINVAL when a
  * field is over its limit (id > 65535, pipeline > 65535, body > WEFTD_JREC_MAX_BODY). */
 long weftd_jrec_encode_accept(void *buf, const char *id, size_t id_len, const char *pipeline,
 			      size_t pipeline_len, const void *payload, size_t payload_len,
-			      uint64_t submitted_ns);
+			      uint64_t submitted_ns, uint32_t owner);
 long weftd_jrec_encode_finish(void *buf, const char *id, size_t id_len, enum weftd_jrec_state st);
 
 /* Decode one frame at buf[0..len). Returns the frame size (> 0) with *ret filled,

@@ -12,24 +12,6 @@
 #include "util/log.h"
 #include "server/server_impl.h"
 
-static bool peer_allowed(const struct weftd_daemon_config *d, int fd)
-{
-	struct ucred cr;
-	socklen_t len = sizeof(cr);
-
-	if (!d->nallow_uids && !d->nallow_gids)
-		return true;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
-		return false;
-	for (size_t i = 0; i < d->nallow_uids; i++)
-		if (d->allow_uids[i] == cr.uid)
-			return true;
-	for (size_t i = 0; i < d->nallow_gids; i++)
-		if (d->allow_gids[i] == cr.gid)
-			return true;
-	return false;
-}
-
 /* Over the limit or not allowed: one error line, then close. */
 static void refuse(int fd, int err, const char *msg)
 {
@@ -61,8 +43,10 @@ int weftd_server_run(struct weftd_server *s, weft_ctx *ctx)
 			weftd_err("accept: %s", strerror(-fd));
 			return fd;
 		}
-		if (!peer_allowed(s->d, fd)) {
-			refuse(fd, -EACCES, "peer uid/gid not in allow_uids/allow_groups");
+		uid_t uid;
+		bool admin;
+		if (srv_peer_check(fd, s->d, &uid, &admin) < 0) {
+			refuse(fd, -EACCES, "peer uid/groups not in allow_uids/allow_groups");
 			continue;
 		}
 		if (atomic_fetch_add(&s->nconns, 1) >= s->d->max_connections) {
@@ -80,6 +64,8 @@ int weftd_server_run(struct weftd_server *s, weft_ctx *ctx)
 		atomic_init(&c->refs, 1);
 		c->fd = fd;
 		c->srv = s;
+		c->uid = uid;
+		c->admin = admin;
 		weft_mutex_init(&c->lock);
 		weft_cond_init(&c->taken);
 		weft_wg_init(&c->waits);

@@ -112,7 +112,8 @@ unref:
 static void op_submit(struct conn *c, struct weftd_buf *b, const struct weftd_request *req)
 {
 	struct weftd_job *j;
-	int r = weftd_engine_submit(c->srv->eng, req->pipeline, req->payload, req->payload_len, &j);
+	int r = weftd_engine_submit(c->srv->eng, req->pipeline, req->payload, req->payload_len,
+				    c->uid, &j);
 
 	if (r < 0) {
 		srv_resp_errno(b, req->id, r, req->pipeline);
@@ -133,6 +134,8 @@ static struct weftd_job *find_job(struct conn *c, struct weftd_buf *b, const str
 {
 	struct weftd_job *j = weftd_jobs_get(weftd_engine_jobs(c->srv->eng), id, strlen(id));
 
+	if (j && !c->admin && weftd_job_info(j)->owner != c->uid)
+		j = weftd_job_unref(j); /* another's job: not there, as far as this peer knows */
 	if (!j)
 		srv_resp_errno(b, req->id, -ESRCH, id);
 	return j;
@@ -240,11 +243,28 @@ static void op_figures(struct conn *c, struct weftd_buf *b, const struct weftd_r
 	weftd_resp_end(b);
 }
 
+/* ---- access: who may do what (PROTOCOL.md, "Access") ------------------------------ */
+/* What each op needs of its peer, checked once in dispatch. OWN: the jobs it names or
+ * lists are the peer's own unless it is an admin (find_job answers unknown_job for
+ * another's, list leaves them out). An op missing here is for admins only. */
+enum need { NEED_ADMIN = 0, NEED_PEER, NEED_OWN };
+static const unsigned char op_need[WEFTD_OP__MAX] = {
+	[WEFTD_OP_PING] = NEED_PEER, [WEFTD_OP_SUBMIT] = NEED_PEER,
+	[WEFTD_OP_STATS] = NEED_PEER, [WEFTD_OP_PIPELINES] = NEED_PEER,
+	[WEFTD_OP_STATUS] = NEED_OWN, [WEFTD_OP_WAIT] = NEED_OWN,
+	[WEFTD_OP_CANCEL] = NEED_OWN, [WEFTD_OP_LIST] = NEED_OWN,
+	[WEFTD_OP_RELOAD] = NEED_ADMIN, [WEFTD_OP_DRAIN] = NEED_ADMIN,
+};
+
 static void dispatch(struct conn *c, struct weftd_buf *b, const struct weftd_request *req)
 {
 	struct weftd_engine *e = c->srv->eng;
 	struct weftd_job *j;
 
+	if (op_need[req->op] == NEED_ADMIN && !c->admin) {
+		srv_resp_errno(b, req->id, -EACCES, "only an admin (root, the daemon's user, admin_uids, admin_groups) may do that");
+		return;
+	}
 	switch (req->op) {
 	case WEFTD_OP_PING:
 		weftd_resp_begin(b, req->id);
@@ -276,8 +296,8 @@ static void dispatch(struct conn *c, struct weftd_buf *b, const struct weftd_req
 		break;
 	case WEFTD_OP_LIST:
 		weftd_resp_begin(b, req->id);
-		weftd_jobs_list_json(weftd_engine_jobs(e), b, "jobs", req->pipeline, req->has_state,
-				     req->state, req->limit);
+		weftd_jobs_list_json(weftd_engine_jobs(e), b, "jobs", req->pipeline,
+				     c->admin ? WEFTD_JOB_NO_OWNER : c->uid, req->has_state, req->state, req->limit);
 		weftd_resp_end(b);
 		break;
 	case WEFTD_OP_STATS:

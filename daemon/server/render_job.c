@@ -32,8 +32,8 @@ void weftd_job_json(struct weftd_buf *b, const char *key, struct weftd_job *j)
 }
 
 void weftd_jobs_list_json(struct weftd_jobs *t, struct weftd_buf *b, const char *key,
-			  const char *pipeline, bool has_state, enum weftd_job_state state,
-			  uint32_t limit)
+			  const char *pipeline, uid_t owner, bool has_state,
+			  enum weftd_job_state state, uint32_t limit)
 {
 	struct weftd_job **pick = malloc((limit ? limit : 1) * sizeof(*pick));
 	size_t n;
@@ -43,7 +43,7 @@ void weftd_jobs_list_json(struct weftd_jobs *t, struct weftd_buf *b, const char 
 		return;
 	}
 	/* references taken under the table lock, written outside it */
-	n = weftd_jobs_pick(t, pipeline, has_state, state, pick, limit);
+	n = weftd_jobs_pick(t, pipeline, owner, has_state, state, pick, limit);
 	weftd_json_arr_begin(b, key);
 	for (size_t i = 0; i < n; i++) {
 		weftd_job_json(b, NULL, pick[i]);

@@ -13,10 +13,11 @@
  * Takes j's lock while writing (never parks). Errors are b's (b->err). */
 void weftd_job_json(struct weftd_buf *b, const char *key, struct weftd_job *j);
 
-/* Write up to limit jobs of t, newest first, filtered by pipeline (NULL: any) and state
- * (when has_state), as the array member key. -ENOMEM lands in b->err. */
+/* Write up to limit jobs of t, newest first, filtered by pipeline (NULL: any), owner
+ * (WEFTD_JOB_NO_OWNER: any) and state (when has_state), as the array member key. -ENOMEM
+ * lands in b->err. */
 void weftd_jobs_list_json(struct weftd_jobs *t, struct weftd_buf *b, const char *key,
-			  const char *pipeline, bool has_state, enum weftd_job_state state,
+			  const char *pipeline, uid_t owner, bool has_state, enum weftd_job_state state,
 			  uint32_t limit);
 
 #endif

@@ -1,7 +1,7 @@
 /* server_impl.h — the server's shared state, private to daemon/server/ (see server.h).
  *
  * listen.c: the listening socket, accepting, the server object; conn.c: a connection, its
- * reader and its writer; ops.c: the op table and its handlers (waits parked in fibers of
+ * reader and its writer; peer.c: the peer's credentials and what they allow; ops.c: the op table and its handlers (waits parked in fibers of
  * their own); errors.c: errno to protocol error; render.c: figures to JSON (render.h). */
 #ifndef WEFTD_SERVER_IMPL_H
 #define WEFTD_SERVER_IMPL_H
@@ -39,6 +39,8 @@ struct conn {
 	atomic_int refs;               /* reader + each parked wait */
 	int fd;
 	struct weftd_server *srv;
+	uid_t uid;                     /* the peer's (SO_PEERCRED at accept): owns what it submits */
+	bool admin;                    /* may see every job, drain, reload (peer.c) */
 	weft_ctx *ctx;                 /* cancelled when the client goes away */
 	weft_mutex lock;               /* guards out, spare, writing, dead, backlogged */
 	struct weftd_buf out;          /* responses not yet sent */
@@ -62,6 +64,13 @@ void srv_conn_append(struct conn *c, const struct weftd_buf *b);
 /* A connection's fiber: reads requests until the client goes or the server closes it,
  * then drops the reader's reference. */
 void srv_conn_main(void *arg);
+
+/* peer.c */
+/* Read fd's peer credentials and full group list: *ret_uid, and *ret_admin when the peer is
+ * root, the daemon's own uid, or in d->admin_uids / admin_groups. Returns 0 when d's
+ * allow_uids / allow_groups let it in (or are empty), -EACCES when not, -errno when the
+ * credentials cannot be read. Without SO_PEERGROUPS, falls back on NSS (blocking). */
+int srv_peer_check(int fd, const struct weftd_daemon_config *d, uid_t *ret_uid, bool *ret_admin);
 
 /* ops.c */
 /* Handle one request line, appending its response (if any, now) to b. May park (submit

@@ -131,6 +131,10 @@ static void log_needs_restart(const struct weftd_daemon_config *o, const struct 
 			(!o->nallow_uids || !memcmp(o->allow_uids, n->allow_uids, o->nallow_uids * sizeof(uid_t))) },
 		{ "allow_groups", o->nallow_gids == n->nallow_gids &&
 			(!o->nallow_gids || !memcmp(o->allow_gids, n->allow_gids, o->nallow_gids * sizeof(gid_t))) },
+		{ "admin_uids", o->nadmin_uids == n->nadmin_uids &&
+			(!o->nadmin_uids || !memcmp(o->admin_uids, n->admin_uids, o->nadmin_uids * sizeof(uid_t))) },
+		{ "admin_groups", o->nadmin_gids == n->nadmin_gids &&
+			(!o->nadmin_gids || !memcmp(o->admin_gids, n->admin_gids, o->nadmin_gids * sizeof(gid_t))) },
 		{ "heartbeat_interval", o->heartbeat_interval_ns == n->heartbeat_interval_ns },
 		{ "heartbeat_timeout", o->heartbeat_timeout_ns == n->heartbeat_timeout_ns },
 		{ "watchdog", o->watchdog == n->watchdog },

@@ -18,7 +18,7 @@ static int check(const struct weftd_jrec *r, void *arg)
 			return 0;
 		}
 		n = weftd_jrec_encode_accept(buf, r->id, r->id_len, r->pipeline, r->pipeline_len,
-					     r->payload, r->payload_len, r->submitted_ns);
+					     r->payload, r->payload_len, r->submitted_ns, r->owner);
 	} else if (r->type == WEFTD_JREC_FINISH) {
 		n = weftd_jrec_encode_finish(buf, r->id, r->id_len, r->state);
 	} else {

@@ -74,6 +74,11 @@ static void test_full(void **state)
 	assert_int_equal(d->nallow_gids, 2);
 	assert_int_equal(d->allow_gids[0], 0);
 	assert_int_equal(d->allow_gids[1], 4242);
+	assert_int_equal(d->nadmin_uids, 2);
+	assert_int_equal(d->admin_uids[0], 0); /* "root" resolved */
+	assert_int_equal(d->admin_uids[1], 1001);
+	assert_int_equal(d->nadmin_gids, 1);
+	assert_int_equal(d->admin_gids[0], 4243);
 	assert_int_equal(d->heartbeat_interval_ns, 250 * WEFTD_NSEC_PER_MSEC);
 	assert_int_equal(d->watchdog, WEFTD_WATCHDOG_ON);
 	assert_int_equal(d->durability, WEFTD_DURABILITY_FSYNC);
@@ -391,6 +396,7 @@ static void test_boundaries(void **state)
 		{ "daemon: {allow_uids: [4294967294]}", NULL },
 		{ "daemon: {allow_uids: [4294967295]}", "daemon.allow_uids[0]: must be between 0 and 4294967294, got 4294967295" },
 		{ "daemon: {allow_uids: [no-such-user-xyz]}", "daemon.allow_uids[0]: cannot resolve user \"no-such-user-xyz\"" },
+		{ "daemon: {admin_groups: [no-such-group-xyz]}", "daemon.admin_groups[0]: cannot resolve group \"no-such-group-xyz\"" },
 		{ "daemon: {heartbeat_interval: 1ms, heartbeat_timeout: 2ms}", NULL },
 		{ "daemon: {heartbeat_interval: 2ms, heartbeat_timeout: 1ms}", "daemon.heartbeat_timeout: must be "
 		  "longer than heartbeat_interval" },

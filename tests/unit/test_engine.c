@@ -4,6 +4,7 @@
  * built changes nothing, and a stuck attempt is cancelled by the supervisor's heartbeat
  * check and retried, counted per stage; a refused submit says why with its errno; the
  * drain's wait for the last job. Run with 1 and 2 procs. */
+#include <unistd.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -38,7 +39,7 @@ static struct weftd_job *run_job(struct weftd_engine *e, const char *pipe, const
 				 int *ret_r)
 {
 	struct weftd_job *j;
-	int r = weftd_engine_submit(e, pipe, payload, strlen(payload), &j);
+	int r = weftd_engine_submit(e, pipe, payload, strlen(payload), getuid(), &j);
 	*ret_r = r;
 	if (r < 0)
 		return NULL;
@@ -82,7 +83,7 @@ static void reload_main(void *arg)
 	j = run_job(e, "keep", "a", &r);
 	assert_output(j, "A");
 	weftd_job_unref(j);
-	assert_int_equal(weftd_engine_submit(e, "slow", "x", 1, &inflight), 0);
+	assert_int_equal(weftd_engine_submit(e, "slow", "x", 1, getuid(), &inflight), 0);
 	weft_sleep(NULL, 50 * WEFT_MSEC); /* running its first stage under the old settings */
 
 	assert_int_equal(weftd_engine_reload(e, conf(CONF_B), &st, err, sizeof(err)), 0);
@@ -201,7 +202,7 @@ static void count_submitter(void *arg)
 	struct count_test *t = arg;
 	struct weftd_job *jobs[COUNT_JOBS];
 	for (int i = 0; i < COUNT_JOBS; i++)
-		assert_int_equal(weftd_engine_submit(t->e, "two", "x", 1, &jobs[i]), 0);
+		assert_int_equal(weftd_engine_submit(t->e, "two", "x", 1, getuid(), &jobs[i]), 0);
 	assert_int_equal(weftd_jobs_wait(NULL, jobs, COUNT_JOBS, 10 * WEFT_SEC), 0);
 	for (int i = 0; i < COUNT_JOBS; i++)
 		weftd_job_unref(jobs[i]);
@@ -257,14 +258,14 @@ static void refusals_main(void *arg)
 	struct weftd_job *a, *b, *c = NULL;
 
 	assert_int_equal(weftd_engine_start(e), 0);
-	assert_int_equal(weftd_engine_submit(e, "nope", "x", 1, &c), -ENOENT);
-	assert_int_equal(weftd_engine_submit(e, "slow", "a", 1, &a), 0);
+	assert_int_equal(weftd_engine_submit(e, "nope", "x", 1, getuid(), &c), -ENOENT);
+	assert_int_equal(weftd_engine_submit(e, "slow", "a", 1, getuid(), &a), 0);
 	while (weftd_job_state(a) != WEFTD_JOB_RUNNING) /* the one worker holds it */
 		weft_sleep(NULL, WEFT_MSEC);
-	assert_int_equal(weftd_engine_submit(e, "slow", "b", 1, &b), 0); /* the queue's one slot */
-	assert_int_equal(weftd_engine_submit(e, "slow", "c", 1, &c), -EAGAIN);
+	assert_int_equal(weftd_engine_submit(e, "slow", "b", 1, getuid(), &b), 0); /* the queue's one slot */
+	assert_int_equal(weftd_engine_submit(e, "slow", "c", 1, getuid(), &c), -EAGAIN);
 	weftd_engine_set_intake(e, false);
-	assert_int_equal(weftd_engine_submit(e, "slow", "c", 1, &c), -ESHUTDOWN);
+	assert_int_equal(weftd_engine_submit(e, "slow", "c", 1, getuid(), &c), -ESHUTDOWN);
 	assert_null(c);
 	weftd_engine_stop(e);
 	assert_int_equal(weftd_job_state(a), WEFTD_JOB_CANCELED);
@@ -306,13 +307,13 @@ static void idle_main(void *arg)
 	assert_int_equal(weftd_engine_start(e), 0);
 	assert_int_equal(weftd_engine_wait_idle(e, NULL), 0); /* no job at all */
 	for (int i = 0; i < 4; i++)
-		assert_int_equal(weftd_engine_submit(e, "slow", "x", 1, &jobs[i]), 0);
+		assert_int_equal(weftd_engine_submit(e, "slow", "x", 1, getuid(), &jobs[i]), 0);
 	assert_int_equal(weftd_engine_wait_idle(e, NULL), 0);
 	for (int i = 0; i < 4; i++) {
 		assert_int_equal(weftd_job_state(jobs[i]), WEFTD_JOB_DONE);
 		weftd_job_unref(jobs[i]);
 	}
-	assert_int_equal(weftd_engine_submit(e, "stuck", "x", 1, &stuck), 0);
+	assert_int_equal(weftd_engine_submit(e, "stuck", "x", 1, getuid(), &stuck), 0);
 	assert_int_equal(weft_ctx_with_timeout(NULL, 20 * WEFT_MSEC, &ctx), 0);
 	assert_int_equal(weftd_engine_wait_idle(e, ctx), -ETIMEDOUT);
 	weft_ctx_unref(ctx);

@@ -29,10 +29,38 @@ static void test_crc32_vectors(void **state)
 	assert_int_equal(weftd_crc32(weftd_crc32(0, "1234", 4), "56789", 5), 0xCBF43926u);
 }
 
+/* A record written before owners were kept (no owner after the payload) still decodes,
+ * ownerless; and an unknown owner is written the old way, byte for byte. */
+static void test_codec_owner_compat(void **state)
+{
+	(void)state;
+	/* the old format, built by hand: u8 1 | u64 ts | u16 id | u16 pipe | u32 payload | ... */
+	unsigned char old[64] = { 0 }, *b = old + WEFTD_JREC_FRAME_HDR;
+	size_t body = WEFTD_JREC_ACCEPT_HDR + 2 + 1 + 3;
+	b[0] = WEFTD_JREC_ACCEPT; b[1] = 7; b[9] = 2; b[11] = 1; b[13] = 3;
+	memcpy(b + WEFTD_JREC_ACCEPT_HDR, "j1pxyz", 6);
+	uint32_t crc = weftd_crc32(0, b, body);
+	old[0] = (unsigned char)body;
+	for (int i = 0; i < 4; i++)
+		old[4 + i] = (unsigned char)(crc >> (8 * i));
+	struct weftd_jrec r;
+	long n = (long)(WEFTD_JREC_FRAME_HDR + body);
+	assert_int_equal(weftd_jrec_decode(old, (size_t)n, &r), n);
+	assert_int_equal(r.owner, WEFTD_JREC_NO_OWNER);
+	assert_int_equal(r.submitted_ns, 7);
+	assert_memory_equal(r.payload, "xyz", 3);
+	unsigned char again[64];
+	assert_int_equal(weftd_jrec_encode_accept(again, "j1", 2, "p", 1, "xyz", 3, 7, WEFTD_JREC_NO_OWNER), n);
+	assert_memory_equal(again, old, (size_t)n);
+	assert_int_equal(weftd_jrec_encode_accept(again, "j1", 2, "p", 1, "xyz", 3, 7, 0), n + 4);
+	assert_int_equal(weftd_jrec_decode(again, (size_t)n + 4, &r), n + 4);
+	assert_int_equal(r.owner, 0);
+}
+
 static void test_codec_round_trip(void **state)
 {
 	unsigned char buf[256];
-	long n = weftd_jrec_encode_accept(buf, "job1", 4, "shout", 5, "hi\0there", 8, 42);
+	long n = weftd_jrec_encode_accept(buf, "job1", 4, "shout", 5, "hi\0there", 8, 42, 1000);
 	assert_int_equal(n, (long)weftd_jrec_accept_size(4, 5, 8));
 	struct weftd_jrec r;
 	assert_int_equal(weftd_jrec_decode(buf, (size_t)n, &r), n);
@@ -42,6 +70,7 @@ static void test_codec_round_trip(void **state)
 	assert_int_equal(r.payload_len, 8);
 	assert_memory_equal(r.payload, "hi\0there", 8);
 	assert_int_equal(r.submitted_ns, 42);
+	assert_int_equal(r.owner, 1000);
 	/* every strict prefix is a torn frame, never a record */
 	for (long i = 0; i < n; i++)
 		assert_int_equal(weftd_jrec_decode(buf, (size_t)i, &r), 0);
@@ -77,7 +106,7 @@ static void test_scan(void **state)
 	unsigned char buf[512];
 	size_t len = WEFTD_JREC_MAGIC_LEN, good;
 	memcpy(buf, WEFTD_JREC_MAGIC, len);
-	len += (size_t)weftd_jrec_encode_accept(buf + len, "a", 1, "p", 1, "xyz", 3, 1);
+	len += (size_t)weftd_jrec_encode_accept(buf + len, "a", 1, "p", 1, "xyz", 3, 1, 1000);
 	len += (size_t)weftd_jrec_encode_finish(buf + len, "a", 1, WEFTD_JREC_DONE);
 	int n = 0;
 	assert_int_equal(weftd_jrec_scan(buf, len, count_rec, &n, &good), 0);
@@ -139,6 +168,7 @@ static int collect(const struct weftd_journal_job *job, void *arg)
 	snprintf(s->pipes[s->n], 32, "%s", job->pipeline);
 	snprintf(s->payloads[s->n], 64, "%.*s", (int)job->payload_len, (const char *)job->payload);
 	s->ts[s->n] = job->submitted_ns;
+	assert_int_equal(job->owner, 1000); /* every accept here is made as uid 1000 */
 	s->n++;
 	return 0;
 }
@@ -163,15 +193,15 @@ static void roundtrip_main(void *arg)
 {
 	struct weftd_journal *j = arg;
 	assert_int_equal(weftd_journal_start(j), 0);
-	assert_int_equal(weftd_journal_accept(j, "j1", "shout", "hello", 5, 11), 0);
-	assert_int_equal(weftd_journal_accept(j, "j2", "shout", "world", 5, 12), 0);
-	assert_int_equal(weftd_journal_accept(j, "j3", "digest", "", 0, 13), 0);
-	assert_int_equal(weftd_journal_accept(j, "j2", "shout", "dup", 3, 14), -EEXIST);
+	assert_int_equal(weftd_journal_accept(j, "j1", "shout", "hello", 5, 11, 1000), 0);
+	assert_int_equal(weftd_journal_accept(j, "j2", "shout", "world", 5, 12, 1000), 0);
+	assert_int_equal(weftd_journal_accept(j, "j3", "digest", "", 0, 13, 1000), 0);
+	assert_int_equal(weftd_journal_accept(j, "j2", "shout", "dup", 3, 14, 1000), -EEXIST);
 	assert_int_equal(weftd_journal_finish(j, "j2", WEFTD_JREC_DONE), 0);
 	assert_int_equal(weftd_journal_finish(j, "j2", WEFTD_JREC_DONE), -ENOENT);
 	assert_int_equal(weftd_journal_finish(j, "nope", WEFTD_JREC_DONE), -ENOENT);
 	assert_int_equal(weftd_journal_close(j), 0);
-	assert_int_equal(weftd_journal_accept(j, "j4", "shout", "late", 4, 15), -ESHUTDOWN);
+	assert_int_equal(weftd_journal_accept(j, "j4", "shout", "late", 4, 15, 1000), -ESHUTDOWN);
 	struct weftd_journal_stats st;
 	weftd_journal_stats(j, &st);
 	assert_int_equal(st.accepts, 3);
@@ -259,7 +289,7 @@ static void test_corrupt_tail(void **state)
 	off_t good = file_size();
 	/* a torn record: the first half of a valid ACCEPT */
 	unsigned char rec[128];
-	long n = weftd_jrec_encode_accept(rec, "j9", 2, "shout", 5, "torn", 4, 1);
+	long n = weftd_jrec_encode_accept(rec, "j9", 2, "shout", 5, "torn", 4, 1, 1000);
 	append_bytes(rec, (size_t)n / 2);
 	char warn[256];
 	j = jopen(WEFTD_DURABILITY_BATCH, 0, warn);
@@ -302,7 +332,7 @@ static void accepter(void *arg)
 	char id[32];
 	snprintf(id, sizeof(id), "c%d", t->n);
 	weft_wg_wait(NULL, t->gate);
-	t->expect = weftd_journal_accept(t->j, id, "p", "payload", 7, (uint64_t)t->n);
+	t->expect = weftd_journal_accept(t->j, id, "p", "payload", 7, (uint64_t)t->n, 1000);
 	weft_wg_done(t->wg);
 }
 
@@ -373,7 +403,7 @@ static void compact_main(void *arg)
 	for (int i = 0; i < t->n; i++) {
 		char id[32];
 		snprintf(id, sizeof(id), "k%d", i);
-		assert_int_equal(weftd_journal_accept(t->j, id, "p", payload, (size_t)t->payload, 0), 0);
+		assert_int_equal(weftd_journal_accept(t->j, id, "p", payload, (size_t)t->payload, 0, 1000), 0);
 		if (i % t->finish_every != 0)
 			assert_int_equal(weftd_journal_finish(t->j, id, WEFTD_JREC_DONE), 0);
 	}
@@ -411,7 +441,7 @@ static void none_main(void *arg)
 {
 	struct weftd_journal *j = arg;
 	assert_int_equal(weftd_journal_start(j), 0);
-	assert_int_equal(weftd_journal_accept(j, "a", "p", "x", 1, 0), 0);
+	assert_int_equal(weftd_journal_accept(j, "a", "p", "x", 1, 0, 1000), 0);
 	assert_int_equal(weftd_journal_finish(j, "a", WEFTD_JREC_DONE), 0);
 	assert_int_equal(weftd_journal_close(j), 0);
 }
@@ -433,6 +463,7 @@ int main(void)
 	const struct CMUnitTest table[] = {
 		cmocka_unit_test(test_crc32_vectors),
 		cmocka_unit_test(test_codec_round_trip),
+		cmocka_unit_test(test_codec_owner_compat),
 		cmocka_unit_test(test_scan),
 		J(test_roundtrip, 1),
 		J(test_roundtrip, 2),
