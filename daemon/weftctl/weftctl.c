@@ -114,10 +114,11 @@ static void send_failed(int err)
 
 	if (err == EPIPE || err == ECONNRESET)
 		resp = recv_line(&raw, true);
-	if (resp && json_object_get(resp, "error"))
-		exit(error_exit(resp, raw));
+	int rc = resp && json_object_get(resp, "error") ? error_exit(resp, raw) : -1;
 	json_decref(resp);
 	free(raw);
+	if (rc >= 0)
+		exit(rc);
 	fprintf(stderr, "weftctl: send: %s\n", strerror(err));
 }
 
