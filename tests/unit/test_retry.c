@@ -207,7 +207,9 @@ static void test_retry_max_elapsed(void **state)
 	run(retry_main, &f);
 	assert_int_equal(f.ret, -EIO);
 	assert_true(f.info.attempts >= 2 && f.info.attempts <= 6);
-	assert_true(f.info.elapsed_ns <= 100 * WEFT_MSEC + 20 * WEFT_MSEC);
+	/* one delay past the budget at most, plus room for a loaded machine's late wake-up
+	 * (a 20 ms slack failed once with four test suites sharing two cores) */
+	assert_true(f.info.elapsed_ns <= 100 * WEFT_MSEC + 20 * WEFT_MSEC + 80 * WEFT_MSEC);
 }
 
 /* Cancelling the ctx cuts a 10 s backoff sleep short at once. */
