@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -67,6 +68,42 @@ struct jentry *jn_entry_new(const char *id, size_t id_len, const char *pipeline,
 		.submitted_ns = submitted_ns,
 	};
 	return e;
+}
+
+/* ---- the state directory's lock ---- */
+
+/* Two daemons on one state_dir would both append to one journal and each compact the other's
+ * records away: the first holds an exclusive flock on <dir>/lock until it exits (the kernel
+ * drops it with the fd, even on kill -9); the second is refused. The lock file holds the
+ * holder's pid, for the message only. */
+static int lock_dir(struct weftd_journal *j, const char *dir, char *err, size_t errlen)
+{
+	int fd = openat(j->dirfd, LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		int r = -errno;
+		snprintf(err, errlen, "journal: open %s/%s: %s", dir, LOCK_FILE, strerror(-r));
+		return r;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int r = -errno;
+		char pid[32] = "";
+		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = 0;
+		pid[strcspn(pid, "\n")] = 0;
+		if (r == -EWOULDBLOCK)
+			snprintf(err, errlen, "state_dir %s is in use by another weftd (pid %s): "
+				 "each daemon needs its own state_dir", dir, pid[0] ? pid : "unknown");
+		else
+			snprintf(err, errlen, "journal: flock %s/%s: %s", dir, LOCK_FILE, strerror(-r));
+		close(fd);
+		return r;
+	}
+	char pid[32];
+	int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) == 0)
+		(void)jn_pwrite_all(fd, pid, (size_t)n, 0); /* informative only */
+	j->lockfd = fd;
+	return 0;
 }
 
 /* ---- open and replay ---- */
@@ -225,7 +262,7 @@ int weftd_journal_open(const struct weftd_journal_opts *o, struct weftd_journal 
 		return -ENOMEM;
 	j->mode = o->mode;
 	j->compact_bytes = o->compact_bytes ? o->compact_bytes : WEFTD_JOURNAL_COMPACT_BYTES;
-	j->dirfd = j->fd = -EBADF;
+	j->dirfd = j->fd = j->lockfd = -EBADF;
 	TAILQ_INIT(&j->live);
 	STAILQ_INIT(&j->pending);
 	weft_event_init(&j->work);
@@ -240,6 +277,8 @@ int weftd_journal_open(const struct weftd_journal_opts *o, struct weftd_journal 
 	if (r == 0 && (j->dirfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		r = -errno;
 	char err[256] = "";
+	if (r == 0)
+		r = lock_dir(j, o->dir, err, sizeof(err));
 	if (r == 0)
 		r = open_file(j, warn, warnlen, err, sizeof(err));
 	if (r < 0) {
@@ -291,6 +330,8 @@ struct weftd_journal *weftd_journal_free(struct weftd_journal *j)
 		close(j->fd);
 	if (j->dirfd >= 0)
 		close(j->dirfd);
+	if (j->lockfd >= 0)
+		close(j->lockfd); /* drops the flock */
 	free(j);
 	return NULL;
 }

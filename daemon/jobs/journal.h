@@ -7,6 +7,10 @@
  * truncated with a warning. When the file outgrows opts.compact_bytes and is mostly dead
  * records, the writer rewrites the live set into journal.tmp and renames it over.
  *
+ * The journal holds an exclusive flock on <state_dir>/lock (which records its pid) from
+ * open to free: a second daemon on the same state_dir fails to open it (-EWOULDBLOCK, with
+ * a message naming the directory and the holder's pid) instead of sharing the file.
+ *
  * Modes (enum weftd_durability):
  *   NONE   no file; accept/finish return 0 at once; nothing survives a restart.
  *   FSYNC  every ACCEPT is written and fdatasync'ed before accept() returns (one fsync each).
