@@ -3,8 +3,11 @@
  * An append-only file <state_dir>/journal of jrec.h frames: ACCEPT when a job is accepted
  * (before `submit` answers), FINISH when it reaches a final state. At start-up the file is
  * replayed: the jobs accepted and not finished are the live set, handed to the daemon to
- * resubmit (or to finish as LOST when their pipeline is gone). A torn or corrupt tail is
- * truncated with a warning. When the file outgrows opts.compact_bytes and is mostly dead
+ * resubmit (or to finish as LOST when their pipeline is gone). Damage costs only itself:
+ * the replay skips each damaged byte range (a bad header, a corrupt record, a torn tail) and
+ * goes on at the next valid frame; the ranges are kept in a new file
+ * <state_dir>/journal.bad.<unix-ns> (never overwritten), the journal is rewritten without
+ * them, and one warning gives the records kept and the bytes and ranges quarantined. When the file outgrows opts.compact_bytes and is mostly dead
  * records, the writer rewrites the live set into journal.tmp and renames it over.
  *
  * The journal holds an exclusive flock on <state_dir>/lock (which records its pid) from
@@ -62,13 +65,16 @@ struct weftd_journal_stats {
 	uint64_t live;                /* unfinished jobs */
 	uint64_t live_bytes;          /* their records' size */
 	uint64_t replayed;            /* live jobs found at open */
-	uint64_t truncated_bytes;     /* torn/corrupt tail cut at open */
+	uint64_t recovered;           /* valid records read at open */
+	uint64_t quarantined_bytes;   /* damaged bytes moved to a journal.bad.<ns> file at open */
+	uint64_t bad_ranges;          /* how many damaged ranges they were */
 };
 
 /* Open (creating) the journal and replay it into the live set. Plain blocking I/O: call
  * before weft_run or through weft_blocking. Returns 0 with *ret owned by the caller, or
- * -errno (mkdir/open/read failed, -ENOMEM) with err filled. When a tail was cut or a bad
- * file moved aside, returns 0 and warn holds one line for the log (else warn[0] = 0).
+ * -errno (mkdir/open/read failed, -ENOMEM, -EWOULDBLOCK: state_dir locked by another
+ * process) with warn holding the message. When damage was quarantined, returns 0 and warn
+ * holds one line for the log (else warn[0] = 0).
  * mode NONE touches no file. */
 int weftd_journal_open(const struct weftd_journal_opts *o, struct weftd_journal **ret,
 		       char *warn, size_t warnlen);
