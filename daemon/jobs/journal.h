@@ -23,8 +23,12 @@
  * FINISH records never park their caller and are fdatasync'ed only together with ACCEPTs:
  * losing one (power loss) replays a finished job again — at-least-once, never lost.
  *
- * All file I/O after open goes through libweft (io_uring) on the writer fiber. The first
- * I/O error is sticky: later accept() calls fail with it (the daemon answers `internal`). */
+ * All file I/O after open goes through libweft (io_uring) on the writer fiber. A write or
+ * sync error (ENOSPC, EDQUOT, EIO) fails the ACCEPTs of its batch and puts the journal out
+ * of service: accept() fails at once with that error (the daemon answers `unavailable`)
+ * while the writer probes the file with backoff (WEFTD_JOURNAL_RETRY_MIN_NS doubling up to
+ * _MAX_NS, a timed wait, no polling) until a probe write and sync succeed; then it writes
+ * the FINISH records it kept and accepts again, without a restart. */
 #ifndef WEFTD_JOURNAL_H
 #define WEFTD_JOURNAL_H
 
@@ -36,6 +40,8 @@
 
 #define WEFTD_JOURNAL_FILE          "journal"
 #define WEFTD_JOURNAL_COMPACT_BYTES (64u << 20)
+#define WEFTD_JOURNAL_RETRY_MIN_NS  (50 * 1000000LL)   /* first probe after a write error */
+#define WEFTD_JOURNAL_RETRY_MAX_NS  (2 * 1000000000LL) /* the backoff's ceiling */
 
 struct weftd_journal;
 
@@ -65,6 +71,8 @@ struct weftd_journal_stats {
 	uint64_t live;                /* unfinished jobs */
 	uint64_t live_bytes;          /* their records' size */
 	uint64_t replayed;            /* live jobs found at open */
+	uint64_t write_errors;        /* batches or probes that failed */
+	uint64_t recoveries;          /* times the journal became writable again */
 	uint64_t recovered;           /* valid records read at open */
 	uint64_t quarantined_bytes;   /* damaged bytes moved to a journal.bad.<ns> file at open */
 	uint64_t bad_ranges;          /* how many damaged ranges they were */
@@ -91,7 +99,8 @@ int weftd_journal_start(struct weftd_journal *j);
 /* Journal a newly accepted job; id and pipeline NUL-terminated, id unique among live jobs.
  * Fiber only; parks (not cancellable: a write in flight is always waited for) until the
  * record is durable per the mode. Returns 0; -EEXIST (id live), -EINVAL (limits),
- * -ENOMEM, -ESHUTDOWN (closing), or the sticky I/O error. NONE: returns 0 at once. */
+ * -ENOMEM, -ESHUTDOWN (closing), or a write error (-ENOSPC, -EIO...: the journal is out of
+ * service and retrying; try again later). NONE: returns 0 at once. */
 int weftd_journal_accept(struct weftd_journal *j, const char *id, const char *pipeline,
 			 const void *payload, size_t payload_len, uint64_t submitted_ns);
 

@@ -52,7 +52,9 @@ struct weftd_journal {
 	weft_event work;               /* set when pending gets a record or closing is set */
 	bool idle;                     /* the writer waits on 'work' */
 	bool started, closing;
-	int err;                       /* sticky I/O error */
+	int err;                       /* the last write/sync error: accepts are refused with it
+				        * until a probe (journal_writer.c: recover) writes again */
+	int64_t backoff_ns;            /* the writer's wait before its next probe */
 	uint64_t size;                 /* bytes in the file (writer-owned once started) */
 	struct weftd_journal_stats st;
 	weft_wg done;                  /* the writer has ended */
