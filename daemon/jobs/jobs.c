@@ -185,9 +185,9 @@ static void file_finished(struct weftd_jobs *t, struct weftd_job *j, int64_t now
 		t->on_finish(j, t->on_finish_arg);
 	weftd_spin_lock(&t->lock);
 	if (j->in_table) {
-		weftd_spin_lock(&j->lock); /* lock order: table, then job */
+		/* no job lock: j has ended (weftd_job_end/stop took and released it after the
+		 * last write of output and log), and nothing writes them after the end */
 		j->kept_bytes = j->output_len + j->log_len;
-		weftd_spin_unlock(&j->lock);
 		j->finished_ns = now ? now : 1;
 		TAILQ_INSERT_TAIL(&t->finished, j, fin);
 		t->nfinished++;
