@@ -118,7 +118,7 @@ struct weftd_daemon_config {
 	uint64_t heartbeat_timeout_ns;  /* default 30s; > heartbeat_interval */
 	enum weftd_watchdog watchdog;   /* true | false | auto (default) */
 	enum weftd_durability durability; /* none (default) | batch | fsync */
-	const char *state_dir;      /* journal directory; default "/var/lib/weftd"; flock()ed (state_dir/lock) by one daemon at a time */
+	const char *state_dir;      /* journal directory; default "/var/lib/weftd"; with durability, flock()ed (state_dir/lock) by one daemon at a time */
 	struct weftd_retention retention;
 	enum weftd_log_level log_level; /* err|warning|notice|info (default)|debug */
 };
