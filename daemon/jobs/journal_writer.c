@@ -254,10 +254,9 @@ static void recover(struct weftd_journal *j)
 		j->st.write_errors++;
 	}
 	weftd_spin_unlock(&j->lock);
-	if (r == 0) {
+	if (r == 0) /* the backoff restarts only once a real batch is written: a disk that
+		     * takes the probe but not the next batch waits longer each time */
 		weftd_notice("journal: writable again (after %s): accepting jobs", strerror(-was));
-		j->backoff_ns = 0;
-	}
 }
 
 static void writer(void *arg)
@@ -292,6 +291,8 @@ static void writer(void *arg)
 			j->size = base; /* the next write goes over what this one left */
 			weftd_err("journal: %s: refusing submits (unavailable) and retrying",
 				  strerror(-r));
+		} else {
+			j->backoff_ns = 0;
 		}
 		batch_done(j, &batch, r, sync);
 		maybe_compact(j);

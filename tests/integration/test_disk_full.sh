@@ -32,6 +32,10 @@ line=$(ask '{"op":"submit","id":7,"pipeline":"quick","payload":"x"}')
 matches "$line" '"code":"unavailable"' || fail "full disk: not unavailable: $line"
 ok "full disk: submit refused with unavailable (weftctl exit 4): $line"
 logged "journal: No space left on device: refusing submits" || fail "the journal error is not logged"
+for i in $(seq 20); do rc=0; "$WEFTCTL" submit quick "$big" > /dev/null 2>&1 || rc=$?; [ "$rc" = 4 ] || fail "refused submit $i: exit $rc"; done
+n=$(log_count "refusing submits")
+[ "$n" -le 3 ] || fail "the journal error logged $n times for 21 refused submits"
+ok "20 more submits on the full disk: each refused at once (exit 4); the journal error logged $n time(s)"
 alive "with a full disk"
 rm -f "$T/state/fill"
 t0=$(date +%s%N)
