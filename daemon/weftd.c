@@ -123,7 +123,10 @@ static void daemon_main(void *arg)
 						     .mode = cfg->daemon.durability };
 		r = weft_blocking(journal_open, ja);
 		if (r < 0) {
-			weftd_err("journal in %s: %s", cfg->daemon.state_dir, strerror(-r));
+			if (ja->warn[0])
+				weftd_err("%s", ja->warn);
+			else
+				weftd_err("journal in %s: %s", cfg->daemon.state_dir, strerror(-r));
 			goto fail;
 		}
 		if (ja->warn[0])

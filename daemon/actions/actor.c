@@ -64,7 +64,12 @@ int weftd_actor_run(struct weftd_actor *a, struct weftd_attempt *at)
 	int r = weft_ctx_err(at->ctx);
 	if (r < 0)
 		return weftd_attempt_ctx_fail(at, r, a->cfg->timeout_ns);
-	if ((r = a->ops->run(a->state, at)) < 0) {
+	at->max_output = a->cfg->max_output ? (size_t)a->cfg->max_output : WEFTD_MAX_OUTPUT_DEFAULT;
+	r = a->ops->run(a->state, at);
+	if (r == 0 && at->out_len > at->max_output) /* exec stops reading at the limit itself */
+		r = weftd_attempt_fail(at, -EFBIG, "output of %zu bytes exceeds the stage's "
+				       "max_output of %zu bytes", at->out_len, at->max_output);
+	if (r < 0) {
 		free(at->out);
 		at->out = NULL;
 		at->out_len = 0;

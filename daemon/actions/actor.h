@@ -34,7 +34,7 @@ int weftd_actor_new(const struct weftd_stage *cfg, struct weftd_actor **ret, cha
  * way (exec: the last 4 KiB of stderr). Errors: -ETIMEDOUT "timed out after
  * 10s", -ECANCELED "canceled" (or ctx's own error), -EIO "exit status 3" /
  * "killed by signal 9" / a builtin's or plugin's failure, -EFBIG output over
- * WEFTD_ACTOR_MAX_OUTPUT, -ENOMEM, or spawn's errno. The actor may be run
+ * the stage's max_output (any action), -ENOMEM, or spawn's errno. The actor may be run
  * from many fibers at once. */
 int weftd_actor_run(struct weftd_actor *a, struct weftd_attempt *at);
 /* True when every attempt runs to its end without parking and never reads at->ctx

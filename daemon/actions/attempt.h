@@ -25,6 +25,7 @@ struct weftd_attempt {
 	void (*beat)(void *beat_arg);  /* call while working (long actions): heartbeat */
 	void *beat_arg;
 	struct weftd_keeper *keeper;   /* optional: exec registers its children there (keeper.h) */
+	size_t max_output;             /* set by weftd_actor_run: the stage's max_output */
 	bool in_movable;               /* optional: in is a malloc'd buffer the action may take as
 	                                  its output (noop, echo without text): it then sets out =
 	                                  in and clears in_movable; while in_movable is still set
@@ -37,7 +38,6 @@ struct weftd_attempt {
 	char error[256];               /* failure reason when run returns < 0 */
 };
 
-#define WEFTD_ACTOR_MAX_OUTPUT (64u << 20) /* exec stdout limit */
 #define WEFTD_ACTOR_LOG_TAIL   4096u       /* exec stderr bytes kept */
 
 /* Clear the out fields before a run (inline: every job's path). */

@@ -112,8 +112,8 @@ static void read_stdout(void *arg)
 	for (;;) {
 		if (x->out_cap - x->out_len < 2) {
 			size_t cap = x->out_cap ? x->out_cap * 2 : OUT_FIRST;
-			if (cap > (size_t)WEFTD_ACTOR_MAX_OUTPUT + READ_CHUNK + 1)
-				cap = (size_t)WEFTD_ACTOR_MAX_OUTPUT + READ_CHUNK + 1;
+			if (cap > x->at->max_output + READ_CHUNK + 1)
+				cap = x->at->max_output + READ_CHUNK + 1;
 			char *nb = cap > x->out_cap ? realloc(x->out, cap) : NULL;
 			if (!nb) {
 				x->out_err = -ENOMEM;
@@ -130,7 +130,7 @@ static void read_stdout(void *arg)
 			break;
 		}
 		x->out_len += (size_t)n;
-		if (x->out_len > WEFTD_ACTOR_MAX_OUTPUT) {
+		if (x->out_len > x->at->max_output) {
 			weft_ctx_cancel_err(x->io, -EFBIG);
 			break;
 		}
@@ -175,8 +175,8 @@ static int result(struct exec_run *x, const siginfo_t *si, bool stopped)
 	int r = weft_ctx_err(x->io);
 
 	if (r == -EFBIG)
-		return weftd_attempt_fail(at, -EFBIG, "output exceeds %u MiB",
-					  WEFTD_ACTOR_MAX_OUTPUT >> 20);
+		return weftd_attempt_fail(at, -EFBIG, "output exceeds the stage's max_output of "
+					  "%zu bytes", at->max_output);
 	if (x->out_err)
 		return weftd_attempt_fail(at, x->out_err, "reading stdout: %s", strerror(-x->out_err));
 	if (stopped || r < 0) {

@@ -64,6 +64,8 @@ struct weftd_rate_limit {
 	uint32_t burst;             /* bucket size; default = count (at least 1) */
 };
 
+#define WEFTD_MAX_OUTPUT_DEFAULT (64u << 20) /* a stage's max_output */
+
 struct weftd_stage {
 	const char *name;               /* required, unique in the pipeline */
 	enum weftd_action action;       /* exactly one of exec / builtin / plugin */
@@ -81,6 +83,8 @@ struct weftd_stage {
 	struct weftd_rate_limit rate_limit;
 	uint64_t kill_grace_ns;         /* SIGTERM -> SIGKILL for exec; default 5s */
 	uint64_t heartbeat_timeout_ns;  /* default 0 = daemon.heartbeat_timeout */
+	uint64_t max_output;            /* bytes an attempt may output, else it fails (-EFBIG);
+					   1 .. 1 GiB; default (and 0) WEFTD_MAX_OUTPUT_DEFAULT */
 	struct weftd_mark mark;         /* where the stage starts in the file */
 };
 
@@ -94,6 +98,9 @@ struct weftd_pipeline {
 struct weftd_retention {
 	uint32_t count;             /* finished jobs kept; default 10000 */
 	uint64_t age_ns;            /* and for at most; default 1h */
+	uint64_t bytes;             /* and within this many bytes of outputs and logs
+				       (oldest evicted first; the newest is kept even when alone
+				       over it); default 256 MiB */
 };
 
 struct weftd_daemon_config {
@@ -119,7 +126,7 @@ struct weftd_daemon_config {
 	uint64_t heartbeat_timeout_ns;  /* default 30s; > heartbeat_interval */
 	enum weftd_watchdog watchdog;   /* true | false | auto (default) */
 	enum weftd_durability durability; /* none (default) | batch | fsync */
-	const char *state_dir;      /* journal directory; default "/var/lib/weftd" */
+	const char *state_dir;      /* journal directory; default "/var/lib/weftd"; with durability, flock()ed (state_dir/lock) by one daemon at a time */
 	struct weftd_retention retention;
 	enum weftd_log_level log_level; /* err|warning|notice|info (default)|debug */
 };

@@ -157,6 +157,7 @@ static int fn_retention(struct pctx *c, yaml_node_t *n, void *obj)
 	static const struct cfg_field f[] = {
 		{ "count", F_U32, offsetof(struct weftd_retention, count), 0, UINT32_MAX, 0, 0, 0 },
 		{ "age", F_DUR, offsetof(struct weftd_retention, age_ns), 0, CFG_MAX_DUR, 0, 0, 0 },
+		{ "bytes", F_SIZE, offsetof(struct weftd_retention, bytes), 0, UINT64_MAX, 0, 0, 0 },
 	};
 	return cfg_walk_map(c, n, f, ARRAY_SIZE(f), &((struct weftd_daemon_config *)obj)->retention);
 }

@@ -11,7 +11,8 @@ void cfg_daemon_defaults(struct weftd_daemon_config *d)
 		.heartbeat_timeout_ns = 30 * WEFTD_NSEC_PER_SEC,
 		.watchdog = WEFTD_WATCHDOG_AUTO, .durability = WEFTD_DURABILITY_NONE,
 		.state_dir = "/var/lib/weftd",
-		.retention = { .count = 10000, .age_ns = 3600 * WEFTD_NSEC_PER_SEC },
+		.retention = { .count = 10000, .age_ns = 3600 * WEFTD_NSEC_PER_SEC,
+				.bytes = 256ull << 20 },
 		.log_level = WEFTD_LOG_INFO,
 	};
 }
@@ -20,7 +21,7 @@ void cfg_stage_defaults(struct weftd_stage *s)
 {
 	*s = (struct weftd_stage){
 		.workers = 1, .queue = 1024, .timeout_ns = 60 * WEFTD_NSEC_PER_SEC,
-		.kill_grace_ns = 5 * WEFTD_NSEC_PER_SEC,
+		.kill_grace_ns = 5 * WEFTD_NSEC_PER_SEC, .max_output = WEFTD_MAX_OUTPUT_DEFAULT,
 		.retry = { .attempts = 1, .initial_ns = 100 * WEFTD_NSEC_PER_MSEC,
 			   .max_ns = 30 * WEFTD_NSEC_PER_SEC, .multiplier = 2.0,
 			   .jitter = WEFTD_JITTER_FULL },

@@ -130,6 +130,7 @@ static const struct cfg_field stage_fields[] = {
 	{ "rate_limit", F_FN, 0, 0, 0, 0, 0, cfg_rate_limit_section },
 	{ "kill_grace", F_DUR, SOFF(kill_grace_ns), 0, CFG_MAX_DUR, 0, 0, 0 },
 	{ "heartbeat_timeout", F_DUR, SOFF(heartbeat_timeout_ns), WEFTD_NSEC_PER_MSEC, CFG_MAX_DUR, 0, 0, 0 },
+	{ "max_output", F_SIZE, SOFF(max_output), 1, 1u << 30, 0, 0, 0 },
 };
 
 static int parse_stage(struct pctx *c, yaml_node_t *n, struct weftd_stage *out)

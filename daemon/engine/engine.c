@@ -39,8 +39,7 @@ int weftd_engine_new(struct weftd_config *cfg, struct weftd_engine **ret, char *
 	weft_mutex_init(&e->idle_lock);
 	weft_cond_init(&e->idle);
 	atomic_init(&e->intake_open, true);
-	r = weftd_jobs_new(cfg->daemon.retention.count, cfg->daemon.retention.age_ns, job_release,
-			   &e->jobs);
+	r = weftd_jobs_new(&cfg->daemon.retention, job_release, &e->jobs);
 	if (r < 0)
 		goto fail;
 	s = calloc(1, sizeof(*s));

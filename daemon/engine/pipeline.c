@@ -233,7 +233,7 @@ int weftd_engine_reload(struct weftd_engine *e, struct weftd_config *cfg,
 	e->set = a.set;
 	e->cref = cref;
 	weftd_spin_unlock(&e->set_lock);
-	weftd_jobs_set_retention(e->jobs, cfg->daemon.retention.count, cfg->daemon.retention.age_ns);
+	weftd_jobs_set_retention(e->jobs, &cfg->daemon.retention);
 	/* retired pipelines (changed or removed) drain: their in-flight jobs finish under the
 	 * old settings, their workers end when the queues are empty */
 	for (size_t i = 0; i < a.old->n; i++)

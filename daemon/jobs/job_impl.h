@@ -45,6 +45,7 @@ struct weftd_job {
 	TAILQ_ENTRY(weftd_job) all;    /* every job, newest first */
 	TAILQ_ENTRY(weftd_job) fin;    /* finished jobs, oldest first (retention) */
 	int64_t finished_ns;           /* filed for retention at; 0 = not filed */
+	uint64_t kept_bytes;           /* output + log, counted when filed (final by then) */
 	bool in_table;
 };
 

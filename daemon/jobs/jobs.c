@@ -18,8 +18,8 @@ struct weftd_jobs {
 	struct job_list finished;  /* retained finished jobs, oldest first */
 	size_t count;              /* jobs in the table */
 	size_t nfinished;
-	uint32_t keep_count;
-	uint64_t keep_age_ns;
+	uint64_t finished_bytes;   /* their kept_bytes */
+	struct weftd_retention keep;
 	void (*release)(void *pipe);
 	void (*on_finish)(struct weftd_job *, void *); /* set before jobs run */
 	void *on_finish_arg;
@@ -28,7 +28,7 @@ struct weftd_jobs {
 				      stamps from the one monotonic read a job step makes */
 };
 
-int weftd_jobs_new(uint32_t keep_count, uint64_t keep_age_ns, void (*release)(void *pipe),
+int weftd_jobs_new(const struct weftd_retention *keep, void (*release)(void *pipe),
 		   struct weftd_jobs **ret)
 {
 	struct weftd_jobs *t = calloc(1, sizeof(*t));
@@ -42,8 +42,7 @@ int weftd_jobs_new(uint32_t keep_count, uint64_t keep_age_ns, void (*release)(vo
 	}
 	TAILQ_INIT(&t->all);
 	TAILQ_INIT(&t->finished);
-	t->keep_count = keep_count;
-	t->keep_age_ns = keep_age_ns;
+	t->keep = *keep;
 	t->release = release;
 	/* Wall-clock microseconds << 12: a restart a microsecond later starts 4096 ids
 	 * further, more than can be issued per microsecond, so ids never repeat. */
@@ -72,11 +71,10 @@ void weftd_jobs_set_on_finish(struct weftd_jobs *t, void (*fn)(struct weftd_job 
 	t->on_finish_arg = arg;
 }
 
-void weftd_jobs_set_retention(struct weftd_jobs *t, uint32_t keep_count, uint64_t keep_age_ns)
+void weftd_jobs_set_retention(struct weftd_jobs *t, const struct weftd_retention *keep)
 {
 	weftd_spin_lock(&t->lock);
-	t->keep_count = keep_count;
-	t->keep_age_ns = keep_age_ns;
+	t->keep = *keep;
 	weftd_spin_unlock(&t->lock);
 }
 
@@ -102,6 +100,7 @@ static void unlink_locked(struct weftd_jobs *t, struct weftd_job *j)
 	if (j->finished_ns) {
 		TAILQ_REMOVE(&t->finished, j, fin);
 		t->nfinished--;
+		t->finished_bytes -= j->kept_bytes;
 	}
 	j->in_table = false;
 	t->count--;
@@ -158,7 +157,8 @@ static size_t evict_locked(struct weftd_jobs *t, int64_t now_ns, struct job_list
 	size_t n = 0;
 
 	while ((j = TAILQ_FIRST(&t->finished)) &&
-	       (t->nfinished > t->keep_count || (uint64_t)(now_ns - j->finished_ns) > t->keep_age_ns)) {
+	       (t->nfinished > t->keep.count || (uint64_t)(now_ns - j->finished_ns) > t->keep.age_ns ||
+		(t->finished_bytes > t->keep.bytes && t->nfinished > 1))) {
 		unlink_locked(t, j);
 		TAILQ_INSERT_TAIL(out, j, fin);
 		n++;
@@ -185,9 +185,13 @@ static void file_finished(struct weftd_jobs *t, struct weftd_job *j, int64_t now
 		t->on_finish(j, t->on_finish_arg);
 	weftd_spin_lock(&t->lock);
 	if (j->in_table) {
+		/* no job lock: j has ended (weftd_job_end/stop took and released it after the
+		 * last write of output and log), and nothing writes them after the end */
+		j->kept_bytes = j->output_len + j->log_len;
 		j->finished_ns = now ? now : 1;
 		TAILQ_INSERT_TAIL(&t->finished, j, fin);
 		t->nfinished++;
+		t->finished_bytes += j->kept_bytes;
 	}
 	evict_locked(t, now, &evicted);
 	weftd_spin_unlock(&t->lock);
@@ -292,5 +296,6 @@ void weftd_jobs_counts(struct weftd_jobs *t, struct weftd_jobs_counts *ret)
 	weftd_spin_lock(&t->lock);
 	ret->total = t->count;
 	ret->finished = t->nfinished;
+	ret->finished_bytes = t->finished_bytes;
 	weftd_spin_unlock(&t->lock);
 }

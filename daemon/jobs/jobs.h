@@ -1,7 +1,7 @@
 /* jobs.h — the job table: jobs by id, and the retention of finished ones.
  *
  * The table indexes jobs by id (util/idmap.h), keeps finished jobs for the retention
- * (count and age, oldest finished evicted first) so that status and wait work after
+ * (count, age and bytes, oldest finished evicted first) so that status and wait work after
  * completion, and ends jobs: finishing and cancelling go through the table, which files
  * an ended job for retention and calls the finish hook (the journal's record).
  * The job itself and its state machine: job.h.
@@ -17,18 +17,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config/config.h"
 #include "jobs/job.h"
 
 struct weftd_jobs;
 
-/* A table keeping at most keep_count finished jobs for at most keep_age_ns. release(pipe)
+/* A table keeping finished jobs per ret (count, age, bytes: config.h; copied). release(pipe)
  * is called with a job's cargo pipe when the job is freed; may be NULL.
  * Returns 0 or -ENOMEM. */
-int weftd_jobs_new(uint32_t keep_count, uint64_t keep_age_ns, void (*release)(void *pipe),
+int weftd_jobs_new(const struct weftd_retention *keep, void (*release)(void *pipe),
 		   struct weftd_jobs **ret);
 /* Drop the table's references to every job. NULL ok; returns NULL. */
 struct weftd_jobs *weftd_jobs_free(struct weftd_jobs *t);
-void weftd_jobs_set_retention(struct weftd_jobs *t, uint32_t keep_count, uint64_t keep_age_ns);
+/* Change the retention (reload); applies at the next job filed or expiry sweep. */
+void weftd_jobs_set_retention(struct weftd_jobs *t, const struct weftd_retention *keep);
 
 /* Call fn(j, arg) once for each job that ends (after its state is final, before it is
  * filed for retention; any fiber, under no lock; must not park). Set before jobs run. */
@@ -69,6 +71,7 @@ size_t weftd_jobs_pick(struct weftd_jobs *t, const char *pipeline, uid_t owner, 
 struct weftd_jobs_counts {
 	size_t total;      /* in the table */
 	size_t finished;   /* of which retained finished jobs */
+	uint64_t finished_bytes; /* their outputs and logs (retention.bytes) */
 };
 void weftd_jobs_counts(struct weftd_jobs *t, struct weftd_jobs_counts *ret);
 

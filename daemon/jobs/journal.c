@@ -5,7 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "jobs/journal_impl.h"
@@ -67,6 +70,42 @@ struct jentry *jn_entry_new(const char *id, size_t id_len, const char *pipeline,
 		.payload_len = payload_len, .submitted_ns = submitted_ns, .owner = owner,
 	};
 	return e;
+}
+
+/* ---- the state directory's lock ---- */
+
+/* Two daemons on one state_dir would both append to one journal and each compact the other's
+ * records away: the first holds an exclusive flock on <dir>/lock until it exits (the kernel
+ * drops it with the fd, even on kill -9); the second is refused. The lock file holds the
+ * holder's pid, for the message only. */
+static int lock_dir(struct weftd_journal *j, const char *dir, char *err, size_t errlen)
+{
+	int fd = openat(j->dirfd, LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		int r = -errno;
+		snprintf(err, errlen, "journal: open %s/%s: %s", dir, LOCK_FILE, strerror(-r));
+		return r;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int r = -errno;
+		char pid[32] = "";
+		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = 0;
+		pid[strcspn(pid, "\n")] = 0;
+		if (r == -EWOULDBLOCK)
+			snprintf(err, errlen, "state_dir %s is in use by another weftd (pid %s): "
+				 "each daemon needs its own state_dir", dir, pid[0] ? pid : "unknown");
+		else
+			snprintf(err, errlen, "journal: flock %s/%s: %s", dir, LOCK_FILE, strerror(-r));
+		close(fd);
+		return r;
+	}
+	char pid[32];
+	int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) == 0)
+		(void)jn_pwrite_all(fd, pid, (size_t)n, 0); /* informative only */
+	j->lockfd = fd;
+	return 0;
 }
 
 /* ---- open and replay ---- */
@@ -147,6 +186,134 @@ int jn_pwrite_all(int fd, const void *buf, size_t len, off_t off)
 	return 0;
 }
 
+/* The damaged ranges found by the scan, kept for the quarantine file and the log. */
+struct damage {
+	size_t n, cap;
+	struct { size_t off, len; } *r;
+};
+
+static int note_bad(size_t off, size_t len, void *arg)
+{
+	struct damage *d = ((void **)arg)[1];
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? 2 * d->cap : 8;
+		void *nr = realloc(d->r, cap * sizeof(*d->r));
+		if (!nr)
+			return -ENOMEM;
+		d->r = nr;
+		d->cap = cap;
+	}
+	d->r[d->n].off = off;
+	d->r[d->n++].len = len;
+	return 0;
+}
+
+static int scan_rec(const struct weftd_jrec *r, void *arg)
+{
+	return replay_rec(r, ((void **)arg)[0]);
+}
+
+/* Create a file in the state directory that did not exist: name.<ns>, or name.<ns>.<k>
+ * (another damaged start in the same nanosecond, or a clock set back): a quarantine file
+ * is never overwritten. Returns the fd, or -errno. */
+static int create_new(struct weftd_journal *j, const char *name, char *ret_name, size_t namelen)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	for (unsigned k = 0; k < 1000; k++) {
+		if (k)
+			snprintf(ret_name, namelen, "%s.%llu.%u", name, (unsigned long long)ns, k);
+		else
+			snprintf(ret_name, namelen, "%s.%llu", name, (unsigned long long)ns);
+		int fd = openat(j->dirfd, ret_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0 || errno != EEXIST)
+			return fd >= 0 ? fd : -errno;
+	}
+	return -EEXIST;
+}
+
+static int write_sync_close(int fd, const struct iovec *v, size_t n)
+{
+	off_t off = 0;
+	int r = 0;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		r = jn_pwrite_all(fd, v[i].iov_base, v[i].iov_len, off);
+		off += (off_t)v[i].iov_len;
+	}
+	if (r == 0 && fdatasync(fd) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+/* Keep the damaged ranges of buf in a new quarantine file (their bytes in file order; the
+ * log names each range), then rewrite the journal as its magic and the good frames alone
+ * (journal.tmp renamed over it). The bad file is durable before the journal loses them. */
+static int quarantine(struct weftd_journal *j, const unsigned char *buf, size_t len,
+		      const struct damage *d, size_t *ret_len, char *ret_name, size_t namelen)
+{
+	struct iovec *v = calloc(d->n + 2, sizeof(*v)) /* the magic, and a gap around each range */;
+	if (!v)
+		return -ENOMEM;
+	int r = 0;
+	if (d->n) {
+		for (size_t i = 0; i < d->n; i++)
+			v[i] = (struct iovec){ (void *)(buf + d->r[i].off), d->r[i].len };
+		r = create_new(j, BAD_FILE, ret_name, namelen);
+		if (r >= 0)
+			r = write_sync_close(r, v, d->n);
+	}
+	/* the good frames: the gaps between the damaged ranges (from the magic's end, or 0
+	 * when the magic itself was damaged: then the first range covers it) */
+	size_t n = 0, at = memcmp(buf, WEFTD_JREC_MAGIC, WEFTD_JREC_MAGIC_LEN) == 0 ?
+		WEFTD_JREC_MAGIC_LEN : 0, total = WEFTD_JREC_MAGIC_LEN;
+	v[n++] = (struct iovec){ (void *)WEFTD_JREC_MAGIC, WEFTD_JREC_MAGIC_LEN };
+	for (size_t i = 0; i <= d->n && r >= 0; i++) {
+		size_t end = i < d->n ? d->r[i].off : len;
+		if (end > at) {
+			v[n] = (struct iovec){ (void *)(buf + at), end - at };
+			total += v[n++].iov_len;
+		}
+		if (i < d->n)
+			at = d->r[i].off + d->r[i].len;
+	}
+	if (r >= 0) {
+		int fd = openat(j->dirfd, TMP_FILE, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		r = fd < 0 ? -errno : write_sync_close(fd, v, n);
+	}
+	free(v);
+	if (r >= 0 && renameat(j->dirfd, TMP_FILE, j->dirfd, WEFTD_JOURNAL_FILE) < 0)
+		r = -errno;
+	if (r >= 0 && fsync(j->dirfd) < 0)
+		r = -errno;
+	if (r >= 0) {
+		close(j->fd);
+		j->fd = openat(j->dirfd, WEFTD_JOURNAL_FILE, O_RDWR | O_CLOEXEC);
+		r = j->fd < 0 ? -errno : 0;
+	}
+	*ret_len = total;
+	return r < 0 ? r : 0;
+}
+
+/* The log line: what was kept and what was lost, in numbers, and each range (as many as fit). */
+static void damage_report(char *warn, size_t warnlen, const struct weftd_jrec_scan_result *sr,
+			  size_t live, const struct damage *d, const char *bad_name)
+{
+	int w = snprintf(warn, warnlen, "damaged journal: kept %zu records (%zu unfinished jobs), "
+			 "quarantined %zu bytes in %zu ranges to %s:", sr->records, live,
+			 sr->bad_bytes, sr->bad_ranges, bad_name);
+	for (size_t i = 0; i < d->n && w > 0 && (size_t)w < warnlen; i++) {
+		int x = snprintf(warn + w, warnlen - (size_t)w, " %zu+%zu", d->r[i].off, d->r[i].len);
+		if (x < 0 || (size_t)(w + x) >= warnlen) {
+			if (warnlen - (size_t)w > 5)
+				strcpy(warn + w, " ...");
+			break;
+		}
+		w += x;
+	}
+}
+
 static int open_file(struct weftd_journal *j, char *warn, size_t warnlen, char *err, size_t errlen)
 {
 	int fd = openat(j->dirfd, WEFTD_JOURNAL_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -156,47 +323,38 @@ static int open_file(struct weftd_journal *j, char *warn, size_t warnlen, char *
 	}
 	j->fd = fd;
 	unsigned char *buf = NULL;
-	size_t len = 0, good = 0;
+	size_t len = 0;
 	int r = read_all(fd, &buf, &len);
 	if (r < 0) {
 		snprintf(err, errlen, "journal: read: %s", strerror(-r));
 		return r;
 	}
-	r = weftd_jrec_scan(buf, len, replay_rec, j, &good);
-	free(buf);
-	if (r < 0) {
+	struct damage d = { 0 };
+	struct weftd_jrec_scan_result sr;
+	void *args[2] = { j, &d };
+	r = weftd_jrec_scan(buf, len, scan_rec, note_bad, args, &sr);
+	if (r < 0)
 		snprintf(err, errlen, "journal: replay: %s", strerror(-r));
+	bool headless = len && (len < WEFTD_JREC_MAGIC_LEN ||
+				memcmp(buf, WEFTD_JREC_MAGIC, WEFTD_JREC_MAGIC_LEN) != 0);
+	if (r == 0 && (d.n || headless)) {
+		char bad_name[64] = "nothing";
+		r = quarantine(j, buf, len, &d, &len, bad_name, sizeof(bad_name));
+		if (r < 0)
+			snprintf(err, errlen, "journal: keeping the damaged ranges: %s", strerror(-r));
+		else if (d.n)
+			damage_report(warn, warnlen, &sr, j->st.live, &d, bad_name);
+		j->st.quarantined_bytes = sr.bad_bytes;
+		j->st.bad_ranges = sr.bad_ranges;
+	}
+	j->st.recovered = sr.records;
+	free(d.r);
+	free(buf);
+	if (r < 0)
 		return r;
-	}
-	if (r == 1 && good == 0) {
-		/* not a journal at all: keep it for a human, start a new one */
-		close(fd);
-		j->fd = -EBADF;
-		if (renameat(j->dirfd, WEFTD_JOURNAL_FILE, j->dirfd, BAD_FILE) < 0) {
-			snprintf(err, errlen, "journal: rename bad journal: %s", strerror(errno));
-			return -errno;
-		}
-		snprintf(warn, warnlen, "journal: %zu bytes without a valid header moved to %s",
-			 len, BAD_FILE);
-		j->st.truncated_bytes = len;
-		fd = openat(j->dirfd, WEFTD_JOURNAL_FILE, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (fd < 0)
-			return -errno;
-		j->fd = fd;
-		len = 0;
-	} else if (r == 1) {
-		snprintf(warn, warnlen, "journal: torn or corrupt tail: truncating %zu bytes at offset %zu",
-			 len - good, good);
-		j->st.truncated_bytes = len - good;
-		if (ftruncate(fd, (off_t)good) < 0) {
-			snprintf(err, errlen, "journal: truncate: %s", strerror(errno));
-			return -errno;
-		}
-		len = good;
-	}
 	if (len == 0) {
-		r = jn_pwrite_all(fd, WEFTD_JREC_MAGIC, WEFTD_JREC_MAGIC_LEN, 0);
-		if (r == 0 && fdatasync(fd) < 0)
+		r = jn_pwrite_all(j->fd, WEFTD_JREC_MAGIC, WEFTD_JREC_MAGIC_LEN, 0);
+		if (r == 0 && fdatasync(j->fd) < 0)
 			r = -errno;
 		if (r < 0) {
 			snprintf(err, errlen, "journal: write header: %s", strerror(-r));
@@ -225,7 +383,7 @@ int weftd_journal_open(const struct weftd_journal_opts *o, struct weftd_journal 
 		return -ENOMEM;
 	j->mode = o->mode;
 	j->compact_bytes = o->compact_bytes ? o->compact_bytes : WEFTD_JOURNAL_COMPACT_BYTES;
-	j->dirfd = j->fd = -EBADF;
+	j->dirfd = j->fd = j->lockfd = -EBADF;
 	TAILQ_INIT(&j->live);
 	STAILQ_INIT(&j->pending);
 	weft_event_init(&j->work);
@@ -240,6 +398,8 @@ int weftd_journal_open(const struct weftd_journal_opts *o, struct weftd_journal 
 	if (r == 0 && (j->dirfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		r = -errno;
 	char err[256] = "";
+	if (r == 0)
+		r = lock_dir(j, o->dir, err, sizeof(err));
 	if (r == 0)
 		r = open_file(j, warn, warnlen, err, sizeof(err));
 	if (r < 0) {
@@ -291,6 +451,8 @@ struct weftd_journal *weftd_journal_free(struct weftd_journal *j)
 		close(j->fd);
 	if (j->dirfd >= 0)
 		close(j->dirfd);
+	if (j->lockfd >= 0)
+		close(j->lockfd); /* drops the flock */
 	free(j);
 	return NULL;
 }

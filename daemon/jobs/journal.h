@@ -3,9 +3,16 @@
  * An append-only file <state_dir>/journal of jrec.h frames: ACCEPT when a job is accepted
  * (before `submit` answers), FINISH when it reaches a final state. At start-up the file is
  * replayed: the jobs accepted and not finished are the live set, handed to the daemon to
- * resubmit (or to finish as LOST when their pipeline is gone). A torn or corrupt tail is
- * truncated with a warning. When the file outgrows opts.compact_bytes and is mostly dead
+ * resubmit (or to finish as LOST when their pipeline is gone). Damage costs only itself:
+ * the replay skips each damaged byte range (a bad header, a corrupt record, a torn tail) and
+ * goes on at the next valid frame; the ranges are kept in a new file
+ * <state_dir>/journal.bad.<unix-ns> (never overwritten), the journal is rewritten without
+ * them, and one warning gives the records kept and the bytes and ranges quarantined. When the file outgrows opts.compact_bytes and is mostly dead
  * records, the writer rewrites the live set into journal.tmp and renames it over.
+ *
+ * The journal holds an exclusive flock on <state_dir>/lock (which records its pid) from
+ * open to free: a second daemon on the same state_dir fails to open it (-EWOULDBLOCK, with
+ * a message naming the directory and the holder's pid) instead of sharing the file.
  *
  * Modes (enum weftd_durability):
  *   NONE   no file; accept/finish return 0 at once; nothing survives a restart.
@@ -16,8 +23,12 @@
  * FINISH records never park their caller and are fdatasync'ed only together with ACCEPTs:
  * losing one (power loss) replays a finished job again — at-least-once, never lost.
  *
- * All file I/O after open goes through libweft (io_uring) on the writer fiber. The first
- * I/O error is sticky: later accept() calls fail with it (the daemon answers `internal`). */
+ * All file I/O after open goes through libweft (io_uring) on the writer fiber. A write or
+ * sync error (ENOSPC, EDQUOT, EIO) fails the ACCEPTs of its batch and puts the journal out
+ * of service: accept() fails at once with that error (the daemon answers `unavailable`)
+ * while the writer probes the file with backoff (WEFTD_JOURNAL_RETRY_MIN_NS doubling up to
+ * _MAX_NS, a timed wait, no polling) until a probe write and sync succeed; then it writes
+ * the FINISH records it kept and accepts again, without a restart. */
 #ifndef WEFTD_JOURNAL_H
 #define WEFTD_JOURNAL_H
 
@@ -29,6 +40,8 @@
 
 #define WEFTD_JOURNAL_FILE          "journal"
 #define WEFTD_JOURNAL_COMPACT_BYTES (64u << 20)
+#define WEFTD_JOURNAL_RETRY_MIN_NS  (50 * 1000000LL)   /* first probe after a write error */
+#define WEFTD_JOURNAL_RETRY_MAX_NS  (2 * 1000000000LL) /* the backoff's ceiling */
 
 struct weftd_journal;
 
@@ -59,13 +72,18 @@ struct weftd_journal_stats {
 	uint64_t live;                /* unfinished jobs */
 	uint64_t live_bytes;          /* their records' size */
 	uint64_t replayed;            /* live jobs found at open */
-	uint64_t truncated_bytes;     /* torn/corrupt tail cut at open */
+	uint64_t write_errors;        /* batches or probes that failed */
+	uint64_t recoveries;          /* times the journal became writable again */
+	uint64_t recovered;           /* valid records read at open */
+	uint64_t quarantined_bytes;   /* damaged bytes moved to a journal.bad.<ns> file at open */
+	uint64_t bad_ranges;          /* how many damaged ranges they were */
 };
 
 /* Open (creating) the journal and replay it into the live set. Plain blocking I/O: call
  * before weft_run or through weft_blocking. Returns 0 with *ret owned by the caller, or
- * -errno (mkdir/open/read failed, -ENOMEM) with err filled. When a tail was cut or a bad
- * file moved aside, returns 0 and warn holds one line for the log (else warn[0] = 0).
+ * -errno (mkdir/open/read failed, -ENOMEM, -EWOULDBLOCK: state_dir locked by another
+ * process) with warn holding the message. When damage was quarantined, returns 0 and warn
+ * holds one line for the log (else warn[0] = 0).
  * mode NONE touches no file. */
 int weftd_journal_open(const struct weftd_journal_opts *o, struct weftd_journal **ret,
 		       char *warn, size_t warnlen);
@@ -82,7 +100,8 @@ int weftd_journal_start(struct weftd_journal *j);
 /* Journal a newly accepted job; id and pipeline NUL-terminated, id unique among live jobs.
  * Fiber only; parks (not cancellable: a write in flight is always waited for) until the
  * record is durable per the mode. Returns 0; -EEXIST (id live), -EINVAL (limits),
- * -ENOMEM, -ESHUTDOWN (closing), or the sticky I/O error. NONE: returns 0 at once. */
+ * -ENOMEM, -ESHUTDOWN (closing), or a write error (-ENOSPC, -EIO...: the journal is out of
+ * service and retrying; try again later). NONE: returns 0 at once. */
 int weftd_journal_accept(struct weftd_journal *j, const char *id, const char *pipeline,
 			 const void *payload, size_t payload_len, uint64_t submitted_ns, uint32_t owner);
 

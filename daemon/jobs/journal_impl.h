@@ -15,6 +15,7 @@
 
 #define TMP_FILE "journal.tmp"
 #define BAD_FILE "journal.bad"
+#define LOCK_FILE "lock"
 
 /* A live (accepted, unfinished) job: its encoded ACCEPT frame, ready to be rewritten by
  * compaction, plus NUL-terminated copies of id and pipeline for replay. */
@@ -43,6 +44,7 @@ struct weftd_journal {
 	enum weftd_durability mode;
 	uint64_t compact_bytes;
 	int dirfd, fd;
+	int lockfd;                     /* <state_dir>/lock, flock()ed for our whole life */
 	weftd_spin lock;               /* guards everything below */
 	struct weftd_idmap ids;        /* the live set by id */
 	TAILQ_HEAD(, jentry) live;     /* the live set in acceptance order */
@@ -50,7 +52,9 @@ struct weftd_journal {
 	weft_event work;               /* set when pending gets a record or closing is set */
 	bool idle;                     /* the writer waits on 'work' */
 	bool started, closing;
-	int err;                       /* sticky I/O error */
+	int err;                       /* the last write/sync error: accepts are refused with it
+				        * until a probe (journal_writer.c: recover) writes again */
+	int64_t backoff_ns;            /* the writer's wait before its next probe */
 	uint64_t size;                 /* bytes in the file (writer-owned once started) */
 	struct weftd_journal_stats st;
 	weft_wg done;                  /* the writer has ended */

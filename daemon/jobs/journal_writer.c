@@ -10,6 +10,7 @@
 #include <liburing.h> /* IORING_FSYNC_DATASYNC, weft_fsync's flag (weft/io.h) */
 
 #include "jobs/journal_impl.h"
+#include "util/log.h"
 
 #define IOV_BATCH 64
 
@@ -151,14 +152,20 @@ static void idle(struct weftd_journal *j)
 	}
 }
 
-/* The batch is written (r: the result): ACCEPTs are durable, their submitters hear r. */
+/* The batch is written (r: the result): ACCEPTs are durable, their submitters hear r. On
+ * failure the journal goes out of service, and the FINISH records go back to the head of
+ * the queue for the writer to retry once it writes again. */
 static void batch_done(struct weftd_journal *j, struct jbatch *b, int r, bool sync)
 {
+	struct jbatch retry;
 	struct jnode *n;
 
+	STAILQ_INIT(&retry);
 	weftd_spin_lock(&j->lock);
-	if (r < 0 && !j->err)
+	if (r < 0 && !j->err) {
 		j->err = r;
+		j->st.write_errors++;
+	}
 	j->st.batches++;
 	j->st.fsyncs += sync;
 	j->st.file_bytes = j->size;
@@ -168,12 +175,88 @@ static void batch_done(struct weftd_journal *j, struct jbatch *b, int r, bool sy
 			n->e->durable = r == 0;
 			j->st.accepts += r == 0;
 			weft_event_set(n->durable, r); /* n is dead after this */
+		} else if (r < 0 && !j->closing) {
+			STAILQ_INSERT_TAIL(&retry, n, next);
 		} else {
 			j->st.finishes += r == 0;
 			free(n);
 		}
 	}
+	STAILQ_CONCAT(&retry, &j->pending);
+	STAILQ_CONCAT(&j->pending, &retry);
 	weftd_spin_unlock(&j->lock);
+}
+
+/* Out of service: fail the ACCEPTs that queued before the error was known. Lock held. */
+static void fail_pending_accepts(struct weftd_journal *j)
+{
+	struct jbatch keep;
+	struct jnode *n;
+
+	STAILQ_INIT(&keep);
+	while ((n = STAILQ_FIRST(&j->pending))) {
+		STAILQ_REMOVE_HEAD(&j->pending, next);
+		if (n->e)
+			weft_event_set(n->durable, j->err);
+		else if (j->closing)
+			free(n); /* not written: the job replays at the next start (at-least-once) */
+		else
+			STAILQ_INSERT_TAIL(&keep, n, next);
+	}
+	STAILQ_CONCAT(&j->pending, &keep);
+}
+
+/* Can the file take data again? Cut what a failed batch may have left past j->size, write
+ * and sync a page there, and cut it again. Blocking: runs on a weft_blocking thread. */
+static int probe(void *arg)
+{
+	static const char page[4096];
+	struct weftd_journal *j = arg;
+	int r = ftruncate(j->fd, (off_t)j->size) < 0 ? -errno : 0;
+	if (r == 0)
+		r = jn_pwrite_all(j->fd, page, sizeof(page), (off_t)j->size);
+	if (r == 0 && fdatasync(j->fd) < 0)
+		r = -errno;
+	if (ftruncate(j->fd, (off_t)j->size) < 0 && r == 0)
+		r = -errno;
+	return r;
+}
+
+/* Out of service (j->err set): wait the backoff (a timed wait on 'work', which only close
+ * sets meanwhile, so queued FINISHes do not hurry it), then probe. Lock not held. */
+static void recover(struct weftd_journal *j)
+{
+	int64_t d = j->backoff_ns ? 2 * j->backoff_ns : WEFTD_JOURNAL_RETRY_MIN_NS;
+	j->backoff_ns = d < WEFTD_JOURNAL_RETRY_MAX_NS ? d : WEFTD_JOURNAL_RETRY_MAX_NS;
+	weft_ctx *ctx = NULL;
+	weftd_spin_lock(&j->lock);
+	bool closing = j->closing;
+	if (!closing) {
+		weft_event_init(&j->work);
+		j->idle = true;
+	}
+	weftd_spin_unlock(&j->lock);
+	if (closing)
+		return;
+	if (weft_ctx_with_timeout(NULL, j->backoff_ns, &ctx) == 0)
+		weft_event_wait(ctx, &j->work);
+	else
+		weft_sleep(NULL, j->backoff_ns); /* no memory for a context: wait all the same */
+	weft_ctx_unref(ctx);
+	int r = weft_blocking(probe, j);
+	weftd_spin_lock(&j->lock);
+	j->idle = false;
+	int was = j->err;
+	if (r == 0) {
+		j->err = 0;
+		j->st.recoveries++;
+	} else {
+		j->st.write_errors++;
+	}
+	weftd_spin_unlock(&j->lock);
+	if (r == 0) /* the backoff restarts only once a real batch is written: a disk that
+		     * takes the probe but not the next batch waits longer each time */
+		weftd_notice("journal: writable again (after %s): accepting jobs", strerror(-was));
 }
 
 static void writer(void *arg)
@@ -183,29 +266,45 @@ static void writer(void *arg)
 	for (;;) {
 		struct jbatch batch;
 		weftd_spin_lock(&j->lock);
+		if (j->err) {
+			fail_pending_accepts(j);
+			bool stop = j->closing;
+			weftd_spin_unlock(&j->lock);
+			if (stop)
+				break;
+			recover(j);
+			continue;
+		}
 		idle(j);
 		if (STAILQ_EMPTY(&j->pending)) { /* closing, and all written */
 			weftd_spin_unlock(&j->lock);
 			break;
 		}
 		take_batch(j, &batch);
-		int r = j->err;
 		weftd_spin_unlock(&j->lock);
 		bool sync = false;
-		if (r == 0)
-			r = write_batch(j, STAILQ_FIRST(&batch), &sync);
+		uint64_t base = j->size;
+		int r = write_batch(j, STAILQ_FIRST(&batch), &sync);
 		if (r == 0 && sync)
 			r = weft_fsync(NULL, j->fd, IORING_FSYNC_DATASYNC);
+		if (r < 0) {
+			j->size = base; /* the next write goes over what this one left */
+			weftd_err("journal: %s: refusing submits (unavailable) and retrying",
+				  strerror(-r));
+		} else {
+			j->backoff_ns = 0;
+		}
 		batch_done(j, &batch, r, sync);
 		maybe_compact(j);
 	}
 	weft_wg_done(&j->done);
 }
 
-/* Lock held. One event set per idle period, not per record. */
+/* Lock held. One event set per idle period, not per record; while the writer backs off
+ * after an error only close wakes it. */
 static void wake_writer(struct weftd_journal *j)
 {
-	if (j->idle) {
+	if (j->idle && (!j->err || j->closing)) {
 		j->idle = false;
 		weft_event_set(&j->work, 0);
 	}

@@ -138,27 +138,59 @@ long weftd_jrec_decode(const void *buf, size_t len, struct weftd_jrec *ret)
 	return (long)(WEFTD_JREC_FRAME_HDR + body_len);
 }
 
+/* The offset of the first whole valid frame at or after from, or len. The damaged frame at
+ * from - 1... is the caller's; hint is where its length field says the next frame starts. */
+static size_t resync(const unsigned char *p, size_t from, size_t hint, size_t len)
+{
+	struct weftd_jrec r;
+	if (hint > from && hint < len && weftd_jrec_decode(p + hint, len - hint, &r) > 0)
+		return hint;
+	for (size_t off = from; off < len; off++)
+		if (weftd_jrec_decode(p + off, len - off, &r) > 0)
+			return off;
+	return len;
+}
+
+static uint32_t frame_len(const unsigned char *p, size_t avail)
+{
+	return avail >= WEFTD_JREC_FRAME_HDR ? get32(p) : 0;
+}
+
 int weftd_jrec_scan(const void *buf, size_t len, int (*fn)(const struct weftd_jrec *r, void *arg),
-		    void *arg, size_t *ret_good)
+		    int (*bad)(size_t off, size_t len, void *arg), void *arg,
+		    struct weftd_jrec_scan_result *ret)
 {
 	const unsigned char *p = buf;
-	*ret_good = 0;
+	struct weftd_jrec_scan_result dummy;
+	size_t off = WEFTD_JREC_MAGIC_LEN, start = off;
+
+	if (!ret)
+		ret = &dummy;
+	*ret = (struct weftd_jrec_scan_result){ 0 };
 	if (len < WEFTD_JREC_MAGIC_LEN || memcmp(p, WEFTD_JREC_MAGIC, WEFTD_JREC_MAGIC_LEN) != 0)
-		return len ? 1 : 0;
-	size_t off = WEFTD_JREC_MAGIC_LEN;
-	*ret_good = off;
-	while (off < len) {
-		struct weftd_jrec r;
-		long n = weftd_jrec_decode(p + off, len - off, &r);
-		if (n <= 0)
-			return 1;
-		if (fn) {
-			int x = fn(&r, arg);
+		start = 0, off = resync(p, 0, WEFTD_JREC_MAGIC_LEN, len); /* a damaged header: go on after it */
+	for (;;) {
+		if (off > start) { /* [start, off) was skipped */
+			ret->bad_ranges++;
+			ret->bad_bytes += off - start;
+			int x = bad ? bad(start, off - start, arg) : 0;
 			if (x)
 				return x;
 		}
-		off += (size_t)n;
-		*ret_good = off;
+		if (off >= len)
+			return 0;
+		struct weftd_jrec r;
+		long n = weftd_jrec_decode(p + off, len - off, &r);
+		if (n > 0) {
+			ret->records++;
+			int x = fn ? fn(&r, arg) : 0;
+			if (x)
+				return x;
+			off += (size_t)n;
+			start = off;
+			continue;
+		}
+		start = off;
+		off = resync(p, off + 1, off + WEFTD_JREC_FRAME_HDR + frame_len(p + off, len - off), len);
 	}
-	return 0;
 }

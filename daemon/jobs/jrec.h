@@ -14,7 +14,8 @@
  *           daemon: it sees those records as corrupt)
  *   FINISH: u8 2 | u8 state | u16 id_len | id
  * All integers little-endian. A frame whose length runs past the end of the data is a torn
- * write; a frame whose CRC or body does not check is corrupt. Either ends the valid prefix. */
+ * write; a frame whose CRC or body does not check is corrupt. Either is skipped by the scan,
+ * which resynchronises on the next valid frame (weftd_jrec_scan). */
 #ifndef WEFTD_JREC_H
 #define WEFTD_JREC_H
 
@@ -74,12 +75,22 @@ long weftd_jrec_encode_finish(void *buf, const char *id, size_t id_len, enum wef
  * (bad CRC, unknown type, inconsistent lengths, empty id, unknown state). */
 long weftd_jrec_decode(const void *buf, size_t len, struct weftd_jrec *ret);
 
-/* Walk a whole file image: check the magic, call fn for each valid record in order (fn
- * returning non-zero stops the scan with that value). Stores in *ret_good the length of
- * the valid prefix (magic included; 0 when the magic itself is bad or missing, in which
- * case nothing is called). Returns 0 when all of buf is valid, 1 when a torn or corrupt tail
- * follows the prefix, or fn's non-zero value. */
+struct weftd_jrec_scan_result {
+	size_t records;               /* valid frames passed to fn */
+	size_t bad_ranges;            /* damaged byte ranges skipped */
+	size_t bad_bytes;             /* their total length */
+};
+
+/* Walk a whole file image: call fn for each valid record in order, and bad (may be NULL)
+ * for each damaged byte range [off, off + len) it skips: a bad or missing magic, a corrupt
+ * frame, a torn tail. After damage the scan resynchronises on the next whole valid frame:
+ * first where the damaged frame's own length says the next one starts (a flipped byte in a
+ * body), else at the first later offset where a frame decodes (length in range, CRC and
+ * body check). So one damaged record costs only itself; every range is reported, none is
+ * dropped silently. A callback returning non-zero stops the scan with that value; else
+ * returns 0. *ret is filled either way (NULL ok). */
 int weftd_jrec_scan(const void *buf, size_t len, int (*fn)(const struct weftd_jrec *r, void *arg),
-		    void *arg, size_t *ret_good);
+		    int (*bad)(size_t off, size_t len, void *arg), void *arg,
+		    struct weftd_jrec_scan_result *ret);
 
 #endif

@@ -11,6 +11,7 @@ static const char *const err_names[WEFTD_ERR__MAX] = {
 	"none", "bad_json", "too_large", "unknown_op", "missing_field", "bad_field",
 	"unknown_pipeline", "unknown_job", "busy", "draining", "forbidden", "internal",
 	"unsupported", "invalid_config",
+	"unavailable",
 };
 static const char *const state_names[WEFTD_JOB__MAX] = {
 	"queued", "running", "retrying", "done", "failed", "canceled",

@@ -27,6 +27,11 @@ static const struct errmap {
 	{ ETIMEDOUT, WEFTD_ERR_INTERNAL, "%s" },      /* drain: jobs still running */
 	{ ECANCELED, WEFTD_ERR_INTERNAL, "%s" },      /* drain: interrupted */
 	{ ENOMEM, WEFTD_ERR_INTERNAL, "out of memory" },
+	/* the journal's write errors: it retries on its own (jobs/journal.h) */
+	{ ENOSPC, WEFTD_ERR_UNAVAILABLE, "no space left for the journal: retry later" },
+	{ EDQUOT, WEFTD_ERR_UNAVAILABLE, "disk quota exceeded for the journal: retry later" },
+	{ EIO, WEFTD_ERR_UNAVAILABLE, "journal I/O error: retry later" },
+	{ EROFS, WEFTD_ERR_UNAVAILABLE, "the journal's file system is read-only: retry later" },
 };
 
 int srv_resp_errno(struct weftd_buf *b, const char *id, int err, const char *subject)

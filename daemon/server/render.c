@@ -63,6 +63,7 @@ int weftd_render_stats(struct weftd_buf *b, struct weftd_engine *e, const char *
 	weftd_json_obj_begin(b, "jobs");
 	weftd_json_u64(b, "table", c.total);
 	weftd_json_u64(b, "finished_retained", c.finished);
+	weftd_json_u64(b, "finished_bytes", c.finished_bytes);
 	weftd_json_obj_end(b);
 	weftd_json_obj_begin(b, "pipelines");
 	r = weftd_engine_figures(e, pipeline, pipe_stats_json, b);

@@ -54,7 +54,7 @@ static const char *usage_text =
 	"  -h, --help             this text\n"
 	"\n"
 	"Exit status: 0 ok (waits: every job done), 1 a job failed or was canceled,\n"
-	"2 usage error, 3 connection or protocol error, 4 busy or draining (retry later),\n"
+	"2 usage error, 3 connection or protocol error, 4 busy, draining or unavailable (retry later),\n"
 	"5 timed out before the job(s) ended, 6 request rejected (unknown job or pipeline,\n"
 	"bad argument, forbidden, unsupported).\n";
 
@@ -213,7 +213,7 @@ static int error_exit(json_t *resp, const char *raw)
 		printf("%s\n", raw);
 	else
 		fprintf(stderr, "weftctl: %s: %s\n", code ? code : "error", msg ? msg : "");
-	if (code && (!strcmp(code, "busy") || !strcmp(code, "draining")))
+	if (code && (!strcmp(code, "busy") || !strcmp(code, "draining") || !strcmp(code, "unavailable")))
 		return EX_BUSY;
 	return EX_REJECTED;
 }

@@ -31,15 +31,47 @@ static int check(const struct weftd_jrec *r, void *arg)
 	return 0;
 }
 
+struct walk {
+	size_t good;     /* bytes in valid records */
+	size_t bad;      /* bytes in damaged ranges */
+	size_t end;      /* where the last range or record ended */
+	const uint8_t *base;
+};
+
+static int rec(const struct weftd_jrec *r, void *arg)
+{
+	struct walk *w = arg;
+	size_t before = w->good;
+	const uint8_t *frame = (const uint8_t *)r->id - WEFTD_JREC_FRAME_HDR -
+		(r->type == WEFTD_JREC_ACCEPT ? WEFTD_JREC_ACCEPT_HDR : WEFTD_JREC_FINISH_HDR);
+	if ((size_t)(frame - w->base) != w->end)
+		abort();
+	check(r, &w->good);
+	w->end += w->good - before;
+	return 0;
+}
+
+static int bad(size_t off, size_t len, void *arg)
+{
+	struct walk *w = arg;
+	if (len == 0 || off != w->end)
+		abort(); /* ranges and records tile the input, in order */
+	w->bad += len;
+	w->end = off + len;
+	return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	size_t good = 0, off = WEFTD_JREC_MAGIC_LEN;
-	int r = weftd_jrec_scan(data, size, check, &off, &good);
-	if (r < 0 || r > 1 || good > size)
+	struct weftd_jrec_scan_result sr;
+	struct walk w = { .base = data };
+	int magic = size >= WEFTD_JREC_MAGIC_LEN && memcmp(data, WEFTD_JREC_MAGIC, WEFTD_JREC_MAGIC_LEN) == 0;
+	w.end = magic ? WEFTD_JREC_MAGIC_LEN : 0;
+	int r = weftd_jrec_scan(data, size, rec, bad, &w, &sr);
+	if (r != 0 || sr.bad_bytes != w.bad)
 		abort();
-	if (good && good != off)
-		abort(); /* the valid prefix is exactly the records it reported */
-	if (r == 0 && size && good != size)
+	/* every byte is either the magic, a valid record or a reported damaged range */
+	if (size && (magic ? WEFTD_JREC_MAGIC_LEN : 0) + w.good + w.bad != size)
 		abort();
 	/* the frame decoder alone, from the start (no magic) */
 	struct weftd_jrec rec;

@@ -536,10 +536,40 @@ static void test_exec_output_limit(void **state)
 
 	run_job(&j);
 	assert_int_equal(j.r, -EFBIG);
-	assert_string_equal(j.at.error, "output exceeds 64 MiB");
+	assert_string_equal(j.at.error, "output exceeds the stage's max_output of 67108864 bytes");
 	assert_null(j.at.out);
 	job_done(&j);
 	weftd_actor_free(j.a);
+}
+
+/* a stage's own max_output, for exec (which stops reading there) and for a builtin */
+static void test_stage_max_output(void **state)
+{
+	struct weftd_stage st = exec_stage(ARGV("head", "-c", "5000", "/dev/zero"), 1);
+	st.max_output = 4096;
+	struct job j = { .a = actor_ok(&st), .timeout_ns = 30 * WEFT_SEC };
+	run_job(&j);
+	assert_int_equal(j.r, -EFBIG);
+	assert_string_equal(j.at.error, "output exceeds the stage's max_output of 4096 bytes");
+	assert_null(j.at.out);
+	job_done(&j);
+	weftd_actor_free(j.a);
+	struct weftd_stage up = { .name = "s", .action = WEFTD_ACTION_BUILTIN, .builtin = "upper",
+				  .max_output = 3 };
+	struct job k = { .a = actor_ok(&up), .in = "abcd", .in_len = 4 };
+	run_job(&k);
+	assert_int_equal(k.r, -EFBIG);
+	assert_string_equal(k.at.error, "output of 4 bytes exceeds the stage's max_output of 3 bytes");
+	assert_null(k.at.out);
+	job_done(&k);
+	weftd_actor_free(k.a);
+	up.max_output = 4; /* at the limit is fine */
+	struct job m = { .a = actor_ok(&up), .in = "abcd", .in_len = 4 };
+	run_job(&m);
+	assert_int_equal(m.r, 0);
+	assert_memory_equal(m.at.out, "ABCD", 4);
+	job_done(&m);
+	weftd_actor_free(m.a);
 }
 
 /* pids written by the child to stderr ("pid [pid...]") */
@@ -931,6 +961,7 @@ int main(void)
 		BOTH(test_exec_stderr_tail),
 		BOTH(test_exec_large),
 		BOTH(test_exec_output_limit),
+		BOTH(test_stage_max_output),
 		BOTH(test_exec_timeout),
 		BOTH(test_exec_cancel),
 		BOTH(test_exec_kill_after_grace),

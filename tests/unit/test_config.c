@@ -40,6 +40,7 @@ static void test_minimal_defaults(void **state)
 	assert_int_equal(d->watchdog, WEFTD_WATCHDOG_AUTO);
 	assert_int_equal(d->durability, WEFTD_DURABILITY_NONE);
 	assert_int_equal(d->retention.count, 10000);
+	assert_int_equal(d->retention.bytes, 256u << 20);
 	assert_int_equal(d->log_level, WEFTD_LOG_INFO);
 	assert_int_equal(c->npipelines, 1);
 	const struct weftd_stage *s = &c->pipelines[0].stages[0];
@@ -52,6 +53,7 @@ static void test_minimal_defaults(void **state)
 	assert_int_equal(s->retry.jitter, WEFTD_JITTER_FULL);
 	assert_int_equal(s->rate_limit.count, 0);
 	assert_int_equal(s->kill_grace_ns, 5 * WEFTD_NSEC_PER_SEC);
+	assert_int_equal(s->max_output, 64u << 20);
 	assert_int_equal(s->mark.line, 4);
 	assert_int_equal(s->mark.column, 9);
 	weftd_config_free(c);
@@ -84,6 +86,7 @@ static void test_full(void **state)
 	assert_int_equal(d->durability, WEFTD_DURABILITY_FSYNC);
 	assert_string_equal(d->state_dir, "/tmp/weftd-state");
 	assert_int_equal(d->retention.age_ns, 600 * WEFTD_NSEC_PER_SEC);
+	assert_int_equal(d->retention.bytes, 1u << 30);
 	assert_int_equal(d->log_level, WEFTD_LOG_DEBUG);
 	const struct weftd_pipeline *p = weftd_config_pipeline(c, "thumbnails");
 	assert_non_null(p);
@@ -100,6 +103,7 @@ static void test_full(void **state)
 	assert_int_equal(s->rate_limit.per_ns, WEFTD_NSEC_PER_SEC);
 	assert_int_equal(s->rate_limit.burst, 10);
 	assert_int_equal(s->kill_grace_ns, 1500 * WEFTD_NSEC_PER_MSEC);
+	assert_int_equal(s->max_output, 2u << 20);
 	assert_int_equal(s->heartbeat_timeout_ns, 3 * WEFTD_NSEC_PER_SEC);
 	p = weftd_config_pipeline(c, "plug");
 	assert_int_equal(p->stages[0].action, WEFTD_ACTION_PLUGIN);
@@ -524,6 +528,7 @@ static void test_pipeline_equal_each_setting(void **state)
 		"name: s, exec: [cat, -n], workers: 2", "name: s, exec: [cat, -n], queue: 8",
 		"name: s, exec: [cat, -n], timeout: 1s", "name: s, exec: [cat, -n], kill_grace: 1s",
 		"name: s, exec: [cat, -n], heartbeat_timeout: 1s",
+		"name: s, exec: [cat, -n], max_output: 1KiB",
 		"name: s, exec: [cat, -n], retry: {attempts: 2}", "name: s, exec: [cat, -n], retry: {initial: 1ms}",
 		"name: s, exec: [cat, -n], retry: {max: 1m}", "name: s, exec: [cat, -n], retry: {multiplier: 3}",
 		"name: s, exec: [cat, -n], retry: {jitter: none}",

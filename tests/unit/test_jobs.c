@@ -87,7 +87,7 @@ static void test_moves(void **state)
 {
 	struct weftd_jobs *t;
 
-	assert_int_equal(weftd_jobs_new(1000, WEFT_SEC * 3600, NULL, &t), 0);
+	assert_int_equal(weftd_jobs_new(&(struct weftd_retention){ 1000, WEFT_SEC * 3600, UINT64_MAX }, NULL, &t), 0);
 	for (int from = 0; from < WEFTD_JOB__MAX; from++) {
 		for (int to = 0; to < WEFTD_JOB__MAX; to++) {
 			struct weftd_job *j = job_in(t, (enum weftd_job_state)from);
@@ -119,7 +119,7 @@ static void test_ids_and_lookup(void **state)
 	struct weftd_jobs *t;
 	struct weftd_job *a, *b, *g;
 
-	assert_int_equal(weftd_jobs_new(100, WEFT_SEC * 3600, NULL, &t), 0);
+	assert_int_equal(weftd_jobs_new(&(struct weftd_retention){ 100, WEFT_SEC * 3600, UINT64_MAX }, NULL, &t), 0);
 	a = mkjob(t, "p", "x");
 	b = mkjob(t, "p", "y");
 	assert_int_equal(strlen(ID(a)), WEFTD_JOB_ID_LEN);
@@ -156,7 +156,7 @@ static void test_lifecycle(void **state)
 	struct weftd_jobs *t;
 	struct weftd_job *j;
 
-	assert_int_equal(weftd_jobs_new(100, WEFT_SEC * 3600, NULL, &t), 0);
+	assert_int_equal(weftd_jobs_new(&(struct weftd_retention){ 100, WEFT_SEC * 3600, UINT64_MAX }, NULL, &t), 0);
 	j = mkjob(t, "p", "in");
 	assert_int_equal(weftd_job_begin_attempt(j, 0, "s0", 1, weft_now()), 0);
 	assert_int_equal(weftd_job_state(j), WEFTD_JOB_RUNNING);
@@ -197,7 +197,7 @@ static void test_cancel(void **state)
 	struct weftd_jobs *t;
 	struct weftd_job *q, *r;
 
-	assert_int_equal(weftd_jobs_new(100, WEFT_SEC * 3600, NULL, &t), 0);
+	assert_int_equal(weftd_jobs_new(&(struct weftd_retention){ 100, WEFT_SEC * 3600, UINT64_MAX }, NULL, &t), 0);
 	/* queued: ends at once with the reason */
 	q = mkjob(t, "p", "");
 	assert_true(weftd_job_cancel(t, q, "by test"));
@@ -235,7 +235,7 @@ static void test_retention(void **state)
 	struct weftd_jobs_counts c;
 	char id0[32], id1[32];
 
-	assert_int_equal(weftd_jobs_new(3, WEFT_SEC * 3600, NULL, &t), 0);
+	assert_int_equal(weftd_jobs_new(&(struct weftd_retention){ 3, WEFT_SEC * 3600, UINT64_MAX }, NULL, &t), 0);
 	for (int i = 0; i < 6; i++)
 		j[i] = mkjob(t, "p", "");
 	strcpy(id0, ID(j[0]));
@@ -259,13 +259,57 @@ static void test_retention(void **state)
 	weftd_jobs_counts(t, &c);
 	assert_int_equal(c.total, 1);
 	/* age: kept until older than the retention age */
-	weftd_jobs_set_retention(t, 100, WEFT_SEC);
+	weftd_jobs_set_retention(t, &(struct weftd_retention){ 100, WEFT_SEC, UINT64_MAX });
 	weftd_job_begin_attempt(j[5], 0, "s", 1, weft_now());
 	weftd_jobs_finish(t, j[5], WEFTD_JOB_DONE, NULL, 0, NULL);
 	assert_int_equal(weftd_jobs_expire(t, weft_now()), 0);
 	assert_int_equal(weftd_jobs_expire(t, weft_now() + 2 * WEFT_SEC), 1);
 	for (int i = 0; i < 6; i++)
 		weftd_job_unref(j[i]); /* our references outlive eviction */
+	weftd_jobs_free(t);
+}
+
+/* retention.bytes: outputs are evicted oldest first while their total is over the budget;
+ * the newest stays even when alone over it. */
+static void test_retention_bytes(void **state)
+{
+	struct weftd_jobs *t;
+	struct weftd_job *j[5];
+	struct weftd_jobs_counts c;
+	size_t sizes[] = { 400, 300, 200, 500, 2000 };
+
+	assert_int_equal(weftd_jobs_new(&(struct weftd_retention){ 100, WEFT_SEC * 3600, 1000 },
+					NULL, &t), 0);
+	for (int i = 0; i < 5; i++)
+		j[i] = mkjob(t, "p", "");
+	for (int i = 0; i < 3; i++) { /* 400 + 300 + 200: within 1000 */
+		weftd_job_begin_attempt(j[i], 0, "s", 1, weft_now());
+		weftd_jobs_finish(t, j[i], WEFTD_JOB_DONE, calloc(1, sizes[i] + 1), sizes[i], NULL);
+	}
+	weftd_jobs_counts(t, &c);
+	assert_int_equal(c.finished, 3);
+	assert_int_equal(c.finished_bytes, 900);
+	/* + 500 = 1400: the oldest (400) goes, 1000 left */
+	weftd_job_begin_attempt(j[3], 0, "s", 1, weft_now());
+	weftd_jobs_finish(t, j[3], WEFTD_JOB_DONE, calloc(1, 501), 500, NULL);
+	weftd_jobs_counts(t, &c);
+	assert_int_equal(c.finished, 3);
+	assert_int_equal(c.finished_bytes, 1000);
+	struct weftd_job *g = weftd_jobs_get(t, ID(j[0]), 16);
+	assert_null(g);
+	/* one output over the whole budget: everything older goes, it stays */
+	weftd_job_begin_attempt(j[4], 0, "s", 1, weft_now());
+	weftd_jobs_finish(t, j[4], WEFTD_JOB_DONE, calloc(1, 2001), 2000, NULL);
+	weftd_jobs_counts(t, &c);
+	assert_int_equal(c.finished, 1);
+	assert_int_equal(c.finished_bytes, 2000);
+	assert_non_null(g = weftd_jobs_get(t, ID(j[4]), 16));
+	weftd_job_unref(g);
+	/* a smaller budget at reload applies at the next sweep */
+	weftd_jobs_set_retention(t, &(struct weftd_retention){ 100, WEFT_SEC * 3600, 10 });
+	assert_int_equal(weftd_jobs_expire(t, weft_now()), 0); /* the last one stays */
+	for (int i = 0; i < 5; i++)
+		weftd_job_unref(j[i]);
 	weftd_jobs_free(t);
 }
 
@@ -281,7 +325,7 @@ static void test_list_json(void **state)
 	struct weftd_job *j[4];
 	struct weftd_buf b;
 
-	assert_int_equal(weftd_jobs_new(100, WEFT_SEC * 3600, NULL, &t), 0);
+	assert_int_equal(weftd_jobs_new(&(struct weftd_retention){ 100, WEFT_SEC * 3600, UINT64_MAX }, NULL, &t), 0);
 	j[0] = mkjob(t, "a", "");
 	j[1] = mkjob(t, "b", "");
 	j[2] = mkjob(t, "a", "");
@@ -378,7 +422,7 @@ static void test_wait(void **state)
 {
 	for (unsigned procs = 1; procs <= 2; procs++) {
 		struct wait_env e = { 0 };
-		assert_int_equal(weftd_jobs_new(100, WEFT_SEC * 3600, NULL, &e.t), 0);
+		assert_int_equal(weftd_jobs_new(&(struct weftd_retention){ 100, WEFT_SEC * 3600, UINT64_MAX }, NULL, &e.t), 0);
 		assert_int_equal(weft_run(wait_main, &e, &(struct weft_opts){ .procs = procs }), 0);
 		assert_int_equal(e.r_all, 0);
 		assert_int_equal(e.r_timeout, -ETIMEDOUT);
@@ -453,7 +497,8 @@ int main(void)
 		cmocka_unit_test(test_transitions), cmocka_unit_test(test_moves),
 		cmocka_unit_test(test_ids_and_lookup),
 		cmocka_unit_test(test_lifecycle), cmocka_unit_test(test_cancel),
-		cmocka_unit_test(test_retention), cmocka_unit_test(test_list_json),
+		cmocka_unit_test(test_retention),
+		cmocka_unit_test(test_retention_bytes), cmocka_unit_test(test_list_json),
 		cmocka_unit_test(test_wait), cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_bucket),
 	};

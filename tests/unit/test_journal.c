@@ -101,26 +101,46 @@ static int count_rec(const struct weftd_jrec *r, void *arg)
 	return 0;
 }
 
+static int count_bad(size_t off, size_t len, void *arg)
+{
+	(*(int *)arg) += 1000;
+	return 0;
+}
+
 static void test_scan(void **state)
 {
 	unsigned char buf[512];
-	size_t len = WEFTD_JREC_MAGIC_LEN, good;
+	size_t len = WEFTD_JREC_MAGIC_LEN, a_len;
+	struct weftd_jrec_scan_result sr;
 	memcpy(buf, WEFTD_JREC_MAGIC, len);
-	len += (size_t)weftd_jrec_encode_accept(buf + len, "a", 1, "p", 1, "xyz", 3, 1, 1000);
+	len += a_len = (size_t)weftd_jrec_encode_accept(buf + len, "a", 1, "p", 1, "xyz", 3, 1, 1000);
 	len += (size_t)weftd_jrec_encode_finish(buf + len, "a", 1, WEFTD_JREC_DONE);
 	int n = 0;
-	assert_int_equal(weftd_jrec_scan(buf, len, count_rec, &n, &good), 0);
+	assert_int_equal(weftd_jrec_scan(buf, len, count_rec, count_bad, &n, &sr), 0);
 	assert_int_equal(n, 2);
-	assert_int_equal(good, len);
+	assert_int_equal(sr.records, 2);
+	assert_int_equal(sr.bad_ranges, 0);
+	/* a torn tail is one damaged range */
 	n = 0;
-	assert_int_equal(weftd_jrec_scan(buf, len - 1, count_rec, &n, &good), 1);
-	assert_int_equal(n, 1);
-	assert_int_equal(good, len - weftd_jrec_finish_size(1));
+	assert_int_equal(weftd_jrec_scan(buf, len - 1, count_rec, count_bad, &n, &sr), 0);
+	assert_int_equal(n, 1001);
+	assert_int_equal(sr.bad_bytes, weftd_jrec_finish_size(1) - 1);
+	/* a damaged header: the records after it are still found */
 	buf[0] = 'X';
 	n = 0;
-	assert_int_equal(weftd_jrec_scan(buf, len, count_rec, &n, &good), 1);
-	assert_int_equal(n, 0);
-	assert_int_equal(good, 0);
+	assert_int_equal(weftd_jrec_scan(buf, len, count_rec, count_bad, &n, &sr), 0);
+	assert_int_equal(n, 1002);
+	assert_int_equal(sr.bad_bytes, WEFTD_JREC_MAGIC_LEN);
+	/* a damaged first record: the second is still found */
+	buf[0] = 'W';
+	buf[WEFTD_JREC_MAGIC_LEN + a_len - 1] ^= 0x20;
+	n = 0;
+	assert_int_equal(weftd_jrec_scan(buf, len, count_rec, count_bad, &n, &sr), 0);
+	assert_int_equal(n, 1001);
+	assert_int_equal(sr.bad_bytes, a_len);
+	/* nothing at all is not damage */
+	assert_int_equal(weftd_jrec_scan(buf, 0, count_rec, count_bad, &n, &sr), 0);
+	assert_int_equal(sr.bad_ranges, 0);
 }
 
 /* ---- journal ---- */
@@ -233,7 +253,7 @@ static void test_roundtrip(void **state)
 		struct weftd_journal_stats st;
 		weftd_journal_stats(j, &st);
 		assert_int_equal(st.replayed, 2);
-		assert_int_equal(st.truncated_bytes, 0);
+		assert_int_equal(st.quarantined_bytes, 0);
 		weftd_journal_free(j);
 	}
 }
@@ -293,24 +313,24 @@ static void test_corrupt_tail(void **state)
 	append_bytes(rec, (size_t)n / 2);
 	char warn[256];
 	j = jopen(WEFTD_DURABILITY_BATCH, 0, warn);
-	assert_non_null(strstr(warn, "truncating"));
+	assert_non_null(strstr(warn, "quarantined"));
 	struct weftd_journal_stats st;
 	weftd_journal_stats(j, &st);
-	assert_int_equal(st.truncated_bytes, n / 2);
+	assert_int_equal(st.quarantined_bytes, n / 2);
 	assert_int_equal(st.live, 2);
 	assert_int_equal(file_size(), good);
 	weftd_journal_free(j);
 	/* garbage with a valid-looking length but a bad CRC, then a good record after it:
-	 * nothing after the corruption can be trusted */
+	 * the garbage is skipped, the record after it kept */
 	unsigned char junk[24] = { 8, 0, 0, 0, 1, 2, 3, 4 };
 	append_bytes(junk, sizeof(junk));
 	append_bytes(rec, (size_t)n);
 	j = jopen(WEFTD_DURABILITY_BATCH, 0, warn);
-	assert_non_null(strstr(warn, "truncating"));
+	assert_non_null(strstr(warn, "quarantined 24 bytes in 1 ranges"));
 	weftd_journal_stats(j, &st);
-	assert_int_equal(st.truncated_bytes, sizeof(junk) + (size_t)n);
-	assert_int_equal(st.live, 2);
-	assert_int_equal(file_size(), good);
+	assert_int_equal(st.quarantined_bytes, sizeof(junk));
+	assert_int_equal(st.live, 3);
+	assert_int_equal(file_size(), good + n);
 	weftd_journal_free(j);
 	/* not a journal at all: moved aside, a fresh one started */
 	char path[128];
@@ -324,6 +344,153 @@ static void test_corrupt_tail(void **state)
 	assert_int_equal(st.live, 0);
 	assert_int_equal(file_size(), WEFTD_JREC_MAGIC_LEN);
 	weftd_journal_free(j);
+}
+
+/* ---- damage: a golden journal of GOLDEN records, damaged at each record in turn ---- */
+
+#define GOLDEN 40
+
+static void golden_main(void *arg)
+{
+	struct weftd_journal *j = arg;
+	assert_int_equal(weftd_journal_start(j), 0);
+	for (int i = 1; i <= GOLDEN; i++) {
+		char id[16], pl[64];
+		snprintf(id, sizeof(id), "g%d", i);
+		snprintf(pl, sizeof(pl), "payload of job %d", i);
+		assert_int_equal(weftd_journal_accept(j, id, "p", pl, strlen(pl), (uint64_t)i, 1000), 0);
+	}
+	assert_int_equal(weftd_journal_close(j), 0);
+}
+
+static void put_file(const char *name, const void *b, size_t n)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/%s", g_dir, name);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, b, n), (ssize_t)n);
+	close(fd);
+}
+
+static size_t get_file(const char *name, void *b, size_t cap)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/%s", g_dir, name);
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	ssize_t n = read(fd, b, cap);
+	assert_true(n >= 0 && (size_t)n < cap);
+	close(fd);
+	return (size_t)n;
+}
+
+/* The quarantine files in g_dir: how many, and the total of their sizes. */
+static int bad_files(size_t *ret_bytes)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "cat %s/journal.bad.* 2>/dev/null | wc -c; ls %s | grep -c '^journal\\.bad\\.'", g_dir, g_dir);
+	FILE *p = popen(cmd, "r");
+	unsigned long bytes = 0;
+	int n = 0;
+	assert_int_equal(fscanf(p, "%lu %d", &bytes, &n), 2);
+	pclose(p);
+	*ret_bytes = bytes;
+	return n;
+}
+
+/* Flip one byte at each record in turn, at the start of its frame (the length), in its CRC
+ * and in its body: every other record is recovered, the damaged one is quarantined. */
+static void test_damage_each_record(void **state)
+{
+	struct weftd_journal *j = jopen(WEFTD_DURABILITY_BATCH, 0, NULL);
+	run(golden_main, j);
+	weftd_journal_free(j);
+	static unsigned char gold[8192], img[8192];
+	size_t len = get_file("journal", gold, sizeof(gold));
+	size_t off[GOLDEN + 1], at = WEFTD_JREC_MAGIC_LEN;
+	for (int i = 0; i < GOLDEN; i++) {
+		struct weftd_jrec r;
+		long n = weftd_jrec_decode(gold + at, len - at, &r);
+		assert_true(n > 0);
+		off[i] = at;
+		at += (size_t)n;
+	}
+	off[GOLDEN] = at;
+	assert_int_equal(at, len);
+	int cases = 0, recovered = 0;
+	for (int i = 0; i < GOLDEN; i++) {
+		size_t rl = off[i + 1] - off[i];
+		size_t where[3] = { off[i] + 1, off[i] + 5, off[i] + rl / 2 + 4 };
+		for (int w = 0; w < 3; w++) {
+			char cmd[160], warn[256];
+			snprintf(cmd, sizeof(cmd), "rm -f %s/journal*", g_dir);
+			assert_int_equal(system(cmd), 0);
+			memcpy(img, gold, len);
+			img[where[w]] ^= 0x40;
+			put_file("journal", img, len);
+			j = jopen(WEFTD_DURABILITY_BATCH, 0, warn);
+			struct weftd_journal_stats st;
+			weftd_journal_stats(j, &st);
+			struct seen s = { 0 };
+			assert_int_equal(weftd_journal_replay(j, collect, &s), 0);
+			assert_int_equal(s.n, GOLDEN - 1);
+			for (int k = 0, m = 0; k < GOLDEN; k++) {
+				if (k == i)
+					continue;
+				char id[16];
+				snprintf(id, sizeof(id), "g%d", k + 1);
+				assert_string_equal(s.ids[m++], id);
+			}
+			assert_int_equal(st.recovered, GOLDEN - 1);
+			assert_int_equal(st.quarantined_bytes, rl);
+			assert_non_null(strstr(warn, "kept 39 records"));
+			size_t bb;
+			assert_int_equal(bad_files(&bb), 1);
+			assert_int_equal(bb, rl);
+			/* the journal was rewritten without the damage: a restart finds it clean */
+			weftd_journal_free(j);
+			j = jopen(WEFTD_DURABILITY_BATCH, 0, warn);
+			assert_string_equal(warn, "");
+			weftd_journal_free(j);
+			assert_int_equal(file_size(), (off_t)(len - rl));
+			cases++;
+			recovered += (int)st.recovered;
+		}
+	}
+	print_message("journal damage: %d cases (3 byte flips at each of %d records), %d of %d "
+		      "other records recovered\n", cases, GOLDEN, recovered, cases * (GOLDEN - 1));
+}
+
+/* A damaged header loses nothing else; two damaged starts keep two quarantine files. */
+static void test_damage_header_twice(void **state)
+{
+	struct weftd_journal *j = jopen(WEFTD_DURABILITY_BATCH, 0, NULL);
+	run(golden_main, j);
+	weftd_journal_free(j);
+	static unsigned char img[8192];
+	size_t len = get_file("journal", img, sizeof(img));
+	img[3] ^= 1;
+	put_file("journal", img, len);
+	char warn[256];
+	j = jopen(WEFTD_DURABILITY_BATCH, 0, warn);
+	struct weftd_journal_stats st;
+	weftd_journal_stats(j, &st);
+	assert_int_equal(st.live, GOLDEN);
+	assert_int_equal(st.quarantined_bytes, WEFTD_JREC_MAGIC_LEN);
+	weftd_journal_free(j);
+	size_t bb;
+	assert_int_equal(bad_files(&bb), 1);
+	/* the second damaged start: a torn tail this time */
+	len = get_file("journal", img, sizeof(img));
+	put_file("journal", img, len - 3);
+	j = jopen(WEFTD_DURABILITY_BATCH, 0, warn);
+	weftd_journal_stats(j, &st);
+	assert_int_equal(st.live, GOLDEN - 1);
+	weftd_journal_free(j);
+	assert_int_equal(bad_files(&bb), 2);
+	/* both kept: the first one's header, the second one's torn last record ("g40") */
+	assert_int_equal(bb, WEFTD_JREC_MAGIC_LEN + weftd_jrec_accept_size(3, 1, 17) - 3);
 }
 
 static void accepter(void *arg)
@@ -469,6 +636,8 @@ int main(void)
 		J(test_roundtrip, 2),
 		J(test_replay_lost, 1),
 		J(test_corrupt_tail, 1),
+		J(test_damage_each_record, 1),
+		J(test_damage_header_twice, 1),
 		J(test_group_commit, 1),
 		J(test_group_commit, 2),
 		J(test_compaction, 1),

@@ -47,8 +47,11 @@ static void test_errno_table(void **state)
 	check(-ETIMEDOUT, "drain timed out", "internal", "drain timed out");
 	check(-ENOMEM, "q", "internal", "out of memory");
 	check(-ENOMEM, NULL, "internal", "out of memory");
-	check(-EIO, "q", "internal", "Input/output error"); /* not in the table: strerror */
-	check(-ENOSPC, NULL, "internal", "No space left on device");
+	check(-EXDEV, "q", "internal", "Invalid cross-device link"); /* not in the table: strerror */
+	/* the journal out of service (issue 11): a code a client can act on, not internal */
+	check(-ENOSPC, NULL, "unavailable", "no space left for the journal: retry later");
+	check(-ENOSPC, "q", "unavailable", "no space left for the journal: retry later");
+	check(-EIO, "q", "unavailable", "journal I/O error: retry later");
 }
 
 static struct weftd_config *conf(const char *yaml)
@@ -76,7 +79,7 @@ static void test_render(void **state)
 	weftd_render_pipelines(&b, e);
 	weftd_json_obj_end(&b);
 	assert_int_equal(b.err, 0);
-	assert_non_null(strstr(b.data, "{\"jobs\":{\"table\":0,\"finished_retained\":0},"
+	assert_non_null(strstr(b.data, "{\"jobs\":{\"table\":0,\"finished_retained\":0,\"finished_bytes\":0},"
 					"\"pipelines\":{\"p\":{\"submitted\":0,\"done\":0,"));
 	assert_non_null(strstr(b.data, "\"stages\":[{\"name\":\"s\",\"queued\":0,\"running\":0,"));
 	assert_non_null(strstr(b.data, "\"pipelines\":[{\"name\":\"p\",\"stages\":[{\"name\":\"s\","
