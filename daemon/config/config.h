@@ -120,6 +120,8 @@ struct weftd_config {
 	struct weftd_daemon_config daemon;
 	const struct weftd_pipeline *pipelines; /* 1 .. WEFTD_MAX_PIPELINES, file order */
 	size_t npipelines;
+	const char *name;                       /* the file (name_for_errors): the FILE of
+						   errors found after loading (FILE:LINE:COL) */
 	struct weftd_config_mem *mem;           /* private: owns every string and array */
 };
 
