@@ -15,6 +15,7 @@
 #include "util/log.h"
 #include "actions/actor.h"
 #include "actions/keeper.h"
+#include "actions/orphans.h"
 #include "util/notify.h"
 #include "server/server.h"
 #include "service/signals.h"
@@ -234,6 +235,11 @@ int main(int argc, char **argv)
 	r = weftd_keeper_start(&st.keeper);
 	if (r < 0)
 		weftd_warn("no keeper for exec children (they would outlive a killed weftd): %s",
+			   strerror(-r));
+	/* weftd adopts what escapes an exec job's group, to end it (actions/orphans.h) */
+	r = weftd_orphans_init(weftd_keeper_pid(st.keeper));
+	if (r < 0)
+		weftd_warn("not a child subreaper (what escapes a job's process group runs on): %s",
 			   strerror(-r));
 	st.lfd = weftd_server_listen(&st.cfg->daemon, &activated, err, sizeof(err));
 	if (st.lfd < 0) {

@@ -80,6 +80,9 @@ struct weftd_stage {
 	struct weftd_retry retry;
 	struct weftd_rate_limit rate_limit;
 	uint64_t kill_grace_ns;         /* SIGTERM -> SIGKILL for exec; default 5s */
+	bool kill_group_on_exit;        /* exec: SIGKILL the job's process group when its
+					   attempt ends (leftovers such as `cmd &`); true
+					   (default) | false. See actions/orphans.h */
 	uint64_t heartbeat_timeout_ns;  /* default 0 = daemon.heartbeat_timeout */
 	struct weftd_mark mark;         /* where the stage starts in the file */
 };
