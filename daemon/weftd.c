@@ -13,7 +13,9 @@
 #include "service/lifecycle.h"
 #include "jobs/journal.h"
 #include "util/log.h"
+#include "actions/actor.h"
 #include "actions/keeper.h"
+#include "actions/orphans.h"
 #include "util/notify.h"
 #include "server/server.h"
 #include "service/signals.h"
@@ -42,8 +44,10 @@ static void usage(FILE *f)
 		"the client is weftctl).\n"
 		"\n"
 		"  -c, --config FILE        configuration file (default " DEFAULT_CONFIG ")\n"
-		"  -t, --check-config FILE  validate FILE, print the first error as\n"
-		"                           FILE:LINE:COLUMN: key: message, exit 0 (valid) or 1\n"
+		"  -t, --check-config FILE  check FILE as start and reload do (the file, then each\n"
+		"                           stage prepared: params, exec program in PATH, plugin\n"
+		"                           and symbol), print the first error as\n"
+		"                           FILE:LINE:COLUMN: message, exit 0 (valid) or 1\n"
 		"  -h, --help               this text\n"
 		"  -V, --version            print the version\n"
 		"\n"
@@ -203,7 +207,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (check) {
+		/* what start and reload check: the file, then every stage's action prepared */
 		r = weftd_config_load(check, &st.cfg, err, sizeof(err));
+		if (r == 0 && (r = weftd_actor_check_config(st.cfg, err, sizeof(err))) < 0)
+			weftd_config_free(st.cfg);
 		if (r < 0) {
 			fprintf(stderr, "%s\n", err);
 			return 1;
@@ -231,6 +238,11 @@ int main(int argc, char **argv)
 	r = weftd_keeper_start(&st.keeper);
 	if (r < 0)
 		weftd_warn("no keeper for exec children (they would outlive a killed weftd): %s",
+			   strerror(-r));
+	/* weftd adopts what escapes an exec job's group, to end it (actions/orphans.h) */
+	r = weftd_orphans_init(weftd_keeper_pid(st.keeper));
+	if (r < 0)
+		weftd_warn("not a child subreaper (what escapes a job's process group runs on): %s",
 			   strerror(-r));
 	st.lfd = weftd_server_listen(&st.cfg->daemon, &activated, err, sizeof(err));
 	if (st.lfd < 0) {

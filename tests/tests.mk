@@ -87,10 +87,18 @@ build-fuzz/%: tests/fuzz/%.c $$(FUZZ_DEPS_$$*) $$(wildcard daemon/*/*.h) | deps
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_DEPS_$*) $(PKG_LIBS) -lm -ldl -pthread -fsanitize=fuzzer
 fuzz: $(FUZZ_BINS)
+# Each target's output goes to build-fuzz/<target>.log and its crash, leak and
+# timeout inputs to build-fuzz/artifacts-<target>/ (not the working directory).
+# The status is the fuzzer's own (no pipe: /bin/sh has no pipefail): a crash
+# fails the step and prints the report's end; the other targets still run.
 fuzz-run: $(FUZZ_BINS)
-	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p build-fuzz/corpus-$$n; \
-	  echo "== $$n ($(FUZZ_SECONDS)s)"; $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
-	    build-fuzz/corpus-$$n tests/fuzz/corpus/$${n#fuzz_} 2>&1 | tail -3 || exit 1; done
+	@bad=; for f in $(FUZZ_BINS); do n=$$(basename $$f); log=build-fuzz/$$n.log; \
+	  art=build-fuzz/artifacts-$$n; mkdir -p build-fuzz/corpus-$$n $$art; \
+	  echo "== $$n ($(FUZZ_SECONDS)s)"; rc=0; $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+	    -artifact_prefix=$$art/ build-fuzz/corpus-$$n tests/fuzz/corpus/$${n#fuzz_} >$$log 2>&1 || rc=$$?; \
+	  if [ $$rc -eq 0 ]; then tail -3 $$log; else tail -40 $$log; bad="$$bad $$n"; \
+	    echo "== $$n FAILED (exit $$rc): log $$log, inputs in $$art/"; fi; done; \
+	  if [ -n "$$bad" ]; then echo "fuzz-run: failed:$$bad"; exit 1; fi
 
 test-systemd: all | deps
 	bash tests/systemd/run.sh

@@ -54,6 +54,34 @@ int weftd_actor_new(const struct weftd_stage *cfg, struct weftd_actor **ret, cha
 	return 0;
 }
 
+int weftd_actor_new_at(const struct weftd_config *c, const struct weftd_pipeline *p, size_t i,
+		       struct weftd_actor **ret, char *err, size_t errlen)
+{
+	const struct weftd_stage *s = &p->stages[i];
+	char aerr[512] = "";
+	int r = weftd_actor_new(s, ret, aerr, sizeof(aerr));
+
+	if (r < 0 && !aerr[0]) /* the actions' own errors begin with "stage S: " */
+		snprintf(aerr, sizeof(aerr), "stage %s: %s", s->name, strerror(-r));
+	if (r < 0)
+		snprintf(err, errlen, "%s:%u:%u: pipeline %s: %s", c->name ? c->name : "<config>",
+			 s->mark.line, s->mark.column, p->name, aerr);
+	return r;
+}
+
+int weftd_actor_check_config(const struct weftd_config *c, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < c->npipelines; i++)
+		for (size_t k = 0; k < c->pipelines[i].nstages; k++) {
+			struct weftd_actor *a;
+			int r = weftd_actor_new_at(c, &c->pipelines[i], k, &a, err, errlen);
+			if (r < 0)
+				return r;
+			weftd_actor_free(a);
+		}
+	return 0;
+}
+
 int weftd_actor_run(struct weftd_actor *a, struct weftd_attempt *at)
 {
 	if (!a || !at)

@@ -26,6 +26,17 @@ struct weftd_actor;
  *   fail   message   the error text; times: N fails attempts 1..N only, then
  *                    succeeds with output = input (default: every attempt) */
 int weftd_actor_new(const struct weftd_stage *cfg, struct weftd_actor **ret, char *err, size_t errlen);
+/* weftd_actor_new for stage i of pipeline p in config c, with err as "FILE:LINE:COL:
+ * pipeline P: stage S: why" (the stage's position in c's file). Start and reload prepare
+ * stages through this. */
+int weftd_actor_new_at(const struct weftd_config *c, const struct weftd_pipeline *p, size_t i,
+		       struct weftd_actor **ret, char *err, size_t errlen);
+/* What start and reload check beyond loading c: every stage's actor can be prepared
+ * (builtin and plugin params, the exec program found in PATH, the plugin opened, its ABI
+ * and symbol found); each is freed again. Returns 0, or the first failure's negative
+ * errno with err as weftd_actor_new_at's. Blocking (PATH search, dlopen). For
+ * weftd --check-config. */
+int weftd_actor_check_config(const struct weftd_config *c, char *err, size_t errlen);
 /* Run one attempt (fiber only; parks while the action waits). Returns 0 on
  * success (at->out set), or a negative errno with at->error set: the ctx's
  * error when it was cancelled or timed out, -EIO for a failed command...

@@ -18,6 +18,7 @@
 #include "actions/exec_child.h"
 #include "actions/exec_spawn.h"
 #include "actions/keeper.h"
+#include "actions/orphans.h"
 
 #define READ_CHUNK  (64u << 10)
 #define OUT_FIRST   (4u << 10)  /* first stdout buffer: most outputs are small, and a big
@@ -213,8 +214,10 @@ static int start_child(struct exec_run *x, pid_t *ret_pid)
 	    (r = weftd_exec_pipe(perr)) < 0 ||
 	    (r = weftd_exec_spawn(x->s->path, x->s->cfg->argv, pin[0], pout[1], perr[1], ret_pid)) < 0)
 		weftd_attempt_fail(at, r, "spawn %s: %s", x->s->path, strerror(-r));
-	else
+	else {
 		weftd_keeper_watch(at->keeper, *ret_pid);
+		weftd_orphans_leader(+1);
+	}
 	close_fd(&pin[0]);
 	close_fd(&pout[1]);
 	close_fd(&perr[1]);
@@ -255,7 +258,7 @@ static int exec_run(const void *state, struct weftd_attempt *at)
 	if ((r = start_child(x, &pid)) < 0)
 		goto out;
 	stopped = weftd_exec_child_wait(x->io, pid, s->cfg->kill_grace_ns, at, &si);
-	if (stopped)
+	if (stopped || s->cfg->kill_group_on_exit)
 		weftd_exec_child_kill(pid); /* whatever else is left of its group */
 	/* Drain the pipes; a grandchild holding them open is stopped with the ctx. */
 	if (weft_wg_wait(x->io, &x->wg) < 0) {
@@ -263,7 +266,10 @@ static int exec_run(const void *state, struct weftd_attempt *at)
 		weft_ctx_cancel(x->io);
 		weft_wg_wait(NULL, &x->wg);
 	}
+	weftd_orphans_leader(-1); /* before the reap: never counted once gone */
 	weftd_exec_child_reap(pid, at->keeper);
+	/* what escaped the group, or was in it, and is now ours (orphans.h) */
+	weftd_orphans_sweep(stopped || s->cfg->kill_group_on_exit ? pid : 0);
 	r = result(x, &si, stopped);
 	weftd_attempt_log(at, x->tail, x->tail_len);
 out:

@@ -122,3 +122,8 @@ void weftd_keeper_stop(struct weftd_keeper *k)
 		;
 	free(k);
 }
+
+pid_t weftd_keeper_pid(const struct weftd_keeper *k)
+{
+	return k ? k->pid : 0;
+}

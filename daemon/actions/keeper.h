@@ -33,6 +33,9 @@ int weftd_keeper_start(struct weftd_keeper **ret);
 void weftd_keeper_watch(struct weftd_keeper *k, pid_t pgid);
 void weftd_keeper_forget(struct weftd_keeper *k, pid_t pgid);
 
+/* The keeper's pid (0 for NULL k). */
+pid_t weftd_keeper_pid(const struct weftd_keeper *k);
+
 /* Close weftd's end (the keeper then kills what is still listed, normally nothing)
  * and reap the keeper. NULL k does nothing. */
 void weftd_keeper_stop(struct weftd_keeper *k);

@@ -99,6 +99,10 @@ int weftd_config_parse(const char *buf, size_t len, const char *name_for_errors,
 		return cfg_oom(&c);
 	}
 	cfg_daemon_defaults(&c.cfg->daemon);
+	if (!(c.cfg->name = cfg_strdup(&c, c.name, strlen(c.name)))) {
+		weftd_config_free(c.cfg);
+		return cfg_oom(&c);
+	}
 	r = load_document(&c, buf ? buf : "", len, &doc);
 	if (r < 0) {
 		weftd_config_free(c.cfg);

@@ -82,6 +82,9 @@ struct weftd_stage {
 	struct weftd_retry retry;
 	struct weftd_rate_limit rate_limit;
 	uint64_t kill_grace_ns;         /* SIGTERM -> SIGKILL for exec; default 5s */
+	bool kill_group_on_exit;        /* exec: SIGKILL the job's process group when its
+					   attempt ends (leftovers such as `cmd &`); true
+					   (default) | false. See actions/orphans.h */
 	uint64_t heartbeat_timeout_ns;  /* default 0 = daemon.heartbeat_timeout */
 	uint64_t max_output;            /* bytes an attempt may output, else it fails (-EFBIG);
 					   1 .. 1 GiB; default (and 0) WEFTD_MAX_OUTPUT_DEFAULT */
@@ -135,6 +138,8 @@ struct weftd_config {
 	struct weftd_daemon_config daemon;
 	const struct weftd_pipeline *pipelines; /* 1 .. WEFTD_MAX_PIPELINES, file order */
 	size_t npipelines;
+	const char *name;                       /* the file (name_for_errors): the FILE of
+						   errors found after loading (FILE:LINE:COL) */
 	struct weftd_config_mem *mem;           /* private: owns every string and array */
 };
 

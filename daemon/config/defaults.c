@@ -22,6 +22,7 @@ void cfg_stage_defaults(struct weftd_stage *s)
 	*s = (struct weftd_stage){
 		.workers = 1, .queue = 1024, .timeout_ns = 60 * WEFTD_NSEC_PER_SEC,
 		.kill_grace_ns = 5 * WEFTD_NSEC_PER_SEC, .max_output = WEFTD_MAX_OUTPUT_DEFAULT,
+		.kill_group_on_exit = true,
 		.retry = { .attempts = 1, .initial_ns = 100 * WEFTD_NSEC_PER_MSEC,
 			   .max_ns = 30 * WEFTD_NSEC_PER_SEC, .multiplier = 2.0,
 			   .jitter = WEFTD_JITTER_FULL },

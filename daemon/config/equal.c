@@ -17,6 +17,7 @@ static bool stage_equal(const struct weftd_stage *a, const struct weftd_stage *b
 	    !str_eq(a->plugin_symbol, b->plugin_symbol) || a->nparams != b->nparams ||
 	    a->workers != b->workers || a->queue != b->queue || a->timeout_ns != b->timeout_ns ||
 	    a->kill_grace_ns != b->kill_grace_ns || a->max_output != b->max_output ||
+	    a->kill_group_on_exit != b->kill_group_on_exit ||
 	    a->heartbeat_timeout_ns != b->heartbeat_timeout_ns)
 		return false;
 	if (a->retry.attempts != b->retry.attempts || a->retry.initial_ns != b->retry.initial_ns ||

@@ -117,6 +117,11 @@ static int fn_params(struct pctx *c, yaml_node_t *n, void *obj)
 	return r;
 }
 
+static int fn_kill_group(struct pctx *c, yaml_node_t *n, void *obj)
+{
+	return cfg_bool(c, n, &((struct stage_build *)obj)->s.kill_group_on_exit);
+}
+
 static const struct cfg_field stage_fields[] = {
 	{ "name", F_NAME, SOFF(name), 0, 0, 0, 0, 0 },
 	{ "exec", F_FN, 0, 0, 0, 0, 0, fn_exec },
@@ -129,6 +134,7 @@ static const struct cfg_field stage_fields[] = {
 	{ "retry", F_FN, 0, 0, 0, 0, 0, cfg_retry_section },
 	{ "rate_limit", F_FN, 0, 0, 0, 0, 0, cfg_rate_limit_section },
 	{ "kill_grace", F_DUR, SOFF(kill_grace_ns), 0, CFG_MAX_DUR, 0, 0, 0 },
+	{ "kill_group_on_exit", F_FN, 0, 0, 0, 0, 0, fn_kill_group },
 	{ "heartbeat_timeout", F_DUR, SOFF(heartbeat_timeout_ns), WEFTD_NSEC_PER_MSEC, CFG_MAX_DUR, 0, 0, 0 },
 	{ "max_output", F_SIZE, SOFF(max_output), 1, 1u << 30, 0, 0, 0 },
 };

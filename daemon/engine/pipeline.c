@@ -35,7 +35,6 @@ int eng_pipe_new(struct weftd_engine *e, struct cfgref *cref, const struct weftd
 		    struct weftd_pipe **ret, char *err, size_t errlen)
 {
 	struct weftd_pipe *p = calloc(1, sizeof(*p) + cfg->nstages * sizeof(p->stages[0]));
-	char aerr[256];
 	int r;
 
 	if (!p)
@@ -54,13 +53,9 @@ int eng_pipe_new(struct weftd_engine *e, struct cfgref *cref, const struct weftd
 		weftd_retry_policy(&s->cfg->retry, &s->retry);
 		if ((r = weftd_ratelimit_new(&s->cfg->rate_limit, &s->rl)) < 0)
 			goto fail_nomem;
-		aerr[0] = 0;
-		r = weftd_actor_new(s->cfg, &s->actor, aerr, sizeof(aerr));
-		if (r < 0) {
-			snprintf(err, errlen, "pipeline %s stage %s: %s", cfg->name, s->cfg->name,
-				 aerr[0] ? aerr : strerror(-r));
+		r = weftd_actor_new_at(cref->cfg, cfg, i, &s->actor, err, errlen);
+		if (r < 0)
 			goto fail;
-		}
 		s->instant = weftd_actor_instant(s->actor);
 		r = weft_chan_new(sizeof(struct weftd_job *), s->cfg->queue, &s->q);
 		if (r < 0)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/log.h"
 #include "util/spin.h"
 #include "util/notify.h"
 #include "engine/supervisor.h"
@@ -24,6 +25,7 @@ struct weftd_hb {
 struct weftd_sup {
 	struct weftd_sup_opts o;
 	int64_t wd_ns;                 /* watchdog interval, 0 = none */
+	int64_t gap_ns;                /* monitor lateness that is a gap of its own */
 	weft_hbmon *mon;               /* notices silent attempts (no scan loop) */
 	weftd_spin lock;               /* registry and stats */
 	struct weftd_hb *slots;
@@ -39,6 +41,11 @@ struct weftd_sup {
 bool weftd_hb_expired(int64_t now, int64_t last_ns, int64_t timeout_ns)
 {
 	return timeout_ns > 0 && now - last_ns > timeout_ns;
+}
+
+bool weftd_sup_was_away(int64_t silent_ns, int64_t timeout_ns, int64_t gap_ns)
+{
+	return silent_ns - timeout_ns > gap_ns;
 }
 
 bool weftd_watchdog_healthy(int64_t now, const int64_t *probe_last, unsigned nprocs,
@@ -70,6 +77,8 @@ int weftd_sup_new(const struct weftd_sup_opts *o, struct weftd_sup **ret)
 	if (!s->o.ping)
 		s->o.ping = weftd_notify_watchdog;
 	s->wd_ns = o->watchdog_usec * WEFT_USEC;
+	s->gap_ns = s->o.heartbeat_interval_ns > WEFTD_SUP_GAP_NS ? s->o.heartbeat_interval_ns
+								   : WEFTD_SUP_GAP_NS;
 	weft_wg_init(&s->wg);
 	int r = weft_hbmon_new(&(struct weft_hbmon_opts){ .on_missed = missed, .arg = s }, &s->mon);
 	if (r < 0) {
@@ -171,20 +180,36 @@ static bool still_silent(struct weftd_hb *hb, int64_t now)
 	       weftd_hb_expired(now, weft_hb_last(hb->hb), hb->timeout_ns);
 }
 
-/* The monitor reports a silent worker: cancel its attempt. Runs in the
- * monitor fiber; the slot is looked up by id, under the registry lock, since
- * it may have been unregistered since. */
+/* Under s->lock: the supervisor was not running: every running attempt's clock restarts
+ * now (a beat on its behalf; idle slots stay paused). */
+static void restart_clocks(struct weftd_sup *s)
+{
+	for (struct weftd_hb *hb = s->slots; hb; hb = hb->next) {
+		weftd_spin_lock(&hb->lock);
+		if (hb->busy && !hb->expired)
+			weft_hb_beat(hb->hb);
+		weftd_spin_unlock(&hb->lock);
+	}
+	s->st.supervisor_gaps++;
+}
+
+/* The monitor reports a silent worker: cancel its attempt, unless the monitor itself
+ * was away (see supervisor.h). Runs in the monitor fiber; the slot is looked up by id,
+ * under the registry lock, since it may have been unregistered since. */
 static void missed(const struct weft_hb_event *ev, void *arg)
 {
 	struct weftd_sup *s = arg;
-	int64_t now = weft_now();
+	int64_t now = weft_now(), away = 0;
 	weft_ctx *c = NULL;
 	weftd_spin_lock(&s->lock);
 	for (struct weftd_hb *hb = s->slots; hb; hb = hb->next) {
 		if (weft_hb_id(hb->hb) != ev->id)
 			continue;
 		weftd_spin_lock(&hb->lock);
-		if (still_silent(hb, now)) {
+		int64_t silent = now - weft_hb_last(hb->hb);
+		if (still_silent(hb, now) && weftd_sup_was_away(silent, hb->timeout_ns, s->gap_ns)) {
+			away = silent - hb->timeout_ns;
+		} else if (still_silent(hb, now)) {
 			hb->expired = true;
 			c = weft_ctx_ref(hb->ctx);
 			s->st.heartbeat_timeouts++;
@@ -195,7 +220,13 @@ static void missed(const struct weft_hb_event *ev, void *arg)
 		weftd_spin_unlock(&hb->lock);
 		break;
 	}
+	if (away)
+		restart_clocks(s);
 	weftd_spin_unlock(&s->lock);
+	if (away)
+		weftd_warn("heartbeats: the supervisor was not running for at least %lldms (process "
+			   "stopped?): running attempts get a fresh heartbeat_timeout",
+			   (long long)(away / WEFT_MSEC));
 	if (c) {
 		weft_ctx_cancel_err(c, WEFTD_ERR_HEARTBEAT);
 		weft_ctx_unref(c);

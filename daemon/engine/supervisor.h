@@ -11,6 +11,13 @@
  * (killing an exec child), and weftd_hb_end() then returns true so the engine retries it per
  * the stage's retry policy (counted as heartbeat_timeouts).
  *
+ * The supervisor's own gaps: the monitor wakes at each attempt's deadline, so a miss it
+ * notices much later than the deadline (more than WEFTD_SUP_GAP_NS, or heartbeat_interval if
+ * longer) means it was not running itself: the process was stopped (SIGSTOP, a frozen
+ * cgroup) or every proc stalled, and the workers, stopped with it, could not beat. It then
+ * blames nobody: every running attempt gets a fresh heartbeat_timeout from now (logged,
+ * counted as supervisor_gaps), and an attempt still silent after that is cancelled.
+ *
  * Watchdog: when a watchdog interval is set, WATCHDOG=1 is sent every interval/2 only if the
  * watchdog fiber runs and every proc's scheduler is making progress: a tiny probe fiber
  * pinned on each proc stamps the time every interval/4, and a proc whose stamp is older than
@@ -27,6 +34,8 @@
 /* The error an attempt's ctx is cancelled with when its heartbeat is lost. */
 #define WEFTD_ERR_HEARTBEAT (-ETIME)
 #define WEFTD_SUP_MAX_PROCS 64
+/* The least lateness of the monitor that counts as a gap of its own (see above). */
+#define WEFTD_SUP_GAP_NS (250 * WEFT_MSEC)
 
 struct weftd_sup;
 struct weftd_hb;
@@ -43,6 +52,7 @@ struct weftd_sup_opts {
 
 struct weftd_sup_stats {
 	uint64_t heartbeat_timeouts;    /* attempts cancelled for heartbeat loss */
+	uint64_t supervisor_gaps;       /* misses forgiven: the supervisor was not running */
 	uint64_t watchdog_pings;        /* WATCHDOG=1 sent */
 	uint64_t watchdog_withheld;     /* pings skipped because a proc made no progress */
 	unsigned probes;                /* procs with a progress probe placed */
@@ -77,6 +87,9 @@ bool weftd_hb_end(struct weftd_hb *hb);
 /* The pure decisions, exposed for tests. */
 /* True when a slot busy since its last beat at last_ns is past timeout_ns at now. */
 bool weftd_hb_expired(int64_t now, int64_t last_ns, int64_t timeout_ns);
+/* True when a miss of an attempt silent for silent_ns with limit timeout_ns, noticed now,
+ * is more than gap_ns past its deadline: the supervisor itself was not running. */
+bool weftd_sup_was_away(int64_t silent_ns, int64_t timeout_ns, int64_t gap_ns);
 /* True when WATCHDOG=1 may be sent: there are nprocs probes, every one placed (last > 0)
  * and none older than stale_ns at now. */
 bool weftd_watchdog_healthy(int64_t now, const int64_t *probe_last, unsigned nprocs,

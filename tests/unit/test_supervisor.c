@@ -40,6 +40,14 @@ static void test_decisions(void **state)
 	for (size_t i = 0; i < sizeof(hb) / sizeof(hb[0]); i++)
 		assert_int_equal(weftd_hb_expired(hb[i].now, hb[i].last, hb[i].timeout), hb[i].expired);
 
+	/* a miss noticed more than gap_ns after its deadline: the supervisor was away */
+	static const struct { int64_t silent, timeout, gap; bool away; } gap[] = {
+		{ 1001, 1000, 250, false }, { 1250, 1000, 250, false }, { 1251, 1000, 250, true },
+		{ 5300, 1000, 250, true },  /* SIGSTOP 5 s, timeout 1 s */
+	};
+	for (size_t i = 0; i < sizeof(gap) / sizeof(gap[0]); i++)
+		assert_int_equal(weftd_sup_was_away(gap[i].silent, gap[i].timeout, gap[i].gap), gap[i].away);
+
 	static const struct { int64_t now; int64_t last[3]; unsigned n; int64_t stale; bool ok; } wd[] = {
 		{ 1000, { 990, 995, 999 }, 3, 20, true },   /* all fresh */
 		{ 1000, { 990, 970, 999 }, 3, 20, false },  /* proc 1 wedged */
