@@ -362,15 +362,19 @@ static int read_timeout(struct parse *p, enum field f)
 			return req_fail(req, WEFTD_ERR_INTERNAL, "out of memory");
 		if (weftd_parse_duration(s, len, &req->timeout_ns) < 0)
 			return req_fail(req, WEFTD_ERR_BAD_FIELD, "timeout: invalid duration");
+		if (req->timeout_ns > WEFTD_TIMEOUT_MAX_NS)
+			req->timeout_ns = WEFTD_TIMEOUT_MAX_NS;
 		return 0;
 	}
-	if (v->type == JSCAN_INT && v->num.i >= 0 &&
-	    v->num.i <= INT64_MAX / (int64_t)WEFTD_NSEC_PER_MSEC) {
-		req->timeout_ns = (uint64_t)v->num.i * WEFTD_NSEC_PER_MSEC;
+	/* Clamped, not refused: a deadline is now + timeout, which must not overflow. */
+	if (v->type == JSCAN_INT && v->num.i >= 0) {
+		req->timeout_ns = (uint64_t)v->num.i > WEFTD_TIMEOUT_MAX_NS / WEFTD_NSEC_PER_MSEC ?
+			WEFTD_TIMEOUT_MAX_NS : (uint64_t)v->num.i * WEFTD_NSEC_PER_MSEC;
 		return 0;
 	}
 	if (v->type == JSCAN_REAL && v->num.d >= 0 && v->num.d <= 9e12) {
-		req->timeout_ns = (uint64_t)(v->num.d * 1e6);
+		req->timeout_ns = v->num.d >= (double)(WEFTD_TIMEOUT_MAX_NS / WEFTD_NSEC_PER_MSEC) ?
+			WEFTD_TIMEOUT_MAX_NS : (uint64_t)(v->num.d * 1e6);
 		return 0;
 	}
 	return req_fail(req, WEFTD_ERR_BAD_FIELD,

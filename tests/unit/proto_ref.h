@@ -104,18 +104,25 @@ static int ref_get_timeout(struct ref *req, json_t *root)
 	if (json_is_string(v)) {
 		if (weftd_parse_duration(json_string_value(v), json_string_length(v), &req->timeout_ns) < 0)
 			return ref_req_fail(req, WEFTD_ERR_BAD_FIELD, "timeout: invalid duration");
-		return 0;
+		goto clamp;
 	}
-	if (json_is_integer(v) && json_integer_value(v) >= 0 &&
-	    json_integer_value(v) <= INT64_MAX / (int64_t)WEFTD_NSEC_PER_MSEC) {
-		req->timeout_ns = (uint64_t)json_integer_value(v) * WEFTD_NSEC_PER_MSEC;
-		return 0;
+	if (json_is_integer(v) && json_integer_value(v) >= 0) {
+		ms = (double)json_integer_value(v);
+		if (ms >= (double)(WEFTD_TIMEOUT_MAX_NS / WEFTD_NSEC_PER_MSEC))
+			req->timeout_ns = WEFTD_TIMEOUT_MAX_NS;
+		else
+			req->timeout_ns = (uint64_t)json_integer_value(v) * WEFTD_NSEC_PER_MSEC;
+		goto clamp;
 	}
 	ms = json_is_real(v) ? json_real_value(v) : -1;
 	if (!(ms >= 0 && ms <= 9e12))
 		return ref_req_fail(req, WEFTD_ERR_BAD_FIELD,
 				"timeout must be milliseconds >= 0 or a duration string");
-	req->timeout_ns = (uint64_t)(ms * 1e6);
+	req->timeout_ns = ms >= (double)(WEFTD_TIMEOUT_MAX_NS / WEFTD_NSEC_PER_MSEC) ?
+		WEFTD_TIMEOUT_MAX_NS : (uint64_t)(ms * 1e6);
+clamp:
+	if (req->timeout_ns > WEFTD_TIMEOUT_MAX_NS)
+		req->timeout_ns = WEFTD_TIMEOUT_MAX_NS;
 	return 0;
 }
 

@@ -113,6 +113,30 @@ static void test_ids(void **state)
 }
 
 /* Malformed requests: each gives a structured error code and never crashes. */
+/* issue 11 item 9: huge timeouts are clamped, never overflow into a short deadline */
+static void test_timeout_clamp(void **state)
+{
+	static const char *const lines[] = {
+		"{\"op\":\"wait\",\"job\":\"a\",\"timeout\":9223372036854}",
+		"{\"op\":\"wait\",\"job\":\"a\",\"timeout\":9223372036854775807}",
+		"{\"op\":\"wait\",\"job\":\"a\",\"timeout\":9e12}",
+		"{\"op\":\"wait\",\"job\":\"a\",\"timeout\":\"2562047h47m16s\"}",
+	};
+	struct weftd_request req;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		assert_int_equal(parse(&req, lines[i]), 0);
+		assert_true(req.has_timeout);
+		assert_true(req.timeout_ns == WEFTD_TIMEOUT_MAX_NS);
+		assert_true((int64_t)req.timeout_ns > 0);
+		weftd_request_done(&req);
+	}
+	assert_int_equal(parse(&req, "{\"op\":\"wait\",\"job\":\"a\",\"timeout\":86400000}"), 0);
+	assert_true(req.timeout_ns == 86400ULL * 1000000000ULL);
+	weftd_request_done(&req);
+}
+
 static void test_errors(void **state)
 {
 	static const struct { const char *line; enum weftd_err e; } t[] = {
@@ -546,6 +570,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ops), cmocka_unit_test(test_fields), cmocka_unit_test(test_ids),
 		cmocka_unit_test(test_errors), cmocka_unit_test(test_too_large),
+		cmocka_unit_test(test_timeout_clamp),
 		cmocka_unit_test(test_base64), cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_responses), cmocka_unit_test(test_job_output),
 		cmocka_unit_test(test_names), cmocka_unit_test(test_reference),

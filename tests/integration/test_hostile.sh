@@ -1,0 +1,40 @@
+# Hostile clients (issue 11): a huge wait timeout does not overflow into a short one;
+# a client that half-closes still gets its answers; connections opened during a drain are
+# served; answers are bounded (list without outputs, repeated ids once, a size limit,
+# binary output as base64); idle and partial-line connections are closed; one uid cannot
+# take every connection.
+. "$(dirname "$0")/lib.sh"
+CONF='
+pipelines:
+  slow:
+    stages:
+      - {name: s, builtin: sleep, params: {duration: 1500ms}, workers: 4, timeout: 60s}
+  quick:
+    stages:
+      - {name: q, builtin: upper}'
+
+start_weftd "$CONF"
+
+# talk 'JSON line' [SECONDS]: send one request on a connection kept open, print the first
+# answer line (at most SECONDS, default 20, for it).
+talk() {
+	python3 - "$SOCK" "$1" "${2:-20}" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(float(sys.argv[3]))
+s.sendall(sys.argv[2].encode() + b"\n"); f = s.makefile("rb")
+print(f.readline().decode(), end="")
+PY
+}
+
+# 9. wait with timeout 9223372036854 ms (and a huge duration string): answers when the
+# job ends, not after a few ms with done:false (now + timeout used to overflow)
+j=$("$WEFTCTL" submit slow x) || fail "submit"
+t0=$(date +%s%N)
+r=$(talk "{\"id\":1,\"op\":\"wait\",\"job\":\"$j\",\"timeout\":9223372036854}")
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ "$(echo "$r" | jget done)" = true ] || fail "huge timeout: answered after ${ms}ms: $r"
+ok "wait timeout 9223372036854 ms: done after ${ms}ms"
+j=$("$WEFTCTL" submit slow x) || fail "submit"
+rc=0; "$WEFTCTL" --timeout 2562047h47m16s wait "$j" >/dev/null || rc=$?
+[ "$rc" = 0 ] || fail "huge duration string: weftctl wait exit $rc"
+ok "wait timeout 2562047h47m16s: done"
