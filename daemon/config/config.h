@@ -98,7 +98,8 @@ struct weftd_retention {
 
 struct weftd_daemon_config {
 	const char *socket;         /* default "/run/weftd/weftd.sock"; socket activation wins */
-	uint32_t socket_mode;       /* octal string "0660" or number; default 0660 */
+	uint32_t socket_mode;       /* octal string "0660" or number; default 0660; applied
+	                               through the umask at bind (permission bits only) */
 	uint32_t procs;             /* scheduler threads; "auto" (default) = 0 = CPU count */
 	uint32_t max_connections;   /* default 1024 */
 	uint64_t max_request_bytes; /* one request line; default 1MiB; 64B .. 1GiB */

@@ -110,10 +110,13 @@ static int mkdir_parents(const char *path)
 	return 0;
 }
 
-int weftd_server_listen(const struct weftd_daemon_config *d, bool *activated, char *err, size_t errlen)
+int weftd_server_listen(const struct weftd_daemon_config *d, bool *activated,
+			struct weftd_sockfile *ret_file, char *err, size_t errlen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int n = sd_listen_fds(1), fd, r;
+
+	*ret_file = (struct weftd_sockfile){ .owned = false };
 
 	if (n > 0) {
 		fd = SD_LISTEN_FDS_START;
@@ -160,14 +163,35 @@ int weftd_server_listen(const struct weftd_daemon_config *d, bool *activated, ch
 			return -errno;
 		}
 	}
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    chmod(d->socket, d->socket_mode) < 0 || listen(fd, 4096) < 0) {
+	/* The file takes its mode from the umask at bind: no chmod by path afterwards, which
+	 * would follow a symlink put there meanwhile (a directory writable by others). Before
+	 * any thread exists, so nobody else creates files under this umask. */
+	mode_t old = umask(~d->socket_mode & 0777);
+	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0 || lstat(d->socket, &st) < 0 || listen(fd, 4096) < 0) {
 		r = -errno;
 		snprintf(err, errlen, "%s: %s", d->socket, strerror(errno));
 		close(fd);
 		return r;
 	}
+	/* what weftd_server_unlink may remove: this file, not one bound there later */
+	*ret_file = (struct weftd_sockfile){ .dev = st.st_dev, .ino = st.st_ino, .owned = true };
+	strcpy(ret_file->path, d->socket);
 	return fd;
+}
+
+int weftd_server_unlink(const struct weftd_sockfile *f)
+{
+	struct stat st;
+
+	if (!f->owned)
+		return 0;
+	if (lstat(f->path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode) || st.st_dev != f->dev || st.st_ino != f->ino)
+		return -ESTALE; /* another daemon's now: leave it */
+	return unlink(f->path) < 0 ? -errno : 1;
 }
 
 int weftd_server_new(struct weftd_engine *e, int lfd, const struct weftd_daemon_config *d,
