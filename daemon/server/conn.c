@@ -90,11 +90,12 @@ void srv_conn_append(struct conn *c, const struct weftd_buf *b)
 }
 
 /* A client that sends without reading: stop reading until the writer has taken the
- * backlog (or become the writer when nobody writes), or the connection is done. */
-static void wait_backlog(struct conn *c)
+ * backlog down below high (or become the writer when nobody writes), or the connection
+ * is done. high 1: until everything appended has been taken. */
+static void wait_backlog(struct conn *c, size_t high)
 {
 	weft_mutex_lock(NULL, &c->lock);
-	while (!c->dead && c->out.len >= OUT_HIGH_WATER && weft_ctx_err(c->ctx) == 0) {
+	while (!c->dead && c->out.len >= high && weft_ctx_err(c->ctx) == 0) {
 		if (!c->writing) {
 			weft_mutex_unlock(&c->lock);
 			srv_conn_flush(c);
@@ -108,6 +109,21 @@ static void wait_backlog(struct conn *c)
 			break; /* the client went away or the server closes */
 	}
 	weft_mutex_unlock(&c->lock);
+}
+
+/* After the client's EOF: park until every pending request has answered and the writer
+ * has taken the answers, or the server closes. A client gone for good (closed, not just
+ * shut down for writing) reads nothing more: a zero-byte send says EPIPE then, and its
+ * waits end now rather than when their jobs do. (io_uring's poll reports POLLRDHUP
+ * whatever the mask, so it cannot wait for the POLLHUP of a later close; that close is
+ * seen when the answer's send fails.) */
+static void linger_half_closed(struct conn *c)
+{
+	if (send(c->fd, "", 0, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno == EPIPE)
+		return;
+	weft_wg_wait(c->ctx, &c->handlers);
+	weft_wg_wait(c->ctx, &c->waits);
+	wait_backlog(c, 1);
 }
 
 void srv_conn_main(void *arg)
@@ -167,15 +183,14 @@ void srv_conn_main(void *arg)
 		srv_conn_append(c, &b);
 		weftd_buf_reset(&b);
 		srv_conn_flush(c);
-		wait_backlog(c);
+		wait_backlog(c, OUT_HIGH_WATER);
 	}
 	free(buf);
 	weftd_buf_done(&b);
-	/* The client shut down its side after `reload` or `drain` (echo ... | socat): those
-	 * answer when done, the client is still reading (a dead connection's ctx is
-	 * cancelled). */
+	/* The client shut down its side (echo ... | socat) and may still be reading: what it
+	 * asked (waits, reload, drain) is answered before the connection closes. */
 	if (eof)
-		weft_wg_wait(c->ctx, &c->handlers);
+		linger_half_closed(c);
 	/* Closed by the server after a drain (not by the client): waits on jobs that just
 	 * ended are writing their answers; let them before the connection goes. */
 	if (atomic_load(&c->async) > 0) {

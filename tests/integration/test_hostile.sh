@@ -38,3 +38,25 @@ j=$("$WEFTCTL" submit slow x) || fail "submit"
 rc=0; "$WEFTCTL" --timeout 2562047h47m16s wait "$j" >/dev/null || rc=$?
 [ "$rc" = 0 ] || fail "huge duration string: weftctl wait exit $rc"
 ok "wait timeout 2562047h47m16s: done"
+
+# 14. PROTOCOL.md's own example: the client half-closes after its request (echo | socat)
+# and still gets the answer of a wait on a job longer than a second
+conns() { "$WEFTCTL" --json stats | jget runtime.connections; }
+j=$("$WEFTCTL" submit slow x) || fail "submit"
+r=$(echo "{\"id\":4,\"op\":\"wait\",\"job\":\"$j\",\"timeout\":\"10s\"}" | socat -t 15 - UNIX-CONNECT:"$SOCK")
+[ "$(echo "$r" | jget done)" = true ] || fail "half-closed wait: '$r'"
+ok "half-closed client gets its wait answer"
+r=$(printf '%s\n%s\n' '{"id":5,"op":"ping"}' "{\"id\":6,\"op\":\"wait\",\"jobs\":[\"$j\"],\"timeout\":0}" |
+	socat -t 15 - UNIX-CONNECT:"$SOCK")
+[ "$(echo "$r" | wc -l)" = 2 ] || fail "two answers then close: '$r'"
+ok "half-closed client: every answer, then the daemon closes"
+# a client gone for good (both sides) does not keep its wait's connection open
+j=$("$WEFTCTL" submit slow x) || fail "submit"
+python3 - "$SOCK" "$j" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(('{"id":7,"op":"wait","job":"%s"}\n' % sys.argv[2]).encode()); s.close()
+PY
+one_conn() { [ "$(conns)" = 1 ]; }
+WAIT_S=1 wait_for "the closed client's connection to go (before its job ends)" one_conn
+ok "a closed client's wait ends at once"
