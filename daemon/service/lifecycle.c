@@ -28,6 +28,8 @@ struct life {
 	weft_wg ops;             /* drain/reload op and SIGHUP fibers using this struct */
 	weft_ctx *serve;     /* cancelled by the first TERM/INT: stop serving, start the drain */
 	weft_ctx *skip;      /* cancelled by the second: skip the drain's wait */
+	weft_ctx *accept;    /* cancelled when the drain ends: until then new connections are
+	                        served (status, wait; submit answers `draining`) */
 	weft_ctx *bg;        /* the helper fibers (signals, status); cancelled at the end */
 	atomic_int stops;
 	int server_err;
@@ -282,7 +284,7 @@ static void status_fiber(void *arg)
 static void server_fiber(void *arg)
 {
 	struct life *L = arg;
-	int r = weftd_server_run(L->srv, L->serve);
+	int r = weftd_server_run(L->srv, L->accept);
 	if (r != -ECANCELED) {
 		weftd_err("stopped accepting: %s", strerror(-r));
 		L->server_err = r;
@@ -330,6 +332,8 @@ int weftd_lifecycle_run(struct weftd_engine *e, struct weftd_server *srv, const 
 		r = weft_ctx_with_cancel(NULL, &L.skip);
 	if (r == 0)
 		r = weft_ctx_with_cancel(NULL, &L.bg);
+	if (r == 0)
+		r = weft_ctx_with_cancel(NULL, &L.accept);
 	weftd_server_set_handler(srv, WEFTD_OP_DRAIN, op_drain, &L);
 	weftd_server_set_handler(srv, WEFTD_OP_RELOAD, op_reload, &L);
 	if (r == 0)
@@ -357,6 +361,7 @@ int weftd_lifecycle_run(struct weftd_engine *e, struct weftd_server *srv, const 
 	}
 	weft_ctx_cancel(L.serve);
 	weft_ctx_cancel(L.skip);
+	weft_ctx_cancel(L.accept);
 	/* a reload under way finishes first (later ones see serve cancelled and refuse) */
 	weft_mutex_lock(NULL, &L.reload_lock);
 	weft_mutex_unlock(&L.reload_lock);
@@ -373,5 +378,6 @@ int weftd_lifecycle_run(struct weftd_engine *e, struct weftd_server *srv, const 
 	weft_ctx_unref(L.serve);
 	weft_ctx_unref(L.skip);
 	weft_ctx_unref(L.bg);
+	weft_ctx_unref(L.accept);
 	return r;
 }

@@ -9,6 +9,9 @@ pipelines:
   slow:
     stages:
       - {name: s, builtin: sleep, params: {duration: 1500ms}, workers: 4, timeout: 60s}
+  long:
+    stages:
+      - {name: s, builtin: sleep, params: {duration: 4s}, workers: 1, timeout: 60s}
   quick:
     stages:
       - {name: q, builtin: upper}'
@@ -60,3 +63,20 @@ PY
 one_conn() { [ "$(conns)" = 1 ]; }
 WAIT_S=1 wait_for "the closed client's connection to go (before its job ends)" one_conn
 ok "a closed client's wait ends at once"
+
+# 13. a connection opened during the drain after SIGTERM is served: submit answers
+# `draining`, status and wait work; the drain then ends and the daemon exits 0
+j=$("$WEFTCTL" submit long x) || fail "submit"
+wait_for "the long job running" in_state "$j" running
+kill -TERM "$WEFTD_PID"
+wait_for "the drain started" logged "draining: "
+r=$(talk '{"id":8,"op":"submit","pipeline":"quick","payload":"x"}' 3) || fail "no answer to a submit during the drain"
+[ "$(echo "$r" | jget error.code)" = draining ] || fail "submit during the drain: $r"
+r=$(talk "{\"id\":9,\"op\":\"status\",\"job\":\"$j\"}" 3) || fail "no answer to status during the drain"
+[ "$(echo "$r" | jget job.state)" = running ] || fail "status during the drain: $r"
+r=$(talk "{\"id\":10,\"op\":\"wait\",\"job\":\"$j\"}" 10) || fail "no answer to wait during the drain"
+[ "$(echo "$r" | jget job.state)" = done ] || fail "wait during the drain: $r"
+ok "during a drain new connections are served (submit: draining; status; wait: done)"
+WEFTD_RC=0; wait "$WEFTD_PID" || WEFTD_RC=$?
+[ "$WEFTD_RC" = 0 ] || fail "exit $WEFTD_RC after the drain"
+ok "drain ends, exit 0"
