@@ -32,6 +32,7 @@ struct weftd_request {
 	bool has_state;             /* list: filter by "state" */
 	enum weftd_job_state state;
 	uint32_t limit;             /* list: default WEFTD_LIST_DEFAULT, 1 .. WEFTD_LIST_MAX */
+	bool outputs;               /* list: the jobs' outputs too (default false) */
 	enum weftd_err err;         /* after a failed parse: code and message for the reply */
 	char errmsg[128];
 	const char **jobv;          /* private: the ids of "jobs" */

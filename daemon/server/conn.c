@@ -63,12 +63,20 @@ void srv_conn_flush(struct conn *c)
 }
 
 /* Append a batch of whole response lines. */
-void srv_conn_append(struct conn *c, const struct weftd_buf *b)
+void srv_conn_append(struct conn *c, struct weftd_buf *b)
 {
 	if (!b->len)
 		return;
 	weft_mutex_lock(NULL, &c->lock);
-	if (!c->dead) {
+	if (!c->dead && c->out.len == 0 && !b->fixed) {
+		/* nothing waiting: take b's block rather than copy it (a large answer is
+		 * held once, not twice) */
+		struct weftd_buf t = c->out;
+		c->out = *b;
+		weftd_buf_limit(&c->out, 0);
+		*b = t;
+		weftd_buf_reset(b);
+	} else if (!c->dead) {
 		/* weftd_json_raw would add a comma; append the bytes as they are. */
 		size_t need = c->out.len + b->len;
 		if (need > c->out.cap) {

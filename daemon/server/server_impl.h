@@ -57,8 +57,9 @@ struct conn {
 void srv_conn_unref(struct conn *c);
 /* Send everything appended so far (see conn.c). May park. */
 void srv_conn_flush(struct conn *c);
-/* Append a batch of whole response lines (dropped once the connection is dead). */
-void srv_conn_append(struct conn *c, const struct weftd_buf *b);
+/* Append a batch of whole response lines (dropped once the connection is dead); may take
+ * b's storage (b is then empty, with other storage). */
+void srv_conn_append(struct conn *c, struct weftd_buf *b);
 /* A connection's fiber: reads requests until the client goes or the server closes it,
  * then drops the reader's reference. */
 void srv_conn_main(void *arg);

@@ -129,6 +129,10 @@ static void log_needs_restart(const struct weftd_daemon_config *o, const struct 
 		{ "procs", o->procs == n->procs },
 		{ "max_connections", o->max_connections == n->max_connections },
 		{ "max_request_bytes", o->max_request_bytes == n->max_request_bytes },
+		{ "max_response_bytes", o->max_response_bytes == n->max_response_bytes },
+		{ "max_connections_per_uid", o->max_connections_per_uid == n->max_connections_per_uid },
+		{ "idle_timeout", o->idle_timeout_ns == n->idle_timeout_ns },
+		{ "request_timeout", o->request_timeout_ns == n->request_timeout_ns },
 		{ "allow_uids", o->nallow_uids == n->nallow_uids &&
 			(!o->nallow_uids || !memcmp(o->allow_uids, n->allow_uids, o->nallow_uids * sizeof(uid_t))) },
 		{ "allow_groups", o->nallow_gids == n->nallow_gids &&

@@ -28,7 +28,7 @@ struct ref {
 	size_t njobs;
 	const unsigned char *payload;
 	size_t payload_len;
-	bool wait, has_timeout, has_state;
+	bool wait, has_timeout, has_state, outputs;
 	uint64_t timeout_ns;
 	enum weftd_job_state state;
 	uint32_t limit;
@@ -234,7 +234,9 @@ static int ref_parse_fields(struct ref *req, json_t *root)
 	case WEFTD_OP_LIST:
 		if ((r = ref_get_str(req, root, "pipeline", WEFTD_NAME_MAX, &req->pipeline)) < 0)
 			return r;
-		return ref_get_list_filters(req, root);
+		if ((r = ref_get_list_filters(req, root)) < 0)
+			return r;
+		return ref_get_bool(req, root, "outputs", &req->outputs);
 	case WEFTD_OP_STATS:
 		return ref_get_str(req, root, "pipeline", WEFTD_NAME_MAX, &req->pipeline);
 	default:
@@ -319,8 +321,9 @@ static bool proto_check(const char *line, size_t len, size_t max, const char **w
 		w = "payload";
 	else if (ra == 0 && (a.wait != b.wait || a.has_timeout != b.has_timeout ||
 			     a.timeout_ns != b.timeout_ns || a.has_state != b.has_state ||
-			     (a.has_state && a.state != b.state) || a.limit != b.limit))
-		w = "wait, timeout, state or limit";
+			     (a.has_state && a.state != b.state) || a.limit != b.limit ||
+			     a.outputs != b.outputs))
+		w = "wait, timeout, state, limit or outputs";
 	for (size_t i = 0; !w && ra == 0 && i < a.njobs; i++)
 		if (!same_str(weftd_request_job(&a, i), ref_job(&b, i)))
 			w = "jobs";
