@@ -11,6 +11,7 @@
 #include <weft/weft.h>
 
 #include "server/server.h"
+#include "util/spin.h"
 
 #define READ_CHUNK         (64 * 1024)
 #define OUT_HIGH_WATER     (16u << 20)   /* pause reading while this much output is unsent */
@@ -23,6 +24,11 @@ struct handler {
 	void *arg;
 };
 
+struct uid_count {
+	uid_t uid;
+	unsigned count;                /* 0: a free slot */
+};
+
 struct weftd_server {
 	struct weftd_engine *eng;
 	const struct weftd_daemon_config *d;
@@ -33,11 +39,20 @@ struct weftd_server {
 	weft_wg live;                  /* live connections: close_conns waits for them */
 	bool lingering;                /* close_conns gave up on some connections */
 	struct handler handlers[WEFTD_OP__MAX];
+	weftd_spin uids_lock;          /* guards uids */
+	struct uid_count *uids;        /* live connections per peer uid (uids.c) */
+	size_t nuids;                  /* slots: max_connections */
+	unsigned per_uid;              /* a uid's share: max_connections_per_uid */
+	int spare_fd;                  /* closed to accept and refuse a client on EMFILE */
+	int64_t emfile_logged;         /* last "out of fds" log line (one per period) */
+	unsigned emfile_refused;       /* clients refused since */
 };
 
 struct conn {
 	atomic_int refs;               /* reader + each parked wait */
 	int fd;
+	uid_t uid;                     /* the peer's (SO_PEERCRED), counted in srv->uids */
+	_Atomic int64_t wrote_at;      /* when the writer last finished (idle_timeout) */
 	struct weftd_server *srv;
 	weft_ctx *ctx;                 /* cancelled when the client goes away */
 	weft_mutex lock;               /* guards out, spare, writing, dead, backlogged */
@@ -68,6 +83,14 @@ void srv_conn_main(void *arg);
 /* Handle one request line, appending its response (if any, now) to b. May park (submit
  * under the journal) and spawns fibers for waits and handlers. */
 void srv_handle_line(struct conn *c, struct weftd_buf *b, const char *line, size_t len);
+
+/* uids.c: a peer uid's share of max_connections (max_connections_per_uid, default three
+ * quarters). init: the table for s->d (-ENOMEM); take: count one more connection of uid,
+ * 0 or -EBUSY over its share; put: one fewer. Any thread; never parks. */
+int srv_uids_init(struct weftd_server *s);
+void srv_uids_done(struct weftd_server *s);
+int srv_uid_take(struct weftd_server *s, uid_t uid);
+void srv_uid_put(struct weftd_server *s, uid_t uid);
 
 /* errors.c */
 /* Write the error response to request id for negative errno err: the protocol code and
