@@ -244,7 +244,8 @@ int main(int argc, char **argv)
 	if (r < 0)
 		weftd_warn("not a child subreaper (what escapes a job's process group runs on): %s",
 			   strerror(-r));
-	st.lfd = weftd_server_listen(&st.cfg->daemon, &activated, err, sizeof(err));
+	struct weftd_sockfile sockfile;
+	st.lfd = weftd_server_listen(&st.cfg->daemon, &activated, &sockfile, err, sizeof(err));
 	if (st.lfd < 0) {
 		weftd_err("%s", err);
 		weftd_config_free(st.cfg);
@@ -252,8 +253,6 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	weftd_info("listening on %s", activated ? "the socket from systemd" : st.cfg->daemon.socket);
-	/* ours to remove at exit (not one systemd passed): the engine frees the config */
-	char *own_socket = activated ? NULL : strdup(st.cfg->daemon.socket);
 	st.config_path = path;
 	struct weft_opts wo = {
 		.procs = st.cfg->daemon.procs, .stack_size = 128 * 1024, .return_with_main = true,
@@ -265,10 +264,9 @@ int main(int argc, char **argv)
 		weftd_config_free(st.cfg);
 		st.rc = 1;
 	}
-	if (own_socket) {
-		unlink(own_socket);
-		free(own_socket);
-	}
+	/* ours (not systemd's), and only if no other daemon has bound the path since */
+	if (weftd_server_unlink(&sockfile) == -ESTALE)
+		weftd_info("%s: another socket took the path; left alone", sockfile.path);
 	weftd_keeper_stop(st.keeper);
 	return st.rc;
 }

@@ -108,10 +108,19 @@ struct weftd_retention {
 
 struct weftd_daemon_config {
 	const char *socket;         /* default "/run/weftd/weftd.sock"; socket activation wins */
-	uint32_t socket_mode;       /* octal string "0660" or number; default 0660 */
+	uint32_t socket_mode;       /* octal string "0660" or number; default 0660; applied
+	                               through the umask at bind (permission bits only) */
 	uint32_t procs;             /* scheduler threads; "auto" (default) = 0 = CPU count */
 	uint32_t max_connections;   /* default 1024 */
 	uint64_t max_request_bytes; /* one request line; default 1MiB; 64B .. 1GiB */
+	uint64_t max_response_bytes; /* one answer line; larger ones are refused (too_large);
+	                                default 64MiB; 4KiB .. 16GiB */
+	uint32_t max_connections_per_uid; /* one peer uid's share of max_connections;
+	                                     0 (default) = three quarters of it */
+	uint64_t idle_timeout_ns;   /* a connection with nothing pending and no byte read for
+	                               this long is closed; default 5m; 0 = never */
+	uint64_t request_timeout_ns; /* a request line not completed within this of its first
+	                                byte closes the connection; default 10s; 0 = never */
 	uint64_t shutdown_timeout_ns; /* drain budget; default 30s */
 	const uid_t *allow_uids;    /* names or numbers; empty (default) = no uid check */
 	size_t nallow_uids;

@@ -6,6 +6,8 @@ void cfg_daemon_defaults(struct weftd_daemon_config *d)
 	*d = (struct weftd_daemon_config){
 		.socket = "/run/weftd/weftd.sock", .socket_mode = 0660, .procs = 0,
 		.max_connections = 1024, .max_request_bytes = 1u << 20,
+		.max_response_bytes = 64u << 20, .idle_timeout_ns = 300 * WEFTD_NSEC_PER_SEC,
+		.request_timeout_ns = 10 * WEFTD_NSEC_PER_SEC,
 		.shutdown_timeout_ns = 30 * WEFTD_NSEC_PER_SEC,
 		.heartbeat_interval_ns = WEFTD_NSEC_PER_SEC,
 		.heartbeat_timeout_ns = 30 * WEFTD_NSEC_PER_SEC,

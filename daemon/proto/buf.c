@@ -22,6 +22,13 @@ void weftd_buf_done(struct weftd_buf *b)
 	*b = (struct weftd_buf){ 0 };
 }
 
+void weftd_buf_limit(struct weftd_buf *b, size_t max)
+{
+	b->max = max;
+	if (max && !b->fixed && b->cap > max)
+		b->cap = max; /* the block stays as large: realloc knows its real size */
+}
+
 bool weftd_buf_grow(struct weftd_buf *b, size_t n)
 {
 	size_t cap;
@@ -31,6 +38,10 @@ bool weftd_buf_grow(struct weftd_buf *b, size_t n)
 		return false;
 	if (b->cap - b->len >= n)
 		return true;
+	if (b->max && (n > b->max || b->len > b->max - n)) {
+		b->err = -E2BIG;
+		return false;
+	}
 	if (b->fixed) {
 		b->err = -ENOBUFS;
 		return false;
@@ -38,6 +49,8 @@ bool weftd_buf_grow(struct weftd_buf *b, size_t n)
 	cap = b->cap ? b->cap : 256;
 	while (cap - b->len < n)
 		cap *= 2;
+	if (b->max && cap > b->max)
+		cap = b->max;
 	if (!(p = realloc(b->data, cap))) {
 		b->err = -ENOMEM;
 		return false;

@@ -14,7 +14,8 @@ struct weftd_buf {
 	size_t len;
 	size_t cap;
 	bool fixed;   /* caller storage: never reallocated or freed */
-	int err;      /* 0, -ENOBUFS or -ENOMEM */
+	int err;      /* 0, -ENOBUFS, -ENOMEM or -E2BIG */
+	size_t max;   /* 0, or growing len past it fails with -E2BIG (weftd_buf_limit) */
 };
 
 /* mem != NULL: write into mem[0..cap); mem == NULL: grow on the heap as needed. */
@@ -23,6 +24,11 @@ void weftd_buf_init(struct weftd_buf *b, char *mem, size_t cap);
 void weftd_buf_reset(struct weftd_buf *b);
 /* Free heap storage; fine on fixed buffers. */
 void weftd_buf_done(struct weftd_buf *b);
+
+/* Let b->len grow to at most max bytes (0: no limit; a response's cap is its start +
+ * daemon.max_response_bytes); past it writers fail with -E2BIG, before the memory is
+ * taken. The limit costs the fast path nothing: a heap buffer's cap is lowered to it. */
+void weftd_buf_limit(struct weftd_buf *b, size_t max);
 
 /* The slow half of weftd_buf_reserve: grow a heap buffer, or fail a fixed one. */
 bool weftd_buf_grow(struct weftd_buf *b, size_t n);

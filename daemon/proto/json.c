@@ -141,10 +141,24 @@ void weftd_json_arr_end(struct weftd_buf *b)
 	PUTS(b, "]");
 }
 
+/* What put_escaped writes for s, up to stop bytes (then it stops counting). */
+static size_t escaped_len(const unsigned char *s, size_t len, size_t stop)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len && n <= stop; i++)
+		n += s[i] >= 0x20 ? 1 + (s[i] == '"' || s[i] == '\\') : s[i] == '\n' ? 2 : 6;
+	return n;
+}
+
 void weftd_json_bytes(struct weftd_buf *b, const char *key, const char *key_b64,
 		      const void *data, size_t len)
 {
-	if (weftd_utf8_valid(data, len)) {
+	/* Text when it is UTF-8 and escaping costs at most what base64 would (plus a little,
+	 * so short text with a tab stays text): binary (NULs, control bytes: 6 bytes each as
+	 * \u00XX) goes as base64, 4/3 of its size. */
+	size_t most = WEFTD_B64_ENC_LEN(len) + 32;
+	if (escaped_len(data, len, most) <= most && weftd_utf8_valid(data, len)) {
 		weftd_json_str(b, key, data, len);
 		return;
 	}

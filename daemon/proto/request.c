@@ -20,7 +20,7 @@
 
 enum field {
 	F_ID, F_OP, F_PIPELINE, F_JOB, F_JOBS, F_PAYLOAD, F_PAYLOAD_B64, F_WAIT, F_TIMEOUT,
-	F_STATE, F_LIMIT, F__N,
+	F_STATE, F_LIMIT, F_OUTPUTS, F__N,
 };
 
 /* One parse in progress: the line and the value of each known member. */
@@ -33,7 +33,7 @@ struct parse {
 
 typedef int field_fn(struct parse *p, enum field f);
 static field_fn read_id, read_op, read_name, read_jobs, read_payload, read_payload_b64,
-	read_wait, read_timeout, read_state, read_limit;
+	read_bool, read_timeout, read_state, read_limit;
 
 #define OP(x) (1u << WEFTD_OP_##x)
 #define ALL_OPS ((1u << WEFTD_OP__MAX) - 1)
@@ -59,10 +59,11 @@ static const struct field_def {
 	[F_JOBS]        = { F("jobs"), OP(WAIT), 0, WEFTD_JOB_ID_MAX, read_jobs },
 	[F_PAYLOAD]     = { F("payload"), OP(SUBMIT), 0, 0, read_payload },
 	[F_PAYLOAD_B64] = { F("payload_b64"), OP(SUBMIT), 0, 0, read_payload_b64 },
-	[F_WAIT]        = { F("wait"), OP(SUBMIT), 0, 0, read_wait },
+	[F_WAIT]        = { F("wait"), OP(SUBMIT), 0, 0, read_bool },
 	[F_TIMEOUT]     = { F("timeout"), OP(SUBMIT) | OP(WAIT), 0, 0, read_timeout },
 	[F_STATE]       = { F("state"), OP(LIST), 0, 0, read_state },
 	[F_LIMIT]       = { F("limit"), OP(LIST), 0, 0, read_limit },
+	[F_OUTPUTS]     = { F("outputs"), OP(LIST), 0, 0, read_bool },
 #undef F
 };
 
@@ -338,13 +339,13 @@ static int read_payload_b64(struct parse *p, enum field f)
 	return 0;
 }
 
-static int read_wait(struct parse *p, enum field f)
+static int read_bool(struct parse *p, enum field f)
 {
 	uint8_t t = p->v[f].type;
 
 	if (t != JSCAN_TRUE && t != JSCAN_FALSE)
 		return req_fail(p->req, WEFTD_ERR_BAD_FIELD, "%s must be true or false", fields[f].name);
-	p->req->wait = t == JSCAN_TRUE;
+	*(f == F_WAIT ? &p->req->wait : &p->req->outputs) = t == JSCAN_TRUE;
 	return 0;
 }
 
@@ -362,15 +363,19 @@ static int read_timeout(struct parse *p, enum field f)
 			return req_fail(req, WEFTD_ERR_INTERNAL, "out of memory");
 		if (weftd_parse_duration(s, len, &req->timeout_ns) < 0)
 			return req_fail(req, WEFTD_ERR_BAD_FIELD, "timeout: invalid duration");
+		if (req->timeout_ns > WEFTD_TIMEOUT_MAX_NS)
+			req->timeout_ns = WEFTD_TIMEOUT_MAX_NS;
 		return 0;
 	}
-	if (v->type == JSCAN_INT && v->num.i >= 0 &&
-	    v->num.i <= INT64_MAX / (int64_t)WEFTD_NSEC_PER_MSEC) {
-		req->timeout_ns = (uint64_t)v->num.i * WEFTD_NSEC_PER_MSEC;
+	/* Clamped, not refused: a deadline is now + timeout, which must not overflow. */
+	if (v->type == JSCAN_INT && v->num.i >= 0) {
+		req->timeout_ns = (uint64_t)v->num.i > WEFTD_TIMEOUT_MAX_NS / WEFTD_NSEC_PER_MSEC ?
+			WEFTD_TIMEOUT_MAX_NS : (uint64_t)v->num.i * WEFTD_NSEC_PER_MSEC;
 		return 0;
 	}
 	if (v->type == JSCAN_REAL && v->num.d >= 0 && v->num.d <= 9e12) {
-		req->timeout_ns = (uint64_t)(v->num.d * 1e6);
+		req->timeout_ns = v->num.d >= (double)(WEFTD_TIMEOUT_MAX_NS / WEFTD_NSEC_PER_MSEC) ?
+			WEFTD_TIMEOUT_MAX_NS : (uint64_t)(v->num.d * 1e6);
 		return 0;
 	}
 	return req_fail(req, WEFTD_ERR_BAD_FIELD,

@@ -10,6 +10,9 @@
 
 #include "proto/wire.h"
 
+/* "timeout" above this (~146 years) is clamped to it: a deadline is now + timeout, which
+ * must not overflow int64 nanoseconds (9223372036854 ms used to come back after 58 ms). */
+#define WEFTD_TIMEOUT_MAX_NS ((uint64_t)INT64_MAX / 2)
 #define WEFTD_REQ_ARENA 2048 /* bytes in a request for its strings: a usual request is
 				parsed without one malloc */
 
@@ -24,10 +27,12 @@ struct weftd_request {
 	size_t payload_len;           /*   empty when neither is given */
 	bool wait;                  /* submit: answer when the job ends (default false) */
 	bool has_timeout;           /* wait, submit+wait: "timeout" given */
-	uint64_t timeout_ns;        /*   ms number or duration string; 0 = answer at once */
+	uint64_t timeout_ns;        /*   ms number or duration string; 0 = answer at once;
+	                               at most WEFTD_TIMEOUT_MAX_NS */
 	bool has_state;             /* list: filter by "state" */
 	enum weftd_job_state state;
 	uint32_t limit;             /* list: default WEFTD_LIST_DEFAULT, 1 .. WEFTD_LIST_MAX */
+	bool outputs;               /* list: the jobs' outputs too (default false) */
 	enum weftd_err err;         /* after a failed parse: code and message for the reply */
 	char errmsg[128];
 	const char **jobv;          /* private: the ids of "jobs" */

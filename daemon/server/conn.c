@@ -8,12 +8,14 @@
 
 #include "proto/json.h"
 #include "server/server_impl.h"
+#include "util/log.h"
 
 void srv_conn_unref(struct conn *c)
 {
 	if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	close(c->fd);
+	srv_uid_put(c->srv, c->uid);
 	weft_ctx_unref(c->ctx);
 	weftd_buf_done(&c->out);
 	weftd_buf_done(&c->spare);
@@ -57,18 +59,27 @@ void srv_conn_flush(struct conn *c)
 		}
 	}
 	c->writing = false;
+	atomic_store_explicit(&c->wrote_at, weft_now(), memory_order_relaxed); /* idle from here */
 	if (c->backlogged)
 		weft_cond_broadcast(&c->taken);
 	weft_mutex_unlock(&c->lock);
 }
 
 /* Append a batch of whole response lines. */
-void srv_conn_append(struct conn *c, const struct weftd_buf *b)
+void srv_conn_append(struct conn *c, struct weftd_buf *b)
 {
 	if (!b->len)
 		return;
 	weft_mutex_lock(NULL, &c->lock);
-	if (!c->dead) {
+	if (!c->dead && c->out.len == 0 && !b->fixed) {
+		/* nothing waiting: take b's block rather than copy it (a large answer is
+		 * held once, not twice) */
+		struct weftd_buf t = c->out;
+		c->out = *b;
+		weftd_buf_limit(&c->out, 0);
+		*b = t;
+		weftd_buf_reset(b);
+	} else if (!c->dead) {
 		/* weftd_json_raw would add a comma; append the bytes as they are. */
 		size_t need = c->out.len + b->len;
 		if (need > c->out.cap) {
@@ -90,11 +101,12 @@ void srv_conn_append(struct conn *c, const struct weftd_buf *b)
 }
 
 /* A client that sends without reading: stop reading until the writer has taken the
- * backlog (or become the writer when nobody writes), or the connection is done. */
-static void wait_backlog(struct conn *c)
+ * backlog down below high (or become the writer when nobody writes), or the connection
+ * is done. high 1: until everything appended has been taken. */
+static void wait_backlog(struct conn *c, size_t high)
 {
 	weft_mutex_lock(NULL, &c->lock);
-	while (!c->dead && c->out.len >= OUT_HIGH_WATER && weft_ctx_err(c->ctx) == 0) {
+	while (!c->dead && c->out.len >= high && weft_ctx_err(c->ctx) == 0) {
 		if (!c->writing) {
 			weft_mutex_unlock(&c->lock);
 			srv_conn_flush(c);
@@ -110,9 +122,85 @@ static void wait_backlog(struct conn *c)
 	weft_mutex_unlock(&c->lock);
 }
 
+/* After the client's EOF: park until every pending request has answered and the writer
+ * has taken the answers, or the server closes. A client gone for good (closed, not just
+ * shut down for writing) reads nothing more: a zero-byte send says EPIPE then, and its
+ * waits end now rather than when their jobs do. (io_uring's poll reports POLLRDHUP
+ * whatever the mask, so it cannot wait for the POLLHUP of a later close; that close is
+ * seen when the answer's send fails.) */
+static void linger_half_closed(struct conn *c)
+{
+	if (send(c->fd, "", 0, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno == EPIPE)
+		return;
+	weft_wg_wait(c->ctx, &c->handlers);
+	weft_wg_wait(c->ctx, &c->waits);
+	wait_backlog(c, 1);
+}
+
+/* The reader's deadline: a partial line must end within request_timeout of its first
+ * byte; a connection with nothing pending is closed idle_timeout after its last byte.
+ * The deadline is a ctx over c->ctx, renewed lazily: moved later only when it fires and
+ * the connection turns out to be alive (once per timeout, not per read: no allocation on
+ * the request path), moved earlier when a partial line needs an earlier one. */
+struct read_timer {
+	weft_ctx *ctx;                 /* NULL: no deadline now */
+	int64_t at;                    /* its deadline, INT64_MAX with none */
+	int64_t last;                  /* last bytes read */
+	int64_t partial;               /* first byte of the unfinished line; -1: none */
+};
+
+static bool pending(struct conn *c)
+{
+	return atomic_load(&c->async) > 0;
+}
+
+/* The deadline the reader's state asks for now (INT64_MAX: none). */
+static int64_t read_deadline(struct conn *c, const struct read_timer *t, int64_t now)
+{
+	const struct weftd_daemon_config *d = c->srv->d;
+
+	if (t->partial >= 0)
+		return d->request_timeout_ns ? t->partial + (int64_t)d->request_timeout_ns : INT64_MAX;
+	if (!d->idle_timeout_ns)
+		return INT64_MAX;
+	int64_t wrote = atomic_load_explicit(&c->wrote_at, memory_order_relaxed);
+	return (pending(c) ? now : t->last > wrote ? t->last : wrote) + (int64_t)d->idle_timeout_ns;
+}
+
+/* The ctx to read under; NULL: out of memory (read without a deadline then). */
+static weft_ctx *read_ctx(struct conn *c, struct read_timer *t)
+{
+	int64_t want = read_deadline(c, t, weft_now());
+
+	if (want < t->at) {
+		weft_ctx_unref(t->ctx);
+		t->ctx = NULL;
+		t->at = INT64_MAX;
+		if (weft_ctx_with_deadline(c->ctx, want, &t->ctx) == 0)
+			t->at = want;
+	}
+	return t->ctx ? t->ctx : c->ctx;
+}
+
+/* The deadline fired: true when the connection is to close (a line too slow, or idle),
+ * else the deadline is dropped and the next read sets the right one. */
+static bool read_expired(struct conn *c, struct read_timer *t)
+{
+	int64_t now = weft_now(), want = read_deadline(c, t, now);
+
+	t->ctx = weft_ctx_unref(t->ctx);
+	t->at = INT64_MAX;
+	if (want > now)
+		return false;
+	weftd_debug("connection closed: %s", t->partial >= 0 ? "request line not completed within "
+		    "request_timeout" : "idle for idle_timeout");
+	return true;
+}
+
 void srv_conn_main(void *arg)
 {
 	struct conn *c = arg;
+	struct read_timer rt = { .at = INT64_MAX, .last = weft_now(), .partial = -1 };
 	size_t max = c->srv->d->max_request_bytes;
 	size_t cap = READ_CHUNK, len = 0;
 	char *buf = malloc(cap);
@@ -129,7 +217,12 @@ void srv_conn_main(void *arg)
 			buf = nb;
 			cap = ncap;
 		}
-		int n = weft_recv(c->ctx, c->fd, buf + len, cap - len, 0);
+		int n = weft_recv(read_ctx(c, &rt), c->fd, buf + len, cap - len, 0);
+		if (n == -ETIMEDOUT && rt.ctx && weft_ctx_err(c->ctx) == 0) {
+			if (read_expired(c, &rt))
+				break;
+			continue;
+		}
 		if (n <= 0) {
 			eof = n == 0;
 			break;
@@ -137,6 +230,9 @@ void srv_conn_main(void *arg)
 		size_t scan = len, start = 0;
 		unsigned lines = 0;
 		len += (size_t)n;
+		rt.last = weft_now();
+		if (rt.partial < 0)
+			rt.partial = rt.last;
 		for (;;) {
 			char *nl = memchr(buf + scan, '\n', len - scan);
 			if (!nl)
@@ -164,18 +260,20 @@ void srv_conn_main(void *arg)
 			memmove(buf, buf + start, len - start);
 			len -= start;
 		}
+		if (!skipping && lines)
+			rt.partial = len ? rt.last : -1; /* the rest began in this read */
 		srv_conn_append(c, &b);
 		weftd_buf_reset(&b);
 		srv_conn_flush(c);
-		wait_backlog(c);
+		wait_backlog(c, OUT_HIGH_WATER);
 	}
 	free(buf);
+	weft_ctx_unref(rt.ctx);
 	weftd_buf_done(&b);
-	/* The client shut down its side after `reload` or `drain` (echo ... | socat): those
-	 * answer when done, the client is still reading (a dead connection's ctx is
-	 * cancelled). */
+	/* The client shut down its side (echo ... | socat) and may still be reading: what it
+	 * asked (waits, reload, drain) is answered before the connection closes. */
 	if (eof)
-		weft_wg_wait(c->ctx, &c->handlers);
+		linger_half_closed(c);
 	/* Closed by the server after a drain (not by the client): waits on jobs that just
 	 * ended are writing their answers; let them before the connection goes. */
 	if (atomic_load(&c->async) > 0) {

@@ -22,6 +22,7 @@ static const struct errmap {
 	{ ESHUTDOWN, WEFTD_ERR_DRAINING, "the daemon is draining: no new jobs" },
 	{ EACCES, WEFTD_ERR_FORBIDDEN, "%s" },
 	{ EMSGSIZE, WEFTD_ERR_TOO_LARGE, "request line longer than %s bytes" },
+	{ E2BIG, WEFTD_ERR_TOO_LARGE, "answer over daemon.max_response_bytes (%s): ask for fewer jobs" },
 	{ EOPNOTSUPP, WEFTD_ERR_UNSUPPORTED, "op \"%s\" has no handler in this server" },
 	{ EINVAL, WEFTD_ERR_INVALID_CONFIG, "%s" },   /* reload: the config is not applied */
 	{ ETIMEDOUT, WEFTD_ERR_INTERNAL, "%s" },      /* drain: jobs still running */

@@ -3,6 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -25,6 +28,38 @@ static void refuse(int fd, int err, const char *msg)
 	close(fd);
 }
 
+#define EMFILE_LOG_PERIOD (10 * WEFT_SEC)  /* one "out of fds" line per period */
+
+/* Out of fds: the spare fd makes room to accept one waiting client and tell it `busy`
+ * (rather than leave thousands waiting unanswered); without one, back off. One log line
+ * per EMFILE_LOG_PERIOD says how many were refused. Returns 0 or ctx's error. */
+static int out_of_fds(struct weftd_server *s, weft_ctx *ctx, int err)
+{
+	int64_t now = weft_now();
+
+	if (now - s->emfile_logged >= EMFILE_LOG_PERIOD) {
+		weftd_warn("accept: %s (max_connections %u, RLIMIT_NOFILE?); %u clients refused "
+			   "busy since the previous such line (one per %llds)", strerror(-err), s->d->max_connections,
+			   s->emfile_refused, (long long)(EMFILE_LOG_PERIOD / WEFT_SEC));
+		s->emfile_logged = now;
+		s->emfile_refused = 0;
+	}
+	struct pollfd pfd = { .fd = s->lfd, .events = POLLIN };
+	/* the listener blocks: accept4 only with a client waiting (this fiber alone accepts) */
+	if (s->spare_fd >= 0 && poll(&pfd, 1, 0) == 1) {
+		close(s->spare_fd);
+		int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd >= 0) {
+			refuse(fd, -EBUSY, "the daemon is out of file descriptors: retry later");
+			s->emfile_refused++;
+		}
+		s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd >= 0)
+			return 0;
+	}
+	return weft_sleep(ctx, 100 * WEFT_MSEC) < 0 ? weft_ctx_err(ctx) : 0;
+}
+
 int weftd_server_run(struct weftd_server *s, weft_ctx *ctx)
 {
 	for (;;) {
@@ -33,8 +68,7 @@ int weftd_server_run(struct weftd_server *s, weft_ctx *ctx)
 			if (fd == -ECANCELED || fd == -ETIMEDOUT)
 				return fd;
 			if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
-				weftd_warn("accept: %s; pausing 100ms", strerror(-fd));
-				if (weft_sleep(ctx, 100 * WEFT_MSEC) < 0)
+				if (out_of_fds(s, ctx, fd) < 0)
 					return weft_ctx_err(ctx);
 				continue;
 			}
@@ -54,9 +88,15 @@ int weftd_server_run(struct weftd_server *s, weft_ctx *ctx)
 			refuse(fd, -EBUSY, "too many connections");
 			continue;
 		}
+		if (srv_uid_take(s, uid) < 0) {
+			atomic_fetch_sub(&s->nconns, 1);
+			refuse(fd, -EBUSY, "too many connections from this uid (max_connections_per_uid)");
+			continue;
+		}
 		struct conn *c = calloc(1, sizeof(*c));
 		if (!c || weft_ctx_with_cancel(s->conns, &c->ctx) < 0) {
 			free(c);
+			srv_uid_put(s, uid);
 			atomic_fetch_sub(&s->nconns, 1);
 			refuse(fd, -ENOMEM, NULL);
 			continue;
@@ -96,10 +136,13 @@ static int mkdir_parents(const char *path)
 	return 0;
 }
 
-int weftd_server_listen(const struct weftd_daemon_config *d, bool *activated, char *err, size_t errlen)
+int weftd_server_listen(const struct weftd_daemon_config *d, bool *activated,
+			struct weftd_sockfile *ret_file, char *err, size_t errlen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int n = sd_listen_fds(1), fd, r;
+
+	*ret_file = (struct weftd_sockfile){ .owned = false };
 
 	if (n > 0) {
 		fd = SD_LISTEN_FDS_START;
@@ -146,14 +189,54 @@ int weftd_server_listen(const struct weftd_daemon_config *d, bool *activated, ch
 			return -errno;
 		}
 	}
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    chmod(d->socket, d->socket_mode) < 0 || listen(fd, 4096) < 0) {
+	/* The file takes its mode from the umask at bind: no chmod by path afterwards, which
+	 * would follow a symlink put there meanwhile (a directory writable by others). Before
+	 * any thread exists, so nobody else creates files under this umask. */
+	mode_t old = umask(~d->socket_mode & 0777);
+	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0 || lstat(d->socket, &st) < 0 || listen(fd, 4096) < 0) {
 		r = -errno;
 		snprintf(err, errlen, "%s: %s", d->socket, strerror(errno));
 		close(fd);
 		return r;
 	}
+	/* what weftd_server_unlink may remove: this file, not one bound there later */
+	*ret_file = (struct weftd_sockfile){ .dev = st.st_dev, .ino = st.st_ino, .owned = true };
+	strcpy(ret_file->path, d->socket);
 	return fd;
+}
+
+int weftd_server_unlink(const struct weftd_sockfile *f)
+{
+	struct stat st;
+
+	if (!f->owned)
+		return 0;
+	if (lstat(f->path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode) || st.st_dev != f->dev || st.st_ino != f->ino)
+		return -ESTALE; /* another daemon's now: leave it */
+	return unlink(f->path) < 0 ? -errno : 1;
+}
+
+/* Every connection is an fd: take the hard limit of RLIMIT_NOFILE, and say so when even
+ * that is below what max_connections needs (plus the daemon's own, a rough 64). */
+static void raise_nofile(const struct weftd_daemon_config *d)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && (rlim_t)d->max_connections + 64 > rl.rlim_cur)
+		weftd_warn("max_connections %u exceeds RLIMIT_NOFILE %llu (less 64 for the daemon): "
+			   "clients past it are refused busy", d->max_connections,
+			   (unsigned long long)rl.rlim_cur);
 }
 
 int weftd_server_new(struct weftd_engine *e, int lfd, const struct weftd_daemon_config *d,
@@ -170,6 +253,14 @@ int weftd_server_new(struct weftd_engine *e, int lfd, const struct weftd_daemon_
 	s->eng = e;
 	s->d = d;
 	s->lfd = lfd;
+	if (srv_uids_init(s) < 0) {
+		weft_ctx_unref(s->conns);
+		free(s);
+		return -ENOMEM;
+	}
+	raise_nofile(d);
+	s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	s->emfile_logged = INT64_MIN / 2;
 	weft_wg_init(&s->live);
 	*ret = s;
 	return 0;
@@ -196,6 +287,9 @@ struct weftd_server *weftd_server_free(struct weftd_server *s)
 	 * exiting, leave it to them */
 	if (s && !s->lingering && atomic_load(&s->nconns) == 0) {
 		weft_ctx_unref(s->conns);
+		srv_uids_done(s);
+		if (s->spare_fd >= 0)
+			close(s->spare_fd);
 		free(s);
 	}
 	return NULL;

@@ -30,13 +30,29 @@ static void write_wait_response(struct weftd_buf *b, const char *id, struct weft
 	weftd_json_bool(b, "done", done);
 	if (many) {
 		weftd_json_arr_begin(b, "jobs");
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n && !b->err; i++) {
 			weftd_job_json(b, NULL, jobs[i]);
+			if (n > 1)
+				weft_yield(); /* a long answer lets the others run */
+		}
 		weftd_json_arr_end(b);
 	} else {
 		weftd_job_json(b, "job", jobs[0]);
 	}
 	weftd_resp_end(b);
+}
+
+/* Building an answer failed (-ENOMEM, or -E2BIG past daemon.max_response_bytes): answer
+ * with the error instead, from b's start. */
+static void answer_failed(struct conn *c, struct weftd_buf *b, size_t mark, const char *id, int err)
+{
+	char lim[24];
+
+	snprintf(lim, sizeof(lim), "%llu", (unsigned long long)c->srv->d->max_response_bytes);
+	weftd_buf_limit(b, 0);
+	b->err = 0;
+	b->len = mark;
+	srv_resp_errno(b, id, err, err == -E2BIG ? lim : NULL);
 }
 
 static void wait_main(void *arg)
@@ -48,11 +64,12 @@ static void wait_main(void *arg)
 	if (r == 0 || (r == -ETIMEDOUT && weft_ctx_err(c->ctx) == 0)) {
 		struct weftd_buf b;
 		weftd_buf_init(&b, NULL, 0);
+		weftd_buf_limit(&b, c->srv->d->max_response_bytes);
 		write_wait_response(&b, w->id, w->jobs, w->n, w->many, r == 0);
-		if (b.err == 0) {
-			srv_conn_append(c, &b);
-			srv_conn_flush(c);
-		}
+		if (b.err)
+			answer_failed(c, &b, 0, w->id, b.err);
+		srv_conn_append(c, &b);
+		srv_conn_flush(c);
 		weftd_buf_done(&b);
 	}
 	for (size_t i = 0; i < w->n; i++)
@@ -141,6 +158,44 @@ static struct weftd_job *find_job(struct conn *c, struct weftd_buf *b, const str
 	return j;
 }
 
+struct job_at {
+	struct weftd_job *j;
+	size_t i;
+};
+
+static int job_at_cmp(const void *a, const void *b)
+{
+	const struct job_at *x = a, *y = b;
+
+	if (x->j != y->j)
+		return x->j < y->j ? -1 : 1;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* Keep the first of each job named more than once (4,096 copies of one 1 MiB output made
+ * a 1.6 GB answer): returns the new count, order kept, the copies' references dropped. */
+static size_t unique_jobs(struct weftd_job **jobs, size_t n)
+{
+	struct job_at *s = n > 1 ? malloc(n * sizeof(*s)) : NULL;
+	size_t k = 0;
+
+	if (!s)
+		return n; /* one job, or no memory: answered as asked */
+	for (size_t i = 0; i < n; i++)
+		s[i] = (struct job_at){ jobs[i], i };
+	qsort(s, n, sizeof(*s), job_at_cmp);
+	for (size_t i = 1; i < n; i++)
+		if (s[i].j == s[i - 1].j) {
+			weftd_job_unref(jobs[s[i].i]);
+			jobs[s[i].i] = NULL;
+		}
+	free(s);
+	for (size_t i = 0; i < n; i++)
+		if (jobs[i])
+			jobs[k++] = jobs[i];
+	return k;
+}
+
 static void op_wait(struct conn *c, struct weftd_buf *b, const struct weftd_request *req)
 {
 	size_t n = req->job ? 1 : req->njobs;
@@ -158,7 +213,7 @@ static void op_wait(struct conn *c, struct weftd_buf *b, const struct weftd_requ
 			goto out;
 		}
 	}
-	start_wait(c, b, req, jobs, n, req->job == NULL);
+	start_wait(c, b, req, jobs, unique_jobs(jobs, n), req->job == NULL);
 out:
 	if (jobs != &one)
 		free(jobs);
@@ -297,7 +352,8 @@ static void dispatch(struct conn *c, struct weftd_buf *b, const struct weftd_req
 	case WEFTD_OP_LIST:
 		weftd_resp_begin(b, req->id);
 		weftd_jobs_list_json(weftd_engine_jobs(e), b, "jobs", req->pipeline,
-				     c->admin ? WEFTD_JOB_NO_OWNER : c->uid, req->has_state, req->state, req->limit);
+				     c->admin ? WEFTD_JOB_NO_OWNER : c->uid, req->has_state, req->state,
+				     req->limit, req->outputs);
 		weftd_resp_end(b);
 		break;
 	case WEFTD_OP_STATS:
@@ -317,15 +373,15 @@ void srv_handle_line(struct conn *c, struct weftd_buf *b, const char *line, size
 
 	if (len == 0 || (len == 1 && line[0] == '\r'))
 		return; /* blank lines are keep-alives for hand-typed sessions */
+	if (c->srv->d->max_response_bytes)
+		weftd_buf_limit(b, mark + c->srv->d->max_response_bytes);
 	if (weftd_request_parse(&req, line, len, c->srv->d->max_request_bytes) < 0)
 		weftd_resp_error(b, req.id, req.err, req.errmsg);
 	else
 		dispatch(c, b, &req);
 	weftd_request_done(&req);
-	if (b->err) { /* out of memory building this response: say so instead */
-		int err = b->err;
-		b->err = 0;
-		b->len = mark;
-		srv_resp_errno(b, req.id, err, NULL);
-	}
+	/* out of memory or over max_response_bytes building this response: say so instead */
+	if (b->err)
+		answer_failed(c, b, mark, req.id, b->err);
+	weftd_buf_limit(b, 0);
 }

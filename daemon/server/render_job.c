@@ -1,6 +1,7 @@
 /* render_job.c — a job's JSON (render_job.h). */
 #include <errno.h>
 #include <stdlib.h>
+#include <weft/weft.h>
 
 #include "proto/json.h"
 #include "proto/reply.h"
@@ -9,6 +10,7 @@
 struct put {
 	struct weftd_buf *b;
 	const char *key;
+	bool output;
 };
 
 /* Under the job's lock (weftd_job_read): copy, never park. */
@@ -19,7 +21,7 @@ static void put_job(const struct weftd_job_snap *s, void *arg)
 	weftd_json_job(p->b, p->key, &(struct weftd_job_view){
 		.id = s->info->id, .pipeline = s->info->pipeline, .state = s->state,
 		.stage = s->stage, .stage_index = s->stage_index, .attempts = s->attempts,
-		.has_output = s->state == WEFTD_JOB_DONE, .output = s->output,
+		.has_output = p->output && s->state == WEFTD_JOB_DONE, .output = s->output,
 		.output_len = s->output_len, .error = s->error, .log_tail = s->log,
 		.log_tail_len = s->log_len, .created_ms = s->info->created_ms,
 		.started_ms = s->started_ms, .finished_ms = s->finished_ms,
@@ -28,12 +30,12 @@ static void put_job(const struct weftd_job_snap *s, void *arg)
 
 void weftd_job_json(struct weftd_buf *b, const char *key, struct weftd_job *j)
 {
-	weftd_job_read(j, put_job, &(struct put){ b, key });
+	weftd_job_read(j, put_job, &(struct put){ b, key, true });
 }
 
 void weftd_jobs_list_json(struct weftd_jobs *t, struct weftd_buf *b, const char *key,
 			  const char *pipeline, uid_t owner, bool has_state,
-			  enum weftd_job_state state, uint32_t limit)
+			  enum weftd_job_state state, uint32_t limit, bool outputs)
 {
 	struct weftd_job **pick = malloc((limit ? limit : 1) * sizeof(*pick));
 	size_t n;
@@ -46,8 +48,11 @@ void weftd_jobs_list_json(struct weftd_jobs *t, struct weftd_buf *b, const char 
 	n = weftd_jobs_pick(t, pipeline, owner, has_state, state, pick, limit);
 	weftd_json_arr_begin(b, key);
 	for (size_t i = 0; i < n; i++) {
-		weftd_job_json(b, NULL, pick[i]);
+		if (!b->err)
+			weftd_job_read(pick[i], put_job, &(struct put){ b, NULL, outputs });
 		weftd_job_unref(pick[i]);
+		if (outputs)
+			weft_yield();
 	}
 	weftd_json_arr_end(b);
 	free(pick);

@@ -14,10 +14,11 @@
 void weftd_job_json(struct weftd_buf *b, const char *key, struct weftd_job *j);
 
 /* Write up to limit jobs of t, newest first, filtered by pipeline (NULL: any), owner
- * (WEFTD_JOB_NO_OWNER: any) and state (when has_state), as the array member key. -ENOMEM
- * lands in b->err. */
+ * (WEFTD_JOB_NO_OWNER: any) and state (when has_state), as the array member key; their
+ * outputs only with outputs. Yields between jobs (a fiber: others run while a long answer
+ * is written). -ENOMEM, or -E2BIG past b's limit, lands in b->err. */
 void weftd_jobs_list_json(struct weftd_jobs *t, struct weftd_buf *b, const char *key,
 			  const char *pipeline, uid_t owner, bool has_state, enum weftd_job_state state,
-			  uint32_t limit);
+			  uint32_t limit, bool outputs);
 
 #endif

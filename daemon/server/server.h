@@ -10,6 +10,7 @@
 #ifndef WEFTD_SERVER_H
 #define WEFTD_SERVER_H
 
+#include <sys/types.h>
 #include <weft/weft.h>
 
 #include "config/config.h"
@@ -19,13 +20,28 @@
 
 struct weftd_server;
 
+/* The socket file this process bound (dev and inode right after bind), so that it removes
+ * that file at exit and never one another daemon bound at the same path since. */
+struct weftd_sockfile {
+	char path[108];                /* sizeof(sun_path) */
+	dev_t dev;
+	ino_t ino;
+	bool owned;                    /* false: systemd's socket (or none): never removed */
+};
+
 /* The listening socket: from systemd socket activation when sd_listen_fds() passes one
  * (the first, SD_LISTEN_FDS_START), else a new Unix stream socket bound at d->socket (the
- * parent directory is created, a stale socket file replaced, the mode set to
- * d->socket_mode; a live daemon already answering there is an error). Returns the fd
- * (*activated says which way) or a negative errno with err filled. Plain blocking
- * syscalls: call before the scheduler starts or from a fiber at start-up. */
-int weftd_server_listen(const struct weftd_daemon_config *d, bool *activated, char *err, size_t errlen);
+ * parent directory is created, a stale socket file replaced, the mode d->socket_mode set
+ * through the umask at bind, never by a chmod on the path; a live daemon already
+ * answering there is an error). Returns the fd (*activated says which way; *ret_file
+ * names the file bound, if any) or a negative errno with err filled. Plain blocking
+ * syscalls, and it changes the process umask for the bind: call before any thread. */
+int weftd_server_listen(const struct weftd_daemon_config *d, bool *activated,
+			struct weftd_sockfile *ret_file, char *err, size_t errlen);
+/* Remove f's socket file if it is still the one bound (same device and inode). Returns 1
+ * removed, 0 nothing to remove (not ours, or gone), -ESTALE when another socket has
+ * taken the path (left alone), or another negative errno from lstat/unlink. */
+int weftd_server_unlink(const struct weftd_sockfile *f);
 
 /* A server on listening fd lfd, dispatching to e. Returns 0 or -ENOMEM. */
 int weftd_server_new(struct weftd_engine *e, int lfd, const struct weftd_daemon_config *d,

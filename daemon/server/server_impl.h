@@ -11,6 +11,7 @@
 #include <weft/weft.h>
 
 #include "server/server.h"
+#include "util/spin.h"
 
 #define READ_CHUNK         (64 * 1024)
 #define OUT_HIGH_WATER     (16u << 20)   /* pause reading while this much output is unsent */
@@ -23,6 +24,11 @@ struct handler {
 	void *arg;
 };
 
+struct uid_count {
+	uid_t uid;
+	unsigned count;                /* 0: a free slot */
+};
+
 struct weftd_server {
 	struct weftd_engine *eng;
 	const struct weftd_daemon_config *d;
@@ -33,13 +39,22 @@ struct weftd_server {
 	weft_wg live;                  /* live connections: close_conns waits for them */
 	bool lingering;                /* close_conns gave up on some connections */
 	struct handler handlers[WEFTD_OP__MAX];
+	weftd_spin uids_lock;          /* guards uids */
+	struct uid_count *uids;        /* live connections per peer uid (uids.c) */
+	size_t nuids;                  /* slots: max_connections */
+	unsigned per_uid;              /* a uid's share: max_connections_per_uid */
+	int spare_fd;                  /* closed to accept and refuse a client on EMFILE */
+	int64_t emfile_logged;         /* last "out of fds" log line (one per period) */
+	unsigned emfile_refused;       /* clients refused since */
 };
 
 struct conn {
 	atomic_int refs;               /* reader + each parked wait */
 	int fd;
+	_Atomic int64_t wrote_at;      /* when the writer last finished (idle_timeout) */
 	struct weftd_server *srv;
-	uid_t uid;                     /* the peer's (SO_PEERCRED at accept): owns what it submits */
+	uid_t uid;                     /* the peer's (SO_PEERCRED at accept): owns what it submits;
+	                                  counted in srv->uids */
 	bool admin;                    /* may see every job, drain, reload (peer.c) */
 	weft_ctx *ctx;                 /* cancelled when the client goes away */
 	weft_mutex lock;               /* guards out, spare, writing, dead, backlogged */
@@ -59,8 +74,9 @@ struct conn {
 void srv_conn_unref(struct conn *c);
 /* Send everything appended so far (see conn.c). May park. */
 void srv_conn_flush(struct conn *c);
-/* Append a batch of whole response lines (dropped once the connection is dead). */
-void srv_conn_append(struct conn *c, const struct weftd_buf *b);
+/* Append a batch of whole response lines (dropped once the connection is dead); may take
+ * b's storage (b is then empty, with other storage). */
+void srv_conn_append(struct conn *c, struct weftd_buf *b);
 /* A connection's fiber: reads requests until the client goes or the server closes it,
  * then drops the reader's reference. */
 void srv_conn_main(void *arg);
@@ -76,6 +92,14 @@ int srv_peer_check(int fd, const struct weftd_daemon_config *d, uid_t *ret_uid, 
 /* Handle one request line, appending its response (if any, now) to b. May park (submit
  * under the journal) and spawns fibers for waits and handlers. */
 void srv_handle_line(struct conn *c, struct weftd_buf *b, const char *line, size_t len);
+
+/* uids.c: a peer uid's share of max_connections (max_connections_per_uid, default three
+ * quarters). init: the table for s->d (-ENOMEM); take: count one more connection of uid,
+ * 0 or -EBUSY over its share; put: one fewer. Any thread; never parks. */
+int srv_uids_init(struct weftd_server *s);
+void srv_uids_done(struct weftd_server *s);
+int srv_uid_take(struct weftd_server *s, uid_t uid);
+void srv_uid_put(struct weftd_server *s, uid_t uid);
 
 /* errors.c */
 /* Write the error response to request id for negative errno err: the protocol code and

@@ -28,6 +28,8 @@ struct life {
 	weft_wg ops;             /* drain/reload op and SIGHUP fibers using this struct */
 	weft_ctx *serve;     /* cancelled by the first TERM/INT: stop serving, start the drain */
 	weft_ctx *skip;      /* cancelled by the second: skip the drain's wait */
+	weft_ctx *accept;    /* cancelled when the drain ends: until then new connections are
+	                        served (status, wait; submit answers `draining`) */
 	weft_ctx *bg;        /* the helper fibers (signals, status); cancelled at the end */
 	atomic_int stops;
 	int server_err;
@@ -127,6 +129,10 @@ static void log_needs_restart(const struct weftd_daemon_config *o, const struct 
 		{ "procs", o->procs == n->procs },
 		{ "max_connections", o->max_connections == n->max_connections },
 		{ "max_request_bytes", o->max_request_bytes == n->max_request_bytes },
+		{ "max_response_bytes", o->max_response_bytes == n->max_response_bytes },
+		{ "max_connections_per_uid", o->max_connections_per_uid == n->max_connections_per_uid },
+		{ "idle_timeout", o->idle_timeout_ns == n->idle_timeout_ns },
+		{ "request_timeout", o->request_timeout_ns == n->request_timeout_ns },
 		{ "allow_uids", o->nallow_uids == n->nallow_uids &&
 			(!o->nallow_uids || !memcmp(o->allow_uids, n->allow_uids, o->nallow_uids * sizeof(uid_t))) },
 		{ "allow_groups", o->nallow_gids == n->nallow_gids &&
@@ -286,7 +292,7 @@ static void status_fiber(void *arg)
 static void server_fiber(void *arg)
 {
 	struct life *L = arg;
-	int r = weftd_server_run(L->srv, L->serve);
+	int r = weftd_server_run(L->srv, L->accept);
 	if (r != -ECANCELED) {
 		weftd_err("stopped accepting: %s", strerror(-r));
 		L->server_err = r;
@@ -334,6 +340,8 @@ int weftd_lifecycle_run(struct weftd_engine *e, struct weftd_server *srv, const 
 		r = weft_ctx_with_cancel(NULL, &L.skip);
 	if (r == 0)
 		r = weft_ctx_with_cancel(NULL, &L.bg);
+	if (r == 0)
+		r = weft_ctx_with_cancel(NULL, &L.accept);
 	weftd_server_set_handler(srv, WEFTD_OP_DRAIN, op_drain, &L);
 	weftd_server_set_handler(srv, WEFTD_OP_RELOAD, op_reload, &L);
 	if (r == 0)
@@ -361,6 +369,7 @@ int weftd_lifecycle_run(struct weftd_engine *e, struct weftd_server *srv, const 
 	}
 	weft_ctx_cancel(L.serve);
 	weft_ctx_cancel(L.skip);
+	weft_ctx_cancel(L.accept);
 	/* a reload under way finishes first (later ones see serve cancelled and refuse) */
 	weft_mutex_lock(NULL, &L.reload_lock);
 	weft_mutex_unlock(&L.reload_lock);
@@ -377,5 +386,6 @@ int weftd_lifecycle_run(struct weftd_engine *e, struct weftd_server *srv, const 
 	weft_ctx_unref(L.serve);
 	weft_ctx_unref(L.skip);
 	weft_ctx_unref(L.bg);
+	weft_ctx_unref(L.accept);
 	return r;
 }

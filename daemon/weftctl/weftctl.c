@@ -37,8 +37,9 @@ static const char *usage_text =
 	"  status ID              show a job\n"
 	"  wait ID...             wait for jobs to end (progress on stderr when several)\n"
 	"  cancel ID              cancel a job wherever it is\n"
-	"  list [--pipeline P] [--state S] [--limit N]\n"
-	"                         jobs, newest first (S: queued running retrying done failed canceled)\n"
+	"  list [--pipeline P] [--state S] [--limit N] [--outputs]\n"
+	"                         jobs, newest first (S: queued running retrying done failed canceled);\n"
+	"                         --outputs: with their outputs (--json shows them)\n"
 	"  stats [PIPELINE]       counters per pipeline and stage (without PIPELINE: and the\n"
 	"                         runtime's: procs, connections, fibers, switches, ...)\n"
 	"  pipelines              the running pipelines and their settings\n"
@@ -465,18 +466,19 @@ static int cmd_list(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "pipeline", required_argument, NULL, 'p' }, { "state", required_argument, NULL, 'S' },
-		{ "limit", required_argument, NULL, 'n' }, { 0 },
+		{ "limit", required_argument, NULL, 'n' }, { "outputs", no_argument, NULL, 'o' }, { 0 },
 	};
 	json_t *req = request("list");
 	char *raw = NULL;
 	int c, rc = EX_OK;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "p:S:n:", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:S:n:o", lo, NULL)) != -1) {
 		switch (c) {
 		case 'p': json_object_set_new(req, "pipeline", json_string(optarg)); break;
 		case 'S': json_object_set_new(req, "state", json_string(optarg)); break;
 		case 'n': json_object_set_new(req, "limit", json_integer(atoll(optarg))); break;
+		case 'o': json_object_set_new(req, "outputs", json_true()); break;
 		default: json_decref(req); return die_usage(NULL);
 		}
 	}

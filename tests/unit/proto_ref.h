@@ -28,7 +28,7 @@ struct ref {
 	size_t njobs;
 	const unsigned char *payload;
 	size_t payload_len;
-	bool wait, has_timeout, has_state;
+	bool wait, has_timeout, has_state, outputs;
 	uint64_t timeout_ns;
 	enum weftd_job_state state;
 	uint32_t limit;
@@ -104,18 +104,25 @@ static int ref_get_timeout(struct ref *req, json_t *root)
 	if (json_is_string(v)) {
 		if (weftd_parse_duration(json_string_value(v), json_string_length(v), &req->timeout_ns) < 0)
 			return ref_req_fail(req, WEFTD_ERR_BAD_FIELD, "timeout: invalid duration");
-		return 0;
+		goto clamp;
 	}
-	if (json_is_integer(v) && json_integer_value(v) >= 0 &&
-	    json_integer_value(v) <= INT64_MAX / (int64_t)WEFTD_NSEC_PER_MSEC) {
-		req->timeout_ns = (uint64_t)json_integer_value(v) * WEFTD_NSEC_PER_MSEC;
-		return 0;
+	if (json_is_integer(v) && json_integer_value(v) >= 0) {
+		ms = (double)json_integer_value(v);
+		if (ms >= (double)(WEFTD_TIMEOUT_MAX_NS / WEFTD_NSEC_PER_MSEC))
+			req->timeout_ns = WEFTD_TIMEOUT_MAX_NS;
+		else
+			req->timeout_ns = (uint64_t)json_integer_value(v) * WEFTD_NSEC_PER_MSEC;
+		goto clamp;
 	}
 	ms = json_is_real(v) ? json_real_value(v) : -1;
 	if (!(ms >= 0 && ms <= 9e12))
 		return ref_req_fail(req, WEFTD_ERR_BAD_FIELD,
 				"timeout must be milliseconds >= 0 or a duration string");
-	req->timeout_ns = (uint64_t)(ms * 1e6);
+	req->timeout_ns = ms >= (double)(WEFTD_TIMEOUT_MAX_NS / WEFTD_NSEC_PER_MSEC) ?
+		WEFTD_TIMEOUT_MAX_NS : (uint64_t)(ms * 1e6);
+clamp:
+	if (req->timeout_ns > WEFTD_TIMEOUT_MAX_NS)
+		req->timeout_ns = WEFTD_TIMEOUT_MAX_NS;
 	return 0;
 }
 
@@ -227,7 +234,9 @@ static int ref_parse_fields(struct ref *req, json_t *root)
 	case WEFTD_OP_LIST:
 		if ((r = ref_get_str(req, root, "pipeline", WEFTD_NAME_MAX, &req->pipeline)) < 0)
 			return r;
-		return ref_get_list_filters(req, root);
+		if ((r = ref_get_list_filters(req, root)) < 0)
+			return r;
+		return ref_get_bool(req, root, "outputs", &req->outputs);
 	case WEFTD_OP_STATS:
 		return ref_get_str(req, root, "pipeline", WEFTD_NAME_MAX, &req->pipeline);
 	default:
@@ -312,8 +321,9 @@ static bool proto_check(const char *line, size_t len, size_t max, const char **w
 		w = "payload";
 	else if (ra == 0 && (a.wait != b.wait || a.has_timeout != b.has_timeout ||
 			     a.timeout_ns != b.timeout_ns || a.has_state != b.has_state ||
-			     (a.has_state && a.state != b.state) || a.limit != b.limit))
-		w = "wait, timeout, state or limit";
+			     (a.has_state && a.state != b.state) || a.limit != b.limit ||
+			     a.outputs != b.outputs))
+		w = "wait, timeout, state, limit or outputs";
 	for (size_t i = 0; !w && ra == 0 && i < a.njobs; i++)
 		if (!same_str(weftd_request_job(&a, i), ref_job(&b, i)))
 			w = "jobs";

@@ -34,6 +34,10 @@ static void test_minimal_defaults(void **state)
 	assert_int_equal(d->procs, 0);
 	assert_int_equal(d->max_connections, 1024);
 	assert_int_equal(d->max_request_bytes, 1 << 20);
+	assert_int_equal(d->max_response_bytes, 64 << 20);
+	assert_int_equal(d->max_connections_per_uid, 0);
+	assert_int_equal(d->idle_timeout_ns, 300 * 1000000000ULL);
+	assert_int_equal(d->request_timeout_ns, 10 * 1000000000ULL);
 	assert_int_equal(d->shutdown_timeout_ns, 30 * WEFTD_NSEC_PER_SEC);
 	assert_int_equal(d->nallow_uids, 0);
 	assert_int_equal(d->heartbeat_interval_ns, WEFTD_NSEC_PER_SEC);

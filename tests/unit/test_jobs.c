@@ -334,7 +334,7 @@ static void test_list_json(void **state)
 	weftd_jobs_finish(t, j[2], WEFTD_JOB_DONE, sdup("\xff\x00"), 2, NULL);
 	weftd_buf_init(&b, NULL, 0);
 	weftd_resp_begin(&b, "1");
-	weftd_jobs_list_json(t, &b, "jobs", "a", WEFTD_JOB_NO_OWNER, false, 0, 2);
+	weftd_jobs_list_json(t, &b, "jobs", "a", WEFTD_JOB_NO_OWNER, false, 0, 2, true);
 	assert_int_equal(weftd_resp_end(&b), 0);
 	/* newest first, filtered, limited: j3 then j2 */
 	const char *p3 = has(&b, ID(j[3])), *p2 = has(&b, ID(j[2]));
@@ -345,9 +345,10 @@ static void test_list_json(void **state)
 	assert_null(has(&b, ID(j[1])));
 	assert_non_null(has(&b, "\"output_b64\":\"/wA=\""));
 	weftd_buf_reset(&b);
-	weftd_jobs_list_json(t, &b, "jobs", NULL, WEFTD_JOB_NO_OWNER, true, WEFTD_JOB_DONE, 100);
+	weftd_jobs_list_json(t, &b, "jobs", NULL, WEFTD_JOB_NO_OWNER, true, WEFTD_JOB_DONE, 100, false);
 	assert_non_null(has(&b, ID(j[2])));
 	assert_null(has(&b, ID(j[3])));
+	assert_null(has(&b, "\"output")); /* not asked for */
 	weftd_buf_done(&b);
 	for (int i = 0; i < 4; i++)
 		weftd_job_unref(j[i]);

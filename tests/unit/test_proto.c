@@ -113,6 +113,30 @@ static void test_ids(void **state)
 }
 
 /* Malformed requests: each gives a structured error code and never crashes. */
+/* issue 11 item 9: huge timeouts are clamped, never overflow into a short deadline */
+static void test_timeout_clamp(void **state)
+{
+	static const char *const lines[] = {
+		"{\"op\":\"wait\",\"job\":\"a\",\"timeout\":9223372036854}",
+		"{\"op\":\"wait\",\"job\":\"a\",\"timeout\":9223372036854775807}",
+		"{\"op\":\"wait\",\"job\":\"a\",\"timeout\":9e12}",
+		"{\"op\":\"wait\",\"job\":\"a\",\"timeout\":\"2562047h47m16s\"}",
+	};
+	struct weftd_request req;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		assert_int_equal(parse(&req, lines[i]), 0);
+		assert_true(req.has_timeout);
+		assert_true(req.timeout_ns == WEFTD_TIMEOUT_MAX_NS);
+		assert_true((int64_t)req.timeout_ns > 0);
+		weftd_request_done(&req);
+	}
+	assert_int_equal(parse(&req, "{\"op\":\"wait\",\"job\":\"a\",\"timeout\":86400000}"), 0);
+	assert_true(req.timeout_ns == 86400ULL * 1000000000ULL);
+	weftd_request_done(&req);
+}
+
 static void test_errors(void **state)
 {
 	static const struct { const char *line; enum weftd_err e; } t[] = {
@@ -273,6 +297,65 @@ static void test_responses(void **state)
 	weftd_resp_begin(&b, "1");
 	weftd_json_cstr(&b, "k", "a long string value");
 	assert_int_equal(weftd_resp_end(&b), -ENOBUFS);
+}
+
+/* issue 11 item 7: binary output as base64, answers bounded by weftd_buf_limit */
+static void test_bounded_answers(void **state)
+{
+	static char zeros[1 << 20];
+	struct weftd_buf b;
+	struct weftd_request req;
+	struct weftd_job_view v = { .id = "j", .pipeline = "p", .state = WEFTD_JOB_DONE,
+				    .has_output = true, .output = zeros, .output_len = sizeof(zeros) };
+
+	(void)state;
+	weftd_buf_init(&b, NULL, 0);
+	weftd_resp_begin(&b, "1");
+	weftd_json_job(&b, "job", &v);
+	assert_int_equal(weftd_resp_end(&b), 0);
+	assert_true(b.len < sizeof(zeros) * 4 / 3 + 256); /* not 6x */
+	json_t *j = check_line(&b), *job = json_object_get(j, "job");
+	assert_null(json_object_get(job, "output"));
+	assert_int_equal(json_string_length(json_object_get(job, "output_b64")), WEFTD_B64_ENC_LEN(sizeof(zeros)));
+	json_decref(j);
+
+	/* short text with a tab or two stays text */
+	v.output = "a\tb\tc";
+	v.output_len = 5;
+	weftd_buf_reset(&b);
+	weftd_resp_begin(&b, "1");
+	weftd_json_job(&b, "job", &v);
+	assert_int_equal(weftd_resp_end(&b), 0);
+	j = check_line(&b);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "job"), "output")), "a\tb\tc");
+	json_decref(j);
+
+	/* past the limit: -E2BIG before the memory is taken; lifted, writing goes on */
+	weftd_buf_reset(&b);
+	WEFTD_BUF_PUTS(&b, "{\"id\":1}\n");
+	size_t mark = b.len;
+	weftd_buf_limit(&b, mark + 4096);
+	v.output = zeros;
+	v.output_len = sizeof(zeros);
+	weftd_resp_begin(&b, "2");
+	weftd_json_job(&b, "job", &v);
+	assert_int_equal(weftd_resp_end(&b), -E2BIG);
+	assert_true(b.len <= mark + 4096);
+	weftd_buf_limit(&b, 0);
+	b.err = 0;
+	b.len = mark;
+	assert_int_equal(weftd_resp_error(&b, "2", WEFTD_ERR_TOO_LARGE, "big"), 0);
+	weftd_buf_done(&b);
+
+	assert_int_equal(parse(&req, "{\"op\":\"list\",\"outputs\":true}"), 0);
+	assert_true(req.outputs);
+	weftd_request_done(&req);
+	assert_int_equal(parse(&req, "{\"op\":\"list\"}"), 0);
+	assert_false(req.outputs);
+	weftd_request_done(&req);
+	assert_int_equal(parse(&req, "{\"op\":\"list\",\"outputs\":1}"), -EINVAL);
+	assert_int_equal(req.err, WEFTD_ERR_BAD_FIELD);
+	weftd_request_done(&req);
 }
 
 static void test_job_output(void **state)
@@ -546,6 +629,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ops), cmocka_unit_test(test_fields), cmocka_unit_test(test_ids),
 		cmocka_unit_test(test_errors), cmocka_unit_test(test_too_large),
+		cmocka_unit_test(test_timeout_clamp), cmocka_unit_test(test_bounded_answers),
 		cmocka_unit_test(test_base64), cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_responses), cmocka_unit_test(test_job_output),
 		cmocka_unit_test(test_names), cmocka_unit_test(test_reference),
