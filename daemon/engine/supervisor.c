@@ -3,6 +3,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "util/log.h"
 #include "util/spin.h"
@@ -10,7 +11,7 @@
 #include "engine/supervisor.h"
 
 struct weftd_hb {
-	struct weftd_hb *next, *prev;  /* registry, under sup->lock */
+	LIST_ENTRY(weftd_hb) link;     /* registry, under sup->lock */
 	weft_hb *hb;                   /* the library's worker: paused between attempts */
 	weftd_spin lock;               /* guards the fields below */
 	bool busy;                     /* inside begin/end */
@@ -28,7 +29,7 @@ struct weftd_sup {
 	int64_t gap_ns;                /* monitor lateness that is a gap of its own */
 	weft_hbmon *mon;               /* notices silent attempts (no scan loop) */
 	weftd_spin lock;               /* registry and stats */
-	struct weftd_hb *slots;
+	LIST_HEAD(, weftd_hb) slots;
 	struct weftd_sup_stats st;
 	weft_ctx *ctx;                 /* cancelled by stop */
 	weft_wg wg;                    /* the monitor, the watchdog and the probes */
@@ -105,10 +106,7 @@ struct weftd_hb *weftd_hb_register(struct weftd_sup *s, const char *what)
 	if (n)
 		memcpy(hb->what, what, n);
 	weftd_spin_lock(&s->lock);
-	hb->next = s->slots;
-	if (s->slots)
-		s->slots->prev = hb;
-	s->slots = hb;
+	LIST_INSERT_HEAD(&s->slots, hb, link);
 	weftd_spin_unlock(&s->lock);
 	return hb;
 }
@@ -125,12 +123,7 @@ void weftd_hb_unregister(struct weftd_sup *s, struct weftd_hb *hb)
 	if (!s || !hb)
 		return;
 	weftd_spin_lock(&s->lock);
-	if (hb->prev)
-		hb->prev->next = hb->next;
-	else
-		s->slots = hb->next;
-	if (hb->next)
-		hb->next->prev = hb->prev;
+	LIST_REMOVE(hb, link);
 	weftd_spin_unlock(&s->lock);
 	slot_free(hb);
 }
@@ -184,7 +177,9 @@ static bool still_silent(struct weftd_hb *hb, int64_t now)
  * now (a beat on its behalf; idle slots stay paused). */
 static void restart_clocks(struct weftd_sup *s)
 {
-	for (struct weftd_hb *hb = s->slots; hb; hb = hb->next) {
+	struct weftd_hb *hb;
+
+	LIST_FOREACH(hb, &s->slots, link) {
 		weftd_spin_lock(&hb->lock);
 		if (hb->busy && !hb->expired)
 			weft_hb_beat(hb->hb);
@@ -201,8 +196,9 @@ static void missed(const struct weft_hb_event *ev, void *arg)
 	struct weftd_sup *s = arg;
 	int64_t now = weft_now(), away = 0;
 	weft_ctx *c = NULL;
+	struct weftd_hb *hb;
 	weftd_spin_lock(&s->lock);
-	for (struct weftd_hb *hb = s->slots; hb; hb = hb->next) {
+	LIST_FOREACH(hb, &s->slots, link) {
 		if (weft_hb_id(hb->hb) != ev->id)
 			continue;
 		weftd_spin_lock(&hb->lock);
@@ -369,9 +365,9 @@ struct weftd_sup *weftd_sup_free(struct weftd_sup *s)
 {
 	if (!s)
 		return NULL;
-	while (s->slots) {
-		struct weftd_hb *hb = s->slots;
-		s->slots = hb->next;
+	struct weftd_hb *hb;
+	while ((hb = LIST_FIRST(&s->slots))) {
+		LIST_REMOVE(hb, link);
 		slot_free(hb);
 	}
 	weft_hbmon_free(s->mon);
