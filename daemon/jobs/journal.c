@@ -383,6 +383,12 @@ int weftd_journal_open(const struct weftd_journal_opts *o, struct weftd_journal 
 		return -ENOMEM;
 	j->mode = o->mode;
 	j->compact_bytes = o->compact_bytes ? o->compact_bytes : WEFTD_JOURNAL_COMPACT_BYTES;
+	if (o->io)
+		j->io = *o->io;
+	if (!j->io.writev)
+		j->io.writev = jn_real_writev;
+	if (!j->io.sync)
+		j->io.sync = jn_real_sync;
 	j->dirfd = j->fd = j->lockfd = -EBADF;
 	TAILQ_INIT(&j->live);
 	STAILQ_INIT(&j->pending);

@@ -44,11 +44,26 @@
 #define WEFTD_JOURNAL_RETRY_MAX_NS  (2 * 1000000000LL) /* the backoff's ceiling */
 
 struct weftd_journal;
+struct iovec;
+
+/* The writer fiber's batch I/O, for tests only (fault injection; counting the syncs really
+ * issued to the kernel, where st.fsyncs counts the ones the writer meant to issue). Called
+ * on the writer fiber, once per writev round and once per batch sync: one indirect call,
+ * nothing on the submit path. Each returns what the real call does: bytes written or 0 /
+ * -errno. A NULL member is the real call: weft_writev(NULL, fd, iov, cnt, off) and
+ * weft_fsync(NULL, fd, IORING_FSYNC_DATASYNC). Open, replay, the recovery probe and
+ * compaction keep the real calls. */
+struct weftd_journal_io {
+	int (*writev)(void *arg, int fd, const struct iovec *iov, int cnt, int64_t off);
+	int (*sync)(void *arg, int fd);
+	void *arg;
+};
 
 struct weftd_journal_opts {
 	const char *dir;              /* state directory, created (0700) if missing */
 	enum weftd_durability mode;
 	uint64_t compact_bytes;       /* compaction threshold; 0 = WEFTD_JOURNAL_COMPACT_BYTES */
+	const struct weftd_journal_io *io; /* tests only; NULL: the real calls */
 };
 
 /* An unfinished job found at replay. Strings are NUL-terminated; all borrowed from the

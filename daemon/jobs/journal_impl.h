@@ -43,6 +43,7 @@ struct jnode {
 struct weftd_journal {
 	enum weftd_durability mode;
 	uint64_t compact_bytes;
+	struct weftd_journal_io io;    /* the writer's batch I/O, both members set (journal.h) */
 	int dirfd, fd;
 	int lockfd;                     /* <state_dir>/lock, flock()ed for our whole life */
 	weftd_spin lock;               /* guards everything below */
@@ -69,6 +70,9 @@ int jn_live_insert(struct weftd_journal *j, struct jentry *e);
 struct jentry *jn_entry_new(const char *id, size_t id_len, const char *pipeline,
 			    size_t pipeline_len, const void *payload, size_t payload_len,
 			    uint64_t submitted_ns, uint32_t owner);
+/* The real batch I/O (journal_writer.c), the defaults of struct weftd_journal_io. */
+int jn_real_writev(void *arg, int fd, const struct iovec *iov, int cnt, int64_t off);
+int jn_real_sync(void *arg, int fd);
 /* Plain blocking pwrite of all len bytes (before the writer runs). 0 or -errno. */
 int jn_pwrite_all(int fd, const void *buf, size_t len, off_t off);
 

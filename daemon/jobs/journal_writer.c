@@ -16,10 +16,22 @@
 
 /* ---- the writer fiber ---- */
 
+int jn_real_writev(void *arg, int fd, const struct iovec *iov, int cnt, int64_t off)
+{
+	(void)arg;
+	return weft_writev(NULL, fd, iov, cnt, off);
+}
+
+int jn_real_sync(void *arg, int fd)
+{
+	(void)arg;
+	return weft_fsync(NULL, fd, IORING_FSYNC_DATASYNC);
+}
+
 static int write_iov(struct weftd_journal *j, struct iovec *iov, int cnt)
 {
 	while (cnt > 0) {
-		int n = weft_writev(NULL, j->fd, iov, cnt, (int64_t)j->size);
+		int n = j->io.writev(j->io.arg, j->fd, iov, cnt, (int64_t)j->size);
 		if (n < 0)
 			return n;
 		if (n == 0)
@@ -286,7 +298,7 @@ static void writer(void *arg)
 		uint64_t base = j->size;
 		int r = write_batch(j, STAILQ_FIRST(&batch), &sync);
 		if (r == 0 && sync)
-			r = weft_fsync(NULL, j->fd, IORING_FSYNC_DATASYNC);
+			r = j->io.sync(j->io.arg, j->fd);
 		if (r < 0) {
 			j->size = base; /* the next write goes over what this one left */
 			weftd_err("journal: %s: refusing submits (unavailable) and retrying",
