@@ -3,7 +3,7 @@
  * settings, removed ones gone for new jobs, added ones running), a reload that cannot be
  * built changes nothing, and a stuck attempt is cancelled by the supervisor's heartbeat
  * check and retried, counted per stage; a refused submit says why with its errno; the
- * drain's wait for the last job. Run with 1 and 2 procs. */
+ * drain's wait for the last job; back-pressure of a full first queue. Run with 1 and 2 procs. */
 #include <unistd.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -287,6 +287,97 @@ static void test_submit_refusals(void **state)
 	weftd_engine_free(e);
 }
 
+/* Back-pressure: a first stage whose queue is full refuses a submit with -EAGAIN, counts
+ * it as busy, keeps no trace of the refused job, and takes submits again as soon as a
+ * worker drains one slot; nothing on a clock decides it, only the queue. */
+struct bp_figs {
+	uint64_t busy, submitted;
+	int64_t queued;
+};
+
+static void bp_fig(const struct weftd_pipeline_figures *p, void *arg)
+{
+	struct bp_figs *f = arg;
+	f->busy = p->busy;
+	f->submitted = p->submitted;
+	f->queued = p->stages[0].queued;
+}
+
+static struct bp_figs bp_read(struct weftd_engine *e)
+{
+	struct bp_figs f = { 0 };
+	assert_int_equal(weftd_engine_figures(e, "slow", bp_fig, &f), 0);
+	return f;
+}
+
+static size_t bp_jobs(struct weftd_engine *e)
+{
+	struct weftd_jobs_counts c;
+	weftd_jobs_counts(weftd_engine_jobs(e), &c);
+	return c.total;
+}
+
+static void bp_wait_running(struct weftd_job *j)
+{
+	while (weftd_job_state(j) != WEFTD_JOB_RUNNING) /* the one worker takes it */
+		weft_sleep(NULL, WEFT_MSEC);
+}
+
+static void backpressure_main(void *arg)
+{
+	struct weftd_engine *e = arg;
+	struct weftd_job *a, *b, *c, *d = NULL, *x = NULL;
+
+	assert_int_equal(weftd_engine_start(e), 0);
+	assert_int_equal(weftd_engine_submit(e, "slow", "a", 1, getuid(), &a), 0);
+	bp_wait_running(a);
+	assert_int_equal(weftd_engine_submit(e, "slow", "b", 1, getuid(), &b), 0);
+	assert_int_equal(weftd_engine_submit(e, "slow", "c", 1, getuid(), &c), 0); /* queue: 2 */
+	struct bp_figs f = bp_read(e);
+	assert_int_equal(f.queued, 2);
+	assert_int_equal(f.busy, 0);
+	assert_int_equal(bp_jobs(e), 3);
+	/* full: refused, counted as busy, the job not kept */
+	for (int i = 1; i <= 3; i++) {
+		assert_int_equal(weftd_engine_submit(e, "slow", "d", 1, getuid(), &d), -EAGAIN);
+		assert_null(d);
+		f = bp_read(e);
+		assert_int_equal(f.busy, i);
+		assert_int_equal(f.queued, 2);
+		assert_int_equal(f.submitted, 3);
+		assert_int_equal(bp_jobs(e), 3);
+	}
+	/* one slot drained (a ends, the worker takes b): exactly one more fits */
+	assert_true(weftd_engine_cancel(e, a, "test"));
+	bp_wait_running(b);
+	assert_int_equal(weftd_engine_submit(e, "slow", "d", 1, getuid(), &d), 0);
+	assert_int_equal(weftd_engine_submit(e, "slow", "x", 1, getuid(), &x), -EAGAIN);
+	assert_null(x);
+	f = bp_read(e);
+	assert_int_equal(f.busy, 4);
+	assert_int_equal(f.queued, 2);
+	assert_int_equal(f.submitted, 4);
+	weftd_engine_stop(e);
+	struct weftd_job *all[] = { a, b, c, d };
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(weftd_job_state(all[i]), WEFTD_JOB_CANCELED);
+		weftd_job_unref(all[i]);
+	}
+}
+
+static void test_backpressure(void **state)
+{
+	struct weftd_engine *e;
+	char err[256];
+	struct weft_opts o = { .procs = g_procs };
+
+	assert_int_equal(weftd_engine_new(conf("pipelines:\n  slow:\n    stages:\n"
+		"      - {name: s, builtin: sleep, params: {duration: 10s}, workers: 1, queue: 2}\n"),
+		&e, err, sizeof(err)), 0);
+	assert_int_equal(weft_run(backpressure_main, e, &o), 0);
+	weftd_engine_free(e);
+}
+
 /* weftd_engine_wait_idle ends with the last job, times out with its ctx, and sees a
  * cancel of the last job. */
 static void cancel_later(void *arg)
@@ -348,6 +439,7 @@ int main(void)
 		BOTH(test_heartbeat_retry),
 		BOTH(test_counts_add_up),
 		BOTH(test_submit_refusals),
+		BOTH(test_backpressure),
 		BOTH(test_wait_idle),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
