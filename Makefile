@@ -25,7 +25,7 @@ SAN        ?=
 VERSION    := 0.1.0
 
 .PHONY: all deps test unit integration bench run fuzz fuzz-run install clean help \
-	test-systemd test-cross-arm64 check-layers
+	test-systemd test-cross-arm64 check-layers mutate
 .SECONDARY:
 all:
 
@@ -115,7 +115,7 @@ install: all
 	$(if $(INSTALL_CONF),install -d $(DESTDIR)$(SYSCONFDIR)/weftd && install -m 0644 $(INSTALL_CONF) $(DESTDIR)$(SYSCONFDIR)/weftd/weftd.yaml)
 
 clean:
-	rm -rf build build-address build-thread build-fuzz build-arm64 run
+	rm -rf build build-address build-thread build-fuzz build-arm64 build-mutate run
 
 help:
 	@sed -n '5,14p' Makefile | sed 's/^# \{0,1\}//'
