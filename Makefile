@@ -10,6 +10,7 @@
 #   make fuzz       build the libFuzzer targets (clang); make fuzz-run runs each briefly
 #   make test-cross-arm64  the aarch64 context switch and stacks, cross-built, under qemu-user
 #   make check-layers      the daemon uses libweft's public headers only
+#   make mutate     mutation testing (MUTATE_MODULES=, MUTATE_MAX=N): tests/mutate/mutate.py
 #   make install    PREFIX=/usr/local DESTDIR=
 
 PREFIX     ?= /usr/local
