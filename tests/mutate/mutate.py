@@ -25,6 +25,9 @@ Environment:
   MUTATE_TIMEOUT  seconds per test program (default 120): a hang is a kill
   MUTATE_OPS      operators to use (default: all)
   MUTATE_DIR      scratch copy (default build-mutate/src)
+  MUTATE_ONLY     only the mutants at these places ("lib/chan.c:157 ..."): recheck survivors
+  MUTATE_SAN      build the mutants with SAN=address (or thread): a dropped free() or an
+                  off-by-one write is then killed by the sanitizer; slower
 
 Not in CI: a full run builds and tests every mutant (hours). Run it before resolving an
 issue that touches these modules.
@@ -130,15 +133,20 @@ def run(cmd, cwd, timeout=None):
         return "timeout", ""
 
 
+SAN = os.environ.get("MUTATE_SAN", "")
+BUILD = "build" + (f"-{SAN}" if SAN else "")
+
+
 def build(work, tests):
-    rc, out = run(["make", "-j2", "--no-print-directory"] + [f"build/tests/{t}" for t in tests], work)
+    rc, out = run(["make", "-j2", "--no-print-directory", f"SAN={SAN}"] +
+                  [f"{BUILD}/tests/{t}" for t in tests], work)
     return rc == 0, out
 
 
 def run_tests(work, tests, limit):
     """None when every test passed, else the first one that failed (and how)."""
     for t in tests:
-        rc, _ = run([f"build/tests/{t}"], work, timeout=limit)
+        rc, _ = run([f"{BUILD}/tests/{t}"], work, timeout=limit)
         if rc == "timeout":
             return f"{t} timed out"
         if rc != 0:
@@ -174,6 +182,9 @@ def main():
     every = []
     for m in mods:
         every += [x for x in mutants(m, open(os.path.join(work, m)).read()) if x[2] in ops]
+    only = set(os.environ.get("MUTATE_ONLY", "").split())
+    if only:
+        every = [x for x in every if f"{x[0]}:{x[1]}" in only]
     sample = every
     if cap and len(every) > cap:
         sample = sorted(random.Random(seed).sample(every, cap), key=lambda x: (x[0], x[1]))

@@ -742,6 +742,15 @@ static void test_boundaries(void **state)
 		free(l);
 	}
 
+	/* A duplicate member is named at its key's opening quote, known field or not */
+	assert_int_equal(parse(&req, "{\"op\":\"ping\",\"op\":\"ping\"}"), -EINVAL);
+	assert_int_equal(req.err, WEFTD_ERR_BAD_JSON);
+	assert_string_equal(req.errmsg, "column 14: duplicate key");
+	weftd_request_done(&req);
+	assert_int_equal(parse(&req, "{\"op\":\"ping\",\"x\":1,\"x\":2}"), -EINVAL);
+	assert_string_equal(req.errmsg, "column 20: duplicate key");
+	weftd_request_done(&req);
+
 	/* "jobs": 1 to WEFTD_WAIT_MAX_JOBS ids */
 	static const struct { size_t n; int r; } c[] = {
 		{ 0, -EINVAL }, { 1, 0 }, { WEFTD_WAIT_MAX_JOBS, 0 }, { WEFTD_WAIT_MAX_JOBS + 1, -EINVAL },
