@@ -742,6 +742,20 @@ static void test_boundaries(void **state)
 		free(l);
 	}
 
+	/* A name that fills its arena block exactly keeps its NUL when an escaped payload
+	 * is copied into the arena right after it */
+	for (size_t k = 15; k <= WEFTD_NAME_MAX; k += 16) {
+		for (size_t len = k; len <= k + 1; len++) {
+			char *l = line_of(SUB, len, 'p', "\",\"payload\":\"q\\nq\"}");
+			assert_int_equal(parse(&req, l), 0);
+			assert_int_equal(strlen(req.pipeline), len);
+			assert_int_equal(req.payload_len, 3);
+			assert_memory_equal(req.payload, "q\nq", 3);
+			weftd_request_done(&req);
+			free(l);
+		}
+	}
+
 	/* A duplicate member is named at its key's opening quote, known field or not */
 	assert_int_equal(parse(&req, "{\"op\":\"ping\",\"op\":\"ping\"}"), -EINVAL);
 	assert_int_equal(req.err, WEFTD_ERR_BAD_JSON);
