@@ -71,6 +71,12 @@ EQUIVALENT = {
     ("daemon/proto/request.c", "req->timeout_ns = v->num.d >= (double)(WEFTD_TIMEOUT_MAX_NS / WEFTD_NSEC_PER_MSEC) ?",
      "req->timeout_ns = v->num.d > (double)(WEFTD_TIMEOUT_MAX_NS / WEFTD_NSEC_PER_MSEC) ?"):
         "at exactly the maximum in ms both are below the clamp and neither overflows",
+    ("daemon/config/scalars.c", "for (size_t i = 0; i < len; i++)", "for (size_t i = 0; i <= len; i++)"):
+        "cfg_valid_name's names are NUL-terminated and strchr(\"_.-\", 0) accepts the NUL",
+    ("lib/mutex.c", "for (int k = 0; k < SPIN_PAUSES; k++)", "for (int k = 0; k <= SPIN_PAUSES; k++)"):
+        "one more pause in the spin: timing only",
+    ("lib/mutex.c", "weft__cpu_relax();", "(void)0; /* mutant: dropped call */"):
+        "a pause instruction in the spin: timing only",
     ("lib/chan.c", "poll[np] = j < np ? poll[j] : 0;", "poll[np] = j <= np ? poll[j] : 0;"):
         "j == np reads poll[np], which poll[j] = i overwrites on the next line",
 }
