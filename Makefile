@@ -10,6 +10,7 @@
 #   make fuzz       build the libFuzzer targets (clang); make fuzz-run runs each briefly
 #   make test-cross-arm64  the aarch64 context switch and stacks, cross-built, under qemu-user
 #   make check-layers      the daemon uses libweft's public headers only
+#   make mutate     mutation testing (MUTATE_MODULES=, MUTATE_MAX=N): tests/mutate/mutate.py
 #   make install    PREFIX=/usr/local DESTDIR=
 
 PREFIX     ?= /usr/local
@@ -25,7 +26,7 @@ SAN        ?=
 VERSION    := 0.1.0
 
 .PHONY: all deps test unit integration bench run fuzz fuzz-run install clean help \
-	test-systemd test-cross-arm64 check-layers
+	test-systemd test-cross-arm64 check-layers mutate
 .SECONDARY:
 all:
 
@@ -115,7 +116,7 @@ install: all
 	$(if $(INSTALL_CONF),install -d $(DESTDIR)$(SYSCONFDIR)/weftd && install -m 0644 $(INSTALL_CONF) $(DESTDIR)$(SYSCONFDIR)/weftd/weftd.yaml)
 
 clean:
-	rm -rf build build-address build-thread build-fuzz build-arm64 run
+	rm -rf build build-address build-thread build-fuzz build-arm64 build-mutate run
 
 help:
 	@sed -n '5,14p' Makefile | sed 's/^# \{0,1\}//'

@@ -106,6 +106,7 @@ static void test_args(void **state)
 	assert_int_equal(weft_chan_close(NULL), -EINVAL);
 	assert_int_equal(weft_chan_len(NULL), -EINVAL);
 	assert_int_equal(weft_chan_cap(NULL), -EINVAL);
+	assert_int_equal(weft_chan_range(NULL, NULL, NULL, NULL, NULL), -EINVAL); /* no fn */
 	assert_int_equal(weft_chan_try_send(NULL, &(long){ 1 }), -EAGAIN);
 	assert_int_equal(weft_chan_try_recv(NULL, NULL), -EAGAIN);
 	/* try_ ops and nonblocking select work outside fibers */

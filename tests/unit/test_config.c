@@ -362,6 +362,23 @@ static void test_boundaries(void **state)
 	static const char *const pre = "pipelines: {p: {stages: [{name: s, builtin: noop, ";
 	static const struct { const char *stage, *msg; } t[] = {
 		{ "workers: 65536", NULL },
+		/* issue 18 item 5: the min side of each stage limit, and max_output's both sides */
+		{ "workers: 1", NULL },
+		{ "workers: 0", "pipelines.p.stages[0].workers: must be between 1 and 65536, got 0" },
+		{ "queue: 1", NULL },
+		{ "queue: 0", "pipelines.p.stages[0].queue: must be between 1 and 16777216, got 0" },
+		{ "max_output: 1", NULL },
+		{ "max_output: 0", "pipelines.p.stages[0].max_output: must be between 1 and 1073741824 bytes, got 0" },
+		{ "max_output: 1GiB", NULL },
+		{ "max_output: 1073741825", "pipelines.p.stages[0].max_output: must be between 1 and 1073741824 "
+		  "bytes, got 1073741825" },
+		{ "retry: {attempts: 1}", NULL },
+		{ "retry: {multiplier: 0.999}", "pipelines.p.stages[0].retry.multiplier: invalid multiplier "
+		  "\"0.999\" (a number from 1 to 1000)" },
+		{ "rate_limit: {rate: 50/s, burst: 1}", NULL },
+		{ "rate_limit: {rate: 50/s, burst: 4294967295}", NULL },
+		{ "rate_limit: {rate: 50/s, burst: 4294967296}", "pipelines.p.stages[0].rate_limit.burst: must be "
+		  "between 1 and 4294967295, got 4294967296" },
 		{ "workers: 65537", "pipelines.p.stages[0].workers: must be between 1 and 65536, got 65537" },
 		{ "queue: 16777216", NULL },
 		{ "queue: 16777217", "pipelines.p.stages[0].queue: must be between 1 and 16777216, got 16777217" },
@@ -389,6 +406,20 @@ static void test_boundaries(void **state)
 	};
 	static const struct { const char *yaml, *msg; } d[] = {
 		{ "daemon: {procs: 1024}", NULL },
+		{ "daemon: {procs: 1}", NULL },
+		{ "daemon: {max_connections: 1}", NULL },
+		{ "daemon: {max_connections: 0}", "daemon.max_connections: must be between 1 and 1048576, got 0" },
+		{ "daemon: {max_connections_per_uid: 1048576}", NULL },
+		{ "daemon: {max_connections_per_uid: 1048577}", "daemon.max_connections_per_uid: must be between 0 "
+		  "and 1048576, got 1048577" },
+		{ "daemon: {max_response_bytes: 4096}", NULL },
+		{ "daemon: {max_response_bytes: 4095}", "daemon.max_response_bytes: must be between 4096 and "
+		  "17179869184 bytes, got 4095" },
+		{ "daemon: {max_response_bytes: 16GiB}", NULL },
+		{ "daemon: {max_response_bytes: 17179869185}", "daemon.max_response_bytes: must be between 4096 and "
+		  "17179869184 bytes, got 17179869185" },
+		{ "daemon: {heartbeat_interval: 999us}", "daemon.heartbeat_interval: must be between 1ms and "
+		  "2562047h47m16s854ms775us807ns, got \"999us\"" },
 		{ "daemon: {procs: 1025}", "daemon.procs: must be between 1 and 1024, got 1025" },
 		{ "daemon: {procs: 0}", "daemon.procs: must be between 1 and 1024, got 0" },
 		{ "daemon: {max_request_bytes: 64}", NULL },

@@ -612,6 +612,199 @@ static void test_many_keys(void **state)
 	free(line);
 }
 
+/* issue 18 item 5: every request field with a limit, at min-1, min, max and max+1.
+ * There is one request parser (weftd_request_parse; the old fast/slow split is gone), so
+ * each row goes through the only path there is. Each line is pre + n bytes 'a' + post. */
+static char *line_of(const char *pre, size_t n, char fill, const char *post)
+{
+	size_t a = strlen(pre), b = strlen(post);
+	char *line = malloc(a + n + b + 1);
+
+	assert_non_null(line);
+	memcpy(line, pre, a);
+	memset(line + a, fill, n);
+	memcpy(line + a + n, post, b + 1);
+	return line;
+}
+
+static void test_boundaries(void **state)
+{
+#define SUB "{\"op\":\"submit\",\"pipeline\":\""
+	static const struct {
+		const char *what, *pre, *post;
+		size_t n;
+		int r;
+	} t[] = {
+		/* id: at most WEFTD_ID_MAX bytes of raw JSON; a string id's quotes count */
+		{ "id \"\"", "{\"op\":\"ping\",\"id\":\"", "\"}", 0, 0 },
+		{ "id max-1", "{\"op\":\"ping\",\"id\":\"", "\"}", WEFTD_ID_MAX - 3, 0 },
+		{ "id max", "{\"op\":\"ping\",\"id\":\"", "\"}", WEFTD_ID_MAX - 2, 0 },
+		{ "id max+1", "{\"op\":\"ping\",\"id\":\"", "\"}", WEFTD_ID_MAX - 1, -EINVAL },
+		/* pipeline: 1 to WEFTD_NAME_MAX bytes, decoded (an escape is its bytes) */
+		{ "pipeline min-1", SUB, "\"}", 0, -EINVAL },
+		{ "pipeline min", SUB, "\"}", 1, 0 },
+		{ "pipeline max", SUB, "\"}", WEFTD_NAME_MAX, 0 },
+		{ "pipeline max+1", SUB, "\"}", WEFTD_NAME_MAX + 1, -EINVAL },
+		{ "pipeline max, escaped", SUB, "\\u00e9\"}", WEFTD_NAME_MAX - 2, 0 },
+		{ "pipeline max+1, escaped", SUB, "\\u00e9\"}", WEFTD_NAME_MAX - 1, -EINVAL },
+		/* job: 1 to WEFTD_JOB_ID_MAX bytes */
+		{ "job min-1", "{\"op\":\"status\",\"job\":\"", "\"}", 0, -EINVAL },
+		{ "job min", "{\"op\":\"status\",\"job\":\"", "\"}", 1, 0 },
+		{ "job max", "{\"op\":\"cancel\",\"job\":\"", "\"}", WEFTD_JOB_ID_MAX, 0 },
+		{ "job max+1", "{\"op\":\"wait\",\"job\":\"", "\"}", WEFTD_JOB_ID_MAX + 1, -EINVAL },
+		/* each of "jobs": 1 to WEFTD_JOB_ID_MAX bytes */
+		{ "jobs[1] min-1", "{\"op\":\"wait\",\"jobs\":[\"x\",\"", "\"]}", 0, -EINVAL },
+		{ "jobs[1] min", "{\"op\":\"wait\",\"jobs\":[\"x\",\"", "\"]}", 1, 0 },
+		{ "jobs[1] max", "{\"op\":\"wait\",\"jobs\":[\"x\",\"", "\"]}", WEFTD_JOB_ID_MAX, 0 },
+		{ "jobs[1] max+1", "{\"op\":\"wait\",\"jobs\":[\"x\",\"", "\"]}", WEFTD_JOB_ID_MAX + 1,
+		  -EINVAL },
+	};
+	struct weftd_request req;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		char *line = line_of(t[i].pre, t[i].n, 'a', t[i].post);
+		int r = parse(&req, line);
+
+		if (r != t[i].r)
+			fail_msg("%s: %d, want %d (%s)", t[i].what, r, t[i].r, req.errmsg);
+		if (r < 0)
+			assert_int_equal(req.err, WEFTD_ERR_BAD_FIELD);
+		weftd_request_done(&req);
+		free(line);
+	}
+
+	/* Integers: limit 1..WEFTD_LIST_MAX; timeout >= 0 ms, clamped above
+	 * WEFTD_TIMEOUT_MAX_NS (not refused: a deadline must not overflow). */
+	const uint64_t tmax_ms = WEFTD_TIMEOUT_MAX_NS / 1000000;
+	static const struct { const char *op; long long v; int r; } n[] = {
+		{ "list\",\"limit", 0, -EINVAL }, { "list\",\"limit", 1, 0 },
+		{ "list\",\"limit", WEFTD_LIST_MAX, 0 }, { "list\",\"limit", WEFTD_LIST_MAX + 1, -EINVAL },
+		{ "list\",\"limit", -1, -EINVAL },
+		{ "wait\",\"job\":\"j\",\"timeout", -1, -EINVAL },
+		{ "wait\",\"job\":\"j\",\"timeout", 0, 0 },
+	};
+	for (size_t i = 0; i < sizeof(n) / sizeof(n[0]); i++) {
+		char line[128];
+		snprintf(line, sizeof(line), "{\"op\":\"%s\":%lld}", n[i].op, n[i].v);
+		int r = parse(&req, line);
+		if (r != n[i].r)
+			fail_msg("%s: %d, want %d (%s)", line, r, n[i].r, req.errmsg);
+		if (r == 0 && strstr(line, "limit"))
+			assert_int_equal(req.limit, (uint32_t)n[i].v);
+		if (r == 0 && strstr(line, "timeout"))
+			assert_true(req.has_timeout && req.timeout_ns == 0);
+		if (r < 0)
+			assert_int_equal(req.err, WEFTD_ERR_BAD_FIELD);
+		weftd_request_done(&req);
+	}
+	char line[128];
+	snprintf(line, sizeof(line), "{\"op\":\"wait\",\"job\":\"j\",\"timeout\":%llu}",
+		 (unsigned long long)tmax_ms);
+	assert_int_equal(parse(&req, line), 0);
+	assert_true(req.timeout_ns == tmax_ms * 1000000); /* max: kept, not clamped */
+	weftd_request_done(&req);
+	snprintf(line, sizeof(line), "{\"op\":\"wait\",\"job\":\"j\",\"timeout\":%llu}",
+		 (unsigned long long)tmax_ms + 1);
+	assert_int_equal(parse(&req, line), 0);
+	assert_true(req.timeout_ns == WEFTD_TIMEOUT_MAX_NS); /* max+1: clamped */
+	weftd_request_done(&req);
+
+	/* state: the six names and nothing else, not a prefix, not one byte more */
+	for (int s = 0; s < WEFTD_JOB__MAX; s++) {
+		snprintf(line, sizeof(line), "{\"op\":\"list\",\"state\":\"%s\"}", weftd_job_state_name(s));
+		assert_int_equal(parse(&req, line), 0);
+		assert_true(req.has_state);
+		assert_int_equal(req.state, s);
+		weftd_request_done(&req);
+		snprintf(line, sizeof(line), "{\"op\":\"list\",\"state\":\"%sx\"}", weftd_job_state_name(s));
+		assert_int_equal(parse(&req, line), -EINVAL);
+		weftd_request_done(&req);
+		snprintf(line, sizeof(line), "{\"op\":\"list\",\"state\":\"%.*s\"}",
+			 (int)strlen(weftd_job_state_name(s)) - 1, weftd_job_state_name(s));
+		assert_int_equal(parse(&req, line), -EINVAL);
+		weftd_request_done(&req);
+	}
+	assert_int_equal(parse(&req, "{\"op\":\"list\",\"state\":\"\"}"), -EINVAL);
+	weftd_request_done(&req);
+	assert_int_equal(parse(&req, "{\"op\":\"list\",\"state\":\"canceledcanceled\"}"), -EINVAL);
+	weftd_request_done(&req);
+
+	/* op: an unknown name is echoed, cut to its first 40 bytes (the longest op is 9) */
+	for (size_t k = 39; k <= 42; k++) {
+		char *l = line_of("{\"op\":\"", k, 'o', "\"}"), want[64];
+		snprintf(want, sizeof(want), "unknown op \"%.*s\"", (int)(k < 40 ? k : 40),
+			 "oooooooooooooooooooooooooooooooooooooooooooo");
+		assert_int_equal(parse(&req, l), -EINVAL);
+		assert_int_equal(req.err, WEFTD_ERR_UNKNOWN_OP);
+		assert_string_equal(req.errmsg, want);
+		weftd_request_done(&req);
+		free(l);
+	}
+
+	/* A name that fills its arena block exactly keeps its NUL when an escaped payload
+	 * is copied into the arena right after it */
+	for (size_t k = 15; k <= WEFTD_NAME_MAX; k += 16) {
+		for (size_t len = k; len <= k + 1; len++) {
+			char *l = line_of(SUB, len, 'p', "\",\"payload\":\"q\\nq\"}");
+			assert_int_equal(parse(&req, l), 0);
+			assert_int_equal(strlen(req.pipeline), len);
+			assert_int_equal(req.payload_len, 3);
+			assert_memory_equal(req.payload, "q\nq", 3);
+			weftd_request_done(&req);
+			free(l);
+		}
+	}
+
+	/* A duplicate member is named at its key's opening quote, known field or not */
+	assert_int_equal(parse(&req, "{\"op\":\"ping\",\"op\":\"ping\"}"), -EINVAL);
+	assert_int_equal(req.err, WEFTD_ERR_BAD_JSON);
+	assert_string_equal(req.errmsg, "column 14: duplicate key");
+	weftd_request_done(&req);
+	assert_int_equal(parse(&req, "{\"op\":\"ping\",\"x\":1,\"x\":2}"), -EINVAL);
+	assert_string_equal(req.errmsg, "column 20: duplicate key");
+	weftd_request_done(&req);
+
+	/* "jobs": 1 to WEFTD_WAIT_MAX_JOBS ids */
+	static const struct { size_t n; int r; } c[] = {
+		{ 0, -EINVAL }, { 1, 0 }, { WEFTD_WAIT_MAX_JOBS, 0 }, { WEFTD_WAIT_MAX_JOBS + 1, -EINVAL },
+	};
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		char *big = malloc(32 + c[i].n * 4), *p = big;
+		p += sprintf(p, "{\"op\":\"wait\",\"jobs\":[");
+		for (size_t k = 0; k < c[i].n; k++)
+			p += sprintf(p, "%s\"j\"", k ? "," : "");
+		strcpy(p, "]}");
+		int r = parse(&req, big);
+		if (r != c[i].r)
+			fail_msg("jobs x %zu: %d, want %d (%s)", c[i].n, r, c[i].r, req.errmsg);
+		if (r == 0)
+			assert_int_equal(req.njobs, c[i].n);
+		else
+			assert_int_equal(req.err, WEFTD_ERR_BAD_FIELD);
+		weftd_request_done(&req);
+		free(big);
+	}
+
+	/* The whole line: at most max_request_bytes, its "\n" or "\r\n" not counted */
+	for (size_t max = 64; max <= 4096; max *= 64) {
+		const char *pre = "{\"op\":\"submit\",\"pipeline\":\"p\",\"payload\":\"";
+		size_t fill = max - strlen(pre) - 2;
+		for (int d = -1; d <= 1; d++) {
+			char *l = line_of(pre, fill + d, 'a', "\"}\r\n");
+			int r = weftd_request_parse(&req, l, strlen(l), max);
+			assert_int_equal(r, d <= 0 ? 0 : -EINVAL);
+			if (r == 0)
+				assert_int_equal(req.payload_len, fill + d);
+			else
+				assert_int_equal(req.err, WEFTD_ERR_TOO_LARGE);
+			weftd_request_done(&req);
+			free(l);
+		}
+	}
+#undef SUB
+}
+
 static void test_names(void **state)
 {
 	assert_string_equal(weftd_err_name(WEFTD_ERR_DRAINING), "draining");
@@ -635,6 +828,7 @@ int main(void)
 		cmocka_unit_test(test_names), cmocka_unit_test(test_reference),
 		cmocka_unit_test(test_nesting),
 		cmocka_unit_test(test_nesting_small_stack), cmocka_unit_test(test_many_keys),
+		cmocka_unit_test(test_boundaries),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

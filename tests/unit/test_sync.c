@@ -88,6 +88,13 @@ static void mutex_basics(void *arg)
 static void test_mutex_basics(void **state)
 {
 	run(mutex_basics, NULL);
+	/* outside a fiber (mutation survivors mutex.c: try_lock(NULL) and lock_slow's -EPERM
+	 * both returned 0 unnoticed) */
+	weft_mutex m = WEFT_MUTEX_INIT;
+	assert_int_equal(weft_mutex_try_lock(NULL), -EINVAL);
+	assert_int_equal(weft_mutex_lock(NULL, &m), 0);
+	assert_int_equal(weft_mutex_lock(NULL, &m), -EPERM); /* held, and no fiber to park */
+	assert_int_equal(weft_mutex_unlock(&m), 0);
 }
 
 /* ---- mutex: a cancelled or timed-out lock leaves the mutex usable ---- */

@@ -1,0 +1,271 @@
+#!/usr/bin/env python3
+"""make mutate: a small mutation-testing driver (issue 18, item 7).
+
+Plants one semantic bug at a time in a core module, rebuilds, runs that module's unit
+tests under a timeout, and counts the mutant as killed (a test failed or timed out) or
+survived (every test passed). Mutants that do not compile are "invalid" and not counted.
+Prints one line per mutant, the score (killed / (killed + survived)) and the survivors
+(file:line, operator, the mutated line).
+
+The real tree is never touched: the sources git tracks are copied into a scratch
+directory (MUTATE_DIR, default build-mutate/src) and mutated there, one file at a time,
+restored after each mutant.
+
+Operators:
+  cmp       flip a comparison: < <=, > >=, == !=
+  bound     off-by-one in a bound: drop a "+ 1" / "- 1"
+  call      drop a call statement
+  ret       return success on an error path: return -Exxx; -> return 0;
+  wakeup    skip a wake-up: drop a weft__ready / weft_event_set / weft_cond_signal ... call
+
+Environment:
+  MUTATE_MODULES  space-separated sources (default: every module in MODULES below)
+  MUTATE_MAX      sample at most N mutants over all the modules (deterministic: MUTATE_SEED)
+  MUTATE_SEED     the sample's seed (default 18)
+  MUTATE_TIMEOUT  seconds per test program (default 120): a hang is a kill
+  MUTATE_OPS      operators to use (default: all)
+  MUTATE_DIR      scratch copy (default build-mutate/src)
+  MUTATE_ONLY     only the mutants at these places ("lib/chan.c:157 ..."): recheck survivors
+  MUTATE_SAN      build the mutants with SAN=address (or thread): a dropped free() or an
+                  off-by-one write is then killed by the sanitizer; slower
+
+Not in CI: a full run builds and tests every mutant (hours). Run it before resolving an
+issue that touches these modules.
+"""
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+# Module -> the unit test programs that exercise it.
+MODULES = {
+    "lib/chan.c": ["test_chan", "test_patterns"],
+    "lib/sched.c": ["test_sched", "test_chan"],
+    "lib/runq.c": ["test_sched"],
+    "lib/mutex.c": ["test_sync", "test_order"],
+    "lib/rwmutex.c": ["test_sync", "test_order"],
+    "lib/sem.c": ["test_sync", "test_order"],
+    "lib/cond.c": ["test_sync", "test_order"],
+    "lib/event.c": ["test_event"],
+    "lib/ctx.c": ["test_ctx"],
+    "daemon/jobs/journal_writer.c": ["test_journal"],
+    "daemon/jobs/journal.c": ["test_journal"],
+    "daemon/engine/submit.c": ["test_engine"],
+    "daemon/proto/request.c": ["test_proto"],
+    "daemon/config/scalars.c": ["test_config"],
+    "daemon/actions/exec.c": ["test_actor"],
+}
+
+# Mutants known to be equivalent (no test can tell them from the original), by file and
+# the line before and after (not line numbers: they move). Reported, not counted.
+EQUIVALENT = {
+    ("daemon/proto/request.c", "uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;",
+     "uint64_t u = v <= 0 ? -(uint64_t)v : (uint64_t)v;"):
+        "-(uint64_t)0 is 0",
+    ("daemon/proto/request.c", "if (v->type != JSCAN_STR || n > sizeof(name) ||",
+     "if (v->type != JSCAN_STR || n >= sizeof(name) ||"):
+        "a 16-byte state is refused either way: no state name is 16 bytes long",
+    ("daemon/proto/request.c", "if ((n = jscan_str_copy(line, key, buf, sizeof(buf))) > sizeof(buf))",
+     "if ((n = jscan_str_copy(line, key, buf, sizeof(buf))) >= sizeof(buf))"):
+        "a 12-byte escaped key matches no field either way: the longest is 11 bytes",
+    ("daemon/proto/request.c", "req->timeout_ns = v->num.d >= (double)(WEFTD_TIMEOUT_MAX_NS / WEFTD_NSEC_PER_MSEC) ?",
+     "req->timeout_ns = v->num.d > (double)(WEFTD_TIMEOUT_MAX_NS / WEFTD_NSEC_PER_MSEC) ?"):
+        "at exactly the maximum in ms both are below the clamp and neither overflows",
+    ("daemon/config/scalars.c", "for (size_t i = 0; i < len; i++)", "for (size_t i = 0; i <= len; i++)"):
+        "cfg_valid_name's names are NUL-terminated and strchr(\"_.-\", 0) accepts the NUL",
+    ("lib/mutex.c", "for (int k = 0; k < SPIN_PAUSES; k++)", "for (int k = 0; k <= SPIN_PAUSES; k++)"):
+        "one more pause in the spin: timing only",
+    ("lib/mutex.c", "weft__cpu_relax();", "(void)0; /* mutant: dropped call */"):
+        "a pause instruction in the spin: timing only",
+    ("lib/chan.c", "poll[np] = j < np ? poll[j] : 0;", "poll[np] = j <= np ? poll[j] : 0;"):
+        "j == np reads poll[np], which poll[j] = i overwrites on the next line",
+}
+WAKEUPS = ("weft__ready", "weft_event_set", "weft_cond_signal", "weft_cond_broadcast",
+           "wake", "weft_sem_post")
+KEYWORDS = {"if", "while", "for", "switch", "return", "sizeof", "do", "else", "case",
+            "assert", "static_assert", "_Static_assert", "goto"}
+CALL_RE = re.compile(r"^(\s*)([A-Za-z_][\w.>\-]*)\s*\((.*)\)\s*;\s*$")
+RET_RE = re.compile(r"\breturn\s+-E[A-Z0-9]+\s*;")
+CMP_RE = re.compile(r"(?<![<>=!\-])(<=|>=|==|!=|<|>)(?![<>=])")
+CMP_SWAP = {"<": "<=", "<=": "<", ">": ">=", ">=": ">", "==": "!=", "!=": "=="}
+BOUND_RE = re.compile(r"\s[+-]\s1\b(?!\.)")
+
+
+def code_lines(text):
+    """(line number, line) for the lines of code: not comments, not preprocessor."""
+    in_comment = False
+    for no, line in enumerate(text.split("\n"), 1):
+        s = line.strip()
+        if in_comment:
+            if "*/" in s:
+                in_comment = False
+            continue
+        if s.startswith("/*"):
+            in_comment = "*/" not in s
+            continue
+        if not s or s.startswith("//") or s.startswith("*") or s.startswith("#"):
+            continue
+        yield no, line
+
+
+def strip_strings(line):
+    """The line with string and char literals and trailing comments blanked (same length)."""
+    out = re.sub(r'"(\\.|[^"\\])*"', lambda m: '"' + " " * (len(m.group(0)) - 2) + '"', line)
+    out = re.sub(r"'(\\.|[^'\\])*'", lambda m: "'" + " " * (len(m.group(0)) - 2) + "'", out)
+    i = out.find("/*")
+    if i >= 0:
+        out = out[:i] + " " * (len(out) - i)
+    i = out.find("//")
+    if i >= 0:
+        out = out[:i] + " " * (len(out) - i)
+    return out
+
+
+def mutants(path, text):
+    """Every mutant of one file: (path, line no, operator, new line)."""
+    for no, line in code_lines(text):
+        bare = strip_strings(line)
+        if "_Static_assert" in bare or "static_assert" in bare:
+            continue
+        m = CALL_RE.match(bare)
+        if m and m.group(2) not in KEYWORDS and "=" not in bare.split("(")[0]:
+            fn = m.group(2)
+            op = "wakeup" if any(w in fn for w in WAKEUPS) else "call"
+            yield path, no, op, m.group(1) + "(void)0; /* mutant: dropped call */"
+        for m in RET_RE.finditer(bare):
+            yield path, no, "ret", line[:m.start()] + "return 0;" + line[m.end():]
+        # A comparison: not in "->", "<<", ">>", nor in a template-ish include.
+        for m in CMP_RE.finditer(bare):
+            tok = m.group(1)
+            a, b = m.start(), m.end()
+            if tok in "<>" and (bare[a - 1:a] == "-" or bare[b:b + 1] in "<>"):
+                continue
+            yield path, no, "cmp", line[:a] + CMP_SWAP[tok] + line[b:]
+        for m in BOUND_RE.finditer(bare):
+            yield path, no, "bound", line[:m.start()] + line[m.end():]
+
+
+def run(cmd, cwd, timeout=None):
+    try:
+        p = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=timeout, env=dict(os.environ, CMOCKA_TEST_ABORT="1"))
+        return p.returncode, p.stdout.decode(errors="replace")
+    except subprocess.TimeoutExpired:
+        return "timeout", ""
+
+
+SAN = os.environ.get("MUTATE_SAN", "")
+BUILD = "build" + (f"-{SAN}" if SAN else "")
+
+
+def build(work, tests):
+    rc, out = run(["make", "-j2", "--no-print-directory", f"SAN={SAN}"] +
+                  [f"{BUILD}/tests/{t}" for t in tests], work)
+    return rc == 0, out
+
+
+def run_tests(work, tests, limit):
+    """None when every test passed, else the first one that failed (and how)."""
+    for t in tests:
+        rc, _ = run([f"{BUILD}/tests/{t}"], work, timeout=limit)
+        if rc == "timeout":
+            return f"{t} timed out"
+        if rc != 0:
+            return f"{t} failed"
+    return None
+
+
+def main():
+    root = subprocess.run(["git", "rev-parse", "--show-toplevel"], stdout=subprocess.PIPE,
+                          check=True).stdout.decode().strip()
+    work = os.path.abspath(os.environ.get("MUTATE_DIR", os.path.join(root, "build-mutate/src")))
+    mods = os.environ.get("MUTATE_MODULES", "").split() or list(MODULES)
+    for m in mods:
+        if m not in MODULES:
+            sys.exit(f"mutate: no tests mapped for {m} (known: {' '.join(MODULES)})")
+    ops = set(os.environ.get("MUTATE_OPS", "cmp bound call ret wakeup").split())
+    limit = int(os.environ.get("MUTATE_TIMEOUT", "120"))
+    cap = int(os.environ.get("MUTATE_MAX", "0"))
+    seed = int(os.environ.get("MUTATE_SEED", "18"))
+
+    # The scratch copy: the tracked files (the working tree's content), nothing built.
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=root, stdout=subprocess.PIPE,
+                           check=True).stdout.decode().split("\0")
+    os.makedirs(work, exist_ok=True)
+    for f in filter(None, files):
+        src, dst = os.path.join(root, f), os.path.join(work, f)
+        if not os.path.isfile(src):
+            continue
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        if not os.path.exists(dst) or open(src, "rb").read() != open(dst, "rb").read():
+            shutil.copy2(src, dst)
+
+    every = []
+    for m in mods:
+        every += [x for x in mutants(m, open(os.path.join(work, m)).read()) if x[2] in ops]
+    only = set(os.environ.get("MUTATE_ONLY", "").split())
+    if only:
+        every = [x for x in every if f"{x[0]}:{x[1]}" in only]
+    sample = every
+    if cap and len(every) > cap:
+        sample = sorted(random.Random(seed).sample(every, cap), key=lambda x: (x[0], x[1]))
+    print(f"mutate: {len(every)} mutants in {len(mods)} modules; running {len(sample)}"
+          f" (seed {seed}, timeout {limit} s)")
+
+    tests = sorted({t for m in mods for t in MODULES[m]})
+    ok, out = build(work, tests)
+    if not ok:
+        sys.exit("mutate: the unmutated tree does not build:\n" + out[-3000:])
+    for m in mods:
+        why = run_tests(work, MODULES[m], limit)
+        if why:
+            sys.exit(f"mutate: the unmutated tree fails its tests ({why})")
+
+    killed, survived, invalid, equivalent = 0, [], 0, []
+    start = time.time()
+    for i, (path, no, op, new) in enumerate(sample, 1):
+        full = os.path.join(work, path)
+        orig = open(full).read()
+        lines = orig.split("\n")
+        old = lines[no - 1]
+        why = EQUIVALENT.get((path, old.strip(), new.strip()))
+        if why:
+            equivalent.append((path, no, why))
+            print(f"[{i}/{len(sample)}] {path}:{no} {op}: equivalent ({why})", flush=True)
+            continue
+        lines[no - 1] = new
+        open(full, "w").write("\n".join(lines))
+        try:
+            ok, _ = build(work, MODULES[path])
+            if not ok:
+                verdict = "invalid"
+                invalid += 1
+            else:
+                why = run_tests(work, MODULES[path], limit)
+                if why:
+                    verdict = f"killed ({why})"
+                    killed += 1
+                else:
+                    verdict = "SURVIVED"
+                    survived.append((path, no, op, old.strip(), new.strip()))
+        finally:
+            open(full, "w").write(orig)
+        print(f"[{i}/{len(sample)}] {path}:{no} {op}: {verdict}", flush=True)
+
+    counted = killed + len(survived)
+    score = 100.0 * killed / counted if counted else 0.0
+    print(f"\nmutate: {killed} killed, {len(survived)} survived, {invalid} invalid,"
+          f" {len(equivalent)} known equivalent;"
+          f" score {score:.1f}% ({time.time() - start:.0f} s)")
+    for path, no, op, old, new in survived:
+        print(f"survivor {path}:{no} [{op}]\n    - {old}\n    + {new}")
+    # The mutated files are restored; rebuild so the scratch tree is clean for the next run.
+    build(work, tests)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
