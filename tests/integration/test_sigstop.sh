@@ -29,8 +29,9 @@ done
 st=$("$WEFTCTL" --json stats ex)
 [ "$(echo "$st" | jget pipelines.ex.stages.0.heartbeat_timeouts)" = 0 ] || fail "heartbeat_timeouts: $st"
 ok "4 exec jobs across a 5 s SIGSTOP (heartbeat_timeout 1s) finish on their first attempt"
-logged "not running for" || fail "the supervisor's own gap is not logged"
-ok "the supervisor logs its own gap"
+# Whether the gap is logged depends on who runs first after SIGCONT: a worker's beat that
+# comes before the monitor's late wake-up moves the deadline, and no miss is seen at all
+# (the jobs above are the property; the line is not asserted, it failed one CI run).
 rc=0; out=$("$WEFTCTL" --json submit stuck y --wait) || rc=$?
 [ $rc -eq 1 ] && matches "$out" heartbeat || fail "a stuck attempt after the gap: exit $rc: $out"
 ok "a stuck attempt after the gap is still cancelled for its lost heartbeat"
