@@ -509,6 +509,7 @@ static void accepter(void *arg)
 struct conc {
 	struct weftd_journal *j;
 	int n;
+	weft_fn accept;                /* each submitter; NULL: accepter */
 	struct task tasks[256];
 };
 
@@ -523,7 +524,7 @@ static void concurrent_main(void *arg)
 	for (int i = 0; i < c->n; i++) {
 		c->tasks[i] = (struct task){ .j = c->j, .n = i, .expect = 1, .wg = &wg, .gate = &gate };
 		weft_wg_add(&wg, 1);
-		assert_int_equal(weft_go(accepter, &c->tasks[i]), 0);
+		assert_int_equal(weft_go(c->accept ? c->accept : accepter, &c->tasks[i]), 0);
 	}
 	weft_wg_done(&gate);
 	assert_int_equal(weft_wg_wait(NULL, &wg), 0);
@@ -724,23 +725,6 @@ static void hooked_accepter(void *arg)
 	weft_wg_done(t->wg);
 }
 
-static void hooked_main(void *arg)
-{
-	struct conc *c = arg;
-	assert_int_equal(weftd_journal_start(c->j), 0);
-	weft_wg wg, gate;
-	weft_wg_init(&wg);
-	weft_wg_init(&gate);
-	weft_wg_add(&gate, 1);
-	for (int i = 0; i < c->n; i++) {
-		c->tasks[i] = (struct task){ .j = c->j, .n = i, .expect = 1, .wg = &wg, .gate = &gate };
-		weft_wg_add(&wg, 1);
-		assert_int_equal(weft_go(hooked_accepter, &c->tasks[i]), 0);
-	}
-	weft_wg_done(&gate);
-	assert_int_equal(weft_wg_wait(NULL, &wg), 0);
-	assert_int_equal(weftd_journal_close(c->j), 0);
-}
 
 /* N acknowledged accepts, concurrent: each one's record was synced by a real sync issued
  * after its write (checked as each accept returns); the syncs counted at the hook are the
@@ -755,7 +739,8 @@ static void test_io_acks_follow_syncs(void **state)
 		struct conc *c = calloc(1, sizeof(*c));
 		c->j = jopen_hooked(mode);
 		c->n = n;
-		run(hooked_main, c);
+		c->accept = hooked_accepter;
+		run(concurrent_main, c);
 		for (int i = 0; i < n; i++)
 			assert_int_equal(c->tasks[i].expect, 0);
 		struct weftd_journal_stats st;
