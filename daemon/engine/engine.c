@@ -200,20 +200,6 @@ bool weftd_engine_cancel(struct weftd_engine *e, struct weftd_job *j, const char
 
 /* ---- hooks ---------------------------------------------------------------------- */
 
-/* The journal's record of a final state (the jobs table's finish hook). Jobs cancelled
- * by the shutdown stay unfinished in the journal: they resume at the next start. */
-static void on_job_finished(struct weftd_job *j, void *arg)
-{
-	struct weftd_engine *e = arg;
-	enum weftd_job_state st = weftd_job_state(j);
-
-	if (!e->jn || (st == WEFTD_JOB_CANCELED && atomic_load(&e->stopping)))
-		return;
-	weftd_journal_finish(e->jn, weftd_job_info(j)->id, st == WEFTD_JOB_DONE     ? WEFTD_JREC_DONE
-					   : st == WEFTD_JOB_FAILED ? WEFTD_JREC_FAILED
-								    : WEFTD_JREC_CANCELED);
-}
-
 void weftd_engine_set_sup(struct weftd_engine *e, struct weftd_sup *sup)
 {
 	e->sup = sup;
@@ -227,5 +213,5 @@ void weftd_engine_set_keeper(struct weftd_engine *e, struct weftd_keeper *k)
 void weftd_engine_set_journal(struct weftd_engine *e, struct weftd_journal *jn)
 {
 	e->jn = jn;
-	weftd_jobs_set_on_finish(e->jobs, jn ? on_job_finished : NULL, e);
+	weftd_jobs_set_on_finish(e->jobs, jn ? eng_dur_finish : NULL, e);
 }

@@ -2,7 +2,8 @@
  *
  * engine.c: the engine's life (new, start, stop, free, hooks); pipeline.c: a pipeline's
  * lifetime, the pipeline set and the reload diff; worker.c: workers, attempts, retries;
- * submit.c: submit, enqueue, replay; stats.c: histograms and the counters' read-out. */
+ * submit.c: submit and enqueue; durable.c: what the journal records and the replay;
+ * stats.c: histograms and the counters' read-out. */
 #ifndef WEFTD_ENGINE_IMPL_H
 #define WEFTD_ENGINE_IMPL_H
 
@@ -184,5 +185,25 @@ void eng_job_ended(struct weftd_engine *e);
 /* Queue j (in the table already) on p's first stage, taking a reference for the queue;
  * block: park for room (replay), else -EAGAIN when full. -EPIPE: the queue is closed. */
 int eng_enqueue(struct weftd_pipe *p, struct weftd_job *j, bool block);
+
+/* durable.c: the journal's side of a job's life. Each hook is a no-op (0) without a
+ * journal. The engine calls them at these points; what each records is durable.c's. */
+/* A new job j (cargo input = its payload) before it is queued: parks until durable per
+ * the journal's mode. 0, or the journal's error (the submit is refused). */
+int eng_dur_accept(struct weftd_engine *e, struct weftd_job *j);
+/* A job accepted by eng_dur_accept was refused after all (queue full, pipeline gone). */
+void eng_dur_refused(struct weftd_engine *e, struct weftd_job *j);
+/* j finished a stage and moved to the next (its cargo input is that stage's input, its
+ * snapshot's stage_index the new stage). Never parks. */
+void eng_dur_stage(struct weftd_engine *e, struct weftd_job *j);
+/* The jobs table's finish hook (arg: the engine): records j's final state. Never parks. */
+void eng_dur_finish(struct weftd_job *j, void *arg);
+/* A dead letter j is live again (retry op), at its snapshot's stage with its cargo input.
+ * Parks until durable. 0 or the journal's error (the re-drive is refused). */
+int eng_dur_redrive(struct weftd_engine *e, struct weftd_job *j);
+/* A dead letter j was purged. Never parks. */
+void eng_dur_purge(struct weftd_engine *e, struct weftd_job *j);
+/* Record that pipeline is paused / resumed, for the next start. Parks. 0 or -errno. */
+int eng_dur_paused(struct weftd_engine *e, const char *pipeline, bool paused);
 
 #endif

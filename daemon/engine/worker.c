@@ -207,6 +207,7 @@ static void worker_job(struct weftd_worker *w, struct weftd_job *j)
 		end_canceled(s, j);
 		goto drop;
 	}
+	eng_dur_stage(p->eng, j);
 	atomic_fetch_add_explicit(&SST(next)->queued, 1, memory_order_relaxed);
 	/* Blocking send: a full next stage holds this worker, and so on upstream. */
 	if (weft_chan_send(weftd_job_info(j)->ctx, next->q, &j) < 0) {
