@@ -6,15 +6,16 @@
 
 static const char *const op_names[WEFTD_OP__MAX] = {
 	"submit", "status", "wait", "cancel", "list", "stats", "pipelines", "ping", "reload", "drain",
+	"pause", "resume", "undrain", "retry", "purge",
 };
 static const char *const err_names[WEFTD_ERR__MAX] = {
 	"none", "bad_json", "too_large", "unknown_op", "missing_field", "bad_field",
 	"unknown_pipeline", "unknown_job", "busy", "draining", "forbidden", "internal",
 	"unsupported", "invalid_config",
-	"unavailable",
+	"unavailable", "conflict",
 };
 static const char *const state_names[WEFTD_JOB__MAX] = {
-	"queued", "running", "retrying", "done", "failed", "canceled",
+	"queued", "running", "retrying", "done", "failed", "canceled", "scheduled",
 };
 
 const char *weftd_op_name(enum weftd_op op)

@@ -16,6 +16,7 @@
 enum weftd_op {
 	WEFTD_OP_SUBMIT, WEFTD_OP_STATUS, WEFTD_OP_WAIT, WEFTD_OP_CANCEL, WEFTD_OP_LIST,
 	WEFTD_OP_STATS, WEFTD_OP_PIPELINES, WEFTD_OP_PING, WEFTD_OP_RELOAD, WEFTD_OP_DRAIN,
+	WEFTD_OP_PAUSE, WEFTD_OP_RESUME, WEFTD_OP_UNDRAIN, WEFTD_OP_RETRY, WEFTD_OP_PURGE,
 	WEFTD_OP__MAX,
 };
 
@@ -25,12 +26,15 @@ enum weftd_err {
 	WEFTD_ERR_UNKNOWN_JOB, WEFTD_ERR_BUSY, WEFTD_ERR_DRAINING, WEFTD_ERR_FORBIDDEN,
 	WEFTD_ERR_INTERNAL, WEFTD_ERR_UNSUPPORTED, WEFTD_ERR_INVALID_CONFIG,
 	WEFTD_ERR_UNAVAILABLE, /* the journal cannot write now (disk full...): retry later */
+	WEFTD_ERR_CONFLICT,    /* the job is not in a state the op applies to */
 	WEFTD_ERR__MAX,
 };
 
 enum weftd_job_state {
 	WEFTD_JOB_QUEUED, WEFTD_JOB_RUNNING, WEFTD_JOB_RETRYING, WEFTD_JOB_DONE,
-	WEFTD_JOB_FAILED, WEFTD_JOB_CANCELED, WEFTD_JOB__MAX,
+	WEFTD_JOB_FAILED, WEFTD_JOB_CANCELED,
+	WEFTD_JOB_SCHEDULED, /* waiting for its due time (delay, run_at), holding no worker */
+	WEFTD_JOB__MAX,
 };
 
 /* Names on the wire ("submit", "bad_json", "queued"); NULL when out of range. */

