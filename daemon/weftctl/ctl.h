@@ -38,8 +38,9 @@ enum ctl_opt {
 	O_LIMIT = 1 << 12, O_OUTPUTS = 1 << 13, O_ALL = 1 << 14, O_FROM_START = 1 << 15,
 	O_PAYLOAD = 1 << 16, O_VERSION = 1 << 17,
 };
-/* Accepted by every command. */
-#define O_GLOBAL (O_SOCKET | O_JSON | O_HELP | O_VERSION)
+/* Accepted by every command (--timeout matters to the waiting ones only: accepted by all
+ * so that a script may pass it to each command it runs). */
+#define O_GLOBAL (O_SOCKET | O_JSON | O_TIMEOUT | O_HELP | O_VERSION)
 
 /* The command line, parsed: options wherever they were, positionals in order. */
 struct ctl_args {

@@ -141,7 +141,7 @@ void ctl_cmd_help(FILE *f, const struct ctl_cmd *cmd)
 		cmd->synopsis, cmd->summary);
 	if (*cmd->help)
 		fprintf(f, "\n%s", cmd->help);
-	fputs("\nEvery command also takes -s/--socket, -j/--json, -h/--help (weftctl --help).\n", f);
+	fputs("\nEvery command also takes -s/--socket, -j/--json, --timeout, -h/--help (weftctl --help).\n", f);
 }
 
 int ctl_usage_error(const struct ctl_cmd *cmd, const char *fmt, ...)

@@ -126,12 +126,11 @@ static json_t *submit_request(struct ctl *c, const struct ctl_args *a, int *rc)
 /* The progress line: elapsed time, state, stage and attempt of the last status seen. */
 static void progress_draw(struct ctl *c, const char *id, long long t0, json_t *st)
 {
-	char el[32];
 	const char *state = st ? ctl_gets(st, "state") : "";
 	const char *stage = st ? ctl_gets(st, "stage") : "";
 
-	fprintf(stderr, "\r\033[K%s  job %s%s%s%s%s", ctl_fmt_us((mono_ms() - t0) * 1000, el, sizeof(el)),
-		id, *state ? ": " : "", state, *stage ? ", stage " : "", stage);
+	fprintf(stderr, "\r\033[K%.1fs  job %s%s%s%s%s", (mono_ms() - t0) / 1e3, id,
+		*state ? ": " : "", state, *stage ? ", stage " : "", stage);
 	if (st && *stage)
 		fprintf(stderr, ", attempt %lld", ctl_geti(st, "attempts"));
 	fflush(stderr);
