@@ -36,3 +36,20 @@ id=$("$WEFTCTL" submit echo "late --json") || fail submit
 [ "$("$WEFTCTL" wait "$id" --timeout 5s --json | jget job.output)" = "late --json" ] || fail "options after the id"
 matches "$("$WEFTCTL" stats)" -E '^echo +[0-9]+ +[0-9]+ .* [0-9.]+(us|ms|s) *$' || fail "stats: $("$WEFTCTL" stats)"
 ok "options after the arguments; stats latencies in units"
+
+# bash completion: the installed script, sourced as bash-completion does, asked as bash
+# asks it (COMP_WORDS, COMP_CWORD), weftctl on PATH as once installed.
+mkdir -p "$T/bin"; ln -s "$WEFTCTL" "$T/bin/weftctl"
+complete_line() { # complete_line WORD...: the candidates for the last word, sorted, one line
+	PATH=$T/bin:$PATH bash -c 'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))
+		_weftctl; printf "%s\n" "${COMPREPLY[@]}" | sort | tr "\n" " "' _ \
+		"$(dirname "$0")/../../daemon/weftctl/weftctl.bash" "$@"
+}
+[ "$(complete_line weftctl un)" = "undrain " ] || fail "command: $(complete_line weftctl un)"
+[ "$(complete_line weftctl submit "")" = "bad echo " ] || fail "pipelines: '$(complete_line weftctl submit "")'"
+[ "$(complete_line weftctl --json list --pipeline e)" = "echo " ] || fail "--pipeline: $(complete_line weftctl list --pipeline e)"
+[ "$(complete_line weftctl list --st)" = "--state " ] || fail "options: $(complete_line weftctl list --st)"
+[ "$(complete_line weftctl list --state sch)" = "scheduled " ] || fail "--state"
+matches "$(complete_line weftctl status "")" "$id" || fail "job ids: $(complete_line weftctl status "")"
+[ -z "$(complete_line weftctl --socket "$T/none" submit "" | tr -d " ")" ] || fail "--socket on the line is used"
+ok "bash completion: commands, options, --state, pipelines and job ids from the daemon"
