@@ -13,6 +13,7 @@ W=$T/work
 mkdir -p "$W/run" "$W/conf" "$T/bin"
 ln -s "$WEFTD" "$T/bin/weftd"
 ln -s "$WEFTCTL" "$T/bin/weftctl"
+mkdir -p "$W/build" && ln -s "$WEFTCTL" "$W/build/weftctl"   # the README's build/weftctl
 export PATH=$T/bin:$PATH
 unset WEFT_SOCKET
 cp "$root/conf/weftd.yaml" "$W/conf/weftd.yaml"
@@ -57,6 +58,20 @@ run_commands() {
 	done < "$list"
 }
 
+# README.md (first: the weftctl(1) examples end with a drain): every line of its ```sh blocks (continued lines joined).
+: > "$T/cmds"
+while IFS= read -r cmd; do
+	if [ -n "$(not_here "$cmd")" ]; then
+		skip "README: '$cmd': $(not_here "$cmd")"
+	else
+		echo "$cmd" >> "$T/cmds"
+	fi
+done < <(awk '/^```sh$/ { inb = 1; next } /^```/ { inb = 0; next }
+	inb { sub(/[ \t]+#[^'"'"'"]*$/, ""); if (/\\$/) { sub(/\\$/, ""); acc = acc $0; next }
+	      line = acc $0; acc = ""; if (line ~ /[^ ]/) print line }' "$root/README.md")
+[ -s "$T/cmds" ] || fail "no runnable shell example in README.md"
+run_commands README "$T/cmds"
+
 # scd pages: the "$ " lines of their ``` blocks; "# " lines are root's, skipped.
 for page in weftctl.1 weftd.8; do
 	: > "$T/cmds"
@@ -75,20 +90,6 @@ for page in weftctl.1 weftd.8; do
 	[ -s "$T/cmds" ] || fail "no example found in man/$page.scd"
 	run_commands "$page" "$T/cmds"
 done
-
-# README.md: every line of its ```sh blocks (continued lines joined).
-: > "$T/cmds"
-while IFS= read -r cmd; do
-	if [ -n "$(not_here "$cmd")" ]; then
-		skip "README: '$cmd': $(not_here "$cmd")"
-	else
-		echo "$cmd" >> "$T/cmds"
-	fi
-done < <(awk '/^```sh$/ { inb = 1; next } /^```/ { inb = 0; next }
-	inb { sub(/[ \t]+#[^'"'"'"]*$/, ""); if (/\\$/) { sub(/\\$/, ""); acc = acc $0; next }
-	      line = acc $0; acc = ""; if (line ~ /[^ ]/) print line }' "$root/README.md")
-[ -s "$T/cmds" ] || fail "no runnable shell example in README.md"
-run_commands README "$T/cmds"
 
 # weftd.yaml(5): complete configs (with pipelines:) pass --check-config; fragments are shown only.
 awk -v dir="$T" '/^```/ { if (inb) { close(f) } else { n++; f = dir "/conf" n ".yaml" } inb = !inb; next }
