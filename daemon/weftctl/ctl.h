@@ -48,6 +48,7 @@ struct ctl_args {
 	const char *socket, *timeout, *file, *delay, *at, *priority, *key, *pipeline,
 		*state, *limit;
 	char **pos;               /* positionals after the command name */
+	char **pos_mem;           /* the allocation pos points into */
 	int npos;
 };
 

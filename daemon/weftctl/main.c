@@ -70,7 +70,7 @@ static int parse(int argc, char **argv, struct ctl_args *a, const char **cmd_nam
 	char bad_buf[64];
 	int c;
 
-	a->pos = calloc((size_t)argc + 1, sizeof(*a->pos));
+	a->pos = a->pos_mem = calloc((size_t)argc + 1, sizeof(*a->pos));
 	if (!a->pos)
 		return -1;
 	opterr = 0;
@@ -123,14 +123,16 @@ static int run_help(const struct ctl_args *a)
 	return EX_OK;
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv, struct ctl_args *ap)
 {
 	struct ctl c = { .fd = -1, .next_id = 1 };
 	struct ctl_args a = { 0 };
 	const char *name = NULL;
 	const struct ctl_cmd *cmd;
 
-	if (parse(argc, argv, &a, &name) < 0)
+	int prc = parse(argc, argv, &a, &name);
+	*ap = a; /* for main to free, whatever path returns */
+	if (prc < 0)
 		return EX_USAGE;
 	if (a.seen & O_VERSION) {
 		printf("weftctl %s\n", WEFT_VERSION);
@@ -172,6 +174,14 @@ int main(int argc, char **argv)
 	if (c.fd >= 0)
 		close(c.fd);
 	free(c.rbuf);
-	free(a.pos - (name ? 1 : 0));
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct ctl_args a = { 0 };
+	int rc = run(argc, argv, &a);
+
+	free(a.pos_mem);
 	return rc;
 }
