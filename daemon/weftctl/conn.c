@@ -128,7 +128,7 @@ json_t *ctl_recv(struct ctl *c, char **raw, int timeout_ms, bool *timed_out)
 				ctl_progress_clear(c);
 				if (!c->quiet)
 					fprintf(stderr, "weftctl: bad response from the daemon: %s\n",
-					v ? "not an object" : je.text);
+						v ? "not an object" : je.text);
 				json_decref(v);
 				free(*raw);
 				*raw = NULL;
@@ -164,7 +164,7 @@ json_t *ctl_recv(struct ctl *c, char **raw, int timeout_ms, bool *timed_out)
 			ctl_progress_clear(c);
 			if (!c->quiet)
 				fprintf(stderr, "weftctl: connection closed by the daemon%s%s\n",
-				r < 0 ? ": " : "", r < 0 ? strerror(errno) : "");
+					r < 0 ? ": " : "", r < 0 ? strerror(errno) : "");
 			return NULL;
 		}
 		c->rlen += (size_t)r;
