@@ -562,8 +562,11 @@ static void rcancel_main(void *arg)
 static void test_read_cancel(void **state)
 {
 	for (int mode = 0; mode < 3; mode++) {
-		if (mode == 2 && g_procs < 2)
+		if (mode == 2 && g_procs < 2) {
+			print_message("read cancel: skipping the cross-proc case with %d proc (needs 2)\n",
+				      g_procs);
 			continue;
+		}
 		struct rcancel rc = { .mode = mode, .took = 0 };
 		run(rcancel_main, &rc);
 		assert_int_equal(rc.result, mode == 1 ? -ETIMEDOUT : -ECANCELED);
@@ -577,7 +580,19 @@ static void test_read_cancel(void **state)
 
 /* Cancel races the completion: data arrives at about the moment of the
  * cancel. Either the read gets the data, or it is cancelled and the data is
- * still in the pipe; it is never lost. */
+ * still in the pipe; it is never lost. Three orders, in turn, so that both
+ * outcomes are exercised whatever the machine's timing:
+ *   CANCEL_FIRST  the cancel has ended the read before the byte is written:
+ *                 -ECANCELED, and the byte is still in the pipe;
+ *   WRITE_FIRST   the read has returned the byte before the cancel: 1, and
+ *                 the late cancel takes nothing;
+ *   RACE          write and cancel back to back (the order alternates): either
+ *                 outcome, each checked as above; the split is printed.
+ * (Writing first and cancelling right after, as this test once did only, lets
+ * the completion's task work run before the cancel is submitted: the read
+ * always won, and the cancel path went untested.) */
+enum race_order { CANCEL_FIRST, WRITE_FIRST, RACE };
+
 struct race {
 	int fds[2];
 	weft_ctx *ctx;
@@ -592,10 +607,17 @@ static void race_reader(void *arg)
 	atomic_store(&ra->got, r);
 }
 
+static void race_wait_reader(struct race *ra)
+{
+	while (atomic_load(&ra->got) == 1000)
+		weft_yield();
+}
+
 static void race_main(void *arg)
 {
-	int lost = 0, read_won = 0, cancel_won = 0;
-	for (int i = 0; i < TEST_SCALE(500); i++) {
+	int lost = 0, won[3][2] = { { 0 } }; /* [order][cancel won] */
+	for (int i = 0; i < TEST_SCALE(600); i++) {
+		enum race_order order = (enum race_order)(i % 3);
 		struct race ra = { .got = 1000 };
 		assert_int_equal(pipe2(ra.fds, O_CLOEXEC), 0);
 		weft_ctx_with_cancel(NULL, &ra.ctx);
@@ -603,20 +625,38 @@ static void race_main(void *arg)
 		weft_yield();
 		if (i % 2)
 			weft_sleep(NULL, 100 * WEFT_USEC); /* the read is in the kernel, not just prepared */
-		assert_int_equal(write(ra.fds[1], "z", 1), 1);
-		weft_ctx_cancel(ra.ctx);
-		while (atomic_load(&ra.got) == 1000)
-			weft_yield();
+		switch (order) {
+		case CANCEL_FIRST:
+			weft_ctx_cancel(ra.ctx);
+			race_wait_reader(&ra);
+			assert_int_equal(write(ra.fds[1], "z", 1), 1);
+			break;
+		case WRITE_FIRST:
+			assert_int_equal(write(ra.fds[1], "z", 1), 1);
+			race_wait_reader(&ra);
+			weft_ctx_cancel(ra.ctx);
+			break;
+		case RACE:
+			if (i % 2) {
+				weft_ctx_cancel(ra.ctx);
+				assert_int_equal(write(ra.fds[1], "z", 1), 1);
+			} else {
+				assert_int_equal(write(ra.fds[1], "z", 1), 1);
+				weft_ctx_cancel(ra.ctx);
+			}
+			race_wait_reader(&ra);
+			break;
+		}
 		char c;
 		fcntl(ra.fds[0], F_SETFL, O_NONBLOCK); /* the reader is done: just look */
 		int left = (int)read(ra.fds[0], &c, 1);
 		int got = atomic_load(&ra.got);
 		if (got == 1) {
-			read_won++;
+			won[order][0]++;
 			lost += left == 1; /* read twice: impossible */
 		} else {
 			assert_int_equal(got, -ECANCELED);
-			cancel_won++;
+			won[order][1]++;
 			lost += left != 1;
 		}
 		close(ra.fds[0]);
@@ -624,8 +664,17 @@ static void race_main(void *arg)
 		weft_ctx_unref(ra.ctx);
 	}
 	assert_int_equal(lost, 0);
-	/* both outcomes are legal; print the split to see the race was real */
-	print_message("cancel race: read won %d, cancel won %d\n", read_won, cancel_won);
+	assert_int_equal(won[CANCEL_FIRST][0], 0); /* a cancelled read cannot take a later byte */
+	assert_true(won[CANCEL_FIRST][1] > 0);
+	assert_int_equal(won[WRITE_FIRST][1], 0); /* a late cancel cannot undo a read */
+	assert_true(won[WRITE_FIRST][0] > 0);
+	print_message("cancel race: cancel first: cancel won %d; write first: read won %d; "
+		      "back to back: read won %d, cancel won %d\n", won[CANCEL_FIRST][1],
+		      won[WRITE_FIRST][0], won[RACE][0], won[RACE][1]);
+	if (!won[RACE][0] || !won[RACE][1])
+		print_message("cancel race: back to back, one outcome only on this machine (%s); "
+			      "both were exercised by the ordered rounds\n",
+			      won[RACE][0] ? "the read always won" : "the cancel always won");
 }
 
 static void test_read_cancel_race(void **state)

@@ -34,7 +34,11 @@ extern "C" {
 /* The layout is public only so that an event fits in caller storage; its
  * fields are private. */
 typedef struct weft_event {
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 	_Alignas(8) unsigned char opaque_[32];
+#else
+	unsigned char opaque_[32] __attribute__((aligned(8))); /* C99 has no _Alignas */
+#endif
 } weft_event;
 
 /* Initialise ev unset. Also resets an event that nobody waits on any more. */

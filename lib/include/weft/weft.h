@@ -3,10 +3,12 @@
 #ifndef WEFT_WEFT_H
 #define WEFT_WEFT_H
 
+/* weft/io.h first: it asks for POSIX.1-2008 (idtype_t, siginfo_t) when the program chose
+ * no feature macro, which works only before the first system header (see there). */
+#include <weft/io.h>
 #include <weft/sched.h>
 #include <weft/ctx.h>
 #include <weft/clock.h>
-#include <weft/io.h>
 #include <weft/wg.h>
 #include <weft/event.h>
 #include <weft/chan.h>
