@@ -52,7 +52,12 @@ for std in c99 c11; do
 	cc -std=$std -pedantic-errors -Wall -Werror $cflags -c "$T/late.c" -o "$T/late.o" 2> "$T/h.err" \
 		|| fail "weft.h after system headers with weft.pc's flags, -std=$std: $(head -3 "$T/h.err")"
 done
-ok "public headers compile with -std=c99 and -std=c11 (alone, and after system headers with weft.pc)"
+# In the default GNU mode, weft.h first must not narrow what the system headers declare
+# (defining _POSIX_C_SOURCE there would turn glibc's implicit _DEFAULT_SOURCE off).
+printf '#include <weft/weft.h>\n#include <sys/mman.h>\nint main(void) { return MAP_ANONYMOUS; }\n' > "$T/gnu.c"
+cc -std=gnu11 -Wall -Werror -I"$D/usr/local/include" -c "$T/gnu.c" -o "$T/gnu.o" 2> "$T/h.err" \
+	|| fail "weft.h first hides MAP_ANONYMOUS under -std=gnu11: $(head -3 "$T/h.err")"
+ok "public headers compile with -std=c99 and -std=c11 (alone, and after system headers with weft.pc; gnu11 untouched)"
 
 make -s -C "$root" --no-print-directory uninstall DESTDIR="$D" PREFIX=/usr/local SAN="$san" > "$T/uninstall.log" 2>&1 \
 	|| fail "make uninstall: $(tail -5 "$T/uninstall.log")"

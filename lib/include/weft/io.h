@@ -17,13 +17,15 @@
 
 /* idtype_t and siginfo_t (weft_waitid) are POSIX, not ISO C: with -std=c99 or -std=c11
  * glibc hides them unless a feature macro asks. When this header comes before any system
- * header and the program chose none, ask for POSIX.1-2008 here; when a system header came
+ * header and the program chose none, ask for POSIX.1-2008 here (only in the strict
+ * modes: under -std=gnu* glibc's implicit _DEFAULT_SOURCE, which an explicit
+ * _POSIX_C_SOURCE would turn off, already has them); when a system header came
  * first, this is too late: weft.pc's Cflags carry -D_DEFAULT_SOURCE for that case (what
  * -std=gnu11 defines anyway), or define _POSIX_C_SOURCE 200809L (or _DEFAULT_SOURCE)
  * yourself. */
-#if !defined(_POSIX_C_SOURCE) && !defined(_XOPEN_SOURCE) && !defined(_GNU_SOURCE) && \
-	!defined(_DEFAULT_SOURCE) && !defined(_BSD_SOURCE) && !defined(_SVID_SOURCE) && \
-	!defined(__USE_POSIX)
+#if defined(__STRICT_ANSI__) && !defined(_POSIX_C_SOURCE) && !defined(_XOPEN_SOURCE) && \
+	!defined(_GNU_SOURCE) && !defined(_DEFAULT_SOURCE) && !defined(_BSD_SOURCE) && \
+	!defined(_SVID_SOURCE) && !defined(__USE_POSIX)
 #define _POSIX_C_SOURCE 200809L
 #endif
 
