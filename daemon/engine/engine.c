@@ -128,7 +128,7 @@ void weftd_engine_stop(struct weftd_engine *e)
 	weftd_jobs_cancel_all(e->jobs, "canceled by shutdown");
 	eng_job_ended(e);
 	for (size_t i = 0; i < s->n; i++)
-		weft_chan_close(s->pipes[i]->stages[0].q);
+		eng_queue_close(s->pipes[i]->stages[0].q);
 	weft_ctx_cancel(e->ctx);
 	eng_set_unref(s);
 	weft_wg_wait(NULL, &e->wg);

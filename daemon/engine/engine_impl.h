@@ -13,6 +13,7 @@
 #include <weft/weft.h>
 
 #include "engine/engine.h"
+#include "engine/queue.h"
 #include "util/spin.h"
 
 #define HIST_BUCKETS 40
@@ -76,7 +77,7 @@ struct weftd_stage_rt {
 	uint32_t index;
 	struct weftd_actor *actor;
 	bool instant;                   /* the actor never parks nor reads its ctx (noop, echo) */
-	weft_chan *q;                   /* bounded: job pointers, capacity stage.queue */
+	struct eng_queue *q;            /* bounded by stage.queue, by priority (queue.h) */
 	struct weft_retry_policy retry; /* stage.retry as libweft's schedule */
 	weft_ratelimit *rl;             /* stage.rate_limit; NULL = unlimited */
 	struct stage_stats st[STAT_SHARDS];
@@ -182,9 +183,16 @@ int eng_pipe_start(struct weftd_pipe *p);
 void eng_job_ended(struct weftd_engine *e);
 
 /* submit.c */
-/* Queue j (in the table already) on p's first stage, taking a reference for the queue;
- * block: park for room (replay), else -EAGAIN when full. -EPIPE: the queue is closed. */
+/* Queue j (in the table already, queued) on p's stage k, taking a reference for the
+ * queue; block: park for room, else -EAGAIN when full. -EPIPE: the queue is closed. */
+int eng_queue_at(struct weftd_pipe *p, uint32_t k, struct weftd_job *j, bool block);
+/* eng_queue_at stage 0, counted as submitted. */
 int eng_enqueue(struct weftd_pipe *p, struct weftd_job *j, bool block);
+/* Put j (in the table) where its state says: SCHEDULED -> p's schedule; QUEUED at stage
+ * k (its snapshot's stage_index) -> stage k's queue. block: park for room (replay), else
+ * -EAGAIN. Takes its own reference. Returns 0, -EAGAIN, -EPIPE (closed), -EINVAL (not
+ * scheduled or queued, or a stage p does not have). */
+int eng_place(struct weftd_pipe *p, struct weftd_job *j, bool block);
 
 /* durable.c: the journal's side of a job's life. Each hook is a no-op (0) without a
  * journal. The engine calls them at these points; what each records is durable.c's. */

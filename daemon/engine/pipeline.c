@@ -23,7 +23,7 @@ struct weftd_pipe *eng_pipe_unref(struct weftd_pipe *p)
 	for (size_t i = 0; i < p->nstages; i++) {
 		weft_ratelimit_free(p->stages[i].rl);
 		weftd_actor_free(p->stages[i].actor);
-		weft_chan_unref(p->stages[i].q);
+		eng_queue_free(p->stages[i].q);
 		free(p->stages[i].workers);
 	}
 	eng_cfgref_unref(p->cref);
@@ -57,7 +57,7 @@ int eng_pipe_new(struct weftd_engine *e, struct cfgref *cref, const struct weftd
 		if (r < 0)
 			goto fail;
 		s->instant = weftd_actor_instant(s->actor);
-		r = weft_chan_new(sizeof(struct weftd_job *), s->cfg->queue, &s->q);
+		r = eng_queue_new(s->cfg->queue, &s->q);
 		if (r < 0)
 			goto fail_nomem;
 		s->workers = calloc(s->cfg->workers, sizeof(*s->workers));
@@ -212,7 +212,7 @@ int weftd_engine_reload(struct weftd_engine *e, struct weftd_config *cfg,
 			/* the started workers of this set end when its queues close */
 			for (size_t k = 0; k < a.set->n; k++)
 				if (!in_set(a.old, a.set->pipes[k]))
-					weft_chan_close(a.set->pipes[k]->stages[0].q);
+					eng_queue_close(a.set->pipes[k]->stages[0].q);
 			eng_set_unref(a.set);
 			eng_set_unref(a.old);
 			eng_cfgref_unref(cref);
@@ -235,7 +235,7 @@ int weftd_engine_reload(struct weftd_engine *e, struct weftd_config *cfg,
 		if (!in_set(a.set, a.old->pipes[i])) {
 			if (!eng_set_find(a.set, a.old->pipes[i]->cfg->name))
 				st.removed++;
-			weft_chan_close(a.old->pipes[i]->stages[0].q);
+			eng_queue_close(a.old->pipes[i]->stages[0].q);
 		}
 	eng_set_unref(prev);
 	eng_set_unref(a.old);
