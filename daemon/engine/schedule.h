@@ -31,6 +31,9 @@ int eng_sched_add(struct eng_sched *s, struct weftd_job *j, int64_t due_ms, bool
 /* Take j out of whichever schedule holds it (a cancel), dropping that reference.
  * Returns true if one held it. */
 bool eng_sched_remove(struct weftd_job *j);
+/* Take the earliest job if it is due at now_ms (Unix ms): 0 with *ret (the schedule's
+ * reference), or -EAGAIN. (The timer's step; tests drive it by hand.) */
+int eng_sched_take_due(struct eng_sched *s, int64_t now_ms, struct weftd_job **ret);
 /* Jobs held now (a snapshot). */
 size_t eng_sched_len(struct eng_sched *s);
 /* Pause (due jobs wait) or resume (the timer looks again). */
