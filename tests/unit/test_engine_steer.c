@@ -144,6 +144,42 @@ static void test_scheduled(void **state)
 			    "      - {name: s, builtin: noop, workers: 1, queue: 2}\n");
 }
 
+/* A drain's wait does not wait for scheduled jobs (they hold no worker; the stop cancels
+ * them), but does for the others, a scheduled one cancelled meanwhile or not. */
+static void idle_main(void *arg)
+{
+	struct weftd_engine *e = arg;
+	struct weftd_job *later, *other, *slow;
+	const struct weftd_submit_opts o = { .run_at_ms = unix_ms() + 3600 * 1000 };
+	weft_ctx *ctx;
+
+	assert_int_equal(weftd_engine_start(e), 0);
+	later = submit(e, "p", "later", &o);
+	other = submit(e, "p", "other", &o);
+	assert_int_equal(weft_ctx_with_timeout(NULL, 5 * WEFT_SEC, &ctx), 0);
+	assert_int_equal(weftd_engine_wait_idle(e, ctx), 0);
+	weft_ctx_unref(ctx);
+	slow = submit(e, "p", "slow", NULL);
+	assert_true(weftd_engine_cancel(e, later, "by test"));
+	assert_int_equal(weft_ctx_with_timeout(NULL, 20 * WEFT_MSEC, &ctx), 0);
+	assert_int_equal(weftd_engine_wait_idle(e, ctx), -ETIMEDOUT); /* slow still runs */
+	weft_ctx_unref(ctx);
+	assert_int_equal(weftd_engine_wait_idle(e, NULL), 0);
+	assert_int_equal(weftd_job_state(slow), WEFTD_JOB_DONE);
+	assert_int_equal(weftd_job_state(other), WEFTD_JOB_SCHEDULED);
+	weftd_engine_stop(e);
+	assert_int_equal(weftd_job_state(other), WEFTD_JOB_CANCELED);
+	weftd_job_unref(later);
+	weftd_job_unref(other);
+	weftd_job_unref(slow);
+}
+
+static void test_idle_scheduled(void **state)
+{
+	run(idle_main, "pipelines:\n  p:\n    stages:\n"
+		       "      - {name: s, builtin: sleep, params: {duration: 500ms}}\n");
+}
+
 /* ---- priorities and pause ----------------------------------------------------------- */
 
 static void prio_main(void *arg)
@@ -360,7 +396,7 @@ static void test_place(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		BOTH(test_scheduled), BOTH(test_priority_pause), BOTH(test_keys),
+		BOTH(test_scheduled), BOTH(test_idle_scheduled), BOTH(test_priority_pause), BOTH(test_keys),
 		BOTH(test_dead_letters), BOTH(test_place),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
