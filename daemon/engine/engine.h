@@ -1,14 +1,19 @@
 /* engine.h — pipelines at run time.
  *
- * Each stage of a pipeline is a worker pool: `workers` fibers receiving job pointers from
- * the stage's bounded queue (capacity `queue`). A worker runs an attempt through the stage's
- * actor under ctx = job ctx + stage timeout; on success the output becomes the next stage's
- * input and the job is sent to the next queue (a blocking send: backpressure flows
- * upstream); after the last stage the job is done. A failed attempt is retried per
- * stage.retry with exponential backoff and jitter (state retrying, sleep cancellable by the
- * job), then the job fails (dead letter) with the last error. stage.rate_limit is a token
- * bucket taken before each attempt. submit is a non-blocking send to the first queue: a
- * full queue answers busy.
+ * Each stage of a pipeline is a worker pool: `workers` fibers taking jobs from the stage's
+ * bounded queue (capacity `queue`; higher priority first, FIFO within one: queue.h). A
+ * worker runs an attempt through the stage's actor under ctx = job ctx + stage timeout;
+ * on success the output becomes the next stage's input and the job is put on the next
+ * queue (a blocking put: backpressure flows upstream); after the last stage the job is
+ * done. A failed attempt is retried per stage.retry with exponential backoff and jitter
+ * (state retrying, sleep cancellable by the job), then the job fails (dead letter) with
+ * the last error, keeping that stage's input so that weftd_engine_retry can re-drive it.
+ * stage.rate_limit is a token bucket taken before each attempt. submit is a non-blocking
+ * put on the first queue: a full queue answers busy. A job due later (run_at) waits in
+ * its pipeline's schedule (schedule.h: a heap of due times and one timer fiber, no
+ * worker held), bounded like the first queue, and moves there when due. A paused
+ * pipeline keeps accepting up to those bounds but its workers start no new job (a job
+ * between two attempts of a stage goes on) and due jobs wait.
  *
  * Lifecycle hooks (for drain and reload): the running pipelines form a reference-counted
  * set behind one pointer (struct pipeset in engine_impl.h; each job and worker holds its own
@@ -130,8 +135,9 @@ int weftd_engine_reload(struct weftd_engine *e, struct weftd_config *cfg,
  * sees its ctx) with reason as its error. Returns true if j was still live. Never parks
  * (but briefly while a drain waits). */
 bool weftd_engine_cancel(struct weftd_engine *e, struct weftd_job *j, const char *reason);
-/* Park until no job is live (every job in the table has ended; replayed ones count from
- * weftd_engine_replay on), or ctx is done. Returns 0, or ctx's error with jobs still live.
+/* Park until no job is live (every job in the table has ended, scheduled ones aside: they
+ * hold no worker, and the stop cancels them, a journal keeping them for the next start;
+ * replayed ones count from weftd_engine_replay on), or ctx is done. Returns 0, or ctx's error with jobs still live.
  * Wakes when the last job ends, not on a clock. Fiber only. */
 int weftd_engine_wait_idle(struct weftd_engine *e, weft_ctx *ctx);
 

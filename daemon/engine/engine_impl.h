@@ -14,6 +14,7 @@
 
 #include "engine/engine.h"
 #include "engine/queue.h"
+#include "engine/schedule.h"
 #include "util/spin.h"
 
 #define HIST_BUCKETS 40
@@ -97,6 +98,8 @@ struct weftd_pipe {
 	struct weftd_engine *eng;
 	struct cfgref *cref;
 	const struct weftd_pipeline *cfg;
+	struct eng_sched *sched;       /* its scheduled jobs (schedule.h) */
+	atomic_bool paused;            /* weftd_engine_pause; a replacement inherits it */
 	struct pipe_stats st[STAT_SHARDS];
 	size_t nstages;
 	struct weftd_stage_rt stages[];
@@ -171,9 +174,15 @@ struct weftd_pipe *eng_set_find(struct pipeset *s, const char *name);
 /* The running pipeline called name, with a reference, or NULL. Never parks. */
 struct weftd_pipe *eng_find_pipe(struct weftd_engine *e, const char *name);
 
+/* Set p's paused flag and tell its queues and schedule. */
+void eng_pipe_pause(struct weftd_pipe *p, bool paused);
+/* Close p's intake: its schedule (its jobs move to the pipeline running under its name
+ * now, or are cancelled when there is none) and its first queue (its stages drain). */
+void eng_pipe_retire(struct weftd_pipe *p);
+
 /* worker.c */
-/* Spawn p's workers (each holds a reference on p and counts in e->wg). Returns 0 or
- * -ENOMEM (the workers started so far end when p's first queue closes). */
+/* Spawn p's workers and its schedule's timer (each holds a reference on p and counts in
+ * e->wg). Returns 0 or -ENOMEM (those started so far end when p is retired). */
 int eng_pipe_start(struct weftd_pipe *p);
 
 /* engine.c */

@@ -63,10 +63,23 @@ int eng_place(struct weftd_pipe *p, struct weftd_job *j, bool block)
 
 	weftd_job_read(j, read_stage, &a);
 	if (a.state == WEFTD_JOB_SCHEDULED)
-		return -EOPNOTSUPP; /* the schedule comes next */
+		return eng_sched_add(p->sched, j, weftd_job_run_at_ms(j), block);
 	if (a.state != WEFTD_JOB_QUEUED || a.stage >= p->nstages)
 		return -EINVAL;
 	return eng_queue_at(p, a.stage, j, block);
+}
+
+/* A new job: into p's first queue, or its schedule when it is due later. */
+static int enqueue_new(struct weftd_pipe *p, struct weftd_job *j)
+{
+	int r;
+
+	if (weftd_job_state(j) != WEFTD_JOB_SCHEDULED)
+		return eng_enqueue(p, j, false);
+	r = eng_sched_add(p->sched, j, weftd_job_run_at_ms(j), false);
+	if (r == 0)
+		atomic_fetch_add_explicit(&PST(p)->submitted, 1, memory_order_relaxed);
+	return r;
 }
 
 /* The submitted job j refused after eng_dur_accept (and after insert when in_table). */
@@ -106,10 +119,6 @@ int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *pa
 		eng_pipe_unref(p);
 		return r;
 	}
-	if (weftd_job_state(j) == WEFTD_JOB_SCHEDULED) {
-		weftd_job_unref(j);
-		return -EOPNOTSUPP; /* the schedule comes next */
-	}
 	/* Durable before anyone hears of it (parks under batch/fsync). */
 	r = eng_dur_accept(e, j);
 	if (r < 0) {
@@ -123,7 +132,7 @@ int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *pa
 		*ret = dup;
 		return 1;
 	}
-	r = eng_enqueue(p, j, false);
+	r = enqueue_new(p, j);
 	/* A reload retired p between our lookup and the send (its first queue is closed):
 	 * the job moves to the pipeline now running under that name, if any. */
 	for (int tries = 0; r == -EPIPE && tries < 8; tries++) {
@@ -135,7 +144,7 @@ int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *pa
 		weftd_job_cargo(j)->pipe = np; /* the job's reference moves with it */
 		eng_pipe_unref(p);
 		p = np;
-		r = eng_enqueue(p, j, false);
+		r = enqueue_new(p, j);
 	}
 	if (r < 0) {
 		if (r == -EAGAIN)
@@ -152,10 +161,17 @@ int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *pa
 
 int weftd_engine_pause(struct weftd_engine *e, const char *pipeline, bool paused)
 {
-	(void)e;
-	(void)pipeline;
-	(void)paused;
-	return -EOPNOTSUPP;
+	struct weftd_pipe *p = eng_find_pipe(e, pipeline);
+	int r;
+
+	if (!p)
+		return -ENOENT;
+	/* recorded first: a pause the journal could not keep is not made */
+	r = eng_dur_paused(e, p->cfg->name, paused);
+	if (r == 0)
+		eng_pipe_pause(p, paused);
+	eng_pipe_unref(p);
+	return r;
 }
 
 /* ---- dead letters ----------------------------------------------------------------- */

@@ -253,6 +253,15 @@ int eng_pipe_start(struct weftd_pipe *p)
 {
 	char name[32];
 
+	snprintf(name, sizeof(name), "%s/schedule", p->cfg->name);
+	pipe_ref(p);
+	weft_wg_add(&p->eng->wg, 1);
+	if (weft_go_opts(eng_sched_main, p, &(struct weft_go_opts){ .name = name }) < 0) {
+		weft_wg_done(&p->eng->wg);
+		eng_pipe_unref(p);
+		return -ENOMEM;
+	}
+
 	for (size_t i = 0; i < p->nstages; i++) {
 		struct weftd_stage_rt *s = &p->stages[i];
 		for (uint32_t k = 0; k < s->cfg->workers; k++) {

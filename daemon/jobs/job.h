@@ -68,7 +68,8 @@ struct weftd_job_cargo {
 	unsigned char *input;          /* the current stage's input: malloc'd, or the job's
 	                                  payload itself (weftd_job_input_is_payload), may be NULL */
 	size_t input_len;
-	size_t sched_pos;              /* the engine's: its place in a schedule (1-based; 0: none) */
+	void *sched;                   /* the engine's: the schedule holding it, NULL: none */
+	size_t sched_pos;              /* the engine's: its place there (1-based) */
 };
 
 /* A consistent view of a job's changing part, for weftd_job_read(). */

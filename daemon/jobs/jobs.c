@@ -20,6 +20,7 @@ struct weftd_jobs {
 	size_t count;              /* jobs in the table */
 	size_t nfinished;
 	uint64_t finished_bytes;   /* their kept_bytes */
+	int64_t last_filed_ns;     /* the latest finished_ns filed: the list's tail, mostly */
 	struct weftd_retention keep;
 	void (*release)(void *pipe);
 	void (*on_finish)(struct weftd_job *, void *); /* set before jobs run */
@@ -253,14 +254,20 @@ static void file_locked(struct weftd_jobs *t, struct weftd_job *j, int64_t at)
 	 * last write of output and log), and nothing writes them after the end */
 	j->kept_bytes = j->output_len + j->log_len;
 	j->finished_ns = at ? at : 1;
-	/* the finished list stays sorted: a replayed job's older time goes before newer */
-	after = TAILQ_LAST(&t->finished, job_list);
-	while (after && after->finished_ns > j->finished_ns)
-		after = TAILQ_PREV(after, job_list, fin);
-	if (after)
-		TAILQ_INSERT_AFTER(&t->finished, after, j, fin);
-	else
-		TAILQ_INSERT_HEAD(&t->finished, j, fin);
+	/* the finished list stays sorted: a replayed job's older time goes before newer
+	 * (walked only then: a job ending now is the newest, without reading the tail) */
+	if (j->finished_ns >= t->last_filed_ns || TAILQ_EMPTY(&t->finished)) {
+		TAILQ_INSERT_TAIL(&t->finished, j, fin);
+		t->last_filed_ns = j->finished_ns;
+	} else {
+		after = TAILQ_LAST(&t->finished, job_list);
+		while (after && after->finished_ns > j->finished_ns)
+			after = TAILQ_PREV(after, job_list, fin);
+		if (after)
+			TAILQ_INSERT_AFTER(&t->finished, after, j, fin);
+		else
+			TAILQ_INSERT_HEAD(&t->finished, j, fin);
+	}
 	t->nfinished++;
 	t->finished_bytes += j->kept_bytes;
 }
