@@ -128,7 +128,7 @@ void weftd_engine_stop(struct weftd_engine *e)
 	weftd_jobs_cancel_all(e->jobs, "canceled by shutdown");
 	eng_job_ended(e);
 	for (size_t i = 0; i < s->n; i++)
-		weft_chan_close(s->pipes[i]->stages[0].q);
+		eng_pipe_retire(s->pipes[i]);
 	weft_ctx_cancel(e->ctx);
 	eng_set_unref(s);
 	weft_wg_wait(NULL, &e->wg);
@@ -151,13 +151,19 @@ struct weftd_engine *weftd_engine_free(struct weftd_engine *e)
 
 /* ---- idle: the drain's wait -------------------------------------------------------- */
 
-/* Jobs in the table not yet final. */
+/* Jobs in the table not yet final, those waiting in a schedule aside. */
 static size_t live_jobs(struct weftd_engine *e)
 {
 	struct weftd_jobs_counts c;
+	struct pipeset *s = eng_set_get(e);
+	size_t scheduled = 0;
 
+	for (size_t i = 0; s && i < s->n; i++)
+		scheduled += eng_sched_len(s->pipes[i]->sched);
+	eng_set_unref(s);
 	weftd_jobs_counts(e->jobs, &c);
-	return c.total - c.finished;
+	/* the gauges lag the table by a moment either way: never below zero */
+	return c.total - c.finished > scheduled ? c.total - c.finished - scheduled : 0;
 }
 
 /* The ender changes the count (under the table's lock), then reads idle_waiters; the
@@ -191,8 +197,13 @@ int weftd_engine_wait_idle(struct weftd_engine *e, weft_ctx *ctx)
 
 bool weftd_engine_cancel(struct weftd_engine *e, struct weftd_job *j, const char *reason)
 {
-	bool live = weftd_job_cancel(e->jobs, j, reason);
+	bool live;
 
+	/* A scheduled job leaves its schedule first, then ends: never counted neither live
+	 * nor scheduled (a drain's wait would see one job fewer than there are). */
+	if (weftd_job_state(j) == WEFTD_JOB_SCHEDULED)
+		eng_sched_remove(j);
+	live = weftd_job_cancel(e->jobs, j, reason);
 	if (live)
 		eng_job_ended(e); /* a queued job ends here, a running one by its worker */
 	return live;
