@@ -228,8 +228,14 @@ struct weft_proc {
 	struct io_uring ring;
 	bool ring_ok;
 	unsigned ring_flags;           /* the io_uring set-up flags that worked */
-	int efd;                       /* eventfd wake-up (non-proc wakers, fallback) */
+	int efd;                       /* eventfd wake-up (non-proc wakers, fallback; the only
+	                                  way under epoll) */
 	uint64_t efd_buf;
+	/* the epoll back end (epoll.c): its set, and per fd number the fibers of this
+	 * proc waiting on it (only this proc's thread touches them) */
+	int epfd;
+	struct weft__ep_slot *ep_slots;
+	size_t ep_nslots;
 	struct weft__ctx g0;           /* the thread's own context: the scheduler loop */
 	struct weft_fiber *cur;        /* running fiber, NULL on g0 */
 	bool solo;                     /* the only proc: no thieves, so the owner's run-queue
@@ -283,6 +289,7 @@ struct weft_sched {
 	struct weft_proc **procs;
 	struct weft__stack_pool *stacks;
 	struct weft_features feat;
+	bool epoll;                    /* the epoll back end runs (feat.backend == EPOLL) */
 	/* global run queue */
 	pthread_mutex_t gq_lock;
 	struct weft_fiber *gq_head, *gq_tail;
