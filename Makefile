@@ -10,6 +10,8 @@
 #   make fuzz       build the libFuzzer targets (clang); make fuzz-run runs each briefly
 #   make test-cross-arm64  the aarch64 context switch and stacks, cross-built, under qemu-user
 #   make check-layers      the daemon uses libweft's public headers only
+#   make test BACKEND=epoll  the tests on libweft's epoll back end (WEFT_BACKEND)
+#   make test-noiouring    the integration tests with io_uring denied by seccomp
 #   make mutate     mutation testing (MUTATE_MODULES=, MUTATE_MAX=N): tests/mutate/mutate.py
 #   make install    PREFIX=/usr/local DESTDIR=
 
@@ -26,7 +28,7 @@ SAN        ?=
 VERSION    := 0.1.0
 
 .PHONY: all deps test unit integration bench run fuzz fuzz-run install clean help \
-	test-systemd test-cross-arm64 check-layers mutate
+	test-systemd test-cross-arm64 check-layers mutate test-noiouring
 .SECONDARY:
 all:
 
@@ -35,7 +37,7 @@ all:
 # only), so pkg-config below is asked after the install. The goal-specific
 # lists are added by the goals that need them.
 DEB_PKGS := gcc make pkg-config liburing-dev libyaml-dev libsystemd-dev libjansson-dev \
-            libjemalloc-dev libcmocka-dev socat libssl-dev
+            libjemalloc-dev libcmocka-dev socat libssl-dev libseccomp-dev
 DEB_PKGS_fuzz    := clang libclang-rt-14-dev
 DEB_PKGS_systemd := debootstrap systemd-container
 # pkg:arch names are Debian multiarch packages: their architecture is added first.
