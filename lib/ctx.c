@@ -80,6 +80,7 @@ static void cancel(weft_ctx *c, int err, bool from_timer)
 	 * unhooked and does not wait for this lock, so the first batches run
 	 * on the other procs while we collect the rest. */
 	struct weft__wake_batch wake = { 0 };
+	int holds = 0;
 	struct weft__ctx_watch **v = c->watch;
 	unsigned n = c->nwatch;
 	for (unsigned i = 0; i < n; i++) {
@@ -98,6 +99,13 @@ static void cancel(weft_ctx *c, int err, bool from_timer)
 		if (weft__waiter_claim(w)) {
 			w->result = err;
 			f = cw->fiber;
+			/* its reference on c is ours to drop, with the others in one
+			 * go (our caller holds one meanwhile); not from the timer,
+			 * where nobody does */
+			if (!from_timer) {
+				cw->hold = NULL;
+				holds++;
+			}
 		}
 		/* unhooked: unwatch has nothing to do, and cw (on its fiber's
 		 * stack) is not ours any more after this store */
@@ -129,6 +137,8 @@ static void cancel(weft_ctx *c, int err, bool from_timer)
 	if (c->has_timer && !from_timer)
 		weft__timer_del(&c->timer);
 	detach_from_parent(c);
+	if (holds) /* the woken fibers' references, not one atomic each on a shared line */
+		atomic_fetch_sub_explicit(&c->refs, holds, memory_order_acq_rel);
 }
 
 static void deadline_fire(struct weft__timer *t)
