@@ -1,4 +1,6 @@
-/* weft/io.h — fiber-blocking I/O on the running proc's io_uring.
+/* weft/io.h — fiber-blocking I/O on the running proc's io_uring (or, where
+ * io_uring is forbidden, its epoll set: see weft_opts.backend in weft/sched.h;
+ * the contracts below hold on both, with the differences noted there).
  *
  * Each call prepares one submission on the ring of the proc the fiber runs
  * on and parks the fiber; the scheduler submits all prepared entries once

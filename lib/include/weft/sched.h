@@ -1,7 +1,7 @@
 /* weft/sched.h — fibers and the M:N scheduler (Go's goroutines and GMP).
  *
  * weft_run() starts N scheduler threads ("procs"), each owning a local run
- * queue and its own io_uring. Fibers are cooperative: a fiber runs until it
+ * queue and its own io_uring (or epoll set: enum weft_backend). Fibers are cooperative: a fiber runs until it
  * blocks (channel, I/O, sleep, sync wait) or calls weft_yield(). An idle proc
  * steals half of another proc's run queue when that queue is a backlog (it
  * has not emptied for 20 us), and otherwise parks in its ring.
