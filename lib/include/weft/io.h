@@ -57,9 +57,10 @@ WEFT_EXPORT int weft_splice(weft_ctx *ctx, int fd_in, int64_t off_in, int fd_out
 			    unsigned len, unsigned flags);
 WEFT_EXPORT int weft_statx(weft_ctx *ctx, int dfd, const char *path, int flags, unsigned mask,
 			   struct statx *ret);
-/* A no-op round trip through the ring (benchmarks, tests). */
+/* A no-op round trip through the ring (benchmarks, tests); under epoll, a yield. */
 WEFT_EXPORT int weft_nop(weft_ctx *ctx);
-/* An io_uring timeout of ns nanoseconds: returns 0 when it expires. */
+/* An io_uring timeout of ns nanoseconds (under epoll, the proc's timer heap):
+ * returns 0 when it expires. */
 WEFT_EXPORT int weft_io_timeout(weft_ctx *ctx, int64_t ns);
 /* Wait for a child state change like waitid(2) (IORING_OP_WAITID where the
  * kernel has it, else a poll on a pidfd then a non-blocking waitid). */
