@@ -16,6 +16,8 @@
 #                          a Debian root in $WEFT_NSPAWN_CACHE, default /var/tmp/weft-nspawn-root)
 #   make test-cross-arm64  the aarch64 context switch and stacks, cross-built, under qemu-user
 #   make check-layers      the daemon uses libweft's public headers only; files <= 700 lines
+#   make test BACKEND=epoll  the tests on libweft's epoll back end (WEFT_BACKEND)
+#   make test-noiouring    the integration tests with io_uring denied by seccomp
 #   make mutate     mutation testing (MUTATE_MODULES=, MUTATE_MAX=N): tests/mutate/mutate.py
 #   make install    PREFIX=/usr/local DESTDIR=: library, headers, weft.pc, weftd, weftctl,
 #                   the plugin header and example, man pages, bash completion, systemd units
@@ -40,7 +42,7 @@ SAN        ?=
 VERSION    := 0.1.0
 
 .PHONY: all deps test unit integration bench run fuzz fuzz-run install uninstall clean distclean \
-	help man test-systemd test-cross-arm64 check-layers mutate
+	help man test-systemd test-cross-arm64 check-layers mutate test-noiouring
 .SECONDARY:
 all:
 
@@ -49,7 +51,7 @@ all:
 # only), so pkg-config below is asked after the install. The goal-specific
 # lists are added by the goals that need them.
 DEB_PKGS := gcc make pkg-config liburing-dev libyaml-dev libsystemd-dev libjansson-dev \
-            libjemalloc-dev libcmocka-dev socat libssl-dev scdoc tmux
+            libjemalloc-dev libcmocka-dev socat libssl-dev scdoc tmux libseccomp-dev
 DEB_PKGS_fuzz    := clang libclang-rt-14-dev
 DEB_PKGS_systemd := debootstrap systemd-container
 # pkg:arch names are Debian multiarch packages: their architecture is added first.

@@ -106,8 +106,13 @@ static void daemon_main(void *arg)
 	struct jopen_arg *ja = NULL;
 	const struct weftd_config *cfg;
 	char err[512] = "";
+	struct weft_features ft;
 	int r;
 
+	/* libweft never logs: the fallback from io_uring is said here, once */
+	if (weft_features(&ft) == 0 && ft.io_uring_error < 0)
+		weftd_warn("io_uring unavailable (%s): using the epoll I/O back end, slower",
+			   strerror(-ft.io_uring_error));
 	r = weftd_engine_new(st->cfg, &e, err, sizeof(err));
 	st->cfg = NULL; /* the engine owns it (freed on failure too) */
 	if (r < 0) {
@@ -260,7 +265,8 @@ int main(int argc, char **argv)
 	r = weft_run(daemon_main, &st, &wo);
 	if (r < 0) {
 		weftd_err("cannot start the scheduler: %s%s", strerror(-r),
-			  r == -EPERM || r == -ENOSYS ? " (io_uring disabled or blocked by seccomp?)" : "");
+			  r == -EPERM || r == -ENOSYS ? " (io_uring disabled or blocked by seccomp, and "
+							"WEFT_BACKEND=io_uring forbids the epoll fallback?)" : "");
 		weftd_config_free(st.cfg);
 		st.rc = 1;
 	}

@@ -7,6 +7,7 @@
  * one, top-down, each under its own lock.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -23,9 +24,15 @@ struct weft_ctx {
 	void *value;
 	struct weft_ctx *child_head;   /* live cancellable children */
 	struct weft_ctx *sib_next, *sib_prev;
-	struct weft__ctx_watch *watch_head;
+	/* the watches hung on it, in an array rather than a list: a cancel
+	 * with thousands of them reads ahead, each being on a cold stack */
+	struct weft__ctx_watch **watch;
+	unsigned nwatch, watch_cap;
+	struct weft__ctx_watch *watch_inline[2]; /* the usual few: no allocation */
 	struct weft__timer timer;
 };
+
+#define PREFETCH_AHEAD 8
 
 /* The nearest ancestor-or-self that can be done, or NULL (background). */
 static weft_ctx *cancellable_of(const weft_ctx *c)
@@ -67,11 +74,50 @@ static void cancel(weft_ctx *c, int err, bool from_timer)
 		weft__lock_release(&c->lock);
 		return;
 	}
-	for (struct weft__ctx_watch *cw = c->watch_head; cw; cw = cw->next) {
-		cw->ctx = NULL; /* unhooked: unwatch has nothing to do */
-		weft__waiter_fire(cw->w, err);
+	/* Win every waiter here, and queue the fibers in batches (one push and
+	 * one wake-up per idle proc for each): readied one at a time, they
+	 * would cost a wake-up each. A woken fiber's unwatch sees its watch
+	 * unhooked and does not wait for this lock, so the first batches run
+	 * on the other procs while we collect the rest. */
+	struct weft__wake_batch wake = { 0 };
+	int holds = 0;
+	struct weft__ctx_watch **v = c->watch;
+	unsigned n = c->nwatch;
+	for (unsigned i = 0; i < n; i++) {
+		/* each watch is on its own fiber's stack, a cold line: bring in
+		 * those a few ahead, then their waiters and fibers */
+		if (i + PREFETCH_AHEAD < n)
+			__builtin_prefetch(v[i + PREFETCH_AHEAD], 1);
+		if (i + PREFETCH_AHEAD / 2 < n) {
+			struct weft__ctx_watch *ahead = v[i + PREFETCH_AHEAD / 2];
+			__builtin_prefetch(ahead->w, 1);
+			__builtin_prefetch(&ahead->fiber->pstate, 1);
+		}
+		struct weft__ctx_watch *cw = v[i];
+		struct weft__waiter *w = cw->w;
+		struct weft_fiber *f = NULL;
+		if (weft__waiter_claim(w)) {
+			w->result = err;
+			f = cw->fiber;
+			/* its reference on c is ours to drop, with the others in one
+			 * go (our caller holds one meanwhile); not from the timer,
+			 * where nobody does */
+			if (!from_timer) {
+				cw->hold = NULL;
+				holds++;
+			}
+		}
+		/* unhooked: unwatch has nothing to do, and cw (on its fiber's
+		 * stack) is not ours any more after this store */
+		__atomic_store_n(&cw->ctx, NULL, __ATOMIC_RELEASE);
+		if (f && weft__ready_claim(f))
+			weft__batch_add(&wake, f);
 	}
-	c->watch_head = NULL;
+	/* done for good: no watch hangs on it again */
+	c->nwatch = c->watch_cap = 0;
+	c->watch = NULL;
+	if (v != c->watch_inline)
+		free(v);
 	/* take the children with a reference each, so they outlive this loop */
 	weft_ctx *kids = c->child_head;
 	c->child_head = NULL;
@@ -80,6 +126,7 @@ static void cancel(weft_ctx *c, int err, bool from_timer)
 		k->in_parent = false;
 	}
 	weft__lock_release(&c->lock);
+	weft__batch_flush(&wake);
 	while (kids) {
 		weft_ctx *k = kids;
 		kids = k->sib_next;
@@ -90,6 +137,8 @@ static void cancel(weft_ctx *c, int err, bool from_timer)
 	if (c->has_timer && !from_timer)
 		weft__timer_del(&c->timer);
 	detach_from_parent(c);
+	if (holds) /* the woken fibers' references, not one atomic each on a shared line */
+		atomic_fetch_sub_explicit(&c->refs, holds, memory_order_acq_rel);
 }
 
 static void deadline_fire(struct weft__timer *t)
@@ -109,6 +158,8 @@ static int derive(weft_ctx *parent, bool cancellable, weft_ctx **ret)
 	c->deadline = parent ? parent->deadline : INT64_MAX;
 	c->parent = weft_ctx_ref(parent);
 	c->timer.index = -1;
+	c->watch = c->watch_inline;
+	c->watch_cap = 2;
 	weft_ctx *cp = cancellable_of(parent);
 	if (cancellable && cp) {
 		weft__lock_acquire(&cp->lock);
@@ -229,6 +280,8 @@ weft_ctx *weft_ctx_unref(weft_ctx *ctx)
 		detach_from_parent(ctx);
 	}
 	weft_ctx_unref(ctx->parent);
+	if (ctx->watch != ctx->watch_inline)
+		free(ctx->watch);
 	free(ctx);
 	return NULL;
 }
@@ -242,15 +295,26 @@ int weft__ctx_watch(weft_ctx *ctx, struct weft__ctx_watch *cw, struct weft__wait
 	if (!c)
 		return 0;
 	cw->hold = weft_ctx_ref(c); /* the ctx outlives the wait even if its owner drops it */
+	cw->fiber = w->fiber;
 	weft__lock_acquire(&c->lock);
 	int err = atomic_load(&c->err);
+	if (!err && c->nwatch == c->watch_cap) {
+		unsigned cap = c->watch_cap * 2;
+		struct weft__ctx_watch **v = malloc(cap * sizeof(*v));
+		if (v) {
+			memcpy(v, c->watch, c->nwatch * sizeof(*v));
+			if (c->watch != c->watch_inline)
+				free(c->watch);
+			c->watch = v;
+			c->watch_cap = cap;
+		} else {
+			err = -ENOMEM;
+		}
+	}
 	if (!err) {
 		cw->ctx = c;
-		cw->prev = NULL;
-		cw->next = c->watch_head;
-		if (c->watch_head)
-			c->watch_head->prev = cw;
-		c->watch_head = cw;
+		cw->idx = c->nwatch;
+		c->watch[c->nwatch++] = cw;
 	}
 	weft__lock_release(&c->lock);
 	return err;
@@ -261,14 +325,16 @@ void weft__ctx_unwatch(struct weft__ctx_watch *cw)
 	weft_ctx *c = cw->hold;
 	if (!c)
 		return;
+	/* unhooked by a cancel, which is done with cw: no need for the lock */
+	if (!__atomic_load_n(&cw->ctx, __ATOMIC_ACQUIRE)) {
+		cw->hold = weft_ctx_unref(c);
+		return;
+	}
 	weft__lock_acquire(&c->lock);
-	if (cw->ctx) { /* not already unhooked by a cancel */
-		if (cw->prev)
-			cw->prev->next = cw->next;
-		else
-			c->watch_head = cw->next;
-		if (cw->next)
-			cw->next->prev = cw->prev;
+	if (cw->ctx) { /* not already unhooked by a cancel: the last takes its slot */
+		struct weft__ctx_watch *last = c->watch[--c->nwatch];
+		c->watch[cw->idx] = last;
+		last->idx = cw->idx;
 		cw->ctx = NULL;
 	}
 	weft__lock_release(&c->lock);

@@ -304,6 +304,12 @@ static int wait_once(weft_ctx *ctx, weft_hbmon *m, struct weft_hb_event *ret)
 		weft__timer_del(&t);
 	weft__lock_acquire(&m->lock);
 	weft__waitq_remove(&m->waiters, &w);
+	/* Our planned rescan (by a timer or anything else) is over: until the
+	 * next park says when, anything sooner than never must wake us. Left
+	 * as it was, a wake_at in the past would let a worker registered after
+	 * the last worker left go unwatched: the monitor, parked with no timer,
+	 * would never learn of it. */
+	m->wake_at = INT64_MAX;
 	weft__lock_release(&m->lock);
 	return r < 0 ? r : 1;
 }

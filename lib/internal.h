@@ -126,6 +126,24 @@ struct weft_fiber *weft__self(void);
 void weft__park(const char *reason);
 /* Make f runnable (from any thread). Exactly once per won wait. */
 void weft__ready(struct weft_fiber *f);
+/* weft__ready in two steps, for a waker with many fibers to wake (a context
+ * cancelled under thousands of waiters): ready_claim does the state change
+ * and returns true if the caller must queue f (it had parked), false if f
+ * sees the wake by itself. The caller adds the fibers it must queue to a
+ * batch (zeroed first), which goes out every WEFT__BATCH_MAX fibers in one
+ * push to the global queue and one wake-up per idle proc, and flushes the
+ * rest at the end (fewer than WEFT__BATCH_MIN in all: one by one, as
+ * weft__ready would). Any thread. */
+#define WEFT__BATCH_MIN 8
+#define WEFT__BATCH_MAX 256
+struct weft__wake_batch {
+	struct weft_fiber *head, *tail; /* linked by next */
+	unsigned n;
+	bool flushed;                   /* a full batch went out already */
+};
+bool weft__ready_claim(struct weft_fiber *f);
+void weft__batch_add(struct weft__wake_batch *b, struct weft_fiber *f);
+void weft__batch_flush(struct weft__wake_batch *b);
 
 /* ---- waiters ------------------------------------------------------------- */
 struct weft__waiter {
@@ -174,12 +192,13 @@ struct weft__waiter *weft__waitq_pop(struct weft__waitq *q);
 
 /* Contexts: hang a waiter on ctx so that ctx becoming done fires it with the
  * ctx error. Returns 0 when hung (or ctx never ends: NULL), or the ctx error
- * if it is already done (then nothing was hung). */
+ * if it is already done, or -ENOMEM (then nothing was hung). */
 struct weft__ctx_watch {
 	struct weft__waiter *w;
 	struct weft_ctx *ctx;          /* the cancellable ctx it hangs on, or NULL once unhooked */
 	struct weft_ctx *hold;         /* reference kept for the duration of the watch */
-	struct weft__ctx_watch *next, *prev;
+	struct weft_fiber *fiber;      /* w's, within reach of a cancel's prefetch */
+	unsigned idx;                  /* its slot in the ctx's array of watches */
 };
 int weft__ctx_watch(struct weft_ctx *ctx, struct weft__ctx_watch *cw, struct weft__waiter *w);
 void weft__ctx_unwatch(struct weft__ctx_watch *cw);
@@ -228,8 +247,14 @@ struct weft_proc {
 	struct io_uring ring;
 	bool ring_ok;
 	unsigned ring_flags;           /* the io_uring set-up flags that worked */
-	int efd;                       /* eventfd wake-up (non-proc wakers, fallback) */
+	int efd;                       /* eventfd wake-up (non-proc wakers, fallback; the only
+	                                  way under epoll) */
 	uint64_t efd_buf;
+	/* the epoll back end (epoll.c): its set, and per fd number the fibers of this
+	 * proc waiting on it (only this proc's thread touches them) */
+	int epfd;
+	struct weft__ep_slot *ep_slots;
+	size_t ep_nslots;
 	struct weft__ctx g0;           /* the thread's own context: the scheduler loop */
 	struct weft_fiber *cur;        /* running fiber, NULL on g0 */
 	bool solo;                     /* the only proc: no thieves, so the owner's run-queue
@@ -283,6 +308,7 @@ struct weft_sched {
 	struct weft_proc **procs;
 	struct weft__stack_pool *stacks;
 	struct weft_features feat;
+	bool epoll;                    /* the epoll back end runs (feat.backend == EPOLL) */
 	/* global run queue */
 	pthread_mutex_t gq_lock;
 	struct weft_fiber *gq_head, *gq_tail;

@@ -12,7 +12,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "epoll.h"
+#include "proc.h"
 
 struct weft__io_op {
 	struct weft__waiter w;
@@ -61,6 +62,17 @@ static int io_wait(struct weft_proc *p, struct io_uring_sqe *sqe, weft_ctx *ctx)
 	return op.res >= 0 ? op.res : r;
 }
 
+/* Under the epoll back end the call is io_epoll.c's (call), once we know a
+ * fiber makes it. */
+#define EPOLL_OR(call)                                   \
+	do {                                             \
+		struct weft_proc *p_ = weft__proc();     \
+		if (!p_ || !p_->cur)                     \
+			return -EPERM;                   \
+		if (p_->sched->epoll)                    \
+			return (call);                   \
+	} while (0)
+
 #define IO_BEGIN(ctx)                                    \
 	struct weft_proc *p = weft__proc();              \
 	if (!p || !p->cur)                               \
@@ -72,6 +84,7 @@ static int io_wait(struct weft_proc *p, struct io_uring_sqe *sqe, weft_ctx *ctx)
 
 int weft_read(weft_ctx *ctx, int fd, void *buf, size_t len, int64_t off)
 {
+	EPOLL_OR(weft__ep_readv(ctx, fd, &(struct iovec){ buf, len }, 1, off));
 	IO_BEGIN(ctx);
 	io_uring_prep_read(sqe, fd, buf, (unsigned)len, (uint64_t)off);
 	return io_wait(p, sqe, ctx);
@@ -79,6 +92,7 @@ int weft_read(weft_ctx *ctx, int fd, void *buf, size_t len, int64_t off)
 
 int weft_write(weft_ctx *ctx, int fd, const void *buf, size_t len, int64_t off)
 {
+	EPOLL_OR(weft__ep_writev(ctx, fd, &(struct iovec){ (void *)buf, len }, 1, off));
 	IO_BEGIN(ctx);
 	io_uring_prep_write(sqe, fd, buf, (unsigned)len, (uint64_t)off);
 	return io_wait(p, sqe, ctx);
@@ -86,6 +100,7 @@ int weft_write(weft_ctx *ctx, int fd, const void *buf, size_t len, int64_t off)
 
 int weft_readv(weft_ctx *ctx, int fd, const struct iovec *iov, int iovcnt, int64_t off)
 {
+	EPOLL_OR(weft__ep_readv(ctx, fd, iov, iovcnt, off));
 	IO_BEGIN(ctx);
 	io_uring_prep_readv(sqe, fd, iov, (unsigned)iovcnt, (uint64_t)off);
 	return io_wait(p, sqe, ctx);
@@ -93,6 +108,7 @@ int weft_readv(weft_ctx *ctx, int fd, const struct iovec *iov, int iovcnt, int64
 
 int weft_writev(weft_ctx *ctx, int fd, const struct iovec *iov, int iovcnt, int64_t off)
 {
+	EPOLL_OR(weft__ep_writev(ctx, fd, iov, iovcnt, off));
 	IO_BEGIN(ctx);
 	io_uring_prep_writev(sqe, fd, iov, (unsigned)iovcnt, (uint64_t)off);
 	return io_wait(p, sqe, ctx);
@@ -114,6 +130,7 @@ int weft_write_all(weft_ctx *ctx, int fd, const void *buf, size_t len)
 
 int weft_recv(weft_ctx *ctx, int fd, void *buf, size_t len, int flags)
 {
+	EPOLL_OR(weft__ep_recvmsg(ctx, fd, &(struct msghdr){ .msg_iov = &(struct iovec){ buf, len }, .msg_iovlen = 1 }, flags));
 	IO_BEGIN(ctx);
 	io_uring_prep_recv(sqe, fd, buf, len, flags);
 	return io_wait(p, sqe, ctx);
@@ -121,6 +138,7 @@ int weft_recv(weft_ctx *ctx, int fd, void *buf, size_t len, int flags)
 
 int weft_send(weft_ctx *ctx, int fd, const void *buf, size_t len, int flags)
 {
+	EPOLL_OR(weft__ep_sendmsg(ctx, fd, &(struct msghdr){ .msg_iov = &(struct iovec){ (void *)buf, len }, .msg_iovlen = 1 }, flags));
 	IO_BEGIN(ctx);
 	io_uring_prep_send(sqe, fd, buf, len, flags | MSG_NOSIGNAL);
 	return io_wait(p, sqe, ctx);
@@ -128,6 +146,7 @@ int weft_send(weft_ctx *ctx, int fd, const void *buf, size_t len, int flags)
 
 int weft_sendmsg(weft_ctx *ctx, int fd, const struct msghdr *msg, int flags)
 {
+	EPOLL_OR(weft__ep_sendmsg(ctx, fd, msg, flags));
 	IO_BEGIN(ctx);
 	io_uring_prep_sendmsg(sqe, fd, msg, (unsigned)flags | MSG_NOSIGNAL);
 	return io_wait(p, sqe, ctx);
@@ -135,6 +154,7 @@ int weft_sendmsg(weft_ctx *ctx, int fd, const struct msghdr *msg, int flags)
 
 int weft_recvmsg(weft_ctx *ctx, int fd, struct msghdr *msg, int flags)
 {
+	EPOLL_OR(weft__ep_recvmsg(ctx, fd, msg, flags));
 	IO_BEGIN(ctx);
 	io_uring_prep_recvmsg(sqe, fd, msg, (unsigned)flags);
 	return io_wait(p, sqe, ctx);
@@ -142,6 +162,7 @@ int weft_recvmsg(weft_ctx *ctx, int fd, struct msghdr *msg, int flags)
 
 int weft_accept(weft_ctx *ctx, int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
 {
+	EPOLL_OR(weft__ep_accept(ctx, fd, addr, addrlen, flags));
 	IO_BEGIN(ctx);
 	io_uring_prep_accept(sqe, fd, addr, addrlen, flags | SOCK_CLOEXEC);
 	return io_wait(p, sqe, ctx);
@@ -149,6 +170,7 @@ int weft_accept(weft_ctx *ctx, int fd, struct sockaddr *addr, socklen_t *addrlen
 
 int weft_connect(weft_ctx *ctx, int fd, const struct sockaddr *addr, socklen_t addrlen)
 {
+	EPOLL_OR(weft__ep_connect(ctx, fd, addr, addrlen));
 	IO_BEGIN(ctx);
 	io_uring_prep_connect(sqe, fd, addr, addrlen);
 	return io_wait(p, sqe, ctx);
@@ -156,6 +178,7 @@ int weft_connect(weft_ctx *ctx, int fd, const struct sockaddr *addr, socklen_t a
 
 int weft_openat(weft_ctx *ctx, int dfd, const char *path, int flags, mode_t mode)
 {
+	EPOLL_OR(weft__ep_openat(ctx, dfd, path, flags, mode));
 	IO_BEGIN(ctx);
 	io_uring_prep_openat(sqe, dfd, path, flags | O_CLOEXEC, mode);
 	return io_wait(p, sqe, ctx);
@@ -163,6 +186,7 @@ int weft_openat(weft_ctx *ctx, int dfd, const char *path, int flags, mode_t mode
 
 int weft_close(weft_ctx *ctx, int fd)
 {
+	EPOLL_OR(weft_ctx_err(ctx) < 0 ? weft_ctx_err(ctx) : close(fd) < 0 ? -errno : 0);
 	IO_BEGIN(ctx);
 	io_uring_prep_close(sqe, fd);
 	return io_wait(p, sqe, NULL); /* a close is never left half done */
@@ -170,6 +194,7 @@ int weft_close(weft_ctx *ctx, int fd)
 
 int weft_fsync(weft_ctx *ctx, int fd, unsigned flags)
 {
+	EPOLL_OR(weft__ep_fsync(ctx, fd, flags));
 	IO_BEGIN(ctx);
 	io_uring_prep_fsync(sqe, fd, flags);
 	return io_wait(p, sqe, ctx);
@@ -177,6 +202,7 @@ int weft_fsync(weft_ctx *ctx, int fd, unsigned flags)
 
 int weft_poll(weft_ctx *ctx, int fd, unsigned events)
 {
+	EPOLL_OR(weft__ep_poll(ctx, fd, events));
 	IO_BEGIN(ctx);
 	io_uring_prep_poll_add(sqe, fd, events);
 	return io_wait(p, sqe, ctx);
@@ -185,6 +211,7 @@ int weft_poll(weft_ctx *ctx, int fd, unsigned events)
 int weft_splice(weft_ctx *ctx, int fd_in, int64_t off_in, int fd_out, int64_t off_out, unsigned len,
 		unsigned flags)
 {
+	EPOLL_OR(weft__ep_splice(ctx, fd_in, off_in, fd_out, off_out, len, flags));
 	IO_BEGIN(ctx);
 	io_uring_prep_splice(sqe, fd_in, off_in, fd_out, off_out, len, flags);
 	return io_wait(p, sqe, ctx);
@@ -192,6 +219,7 @@ int weft_splice(weft_ctx *ctx, int fd_in, int64_t off_in, int fd_out, int64_t of
 
 int weft_statx(weft_ctx *ctx, int dfd, const char *path, int flags, unsigned mask, struct statx *ret)
 {
+	EPOLL_OR(weft__ep_statx(ctx, dfd, path, flags, mask, ret));
 	IO_BEGIN(ctx);
 	io_uring_prep_statx(sqe, dfd, path, flags, mask, ret);
 	return io_wait(p, sqe, ctx);
@@ -199,6 +227,7 @@ int weft_statx(weft_ctx *ctx, int dfd, const char *path, int flags, unsigned mas
 
 int weft_nop(weft_ctx *ctx)
 {
+	EPOLL_OR(weft_ctx_err(ctx) < 0 ? weft_ctx_err(ctx) : weft_yield());
 	IO_BEGIN(ctx);
 	io_uring_prep_nop(sqe);
 	return io_wait(p, sqe, ctx);
@@ -206,6 +235,7 @@ int weft_nop(weft_ctx *ctx)
 
 int weft_io_timeout(weft_ctx *ctx, int64_t ns)
 {
+	EPOLL_OR(weft_sleep(ctx, ns));
 	IO_BEGIN(ctx);
 	struct __kernel_timespec ts = { .tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000 };
 	io_uring_prep_timeout(sqe, &ts, 0, 0);

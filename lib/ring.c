@@ -1,11 +1,16 @@
 /* ring.c — each proc's io_uring: set-up and feature probes, submitting the
  * prepared SQEs, reaping completions, the cross-proc wake-up (MSG_RING, or
  * the eventfd the ring keeps a read on) and waiting in the ring.
+ *
+ * These are the scheduler's only doors to the I/O back end: under the epoll
+ * back end (sched->epoll) they hand over to epoll.c, and there is never an
+ * SQE to submit.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 
+#include "epoll.h"
 #include "proc.h"
 
 struct io_uring_sqe *weft__sqe(struct weft_proc *p)
@@ -29,6 +34,8 @@ static void count_submitted(struct weft_proc *p)
 /* Submit the prepared SQEs (and with events, collect deferred completions). */
 int weft__ring_submit(struct weft_proc *p, bool events)
 {
+	if (p->sched->epoll)
+		return 0;
 	count_submitted(p);
 	int r = events ? io_uring_submit_and_get_events(&p->ring) : io_uring_submit(&p->ring);
 	return r < 0 ? r : 0;
@@ -50,6 +57,8 @@ unsigned weft__ring_reap(struct weft_proc *p)
 {
 	struct io_uring_cqe *cqe;
 	unsigned head, n = 0;
+	if (p->sched->epoll)
+		return weft__ep_reap(p);
 	io_uring_for_each_cqe(&p->ring, head, cqe) {
 		uint64_t ud = cqe->user_data;
 		int res = cqe->res;
@@ -73,6 +82,7 @@ unsigned weft__ring_reap(struct weft_proc *p)
 void weft__ring_send_wake(struct weft_proc *self, struct weft_proc *q)
 {
 	struct weft_sched *s = q->sched;
+	/* (never under epoll: feat.msg_ring is false there) */
 	if (self && self->sched == s && s->feat.msg_ring && !s->test.no_msg_ring) {
 		struct io_uring_sqe *sqe = weft__sqe(self);
 		io_uring_prep_msg_ring(sqe, q->ring.ring_fd, 0, WEFT__UD_WAKE, 0);
@@ -94,6 +104,10 @@ void weft__ring_wait(struct weft_proc *p, int64_t until)
 	int64_t next = atomic_load(&p->next_timer);
 	struct __kernel_timespec ts, *tsp = NULL;
 	struct io_uring_cqe *cqe;
+	if (p->sched->epoll) {
+		weft__ep_wait(p, until);
+		return;
+	}
 	if (next < until)
 		until = next;
 	if (until != INT64_MAX) {
@@ -108,7 +122,25 @@ void weft__ring_wait(struct weft_proc *p, int64_t until)
 	io_uring_submit_and_wait_timeout(&p->ring, &cqe, 1, tsp, NULL);
 }
 
+static int uring_setup(struct weft_proc *p);
+
+/* Proc 0 sets up first, alone: under AUTO its io_uring_setup decides the
+ * back end for all (the others start after it and read sched->epoll). */
 int weft__ring_setup(struct weft_proc *p)
+{
+	struct weft_sched *s = p->sched;
+	if (s->epoll)
+		return weft__ep_setup(p);
+	int r = uring_setup(p);
+	if (r < 0 && p->id == 0 && s->opts.backend == WEFT_BACKEND_AUTO) {
+		s->feat.io_uring_error = r;
+		s->epoll = true;
+		return weft__ep_setup(p);
+	}
+	return r;
+}
+
+static int uring_setup(struct weft_proc *p)
 {
 	struct weft_sched *s = p->sched;
 	unsigned entries = s->opts.ring_entries ? s->opts.ring_entries : 256;
@@ -151,6 +183,9 @@ int weft__ring_setup(struct weft_proc *p)
 
 void weft__ring_probe(struct weft_sched *s)
 {
+	s->feat.backend = s->epoll ? WEFT_BACKEND_EPOLL : WEFT_BACKEND_IO_URING;
+	if (s->epoll)
+		return; /* no io_uring feature: all false */
 	struct io_uring_probe *pr = io_uring_get_probe();
 	if (pr) {
 		s->feat.msg_ring = io_uring_opcode_supported(pr, IORING_OP_MSG_RING);

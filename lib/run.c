@@ -7,6 +7,7 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
+#include "epoll.h"
 #include "proc.h"
 
 #define tls_proc weft__tls_proc
@@ -32,6 +33,7 @@ static void proc_stop(struct weft_proc *p)
 	if (p->ring_ok)
 		io_uring_queue_exit(&p->ring);
 	p->ring_ok = false;
+	weft__ep_close(p);
 	if (p->efd >= 0)
 		close(p->efd);
 	p->efd = -EBADF;
@@ -93,6 +95,7 @@ static struct weft_sched *sched_new(const struct weft_opts *opts, const struct w
 		s->opts = *opts;
 	if (t)
 		s->test = *t;
+	s->epoll = s->opts.backend == WEFT_BACKEND_EPOLL;
 	s->nprocs = s->opts.procs ? s->opts.procs : (unsigned)get_nprocs();
 	if (s->nprocs > WEFT__MAX_PROCS)
 		s->nprocs = WEFT__MAX_PROCS;
@@ -113,6 +116,7 @@ static struct weft_sched *sched_new(const struct weft_opts *opts, const struct w
 		p->id = i;
 		p->solo = s->nprocs == 1;
 		p->efd = -EBADF;
+		p->epfd = -EBADF;
 		p->rand = i; /* any seed will do (rand.h) */
 		atomic_store(&p->next_timer, INT64_MAX);
 		s->procs[i] = p;
@@ -130,6 +134,38 @@ int weft_run(weft_fn main_fn, void *arg, const struct weft_opts *opts)
 	return weft__run_test(main_fn, arg, opts, NULL);
 }
 
+const char *weft_backend_name(enum weft_backend b)
+{
+	switch (b) {
+	case WEFT_BACKEND_AUTO:
+		return "auto";
+	case WEFT_BACKEND_IO_URING:
+		return "io_uring";
+	case WEFT_BACKEND_EPOLL:
+		return "epoll";
+	}
+	return "?";
+}
+
+/* opts->backend, else WEFT_BACKEND from the environment (for tests and
+ * containers), else AUTO. -EINVAL for a value neither knows. */
+static int backend_wanted(const struct weft_opts *opts, enum weft_backend *ret)
+{
+	*ret = opts ? opts->backend : WEFT_BACKEND_AUTO;
+	if (*ret > WEFT_BACKEND_EPOLL)
+		return -EINVAL;
+	const char *env = getenv("WEFT_BACKEND");
+	if (*ret != WEFT_BACKEND_AUTO || !env || !*env)
+		return 0;
+	if (strcmp(env, "epoll") == 0)
+		*ret = WEFT_BACKEND_EPOLL;
+	else if (strcmp(env, "io_uring") == 0)
+		*ret = WEFT_BACKEND_IO_URING;
+	else if (strcmp(env, "auto") != 0)
+		return -EINVAL;
+	return 0;
+}
+
 int weft__run_test(weft_fn main_fn, void *arg, const struct weft_opts *opts,
 		   const struct weft__test_opts *t)
 {
@@ -137,12 +173,16 @@ int weft__run_test(weft_fn main_fn, void *arg, const struct weft_opts *opts,
 		return -EINVAL;
 	if (tls_proc)
 		return -EBUSY;
-	struct weft_sched *s = sched_new(opts, t);
+	struct weft_opts o = opts ? *opts : (struct weft_opts){ 0 };
+	int r = backend_wanted(opts, &o.backend);
+	if (r < 0)
+		return r;
+	struct weft_sched *s = sched_new(&o, t);
 	if (!s)
 		return -ENOMEM;
 	weft__stack_overflow_handler_install(weft__fiber_name_of);
 	struct weft_proc *p0 = s->procs[0];
-	int r = proc_start(p0);
+	r = proc_start(p0);
 	p0->now_cache = weft__now();
 	unsigned nthreads = 0;
 	s->started = 1;
@@ -284,6 +324,7 @@ int weft_dump_fibers(int fd)
 	if (!p)
 		return -EPERM;
 	struct dump_arg d = { .fd = fd, .now = weft__now() };
+	dprintf(fd, "# backend %s procs %u\n", weft_backend_name(p->sched->feat.backend), p->sched->nprocs);
 	weft__stack_pool_foreach(p->sched->stacks, dump_one, &d);
 	return d.n;
 }

@@ -67,22 +67,87 @@ static void make_runnable(struct weft_fiber *f, bool at_tail)
 		weft__wakep(s, p);
 }
 
-void weft__ready(struct weft_fiber *f)
+bool weft__ready_claim(struct weft_fiber *f)
 {
 	int st = atomic_load(&f->pstate);
 	for (;;) {
 		if (st == WEFT__PARKED) {
 			if (atomic_compare_exchange_weak(&f->pstate, &st, WEFT__RUNNING))
-				break;
+				return true;
 		} else if (st == WEFT__RUNNING || st == WEFT__PARKING) {
 			/* still on its way out: its park() will return at once */
 			if (atomic_compare_exchange_weak(&f->pstate, &st, WEFT__NOTIFIED))
-				return;
+				return false;
 		} else {
-			return; /* already notified */
+			return false; /* already notified */
 		}
 	}
-	make_runnable(f, false);
+}
+
+void weft__ready(struct weft_fiber *f)
+{
+	if (weft__ready_claim(f))
+		make_runnable(f, false);
+}
+
+/* n fibers of s, linked by next: one push to the global queue, then one
+ * wake-up for each idle proc that may take a share. */
+static void ready_chain(struct weft_sched *s, struct weft_fiber *head, struct weft_fiber *tail, unsigned n)
+{
+	struct weft_proc *p = weft__proc();
+	if (p && p->sched != s)
+		p = NULL;
+	weft__gq_push(s, head, tail, n);
+	if (weft__sync_with_sleepers(s) <= 0)
+		return;
+	unsigned woken = 0, start = p ? p->id + 1 : 0;
+	for (unsigned i = 0; i < s->nprocs && woken < n; i++) {
+		struct weft_proc *q = s->procs[(start + i) % s->nprocs];
+		if (q != p && weft__wake_proc(p, q, true))
+			woken++;
+	}
+}
+
+void weft__batch_flush(struct weft__wake_batch *b)
+{
+	struct weft_fiber *f = b->head;
+	if (!f)
+		return;
+	if (!b->flushed && b->n < WEFT__BATCH_MIN) {
+		/* a few: one by one, the first in runnext as any wake-up */
+		while (f) {
+			struct weft_fiber *next = f->next;
+			f->next = NULL;
+			make_runnable(f, false);
+			f = next;
+		}
+	} else {
+		ready_chain(f->sched, f, b->tail, b->n);
+	}
+	b->flushed = b->flushed || b->n >= WEFT__BATCH_MIN;
+	b->head = b->tail = NULL;
+	b->n = 0;
+}
+
+void weft__batch_add(struct weft__wake_batch *b, struct weft_fiber *f)
+{
+	/* pinned, or with an operation in a ring: to its own proc's inbox */
+	if (atomic_load_explicit(&f->home, memory_order_acquire)) {
+		make_runnable(f, false);
+		return;
+	}
+	if (b->head && f->sched != b->head->sched)
+		weft__batch_flush(b);
+	f->next = NULL;
+	if (b->tail)
+		b->tail->next = f;
+	else
+		b->head = f;
+	b->tail = f;
+	/* the first batches go out while the waker collects the rest: idle
+	 * procs run them meanwhile */
+	if (++b->n == WEFT__BATCH_MAX)
+		weft__batch_flush(b);
 }
 
 /* ---- switching --------------------------------------------------------------- */

@@ -12,6 +12,8 @@ struct weft__test_opts {
 	bool no_msg_ring;   /* cross-proc wake-ups through the eventfd path only */
 	bool no_waitid_op;  /* weft_waitid's pidfd fallback, even where the kernel
 	                       has IORING_OP_WAITID */
+	bool no_epoll_pwait2; /* the epoll back end waits with epoll_wait (milliseconds), as
+	                         under a seccomp profile older than epoll_pwait2 */
 };
 
 /* weft_run with test knobs (t may be NULL). Same contract as weft_run. */

@@ -79,7 +79,8 @@ int weftd_render_stats(struct weftd_buf *b, struct weftd_engine *e, const char *
 void weftd_render_runtime(struct weftd_buf *b, unsigned connections)
 {
 	struct weft_sched_stats st;
-	if (weft_sched_stats(&st) < 0)
+	struct weft_features ft;
+	if (weft_sched_stats(&st) < 0 || weft_features(&ft) < 0)
 		return;
 	weftd_json_obj_begin(b, "runtime");
 	weftd_json_u64(b, "procs", (uint64_t)weft_nprocs());
@@ -94,6 +95,7 @@ void weftd_render_runtime(struct weftd_buf *b, unsigned connections)
 	weftd_json_u64(b, "io_submitted", st.io_submitted);
 	weftd_json_u64(b, "io_completed", st.io_completed);
 	weftd_json_obj_end(b);
+	weftd_json_cstr(b, "backend", weft_backend_name(ft.backend));
 }
 
 static void stage_cfg_json(struct weftd_buf *b, const struct weftd_stage *c)

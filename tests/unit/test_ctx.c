@@ -376,11 +376,93 @@ static void test_cross_proc_drop(void **state)
 	run(xdrop_main, NULL);
 }
 
+/* ---- a cancel under a thousand waiters: every one wakes, exactly once ----
+ * Some are pinned (woken through their proc's inbox, not the batches). The
+ * last quarter also wait on a channel each, and half of those get a value
+ * first, in a shuffled order: their watches leave the ctx's array from the
+ * middle, others moving into their slots and leaving again from there. */
+#define MANY_WAITERS 1000
+#define MANY_CHANS (MANY_WAITERS / 4)
+
+struct many {
+	weft_ctx *ctx;
+	weft_chan *ch[MANY_CHANS];
+	weft_wg parked, done;
+	atomic_int next_chan;
+	atomic_int canceled, got, other;
+};
+
+static void many_waiter(void *arg)
+{
+	struct many *m = arg;
+	weft_wg_done(&m->parked);
+	int r = weft_ctx_wait(m->ctx);
+	atomic_fetch_add(r == -ECANCELED ? &m->canceled : &m->other, 1);
+	weft_wg_done(&m->done);
+}
+
+static void many_chan_waiter(void *arg)
+{
+	struct many *m = arg;
+	int v, i = atomic_fetch_add(&m->next_chan, 1);
+	weft_wg_done(&m->parked);
+	int r = weft_chan_recv(m->ctx, m->ch[i], &v);
+	atomic_fetch_add(r == 0 ? &m->got : r == -ECANCELED ? &m->canceled : &m->other, 1);
+	weft_wg_done(&m->done);
+}
+
+static void many_main(void *arg)
+{
+	struct many *m = arg;
+	weft_ctx_with_cancel(NULL, &m->ctx);
+	for (int i = 0; i < MANY_CHANS; i++)
+		assert_int_equal(weft_chan_new(sizeof(int), 1, &m->ch[i]), 0);
+	weft_wg_init(&m->parked);
+	weft_wg_init(&m->done);
+	weft_wg_add(&m->parked, MANY_WAITERS);
+	weft_wg_add(&m->done, MANY_WAITERS);
+	for (int i = 0; i < MANY_WAITERS; i++) {
+		struct weft_go_opts o = { .pin = i % 7 == 0 };
+		bool chan = i >= MANY_WAITERS - MANY_CHANS;
+		assert_int_equal(weft_go_opts(chan ? many_chan_waiter : many_waiter, m, &o), 0);
+	}
+	weft_wg_wait(NULL, &m->parked);
+	weft_sleep(NULL, 20 * WEFT_MSEC); /* parked by now, most of them */
+	for (int k = 0; k < MANY_CHANS / 2; k++) {
+		int v = k, i = (k * 37) % MANY_CHANS; /* 37 is prime to 250: no repeats */
+		assert_int_equal(weft_chan_send(NULL, m->ch[i], &v), 0);
+		if (k % 16 == 0)
+			weft_sleep(NULL, WEFT_MSEC); /* let some of them leave before the next */
+	}
+	weft_sleep(NULL, 10 * WEFT_MSEC);
+	weft_ctx_cancel(m->ctx);
+	weft_ctx *limit;
+	weft_ctx_with_timeout(NULL, 10 * WEFT_SEC, &limit);
+	assert_int_equal(weft_wg_wait(limit, &m->done), 0);
+	weft_ctx_unref(limit);
+	for (int i = 0; i < MANY_CHANS; i++)
+		weft_chan_unref(m->ch[i]);
+	weft_ctx_unref(m->ctx);
+}
+
+static void test_cancel_many(void **state)
+{
+	struct many *m = calloc(1, sizeof(*m));
+	assert_non_null(m);
+	run(many_main, m);
+	assert_int_equal(atomic_load(&m->other), 0);
+	/* a value sent just as the cancel came may be left unreceived */
+	assert_true(atomic_load(&m->got) >= MANY_CHANS / 2 - 1);
+	assert_int_equal(atomic_load(&m->got) + atomic_load(&m->canceled), MANY_WAITERS);
+	free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest table[] = {
 		cmocka_unit_test(test_plain_thread),
 		BOTH(test_tree),
+		BOTH(test_cancel_many),
 		BOTH(test_deadline),
 		BOTH(test_values),
 		BOTH(test_cancel_fanout),

@@ -212,6 +212,56 @@ static void test_register_wakes(void **state)
 	run(register_main, NULL);
 }
 
+/* The monitor's own timer ended its last planned rescan (the worker beat,
+ * then left): parked with nothing to watch, a worker registered later must
+ * still wake it. (Its rescan time, left in the past, once let the newcomer go
+ * unwatched: a stuck job ran to its end in weftd.) */
+struct timed_out {
+	weft_hbmon *m;
+	struct weft_hb_event ev;
+	int r;
+	weft_wg wg;
+};
+
+static void bounded_waiter(void *arg)
+{
+	struct timed_out *l = arg;
+	weft_ctx *ctx;
+	weft_ctx_with_timeout(NULL, 2 * WEFT_SEC, &ctx);
+	l->r = weft_hbmon_wait(ctx, l->m, &l->ev);
+	weft_ctx_unref(ctx);
+	weft_wg_done(&l->wg);
+}
+
+static void after_timer_main(void *arg)
+{
+	struct timed_out l = { 0 };
+	weft_hb *hb;
+	assert_int_equal(weft_hbmon_new(NULL, &l.m), 0);
+	assert_int_equal(weft_hb_register(l.m, "beats", 20 * WEFT_MSEC, NULL, &hb), 0);
+	weft_wg_init(&l.wg);
+	weft_wg_add(&l.wg, 1);
+	assert_int_equal(weft_go(bounded_waiter, &l), 0);
+	for (int i = 0; i < 12; i++) { /* the monitor's timer fires and finds it alive */
+		weft_sleep(NULL, 5 * WEFT_MSEC);
+		weft_hb_beat(hb);
+	}
+	weft_hb_unregister(hb);
+	weft_sleep(NULL, 60 * WEFT_MSEC); /* its last timer found nobody: parked, no timer */
+	assert_int_equal(weft_hb_register(l.m, "new", 30 * WEFT_MSEC, NULL, &hb), 0);
+	assert_int_equal(weft_wg_wait(NULL, &l.wg), 0);
+	assert_int_equal(l.r, 0);
+	assert_true(l.ev.missing);
+	assert_string_equal(l.ev.name, "new");
+	weft_hb_unregister(hb);
+	weft_hbmon_free(l.m);
+}
+
+static void test_register_after_timer_wake(void **state)
+{
+	run(after_timer_main, NULL);
+}
+
 /* weft_hb_set_timeout: a shorter limit takes effect at once (the monitor,
  * asleep until the old deadline, wakes); it counts as a beat and resumes a
  * paused worker. */
@@ -407,6 +457,7 @@ int main(void)
 		BOTH(test_stop_detected),
 		BOTH(test_pause),
 		BOTH(test_register_wakes),
+		BOTH(test_register_after_timer_wake),
 		BOTH(test_set_timeout),
 		BOTH(test_free_while_waited),
 		BOTH(test_many_callbacks),

@@ -1,4 +1,6 @@
-/* weft/io.h — fiber-blocking I/O on the running proc's io_uring.
+/* weft/io.h — fiber-blocking I/O on the running proc's io_uring (or, where
+ * io_uring is forbidden, its epoll set: see weft_opts.backend in weft/sched.h;
+ * the contracts below hold on both, with the differences noted there).
  *
  * Each call prepares one submission on the ring of the proc the fiber runs
  * on and parks the fiber; the scheduler submits all prepared entries once
@@ -69,9 +71,10 @@ WEFT_EXPORT int weft_splice(weft_ctx *ctx, int fd_in, int64_t off_in, int fd_out
 			    unsigned len, unsigned flags);
 WEFT_EXPORT int weft_statx(weft_ctx *ctx, int dfd, const char *path, int flags, unsigned mask,
 			   struct statx *ret);
-/* A no-op round trip through the ring (benchmarks, tests). */
+/* A no-op round trip through the ring (benchmarks, tests); under epoll, a yield. */
 WEFT_EXPORT int weft_nop(weft_ctx *ctx);
-/* An io_uring timeout of ns nanoseconds: returns 0 when it expires. */
+/* An io_uring timeout of ns nanoseconds (under epoll, the proc's timer heap):
+ * returns 0 when it expires. */
 WEFT_EXPORT int weft_io_timeout(weft_ctx *ctx, int64_t ns);
 /* Wait for a child state change like waitid(2) (IORING_OP_WAITID where the
  * kernel has it, else a poll on a pidfd then a non-blocking waitid). */

@@ -1,7 +1,7 @@
 /* weft/sched.h — fibers and the M:N scheduler (Go's goroutines and GMP).
  *
  * weft_run() starts N scheduler threads ("procs"), each owning a local run
- * queue and its own io_uring. Fibers are cooperative: a fiber runs until it
+ * queue and its own io_uring (or epoll set: enum weft_backend). Fibers are cooperative: a fiber runs until it
  * blocks (channel, I/O, sleep, sync wait) or calls weft_yield(). An idle proc
  * steals half of another proc's run queue when that queue is a backlog (it
  * has not emptied for 20 us), and otherwise parks in its ring.
@@ -36,9 +36,21 @@ typedef void (*weft_fn)(void *arg);
  * AUTO:   GUARD while the map budget allows, CANARY beyond (default).
  * The map budget is process-wide: (vm.max_map_count - 4096) / 2 guard pages.
  * The environment variable WEFT_STACK_GUARD_BUDGET, read once, lowers it (to
- * leave maps to the rest of a program); it is the only environment variable
- * libweft reads. */
+ * leave maps to the rest of a program); with WEFT_BACKEND (below) it is one of the
+ * two environment variables libweft reads. */
 enum weft_stack_mode { WEFT_STACK_AUTO = 0, WEFT_STACK_GUARD, WEFT_STACK_CANARY };
+
+/* The I/O back end, chosen once per weft_run (see README "I/O back ends").
+ * AUTO:     the environment variable WEFT_BACKEND ("io_uring" or "epoll") if set,
+ *           else io_uring when io_uring_setup works here, else epoll (Docker's
+ *           default seccomp profile, kernel.io_uring_disabled, gVisor...);
+ *           weft_features() then says why in io_uring_error.
+ * IO_URING: io_uring or nothing: weft_run fails with io_uring_setup's error.
+ * EPOLL:    readiness-based: an epoll set per proc, non-blocking socket and pipe
+ *           calls, an eventfd for cross-proc wake-ups, and file I/O (open, read and
+ *           write of regular files, fsync, statx) on the weft_blocking pool.
+ *           Every call keeps its contract; it is slower. */
+enum weft_backend { WEFT_BACKEND_AUTO = 0, WEFT_BACKEND_IO_URING, WEFT_BACKEND_EPOLL };
 
 struct weft_opts {
 	unsigned procs;            /* scheduler threads; 0 = number of CPUs */
@@ -49,14 +61,16 @@ struct weft_opts {
 	bool return_with_main;     /* weft_run returns when main returns, even if
 	                              other fibers are still alive (they are abandoned) */
 	unsigned blocking_threads; /* weft_blocking helper threads; 0 = 4 */
+	enum weft_backend backend; /* AUTO (0) unless forced */
 };
 
 /* Start the scheduler, run main_fn(arg) as the first fiber and return when it
  * and every fiber it spawned have ended (or when main returns, per
  * opts->return_with_main). opts may be NULL for defaults. Not reentrant: one
  * weft_run per thread at a time; several may run in one process.
- * Returns 0, or -ENOMEM/-EINVAL/-errno from io_uring_setup (e.g. -EPERM or
- * -ENOSYS where io_uring is disabled) without running main_fn. */
+ * Returns 0, or -ENOMEM/-EINVAL (a bad opts->backend or WEFT_BACKEND), or
+ * -errno from setting up the back end (io_uring_setup's -EPERM or -ENOSYS where
+ * io_uring is disabled and opts->backend forces it) without running main_fn. */
 WEFT_EXPORT int weft_run(weft_fn main_fn, void *arg, const struct weft_opts *opts);
 
 struct weft_go_opts {
@@ -120,14 +134,20 @@ struct weft_sched_stats {
 /* Fiber only (or from any thread of a running scheduler). */
 WEFT_EXPORT int weft_sched_stats(struct weft_sched_stats *ret);
 
-/* Features probed at start-up. */
+/* Features probed at start-up (the io_uring ones are false under epoll). */
 struct weft_features {
 	bool msg_ring, single_issuer, defer_taskrun, coop_taskrun, sqpoll, waitid, futex;
+	enum weft_backend backend;  /* the back end running: IO_URING or EPOLL */
+	int io_uring_error;         /* AUTO fell back to epoll: io_uring_setup's negative
+	                               errno; 0 when io_uring runs or a back end was forced */
 };
 WEFT_EXPORT int weft_features(struct weft_features *ret);
+/* "io_uring", "epoll" or "auto"; "?" for anything else. Any thread. */
+WEFT_EXPORT const char *weft_backend_name(enum weft_backend b);
 
-/* Write one line per live fiber ("id name state wait-reason age_ms") to fd.
- * Safe from any fiber; the listing is a snapshot. Returns the number of fibers. */
+/* Write one line per live fiber ("id name state wait-reason age_ms") to fd,
+ * after a first line "# backend <name> procs <n>". Safe from any fiber; the
+ * listing is a snapshot. Returns the number of fibers. */
 WEFT_EXPORT int weft_dump_fibers(int fd);
 
 #ifdef __cplusplus
