@@ -169,10 +169,12 @@ static void idle(struct weftd_journal *j)
  * the queue for the writer to retry once it writes again. */
 static void batch_done(struct weftd_journal *j, struct jbatch *b, int r, bool sync)
 {
-	struct jbatch retry;
+	struct jbatch retry, wake, done;
 	struct jnode *n;
 
 	STAILQ_INIT(&retry);
+	STAILQ_INIT(&wake);
+	STAILQ_INIT(&done);
 	weftd_spin_lock(&j->lock);
 	if (r < 0 && !j->err) {
 		j->err = r;
@@ -186,17 +188,27 @@ static void batch_done(struct weftd_journal *j, struct jbatch *b, int r, bool sy
 		if (n->e) {
 			n->e->durable = r == 0;
 			j->st.accepts += r == 0;
-			weft_event_set(n->durable, r); /* n is dead after this */
+			STAILQ_INSERT_TAIL(&wake, n, next);
 		} else if (r < 0 && !j->closing) {
 			STAILQ_INSERT_TAIL(&retry, n, next);
 		} else {
 			j->st.finishes += r == 0;
-			free(n);
+			STAILQ_INSERT_TAIL(&done, n, next);
 		}
 	}
 	STAILQ_CONCAT(&retry, &j->pending);
 	STAILQ_CONCAT(&j->pending, &retry);
 	weftd_spin_unlock(&j->lock);
+	/* Wake-ups and frees outside the lock: submitters and finishing workers on the other
+	 * procs spin on it meanwhile, and a batch may be hundreds of records. */
+	while ((n = STAILQ_FIRST(&wake))) {
+		STAILQ_REMOVE_HEAD(&wake, next);
+		weft_event_set(n->durable, r); /* n (on its submitter's stack) is dead after this */
+	}
+	while ((n = STAILQ_FIRST(&done))) {
+		STAILQ_REMOVE_HEAD(&done, next);
+		free(n);
+	}
 }
 
 /* Out of service: fail the ACCEPTs that queued before the error was known. Lock held. */
@@ -291,6 +303,14 @@ static void writer(void *arg)
 		if (STAILQ_EMPTY(&j->pending)) { /* closing, and all written */
 			weftd_spin_unlock(&j->lock);
 			break;
+		}
+		if (j->mode == WEFTD_DURABILITY_BATCH) {
+			/* Woken by the first record of a burst (the submits of one read, one
+			 * fiber each, all runnable now), the writer would run next and take it
+			 * alone: let the others queue theirs first, so one sync covers them. */
+			weftd_spin_unlock(&j->lock);
+			weft_yield();
+			weftd_spin_lock(&j->lock);
 		}
 		take_batch(j, &batch);
 		weftd_spin_unlock(&j->lock);
