@@ -128,7 +128,7 @@ void weftd_engine_stop(struct weftd_engine *e)
 	weftd_jobs_cancel_all(e->jobs, "canceled by shutdown");
 	eng_job_ended(e);
 	for (size_t i = 0; i < s->n; i++)
-		weft_chan_close(s->pipes[i]->stages[0].q);
+		eng_pipe_retire(s->pipes[i]);
 	weft_ctx_cancel(e->ctx);
 	eng_set_unref(s);
 	weft_wg_wait(NULL, &e->wg);
@@ -193,8 +193,10 @@ bool weftd_engine_cancel(struct weftd_engine *e, struct weftd_job *j, const char
 {
 	bool live = weftd_job_cancel(e->jobs, j, reason);
 
-	if (live)
+	if (live) {
+		eng_sched_remove(j); /* a scheduled job frees its place at once */
 		eng_job_ended(e); /* a queued job ends here, a running one by its worker */
+	}
 	return live;
 }
 

@@ -59,13 +59,41 @@ struct weftd_engine *weftd_engine_free(struct weftd_engine *e);
 struct weftd_jobs *weftd_engine_jobs(struct weftd_engine *e);
 const struct weftd_config *weftd_engine_config(struct weftd_engine *e);
 
-/* Submit payload to the pipeline called name, as a job of owner (journaled with it).
- * Returns 0 with *ret a reference to the new
- * (queued) job, or: -ENOENT no pipeline called name, -EAGAIN its first queue is full
- * (nothing kept), -ESHUTDOWN intake closed (draining, stopping), -ENOMEM, or the journal's
- * write error (-EIO, -ENOSPC...). Parks only for the journal (batch/fsync durability). */
+/* A submit's options (weftd_engine_submit); zeroed = defaults. */
+struct weftd_submit_opts {
+	int priority;                  /* WEFTD_PRIORITY_MIN..MAX, default 0: within a stage
+	                                  queue higher runs first, FIFO within one priority */
+	int64_t run_at_ms;             /* Unix ms; 0 or <= now: at once, else scheduled */
+	const char *key;               /* idempotency key (1..WEFTD_JOB_KEY_MAX bytes), NULL: none */
+	size_t key_len;
+};
+/* Submit payload to the pipeline called name, as a job of owner (journaled with it), per
+ * o (NULL = defaults). Returns 0 with *ret a reference to the new job (queued, or
+ * scheduled when o->run_at_ms is in the future), or 1 when a job of that pipeline in the
+ * table (live or retained) holds o->key: *ret = that job (a reference), nothing created;
+ * or: -ENOENT no pipeline called name, -EAGAIN its first queue is full (a scheduled job:
+ * its schedule, bounded by the first stage's queue setting too; nothing kept),
+ * -ESHUTDOWN intake closed (draining, stopping), -EINVAL (priority or key out of range),
+ * -ENOMEM, or the journal's write error (-EIO, -ENOSPC...). Parks only for the journal
+ * (batch/fsync durability). */
 int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *payload, size_t len,
-			uid_t owner, struct weftd_job **ret);
+			uid_t owner, const struct weftd_submit_opts *o, struct weftd_job **ret);
+
+/* Pause (paused true) or resume a pipeline: a paused pipeline accepts submits up to its
+ * queue bounds but no worker starts a new attempt; in-flight attempts finish; due
+ * scheduled jobs wait. The flag survives reload (a changed pipeline's replacement
+ * inherits it) and is recorded for restarts (eng_dur_paused, which may park). Returns 0,
+ * -ENOENT (no such pipeline) or the journal's error (nothing changed). Fiber only. */
+int weftd_engine_pause(struct weftd_engine *e, const char *pipeline, bool paused);
+/* Re-drive a dead letter (state failed) from the stage it failed in (from_start: stage 0
+ * with its payload) under fresh attempts; records via eng_dur_redrive before queueing.
+ * Returns 0; -EBUSY (j is not failed: the protocol's conflict); -ENOENT (its pipeline is
+ * no longer running); -EAGAIN (that stage's queue is full: j stays failed);
+ * -ESHUTDOWN (draining); the journal's error. Parks only for the journal. */
+int weftd_engine_retry(struct weftd_engine *e, struct weftd_job *j, bool from_start);
+/* Delete a dead letter from the table (its key too); records via eng_dur_purge.
+ * Returns 0 or -EBUSY (not failed, or gone already). Never parks. */
+int weftd_engine_purge(struct weftd_engine *e, struct weftd_job *j);
 
 struct weftd_sup;
 struct weftd_journal;
@@ -98,7 +126,7 @@ struct weftd_reload_stats {
 int weftd_engine_reload(struct weftd_engine *e, struct weftd_config *cfg,
 			struct weftd_reload_stats *ret, char *err, size_t errlen);
 
-/* Cancel j (weftd_job_cancel: a queued job ends at once, a running one when its attempt
+/* Cancel j (weftd_job_cancel: a queued or scheduled job ends at once, a running one when its attempt
  * sees its ctx) with reason as its error. Returns true if j was still live. Never parks
  * (but briefly while a drain waits). */
 bool weftd_engine_cancel(struct weftd_engine *e, struct weftd_job *j, const char *reason);
@@ -126,6 +154,8 @@ struct weftd_stage_figures {
 /* A pipeline's counters added up over the procs, with its settings and its stages'. */
 struct weftd_pipeline_figures {
 	const struct weftd_pipeline *cfg;
+	bool paused;                            /* weftd_engine_pause */
+	int64_t scheduled;                      /* gauge: jobs waiting for their due time */
 	uint64_t submitted, done, failed, canceled, busy;
 	struct weftd_latency latency_us;        /* submit to done */
 	size_t nstages;

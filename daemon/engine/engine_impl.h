@@ -13,6 +13,8 @@
 #include <weft/weft.h>
 
 #include "engine/engine.h"
+#include "engine/queue.h"
+#include "engine/schedule.h"
 #include "util/spin.h"
 
 #define HIST_BUCKETS 40
@@ -76,7 +78,7 @@ struct weftd_stage_rt {
 	uint32_t index;
 	struct weftd_actor *actor;
 	bool instant;                   /* the actor never parks nor reads its ctx (noop, echo) */
-	weft_chan *q;                   /* bounded: job pointers, capacity stage.queue */
+	struct eng_queue *q;            /* bounded by stage.queue, by priority (queue.h) */
 	struct weft_retry_policy retry; /* stage.retry as libweft's schedule */
 	weft_ratelimit *rl;             /* stage.rate_limit; NULL = unlimited */
 	struct stage_stats st[STAT_SHARDS];
@@ -96,6 +98,8 @@ struct weftd_pipe {
 	struct weftd_engine *eng;
 	struct cfgref *cref;
 	const struct weftd_pipeline *cfg;
+	struct eng_sched *sched;       /* its scheduled jobs (schedule.h) */
+	atomic_bool paused;            /* weftd_engine_pause; a replacement inherits it */
 	struct pipe_stats st[STAT_SHARDS];
 	size_t nstages;
 	struct weftd_stage_rt stages[];
@@ -170,9 +174,15 @@ struct weftd_pipe *eng_set_find(struct pipeset *s, const char *name);
 /* The running pipeline called name, with a reference, or NULL. Never parks. */
 struct weftd_pipe *eng_find_pipe(struct weftd_engine *e, const char *name);
 
+/* Set p's paused flag and tell its queues and schedule. */
+void eng_pipe_pause(struct weftd_pipe *p, bool paused);
+/* Close p's intake: its schedule (its jobs move to the pipeline running under its name
+ * now, or are cancelled when there is none) and its first queue (its stages drain). */
+void eng_pipe_retire(struct weftd_pipe *p);
+
 /* worker.c */
-/* Spawn p's workers (each holds a reference on p and counts in e->wg). Returns 0 or
- * -ENOMEM (the workers started so far end when p's first queue closes). */
+/* Spawn p's workers and its schedule's timer (each holds a reference on p and counts in
+ * e->wg). Returns 0 or -ENOMEM (those started so far end when p is retired). */
 int eng_pipe_start(struct weftd_pipe *p);
 
 /* engine.c */
@@ -182,9 +192,16 @@ int eng_pipe_start(struct weftd_pipe *p);
 void eng_job_ended(struct weftd_engine *e);
 
 /* submit.c */
-/* Queue j (in the table already) on p's first stage, taking a reference for the queue;
- * block: park for room (replay), else -EAGAIN when full. -EPIPE: the queue is closed. */
+/* Queue j (in the table already, queued) on p's stage k, taking a reference for the
+ * queue; block: park for room, else -EAGAIN when full. -EPIPE: the queue is closed. */
+int eng_queue_at(struct weftd_pipe *p, uint32_t k, struct weftd_job *j, bool block);
+/* eng_queue_at stage 0, counted as submitted. */
 int eng_enqueue(struct weftd_pipe *p, struct weftd_job *j, bool block);
+/* Put j (in the table) where its state says: SCHEDULED -> p's schedule; QUEUED at stage
+ * k (its snapshot's stage_index) -> stage k's queue. block: park for room (replay), else
+ * -EAGAIN. Takes its own reference. Returns 0, -EAGAIN, -EPIPE (closed), -EINVAL (not
+ * scheduled or queued, or a stage p does not have). */
+int eng_place(struct weftd_pipe *p, struct weftd_job *j, bool block);
 
 /* durable.c: the journal's side of a job's life. Each hook is a no-op (0) without a
  * journal. The engine calls them at these points; what each records is durable.c's. */

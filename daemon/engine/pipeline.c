@@ -20,10 +20,11 @@ struct weftd_pipe *eng_pipe_unref(struct weftd_pipe *p)
 {
 	if (!p || atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
 		return NULL;
+	eng_sched_free(p->sched);
 	for (size_t i = 0; i < p->nstages; i++) {
 		weft_ratelimit_free(p->stages[i].rl);
 		weftd_actor_free(p->stages[i].actor);
-		weft_chan_unref(p->stages[i].q);
+		eng_queue_free(p->stages[i].q);
 		free(p->stages[i].workers);
 	}
 	eng_cfgref_unref(p->cref);
@@ -45,6 +46,12 @@ int eng_pipe_new(struct weftd_engine *e, struct cfgref *cref, const struct weftd
 	atomic_fetch_add(&cref->refs, 1);
 	p->cfg = cfg;
 	p->nstages = cfg->nstages;
+	/* scheduled jobs count against the first stage's bound: a schedule as large */
+	if (eng_sched_new(cfg->stages[0].queue, &p->sched) < 0) {
+		r = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	for (size_t i = 0; i < cfg->nstages; i++) {
 		struct weftd_stage_rt *s = &p->stages[i];
 		s->cfg = &cfg->stages[i];
@@ -57,7 +64,7 @@ int eng_pipe_new(struct weftd_engine *e, struct cfgref *cref, const struct weftd
 		if (r < 0)
 			goto fail;
 		s->instant = weftd_actor_instant(s->actor);
-		r = weft_chan_new(sizeof(struct weftd_job *), s->cfg->queue, &s->q);
+		r = eng_queue_new(s->cfg->queue, &s->q);
 		if (r < 0)
 			goto fail_nomem;
 		s->workers = calloc(s->cfg->workers, sizeof(*s->workers));
@@ -119,6 +126,48 @@ struct weftd_pipe *eng_find_pipe(struct weftd_engine *e, const char *name)
 	return p;
 }
 
+/* ---- pause, retire ------------------------------------------------------------------ */
+
+void eng_pipe_pause(struct weftd_pipe *p, bool paused)
+{
+	atomic_store(&p->paused, paused);
+	for (size_t i = 0; i < p->nstages; i++)
+		eng_queue_pause(p->stages[i].q, paused);
+	eng_sched_pause(p->sched, paused);
+}
+
+/* A retired pipeline's scheduled job j: to the pipeline running under its name now (its
+ * schedule, the same due time), or cancelled when there is none. */
+static void resettle(struct weftd_job *j, void *arg)
+{
+	struct weftd_engine *e = arg;
+	struct weftd_job_cargo *cg = weftd_job_cargo(j);
+	struct weftd_pipe *np = eng_find_pipe(e, weftd_job_info(j)->pipeline);
+
+	if (np && np != cg->pipe) {
+		struct weftd_pipe *old = cg->pipe;
+		cg->pipe = np; /* not in flight: the cargo is ours; the reference moves */
+		eng_pipe_unref(old);
+		if (eng_sched_add(np->sched, j, weftd_job_run_at_ms(j), true) == 0) {
+			weftd_job_unref(j);
+			return;
+		}
+	} else {
+		eng_pipe_unref(np);
+	}
+	if (weftd_jobs_finish(e->jobs, j, WEFTD_JOB_CANCELED, NULL, 0,
+			      atomic_load(&e->stopping) ? "canceled by shutdown"
+							 : "canceled: its pipeline was removed"))
+		eng_job_ended(e);
+	weftd_job_unref(j);
+}
+
+void eng_pipe_retire(struct weftd_pipe *p)
+{
+	eng_sched_close(p->sched, resettle, p->eng);
+	eng_queue_close(p->stages[0].q);
+}
+
 /* ---- reload ---------------------------------------------------------------------- */
 
 struct build_arg {
@@ -156,6 +205,9 @@ static int build_set(void *arg)
 			eng_set_unref(s);
 			return r;
 		}
+		/* a changed pipeline's replacement inherits its pause (no fiber runs yet) */
+		if (old && atomic_load(&old->paused))
+			eng_pipe_pause(s->pipes[s->n], true);
 		s->n++;
 	}
 	a->set = s;
@@ -212,7 +264,7 @@ int weftd_engine_reload(struct weftd_engine *e, struct weftd_config *cfg,
 			/* the started workers of this set end when its queues close */
 			for (size_t k = 0; k < a.set->n; k++)
 				if (!in_set(a.old, a.set->pipes[k]))
-					weft_chan_close(a.set->pipes[k]->stages[0].q);
+					eng_pipe_retire(a.set->pipes[k]);
 			eng_set_unref(a.set);
 			eng_set_unref(a.old);
 			eng_cfgref_unref(cref);
@@ -229,13 +281,19 @@ int weftd_engine_reload(struct weftd_engine *e, struct weftd_config *cfg,
 	e->cref = cref;
 	weftd_spin_unlock(&e->set_lock);
 	weftd_jobs_set_retention(e->jobs, &cfg->daemon.retention);
+	/* a pause that came while the new set was built reached the old pipeline only */
+	for (size_t i = 0; i < a.set->n; i++) {
+		struct weftd_pipe *np = a.set->pipes[i], *op = eng_set_find(a.old, np->cfg->name);
+		if (op && op != np && atomic_load(&op->paused) != atomic_load(&np->paused))
+			eng_pipe_pause(np, atomic_load(&op->paused));
+	}
 	/* retired pipelines (changed or removed) drain: their in-flight jobs finish under the
 	 * old settings, their workers end when the queues are empty */
 	for (size_t i = 0; i < a.old->n; i++)
 		if (!in_set(a.set, a.old->pipes[i])) {
 			if (!eng_set_find(a.set, a.old->pipes[i]->cfg->name))
 				st.removed++;
-			weft_chan_close(a.old->pipes[i]->stages[0].q);
+			eng_pipe_retire(a.old->pipes[i]);
 		}
 	eng_set_unref(prev);
 	eng_set_unref(a.old);

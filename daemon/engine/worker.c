@@ -92,12 +92,13 @@ static int run_attempts(struct weftd_worker *w, struct weftd_job *j, char **out,
 				goto canceled;
 			t0 = weft_now();
 		}
-		/* in_movable: cg->input is malloc'd, so noop and echo hand it on as their
-		 * output instead of copying it. */
+		/* in_movable: a malloc'd cg->input lets noop and echo hand it on as their
+		 * output instead of copying it; the payload stays with the job (retry). */
+		bool movable = cg->input && !weftd_job_input_is_payload(j);
 		struct weftd_attempt at = {
 			.ctx = ji->ctx, .job_id = ji->id, .pipeline = ji->pipeline, .attempt = attempt,
 			.in = cg->input, .in_len = cg->input_len, .beat = worker_beat, .beat_arg = w,
-			.in_movable = cg->input != NULL, .keeper = e->keeper,
+			.in_movable = movable, .keeper = e->keeper,
 		};
 		/* An attempt ctx of its own (timeout or not): a lost heartbeat cancels it
 		 * without cancelling the job, which is then retried. An instant actor runs to
@@ -117,7 +118,7 @@ static int run_attempts(struct weftd_worker *w, struct weftd_job *j, char **out,
 		}
 		atomic_fetch_add_explicit(&SST(s)->running, 1, memory_order_relaxed);
 		r = weftd_actor_run(s->actor, &at);
-		if (at.in && !at.in_movable) { /* moved to at.out: no longer the job's */
+		if (movable && !at.in_movable) { /* moved to at.out: no longer the job's */
 			cg->input = NULL;
 			cg->input_len = 0;
 		}
@@ -189,9 +190,7 @@ static void worker_job(struct weftd_worker *w, struct weftd_job *j)
 		goto drop;
 	atomic_fetch_add_explicit(&SST(s)->done, 1, memory_order_relaxed);
 	/* The worker holding the job owns its input: nobody else touches it in flight. */
-	free(cg->input);
-	cg->input = NULL;
-	cg->input_len = 0;
+	weftd_job_drop_input(j);
 	if (s->index + 1 == p->nstages) {
 		if (weftd_jobs_finish_at(p->eng->jobs, j, WEFTD_JOB_DONE, out, out_len, NULL, w->now)) {
 			atomic_fetch_add_explicit(&PST(p)->done, 1, memory_order_relaxed);
@@ -210,7 +209,7 @@ static void worker_job(struct weftd_worker *w, struct weftd_job *j)
 	eng_dur_stage(p->eng, j);
 	atomic_fetch_add_explicit(&SST(next)->queued, 1, memory_order_relaxed);
 	/* Blocking send: a full next stage holds this worker, and so on upstream. */
-	if (weft_chan_send(weftd_job_info(j)->ctx, next->q, &j) < 0) {
+	if (eng_queue_put(next->q, j, true, weftd_job_info(j)->ctx) < 0) {
 		atomic_fetch_sub_explicit(&SST(next)->queued, 1, memory_order_relaxed);
 		end_canceled(s, j);
 		goto drop;
@@ -232,7 +231,7 @@ static void worker_main(void *arg)
 		snprintf(what, sizeof(what), "%s/%s", p->cfg->name, s->cfg->name);
 		w->hb = weftd_hb_register(p->eng->sup, what);
 	}
-	for (unsigned n = 1; weft_chan_recv(NULL, s->q, &v) == 0; n++) {
+	for (unsigned n = 1; eng_queue_get(s->q, &v) == 0; n++) {
 		atomic_fetch_sub_explicit(&SST(s)->queued, 1, memory_order_relaxed);
 		worker_job(w, v); /* beats after each attempt */
 		/* A receive from a non-empty queue does not park: with a backlog, let the
@@ -243,7 +242,7 @@ static void worker_main(void *arg)
 	/* Queue closed and drained: the last worker out closes the next stage's queue, so
 	 * a drain flows down the pipeline without losing jobs in between. */
 	if (atomic_fetch_sub(&s->live_workers, 1) == 1 && s->index + 1 < p->nstages)
-		weft_chan_close(p->stages[s->index + 1].q);
+		eng_queue_close(p->stages[s->index + 1].q);
 	weftd_hb_unregister(p->eng->sup, w->hb);
 	w->hb = NULL;
 	weft_wg_done(&p->eng->wg);
@@ -253,6 +252,15 @@ static void worker_main(void *arg)
 int eng_pipe_start(struct weftd_pipe *p)
 {
 	char name[32];
+
+	snprintf(name, sizeof(name), "%s/schedule", p->cfg->name);
+	pipe_ref(p);
+	weft_wg_add(&p->eng->wg, 1);
+	if (weft_go_opts(eng_sched_main, p, &(struct weft_go_opts){ .name = name }) < 0) {
+		weft_wg_done(&p->eng->wg);
+		eng_pipe_unref(p);
+		return -ENOMEM;
+	}
 
 	for (size_t i = 0; i < p->nstages; i++) {
 		struct weftd_stage_rt *s = &p->stages[i];

@@ -11,6 +11,8 @@
 #define TO(s) (1u << (s))
 /* legal[from]: the states a job may move to from 'from' (job.h draws it). */
 static const unsigned legal[WEFTD_JOB__MAX] = {
+	[WEFTD_JOB_SCHEDULED] = TO(WEFTD_JOB_QUEUED) | TO(WEFTD_JOB_FAILED) | TO(WEFTD_JOB_CANCELED),
+	[WEFTD_JOB_FAILED] = TO(WEFTD_JOB_QUEUED), /* re-drive: weftd_job_requeue_failed only */
 	[WEFTD_JOB_QUEUED] = TO(WEFTD_JOB_RUNNING) | TO(WEFTD_JOB_FAILED) | TO(WEFTD_JOB_CANCELED),
 	[WEFTD_JOB_RUNNING] = TO(WEFTD_JOB_QUEUED) | TO(WEFTD_JOB_RETRYING) | TO(WEFTD_JOB_DONE) |
 			      TO(WEFTD_JOB_FAILED) | TO(WEFTD_JOB_CANCELED),
@@ -39,42 +41,200 @@ static int move_locked(struct weftd_job *j, enum weftd_job_state to)
 
 /* ---- life ----------------------------------------------------------------------- */
 
+static void wake_waiters_locked(struct weftd_job *j);
+
+int weftd_job_create(struct weftd_jobs *t, const struct weftd_job_init *in, struct weftd_job **ret)
+{
+	size_t plen = in->key ? strlen(in->pipeline) : 0;
+	size_t extra = in->len + 1 + (in->key ? plen + 1 + in->key_len + 1 : 0);
+	struct weftd_job *j;
+	unsigned char *tail;
+	int r;
+
+	if (in->priority < WEFTD_PRIORITY_MIN || in->priority > WEFTD_PRIORITY_MAX ||
+	    (in->key && (in->key_len == 0 || in->key_len > WEFTD_JOB_KEY_MAX)))
+		return -EINVAL;
+	/* One allocation: the job, its payload (kept for its life), "pipeline\0key". */
+	j = calloc(1, sizeof(*j) + extra);
+	if (!j)
+		return -ENOMEM;
+	tail = (unsigned char *)(j + 1);
+	atomic_init(&j->refs, 1);
+	LIST_INIT(&j->waiters);
+	j->info.pipeline = in->pipeline;
+	j->info.owner = in->owner;
+	j->info.priority = in->priority;
+	r = weft_ctx_with_cancel(NULL, &j->info.ctx);
+	if (r < 0) {
+		free(j);
+		return r;
+	}
+	if (in->len)
+		memcpy(tail, in->payload, in->len);
+	j->payload = tail;
+	j->payload_len = in->len;
+	tail += in->len + 1;
+	if (in->key) {
+		memcpy(tail, in->pipeline, plen + 1);
+		memcpy(tail + plen + 1, in->key, in->key_len);
+		j->pkey = (const char *)tail;
+		j->pkey_len = plen + 1 + in->key_len;
+		j->info.key = (const char *)tail + plen + 1;
+		j->info.key_len = in->key_len;
+	}
+	j->cargo.input = (unsigned char *)j->payload;
+	j->cargo.input_len = in->len;
+	j->cargo.pipe = in->pipe;
+	if (in->id)
+		strncpy(j->info.id, in->id, WEFTD_JOB_ID_LEN);
+	weftd_jobs_stamp(t, j, !in->id);
+	j->info.created_ns = weft_now();
+	j->info.created_ms = in->created_ms ? in->created_ms
+					    : (j->info.created_ns + j->wall_off_ns) / 1000000;
+	j->run_at_ms = in->run_at_ms > 0 ? in->run_at_ms : 0;
+	j->state = j->run_at_ms > (j->info.created_ns + j->wall_off_ns) / 1000000 ? WEFTD_JOB_SCHEDULED
+										   : WEFTD_JOB_QUEUED;
+	*ret = j;
+	return 0;
+}
+
 int weftd_job_new(struct weftd_jobs *t, const char *id, uid_t owner, const char *pipeline,
 		  void *pipe, const void *payload, size_t len, struct weftd_job **ret)
 {
-	struct weftd_job *j = calloc(1, sizeof(*j));
-	int r;
+	return weftd_job_create(t, &(struct weftd_job_init){ .id = id, .owner = owner,
+		.pipeline = pipeline, .pipe = pipe, .payload = payload, .len = len }, ret);
+}
 
-	if (!j)
+void weftd_job_payload(const struct weftd_job *j, const void **p, size_t *len)
+{
+	*p = j->payload;
+	*len = j->payload_len;
+}
+
+bool weftd_job_input_is_payload(const struct weftd_job *j)
+{
+	return j->cargo.input == j->payload;
+}
+
+void weftd_job_drop_input(struct weftd_job *j)
+{
+	if (j->cargo.input != j->payload)
+		free(j->cargo.input);
+	j->cargo.input = NULL;
+	j->cargo.input_len = 0;
+}
+
+int weftd_job_restore_stage(struct weftd_job *j, uint32_t stage, const char *name,
+			    const void *input, size_t len)
+{
+	unsigned char *in = malloc(len + 1);
+	int r = 0;
+
+	if (!in)
 		return -ENOMEM;
-	atomic_init(&j->refs, 1);
-	j->state = WEFTD_JOB_QUEUED;
-	LIST_INIT(&j->waiters);
-	j->info.pipeline = pipeline;
-	j->info.owner = owner;
-	r = weft_ctx_with_cancel(NULL, &j->info.ctx);
-	if (r < 0)
-		goto fail;
-	j->cargo.input = malloc(len ? len : 1);
-	if (!j->cargo.input) {
-		r = -ENOMEM;
-		goto fail;
-	}
 	if (len)
-		memcpy(j->cargo.input, payload, len);
+		memcpy(in, input, len);
+	in[len] = '\0';
+	weftd_spin_lock(&j->lock);
+	if (j->state != WEFTD_JOB_QUEUED && j->state != WEFTD_JOB_SCHEDULED) {
+		r = -EBUSY;
+	} else {
+		__atomic_store_n(&j->state, WEFTD_JOB_QUEUED, __ATOMIC_RELAXED);
+		j->stage = stage;
+		j->stage_name = name;
+		j->attempts = 0;
+	}
+	weftd_spin_unlock(&j->lock);
+	if (r < 0) {
+		free(in);
+		return r;
+	}
+	weftd_job_drop_input(j); /* not in flight yet: the caller holds the cargo */
+	j->cargo.input = in;
 	j->cargo.input_len = len;
-	j->cargo.pipe = pipe;
-	if (id)
-		strncpy(j->info.id, id, WEFTD_JOB_ID_LEN);
-	weftd_jobs_stamp(t, j, !id);
-	j->info.created_ns = weft_now();
-	j->info.created_ms = (j->info.created_ns + j->wall_off_ns) / 1000000;
-	*ret = j;
 	return 0;
-fail:
-	weft_ctx_unref(j->info.ctx);
-	free(j);
+}
+
+static char *memdup0(const void *p, size_t len)
+{
+	char *s = malloc(len + 1);
+
+	if (s) {
+		if (len)
+			memcpy(s, p, len);
+		s[len] = '\0';
+	}
+	return s;
+}
+
+int weftd_job_restore_end(struct weftd_job *j, const struct weftd_job_end *end)
+{
+	char *out = NULL, *err = NULL, *log = NULL;
+	int r = 0;
+
+	if (!weftd_job_state_terminal(end->state))
+		return -EINVAL;
+	if ((end->state == WEFTD_JOB_DONE && !(out = memdup0(end->output, end->output_len))) ||
+	    (end->error && !(err = strdup(end->error))) ||
+	    (end->log && !(log = memdup0(end->log, end->log_len)))) {
+		r = -ENOMEM;
+		goto out;
+	}
+	weftd_spin_lock(&j->lock);
+	if (weftd_job_state_terminal(j->state)) {
+		r = -EINVAL;
+	} else {
+		/* not a move: the job ended before the restart, this restores it */
+		__atomic_store_n(&j->state, end->state, __ATOMIC_RELAXED);
+		j->output = out;
+		j->output_len = out ? end->output_len : 0;
+		j->error = err;
+		j->log = log;
+		j->log_len = log ? end->log_len : 0;
+		j->stage = end->stage;
+		j->stage_name = end->stage_name;
+		j->attempts = end->attempts;
+		j->started_ms = end->started_ms;
+		j->finished_ms = end->finished_ms;
+		out = err = log = NULL;
+		wake_waiters_locked(j);
+	}
+	weftd_spin_unlock(&j->lock);
+out:
+	free(out);
+	free(err);
+	free(log);
 	return r;
+}
+
+int weftd_job_requeue_failed(struct weftd_job *j, uint32_t stage, const char *name,
+			     unsigned char *input, size_t len, bool use_input)
+{
+	char *err;
+
+	weftd_spin_lock(&j->lock);
+	if (j->state != WEFTD_JOB_FAILED || j->cancel_requested) {
+		weftd_spin_unlock(&j->lock);
+		if (use_input && input != j->payload)
+			free(input);
+		return -EBUSY;
+	}
+	__atomic_store_n(&j->state, WEFTD_JOB_QUEUED, __ATOMIC_RELAXED);
+	j->stage = stage;
+	j->stage_name = name;
+	j->attempts = 0;
+	j->finished_ms = 0;
+	err = j->error;
+	j->error = NULL;
+	weftd_spin_unlock(&j->lock);
+	free(err);
+	if (use_input) {
+		/* a dead letter is held by nobody in flight: its cargo is ours here */
+		weftd_job_drop_input(j);
+		j->cargo.input = input;
+		j->cargo.input_len = len;
+	}
+	return 0;
 }
 
 struct weftd_job *weftd_job_ref(struct weftd_job *j)
@@ -89,7 +249,7 @@ struct weftd_job *weftd_job_unref(struct weftd_job *j)
 		if (j->release)
 			j->release(j->cargo.pipe);
 		weft_ctx_unref(j->info.ctx);
-		free(j->cargo.input);
+		weftd_job_drop_input(j);
 		free(j->output);
 		free(j->error);
 		free(j->log);
@@ -128,6 +288,17 @@ int weftd_job_begin_attempt(struct weftd_job *j, uint32_t stage, const char *nam
 	return r;
 }
 
+int weftd_job_due(struct weftd_job *j)
+{
+	int r = -ECANCELED;
+
+	weftd_spin_lock(&j->lock);
+	if (j->state == WEFTD_JOB_SCHEDULED)
+		r = move_locked(j, WEFTD_JOB_QUEUED);
+	weftd_spin_unlock(&j->lock);
+	return r;
+}
+
 int weftd_job_retrying(struct weftd_job *j)
 {
 	int r;
@@ -143,7 +314,7 @@ int weftd_job_advance(struct weftd_job *j, uint32_t next, const char *name)
 	int r;
 
 	weftd_spin_lock(&j->lock);
-	r = move_locked(j, WEFTD_JOB_QUEUED);
+	r = j->state == WEFTD_JOB_RUNNING ? move_locked(j, WEFTD_JOB_QUEUED) : -ECANCELED;
 	if (r == 0) {
 		j->stage = next;
 		j->stage_name = name;
@@ -152,8 +323,6 @@ int weftd_job_advance(struct weftd_job *j, uint32_t next, const char *name)
 	weftd_spin_unlock(&j->lock);
 	return r;
 }
-
-static void wake_waiters_locked(struct weftd_job *j);
 
 /* Job lock held. */
 static bool end_locked(struct weftd_job *j, enum weftd_job_state state, char *output,
@@ -199,9 +368,10 @@ int weftd_job_stop(struct weftd_job *j, const char *reason, int64_t now_ns)
 		r = -EALREADY;
 	} else {
 		j->cancel_requested = true;
-		/* A queued job sits in a stage queue: end it now, the worker that takes it
-		 * skips it. Otherwise the worker sees its ctx fire and ends it. */
-		if (j->state == WEFTD_JOB_QUEUED && end_locked(j, WEFTD_JOB_CANCELED, NULL, 0, err, now_ns))
+		/* A queued job sits in a stage queue (a scheduled one in a schedule): end it
+		 * now, whoever takes it out skips it. Otherwise the worker sees its ctx fire
+		 * and ends it. */
+		if ((j->state == WEFTD_JOB_QUEUED || j->state == WEFTD_JOB_SCHEDULED) && end_locked(j, WEFTD_JOB_CANCELED, NULL, 0, err, now_ns))
 			r = 1;
 	}
 	weftd_spin_unlock(&j->lock);
@@ -236,6 +406,11 @@ enum weftd_job_state weftd_job_state(struct weftd_job *j)
 	return s;
 }
 
+int64_t weftd_job_run_at_ms(const struct weftd_job *j)
+{
+	return j->run_at_ms;
+}
+
 bool weftd_job_cancel_requested(struct weftd_job *j)
 {
 	bool c;
@@ -254,6 +429,7 @@ void weftd_job_read(struct weftd_job *j, void (*fn)(const struct weftd_job_snap 
 	weftd_spin_lock(&j->lock);
 	fn(&(struct weftd_job_snap){
 		   .info = &j->info, .state = j->state, .cancel_requested = j->cancel_requested,
+		   .run_at_ms = j->state == WEFTD_JOB_SCHEDULED ? j->run_at_ms : 0,
 		   .stage = j->stage_name, .stage_index = j->stage, .attempts = j->attempts,
 		   .output = j->state == WEFTD_JOB_DONE ? j->output : NULL,
 		   .output_len = j->state == WEFTD_JOB_DONE ? j->output_len : 0,

@@ -8,11 +8,15 @@
  *   - its state, changed only by the transitions below (and the table's finish and cancel,
  *     jobs.h), each checked against one table:
  *
+ *   scheduled -> queued | failed | canceled        (waiting for its due time, holding no
+ *                                                   worker; queued: due, into stage 1)
  *   queued   -> running | failed | canceled        (sitting in a stage's queue; failed:
  *                                                   it could not be queued at all)
  *   running  -> queued (next stage) | retrying | done | failed | canceled
  *   retrying -> running | failed | canceled         (backoff sleep between attempts)
- *   done, failed, canceled: terminal.
+ *   failed   -> queued                              (a dead letter re-driven: only
+ *                                                   weftd_jobs_redrive, jobs.h)
+ *   done, failed, canceled: terminal (they end waits; failed only until a re-drive).
  * Once a cancel was requested, only the moves to a terminal state remain.
  *
  * Ownership: jobs are reference counted; whoever keeps a pointer (the table, a stage
@@ -32,6 +36,9 @@
 #include "proto/wire.h" /* enum weftd_job_state */
 
 #define WEFTD_JOB_ID_LEN 16 /* hex digits */
+#define WEFTD_JOB_KEY_MAX   256    /* bytes of an idempotency key */
+#define WEFTD_PRIORITY_MIN  (-100)
+#define WEFTD_PRIORITY_MAX  100
 /* The owner of a job whose submitter is not known (journaled before owners were): only
  * admins see it. As an owner filter (weftd_jobs_pick): every job. */
 #define WEFTD_JOB_NO_OWNER ((uid_t)-1)
@@ -48,6 +55,9 @@ struct weftd_job_info {
 	weft_ctx *ctx;                 /* cancelled by weftd_job_cancel; the attempts' parent */
 	int64_t created_ns;            /* weft_now() at creation, for latency */
 	int64_t created_ms;            /* Unix epoch ms */
+	int priority;                  /* WEFTD_PRIORITY_MIN..MAX, 0 by default */
+	const char *key;               /* idempotency key (owned by the job), NULL when none */
+	size_t key_len;
 };
 
 /* The engine's part of a job. The job module never reads it: it only frees input and
@@ -55,14 +65,18 @@ struct weftd_job_info {
  * flight (one worker at a time, or the submitter before it is queued) owns it. */
 struct weftd_job_cargo {
 	void *pipe;                    /* the engine's pipeline (one reference) */
-	unsigned char *input;          /* the current stage's input (malloc'd), may be NULL */
+	unsigned char *input;          /* the current stage's input: malloc'd, or the job's
+	                                  payload itself (weftd_job_input_is_payload), may be NULL */
 	size_t input_len;
+	void *sched;                   /* the engine's: the schedule holding it, NULL: none */
+	size_t sched_pos;              /* the engine's: its place there (1-based) */
 };
 
 /* A consistent view of a job's changing part, for weftd_job_read(). */
 struct weftd_job_snap {
 	const struct weftd_job_info *info;
 	enum weftd_job_state state;
+	int64_t run_at_ms;             /* scheduled: due time (Unix ms), else 0 */
 	bool cancel_requested;
 	const char *stage;             /* current (or last) stage; NULL before the first */
 	uint32_t stage_index;
@@ -82,13 +96,45 @@ static inline bool weftd_job_state_terminal(enum weftd_job_state s)
 	return s == WEFTD_JOB_DONE || s == WEFTD_JOB_FAILED || s == WEFTD_JOB_CANCELED;
 }
 
-/* A new queued job of table t, with the id given (NUL-terminated, at most
- * WEFTD_JOB_ID_LEN characters: a replayed job keeps its id) or, for NULL, a fresh one
- * (unique across restarts: a wall-clock-seeded counter), owned by owner; a copy of the payload as its
- * input; pipe in its cargo; its own cancellable ctx. The caller owns the one reference;
- * the job is not in the table yet. Returns 0 or -ENOMEM. */
+/* weftd_job_create's arguments. */
+struct weftd_job_init {
+	const char *id;                /* NULL: fresh; replay: the old id (NUL-terminated, at
+	                                  most WEFTD_JOB_ID_LEN characters) */
+	uid_t owner;
+	const char *pipeline;          /* name, owned by pipe */
+	void *pipe;                    /* into the cargo (its reference moves to the job) */
+	const void *payload;           /* the submitted input: copied, and KEPT for the job's */
+	size_t len;                    /*   life (status payload:true, retry from_start) */
+	int priority;                  /* WEFTD_PRIORITY_MIN..MAX */
+	const char *key;               /* copied; NULL: none */
+	size_t key_len;                /* 1..WEFTD_JOB_KEY_MAX when key */
+	int64_t run_at_ms;             /* Unix ms; > now: the job starts SCHEDULED */
+	int64_t created_ms;            /* 0: now; replay: the original acceptance time */
+};
+/* A new job of table t per in: queued (scheduled when in->run_at_ms is in the future),
+ * a fresh id unless in->id (unique across restarts: a wall-clock-seeded counter), its
+ * payload and key copied into the job's own allocation, the payload as the first stage's
+ * input; its own cancellable ctx. The caller owns the one reference; the job is not in
+ * the table yet. Returns 0, -EINVAL (priority out of range, key too long or empty) or
+ * -ENOMEM. */
+int weftd_job_create(struct weftd_jobs *t, const struct weftd_job_init *in, struct weftd_job **ret);
+/* weftd_job_create with defaults (priority 0, no key, at once). Kept for older callers. */
 int weftd_job_new(struct weftd_jobs *t, const char *id, uid_t owner, const char *pipeline,
 		  void *pipe, const void *payload, size_t len, struct weftd_job **ret);
+/* The submitted payload, borrowed while a reference is held (it never changes). */
+void weftd_job_payload(const struct weftd_job *j, const void **p, size_t *len);
+/* Is the cargo's input the payload (not malloc'd: free it with weftd_job_drop_input, and
+ * an action must copy it rather than take it)? */
+bool weftd_job_input_is_payload(const struct weftd_job *j);
+/* Let go of the cargo's input (freed unless it is the payload); input NULL afterwards.
+ * The cargo's holder only. */
+void weftd_job_drop_input(struct weftd_job *j);
+/* Replay only (before the job is placed): a live job resumes at stage `stage` (name,
+ * owned by the pipeline) with input (copied) as that stage's input; attempts start
+ * afresh. A scheduled job becomes queued at that stage. Returns 0, -ENOMEM, or -EBUSY
+ * when the job is not queued or scheduled. */
+int weftd_job_restore_stage(struct weftd_job *j, uint32_t stage, const char *name,
+			    const void *input, size_t len);
 struct weftd_job *weftd_job_ref(struct weftd_job *j);
 /* NULL ok; frees at the last reference (the cargo's input too, and its pipe through the
  * table's release hook). Returns NULL. */
@@ -110,6 +156,8 @@ int weftd_job_begin_attempt(struct weftd_job *j, uint32_t stage, const char *nam
 int weftd_job_retrying(struct weftd_job *j);
 /* running -> queued for stage next, attempts = 0. 0 or -ECANCELED as above. */
 int weftd_job_advance(struct weftd_job *j, uint32_t next, const char *name);
+/* scheduled -> queued (its due time came; stage 0). 0 or -ECANCELED as above. */
+int weftd_job_due(struct weftd_job *j);
 /* The end of a job is the table's: weftd_jobs_finish() and weftd_job_cancel() (jobs.h). */
 
 /* Keep the stderr tail of the last attempt (takes ownership of log, may be NULL). */
@@ -117,6 +165,8 @@ void weftd_job_set_log(struct weftd_job *j, char *log, size_t len);
 
 /* ---- queries ------------------------------------------------------------------------ */
 enum weftd_job_state weftd_job_state(struct weftd_job *j);
+/* The due time it was created with (Unix ms; 0: none). Fixed at creation. */
+int64_t weftd_job_run_at_ms(const struct weftd_job *j);
 bool weftd_job_cancel_requested(struct weftd_job *j);
 /* Call fn(snapshot, arg) under j's lock: fn must not park nor take another job's lock,
  * and the snapshot's strings are valid only during the call. */

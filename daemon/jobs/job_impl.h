@@ -38,10 +38,18 @@ struct weftd_job {
 	int64_t started_ms, finished_ms; /* Unix epoch ms, 0 = not yet */
 	LIST_HEAD(, weftd_job_waiter) waiters;
 	/* set at creation, then read-only */
+	const unsigned char *payload;  /* the submitted input, in this allocation (after the
+	                                  struct), NUL-terminated */
+	size_t payload_len;
+	int64_t run_at_ms;             /* due time asked for at creation (Unix ms), 0: none */
+	const char *pkey;              /* "pipeline\0key" (the key index's key), NULL: no key */
+	size_t pkey_len;
 	void (*release)(void *pipe);   /* the table's hook for cargo.pipe */
 	int64_t wall_off_ns;           /* the table's CLOCK_REALTIME - monotonic offset */
 	/* the table's, guarded by the table lock */
 	struct weftd_idmap_node idn;   /* id index */
+	struct weftd_idmap_node kidn;  /* (pipeline, key) index, when pkey */
+	bool key_indexed;              /* kidn is in the key index */
 	TAILQ_ENTRY(weftd_job) all;    /* every job, newest first */
 	TAILQ_ENTRY(weftd_job) fin;    /* finished jobs, oldest first (retention) */
 	int64_t finished_ns;           /* filed for retention at; 0 = not filed */
@@ -58,7 +66,16 @@ void weftd_jobs_stamp(struct weftd_jobs *t, struct weftd_job *j, bool fresh_id);
  * already), output and error being freed then. The table files j afterwards. */
 bool weftd_job_end(struct weftd_job *j, enum weftd_job_state state, char *output,
 		   size_t output_len, char *error, int64_t now_ns);
-/* Request j's cancel and cancel its ctx. A queued job ends at once (canceled, reason as its
+/* Replay only: put j (live, not in a queue) straight into terminal state per end, with
+ * its copies of output, error and log. 0, -ENOMEM or -EINVAL (not a terminal state). */
+struct weftd_job_end;
+int weftd_job_restore_end(struct weftd_job *j, const struct weftd_job_end *end);
+/* failed -> queued at stage (name), attempts 0, the error and end time cleared; input
+ * (malloc'd, or the payload; NULL keeps the cargo's) replaces the cargo's input. 0, or
+ * -EBUSY when j is not failed (nothing changed). */
+int weftd_job_requeue_failed(struct weftd_job *j, uint32_t stage, const char *name,
+			     unsigned char *input, size_t len, bool use_input);
+/* Request j's cancel and cancel its ctx. A queued or scheduled job ends at once (canceled, reason as its
  * error); a running or retrying one is left to its worker. Returns 1 if this call ended
  * j, 0 if j is left to its worker, -EALREADY if j had ended already. */
 int weftd_job_stop(struct weftd_job *j, const char *reason, int64_t now_ns);

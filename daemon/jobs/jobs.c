@@ -14,6 +14,7 @@ TAILQ_HEAD(job_list, weftd_job);
 struct weftd_jobs {
 	weftd_spin lock;           /* guards the index, the lists and the retention */
 	struct weftd_idmap ids;
+	struct weftd_idmap keys;   /* "pipeline\0key" of every job in the table with a key */
 	struct job_list all;       /* every job in the table, newest first */
 	struct job_list finished;  /* retained finished jobs, oldest first */
 	size_t count;              /* jobs in the table */
@@ -36,7 +37,8 @@ int weftd_jobs_new(const struct weftd_retention *keep, void (*release)(void *pip
 
 	if (!t)
 		return -ENOMEM;
-	if (weftd_idmap_init(&t->ids, 1024) < 0) {
+	if (weftd_idmap_init(&t->ids, 1024) < 0 || weftd_idmap_init(&t->keys, 16) < 0) {
+		weftd_idmap_done(&t->ids);
 		free(t);
 		return -ENOMEM;
 	}
@@ -78,24 +80,66 @@ void weftd_jobs_set_retention(struct weftd_jobs *t, const struct weftd_retention
 	weftd_spin_unlock(&t->lock);
 }
 
-void weftd_jobs_insert(struct weftd_jobs *t, struct weftd_job *j)
+/* The job of the key index node n. */
+static struct weftd_job *key_job(struct weftd_idmap_node *n)
 {
-	weftd_job_ref(j);
-	weftd_idmap_node_init(&j->idn, j->info.id, strlen(j->info.id));
-	weftd_spin_lock(&t->lock);
+	return (struct weftd_job *)((char *)n - offsetof(struct weftd_job, kidn));
+}
+
+/* Add j to the index and lists; table lock held. */
+static void link_locked(struct weftd_jobs *t, struct weftd_job *j)
+{
 	/* Ids are unique (a counter; a replayed id was unique before the restart). Were one
 	 * not, -EEXIST: the job would still be listed and retained, only not found by id. */
 	(void)weftd_idmap_insert(&t->ids, &j->idn);
+	if (j->pkey)
+		j->key_indexed = weftd_idmap_insert(&t->keys, &j->kidn) == 0;
 	TAILQ_INSERT_HEAD(&t->all, j, all);
 	j->in_table = true;
 	t->count++;
+}
+
+static void node_init(struct weftd_job *j)
+{
+	weftd_idmap_node_init(&j->idn, j->info.id, strlen(j->info.id));
+	if (j->pkey)
+		weftd_idmap_node_init(&j->kidn, j->pkey, j->pkey_len);
+}
+
+void weftd_jobs_insert(struct weftd_jobs *t, struct weftd_job *j)
+{
+	weftd_job_ref(j);
+	node_init(j);
+	weftd_spin_lock(&t->lock);
+	link_locked(t, j);
 	weftd_spin_unlock(&t->lock);
 }
 
-/* Unlink j from the index and the lists; table lock held. */
+int weftd_jobs_add(struct weftd_jobs *t, struct weftd_job *j, struct weftd_job **ret_dup)
+{
+	struct weftd_idmap_node *n = NULL;
+
+	node_init(j);
+	weftd_spin_lock(&t->lock);
+	if (j->pkey)
+		n = weftd_idmap_get(&t->keys, j->pkey, j->pkey_len);
+	if (n) {
+		*ret_dup = weftd_job_ref(key_job(n));
+	} else {
+		weftd_job_ref(j);
+		link_locked(t, j);
+	}
+	weftd_spin_unlock(&t->lock);
+	return n ? 1 : 0;
+}
+
+/* Unlink j from the indexes and the lists; table lock held. */
 static void unlink_locked(struct weftd_jobs *t, struct weftd_job *j)
 {
 	weftd_idmap_remove(&t->ids, &j->idn); /* a no-op for a duplicate never indexed */
+	if (j->key_indexed)
+		weftd_idmap_remove(&t->keys, &j->kidn);
+	j->key_indexed = false;
 	TAILQ_REMOVE(&t->all, j, all);
 	if (j->finished_ns) {
 		TAILQ_REMOVE(&t->finished, j, fin);
@@ -132,6 +176,26 @@ struct weftd_job *weftd_jobs_get(struct weftd_jobs *t, const char *id, size_t le
 	return j;
 }
 
+struct weftd_job *weftd_jobs_find_key(struct weftd_jobs *t, const char *pipeline,
+				      const char *key, size_t len)
+{
+	size_t plen = strlen(pipeline);
+	char buf[WEFTD_MAX_NAME + 1 + WEFTD_JOB_KEY_MAX];
+	struct weftd_idmap_node *n;
+	struct weftd_job *j = NULL;
+
+	if (plen > WEFTD_MAX_NAME || len > WEFTD_JOB_KEY_MAX)
+		return NULL;
+	memcpy(buf, pipeline, plen + 1);
+	memcpy(buf + plen + 1, key, len);
+	weftd_spin_lock(&t->lock);
+	n = weftd_idmap_get(&t->keys, buf, plen + 1 + len);
+	if (n)
+		j = weftd_job_ref(key_job(n));
+	weftd_spin_unlock(&t->lock);
+	return j;
+}
+
 struct weftd_jobs *weftd_jobs_free(struct weftd_jobs *t)
 {
 	struct weftd_job *j;
@@ -143,6 +207,7 @@ struct weftd_jobs *weftd_jobs_free(struct weftd_jobs *t)
 		weftd_job_unref(j);
 	}
 	weftd_idmap_done(&t->ids);
+	weftd_idmap_done(&t->keys);
 	free(t);
 	return NULL;
 }
@@ -176,6 +241,30 @@ static void unref_list(struct job_list *l)
 	}
 }
 
+/* File j (ended, in the table or not) for retention as finished at `at`, in order of
+ * finishing times; table lock held. */
+static void file_locked(struct weftd_jobs *t, struct weftd_job *j, int64_t at)
+{
+	struct weftd_job *after;
+
+	if (!j->in_table || j->finished_ns)
+		return;
+	/* no job lock: j has ended (weftd_job_end/stop took and released it after the
+	 * last write of output and log), and nothing writes them after the end */
+	j->kept_bytes = j->output_len + j->log_len;
+	j->finished_ns = at ? at : 1;
+	/* the finished list stays sorted: a replayed job's older time goes before newer */
+	after = TAILQ_LAST(&t->finished, job_list);
+	while (after && after->finished_ns > j->finished_ns)
+		after = TAILQ_PREV(after, job_list, fin);
+	if (after)
+		TAILQ_INSERT_AFTER(&t->finished, after, j, fin);
+	else
+		TAILQ_INSERT_HEAD(&t->finished, j, fin);
+	t->nfinished++;
+	t->finished_bytes += j->kept_bytes;
+}
+
 /* j has just ended: tell the hook, file j for retention, evict what is now over it. */
 static void file_finished(struct weftd_jobs *t, struct weftd_job *j, int64_t now)
 {
@@ -184,15 +273,7 @@ static void file_finished(struct weftd_jobs *t, struct weftd_job *j, int64_t now
 	if (t->on_finish)
 		t->on_finish(j, t->on_finish_arg);
 	weftd_spin_lock(&t->lock);
-	if (j->in_table) {
-		/* no job lock: j has ended (weftd_job_end/stop took and released it after the
-		 * last write of output and log), and nothing writes them after the end */
-		j->kept_bytes = j->output_len + j->log_len;
-		j->finished_ns = now ? now : 1;
-		TAILQ_INSERT_TAIL(&t->finished, j, fin);
-		t->nfinished++;
-		t->finished_bytes += j->kept_bytes;
-	}
+	file_locked(t, j, now);
 	evict_locked(t, now, &evicted);
 	weftd_spin_unlock(&t->lock);
 	unref_list(&evicted);
@@ -208,6 +289,76 @@ size_t weftd_jobs_expire(struct weftd_jobs *t, int64_t now_ns)
 	weftd_spin_unlock(&t->lock);
 	unref_list(&evicted);
 	return n;
+}
+
+/* ---- replay and dead letters ----------------------------------------------------- */
+
+int weftd_jobs_restore_finished(struct weftd_jobs *t, struct weftd_job *j,
+				const struct weftd_job_end *end)
+{
+	struct job_list evicted = TAILQ_HEAD_INITIALIZER(evicted);
+	int64_t now = weft_now();
+	/* the monotonic time it finished at: Unix ms back through the table's offset */
+	int64_t at = end->finished_ms * 1000000 - t->wall_off_ns;
+	int r = weftd_job_restore_end(j, end);
+
+	if (r < 0)
+		return r;
+	if (at > now)
+		at = now; /* the wall clock went back: keep it for a full retention */
+	weftd_spin_lock(&t->lock);
+	file_locked(t, j, at);
+	evict_locked(t, now, &evicted);
+	weftd_spin_unlock(&t->lock);
+	unref_list(&evicted);
+	return 0;
+}
+
+/* Take j off the finished list (live again); table lock held. */
+static void unfile_locked(struct weftd_jobs *t, struct weftd_job *j)
+{
+	if (!j->finished_ns)
+		return;
+	TAILQ_REMOVE(&t->finished, j, fin);
+	t->nfinished--;
+	t->finished_bytes -= j->kept_bytes;
+	j->finished_ns = 0;
+	j->kept_bytes = 0;
+}
+
+int weftd_jobs_redrive(struct weftd_jobs *t, struct weftd_job *j, uint32_t stage,
+		       const char *name, unsigned char *input, size_t len, bool use_input)
+{
+	int r;
+
+	/* under the table lock: a purge or an eviction of j cannot interleave */
+	weftd_spin_lock(&t->lock);
+	if (!j->in_table) {
+		weftd_spin_unlock(&t->lock);
+		if (use_input && input != j->payload)
+			free(input);
+		return -EBUSY;
+	}
+	r = weftd_job_requeue_failed(j, stage, name, input, len, use_input);
+	if (r == 0)
+		unfile_locked(t, j);
+	weftd_spin_unlock(&t->lock);
+	return r;
+}
+
+int weftd_jobs_purge(struct weftd_jobs *t, struct weftd_job *j)
+{
+	bool ok;
+
+	weftd_spin_lock(&t->lock);
+	ok = j->in_table && __atomic_load_n(&j->state, __ATOMIC_RELAXED) == WEFTD_JOB_FAILED;
+	if (ok)
+		unlink_locked(t, j);
+	weftd_spin_unlock(&t->lock);
+	if (!ok)
+		return -EBUSY;
+	weftd_job_unref(j); /* the table's */
+	return 0;
 }
 
 /* ---- ending jobs ------------------------------------------------------------------ */

@@ -36,12 +36,51 @@ void weftd_jobs_set_retention(struct weftd_jobs *t, const struct weftd_retention
  * filed for retention; any fiber, under no lock; must not park). Set before jobs run. */
 void weftd_jobs_set_on_finish(struct weftd_jobs *t, void (*fn)(struct weftd_job *j, void *arg),
 			      void *arg);
-/* Add j to the table (the table takes its own reference). */
+/* Add j to the table (the table takes its own reference), indexing its id and its
+ * (pipeline, key) when it has a key (a key already held stays with its holder: j is then
+ * not found by key). */
 void weftd_jobs_insert(struct weftd_jobs *t, struct weftd_job *j);
-/* Take j out again (submit refused after insert); drops the table's reference. */
+/* weftd_jobs_insert unless j has a key that a job in the table (live or retained) of the
+ * same pipeline holds: then nothing is added and *ret_dup is that job (a new reference).
+ * Returns 0 (added) or 1 (duplicate). The check and the insert are one step. */
+int weftd_jobs_add(struct weftd_jobs *t, struct weftd_job *j, struct weftd_job **ret_dup);
+/* Take j out again (submit refused after insert; a purge); drops the table's reference
+ * and frees its key. */
 void weftd_jobs_remove(struct weftd_jobs *t, struct weftd_job *j);
 /* Look up len bytes of id. Returns a new reference or NULL. */
 struct weftd_job *weftd_jobs_get(struct weftd_jobs *t, const char *id, size_t len);
+/* The job of pipeline holding key (len bytes), live or retained: a new reference or NULL. */
+struct weftd_job *weftd_jobs_find_key(struct weftd_jobs *t, const char *pipeline,
+				      const char *key, size_t len);
+
+/* ---- replay and dead letters ----------------------------------------------------- */
+/* How a job ended before a restart (weftd_jobs_restore_finished). */
+struct weftd_job_end {
+	enum weftd_job_state state;    /* DONE, FAILED or CANCELED */
+	const void *output;            /* copied */
+	size_t output_len;
+	const char *error;             /* copied, may be NULL */
+	const char *log;               /* copied, may be NULL */
+	size_t log_len;
+	uint32_t stage, attempts;
+	const char *stage_name;        /* owned by the pipeline, may be NULL */
+	int64_t started_ms, finished_ms; /* Unix epoch ms */
+};
+/* Replay only: j (created, in the table, never queued) ended as it was before the
+ * restart, filed for retention by its original finished time (expired ones are evicted
+ * at once: the caller's reference may then be the last). The finish hook is not called.
+ * Returns 0, -EINVAL (not a terminal state, or j not live) or -ENOMEM. */
+int weftd_jobs_restore_finished(struct weftd_jobs *t, struct weftd_job *j,
+				const struct weftd_job_end *end);
+/* Re-drive a dead letter: failed -> queued at stage (name, owned by the pipeline) under
+ * fresh attempts, out of the retained list (live again). input: the stage's input
+ * (malloc'd, taken) when use_input, else the cargo keeps the input it failed with.
+ * Returns 0, or -EBUSY when j is not failed (nothing changed, input freed). */
+int weftd_jobs_redrive(struct weftd_jobs *t, struct weftd_job *j, uint32_t stage,
+		       const char *name, unsigned char *input, size_t len, bool use_input);
+/* Delete a dead letter from the table (its key too). Returns 0, or -EBUSY when j is not
+ * failed or not in the table. */
+int weftd_jobs_purge(struct weftd_jobs *t, struct weftd_job *j);
 
 /* ---- ending jobs ------------------------------------------------------------------ */
 /* End j (a job of t): state is done (takes output), failed or canceled (error is copied),

@@ -130,7 +130,7 @@ static void op_submit(struct conn *c, struct weftd_buf *b, const struct weftd_re
 {
 	struct weftd_job *j;
 	int r = weftd_engine_submit(c->srv->eng, req->pipeline, req->payload, req->payload_len,
-				    c->uid, &j);
+				    c->uid, NULL, &j);
 
 	if (r < 0) {
 		srv_resp_errno(b, req->id, r, req->pipeline);

@@ -17,6 +17,7 @@ struct job_copy {
 	size_t output_len;
 	size_t log_len;
 	int64_t started_ms, finished_ms;
+	int64_t run_at_ms;
 };
 
 static void job_copy_fn(const struct weftd_job_snap *s, void *arg)
@@ -29,6 +30,7 @@ static void job_copy_fn(const struct weftd_job_snap *s, void *arg)
 		.has_output = s->output != NULL, .has_error = s->error != NULL,
 		.output_len = s->output_len, .log_len = s->log_len,
 		.started_ms = s->started_ms, .finished_ms = s->finished_ms,
+		.run_at_ms = s->run_at_ms,
 	};
 	snprintf(c->stage, sizeof(c->stage), "%s", s->stage ? s->stage : "");
 	snprintf(c->error, sizeof(c->error), "%s", s->error ? s->error : "");

@@ -39,7 +39,7 @@ static struct weftd_job *run_job(struct weftd_engine *e, const char *pipe, const
 				 int *ret_r)
 {
 	struct weftd_job *j;
-	int r = weftd_engine_submit(e, pipe, payload, strlen(payload), getuid(), &j);
+	int r = weftd_engine_submit(e, pipe, payload, strlen(payload), getuid(), NULL, &j);
 	*ret_r = r;
 	if (r < 0)
 		return NULL;
@@ -83,7 +83,7 @@ static void reload_main(void *arg)
 	j = run_job(e, "keep", "a", &r);
 	assert_output(j, "A");
 	weftd_job_unref(j);
-	assert_int_equal(weftd_engine_submit(e, "slow", "x", 1, getuid(), &inflight), 0);
+	assert_int_equal(weftd_engine_submit(e, "slow", "x", 1, getuid(), NULL, &inflight), 0);
 	weft_sleep(NULL, 50 * WEFT_MSEC); /* running its first stage under the old settings */
 
 	assert_int_equal(weftd_engine_reload(e, conf(CONF_B), &st, err, sizeof(err)), 0);
@@ -202,7 +202,7 @@ static void count_submitter(void *arg)
 	struct count_test *t = arg;
 	struct weftd_job *jobs[COUNT_JOBS];
 	for (int i = 0; i < COUNT_JOBS; i++)
-		assert_int_equal(weftd_engine_submit(t->e, "two", "x", 1, getuid(), &jobs[i]), 0);
+		assert_int_equal(weftd_engine_submit(t->e, "two", "x", 1, getuid(), NULL, &jobs[i]), 0);
 	assert_int_equal(weftd_jobs_wait(NULL, jobs, COUNT_JOBS, 10 * WEFT_SEC), 0);
 	for (int i = 0; i < COUNT_JOBS; i++)
 		weftd_job_unref(jobs[i]);
@@ -258,14 +258,14 @@ static void refusals_main(void *arg)
 	struct weftd_job *a, *b, *c = NULL;
 
 	assert_int_equal(weftd_engine_start(e), 0);
-	assert_int_equal(weftd_engine_submit(e, "nope", "x", 1, getuid(), &c), -ENOENT);
-	assert_int_equal(weftd_engine_submit(e, "slow", "a", 1, getuid(), &a), 0);
+	assert_int_equal(weftd_engine_submit(e, "nope", "x", 1, getuid(), NULL, &c), -ENOENT);
+	assert_int_equal(weftd_engine_submit(e, "slow", "a", 1, getuid(), NULL, &a), 0);
 	while (weftd_job_state(a) != WEFTD_JOB_RUNNING) /* the one worker holds it */
 		weft_sleep(NULL, WEFT_MSEC);
-	assert_int_equal(weftd_engine_submit(e, "slow", "b", 1, getuid(), &b), 0); /* the queue's one slot */
-	assert_int_equal(weftd_engine_submit(e, "slow", "c", 1, getuid(), &c), -EAGAIN);
+	assert_int_equal(weftd_engine_submit(e, "slow", "b", 1, getuid(), NULL, &b), 0); /* the queue's one slot */
+	assert_int_equal(weftd_engine_submit(e, "slow", "c", 1, getuid(), NULL, &c), -EAGAIN);
 	weftd_engine_set_intake(e, false);
-	assert_int_equal(weftd_engine_submit(e, "slow", "c", 1, getuid(), &c), -ESHUTDOWN);
+	assert_int_equal(weftd_engine_submit(e, "slow", "c", 1, getuid(), NULL, &c), -ESHUTDOWN);
 	assert_null(c);
 	weftd_engine_stop(e);
 	assert_int_equal(weftd_job_state(a), WEFTD_JOB_CANCELED);
@@ -329,17 +329,17 @@ static void backpressure_main(void *arg)
 	struct weftd_job *a, *b, *c, *d = NULL, *x = NULL;
 
 	assert_int_equal(weftd_engine_start(e), 0);
-	assert_int_equal(weftd_engine_submit(e, "slow", "a", 1, getuid(), &a), 0);
+	assert_int_equal(weftd_engine_submit(e, "slow", "a", 1, getuid(), NULL, &a), 0);
 	bp_wait_running(a);
-	assert_int_equal(weftd_engine_submit(e, "slow", "b", 1, getuid(), &b), 0);
-	assert_int_equal(weftd_engine_submit(e, "slow", "c", 1, getuid(), &c), 0); /* queue: 2 */
+	assert_int_equal(weftd_engine_submit(e, "slow", "b", 1, getuid(), NULL, &b), 0);
+	assert_int_equal(weftd_engine_submit(e, "slow", "c", 1, getuid(), NULL, &c), 0); /* queue: 2 */
 	struct bp_figs f = bp_read(e);
 	assert_int_equal(f.queued, 2);
 	assert_int_equal(f.busy, 0);
 	assert_int_equal(bp_jobs(e), 3);
 	/* full: refused, counted as busy, the job not kept */
 	for (int i = 1; i <= 3; i++) {
-		assert_int_equal(weftd_engine_submit(e, "slow", "d", 1, getuid(), &d), -EAGAIN);
+		assert_int_equal(weftd_engine_submit(e, "slow", "d", 1, getuid(), NULL, &d), -EAGAIN);
 		assert_null(d);
 		f = bp_read(e);
 		assert_int_equal(f.busy, i);
@@ -350,8 +350,8 @@ static void backpressure_main(void *arg)
 	/* one slot drained (a ends, the worker takes b): exactly one more fits */
 	assert_true(weftd_engine_cancel(e, a, "test"));
 	bp_wait_running(b);
-	assert_int_equal(weftd_engine_submit(e, "slow", "d", 1, getuid(), &d), 0);
-	assert_int_equal(weftd_engine_submit(e, "slow", "x", 1, getuid(), &x), -EAGAIN);
+	assert_int_equal(weftd_engine_submit(e, "slow", "d", 1, getuid(), NULL, &d), 0);
+	assert_int_equal(weftd_engine_submit(e, "slow", "x", 1, getuid(), NULL, &x), -EAGAIN);
 	assert_null(x);
 	f = bp_read(e);
 	assert_int_equal(f.busy, 4);
@@ -398,13 +398,13 @@ static void idle_main(void *arg)
 	assert_int_equal(weftd_engine_start(e), 0);
 	assert_int_equal(weftd_engine_wait_idle(e, NULL), 0); /* no job at all */
 	for (int i = 0; i < 4; i++)
-		assert_int_equal(weftd_engine_submit(e, "slow", "x", 1, getuid(), &jobs[i]), 0);
+		assert_int_equal(weftd_engine_submit(e, "slow", "x", 1, getuid(), NULL, &jobs[i]), 0);
 	assert_int_equal(weftd_engine_wait_idle(e, NULL), 0);
 	for (int i = 0; i < 4; i++) {
 		assert_int_equal(weftd_job_state(jobs[i]), WEFTD_JOB_DONE);
 		weftd_job_unref(jobs[i]);
 	}
-	assert_int_equal(weftd_engine_submit(e, "stuck", "x", 1, getuid(), &stuck), 0);
+	assert_int_equal(weftd_engine_submit(e, "stuck", "x", 1, getuid(), NULL, &stuck), 0);
 	assert_int_equal(weft_ctx_with_timeout(NULL, 20 * WEFT_MSEC, &ctx), 0);
 	assert_int_equal(weftd_engine_wait_idle(e, ctx), -ETIMEDOUT);
 	weft_ctx_unref(ctx);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "proto/reply.h"
@@ -37,9 +38,12 @@ static char *sdup(const char *s)
 static void test_transitions(void **state)
 {
 	const enum weftd_job_state Q = WEFTD_JOB_QUEUED, R = WEFTD_JOB_RUNNING, T = WEFTD_JOB_RETRYING,
-		D = WEFTD_JOB_DONE, F = WEFTD_JOB_FAILED, C = WEFTD_JOB_CANCELED;
+		D = WEFTD_JOB_DONE, F = WEFTD_JOB_FAILED, C = WEFTD_JOB_CANCELED,
+		S = WEFTD_JOB_SCHEDULED;
 	/* allowed[from] = bitmask of to */
 	unsigned allowed[WEFTD_JOB__MAX] = { 0 };
+	allowed[S] = 1u << Q | 1u << F | 1u << C;
+	allowed[F] = 1u << Q; /* the re-drive of a dead letter */
 	allowed[Q] = 1u << R | 1u << F | 1u << C;
 	allowed[R] = 1u << Q | 1u << T | 1u << D | 1u << F | 1u << C;
 	allowed[T] = 1u << R | 1u << F | 1u << C;
@@ -47,14 +51,34 @@ static void test_transitions(void **state)
 		for (int to = 0; to < WEFTD_JOB__MAX; to++)
 			assert_int_equal(weftd_job_transition_ok((enum weftd_job_state)from, (enum weftd_job_state)to), !!(allowed[from] & (1u << to)));
 	assert_true(weftd_job_state_terminal(D) && weftd_job_state_terminal(F) && weftd_job_state_terminal(C));
-	assert_false(weftd_job_state_terminal(Q) || weftd_job_state_terminal(R) || weftd_job_state_terminal(T));
+	assert_false(weftd_job_state_terminal(Q) || weftd_job_state_terminal(R) || weftd_job_state_terminal(T) ||
+		     weftd_job_state_terminal(S));
+}
+
+/* A new job of t, due in an hour (scheduled). */
+static struct weftd_job *mkjob_later(struct weftd_jobs *t)
+{
+	struct weftd_job *j;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	assert_int_equal(weftd_job_create(t, &(struct weftd_job_init){ .owner = 1000, .pipeline = "p",
+		.payload = "x", .len = 1, .run_at_ms = ts.tv_sec * 1000 + 3600 * 1000 }, &j), 0);
+	weftd_jobs_insert(t, j);
+	return j;
 }
 
 /* A new job of t brought to state s along legal moves. */
 static struct weftd_job *job_in(struct weftd_jobs *t, enum weftd_job_state s)
 {
-	struct weftd_job *j = mkjob(t, "p", "");
+	struct weftd_job *j;
 
+	if (s == WEFTD_JOB_SCHEDULED) {
+		j = mkjob_later(t);
+		assert_int_equal(weftd_job_state(j), WEFTD_JOB_SCHEDULED);
+		return j;
+	}
+	j = mkjob(t, "p", "");
 	if (s == WEFTD_JOB_QUEUED)
 		return j;
 	assert_int_equal(weftd_job_begin_attempt(j, 0, "s0", 1, weft_now()), 0);
@@ -66,12 +90,30 @@ static struct weftd_job *job_in(struct weftd_jobs *t, enum weftd_job_state s)
 	return j;
 }
 
-/* Try the move to 'to' through the function that makes it; true if it was taken. */
+/* Try the move to 'to' through the function that makes it; true if it was taken. To
+ * queued, that depends on where from: a due scheduled job, a re-driven dead letter, a
+ * job done with a stage; the others' functions refuse the move (checked too). */
 static bool try_move(struct weftd_jobs *t, struct weftd_job *j, enum weftd_job_state to)
 {
+	enum weftd_job_state from = weftd_job_state(j);
+
 	switch (to) {
 	case WEFTD_JOB_QUEUED:
+		if (from == WEFTD_JOB_SCHEDULED) {
+			assert_int_equal(weftd_job_advance(j, 1, "s1"), -ECANCELED);
+			assert_int_equal(weftd_jobs_redrive(t, j, 0, "s0", NULL, 0, false), -EBUSY);
+			return weftd_job_due(j) == 0;
+		}
+		if (from == WEFTD_JOB_FAILED) {
+			assert_int_equal(weftd_job_advance(j, 1, "s1"), -ECANCELED);
+			assert_int_equal(weftd_job_due(j), -ECANCELED);
+			return weftd_jobs_redrive(t, j, 0, "s0", NULL, 0, false) == 0;
+		}
+		assert_int_equal(weftd_jobs_redrive(t, j, 0, "s0", NULL, 0, false), -EBUSY);
+		assert_int_equal(weftd_job_due(j), -ECANCELED);
 		return weftd_job_advance(j, 1, "s1") == 0;
+	case WEFTD_JOB_SCHEDULED:
+		return false; /* nothing moves a job back to scheduled */
 	case WEFTD_JOB_RUNNING:
 		return weftd_job_begin_attempt(j, 0, "s0", 2, weft_now()) == 0;
 	case WEFTD_JOB_RETRYING:
@@ -88,9 +130,8 @@ static void test_moves(void **state)
 	struct weftd_jobs *t;
 
 	assert_int_equal(weftd_jobs_new(&(struct weftd_retention){ 1000, WEFT_SEC * 3600, UINT64_MAX }, NULL, &t), 0);
-	/* SCHEDULED has no move yet: the delayed jobs' moves come with their engine */
-	for (int from = 0; from < WEFTD_JOB_SCHEDULED; from++) {
-		for (int to = 0; to < WEFTD_JOB_SCHEDULED; to++) {
+	for (int from = 0; from < WEFTD_JOB__MAX; from++) {
+		for (int to = 0; to < WEFTD_JOB__MAX; to++) {
 			struct weftd_job *j = job_in(t, (enum weftd_job_state)from);
 			bool ok = weftd_job_transition_ok((enum weftd_job_state)from, (enum weftd_job_state)to);
 			assert_int_equal(try_move(t, j, (enum weftd_job_state)to), ok);
@@ -102,6 +143,10 @@ static void test_moves(void **state)
 	for (int from = WEFTD_JOB_RUNNING; from <= WEFTD_JOB_RETRYING; from++) {
 		for (int to = 0; to < WEFTD_JOB__MAX; to++) {
 			struct weftd_job *j = job_in(t, (enum weftd_job_state)from);
+			if (to == WEFTD_JOB_SCHEDULED) {
+				weftd_job_unref(j);
+				continue;
+			}
 			bool ok = weftd_job_transition_ok((enum weftd_job_state)from, (enum weftd_job_state)to) &&
 				  weftd_job_state_terminal((enum weftd_job_state)to);
 			assert_true(weftd_job_cancel(t, j, "by test"));
