@@ -55,7 +55,7 @@ static int io_writev(void *arg, int fd, const struct iovec *iov, int cnt, int64_
 	for (int i = 0; i < cnt && left >= iov[i].iov_len; left -= iov[i].iov_len, i++) {
 		struct weftd_jrec rec;
 		if (weftd_jrec_decode(iov[i].iov_base, iov[i].iov_len, &rec) <= 0 ||
-		    rec.type != WEFTD_JREC_ACCEPT)
+		    (rec.type != WEFTD_JREC_ACCEPT && rec.type != WEFTD_JREC_ACCEPT2))
 			continue;
 		atomic_fetch_add(&g_io.written, 1);
 		if (rec.payload_len == 2 && memcmp(rec.payload, "K1", 2) == 0)
