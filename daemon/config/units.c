@@ -193,3 +193,89 @@ int weftd_format_duration(uint64_t ns, char *buf, size_t size)
 	}
 	return (int)off;
 }
+
+/* n decimal digits at s[*pos], in [lo, hi]; -1 when not. */
+static int digits(const char *s, size_t len, size_t *pos, int n, int lo, int hi)
+{
+	int v = 0;
+
+	if (*pos + (size_t)n > len)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		char c = s[(*pos)++];
+		if (c < '0' || c > '9')
+			return -1;
+		v = v * 10 + (c - '0');
+	}
+	return v >= lo && v <= hi ? v : -1;
+}
+
+static bool sep_at(const char *s, size_t len, size_t *pos, const char *any)
+{
+	if (*pos >= len || !strchr(any, s[*pos]) || s[*pos] == '\0')
+		return false;
+	(*pos)++;
+	return true;
+}
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (Howard Hinnant's
+ * days_from_civil: no table, no timegm, no TZ). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+int weftd_parse_rfc3339(const char *s, size_t len, int64_t *ret_ms)
+{
+	static const unsigned char mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	size_t pos = 0;
+	int y, mo, d, h, mi, sec, ms = 0, off = 0;
+
+	if (!s || !ret_ms)
+		return -EINVAL;
+	if ((y = digits(s, len, &pos, 4, 1970, 9999)) < 0 || !sep_at(s, len, &pos, "-") ||
+	    (mo = digits(s, len, &pos, 2, 1, 12)) < 0 || !sep_at(s, len, &pos, "-") ||
+	    (d = digits(s, len, &pos, 2, 1, mdays[mo - 1])) < 0 || !sep_at(s, len, &pos, "Tt ") ||
+	    (h = digits(s, len, &pos, 2, 0, 23)) < 0 || !sep_at(s, len, &pos, ":") ||
+	    (mi = digits(s, len, &pos, 2, 0, 59)) < 0 || !sep_at(s, len, &pos, ":") ||
+	    (sec = digits(s, len, &pos, 2, 0, 60)) < 0)
+		return -EINVAL;
+	if (mo == 2 && d == 29 && (y % 4 || (y % 100 == 0 && y % 400)))
+		return -EINVAL;
+	if (sec == 60) { /* a leap second: the last instant of the minute */
+		sec = 59;
+		ms = 999;
+	}
+	if (sep_at(s, len, &pos, ".")) {
+		int k = 0;
+		for (; pos < len && s[pos] >= '0' && s[pos] <= '9'; pos++, k++)
+			if (k < 3 && ms != 999)
+				ms = ms * 10 + (s[pos] - '0');
+		if (k == 0)
+			return -EINVAL;
+		for (; k < 3 && ms != 999; k++)
+			ms *= 10;
+	}
+	if (sep_at(s, len, &pos, "Zz")) {
+		off = 0;
+	} else if (pos < len && (s[pos] == '+' || s[pos] == '-')) {
+		int sign = s[pos++] == '-' ? -1 : 1, oh, om;
+		if ((oh = digits(s, len, &pos, 2, 0, 23)) < 0 || !sep_at(s, len, &pos, ":") ||
+		    (om = digits(s, len, &pos, 2, 0, 59)) < 0)
+			return -EINVAL;
+		off = sign * (oh * 60 + om);
+	} else {
+		return -EINVAL;
+	}
+	if (pos != len)
+		return -EINVAL;
+	int64_t secs = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec -
+		       (int64_t)off * 60;
+	*ret_ms = secs * 1000 + ms;
+	return 0;
+}

@@ -26,6 +26,12 @@ int weftd_parse_size(const char *s, size_t len, uint64_t *ret);
  * count, -ERANGE when the count exceeds UINT32_MAX. */
 int weftd_parse_rate(const char *s, size_t len, uint32_t *ret_count, uint64_t *ret_per_ns);
 
+/* Parse an RFC 3339 timestamp of len bytes, "2026-12-03T14:00:00Z": date, 'T' (or 't' or
+ * a space), time with optional fraction (digits past milliseconds are dropped), then 'Z'
+ * (or 'z') or an offset "+01:00". Years 1970 to 9999; a leap second (:60) counts as :59.999.
+ * Returns 0 with Unix epoch milliseconds in *ret_ms, or -EINVAL. */
+int weftd_parse_rfc3339(const char *s, size_t len, int64_t *ret_ms);
+
 /* Format ns as the shortest exact duration string ("1h30m", "250ms", "0s") into buf.
  * Returns the length written (truncated to size-1 like snprintf). */
 int weftd_format_duration(uint64_t ns, char *buf, size_t size);

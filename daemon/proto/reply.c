@@ -52,6 +52,13 @@ void weftd_json_job(struct weftd_buf *b, const char *key, const struct weftd_job
 		weftd_json_u64(b, "stage_index", j->stage_index);
 	}
 	weftd_json_u64(b, "attempts", j->attempts);
+	weftd_json_i64(b, "priority", j->priority);
+	if (j->key)
+		weftd_json_str(b, "key", j->key, j->key_len);
+	if (j->run_at_ms)
+		weftd_json_i64(b, "run_at_ms", j->run_at_ms);
+	if (j->has_payload)
+		weftd_json_bytes(b, "payload", "payload_b64", j->payload, j->payload_len);
 	if (j->has_output)
 		weftd_json_bytes(b, "output", "output_b64", j->output, j->output_len);
 	if (j->error)

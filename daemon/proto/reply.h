@@ -36,6 +36,13 @@ struct weftd_job_view {
 	int64_t created_ms;         /* Unix epoch milliseconds; 0 = omitted */
 	int64_t started_ms;
 	int64_t finished_ms;
+	int priority;
+	const char *key;            /* idempotency key; NULL omitted */
+	size_t key_len;
+	int64_t run_at_ms;          /* scheduled: due time; 0 = omitted */
+	bool has_payload;           /* status payload:true: the submitted input */
+	const void *payload;
+	size_t payload_len;
 };
 
 /* The job object of PROTOCOL.md as a member (key) or array element (NULL). */

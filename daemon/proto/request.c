@@ -20,8 +20,11 @@
 
 enum field {
 	F_ID, F_OP, F_PIPELINE, F_JOB, F_JOBS, F_PAYLOAD, F_PAYLOAD_B64, F_WAIT, F_TIMEOUT,
-	F_STATE, F_LIMIT, F_OUTPUTS, F__N,
+	F_STATE, F_LIMIT, F_OUTPUTS, F_DELAY, F_RUN_AT, F_PRIORITY, F_KEY, F_ALL, F_FROM_START,
+	F__N,
 };
+
+#define UNKNOWN_SHOWN 40 /* bytes of an unknown member's name quoted in the error */
 
 /* One parse in progress: the line and the value of each known member. */
 struct parse {
@@ -29,18 +32,19 @@ struct parse {
 	const char *line;
 	unsigned ops;                 /* bit of the request's op; every bit until "op" is read */
 	struct jscan_val v[F__N];     /* JSCAN_NONE when absent */
+	struct jscan_val unknown;     /* the first member no field names (JSCAN_NONE: none) */
 };
 
 typedef int field_fn(struct parse *p, enum field f);
 static field_fn read_id, read_op, read_name, read_jobs, read_payload, read_payload_b64,
-	read_bool, read_timeout, read_state, read_limit;
+	read_bool, read_timeout, read_state, read_limit, read_run_at, read_priority;
 
 #define OP(x) (1u << WEFTD_OP_##x)
 #define ALL_OPS ((1u << WEFTD_OP__MAX) - 1)
 
 /* The request's members: what PROTOCOL.md lists, with the ops that read each one. Any
- * other member is validated as JSON and ignored, so newer clients work with older
- * daemons. */
+ * other member, or one the op does not read, is refused (bad_field): a misspelt or
+ * misplaced option must not be dropped silently ("delay" ignored runs a job at once). */
 static const struct field_def {
 	const char *name;
 	size_t len;
@@ -52,18 +56,25 @@ static const struct field_def {
 #define F(name) name, sizeof(name) - 1
 	[F_ID]          = { F("id"), ALL_OPS, 0, 0, read_id },
 	[F_OP]          = { F("op"), ALL_OPS, ALL_OPS, 0, read_op },
-	[F_PIPELINE]    = { F("pipeline"), OP(SUBMIT) | OP(LIST) | OP(STATS), OP(SUBMIT),
+	[F_PIPELINE]    = { F("pipeline"), OP(SUBMIT) | OP(LIST) | OP(STATS) | OP(PAUSE) |
+			    OP(RESUME) | OP(RETRY) | OP(PURGE), OP(SUBMIT) | OP(PAUSE),
 			    WEFTD_NAME_MAX, read_name },
-	[F_JOB]         = { F("job"), OP(STATUS) | OP(CANCEL) | OP(WAIT), OP(STATUS) | OP(CANCEL),
-			    WEFTD_JOB_ID_MAX, read_name },
+	[F_JOB]         = { F("job"), OP(STATUS) | OP(CANCEL) | OP(WAIT) | OP(RETRY) | OP(PURGE),
+			    OP(STATUS) | OP(CANCEL), WEFTD_JOB_ID_MAX, read_name },
 	[F_JOBS]        = { F("jobs"), OP(WAIT), 0, WEFTD_JOB_ID_MAX, read_jobs },
-	[F_PAYLOAD]     = { F("payload"), OP(SUBMIT), 0, 0, read_payload },
+	[F_PAYLOAD]     = { F("payload"), OP(SUBMIT) | OP(STATUS), 0, 0, read_payload },
 	[F_PAYLOAD_B64] = { F("payload_b64"), OP(SUBMIT), 0, 0, read_payload_b64 },
 	[F_WAIT]        = { F("wait"), OP(SUBMIT), 0, 0, read_bool },
 	[F_TIMEOUT]     = { F("timeout"), OP(SUBMIT) | OP(WAIT), 0, 0, read_timeout },
 	[F_STATE]       = { F("state"), OP(LIST), 0, 0, read_state },
 	[F_LIMIT]       = { F("limit"), OP(LIST), 0, 0, read_limit },
 	[F_OUTPUTS]     = { F("outputs"), OP(LIST), 0, 0, read_bool },
+	[F_DELAY]       = { F("delay"), OP(SUBMIT), 0, 0, read_timeout },
+	[F_RUN_AT]      = { F("run_at"), OP(SUBMIT), 0, 0, read_run_at },
+	[F_PRIORITY]    = { F("priority"), OP(SUBMIT), 0, 0, read_priority },
+	[F_KEY]         = { F("key"), OP(SUBMIT), 0, WEFTD_KEY_MAX, read_name },
+	[F_ALL]         = { F("all"), OP(RETRY) | OP(PURGE), 0, 0, read_bool },
+	[F_FROM_START]  = { F("from_start"), OP(RETRY), 0, 0, read_bool },
 #undef F
 };
 
@@ -237,7 +248,8 @@ static int read_op(struct parse *p, enum field f)
 	return req_fail(p->req, WEFTD_ERR_UNKNOWN_OP, "unknown op \"%s\"", name);
 }
 
-/* "pipeline", "job": 1 to max bytes without NUL, copied with a NUL into the arena. */
+/* "pipeline", "job", "key": 1 to max bytes without NUL, copied with a NUL into request
+ * storage. */
 static int read_name(struct parse *p, enum field f)
 {
 	const struct jscan_val *v = &p->v[f];
@@ -249,11 +261,16 @@ static int read_name(struct parse *p, enum field f)
 	if (len == 0 || len > fields[f].max || v->nul)
 		return req_fail(p->req, WEFTD_ERR_BAD_FIELD, "%s must be 1 to %zu bytes without NUL",
 				fields[f].name, fields[f].max);
-	if (!(s = req_alloc(p->req, len + 1))) /* never: 2 * 65 bytes fit in the arena */
+	if (!(s = req_alloc(p->req, len + 1))) /* never: 65 + 65 + 257 bytes fit in the arena */
 		return req_fail(p->req, WEFTD_ERR_INTERNAL, "out of memory");
 	jscan_str_copy(p->line, v, s, len);
 	s[len] = '\0';
-	*(f == F_PIPELINE ? &p->req->pipeline : &p->req->job) = s;
+	if (f == F_KEY) {
+		p->req->key = s;
+		p->req->key_len = len;
+	} else {
+		*(f == F_PIPELINE ? &p->req->pipeline : &p->req->job) = s;
+	}
 	return 0;
 }
 
@@ -309,6 +326,8 @@ static int read_payload(struct parse *p, enum field f)
 {
 	const struct jscan_val *v = &p->v[f];
 
+	if (p->req->op == WEFTD_OP_STATUS) /* status: "payload": true asks for the input */
+		return read_bool(p, f);
 	if (p->v[F_PAYLOAD_B64].type != JSCAN_NONE)
 		return req_fail(p->req, WEFTD_ERR_BAD_FIELD, "give payload or payload_b64, not both");
 	if (v->type != JSCAN_STR)
@@ -342,44 +361,89 @@ static int read_payload_b64(struct parse *p, enum field f)
 static int read_bool(struct parse *p, enum field f)
 {
 	uint8_t t = p->v[f].type;
+	bool *dst[F__N] = {
+		[F_WAIT] = &p->req->wait, [F_OUTPUTS] = &p->req->outputs, [F_ALL] = &p->req->all,
+		[F_FROM_START] = &p->req->from_start, [F_PAYLOAD] = &p->req->want_payload,
+	};
 
 	if (t != JSCAN_TRUE && t != JSCAN_FALSE)
 		return req_fail(p->req, WEFTD_ERR_BAD_FIELD, "%s must be true or false", fields[f].name);
-	*(f == F_WAIT ? &p->req->wait : &p->req->outputs) = t == JSCAN_TRUE;
+	*dst[f] = t == JSCAN_TRUE;
 	return 0;
 }
 
-/* "timeout": milliseconds (number >= 0) or a duration string ("1.5s"). */
+/* "timeout", "delay": milliseconds (number >= 0) or a duration string ("1.5s"), at most
+ * WEFTD_TIMEOUT_MAX_NS (clamped, not refused: a deadline is now + it, which must not
+ * overflow). */
 static int read_timeout(struct parse *p, enum field f)
+{
+	const struct jscan_val *v = &p->v[f];
+	struct weftd_request *req = p->req;
+	bool delay = f == F_DELAY;
+	uint64_t *ns = delay ? &req->delay_ns : &req->timeout_ns;
+	const char *s;
+	size_t len;
+
+	*(delay ? &req->has_delay : &req->has_timeout) = true;
+	if (v->type == JSCAN_STR) {
+		if (!(s = str_bytes(p, v, &len)))
+			return req_fail(req, WEFTD_ERR_INTERNAL, "out of memory");
+		if (weftd_parse_duration(s, len, ns) < 0)
+			return req_fail(req, WEFTD_ERR_BAD_FIELD, "%s: invalid duration", fields[f].name);
+		if (*ns > WEFTD_TIMEOUT_MAX_NS)
+			*ns = WEFTD_TIMEOUT_MAX_NS;
+		return 0;
+	}
+	if (v->type == JSCAN_INT && v->num.i >= 0) {
+		*ns = (uint64_t)v->num.i > WEFTD_TIMEOUT_MAX_NS / WEFTD_NSEC_PER_MSEC ?
+			WEFTD_TIMEOUT_MAX_NS : (uint64_t)v->num.i * WEFTD_NSEC_PER_MSEC;
+		return 0;
+	}
+	if (v->type == JSCAN_REAL && v->num.d >= 0 && v->num.d <= 9e12) {
+		*ns = v->num.d >= (double)(WEFTD_TIMEOUT_MAX_NS / WEFTD_NSEC_PER_MSEC) ?
+			WEFTD_TIMEOUT_MAX_NS : (uint64_t)(v->num.d * 1e6);
+		return 0;
+	}
+	return req_fail(req, WEFTD_ERR_BAD_FIELD,
+			"%s must be milliseconds >= 0 or a duration string", fields[f].name);
+}
+
+/* "run_at": an RFC 3339 string, or Unix seconds (a number >= 0, fractions kept to the
+ * millisecond), up to the year 9999. */
+#define RUN_AT_MAX_S 253402300799LL /* 9999-12-31T23:59:59Z */
+static int read_run_at(struct parse *p, enum field f)
 {
 	const struct jscan_val *v = &p->v[f];
 	struct weftd_request *req = p->req;
 	const char *s;
 	size_t len;
 
-	req->has_timeout = true;
+	req->has_run_at = true;
 	if (v->type == JSCAN_STR) {
 		if (!(s = str_bytes(p, v, &len)))
 			return req_fail(req, WEFTD_ERR_INTERNAL, "out of memory");
-		if (weftd_parse_duration(s, len, &req->timeout_ns) < 0)
-			return req_fail(req, WEFTD_ERR_BAD_FIELD, "timeout: invalid duration");
-		if (req->timeout_ns > WEFTD_TIMEOUT_MAX_NS)
-			req->timeout_ns = WEFTD_TIMEOUT_MAX_NS;
+		if (weftd_parse_rfc3339(s, len, &req->run_at_ms) == 0 && req->run_at_ms >= 0)
+			return 0;
+	} else if (v->type == JSCAN_INT && v->num.i >= 0 && v->num.i <= RUN_AT_MAX_S) {
+		req->run_at_ms = v->num.i * 1000;
 		return 0;
-	}
-	/* Clamped, not refused: a deadline is now + timeout, which must not overflow. */
-	if (v->type == JSCAN_INT && v->num.i >= 0) {
-		req->timeout_ns = (uint64_t)v->num.i > WEFTD_TIMEOUT_MAX_NS / WEFTD_NSEC_PER_MSEC ?
-			WEFTD_TIMEOUT_MAX_NS : (uint64_t)v->num.i * WEFTD_NSEC_PER_MSEC;
-		return 0;
-	}
-	if (v->type == JSCAN_REAL && v->num.d >= 0 && v->num.d <= 9e12) {
-		req->timeout_ns = v->num.d >= (double)(WEFTD_TIMEOUT_MAX_NS / WEFTD_NSEC_PER_MSEC) ?
-			WEFTD_TIMEOUT_MAX_NS : (uint64_t)(v->num.d * 1e6);
+	} else if (v->type == JSCAN_REAL && v->num.d >= 0 && v->num.d <= (double)RUN_AT_MAX_S) {
+		req->run_at_ms = (int64_t)(v->num.d * 1000);
 		return 0;
 	}
 	return req_fail(req, WEFTD_ERR_BAD_FIELD,
-			"timeout must be milliseconds >= 0 or a duration string");
+			"run_at must be an RFC 3339 time (\"2026-12-03T14:00:00Z\") or Unix seconds");
+}
+
+static int read_priority(struct parse *p, enum field f)
+{
+	const struct jscan_val *v = &p->v[f];
+
+	if (v->type != JSCAN_INT || v->num.i < WEFTD_PRIORITY_MIN || v->num.i > WEFTD_PRIORITY_MAX)
+		return req_fail(p->req, WEFTD_ERR_BAD_FIELD, "priority must be an integer from %d to %d",
+				WEFTD_PRIORITY_MIN, WEFTD_PRIORITY_MAX);
+	p->req->priority = (int)v->num.i;
+	return 0;
 }
 
 static int read_state(struct parse *p, enum field f)
@@ -391,7 +455,7 @@ static int read_state(struct parse *p, enum field f)
 	if (v->type != JSCAN_STR || n > sizeof(name) ||
 	    weftd_job_state_parse(name, n, &p->req->state) < 0)
 		return req_fail(p->req, WEFTD_ERR_BAD_FIELD,
-				"state must be one of queued, running, retrying, done, failed, canceled");
+				"state must be one of queued, scheduled, running, retrying, done, failed, canceled");
 	p->req->has_state = true;
 	return 0;
 }
@@ -407,7 +471,26 @@ static int read_limit(struct parse *p, enum field f)
 	return 0;
 }
 
-/* Every field the op reads, in table order; then the rules across fields. */
+/* A member no field names: bad_field quoting (the start of) its name as sent. */
+static int unknown_field(struct parse *p)
+{
+	char name[UNKNOWN_SHOWN + 1];
+	size_t n = jscan_str_copy(p->line, &p->unknown, name, UNKNOWN_SHOWN);
+
+	if (n > UNKNOWN_SHOWN)
+		n = UNKNOWN_SHOWN;
+	for (size_t i = 0; i < n; i++) /* the message is text: no control bytes, no quotes */
+		if ((unsigned char)name[i] < 0x20 || name[i] == '"' || name[i] == '\\')
+			name[i] = '?';
+	name[n] = '\0';
+	return req_fail(p->req, WEFTD_ERR_BAD_FIELD, "unknown field \"%s\"%s for op %s", name,
+			jscan_str_copy(p->line, &p->unknown, NULL, 0) > UNKNOWN_SHOWN ? "..." : "",
+			weftd_op_name(p->req->op));
+}
+
+/* Every field the op reads, in table order; then the rules across fields. A member the
+ * op does not read is refused where its field would be read; an unknown one right after
+ * the op (so a misspelt required member is named as such, not as missing). */
 static int read_fields(struct parse *p)
 {
 	struct weftd_request *req = p->req;
@@ -415,8 +498,14 @@ static int read_fields(struct parse *p)
 
 	p->ops = ALL_OPS;
 	for (int f = 0; f < F__N; f++) {
-		if (!(fields[f].ops & p->ops))
+		if (f == F_OP + 1 && p->unknown.type != JSCAN_NONE)
+			return unknown_field(p);
+		if (!(fields[f].ops & p->ops)) {
+			if (p->v[f].type != JSCAN_NONE)
+				return req_fail(req, WEFTD_ERR_BAD_FIELD, "field \"%s\" does not apply to op %s",
+						fields[f].name, weftd_op_name(req->op));
 			continue;
+		}
 		if (p->v[f].type == JSCAN_NONE) {
 			if (fields[f].required & p->ops)
 				return req_fail(req, WEFTD_ERR_MISSING_FIELD, "missing field \"%s\"",
@@ -432,6 +521,18 @@ static int read_fields(struct parse *p)
 		return req_fail(req, WEFTD_ERR_BAD_FIELD, "give job or jobs, not both");
 	if (req->op == WEFTD_OP_WAIT && !req->job && !req->njobs)
 		return req_fail(req, WEFTD_ERR_MISSING_FIELD, "missing field \"job\"");
+	if (req->has_delay && req->has_run_at)
+		return req_fail(req, WEFTD_ERR_BAD_FIELD, "run_at: give delay or run_at, not both");
+	if (req->op == WEFTD_OP_RETRY || req->op == WEFTD_OP_PURGE) {
+		/* one job, or every dead letter of a pipeline: never a silent "all" */
+		if (req->job && (req->pipeline || req->all))
+			return req_fail(req, WEFTD_ERR_BAD_FIELD, "%s: give job, or pipeline with all, not both",
+					req->pipeline ? "pipeline" : "all");
+		if (!req->job && !req->pipeline)
+			return req_fail(req, WEFTD_ERR_MISSING_FIELD, "missing field \"job\" (or \"pipeline\" with \"all\":true)");
+		if (!req->job && !req->all)
+			return req_fail(req, WEFTD_ERR_BAD_FIELD, "all: a pipeline's dead letters need \"all\":true");
+	}
 	return 0;
 }
 
@@ -472,6 +573,10 @@ static int scan_members(struct parse *p, struct jscan *j)
 			return jscan_fail(j, key.start - 1, "duplicate key");
 		if (f < 0 && (r = jscan_key_unique(j, obj, &key)) < 0)
 			return r;
+		if (f < 0 && p->unknown.type == JSCAN_NONE) {
+			p->unknown = key;
+			p->unknown.type = JSCAN_STR;
+		}
 		if ((r = jscan_value(j, f >= 0 ? &p->v[f] : &other)) < 0)
 			return r;
 	}

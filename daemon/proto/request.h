@@ -20,8 +20,9 @@
 struct weftd_request {
 	enum weftd_op op;
 	char id[WEFTD_ID_MAX + 1];  /* raw JSON of "id" to echo ("null" when absent/unusable) */
-	const char *pipeline;       /* submit (required), list, stats (filters) */
-	const char *job;            /* status, cancel, wait (one of job / jobs) */
+	const char *pipeline;       /* submit, pause (required), list, stats (filters), resume,
+				       retry, purge (with all) */
+	const char *job;            /* status, cancel, wait (one of job / jobs), retry, purge */
 	size_t njobs;               /* wait: ids in "jobs", see weftd_request_job() */
 	const unsigned char *payload; /* submit: bytes from "payload" or "payload_b64"; */
 	size_t payload_len;           /*   empty when neither is given */
@@ -33,6 +34,16 @@ struct weftd_request {
 	enum weftd_job_state state;
 	uint32_t limit;             /* list: default WEFTD_LIST_DEFAULT, 1 .. WEFTD_LIST_MAX */
 	bool outputs;               /* list: the jobs' outputs too (default false) */
+	bool has_delay;             /* submit: "delay" given (a duration, like timeout) */
+	uint64_t delay_ns;          /*   at most WEFTD_TIMEOUT_MAX_NS */
+	bool has_run_at;            /* submit: "run_at" given (RFC 3339 or Unix seconds) */
+	int64_t run_at_ms;          /*   Unix epoch ms, >= 0 */
+	int priority;               /* submit: WEFTD_PRIORITY_MIN..MAX, default 0 */
+	const char *key;            /* submit: idempotency key, 1..WEFTD_KEY_MAX bytes, no NUL */
+	size_t key_len;
+	bool all;                   /* retry, purge: every dead letter of "pipeline" */
+	bool from_start;            /* retry: from stage 1 with the payload */
+	bool want_payload;          /* status: "payload": true shows the submitted input */
 	enum weftd_err err;         /* after a failed parse: code and message for the reply */
 	char errmsg[128];
 	const char **jobv;          /* private: the ids of "jobs" */
@@ -44,8 +55,9 @@ struct weftd_request {
 /* Parse one request line of len bytes (no NUL needed; a trailing "\n" or "\r\n" is fine).
  * Strings without escapes are borrowed from line (the payload) or copied into req->arena,
  * so line must stay unchanged, and req where it is (not copied), until
- * weftd_request_done(). Unknown members are ignored (newer clients, older daemons), but
- * the whole line must be valid JSON, at most JSCAN_DEPTH_MAX (64) objects and arrays deep.
+ * weftd_request_done(). The whole line must be valid JSON, at most JSCAN_DEPTH_MAX (64)
+ * objects and arrays deep; a member the op does not know is refused, not ignored (a
+ * misspelt "delay" must not run a job at once).
  * max_len is daemon.max_request_bytes. Returns 0 on success; -EINVAL for a bad request,
  * with req->err, req->errmsg and req->id (recovered whenever the line was a JSON object
  * with a scalar id) ready for weftd_resp_error(); -ENOMEM likewise with WEFTD_ERR_INTERNAL.

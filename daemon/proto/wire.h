@@ -12,6 +12,9 @@
 #define WEFTD_WAIT_MAX_JOBS 4096  /* ids in one "wait" */
 #define WEFTD_LIST_DEFAULT  100
 #define WEFTD_LIST_MAX      10000
+#define WEFTD_KEY_MAX       256   /* bytes of a submit's idempotency key */
+#define WEFTD_PRIORITY_MIN  (-100)
+#define WEFTD_PRIORITY_MAX  100
 
 enum weftd_op {
 	WEFTD_OP_SUBMIT, WEFTD_OP_STATUS, WEFTD_OP_WAIT, WEFTD_OP_CANCEL, WEFTD_OP_LIST,

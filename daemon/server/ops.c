@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "proto/request.h"
 #include "proto/json.h"
@@ -126,36 +127,70 @@ unref:
 
 /* ---- ops ----------------------------------------------------------------------- */
 
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A scheduled job's due time (0 when it is not scheduled). */
+static void read_due(const struct weftd_job_snap *s, void *arg)
+{
+	*(int64_t *)arg = s->state == WEFTD_JOB_SCHEDULED ? s->run_at_ms : 0;
+}
+
 static void op_submit(struct conn *c, struct weftd_buf *b, const struct weftd_request *req)
 {
+	struct weftd_submit_opts o = {
+		.priority = req->priority, .key = req->key, .key_len = req->key_len,
+		.run_at_ms = req->has_run_at ? req->run_at_ms : 0,
+	};
 	struct weftd_job *j;
-	int r = weftd_engine_submit(c->srv->eng, req->pipeline, req->payload, req->payload_len,
-				    c->uid, NULL, &j);
+	int r;
 
+	if (req->has_delay && req->delay_ns)
+		o.run_at_ms = wall_ms() + (int64_t)(req->delay_ns / 1000000);
+	r = weftd_engine_submit(c->srv->eng, req->pipeline, req->payload, req->payload_len,
+				c->uid, &o, &j);
 	if (r < 0) {
 		srv_resp_errno(b, req->id, r, req->pipeline);
 		return;
 	}
-	if (req->wait) {
+	if (req->wait) { /* a duplicate's wait waits for the job the key names */
 		start_wait(c, b, req, &j, 1, false);
 		return;
 	}
 	weftd_resp_begin(b, req->id);
 	weftd_json_str(b, "job", weftd_job_info(j)->id, WEFTD_JOB_ID_LEN);
+	if (r == 1)
+		weftd_json_bool(b, "duplicate", true);
+	int64_t due = 0;
+	weftd_job_read(j, read_due, &due);
+	if (due) {
+		weftd_json_cstr(b, "state", "scheduled");
+		weftd_json_i64(b, "run_at_ms", due);
+	}
 	weftd_resp_end(b);
 	weftd_job_unref(j);
 }
 
-static struct weftd_job *find_job(struct conn *c, struct weftd_buf *b, const struct weftd_request *req,
-				  const char *id)
+struct weftd_job *srv_find_job(struct conn *c, struct weftd_buf *b, const char *reqid, const char *id)
 {
 	struct weftd_job *j = weftd_jobs_get(weftd_engine_jobs(c->srv->eng), id, strlen(id));
 
 	if (j && !c->admin && weftd_job_info(j)->owner != c->uid)
 		j = weftd_job_unref(j); /* another's job: not there, as far as this peer knows */
 	if (!j)
-		srv_resp_errno(b, req->id, -ESRCH, id);
+		srv_resp_errno(b, reqid, -ESRCH, id);
 	return j;
+}
+
+static struct weftd_job *find_job(struct conn *c, struct weftd_buf *b, const struct weftd_request *req,
+				  const char *id)
+{
+	return srv_find_job(c, b, req->id, id);
 }
 
 struct job_at {
@@ -227,13 +262,16 @@ struct handler_call {
 	char id[WEFTD_ID_MAX + 1];
 };
 
-static void op_other(struct conn *c, struct weftd_buf *b, const struct weftd_request *req)
+/* Run the handler registered for op (lifecycle's drain, undrain, reload) in a fiber of
+ * its own: it may park for long, and the connection goes on meanwhile. */
+static void op_handler(struct conn *c, struct weftd_buf *b, const struct weftd_request *req,
+		       enum weftd_op op)
 {
-	struct handler h = c->srv->handlers[req->op];
+	struct handler h = c->srv->handlers[op];
 	struct handler_call *hc;
 
 	if (!h.fn) {
-		srv_resp_errno(b, req->id, -EOPNOTSUPP, weftd_op_name(req->op));
+		srv_resp_errno(b, req->id, -EOPNOTSUPP, weftd_op_name(op));
 		return;
 	}
 	hc = malloc(sizeof(*hc));
@@ -246,7 +284,7 @@ static void op_other(struct conn *c, struct weftd_buf *b, const struct weftd_req
 	memcpy(hc->id, req->id, sizeof(hc->id));
 	atomic_fetch_add(&c->refs, 1);
 	weft_wg_add(&c->handlers, 1);
-	if (weft_go_opts(op_handler_main, hc, &(struct weft_go_opts){ .name = weftd_op_name(req->op) }) < 0) {
+	if (weft_go_opts(op_handler_main, hc, &(struct weft_go_opts){ .name = weftd_op_name(op) }) < 0) {
 		weft_wg_done(&c->handlers);
 		atomic_fetch_sub(&c->refs, 1);
 		free(hc);
@@ -309,6 +347,9 @@ static const unsigned char op_need[WEFTD_OP__MAX] = {
 	[WEFTD_OP_STATUS] = NEED_OWN, [WEFTD_OP_WAIT] = NEED_OWN,
 	[WEFTD_OP_CANCEL] = NEED_OWN, [WEFTD_OP_LIST] = NEED_OWN,
 	[WEFTD_OP_RELOAD] = NEED_ADMIN, [WEFTD_OP_DRAIN] = NEED_ADMIN,
+	[WEFTD_OP_PAUSE] = NEED_ADMIN, [WEFTD_OP_RESUME] = NEED_ADMIN,
+	[WEFTD_OP_UNDRAIN] = NEED_ADMIN,
+	[WEFTD_OP_RETRY] = NEED_OWN, [WEFTD_OP_PURGE] = NEED_OWN,
 };
 
 static void dispatch(struct conn *c, struct weftd_buf *b, const struct weftd_request *req)
@@ -332,7 +373,7 @@ static void dispatch(struct conn *c, struct weftd_buf *b, const struct weftd_req
 	case WEFTD_OP_STATUS:
 		if ((j = find_job(c, b, req, req->job))) {
 			weftd_resp_begin(b, req->id);
-			weftd_job_json(b, "job", j);
+			weftd_job_json_payload(b, "job", j, req->want_payload);
 			weftd_resp_end(b);
 			weftd_job_unref(j);
 		}
@@ -360,8 +401,21 @@ static void dispatch(struct conn *c, struct weftd_buf *b, const struct weftd_req
 	case WEFTD_OP_PIPELINES:
 		op_figures(c, b, req);
 		break;
+	case WEFTD_OP_PAUSE:
+		srv_op_pause(c, b, req);
+		break;
+	case WEFTD_OP_RESUME:
+		if (req->pipeline)
+			srv_op_pause(c, b, req);
+		else /* resume with no pipeline: the daemon's intake, like undrain */
+			op_handler(c, b, req, WEFTD_OP_UNDRAIN);
+		break;
+	case WEFTD_OP_RETRY:
+	case WEFTD_OP_PURGE:
+		srv_op_dead_letters(c, b, req);
+		break;
 	default:
-		op_other(c, b, req);
+		op_handler(c, b, req, req->op);
 		break;
 	}
 }

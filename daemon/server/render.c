@@ -40,6 +40,8 @@ static void pipe_stats_json(const struct weftd_pipeline_figures *p, void *arg)
 	struct weftd_buf *b = arg;
 
 	weftd_json_obj_begin(b, p->cfg->name);
+	weftd_json_bool(b, "paused", p->paused);
+	weftd_json_i64(b, "scheduled", p->scheduled);
 	weftd_json_u64(b, "submitted", p->submitted);
 	weftd_json_u64(b, "done", p->done);
 	weftd_json_u64(b, "failed", p->failed);
@@ -60,6 +62,7 @@ int weftd_render_stats(struct weftd_buf *b, struct weftd_engine *e, const char *
 	int r;
 
 	weftd_jobs_counts(weftd_engine_jobs(e), &c);
+	weftd_json_cstr(b, "intake", weftd_engine_intake_open(e) ? "open" : "draining");
 	weftd_json_obj_begin(b, "jobs");
 	weftd_json_u64(b, "table", c.total);
 	weftd_json_u64(b, "finished_retained", c.finished);
@@ -142,12 +145,14 @@ static void stage_cfg_json(struct weftd_buf *b, const struct weftd_stage *c)
 	weftd_json_obj_end(b);
 }
 
-static void pipe_cfg_json(const struct weftd_pipeline *p, void *arg)
+static void pipe_cfg_json(const struct weftd_pipeline_figures *f, void *arg)
 {
+	const struct weftd_pipeline *p = f->cfg;
 	struct weftd_buf *b = arg;
 
 	weftd_json_obj_begin(b, NULL);
 	weftd_json_cstr(b, "name", p->name);
+	weftd_json_bool(b, "paused", f->paused);
 	weftd_json_arr_begin(b, "stages");
 	for (size_t k = 0; k < p->nstages; k++)
 		stage_cfg_json(b, &p->stages[k]);
@@ -158,6 +163,9 @@ static void pipe_cfg_json(const struct weftd_pipeline *p, void *arg)
 void weftd_render_pipelines(struct weftd_buf *b, struct weftd_engine *e)
 {
 	weftd_json_arr_begin(b, "pipelines");
-	weftd_engine_pipelines(e, pipe_cfg_json, b);
+	/* the figures carry the run-time state (paused) with each pipeline's settings */
+	int r = weftd_engine_figures(e, NULL, pipe_cfg_json, b);
+	if (r < 0 && !b->err)
+		b->err = r;
 	weftd_json_arr_end(b);
 }

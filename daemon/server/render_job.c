@@ -11,6 +11,8 @@ struct put {
 	struct weftd_buf *b;
 	const char *key;
 	bool output;
+	const void *payload;       /* non-NULL: show it */
+	size_t payload_len;
 };
 
 /* Under the job's lock (weftd_job_read): copy, never park. */
@@ -25,12 +27,27 @@ static void put_job(const struct weftd_job_snap *s, void *arg)
 		.output_len = s->output_len, .error = s->error, .log_tail = s->log,
 		.log_tail_len = s->log_len, .created_ms = s->info->created_ms,
 		.started_ms = s->started_ms, .finished_ms = s->finished_ms,
+		.priority = s->info->priority, .key = s->info->key, .key_len = s->info->key_len,
+		.run_at_ms = s->state == WEFTD_JOB_SCHEDULED ? s->run_at_ms : 0,
+		.has_payload = p->payload != NULL, .payload = p->payload,
+		.payload_len = p->payload_len,
 	});
 }
 
 void weftd_job_json(struct weftd_buf *b, const char *key, struct weftd_job *j)
 {
-	weftd_job_read(j, put_job, &(struct put){ b, key, true });
+	weftd_job_read(j, put_job, &(struct put){ b, key, true, NULL, 0 });
+}
+
+void weftd_job_json_payload(struct weftd_buf *b, const char *key, struct weftd_job *j, bool payload)
+{
+	struct put p = { b, key, true, NULL, 0 };
+
+	if (payload) /* fixed for the job's life: read outside its lock */
+		weftd_job_payload(j, &p.payload, &p.payload_len);
+	if (payload && !p.payload)
+		p.payload = "";
+	weftd_job_read(j, put_job, &p);
 }
 
 void weftd_jobs_list_json(struct weftd_jobs *t, struct weftd_buf *b, const char *key,
@@ -49,7 +66,7 @@ void weftd_jobs_list_json(struct weftd_jobs *t, struct weftd_buf *b, const char 
 	weftd_json_arr_begin(b, key);
 	for (size_t i = 0; i < n; i++) {
 		if (!b->err)
-			weftd_job_read(pick[i], put_job, &(struct put){ b, NULL, outputs });
+			weftd_job_read(pick[i], put_job, &(struct put){ b, NULL, outputs, NULL, 0 });
 		weftd_job_unref(pick[i]);
 		if (outputs)
 			weft_yield();

@@ -12,6 +12,8 @@
 /* Write j as member key of the open object, or as an array element when key is NULL.
  * Takes j's lock while writing (never parks). Errors are b's (b->err). */
 void weftd_job_json(struct weftd_buf *b, const char *key, struct weftd_job *j);
+/* The same, with its submitted payload when payload (status "payload": true). */
+void weftd_job_json_payload(struct weftd_buf *b, const char *key, struct weftd_job *j, bool payload);
 
 /* Write up to limit jobs of t, newest first, filtered by pipeline (NULL: any), owner
  * (WEFTD_JOB_NO_OWNER: any) and state (when has_state), as the array member key; their

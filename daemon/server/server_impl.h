@@ -48,6 +48,8 @@ struct weftd_server {
 	unsigned emfile_refused;       /* clients refused since */
 };
 
+struct weftd_request;
+
 struct conn {
 	atomic_int refs;               /* reader + each parked wait */
 	int fd;
@@ -107,5 +109,14 @@ void srv_uid_put(struct weftd_server *s, uid_t uid);
  * pipeline's name, a job's id, a handler's message; NULL: strerror). Returns
  * weftd_resp_error's result. */
 int srv_resp_errno(struct weftd_buf *b, const char *id, int err, const char *subject);
+
+/* ops.c: the job called id if the peer may see it (a new reference), else answers
+ * unknown_job into b and returns NULL. */
+struct weftd_job *srv_find_job(struct conn *c, struct weftd_buf *b, const char *reqid, const char *id);
+
+/* steer.c: the operator's controls (PROTOCOL.md: pause, resume, retry, purge). Each
+ * answers into b; never parks (but the journal's record of a re-drive). */
+void srv_op_pause(struct conn *c, struct weftd_buf *b, const struct weftd_request *req);
+void srv_op_dead_letters(struct conn *c, struct weftd_buf *b, const struct weftd_request *req);
 
 #endif

@@ -320,6 +320,27 @@ static int op_drain(void *arg, const char *id, struct weftd_buf *out, char *err,
 	return 0;
 }
 
+/* The `undrain` op (and `resume` without a pipeline): intake opens again after a `drain`
+ * op, without a restart. Not during a shutdown (SIGTERM/SIGINT): that drain ends in an exit. */
+static int op_undrain(void *arg, const char *id, struct weftd_buf *out, char *err, size_t errlen)
+{
+	struct life *L = arg;
+
+	if (weft_ctx_err(L->serve) < 0) {
+		snprintf(err, errlen, "the daemon is shutting down");
+		return -ESHUTDOWN;
+	}
+	if (!weftd_engine_intake_open(L->e)) {
+		weftd_engine_set_intake(L->e, true);
+		weftd_notice("undrain: intake open again");
+		weftd_notify_status("serving");
+	}
+	weftd_resp_begin(out, id);
+	weftd_json_cstr(out, "intake", "open");
+	weftd_resp_end(out);
+	return 0;
+}
+
 static int spawn(struct life *L, weft_fn fn, const char *name)
 {
 	weft_wg_add(&L->helpers, 1);
@@ -343,6 +364,7 @@ int weftd_lifecycle_run(struct weftd_engine *e, struct weftd_server *srv, const 
 	if (r == 0)
 		r = weft_ctx_with_cancel(NULL, &L.accept);
 	weftd_server_set_handler(srv, WEFTD_OP_DRAIN, op_drain, &L);
+	weftd_server_set_handler(srv, WEFTD_OP_UNDRAIN, op_undrain, &L);
 	weftd_server_set_handler(srv, WEFTD_OP_RELOAD, op_reload, &L);
 	if (r == 0)
 		r = spawn(&L, signal_fiber, "signals");
@@ -382,6 +404,7 @@ int weftd_lifecycle_run(struct weftd_engine *e, struct weftd_server *srv, const 
 	/* an op or reload fiber still using L: let it finish (it sees the stop) */
 	weft_wg_wait(NULL, &L.ops);
 	weftd_server_set_handler(srv, WEFTD_OP_DRAIN, NULL, NULL);
+	weftd_server_set_handler(srv, WEFTD_OP_UNDRAIN, NULL, NULL);
 	weftd_server_set_handler(srv, WEFTD_OP_RELOAD, NULL, NULL);
 	weft_ctx_unref(L.serve);
 	weft_ctx_unref(L.skip);

@@ -54,6 +54,20 @@ static void rebuild(struct weftd_buf *b, const struct weftd_request *r)
 		weftd_json_cstr(b, "state", weftd_job_state_name(r->state));
 	if (r->op == WEFTD_OP_LIST)
 		weftd_json_u64(b, "limit", r->limit);
+	if (r->has_delay)
+		weftd_json_u64(b, "delay", r->delay_ns / 1000000); /* whole ms, as timeout */
+	if (r->has_run_at)
+		weftd_json_i64(b, "run_at", r->run_at_ms / 1000);   /* whole seconds */
+	if (r->op == WEFTD_OP_SUBMIT)
+		weftd_json_i64(b, "priority", r->priority);
+	if (r->key)
+		weftd_json_str(b, "key", r->key, r->key_len);
+	if (r->all)
+		weftd_json_bool(b, "all", true);
+	if (r->from_start)
+		weftd_json_bool(b, "from_start", true);
+	if (r->want_payload)
+		weftd_json_bool(b, "payload", true);
 	weftd_json_obj_end(b);
 }
 
@@ -70,7 +84,11 @@ static void check_rebuilt(const struct weftd_request *a)
 	    (a->payload_len && memcmp(a->payload, b.payload, a->payload_len) != 0) ||
 	    a->wait != b.wait || a->has_timeout != b.has_timeout ||
 	    a->timeout_ns / 1000000 != b.timeout_ns / 1000000 || a->has_state != b.has_state ||
-	    a->state != b.state || a->limit != b.limit)
+	    a->state != b.state || a->limit != b.limit || a->has_delay != b.has_delay ||
+	    a->delay_ns / 1000000 != b.delay_ns / 1000000 || a->has_run_at != b.has_run_at ||
+	    a->run_at_ms / 1000 != b.run_at_ms / 1000 || a->priority != b.priority ||
+	    a->key_len != b.key_len || (a->key_len && memcmp(a->key, b.key, a->key_len) != 0) ||
+	    a->all != b.all || a->from_start != b.from_start || a->want_payload != b.want_payload)
 		abort();
 	for (size_t i = 0; i < a->njobs; i++)
 		if (strcmp(weftd_request_job(a, i), weftd_request_job(&b, i)) != 0)

@@ -30,6 +30,12 @@ struct ref {
 	size_t payload_len;
 	bool wait, has_timeout, has_state, outputs;
 	uint64_t timeout_ns;
+	bool has_delay, has_run_at, all, from_start, want_payload;
+	uint64_t delay_ns;
+	int64_t run_at_ms;
+	int priority;
+	const char *key;
+	size_t key_len;
 	enum weftd_job_state state;
 	uint32_t limit;
 	enum weftd_err err;
@@ -92,37 +98,74 @@ static int ref_need(struct ref *req, const void *field, const char *key)
 	return field ? 0 : ref_req_fail(req, WEFTD_ERR_MISSING_FIELD, "missing field \"%s\"", key);
 }
 
-/* "timeout": milliseconds (number >= 0) or a duration string ("1.5s"). */
-static int ref_get_timeout(struct ref *req, json_t *root)
+/* "timeout", "delay": milliseconds (number >= 0) or a duration string ("1.5s"). */
+static int ref_get_duration(struct ref *req, json_t *root, const char *key, bool *has, uint64_t *ns)
 {
-	json_t *v = json_object_get(root, "timeout");
+	json_t *v = json_object_get(root, key);
 	double ms;
 
 	if (!v)
 		return 0;
-	req->has_timeout = true;
+	*has = true;
 	if (json_is_string(v)) {
-		if (weftd_parse_duration(json_string_value(v), json_string_length(v), &req->timeout_ns) < 0)
-			return ref_req_fail(req, WEFTD_ERR_BAD_FIELD, "timeout: invalid duration");
+		if (weftd_parse_duration(json_string_value(v), json_string_length(v), ns) < 0)
+			return ref_req_fail(req, WEFTD_ERR_BAD_FIELD, "%s: invalid duration", key);
 		goto clamp;
 	}
 	if (json_is_integer(v) && json_integer_value(v) >= 0) {
 		ms = (double)json_integer_value(v);
 		if (ms >= (double)(WEFTD_TIMEOUT_MAX_NS / WEFTD_NSEC_PER_MSEC))
-			req->timeout_ns = WEFTD_TIMEOUT_MAX_NS;
+			*ns = WEFTD_TIMEOUT_MAX_NS;
 		else
-			req->timeout_ns = (uint64_t)json_integer_value(v) * WEFTD_NSEC_PER_MSEC;
+			*ns = (uint64_t)json_integer_value(v) * WEFTD_NSEC_PER_MSEC;
 		goto clamp;
 	}
 	ms = json_is_real(v) ? json_real_value(v) : -1;
 	if (!(ms >= 0 && ms <= 9e12))
 		return ref_req_fail(req, WEFTD_ERR_BAD_FIELD,
-				"timeout must be milliseconds >= 0 or a duration string");
-	req->timeout_ns = ms >= (double)(WEFTD_TIMEOUT_MAX_NS / WEFTD_NSEC_PER_MSEC) ?
+				"%s must be milliseconds >= 0 or a duration string", key);
+	*ns = ms >= (double)(WEFTD_TIMEOUT_MAX_NS / WEFTD_NSEC_PER_MSEC) ?
 		WEFTD_TIMEOUT_MAX_NS : (uint64_t)(ms * 1e6);
 clamp:
-	if (req->timeout_ns > WEFTD_TIMEOUT_MAX_NS)
-		req->timeout_ns = WEFTD_TIMEOUT_MAX_NS;
+	if (*ns > WEFTD_TIMEOUT_MAX_NS)
+		*ns = WEFTD_TIMEOUT_MAX_NS;
+	return 0;
+}
+
+static int ref_get_run_at(struct ref *req, json_t *root)
+{
+	json_t *v = json_object_get(root, "run_at");
+	const int64_t max_s = 253402300799LL; /* 9999-12-31T23:59:59Z */
+
+	if (!v)
+		return 0;
+	req->has_run_at = true;
+	if (json_is_string(v)) {
+		if (weftd_parse_rfc3339(json_string_value(v), json_string_length(v), &req->run_at_ms) == 0 &&
+		    req->run_at_ms >= 0)
+			return 0;
+	} else if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= max_s) {
+		req->run_at_ms = json_integer_value(v) * 1000;
+		return 0;
+	} else if (json_is_real(v) && json_real_value(v) >= 0 && json_real_value(v) <= (double)max_s) {
+		req->run_at_ms = (int64_t)(json_real_value(v) * 1000);
+		return 0;
+	}
+	return ref_req_fail(req, WEFTD_ERR_BAD_FIELD,
+			"run_at must be an RFC 3339 time (\"2026-12-03T14:00:00Z\") or Unix seconds");
+}
+
+static int ref_get_priority(struct ref *req, json_t *root)
+{
+	json_t *v = json_object_get(root, "priority");
+
+	if (!v)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < WEFTD_PRIORITY_MIN ||
+	    json_integer_value(v) > WEFTD_PRIORITY_MAX)
+		return ref_req_fail(req, WEFTD_ERR_BAD_FIELD, "priority must be an integer from %d to %d",
+				WEFTD_PRIORITY_MIN, WEFTD_PRIORITY_MAX);
+	req->priority = (int)json_integer_value(v);
 	return 0;
 }
 
@@ -186,15 +229,16 @@ static int ref_get_jobs(struct ref *req, json_t *root)
 	return 0;
 }
 
-static int ref_get_list_filters(struct ref *req, json_t *root)
+static int ref_get_list_filters(struct ref *req, json_t *root, const char *which)
 {
-	json_t *s = json_object_get(root, "state"), *l = json_object_get(root, "limit");
+	json_t *s = strcmp(which, "state") == 0 ? json_object_get(root, "state") : NULL;
+	json_t *l = strcmp(which, "limit") == 0 ? json_object_get(root, "limit") : NULL;
 
 	if (s) {
 		if (!json_is_string(s) ||
 		    weftd_job_state_parse(json_string_value(s), json_string_length(s), &req->state) < 0)
 			return ref_req_fail(req, WEFTD_ERR_BAD_FIELD,
-					"state must be one of queued, running, retrying, done, failed, canceled");
+					"state must be one of queued, scheduled, running, retrying, done, failed, canceled");
 		req->has_state = true;
 	}
 	if (l) {
@@ -207,43 +251,120 @@ static int ref_get_list_filters(struct ref *req, json_t *root)
 	return 0;
 }
 
-/* Per-op fields; unknown members are ignored so newer clients work with older daemons. */
-static int ref_parse_fields(struct ref *req, json_t *root)
-{
-	int r = 0;
+/* The members in the order the parser reads them (its field table), with the ops reading
+ * each: an unknown member fails right after "op", one the op does not read at its place. */
+#define RO(x) (1u << WEFTD_OP_##x)
+static const struct { const char *name; unsigned ops; } ref_fields[] = {
+	{ "pipeline", RO(SUBMIT) | RO(LIST) | RO(STATS) | RO(PAUSE) | RO(RESUME) | RO(RETRY) | RO(PURGE) },
+	{ "job", RO(STATUS) | RO(CANCEL) | RO(WAIT) | RO(RETRY) | RO(PURGE) },
+	{ "jobs", RO(WAIT) }, { "payload", RO(SUBMIT) | RO(STATUS) }, { "payload_b64", RO(SUBMIT) },
+	{ "wait", RO(SUBMIT) }, { "timeout", RO(SUBMIT) | RO(WAIT) }, { "state", RO(LIST) },
+	{ "limit", RO(LIST) }, { "outputs", RO(LIST) }, { "delay", RO(SUBMIT) },
+	{ "run_at", RO(SUBMIT) }, { "priority", RO(SUBMIT) }, { "key", RO(SUBMIT) },
+	{ "all", RO(RETRY) | RO(PURGE) }, { "from_start", RO(RETRY) },
+};
+#define REF_NFIELDS (sizeof(ref_fields) / sizeof(ref_fields[0]))
 
-	switch (req->op) {
-	case WEFTD_OP_SUBMIT:
-		if ((r = ref_get_str(req, root, "pipeline", WEFTD_NAME_MAX, &req->pipeline)) < 0 ||
-		    (r = ref_need(req, req->pipeline, "pipeline")) < 0 ||
-		    (r = ref_get_payload(req, root)) < 0 || (r = ref_get_bool(req, root, "wait", &req->wait)) < 0)
-			return r;
-		return ref_get_timeout(req, root);
-	case WEFTD_OP_STATUS:
-	case WEFTD_OP_CANCEL:
-		if ((r = ref_get_str(req, root, "job", WEFTD_JOB_ID_MAX, &req->job)) < 0)
-			return r;
-		return ref_need(req, req->job, "job");
-	case WEFTD_OP_WAIT:
-		if ((r = ref_get_str(req, root, "job", WEFTD_JOB_ID_MAX, &req->job)) < 0 ||
-		    (r = ref_get_jobs(req, root)) < 0 || (r = ref_get_timeout(req, root)) < 0)
-			return r;
-		if (req->job && req->njobs)
-			return ref_req_fail(req, WEFTD_ERR_BAD_FIELD, "give job or jobs, not both");
-		return ref_need(req, req->job || req->njobs ? "" : NULL, "job");
-	case WEFTD_OP_LIST:
-		if ((r = ref_get_str(req, root, "pipeline", WEFTD_NAME_MAX, &req->pipeline)) < 0)
-			return r;
-		if ((r = ref_get_list_filters(req, root)) < 0)
-			return r;
-		return ref_get_bool(req, root, "outputs", &req->outputs);
-	case WEFTD_OP_STATS:
-		return ref_get_str(req, root, "pipeline", WEFTD_NAME_MAX, &req->pipeline);
-	default:
-		return 0;
+static int ref_read_field(struct ref *req, json_t *root, size_t f)
+{
+	const char *k = ref_fields[f].name;
+	const char *key = NULL;
+	int r;
+
+	switch (f) {
+	case 0: return ref_get_str(req, root, k, WEFTD_NAME_MAX, &req->pipeline);
+	case 1: return ref_get_str(req, root, k, WEFTD_JOB_ID_MAX, &req->job);
+	case 2: return ref_get_jobs(req, root);
+	case 3:
+		if (req->op == WEFTD_OP_STATUS)
+			return ref_get_bool(req, root, k, &req->want_payload);
+		return ref_get_payload(req, root);
+	case 4: return 0; /* read with payload */
+	case 5: return ref_get_bool(req, root, k, &req->wait);
+	case 6: return ref_get_duration(req, root, k, &req->has_timeout, &req->timeout_ns);
+	case 7:
+	case 8: return ref_get_list_filters(req, root, f == 7 ? "state" : "limit");
+	case 9: return ref_get_bool(req, root, k, &req->outputs);
+	case 10: return ref_get_duration(req, root, k, &req->has_delay, &req->delay_ns);
+	case 11: return ref_get_run_at(req, root);
+	case 12: return ref_get_priority(req, root);
+	case 13:
+		if ((r = ref_get_str(req, root, k, WEFTD_KEY_MAX, &key)) == 0 && key) {
+			req->key = key;
+			req->key_len = strlen(key);
+		}
+		return r;
+	case 14: return ref_get_bool(req, root, k, &req->all);
+	default: return ref_get_bool(req, root, k, &req->from_start);
 	}
 }
 
+static bool ref_known(const char *key)
+{
+	if (strcmp(key, "id") == 0 || strcmp(key, "op") == 0)
+		return true;
+	for (size_t f = 0; f < REF_NFIELDS; f++)
+		if (strcmp(key, ref_fields[f].name) == 0)
+			return true;
+	return false;
+}
+
+static int ref_parse_fields(struct ref *req, json_t *root)
+{
+	unsigned op = 1u << req->op;
+	const char *key;
+	json_t *v;
+	int r;
+
+	json_object_foreach(root, key, v) {
+		if (ref_known(key))
+			continue;
+		char name[41];
+		size_t n = strlen(key) < 40 ? strlen(key) : 40;
+		memcpy(name, key, n);
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)name[i] < 0x20 || name[i] == '"' || name[i] == '\\')
+				name[i] = '?';
+		name[n] = '\0';
+		return ref_req_fail(req, WEFTD_ERR_BAD_FIELD, "unknown field \"%s\"%s for op %s", name,
+				    strlen(key) > 40 ? "..." : "", weftd_op_name(req->op));
+	}
+	for (size_t f = 0; f < REF_NFIELDS; f++) {
+		bool present = json_object_get(root, ref_fields[f].name) != NULL;
+		if (present && !(ref_fields[f].ops & op))
+			return ref_req_fail(req, WEFTD_ERR_BAD_FIELD, "field \"%s\" does not apply to op %s",
+					    ref_fields[f].name, weftd_op_name(req->op));
+		if (!(ref_fields[f].ops & op))
+			continue;
+		if ((r = ref_read_field(req, root, f)) < 0)
+			return r;
+		if (f == 0 && (req->op == WEFTD_OP_SUBMIT || req->op == WEFTD_OP_PAUSE) &&
+		    (r = ref_need(req, req->pipeline, "pipeline")) < 0)
+			return r;
+		if (f == 1 && (req->op == WEFTD_OP_STATUS || req->op == WEFTD_OP_CANCEL) &&
+		    (r = ref_need(req, req->job, "job")) < 0)
+			return r;
+	}
+	if (req->op == WEFTD_OP_SUBMIT && !req->payload)
+		req->payload = (const unsigned char *)"";
+	if (req->op == WEFTD_OP_WAIT && req->job && req->njobs)
+		return ref_req_fail(req, WEFTD_ERR_BAD_FIELD, "give job or jobs, not both");
+	if (req->op == WEFTD_OP_WAIT && (r = ref_need(req, req->job || req->njobs ? "" : NULL, "job")) < 0)
+		return r;
+	if (req->has_delay && req->has_run_at)
+		return ref_req_fail(req, WEFTD_ERR_BAD_FIELD, "run_at: give delay or run_at, not both");
+	if (req->op == WEFTD_OP_RETRY || req->op == WEFTD_OP_PURGE) {
+		if (req->job && (req->pipeline || req->all))
+			return ref_req_fail(req, WEFTD_ERR_BAD_FIELD, "%s: give job, or pipeline with all, not both",
+					    req->pipeline ? "pipeline" : "all");
+		if (!req->job && !req->pipeline)
+			return ref_req_fail(req, WEFTD_ERR_MISSING_FIELD,
+					    "missing field \"job\" (or \"pipeline\" with \"all\":true)");
+		if (!req->job && !req->all)
+			return ref_req_fail(req, WEFTD_ERR_BAD_FIELD, "all: a pipeline's dead letters need \"all\":true");
+	}
+	return 0;
+}
 
 static int ref_parse(struct ref *req, const char *line, size_t len, size_t max_len)
 {
@@ -319,6 +440,12 @@ static bool proto_check(const char *line, size_t len, size_t max, const char **w
 	else if (ra == 0 && (a.payload_len != b.payload_len || !a.payload != !b.payload ||
 			     (a.payload_len && memcmp(a.payload, b.payload, a.payload_len) != 0)))
 		w = "payload";
+	else if (ra == 0 && (a.has_delay != b.has_delay || a.delay_ns != b.delay_ns ||
+			     a.has_run_at != b.has_run_at || a.run_at_ms != b.run_at_ms ||
+			     a.priority != b.priority || a.key_len != b.key_len ||
+			     !same_str(a.key, b.key) || a.all != b.all || a.from_start != b.from_start ||
+			     a.want_payload != b.want_payload))
+		w = "delay, run_at, priority, key, all, from_start or payload:true";
 	else if (ra == 0 && (a.wait != b.wait || a.has_timeout != b.has_timeout ||
 			     a.timeout_ns != b.timeout_ns || a.has_state != b.has_state ||
 			     (a.has_state && a.state != b.state) || a.limit != b.limit ||

@@ -263,6 +263,42 @@ static void test_err_truncation(void **state)
 	assert_int_equal(weftd_config_parse("x: 1", 4, "t.yaml", &c, NULL, 0), -EINVAL);
 }
 
+/* issue 12: run_at's RFC 3339 times, checked against date(1)'s reading of each. */
+static void test_rfc3339(void **state)
+{
+	static const struct { const char *s; int64_t ms; } ok[] = {
+		{ "1970-01-01T00:00:00Z", 0 },
+		{ "2000-02-29T23:59:59.999Z", 951868799999LL },
+		{ "2000-02-29t23:59:59.9991z", 951868799999LL },  /* digits past ms dropped */
+		{ "2024-03-10T01:02:03-07:30", 1710059523000LL },
+		{ "2024-03-10 01:02:03+00:00", 1710032523000LL },
+		{ "9999-12-31T23:59:59Z", 253402300799000LL },
+		{ "2016-12-31T23:59:60Z", 1483228799999LL },      /* a leap second */
+		{ "2026-12-03T14:00:00.5+01:00", 1796302800500LL },
+	};
+	static const char *const refused[] = {
+		"", "2026-12-03", "2026-12-03T14:00:00", "2026-12-03T14:00Z", "1969-12-31T23:59:59Z",
+		"2026-13-01T00:00:00Z", "2026-00-01T00:00:00Z", "2026-02-29T00:00:00Z",
+		"1900-02-29T00:00:00Z", "2026-04-31T00:00:00Z", "2026-12-03T24:00:00Z",
+		"2026-12-03T14:60:00Z", "2026-12-03T14:00:61Z", "2026-12-03T14:00:00.Z",
+		"2026-12-03T14:00:00+1:00", "2026-12-03T14:00:00+01:60", "2026-12-03T14:00:00Zx",
+		"2026-12-03x14:00:00Z", "+2026-12-03T14:00:00Z", "2026-12-03T14:00:00 Z",
+	};
+	int64_t ms;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		if (weftd_parse_rfc3339(ok[i].s, strlen(ok[i].s), &ms) != 0 || ms != ok[i].ms)
+			fail_msg("%s: %lld, want %lld", ok[i].s, (long long)ms, (long long)ok[i].ms);
+	}
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+		if (weftd_parse_rfc3339(refused[i], strlen(refused[i]), &ms) != -EINVAL)
+			fail_msg("%s: accepted as %lld", refused[i], (long long)ms);
+	/* not NUL-terminated: the length is the end */
+	assert_int_equal(weftd_parse_rfc3339("1970-01-01T00:00:01Zjunk", 20, &ms), 0);
+	assert_int_equal(ms, 1000);
+}
+
 static void test_durations(void **state)
 {
 	static const struct { const char *s; int r; uint64_t ns; } t[] = {
@@ -636,6 +672,7 @@ int main(void)
 		cmocka_unit_test(test_broken_files),
 		cmocka_unit_test(test_err_truncation),
 		cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_rfc3339),
 		cmocka_unit_test(test_sizes_rates),
 		cmocka_unit_test(test_pipeline_equal),
 		cmocka_unit_test(test_limits),

@@ -35,7 +35,12 @@ static void test_ops(void **state)
 		{ "{\"op\":\"cancel\",\"job\":\"j1\"}", WEFTD_OP_CANCEL },
 		{ "{\"op\":\"list\"}", WEFTD_OP_LIST }, { "{\"op\":\"stats\"}", WEFTD_OP_STATS },
 		{ "{\"op\":\"pipelines\"}", WEFTD_OP_PIPELINES }, { "{\"op\":\"ping\"}\n", WEFTD_OP_PING },
-		{ "{\"op\":\"reload\"}\r\n", WEFTD_OP_RELOAD }, { "{\"op\":\"drain\",\"extra\":[1]}", WEFTD_OP_DRAIN },
+		{ "{\"op\":\"reload\"}\r\n", WEFTD_OP_RELOAD }, { "{\"op\":\"drain\"}", WEFTD_OP_DRAIN },
+		{ "{\"op\":\"pause\",\"pipeline\":\"p\"}", WEFTD_OP_PAUSE },
+		{ "{\"op\":\"resume\",\"pipeline\":\"p\"}", WEFTD_OP_RESUME },
+		{ "{\"op\":\"resume\"}", WEFTD_OP_RESUME }, { "{\"op\":\"undrain\"}", WEFTD_OP_UNDRAIN },
+		{ "{\"op\":\"retry\",\"job\":\"j1\"}", WEFTD_OP_RETRY },
+		{ "{\"op\":\"purge\",\"pipeline\":\"p\",\"all\":true}", WEFTD_OP_PURGE },
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		struct weftd_request req;
@@ -542,8 +547,10 @@ static void test_nesting(void **state)
 		memset(line + n, '[', d);
 		memset(line + n + d, ']', d);
 		strcpy(line + n + 2 * d, "}");
+		/* valid JSON up to the limit: then refused only for its unknown member */
 		int r = weftd_request_parse(&req, line, strlen(line), 1 << 20);
-		assert_int_equal(r, d < JSCAN_DEPTH_MAX ? 0 : -EINVAL);
+		assert_int_equal(r, -EINVAL);
+		assert_int_equal(req.err, d < JSCAN_DEPTH_MAX ? WEFTD_ERR_BAD_FIELD : WEFTD_ERR_BAD_JSON);
 		weftd_request_done(&req);
 		/* objects as well as arrays */
 		n = strlen(head);
@@ -553,7 +560,8 @@ static void test_nesting(void **state)
 		memset(line + n + 6 * d + 1, '}', d + 1);
 		line[n + 7 * d + 2] = '\0';
 		r = weftd_request_parse(&req, line, strlen(line), 1 << 20);
-		assert_int_equal(r, d < JSCAN_DEPTH_MAX ? 0 : -EINVAL);
+		assert_int_equal(r, -EINVAL);
+		assert_int_equal(req.err, d < JSCAN_DEPTH_MAX ? WEFTD_ERR_BAD_FIELD : WEFTD_ERR_BAD_JSON);
 		weftd_request_done(&req);
 	}
 	free(line);
@@ -603,13 +611,92 @@ static void test_many_keys(void **state)
 	for (int i = 0; i < 3000; i++)
 		n += sprintf(line + n, "%s\"k%d\":%d", i ? "," : "", i, i);
 	strcpy(line + n, "}}");
-	assert_int_equal(weftd_request_parse(&req, line, strlen(line), 1 << 20), 0);
+	/* valid JSON: refused only for the unknown member "x" */
+	assert_int_equal(weftd_request_parse(&req, line, strlen(line), 1 << 20), -EINVAL);
+	assert_int_equal(req.err, WEFTD_ERR_BAD_FIELD);
+	assert_non_null(strstr(req.errmsg, "unknown field \"x\""));
 	weftd_request_done(&req);
 	n += sprintf(line + n, ",\"k1234\":0}}");
 	assert_int_equal(weftd_request_parse(&req, line, strlen(line), 1 << 20), -EINVAL);
 	assert_int_equal(req.err, WEFTD_ERR_BAD_JSON);
 	weftd_request_done(&req);
 	free(line);
+}
+
+/* issue 12: the submit options, the new ops' members, and members no op reads refused by
+ * name instead of ignored (a misspelt "delay" used to run the job at once). */
+static void test_strict_fields(void **state)
+{
+	static const struct {
+		const char *line;
+		enum weftd_err err;   /* WEFTD_ERR_NONE: parses */
+		const char *msg;      /* a part of the message, or NULL */
+	} t[] = {
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"dealy\":\"1h\"}", WEFTD_ERR_BAD_FIELD, "unknown field \"dealy\" for op submit" },
+		{ "{\"op\":\"ping\",\"x\":1}", WEFTD_ERR_BAD_FIELD, "unknown field \"x\"" },
+		{ "{\"x\":1,\"op\":\"status\"}", WEFTD_ERR_BAD_FIELD, "unknown field \"x\"" }, /* before missing job */
+		{ "{\"op\":\"submit\",\"pipline\":\"p\"}", WEFTD_ERR_BAD_FIELD, "unknown field \"pipline\"" },
+		{ "{\"op\":\"ping\",\"a\\nb\":1}", WEFTD_ERR_BAD_FIELD, "unknown field \"a?b\"" },
+		{ "{\"op\":\"ping\",\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\":1}", WEFTD_ERR_BAD_FIELD,
+		  "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"..." },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"limit\":5}", WEFTD_ERR_BAD_FIELD, "field \"limit\" does not apply to op submit" },
+		{ "{\"op\":\"ping\",\"pipeline\":\"p\"}", WEFTD_ERR_BAD_FIELD, "does not apply to op ping" },
+		{ "{\"op\":\"status\",\"job\":\"j\",\"payload_b64\":\"\"}", WEFTD_ERR_BAD_FIELD, "does not apply" },
+		{ "{\"op\":\"status\",\"job\":\"j\",\"payload\":\"x\"}", WEFTD_ERR_BAD_FIELD, "payload must be true or false" },
+		{ "{\"op\":\"status\",\"job\":\"j\",\"payload\":true}", WEFTD_ERR_NONE, NULL },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"delay\":\"90s\",\"priority\":-7,\"key\":\"k1\"}", WEFTD_ERR_NONE, NULL },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"delay\":\"soon\"}", WEFTD_ERR_BAD_FIELD, "delay: invalid duration" },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"delay\":true}", WEFTD_ERR_BAD_FIELD, "delay must be" },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"delay\":1,\"run_at\":1}", WEFTD_ERR_BAD_FIELD, "run_at: give delay or run_at" },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"run_at\":\"2026-12-03T14:00:00Z\"}", WEFTD_ERR_NONE, NULL },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"run_at\":\"2026-12-03 14:00:00.5+01:00\"}", WEFTD_ERR_NONE, NULL },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"run_at\":\"2026-02-29T00:00:00Z\"}", WEFTD_ERR_BAD_FIELD, "run_at must be" },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"run_at\":\"tomorrow\"}", WEFTD_ERR_BAD_FIELD, "run_at must be" },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"run_at\":1.5}", WEFTD_ERR_NONE, NULL },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"priority\":1.0}", WEFTD_ERR_BAD_FIELD, "priority must be an integer" },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"key\":5}", WEFTD_ERR_BAD_FIELD, "key must be a string" },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"key\":\"a\\u0000\"}", WEFTD_ERR_BAD_FIELD, "key must be 1 to 256 bytes" },
+		{ "{\"op\":\"pause\"}", WEFTD_ERR_MISSING_FIELD, "\"pipeline\"" },
+		{ "{\"op\":\"pause\",\"pipeline\":\"p\",\"all\":true}", WEFTD_ERR_BAD_FIELD, "does not apply to op pause" },
+		{ "{\"op\":\"undrain\",\"pipeline\":\"p\"}", WEFTD_ERR_BAD_FIELD, "does not apply to op undrain" },
+		{ "{\"op\":\"retry\"}", WEFTD_ERR_MISSING_FIELD, "\"job\"" },
+		{ "{\"op\":\"retry\",\"pipeline\":\"p\"}", WEFTD_ERR_BAD_FIELD, "all: a pipeline's dead letters" },
+		{ "{\"op\":\"retry\",\"pipeline\":\"p\",\"all\":false}", WEFTD_ERR_BAD_FIELD, "all:" },
+		{ "{\"op\":\"retry\",\"pipeline\":\"p\",\"all\":true,\"from_start\":true}", WEFTD_ERR_NONE, NULL },
+		{ "{\"op\":\"retry\",\"job\":\"j\",\"pipeline\":\"p\"}", WEFTD_ERR_BAD_FIELD, "pipeline: give job" },
+		{ "{\"op\":\"retry\",\"job\":\"j\",\"all\":true}", WEFTD_ERR_BAD_FIELD, "all: give job" },
+		{ "{\"op\":\"purge\",\"job\":\"j\",\"from_start\":true}", WEFTD_ERR_BAD_FIELD, "does not apply to op purge" },
+		{ "{\"op\":\"list\",\"state\":\"scheduled\"}", WEFTD_ERR_NONE, NULL },
+	};
+	struct weftd_request req;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		int r = parse(&req, t[i].line);
+		const char *why = NULL;
+		if (r != (t[i].err ? -EINVAL : 0) || (r < 0 && req.err != t[i].err) ||
+		    (t[i].msg && !strstr(req.errmsg, t[i].msg)))
+			fail_msg("%s: %d %s \"%s\"", t[i].line, r, weftd_err_name(req.err), req.errmsg);
+		if (!proto_check(t[i].line, strlen(t[i].line), MAXREQ, &why))
+			fail_msg("%s: differs from the reference: %s", t[i].line, why);
+		weftd_request_done(&req);
+	}
+	assert_int_equal(parse(&req, "{\"op\":\"submit\",\"pipeline\":\"p\",\"delay\":\"90s\",\"priority\":-7,\"key\":\"k1\"}"), 0);
+	assert_true(req.has_delay && req.delay_ns == 90 * 1000000000ull && !req.has_run_at);
+	assert_int_equal(req.priority, -7);
+	assert_int_equal(req.key_len, 2);
+	assert_memory_equal(req.key, "k1", 2);
+	weftd_request_done(&req);
+	assert_int_equal(parse(&req, "{\"op\":\"submit\",\"pipeline\":\"p\",\"run_at\":\"2026-12-03 14:00:00.5+01:00\"}"), 0);
+	assert_true(req.has_run_at && req.run_at_ms == 1796302800500LL); /* 13:00:00.5Z */
+	weftd_request_done(&req);
+	assert_int_equal(parse(&req, "{\"op\":\"retry\",\"pipeline\":\"p\",\"all\":true,\"from_start\":true}"), 0);
+	assert_true(req.all && req.from_start && !req.job);
+	assert_string_equal(req.pipeline, "p");
+	weftd_request_done(&req);
+	assert_int_equal(parse(&req, "{\"op\":\"status\",\"job\":\"j\",\"payload\":true}"), 0);
+	assert_true(req.want_payload);
+	weftd_request_done(&req);
 }
 
 /* issue 18 item 5: every request field with a limit, at min-1, min, max and max+1.
@@ -658,6 +745,12 @@ static void test_boundaries(void **state)
 		{ "jobs[1] max", "{\"op\":\"wait\",\"jobs\":[\"x\",\"", "\"]}", WEFTD_JOB_ID_MAX, 0 },
 		{ "jobs[1] max+1", "{\"op\":\"wait\",\"jobs\":[\"x\",\"", "\"]}", WEFTD_JOB_ID_MAX + 1,
 		  -EINVAL },
+		/* key: 1 to WEFTD_KEY_MAX bytes */
+		{ "key min-1", SUB "p\",\"key\":\"", "\"}", 0, -EINVAL },
+		{ "key min", SUB "p\",\"key\":\"", "\"}", 1, 0 },
+		{ "key max", SUB "p\",\"key\":\"", "\"}", WEFTD_KEY_MAX, 0 },
+		{ "key max+1", SUB "p\",\"key\":\"", "\"}", WEFTD_KEY_MAX + 1, -EINVAL },
+		{ "key max+1, escaped", SUB "p\",\"key\":\"", "\\u00e9\"}", WEFTD_KEY_MAX - 1, -EINVAL },
 	};
 	struct weftd_request req;
 
@@ -683,6 +776,16 @@ static void test_boundaries(void **state)
 		{ "list\",\"limit", -1, -EINVAL },
 		{ "wait\",\"job\":\"j\",\"timeout", -1, -EINVAL },
 		{ "wait\",\"job\":\"j\",\"timeout", 0, 0 },
+		{ "submit\",\"pipeline\":\"p\",\"priority", WEFTD_PRIORITY_MIN - 1, -EINVAL },
+		{ "submit\",\"pipeline\":\"p\",\"priority", WEFTD_PRIORITY_MIN, 0 },
+		{ "submit\",\"pipeline\":\"p\",\"priority", WEFTD_PRIORITY_MAX, 0 },
+		{ "submit\",\"pipeline\":\"p\",\"priority", WEFTD_PRIORITY_MAX + 1, -EINVAL },
+		{ "submit\",\"pipeline\":\"p\",\"delay", -1, -EINVAL },
+		{ "submit\",\"pipeline\":\"p\",\"delay", 0, 0 },
+		{ "submit\",\"pipeline\":\"p\",\"run_at", -1, -EINVAL },
+		{ "submit\",\"pipeline\":\"p\",\"run_at", 0, 0 },
+		{ "submit\",\"pipeline\":\"p\",\"run_at", 253402300799LL, 0 },
+		{ "submit\",\"pipeline\":\"p\",\"run_at", 253402300800LL, -EINVAL },
 	};
 	for (size_t i = 0; i < sizeof(n) / sizeof(n[0]); i++) {
 		char line[128];
@@ -694,6 +797,10 @@ static void test_boundaries(void **state)
 			assert_int_equal(req.limit, (uint32_t)n[i].v);
 		if (r == 0 && strstr(line, "timeout"))
 			assert_true(req.has_timeout && req.timeout_ns == 0);
+		if (r == 0 && strstr(line, "priority"))
+			assert_int_equal(req.priority, n[i].v);
+		if (r == 0 && strstr(line, "run_at"))
+			assert_true(req.has_run_at && req.run_at_ms == n[i].v * 1000);
 		if (r < 0)
 			assert_int_equal(req.err, WEFTD_ERR_BAD_FIELD);
 		weftd_request_done(&req);
@@ -829,6 +936,7 @@ int main(void)
 		cmocka_unit_test(test_nesting),
 		cmocka_unit_test(test_nesting_small_stack), cmocka_unit_test(test_many_keys),
 		cmocka_unit_test(test_boundaries),
+		cmocka_unit_test(test_strict_fields),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

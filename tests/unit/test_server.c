@@ -79,10 +79,11 @@ static void test_render(void **state)
 	weftd_render_pipelines(&b, e);
 	weftd_json_obj_end(&b);
 	assert_int_equal(b.err, 0);
-	assert_non_null(strstr(b.data, "{\"jobs\":{\"table\":0,\"finished_retained\":0,\"finished_bytes\":0},"
-					"\"pipelines\":{\"p\":{\"submitted\":0,\"done\":0,"));
+	assert_non_null(strstr(b.data, "{\"intake\":\"open\",\"jobs\":{\"table\":0,\"finished_retained\":0,"
+					"\"finished_bytes\":0},\"pipelines\":{\"p\":{\"paused\":false,"
+					"\"scheduled\":0,\"submitted\":0,\"done\":0,"));
 	assert_non_null(strstr(b.data, "\"stages\":[{\"name\":\"s\",\"queued\":0,\"running\":0,"));
-	assert_non_null(strstr(b.data, "\"pipelines\":[{\"name\":\"p\",\"stages\":[{\"name\":\"s\","
+	assert_non_null(strstr(b.data, "\"pipelines\":[{\"name\":\"p\",\"paused\":false,\"stages\":[{\"name\":\"s\","
 					"\"builtin\":\"noop\","));
 	weftd_buf_done(&b);
 	weftd_engine_free(e);
