@@ -152,7 +152,8 @@ int eng_dur_paused(struct weftd_engine *e, const char *pipeline, bool paused)
 
 static void end_read(const struct weftd_job_snap *s, void *arg)
 {
-	struct weftd_engine *e = arg;
+	struct stage_rec *a = arg;
+	const struct weftd_job_cargo *cg = weftd_job_cargo(a->j);
 	struct weftd_jrec r = {
 		.type = WEFTD_JREC_END,
 		.state = s->state == WEFTD_JOB_DONE ? WEFTD_JREC_DONE : s->state == WEFTD_JOB_FAILED ?
@@ -164,9 +165,13 @@ static void end_read(const struct weftd_job_snap *s, void *arg)
 		.error = s->error, .error_len = s->error ? strlen(s->error) : 0,
 		.log = s->log, .log_len = s->log ? s->log_len : 0,
 	};
+	/* a dead letter keeps the input it failed with, for a re-drive (the table keeps it in
+	 * the cargo, which nobody holds in flight once the job has ended) */
+	if (s->state == WEFTD_JOB_FAILED)
+		r.output = cg->input, r.output_len = cg->input_len;
 	if (!r.finished_ms)
 		r.finished_ms = wall_ms();
-	record(e, &r, s->info->id); /* encoded (copied) under the job's lock: never parks */
+	record(a->e, &r, s->info->id); /* encoded (copied) under the job's lock: never parks */
 }
 
 /* The journal's record of a final state (the jobs table's finish hook), with what status
@@ -174,13 +179,14 @@ static void end_read(const struct weftd_job_snap *s, void *arg)
  * journal: they resume at the next start. */
 void eng_dur_finish(struct weftd_job *j, void *arg)
 {
-	struct weftd_engine *e = arg;
+	struct stage_rec a = { arg, j, { 0 } };
 	enum weftd_job_state st = weftd_job_state(j);
 
-	if (!e->jn || (st == WEFTD_JOB_CANCELED && atomic_load(&e->stopping)))
+	if (!a.e->jn || (st == WEFTD_JOB_CANCELED && atomic_load(&a.e->stopping)))
 		return;
-	weftd_job_read(j, end_read, e);
+	weftd_job_read(j, end_read, &a);
 }
+
 /* ---- replay ----------------------------------------------------------------------
  * At start-up: paused pipelines pause again (before any job is placed, so nothing starts
  * there); retained jobs come back as they ended (status, output, error, log; their keys);
@@ -242,23 +248,33 @@ static int replay_finished(struct replay *rp, struct weftd_job *j, struct weftd_
 {
 	const char *name = NULL;
 	struct weftd_job_end end;
-	int x;
+	int k = -1, x = 0;
 
-	for (size_t k = 0; jj->stage_name && k < p->nstages; k++)
-		if (strcmp(p->stages[k].cfg->name, jj->stage_name) == 0)
-			name = p->stages[k].cfg->name; /* owned by the pipeline, as the API asks */
+	for (size_t i = 0; jj->stage_name && i < p->nstages; i++)
+		if (strcmp(p->stages[i].cfg->name, jj->stage_name) == 0)
+			name = p->stages[i].cfg->name, k = (int)i; /* owned by the pipeline */
 	end = (struct weftd_job_end){
 		.state = job_state_of(jj->state), .output = jj->output, .output_len = jj->output_len,
 		.error = jj->error, .log = jj->log, .log_len = jj->log_len, .stage = jj->stage,
 		.attempts = jj->attempts, .stage_name = name, .started_ms = jj->started_ms,
 		.finished_ms = jj->finished_ms,
 	};
-	weftd_jobs_insert(rp->e->jobs, j);
-	x = weftd_jobs_restore_finished(rp->e->jobs, j, &end);
-	if (x < 0)
-		weftd_jobs_remove(rp->e->jobs, j);
-	else
-		rp->finished++;
+	if (end.state == WEFTD_JOB_FAILED) {
+		/* END's output of a dead letter is the input it failed with: the cargo's again,
+		 * for a re-drive from that stage */
+		if (k > 0)
+			x = weftd_job_restore_stage(j, (uint32_t)k, name, jj->output, jj->output_len);
+		end.output = NULL;
+		end.output_len = 0;
+	}
+	if (x == 0) {
+		weftd_jobs_insert(rp->e->jobs, j);
+		x = weftd_jobs_restore_finished(rp->e->jobs, j, &end);
+		if (x < 0)
+			weftd_jobs_remove(rp->e->jobs, j);
+		else
+			rp->finished++;
+	}
 	weftd_job_unref(j);
 	return x == -ENOMEM ? x : 0;
 }

@@ -25,6 +25,8 @@
  *           u8 5 | u8 state | u16 id_len | u32 stage | u32 attempts | i64 started_ms
  *           | i64 finished_ms | u16 stage_name_len | u32 output_len | u32 error_len
  *           | u32 log_len | id | stage_name | output | error | log
+ *           (output: a done job's output; a failed one's: the input of the stage it failed
+ *           in, which a re-drive from that stage runs on again)
  *   REDRIVE (a dead letter live again at stage k with that input): the layout of STAGE, u8 6
  *   PURGE   (a job deleted: a dead letter purged, or a submit refused after its ACCEPT):
  *           u8 7 | u8 0 | u16 id_len | id
