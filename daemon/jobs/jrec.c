@@ -142,7 +142,8 @@ size_t weftd_jrec_size(const struct weftd_jrec *r)
 	size_t hdr, n, body;
 
 	if (r->type == WEFTD_JREC_ACCEPT)
-		return weftd_jrec_accept_size(r->id_len, r->pipeline_len, r->payload_len);
+		return weftd_jrec_accept_size(r->id_len, r->pipeline_len, r->payload_len) -
+		       (r->owner == WEFTD_JREC_NO_OWNER ? WEFTD_JREC_OWNER_LEN : 0);
 	if (r->type == WEFTD_JREC_FINISH)
 		return weftd_jrec_finish_size(r->id_len);
 	n = vars_of(r, v, &hdr);
