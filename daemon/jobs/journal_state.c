@@ -89,8 +89,11 @@ int jn_apply(struct weftd_journal *j, const struct weftd_jrec *r, int64_t now_ms
 	case WEFTD_JREC_STAGE:
 		return e->finished ? -ENOENT : set_tail(j, e, r);
 	case WEFTD_JREC_REDRIVE:
-		if (!e->finished || (x = set_tail(j, e, r)) < 0)
-			return e->finished ? x : -ENOENT;
+		if (!e->finished) /* at replay (now_ms 0) a compacted file's position of a live
+				   * re-driven job, with no END before it */
+			return now_ms ? -ENOENT : set_tail(j, e, r);
+		if ((x = set_tail(j, e, r)) < 0)
+			return x;
 		move(j, e, false);
 		return 0;
 	case WEFTD_JREC_END:
