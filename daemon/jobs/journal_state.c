@@ -97,8 +97,10 @@ int jn_apply(struct weftd_journal *j, const struct weftd_jrec *r, int64_t now_ms
 		move(j, e, false);
 		return 0;
 	case WEFTD_JREC_END:
-		if (e->finished || (x = set_tail(j, e, r)) < 0)
-			return e->finished ? -ENOENT : x;
+		if (e->finished)
+			return -ENOENT;
+		if ((x = set_tail(j, e, r)) < 0)
+			return x;
 		e->finished_ms = r->finished_ms;
 		e->kept = r->output_len + r->log_len;
 		move(j, e, true);
