@@ -129,7 +129,8 @@ static void daemon_main(void *arg)
 			goto fail;
 		}
 		ja->o = (struct weftd_journal_opts){ .dir = cfg->daemon.state_dir,
-						     .mode = cfg->daemon.durability };
+						     .mode = cfg->daemon.durability,
+						     .keep = &cfg->daemon.retention };
 		r = weft_blocking(journal_open, ja);
 		if (r < 0) {
 			if (ja->warn[0])

@@ -6,6 +6,7 @@
 
 #include "actions/actor.h"
 #include "engine/engine_impl.h"
+#include "jobs/journal.h"
 
 struct cfgref *eng_cfgref_unref(struct cfgref *c)
 {
@@ -281,6 +282,8 @@ int weftd_engine_reload(struct weftd_engine *e, struct weftd_config *cfg,
 	e->cref = cref;
 	weftd_spin_unlock(&e->set_lock);
 	weftd_jobs_set_retention(e->jobs, &cfg->daemon.retention);
+	if (e->jn) /* the journal keeps the same ended jobs as the table */
+		weftd_journal_set_retention(e->jn, &cfg->daemon.retention);
 	/* a pause that came while the new set was built reached the old pipeline only */
 	for (size_t i = 0; i < a.set->n; i++) {
 		struct weftd_pipe *np = a.set->pipes[i], *op = eng_set_find(a.old, np->cfg->name);

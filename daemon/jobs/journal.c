@@ -25,9 +25,15 @@ struct jentry *jn_live_get(struct weftd_journal *j, const char *id)
 void jn_live_unlink(struct weftd_journal *j, struct jentry *e)
 {
 	weftd_idmap_remove(&j->ids, &e->idn);
-	TAILQ_REMOVE(&j->live, e, order);
-	j->st.live--;
-	j->st.live_bytes -= e->rec_len;
+	if (e->finished) {
+		TAILQ_REMOVE(&j->fin, e, order);
+		j->st.retained--;
+		j->fin_bytes -= e->kept;
+	} else {
+		TAILQ_REMOVE(&j->live, e, order);
+		j->st.live--;
+	}
+	j->st.live_bytes -= e->acc_len + e->tail_len;
 }
 
 int jn_live_insert(struct weftd_journal *j, struct jentry *e)
@@ -37,39 +43,33 @@ int jn_live_insert(struct weftd_journal *j, struct jentry *e)
 		return r;
 	TAILQ_INSERT_TAIL(&j->live, e, order);
 	j->st.live++;
-	j->st.live_bytes += e->rec_len;
+	j->st.live_bytes += e->acc_len + e->tail_len;
 	return 0;
 }
 
-struct jentry *jn_entry_new(const char *id, size_t id_len, const char *pipeline,
-				size_t pipeline_len, const void *payload, size_t payload_len,
-				uint64_t submitted_ns, uint32_t owner)
+struct jentry *jn_entry_new(const struct weftd_jrec *r)
 {
-	size_t rec_len = weftd_jrec_accept_size(id_len, pipeline_len, payload_len);
-	struct jentry *e = malloc(sizeof(*e) + id_len + 1 + pipeline_len + 1 + rec_len);
+	struct jentry *e = malloc(sizeof(*e) + r->id_len + 1 + r->pipeline_len + 1 + r->frame_len);
 	if (!e)
 		return NULL;
 	char *s = (char *)e->data;
-	memcpy(s, id, id_len);
-	s[id_len] = 0;
-	memcpy(s + id_len + 1, pipeline, pipeline_len);
-	s[id_len + 1 + pipeline_len] = 0;
-	e->rec = e->data + id_len + 1 + pipeline_len + 1;
-	long n = weftd_jrec_encode_accept(e->rec, id, id_len, pipeline, pipeline_len, payload,
-					  payload_len, submitted_ns, owner);
-	if (n < 0) {
-		free(e);
-		return NULL;
-	}
-	e->rec_len = (size_t)n;
-	weftd_idmap_node_init(&e->idn, s, id_len);
-	e->durable = false;
-	e->job = (struct weftd_journal_job){
-		.id = s, .pipeline = s + id_len + 1,
-		.payload = e->rec + WEFTD_JREC_FRAME_HDR + WEFTD_JREC_ACCEPT_HDR + id_len + pipeline_len,
-		.payload_len = payload_len, .submitted_ns = submitted_ns, .owner = owner,
-	};
+	memcpy(s, r->id, r->id_len);
+	s[r->id_len] = 0;
+	if (r->pipeline_len)
+		memcpy(s + r->id_len + 1, r->pipeline, r->pipeline_len);
+	s[r->id_len + 1 + r->pipeline_len] = 0;
+	*e = (struct jentry){ .id = s, .pipeline = s + r->id_len + 1, .acc_len = r->frame_len };
+	e->acc = e->data + r->id_len + 1 + r->pipeline_len + 1;
+	memcpy(e->acc, r->frame, r->frame_len);
+	weftd_idmap_node_init(&e->idn, s, r->id_len);
 	return e;
+}
+
+void jn_entry_free(struct jentry *e)
+{
+	if (e)
+		free(e->tail);
+	free(e);
 }
 
 /* ---- the state directory's lock ---- */
@@ -118,21 +118,22 @@ static int replay_rec(const struct weftd_jrec *r, void *arg)
 	id[r->id_len] = 0;
 	if (strlen(id) != r->id_len)
 		return 0; /* an id with a NUL cannot come from us: ignore the record */
+	if (r->type != WEFTD_JREC_ACCEPT && r->type != WEFTD_JREC_ACCEPT2) {
+		int x = jn_apply(j, r, 0); /* retention is applied once, after the scan */
+		return x == -ENOENT ? 0 : x; /* a record for a job compacted away: stale */
+	}
 	struct jentry *old = jn_live_get(j, id);
 	if (old) {
-		jn_live_unlink(j, old); /* FINISH, or an ACCEPT written twice: the last one wins */
-		free(old);
+		jn_live_unlink(j, old); /* an ACCEPT written twice: the last one wins */
+		jn_entry_free(old);
 	}
-	if (r->type != WEFTD_JREC_ACCEPT)
-		return 0;
-	struct jentry *e = jn_entry_new(r->id, r->id_len, r->pipeline, r->pipeline_len, r->payload,
-				     r->payload_len, r->submitted_ns, r->owner);
+	struct jentry *e = jn_entry_new(r);
 	if (!e)
 		return -ENOMEM;
 	e->durable = true;
 	int x = jn_live_insert(j, e);
 	if (x < 0)
-		free(e);
+		jn_entry_free(e);
 	return x;
 }
 
@@ -348,6 +349,7 @@ static int open_file(struct weftd_journal *j, char *warn, size_t warnlen, char *
 		j->st.bad_ranges = sr.bad_ranges;
 	}
 	j->st.recovered = sr.records;
+	jn_evict(j, jn_now_ms());
 	free(d.r);
 	free(buf);
 	if (r < 0)
@@ -391,7 +393,11 @@ int weftd_journal_open(const struct weftd_journal_opts *o, struct weftd_journal 
 		j->io.sync = jn_real_sync;
 	j->dirfd = j->fd = j->lockfd = -EBADF;
 	TAILQ_INIT(&j->live);
+	TAILQ_INIT(&j->fin);
 	STAILQ_INIT(&j->pending);
+	weft_mutex_init(&j->paused_lock);
+	if (o->keep)
+		j->keep = *o->keep;
 	weft_event_init(&j->work);
 	weft_wg_init(&j->done);
 	if (j->mode == WEFTD_DURABILITY_NONE) {
@@ -408,6 +414,9 @@ int weftd_journal_open(const struct weftd_journal_opts *o, struct weftd_journal 
 		r = lock_dir(j, o->dir, err, sizeof(err));
 	if (r == 0)
 		r = open_file(j, warn, warnlen, err, sizeof(err));
+	if (r == 0 && (r = jn_paused_load(j)) < 0)
+		snprintf(err, sizeof(err), "journal: read %s/%s: %s", o->dir, WEFTD_JOURNAL_PAUSED,
+			 strerror(-r));
 	if (r < 0) {
 		if (err[0])
 			snprintf(warn, warnlen, "%s", err);
@@ -420,20 +429,81 @@ int weftd_journal_open(const struct weftd_journal_opts *o, struct weftd_journal 
 	return 0;
 }
 
-int weftd_journal_replay(struct weftd_journal *j,
-			 int (*fn)(const struct weftd_journal_job *job, void *arg), void *arg)
+/* The replay's view of e: its ACCEPT and its tail decoded; the strings that must be
+ * NUL-terminated copied into *ret_strs (freed by the caller). */
+static int job_view(const struct jentry *e, struct weftd_journal_job *v, char **ret_strs)
 {
-	if (!j || !fn)
-		return -EINVAL;
-	struct jentry *e = TAILQ_FIRST(&j->live);
+	struct weftd_jrec a, t = { 0 };
+	char *strs;
+
+	*ret_strs = NULL;
+	if (weftd_jrec_decode(e->acc, e->acc_len, &a) <= 0)
+		return -EBADMSG; /* cannot happen: it decoded at open or was encoded by us */
+	if (e->tail && weftd_jrec_decode(e->tail, e->tail_len, &t) <= 0)
+		return -EBADMSG;
+	*v = (struct weftd_journal_job){
+		.id = e->id, .pipeline = e->pipeline, .payload = a.payload,
+		.payload_len = a.payload_len, .submitted_ns = a.submitted_ns, .owner = a.owner,
+		.priority = a.type == WEFTD_JREC_ACCEPT2 ? a.priority : 0,
+		.run_at_ms = a.type == WEFTD_JREC_ACCEPT2 ? a.run_at_ms : 0,
+		.key = a.type == WEFTD_JREC_ACCEPT2 && a.key_len ? a.key : NULL,
+		.key_len = a.type == WEFTD_JREC_ACCEPT2 ? a.key_len : 0,
+	};
+	if (!e->tail)
+		return 0;
+	strs = malloc(t.stage_name_len + 1 + t.error_len + 1);
+	if (!strs)
+		return -ENOMEM;
+	*ret_strs = strs;
+	memcpy(strs, t.stage_name, t.stage_name_len);
+	strs[t.stage_name_len] = 0;
+	v->stage = t.stage;
+	v->stage_name = t.stage_name_len ? strs : NULL;
+	if (t.type == WEFTD_JREC_END) {
+		char *err = strs + t.stage_name_len + 1;
+		if (t.error_len)
+			memcpy(err, t.error, t.error_len);
+		err[t.error_len] = 0;
+		v->finished = true;
+		v->state = t.state;
+		v->output = t.output, v->output_len = t.output_len;
+		v->error = t.error_len ? err : NULL;
+		v->log = t.log, v->log_len = t.log_len;
+		v->attempts = t.attempts;
+		v->started_ms = t.started_ms, v->finished_ms = t.finished_ms;
+	} else {
+		v->at_stage = true;
+		v->input = t.payload, v->input_len = t.payload_len;
+	}
+	return 0;
+}
+
+static int replay_list(struct jentry *e, int (*fn)(const struct weftd_journal_job *job, void *arg),
+		       void *arg)
+{
 	while (e) {
 		struct jentry *next = TAILQ_NEXT(e, order); /* fn may finish e */
-		int x = fn(&e->job, arg);
+		struct weftd_journal_job v;
+		char *strs;
+		int x = job_view(e, &v, &strs);
+		if (x == 0)
+			x = fn(&v, arg);
+		free(strs);
 		if (x)
 			return x;
 		e = next;
 	}
 	return 0;
+}
+
+int weftd_journal_replay(struct weftd_journal *j,
+			 int (*fn)(const struct weftd_journal_job *job, void *arg), void *arg)
+{
+	if (!j || !fn)
+		return -EINVAL;
+	/* the retained first: a live job fn closes (LOST) moves to neither list's unseen part */
+	int x = replay_list(TAILQ_FIRST(&j->fin), fn, arg);
+	return x ? x : replay_list(TAILQ_FIRST(&j->live), fn, arg);
 }
 
 struct weftd_journal *weftd_journal_free(struct weftd_journal *j)
@@ -445,11 +515,16 @@ struct weftd_journal *weftd_journal_free(struct weftd_journal *j)
 		return NULL;
 	while ((e = TAILQ_FIRST(&j->live))) {
 		TAILQ_REMOVE(&j->live, e, order);
-		free(e);
+		jn_entry_free(e);
 	}
+	while ((e = TAILQ_FIRST(&j->fin))) {
+		TAILQ_REMOVE(&j->fin, e, order);
+		jn_entry_free(e);
+	}
+	jn_paused_free(j);
 	while ((n = STAILQ_FIRST(&j->pending))) {
 		STAILQ_REMOVE_HEAD(&j->pending, next);
-		if (!n->e)
+		if (!n->durable)
 			free(n);
 	}
 	weftd_idmap_done(&j->ids);

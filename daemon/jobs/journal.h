@@ -1,9 +1,19 @@
 /* journal — durability of accepted jobs (daemon.durability, daemon.state_dir).
  *
- * An append-only file <state_dir>/journal of jrec.h frames: ACCEPT when a job is accepted
- * (before `submit` answers), FINISH when it reaches a final state. At start-up the file is
- * replayed: the jobs accepted and not finished are the live set, handed to the daemon to
- * resubmit (or to finish as LOST when their pipeline is gone). Damage costs only itself:
+ * An append-only file <state_dir>/journal of jrec.h frames: ACCEPT2 when a job is accepted
+ * (before `submit` answers), STAGE when it reaches its next stage (with that stage's
+ * input), END when it reaches a final state (with its output, or its error and log tail),
+ * REDRIVE when a dead letter is live again, PURGE when a job is deleted. At start-up the
+ * file is replayed: the jobs accepted and not ended are the live set, each at the last stage
+ * recorded, handed to the daemon to resume (or to close as LOST when their pipeline is
+ * gone); the ended ones still within the retention (opts.keep: count, age, bytes, as the
+ * job table keeps them) come back as they ended. Compaction keeps exactly those: the live
+ * jobs (ACCEPT + last STAGE/REDRIVE) and the retained ones (ACCEPT + END).
+ *
+ * Pause state is not in the journal but in <state_dir>/paused, one pipeline name a line,
+ * replaced atomically (written to paused.tmp, synced, renamed, directory synced) at each
+ * pause or resume: it is daemon state, not a job's, so it stays out of the records and of
+ * compaction, and an operator can read it. Damage costs only itself:
  * the replay skips each damaged byte range (a bad header, a corrupt record, a torn tail) and
  * goes on at the next valid frame; the ranges are kept in a new file
  * <state_dir>/journal.bad.<unix-ns> (never overwritten), the journal is rewritten without
@@ -20,8 +30,10 @@
  *   BATCH  group commit: one writer fiber appends whatever ACCEPTs are pending with one
  *          writev and makes them durable with one fdatasync; each accept() parks until its
  *          batch is durable. N concurrent submitters cost far fewer than N fsyncs.
- * FINISH records never park their caller and are fdatasync'ed only together with ACCEPTs:
- * losing one (power loss) replays a finished job again — at-least-once, never lost.
+ * STAGE, END and PURGE records never park their caller and are fdatasync'ed only together
+ * with ACCEPTs (or REDRIVEs, which park like ACCEPTs): losing one (power loss) replays the
+ * job from the stage recorded before — at-least-once, never lost. A kill -9 loses none
+ * that were written (the page cache survives it); the writer writes them as they come.
  *
  * All file I/O after open goes through libweft (io_uring) on the writer fiber. A write or
  * sync error (ENOSPC, EDQUOT, EIO) fails the ACCEPTs of its batch and puts the journal out
@@ -32,6 +44,7 @@
 #ifndef WEFTD_JOURNAL_H
 #define WEFTD_JOURNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +52,7 @@
 #include "jobs/jrec.h"
 
 #define WEFTD_JOURNAL_FILE          "journal"
+#define WEFTD_JOURNAL_PAUSED        "paused"
 #define WEFTD_JOURNAL_COMPACT_BYTES (64u << 20)
 #define WEFTD_JOURNAL_RETRY_MIN_NS  (50 * 1000000LL)   /* first probe after a write error */
 #define WEFTD_JOURNAL_RETRY_MAX_NS  (2 * 1000000000LL) /* the backoff's ceiling */
@@ -64,17 +78,39 @@ struct weftd_journal_opts {
 	enum weftd_durability mode;
 	uint64_t compact_bytes;       /* compaction threshold; 0 = WEFTD_JOURNAL_COMPACT_BYTES */
 	const struct weftd_journal_io *io; /* tests only; NULL: the real calls */
+	const struct weftd_retention *keep; /* ended jobs kept (copied); NULL: none */
 };
 
-/* An unfinished job found at replay. Strings are NUL-terminated; all borrowed from the
- * journal and valid until the job is finished or the journal freed. */
+/* A job found at replay: live (accepted, not ended) or retained (ended within the
+ * retention). Strings are NUL-terminated unless a length is given; all borrowed, valid
+ * during the replay callback only. */
 struct weftd_journal_job {
 	const char *id;
 	const char *pipeline;
-	const void *payload;
+	const void *payload;          /* the submitted input */
 	size_t payload_len;
 	uint64_t submitted_ns;        /* CLOCK_REALTIME at acceptance */
 	uint32_t owner;               /* the submitter's uid; WEFTD_JREC_NO_OWNER in old records */
+	int priority;
+	int64_t run_at_ms;            /* Unix ms; 0: none */
+	const char *key;              /* NULL: none */
+	size_t key_len;
+	/* live: the stage it resumes at (at_stage false: stage 0 with the payload) */
+	bool at_stage;
+	uint32_t stage;               /* at_stage or finished: the stage's index and name */
+	const char *stage_name;       /*   (NULL when not recorded) */
+	const void *input;            /* at_stage: that stage's input */
+	size_t input_len;
+	/* retained */
+	bool finished;
+	enum weftd_jrec_state state;  /* DONE, FAILED or CANCELED */
+	const void *output;
+	size_t output_len;
+	const char *error;            /* NULL: none */
+	const char *log;
+	size_t log_len;
+	uint32_t attempts;
+	int64_t started_ms, finished_ms;
 };
 
 struct weftd_journal_stats {
@@ -85,7 +121,8 @@ struct weftd_journal_stats {
 	uint64_t compactions;
 	uint64_t file_bytes;          /* current file size */
 	uint64_t live;                /* unfinished jobs */
-	uint64_t live_bytes;          /* their records' size */
+	uint64_t retained;            /* ended jobs kept for the retention */
+	uint64_t live_bytes;          /* both kinds' records' size (what compaction keeps) */
 	uint64_t replayed;            /* live jobs found at open */
 	uint64_t write_errors;        /* batches or probes that failed */
 	uint64_t recoveries;          /* times the journal became writable again */
@@ -103,9 +140,11 @@ struct weftd_journal_stats {
 int weftd_journal_open(const struct weftd_journal_opts *o, struct weftd_journal **ret,
 		       char *warn, size_t warnlen);
 
-/* Call fn for each live (unfinished) job, in acceptance order; fn returning non-zero stops
- * with that value. fn may call weftd_journal_finish() on the job it is given (e.g. LOST).
- * Before weftd_journal_start(), or from a fiber while nothing else finishes jobs. */
+/* Call fn for each retained job (in the order they ended), then each live one (in
+ * acceptance order); fn returning non-zero stops with that value. fn may call
+ * weftd_journal_finish() or _purge() on the job it is given (e.g. LOST). Before
+ * weftd_journal_start(), or from a fiber while nothing else records. Returns 0, fn's
+ * value, or -ENOMEM. */
 int weftd_journal_replay(struct weftd_journal *j,
 			 int (*fn)(const struct weftd_journal_job *job, void *arg), void *arg);
 
@@ -120,9 +159,39 @@ int weftd_journal_start(struct weftd_journal *j);
 int weftd_journal_accept(struct weftd_journal *j, const char *id, const char *pipeline,
 			 const void *payload, size_t payload_len, uint64_t submitted_ns, uint32_t owner);
 
-/* Record that a job reached a final state. Never parks; any thread or fiber. Returns 0,
- * -ENOENT (not live: already finished, or accepted under NONE), -ENOMEM, -ESHUTDOWN. */
+/* Journal a newly accepted job: r is an ACCEPT2 (id, pipeline, payload, submitted_ns,
+ * owner, priority, run_at_ms, key). As weftd_journal_accept (which is this one with
+ * priority 0, no due time, no key). */
+int weftd_journal_accept_rec(struct weftd_journal *j, const struct weftd_jrec *r);
+
+/* Record what happened to a job: r->type says what, r->id which job.
+ *   STAGE   a live job reached r->stage (r->stage_name) with r->payload as its input;
+ *   END     a live job ended (r->state DONE, FAILED, CANCELED; output, error, log,
+ *           attempts, stage, times): kept for the retention, or dropped when over it;
+ *   PURGE   a job is deleted (a dead letter purged; a submit refused after its accept);
+ *   REDRIVE a retained job is live again at r->stage with r->payload: parks until durable
+ *           per the mode, as accept does; the others never park.
+ * Any fiber (STAGE, END, PURGE: any thread). Returns 0, -ENOENT (no such job in the state
+ * the record needs, or accepted under NONE — NONE returns 0 otherwise), -EINVAL (limits,
+ * a type not listed), -ENOMEM, -ESHUTDOWN, or for REDRIVE a write error. */
+int weftd_journal_record(struct weftd_journal *j, const struct weftd_jrec *r);
+
+/* Record that a job reached a final state without details (the old FINISH record): it is
+ * not retained. Never parks; any thread or fiber. Returns 0, -ENOENT (not live: already
+ * finished, or accepted under NONE), -ENOMEM, -ESHUTDOWN. */
 int weftd_journal_finish(struct weftd_journal *j, const char *id, enum weftd_jrec_state st);
+
+/* Change the retention (reload): applies from the next record. Any fiber. */
+void weftd_journal_set_retention(struct weftd_journal *j, const struct weftd_retention *keep);
+
+/* Record that pipeline is paused (true) or resumed, in <state_dir>/paused, durably before
+ * returning. Fiber only; parks (the file is written on a weft_blocking thread); calls are
+ * serialised. Returns 0, -ENOMEM, -EINVAL (a name with a newline) or the I/O's error
+ * (nothing recorded). NONE: 0, nothing written. */
+int weftd_journal_set_paused(struct weftd_journal *j, const char *pipeline, bool paused);
+/* Call fn for each pipeline recorded as paused (read at open). fn non-zero stops. */
+int weftd_journal_paused(struct weftd_journal *j, int (*fn)(const char *pipeline, void *arg),
+			 void *arg);
 
 /* Flush what is pending and stop the writer. Fiber only; parks. Idempotent. Live jobs stay
  * in the file for the next start. */

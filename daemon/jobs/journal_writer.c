@@ -50,19 +50,16 @@ static int write_iov(struct weftd_journal *j, struct iovec *iov, int cnt)
 	return 0;
 }
 
-/* Write the batch; *ret_sync says whether it holds ACCEPTs (which need the fdatasync). */
+/* Write the batch; *ret_sync says whether a submitter waits on it (ACCEPT, REDRIVE:
+ * those need the fdatasync). */
 static int write_batch(struct weftd_journal *j, struct jnode *n, bool *ret_sync)
 {
 	struct iovec iov[IOV_BATCH];
 	int cnt = 0, r = 0;
 	*ret_sync = false;
 	for (; n && r == 0; n = STAILQ_NEXT(n, next)) {
-		if (n->e) {
-			iov[cnt++] = (struct iovec){ n->e->rec, n->e->rec_len };
-			*ret_sync = true;
-		} else {
-			iov[cnt++] = (struct iovec){ n->rec, n->len };
-		}
+		iov[cnt++] = (struct iovec){ (void *)n->rec, n->len };
+		*ret_sync |= n->durable != NULL;
 		if (cnt == IOV_BATCH || !STAILQ_NEXT(n, next)) {
 			r = write_iov(j, iov, cnt);
 			cnt = 0;
@@ -75,6 +72,15 @@ static int do_rename(void *arg)
 {
 	struct weftd_journal *j = arg;
 	return renameat(j->dirfd, TMP_FILE, j->dirfd, WEFTD_JOURNAL_FILE) < 0 ? -errno : 0;
+}
+
+/* e's records, for compaction: its ACCEPT and its last STAGE/REDRIVE/END. */
+static size_t copy_entry(unsigned char *at, const struct jentry *e)
+{
+	memcpy(at, e->acc, e->acc_len);
+	if (e->tail)
+		memcpy(at + e->acc_len, e->tail, e->tail_len);
+	return e->acc_len + e->tail_len;
 }
 
 /* Rewrite the durable live set into a new file and rename it over the journal. Records
@@ -93,11 +99,12 @@ static void maybe_compact(struct weftd_journal *j)
 		memcpy(buf, WEFTD_JREC_MAGIC, WEFTD_JREC_MAGIC_LEN);
 		len = WEFTD_JREC_MAGIC_LEN;
 		struct jentry *e;
+		/* the retained first, in the order they ended: the replay files them so */
+		TAILQ_FOREACH(e, &j->fin, order)
+			len += copy_entry(buf + len, e);
 		TAILQ_FOREACH(e, &j->live, order)
-			if (e->durable) {
-				memcpy(buf + len, e->rec, e->rec_len);
-				len += e->rec_len;
-			}
+			if (e->durable)
+				len += copy_entry(buf + len, e);
 	}
 	weftd_spin_unlock(&j->lock);
 	if (!buf)
@@ -146,7 +153,7 @@ static void take_batch(struct weftd_journal *j, struct jbatch *b)
 	while ((n = STAILQ_FIRST(&j->pending))) {
 		STAILQ_REMOVE_HEAD(&j->pending, next);
 		STAILQ_INSERT_TAIL(b, n, next);
-		if (n->e)
+		if (n->durable)
 			break;
 	}
 }
@@ -169,10 +176,12 @@ static void idle(struct weftd_journal *j)
  * the queue for the writer to retry once it writes again. */
 static void batch_done(struct weftd_journal *j, struct jbatch *b, int r, bool sync)
 {
-	struct jbatch retry;
+	struct jbatch retry, wake, done;
 	struct jnode *n;
 
 	STAILQ_INIT(&retry);
+	STAILQ_INIT(&wake);
+	STAILQ_INIT(&done);
 	weftd_spin_lock(&j->lock);
 	if (r < 0 && !j->err) {
 		j->err = r;
@@ -183,20 +192,31 @@ static void batch_done(struct weftd_journal *j, struct jbatch *b, int r, bool sy
 	j->st.file_bytes = j->size;
 	while ((n = STAILQ_FIRST(b))) {
 		STAILQ_REMOVE_HEAD(b, next);
-		if (n->e) {
-			n->e->durable = r == 0;
-			j->st.accepts += r == 0;
-			weft_event_set(n->durable, r); /* n is dead after this */
+		if (n->durable) {
+			if (n->e)
+				n->e->durable = r == 0;
+			j->st.accepts += r == 0 && n->e;
+			STAILQ_INSERT_TAIL(&wake, n, next);
 		} else if (r < 0 && !j->closing) {
 			STAILQ_INSERT_TAIL(&retry, n, next);
 		} else {
 			j->st.finishes += r == 0;
-			free(n);
+			STAILQ_INSERT_TAIL(&done, n, next);
 		}
 	}
 	STAILQ_CONCAT(&retry, &j->pending);
 	STAILQ_CONCAT(&j->pending, &retry);
 	weftd_spin_unlock(&j->lock);
+	/* Wake-ups and frees outside the lock: submitters and finishing workers on the other
+	 * procs spin on it meanwhile, and a batch may be hundreds of records. */
+	while ((n = STAILQ_FIRST(&wake))) {
+		STAILQ_REMOVE_HEAD(&wake, next);
+		weft_event_set(n->durable, r); /* n (on its submitter's stack) is dead after this */
+	}
+	while ((n = STAILQ_FIRST(&done))) {
+		STAILQ_REMOVE_HEAD(&done, next);
+		free(n);
+	}
 }
 
 /* Out of service: fail the ACCEPTs that queued before the error was known. Lock held. */
@@ -208,7 +228,7 @@ static void fail_pending_accepts(struct weftd_journal *j)
 	STAILQ_INIT(&keep);
 	while ((n = STAILQ_FIRST(&j->pending))) {
 		STAILQ_REMOVE_HEAD(&j->pending, next);
-		if (n->e)
+		if (n->durable)
 			weft_event_set(n->durable, j->err);
 		else if (j->closing)
 			free(n); /* not written: the job replays at the next start (at-least-once) */
@@ -292,6 +312,14 @@ static void writer(void *arg)
 			weftd_spin_unlock(&j->lock);
 			break;
 		}
+		if (j->mode == WEFTD_DURABILITY_BATCH) {
+			/* Woken by the first record of a burst (the submits of one read, one
+			 * fiber each, all runnable now), the writer would run next and take it
+			 * alone: let the others queue theirs first, so one sync covers them. */
+			weftd_spin_unlock(&j->lock);
+			weft_yield();
+			weftd_spin_lock(&j->lock);
+		}
 		take_batch(j, &batch);
 		weftd_spin_unlock(&j->lock);
 		bool sync = false;
@@ -351,76 +379,81 @@ int weftd_journal_start(struct weftd_journal *j)
 int weftd_journal_accept(struct weftd_journal *j, const char *id, const char *pipeline,
 			 const void *payload, size_t payload_len, uint64_t submitted_ns, uint32_t owner)
 {
-	if (!j || !id || !pipeline || (!payload && payload_len))
+	if (!id || !pipeline)
+		return -EINVAL;
+	struct weftd_jrec r = {
+		.type = WEFTD_JREC_ACCEPT2, .id = id, .id_len = strlen(id), .pipeline = pipeline,
+		.pipeline_len = strlen(pipeline), .payload = payload, .payload_len = payload_len,
+		.submitted_ns = submitted_ns, .owner = owner,
+	};
+	return weftd_journal_accept_rec(j, &r);
+}
+
+int weftd_journal_accept_rec(struct weftd_journal *j, const struct weftd_jrec *in)
+{
+	if (!j || !in || in->type != WEFTD_JREC_ACCEPT2 || !in->id || !in->pipeline ||
+	    (!in->payload && in->payload_len) || (!in->key && in->key_len))
 		return -EINVAL;
 	if (j->mode == WEFTD_DURABILITY_NONE)
 		return 0;
-	size_t id_len = strlen(id), pl_len = strlen(pipeline);
-	if (id_len == 0 || id_len > WEFTD_JREC_MAX_ID || pl_len > UINT16_MAX ||
-	    payload_len > WEFTD_JREC_MAX_BODY)
-		return -EINVAL;
-	struct jentry *e = jn_entry_new(id, id_len, pipeline, pl_len, payload, payload_len, submitted_ns,
-					owner);
+	struct weftd_jrec r = *in;
+	size_t size = weftd_jrec_size(&r);
+	unsigned char *frame = malloc(size);
+	if (!frame)
+		return -ENOMEM;
+	long n = weftd_jrec_encode(frame, &r);
+	if (n < 0) {
+		free(frame);
+		return (int)n;
+	}
+	r.frame = frame;
+	r.frame_len = (size_t)n;
+	struct jentry *e = jn_entry_new(&r);
+	free(frame);
 	if (!e)
 		return -ENOMEM;
 	weft_event durable; /* group commit: the writer sets it once the batch is synced */
 	weft_event_init(&durable);
-	struct jnode n = { .e = e, .durable = &durable };
+	struct jnode node = { .e = e, .durable = &durable, .rec = e->acc, .len = e->acc_len };
 	weftd_spin_lock(&j->lock);
-	int r = j->err ? j->err : !j->started || j->closing ? -ESHUTDOWN : jn_live_insert(j, e);
-	if (r < 0) {
+	int x = j->err ? j->err : !j->started || j->closing ? -ESHUTDOWN : jn_live_insert(j, e);
+	if (x < 0) {
 		weftd_spin_unlock(&j->lock);
-		free(e);
-		return r;
+		jn_entry_free(e);
+		return x;
 	}
-	enqueue(j, &n);
+	enqueue(j, &node);
 	weftd_spin_unlock(&j->lock);
-	r = weft_event_wait(NULL, &durable);
-	if (r < 0) {
+	x = weft_event_wait(NULL, &durable);
+	if (x < 0) {
 		weftd_spin_lock(&j->lock);
-		jn_live_unlink(j, e);
+		struct jentry *now = jn_live_get(j, e->id);
+		if (now == e) /* still ours (not purged meanwhile) */
+			jn_live_unlink(j, e);
 		weftd_spin_unlock(&j->lock);
-		free(e);
+		if (now == e)
+			jn_entry_free(e);
 	}
-	return r;
+	return x;
 }
 
-int weftd_journal_finish(struct weftd_journal *j, const char *id, enum weftd_jrec_state st)
+/* Queue node n (malloc'd, rec encoded) for the writer, or write it at once before start.
+ * Lock held on entry; dropped on return. */
+void jn_post(struct weftd_journal *j, struct jnode *n)
 {
-	if (!j || !id || st < WEFTD_JREC_DONE || st > WEFTD_JREC_LOST)
-		return -EINVAL;
-	if (j->mode == WEFTD_DURABILITY_NONE)
-		return 0;
-	size_t id_len = strlen(id);
-	if (id_len == 0 || id_len > WEFTD_JREC_MAX_ID)
-		return -ENOENT;
-	struct jnode *n = malloc(sizeof(*n) + weftd_jrec_finish_size(id_len));
-	if (!n)
-		return -ENOMEM;
-	*n = (struct jnode){ .len = (size_t)weftd_jrec_encode_finish(n->rec, id, id_len, st) };
-	weftd_spin_lock(&j->lock);
-	struct jentry *e = jn_live_get(j, id);
-	if (!e || !e->durable || j->closing) {
-		weftd_spin_unlock(&j->lock);
-		free(n);
-		return !e || !e->durable ? -ENOENT : -ESHUTDOWN;
-	}
-	jn_live_unlink(j, e);
-	if (j->started)
+	if (j->started) {
 		enqueue(j, n);
-	weftd_spin_unlock(&j->lock);
-	if (!j->started) {
-		/* before start (replay finishing LOST jobs): write it directly */
-		int r = jn_pwrite_all(j->fd, n->rec, n->len, (off_t)j->size);
-		if (r == 0) {
-			j->size += n->len;
-			j->st.file_bytes = j->size;
-			j->st.finishes++;
-		}
-		free(n);
+		weftd_spin_unlock(&j->lock);
+		return;
 	}
-	free(e);
-	return 0;
+	weftd_spin_unlock(&j->lock);
+	/* before start (replay closing LOST jobs): write it directly */
+	if (jn_pwrite_all(j->fd, n->rec, n->len, (off_t)j->size) == 0) {
+		j->size += n->len;
+		j->st.file_bytes = j->size;
+		j->st.finishes++;
+	}
+	free(n);
 }
 
 int weftd_journal_close(struct weftd_journal *j)

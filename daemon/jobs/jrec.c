@@ -1,5 +1,6 @@
 /* jrec.c — journal record framing and codec (see jrec.h). */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "jobs/jrec.h"
@@ -92,6 +93,217 @@ long weftd_jrec_encode_finish(void *buf, const char *id, size_t id_len, enum wef
 	return frame_close(f, WEFTD_JREC_FINISH_HDR + id_len);
 }
 
+/* ---- the issue-12 records: fixed fields, then the variable ones in order ---------- */
+
+struct var {
+	const void *p;
+	size_t len, max;               /* max: the length field's limit */
+};
+
+/* The variable parts of r and its fixed header size; 0 parts for an unknown type. */
+static size_t vars_of(const struct weftd_jrec *r, struct var *v, size_t *ret_hdr)
+{
+	switch (r->type) {
+	case WEFTD_JREC_ACCEPT2:
+		*ret_hdr = WEFTD_JREC_ACCEPT2_HDR;
+		v[0] = (struct var){ r->id, r->id_len, UINT16_MAX };
+		v[1] = (struct var){ r->pipeline, r->pipeline_len, UINT16_MAX };
+		v[2] = (struct var){ r->key, r->key_len, UINT16_MAX };
+		v[3] = (struct var){ r->payload, r->payload_len, UINT32_MAX };
+		return 4;
+	case WEFTD_JREC_STAGE:
+	case WEFTD_JREC_REDRIVE:
+		*ret_hdr = WEFTD_JREC_STAGE_HDR;
+		v[0] = (struct var){ r->id, r->id_len, UINT16_MAX };
+		v[1] = (struct var){ r->stage_name, r->stage_name_len, UINT16_MAX };
+		v[2] = (struct var){ r->payload, r->payload_len, UINT32_MAX };
+		return 3;
+	case WEFTD_JREC_END:
+		*ret_hdr = WEFTD_JREC_END_HDR;
+		v[0] = (struct var){ r->id, r->id_len, UINT16_MAX };
+		v[1] = (struct var){ r->stage_name, r->stage_name_len, UINT16_MAX };
+		v[2] = (struct var){ r->output, r->output_len, UINT32_MAX };
+		v[3] = (struct var){ r->error, r->error_len, UINT32_MAX };
+		v[4] = (struct var){ r->log, r->log_len, UINT32_MAX };
+		return 5;
+	case WEFTD_JREC_PURGE:
+		*ret_hdr = WEFTD_JREC_PURGE_HDR;
+		v[0] = (struct var){ r->id, r->id_len, UINT16_MAX };
+		return 1;
+	default:
+		*ret_hdr = 0;
+		return 0;
+	}
+}
+
+size_t weftd_jrec_size(const struct weftd_jrec *r)
+{
+	struct var v[5];
+	size_t hdr, n, body;
+
+	if (r->type == WEFTD_JREC_ACCEPT)
+		return weftd_jrec_accept_size(r->id_len, r->pipeline_len, r->payload_len) -
+		       (r->owner == WEFTD_JREC_NO_OWNER ? WEFTD_JREC_OWNER_LEN : 0);
+	if (r->type == WEFTD_JREC_FINISH)
+		return weftd_jrec_finish_size(r->id_len);
+	n = vars_of(r, v, &hdr);
+	body = hdr;
+	for (size_t i = 0; i < n; i++)
+		body += v[i].len;
+	return WEFTD_JREC_FRAME_HDR + body;
+}
+
+static bool state_ok(unsigned st)
+{
+	return st >= WEFTD_JREC_DONE && st <= WEFTD_JREC_LOST;
+}
+
+long weftd_jrec_encode(void *buf, const struct weftd_jrec *r)
+{
+	struct var v[5];
+	size_t hdr, n, body;
+	unsigned char *f = buf, *b = f + WEFTD_JREC_FRAME_HDR, *at;
+
+	if (r->type == WEFTD_JREC_ACCEPT)
+		return weftd_jrec_encode_accept(buf, r->id, r->id_len, r->pipeline, r->pipeline_len,
+						r->payload, r->payload_len, r->submitted_ns, r->owner);
+	if (r->type == WEFTD_JREC_FINISH)
+		return weftd_jrec_encode_finish(buf, r->id, r->id_len, r->state);
+	n = vars_of(r, v, &hdr);
+	if (!n || r->id_len == 0 || r->id_len > WEFTD_JREC_MAX_ID)
+		return -EINVAL;
+	body = hdr;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].len > v[i].max || v[i].len > WEFTD_JREC_MAX_BODY)
+			return -EINVAL;
+		body += v[i].len;
+	}
+	if (body > WEFTD_JREC_MAX_BODY)
+		return -EINVAL;
+	if (r->type == WEFTD_JREC_ACCEPT2 &&
+	    (r->priority < -WEFTD_JREC_PRIO_MAX || r->priority > WEFTD_JREC_PRIO_MAX))
+		return -EINVAL;
+	if (r->type == WEFTD_JREC_END && (!state_ok(r->state) || r->state == WEFTD_JREC_LOST))
+		return -EINVAL;
+	memset(b, 0, hdr);
+	b[0] = (unsigned char)r->type;
+	put16(b + 2, (uint16_t)r->id_len);
+	switch (r->type) {
+	case WEFTD_JREC_ACCEPT2:
+		put16(b + 2, (uint16_t)(int16_t)r->priority);
+		put32(b + 4, r->owner);
+		put64(b + 8, r->submitted_ns);
+		put64(b + 16, (uint64_t)r->run_at_ms);
+		put16(b + 24, (uint16_t)r->id_len);
+		put16(b + 26, (uint16_t)r->pipeline_len);
+		put16(b + 28, (uint16_t)r->key_len);
+		put32(b + 30, (uint32_t)r->payload_len);
+		break;
+	case WEFTD_JREC_STAGE:
+	case WEFTD_JREC_REDRIVE:
+		put32(b + 4, r->stage);
+		put16(b + 8, (uint16_t)r->stage_name_len);
+		put32(b + 10, (uint32_t)r->payload_len);
+		break;
+	case WEFTD_JREC_END:
+		b[1] = (unsigned char)r->state;
+		put32(b + 4, r->stage);
+		put32(b + 8, r->attempts);
+		put64(b + 12, (uint64_t)r->started_ms);
+		put64(b + 20, (uint64_t)r->finished_ms);
+		put16(b + 28, (uint16_t)r->stage_name_len);
+		put32(b + 30, (uint32_t)r->output_len);
+		put32(b + 34, (uint32_t)r->error_len);
+		put32(b + 38, (uint32_t)r->log_len);
+		break;
+	default:
+		break;
+	}
+	at = b + hdr;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].len)
+			memcpy(at, v[i].p, v[i].len);
+		at += v[i].len;
+	}
+	return frame_close(f, body);
+}
+
+/* Decode an issue-12 body (type b[0], body_len bytes) into r. 0 or -EBADMSG. */
+static int decode_new(const unsigned char *b, size_t body_len, struct weftd_jrec *r)
+{
+	uint64_t lens[5], hdr, total;
+	size_t n;
+
+	switch (b[0]) {
+	case WEFTD_JREC_ACCEPT2:
+		if (body_len < WEFTD_JREC_ACCEPT2_HDR || b[1] != 0)
+			return -EBADMSG;
+		r->priority = (int16_t)get16(b + 2);
+		r->owner = get32(b + 4);
+		r->submitted_ns = get64(b + 8);
+		r->run_at_ms = (int64_t)get64(b + 16);
+		lens[0] = get16(b + 24), lens[1] = get16(b + 26), lens[2] = get16(b + 28);
+		lens[3] = get32(b + 30);
+		hdr = WEFTD_JREC_ACCEPT2_HDR, n = 4;
+		if (r->priority < -WEFTD_JREC_PRIO_MAX || r->priority > WEFTD_JREC_PRIO_MAX)
+			return -EBADMSG;
+		break;
+	case WEFTD_JREC_STAGE:
+	case WEFTD_JREC_REDRIVE:
+		if (body_len < WEFTD_JREC_STAGE_HDR || b[1] != 0)
+			return -EBADMSG;
+		lens[0] = get16(b + 2);
+		r->stage = get32(b + 4);
+		lens[1] = get16(b + 8), lens[2] = get32(b + 10);
+		hdr = WEFTD_JREC_STAGE_HDR, n = 3;
+		break;
+	case WEFTD_JREC_END:
+		if (body_len < WEFTD_JREC_END_HDR)
+			return -EBADMSG;
+		r->state = b[1];
+		lens[0] = get16(b + 2);
+		r->stage = get32(b + 4);
+		r->attempts = get32(b + 8);
+		r->started_ms = (int64_t)get64(b + 12);
+		r->finished_ms = (int64_t)get64(b + 20);
+		lens[1] = get16(b + 28), lens[2] = get32(b + 30), lens[3] = get32(b + 34);
+		lens[4] = get32(b + 38);
+		hdr = WEFTD_JREC_END_HDR, n = 5;
+		if (!state_ok(r->state) || r->state == WEFTD_JREC_LOST)
+			return -EBADMSG;
+		break;
+	case WEFTD_JREC_PURGE:
+		if (body_len < WEFTD_JREC_PURGE_HDR || b[1] != 0)
+			return -EBADMSG;
+		lens[0] = get16(b + 2);
+		hdr = WEFTD_JREC_PURGE_HDR, n = 1;
+		break;
+	default:
+		return -EBADMSG;
+	}
+	total = hdr;
+	for (size_t i = 0; i < n; i++)
+		total += lens[i];
+	if (lens[0] == 0 || total != body_len)
+		return -EBADMSG;
+	const char *at = (const char *)b + hdr;
+	r->id = at, r->id_len = lens[0], at += lens[0];
+	if (b[0] == WEFTD_JREC_ACCEPT2) {
+		r->pipeline = at, r->pipeline_len = lens[1], at += lens[1];
+		r->key = at, r->key_len = lens[2], at += lens[2];
+		r->payload = at, r->payload_len = lens[3];
+	} else if (b[0] == WEFTD_JREC_STAGE || b[0] == WEFTD_JREC_REDRIVE) {
+		r->stage_name = at, r->stage_name_len = lens[1], at += lens[1];
+		r->payload = at, r->payload_len = lens[2];
+	} else if (b[0] == WEFTD_JREC_END) {
+		r->stage_name = at, r->stage_name_len = lens[1], at += lens[1];
+		r->output = at, r->output_len = lens[2], at += lens[2];
+		r->error = at, r->error_len = lens[3], at += lens[3];
+		r->log = at, r->log_len = lens[4];
+	}
+	return 0;
+}
+
 long weftd_jrec_decode(const void *buf, size_t len, struct weftd_jrec *ret)
 {
 	const unsigned char *f = buf;
@@ -131,9 +343,11 @@ long weftd_jrec_decode(const void *buf, size_t len, struct weftd_jrec *ret)
 		    WEFTD_JREC_FINISH_HDR + r.id_len != body_len)
 			return -EBADMSG;
 		r.id = (const char *)b + WEFTD_JREC_FINISH_HDR;
-	} else {
+	} else if (decode_new(b, body_len, &r) < 0) {
 		return -EBADMSG;
 	}
+	r.frame = f;
+	r.frame_len = WEFTD_JREC_FRAME_HDR + body_len;
 	*ret = r;
 	return (long)(WEFTD_JREC_FRAME_HDR + body_len);
 }

@@ -13,6 +13,25 @@
  *           journals replay unchanged (a journal with owners cannot go back to an older
  *           daemon: it sees those records as corrupt)
  *   FINISH: u8 2 | u8 state | u16 id_len | id
+ *           (ACCEPT and FINISH are written since issue 12 only by the old entry points, kept
+ *           for old journals and tests; the daemon writes the records below)
+ *   ACCEPT2 (a job accepted; issue 12):
+ *           u8 3 | u8 flags (0) | i16 priority | u32 owner | u64 submitted_ns
+ *           | i64 run_at_ms (0: at once) | u16 id_len | u16 pipeline_len | u16 key_len
+ *           | u32 payload_len | id | pipeline | key | payload
+ *   STAGE   (a live job reached stage k; input: that stage's input, the previous output):
+ *           u8 4 | u8 0 | u16 id_len | u32 stage | u16 name_len | u32 input_len | id | name | input
+ *   END     (a final state, with what status shows of it):
+ *           u8 5 | u8 state | u16 id_len | u32 stage | u32 attempts | i64 started_ms
+ *           | i64 finished_ms | u16 stage_name_len | u32 output_len | u32 error_len
+ *           | u32 log_len | id | stage_name | output | error | log
+ *           (output: a done job's output; a failed one's: the input of the stage it failed
+ *           in, which a re-drive from that stage runs on again)
+ *   REDRIVE (a dead letter live again at stage k with that input): the layout of STAGE, u8 6
+ *   PURGE   (a job deleted: a dead letter purged, or a submit refused after its ACCEPT):
+ *           u8 7 | u8 0 | u16 id_len | id
+ * Old journals read unchanged (same magic: the new types only add); a journal with the
+ * new types cannot go back to an older daemon, which sees them as corrupt records.
  * All integers little-endian. A frame whose length runs past the end of the data is a torn
  * write; a frame whose CRC or body does not check is corrupt. Either is skipped by the scan,
  * which resynchronises on the next valid frame (weftd_jrec_scan). */
@@ -31,32 +50,68 @@
 #define WEFTD_JREC_NO_OWNER   UINT32_MAX
 #define WEFTD_JREC_MAX_ID     UINT16_MAX
 #define WEFTD_JREC_MAX_BODY   ((1u << 30) + (1u << 18)) /* 1 GiB payload + names */
+#define WEFTD_JREC_ACCEPT2_HDR 34u          /* fixed parts of the issue-12 bodies */
+#define WEFTD_JREC_STAGE_HDR   14u
+#define WEFTD_JREC_END_HDR     42u
+#define WEFTD_JREC_PURGE_HDR   4u
+#define WEFTD_JREC_PRIO_MAX    100          /* priorities: -100..100 (job.h) */
 
-enum weftd_jrec_type { WEFTD_JREC_ACCEPT = 1, WEFTD_JREC_FINISH = 2 };
+/* Record types (values are on disk: never renumber). */
+enum weftd_jrec_type {
+	WEFTD_JREC_ACCEPT = 1, WEFTD_JREC_FINISH = 2, WEFTD_JREC_ACCEPT2 = 3, WEFTD_JREC_STAGE = 4,
+	WEFTD_JREC_END = 5, WEFTD_JREC_REDRIVE = 6, WEFTD_JREC_PURGE = 7,
+};
 
 /* Final states recorded by FINISH (values are on disk: never renumber). */
 enum weftd_jrec_state {
 	WEFTD_JREC_DONE = 1, WEFTD_JREC_FAILED = 2, WEFTD_JREC_CANCELED = 3, WEFTD_JREC_LOST = 4,
 };
 
-/* A decoded record. Pointers borrow from the decoded buffer (not NUL-terminated). */
+/* A record, decoded (pointers borrow from the buffer, not NUL-terminated) or to encode
+ * (weftd_jrec_encode: the members its type uses; the others are ignored). */
 struct weftd_jrec {
 	enum weftd_jrec_type type;
+	const void *frame;             /* decoded: the whole frame, header included */
+	size_t frame_len;
 	const char *id;
 	size_t id_len;
-	/* ACCEPT only */
+	/* ACCEPT, ACCEPT2 */
 	const char *pipeline;
 	size_t pipeline_len;
-	const void *payload;
-	size_t payload_len;
+	const void *payload;           /* ACCEPT*: the submitted input; STAGE, REDRIVE: the */
+	size_t payload_len;            /*   stage's input */
 	uint64_t submitted_ns;
 	uint32_t owner;                /* WEFTD_JREC_NO_OWNER when the record has none */
-	/* FINISH only */
+	int priority;                  /* ACCEPT2 */
+	int64_t run_at_ms;             /* ACCEPT2 */
+	const char *key;               /* ACCEPT2; key_len 0: none */
+	size_t key_len;
+	/* STAGE, REDRIVE, END */
+	uint32_t stage;
+	const char *stage_name;        /* STAGE, REDRIVE: the stage's name; END: the last one */
+	size_t stage_name_len;
+	/* FINISH, END */
 	enum weftd_jrec_state state;
+	/* END */
+	uint32_t attempts;
+	int64_t started_ms, finished_ms;
+	const void *output;
+	size_t output_len;
+	const char *error;
+	size_t error_len;
+	const char *log;
+	size_t log_len;
 };
 
 /* CRC-32 (IEEE, reflected, as zlib's crc32): crc = weftd_crc32(0, buf, len), chainable. */
 uint32_t weftd_crc32(uint32_t crc, const void *buf, size_t len);
+
+/* Size of the frame encoding r (any type), and the encoding itself into buf (at least
+ * that size): the bytes written, or -EINVAL when a member is over its on-disk limit, the
+ * id is empty, a state or priority is out of range, or the type is unknown. What a
+ * decode returns re-encodes to the same bytes. */
+size_t weftd_jrec_size(const struct weftd_jrec *r);
+long weftd_jrec_encode(void *buf, const struct weftd_jrec *r);
 
 /* Size of the frame encoding an ACCEPT (with an owner: at most) / FINISH record. */
 size_t weftd_jrec_accept_size(size_t id_len, size_t pipeline_len, size_t payload_len);

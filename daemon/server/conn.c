@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "proto/jscan.h"
 #include "proto/json.h"
 #include "server/server_impl.h"
 #include "util/log.h"
@@ -197,6 +198,172 @@ static bool read_expired(struct conn *c, struct read_timer *t)
 	return true;
 }
 
+/* ---- group commit across pipelined submits ---------------------------------------
+ * With a journal, a submit parks until its ACCEPT is durable. Handled one after another,
+ * 100 submits pipelined on one connection would cost 100 fsyncs; run together, the
+ * journal's writer takes their ACCEPTs in one batch: one writev, one fdatasync. So the
+ * consecutive submit lines of one read run concurrently, a fiber each (at most
+ * GROUP_MAX at once; the rest wait for the group to settle), and their answers are
+ * appended in line order once all of them have answered. Every other line is a barrier:
+ * it waits for the submits before it (it may ask for the job the line before created),
+ * and so does a submit carrying a "key" that a submit in flight carries too (the second
+ * must see the first's job). Without a journal submits never park: lines are handled
+ * inline, as they come, and none of this runs. */
+#define GROUP_MAX  128
+#define GROUP_KEY  1024  /* longer keys are refused by the request parser; here a barrier */
+
+struct gsub {
+	struct conn *c;
+	const char *line;              /* in the reader's buffer, unchanged until settled */
+	size_t len;
+	struct jscan_val key;          /* the submit's "key" (JSCAN_NONE: none) */
+	weft_wg *wg;
+	struct weftd_buf out;          /* its answer */
+};
+
+struct group {
+	weft_wg wg;                    /* the submits in flight */
+	unsigned n;
+	struct gsub s[GROUP_MAX];
+};
+
+/* What a line is, for the group: LINE_SUBMIT (a top-level "op":"submit", *key its "key"
+ * member or JSCAN_NONE), LINE_BLANK (answered by nothing), or LINE_OTHER (anything else,
+ * invalid JSON included: the request parser answers those, in order). */
+enum line_kind { LINE_OTHER, LINE_SUBMIT, LINE_BLANK };
+
+static bool val_is(const char *s, const struct jscan_val *v, const char *lit)
+{
+	char tmp[16];
+	size_t n = strlen(lit);
+
+	return v->type == JSCAN_STR && jscan_str_copy(s, v, tmp, sizeof(tmp)) == n &&
+	       memcmp(tmp, lit, n) == 0;
+}
+
+static enum line_kind line_kind(const char *line, size_t len, struct jscan_val *key)
+{
+	struct jscan js;
+	struct jscan_val k, v;
+	bool first = true, submit = false;
+	int r;
+
+	if (len == 0 || (len == 1 && line[0] == '\r'))
+		return LINE_BLANK;
+	key->type = JSCAN_NONE;
+	jscan_init(&js, line, len);
+	js.nodups = true; /* the parser checks duplicates; a duplicate "op" is its error */
+	r = jscan_open(&js, '{', NULL);
+	while (r == 0 && (r = jscan_next(&js, '}', &first)) == 1) {
+		if ((r = jscan_key(&js, &k)) == 0 && (r = jscan_value(&js, &v)) == 0) {
+			if (val_is(line, &k, "op"))
+				submit = val_is(line, &v, "submit");
+			else if (val_is(line, &k, "key"))
+				*key = v;
+		}
+	}
+	if (r == 0)
+		r = jscan_end(&js);
+	jscan_done(&js);
+	return r == 0 && submit ? LINE_SUBMIT : LINE_OTHER;
+}
+
+/* Does a submit in flight carry the same key as line's (raw text or decoded alike)? */
+static bool key_in_flight(const struct group *g, const char *line, const struct jscan_val *key)
+{
+	char a[GROUP_KEY], b[GROUP_KEY];
+	size_t na, nb;
+
+	if (key->type == JSCAN_NONE || !g)
+		return false;
+	if (key->type != JSCAN_STR || (na = jscan_str_copy(line, key, a, sizeof(a))) > sizeof(a))
+		return g->n > 0; /* not a key the parser takes: order it all the same */
+	for (unsigned i = 0; i < g->n; i++) {
+		const struct gsub *s = &g->s[i];
+		if (s->key.type != JSCAN_STR)
+			continue;
+		nb = jscan_str_copy(s->line, &s->key, b, sizeof(b));
+		if (nb == na && memcmp(a, b, na) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void gsub_main(void *arg)
+{
+	struct gsub *s = arg;
+
+	srv_handle_line(s->c, &s->out, s->line, s->len);
+	weft_wg_done(s->wg);
+}
+
+/* Wait for the submits in flight, then append what b holds (the answers of the lines
+ * before them) and theirs, in line order. */
+static void group_settle(struct conn *c, struct group *g, struct weftd_buf *b)
+{
+	if (!g || g->n == 0)
+		return;
+	weft_wg_wait(NULL, &g->wg); /* not cancellable: they read the reader's buffer */
+	srv_conn_append(c, b);
+	weftd_buf_reset(b);
+	for (unsigned i = 0; i < g->n; i++) {
+		srv_conn_append(c, &g->s[i].out);
+		weftd_buf_reset(&g->s[i].out);
+	}
+	g->n = 0;
+}
+
+static struct group *group_free(struct group *g)
+{
+	if (g)
+		for (unsigned i = 0; i < GROUP_MAX; i++)
+			weftd_buf_done(&g->s[i].out);
+	free(g);
+	return NULL;
+}
+
+/* Handle one line: a submit joins the group (spawned), anything else settles the group
+ * and is handled here. *gp is created at the first submit (NULL: no memory, handled
+ * inline). */
+static void handle_line(struct conn *c, struct group **gp, struct weftd_buf *b, const char *line,
+			size_t len)
+{
+	struct jscan_val key;
+	struct group *g = *gp;
+	enum line_kind kind;
+
+	if (c->srv->d->durability == WEFTD_DURABILITY_NONE) {
+		srv_handle_line(c, b, line, len);
+		return;
+	}
+	kind = line_kind(line, len, &key);
+	if (kind == LINE_BLANK)
+		return;
+	if (kind == LINE_SUBMIT && !g && (g = *gp = calloc(1, sizeof(*g)))) {
+		weft_wg_init(&g->wg);
+		for (unsigned i = 0; i < GROUP_MAX; i++)
+			weftd_buf_init(&g->s[i].out, NULL, 0);
+	}
+	if (kind != LINE_SUBMIT || !g || g->n == GROUP_MAX || key_in_flight(g, line, &key))
+		group_settle(c, g, b);
+	if (kind == LINE_SUBMIT && g) {
+		struct gsub *s = &g->s[g->n];
+		s->c = c;
+		s->line = line;
+		s->len = len;
+		s->key = key;
+		s->wg = &g->wg;
+		weft_wg_add(&g->wg, 1);
+		if (weft_go_opts(gsub_main, s, &(struct weft_go_opts){ .name = "submit" }) == 0) {
+			g->n++;
+			return;
+		}
+		weft_wg_done(&g->wg);
+		group_settle(c, g, b);
+	}
+	srv_handle_line(c, b, line, len);
+}
+
 void srv_conn_main(void *arg)
 {
 	struct conn *c = arg;
@@ -206,6 +373,7 @@ void srv_conn_main(void *arg)
 	char *buf = malloc(cap);
 	bool skipping = false, eof = false;
 	struct weftd_buf b;
+	struct group *g = NULL;
 
 	weftd_buf_init(&b, NULL, 0);
 	while (buf) {
@@ -241,13 +409,14 @@ void srv_conn_main(void *arg)
 			if (skipping)
 				skipping = false; /* the tail of an oversized line */
 			else
-				srv_handle_line(c, &b, buf + start, end - start);
+				handle_line(c, &g, &b, buf + start, end - start);
 			start = scan = end + 1;
 			/* A big batch is handled in turns: another connection's single request
 			 * (and the workers) wait for one turn, not for the whole batch. */
 			if (++lines % LINES_PER_TURN == 0)
 				weft_yield();
 		}
+		group_settle(c, g, &b); /* before buf moves: the submits read their lines there */
 		if (skipping) {
 			len = start = 0;
 		} else if (len - start > max) {
@@ -268,6 +437,7 @@ void srv_conn_main(void *arg)
 		wait_backlog(c, OUT_HIGH_WATER);
 	}
 	free(buf);
+	group_free(g);
 	weft_ctx_unref(rt.ctx);
 	weftd_buf_done(&b);
 	/* The client shut down its side (echo ... | socat) and may still be reading: what it

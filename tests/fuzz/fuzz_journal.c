@@ -1,31 +1,28 @@
-/* libFuzzer target: the journal replay parser (jrec.c) on arbitrary bytes. Must never
- * crash, over-read or hang; every record it accepts must re-encode to the same bytes. */
+/* libFuzzer target: the journal replay parser (jrec.c) on arbitrary bytes, every record
+ * type (ACCEPT, FINISH, ACCEPT2, STAGE, END, REDRIVE, PURGE). Must never crash, over-read
+ * or hang; every record it accepts must re-encode to the same bytes. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "jobs/jrec.h"
 
+/* Every record decoded re-encodes (weftd_jrec_encode, from the decoded members) to its
+ * frame's bytes, every type alike. */
 static int check(const struct weftd_jrec *r, void *arg)
 {
 	static unsigned char buf[1 << 20];
 	size_t *off = arg;
+	size_t need = weftd_jrec_size(r);
 	long n;
-	if (r->type == WEFTD_JREC_ACCEPT) {
-		size_t need = weftd_jrec_accept_size(r->id_len, r->pipeline_len, r->payload_len);
-		if (need > sizeof(buf)) {
-			*off += need;
-			return 0;
-		}
-		n = weftd_jrec_encode_accept(buf, r->id, r->id_len, r->pipeline, r->pipeline_len,
-					     r->payload, r->payload_len, r->submitted_ns, r->owner);
-	} else if (r->type == WEFTD_JREC_FINISH) {
-		n = weftd_jrec_encode_finish(buf, r->id, r->id_len, r->state);
-	} else {
+	if (need != r->frame_len)
 		abort();
+	if (need > sizeof(buf)) {
+		*off += need;
+		return 0;
 	}
-	if (n <= 0 || memcmp(buf, (const char *)r->id - (r->type == WEFTD_JREC_ACCEPT ?
-		WEFTD_JREC_ACCEPT_HDR : WEFTD_JREC_FINISH_HDR) - WEFTD_JREC_FRAME_HDR, (size_t)n) != 0)
+	n = weftd_jrec_encode(buf, r);
+	if (n <= 0 || (size_t)n != r->frame_len || memcmp(buf, r->frame, (size_t)n) != 0)
 		abort();
 	*off += (size_t)n;
 	return 0;
@@ -42,8 +39,7 @@ static int rec(const struct weftd_jrec *r, void *arg)
 {
 	struct walk *w = arg;
 	size_t before = w->good;
-	const uint8_t *frame = (const uint8_t *)r->id - WEFTD_JREC_FRAME_HDR -
-		(r->type == WEFTD_JREC_ACCEPT ? WEFTD_JREC_ACCEPT_HDR : WEFTD_JREC_FINISH_HDR);
+	const uint8_t *frame = r->frame;
 	if ((size_t)(frame - w->base) != w->end)
 		abort();
 	check(r, &w->good);

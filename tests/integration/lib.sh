@@ -98,6 +98,8 @@ logged() { grep -qE -- "$1" "$T/weftd.log" 2>/dev/null; }
 log_count() { grep -cE -- "$1" "$T/weftd.log" 2>/dev/null || true; }
 
 # write_conf "pipelines: ..." [daemon-extra-yaml-lines]: (re)writes $T/weftd.yaml (reload tests).
+# Durability is none unless the extra lines set it, or TEST_DURABILITY does (batch: every
+# script then runs with group commit in the server's path).
 write_conf() {
 	{
 		echo "daemon:"
@@ -105,7 +107,7 @@ write_conf() {
 		echo "  procs: 2"
 		echo "  state_dir: $T/state"
 		if [ -n "${2:-}" ]; then echo "$2"; fi
-		case "${2:-}" in *durability:*) ;; *) echo "  durability: none" ;; esac
+		case "${2:-}" in *durability:*) ;; *) echo "  durability: ${TEST_DURABILITY:-none}" ;; esac
 		echo "$1"
 	} > "$T/weftd.yaml.new"
 	mv "$T/weftd.yaml.new" "$T/weftd.yaml"

@@ -74,3 +74,91 @@ stop_weftd
 start_weftd "$CONF" "  durability: fsync"
 [ "$(log_count "unfinished jobs resumed")" = 0 ] || fail "a lost job came back"
 ok "a job whose pipeline is gone at restart is closed as lost (logged), not resumed later"
+
+# ---- issue 12: stages, ended jobs and keys across kill -9 ------------------------------
+# A two-stage exec pipeline whose stages append "payload stage" lines to $T/ran: once a
+# job's STAGE record is written, a kill -9 does not run its first stage again (kill -9
+# keeps the page cache: written is what survives). A later submit's acknowledgement proves
+# the STAGE records queued before it were written (one writer, in order).
+CONF2="
+pipelines:
+  two:
+    stages:
+      - {name: s1, exec: [sh, -c, 'read x; echo \"\$x s1\" >> $T/ran; printf %s \"\$x\"'], workers: 4}
+      - {name: s2, exec: [sh, -c, 'while [ -d $T ] && [ ! -e $T/go2 ]; do sleep 0.05; done; read x; echo \"\$x s2\" >> $T/ran; printf %s-2 \"\$x\"'], workers: 4}
+  quick:
+    stages:
+      - {name: q, builtin: upper}
+  bad:
+    stages:
+      - {name: f, exec: [sh, -c, 'echo oops >&2; exit 3'], retry: {attempts: 1}}"
+stop_weftd
+rm -rf "$T/state" "$T/go2" "$T/ran"
+: > "$T/weftd.log"
+start_weftd "$CONF2" "  durability: batch"
+ids=()
+for i in 1 2 3 4; do ids+=("$("$WEFTCTL" submit two "p$i")") || fail "submit two $i"; done
+at_s2() { for id in "${ids[@]}"; do [ "$("$WEFTCTL" --json status "$id" | jget job.stage)" = s2 ] || return 1; done; }
+wait_for "every job at stage s2" at_s2
+"$WEFTCTL" submit quick sync > /dev/null || fail "sync submit"
+done_id=$("$WEFTCTL" submit quick kept) || fail "submit quick"
+"$WEFTCTL" wait "$done_id" > /dev/null || fail "quick job"
+bad_id=$("$WEFTCTL" submit bad x) || fail "submit bad"
+"$WEFTCTL" wait "$bad_id" > /dev/null 2>&1 || true
+key_id=$(ask '{"op":"submit","pipeline":"quick","payload":"k","key":"once"}' | jget job)
+[ -n "$key_id" ] && [ "$key_id" != None ] || fail "keyed submit"
+"$WEFTCTL" submit quick sync2 > /dev/null || fail "sync submit 2"
+stop_weftd KILL
+rm -f "$SOCK"
+start_weftd "$CONF2" "  durability: batch"
+touch "$T/go2"
+"$WEFTCTL" --timeout 20s wait "${ids[@]}" > /dev/null 2>&1 || fail "resumed jobs did not finish"
+for i in 1 2 3 4; do
+	[ "$(grep -c "^p$i s1$" "$T/ran")" = 1 ] || fail "job p$i: stage s1 ran $(grep -c "^p$i s1$" "$T/ran") times: $(tr '\n' ' ' < "$T/ran")"
+	[ "$(grep -c "^p$i s2$" "$T/ran")" -ge 1 ] || fail "job p$i: stage s2 never ran"
+	[ "$("$WEFTCTL" --json status "${ids[$((i-1))]}" | jget job.output)" = "p$i-2" ] || fail "job p$i output"
+done
+ok "kill -9 with jobs at stage 2: they resume there, stage 1 is not run again"
+r=$("$WEFTCTL" --json status "$done_id")
+[ "$(jget job.state <<<"$r")" = done ] && [ "$(jget job.output <<<"$r")" = KEPT ] || fail "a done job after kill -9: $r"
+r=$("$WEFTCTL" --json status "$bad_id")
+[ "$(jget job.state <<<"$r")" = failed ] && matches "$r" 'exit status 3' && matches "$r" '"log":"oops' || fail "a failed job after kill -9: $r"
+ok "kill -9: a done job keeps its output, a failed one its error and log"
+r=$(ask '{"op":"submit","pipeline":"quick","payload":"k","key":"once"}')
+[ "$(jget job <<<"$r")" = "$key_id" ] && matches "$r" '"duplicate":true' || fail "the key after kill -9: $r (first job $key_id)"
+ok "kill -9: a second submit with a key answers the first job, duplicate"
+stop_weftd; [ "$WEFTD_RC" = 0 ] || fail "exit $WEFTD_RC at a clean stop"
+start_weftd "$CONF2" "  durability: batch"
+r=$("$WEFTCTL" --json status "$done_id")
+[ "$(jget job.output <<<"$r")" = KEPT ] || fail "a done job after a clean restart: $r"
+[ "$(jget job.state <<<"$("$WEFTCTL" --json status "$bad_id")")" = failed ] || fail "a failed job after a clean restart"
+ok "a clean restart: ended jobs come back as they ended"
+stop_weftd
+
+# kill -9 several times under load: every acknowledged submit is done in the end, with
+# its output, under its id
+rm -rf "$T/state" "$T/acked"
+: > "$T/acked"
+for round in 1 2 3; do
+	start_weftd "$CONF2" "  durability: batch"
+	( for i in $(seq 1 400); do
+		id=$("$WEFTCTL" submit quick "r$round-$i" 2>/dev/null) || break
+		echo "$id r$round-$i" >> "$T/acked"
+	done ) &
+	loader=$!
+	sleep 0.$((3 + round))
+	stop_weftd KILL
+	wait "$loader" 2>/dev/null || true
+	rm -f "$SOCK"
+done
+start_weftd "$CONF2" "  durability: batch"
+n=0
+while read -r id p; do
+	up=$(echo "$p" | tr a-z A-Z)
+	r=$("$WEFTCTL" --json --timeout 20s wait "$id" 2>/dev/null) || fail "acknowledged job $id ($p) lost: $r"
+	[ "$(jget job.output <<<"$r")" = "$up" ] || fail "job $id ($p): $r"
+	n=$((n + 1))
+done < "$T/acked"
+[ "$n" -gt 0 ] || fail "no submit was acknowledged"
+ok "kill -9 three times under load: all $n acknowledged jobs done, none lost"
+stop_weftd
