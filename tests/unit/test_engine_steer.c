@@ -224,6 +224,7 @@ static void prio_main(void *arg)
 	struct weftd_reload_stats st;
 	char err[256];
 	assert_int_equal(weftd_engine_pause(e, "p", true), 0);
+	struct weftd_job *held = submit(e, "p", "held", NULL); /* waits in the old pipeline */
 	assert_int_equal(weftd_engine_reload(e, conf("pipelines:\n  p:\n    stages:\n"
 		"      - {name: s, builtin: sleep, params: {duration: 10ms}, workers: 1}\n"
 		"  q:\n    stages:\n      - {name: s, builtin: noop}\n"), &st, err, sizeof(err)), 0);
@@ -233,9 +234,14 @@ static void prio_main(void *arg)
 	due = submit(e, "p", "x", NULL);
 	weft_sleep(NULL, 100 * WEFT_MSEC);
 	assert_int_equal(weftd_job_state(due), WEFTD_JOB_QUEUED);
+	assert_int_equal(weftd_job_state(held), WEFTD_JOB_QUEUED); /* moved over, still held */
+	assert_int_equal(figs(e, "p").queued0, 2);
 	assert_int_equal(weftd_engine_pause(e, "p", false), 0);
 	wait_done(due);
+	wait_done(held);
+	assert_int_equal(weftd_job_state(held), WEFTD_JOB_DONE);
 	weftd_job_unref(due);
+	weftd_job_unref(held);
 	weftd_engine_stop(e);
 }
 
