@@ -77,8 +77,11 @@ static int enqueue_new(struct weftd_pipe *p, struct weftd_job *j, bool later)
 	if (!later)
 		return eng_enqueue(p, j, false);
 	r = eng_sched_add(p->sched, j, weftd_job_run_at_ms(j), false);
-	if (r == 0)
+	if (r == 0) {
 		atomic_fetch_add_explicit(&PST(p)->submitted, 1, memory_order_relaxed);
+		/* counted live since the insert, no longer now: a drain's wait may be done */
+		eng_job_ended(p->eng);
+	}
 	return r;
 }
 
