@@ -46,7 +46,7 @@ static void wake_waiters_locked(struct weftd_job *j);
 int weftd_job_create(struct weftd_jobs *t, const struct weftd_job_init *in, struct weftd_job **ret)
 {
 	size_t plen = in->key ? strlen(in->pipeline) : 0;
-	size_t extra = in->len + 1 + (in->key ? plen + 1 + in->key_len + 1 : 0);
+	size_t klen = in->key ? sizeof(struct weftd_job_key) + plen + 1 + in->key_len + 1 : 0;
 	struct weftd_job *j;
 	unsigned char *tail;
 	int r;
@@ -54,8 +54,10 @@ int weftd_job_create(struct weftd_jobs *t, const struct weftd_job_init *in, stru
 	if (in->priority < WEFTD_PRIORITY_MIN || in->priority > WEFTD_PRIORITY_MAX ||
 	    (in->key && (in->key_len == 0 || in->key_len > WEFTD_JOB_KEY_MAX)))
 		return -EINVAL;
-	/* One allocation: the job, its payload (kept for its life), "pipeline\0key". */
-	j = calloc(1, sizeof(*j) + extra);
+	klen = (klen + 7) & ~(size_t)7;
+	/* One allocation: the job, its key (aligned, right after it), its payload (kept
+	 * for its life). */
+	j = calloc(1, sizeof(*j) + klen + in->len + 1);
 	if (!j)
 		return -ENOMEM;
 	tail = (unsigned char *)(j + 1);
@@ -69,19 +71,21 @@ int weftd_job_create(struct weftd_jobs *t, const struct weftd_job_init *in, stru
 		free(j);
 		return r;
 	}
+	if (in->key) {
+		struct weftd_job_key *k = (struct weftd_job_key *)tail;
+		memcpy(k->s, in->pipeline, plen + 1);
+		memcpy(k->s + plen + 1, in->key, in->key_len);
+		k->len = plen + 1 + in->key_len;
+		k->job = j;
+		j->key = k;
+		j->info.key = k->s + plen + 1;
+		j->info.key_len = in->key_len;
+		tail += klen;
+	}
 	if (in->len)
 		memcpy(tail, in->payload, in->len);
 	j->payload = tail;
 	j->payload_len = in->len;
-	tail += in->len + 1;
-	if (in->key) {
-		memcpy(tail, in->pipeline, plen + 1);
-		memcpy(tail + plen + 1, in->key, in->key_len);
-		j->pkey = (const char *)tail;
-		j->pkey_len = plen + 1 + in->key_len;
-		j->info.key = (const char *)tail + plen + 1;
-		j->info.key_len = in->key_len;
-	}
 	j->cargo.input = (unsigned char *)j->payload;
 	j->cargo.input_len = in->len;
 	j->cargo.pipe = in->pipe;

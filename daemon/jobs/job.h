@@ -52,10 +52,10 @@ struct weftd_job_info {
 	char id[WEFTD_JOB_ID_LEN + 1]; /* NUL-terminated */
 	const char *pipeline;          /* its name, owned by the cargo's pipe */
 	uid_t owner;                   /* who submitted it (journaled), or WEFTD_JOB_NO_OWNER */
+	int priority;                  /* WEFTD_PRIORITY_MIN..MAX, 0 by default */
 	weft_ctx *ctx;                 /* cancelled by weftd_job_cancel; the attempts' parent */
 	int64_t created_ns;            /* weft_now() at creation, for latency */
 	int64_t created_ms;            /* Unix epoch ms */
-	int priority;                  /* WEFTD_PRIORITY_MIN..MAX, 0 by default */
 	const char *key;               /* idempotency key (owned by the job), NULL when none */
 	size_t key_len;
 };
