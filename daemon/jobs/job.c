@@ -241,6 +241,13 @@ int weftd_job_requeue_failed(struct weftd_job *j, uint32_t stage, const char *na
 	return 0;
 }
 
+/* An output is malloc'd, or the payload itself (a stage that passed it on: noop). */
+static void free_output(struct weftd_job *j, char *out)
+{
+	if (out != (const char *)j->payload)
+		free(out);
+}
+
 struct weftd_job *weftd_job_ref(struct weftd_job *j)
 {
 	atomic_fetch_add_explicit(&j->refs, 1, memory_order_relaxed);
@@ -254,7 +261,7 @@ struct weftd_job *weftd_job_unref(struct weftd_job *j)
 			j->release(j->cargo.pipe);
 		weft_ctx_unref(j->info.ctx);
 		weftd_job_drop_input(j);
-		free(j->output);
+		free_output(j, j->output);
 		free(j->error);
 		free(j->log);
 		free(j);
@@ -348,7 +355,7 @@ bool weftd_job_end(struct weftd_job *j, enum weftd_job_state state, char *output
 	bool won;
 
 	if (state != WEFTD_JOB_DONE) {
-		free(output);
+		free_output(j, output);
 		output = NULL;
 		output_len = 0;
 	}
@@ -356,7 +363,7 @@ bool weftd_job_end(struct weftd_job *j, enum weftd_job_state state, char *output
 	won = end_locked(j, state, output, output_len, error, now_ns);
 	weftd_spin_unlock(&j->lock);
 	if (!won) {
-		free(output);
+		free_output(j, output);
 		free(error);
 	}
 	return won;

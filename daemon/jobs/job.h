@@ -126,6 +126,9 @@ void weftd_job_payload(const struct weftd_job *j, const void **p, size_t *len);
 /* Is the cargo's input the payload (not malloc'd: free it with weftd_job_drop_input, and
  * an action must copy it rather than take it)? */
 bool weftd_job_input_is_payload(const struct weftd_job *j);
+/* (An output, or a next stage's input, may be the payload itself: an action that passes
+ * its input on unchanged gets it with in_keep, weftd_attempt in actions/attempt.h, and
+ * hands it back without a copy. The job frees neither the payload nor such an alias.) */
 /* Let go of the cargo's input (freed unless it is the payload); input NULL afterwards.
  * The cargo's holder only. */
 void weftd_job_drop_input(struct weftd_job *j);

@@ -358,6 +358,48 @@ static void test_dead_letters(void **state)
 	run(dead_main, DEAD_CONF("builtin: fail, params: {message: no}"));
 }
 
+/* ---- the payload passed on without a copy --------------------------------------- */
+
+/* noop hands the payload on as an alias (in_keep): as the output, as the next stage's
+ * input, and dropped by a failed attempt (max_output) without being freed (ASan). */
+static void alias_main(void *arg)
+{
+	struct weftd_engine *e = arg;
+	struct weftd_job *j;
+	struct job_copy c;
+
+	assert_int_equal(weftd_engine_start(e), 0);
+	j = submit(e, "n", "payload", NULL);
+	wait_done(j);
+	c = job_copy(j);
+	assert_int_equal(c.state, WEFTD_JOB_DONE);
+	assert_string_equal(c.output, "payload");
+	weftd_job_unref(j);
+	j = submit(e, "two", "abc", NULL);
+	wait_done(j);
+	assert_string_equal(job_copy(j).output, "ABC");
+	weftd_job_unref(j);
+	j = submit(e, "small", "too long", NULL);
+	wait_done(j);
+	c = job_copy(j);
+	assert_int_equal(c.state, WEFTD_JOB_FAILED);
+	assert_non_null(strstr(c.error, "max_output"));
+	assert_int_equal(weftd_engine_retry(e, j, true), 0);
+	wait_done(j);
+	assert_int_equal(job_copy(j).state, WEFTD_JOB_FAILED);
+	assert_int_equal(weftd_engine_purge(e, j), 0);
+	weftd_job_unref(j);
+	weftd_engine_stop(e);
+}
+
+static void test_alias(void **state)
+{
+	run(alias_main, "pipelines:\n"
+		"  n:\n    stages:\n      - {name: s, builtin: noop}\n"
+		"  two:\n    stages:\n      - {name: a, builtin: noop}\n      - {name: b, builtin: upper}\n"
+		"  small:\n    stages:\n      - {name: s, builtin: noop, max_output: 4}\n");
+}
+
 /* ---- eng_place (replay) ----------------------------------------------------------- */
 
 static void place_main(void *arg)
@@ -403,7 +445,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		BOTH(test_scheduled), BOTH(test_idle_scheduled), BOTH(test_priority_pause), BOTH(test_keys),
-		BOTH(test_dead_letters), BOTH(test_place),
+		BOTH(test_dead_letters), BOTH(test_alias), BOTH(test_place),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
