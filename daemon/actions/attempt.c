@@ -56,7 +56,8 @@ int weftd_attempt_output(struct weftd_attempt *at, const void *p, size_t len)
 
 void weftd_attempt_output_take(struct weftd_attempt *at, char *buf, size_t len)
 {
-	free(at->out);
+	if (!at->in_keep || at->out != at->in) /* an alias of in_keep's is not ours */
+		free(at->out);
 	at->out = buf;
 	at->out_len = len;
 }
