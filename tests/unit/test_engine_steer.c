@@ -2,7 +2,8 @@
  * run early, run when due; an earlier one wakes the timer; cancel ends one at once and
  * frees its place; a full schedule answers busy); priorities through a paused then
  * resumed pipeline; pause holds due jobs and survives a reload; idempotency keys; retry
- * of a dead letter from its failed stage or from the start, and purge; eng_place for the
+ * of a dead letter from its failed stage or from the start (one finding no room stays a
+ * dead letter), and purge; the payload passed on without a copy; eng_place for the
  * replay. Run with 1 and 2 procs. */
 #include <unistd.h>
 #include <stdarg.h>
@@ -358,6 +359,41 @@ static void test_dead_letters(void **state)
 	run(dead_main, DEAD_CONF("builtin: fail, params: {message: no}"));
 }
 
+/* A re-drive that finds no room leaves the dead letter as it was. */
+static void full_main(void *arg)
+{
+	struct weftd_engine *e = arg;
+	struct weftd_job *x, *y;
+	struct weftd_jobs_counts n;
+	struct job_copy c;
+
+	assert_int_equal(weftd_engine_start(e), 0);
+	x = submit(e, "p", "x", NULL);
+	wait_done(x);
+	assert_int_equal(weftd_engine_pause(e, "p", true), 0);
+	y = submit(e, "p", "y", NULL); /* the queue's one slot */
+	assert_int_equal(weftd_engine_retry(e, x, true), -EAGAIN);
+	c = job_copy(x);
+	assert_int_equal(c.state, WEFTD_JOB_FAILED);
+	assert_string_equal(c.error, "stage a: attempt 1/1: no");
+	weftd_jobs_counts(weftd_engine_jobs(e), &n);
+	assert_int_equal(n.finished, 1); /* retained again, y live */
+	assert_int_equal(weftd_engine_pause(e, "p", false), 0);
+	wait_done(y);
+	assert_int_equal(weftd_engine_retry(e, x, true), 0);
+	wait_done(x);
+	assert_int_equal(job_copy(x).state, WEFTD_JOB_FAILED);
+	weftd_job_unref(x);
+	weftd_job_unref(y);
+	weftd_engine_stop(e);
+}
+
+static void test_retry_full(void **state)
+{
+	run(full_main, "pipelines:\n  p:\n    stages:\n"
+		       "      - {name: a, builtin: fail, params: {message: no}, workers: 1, queue: 1}\n");
+}
+
 /* ---- the payload passed on without a copy --------------------------------------- */
 
 /* noop hands the payload on as an alias (in_keep): as the output, as the next stage's
@@ -445,7 +481,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		BOTH(test_scheduled), BOTH(test_idle_scheduled), BOTH(test_priority_pause), BOTH(test_keys),
-		BOTH(test_dead_letters), BOTH(test_alias), BOTH(test_place),
+		BOTH(test_dead_letters), BOTH(test_retry_full), BOTH(test_alias), BOTH(test_place),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
