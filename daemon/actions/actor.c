@@ -98,7 +98,8 @@ int weftd_actor_run(struct weftd_actor *a, struct weftd_attempt *at)
 		r = weftd_attempt_fail(at, -EFBIG, "output of %zu bytes exceeds the stage's "
 				       "max_output of %zu bytes", at->out_len, at->max_output);
 	if (r < 0) {
-		free(at->out);
+		if (!at->in_keep || at->out != at->in) /* an alias of in_keep's is not ours */
+			free(at->out);
 		at->out = NULL;
 		at->out_len = 0;
 		if (!at->error[0])

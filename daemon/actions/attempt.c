@@ -34,6 +34,11 @@ int weftd_attempt_ctx_fail(struct weftd_attempt *at, int r, uint64_t timeout_ns)
 
 int weftd_attempt_output(struct weftd_attempt *at, const void *p, size_t len)
 {
+	if (at->in_keep && p == at->in && len == at->in_len && at->in) {
+		at->out = (char *)at->in; /* an alias the caller recognises: nothing to free */
+		at->out_len = len;
+		return 0;
+	}
 	if (at->in_movable && p == at->in && len == at->in_len && at->in) {
 		at->out = (char *)at->in; /* ownership moves from the caller's in to out */
 		at->out_len = len;
@@ -51,7 +56,8 @@ int weftd_attempt_output(struct weftd_attempt *at, const void *p, size_t len)
 
 void weftd_attempt_output_take(struct weftd_attempt *at, char *buf, size_t len)
 {
-	free(at->out);
+	if (!at->in_keep || at->out != at->in) /* an alias of in_keep's is not ours */
+		free(at->out);
 	at->out = buf;
 	at->out_len = len;
 }

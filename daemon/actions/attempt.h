@@ -30,6 +30,10 @@ struct weftd_attempt {
 	                                  its output (noop, echo without text): it then sets out =
 	                                  in and clears in_movable; while in_movable is still set
 	                                  after run the caller owns in. Default false: a copy. */
+	bool in_keep;                  /* optional: in stays valid and unchanged as long as the
+	                                  caller's job (its payload): an action passing it on
+	                                  unchanged may set out = in without a copy; the caller
+	                                  then sees out == in and must not free it */
 	/* out: set by the action */
 	char *out;                     /* malloc'd output payload, owned by the caller after */
 	size_t out_len;

@@ -92,8 +92,9 @@ int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *pa
 int weftd_engine_pause(struct weftd_engine *e, const char *pipeline, bool paused);
 /* Re-drive a dead letter (state failed) from the stage it failed in (from_start: stage 0
  * with its payload) under fresh attempts; records via eng_dur_redrive before queueing.
- * Returns 0; -EBUSY (j is not failed: the protocol's conflict); -ENOENT (its pipeline is
- * no longer running); -EAGAIN (that stage's queue is full: j stays failed);
+ * It runs in the pipeline running now under its name, at the stage of the same name.
+ * Returns 0; -EBUSY (j is not failed: the protocol's conflict); -ENOENT (its pipeline, or
+ * that stage, is no longer running); -EAGAIN (that stage's queue is full: j stays failed);
  * -ESHUTDOWN (draining); the journal's error. Parks only for the journal. */
 int weftd_engine_retry(struct weftd_engine *e, struct weftd_job *j, bool from_start);
 /* Delete a dead letter from the table (its key too); records via eng_dur_purge.

@@ -197,10 +197,12 @@ void eng_job_ended(struct weftd_engine *e);
 int eng_queue_at(struct weftd_pipe *p, uint32_t k, struct weftd_job *j, bool block);
 /* eng_queue_at stage 0, counted as submitted. */
 int eng_enqueue(struct weftd_pipe *p, struct weftd_job *j, bool block);
-/* Put j (in the table) where its state says: SCHEDULED -> p's schedule; QUEUED at stage
- * k (its snapshot's stage_index) -> stage k's queue. block: park for room (replay), else
- * -EAGAIN. Takes its own reference. Returns 0, -EAGAIN, -EPIPE (closed), -EINVAL (not
- * scheduled or queued, or a stage p does not have). */
+/* Put j (in the table) where its state says: SCHEDULED -> p's schedule (at its
+ * weftd_job_run_at_ms); QUEUED at stage k (its snapshot's stage_index) -> stage k's
+ * queue. block: park for room in a queue, and go past a schedule's bound (replay); else
+ * -EAGAIN when full. Takes its own reference (j's cargo pipe must be p). Returns 0,
+ * -EAGAIN, -EPIPE (closed), ctx's error (j cancelled while parked), -EINVAL (not scheduled
+ * or queued, or a stage p does not have). */
 int eng_place(struct weftd_pipe *p, struct weftd_job *j, bool block);
 
 /* durable.c: the journal's side of a job's life. Each hook is a no-op (0) without a

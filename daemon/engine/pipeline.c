@@ -163,9 +163,49 @@ static void resettle(struct weftd_job *j, void *arg)
 	weftd_job_unref(j);
 }
 
+/* A paused pipeline retired by a reload: the jobs waiting in its first queue have not
+ * started, and would run as it drains; they go to its replacement (paused too) instead.
+ * Stops at the first that finds no room there (it and the rest drain here). */
+static void move_queued(struct weftd_pipe *p)
+{
+	struct weftd_stage_rt *s0 = &p->stages[0];
+	struct weftd_pipe *np = eng_find_pipe(p->eng, p->cfg->name);
+	struct weftd_job *j;
+
+	while (np && np != p && eng_queue_try_get(s0->q, &j) == 0) {
+		struct weftd_job_cargo *cg = weftd_job_cargo(j);
+		atomic_fetch_sub_explicit(&SST(s0)->queued, 1, memory_order_relaxed);
+		if (weftd_job_state_terminal(weftd_job_state(j))) {
+			weftd_job_unref(j); /* cancelled while queued */
+			continue;
+		}
+		/* queued, held by no worker: the cargo is ours; the job's reference moves */
+		cg->pipe = pipe_ref(np);
+		eng_pipe_unref(p);
+		if (eng_queue_at(np, 0, j, false) == 0) {
+			weftd_job_unref(j); /* the old queue's */
+			continue;
+		}
+		cg->pipe = pipe_ref(p);
+		eng_pipe_unref(np);
+		atomic_fetch_add_explicit(&SST(s0)->queued, 1, memory_order_relaxed);
+		if (eng_queue_put(s0->q, j, false, NULL) < 0) { /* its slot was free just now */
+			atomic_fetch_sub_explicit(&SST(s0)->queued, 1, memory_order_relaxed);
+			if (weftd_jobs_finish(p->eng->jobs, j, WEFTD_JOB_CANCELED, NULL, 0,
+					      "canceled: no room left after a reload"))
+				eng_job_ended(p->eng);
+			weftd_job_unref(j);
+		}
+		break;
+	}
+	eng_pipe_unref(np);
+}
+
 void eng_pipe_retire(struct weftd_pipe *p)
 {
 	eng_sched_close(p->sched, resettle, p->eng);
+	if (atomic_load(&p->paused) && !atomic_load(&p->eng->stopping))
+		move_queued(p);
 	eng_queue_close(p->stages[0].q);
 }
 

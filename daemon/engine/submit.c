@@ -70,15 +70,18 @@ int eng_place(struct weftd_pipe *p, struct weftd_job *j, bool block)
 }
 
 /* A new job: into p's first queue, or its schedule when it is due later. */
-static int enqueue_new(struct weftd_pipe *p, struct weftd_job *j)
+static int enqueue_new(struct weftd_pipe *p, struct weftd_job *j, bool later)
 {
 	int r;
 
-	if (weftd_job_state(j) != WEFTD_JOB_SCHEDULED)
+	if (!later)
 		return eng_enqueue(p, j, false);
 	r = eng_sched_add(p->sched, j, weftd_job_run_at_ms(j), false);
-	if (r == 0)
+	if (r == 0) {
 		atomic_fetch_add_explicit(&PST(p)->submitted, 1, memory_order_relaxed);
+		/* counted live since the insert, no longer now: a drain's wait may be done */
+		eng_job_ended(p->eng);
+	}
 	return r;
 }
 
@@ -99,6 +102,7 @@ int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *pa
 	static const struct weftd_submit_opts defaults;
 	struct weftd_job *j, *dup;
 	struct weftd_pipe *p;
+	bool later;
 	int r;
 
 	if (!o)
@@ -119,6 +123,8 @@ int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *pa
 		eng_pipe_unref(p);
 		return r;
 	}
+	/* read before anyone else can see j (a cancel moves it); a lock only for a run_at */
+	later = o->run_at_ms > 0 && weftd_job_state(j) == WEFTD_JOB_SCHEDULED;
 	/* Durable before anyone hears of it (parks under batch/fsync). */
 	r = eng_dur_accept(e, j);
 	if (r < 0) {
@@ -132,7 +138,7 @@ int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *pa
 		*ret = dup;
 		return 1;
 	}
-	r = enqueue_new(p, j);
+	r = enqueue_new(p, j, later);
 	/* A reload retired p between our lookup and the send (its first queue is closed):
 	 * the job moves to the pipeline now running under that name, if any. */
 	for (int tries = 0; r == -EPIPE && tries < 8; tries++) {
@@ -144,7 +150,7 @@ int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *pa
 		weftd_job_cargo(j)->pipe = np; /* the job's reference moves with it */
 		eng_pipe_unref(p);
 		p = np;
-		r = enqueue_new(p, j);
+		r = enqueue_new(p, j, later);
 	}
 	if (r < 0) {
 		if (r == -EAGAIN)

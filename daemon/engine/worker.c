@@ -95,10 +95,12 @@ static int run_attempts(struct weftd_worker *w, struct weftd_job *j, char **out,
 		/* in_movable: a malloc'd cg->input lets noop and echo hand it on as their
 		 * output instead of copying it; the payload stays with the job (retry). */
 		bool movable = cg->input && !weftd_job_input_is_payload(j);
+		/* the payload lives as long as the job: passed on as an alias, not a copy */
+		bool keep = cg->input && !movable;
 		struct weftd_attempt at = {
 			.ctx = ji->ctx, .job_id = ji->id, .pipeline = ji->pipeline, .attempt = attempt,
 			.in = cg->input, .in_len = cg->input_len, .beat = worker_beat, .beat_arg = w,
-			.in_movable = movable, .keeper = e->keeper,
+			.in_movable = movable, .in_keep = keep, .keeper = e->keeper,
 		};
 		/* An attempt ctx of its own (timeout or not): a lost heartbeat cancels it
 		 * without cancelling the job, which is then retried. An instant actor runs to
@@ -135,7 +137,8 @@ static int run_attempts(struct weftd_worker *w, struct weftd_job *j, char **out,
 			*out_len = at.out_len;
 			return 0;
 		}
-		free(at.out);
+		if (!keep || at.out != (const char *)at.in) /* (weftd_actor_run cleared it) */
+			free(at.out);
 		if (weft_ctx_err(ji->ctx) < 0)
 			goto canceled;
 		if (hb_lost && r < 0) {

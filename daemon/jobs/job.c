@@ -46,7 +46,7 @@ static void wake_waiters_locked(struct weftd_job *j);
 int weftd_job_create(struct weftd_jobs *t, const struct weftd_job_init *in, struct weftd_job **ret)
 {
 	size_t plen = in->key ? strlen(in->pipeline) : 0;
-	size_t extra = in->len + 1 + (in->key ? plen + 1 + in->key_len + 1 : 0);
+	size_t klen = in->key ? sizeof(struct weftd_job_key) + plen + 1 + in->key_len + 1 : 0;
 	struct weftd_job *j;
 	unsigned char *tail;
 	int r;
@@ -54,8 +54,10 @@ int weftd_job_create(struct weftd_jobs *t, const struct weftd_job_init *in, stru
 	if (in->priority < WEFTD_PRIORITY_MIN || in->priority > WEFTD_PRIORITY_MAX ||
 	    (in->key && (in->key_len == 0 || in->key_len > WEFTD_JOB_KEY_MAX)))
 		return -EINVAL;
-	/* One allocation: the job, its payload (kept for its life), "pipeline\0key". */
-	j = calloc(1, sizeof(*j) + extra);
+	klen = (klen + 7) & ~(size_t)7;
+	/* One allocation: the job, its key (aligned, right after it), its payload (kept
+	 * for its life). */
+	j = calloc(1, sizeof(*j) + klen + in->len + 1);
 	if (!j)
 		return -ENOMEM;
 	tail = (unsigned char *)(j + 1);
@@ -69,19 +71,21 @@ int weftd_job_create(struct weftd_jobs *t, const struct weftd_job_init *in, stru
 		free(j);
 		return r;
 	}
+	if (in->key) {
+		struct weftd_job_key *k = (struct weftd_job_key *)tail;
+		memcpy(k->s, in->pipeline, plen + 1);
+		memcpy(k->s + plen + 1, in->key, in->key_len);
+		k->len = plen + 1 + in->key_len;
+		k->job = j;
+		j->key = k;
+		j->info.key = k->s + plen + 1;
+		j->info.key_len = in->key_len;
+		tail += klen;
+	}
 	if (in->len)
 		memcpy(tail, in->payload, in->len);
 	j->payload = tail;
 	j->payload_len = in->len;
-	tail += in->len + 1;
-	if (in->key) {
-		memcpy(tail, in->pipeline, plen + 1);
-		memcpy(tail + plen + 1, in->key, in->key_len);
-		j->pkey = (const char *)tail;
-		j->pkey_len = plen + 1 + in->key_len;
-		j->info.key = (const char *)tail + plen + 1;
-		j->info.key_len = in->key_len;
-	}
 	j->cargo.input = (unsigned char *)j->payload;
 	j->cargo.input_len = in->len;
 	j->cargo.pipe = in->pipe;
@@ -237,6 +241,13 @@ int weftd_job_requeue_failed(struct weftd_job *j, uint32_t stage, const char *na
 	return 0;
 }
 
+/* An output is malloc'd, or the payload itself (a stage that passed it on: noop). */
+static void free_output(struct weftd_job *j, char *out)
+{
+	if (out != (const char *)j->payload)
+		free(out);
+}
+
 struct weftd_job *weftd_job_ref(struct weftd_job *j)
 {
 	atomic_fetch_add_explicit(&j->refs, 1, memory_order_relaxed);
@@ -250,7 +261,7 @@ struct weftd_job *weftd_job_unref(struct weftd_job *j)
 			j->release(j->cargo.pipe);
 		weft_ctx_unref(j->info.ctx);
 		weftd_job_drop_input(j);
-		free(j->output);
+		free_output(j, j->output);
 		free(j->error);
 		free(j->log);
 		free(j);
@@ -344,7 +355,7 @@ bool weftd_job_end(struct weftd_job *j, enum weftd_job_state state, char *output
 	bool won;
 
 	if (state != WEFTD_JOB_DONE) {
-		free(output);
+		free_output(j, output);
 		output = NULL;
 		output_len = 0;
 	}
@@ -352,7 +363,7 @@ bool weftd_job_end(struct weftd_job *j, enum weftd_job_state state, char *output
 	won = end_locked(j, state, output, output_len, error, now_ns);
 	weftd_spin_unlock(&j->lock);
 	if (!won) {
-		free(output);
+		free_output(j, output);
 		free(error);
 	}
 	return won;

@@ -52,10 +52,10 @@ struct weftd_job_info {
 	char id[WEFTD_JOB_ID_LEN + 1]; /* NUL-terminated */
 	const char *pipeline;          /* its name, owned by the cargo's pipe */
 	uid_t owner;                   /* who submitted it (journaled), or WEFTD_JOB_NO_OWNER */
+	int priority;                  /* WEFTD_PRIORITY_MIN..MAX, 0 by default */
 	weft_ctx *ctx;                 /* cancelled by weftd_job_cancel; the attempts' parent */
 	int64_t created_ns;            /* weft_now() at creation, for latency */
 	int64_t created_ms;            /* Unix epoch ms */
-	int priority;                  /* WEFTD_PRIORITY_MIN..MAX, 0 by default */
 	const char *key;               /* idempotency key (owned by the job), NULL when none */
 	size_t key_len;
 };
@@ -126,6 +126,9 @@ void weftd_job_payload(const struct weftd_job *j, const void **p, size_t *len);
 /* Is the cargo's input the payload (not malloc'd: free it with weftd_job_drop_input, and
  * an action must copy it rather than take it)? */
 bool weftd_job_input_is_payload(const struct weftd_job *j);
+/* (An output, or a next stage's input, may be the payload itself: an action that passes
+ * its input on unchanged gets it with in_keep, weftd_attempt in actions/attempt.h, and
+ * hands it back without a copy. The job frees neither the payload nor such an alias.) */
 /* Let go of the cargo's input (freed unless it is the payload); input NULL afterwards.
  * The cargo's holder only. */
 void weftd_job_drop_input(struct weftd_job *j);

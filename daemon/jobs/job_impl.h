@@ -13,6 +13,16 @@
 
 struct weftd_wait;
 
+/* A job's idempotency key as the table indexes it: "pipeline\0key" (len bytes). Only a
+ * job with a key has one, in its own allocation (keyless jobs carry a pointer only). */
+struct weftd_job_key {
+	struct weftd_idmap_node n;     /* the (pipeline, key) index's; the table's lock */
+	bool indexed;                  /* n is in the index */
+	struct weftd_job *job;         /* whose key it is */
+	size_t len;
+	char s[];
+};
+
 /* One registration of a weftd_jobs_wait() on a job. */
 struct weftd_job_waiter {
 	LIST_ENTRY(weftd_job_waiter) link;
@@ -27,6 +37,7 @@ struct weftd_job {
 	weftd_spin lock;               /* guards the fields below up to 'waiters' */
 	enum weftd_job_state state;    /* written by move_locked() only */
 	bool cancel_requested;
+	bool in_table;                 /* the table's, guarded by the table lock (here: padding) */
 	uint32_t stage;                /* current (or last) stage index */
 	const char *stage_name;        /* its name (owned by the pipeline); NULL before the first */
 	uint32_t attempts;             /* attempts of the current stage */
@@ -42,19 +53,15 @@ struct weftd_job {
 	                                  struct), NUL-terminated */
 	size_t payload_len;
 	int64_t run_at_ms;             /* due time asked for at creation (Unix ms), 0: none */
-	const char *pkey;              /* "pipeline\0key" (the key index's key), NULL: no key */
-	size_t pkey_len;
+	struct weftd_job_key *key;     /* NULL: no key */
 	void (*release)(void *pipe);   /* the table's hook for cargo.pipe */
 	int64_t wall_off_ns;           /* the table's CLOCK_REALTIME - monotonic offset */
 	/* the table's, guarded by the table lock */
 	struct weftd_idmap_node idn;   /* id index */
-	struct weftd_idmap_node kidn;  /* (pipeline, key) index, when pkey */
-	bool key_indexed;              /* kidn is in the key index */
 	TAILQ_ENTRY(weftd_job) all;    /* every job, newest first */
 	TAILQ_ENTRY(weftd_job) fin;    /* finished jobs, oldest first (retention) */
 	int64_t finished_ns;           /* filed for retention at; 0 = not filed */
 	uint64_t kept_bytes;           /* output + log, counted when filed (final by then) */
-	bool in_table;
 };
 
 /* Give j what it takes from its table t: a fresh id (when fresh_id), the table's

@@ -84,7 +84,7 @@ void weftd_jobs_set_retention(struct weftd_jobs *t, const struct weftd_retention
 /* The job of the key index node n. */
 static struct weftd_job *key_job(struct weftd_idmap_node *n)
 {
-	return (struct weftd_job *)((char *)n - offsetof(struct weftd_job, kidn));
+	return ((struct weftd_job_key *)((char *)n - offsetof(struct weftd_job_key, n)))->job;
 }
 
 /* Add j to the index and lists; table lock held. */
@@ -93,8 +93,8 @@ static void link_locked(struct weftd_jobs *t, struct weftd_job *j)
 	/* Ids are unique (a counter; a replayed id was unique before the restart). Were one
 	 * not, -EEXIST: the job would still be listed and retained, only not found by id. */
 	(void)weftd_idmap_insert(&t->ids, &j->idn);
-	if (j->pkey)
-		j->key_indexed = weftd_idmap_insert(&t->keys, &j->kidn) == 0;
+	if (j->key)
+		j->key->indexed = weftd_idmap_insert(&t->keys, &j->key->n) == 0;
 	TAILQ_INSERT_HEAD(&t->all, j, all);
 	j->in_table = true;
 	t->count++;
@@ -103,8 +103,8 @@ static void link_locked(struct weftd_jobs *t, struct weftd_job *j)
 static void node_init(struct weftd_job *j)
 {
 	weftd_idmap_node_init(&j->idn, j->info.id, strlen(j->info.id));
-	if (j->pkey)
-		weftd_idmap_node_init(&j->kidn, j->pkey, j->pkey_len);
+	if (j->key)
+		weftd_idmap_node_init(&j->key->n, j->key->s, j->key->len);
 }
 
 void weftd_jobs_insert(struct weftd_jobs *t, struct weftd_job *j)
@@ -122,8 +122,8 @@ int weftd_jobs_add(struct weftd_jobs *t, struct weftd_job *j, struct weftd_job *
 
 	node_init(j);
 	weftd_spin_lock(&t->lock);
-	if (j->pkey)
-		n = weftd_idmap_get(&t->keys, j->pkey, j->pkey_len);
+	if (j->key)
+		n = weftd_idmap_get(&t->keys, j->key->s, j->key->len);
 	if (n) {
 		*ret_dup = weftd_job_ref(key_job(n));
 	} else {
@@ -138,9 +138,10 @@ int weftd_jobs_add(struct weftd_jobs *t, struct weftd_job *j, struct weftd_job *
 static void unlink_locked(struct weftd_jobs *t, struct weftd_job *j)
 {
 	weftd_idmap_remove(&t->ids, &j->idn); /* a no-op for a duplicate never indexed */
-	if (j->key_indexed)
-		weftd_idmap_remove(&t->keys, &j->kidn);
-	j->key_indexed = false;
+	if (j->key && j->key->indexed) {
+		weftd_idmap_remove(&t->keys, &j->key->n);
+		j->key->indexed = false;
+	}
 	TAILQ_REMOVE(&t->all, j, all);
 	if (j->finished_ns) {
 		TAILQ_REMOVE(&t->finished, j, fin);

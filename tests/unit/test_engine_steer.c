@@ -2,7 +2,8 @@
  * run early, run when due; an earlier one wakes the timer; cancel ends one at once and
  * frees its place; a full schedule answers busy); priorities through a paused then
  * resumed pipeline; pause holds due jobs and survives a reload; idempotency keys; retry
- * of a dead letter from its failed stage or from the start, and purge; eng_place for the
+ * of a dead letter from its failed stage or from the start (one finding no room stays a
+ * dead letter), and purge; the payload passed on without a copy; eng_place for the
  * replay. Run with 1 and 2 procs. */
 #include <unistd.h>
 #include <stdarg.h>
@@ -224,6 +225,7 @@ static void prio_main(void *arg)
 	struct weftd_reload_stats st;
 	char err[256];
 	assert_int_equal(weftd_engine_pause(e, "p", true), 0);
+	struct weftd_job *held = submit(e, "p", "held", NULL); /* waits in the old pipeline */
 	assert_int_equal(weftd_engine_reload(e, conf("pipelines:\n  p:\n    stages:\n"
 		"      - {name: s, builtin: sleep, params: {duration: 10ms}, workers: 1}\n"
 		"  q:\n    stages:\n      - {name: s, builtin: noop}\n"), &st, err, sizeof(err)), 0);
@@ -233,9 +235,14 @@ static void prio_main(void *arg)
 	due = submit(e, "p", "x", NULL);
 	weft_sleep(NULL, 100 * WEFT_MSEC);
 	assert_int_equal(weftd_job_state(due), WEFTD_JOB_QUEUED);
+	assert_int_equal(weftd_job_state(held), WEFTD_JOB_QUEUED); /* moved over, still held */
+	assert_int_equal(figs(e, "p").queued0, 2);
 	assert_int_equal(weftd_engine_pause(e, "p", false), 0);
 	wait_done(due);
+	wait_done(held);
+	assert_int_equal(weftd_job_state(held), WEFTD_JOB_DONE);
 	weftd_job_unref(due);
+	weftd_job_unref(held);
 	weftd_engine_stop(e);
 }
 
@@ -352,6 +359,83 @@ static void test_dead_letters(void **state)
 	run(dead_main, DEAD_CONF("builtin: fail, params: {message: no}"));
 }
 
+/* A re-drive that finds no room leaves the dead letter as it was. */
+static void full_main(void *arg)
+{
+	struct weftd_engine *e = arg;
+	struct weftd_job *x, *y;
+	struct weftd_jobs_counts n;
+	struct job_copy c;
+
+	assert_int_equal(weftd_engine_start(e), 0);
+	x = submit(e, "p", "x", NULL);
+	wait_done(x);
+	assert_int_equal(weftd_engine_pause(e, "p", true), 0);
+	y = submit(e, "p", "y", NULL); /* the queue's one slot */
+	assert_int_equal(weftd_engine_retry(e, x, true), -EAGAIN);
+	c = job_copy(x);
+	assert_int_equal(c.state, WEFTD_JOB_FAILED);
+	assert_string_equal(c.error, "stage a: attempt 1/1: no");
+	weftd_jobs_counts(weftd_engine_jobs(e), &n);
+	assert_int_equal(n.finished, 1); /* retained again, y live */
+	assert_int_equal(weftd_engine_pause(e, "p", false), 0);
+	wait_done(y);
+	assert_int_equal(weftd_engine_retry(e, x, true), 0);
+	wait_done(x);
+	assert_int_equal(job_copy(x).state, WEFTD_JOB_FAILED);
+	weftd_job_unref(x);
+	weftd_job_unref(y);
+	weftd_engine_stop(e);
+}
+
+static void test_retry_full(void **state)
+{
+	run(full_main, "pipelines:\n  p:\n    stages:\n"
+		       "      - {name: a, builtin: fail, params: {message: no}, workers: 1, queue: 1}\n");
+}
+
+/* ---- the payload passed on without a copy --------------------------------------- */
+
+/* noop hands the payload on as an alias (in_keep): as the output, as the next stage's
+ * input, and dropped by a failed attempt (max_output) without being freed (ASan). */
+static void alias_main(void *arg)
+{
+	struct weftd_engine *e = arg;
+	struct weftd_job *j;
+	struct job_copy c;
+
+	assert_int_equal(weftd_engine_start(e), 0);
+	j = submit(e, "n", "payload", NULL);
+	wait_done(j);
+	c = job_copy(j);
+	assert_int_equal(c.state, WEFTD_JOB_DONE);
+	assert_string_equal(c.output, "payload");
+	weftd_job_unref(j);
+	j = submit(e, "two", "abc", NULL);
+	wait_done(j);
+	assert_string_equal(job_copy(j).output, "ABC");
+	weftd_job_unref(j);
+	j = submit(e, "small", "too long", NULL);
+	wait_done(j);
+	c = job_copy(j);
+	assert_int_equal(c.state, WEFTD_JOB_FAILED);
+	assert_non_null(strstr(c.error, "max_output"));
+	assert_int_equal(weftd_engine_retry(e, j, true), 0);
+	wait_done(j);
+	assert_int_equal(job_copy(j).state, WEFTD_JOB_FAILED);
+	assert_int_equal(weftd_engine_purge(e, j), 0);
+	weftd_job_unref(j);
+	weftd_engine_stop(e);
+}
+
+static void test_alias(void **state)
+{
+	run(alias_main, "pipelines:\n"
+		"  n:\n    stages:\n      - {name: s, builtin: noop}\n"
+		"  two:\n    stages:\n      - {name: a, builtin: noop}\n      - {name: b, builtin: upper}\n"
+		"  small:\n    stages:\n      - {name: s, builtin: noop, max_output: 4}\n");
+}
+
 /* ---- eng_place (replay) ----------------------------------------------------------- */
 
 static void place_main(void *arg)
@@ -397,7 +481,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		BOTH(test_scheduled), BOTH(test_idle_scheduled), BOTH(test_priority_pause), BOTH(test_keys),
-		BOTH(test_dead_letters), BOTH(test_place),
+		BOTH(test_dead_letters), BOTH(test_retry_full), BOTH(test_alias), BOTH(test_place),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
