@@ -10,6 +10,11 @@
  * job table keeps them) come back as they ended. Compaction keeps exactly those: the live
  * jobs (ACCEPT + last STAGE/REDRIVE) and the retained ones (ACCEPT + END).
  *
+ * Memory: the journal keeps each kept job's records in memory (compaction rewrites them
+ * from there): a retained job's output and log are held twice, once by the job table and
+ * once here, and a live job's current stage input likewise. (Keeping file offsets and
+ * copying from the old file at compaction would hold them once.)
+ *
  * Pause state is not in the journal but in <state_dir>/paused, one pipeline name a line,
  * replaced atomically (written to paused.tmp, synced, renamed, directory synced) at each
  * pause or resume: it is daemon state, not a job's, so it stays out of the records and of
