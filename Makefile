@@ -49,7 +49,7 @@ all:
 # only), so pkg-config below is asked after the install. The goal-specific
 # lists are added by the goals that need them.
 DEB_PKGS := gcc make pkg-config liburing-dev libyaml-dev libsystemd-dev libjansson-dev \
-            libjemalloc-dev libcmocka-dev socat libssl-dev scdoc tmux
+            libjemalloc-dev libcmocka-dev socat libssl-dev scdoc tmux libmicrohttpd-dev
 DEB_PKGS_fuzz    := clang libclang-rt-14-dev
 DEB_PKGS_systemd := debootstrap systemd-container
 # pkg:arch names are Debian multiarch packages: their architecture is added first.
@@ -72,7 +72,7 @@ deps:
 
 # ---- flags -------------------------------------------------------------------
 BUILD := build$(if $(SAN),-$(SAN))
-PKGS  := liburing yaml-0.1 libsystemd jansson libcrypto
+PKGS  := liburing yaml-0.1 libsystemd jansson libcrypto libmicrohttpd
 # Asked once, when first expanded (after `deps` has run), then kept.
 PKG_CFLAGS = $(eval PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null))$(PKG_CFLAGS)
 PKG_LIBS   = $(eval PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null))$(PKG_LIBS)
