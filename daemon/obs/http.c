@@ -223,6 +223,25 @@ int weftd_http_new(int lfd, const struct weftd_http_config *h, const struct weft
 	return 0;
 }
 
+static unsigned open_conns(struct weftd_http *s)
+{
+	const union MHD_DaemonInfo *i = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+	return i ? i->num_connections : 0;
+}
+
+/* At max_connections libmicrohttpd takes the listening socket out of its epoll set, and
+ * puts it back only in the MHD_run after the one that closed a connection. Nothing would
+ * wake this fiber for that second call (no connection left: no timeout; a client waiting
+ * in the backlog is not in the set), so it follows at once when the count went down. */
+static void run_once(struct weftd_http *s)
+{
+	unsigned before = open_conns(s);
+
+	MHD_run(s->mhd);
+	if (open_conns(s) < before)
+		MHD_run(s->mhd);
+}
+
 int weftd_http_run(struct weftd_http *s, weft_ctx *ctx)
 {
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
@@ -245,7 +264,7 @@ int weftd_http_run(struct weftd_http *s, weft_ctx *ctx)
 		if (r < 0 && r != -ETIMEDOUT && r != -ECANCELED)
 			return r;
 		if (weft_ctx_err(ctx) == 0)
-			MHD_run(s->mhd);
+			run_once(s);
 	}
 	return 0;
 }
