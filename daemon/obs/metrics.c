@@ -1,6 +1,7 @@
 /* metrics.c — the daemon's figures as Prometheus families (see metrics.h). */
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -242,6 +243,17 @@ static void runtime(struct weftd_buf *b)
 		       st.wakeups_eventfd);
 	counter(b, "weft_ring_submissions_total", "io_uring submissions (SQEs) over all procs.", st.io_submitted);
 	counter(b, "weft_ring_completions_total", "io_uring completions (CQEs) over all procs.", st.io_completed);
+	weftd_expo_family(b, "weft_proc_cpu_seconds_total", "counter",
+			  "CPU time of each proc's thread (its rate is the proc's utilisation).");
+	for (int i = 0; i < n; i++) {
+		struct weft_proc_stats ps;
+		char id[16];
+		if (weft_proc_stats((unsigned)i, &ps) < 0)
+			continue;
+		snprintf(id, sizeof(id), "%d", i);
+		weftd_expo_f64(b, "weft_proc_cpu_seconds_total", NULL,
+			       &(struct weftd_expo_label){ "proc", id }, 1, (double)ps.cpu_ns * 1e-9);
+	}
 }
 
 int weftd_metrics_write(struct weftd_buf *b, const struct weftd_metrics_src *src)

@@ -84,7 +84,8 @@ const struct ctl_cmd ctl_cmds[] = {
 	{ "top", "", "a live view of the pipelines, refreshed every second",
 	  "Per pipeline and stage: jobs done per second, queued, running, latency p50/p99 of\n"
 	  "successful attempts, failures (dead letters) and their rate; the runtime's procs,\n"
-	  "fibers and switches per second. Quits on q (or Ctrl-C) and restores the terminal.\n",
+	  "fibers and switches per second, and each proc's utilisation (CPU time per second).\n"
+	  "Quits on q (or Ctrl-C) and restores the terminal.\n",
 	  0, 0, 0, cmd_top },
 	{ "pipelines", "", "the running pipelines and their stages",
 	  "One line per pipeline (\"(paused)\" when paused), then one per stage: its action,\n"

@@ -35,6 +35,7 @@ int cmd_metrics(struct ctl *c, const struct ctl_args *a)
 
 #define TOP_PERIOD_MS 1000
 #define TOP_MAX_ROWS  1024
+#define TOP_MAX_PROCS 1024
 
 /* What one stage had at the previous refresh, to turn counters into rates. */
 struct prev {
@@ -47,6 +48,8 @@ struct top {
 	size_t nprev;
 	double prev_t;            /* when prev was read (monotonic seconds), 0: never */
 	long long prev_switches;
+	long long prev_cpu[TOP_MAX_PROCS]; /* each proc's CPU ns at prev_t */
+	size_t nprev_cpu;
 	bool tty;
 	struct termios saved;
 };
@@ -151,6 +154,24 @@ static void draw(struct top *t, json_t *resp, double now)
 		printf("\nruntime: procs %lld, fibers %lld, switches/s %s, connections %lld\n",
 		       ctl_geti(rt, "procs"), ctl_geti(rt, "fibers"), swr, ctl_geti(rt, "connections"));
 		t->prev_switches = sw;
+		/* utilisation: a proc's CPU time per wall second (an idle one sleeps in its ring) */
+		json_t *cpu = json_object_get(rt, "proc_cpu_ns"), *v;
+		size_t k;
+		if (json_array_size(cpu)) {
+			fputs("procs busy:", stdout);
+			json_array_foreach(cpu, k, v) {
+				long long ns = json_integer_value(v);
+				if (k >= TOP_MAX_PROCS)
+					break;
+				if (dt > 0 && k < t->nprev_cpu)
+					printf(" %zu:%3.0f%%", k, (double)(ns - t->prev_cpu[k]) / (dt * 1e7));
+				else
+					printf(" %zu:   -", k);
+				t->prev_cpu[k] = ns;
+			}
+			t->nprev_cpu = json_array_size(cpu) < TOP_MAX_PROCS ? json_array_size(cpu) : TOP_MAX_PROCS;
+			putchar('\n');
+		}
 	}
 	fflush(stdout);
 	if (next) {

@@ -33,6 +33,7 @@ matches "$m" -x "weftd_stage_attempt_duration_seconds_count{pipeline=\"shout\",s
 	|| fail "histogram count"
 matches "$m" -E '^process_(cpu_seconds_total|resident_memory_bytes|open_fds|max_fds|start_time_seconds) ' \
 	|| fail "process_* families"
+matches "$m" -E '^weft_proc_cpu_seconds_total\{proc="1"\} [0-9.e-]+$' || fail "per-proc CPU: $(grep proc_cpu <<<"$m")"
 ok "GET /metrics counts the $N jobs (per pipeline and stage, histograms, process_*)"
 if command -v promtool > /dev/null; then
 	out=$(promtool check metrics <<<"$m" 2>&1) || fail "promtool check metrics: $out"

@@ -1,6 +1,6 @@
 # `weftctl top` as a person sees it, in a tmux terminal read with capture-pane: a table of
 # every pipeline and stage with its queue, running attempts, latencies and failures, redrawn
-# every second (the clock moves, the done rate shows the jobs flowing, a queue that fills
+# every second with each proc's utilisation (the clock moves, the done rate shows the jobs flowing, a queue that fills
 # shows), the runtime's line; `q` quits, and the terminal is as it was (the shell's prompt
 # and the earlier screen back, echo on).
 . "$(dirname "$0")/lib.sh"
@@ -37,6 +37,7 @@ scr=$(screen)
 matches "$scr" -E '^PIPELINE/STAGE +DONE/s +QUEUED +RUNNING +P50 +P99 +FAILED +FAILED/s$' || fail "header: $scr"
 matches "$scr" -E '^flaky/boom ' || fail "flaky row: $scr"
 matches "$scr" -E '^runtime: procs 2, fibers [0-9]+, switches/s' || fail "runtime line: $scr"
+wait_for "each proc's utilisation" shows '^procs busy: 0: +[0-9]+% 1: +[0-9]+%$'
 ! matches "$scr" 'before-top' || fail "top did not take the whole screen: $scr"
 ok "top shows every pipeline/stage, the column headers and the runtime"
 # the queue of nap fills (12 jobs, 2 workers), running shows 2, the rate shows
