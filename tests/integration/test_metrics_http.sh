@@ -1,7 +1,7 @@
 # The monitoring listener (daemon.http) as its users meet it: a real Prometheus scrapes a
 # test weftd and a PromQL query through its HTTP API counts exactly the jobs that ran;
 # `promtool check metrics` accepts the exposition, served over HTTP and by `weftctl
-# metrics` alike; /healthz, /readyz (503 while draining), 404 and 405; clients that stall
+# metrics` alike; /healthz, /readyz (503 while draining), 404, 405, 431 and 414; clients that stall
 # (more of them than http.max_connections) hold no worker: jobs still run, and the
 # listener serves again once their timeout closed them; the listener on a Unix socket.
 . "$(dirname "$0")/lib.sh"
@@ -55,7 +55,11 @@ ok "weftctl metrics: the same families over the Unix socket"
 [ "$(code -X DELETE "$URL/readyz")" = 405 ] || fail "DELETE /readyz: not 405"
 matches "$(curl -s -i -X PUT "$URL/healthz")" -i '^Allow: GET, HEAD' || fail "405 without Allow"
 [ "$(code -I "$URL/metrics")" = 200 ] || fail "HEAD /metrics"
-ok "healthz 200, readyz 200, unknown path 404, other methods 405 with Allow"
+big=$(head -c 60000 /dev/zero | tr '\0' a)
+[ "$(code -H "X-Big: $big" "$URL/metrics")" = 431 ] || fail "60 KB of headers: not 431"
+[ "$(code "$URL/metrics?x=${big:0:40000}")" = 414 ] || fail "a 40 KB URL: not 414"
+[ "$(code "$URL/healthz")" = 200 ] || fail "healthz after the oversized requests"
+ok "healthz 200, readyz 200, unknown path 404, other methods 405 with Allow, oversized requests 431/414"
 
 "$WEFTCTL" drain > /dev/null || fail "drain"
 [ "$(code "$URL/readyz")" = 503 ] || fail "readyz while drained: $(code "$URL/readyz")"
