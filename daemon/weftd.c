@@ -131,6 +131,7 @@ static bool http_start(struct daemon_state *st, const struct weftd_http_config *
 
 	if (st->http_fd < 0)
 		return false;
+	hr->ctx = NULL;
 	weft_wg_init(&hr->done);
 	r = weftd_http_new(st->http_fd, hc, &st->metrics, &hr->h);
 	if (r < 0) {

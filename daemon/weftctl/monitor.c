@@ -208,9 +208,10 @@ int cmd_top(struct ctl *c, const struct ctl_args *a)
 
 	if (c->json)
 		return ctl_usage_error(c->cmd, "top has no --json (use stats --json or metrics)");
+	bool raw_mode = false;
+
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
-	term_raw(&t);
 	while (!top_stop) {
 		json_t *resp;
 		char *raw;
@@ -218,6 +219,12 @@ int cmd_top(struct ctl *c, const struct ctl_args *a)
 
 		if (!(resp = ctl_roundtrip(c, ctl_request(c, "stats"), &raw, &rc)))
 			break;
+		/* only once the daemon answered: a refused connection (forbidden, busy) exits
+		 * from inside ctl_send, which must find the terminal as it was */
+		if (!raw_mode) {
+			term_raw(&t);
+			raw_mode = true;
+		}
 		draw(&t, resp, t0);
 		json_decref(resp);
 		free(raw);
@@ -225,7 +232,8 @@ int cmd_top(struct ctl *c, const struct ctl_args *a)
 		if (key_quit(&t, left > 0 ? left : 0))
 			break;
 	}
-	term_restore(&t);
+	if (raw_mode)
+		term_restore(&t);
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
 	free(t.prev);
