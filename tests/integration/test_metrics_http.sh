@@ -126,6 +126,13 @@ print(r[0]["value"][1] if r else "none")'; }
 	ok "Prometheus scrapes weftd: PromQL counts $N shout and $((3 + M)) nap jobs; the median nap is ${hist}s"
 fi
 
+# A reload that changes daemon.http keeps the running listener and says it needs a restart.
+sed -i "s|127.0.0.1:$PORT|127.0.0.1:$(free_port)|" "$T/weftd.yaml"
+"$WEFTCTL" reload > /dev/null || fail "reload"
+logged 'reload: daemon.http changed: needs restart' || fail "no needs-restart line for daemon.http"
+[ "$(code "$URL/healthz")" = 200 ] || fail "the listener went away at the reload"
+ok "a reload changing daemon.http logs that it needs a restart; the listener stays"
+
 # On a Unix socket: served there, the file removed at exit.
 stop_weftd
 start_weftd "pipelines:
