@@ -51,14 +51,18 @@ all:
 # only), so pkg-config below is asked after the install. The goal-specific
 # lists are added by the goals that need them.
 DEB_PKGS := gcc make pkg-config liburing-dev libyaml-dev libsystemd-dev libjansson-dev \
-            libjemalloc-dev libcmocka-dev socat libssl-dev scdoc tmux libseccomp-dev
+            libjemalloc-dev libcmocka-dev socat libssl-dev scdoc tmux libseccomp-dev \
+            libmicrohttpd-dev
 DEB_PKGS_fuzz    := clang libclang-rt-14-dev
 DEB_PKGS_systemd := debootstrap systemd-container
+# test_metrics_http: a real Prometheus (and promtool) scraping weftd; big, so only for tests
+DEB_PKGS_test    := prometheus curl
 # pkg:arch names are Debian multiarch packages: their architecture is added first.
 DEB_PKGS_cross   := gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static libcmocka-dev:arm64
 DEB_WANT := $(DEB_PKGS) \
 	$(if $(filter fuzz fuzz-run,$(MAKECMDGOALS)),$(DEB_PKGS_fuzz)) \
 	$(if $(filter test-systemd,$(MAKECMDGOALS)),$(DEB_PKGS_systemd)) \
+	$(if $(filter test integration,$(MAKECMDGOALS)),$(DEB_PKGS_test)) \
 	$(if $(filter test-cross-arm64,$(MAKECMDGOALS)),$(DEB_PKGS_cross))
 deps:
 	@command -v dpkg-query >/dev/null || exit 0; \
@@ -74,7 +78,7 @@ deps:
 
 # ---- flags -------------------------------------------------------------------
 BUILD := build$(if $(SAN),-$(SAN))
-PKGS  := liburing yaml-0.1 libsystemd jansson libcrypto
+PKGS  := liburing yaml-0.1 libsystemd jansson libcrypto libmicrohttpd
 # Asked once, when first expanded (after `deps` has run), then kept.
 PKG_CFLAGS = $(eval PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null))$(PKG_CFLAGS)
 PKG_LIBS   = $(eval PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null))$(PKG_LIBS)

@@ -20,6 +20,8 @@
 #include "server/server.h"
 #include "service/signals.h"
 #include "engine/supervisor.h"
+#include "obs/http.h"
+#include "obs/metrics.h"
 
 
 #define DEFAULT_CONFIG "/etc/weftd/weftd.yaml"
@@ -28,6 +30,8 @@ struct daemon_state {
 	struct weftd_config *cfg;      /* until the engine takes it */
 	const char *config_path;       /* re-read by reload */
 	int lfd;
+	int http_fd;                   /* daemon.http's listening socket, or -EBADF: none */
+	struct weftd_metrics_src metrics; /* what /metrics and the metrics op read */
 	int rc;
 	struct weftd_keeper *keeper;   /* kills exec children if weftd is killed; NULL = none */
 };
@@ -97,6 +101,64 @@ static int sup_start(const struct weftd_daemon_config *d, struct weftd_sup **ret
 	return r;
 }
 
+static unsigned connections(void *arg)
+{
+	return weftd_server_connections(arg);
+}
+
+/* The HTTP listener's fiber (daemon.http): until the lifecycle is over. */
+struct http_run {
+	struct weftd_http *h;
+	weft_ctx *ctx;
+	weft_wg done;
+};
+
+static void http_fiber(void *arg)
+{
+	struct http_run *hr = arg;
+	int r = weftd_http_run(hr->h, hr->ctx);
+
+	if (r < 0)
+		weftd_err("http: stopped serving: %s", strerror(-r));
+	weft_wg_done(&hr->done);
+}
+
+/* Start the HTTP listener on st->http_fd (taken). A failure is logged, not fatal: the
+ * jobs matter more than their monitoring. Returns whether it runs. */
+static bool http_start(struct daemon_state *st, const struct weftd_http_config *hc, struct http_run *hr)
+{
+	int r;
+
+	if (st->http_fd < 0)
+		return false;
+	hr->ctx = NULL;
+	weft_wg_init(&hr->done);
+	r = weftd_http_new(st->http_fd, hc, &st->metrics, &hr->h);
+	if (r < 0) {
+		weftd_err("http: cannot start on %s: %s", hc->listen, strerror(-r));
+		return false;
+	}
+	st->http_fd = -EBADF;
+	weft_wg_add(&hr->done, 1);
+	if (weft_ctx_with_cancel(NULL, &hr->ctx) < 0 ||
+	    weft_go_opts(http_fiber, hr, &(struct weft_go_opts){ .name = "http" }) < 0) {
+		weft_ctx_unref(hr->ctx);
+		weftd_http_free(hr->h);
+		weftd_err("http: cannot start: out of memory");
+		return false;
+	}
+	weftd_info("http: serving /metrics, /healthz, /readyz on %s", hc->listen);
+	return true;
+}
+
+static void http_stop(struct http_run *hr)
+{
+	weft_ctx_cancel(hr->ctx);
+	weft_wg_wait(NULL, &hr->done);
+	weft_ctx_unref(hr->ctx);
+	weftd_http_free(hr->h);
+}
+
 static void daemon_main(void *arg)
 {
 	struct daemon_state *st = arg;
@@ -162,9 +224,19 @@ static void daemon_main(void *arg)
 		weftd_engine_stop(e);
 		goto fail;
 	}
+	st->metrics = (struct weftd_metrics_src){
+		.e = e, .jn = ja ? ja->jn : NULL, .connections = connections, .arg = srv,
+	};
+	weftd_server_set_handler(srv, WEFTD_OP_METRICS, weftd_metrics_answer, &st->metrics);
+	struct http_run hr;
+	bool http = http_start(st, &cfg->daemon.http, &hr);
 	weftd_notice("weftd %s ready: %zu pipelines, %d procs", WEFT_VERSION, cfg->npipelines,
 		     weft_nprocs());
 	r = weftd_lifecycle_run(e, srv, st->config_path);
+	/* after the drain (readyz answered 503 through it), before the engine goes */
+	if (http)
+		http_stop(&hr);
+	weftd_server_set_handler(srv, WEFTD_OP_METRICS, NULL, NULL);
 	/* a drain that timed out or was skipped still ends in an orderly stop */
 	st->rc = r < 0 && r != -ETIMEDOUT ? 1 : 0;
 	goto out;
@@ -193,7 +265,7 @@ int main(int argc, char **argv)
 		{ 0 },
 	};
 	const char *path = DEFAULT_CONFIG, *check = NULL;
-	struct daemon_state st = { .lfd = -EBADF };
+	struct daemon_state st = { .lfd = -EBADF, .http_fd = -EBADF };
 	char err[1024];
 	bool activated;
 	int c, r;
@@ -259,6 +331,17 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	weftd_info("listening on %s", activated ? "the socket from systemd" : st.cfg->daemon.socket);
+	if (st.cfg->daemon.http.listen) {
+		st.http_fd = weftd_http_listen(&st.cfg->daemon.http, st.cfg->daemon.socket_mode, err,
+					       sizeof(err));
+		if (st.http_fd < 0) {
+			weftd_err("%s", err);
+			weftd_config_free(st.cfg);
+			weftd_server_unlink(&sockfile);
+			weftd_keeper_stop(st.keeper);
+			return 1;
+		}
+	}
 	st.config_path = path;
 	struct weft_opts wo = {
 		.procs = st.cfg->daemon.procs, .stack_size = 128 * 1024, .return_with_main = true,
@@ -274,6 +357,8 @@ int main(int argc, char **argv)
 	/* ours (not systemd's), and only if no other daemon has bound the path since */
 	if (weftd_server_unlink(&sockfile) == -ESTALE)
 		weftd_info("%s: another socket took the path; left alone", sockfile.path);
+	if (st.http_fd >= 0)
+		close(st.http_fd); /* never handed to libmicrohttpd */
 	weftd_keeper_stop(st.keeper);
 	return st.rc;
 }

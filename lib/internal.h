@@ -295,6 +295,8 @@ struct weft_proc {
 	atomic_long live_credit;       /* spawns reserved in sched->live, not yet made */
 	atomic_long live_exits;        /* fibers ended here, not yet subtracted */
 	struct weft__proc_stats st;
+	clockid_t cpu_clock;           /* the proc thread's CPU-time clock (weft_proc_stats) */
+	bool cpu_clock_ok;
 	struct weft__steal_watch {     /* per victim: its backlog, as this proc last saw it */
 		int64_t since;         /* when the backlog was first seen, 0 if none */
 		uint32_t drains;       /* the victim's drains then */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sysinfo.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "epoll.h"
@@ -17,6 +18,7 @@
 static int proc_start(struct weft_proc *p)
 {
 	tls_proc = p;
+	p->cpu_clock_ok = pthread_getcpuclockid(pthread_self(), &p->cpu_clock) == 0;
 	weft__ctx_init_thread(&p->g0);
 	weft__stack_sigaltstack_setup();
 	int r = weft__stack_cache_new(p->sched->stacks, &p->stack_cache);
@@ -283,6 +285,31 @@ int weft_sched_stats(struct weft_sched_stats *ret)
 	}
 	/* exact when the procs are quiet; a snapshot of moving parts otherwise */
 	ret->fibers_live = live > 0 ? (uint64_t)live : 0;
+	return 0;
+}
+
+int weft_proc_stats(unsigned proc, struct weft_proc_stats *ret)
+{
+	struct weft_proc *self = weft__proc();
+	struct timespec ts;
+
+	if (!ret)
+		return -EINVAL;
+	if (!self)
+		return -EPERM;
+	if (proc >= self->sched->nprocs)
+		return -EINVAL;
+	struct weft_proc *p = self->sched->procs[proc];
+	struct weft__proc_stats *st = &p->st;
+	memset(ret, 0, sizeof(*ret));
+	/* the procs' threads live as long as the scheduler this caller runs on */
+	if (p->cpu_clock_ok && clock_gettime(p->cpu_clock, &ts) == 0)
+		ret->cpu_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	ret->switches = atomic_load_explicit(&st->switches, memory_order_relaxed);
+	ret->steals = atomic_load_explicit(&st->steals, memory_order_relaxed);
+	ret->parks = atomic_load_explicit(&st->parks, memory_order_relaxed);
+	ret->io_submitted = atomic_load_explicit(&st->io_sub, memory_order_relaxed);
+	ret->io_completed = atomic_load_explicit(&st->io_done, memory_order_relaxed);
 	return 0;
 }
 

@@ -106,6 +106,18 @@ struct weftd_retention {
 				       over it); default 256 MiB */
 };
 
+/* daemon.http: the HTTP listener for monitoring (GET /metrics, /healthz, /readyz; obs/http.h).
+ * Off unless listen is set. Changes need a restart (a reload logs so). */
+#define WEFTD_HTTP_MAX_CONNECTIONS 1024
+struct weftd_http_config {
+	const char *listen;         /* "IPv4:PORT", "[IPv6]:PORT" (numeric addresses; port
+	                               1..65535) or an absolute Unix socket path; default NULL:
+	                               no listener */
+	bool debug;                 /* the debugging endpoints (profiles; later); default false */
+	uint32_t max_connections;   /* open HTTP connections at once; default 16; 1 .. 1024 */
+	uint64_t timeout_ns;        /* a connection idle this long is closed; default 10s; >= 1s */
+};
+
 struct weftd_daemon_config {
 	const char *socket;         /* default "/run/weftd/weftd.sock"; socket activation wins */
 	uint32_t socket_mode;       /* octal string "0660" or number; default 0660; applied
@@ -141,6 +153,7 @@ struct weftd_daemon_config {
 	const char *state_dir;      /* journal directory; default "/var/lib/weftd"; with durability, flock()ed (state_dir/lock) by one daemon at a time */
 	struct weftd_retention retention;
 	enum weftd_log_level log_level; /* err|warning|notice|info (default)|debug */
+	struct weftd_http_config http;
 };
 
 struct weftd_config {
@@ -173,5 +186,14 @@ const struct weftd_pipeline *weftd_config_pipeline(const struct weftd_config *c,
 /* True when a and b would run identically: same name and stages with equal settings
  * (file positions are ignored). Reload keeps equal pipelines running untouched. */
 bool weftd_pipeline_equal(const struct weftd_pipeline *a, const struct weftd_pipeline *b);
+
+/* True when a and b configure the same HTTP listener (reload: a change needs a restart). */
+bool weftd_http_config_equal(const struct weftd_http_config *a, const struct weftd_http_config *b);
+
+/* Parse an http.listen value that is not a path ("127.0.0.1:9464", "[::1]:9464"): numeric
+ * address and port 1..65535 into *ret (struct sockaddr_in or _in6, *ret_len its size).
+ * Returns 0 or -EINVAL. Pure. */
+struct sockaddr_storage;
+int weftd_http_addr_parse(const char *s, struct sockaddr_storage *ret, unsigned *ret_len);
 
 #endif

@@ -1,5 +1,6 @@
 /* The daemon: section: the socket, scheduler threads, limits, access control (users and
- * groups resolved at load), heartbeats, durability, retention and logging. */
+ * groups resolved at load), heartbeats, durability, retention, logging and the
+ * HTTP listener (http.c). */
 #include "config/sections.h"
 
 #include <grp.h>
@@ -189,6 +190,7 @@ static const struct cfg_field daemon_fields[] = {
 	{ "state_dir", F_STR, DOFF(state_dir), 0, 0, 0, 0, 0 },
 	{ "retention", F_FN, 0, 0, 0, 0, 0, fn_retention },
 	{ "log_level", F_ENUM, DOFF(log_level), 0, 0, log_names, log_values, 0 },
+	{ "http", F_FN, 0, 0, 0, 0, 0, cfg_http_section },
 };
 
 int cfg_daemon_section(struct pctx *c, yaml_node_t *n, void *obj)

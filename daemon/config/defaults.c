@@ -16,6 +16,7 @@ void cfg_daemon_defaults(struct weftd_daemon_config *d)
 		.retention = { .count = 10000, .age_ns = 3600 * WEFTD_NSEC_PER_SEC,
 				.bytes = 256ull << 20 },
 		.log_level = WEFTD_LOG_INFO,
+		.http = { .max_connections = 16, .timeout_ns = 10 * WEFTD_NSEC_PER_SEC },
 	};
 }
 

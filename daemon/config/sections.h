@@ -9,6 +9,8 @@
 /* daemon: into c->cfg->daemon (obj unused). Resolves allow_uids/allow_groups names
  * through NSS, so it may block. daemon_section.c */
 int cfg_daemon_section(struct pctx *c, yaml_node_t *n, void *obj);
+/* daemon.http: into obj's (a struct weftd_daemon_config) http. http.c */
+int cfg_http_section(struct pctx *c, yaml_node_t *n, void *obj);
 
 /* pipelines: into c->cfg->pipelines (obj unused): every pipeline, its stages and each
  * stage's action. pipelines.c */

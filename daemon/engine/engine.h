@@ -147,9 +147,14 @@ void weftd_engine_set_intake(struct weftd_engine *e, bool open);
 bool weftd_engine_intake_open(struct weftd_engine *e);
 
 /* A latency histogram read out, in microseconds (quantiles: the upper bound of their
- * bucket, capped at the max seen). */
+ * bucket, capped at the max seen). buckets[i] counts the samples below 2^i us and at or
+ * above 2^(i-1) (bucket 0: below 1 us; the last bucket also holds everything longer):
+ * what /metrics exports as a Prometheus histogram (obs/metrics.c). */
+#define WEFTD_LATENCY_BUCKETS 40
 struct weftd_latency {
 	uint64_t count, p50, p99, mean, max;
+	uint64_t sum;                           /* of the samples, in us */
+	uint64_t buckets[WEFTD_LATENCY_BUCKETS];
 };
 /* A stage's counters added up over the procs, with its settings. */
 struct weftd_stage_figures {

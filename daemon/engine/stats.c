@@ -48,10 +48,12 @@ static uint64_t hist_quantile(const struct hist_sum *h, double q)
 
 static void latency(struct weftd_latency *ret, const struct hist_sum *h)
 {
+	_Static_assert(HIST_BUCKETS == WEFTD_LATENCY_BUCKETS, "one histogram layout");
 	*ret = (struct weftd_latency){
 		.count = h->n, .p50 = hist_quantile(h, 0.50), .p99 = hist_quantile(h, 0.99),
-		.mean = h->n ? h->sum_us / h->n : 0, .max = h->max_us,
+		.mean = h->n ? h->sum_us / h->n : 0, .max = h->max_us, .sum = h->sum_us,
 	};
+	memcpy(ret->buckets, h->b, sizeof(ret->buckets));
 }
 
 /* ---- figures ---------------------------------------------------------------------- */

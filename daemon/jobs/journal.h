@@ -121,7 +121,9 @@ struct weftd_journal_job {
 struct weftd_journal_stats {
 	uint64_t accepts;             /* ACCEPT records made durable since open */
 	uint64_t finishes;            /* FINISH records written */
-	uint64_t batches;             /* writev rounds */
+	uint64_t batches;             /* writev rounds (group commits) */
+	uint64_t batch_records;       /* records those rounds wrote (accepts and finishes) */
+	uint64_t bytes_written;       /* by those rounds */
 	uint64_t fsyncs;              /* fdatasync calls on the journal */
 	uint64_t compactions;
 	uint64_t file_bytes;          /* current file size */

@@ -192,6 +192,10 @@ static void batch_done(struct weftd_journal *j, struct jbatch *b, int r, bool sy
 	j->st.file_bytes = j->size;
 	while ((n = STAILQ_FIRST(b))) {
 		STAILQ_REMOVE_HEAD(b, next);
+		if (r == 0) {
+			j->st.batch_records++;
+			j->st.bytes_written += n->len;
+		}
 		if (n->durable) {
 			if (n->e)
 				n->e->durable = r == 0;

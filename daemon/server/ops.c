@@ -262,8 +262,8 @@ struct handler_call {
 	char id[WEFTD_ID_MAX + 1];
 };
 
-/* Run the handler registered for op (lifecycle's drain, undrain, reload) in a fiber of
- * its own: it may park for long, and the connection goes on meanwhile. */
+/* Run the handler registered for op (lifecycle's drain, undrain, reload; weftd's metrics)
+ * in a fiber of its own: it may park for long, and the connection goes on meanwhile. */
 static void op_handler(struct conn *c, struct weftd_buf *b, const struct weftd_request *req,
 		       enum weftd_op op)
 {
@@ -350,6 +350,8 @@ static const unsigned char op_need[WEFTD_OP__MAX] = {
 	[WEFTD_OP_PAUSE] = NEED_ADMIN, [WEFTD_OP_RESUME] = NEED_ADMIN,
 	[WEFTD_OP_UNDRAIN] = NEED_ADMIN,
 	[WEFTD_OP_RETRY] = NEED_OWN, [WEFTD_OP_PURGE] = NEED_OWN,
+	/* counters summed over every job, as stats shows them: nothing of another's jobs */
+	[WEFTD_OP_METRICS] = NEED_PEER,
 };
 
 static void dispatch(struct conn *c, struct weftd_buf *b, const struct weftd_request *req)

@@ -94,6 +94,14 @@ void weftd_render_runtime(struct weftd_buf *b, unsigned connections)
 	weftd_json_u64(b, "wakeups", st.wakeups_msg_ring + st.wakeups_eventfd);
 	weftd_json_u64(b, "io_submitted", st.io_submitted);
 	weftd_json_u64(b, "io_completed", st.io_completed);
+	/* per proc: its thread's CPU time, whose rate is its utilisation (weftctl top) */
+	weftd_json_arr_begin(b, "proc_cpu_ns");
+	for (int i = 0; i < weft_nprocs(); i++) {
+		struct weft_proc_stats ps = { 0 };
+		weft_proc_stats((unsigned)i, &ps);
+		weftd_json_u64(b, NULL, ps.cpu_ns);
+	}
+	weftd_json_arr_end(b);
 	weftd_json_obj_end(b);
 	weftd_json_cstr(b, "backend", weft_backend_name(ft.backend));
 }

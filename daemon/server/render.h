@@ -12,7 +12,7 @@
  * none or -ENOMEM, b as it was. Never parks. */
 int weftd_render_stats(struct weftd_buf *b, struct weftd_engine *e, const char *pipeline);
 /* Append "runtime": the scheduler's counters (procs, fibers, switches, steals, parks,
- * naps, wake-ups, I/O) and the open connections: what an operator looks at when the
+ * naps, wake-ups, I/O), each proc's CPU time (proc_cpu_ns) and the open connections: what an operator looks at when the
  * pipeline figures do not add up. Nothing when the scheduler does not run. */
 void weftd_render_runtime(struct weftd_buf *b, unsigned connections);
 /* Append "pipelines":[{name, stages:[{settings}]}]: the running configuration. Never

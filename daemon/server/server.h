@@ -59,7 +59,7 @@ int weftd_server_close_conns(struct weftd_server *s, int64_t linger_ns);
  * nothing: they use it); NULL ok. Does not close lfd. */
 struct weftd_server *weftd_server_free(struct weftd_server *s);
 
-/* An op the server does not implement itself (reload, drain): fn runs in a fiber of its
+/* An op the server does not implement itself (reload, drain, metrics): fn runs in a fiber of its
  * own and returns 0 with one whole response line for request id (raw JSON) in out, or a
  * negative errno with err filled (a message of at most errlen bytes): the server answers
  * with its errno table's code (errors.c: -EINVAL invalid_config, -ETIMEDOUT and -ECANCELED

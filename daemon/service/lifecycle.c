@@ -146,6 +146,7 @@ static void log_needs_restart(const struct weftd_daemon_config *o, const struct 
 		{ "watchdog", o->watchdog == n->watchdog },
 		{ "durability", o->durability == n->durability },
 		{ "state_dir", STR_EQ(o->state_dir, n->state_dir) },
+		{ "http", weftd_http_config_equal(&o->http, &n->http) },
 	};
 	for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++)
 		if (!k[i].same)

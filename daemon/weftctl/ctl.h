@@ -8,6 +8,7 @@
  *   show.c      printing jobs and outputs (binary-safe), human units, --json rewriting
  *   stats.c     `stats` and `pipelines` as tables
  *   wait.c      `submit` and `wait`, with the progress line on a terminal
+ *   monitor.c   `metrics` (the Prometheus text) and `top` (a live view of stats)
  *   cmds.c      the other commands
  */
 #ifndef WEFTCTL_CTL_H
@@ -123,7 +124,7 @@ const char *ctl_gets(json_t *o, const char *k); /* "" when absent */
 /* Clear the progress line on stderr when one is shown. */
 void ctl_progress_clear(struct ctl *c);
 
-/* commands: wait.c, stats.c, cmds.c */
+/* commands: wait.c, stats.c, monitor.c, cmds.c */
 int cmd_submit(struct ctl *c, const struct ctl_args *a);
 int cmd_wait(struct ctl *c, const struct ctl_args *a);
 int cmd_stats(struct ctl *c, const struct ctl_args *a);
@@ -139,5 +140,7 @@ int cmd_drain(struct ctl *c, const struct ctl_args *a);
 int cmd_undrain(struct ctl *c, const struct ctl_args *a);
 int cmd_pause(struct ctl *c, const struct ctl_args *a);
 int cmd_resume(struct ctl *c, const struct ctl_args *a);
+int cmd_metrics(struct ctl *c, const struct ctl_args *a);
+int cmd_top(struct ctl *c, const struct ctl_args *a);
 
 #endif

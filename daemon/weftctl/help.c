@@ -76,6 +76,17 @@ const struct ctl_cmd ctl_cmds[] = {
 	  "(procs, connections, fibers, switches, steals, parks, wake-ups, I/O). Latencies read\n"
 	  "\"850us\", \"12ms\", \"3.0s\"; --json has them in microseconds.\n",
 	  0, 0, 1, cmd_stats },
+	{ "metrics", "", "the daemon's metrics in Prometheus' text format",
+	  "Prints what GET /metrics on daemon.http serves (weftd.yaml(5)): counters and gauges\n"
+	  "per pipeline and stage, latency histograms, the journal, the runtime, the process.\n"
+	  "Works without the HTTP listener. `promtool check metrics` reads it.\n",
+	  0, 0, 0, cmd_metrics },
+	{ "top", "", "a live view of the pipelines, refreshed every second",
+	  "Per pipeline and stage: jobs done per second, queued, running, latency p50/p99 of\n"
+	  "successful attempts, failures (dead letters) and their rate; the runtime's procs,\n"
+	  "fibers and switches per second, and each proc's utilisation (CPU time per second).\n"
+	  "Quits on q (or Ctrl-C) and restores the terminal.\n",
+	  0, 0, 0, cmd_top },
 	{ "pipelines", "", "the running pipelines and their stages",
 	  "One line per pipeline (\"(paused)\" when paused), then one per stage: its action,\n"
 	  "workers, queue, timeout and retry attempts.\n",

@@ -20,7 +20,8 @@ python3 - "$root/daemon/config/config.h" "$root/man/weftd.yaml.5.scd" "$root"/da
 	> "$T/keys.out" || fail "weftd.yaml(5) misses config keys: $(cat "$T/keys.out")"
 import re, sys
 hdr, man, srcs = open(sys.argv[1]).read(), open(sys.argv[2]).read(), sys.argv[3:]
-structs = ["weftd_retry", "weftd_rate_limit", "weftd_stage", "weftd_retention", "weftd_daemon_config"]
+structs = ["weftd_retry", "weftd_rate_limit", "weftd_stage", "weftd_retention", "weftd_daemon_config",
+           "weftd_http_config"]
 not_keys = {"argc", "action", "mark", "nparams", "nallow_uids", "nallow_gids", "nadmin_uids",
             "nadmin_gids", "per_ns"}
 renamed = {"argv": "exec", "plugin_path": "path", "plugin_symbol": "symbol", "allow_gids": "allow_groups",

@@ -52,4 +52,8 @@ complete_line() { # complete_line WORD...: the candidates for the last word, sor
 [ "$(complete_line weftctl list --state sch)" = "scheduled " ] || fail "--state"
 matches "$(complete_line weftctl status "")" "$id" || fail "job ids: $(complete_line weftctl status "")"
 [ -z "$(complete_line weftctl --socket "$T/none" submit "" | tr -d " ")" ] || fail "--socket on the line is used"
+all=" $(complete_line weftctl "")"
+for c in $("$WEFTCTL" --help | sed -n '/^Commands:/,/^$/p' | awk 'NR > 1 && NF { print $1 }'); do
+	matches "$all" -F " $c " || fail "completion does not offer the command $c: $all"
+done
 ok "bash completion: commands, options, --state, pipelines and job ids from the daemon"

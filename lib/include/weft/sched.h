@@ -134,6 +134,17 @@ struct weft_sched_stats {
 /* Fiber only (or from any thread of a running scheduler). */
 WEFT_EXPORT int weft_sched_stats(struct weft_sched_stats *ret);
 
+/* One proc's figures: its thread's CPU time (busy time: a proc with nothing to run
+ * sleeps in its ring, costing none; the time spent per wall second is its utilisation)
+ * and its own share of the counters weft_sched_stats sums. */
+struct weft_proc_stats {
+	uint64_t cpu_ns;           /* CPU time of the proc's thread (user + system) */
+	uint64_t switches, steals, parks, io_submitted, io_completed;
+};
+/* Read proc (0..weft_nprocs()-1) without stopping it. Fiber only (or from any thread of
+ * a running scheduler). Returns 0, -EINVAL (proc out of range), -EPERM. */
+WEFT_EXPORT int weft_proc_stats(unsigned proc, struct weft_proc_stats *ret);
+
 /* Features probed at start-up (the io_uring ones are false under epoll). */
 struct weft_features {
 	bool msg_ring, single_issuer, defer_taskrun, coop_taskrun, sqpoll, waitid, futex;
