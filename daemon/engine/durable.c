@@ -60,6 +60,7 @@ static int record(struct weftd_engine *e, struct weftd_jrec *r, const char *id)
 	if (x < 0 && x != -ESHUTDOWN)
 		weftd_warn("journal: job %s: recording its %s failed: %s", id,
 			   r->type == WEFTD_JREC_STAGE ? "stage" : r->type == WEFTD_JREC_END ? "end" :
+			   r->type == WEFTD_JREC_RETRY ? "retry" :
 			   r->type == WEFTD_JREC_REDRIVE ? "re-drive" : "deletion", strerror(-x));
 	return x;
 }
@@ -97,6 +98,23 @@ void eng_dur_stage(struct weftd_engine *e, struct weftd_job *j)
 
 	if (e->jn)
 		weftd_job_read(j, stage_read, &a);
+}
+
+static void retry_read(const struct weftd_job_snap *s, void *arg)
+{
+	struct stage_rec *a = arg;
+
+	a->r.attempts = s->attempts;
+	a->r.run_at_ms = s->run_at_ms;
+	stage_read(s, arg);
+}
+
+void eng_dur_retry(struct weftd_engine *e, struct weftd_job *j)
+{
+	struct stage_rec a = { e, j, { .type = WEFTD_JREC_RETRY } };
+
+	if (e->jn)
+		weftd_job_read(j, retry_read, &a);
 }
 
 struct redrive_at {
@@ -329,6 +347,10 @@ static int replay_one(const struct weftd_journal_job *jj, void *arg)
 		weftd_job_unref(j);
 		return -ENOMEM;
 	}
+	/* retrying: back into the schedule with its attempts and due time (at the stage
+	 * recorded only: a stage moved elsewhere starts its attempts afresh) */
+	if (jj->retry_attempts && k >= 0 && (uint32_t)k == jj->stage)
+		weftd_job_restore_retry(j, jj->retry_attempts, jj->retry_due_ms);
 	rp->items[rp->n++] = (struct replay_item){ j, p };
 	return 0;
 nomem:

@@ -92,6 +92,8 @@ int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *pa
 int weftd_engine_pause(struct weftd_engine *e, const char *pipeline, bool paused);
 /* Re-drive a dead letter (state failed) from the stage it failed in (from_start: stage 0
  * with its payload) under fresh attempts; records via eng_dur_redrive before queueing.
+ * A retrying job (from_start false): its next attempt now, into its stage's queue with
+ * its attempt count (-EAGAIN: that queue is full, it stays retrying as it was).
  * It runs in the pipeline running now under its name, at the stage of the same name.
  * Returns 0; -EBUSY (j is not failed: the protocol's conflict); -ENOENT (its pipeline, or
  * that stage, is no longer running); -EAGAIN (that stage's queue is full: j stays failed);

@@ -34,7 +34,8 @@ struct hist {
 #define STAT_SHARDS 8
 
 struct stage_stats {
-	atomic_int_fast64_t queued, running, retrying; /* gauges */
+	atomic_int_fast64_t queued, running, retrying; /* gauges (retrying: held by a worker;
+	                                                  those in the schedule: retry_held) */
 	atomic_uint_fast64_t done, failed, retried, canceled, timeouts, heartbeat_timeouts;
 	struct hist lat;                      /* successful attempts */
 	char pad[64];
@@ -83,6 +84,8 @@ struct weftd_stage_rt {
 	weft_ratelimit *rl;             /* stage.rate_limit; NULL = unlimited */
 	struct stage_stats st[STAT_SHARDS];
 	atomic_uint live_workers;
+	atomic_size_t retry_held;       /* its retrying jobs in the pipeline's schedule (bounded
+	                                   by stage.queue: eng_sched_add_retry) */
 	struct weftd_worker *workers;
 };
 
@@ -198,7 +201,8 @@ int eng_queue_at(struct weftd_pipe *p, uint32_t k, struct weftd_job *j, bool blo
 /* eng_queue_at stage 0, counted as submitted. */
 int eng_enqueue(struct weftd_pipe *p, struct weftd_job *j, bool block);
 /* Put j (in the table) where its state says: SCHEDULED -> p's schedule (at its
- * weftd_job_run_at_ms); QUEUED at stage k (its snapshot's stage_index) -> stage k's
+ * weftd_job_run_at_ms); RETRYING -> p's schedule as a retry of its stage (at its
+ * weftd_job_due_ms); QUEUED at stage k (its snapshot's stage_index) -> stage k's
  * queue. block: park for room in a queue, and go past a schedule's bound (replay); else
  * -EAGAIN when full. Takes its own reference (j's cargo pipe must be p). Returns 0,
  * -EAGAIN, -EPIPE (closed), ctx's error (j cancelled while parked), -EINVAL (not scheduled
@@ -215,6 +219,9 @@ void eng_dur_refused(struct weftd_engine *e, struct weftd_job *j);
 /* j finished a stage and moved to the next (its cargo input is that stage's input, its
  * snapshot's stage_index the new stage). Never parks. */
 void eng_dur_stage(struct weftd_engine *e, struct weftd_job *j);
+/* j (retrying at its snapshot's stage, its cargo input that stage's) waits for its next
+ * attempt, due at its snapshot's run_at_ms. Never parks. */
+void eng_dur_retry(struct weftd_engine *e, struct weftd_job *j);
 /* The jobs table's finish hook (arg: the engine): records j's final state. Never parks. */
 void eng_dur_finish(struct weftd_job *j, void *arg);
 /* A dead letter j is live again (retry op), at its snapshot's stage with its cargo input.

@@ -64,6 +64,8 @@ int eng_place(struct weftd_pipe *p, struct weftd_job *j, bool block)
 	weftd_job_read(j, read_stage, &a);
 	if (a.state == WEFTD_JOB_SCHEDULED)
 		return eng_sched_add(p->sched, j, weftd_job_run_at_ms(j), block);
+	if (a.state == WEFTD_JOB_RETRYING)
+		return eng_sched_add_retry(p, a.stage, j, weftd_job_due_ms(j), block);
 	if (a.state != WEFTD_JOB_QUEUED || a.stage >= p->nstages)
 		return -EINVAL;
 	return eng_queue_at(p, a.stage, j, block);
@@ -206,6 +208,30 @@ static int stage_named(struct weftd_pipe *p, const char *name)
 	return -ENOENT;
 }
 
+/* A retrying job j's next attempt now: out of its schedule into its stage's queue (back
+ * into the schedule, due as it was, when that queue is full: -EAGAIN). */
+static int retry_now(struct weftd_job *j)
+{
+	struct weftd_job_cargo *cg = weftd_job_cargo(j);
+	int64_t due = weftd_job_due_ms(j);
+	uint32_t k;
+	int r;
+
+	if (!eng_sched_remove(j))
+		return -EBUSY; /* due meanwhile, cancelled, or held by a worker */
+	weftd_job_ref(j); /* ours while it is in neither */
+	r = weftd_job_due(j, &k);
+	if (r == 0) {
+		struct weftd_pipe *p = cg->pipe; /* nobody holds it in flight: the cargo is ours */
+		r = k < p->nstages ? eng_queue_at(p, k, j, false) : -ENOENT;
+		if (r < 0 && weftd_job_restore_retry(j, weftd_job_attempts(j), due) == 0 &&
+		    eng_sched_add_retry(p, k, j, due, true) < 0)
+			r = -ENOENT;
+	}
+	weftd_job_unref(j);
+	return r == -ECANCELED ? -EBUSY : r;
+}
+
 int weftd_engine_retry(struct weftd_engine *e, struct weftd_job *j, bool from_start)
 {
 	struct weftd_job_cargo *cg = weftd_job_cargo(j);
@@ -215,6 +241,8 @@ int weftd_engine_retry(struct weftd_engine *e, struct weftd_job *j, bool from_st
 
 	if (!weftd_engine_intake_open(e))
 		return -ESHUTDOWN;
+	if (weftd_job_state(j) == WEFTD_JOB_RETRYING && !from_start)
+		return retry_now(j);
 	weftd_job_read(j, read_failed, &f);
 	if (f.state != WEFTD_JOB_FAILED) {
 		free(f.error);

@@ -474,6 +474,8 @@ static int job_view(const struct jentry *e, struct weftd_journal_job *v, char **
 	} else {
 		v->at_stage = true;
 		v->input = t.payload, v->input_len = t.payload_len;
+		if (t.type == WEFTD_JREC_RETRY)
+			v->retry_attempts = t.attempts, v->retry_due_ms = t.run_at_ms;
 	}
 	return 0;
 }

@@ -113,7 +113,8 @@ static size_t vars_of(const struct weftd_jrec *r, struct var *v, size_t *ret_hdr
 		return 4;
 	case WEFTD_JREC_STAGE:
 	case WEFTD_JREC_REDRIVE:
-		*ret_hdr = WEFTD_JREC_STAGE_HDR;
+	case WEFTD_JREC_RETRY:
+		*ret_hdr = r->type == WEFTD_JREC_RETRY ? WEFTD_JREC_RETRY_HDR : WEFTD_JREC_STAGE_HDR;
 		v[0] = (struct var){ r->id, r->id_len, UINT16_MAX };
 		v[1] = (struct var){ r->stage_name, r->stage_name_len, UINT16_MAX };
 		v[2] = (struct var){ r->payload, r->payload_len, UINT32_MAX };
@@ -199,6 +200,10 @@ long weftd_jrec_encode(void *buf, const struct weftd_jrec *r)
 		put16(b + 28, (uint16_t)r->key_len);
 		put32(b + 30, (uint32_t)r->payload_len);
 		break;
+	case WEFTD_JREC_RETRY:
+		put32(b + 14, r->attempts);
+		put64(b + 18, (uint64_t)r->run_at_ms);
+		__attribute__((fallthrough)); /* then STAGE's fields */
 	case WEFTD_JREC_STAGE:
 	case WEFTD_JREC_REDRIVE:
 		put32(b + 4, r->stage);
@@ -250,12 +255,17 @@ static int decode_new(const unsigned char *b, size_t body_len, struct weftd_jrec
 		break;
 	case WEFTD_JREC_STAGE:
 	case WEFTD_JREC_REDRIVE:
-		if (body_len < WEFTD_JREC_STAGE_HDR || b[1] != 0)
+	case WEFTD_JREC_RETRY:
+		hdr = b[0] == WEFTD_JREC_RETRY ? WEFTD_JREC_RETRY_HDR : WEFTD_JREC_STAGE_HDR, n = 3;
+		if (body_len < hdr || b[1] != 0)
 			return -EBADMSG;
 		lens[0] = get16(b + 2);
 		r->stage = get32(b + 4);
 		lens[1] = get16(b + 8), lens[2] = get32(b + 10);
-		hdr = WEFTD_JREC_STAGE_HDR, n = 3;
+		if (b[0] == WEFTD_JREC_RETRY) {
+			r->attempts = get32(b + 14);
+			r->run_at_ms = (int64_t)get64(b + 18);
+		}
 		break;
 	case WEFTD_JREC_END:
 		if (body_len < WEFTD_JREC_END_HDR)
@@ -292,7 +302,7 @@ static int decode_new(const unsigned char *b, size_t body_len, struct weftd_jrec
 		r->pipeline = at, r->pipeline_len = lens[1], at += lens[1];
 		r->key = at, r->key_len = lens[2], at += lens[2];
 		r->payload = at, r->payload_len = lens[3];
-	} else if (b[0] == WEFTD_JREC_STAGE || b[0] == WEFTD_JREC_REDRIVE) {
+	} else if (b[0] == WEFTD_JREC_STAGE || b[0] == WEFTD_JREC_REDRIVE || b[0] == WEFTD_JREC_RETRY) {
 		r->stage_name = at, r->stage_name_len = lens[1], at += lens[1];
 		r->payload = at, r->payload_len = lens[2];
 	} else if (b[0] == WEFTD_JREC_END) {

@@ -30,6 +30,10 @@
  *   REDRIVE (a dead letter live again at stage k with that input): the layout of STAGE, u8 6
  *   PURGE   (a job deleted: a dead letter purged, or a submit refused after its ACCEPT):
  *           u8 7 | u8 0 | u16 id_len | id
+ *   RETRY   (issue 17: a live job failed an attempt at stage k and waits for its next, due
+ *           at due_ms, Unix ms, with attempts made so far at k; input: k's input, as STAGE):
+ *           u8 8 | u8 0 | u16 id_len | u32 stage | u16 name_len | u32 input_len
+ *           | u32 attempts | i64 due_ms | id | name | input
  * Old journals read unchanged (same magic: the new types only add); a journal with the
  * new types cannot go back to an older daemon, which sees them as corrupt records.
  * All integers little-endian. A frame whose length runs past the end of the data is a torn
@@ -54,12 +58,13 @@
 #define WEFTD_JREC_STAGE_HDR   14u
 #define WEFTD_JREC_END_HDR     42u
 #define WEFTD_JREC_PURGE_HDR   4u
+#define WEFTD_JREC_RETRY_HDR   26u          /* STAGE's + attempts + due_ms */
 #define WEFTD_JREC_PRIO_MAX    100          /* priorities: -100..100 (job.h) */
 
 /* Record types (values are on disk: never renumber). */
 enum weftd_jrec_type {
 	WEFTD_JREC_ACCEPT = 1, WEFTD_JREC_FINISH = 2, WEFTD_JREC_ACCEPT2 = 3, WEFTD_JREC_STAGE = 4,
-	WEFTD_JREC_END = 5, WEFTD_JREC_REDRIVE = 6, WEFTD_JREC_PURGE = 7,
+	WEFTD_JREC_END = 5, WEFTD_JREC_REDRIVE = 6, WEFTD_JREC_PURGE = 7, WEFTD_JREC_RETRY = 8,
 };
 
 /* Final states recorded by FINISH (values are on disk: never renumber). */
@@ -83,16 +88,16 @@ struct weftd_jrec {
 	uint64_t submitted_ns;
 	uint32_t owner;                /* WEFTD_JREC_NO_OWNER when the record has none */
 	int priority;                  /* ACCEPT2 */
-	int64_t run_at_ms;             /* ACCEPT2 */
+	int64_t run_at_ms;             /* ACCEPT2; RETRY: the next attempt's due time */
 	const char *key;               /* ACCEPT2; key_len 0: none */
 	size_t key_len;
-	/* STAGE, REDRIVE, END */
+	/* STAGE, REDRIVE, RETRY, END */
 	uint32_t stage;
-	const char *stage_name;        /* STAGE, REDRIVE: the stage's name; END: the last one */
+	const char *stage_name;        /* STAGE, REDRIVE, RETRY: the stage's name; END: the last */
 	size_t stage_name_len;
 	/* FINISH, END */
 	enum weftd_jrec_state state;
-	/* END */
+	/* END, RETRY */
 	uint32_t attempts;
 	int64_t started_ms, finished_ms;
 	const void *output;
