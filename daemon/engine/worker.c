@@ -180,9 +180,10 @@ static int run_attempts(struct weftd_worker *w, struct weftd_job *j, char **out,
 attempt_failed:
 		if (!at.error[0])
 			snprintf(at.error, sizeof(at.error), "%s", strerror(r < 0 ? -r : EIO));
-		if (attempt >= cfg->retry.attempts) {
-			snprintf(msg, sizeof(msg), "stage %s: attempt %u/%u: %s", cfg->name, attempt,
-				 cfg->retry.attempts, at.error);
+		/* the last attempt, or a failure the action calls permanent: a dead letter */
+		if (attempt >= cfg->retry.attempts || at.permanent) {
+			snprintf(msg, sizeof(msg), "stage %s: attempt %u/%u%s: %s", cfg->name, attempt,
+				 cfg->retry.attempts, at.permanent ? ", permanent" : "", at.error);
 			if (weftd_jobs_finish(e->jobs, j, WEFTD_JOB_FAILED, NULL, 0, msg)) {
 				atomic_fetch_add_explicit(&SST(s)->failed, 1, memory_order_relaxed);
 				atomic_fetch_add_explicit(&PST(s->pipe)->failed, 1, memory_order_relaxed);
