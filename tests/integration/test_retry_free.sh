@@ -1,8 +1,8 @@
 # Issue 17: retries off the worker. A stage with one worker and a 3 s backoff: a failing
 # job waits for its retry in the schedule (retrying, its due time listed and counted) and
 # a good job submitted 0.2 s later finishes in well under 100 ms; the retrying job keeps
-# its due time and attempt count across kill -9; retry runs its next attempt now; cancel
-# ends it at once.
+# its due time and attempt count across kill -9 and a clean restart; retry runs its next
+# attempt now; cancel ends it at once.
 . "$(dirname "$0")/lib.sh"
 CONF="
 pipelines:
@@ -59,6 +59,15 @@ ok "second attempt when due, then retry (re-drive now) ran the last at once: a d
 r=$(ask '{"op":"submit","pipeline":"p","payload":"bad"}')
 id=$(jget job <<<"$r")
 wait_for "retrying" in_state "$id" retrying
+due=$("$WEFTCTL" --json status "$id" | jget job.run_at_ms)
+stop_weftd; [ "$WEFTD_RC" = 0 ] || fail "clean stop: exit $WEFTD_RC"
+rm -f "$SOCK"
+start_weftd "$CONF" "$DAEMON"
+r=$("$WEFTCTL" --json status "$id")
+[ "$(jget job.state <<<"$r")" = retrying ] && [ "$(jget job.run_at_ms <<<"$r")" = "$due" ] ||
+	fail "after a clean restart: $r (due $due)"
+ok "a drain leaves a retrying job waiting: after a clean restart it is retrying, due as before"
+
 matches "$(ask "{\"op\":\"cancel\",\"job\":\"$id\"}")" 'canceled' || fail "cancel"
 [ "$(job_state "$id")" = canceled ] || fail "cancel of a retrying job: $(job_state "$id")"
 [ "$("$WEFTCTL" --json stats p | jget pipelines.p.stages.0.retrying)" = 0 ] || fail "stats after cancel"
