@@ -71,6 +71,9 @@ struct weftd_submit_opts {
 	int64_t run_at_ms;             /* Unix ms; 0 or <= now: at once, else scheduled */
 	const char *key;               /* idempotency key (1..WEFTD_JOB_KEY_MAX bytes), NULL: none */
 	size_t key_len;
+	int64_t deadline_ms;           /* Unix ms; 0: none. Not finished by then: it ends
+	                                  expired wherever it is (queued, scheduled, retrying,
+	                                  running: the attempt is cancelled) */
 };
 /* Submit payload to the pipeline called name, as a job of owner (journaled with it), per
  * o (NULL = defaults). Returns 0 with *ret a reference to the new job (queued, or
@@ -165,7 +168,7 @@ struct weftd_pipeline_figures {
 	const struct weftd_pipeline *cfg;
 	bool paused;                            /* weftd_engine_pause */
 	int64_t scheduled;                      /* gauge: jobs waiting for their due time */
-	uint64_t submitted, done, failed, canceled, busy;
+	uint64_t submitted, done, failed, canceled, busy, expired;
 	struct weftd_latency latency_us;        /* submit to done */
 	size_t nstages;
 	const struct weftd_stage_figures *stages;

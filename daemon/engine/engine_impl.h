@@ -1,5 +1,6 @@
 /* engine_impl.h — the engine's shared state, private to daemon/engine/ (see engine.h).
  *
+ * deadline.c: per-job deadlines;
  * engine.c: the engine's life (new, start, stop, free, hooks); pipeline.c: a pipeline's
  * lifetime, the pipeline set and the reload diff; worker.c: workers, attempts, retries;
  * submit.c: submit and enqueue; durable.c: what the journal records and the replay;
@@ -42,7 +43,7 @@ struct stage_stats {
 };
 
 struct pipe_stats {
-	atomic_uint_fast64_t submitted, done, failed, canceled, busy;
+	atomic_uint_fast64_t submitted, done, failed, canceled, busy, expired;
 	struct hist lat;                      /* submit to done */
 	char pad[64];
 };
@@ -208,6 +209,15 @@ int eng_enqueue(struct weftd_pipe *p, struct weftd_job *j, bool block);
  * -EAGAIN, -EPIPE (closed), ctx's error (j cancelled while parked), -EINVAL (not scheduled
  * or queued, or a stage p does not have). */
 int eng_place(struct weftd_pipe *p, struct weftd_job *j, bool block);
+
+/* deadline.c: per-job deadlines. */
+/* Watch j's deadline (none: nothing): a fiber (in e->wg, holding a reference) waits for
+ * j's end or its deadline and then ends j expired (eng_expire). 0 or -ENOMEM. Fiber only;
+ * after weftd_engine_start. */
+int eng_deadline_watch(struct weftd_engine *e, struct weftd_job *j);
+/* End j expired wherever it is: out of its schedule, finished expired (counted, journaled
+ * as such), its ctx cancelled so a running attempt stops. */
+void eng_expire(struct weftd_engine *e, struct weftd_job *j);
 
 /* durable.c: the journal's side of a job's life. Each hook is a no-op (0) without a
  * journal. The engine calls them at these points; what each records is durable.c's. */

@@ -120,6 +120,7 @@ int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *pa
 	r = weftd_job_create(e->jobs, &(struct weftd_job_init){
 		.owner = owner, .pipeline = p->cfg->name, .pipe = p, .payload = payload, .len = len,
 		.priority = o->priority, .key = o->key, .key_len = o->key_len, .run_at_ms = o->run_at_ms,
+		.deadline_ms = o->deadline_ms,
 	}, &j);
 	if (r < 0) {
 		eng_pipe_unref(p);
@@ -161,6 +162,9 @@ int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *pa
 		/* a closed queue: the pipeline was removed, or the engine stops */
 		return r == -EAGAIN ? -EAGAIN : r == -EPIPE && weftd_engine_intake_open(e) ? -ENOENT : -ESHUTDOWN;
 	}
+	/* no memory for its watcher: it ends expired now rather than outlive its deadline */
+	if (eng_deadline_watch(e, j) < 0)
+		eng_expire(e, j);
 	*ret = j;
 	return 0;
 }

@@ -9,15 +9,17 @@
 /* ---- the state machine ------------------------------------------------------------ */
 
 #define TO(s) (1u << (s))
+#define EXP TO(WEFTD_JOB_EXPIRED) /* a deadline ends a job wherever it is */
 /* legal[from]: the states a job may move to from 'from' (job.h draws it). */
 static const unsigned legal[WEFTD_JOB__MAX] = {
-	[WEFTD_JOB_SCHEDULED] = TO(WEFTD_JOB_QUEUED) | TO(WEFTD_JOB_FAILED) | TO(WEFTD_JOB_CANCELED),
+	[WEFTD_JOB_SCHEDULED] = TO(WEFTD_JOB_QUEUED) | TO(WEFTD_JOB_FAILED) | TO(WEFTD_JOB_CANCELED) |
+				EXP,
 	[WEFTD_JOB_FAILED] = TO(WEFTD_JOB_QUEUED), /* re-drive: weftd_job_requeue_failed only */
-	[WEFTD_JOB_QUEUED] = TO(WEFTD_JOB_RUNNING) | TO(WEFTD_JOB_FAILED) | TO(WEFTD_JOB_CANCELED),
+	[WEFTD_JOB_QUEUED] = TO(WEFTD_JOB_RUNNING) | TO(WEFTD_JOB_FAILED) | TO(WEFTD_JOB_CANCELED) | EXP,
 	[WEFTD_JOB_RUNNING] = TO(WEFTD_JOB_QUEUED) | TO(WEFTD_JOB_RETRYING) | TO(WEFTD_JOB_DONE) |
-			      TO(WEFTD_JOB_FAILED) | TO(WEFTD_JOB_CANCELED),
+			      TO(WEFTD_JOB_FAILED) | TO(WEFTD_JOB_CANCELED) | EXP,
 	[WEFTD_JOB_RETRYING] = TO(WEFTD_JOB_RUNNING) | TO(WEFTD_JOB_QUEUED) | TO(WEFTD_JOB_FAILED) |
-			       TO(WEFTD_JOB_CANCELED),
+			       TO(WEFTD_JOB_CANCELED) | EXP,
 };
 
 bool weftd_job_transition_ok(enum weftd_job_state from, enum weftd_job_state to)
@@ -97,6 +99,7 @@ int weftd_job_create(struct weftd_jobs *t, const struct weftd_job_init *in, stru
 	j->info.created_ms = in->created_ms ? in->created_ms
 					    : (j->info.created_ns + j->wall_off_ns) / 1000000;
 	j->run_at_ms = in->run_at_ms > 0 ? in->run_at_ms : 0;
+	j->info.deadline_ms = in->deadline_ms > 0 ? in->deadline_ms : 0;
 	j->state = j->run_at_ms > (j->info.created_ns + j->wall_off_ns) / 1000000 ? WEFTD_JOB_SCHEDULED
 										   : WEFTD_JOB_QUEUED;
 	*ret = j;

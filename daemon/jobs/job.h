@@ -21,7 +21,9 @@
  *                                                   being full)
  *   failed   -> queued                              (a dead letter re-driven: only
  *                                                   weftd_jobs_redrive, jobs.h)
- *   done, failed, canceled: terminal (they end waits; failed only until a re-drive).
+ *   any of the live states above -> expired        (its deadline passed: the engine's)
+ *   done, failed, canceled, expired: terminal (they end waits; failed only until a
+ *   re-drive).
  * Once a cancel was requested, only the moves to a terminal state remain.
  *
  * Ownership: jobs are reference counted; whoever keeps a pointer (the table, a stage
@@ -63,6 +65,7 @@ struct weftd_job_info {
 	int64_t created_ms;            /* Unix epoch ms */
 	const char *key;               /* idempotency key (owned by the job), NULL when none */
 	size_t key_len;
+	int64_t deadline_ms;           /* Unix ms: ended expired if not finished by then; 0: none */
 };
 
 /* The engine's part of a job. The job module never reads it: it only frees input and
@@ -100,7 +103,8 @@ struct weftd_job_snap {
 bool weftd_job_transition_ok(enum weftd_job_state from, enum weftd_job_state to);
 static inline bool weftd_job_state_terminal(enum weftd_job_state s)
 {
-	return s == WEFTD_JOB_DONE || s == WEFTD_JOB_FAILED || s == WEFTD_JOB_CANCELED;
+	return s == WEFTD_JOB_DONE || s == WEFTD_JOB_FAILED || s == WEFTD_JOB_CANCELED ||
+	       s == WEFTD_JOB_EXPIRED;
 }
 
 /* weftd_job_create's arguments. */
@@ -117,6 +121,7 @@ struct weftd_job_init {
 	size_t key_len;                /* 1..WEFTD_JOB_KEY_MAX when key */
 	int64_t run_at_ms;             /* Unix ms; > now: the job starts SCHEDULED */
 	int64_t created_ms;            /* 0: now; replay: the original acceptance time */
+	int64_t deadline_ms;           /* Unix ms; 0: none (job_info.deadline_ms) */
 };
 /* A new job of table t per in: queued (scheduled when in->run_at_ms is in the future),
  * a fresh id unless in->id (unique across restarts: a wall-clock-seeded counter), its

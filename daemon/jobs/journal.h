@@ -94,6 +94,7 @@ struct weftd_journal_job {
 	uint32_t owner;               /* the submitter's uid; WEFTD_JREC_NO_OWNER in old records */
 	int priority;
 	int64_t run_at_ms;            /* Unix ms; 0: none */
+	int64_t deadline_ms;          /* Unix ms; 0: none */
 	const char *key;              /* NULL: none */
 	size_t key_len;
 	/* live: the stage it resumes at (at_stage false: stage 0 with the payload) */
@@ -106,7 +107,7 @@ struct weftd_journal_job {
 	int64_t retry_due_ms;         /*   the next one due then (Unix ms) */
 	/* retained */
 	bool finished;
-	enum weftd_jrec_state state;  /* DONE, FAILED or CANCELED */
+	enum weftd_jrec_state state;  /* DONE, FAILED, CANCELED or EXPIRED */
 	const void *output;
 	size_t output_len;
 	const char *error;            /* NULL: none */

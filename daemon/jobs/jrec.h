@@ -16,9 +16,10 @@
  *           (ACCEPT and FINISH are written since issue 12 only by the old entry points, kept
  *           for old journals and tests; the daemon writes the records below)
  *   ACCEPT2 (a job accepted; issue 12):
- *           u8 3 | u8 flags (0) | i16 priority | u32 owner | u64 submitted_ns
+ *           u8 3 | u8 flags | i16 priority | u32 owner | u64 submitted_ns
  *           | i64 run_at_ms (0: at once) | u16 id_len | u16 pipeline_len | u16 key_len
- *           | u32 payload_len | id | pipeline | key | payload
+ *           | u32 payload_len | id | pipeline | key | payload [| i64 deadline_ms]
+ *           flags: 0, or 1 when the job has a deadline (issue 17), then appended
  *   STAGE   (a live job reached stage k; input: that stage's input, the previous output):
  *           u8 4 | u8 0 | u16 id_len | u32 stage | u16 name_len | u32 input_len | id | name | input
  *   END     (a final state, with what status shows of it):
@@ -26,7 +27,8 @@
  *           | i64 finished_ms | u16 stage_name_len | u32 output_len | u32 error_len
  *           | u32 log_len | id | stage_name | output | error | log
  *           (output: a done job's output; a failed one's: the input of the stage it failed
- *           in, which a re-drive from that stage runs on again)
+ *           in, which a re-drive from that stage runs on again; state EXPIRED since
+ *           issue 17)
  *   REDRIVE (a dead letter live again at stage k with that input): the layout of STAGE, u8 6
  *   PURGE   (a job deleted: a dead letter purged, or a submit refused after its ACCEPT):
  *           u8 7 | u8 0 | u16 id_len | id
@@ -70,6 +72,7 @@ enum weftd_jrec_type {
 /* Final states recorded by FINISH (values are on disk: never renumber). */
 enum weftd_jrec_state {
 	WEFTD_JREC_DONE = 1, WEFTD_JREC_FAILED = 2, WEFTD_JREC_CANCELED = 3, WEFTD_JREC_LOST = 4,
+	WEFTD_JREC_EXPIRED = 5, /* END only */
 };
 
 /* A record, decoded (pointers borrow from the buffer, not NUL-terminated) or to encode
@@ -89,6 +92,7 @@ struct weftd_jrec {
 	uint32_t owner;                /* WEFTD_JREC_NO_OWNER when the record has none */
 	int priority;                  /* ACCEPT2 */
 	int64_t run_at_ms;             /* ACCEPT2; RETRY: the next attempt's due time */
+	int64_t deadline_ms;           /* ACCEPT2: 0: none */
 	const char *key;               /* ACCEPT2; key_len 0: none */
 	size_t key_len;
 	/* STAGE, REDRIVE, RETRY, END */

@@ -29,6 +29,7 @@ static void put_job(const struct weftd_job_snap *s, void *arg)
 		.started_ms = s->started_ms, .finished_ms = s->finished_ms,
 		.priority = s->info->priority, .key = s->info->key, .key_len = s->info->key_len,
 		.run_at_ms = s->run_at_ms, /* scheduled or retrying: when it runs next */
+		.deadline_ms = s->info->deadline_ms,
 		.has_payload = p->payload != NULL, .payload = p->payload,
 		.payload_len = p->payload_len,
 	});

@@ -39,18 +39,20 @@ static void test_transitions(void **state)
 {
 	const enum weftd_job_state Q = WEFTD_JOB_QUEUED, R = WEFTD_JOB_RUNNING, T = WEFTD_JOB_RETRYING,
 		D = WEFTD_JOB_DONE, F = WEFTD_JOB_FAILED, C = WEFTD_JOB_CANCELED,
-		S = WEFTD_JOB_SCHEDULED;
+		S = WEFTD_JOB_SCHEDULED, X = WEFTD_JOB_EXPIRED;
 	/* allowed[from] = bitmask of to */
 	unsigned allowed[WEFTD_JOB__MAX] = { 0 };
-	allowed[S] = 1u << Q | 1u << F | 1u << C;
+	/* X: a deadline ends a live job wherever it is (issue 17) */
+	allowed[S] = 1u << Q | 1u << F | 1u << C | 1u << X;
 	allowed[F] = 1u << Q; /* the re-drive of a dead letter */
-	allowed[Q] = 1u << R | 1u << F | 1u << C;
-	allowed[R] = 1u << Q | 1u << T | 1u << D | 1u << F | 1u << C;
-	allowed[T] = 1u << Q | 1u << R | 1u << F | 1u << C; /* Q: its retry due (issue 17) */
+	allowed[Q] = 1u << R | 1u << F | 1u << C | 1u << X;
+	allowed[R] = 1u << Q | 1u << T | 1u << D | 1u << F | 1u << C | 1u << X;
+	allowed[T] = 1u << Q | 1u << R | 1u << F | 1u << C | 1u << X; /* Q: its retry due */
 	for (int from = 0; from < WEFTD_JOB__MAX; from++)
 		for (int to = 0; to < WEFTD_JOB__MAX; to++)
 			assert_int_equal(weftd_job_transition_ok((enum weftd_job_state)from, (enum weftd_job_state)to), !!(allowed[from] & (1u << to)));
-	assert_true(weftd_job_state_terminal(D) && weftd_job_state_terminal(F) && weftd_job_state_terminal(C));
+	assert_true(weftd_job_state_terminal(D) && weftd_job_state_terminal(F) && weftd_job_state_terminal(C) &&
+		    weftd_job_state_terminal(X));
 	assert_false(weftd_job_state_terminal(Q) || weftd_job_state_terminal(R) || weftd_job_state_terminal(T) ||
 		     weftd_job_state_terminal(S));
 }

@@ -34,6 +34,12 @@ static const struct weftd_jrec g_recs[] = {
 	{ .type = WEFTD_JREC_REDRIVE, .id = "a1", .id_len = 2, .stage = 1, .stage_name = "s2",
 	  .stage_name_len = 2, .payload = "IN", .payload_len = 2 },
 	{ .type = WEFTD_JREC_PURGE, .id = "a1", .id_len = 2 },
+	{ .type = WEFTD_JREC_ACCEPT2, .id = "a1", .id_len = 2, .pipeline = "p", .pipeline_len = 1,
+	  .payload = "in", .payload_len = 2, .submitted_ns = 5, .owner = 1000, .priority = -7,
+	  .run_at_ms = 1796303200000, .key = "k1", .key_len = 2, .deadline_ms = 1796303260000 },
+	{ .type = WEFTD_JREC_END, .id = "a1", .id_len = 2, .state = WEFTD_JREC_EXPIRED, .stage = 1,
+	  .attempts = 3, .started_ms = 1, .finished_ms = 2, .stage_name = "s2", .stage_name_len = 2,
+	  .error = "expired", .error_len = 7 },
 	{ .type = WEFTD_JREC_RETRY, .id = "a1", .id_len = 2, .stage = 1, .stage_name = "s2",
 	  .stage_name_len = 2, .payload = "IN", .payload_len = 2, .attempts = 3,
 	  .run_at_ms = 1796303200123 },
@@ -68,6 +74,7 @@ static void test_codec_each_type(void **state)
 		same(r.error, r.error_len, w->error, w->error_len);
 		same(r.log, r.log_len, w->log, w->log_len);
 		if (w->type == WEFTD_JREC_ACCEPT2) {
+			assert_int_equal(r.deadline_ms, w->deadline_ms); /* issue 17: flags 1 */
 			assert_int_equal(r.priority, -7);
 			assert_int_equal(r.run_at_ms, 1796303200000);
 			assert_int_equal(r.owner, 1000);
@@ -80,7 +87,7 @@ static void test_codec_each_type(void **state)
 			assert_int_equal(r.run_at_ms, 1796303200123);
 		}
 		if (w->type == WEFTD_JREC_END) {
-			assert_int_equal(r.state, WEFTD_JREC_FAILED);
+			assert_int_equal(r.state, w->state);
 			assert_int_equal(r.attempts, 3);
 			assert_int_equal(r.started_ms, 1);
 			assert_int_equal(r.finished_ms, 2);
