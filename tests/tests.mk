@@ -24,6 +24,7 @@ $(BUILD)/tests/plugins/%.so: tests/plugins/%.c daemon/actions/weftd_plugin.h | d
 # explicit rule, not only a pattern rule, so make neither skips nor deletes them as
 # "intermediate" files.
 $(UNIT_BINS): | $(PLUGINS) $(TEST_PLUGINS)
+$(BENCH_BINS): | $(TEST_PLUGINS) # bench_retry loads the test plugin permanent.so
 $(PRIVATE_TESTS): CFLAGS_PRIVATE := -Ilib
 $(BUILD)/tests/%: tests/unit/%.c $(DAEMON_A) $(LIB_A) | deps
 	@mkdir -p $(@D)

@@ -40,6 +40,9 @@ struct weftd_attempt {
 	char *log;                     /* malloc'd tail of stderr (exec), or NULL */
 	size_t log_len;
 	char error[256];               /* failure reason when run returns < 0 */
+	bool permanent;                /* with a failure: retrying cannot help (an exec exit code
+	                                  in retry.permanent_exit_codes, a plugin's
+	                                  -WEFTD_PLUGIN_EPERMANENT): the job fails at once */
 };
 
 #define WEFTD_ACTOR_LOG_TAIL   4096u       /* exec stderr bytes kept */
@@ -52,6 +55,7 @@ static inline void weftd_attempt_reset(struct weftd_attempt *at)
 	at->log = NULL;
 	at->log_len = 0;
 	at->error[0] = '\0';
+	at->permanent = false;
 }
 
 /* printf into at->error; returns r (a negative errno), for "return weftd_attempt_fail(...)". */

@@ -186,8 +186,10 @@ static int result(struct exec_run *x, const siginfo_t *si, bool stopped)
 		return weftd_attempt_ctx_fail(at, e < 0 ? e : r < 0 ? r : -ECANCELED,
 					      x->s->cfg->timeout_ns);
 	}
-	if (si->si_code == CLD_EXITED && si->si_status != 0)
+	if (si->si_code == CLD_EXITED && si->si_status != 0) {
+		at->permanent = weftd_retry_permanent(&x->s->cfg->retry, si->si_status);
 		return weftd_attempt_fail(at, -EIO, "exit status %d", si->si_status);
+	}
 	if (si->si_code == CLD_KILLED || si->si_code == CLD_DUMPED)
 		return weftd_attempt_fail(at, -EIO, "killed by signal %d", si->si_status);
 	if (si->si_code != CLD_EXITED)

@@ -151,6 +151,12 @@ static int plugin_run(const void *state, struct weftd_attempt *at)
 
 	if (r > 0)
 		return weftd_attempt_fail(at, -EIO, "plugin returned %d (want 0 or a negative errno)", r);
+	if (r == -WEFTD_PLUGIN_EPERMANENT) { /* no retry: the job fails at once */
+		at->permanent = true;
+		if (!at->error[0])
+			weftd_attempt_fail(at, r, "plugin failed permanently");
+		return r;
+	}
 	if (r < 0) {
 		int e = weft_ctx_err(at->ctx);
 		if (!at->error[0] && e < 0 && r == e)

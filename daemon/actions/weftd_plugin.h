@@ -21,7 +21,11 @@
  *
  * Return 0 on success (the output is what set_output/output_buffer gave, or
  * empty), or a negative errno on failure with a reason from set_error (else
- * strerror is used). Build: cc -shared -fPIC -I<weft>/lib/include -I<weft>/daemon/actions.
+ * strerror is used): the attempt is retried per the stage's retry policy. Return
+ * -WEFTD_PLUGIN_EPERMANENT for a failure no retry can mend (bad input): the job
+ * fails (dead letter) at once, with the reason from set_error (else "plugin
+ * failed permanently"). A weftd older than this return code retries it as any
+ * error (the ABI number did not change: nothing in the struct did). Build: cc -shared -fPIC -I<weft>/lib/include -I<weft>/daemon/actions.
  * Bump WEFTD_PLUGIN_ABI on any change to this struct other than appending.
  */
 #ifndef WEFTD_PLUGIN_H
@@ -33,6 +37,9 @@
 
 #define WEFTD_PLUGIN_ABI 1
 #define WEFTD_PLUGIN_EXPORT __attribute__((visibility("default")))
+/* Return -WEFTD_PLUGIN_EPERMANENT: a permanent failure, not retried (above). Outside the
+ * errno range, so no errno means it by accident. */
+#define WEFTD_PLUGIN_EPERMANENT 4096
 /* Declares the ABI symbol: put WEFTD_PLUGIN_DEFINE_ABI; once in the plugin. */
 #define WEFTD_PLUGIN_DEFINE_ABI \
 	WEFTD_PLUGIN_EXPORT const uint32_t weftd_plugin_abi = WEFTD_PLUGIN_ABI

@@ -56,7 +56,16 @@ struct weftd_retry {
 	uint64_t max_ns;            /* backoff cap; default 30s; >= initial */
 	double multiplier;          /* backoff growth; default 2.0; 1.0 .. 1000 */
 	enum weftd_jitter jitter;   /* default full */
+	/* exec stages: exit codes (1..255) that fail the job at once, no retry; bit c of
+	 * [c / 64] (weftd_retry_permanent) */
+	uint64_t permanent_exit_codes[4];
 };
+
+/* Is exit code c one of rt's permanent_exit_codes? */
+static inline bool weftd_retry_permanent(const struct weftd_retry *rt, int c)
+{
+	return c > 0 && c < 256 && (rt->permanent_exit_codes[c / 64] >> (c % 64) & 1);
+}
 
 struct weftd_rate_limit {
 	uint32_t count;             /* jobs per period; 0 = unlimited (default: no rate_limit) */

@@ -22,7 +22,9 @@ static bool stage_equal(const struct weftd_stage *a, const struct weftd_stage *b
 		return false;
 	if (a->retry.attempts != b->retry.attempts || a->retry.initial_ns != b->retry.initial_ns ||
 	    a->retry.max_ns != b->retry.max_ns || a->retry.multiplier != b->retry.multiplier ||
-	    a->retry.jitter != b->retry.jitter)
+	    a->retry.jitter != b->retry.jitter ||
+	    memcmp(a->retry.permanent_exit_codes, b->retry.permanent_exit_codes,
+		   sizeof(a->retry.permanent_exit_codes)) != 0)
 		return false;
 	if (a->rate_limit.count != b->rate_limit.count || a->rate_limit.per_ns != b->rate_limit.per_ns ||
 	    a->rate_limit.burst != b->rate_limit.burst)

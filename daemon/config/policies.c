@@ -1,4 +1,5 @@
-/* A stage's policies: retry (attempts and exponential backoff with jitter) and
+/* A stage's policies: retry (attempts and exponential backoff with jitter, the exit codes
+ * that fail at once) and
  * rate_limit (a token bucket: rate and burst). */
 #include "config/sections.h"
 
@@ -30,6 +31,33 @@ static int fn_multiplier(struct pctx *c, yaml_node_t *n, void *obj)
 	return 0;
 }
 
+/* permanent_exit_codes: a list of exit codes 1..255 (0 is success: never a failure). */
+static int fn_permanent(struct pctx *c, yaml_node_t *n, void *obj)
+{
+	struct weftd_retry *rt = obj;
+	size_t cnt;
+	int r = cfg_want_list(c, n, 0, 255, &cnt);
+
+	for (size_t i = 0; r == 0 && i < cnt; i++) {
+		yaml_node_t *item;
+		const char *s;
+		size_t len, old = cfg_path_index(c, i);
+		char *end;
+		long v = 0;
+		if ((r = cfg_node(c, n->data.sequence.items.start[i], n, &item)) == 0 &&
+		    (r = cfg_scalar(c, item, &s, &len)) == 0) {
+			v = len && len < 4 ? strtol(s, &end, 10) : 0;
+			if (!len || len >= 4 || end != s + len || v < 1 || v > 255)
+				r = cfg_fail(c, item, "invalid exit code \"%.*s\" (1 to 255)",
+					     CFG_QUOTE(len), s);
+			else
+				rt->permanent_exit_codes[v / 64] |= 1ull << (v % 64);
+		}
+		cfg_path_pop(c, old);
+	}
+	return r;
+}
+
 int cfg_retry_section(struct pctx *c, yaml_node_t *n, void *obj)
 {
 	static const struct cfg_field f[] = {
@@ -38,6 +66,7 @@ int cfg_retry_section(struct pctx *c, yaml_node_t *n, void *obj)
 		{ "max", F_DUR, offsetof(struct weftd_retry, max_ns), 0, CFG_MAX_DUR, 0, 0, 0 },
 		{ "multiplier", F_FN, 0, 0, 0, 0, 0, fn_multiplier },
 		{ "jitter", F_ENUM, offsetof(struct weftd_retry, jitter), 0, 0, jitter_names, 0, 0 },
+		{ "permanent_exit_codes", F_FN, 0, 0, 0, 0, 0, fn_permanent },
 	};
 	struct weftd_retry *rt = &((struct weftd_stage *)obj)->retry;
 	int r = cfg_walk_map(c, n, f, ARRAY_SIZE(f), rt);

@@ -41,6 +41,11 @@ int cfg_check_stage(struct pctx *c, yaml_node_t *n, const struct weftd_stage *s,
 		return cfg_fail(c, n, "one of exec, builtin or plugin is required");
 	if (has_params && s->action == WEFTD_ACTION_EXEC)
 		return cfg_fail_at_key(c, n, "params", "params apply to builtin and plugin stages only");
+	const uint64_t *pc = s->retry.permanent_exit_codes;
+	if (s->action != WEFTD_ACTION_EXEC && (pc[0] | pc[1] | pc[2] | pc[3]))
+		return cfg_fail_at_key(c, n, "retry",
+				       "permanent_exit_codes apply to exec stages only (a plugin "
+				       "returns -WEFTD_PLUGIN_EPERMANENT)");
 	return 0;
 }
 

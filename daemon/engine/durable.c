@@ -40,6 +40,7 @@ int eng_dur_accept(struct weftd_engine *e, struct weftd_job *j)
 		.pipeline = ji->pipeline, .pipeline_len = strlen(ji->pipeline),
 		.submitted_ns = (uint64_t)ji->created_ms * 1000000u, .owner = ji->owner,
 		.priority = ji->priority, .run_at_ms = weftd_job_run_at_ms(j),
+		.deadline_ms = ji->deadline_ms,
 		.key = ji->key, .key_len = ji->key ? ji->key_len : 0,
 	};
 	weftd_job_payload(j, &r.payload, &r.payload_len);
@@ -60,6 +61,7 @@ static int record(struct weftd_engine *e, struct weftd_jrec *r, const char *id)
 	if (x < 0 && x != -ESHUTDOWN)
 		weftd_warn("journal: job %s: recording its %s failed: %s", id,
 			   r->type == WEFTD_JREC_STAGE ? "stage" : r->type == WEFTD_JREC_END ? "end" :
+			   r->type == WEFTD_JREC_RETRY ? "retry" :
 			   r->type == WEFTD_JREC_REDRIVE ? "re-drive" : "deletion", strerror(-x));
 	return x;
 }
@@ -97,6 +99,23 @@ void eng_dur_stage(struct weftd_engine *e, struct weftd_job *j)
 
 	if (e->jn)
 		weftd_job_read(j, stage_read, &a);
+}
+
+static void retry_read(const struct weftd_job_snap *s, void *arg)
+{
+	struct stage_rec *a = arg;
+
+	a->r.attempts = s->attempts;
+	a->r.run_at_ms = s->run_at_ms;
+	stage_read(s, arg);
+}
+
+void eng_dur_retry(struct weftd_engine *e, struct weftd_job *j)
+{
+	struct stage_rec a = { e, j, { .type = WEFTD_JREC_RETRY } };
+
+	if (e->jn)
+		weftd_job_read(j, retry_read, &a);
 }
 
 struct redrive_at {
@@ -157,7 +176,8 @@ static void end_read(const struct weftd_job_snap *s, void *arg)
 	struct weftd_jrec r = {
 		.type = WEFTD_JREC_END,
 		.state = s->state == WEFTD_JOB_DONE ? WEFTD_JREC_DONE : s->state == WEFTD_JOB_FAILED ?
-			WEFTD_JREC_FAILED : WEFTD_JREC_CANCELED,
+			WEFTD_JREC_FAILED : s->state == WEFTD_JOB_EXPIRED ? WEFTD_JREC_EXPIRED :
+			WEFTD_JREC_CANCELED,
 		.stage = s->stage_index, .stage_name = s->stage,
 		.stage_name_len = s->stage ? strlen(s->stage) : 0, .attempts = s->attempts,
 		.started_ms = s->started_ms, .finished_ms = s->finished_ms,
@@ -239,8 +259,10 @@ static int resume_stage(struct weftd_pipe *p, const struct weftd_journal_job *jj
 
 static enum weftd_job_state job_state_of(enum weftd_jrec_state st)
 {
-	return st == WEFTD_JREC_DONE ? WEFTD_JOB_DONE : st == WEFTD_JREC_FAILED ? WEFTD_JOB_FAILED
-									      : WEFTD_JOB_CANCELED;
+	return st == WEFTD_JREC_DONE	? WEFTD_JOB_DONE
+	       : st == WEFTD_JREC_FAILED	? WEFTD_JOB_FAILED
+	       : st == WEFTD_JREC_EXPIRED ? WEFTD_JOB_EXPIRED
+					  : WEFTD_JOB_CANCELED;
 }
 
 static int replay_finished(struct replay *rp, struct weftd_job *j, struct weftd_pipe *p,
@@ -312,6 +334,7 @@ static int replay_one(const struct weftd_journal_job *jj, void *arg)
 		.payload = jj->payload, .len = jj->payload_len, .priority = jj->priority,
 		.key = jj->key, .key_len = jj->key_len,
 		.run_at_ms = jj->finished || jj->at_stage ? 0 : jj->run_at_ms,
+		.deadline_ms = jj->deadline_ms,
 		.created_ms = (int64_t)(jj->submitted_ns / 1000000u),
 	};
 	if (in.priority < WEFTD_PRIORITY_MIN || in.priority > WEFTD_PRIORITY_MAX)
@@ -329,6 +352,10 @@ static int replay_one(const struct weftd_journal_job *jj, void *arg)
 		weftd_job_unref(j);
 		return -ENOMEM;
 	}
+	/* retrying: back into the schedule with its attempts and due time (at the stage
+	 * recorded only: a stage moved elsewhere starts its attempts afresh) */
+	if (jj->retry_attempts && k >= 0 && (uint32_t)k == jj->stage)
+		weftd_job_restore_retry(j, jj->retry_attempts, jj->retry_due_ms);
 	rp->items[rp->n++] = (struct replay_item){ j, p };
 	return 0;
 nomem:
@@ -343,10 +370,13 @@ static void replay_main(void *arg)
 	for (size_t i = 0; i < rp->n; i++) {
 		struct replay_item *it = &rp->items[i];
 		/* blocking: more jobs than the queue holds wait for room */
-		if (eng_place(it->p, it->j, true) < 0)
+		if (eng_place(it->p, it->j, true) < 0) {
 			if (weftd_jobs_finish(rp->e->jobs, it->j, WEFTD_JOB_CANCELED, NULL, 0,
 					      "canceled by shutdown"))
 				eng_job_ended(rp->e);
+		} else if (eng_deadline_watch(rp->e, it->j) < 0) {
+			eng_expire(rp->e, it->j);
+		}
 		weftd_job_unref(it->j);
 	}
 	weft_wg_done(&rp->e->wg);

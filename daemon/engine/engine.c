@@ -197,11 +197,12 @@ int weftd_engine_wait_idle(struct weftd_engine *e, weft_ctx *ctx)
 
 bool weftd_engine_cancel(struct weftd_engine *e, struct weftd_job *j, const char *reason)
 {
+	enum weftd_job_state st = weftd_job_state(j);
 	bool live;
 
-	/* A scheduled job leaves its schedule first, then ends: never counted neither live
-	 * nor scheduled (a drain's wait would see one job fewer than there are). */
-	if (weftd_job_state(j) == WEFTD_JOB_SCHEDULED)
+	/* A scheduled (or retrying) job leaves its schedule first, then ends: never counted
+	 * neither live nor scheduled (a drain's wait would see one job fewer than there are). */
+	if (st == WEFTD_JOB_SCHEDULED || st == WEFTD_JOB_RETRYING)
 		eng_sched_remove(j);
 	live = weftd_job_cancel(e->jobs, j, reason);
 	if (live)

@@ -71,6 +71,9 @@ struct weftd_submit_opts {
 	int64_t run_at_ms;             /* Unix ms; 0 or <= now: at once, else scheduled */
 	const char *key;               /* idempotency key (1..WEFTD_JOB_KEY_MAX bytes), NULL: none */
 	size_t key_len;
+	int64_t deadline_ms;           /* Unix ms; 0: none. Not finished by then: it ends
+	                                  expired wherever it is (queued, scheduled, retrying,
+	                                  running: the attempt is cancelled) */
 };
 /* Submit payload to the pipeline called name, as a job of owner (journaled with it), per
  * o (NULL = defaults). Returns 0 with *ret a reference to the new job (queued, or
@@ -92,6 +95,8 @@ int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *pa
 int weftd_engine_pause(struct weftd_engine *e, const char *pipeline, bool paused);
 /* Re-drive a dead letter (state failed) from the stage it failed in (from_start: stage 0
  * with its payload) under fresh attempts; records via eng_dur_redrive before queueing.
+ * A retrying job (from_start false): its next attempt now, into its stage's queue with
+ * its attempt count (-EAGAIN: that queue is full, it stays retrying as it was).
  * It runs in the pipeline running now under its name, at the stage of the same name.
  * Returns 0; -EBUSY (j is not failed: the protocol's conflict); -ENOENT (its pipeline, or
  * that stage, is no longer running); -EAGAIN (that stage's queue is full: j stays failed);
@@ -168,7 +173,7 @@ struct weftd_pipeline_figures {
 	const struct weftd_pipeline *cfg;
 	bool paused;                            /* weftd_engine_pause */
 	int64_t scheduled;                      /* gauge: jobs waiting for their due time */
-	uint64_t submitted, done, failed, canceled, busy;
+	uint64_t submitted, done, failed, canceled, busy, expired;
 	struct weftd_latency latency_us;        /* submit to done */
 	size_t nstages;
 	const struct weftd_stage_figures *stages;

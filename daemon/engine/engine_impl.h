@@ -1,5 +1,6 @@
 /* engine_impl.h — the engine's shared state, private to daemon/engine/ (see engine.h).
  *
+ * deadline.c: per-job deadlines;
  * engine.c: the engine's life (new, start, stop, free, hooks); pipeline.c: a pipeline's
  * lifetime, the pipeline set and the reload diff; worker.c: workers, attempts, retries;
  * submit.c: submit and enqueue; durable.c: what the journal records and the replay;
@@ -34,14 +35,15 @@ struct hist {
 #define STAT_SHARDS 8
 
 struct stage_stats {
-	atomic_int_fast64_t queued, running, retrying; /* gauges */
+	atomic_int_fast64_t queued, running, retrying; /* gauges (retrying: held by a worker;
+	                                                  those in the schedule: retry_held) */
 	atomic_uint_fast64_t done, failed, retried, canceled, timeouts, heartbeat_timeouts;
 	struct hist lat;                      /* successful attempts */
 	char pad[64];
 };
 
 struct pipe_stats {
-	atomic_uint_fast64_t submitted, done, failed, canceled, busy;
+	atomic_uint_fast64_t submitted, done, failed, canceled, busy, expired;
 	struct hist lat;                      /* submit to done */
 	char pad[64];
 };
@@ -83,6 +85,8 @@ struct weftd_stage_rt {
 	weft_ratelimit *rl;             /* stage.rate_limit; NULL = unlimited */
 	struct stage_stats st[STAT_SHARDS];
 	atomic_uint live_workers;
+	atomic_size_t retry_held;       /* its retrying jobs in the pipeline's schedule (bounded
+	                                   by stage.queue: eng_sched_add_retry) */
 	struct weftd_worker *workers;
 };
 
@@ -198,12 +202,22 @@ int eng_queue_at(struct weftd_pipe *p, uint32_t k, struct weftd_job *j, bool blo
 /* eng_queue_at stage 0, counted as submitted. */
 int eng_enqueue(struct weftd_pipe *p, struct weftd_job *j, bool block);
 /* Put j (in the table) where its state says: SCHEDULED -> p's schedule (at its
- * weftd_job_run_at_ms); QUEUED at stage k (its snapshot's stage_index) -> stage k's
+ * weftd_job_run_at_ms); RETRYING -> p's schedule as a retry of its stage (at its
+ * weftd_job_due_ms); QUEUED at stage k (its snapshot's stage_index) -> stage k's
  * queue. block: park for room in a queue, and go past a schedule's bound (replay); else
  * -EAGAIN when full. Takes its own reference (j's cargo pipe must be p). Returns 0,
  * -EAGAIN, -EPIPE (closed), ctx's error (j cancelled while parked), -EINVAL (not scheduled
  * or queued, or a stage p does not have). */
 int eng_place(struct weftd_pipe *p, struct weftd_job *j, bool block);
+
+/* deadline.c: per-job deadlines. */
+/* Watch j's deadline (none: nothing): a fiber (in e->wg, holding a reference) waits for
+ * j's end or its deadline and then ends j expired (eng_expire). 0 or -ENOMEM. Fiber only;
+ * after weftd_engine_start. */
+int eng_deadline_watch(struct weftd_engine *e, struct weftd_job *j);
+/* End j expired wherever it is: out of its schedule, finished expired (counted, journaled
+ * as such), its ctx cancelled so a running attempt stops. */
+void eng_expire(struct weftd_engine *e, struct weftd_job *j);
 
 /* durable.c: the journal's side of a job's life. Each hook is a no-op (0) without a
  * journal. The engine calls them at these points; what each records is durable.c's. */
@@ -215,6 +229,9 @@ void eng_dur_refused(struct weftd_engine *e, struct weftd_job *j);
 /* j finished a stage and moved to the next (its cargo input is that stage's input, its
  * snapshot's stage_index the new stage). Never parks. */
 void eng_dur_stage(struct weftd_engine *e, struct weftd_job *j);
+/* j (retrying at its snapshot's stage, its cargo input that stage's) waits for its next
+ * attempt, due at its snapshot's run_at_ms. Never parks. */
+void eng_dur_retry(struct weftd_engine *e, struct weftd_job *j);
 /* The jobs table's finish hook (arg: the engine): records j's final state. Never parks. */
 void eng_dur_finish(struct weftd_job *j, void *arg);
 /* A dead letter j is live again (retry op), at its snapshot's stage with its cargo input.

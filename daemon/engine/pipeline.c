@@ -137,8 +137,8 @@ void eng_pipe_pause(struct weftd_pipe *p, bool paused)
 	eng_sched_pause(p->sched, paused);
 }
 
-/* A retired pipeline's scheduled job j: to the pipeline running under its name now (its
- * schedule, the same due time), or cancelled when there is none. */
+/* A retired pipeline's scheduled (or retrying) job j: to the pipeline running under its
+ * name now (its schedule, the same due time), or cancelled when there is none. */
 static void resettle(struct weftd_job *j, void *arg)
 {
 	struct weftd_engine *e = arg;
@@ -149,7 +149,7 @@ static void resettle(struct weftd_job *j, void *arg)
 		struct weftd_pipe *old = cg->pipe;
 		cg->pipe = np; /* not in flight: the cargo is ours; the reference moves */
 		eng_pipe_unref(old);
-		if (eng_sched_add(np->sched, j, weftd_job_run_at_ms(j), true) == 0) {
+		if (eng_place(np, j, true) == 0) {
 			weftd_job_unref(j);
 			return;
 		}

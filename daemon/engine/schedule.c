@@ -103,8 +103,14 @@ static void sift_down(struct eng_sched *s, size_t i)
 static struct weftd_job *take(struct eng_sched *s, size_t i)
 {
 	struct weftd_job *j = s->heap[i].j;
+	struct weftd_job_cargo *cg = weftd_job_cargo(j);
 
-	weftd_job_cargo(j)->sched_pos = 0;
+	if (cg->retry_stage) { /* leaves the stage's count */
+		struct weftd_pipe *p = cg->pipe;
+		atomic_fetch_sub(&p->stages[cg->retry_stage - 1].retry_held, 1);
+		cg->retry_stage = 0;
+	}
+	cg->sched_pos = 0;
 	__atomic_store_n(&weftd_job_cargo(j)->sched, NULL, __ATOMIC_RELEASE);
 	atomic_store_explicit(&s->gauge, s->n - 1, memory_order_relaxed);
 	if (--s->n > i) {
@@ -151,6 +157,32 @@ int eng_sched_add(struct eng_sched *s, struct weftd_job *j, int64_t due_ms, bool
 			weft_cond_signal(&s->wake);
 	}
 	weft_mutex_unlock(&s->lock);
+	return r;
+}
+
+int eng_sched_add_retry(struct weftd_pipe *p, uint32_t stage, struct weftd_job *j, int64_t due_ms,
+			bool force)
+{
+	struct weftd_job_cargo *cg = weftd_job_cargo(j);
+	struct weftd_stage_rt *st;
+	int r;
+
+	if (stage >= p->nstages)
+		return -EINVAL;
+	st = &p->stages[stage];
+	/* counted before the add (the timer may take it out at once), against the stage's
+	 * own bound: the first stage's queue setting bounds the scheduled jobs, each stage's
+	 * its retries (a failing stage does not crowd out scheduled submits) */
+	if (atomic_fetch_add(&st->retry_held, 1) >= st->cfg->queue && !force) {
+		atomic_fetch_sub(&st->retry_held, 1);
+		return -EAGAIN;
+	}
+	cg->retry_stage = stage + 1;
+	r = eng_sched_add(p->sched, j, due_ms, true);
+	if (r < 0) {
+		cg->retry_stage = 0;
+		atomic_fetch_sub(&st->retry_held, 1);
+	}
 	return r;
 }
 
@@ -239,19 +271,22 @@ static void fire(struct weftd_pipe *p, struct weftd_job *j)
 {
 	struct weftd_engine *e = p->eng;
 	struct weftd_pipe *np;
+	uint32_t k;
 	int r;
 
-	if (weftd_job_due(j) < 0) {
+	/* a scheduled job starts at stage 0, a retrying one goes back to its stage */
+	if (weftd_job_due(j, &k) < 0) {
 		weftd_job_unref(j); /* cancelled while scheduled */
 		return;
 	}
-	r = eng_queue_at(weftd_job_cargo(j)->pipe, 0, j, true);
+	np = weftd_job_cargo(j)->pipe;
+	r = k < np->nstages ? eng_queue_at(np, k, j, true) : -EPIPE;
 	if (r == -EPIPE && (np = eng_find_pipe(e, weftd_job_info(j)->pipeline))) {
 		struct weftd_job_cargo *cg = weftd_job_cargo(j);
 		struct weftd_pipe *old = cg->pipe;
 		cg->pipe = np; /* not in flight: the cargo is ours; the reference moves */
 		eng_pipe_unref(old);
-		r = eng_queue_at(np, 0, j, true);
+		r = k < np->nstages ? eng_queue_at(np, k, j, true) : -EPIPE;
 	}
 	if (r < 0 && weftd_jobs_finish(e->jobs, j, WEFTD_JOB_CANCELED, NULL, 0,
 				       atomic_load(&e->stopping) ? "canceled by shutdown"

@@ -1,7 +1,10 @@
-/* schedule.h — a pipeline's scheduled jobs (delay, run_at): a min-heap of due times and
- * one timer fiber that sleeps until the earliest and is woken when an earlier one
- * arrives (no polling). A due job moves into the first stage's queue (a blocking put: a
- * full queue delays it; a paused pipeline holds it). Scheduled jobs hold no worker; the
+/* schedule.h — a pipeline's scheduled jobs (delay, run_at) and its retrying ones (a failed
+ * attempt's backoff, holding no worker; their stage recorded in the job, to which they go
+ * back when due, keeping their attempt count): a min-heap of due times and one timer
+ * fiber that sleeps until the earliest and is woken when an earlier one arrives (no
+ * polling). A due job moves into the first stage's queue, a retrying one into its stage's
+ * (a blocking put: a full queue delays it; a paused pipeline holds it). One schedule per
+ * pipeline rather than per stage: one timer fiber and one bound for all of its stages. Scheduled jobs hold no worker; the
  * schedule is bounded (a full one answers busy) and holds one reference on each job.
  *
  * Thread safety: any fiber on any proc; a weft_mutex guards the heap (the timer parks on
@@ -28,6 +31,11 @@ struct eng_sched *eng_sched_free(struct eng_sched *s);
 /* Hold j (scheduled) until due_ms, taking a reference; force: past the bound (replay,
  * a reload moving jobs over). Returns 0, -EAGAIN (full), -EPIPE (closed), -ENOMEM. */
 int eng_sched_add(struct eng_sched *s, struct weftd_job *j, int64_t due_ms, bool force);
+/* eng_sched_add into p's schedule of j retrying stage (an index of p): counted in that
+ * stage's retry_held while held, and bounded by its queue setting (force: past it), not
+ * by the schedule's. Also -EINVAL: no such stage. */
+int eng_sched_add_retry(struct weftd_pipe *p, uint32_t stage, struct weftd_job *j, int64_t due_ms,
+			bool force);
 /* Take j out of whichever schedule holds it (a cancel), dropping that reference.
  * Returns true if one held it. */
 bool eng_sched_remove(struct weftd_job *j);

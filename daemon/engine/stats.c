@@ -68,7 +68,7 @@ static void stage_figures(struct weftd_stage_figures *f, struct weftd_stage_rt *
 		.cfg = s->cfg,
 		.queued = STAT_SUM(s->st, queued),
 		.running = STAT_SUM(s->st, running),
-		.retrying = STAT_SUM(s->st, retrying),
+		.retrying = STAT_SUM(s->st, retrying) + (int64_t)atomic_load(&s->retry_held),
 		.done = (uint64_t)STAT_SUM(s->st, done),
 		.failed = (uint64_t)STAT_SUM(s->st, failed),
 		.retried = (uint64_t)STAT_SUM(s->st, retried),
@@ -94,11 +94,16 @@ static void pipe_figures(struct weftd_pipeline_figures *f, struct weftd_pipe *p,
 		.done = (uint64_t)STAT_SUM(p->st, done),
 		.failed = (uint64_t)STAT_SUM(p->st, failed),
 		.canceled = (uint64_t)STAT_SUM(p->st, canceled),
+		.expired = (uint64_t)STAT_SUM(p->st, expired),
 		.busy = (uint64_t)STAT_SUM(p->st, busy),
 		.nstages = p->nstages,
 		.stages = stages,
 	};
 	latency(&f->latency_us, &lat);
+	for (size_t k = 0; k < p->nstages; k++) /* the schedule's retries are the stages' */
+		f->scheduled -= (int64_t)atomic_load(&p->stages[k].retry_held);
+	if (f->scheduled < 0)
+		f->scheduled = 0;
 	for (size_t k = 0; k < p->nstages; k++)
 		stage_figures(&stages[k], &p->stages[k]);
 }
@@ -154,7 +159,8 @@ void weftd_engine_load(struct weftd_engine *e, struct weftd_engine_load *ret)
 			struct weftd_stage_rt *st = &s->pipes[i]->stages[k];
 			ret->queued += (uint64_t)STAT_SUM(st->st, queued);
 			ret->running += (uint64_t)STAT_SUM(st->st, running);
-			ret->retrying += (uint64_t)STAT_SUM(st->st, retrying);
+			ret->retrying += (uint64_t)STAT_SUM(st->st, retrying) +
+					 atomic_load(&st->retry_held);
 		}
 	eng_set_unref(s);
 }

@@ -64,6 +64,8 @@ int eng_place(struct weftd_pipe *p, struct weftd_job *j, bool block)
 	weftd_job_read(j, read_stage, &a);
 	if (a.state == WEFTD_JOB_SCHEDULED)
 		return eng_sched_add(p->sched, j, weftd_job_run_at_ms(j), block);
+	if (a.state == WEFTD_JOB_RETRYING)
+		return eng_sched_add_retry(p, a.stage, j, weftd_job_due_ms(j), block);
 	if (a.state != WEFTD_JOB_QUEUED || a.stage >= p->nstages)
 		return -EINVAL;
 	return eng_queue_at(p, a.stage, j, block);
@@ -118,6 +120,7 @@ int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *pa
 	r = weftd_job_create(e->jobs, &(struct weftd_job_init){
 		.owner = owner, .pipeline = p->cfg->name, .pipe = p, .payload = payload, .len = len,
 		.priority = o->priority, .key = o->key, .key_len = o->key_len, .run_at_ms = o->run_at_ms,
+		.deadline_ms = o->deadline_ms,
 	}, &j);
 	if (r < 0) {
 		eng_pipe_unref(p);
@@ -159,6 +162,9 @@ int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *pa
 		/* a closed queue: the pipeline was removed, or the engine stops */
 		return r == -EAGAIN ? -EAGAIN : r == -EPIPE && weftd_engine_intake_open(e) ? -ENOENT : -ESHUTDOWN;
 	}
+	/* no memory for its watcher: it ends expired now rather than outlive its deadline */
+	if (eng_deadline_watch(e, j) < 0)
+		eng_expire(e, j);
 	*ret = j;
 	return 0;
 }
@@ -206,6 +212,30 @@ static int stage_named(struct weftd_pipe *p, const char *name)
 	return -ENOENT;
 }
 
+/* A retrying job j's next attempt now: out of its schedule into its stage's queue (back
+ * into the schedule, due as it was, when that queue is full: -EAGAIN). */
+static int retry_now(struct weftd_job *j)
+{
+	struct weftd_job_cargo *cg = weftd_job_cargo(j);
+	int64_t due = weftd_job_due_ms(j);
+	uint32_t k;
+	int r;
+
+	if (!eng_sched_remove(j))
+		return -EBUSY; /* due meanwhile, cancelled, or held by a worker */
+	weftd_job_ref(j); /* ours while it is in neither */
+	r = weftd_job_due(j, &k);
+	if (r == 0) {
+		struct weftd_pipe *p = cg->pipe; /* nobody holds it in flight: the cargo is ours */
+		r = k < p->nstages ? eng_queue_at(p, k, j, false) : -ENOENT;
+		if (r < 0 && weftd_job_restore_retry(j, weftd_job_attempts(j), due) == 0 &&
+		    eng_sched_add_retry(p, k, j, due, true) < 0)
+			r = -ENOENT;
+	}
+	weftd_job_unref(j);
+	return r == -ECANCELED ? -EBUSY : r;
+}
+
 int weftd_engine_retry(struct weftd_engine *e, struct weftd_job *j, bool from_start)
 {
 	struct weftd_job_cargo *cg = weftd_job_cargo(j);
@@ -215,6 +245,8 @@ int weftd_engine_retry(struct weftd_engine *e, struct weftd_job *j, bool from_st
 
 	if (!weftd_engine_intake_open(e))
 		return -ESHUTDOWN;
+	if (weftd_job_state(j) == WEFTD_JOB_RETRYING && !from_start)
+		return retry_now(j);
 	weftd_job_read(j, read_failed, &f);
 	if (f.state != WEFTD_JOB_FAILED) {
 		free(f.error);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "actions/actor.h"
 #include "engine/engine_impl.h"
@@ -68,8 +69,34 @@ static void end_canceled(struct weftd_stage_rt *s, struct weftd_job *j)
 	}
 }
 
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* j (retrying) into its pipeline's schedule until its next attempt is due, recorded in the
+ * journal first (a restart keeps its due time and attempt count). 0, or -EAGAIN (the
+ * schedule is full or closed: the caller keeps j). */
+static int park_retry(struct weftd_stage_rt *s, struct weftd_job *j)
+{
+	int r;
+
+	eng_dur_retry(s->pipe->eng, j);
+	r = eng_sched_add_retry(s->pipe, s->index, j, weftd_job_due_ms(j), false);
+	if (r < 0)
+		return -EAGAIN;
+	/* cancelled between its move to retrying and the add: not held until its due time */
+	if (weftd_job_state_terminal(weftd_job_state(j)))
+		eng_sched_remove(j);
+	return 0;
+}
+
 /* Run attempts of stage s on j until one succeeds (0, output in *out), the retries are
- * used up (the job is failed here) or the job is canceled (ended here). */
+ * used up (the job is failed here), the job is canceled (ended here) or it waits for its
+ * next attempt in the schedule (-EINPROGRESS: the schedule holds it). */
 static int run_attempts(struct weftd_worker *w, struct weftd_job *j, char **out, size_t *out_len)
 {
 	struct weftd_stage_rt *s = w->stage;
@@ -80,7 +107,8 @@ static int run_attempts(struct weftd_worker *w, struct weftd_job *j, char **out,
 	char msg[400];
 	int r;
 
-	for (uint32_t attempt = 1;; attempt++) {
+	/* a job back from a retry's backoff goes on counting its attempts */
+	for (uint32_t attempt = weftd_job_attempts(j) + 1;; attempt++) {
 		int64_t t0 = weft_now();
 		weft_ctx *actx = NULL;
 		bool timed_out = false, hb_lost = false;
@@ -152,9 +180,10 @@ static int run_attempts(struct weftd_worker *w, struct weftd_job *j, char **out,
 attempt_failed:
 		if (!at.error[0])
 			snprintf(at.error, sizeof(at.error), "%s", strerror(r < 0 ? -r : EIO));
-		if (attempt >= cfg->retry.attempts) {
-			snprintf(msg, sizeof(msg), "stage %s: attempt %u/%u: %s", cfg->name, attempt,
-				 cfg->retry.attempts, at.error);
+		/* the last attempt, or a failure the action calls permanent: a dead letter */
+		if (attempt >= cfg->retry.attempts || at.permanent) {
+			snprintf(msg, sizeof(msg), "stage %s: attempt %u/%u%s: %s", cfg->name, attempt,
+				 cfg->retry.attempts, at.permanent ? ", permanent" : "", at.error);
 			if (weftd_jobs_finish(e->jobs, j, WEFTD_JOB_FAILED, NULL, 0, msg)) {
 				atomic_fetch_add_explicit(&SST(s)->failed, 1, memory_order_relaxed);
 				atomic_fetch_add_explicit(&PST(s->pipe)->failed, 1, memory_order_relaxed);
@@ -165,10 +194,16 @@ attempt_failed:
 		}
 		weftd_debug("job %s: stage %s attempt %u failed: %s", ji->id, cfg->name, attempt, at.error);
 		atomic_fetch_add_explicit(&SST(s)->retried, 1, memory_order_relaxed);
-		if (weftd_job_retrying(j) < 0)
+		int64_t delay = weftd_retry_delay(&s->retry, attempt, &w->rnd);
+		if (weftd_job_retrying(j, wall_ms() + delay / WEFT_MSEC) < 0)
 			goto canceled;
+		/* The backoff in the pipeline's schedule: the worker takes its next job now. */
+		if (delay > 0 && park_retry(s, j) == 0)
+			return -EINPROGRESS;
+		/* No backoff, or the schedule is full: this worker sleeps it out, so a stage
+		 * whose retries overflow slows down and its queue answers busy upstream. */
 		atomic_fetch_add_explicit(&SST(s)->retrying, 1, memory_order_relaxed);
-		r = weft_sleep(ji->ctx, weftd_retry_delay(&s->retry, attempt, &w->rnd));
+		r = weft_sleep(ji->ctx, delay);
 		atomic_fetch_sub_explicit(&SST(s)->retrying, 1, memory_order_relaxed);
 		if (r < 0)
 			goto canceled;

@@ -9,14 +9,17 @@
 /* ---- the state machine ------------------------------------------------------------ */
 
 #define TO(s) (1u << (s))
+#define EXP TO(WEFTD_JOB_EXPIRED) /* a deadline ends a job wherever it is */
 /* legal[from]: the states a job may move to from 'from' (job.h draws it). */
 static const unsigned legal[WEFTD_JOB__MAX] = {
-	[WEFTD_JOB_SCHEDULED] = TO(WEFTD_JOB_QUEUED) | TO(WEFTD_JOB_FAILED) | TO(WEFTD_JOB_CANCELED),
+	[WEFTD_JOB_SCHEDULED] = TO(WEFTD_JOB_QUEUED) | TO(WEFTD_JOB_FAILED) | TO(WEFTD_JOB_CANCELED) |
+				EXP,
 	[WEFTD_JOB_FAILED] = TO(WEFTD_JOB_QUEUED), /* re-drive: weftd_job_requeue_failed only */
-	[WEFTD_JOB_QUEUED] = TO(WEFTD_JOB_RUNNING) | TO(WEFTD_JOB_FAILED) | TO(WEFTD_JOB_CANCELED),
+	[WEFTD_JOB_QUEUED] = TO(WEFTD_JOB_RUNNING) | TO(WEFTD_JOB_FAILED) | TO(WEFTD_JOB_CANCELED) | EXP,
 	[WEFTD_JOB_RUNNING] = TO(WEFTD_JOB_QUEUED) | TO(WEFTD_JOB_RETRYING) | TO(WEFTD_JOB_DONE) |
-			      TO(WEFTD_JOB_FAILED) | TO(WEFTD_JOB_CANCELED),
-	[WEFTD_JOB_RETRYING] = TO(WEFTD_JOB_RUNNING) | TO(WEFTD_JOB_FAILED) | TO(WEFTD_JOB_CANCELED),
+			      TO(WEFTD_JOB_FAILED) | TO(WEFTD_JOB_CANCELED) | EXP,
+	[WEFTD_JOB_RETRYING] = TO(WEFTD_JOB_RUNNING) | TO(WEFTD_JOB_QUEUED) | TO(WEFTD_JOB_FAILED) |
+			       TO(WEFTD_JOB_CANCELED) | EXP,
 };
 
 bool weftd_job_transition_ok(enum weftd_job_state from, enum weftd_job_state to)
@@ -96,6 +99,7 @@ int weftd_job_create(struct weftd_jobs *t, const struct weftd_job_init *in, stru
 	j->info.created_ms = in->created_ms ? in->created_ms
 					    : (j->info.created_ns + j->wall_off_ns) / 1000000;
 	j->run_at_ms = in->run_at_ms > 0 ? in->run_at_ms : 0;
+	j->info.deadline_ms = in->deadline_ms > 0 ? in->deadline_ms : 0;
 	j->state = j->run_at_ms > (j->info.created_ns + j->wall_off_ns) / 1000000 ? WEFTD_JOB_SCHEDULED
 										   : WEFTD_JOB_QUEUED;
 	*ret = j;
@@ -292,6 +296,7 @@ int weftd_job_begin_attempt(struct weftd_job *j, uint32_t stage, const char *nam
 		j->stage = stage;
 		j->stage_name = name;
 		j->attempts = attempt;
+		j->retry_due_ms = 0;
 		if (!j->started_ms)
 			j->started_ms = (now_ns + j->wall_off_ns) / 1000000;
 	}
@@ -299,25 +304,67 @@ int weftd_job_begin_attempt(struct weftd_job *j, uint32_t stage, const char *nam
 	return r;
 }
 
-int weftd_job_due(struct weftd_job *j)
+int weftd_job_due(struct weftd_job *j, uint32_t *stage)
 {
 	int r = -ECANCELED;
 
 	weftd_spin_lock(&j->lock);
-	if (j->state == WEFTD_JOB_SCHEDULED)
+	if (j->state == WEFTD_JOB_SCHEDULED || j->state == WEFTD_JOB_RETRYING)
 		r = move_locked(j, WEFTD_JOB_QUEUED);
+	if (r == 0 && j->retry_due_ms == 0)
+		j->stage = 0; /* a scheduled job: its first stage */
+	j->retry_due_ms = 0;
+	*stage = j->stage;
 	weftd_spin_unlock(&j->lock);
 	return r;
 }
 
-int weftd_job_retrying(struct weftd_job *j)
+int weftd_job_retrying(struct weftd_job *j, int64_t due_ms)
 {
 	int r;
 
 	weftd_spin_lock(&j->lock);
 	r = move_locked(j, WEFTD_JOB_RETRYING);
+	if (r == 0)
+		j->retry_due_ms = due_ms > 0 ? due_ms : 1;
 	weftd_spin_unlock(&j->lock);
 	return r;
+}
+
+int weftd_job_restore_retry(struct weftd_job *j, uint32_t attempts, int64_t due_ms)
+{
+	int r = 0;
+
+	weftd_spin_lock(&j->lock);
+	if (j->state != WEFTD_JOB_QUEUED) {
+		r = -EBUSY;
+	} else {
+		__atomic_store_n(&j->state, WEFTD_JOB_RETRYING, __ATOMIC_RELAXED);
+		j->attempts = attempts;
+		j->retry_due_ms = due_ms > 0 ? due_ms : 1;
+	}
+	weftd_spin_unlock(&j->lock);
+	return r;
+}
+
+int64_t weftd_job_due_ms(struct weftd_job *j)
+{
+	int64_t d;
+
+	weftd_spin_lock(&j->lock);
+	d = j->state == WEFTD_JOB_RETRYING ? j->retry_due_ms : j->run_at_ms;
+	weftd_spin_unlock(&j->lock);
+	return d;
+}
+
+uint32_t weftd_job_attempts(struct weftd_job *j)
+{
+	uint32_t n;
+
+	weftd_spin_lock(&j->lock);
+	n = j->attempts;
+	weftd_spin_unlock(&j->lock);
+	return n;
 }
 
 int weftd_job_advance(struct weftd_job *j, uint32_t next, const char *name)
@@ -379,10 +426,13 @@ int weftd_job_stop(struct weftd_job *j, const char *reason, int64_t now_ns)
 		r = -EALREADY;
 	} else {
 		j->cancel_requested = true;
-		/* A queued job sits in a stage queue (a scheduled one in a schedule): end it
-		 * now, whoever takes it out skips it. Otherwise the worker sees its ctx fire
-		 * and ends it. */
-		if ((j->state == WEFTD_JOB_QUEUED || j->state == WEFTD_JOB_SCHEDULED) && end_locked(j, WEFTD_JOB_CANCELED, NULL, 0, err, now_ns))
+		/* A queued job sits in a stage queue (a scheduled or retrying one in a
+		 * schedule): end it now, whoever takes it out skips it. Otherwise the worker
+		 * sees its ctx fire and ends it (a retrying job a worker holds through its
+		 * backoff, the schedule being full, ends here too: its worker sees the ctx). */
+		if ((j->state == WEFTD_JOB_QUEUED || j->state == WEFTD_JOB_SCHEDULED ||
+		     j->state == WEFTD_JOB_RETRYING) &&
+		    end_locked(j, WEFTD_JOB_CANCELED, NULL, 0, err, now_ns))
 			r = 1;
 	}
 	weftd_spin_unlock(&j->lock);
@@ -440,7 +490,8 @@ void weftd_job_read(struct weftd_job *j, void (*fn)(const struct weftd_job_snap 
 	weftd_spin_lock(&j->lock);
 	fn(&(struct weftd_job_snap){
 		   .info = &j->info, .state = j->state, .cancel_requested = j->cancel_requested,
-		   .run_at_ms = j->state == WEFTD_JOB_SCHEDULED ? j->run_at_ms : 0,
+		   .run_at_ms = j->state == WEFTD_JOB_SCHEDULED ? j->run_at_ms
+				: j->state == WEFTD_JOB_RETRYING ? j->retry_due_ms : 0,
 		   .stage = j->stage_name, .stage_index = j->stage, .attempts = j->attempts,
 		   .output = j->state == WEFTD_JOB_DONE ? j->output : NULL,
 		   .output_len = j->state == WEFTD_JOB_DONE ? j->output_len : 0,

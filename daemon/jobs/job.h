@@ -13,10 +13,17 @@
  *   queued   -> running | failed | canceled        (sitting in a stage's queue; failed:
  *                                                   it could not be queued at all)
  *   running  -> queued (next stage) | retrying | done | failed | canceled
- *   retrying -> running | failed | canceled         (backoff sleep between attempts)
+ *   retrying -> queued | running | failed | canceled (backoff between attempts, in the
+ *                                                   pipeline's schedule holding no worker;
+ *                                                   queued: due, back into its stage's
+ *                                                   queue with its attempt count; running:
+ *                                                   a worker that kept it, the schedule
+ *                                                   being full)
  *   failed   -> queued                              (a dead letter re-driven: only
  *                                                   weftd_jobs_redrive, jobs.h)
- *   done, failed, canceled: terminal (they end waits; failed only until a re-drive).
+ *   any of the live states above -> expired        (its deadline passed: the engine's)
+ *   done, failed, canceled, expired: terminal (they end waits; failed only until a
+ *   re-drive).
  * Once a cancel was requested, only the moves to a terminal state remain.
  *
  * Ownership: jobs are reference counted; whoever keeps a pointer (the table, a stage
@@ -58,6 +65,7 @@ struct weftd_job_info {
 	int64_t created_ms;            /* Unix epoch ms */
 	const char *key;               /* idempotency key (owned by the job), NULL when none */
 	size_t key_len;
+	int64_t deadline_ms;           /* Unix ms: ended expired if not finished by then; 0: none */
 };
 
 /* The engine's part of a job. The job module never reads it: it only frees input and
@@ -70,13 +78,15 @@ struct weftd_job_cargo {
 	size_t input_len;
 	void *sched;                   /* the engine's: the schedule holding it, NULL: none */
 	size_t sched_pos;              /* the engine's: its place there (1-based) */
+	uint32_t retry_stage;          /* the engine's: held there as a retry of this stage
+	                                  (index + 1, counted in its retrying gauge); 0: not */
 };
 
 /* A consistent view of a job's changing part, for weftd_job_read(). */
 struct weftd_job_snap {
 	const struct weftd_job_info *info;
 	enum weftd_job_state state;
-	int64_t run_at_ms;             /* scheduled: due time (Unix ms), else 0 */
+	int64_t run_at_ms;             /* scheduled, retrying: due time (Unix ms), else 0 */
 	bool cancel_requested;
 	const char *stage;             /* current (or last) stage; NULL before the first */
 	uint32_t stage_index;
@@ -93,7 +103,8 @@ struct weftd_job_snap {
 bool weftd_job_transition_ok(enum weftd_job_state from, enum weftd_job_state to);
 static inline bool weftd_job_state_terminal(enum weftd_job_state s)
 {
-	return s == WEFTD_JOB_DONE || s == WEFTD_JOB_FAILED || s == WEFTD_JOB_CANCELED;
+	return s == WEFTD_JOB_DONE || s == WEFTD_JOB_FAILED || s == WEFTD_JOB_CANCELED ||
+	       s == WEFTD_JOB_EXPIRED;
 }
 
 /* weftd_job_create's arguments. */
@@ -110,6 +121,7 @@ struct weftd_job_init {
 	size_t key_len;                /* 1..WEFTD_JOB_KEY_MAX when key */
 	int64_t run_at_ms;             /* Unix ms; > now: the job starts SCHEDULED */
 	int64_t created_ms;            /* 0: now; replay: the original acceptance time */
+	int64_t deadline_ms;           /* Unix ms; 0: none (job_info.deadline_ms) */
 };
 /* A new job of table t per in: queued (scheduled when in->run_at_ms is in the future),
  * a fresh id unless in->id (unique across restarts: a wall-clock-seeded counter), its
@@ -155,12 +167,19 @@ struct weftd_job_cargo *weftd_job_cargo(struct weftd_job *j);
  * requested, or it is not queued or retrying). */
 int weftd_job_begin_attempt(struct weftd_job *j, uint32_t stage, const char *name,
 			    uint32_t attempt, int64_t now_ns);
-/* running -> retrying (a backoff before the next attempt). 0 or -ECANCELED as above. */
-int weftd_job_retrying(struct weftd_job *j);
+/* running -> retrying (a backoff before the next attempt, due at due_ms, Unix ms; the
+ * stage and attempt count stay). 0 or -ECANCELED as above. */
+int weftd_job_retrying(struct weftd_job *j, int64_t due_ms);
 /* running -> queued for stage next, attempts = 0. 0 or -ECANCELED as above. */
 int weftd_job_advance(struct weftd_job *j, uint32_t next, const char *name);
-/* scheduled -> queued (its due time came; stage 0). 0 or -ECANCELED as above. */
-int weftd_job_due(struct weftd_job *j);
+/* Its due time came: scheduled -> queued at stage 0, or retrying -> queued at its stage
+ * (attempts kept: the next attempt is weftd_job_attempts() + 1); *stage: that stage.
+ * 0 or -ECANCELED as above. */
+int weftd_job_due(struct weftd_job *j, uint32_t *stage);
+/* Replay (a queued job not placed yet, after weftd_job_restore_stage), or a retry now that
+ * found no room in its queue (back into the schedule): queued -> retrying with attempts
+ * made so far, due at due_ms. Its holder only. 0 or -EBUSY (not queued). */
+int weftd_job_restore_retry(struct weftd_job *j, uint32_t attempts, int64_t due_ms);
 /* The end of a job is the table's: weftd_jobs_finish() and weftd_job_cancel() (jobs.h). */
 
 /* Keep the stderr tail of the last attempt (takes ownership of log, may be NULL). */
@@ -170,6 +189,10 @@ void weftd_job_set_log(struct weftd_job *j, char *log, size_t len);
 enum weftd_job_state weftd_job_state(struct weftd_job *j);
 /* The due time it was created with (Unix ms; 0: none). Fixed at creation. */
 int64_t weftd_job_run_at_ms(const struct weftd_job *j);
+/* Its due time now: retrying: the next attempt's; else weftd_job_run_at_ms. */
+int64_t weftd_job_due_ms(struct weftd_job *j);
+/* Attempts made at its current stage (kept while it is retrying and queued again). */
+uint32_t weftd_job_attempts(struct weftd_job *j);
 bool weftd_job_cancel_requested(struct weftd_job *j);
 /* Call fn(snapshot, arg) under j's lock: fn must not park nor take another job's lock,
  * and the snapshot's strings are valid only during the call. */

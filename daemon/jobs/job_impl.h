@@ -41,6 +41,7 @@ struct weftd_job {
 	uint32_t stage;                /* current (or last) stage index */
 	const char *stage_name;        /* its name (owned by the pipeline); NULL before the first */
 	uint32_t attempts;             /* attempts of the current stage */
+	int64_t retry_due_ms;          /* retrying: the next attempt's due time (Unix ms) */
 	char *output;                  /* done: the last stage's output (malloc'd) */
 	size_t output_len;
 	char *error;                   /* failed/canceled: why (malloc'd) */
@@ -82,8 +83,8 @@ int weftd_job_restore_end(struct weftd_job *j, const struct weftd_job_end *end);
  * -EBUSY when j is not failed (nothing changed). */
 int weftd_job_requeue_failed(struct weftd_job *j, uint32_t stage, const char *name,
 			     unsigned char *input, size_t len, bool use_input);
-/* Request j's cancel and cancel its ctx. A queued or scheduled job ends at once (canceled, reason as its
- * error); a running or retrying one is left to its worker. Returns 1 if this call ended
+/* Request j's cancel and cancel its ctx. A queued, scheduled or retrying job ends at once
+ * (canceled, reason as its error); a running one is left to its worker. Returns 1 if this call ended
  * j, 0 if j is left to its worker, -EALREADY if j had ended already. */
 int weftd_job_stop(struct weftd_job *j, const char *reason, int64_t now_ns);
 

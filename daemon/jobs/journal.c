@@ -446,6 +446,7 @@ static int job_view(const struct jentry *e, struct weftd_journal_job *v, char **
 		.payload_len = a.payload_len, .submitted_ns = a.submitted_ns, .owner = a.owner,
 		.priority = a.type == WEFTD_JREC_ACCEPT2 ? a.priority : 0,
 		.run_at_ms = a.type == WEFTD_JREC_ACCEPT2 ? a.run_at_ms : 0,
+		.deadline_ms = a.type == WEFTD_JREC_ACCEPT2 ? a.deadline_ms : 0,
 		.key = a.type == WEFTD_JREC_ACCEPT2 && a.key_len ? a.key : NULL,
 		.key_len = a.type == WEFTD_JREC_ACCEPT2 ? a.key_len : 0,
 	};
@@ -474,6 +475,8 @@ static int job_view(const struct jentry *e, struct weftd_journal_job *v, char **
 	} else {
 		v->at_stage = true;
 		v->input = t.payload, v->input_len = t.payload_len;
+		if (t.type == WEFTD_JREC_RETRY)
+			v->retry_attempts = t.attempts, v->retry_due_ms = t.run_at_ms;
 	}
 	return 0;
 }

@@ -3,12 +3,13 @@
  * An append-only file <state_dir>/journal of jrec.h frames: ACCEPT2 when a job is accepted
  * (before `submit` answers), STAGE when it reaches its next stage (with that stage's
  * input), END when it reaches a final state (with its output, or its error and log tail),
- * REDRIVE when a dead letter is live again, PURGE when a job is deleted. At start-up the
+ * REDRIVE when a dead letter is live again, PURGE when a job is deleted, RETRY when a failed
+ * attempt waits for its next (STAGE's content plus the attempts and due time). At start-up the
  * file is replayed: the jobs accepted and not ended are the live set, each at the last stage
  * recorded, handed to the daemon to resume (or to close as LOST when their pipeline is
  * gone); the ended ones still within the retention (opts.keep: count, age, bytes, as the
  * job table keeps them) come back as they ended. Compaction keeps exactly those: the live
- * jobs (ACCEPT + last STAGE/REDRIVE) and the retained ones (ACCEPT + END).
+ * jobs (ACCEPT + last STAGE/REDRIVE/RETRY) and the retained ones (ACCEPT + END).
  *
  * Memory: the journal keeps each kept job's records in memory (compaction rewrites them
  * from there): a retained job's output and log are held twice, once by the job table and
@@ -35,7 +36,7 @@
  *   BATCH  group commit: one writer fiber appends whatever ACCEPTs are pending with one
  *          writev and makes them durable with one fdatasync; each accept() parks until its
  *          batch is durable. N concurrent submitters cost far fewer than N fsyncs.
- * STAGE, END and PURGE records never park their caller and are fdatasync'ed only together
+ * STAGE, RETRY, END and PURGE records never park their caller and are fdatasync'ed only together
  * with ACCEPTs (or REDRIVEs, which park like ACCEPTs): losing one (power loss) replays the
  * job from the stage recorded before — at-least-once, never lost. A kill -9 loses none
  * that were written (the page cache survives it); the writer writes them as they come.
@@ -98,6 +99,7 @@ struct weftd_journal_job {
 	uint32_t owner;               /* the submitter's uid; WEFTD_JREC_NO_OWNER in old records */
 	int priority;
 	int64_t run_at_ms;            /* Unix ms; 0: none */
+	int64_t deadline_ms;          /* Unix ms; 0: none */
 	const char *key;              /* NULL: none */
 	size_t key_len;
 	/* live: the stage it resumes at (at_stage false: stage 0 with the payload) */
@@ -106,9 +108,11 @@ struct weftd_journal_job {
 	const char *stage_name;       /*   (NULL when not recorded) */
 	const void *input;            /* at_stage: that stage's input */
 	size_t input_len;
+	uint32_t retry_attempts;      /* > 0: retrying there (RETRY), attempts made so far, */
+	int64_t retry_due_ms;         /*   the next one due then (Unix ms) */
 	/* retained */
 	bool finished;
-	enum weftd_jrec_state state;  /* DONE, FAILED or CANCELED */
+	enum weftd_jrec_state state;  /* DONE, FAILED, CANCELED or EXPIRED */
 	const void *output;
 	size_t output_len;
 	const char *error;            /* NULL: none */
@@ -173,6 +177,8 @@ int weftd_journal_accept_rec(struct weftd_journal *j, const struct weftd_jrec *r
 
 /* Record what happened to a job: r->type says what, r->id which job.
  *   STAGE   a live job reached r->stage (r->stage_name) with r->payload as its input;
+ *   RETRY   a live job waits at r->stage (as STAGE) for its next attempt, r->attempts made,
+ *           due at r->run_at_ms;
  *   END     a live job ended (r->state DONE, FAILED, CANCELED; output, error, log,
  *           attempts, stage, times): kept for the retention, or dropped when over it;
  *   PURGE   a job is deleted (a dead letter purged; a submit refused after its accept);

@@ -87,6 +87,7 @@ int jn_apply(struct weftd_journal *j, const struct weftd_jrec *r, int64_t now_ms
 		return -ENOENT;
 	switch (r->type) {
 	case WEFTD_JREC_STAGE:
+	case WEFTD_JREC_RETRY: /* the same stage's input, with the retry's due time */
 		return e->finished ? -ENOENT : set_tail(j, e, r);
 	case WEFTD_JREC_REDRIVE:
 		if (!e->finished) /* at replay (now_ms 0) a compacted file's position of a live
@@ -144,7 +145,8 @@ static struct jnode *node_new(const struct weftd_jrec *r, int *err)
 int weftd_journal_record(struct weftd_journal *j, const struct weftd_jrec *in)
 {
 	if (!j || !in || !in->id || (in->type != WEFTD_JREC_STAGE && in->type != WEFTD_JREC_END &&
-				     in->type != WEFTD_JREC_PURGE && in->type != WEFTD_JREC_REDRIVE))
+				     in->type != WEFTD_JREC_PURGE && in->type != WEFTD_JREC_REDRIVE &&
+				     in->type != WEFTD_JREC_RETRY))
 		return -EINVAL;
 	if (j->mode == WEFTD_DURABILITY_NONE)
 		return 0;

@@ -113,7 +113,8 @@ static size_t vars_of(const struct weftd_jrec *r, struct var *v, size_t *ret_hdr
 		return 4;
 	case WEFTD_JREC_STAGE:
 	case WEFTD_JREC_REDRIVE:
-		*ret_hdr = WEFTD_JREC_STAGE_HDR;
+	case WEFTD_JREC_RETRY:
+		*ret_hdr = r->type == WEFTD_JREC_RETRY ? WEFTD_JREC_RETRY_HDR : WEFTD_JREC_STAGE_HDR;
 		v[0] = (struct var){ r->id, r->id_len, UINT16_MAX };
 		v[1] = (struct var){ r->stage_name, r->stage_name_len, UINT16_MAX };
 		v[2] = (struct var){ r->payload, r->payload_len, UINT32_MAX };
@@ -150,12 +151,15 @@ size_t weftd_jrec_size(const struct weftd_jrec *r)
 	body = hdr;
 	for (size_t i = 0; i < n; i++)
 		body += v[i].len;
+	if (r->type == WEFTD_JREC_ACCEPT2 && r->deadline_ms)
+		body += 8;
 	return WEFTD_JREC_FRAME_HDR + body;
 }
 
+/* A state END may record (FINISH: up to LOST; END: not LOST, EXPIRED too). */
 static bool state_ok(unsigned st)
 {
-	return st >= WEFTD_JREC_DONE && st <= WEFTD_JREC_LOST;
+	return st >= WEFTD_JREC_DONE && st <= WEFTD_JREC_EXPIRED;
 }
 
 long weftd_jrec_encode(void *buf, const struct weftd_jrec *r)
@@ -178,6 +182,8 @@ long weftd_jrec_encode(void *buf, const struct weftd_jrec *r)
 			return -EINVAL;
 		body += v[i].len;
 	}
+	if (r->type == WEFTD_JREC_ACCEPT2 && r->deadline_ms)
+		body += 8; /* the deadline, after the payload */
 	if (body > WEFTD_JREC_MAX_BODY)
 		return -EINVAL;
 	if (r->type == WEFTD_JREC_ACCEPT2 &&
@@ -190,6 +196,7 @@ long weftd_jrec_encode(void *buf, const struct weftd_jrec *r)
 	put16(b + 2, (uint16_t)r->id_len);
 	switch (r->type) {
 	case WEFTD_JREC_ACCEPT2:
+		b[1] = r->deadline_ms ? 1 : 0;
 		put16(b + 2, (uint16_t)(int16_t)r->priority);
 		put32(b + 4, r->owner);
 		put64(b + 8, r->submitted_ns);
@@ -199,6 +206,10 @@ long weftd_jrec_encode(void *buf, const struct weftd_jrec *r)
 		put16(b + 28, (uint16_t)r->key_len);
 		put32(b + 30, (uint32_t)r->payload_len);
 		break;
+	case WEFTD_JREC_RETRY:
+		put32(b + 14, r->attempts);
+		put64(b + 18, (uint64_t)r->run_at_ms);
+		__attribute__((fallthrough)); /* then STAGE's fields */
 	case WEFTD_JREC_STAGE:
 	case WEFTD_JREC_REDRIVE:
 		put32(b + 4, r->stage);
@@ -225,19 +236,22 @@ long weftd_jrec_encode(void *buf, const struct weftd_jrec *r)
 			memcpy(at, v[i].p, v[i].len);
 		at += v[i].len;
 	}
+	if (r->type == WEFTD_JREC_ACCEPT2 && r->deadline_ms)
+		put64(at, (uint64_t)r->deadline_ms);
 	return frame_close(f, body);
 }
 
 /* Decode an issue-12 body (type b[0], body_len bytes) into r. 0 or -EBADMSG. */
 static int decode_new(const unsigned char *b, size_t body_len, struct weftd_jrec *r)
 {
-	uint64_t lens[5], hdr, total;
+	uint64_t lens[5], hdr, total, tail = 0;
 	size_t n;
 
 	switch (b[0]) {
 	case WEFTD_JREC_ACCEPT2:
-		if (body_len < WEFTD_JREC_ACCEPT2_HDR || b[1] != 0)
+		if (body_len < WEFTD_JREC_ACCEPT2_HDR || b[1] > 1)
 			return -EBADMSG;
+		tail = b[1] ? 8 : 0; /* flags 1: a deadline after the payload */
 		r->priority = (int16_t)get16(b + 2);
 		r->owner = get32(b + 4);
 		r->submitted_ns = get64(b + 8);
@@ -250,12 +264,17 @@ static int decode_new(const unsigned char *b, size_t body_len, struct weftd_jrec
 		break;
 	case WEFTD_JREC_STAGE:
 	case WEFTD_JREC_REDRIVE:
-		if (body_len < WEFTD_JREC_STAGE_HDR || b[1] != 0)
+	case WEFTD_JREC_RETRY:
+		hdr = b[0] == WEFTD_JREC_RETRY ? WEFTD_JREC_RETRY_HDR : WEFTD_JREC_STAGE_HDR, n = 3;
+		if (body_len < hdr || b[1] != 0)
 			return -EBADMSG;
 		lens[0] = get16(b + 2);
 		r->stage = get32(b + 4);
 		lens[1] = get16(b + 8), lens[2] = get32(b + 10);
-		hdr = WEFTD_JREC_STAGE_HDR, n = 3;
+		if (b[0] == WEFTD_JREC_RETRY) {
+			r->attempts = get32(b + 14);
+			r->run_at_ms = (int64_t)get64(b + 18);
+		}
 		break;
 	case WEFTD_JREC_END:
 		if (body_len < WEFTD_JREC_END_HDR)
@@ -281,7 +300,7 @@ static int decode_new(const unsigned char *b, size_t body_len, struct weftd_jrec
 	default:
 		return -EBADMSG;
 	}
-	total = hdr;
+	total = hdr + tail;
 	for (size_t i = 0; i < n; i++)
 		total += lens[i];
 	if (lens[0] == 0 || total != body_len)
@@ -292,7 +311,10 @@ static int decode_new(const unsigned char *b, size_t body_len, struct weftd_jrec
 		r->pipeline = at, r->pipeline_len = lens[1], at += lens[1];
 		r->key = at, r->key_len = lens[2], at += lens[2];
 		r->payload = at, r->payload_len = lens[3];
-	} else if (b[0] == WEFTD_JREC_STAGE || b[0] == WEFTD_JREC_REDRIVE) {
+		r->deadline_ms = tail ? (int64_t)get64((const unsigned char *)at + lens[3]) : 0;
+		if (tail && r->deadline_ms == 0)
+			return -EBADMSG; /* flag 1 says there is one: re-encoding must give these bytes */
+	} else if (b[0] == WEFTD_JREC_STAGE || b[0] == WEFTD_JREC_REDRIVE || b[0] == WEFTD_JREC_RETRY) {
 		r->stage_name = at, r->stage_name_len = lens[1], at += lens[1];
 		r->payload = at, r->payload_len = lens[2];
 	} else if (b[0] == WEFTD_JREC_END) {

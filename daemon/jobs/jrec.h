@@ -16,9 +16,10 @@
  *           (ACCEPT and FINISH are written since issue 12 only by the old entry points, kept
  *           for old journals and tests; the daemon writes the records below)
  *   ACCEPT2 (a job accepted; issue 12):
- *           u8 3 | u8 flags (0) | i16 priority | u32 owner | u64 submitted_ns
+ *           u8 3 | u8 flags | i16 priority | u32 owner | u64 submitted_ns
  *           | i64 run_at_ms (0: at once) | u16 id_len | u16 pipeline_len | u16 key_len
- *           | u32 payload_len | id | pipeline | key | payload
+ *           | u32 payload_len | id | pipeline | key | payload [| i64 deadline_ms]
+ *           flags: 0, or 1 when the job has a deadline (issue 17), then appended
  *   STAGE   (a live job reached stage k; input: that stage's input, the previous output):
  *           u8 4 | u8 0 | u16 id_len | u32 stage | u16 name_len | u32 input_len | id | name | input
  *   END     (a final state, with what status shows of it):
@@ -26,10 +27,15 @@
  *           | i64 finished_ms | u16 stage_name_len | u32 output_len | u32 error_len
  *           | u32 log_len | id | stage_name | output | error | log
  *           (output: a done job's output; a failed one's: the input of the stage it failed
- *           in, which a re-drive from that stage runs on again)
+ *           in, which a re-drive from that stage runs on again; state EXPIRED since
+ *           issue 17)
  *   REDRIVE (a dead letter live again at stage k with that input): the layout of STAGE, u8 6
  *   PURGE   (a job deleted: a dead letter purged, or a submit refused after its ACCEPT):
  *           u8 7 | u8 0 | u16 id_len | id
+ *   RETRY   (issue 17: a live job failed an attempt at stage k and waits for its next, due
+ *           at due_ms, Unix ms, with attempts made so far at k; input: k's input, as STAGE):
+ *           u8 8 | u8 0 | u16 id_len | u32 stage | u16 name_len | u32 input_len
+ *           | u32 attempts | i64 due_ms | id | name | input
  * Old journals read unchanged (same magic: the new types only add); a journal with the
  * new types cannot go back to an older daemon, which sees them as corrupt records.
  * All integers little-endian. A frame whose length runs past the end of the data is a torn
@@ -54,17 +60,19 @@
 #define WEFTD_JREC_STAGE_HDR   14u
 #define WEFTD_JREC_END_HDR     42u
 #define WEFTD_JREC_PURGE_HDR   4u
+#define WEFTD_JREC_RETRY_HDR   26u          /* STAGE's + attempts + due_ms */
 #define WEFTD_JREC_PRIO_MAX    100          /* priorities: -100..100 (job.h) */
 
 /* Record types (values are on disk: never renumber). */
 enum weftd_jrec_type {
 	WEFTD_JREC_ACCEPT = 1, WEFTD_JREC_FINISH = 2, WEFTD_JREC_ACCEPT2 = 3, WEFTD_JREC_STAGE = 4,
-	WEFTD_JREC_END = 5, WEFTD_JREC_REDRIVE = 6, WEFTD_JREC_PURGE = 7,
+	WEFTD_JREC_END = 5, WEFTD_JREC_REDRIVE = 6, WEFTD_JREC_PURGE = 7, WEFTD_JREC_RETRY = 8,
 };
 
 /* Final states recorded by FINISH (values are on disk: never renumber). */
 enum weftd_jrec_state {
 	WEFTD_JREC_DONE = 1, WEFTD_JREC_FAILED = 2, WEFTD_JREC_CANCELED = 3, WEFTD_JREC_LOST = 4,
+	WEFTD_JREC_EXPIRED = 5, /* END only */
 };
 
 /* A record, decoded (pointers borrow from the buffer, not NUL-terminated) or to encode
@@ -83,16 +91,17 @@ struct weftd_jrec {
 	uint64_t submitted_ns;
 	uint32_t owner;                /* WEFTD_JREC_NO_OWNER when the record has none */
 	int priority;                  /* ACCEPT2 */
-	int64_t run_at_ms;             /* ACCEPT2 */
+	int64_t run_at_ms;             /* ACCEPT2; RETRY: the next attempt's due time */
+	int64_t deadline_ms;           /* ACCEPT2: 0: none */
 	const char *key;               /* ACCEPT2; key_len 0: none */
 	size_t key_len;
-	/* STAGE, REDRIVE, END */
+	/* STAGE, REDRIVE, RETRY, END */
 	uint32_t stage;
-	const char *stage_name;        /* STAGE, REDRIVE: the stage's name; END: the last one */
+	const char *stage_name;        /* STAGE, REDRIVE, RETRY: the stage's name; END: the last */
 	size_t stage_name_len;
 	/* FINISH, END */
 	enum weftd_jrec_state state;
-	/* END */
+	/* END, RETRY */
 	uint32_t attempts;
 	int64_t started_ms, finished_ms;
 	const void *output;

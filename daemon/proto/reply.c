@@ -57,6 +57,8 @@ void weftd_json_job(struct weftd_buf *b, const char *key, const struct weftd_job
 		weftd_json_str(b, "key", j->key, j->key_len);
 	if (j->run_at_ms)
 		weftd_json_i64(b, "run_at_ms", j->run_at_ms);
+	if (j->deadline_ms)
+		weftd_json_i64(b, "deadline_ms", j->deadline_ms);
 	if (j->has_payload)
 		weftd_json_bytes(b, "payload", "payload_b64", j->payload, j->payload_len);
 	if (j->has_output)

@@ -39,7 +39,8 @@ struct weftd_job_view {
 	int priority;
 	const char *key;            /* idempotency key; NULL omitted */
 	size_t key_len;
-	int64_t run_at_ms;          /* scheduled: due time; 0 = omitted */
+	int64_t run_at_ms;          /* scheduled, retrying: due time; 0 = omitted */
+	int64_t deadline_ms;        /* its deadline (submit's); 0 = omitted */
 	bool has_payload;           /* status payload:true: the submitted input */
 	const void *payload;
 	size_t payload_len;

@@ -21,7 +21,7 @@
 enum field {
 	F_ID, F_OP, F_PIPELINE, F_JOB, F_JOBS, F_PAYLOAD, F_PAYLOAD_B64, F_WAIT, F_TIMEOUT,
 	F_STATE, F_LIMIT, F_OUTPUTS, F_DELAY, F_RUN_AT, F_PRIORITY, F_KEY, F_ALL, F_FROM_START,
-	F__N,
+	F_DEADLINE, F__N,
 };
 
 #define UNKNOWN_SHOWN 40 /* bytes of an unknown member's name quoted in the error */
@@ -37,7 +37,8 @@ struct parse {
 
 typedef int field_fn(struct parse *p, enum field f);
 static field_fn read_id, read_op, read_name, read_jobs, read_payload, read_payload_b64,
-	read_bool, read_timeout, read_state, read_limit, read_run_at, read_priority;
+	read_bool, read_timeout, read_state, read_limit, read_run_at, read_priority,
+	read_deadline;
 
 #define OP(x) (1u << WEFTD_OP_##x)
 #define ALL_OPS ((1u << WEFTD_OP__MAX) - 1)
@@ -75,6 +76,7 @@ static const struct field_def {
 	[F_KEY]         = { F("key"), OP(SUBMIT), 0, WEFTD_KEY_MAX, read_name },
 	[F_ALL]         = { F("all"), OP(RETRY) | OP(PURGE), 0, 0, read_bool },
 	[F_FROM_START]  = { F("from_start"), OP(RETRY), 0, 0, read_bool },
+	[F_DEADLINE]    = { F("deadline"), OP(SUBMIT), 0, 0, read_deadline },
 #undef F
 };
 
@@ -435,6 +437,38 @@ static int read_run_at(struct parse *p, enum field f)
 			"run_at must be an RFC 3339 time (\"2026-12-03T14:00:00Z\") or Unix seconds");
 }
 
+/* "deadline": a duration from now ("30s"), an RFC 3339 time, or Unix seconds (as run_at).
+ * A string is a duration when it parses as one, else a time. */
+static int read_deadline(struct parse *p, enum field f)
+{
+	const struct jscan_val *v = &p->v[f];
+	struct weftd_request *req = p->req;
+	const char *s;
+	size_t len;
+
+	req->has_deadline = true;
+	if (v->type == JSCAN_STR) {
+		if (!(s = str_bytes(p, v, &len)))
+			return req_fail(req, WEFTD_ERR_INTERNAL, "out of memory");
+		if (weftd_parse_duration(s, len, &req->deadline_in_ns) == 0) {
+			req->deadline_rel = true;
+			if (req->deadline_in_ns > WEFTD_TIMEOUT_MAX_NS)
+				req->deadline_in_ns = WEFTD_TIMEOUT_MAX_NS;
+			return 0;
+		}
+		if (weftd_parse_rfc3339(s, len, &req->deadline_ms) == 0 && req->deadline_ms >= 0)
+			return 0;
+	} else if (v->type == JSCAN_INT && v->num.i >= 0 && v->num.i <= RUN_AT_MAX_S) {
+		req->deadline_ms = v->num.i * 1000;
+		return 0;
+	} else if (v->type == JSCAN_REAL && v->num.d >= 0 && v->num.d <= (double)RUN_AT_MAX_S) {
+		req->deadline_ms = (int64_t)(v->num.d * 1000);
+		return 0;
+	}
+	return req_fail(req, WEFTD_ERR_BAD_FIELD,
+			"deadline must be a duration (\"30s\"), an RFC 3339 time or Unix seconds");
+}
+
 static int read_priority(struct parse *p, enum field f)
 {
 	const struct jscan_val *v = &p->v[f];
@@ -455,7 +489,7 @@ static int read_state(struct parse *p, enum field f)
 	if (v->type != JSCAN_STR || n > sizeof(name) ||
 	    weftd_job_state_parse(name, n, &p->req->state) < 0)
 		return req_fail(p->req, WEFTD_ERR_BAD_FIELD,
-				"state must be one of queued, scheduled, running, retrying, done, failed, canceled");
+				"state must be one of queued, scheduled, running, retrying, done, failed, canceled, expired");
 	p->req->has_state = true;
 	return 0;
 }

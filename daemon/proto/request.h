@@ -43,6 +43,11 @@ struct weftd_request {
 	size_t key_len;
 	bool all;                   /* retry, purge: every dead letter of "pipeline" */
 	bool from_start;            /* retry: from stage 1 with the payload */
+	bool has_deadline;          /* submit: "deadline" given: the job ends expired if not
+	                               finished by then */
+	bool deadline_rel;          /*   a duration from now (deadline_in_ns), else a time */
+	uint64_t deadline_in_ns;    /*   deadline_rel: at most WEFTD_TIMEOUT_MAX_NS */
+	int64_t deadline_ms;        /*   !deadline_rel: Unix epoch ms, >= 0 */
 	bool want_payload;          /* status: "payload": true shows the submitted input */
 	enum weftd_err err;         /* after a failed parse: code and message for the reply */
 	char errmsg[128];

@@ -15,7 +15,7 @@ static const char *const err_names[WEFTD_ERR__MAX] = {
 	"unavailable", "conflict",
 };
 static const char *const state_names[WEFTD_JOB__MAX] = {
-	"queued", "running", "retrying", "done", "failed", "canceled", "scheduled",
+	"queued", "running", "retrying", "done", "failed", "canceled", "scheduled", "expired",
 };
 
 const char *weftd_op_name(enum weftd_op op)

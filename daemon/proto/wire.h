@@ -38,6 +38,7 @@ enum weftd_job_state {
 	WEFTD_JOB_QUEUED, WEFTD_JOB_RUNNING, WEFTD_JOB_RETRYING, WEFTD_JOB_DONE,
 	WEFTD_JOB_FAILED, WEFTD_JOB_CANCELED,
 	WEFTD_JOB_SCHEDULED, /* waiting for its due time (delay, run_at), holding no worker */
+	WEFTD_JOB_EXPIRED,   /* final: its deadline passed before it finished */
 	WEFTD_JOB__MAX,
 };
 

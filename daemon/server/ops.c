@@ -152,6 +152,9 @@ static void op_submit(struct conn *c, struct weftd_buf *b, const struct weftd_re
 
 	if (req->has_delay && req->delay_ns)
 		o.run_at_ms = wall_ms() + (int64_t)(req->delay_ns / 1000000);
+	if (req->has_deadline) /* (0 means none: the epoch itself is any past time) */
+		o.deadline_ms = req->deadline_rel ? wall_ms() + (int64_t)(req->deadline_in_ns / 1000000)
+			      : req->deadline_ms > 0 ? req->deadline_ms : 1;
 	r = weftd_engine_submit(c->srv->eng, req->pipeline, req->payload, req->payload_len,
 				c->uid, &o, &j);
 	if (r < 0) {

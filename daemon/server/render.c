@@ -46,6 +46,7 @@ static void pipe_stats_json(const struct weftd_pipeline_figures *p, void *arg)
 	weftd_json_u64(b, "done", p->done);
 	weftd_json_u64(b, "failed", p->failed);
 	weftd_json_u64(b, "canceled", p->canceled);
+	weftd_json_u64(b, "expired", p->expired);
 	weftd_json_u64(b, "busy", p->busy);
 	latency_json(b, "latency_us", &p->latency_us);
 	weftd_json_arr_begin(b, "stages");

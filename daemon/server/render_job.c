@@ -28,7 +28,8 @@ static void put_job(const struct weftd_job_snap *s, void *arg)
 		.log_tail_len = s->log_len, .created_ms = s->info->created_ms,
 		.started_ms = s->started_ms, .finished_ms = s->finished_ms,
 		.priority = s->info->priority, .key = s->info->key, .key_len = s->info->key_len,
-		.run_at_ms = s->state == WEFTD_JOB_SCHEDULED ? s->run_at_ms : 0,
+		.run_at_ms = s->run_at_ms, /* scheduled or retrying: when it runs next */
+		.deadline_ms = s->info->deadline_ms,
 		.has_payload = p->payload != NULL, .payload = p->payload,
 		.payload_len = p->payload_len,
 	});

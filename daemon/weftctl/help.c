@@ -49,7 +49,7 @@ const struct ctl_cmd ctl_cmds[] = {
 	{ "list", "[--pipeline P] [--state S] [--limit N] [--outputs]", "list jobs, newest first",
 	  "  -p, --pipeline P    only the jobs of pipeline P\n"
 	  "  --state S           only the jobs in state S: scheduled queued running retrying\n"
-	  "                      done failed canceled\n"
+	  "                      done failed canceled expired\n"
 	  "  -n, --limit N       at most N jobs (1..10000, default 100)\n"
 	  "  --outputs           with their outputs (--json shows them)\n",
 	  O_PIPELINE | O_STATE | O_LIMIT | O_OUTPUTS, 0, 0, cmd_list },

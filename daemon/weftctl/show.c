@@ -191,7 +191,7 @@ int ctl_job_exit(json_t *job)
 	const char *s = ctl_gets(job, "state");
 	if (!strcmp(s, "done"))
 		return EX_OK;
-	if (!strcmp(s, "failed") || !strcmp(s, "canceled"))
+	if (!strcmp(s, "failed") || !strcmp(s, "canceled") || !strcmp(s, "expired"))
 		return EX_JOB;
 	return EX_TIMEOUT;
 }

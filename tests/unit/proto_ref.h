@@ -33,6 +33,9 @@ struct ref {
 	bool has_delay, has_run_at, all, from_start, want_payload;
 	uint64_t delay_ns;
 	int64_t run_at_ms;
+	bool has_deadline, deadline_rel;
+	uint64_t deadline_in_ns;
+	int64_t deadline_ms;
 	int priority;
 	const char *key;
 	size_t key_len;
@@ -155,6 +158,36 @@ static int ref_get_run_at(struct ref *req, json_t *root)
 			"run_at must be an RFC 3339 time (\"2026-12-03T14:00:00Z\") or Unix seconds");
 }
 
+static int ref_get_deadline(struct ref *req, json_t *root)
+{
+	json_t *v = json_object_get(root, "deadline");
+	const int64_t max_s = 253402300799LL;
+
+	if (!v)
+		return 0;
+	req->has_deadline = true;
+	if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+		size_t len = json_string_length(v);
+		if (weftd_parse_duration(s, len, &req->deadline_in_ns) == 0) {
+			req->deadline_rel = true;
+			if (req->deadline_in_ns > WEFTD_TIMEOUT_MAX_NS)
+				req->deadline_in_ns = WEFTD_TIMEOUT_MAX_NS;
+			return 0;
+		}
+		if (weftd_parse_rfc3339(s, len, &req->deadline_ms) == 0 && req->deadline_ms >= 0)
+			return 0;
+	} else if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= max_s) {
+		req->deadline_ms = json_integer_value(v) * 1000;
+		return 0;
+	} else if (json_is_real(v) && json_real_value(v) >= 0 && json_real_value(v) <= (double)max_s) {
+		req->deadline_ms = (int64_t)(json_real_value(v) * 1000);
+		return 0;
+	}
+	return ref_req_fail(req, WEFTD_ERR_BAD_FIELD,
+			"deadline must be a duration (\"30s\"), an RFC 3339 time or Unix seconds");
+}
+
 static int ref_get_priority(struct ref *req, json_t *root)
 {
 	json_t *v = json_object_get(root, "priority");
@@ -238,7 +271,7 @@ static int ref_get_list_filters(struct ref *req, json_t *root, const char *which
 		if (!json_is_string(s) ||
 		    weftd_job_state_parse(json_string_value(s), json_string_length(s), &req->state) < 0)
 			return ref_req_fail(req, WEFTD_ERR_BAD_FIELD,
-					"state must be one of queued, scheduled, running, retrying, done, failed, canceled");
+					"state must be one of queued, scheduled, running, retrying, done, failed, canceled, expired");
 		req->has_state = true;
 	}
 	if (l) {
@@ -261,7 +294,7 @@ static const struct { const char *name; unsigned ops; } ref_fields[] = {
 	{ "wait", RO(SUBMIT) }, { "timeout", RO(SUBMIT) | RO(WAIT) }, { "state", RO(LIST) },
 	{ "limit", RO(LIST) }, { "outputs", RO(LIST) }, { "delay", RO(SUBMIT) },
 	{ "run_at", RO(SUBMIT) }, { "priority", RO(SUBMIT) }, { "key", RO(SUBMIT) },
-	{ "all", RO(RETRY) | RO(PURGE) }, { "from_start", RO(RETRY) },
+	{ "all", RO(RETRY) | RO(PURGE) }, { "from_start", RO(RETRY) }, { "deadline", RO(SUBMIT) },
 };
 #define REF_NFIELDS (sizeof(ref_fields) / sizeof(ref_fields[0]))
 
@@ -295,7 +328,8 @@ static int ref_read_field(struct ref *req, json_t *root, size_t f)
 		}
 		return r;
 	case 14: return ref_get_bool(req, root, k, &req->all);
-	default: return ref_get_bool(req, root, k, &req->from_start);
+	case 15: return ref_get_bool(req, root, k, &req->from_start);
+	default: return ref_get_deadline(req, root);
 	}
 }
 
@@ -446,6 +480,9 @@ static bool proto_check(const char *line, size_t len, size_t max, const char **w
 			     !same_str(a.key, b.key) || a.all != b.all || a.from_start != b.from_start ||
 			     a.want_payload != b.want_payload))
 		w = "delay, run_at, priority, key, all, from_start or payload:true";
+	else if (ra == 0 && (a.has_deadline != b.has_deadline || a.deadline_rel != b.deadline_rel ||
+			     a.deadline_in_ns != b.deadline_in_ns || a.deadline_ms != b.deadline_ms))
+		w = "deadline";
 	else if (ra == 0 && (a.wait != b.wait || a.has_timeout != b.has_timeout ||
 			     a.timeout_ns != b.timeout_ns || a.has_state != b.has_state ||
 			     (a.has_state && a.state != b.state) || a.limit != b.limit ||

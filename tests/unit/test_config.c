@@ -103,6 +103,8 @@ static void test_full(void **state)
 	assert_int_equal(s->retry.attempts, 5);
 	assert_true(s->retry.multiplier == 1.5);
 	assert_int_equal(s->retry.jitter, WEFTD_JITTER_EQUAL);
+	for (int code = -1; code <= 256; code++) /* permanent_exit_codes: [2, 64, 255] */
+		assert_int_equal(weftd_retry_permanent(&s->retry, code), code == 2 || code == 64 || code == 255);
 	assert_int_equal(s->rate_limit.count, 50);
 	assert_int_equal(s->rate_limit.per_ns, WEFTD_NSEC_PER_SEC);
 	assert_int_equal(s->rate_limit.burst, 10);
@@ -185,6 +187,10 @@ static const struct { const char *yaml, *msg; } bad[] = {
 	  "t.yaml:2:70: pipelines.p.stages[0].retry.jitter: invalid value \"some\" (expected one of: none, full, equal)" },
 	{ "pipelines:\n  p: {stages: [{name: s, builtin: noop, retry: {initial: 2s, max: 1s}}]}\n",
 	  "t.yaml:2:67: pipelines.p.stages[0].retry.max: must not be shorter than initial" },
+	{ "pipelines:\n  p: {stages: [{name: s, exec: [x], retry: {permanent_exit_codes: [1, 0]}}]}\n",
+	  "t.yaml:2:71: pipelines.p.stages[0].retry.permanent_exit_codes[1]: invalid exit code \"0\" (1 to 255)" },
+	{ "pipelines:\n  p: {stages: [{name: s, builtin: noop, retry: {permanent_exit_codes: [2]}}]}\n",
+	  "t.yaml:2:48: pipelines.p.stages[0].retry: permanent_exit_codes apply to exec stages only (a plugin returns -WEFTD_PLUGIN_EPERMANENT)" },
 	{ "pipelines:\n  p: {stages: [{name: s, builtin: noop, retry: {multiplier: 0.5}}]}\n",
 	  "t.yaml:2:61: pipelines.p.stages[0].retry.multiplier: invalid multiplier \"0.5\" (a number from 1 to 1000)" },
 	{ "pipelines:\n  p: {stages: [{name: s, builtin: noop, rate_limit: {rate: 5/q}}]}\n",

@@ -100,7 +100,9 @@ static void test_create_checks(void **state)
 		.run_at_ms = due }, &j), 0);
 	assert_int_equal(weftd_job_state(j), WEFTD_JOB_SCHEDULED);
 	assert_int_equal(job_copy(j).run_at_ms, due);
-	assert_int_equal(weftd_job_due(j), 0);
+	uint32_t k = 99;
+	assert_int_equal(weftd_job_due(j, &k), 0);
+	assert_int_equal(k, 0);
 	assert_int_equal(job_copy(j).run_at_ms, 0);
 	weftd_job_unref(j);
 	weftd_jobs_free(t);

@@ -39,18 +39,20 @@ static void test_transitions(void **state)
 {
 	const enum weftd_job_state Q = WEFTD_JOB_QUEUED, R = WEFTD_JOB_RUNNING, T = WEFTD_JOB_RETRYING,
 		D = WEFTD_JOB_DONE, F = WEFTD_JOB_FAILED, C = WEFTD_JOB_CANCELED,
-		S = WEFTD_JOB_SCHEDULED;
+		S = WEFTD_JOB_SCHEDULED, X = WEFTD_JOB_EXPIRED;
 	/* allowed[from] = bitmask of to */
 	unsigned allowed[WEFTD_JOB__MAX] = { 0 };
-	allowed[S] = 1u << Q | 1u << F | 1u << C;
+	/* X: a deadline ends a live job wherever it is (issue 17) */
+	allowed[S] = 1u << Q | 1u << F | 1u << C | 1u << X;
 	allowed[F] = 1u << Q; /* the re-drive of a dead letter */
-	allowed[Q] = 1u << R | 1u << F | 1u << C;
-	allowed[R] = 1u << Q | 1u << T | 1u << D | 1u << F | 1u << C;
-	allowed[T] = 1u << R | 1u << F | 1u << C;
+	allowed[Q] = 1u << R | 1u << F | 1u << C | 1u << X;
+	allowed[R] = 1u << Q | 1u << T | 1u << D | 1u << F | 1u << C | 1u << X;
+	allowed[T] = 1u << Q | 1u << R | 1u << F | 1u << C | 1u << X; /* Q: its retry due */
 	for (int from = 0; from < WEFTD_JOB__MAX; from++)
 		for (int to = 0; to < WEFTD_JOB__MAX; to++)
 			assert_int_equal(weftd_job_transition_ok((enum weftd_job_state)from, (enum weftd_job_state)to), !!(allowed[from] & (1u << to)));
-	assert_true(weftd_job_state_terminal(D) && weftd_job_state_terminal(F) && weftd_job_state_terminal(C));
+	assert_true(weftd_job_state_terminal(D) && weftd_job_state_terminal(F) && weftd_job_state_terminal(C) &&
+		    weftd_job_state_terminal(X));
 	assert_false(weftd_job_state_terminal(Q) || weftd_job_state_terminal(R) || weftd_job_state_terminal(T) ||
 		     weftd_job_state_terminal(S));
 }
@@ -83,7 +85,7 @@ static struct weftd_job *job_in(struct weftd_jobs *t, enum weftd_job_state s)
 		return j;
 	assert_int_equal(weftd_job_begin_attempt(j, 0, "s0", 1, weft_now()), 0);
 	if (s == WEFTD_JOB_RETRYING)
-		assert_int_equal(weftd_job_retrying(j), 0);
+		assert_int_equal(weftd_job_retrying(j, 1), 0);
 	else if (s != WEFTD_JOB_RUNNING)
 		assert_true(weftd_jobs_finish(t, j, s, NULL, 0, "end"));
 	assert_int_equal(weftd_job_state(j), s);
@@ -96,28 +98,29 @@ static struct weftd_job *job_in(struct weftd_jobs *t, enum weftd_job_state s)
 static bool try_move(struct weftd_jobs *t, struct weftd_job *j, enum weftd_job_state to)
 {
 	enum weftd_job_state from = weftd_job_state(j);
+	uint32_t k;
 
 	switch (to) {
 	case WEFTD_JOB_QUEUED:
-		if (from == WEFTD_JOB_SCHEDULED) {
+		if (from == WEFTD_JOB_SCHEDULED || from == WEFTD_JOB_RETRYING) {
 			assert_int_equal(weftd_job_advance(j, 1, "s1"), -ECANCELED);
 			assert_int_equal(weftd_jobs_redrive(t, j, 0, "s0", NULL, 0, false), -EBUSY);
-			return weftd_job_due(j) == 0;
+			return weftd_job_due(j, &k) == 0;
 		}
 		if (from == WEFTD_JOB_FAILED) {
 			assert_int_equal(weftd_job_advance(j, 1, "s1"), -ECANCELED);
-			assert_int_equal(weftd_job_due(j), -ECANCELED);
+			assert_int_equal(weftd_job_due(j, &k), -ECANCELED);
 			return weftd_jobs_redrive(t, j, 0, "s0", NULL, 0, false) == 0;
 		}
 		assert_int_equal(weftd_jobs_redrive(t, j, 0, "s0", NULL, 0, false), -EBUSY);
-		assert_int_equal(weftd_job_due(j), -ECANCELED);
+		assert_int_equal(weftd_job_due(j, &k), -ECANCELED);
 		return weftd_job_advance(j, 1, "s1") == 0;
 	case WEFTD_JOB_SCHEDULED:
 		return false; /* nothing moves a job back to scheduled */
 	case WEFTD_JOB_RUNNING:
 		return weftd_job_begin_attempt(j, 0, "s0", 2, weft_now()) == 0;
 	case WEFTD_JOB_RETRYING:
-		return weftd_job_retrying(j) == 0;
+		return weftd_job_retrying(j, 1) == 0;
 	default:
 		return weftd_jobs_finish(t, j, to, NULL, 0, "end");
 	}
@@ -139,8 +142,13 @@ static void test_moves(void **state)
 			weftd_job_unref(j);
 		}
 	}
+	/* a retrying job waits in a schedule: a cancel ends it at once (issue 17) */
+	struct weftd_job *rj = job_in(t, WEFTD_JOB_RETRYING);
+	assert_true(weftd_job_cancel(t, rj, "by test"));
+	assert_int_equal(weftd_job_state(rj), WEFTD_JOB_CANCELED);
+	weftd_job_unref(rj);
 	/* once a cancel is requested, only the terminal moves remain */
-	for (int from = WEFTD_JOB_RUNNING; from <= WEFTD_JOB_RETRYING; from++) {
+	for (int from = WEFTD_JOB_RUNNING; from <= WEFTD_JOB_RUNNING; from++) {
 		for (int to = 0; to < WEFTD_JOB__MAX; to++) {
 			struct weftd_job *j = job_in(t, (enum weftd_job_state)from);
 			if (to == WEFTD_JOB_SCHEDULED) {
@@ -207,10 +215,22 @@ static void test_lifecycle(void **state)
 	assert_int_equal(weftd_job_begin_attempt(j, 0, "s0", 1, weft_now()), 0);
 	assert_int_equal(weftd_job_state(j), WEFTD_JOB_RUNNING);
 	assert_true(job_copy(j).started_ms > 0);
-	assert_int_equal(weftd_job_retrying(j), 0);
+	assert_int_equal(weftd_job_retrying(j, 1), 0);
 	assert_int_equal(weftd_job_state(j), WEFTD_JOB_RETRYING);
 	assert_int_equal(weftd_job_begin_attempt(j, 0, "s0", 2, weft_now()), 0);
 	assert_int_equal(job_copy(j).attempts, 2);
+	/* a retry in the schedule: its due time shown; due, it is queued at its stage with
+	 * its attempts (issue 17) */
+	assert_int_equal(weftd_job_retrying(j, 12345), 0);
+	assert_int_equal(job_copy(j).run_at_ms, 12345);
+	assert_int_equal(weftd_job_due_ms(j), 12345);
+	uint32_t k = 99;
+	assert_int_equal(weftd_job_due(j, &k), 0);
+	assert_int_equal(k, 0);
+	assert_int_equal(weftd_job_state(j), WEFTD_JOB_QUEUED);
+	assert_int_equal(weftd_job_attempts(j), 2);
+	assert_int_equal(job_copy(j).run_at_ms, 0);
+	assert_int_equal(weftd_job_begin_attempt(j, 0, "s0", 3, weft_now()), 0);
 	assert_int_equal(weftd_job_advance(j, 1, "s1"), 0);
 	assert_int_equal(weftd_job_state(j), WEFTD_JOB_QUEUED);
 	assert_int_equal(job_copy(j).attempts, 0);
@@ -258,7 +278,7 @@ static void test_cancel(void **state)
 	assert_int_equal(weftd_job_state(r), WEFTD_JOB_RUNNING);
 	assert_true(weftd_job_cancel_requested(r));
 	assert_int_equal(weft_ctx_err(weftd_job_info(r)->ctx), -ECANCELED);
-	assert_int_equal(weftd_job_retrying(r), -ECANCELED);
+	assert_int_equal(weftd_job_retrying(r, 1), -ECANCELED);
 	assert_int_equal(weftd_job_advance(r, 1, "s1"), -ECANCELED);
 	assert_true(weftd_jobs_finish(t, r, WEFTD_JOB_CANCELED, NULL, 0, "canceled by client"));
 	/* cancel_all: only live jobs */

@@ -34,6 +34,15 @@ static const struct weftd_jrec g_recs[] = {
 	{ .type = WEFTD_JREC_REDRIVE, .id = "a1", .id_len = 2, .stage = 1, .stage_name = "s2",
 	  .stage_name_len = 2, .payload = "IN", .payload_len = 2 },
 	{ .type = WEFTD_JREC_PURGE, .id = "a1", .id_len = 2 },
+	{ .type = WEFTD_JREC_ACCEPT2, .id = "a1", .id_len = 2, .pipeline = "p", .pipeline_len = 1,
+	  .payload = "in", .payload_len = 2, .submitted_ns = 5, .owner = 1000, .priority = -7,
+	  .run_at_ms = 1796303200000, .key = "k1", .key_len = 2, .deadline_ms = 1796303260000 },
+	{ .type = WEFTD_JREC_END, .id = "a1", .id_len = 2, .state = WEFTD_JREC_EXPIRED, .stage = 1,
+	  .attempts = 3, .started_ms = 1, .finished_ms = 2, .stage_name = "s2", .stage_name_len = 2,
+	  .error = "expired", .error_len = 7 },
+	{ .type = WEFTD_JREC_RETRY, .id = "a1", .id_len = 2, .stage = 1, .stage_name = "s2",
+	  .stage_name_len = 2, .payload = "IN", .payload_len = 2, .attempts = 3,
+	  .run_at_ms = 1796303200123 },
 };
 
 static void same(const char *a, size_t alen, const char *b, size_t blen)
@@ -65,6 +74,7 @@ static void test_codec_each_type(void **state)
 		same(r.error, r.error_len, w->error, w->error_len);
 		same(r.log, r.log_len, w->log, w->log_len);
 		if (w->type == WEFTD_JREC_ACCEPT2) {
+			assert_int_equal(r.deadline_ms, w->deadline_ms); /* issue 17: flags 1 */
 			assert_int_equal(r.priority, -7);
 			assert_int_equal(r.run_at_ms, 1796303200000);
 			assert_int_equal(r.owner, 1000);
@@ -72,8 +82,12 @@ static void test_codec_each_type(void **state)
 		}
 		if (w->type != WEFTD_JREC_ACCEPT2 && w->type != WEFTD_JREC_PURGE)
 			assert_int_equal(r.stage, 1);
+		if (w->type == WEFTD_JREC_RETRY) {
+			assert_int_equal(r.attempts, 3);
+			assert_int_equal(r.run_at_ms, 1796303200123);
+		}
 		if (w->type == WEFTD_JREC_END) {
-			assert_int_equal(r.state, WEFTD_JREC_FAILED);
+			assert_int_equal(r.state, w->state);
 			assert_int_equal(r.attempts, 3);
 			assert_int_equal(r.started_ms, 1);
 			assert_int_equal(r.finished_ms, 2);
@@ -182,6 +196,11 @@ static void story_main(void *arg)
 		accept_one(j, id, i == 1 ? "key1" : NULL);
 	}
 	assert_int_equal(stage_one(j, WEFTD_JREC_STAGE, "j1", "mid"), 0);   /* live at stage 1 */
+	/* j1 failed an attempt there and waits for its next (issue 17) */
+	struct weftd_jrec retry = { .type = WEFTD_JREC_RETRY, .id = "j1", .id_len = 2, .stage = 1,
+				    .stage_name = "s2", .stage_name_len = 2, .payload = "mid",
+				    .payload_len = 3, .attempts = 2, .run_at_ms = 777 };
+	assert_int_equal(weftd_journal_record(j, &retry), 0);
 	assert_int_equal(end_one(j, "j2", WEFTD_JREC_DONE, "out2", NULL), 0); /* evicted by count */
 	assert_int_equal(end_one(j, "j3", WEFTD_JREC_FAILED, "in3", "boom"), 0);
 	assert_int_equal(end_one(j, "j4", WEFTD_JREC_DONE, "out4", NULL), 0);
@@ -240,10 +259,13 @@ static void check_story(struct weftd_journal *j)
 	assert_true(s.v[2].at_stage);
 	assert_int_equal(s.v[2].stage, 1);
 	assert_string_equal(s.in[2], "mid");
+	assert_int_equal(s.v[2].retry_attempts, 2);
+	assert_int_equal(s.v[2].retry_due_ms, 777);
 	assert_int_equal(s.v[2].key_len, 4);
 	assert_string_equal(s.ids[3], "j3");
 	assert_true(s.v[3].at_stage);
 	assert_string_equal(s.in[3], "again");
+	assert_int_equal(s.v[3].retry_attempts, 0);
 	struct weftd_journal_stats st;
 	weftd_journal_stats(j, &st);
 	assert_int_equal(st.live, 2);

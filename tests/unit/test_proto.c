@@ -422,6 +422,14 @@ static void test_reference(void **state)
 		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"payload\":\"\xc3\"}", false },
 		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"payload\":\"\xed\xa0\x80\"}", false },
 		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"timeout\":1.5}", true },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"deadline\":\"30s\"}", true },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"deadline\":\"2026-12-03T14:00:00Z\"}", true },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"deadline\":1796302800}", true },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"deadline\":1796302800.25}", true },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"deadline\":\"soon\"}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"deadline\":-1}", false },
+		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"deadline\":true}", false },
+		{ "{\"op\":\"list\",\"deadline\":\"1s\"}", false },
 		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"timeout\":-1}", false },
 		{ "{\"op\":\"submit\",\"pipeline\":\"p\",\"timeout\":\"soon\"}", false },
 		{ "{\"op\":\"submit\",\"pipeline\":\"\"}", false },
@@ -689,6 +697,13 @@ static void test_strict_fields(void **state)
 	weftd_request_done(&req);
 	assert_int_equal(parse(&req, "{\"op\":\"submit\",\"pipeline\":\"p\",\"run_at\":\"2026-12-03 14:00:00.5+01:00\"}"), 0);
 	assert_true(req.has_run_at && req.run_at_ms == 1796302800500LL); /* 13:00:00.5Z */
+	/* deadline (issue 17): a duration from now, or a time */
+	assert_int_equal(parse(&req, "{\"op\":\"submit\",\"pipeline\":\"p\",\"deadline\":\"1.5s\"}"), 0);
+	assert_true(req.has_deadline && req.deadline_rel && req.deadline_in_ns == 1500000000ull);
+	assert_int_equal(parse(&req, "{\"op\":\"submit\",\"pipeline\":\"p\",\"deadline\":\"2026-12-03T13:00:00.5Z\"}"), 0);
+	assert_true(req.has_deadline && !req.deadline_rel && req.deadline_ms == 1796302800500LL);
+	assert_int_equal(parse(&req, "{\"op\":\"submit\",\"pipeline\":\"p\",\"deadline\":1796302800}"), 0);
+	assert_true(req.has_deadline && !req.deadline_rel && req.deadline_ms == 1796302800000LL);
 	weftd_request_done(&req);
 	assert_int_equal(parse(&req, "{\"op\":\"retry\",\"pipeline\":\"p\",\"all\":true,\"from_start\":true}"), 0);
 	assert_true(req.all && req.from_start && !req.job);

@@ -1,0 +1,51 @@
+# Issue 17: per-job deadlines. submit "deadline" (a duration, RFC 3339 or Unix seconds):
+# a running exec job is ended expired at its deadline and its child is gone (SIGTERM,
+# then SIGKILL); a scheduled one expires before its due time; expired is listed and
+# counted; a journaled deadline survives kill -9.
+. "$(dirname "$0")/lib.sh"
+CONF="
+pipelines:
+  slow:
+    stages:
+      - name: s
+        exec: [sh, -c, 'echo \$\$ > $T/pid; exec sleep 300']
+        kill_grace: 500ms
+  quick:
+    stages:
+      - {name: e, builtin: echo}"
+DAEMON="  durability: batch"
+start_weftd "$CONF" "$DAEMON"
+
+t0=$(date +%s%3N)
+r=$(ask '{"op":"submit","pipeline":"slow","payload":"x","deadline":"1s","wait":true,"timeout":"20s"}')
+matches "$r" '"state":"expired"' && matches "$r" 'expired: its deadline passed' || fail "running job: $r"
+took=$(( $(date +%s%3N) - t0 ))
+[ "$took" -ge 1000 ] && [ "$took" -lt 10000 ] || fail "expired after ${took} ms"
+pid=$(cat "$T/pid")
+gone() { ! kill -0 "$pid" 2>/dev/null; }
+wait_for "the exec child gone" gone
+ok "a running exec job expired at its deadline (${took} ms) and its child $pid is gone"
+
+r=$(ask "{\"op\":\"submit\",\"pipeline\":\"quick\",\"payload\":\"x\",\"delay\":\"1h\",\"deadline\":$(( $(date +%s) + 2 ))}")
+id=$(jget job <<<"$r")
+matches "$r" '"state":"scheduled"' || fail "scheduled: $r"
+wait_for "the scheduled job expired" in_state "$id" expired
+[ "$("$WEFTCTL" --json list --state expired | jget jobs.0.id)" = "$id" ] || fail "list --state expired"
+[ "$("$WEFTCTL" --json stats quick | jget pipelines.quick.expired)" = 1 ] || fail "stats expired"
+ok "a scheduled job expires before its due time; list --state expired and stats show it"
+
+r=$(ask '{"op":"submit","pipeline":"quick","payload":"late","delay":"1h","deadline":"4s"}')
+id=$(jget job <<<"$r")
+dl=$("$WEFTCTL" --json status "$id" | jget job.deadline_ms)
+[ -n "$dl" ] && [ "$dl" -gt "$(date +%s%3N)" ] || fail "deadline_ms: $dl"
+stop_weftd KILL
+rm -f "$SOCK"
+start_weftd "$CONF" "$DAEMON"
+[ "$("$WEFTCTL" --json status "$id" | jget job.deadline_ms)" = "$dl" ] || fail "deadline lost at kill -9"
+wait_for "expired after the restart" in_state "$id" expired
+[ "$(date +%s%3N)" -ge "$dl" ] || fail "expired before its deadline"
+ok "a journaled deadline survives kill -9 and the job expires after the restart"
+r=$(ask '{"op":"submit","pipeline":"quick","payload":"x","deadline":"soon"}')
+matches "$r" 'bad_field' || fail "bad deadline: $r"
+ok "a malformed deadline is a bad_field"
+alive
