@@ -22,17 +22,8 @@
 #include "job_copy.h"
 #include "server/render.h"
 #include "testutil.h"
+#include "daemon_testutil.h"
 
-
-static struct weftd_config *conf(const char *yaml)
-{
-	struct weftd_config *c = NULL;
-	char err[512];
-	int r = weftd_config_parse(yaml, strlen(yaml), "test.yaml", &c, err, sizeof(err));
-	if (r < 0)
-		fail_msg("config: %s", err);
-	return c;
-}
 
 /* Submit and wait; returns the job (a reference) or NULL with *ret_r set. */
 static struct weftd_job *run_job(struct weftd_engine *e, const char *pipe, const char *payload,

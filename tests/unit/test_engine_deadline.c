@@ -19,14 +19,7 @@
 #include "engine/engine.h"
 #include "job_copy.h"
 #include "testutil.h"
-
-static int64_t unix_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "daemon_testutil.h"
 
 struct figs {
 	int64_t scheduled, retrying;

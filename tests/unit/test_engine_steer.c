@@ -22,24 +22,7 @@
 #include "engine/engine_impl.h" /* white-box: eng_place, as the replay calls it */
 #include "job_copy.h"
 #include "testutil.h"
-
-static struct weftd_config *conf(const char *yaml)
-{
-	struct weftd_config *c = NULL;
-	char err[512];
-
-	if (weftd_config_parse(yaml, strlen(yaml), "test.yaml", &c, err, sizeof(err)) < 0)
-		fail_msg("config: %s", err);
-	return c;
-}
-
-static int64_t unix_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "daemon_testutil.h"
 
 struct figs {
 	bool paused;

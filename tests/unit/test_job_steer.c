@@ -17,6 +17,7 @@
 #include "jobs/jobs.h"
 #include "job_copy.h"
 #include "testutil.h"
+#include "daemon_testutil.h"
 
 static struct weftd_jobs *table(size_t count)
 {
@@ -43,14 +44,6 @@ static bool done(struct weftd_jobs *t, struct weftd_job *j)
 {
 	assert_int_equal(weftd_job_begin_attempt(j, 0, "s0", 1, weft_now()), 0);
 	return weftd_jobs_finish(t, j, WEFTD_JOB_DONE, NULL, 0, NULL);
-}
-
-static int64_t unix_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void test_create_checks(void **state)

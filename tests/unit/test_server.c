@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "server/render.h"
 #include "server/server_impl.h"
+#include "daemon_testutil.h"
 
 /* The error line for err and subject. */
 static void check(int err, const char *subject, const char *code, const char *msg)
@@ -52,15 +53,6 @@ static void test_errno_table(void **state)
 	check(-ENOSPC, NULL, "unavailable", "no space left for the journal: retry later");
 	check(-ENOSPC, "q", "unavailable", "no space left for the journal: retry later");
 	check(-EIO, "q", "unavailable", "journal I/O error: retry later");
-}
-
-static struct weftd_config *conf(const char *yaml)
-{
-	struct weftd_config *c = NULL;
-	char err[512];
-	if (weftd_config_parse(yaml, strlen(yaml), "test.yaml", &c, err, sizeof(err)) < 0)
-		fail_msg("config: %s", err);
-	return c;
 }
 
 static void test_render(void **state)
