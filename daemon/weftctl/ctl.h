@@ -37,7 +37,7 @@ enum ctl_opt {
 	O_WAIT = 1 << 4, O_FILE = 1 << 5, O_DELAY = 1 << 6, O_AT = 1 << 7,
 	O_PRIORITY = 1 << 8, O_KEY = 1 << 9, O_PIPELINE = 1 << 10, O_STATE = 1 << 11,
 	O_LIMIT = 1 << 12, O_OUTPUTS = 1 << 13, O_ALL = 1 << 14, O_FROM_START = 1 << 15,
-	O_PAYLOAD = 1 << 16, O_VERSION = 1 << 17,
+	O_PAYLOAD = 1 << 16, O_VERSION = 1 << 17, O_DEADLINE = 1 << 18,
 };
 /* Accepted by every command (--timeout matters to the waiting ones only: accepted by all
  * so that a script may pass it to each command it runs). */
@@ -47,7 +47,7 @@ enum ctl_opt {
 struct ctl_args {
 	unsigned seen;            /* enum ctl_opt bits given */
 	const char *socket, *timeout, *file, *delay, *at, *priority, *key, *pipeline,
-		*state, *limit;
+		*state, *limit, *deadline;
 	char **pos;               /* positionals after the command name */
 	char **pos_mem;           /* the allocation pos points into */
 	int npos;

@@ -11,7 +11,7 @@
 	"                      the job goes on, weftctl exits 5\n"
 
 const struct ctl_cmd ctl_cmds[] = {
-	{ "submit", "PIPELINE [PAYLOAD | -f FILE | -] [--wait] [--delay D | --at T] [--priority N] [--key K]",
+	{ "submit", "PIPELINE [PAYLOAD | -f FILE | -] [--wait] [--delay D | --at T] [--priority N] [--key K] [--deadline T]",
 	  "submit a job; print its id, or with --wait its output",
 	  "The payload is the argument, the bytes of FILE, or stdin with \"-\" (empty when absent;\n"
 	  "binary is fine). Prints the job id on stdout.\n"
@@ -28,8 +28,11 @@ const struct ctl_cmd ctl_cmds[] = {
 	  "  --key K             idempotency key (1..256 bytes): while a job of this pipeline with\n"
 	  "                      the same key is retained, the submit creates nothing and answers\n"
 	  "                      that job's id (\"duplicate: job ID\" on stderr)\n"
+	  "  --deadline T        a job not finished by T ends expired wherever it is (a running\n"
+	  "                      attempt is cancelled): a duration from now (\"10m\"), an RFC 3339\n"
+	  "                      time or Unix seconds\n"
 	  TIMEOUT_HELP,
-	  O_WAIT | O_TIMEOUT | O_FILE | O_DELAY | O_AT | O_PRIORITY | O_KEY, 1, 2, cmd_submit },
+	  O_WAIT | O_TIMEOUT | O_FILE | O_DELAY | O_AT | O_PRIORITY | O_KEY | O_DEADLINE, 1, 2, cmd_submit },
 	{ "status", "ID [--payload]", "show a job",
 	  "Prints the job's id, pipeline, state, stage, attempts, error, output and log.\n"
 	  "\n"

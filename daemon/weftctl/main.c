@@ -23,6 +23,7 @@ static const struct option long_opts[] = {
 	{ "limit", required_argument, NULL, 'n' },    { "outputs", no_argument, NULL, 0x10d },
 	{ "all", no_argument, NULL, 0x10e },          { "from-start", no_argument, NULL, 0x10f },
 	{ "payload", no_argument, NULL, 0x110 },      { "version", no_argument, NULL, 'V' },
+	{ "deadline", required_argument, NULL, 0x112 },
 	{ 0 },
 };
 
@@ -45,6 +46,7 @@ static unsigned opt_bit(int c, struct ctl_args *a, const char ***dst)
 	case 0x108: *dst = &a->priority; return O_PRIORITY;
 	case 0x109: *dst = &a->key; return O_KEY;
 	case 0x10b: *dst = &a->state; return O_STATE;
+	case 0x112: *dst = &a->deadline; return O_DEADLINE;
 	default: return c >= 0x100 ? 1u << (c - 0x100) : 0;
 	}
 }

@@ -119,6 +119,8 @@ static json_t *submit_request(struct ctl *c, const struct ctl_args *a, int *rc)
 		json_object_set_new(req, "priority", json_integer(strtol(a->priority, NULL, 10)));
 	if (a->key)
 		json_object_set_new(req, "key", json_string(a->key));
+	if (a->deadline)
+		json_object_set_new(req, "deadline", num_or_string(a->deadline));
 	*rc = EX_OK;
 	return req;
 }

@@ -20,7 +20,7 @@ _weftctl() {
 		case $w in
 		-s|--socket) _weftctl_sock=(--socket "${COMP_WORDS[i+1]}"); ((i++)) ;;
 		--socket=*) _weftctl_sock=("$w") ;;
-		--timeout|--delay|--at|--priority|--key|-p|--pipeline|--state|-n|--limit|-f|--file) ((i++)) ;;
+		--timeout|--delay|--at|--priority|--key|--deadline|-p|--pipeline|--state|-n|--limit|-f|--file) ((i++)) ;;
 		-*) ;;
 		*) if [ -z "$cmd" ]; then cmd=$w; else npos=$((npos + 1)); fi ;;
 		esac
@@ -29,12 +29,12 @@ _weftctl() {
 	-s|--socket|-f|--file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	-p|--pipeline) COMPREPLY=($(compgen -W "$(_weftctl_pipelines)" -- "$cur")); return ;;
 	--state) COMPREPLY=($(compgen -W "scheduled queued running retrying done failed canceled" -- "$cur")); return ;;
-	--timeout|--delay|--at|--priority|--key|-n|--limit) return ;;
+	--timeout|--delay|--at|--priority|--key|--deadline|-n|--limit) return ;;
 	esac
 	if [[ $cur == -* ]]; then
 		local opts=
 		case $cmd in
-		submit) opts="--wait --file --delay --at --priority --key" ;;
+		submit) opts="--wait --file --delay --at --priority --key --deadline" ;;
 		status) opts="--payload" ;;
 		list) opts="--pipeline --state --limit --outputs" ;;
 		retry) opts="--pipeline --all --from-start" ;;

@@ -48,4 +48,12 @@ ok "a journaled deadline survives kill -9 and the job expires after the restart"
 r=$(ask '{"op":"submit","pipeline":"quick","payload":"x","deadline":"soon"}')
 matches "$r" 'bad_field' || fail "bad deadline: $r"
 ok "a malformed deadline is a bad_field"
+# weftctl's --deadline: the same from the command line; an expired job's wait exits 1
+t0=$(date +%s%3N)
+id=$("$WEFTCTL" submit slow y --deadline 800ms) || fail "weftctl submit --deadline"
+rc=0; "$WEFTCTL" --timeout 10s wait "$id" >/dev/null 2>&1 || rc=$?
+t1=$(date +%s%3N)
+[ "$(job_state "$id")" = expired ] && [ $rc -eq 1 ] && [ $((t1 - t0)) -lt 5000 ] ||
+	fail "weftctl --deadline: $(job_state "$id"), wait exit $rc after $((t1 - t0)) ms"
+ok "weftctl submit --deadline 800ms: the running job ends expired ($((t1 - t0)) ms), wait exits 1"
 alive
