@@ -58,21 +58,22 @@ static char *num(char *b, long long v)
 static void pipelines_table(json_t *pipes)
 {
 	static const char *const head[] = { "PIPELINE", "SUBMITTED", "DONE", "FAILED", "CANCELED",
-		"BUSY", "SCHEDULED", "PAUSED", "P50", "P99", "MAX" };
-	struct table t = { .ncols = 11 };
+		"EXPIRED", "BUSY", "SCHEDULED", "PAUSED", "P50", "P99", "MAX" };
+	struct table t = { .ncols = 12 };
 	const char *name;
 	json_t *p;
 
 	row_add(&t, head);
 	json_object_foreach(pipes, name, p) {
-		char c[11][CELL];
+		char c[12][CELL];
 		json_t *l = json_object_get(p, "latency_us");
-		const char *v[11] = { name, num(c[1], ctl_geti(p, "submitted")), num(c[2], ctl_geti(p, "done")),
+		const char *v[12] = { name, num(c[1], ctl_geti(p, "submitted")), num(c[2], ctl_geti(p, "done")),
 			num(c[3], ctl_geti(p, "failed")), num(c[4], ctl_geti(p, "canceled")),
-			num(c[5], ctl_geti(p, "busy")), num(c[6], ctl_geti(p, "scheduled")),
+			num(c[5], ctl_geti(p, "expired")),
+			num(c[6], ctl_geti(p, "busy")), num(c[7], ctl_geti(p, "scheduled")),
 			json_is_true(json_object_get(p, "paused")) ? "yes" : "no",
-			ctl_fmt_us(ctl_geti(l, "p50"), c[8], CELL), ctl_fmt_us(ctl_geti(l, "p99"), c[9], CELL),
-			ctl_fmt_us(ctl_geti(l, "max"), c[10], CELL) };
+			ctl_fmt_us(ctl_geti(l, "p50"), c[9], CELL), ctl_fmt_us(ctl_geti(l, "p99"), c[10], CELL),
+			ctl_fmt_us(ctl_geti(l, "max"), c[11], CELL) };
 		row_add(&t, v);
 	}
 	table_print(&t);
