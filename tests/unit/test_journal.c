@@ -599,6 +599,8 @@ static void test_compaction(void **state)
 	struct seen s = { 0 };
 	assert_int_equal(weftd_journal_replay(t.j, collect, &s), 0);
 	assert_int_equal(s.n, 10);
+	size_t bad_bytes = 0; /* the rewritten file is a whole journal, header included */
+	assert_int_equal(bad_files(&bad_bytes), 0);
 	for (int i = 0; i < 10; i++) {
 		char id[32];
 		snprintf(id, sizeof(id), "k%d", i * 30);
@@ -651,6 +653,8 @@ static struct hook {
 	_Atomic unsigned long syncs;    /* syncs issued to the kernel */
 	_Atomic int fail_writes;        /* fail the next N writev calls with -ENOSPC */
 	_Atomic int fail_syncs;         /* fail the next N syncs with -EIO */
+	_Atomic int zero_writes;        /* the next N writev calls write nothing (return 0) */
+	_Atomic unsigned long writevs;  /* writev calls */
 } g_hook;
 
 /* ids are "k<n>": the job number of an ACCEPT record in iov, or -1 */
@@ -667,8 +671,11 @@ static int hook_job(const struct iovec *v)
 static int hook_writev(void *arg, int fd, const struct iovec *iov, int cnt, int64_t off)
 {
 	(void)arg;
+	atomic_fetch_add(&g_hook.writevs, 1);
 	if (atomic_load(&g_hook.fail_writes) > 0 && atomic_fetch_sub(&g_hook.fail_writes, 1) > 0)
 		return -ENOSPC;
+	if (atomic_load(&g_hook.zero_writes) > 0 && atomic_fetch_sub(&g_hook.zero_writes, 1) > 0)
+		return 0;
 	int r = weft_writev(NULL, fd, iov, cnt, off);
 	if (r < 0)
 		return r;
@@ -810,6 +817,93 @@ static void test_io_fault_refuses(void **state)
 	weftd_journal_free(j);
 }
 
+/* A writev that writes nothing is an I/O error (-EIO), not a record written: the accept
+ * is refused and not acknowledged, and the journal recovers as after any write error. */
+static void zero_write_main(void *arg)
+{
+	struct weftd_journal *j = arg;
+	struct weftd_journal_stats st;
+	assert_int_equal(weftd_journal_start(j), 0);
+	assert_int_equal(weftd_journal_accept(j, "k0", "p", "a", 1, 1, 1000), 0);
+	atomic_store(&g_hook.zero_writes, 1);
+	assert_int_equal(weftd_journal_accept(j, "k1", "p", "b", 1, 2, 1000), -EIO);
+	assert_false(atomic_load(&g_hook.synced[1]));
+	weftd_journal_stats(j, &st);
+	assert_int_equal(st.accepts, 1);
+	int r, tries = 0;
+	while ((r = weftd_journal_accept(j, "k2", "p", "c", 1, 3, 1000)) == -EIO && tries++ < 1000)
+		weft_sleep(NULL, 10 * 1000000LL);
+	assert_int_equal(r, 0);
+	assert_int_equal(weftd_journal_close(j), 0);
+}
+
+static void test_io_zero_write(void **state)
+{
+	struct weftd_journal *j = jopen_hooked(WEFTD_DURABILITY_BATCH);
+	run(zero_write_main, j);
+	weftd_journal_free(j);
+	j = jopen(WEFTD_DURABILITY_BATCH, 0, NULL);
+	struct seen s = { 0 };
+	assert_int_equal(weftd_journal_replay(j, collect, &s), 0);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.ids[0], "k0");
+	assert_string_equal(s.ids[1], "k2");
+	weftd_journal_free(j);
+}
+
+/* Group commit writes a batch with one writev: on one proc, FINISH records (which never
+ * park) queue behind each other until the next ACCEPT parks its caller; the writer then
+ * takes the six records as one batch and issues one writev and one sync. */
+static void one_writev_main(void *arg)
+{
+	struct weftd_journal *j = arg;
+	char id[16];
+	assert_int_equal(weftd_journal_start(j), 0);
+	for (int i = 0; i < 5; i++) {
+		snprintf(id, sizeof(id), "k%d", i);
+		assert_int_equal(weftd_journal_accept(j, id, "p", "a", 1, 1, 1000), 0);
+	}
+	unsigned long w0 = atomic_load(&g_hook.writevs), s0 = atomic_load(&g_hook.syncs);
+	for (int i = 0; i < 5; i++) {
+		snprintf(id, sizeof(id), "k%d", i);
+		assert_int_equal(weftd_journal_finish(j, id, WEFTD_JREC_DONE), 0);
+	}
+	assert_int_equal(weftd_journal_accept(j, "k5", "p", "b", 1, 1, 1000), 0);
+	assert_int_equal(atomic_load(&g_hook.writevs) - w0, 1);
+	assert_int_equal(atomic_load(&g_hook.syncs) - s0, 1);
+	assert_int_equal(weftd_journal_close(j), 0);
+}
+
+static void test_io_batch_one_writev(void **state)
+{
+	struct weftd_journal *j = jopen_hooked(WEFTD_DURABILITY_BATCH);
+	run(one_writev_main, j);
+	weftd_journal_free(j);
+	j = jopen(WEFTD_DURABILITY_BATCH, 0, NULL);
+	struct seen s = { 0 };
+	assert_int_equal(weftd_journal_replay(j, collect, &s), 0);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.ids[0], "k5");
+	weftd_journal_free(j);
+}
+
+/* A journal that holds its header and nothing else (opened, never written) is a valid
+ * empty journal: reopening it replays nothing and quarantines nothing. */
+static void test_reopen_empty(void **state)
+{
+	struct weftd_journal *j = jopen(WEFTD_DURABILITY_BATCH, 0, NULL);
+	weftd_journal_free(j);
+	assert_int_equal(file_size(), WEFTD_JREC_MAGIC_LEN);
+	j = jopen(WEFTD_DURABILITY_BATCH, 0, NULL);
+	struct seen s = { 0 };
+	assert_int_equal(weftd_journal_replay(j, collect, &s), 0);
+	assert_int_equal(s.n, 0);
+	size_t bytes = 0;
+	assert_int_equal(bad_files(&bytes), 0);
+	weftd_journal_free(j);
+	assert_int_equal(file_size(), WEFTD_JREC_MAGIC_LEN);
+}
+
 #define J(fn, procs) cmocka_unit_test_prestate_setup_teardown(fn, mk_dir, rm_dir, (void *)(procs))
 
 int main(void)
@@ -834,6 +928,10 @@ int main(void)
 		J(test_io_acks_follow_syncs, 2),
 		J(test_io_fault_refuses, 1),
 		J(test_io_fault_refuses, 2),
+		J(test_io_zero_write, 1),
+		J(test_io_zero_write, 2),
+		J(test_io_batch_one_writev, 1),
+		J(test_reopen_empty, 1),
 	};
 	return cmocka_run_group_tests_name("journal", table, NULL, NULL);
 }
