@@ -888,13 +888,25 @@ static void test_io_batch_one_writev(void **state)
 }
 
 /* A journal that holds its header and nothing else (opened, never written) is a valid
- * empty journal: reopening it replays nothing and quarantines nothing. */
+ * empty journal: reopening it replays nothing, quarantines nothing and does not rewrite
+ * the file (same inode: no rewrite-and-rename at every start). */
+static ino_t journal_ino(void)
+{
+	char path[128];
+	struct stat sb;
+	snprintf(path, sizeof(path), "%s/journal", g_dir);
+	assert_int_equal(stat(path, &sb), 0);
+	return sb.st_ino;
+}
+
 static void test_reopen_empty(void **state)
 {
 	struct weftd_journal *j = jopen(WEFTD_DURABILITY_BATCH, 0, NULL);
 	weftd_journal_free(j);
 	assert_int_equal(file_size(), WEFTD_JREC_MAGIC_LEN);
+	ino_t ino = journal_ino();
 	j = jopen(WEFTD_DURABILITY_BATCH, 0, NULL);
+	assert_true(journal_ino() == ino);
 	struct seen s = { 0 };
 	assert_int_equal(weftd_journal_replay(j, collect, &s), 0);
 	assert_int_equal(s.n, 0);
