@@ -28,6 +28,12 @@ Environment:
   MUTATE_ONLY     only the mutants at these places ("lib/chan.c:157 ..."): recheck survivors
   MUTATE_SAN      build the mutants with SAN=address (or thread): a dropped free() or an
                   off-by-one write is then killed by the sanitizer; slower
+  MUTATE_RECHECK  sanitizers that test again each mutant the plain build let survive
+                  (default "address": a dropped free() is a leak LeakSanitizer reports;
+                  "address thread" adds TSan for dropped locks, much slower; "" for none).
+                  A module is rechecked only if its unmutated tests pass under that
+                  sanitizer. The suite runs under both in CI (make SAN=...), so what they
+                  catch is caught by the project's tests.
 
 Not in CI: a full run builds and tests every mutant (hours). Run it before resolving an
 issue that touches these modules.
@@ -47,7 +53,7 @@ MODULES = {
     "lib/sched.c": ["test_sched", "test_chan"],
     "lib/runq.c": ["test_sched"],
     "lib/mutex.c": ["test_sync", "test_order", "test_sync_edges"],
-    "lib/rwmutex.c": ["test_sync", "test_order"],
+    "lib/rwmutex.c": ["test_sync", "test_order", "test_sync_edges"],
     "lib/sem.c": ["test_sync", "test_order", "test_sync_edges"],
     "lib/cond.c": ["test_sync", "test_order"],
     "lib/event.c": ["test_event"],
@@ -104,6 +110,11 @@ EQUIVALENT = {
         "field 0's key also enters the unknown-key set; its repeat is caught as a known duplicate first",
     ("daemon/jobs/journal.c", "if (r >= 0)", "if (r > 0)"):
         "r is a new file's fd, never 0 while stdin is open (the tests; systemd's StandardInput=null)",
+    ("daemon/jobs/journal_writer.c", "if (fd >= 0) {", "if (fd > 0) {"):
+        "fd is a new file's fd, never 0 while stdin is open (the tests; systemd's StandardInput=null)",
+    ("lib/mutex.c", "atomic_fetch_and(STATE(m), ~WAITERS);", "(void)0; /* mutant: dropped call */"):
+        "a stale WAITERS bit on an empty queue only sends lock and unlock through their slow"
+        " paths, which then behave as the fast ones",
     ("daemon/jobs/journal_writer.c", "if (fd >= 0)", "if (fd > 0)"):
         "fd is a new file's fd, never 0 while stdin is open (the tests; systemd's StandardInput=null)",
 }
@@ -194,19 +205,26 @@ def run(cmd, cwd, timeout=None):
 
 
 SAN = os.environ.get("MUTATE_SAN", "")
-BUILD = "build" + (f"-{SAN}" if SAN else "")
+# A mutant that survives the plain build is tested again under these sanitizers, as
+# `make SAN=address test` / `make SAN=thread unit` would: a dropped free() is a leak only
+# LeakSanitizer sees, a dropped lock a race only ThreadSanitizer sees.
+RECHECK = [x for x in os.environ.get("MUTATE_RECHECK", "address").split() if x != SAN]
 
 
-def build(work, tests):
-    rc, out = run(["make", "-j2", "--no-print-directory", f"SAN={SAN}"] +
-                  [f"{BUILD}/tests/{t}" for t in tests], work)
+def build_dir(san):
+    return "build" + (f"-{san}" if san else "")
+
+
+def build(work, tests, san=SAN):
+    rc, out = run(["make", "-j2", "--no-print-directory", f"SAN={san}"] +
+                  [f"{build_dir(san)}/tests/{t}" for t in tests], work)
     return rc == 0, out
 
 
-def run_tests(work, tests, limit):
+def run_tests(work, tests, limit, san=SAN):
     """None when every test passed, else the first one that failed (and how)."""
     for t in tests:
-        rc, _ = run([f"{BUILD}/tests/{t}"], work, timeout=limit)
+        rc, _ = run([f"{build_dir(san)}/tests/{t}"], work, timeout=limit)
         if rc == "timeout":
             return f"{t} timed out"
         if rc != 0:
@@ -259,6 +277,16 @@ def main():
         why = run_tests(work, MODULES[m], limit)
         if why:
             sys.exit(f"mutate: the unmutated tree fails its tests ({why})")
+    # The rechecks count only where the unmutated tree passes under that sanitizer.
+    recheck = {}
+    for san in RECHECK:
+        ok, out = build(work, tests, san)
+        for m in mods:
+            why = run_tests(work, MODULES[m], 3 * limit, san) if ok else "no build"
+            if why:
+                print(f"mutate: no {san} recheck for {m}: the unmutated tree fails ({why})")
+            else:
+                recheck.setdefault(m, []).append(san)
 
     killed, survived, invalid, equivalent = 0, [], 0, []
     start = time.time()
@@ -281,6 +309,12 @@ def main():
                 invalid += 1
             else:
                 why = run_tests(work, MODULES[path], limit)
+                for san in recheck.get(path, []) if not why else []:
+                    if build(work, MODULES[path], san)[0]:
+                        why = run_tests(work, MODULES[path], 3 * limit, san)
+                        why = why and f"{why} under SAN={san}"
+                    if why:
+                        break
                 if why:
                     verdict = f"killed ({why})"
                     killed += 1
@@ -300,6 +334,8 @@ def main():
         print(f"survivor {path}:{no} [{op}]\n    - {old}\n    + {new}")
     # The mutated files are restored; rebuild so the scratch tree is clean for the next run.
     build(work, tests)
+    for san in RECHECK:
+        build(work, tests, san)
     return 0
 
 

@@ -262,6 +262,20 @@ static void test_ctx_unref_frees(void **state)
 #endif
 }
 
+/* ---- NULL objects are -EINVAL, never a crash or a pretend success ---- */
+static void test_rwmutex_null(void **state)
+{
+	assert_int_equal(weft_rwmutex_rlock(NULL, NULL), -EINVAL);
+	assert_int_equal(weft_rwmutex_runlock(NULL), -EINVAL);
+	assert_int_equal(weft_rwmutex_lock(NULL, NULL), -EINVAL);
+	assert_int_equal(weft_rwmutex_unlock(NULL), -EINVAL);
+	assert_int_equal(weft_rwmutex_try_rlock(NULL), -EINVAL);
+	assert_int_equal(weft_rwmutex_try_lock(NULL), -EINVAL);
+	weft_rwmutex rw = WEFT_RWMUTEX_INIT;
+	assert_int_equal(weft_rwmutex_runlock(&rw), -EPERM); /* not read-locked */
+	assert_int_equal(weft_rwmutex_unlock(&rw), -EPERM);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -270,6 +284,7 @@ int main(void)
 		cmocka_unit_test(test_mutex_init_reused),
 		cmocka_unit_test(test_sem_outside_fiber),
 		cmocka_unit_test(test_ctx_unref_frees),
+		cmocka_unit_test(test_rwmutex_null),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
