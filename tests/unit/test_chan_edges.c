@@ -22,11 +22,11 @@
  * must answer NULL (-ENOMEM) instead of aborting. */
 #ifdef WEFT_SAN_ADDRESS
 const char *__asan_default_options(void);
-const char *__asan_default_options(void) { return "allocator_may_return_null=1"; }
+__attribute__((visibility("default"), used)) const char *__asan_default_options(void) { return "allocator_may_return_null=1"; }
 #endif
 #ifdef WEFT_SAN_THREAD
 const char *__tsan_default_options(void);
-const char *__tsan_default_options(void) { return "allocator_may_return_null=1"; }
+__attribute__((visibility("default"), used)) const char *__tsan_default_options(void) { return "allocator_may_return_null=1"; }
 #define SLOW 3
 #else
 #define SLOW 1
@@ -88,7 +88,7 @@ static void test_try_send_null(void **state)
 /* ---- "freed at the last" unref, not before: the heap's in-use bytes (glibc's
  * mallinfo2) go back to where they were. Not under the sanitizers (their own
  * allocators; LeakSanitizer checks this there). */
-static size_t heap_in_use(void)
+__attribute__((unused)) static size_t heap_in_use(void)
 {
 	struct mallinfo2 mi = mallinfo2();
 	return mi.uordblks + mi.hblkhd;

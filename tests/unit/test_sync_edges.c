@@ -232,7 +232,7 @@ static void test_sem_outside_fiber(void **state)
 /* ---- the last weft_ctx_unref frees the ctx: many create/unref cycles leave the
  * heap where it was (glibc's mallinfo2; not under the sanitizers, whose leak
  * checker sees this there) ---- */
-static size_t heap_in_use(void)
+__attribute__((unused)) static size_t heap_in_use(void)
 {
 	struct mallinfo2 mi = mallinfo2();
 	return mi.uordblks + mi.hblkhd;
