@@ -92,6 +92,8 @@ EQUIVALENT = {
     ("lib/mutex.c", "if (result == R_HANDOFF && (empty || weft__now() - w->index < STARVE_NS))",
      "if (result == R_HANDOFF && (empty || weft__now() - w->index <= STARVE_NS))"):
         "differs only for a waiter that waited exactly 1 ms to the nanosecond",
+    ("lib/cond.c", "if (r < 0) {", "if (r <= 0) {"):
+        "r == 0: wake() popped w already; waitq_remove of an unlinked waiter is a no-op",
     ("daemon/actions/exec.c", "cap = x->at->max_output + READ_CHUNK + 1;",
      "cap = x->at->max_output + READ_CHUNK;"):
         "reading stops once out_len > max_output, long before out_cap - out_len < 2 at either cap",
