@@ -948,6 +948,38 @@ static void close_down_main(void *arg)
 	assert_int_equal(weftd_journal_close(j), 0);
 }
 
+/* FINISH records made while out of service are kept and written once a probe succeeds
+ * ("then it writes the FINISH records it kept"): the finished job does not replay. */
+static void kept_finish_main(void *arg)
+{
+	struct weftd_journal *j = arg;
+	assert_int_equal(weftd_journal_start(j), 0);
+	assert_int_equal(weftd_journal_accept(j, "k0", "p", "a", 1, 1, 1000), 0);
+	assert_int_equal(weftd_journal_accept(j, "k1", "p", "a", 1, 1, 1000), 0);
+	atomic_store(&g_hook.fail_writes, 1);
+	assert_int_equal(weftd_journal_accept(j, "k2", "p", "b", 1, 2, 1000), -ENOSPC);
+	assert_int_equal(weftd_journal_finish(j, "k0", WEFTD_JREC_DONE), 0); /* kept */
+	int r, tries = 0;
+	while ((r = weftd_journal_accept(j, "k3", "p", "c", 1, 3, 1000)) == -ENOSPC && tries++ < 1000)
+		weft_sleep(NULL, 10 * 1000000LL);
+	assert_int_equal(r, 0);
+	assert_int_equal(weftd_journal_close(j), 0);
+}
+
+static void test_io_finish_kept_until_recovery(void **state)
+{
+	struct weftd_journal *j = jopen_hooked(WEFTD_DURABILITY_BATCH);
+	run(kept_finish_main, j);
+	weftd_journal_free(j);
+	j = jopen(WEFTD_DURABILITY_BATCH, 0, NULL);
+	struct seen s = { 0 };
+	assert_int_equal(weftd_journal_replay(j, collect, &s), 0);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.ids[0], "k1");
+	assert_string_equal(s.ids[1], "k3");
+	weftd_journal_free(j);
+}
+
 static void test_io_close_out_of_service(void **state)
 {
 	struct weftd_journal *j = jopen_hooked(WEFTD_DURABILITY_BATCH);
@@ -992,6 +1024,8 @@ int main(void)
 		J(test_reopen_empty, 1),
 		cmocka_unit_test(test_open_args),
 		J(test_io_close_out_of_service, 1),
+		J(test_io_finish_kept_until_recovery, 1),
+		J(test_io_finish_kept_until_recovery, 2),
 		J(test_io_close_out_of_service, 2),
 	};
 	return cmocka_run_group_tests_name("journal", table, NULL, NULL);
