@@ -168,6 +168,18 @@ static const struct { const char *yaml, *msg; } bad[] = {
 	  "t.yaml:2:50: pipelines.p.stages[0].workers: must be between 1 and 65536, got 0" },
 	{ "pipelines:\n  p: {stages: [{name: s, builtin: noop, queue: 0}]}\n",
 	  "t.yaml:2:48: pipelines.p.stages[0].queue: must be between 1 and 16777216, got 0" },
+	/* the integer parser's overflow guard at its edge: the largest value it reads, then
+	 * one digit more; and the digits' own edges */
+	{ "pipelines:\n  p: {stages: [{name: s, builtin: noop, workers: 18446744073709551609}]}\n",
+	  "t.yaml:2:50: pipelines.p.stages[0].workers: must be between 1 and 65536, got 18446744073709551609" },
+	{ "pipelines:\n  p: {stages: [{name: s, builtin: noop, workers: 184467440737095516090}]}\n",
+	  "t.yaml:2:50: pipelines.p.stages[0].workers: invalid integer \"184467440737095516090\"" },
+	{ "pipelines:\n  p: {stages: [{name: s, builtin: noop, workers: 90909099}]}\n",
+	  "t.yaml:2:50: pipelines.p.stages[0].workers: must be between 1 and 65536, got 90909099" },
+	{ "pipelines:\n  p: {stages: [{name: s, builtin: noop, workers: 1/}]}\n",
+	  "t.yaml:2:50: pipelines.p.stages[0].workers: invalid integer \"1/\"" },
+	{ "pipelines:\n  p: {stages: [{name: s, builtin: noop, workers: \"1:\"}]}\n",
+	  "t.yaml:2:50: pipelines.p.stages[0].workers: invalid integer \"1:\"" },
 	{ "pipelines:\n  p: {stages: [{name: s, builtin: noop, workers: -1}]}\n",
 	  "t.yaml:2:50: pipelines.p.stages[0].workers: invalid integer \"-1\"" },
 	{ "pipelines:\n  p: {stages: [{name: s, builtin: noop, workers: [1]}]}\n",

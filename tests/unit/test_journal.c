@@ -925,6 +925,39 @@ static void test_reopen_empty(void **state)
 	assert_int_equal(file_size(), WEFTD_JREC_MAGIC_LEN);
 }
 
+/* accept's limits: an id of 1..WEFTD_JREC_MAX_ID bytes, a payload (or none) of at most
+ * WEFTD_JREC_MAX_BODY bytes; anything else is -EINVAL and writes nothing. */
+static void accept_limits_main(void *arg)
+{
+	struct weftd_journal *j = arg;
+	char id[WEFTD_JREC_MAX_ID + 2];
+	memset(id, 'k', sizeof(id) - 1);
+	id[sizeof(id) - 1] = 0;
+	assert_int_equal(weftd_journal_start(j), 0);
+	assert_int_equal(weftd_journal_accept(j, "", "p", "a", 1, 1, 1000), -EINVAL);
+	assert_int_equal(weftd_journal_accept(j, id, "p", "a", 1, 1, 1000), -EINVAL); /* max + 1 */
+	assert_int_equal(weftd_journal_accept(j, "x", "p", NULL, 1, 1, 1000), -EINVAL);
+	assert_int_equal(weftd_journal_accept(NULL, "x", "p", "a", 1, 1, 1000), -EINVAL);
+	assert_int_equal(weftd_journal_accept(j, "x", NULL, "a", 1, 1, 1000), -EINVAL);
+	assert_int_equal(weftd_journal_accept(j, "x", "p", "a", (size_t)WEFTD_JREC_MAX_BODY + 1, 1, 1000), -EINVAL);
+	struct weftd_journal_stats st;
+	weftd_journal_stats(j, &st);
+	assert_int_equal(st.accepts, 0);
+	assert_int_equal(st.live, 0);
+	id[WEFTD_JREC_MAX_ID] = 0; /* exactly the maximum */
+	assert_int_equal(weftd_journal_accept(j, id, "p", NULL, 0, 1, 1000), 0);
+	weftd_journal_stats(j, &st);
+	assert_int_equal(st.live, 1);
+	assert_int_equal(weftd_journal_close(j), 0);
+}
+
+static void test_accept_limits(void **state)
+{
+	struct weftd_journal *j = jopen(WEFTD_DURABILITY_BATCH, 0, NULL);
+	run(accept_limits_main, j);
+	weftd_journal_free(j);
+}
+
 /* A directory is needed for every mode but NONE; NONE needs none. */
 static void test_open_args(void **state)
 {
@@ -1045,6 +1078,7 @@ int main(void)
 		J(test_io_batch_one_writev, 1),
 		J(test_reopen_empty, 1),
 		cmocka_unit_test(test_open_args),
+		J(test_accept_limits, 1),
 		J(test_io_close_out_of_service, 1),
 		J(test_io_finish_kept_until_recovery, 1),
 		J(test_io_finish_kept_until_recovery, 2),

@@ -135,6 +135,14 @@ static void test_timeout_clamp(void **state)
 	assert_int_equal(parse(&req, "{\"op\":\"wait\",\"job\":\"a\",\"timeout\":86400000}"), 0);
 	assert_true(req.timeout_ns == 86400ULL * 1000000000ULL);
 	weftd_request_done(&req);
+	/* a fractional number at the low edge: 0.0 ms is a timeout of 0, not an error */
+	assert_int_equal(parse(&req, "{\"op\":\"wait\",\"job\":\"a\",\"timeout\":0.0}"), 0);
+	assert_true(req.has_timeout);
+	assert_true(req.timeout_ns == 0);
+	weftd_request_done(&req);
+	assert_int_equal(parse(&req, "{\"op\":\"wait\",\"job\":\"a\",\"timeout\":0.5}"), 0);
+	assert_true(req.timeout_ns == 500000);
+	weftd_request_done(&req);
 }
 
 static void test_errors(void **state)
