@@ -114,6 +114,18 @@ EQUIVALENT = {
         "r is a new file's fd, never 0 while stdin is open (the tests; systemd's StandardInput=null)",
     ("daemon/jobs/journal_writer.c", "if (fd >= 0) {", "if (fd > 0) {"):
         "fd is a new file's fd, never 0 while stdin is open (the tests; systemd's StandardInput=null)",
+    ("daemon/jobs/journal.c", "return fd >= 0 ? fd : -errno;", "return fd > 0 ? fd : -errno;"):
+        "a new file's fd, never 0 while stdin is open (the tests; systemd's StandardInput=null)",
+    ("daemon/jobs/journal.c", "if (j->fd >= 0)", "if (j->fd > 0)"):
+        "the journal's fd, never 0 while stdin is open (the tests; systemd's StandardInput=null)",
+    ("daemon/jobs/journal.c", "if (j->dirfd >= 0)", "if (j->dirfd > 0)"):
+        "the directory's fd, never 0 while stdin is open (the tests; systemd's StandardInput=null)",
+    ("daemon/jobs/journal.c", "if (j->lockfd >= 0)", "if (j->lockfd > 0)"):
+        "the lock file's fd, never 0 while stdin is open (the tests; systemd's StandardInput=null)",
+    ("daemon/jobs/journal.c", "return r < 0 ? r : 0;", "return r <= 0 ? r : 0;"):
+        "r == 0 returns 0 either way",
+    ("daemon/jobs/journal.c", "if (n < 0)", "if (n <= 0)"):
+        "pwrite of len > 0 bytes to a regular file returns > 0 or -1, never 0",
     ("lib/mutex.c", "atomic_fetch_and(STATE(m), ~WAITERS);", "(void)0; /* mutant: dropped call */"):
         "a stale WAITERS bit on an empty queue only sends lock and unlock through their slow"
         " paths, which then behave as the fast ones",

@@ -958,6 +958,21 @@ static void test_accept_limits(void **state)
 	weftd_journal_free(j);
 }
 
+/* The lock file cannot be opened (here: a directory is in its place): open fails with
+ * that error and the message names the file. */
+static void test_lock_file_unopenable(void **state)
+{
+	char path[128], w[256] = "", want[256];
+	struct weftd_journal *j = NULL;
+	snprintf(path, sizeof(path), "%s/lock", g_dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	struct weftd_journal_opts o = { .dir = g_dir, .mode = WEFTD_DURABILITY_BATCH };
+	assert_int_equal(weftd_journal_open(&o, &j, w, sizeof(w)), -EISDIR);
+	assert_null(j);
+	snprintf(want, sizeof(want), "journal: open %s/lock: %s", g_dir, strerror(EISDIR));
+	assert_string_equal(w, want);
+}
+
 /* A directory is needed for every mode but NONE; NONE needs none. */
 static void test_open_args(void **state)
 {
@@ -1079,6 +1094,7 @@ int main(void)
 		J(test_reopen_empty, 1),
 		cmocka_unit_test(test_open_args),
 		J(test_accept_limits, 1),
+		J(test_lock_file_unopenable, 1),
 		J(test_io_close_out_of_service, 1),
 		J(test_io_finish_kept_until_recovery, 1),
 		J(test_io_finish_kept_until_recovery, 2),
