@@ -103,6 +103,9 @@ EQUIVALENT = {
     ("daemon/actions/exec.c", "if (cap > x->at->max_output + READ_CHUNK + 1)",
      "if (cap > x->at->max_output + READ_CHUNK)"):
         "at cap == max_output + READ_CHUNK + 1 the clamp assigns cap its own value",
+    ("daemon/actions/exec.c", "if (x->out_cap - x->out_len < 2) {", "if (x->out_cap - x->out_len <= 2) {"):
+        "grows the buffer one byte earlier below the clamp; at the clamp READ_CHUNK + 1 bytes are"
+        " always left while reading goes on, so the output is the same",
     ("daemon/actions/exec.c", "weft_wg_init(&x->wg);", "(void)0; /* mutant: dropped call */"):
         "x comes from calloc: a zeroed weft_wg is WEFT_WG_INIT",
     ("daemon/actions/exec.c", "weft_ctx_cancel(x->io);", "(void)0; /* mutant: dropped call */"):
