@@ -89,6 +89,12 @@ EQUIVALENT = {
         "a pause instruction in the spin: timing only",
     ("lib/chan.c", "poll[np] = j < np ? poll[j] : 0;", "poll[np] = j <= np ? poll[j] : 0;"):
         "j == np reads poll[np], which poll[j] = i overwrites on the next line",
+    ("lib/chan.c", "if (np > 1 || !won) {", "if (np >= 1 || !won) {"):
+        "with one channel the pass has no other queue to leave: it only locks and unlocks",
+    ("lib/ctx.c", "if (deadline_ns < c->deadline && !atomic_load(&c->err)) {",
+     "if (deadline_ns <= c->deadline && !atomic_load(&c->err)) {"):
+        "a deadline equal to the parent's: the child's own timer fires at the instant the"
+        " parent's does, with the same -ETIMEDOUT",
     ("lib/mutex.c", "if (result == R_HANDOFF && (empty || weft__now() - w->index < STARVE_NS))",
      "if (result == R_HANDOFF && (empty || weft__now() - w->index <= STARVE_NS))"):
         "differs only for a waiter that waited exactly 1 ms to the nanosecond",

@@ -276,6 +276,16 @@ static void test_rwmutex_null(void **state)
 	assert_int_equal(weft_rwmutex_unlock(&rw), -EPERM);
 }
 
+static void test_mutex_sem_ctx_null(void **state)
+{
+	assert_int_equal(weft_mutex_lock(NULL, NULL), -EINVAL);
+	assert_int_equal(weft_mutex_unlock(NULL), -EINVAL);
+	assert_int_equal(weft_mutex_try_lock(NULL), -EINVAL);
+	weft_ctx *c = (weft_ctx *)&c; /* must stay untouched */
+	assert_int_equal(weft_ctx_with_cancel(NULL, NULL), -EINVAL);
+	assert_ptr_equal(c, (weft_ctx *)&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -285,6 +295,7 @@ int main(void)
 		cmocka_unit_test(test_sem_outside_fiber),
 		cmocka_unit_test(test_ctx_unref_frees),
 		cmocka_unit_test(test_rwmutex_null),
+		cmocka_unit_test(test_mutex_sem_ctx_null),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
