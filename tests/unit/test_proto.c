@@ -65,6 +65,10 @@ static void test_fields(void **state)
 	assert_int_equal(req.payload_len, 2);
 	assert_memory_equal(req.payload, "\x00\xff", 2);
 	weftd_request_done(&req);
+	/* an empty base64 payload is valid: 0 bytes */
+	assert_int_equal(parse(&req, "{\"op\":\"submit\",\"pipeline\":\"p\",\"payload_b64\":\"\"}"), 0);
+	assert_int_equal(req.payload_len, 0);
+	weftd_request_done(&req);
 
 	assert_int_equal(parse(&req, "{\"op\":\"submit\",\"pipeline\":\"p\"}"), 0);
 	assert_int_equal(req.payload_len, 0);

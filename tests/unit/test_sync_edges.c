@@ -274,6 +274,16 @@ static void test_rwmutex_null(void **state)
 	weft_rwmutex rw = WEFT_RWMUTEX_INIT;
 	assert_int_equal(weft_rwmutex_runlock(&rw), -EPERM); /* not read-locked */
 	assert_int_equal(weft_rwmutex_unlock(&rw), -EPERM);
+	/* outside a fiber, what would wait is -EPERM and leaves rw usable */
+	assert_int_equal(weft_rwmutex_try_lock(&rw), 0);
+	assert_int_equal(weft_rwmutex_rlock(NULL, &rw), -EPERM);
+	assert_int_equal(weft_rwmutex_lock(NULL, &rw), -EPERM);
+	assert_int_equal(weft_rwmutex_unlock(&rw), 0);
+	assert_int_equal(weft_rwmutex_try_rlock(&rw), 0);
+	assert_int_equal(weft_rwmutex_lock(NULL, &rw), -EPERM);
+	assert_int_equal(weft_rwmutex_runlock(&rw), 0);
+	assert_int_equal(weft_rwmutex_try_lock(&rw), 0);
+	assert_int_equal(weft_rwmutex_unlock(&rw), 0);
 }
 
 static void test_mutex_sem_ctx_null(void **state)
@@ -281,6 +291,14 @@ static void test_mutex_sem_ctx_null(void **state)
 	assert_int_equal(weft_mutex_lock(NULL, NULL), -EINVAL);
 	assert_int_equal(weft_mutex_unlock(NULL), -EINVAL);
 	assert_int_equal(weft_mutex_try_lock(NULL), -EINVAL);
+	weft_sem sem = WEFT_SEM_INIT(2);
+	assert_int_equal(weft_sem_try_acquire(NULL, 1), -EINVAL);
+	assert_int_equal(weft_sem_try_acquire(&sem, -1), -EINVAL);
+	assert_int_equal(weft_sem_acquire(NULL, NULL, 1), -EINVAL);
+	assert_int_equal(weft_sem_acquire(NULL, &sem, -1), -EINVAL);
+	assert_int_equal(weft_sem_acquire(NULL, &sem, 3), -EINVAL); /* more than its size */
+	assert_int_equal(weft_sem_try_acquire(&sem, 2), 0);         /* nothing was taken */
+	assert_int_equal(weft_sem_release(&sem, 2), 0);
 	weft_ctx *c = (weft_ctx *)&c; /* must stay untouched */
 	assert_int_equal(weft_ctx_with_cancel(NULL, NULL), -EINVAL);
 	assert_ptr_equal(c, (weft_ctx *)&c);
