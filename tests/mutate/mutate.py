@@ -91,6 +91,8 @@ EQUIVALENT = {
         "j == np reads poll[np], which poll[j] = i overwrites on the next line",
     ("lib/chan.c", "if (np > 1 || !won) {", "if (np >= 1 || !won) {"):
         "with one channel the pass has no other queue to leave: it only locks and unlocks",
+    ("lib/runq.c", "if (n > len)", "if (n >= len)"):
+        "at n == len the clamp assigns n its own value",
     ("lib/ctx.c", "if (deadline_ns < c->deadline && !atomic_load(&c->err)) {",
      "if (deadline_ns <= c->deadline && !atomic_load(&c->err)) {"):
         "a deadline equal to the parent's: the child's own timer fires at the instant the"

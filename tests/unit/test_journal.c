@@ -930,9 +930,10 @@ static void test_reopen_empty(void **state)
 static void accept_limits_main(void *arg)
 {
 	struct weftd_journal *j = arg;
-	char id[WEFTD_JREC_MAX_ID + 2];
-	memset(id, 'k', sizeof(id) - 1);
-	id[sizeof(id) - 1] = 0;
+	char *id = malloc(WEFTD_JREC_MAX_ID + 2); /* not on the fiber's stack */
+	assert_non_null(id);
+	memset(id, 'k', WEFTD_JREC_MAX_ID + 1);
+	id[WEFTD_JREC_MAX_ID + 1] = 0;
 	assert_int_equal(weftd_journal_start(j), 0);
 	assert_int_equal(weftd_journal_accept(j, "", "p", "a", 1, 1, 1000), -EINVAL);
 	assert_int_equal(weftd_journal_accept(j, id, "p", "a", 1, 1, 1000), -EINVAL); /* max + 1 */
@@ -949,6 +950,7 @@ static void accept_limits_main(void *arg)
 	weftd_journal_stats(j, &st);
 	assert_int_equal(st.live, 1);
 	assert_int_equal(weftd_journal_close(j), 0);
+	free(id);
 }
 
 static void test_accept_limits(void **state)
