@@ -121,6 +121,12 @@ EQUIVALENT = {
     ("daemon/proto/request.c", "if (f < 0 && (r = jscan_key_unique(j, obj, &key)) < 0)",
      "if (f <= 0 && (r = jscan_key_unique(j, obj, &key)) < 0)"):
         "field 0's key also enters the unknown-key set; its repeat is caught as a known duplicate first",
+    ("daemon/proto/request.c", "if (n <= WEFTD_ID_MAX)", "if (n < WEFTD_ID_MAX)"):
+        "a real's canonical text (%.17g in a 40-byte buffer) never reaches the 64-byte edge",
+    ("daemon/proto/request.c", "jscan_next(&j, ']', &first) > 0 && jscan_value(&j, &e) == 0; n++)",
+     "jscan_next(&j, ']', &first) >= 0 && jscan_value(&j, &e) == 0; n++)"):
+        "at the array's end (0) the next token of the already-validated line is ',' or '}',"
+        " which jscan_value refuses: the count is the same",
     ("daemon/jobs/journal.c", "if (r >= 0)", "if (r > 0)"):
         "r is a new file's fd, never 0 while stdin is open (the tests; systemd's StandardInput=null)",
     ("daemon/jobs/journal_writer.c", "if (fd >= 0) {", "if (fd > 0) {"):
