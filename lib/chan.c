@@ -131,7 +131,8 @@ int weft_chan_new(size_t elem_size, size_t cap, weft_chan **ret)
 {
 	if (!ret || elem_size == 0 || elem_size > ELEM_MAX)
 		return -EINVAL;
-	if (cap > (SIZE_MAX - sizeof(weft_chan)) / elem_size)
+	/* the size below rounds up by 15: keep that from wrapping too */
+	if (cap > (SIZE_MAX - sizeof(weft_chan) - 15) / elem_size)
 		return -EINVAL;
 	weft_chan *ch = aligned_alloc(16, (sizeof(*ch) + cap * elem_size + 15) & ~(size_t)15);
 	if (!ch)

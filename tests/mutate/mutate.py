@@ -28,29 +28,36 @@ Environment:
   MUTATE_ONLY     only the mutants at these places ("lib/chan.c:157 ..."): recheck survivors
   MUTATE_SAN      build the mutants with SAN=address (or thread): a dropped free() or an
                   off-by-one write is then killed by the sanitizer; slower
+  MUTATE_RECHECK  sanitizers that test again each mutant the plain build let survive
+                  (default "address": a dropped free() is a leak LeakSanitizer reports;
+                  "address thread" adds TSan for dropped locks, much slower; "" for none).
+                  A module is rechecked only if its unmutated tests pass under that
+                  sanitizer. The suite runs under both in CI (make SAN=...), so what they
+                  catch is caught by the project's tests.
 
 Not in CI: a full run builds and tests every mutant (hours). Run it before resolving an
-issue that touches these modules.
+issue that touches these modules. The last measured score and its survivors: README.md here.
 """
 import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
 
 # Module -> the unit test programs that exercise it.
 MODULES = {
-    "lib/chan.c": ["test_chan", "test_patterns"],
+    "lib/chan.c": ["test_chan", "test_patterns", "test_chan_edges"],
     "lib/sched.c": ["test_sched", "test_chan"],
     "lib/runq.c": ["test_sched"],
-    "lib/mutex.c": ["test_sync", "test_order"],
-    "lib/rwmutex.c": ["test_sync", "test_order"],
-    "lib/sem.c": ["test_sync", "test_order"],
+    "lib/mutex.c": ["test_sync", "test_order", "test_sync_edges"],
+    "lib/rwmutex.c": ["test_sync", "test_order", "test_sync_edges"],
+    "lib/sem.c": ["test_sync", "test_order", "test_sync_edges"],
     "lib/cond.c": ["test_sync", "test_order"],
     "lib/event.c": ["test_event"],
-    "lib/ctx.c": ["test_ctx"],
+    "lib/ctx.c": ["test_ctx", "test_sync_edges"],
     "daemon/jobs/journal_writer.c": ["test_journal"],
     "daemon/jobs/journal.c": ["test_journal"],
     "daemon/engine/submit.c": ["test_engine"],
@@ -82,6 +89,65 @@ EQUIVALENT = {
         "a pause instruction in the spin: timing only",
     ("lib/chan.c", "poll[np] = j < np ? poll[j] : 0;", "poll[np] = j <= np ? poll[j] : 0;"):
         "j == np reads poll[np], which poll[j] = i overwrites on the next line",
+    ("lib/chan.c", "if (np > 1 || !won) {", "if (np >= 1 || !won) {"):
+        "with one channel the pass has no other queue to leave: it only locks and unlocks",
+    ("lib/runq.c", "if (n > len)", "if (n >= len)"):
+        "at n == len the clamp assigns n its own value",
+    ("lib/ctx.c", "if (deadline_ns < c->deadline && !atomic_load(&c->err)) {",
+     "if (deadline_ns <= c->deadline && !atomic_load(&c->err)) {"):
+        "a deadline equal to the parent's: the child's own timer fires at the instant the"
+        " parent's does, with the same -ETIMEDOUT",
+    ("lib/mutex.c", "if (result == R_HANDOFF && (empty || weft__now() - w->index < STARVE_NS))",
+     "if (result == R_HANDOFF && (empty || weft__now() - w->index <= STARVE_NS))"):
+        "differs only for a waiter that waited exactly 1 ms to the nanosecond",
+    ("lib/cond.c", "if (r < 0) {", "if (r <= 0) {"):
+        "r == 0: wake() popped w already; waitq_remove of an unlinked waiter is a no-op",
+    ("daemon/actions/exec.c", "cap = x->at->max_output + READ_CHUNK + 1;",
+     "cap = x->at->max_output + READ_CHUNK;"):
+        "reading stops once out_len > max_output, long before out_cap - out_len < 2 at either cap",
+    ("daemon/actions/exec.c", "if (cap > x->at->max_output + READ_CHUNK + 1)",
+     "if (cap >= x->at->max_output + READ_CHUNK + 1)"):
+        "at equality the clamp assigns cap its own value",
+    ("daemon/actions/exec.c", "if (cap > x->at->max_output + READ_CHUNK + 1)",
+     "if (cap > x->at->max_output + READ_CHUNK)"):
+        "at cap == max_output + READ_CHUNK + 1 the clamp assigns cap its own value",
+    ("daemon/actions/exec.c", "if (x->out_cap - x->out_len < 2) {", "if (x->out_cap - x->out_len <= 2) {"):
+        "grows the buffer one byte earlier below the clamp; at the clamp READ_CHUNK + 1 bytes are"
+        " always left while reading goes on, so the output is the same",
+    ("daemon/actions/exec.c", "weft_wg_init(&x->wg);", "(void)0; /* mutant: dropped call */"):
+        "x comes from calloc: a zeroed weft_wg is WEFT_WG_INIT",
+    ("daemon/actions/exec.c", "weft_ctx_cancel(x->io);", "(void)0; /* mutant: dropped call */"):
+        "weft_wg_wait(x->io, ...) fails only once x->io is done: cancelling it again is a no-op",
+    ("daemon/proto/request.c", "if (f < 0 && (r = jscan_key_unique(j, obj, &key)) < 0)",
+     "if (f <= 0 && (r = jscan_key_unique(j, obj, &key)) < 0)"):
+        "field 0's key also enters the unknown-key set; its repeat is caught as a known duplicate first",
+    ("daemon/proto/request.c", "if (n <= WEFTD_ID_MAX)", "if (n < WEFTD_ID_MAX)"):
+        "a real's canonical text (%.17g in a 40-byte buffer) never reaches the 64-byte edge",
+    ("daemon/proto/request.c", "jscan_next(&j, ']', &first) > 0 && jscan_value(&j, &e) == 0; n++)",
+     "jscan_next(&j, ']', &first) >= 0 && jscan_value(&j, &e) == 0; n++)"):
+        "at the array's end (0) the next token of the already-validated line is ',' or '}',"
+        " which jscan_value refuses: the count is the same",
+    ("daemon/jobs/journal.c", "if (r >= 0)", "if (r > 0)"):
+        "r is a new file's fd, never 0 while stdin is open (the tests; systemd's StandardInput=null)",
+    ("daemon/jobs/journal_writer.c", "if (fd >= 0) {", "if (fd > 0) {"):
+        "fd is a new file's fd, never 0 while stdin is open (the tests; systemd's StandardInput=null)",
+    ("daemon/jobs/journal.c", "return fd >= 0 ? fd : -errno;", "return fd > 0 ? fd : -errno;"):
+        "a new file's fd, never 0 while stdin is open (the tests; systemd's StandardInput=null)",
+    ("daemon/jobs/journal.c", "if (j->fd >= 0)", "if (j->fd > 0)"):
+        "the journal's fd, never 0 while stdin is open (the tests; systemd's StandardInput=null)",
+    ("daemon/jobs/journal.c", "if (j->dirfd >= 0)", "if (j->dirfd > 0)"):
+        "the directory's fd, never 0 while stdin is open (the tests; systemd's StandardInput=null)",
+    ("daemon/jobs/journal.c", "if (j->lockfd >= 0)", "if (j->lockfd > 0)"):
+        "the lock file's fd, never 0 while stdin is open (the tests; systemd's StandardInput=null)",
+    ("daemon/jobs/journal.c", "return r < 0 ? r : 0;", "return r <= 0 ? r : 0;"):
+        "r == 0 returns 0 either way",
+    ("daemon/jobs/journal.c", "if (n < 0)", "if (n <= 0)"):
+        "pwrite of len > 0 bytes to a regular file returns > 0 or -1, never 0",
+    ("lib/mutex.c", "atomic_fetch_and(STATE(m), ~WAITERS);", "(void)0; /* mutant: dropped call */"):
+        "a stale WAITERS bit on an empty queue only sends lock and unlock through their slow"
+        " paths, which then behave as the fast ones",
+    ("daemon/jobs/journal_writer.c", "if (fd >= 0)", "if (fd > 0)"):
+        "fd is a new file's fd, never 0 while stdin is open (the tests; systemd's StandardInput=null)",
 }
 WAKEUPS = ("weft__ready", "weft_event_set", "weft_cond_signal", "weft_cond_broadcast",
            "wake", "weft_sem_post")
@@ -149,28 +215,47 @@ def mutants(path, text):
 
 
 def run(cmd, cwd, timeout=None):
+    """(status, output) of cmd, or ("timeout", ""). cmd runs in a session of its own: a
+    mutant that signals its process group (kill(0, ...), a pgid of 0) or leaves children
+    behind kills or holds only that session, which a timeout ends as a whole."""
+    p = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         env=dict(os.environ, CMOCKA_TEST_ABORT="1"), start_new_session=True)
     try:
-        p = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           timeout=timeout, env=dict(os.environ, CMOCKA_TEST_ABORT="1"))
-        return p.returncode, p.stdout.decode(errors="replace")
+        out, _ = p.communicate(timeout=timeout)
+        return p.returncode, out.decode(errors="replace")
     except subprocess.TimeoutExpired:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:  # a grandchild that left the session may still hold the pipe
+            p.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
         return "timeout", ""
 
 
 SAN = os.environ.get("MUTATE_SAN", "")
-BUILD = "build" + (f"-{SAN}" if SAN else "")
+# A mutant that survives the plain build is tested again under these sanitizers, as
+# `make SAN=address test` / `make SAN=thread unit` would: a dropped free() is a leak only
+# LeakSanitizer sees, a dropped lock a race only ThreadSanitizer sees.
+RECHECK = [x for x in os.environ.get("MUTATE_RECHECK", "address").split() if x != SAN]
 
 
-def build(work, tests):
-    rc, out = run(["make", "-j2", "--no-print-directory", f"SAN={SAN}"] +
-                  [f"{BUILD}/tests/{t}" for t in tests], work)
+def build_dir(san):
+    return "build" + (f"-{san}" if san else "")
+
+
+def build(work, tests, san=SAN):
+    rc, out = run(["make", "-j2", "--no-print-directory", f"SAN={san}"] +
+                  [f"{build_dir(san)}/tests/{t}" for t in tests], work)
     return rc == 0, out
 
 
-def run_tests(work, tests, limit):
+def run_tests(work, tests, limit, san=SAN):
     """None when every test passed, else the first one that failed (and how)."""
     for t in tests:
-        rc, _ = run([f"{BUILD}/tests/{t}"], work, timeout=limit)
+        rc, _ = run([f"{build_dir(san)}/tests/{t}"], work, timeout=limit)
         if rc == "timeout":
             return f"{t} timed out"
         if rc != 0:
@@ -201,7 +286,7 @@ def main():
             continue
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         if not os.path.exists(dst) or open(src, "rb").read() != open(dst, "rb").read():
-            shutil.copy2(src, dst)
+            shutil.copy(src, dst)  # a new mtime: make rebuilds what an interrupted run left mutated
 
     every = []
     for m in mods:
@@ -223,6 +308,16 @@ def main():
         why = run_tests(work, MODULES[m], limit)
         if why:
             sys.exit(f"mutate: the unmutated tree fails its tests ({why})")
+    # The rechecks count only where the unmutated tree passes under that sanitizer.
+    recheck = {}
+    for san in RECHECK:
+        ok, out = build(work, tests, san)
+        for m in mods:
+            why = run_tests(work, MODULES[m], 3 * limit, san) if ok else "no build"
+            if why:
+                print(f"mutate: no {san} recheck for {m}: the unmutated tree fails ({why})")
+            else:
+                recheck.setdefault(m, []).append(san)
 
     killed, survived, invalid, equivalent = 0, [], 0, []
     start = time.time()
@@ -245,6 +340,12 @@ def main():
                 invalid += 1
             else:
                 why = run_tests(work, MODULES[path], limit)
+                for san in recheck.get(path, []) if not why else []:
+                    if build(work, MODULES[path], san)[0]:
+                        why = run_tests(work, MODULES[path], 3 * limit, san)
+                        why = why and f"{why} under SAN={san}"
+                    if why:
+                        break
                 if why:
                     verdict = f"killed ({why})"
                     killed += 1
@@ -264,6 +365,8 @@ def main():
         print(f"survivor {path}:{no} [{op}]\n    - {old}\n    + {new}")
     # The mutated files are restored; rebuild so the scratch tree is clean for the next run.
     build(work, tests)
+    for san in RECHECK:
+        build(work, tests, san)
     return 0
 
 

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "config/config.h"
+#include "config/walk.h"
 
 static struct weftd_config *parse_ok(const char *yaml)
 {
@@ -169,6 +170,18 @@ static const struct { const char *yaml, *msg; } bad[] = {
 	  "t.yaml:2:50: pipelines.p.stages[0].workers: must be between 1 and 65536, got 0" },
 	{ "pipelines:\n  p: {stages: [{name: s, builtin: noop, queue: 0}]}\n",
 	  "t.yaml:2:48: pipelines.p.stages[0].queue: must be between 1 and 16777216, got 0" },
+	/* the integer parser's overflow guard at its edge: the largest value it reads, then
+	 * one digit more; and the digits' own edges */
+	{ "pipelines:\n  p: {stages: [{name: s, builtin: noop, workers: 18446744073709551609}]}\n",
+	  "t.yaml:2:50: pipelines.p.stages[0].workers: must be between 1 and 65536, got 18446744073709551609" },
+	{ "pipelines:\n  p: {stages: [{name: s, builtin: noop, workers: 184467440737095516090}]}\n",
+	  "t.yaml:2:50: pipelines.p.stages[0].workers: invalid integer \"184467440737095516090\"" },
+	{ "pipelines:\n  p: {stages: [{name: s, builtin: noop, workers: 90909099}]}\n",
+	  "t.yaml:2:50: pipelines.p.stages[0].workers: must be between 1 and 65536, got 90909099" },
+	{ "pipelines:\n  p: {stages: [{name: s, builtin: noop, workers: 1/}]}\n",
+	  "t.yaml:2:50: pipelines.p.stages[0].workers: invalid integer \"1/\"" },
+	{ "pipelines:\n  p: {stages: [{name: s, builtin: noop, workers: \"1:\"}]}\n",
+	  "t.yaml:2:50: pipelines.p.stages[0].workers: invalid integer \"1:\"" },
 	{ "pipelines:\n  p: {stages: [{name: s, builtin: noop, workers: -1}]}\n",
 	  "t.yaml:2:50: pipelines.p.stages[0].workers: invalid integer \"-1\"" },
 	{ "pipelines:\n  p: {stages: [{name: s, builtin: noop, workers: [1]}]}\n",
@@ -667,10 +680,33 @@ static void test_file_size_limit(void **state)
 	unlink(path);
 }
 
+/* Names (pipelines, stages...): letters, digits, '_', '.', '-'; 1..WEFTD_MAX_NAME bytes.
+ * Each character class at its edges and just outside them (ASCII neighbours). */
+static void test_name_edges(void **state)
+{
+	const char *good_c = "azAZ09_.-", *bad_c = "`{@[/:\x20\x7f!~";
+	for (const char *c = good_c; *c; c++)
+		if (!cfg_valid_name(c, 1))
+			fail_msg("name \"%c\" refused", *c);
+	for (const char *c = bad_c; *c; c++)
+		if (cfg_valid_name(c, 1))
+			fail_msg("name \"%c\" (0x%02x) accepted", *c, (unsigned char)*c);
+	char name[WEFTD_MAX_NAME + 2];
+	memset(name, 'z', sizeof(name));
+	assert_false(cfg_valid_name(name, 0));
+	assert_true(cfg_valid_name(name, 1));
+	assert_true(cfg_valid_name(name, WEFTD_MAX_NAME));
+	assert_false(cfg_valid_name(name, WEFTD_MAX_NAME + 1));
+	assert_true(cfg_valid_name("a.b-c_D9", 8));
+	assert_false(cfg_valid_name("ab/c", 4)); /* checked past the first byte too */
+	assert_false(cfg_valid_name("abc{", 4)); /* ... up to the last */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_minimal_defaults),
+		cmocka_unit_test(test_name_edges),
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_default_conf_loads),
 		cmocka_unit_test(test_io_errors),

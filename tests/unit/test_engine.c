@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "config/config.h"
 #include "engine/engine.h"
 #include "engine/supervisor.h"
+#include "jobs/journal.h"
 #include "job_copy.h"
 #include "server/render.h"
 #include "testutil.h"
@@ -423,6 +425,160 @@ static void test_wait_idle(void **state)
 	weftd_engine_free(e);
 }
 
+/* ---- submits that meet a reload while the journal holds them ----
+ * The journal's sync (its test hook) is held shut, so each submit parks in its accept;
+ * meanwhile a reload removes "gone" and changes "shout". Released, the submit to the
+ * removed pipeline is refused -ENOENT (not -ESHUTDOWN: the daemon still takes jobs) and
+ * journaled as finished; the one to the changed pipeline moves to the new one. */
+static struct {
+	atomic_bool held;   /* a sync is waiting at the gate */
+	atomic_bool open;
+} g_gate;
+
+static int gate_writev(void *arg, int fd, const struct iovec *iov, int cnt, int64_t off)
+{
+	return weft_writev(NULL, fd, iov, cnt, off);
+}
+
+static int gate_sync(void *arg, int fd)
+{
+	atomic_store(&g_gate.held, true);
+	while (!atomic_load(&g_gate.open))
+		weft_sleep(NULL, 100 * WEFT_USEC);
+	return 0; /* this test checks routing, not durability */
+}
+
+static const struct weftd_journal_io gate_io = { .writev = gate_writev, .sync = gate_sync };
+
+struct racing {
+	struct weftd_engine *e;
+	const char *pipe;
+	int r;
+	struct weftd_job *j;
+	weft_wg *wg;
+};
+
+static void racing_submit(void *arg)
+{
+	struct racing *s = arg;
+	s->r = weftd_engine_submit(s->e, s->pipe, "x", 1, getuid(), &s->j);
+	weft_wg_done(s->wg);
+}
+
+static void submit_reload_main(void *arg)
+{
+	struct weftd_engine *e = ((void **)arg)[0];
+	struct weftd_journal *jn = ((void **)arg)[1];
+	struct weftd_reload_stats st;
+	char err[512];
+	weft_wg wg = WEFT_WG_INIT;
+	struct racing gone = { e, "gone", 1, NULL, &wg }, shout = { e, "shout", 1, NULL, &wg };
+
+	assert_int_equal(weftd_engine_start(e), 0);
+	assert_int_equal(weftd_journal_start(jn), 0);
+	weft_wg_add(&wg, 2);
+	assert_int_equal(weft_go(racing_submit, &gone), 0);
+	assert_int_equal(weft_go(racing_submit, &shout), 0);
+	int64_t end = weft_now() + 10 * WEFT_SEC;
+	while (!atomic_load(&g_gate.held)) { /* both accepts queued in the writer's batch */
+		assert_true(weft_now() < end);
+		weft_sleep(NULL, 100 * WEFT_USEC);
+	}
+	weft_sleep(NULL, 5 * WEFT_MSEC); /* the second accept joins the pending list */
+	assert_int_equal(gone.r, 1);
+	assert_int_equal(weftd_engine_reload(e, conf(CONF_B), &st, err, sizeof(err)), 0);
+	assert_int_equal(st.removed, 1);
+	atomic_store(&g_gate.open, true);
+	assert_int_equal(weft_wg_wait(NULL, &wg), 0);
+	assert_int_equal(gone.r, -ENOENT);
+	assert_int_equal(shout.r, 0);
+	assert_int_equal(weftd_jobs_wait(NULL, &shout.j, 1, 10 * WEFT_SEC), 0);
+	assert_output(shout.j, "two");
+	weftd_job_unref(shout.j);
+	assert_int_equal(weftd_engine_wait_idle(e, NULL), 0);
+	weftd_engine_stop(e);
+	assert_int_equal(weftd_journal_close(jn), 0);
+	struct weftd_journal_stats js;
+	weftd_journal_stats(jn, &js);
+	assert_int_equal(js.live, 0); /* the refused one was closed in the journal too */
+}
+
+static void test_submit_meets_reload(void **state)
+{
+	struct weftd_engine *e;
+	struct weftd_journal *jn;
+	char err[256], dir[] = "/tmp/weft-engine-XXXXXX", cmd[64];
+	struct weft_opts o = { .procs = g_procs };
+
+	memset(&g_gate, 0, sizeof(g_gate));
+	assert_non_null(mkdtemp(dir));
+	struct weftd_journal_opts jo = { .dir = dir, .mode = WEFTD_DURABILITY_BATCH, .io = &gate_io };
+	assert_int_equal(weftd_journal_open(&jo, &jn, err, sizeof(err)), 0);
+	assert_int_equal(weftd_engine_new(conf(CONF_A), &e, err, sizeof(err)), 0);
+	weftd_engine_set_journal(e, jn);
+	void *args[2] = { e, jn };
+	assert_int_equal(weft_run(submit_reload_main, args, &o), 0);
+	weftd_engine_free(e);
+	weftd_journal_free(jn);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* ---- replay: the journal's unfinished jobs are "in the table at once" ---- */
+static void replay_write_main(void *arg)
+{
+	struct weftd_journal *jn = arg;
+	assert_int_equal(weftd_journal_start(jn), 0);
+	assert_int_equal(weftd_journal_accept(jn, "r1", "keep", "ab", 2, 1, getuid()), 0);
+	assert_int_equal(weftd_journal_accept(jn, "r2", "keep", "cd", 2, 2, getuid()), 0);
+	assert_int_equal(weftd_journal_close(jn), 0);
+}
+
+static void replay_main(void *arg)
+{
+	struct weftd_engine *e = ((void **)arg)[0];
+	struct weftd_journal *jn = ((void **)arg)[1];
+	assert_int_equal(weftd_engine_start(e), 0);
+	assert_int_equal(weftd_journal_start(jn), 0);
+	assert_int_equal(weftd_engine_replay(e), 2);
+	struct weftd_job *j[2];
+	j[0] = weftd_jobs_get(weftd_engine_jobs(e), "r1", 2);
+	j[1] = weftd_jobs_get(weftd_engine_jobs(e), "r2", 2);
+	assert_non_null(j[0]); /* before the replay fiber ran: in the table at once */
+	assert_non_null(j[1]);
+	assert_int_equal(weftd_jobs_wait(NULL, j, 2, 10 * WEFT_SEC), 0);
+	assert_output(j[0], "AB");
+	assert_output(j[1], "CD");
+	weftd_job_unref(j[0]);
+	weftd_job_unref(j[1]);
+	assert_int_equal(weftd_engine_wait_idle(e, NULL), 0);
+	weftd_engine_stop(e);
+	assert_int_equal(weftd_journal_close(jn), 0);
+}
+
+static void test_replay_in_table(void **state)
+{
+	struct weftd_engine *e;
+	struct weftd_journal *jn;
+	char err[256], dir[] = "/tmp/weft-engine-XXXXXX", cmd[64];
+	struct weft_opts o = { .procs = g_procs };
+
+	assert_non_null(mkdtemp(dir));
+	struct weftd_journal_opts jo = { .dir = dir, .mode = WEFTD_DURABILITY_BATCH };
+	assert_int_equal(weftd_journal_open(&jo, &jn, err, sizeof(err)), 0);
+	assert_int_equal(weft_run(replay_write_main, jn, &o), 0);
+	weftd_journal_free(jn);
+	assert_int_equal(weftd_journal_open(&jo, &jn, err, sizeof(err)), 0);
+	assert_int_equal(weftd_engine_new(conf(CONF_A), &e, err, sizeof(err)), 0);
+	weftd_engine_set_journal(e, jn);
+	void *args[2] = { e, jn };
+	assert_int_equal(weft_run(replay_main, args, &o), 0);
+	weftd_engine_free(e);
+	weftd_journal_free(jn);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -432,6 +588,8 @@ int main(void)
 		BOTH(test_submit_refusals),
 		BOTH(test_backpressure),
 		BOTH(test_wait_idle),
+		BOTH(test_submit_meets_reload),
+		BOTH(test_replay_in_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

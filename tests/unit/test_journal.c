@@ -601,6 +601,8 @@ static void test_compaction(void **state)
 	struct seen s = { 0 };
 	assert_int_equal(weftd_journal_replay(t.j, collect, &s), 0);
 	assert_int_equal(s.n, 10);
+	size_t bad_bytes = 0; /* the rewritten file is a whole journal, header included */
+	assert_int_equal(bad_files(&bad_bytes), 0);
 	for (int i = 0; i < 10; i++) {
 		char id[32];
 		snprintf(id, sizeof(id), "k%d", i * 30);
@@ -653,6 +655,11 @@ static struct hook {
 	_Atomic unsigned long syncs;    /* syncs issued to the kernel */
 	_Atomic int fail_writes;        /* fail the next N writev calls with -ENOSPC */
 	_Atomic int fail_syncs;         /* fail the next N syncs with -EIO */
+	_Atomic int zero_writes;        /* the next N writev calls write nothing (return 0) */
+	_Atomic unsigned long writevs;  /* writev calls */
+	_Atomic bool slow_fail;         /* a failing writev first waits until released */
+	_Atomic bool failing;           /* ... and says it is waiting */
+	_Atomic bool release;
 } g_hook;
 
 /* ids are "k<n>": the job number of an ACCEPT record in iov, or -1 */
@@ -669,8 +676,17 @@ static int hook_job(const struct iovec *v)
 static int hook_writev(void *arg, int fd, const struct iovec *iov, int cnt, int64_t off)
 {
 	(void)arg;
-	if (atomic_load(&g_hook.fail_writes) > 0 && atomic_fetch_sub(&g_hook.fail_writes, 1) > 0)
+	atomic_fetch_add(&g_hook.writevs, 1);
+	if (atomic_load(&g_hook.fail_writes) > 0 && atomic_fetch_sub(&g_hook.fail_writes, 1) > 0) {
+		if (atomic_load(&g_hook.slow_fail)) { /* records queue behind the failing batch */
+			atomic_store(&g_hook.failing, true);
+			while (!atomic_load(&g_hook.release))
+				weft_sleep(NULL, 100 * 1000LL);
+		}
 		return -ENOSPC;
+	}
+	if (atomic_load(&g_hook.zero_writes) > 0 && atomic_fetch_sub(&g_hook.zero_writes, 1) > 0)
+		return 0;
 	int r = weft_writev(NULL, fd, iov, cnt, off);
 	if (r < 0)
 		return r;
@@ -812,6 +828,246 @@ static void test_io_fault_refuses(void **state)
 	weftd_journal_free(j);
 }
 
+/* A writev that writes nothing is an I/O error (-EIO), not a record written: the accept
+ * is refused and not acknowledged, and the journal recovers as after any write error. */
+static void zero_write_main(void *arg)
+{
+	struct weftd_journal *j = arg;
+	struct weftd_journal_stats st;
+	assert_int_equal(weftd_journal_start(j), 0);
+	assert_int_equal(weftd_journal_accept(j, "k0", "p", "a", 1, 1, 1000), 0);
+	atomic_store(&g_hook.zero_writes, 1);
+	assert_int_equal(weftd_journal_accept(j, "k1", "p", "b", 1, 2, 1000), -EIO);
+	assert_false(atomic_load(&g_hook.synced[1]));
+	weftd_journal_stats(j, &st);
+	assert_int_equal(st.accepts, 1);
+	int r, tries = 0;
+	while ((r = weftd_journal_accept(j, "k2", "p", "c", 1, 3, 1000)) == -EIO && tries++ < 1000)
+		weft_sleep(NULL, 10 * 1000000LL);
+	assert_int_equal(r, 0);
+	assert_int_equal(weftd_journal_close(j), 0);
+}
+
+static void test_io_zero_write(void **state)
+{
+	struct weftd_journal *j = jopen_hooked(WEFTD_DURABILITY_BATCH);
+	run(zero_write_main, j);
+	weftd_journal_free(j);
+	j = jopen(WEFTD_DURABILITY_BATCH, 0, NULL);
+	struct seen s = { 0 };
+	assert_int_equal(weftd_journal_replay(j, collect, &s), 0);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.ids[0], "k0");
+	assert_string_equal(s.ids[1], "k2");
+	weftd_journal_free(j);
+}
+
+/* Group commit writes a batch with one writev: on one proc, FINISH records (which never
+ * park) queue behind each other until the next ACCEPT parks its caller; the writer then
+ * takes the six records as one batch and issues one writev and one sync. */
+static void one_writev_main(void *arg)
+{
+	struct weftd_journal *j = arg;
+	char id[16];
+	assert_int_equal(weftd_journal_start(j), 0);
+	for (int i = 0; i < 5; i++) {
+		snprintf(id, sizeof(id), "k%d", i);
+		assert_int_equal(weftd_journal_accept(j, id, "p", "a", 1, 1, 1000), 0);
+	}
+	unsigned long w0 = atomic_load(&g_hook.writevs), s0 = atomic_load(&g_hook.syncs);
+	for (int i = 0; i < 5; i++) {
+		snprintf(id, sizeof(id), "k%d", i);
+		assert_int_equal(weftd_journal_finish(j, id, WEFTD_JREC_DONE), 0);
+	}
+	assert_int_equal(weftd_journal_accept(j, "k5", "p", "b", 1, 1, 1000), 0);
+	assert_int_equal(atomic_load(&g_hook.writevs) - w0, 1);
+	assert_int_equal(atomic_load(&g_hook.syncs) - s0, 1);
+	assert_int_equal(weftd_journal_close(j), 0);
+}
+
+static void test_io_batch_one_writev(void **state)
+{
+	struct weftd_journal *j = jopen_hooked(WEFTD_DURABILITY_BATCH);
+	run(one_writev_main, j);
+	weftd_journal_free(j);
+	j = jopen(WEFTD_DURABILITY_BATCH, 0, NULL);
+	struct seen s = { 0 };
+	assert_int_equal(weftd_journal_replay(j, collect, &s), 0);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.ids[0], "k5");
+	weftd_journal_free(j);
+}
+
+/* A journal that holds its header and nothing else (opened, never written) is a valid
+ * empty journal: reopening it replays nothing, quarantines nothing and does not rewrite
+ * the file (same inode: no rewrite-and-rename at every start). */
+static ino_t journal_ino(void)
+{
+	char path[128];
+	struct stat sb;
+	snprintf(path, sizeof(path), "%s/journal", g_dir);
+	assert_int_equal(stat(path, &sb), 0);
+	return sb.st_ino;
+}
+
+static void test_reopen_empty(void **state)
+{
+	struct weftd_journal *j = jopen(WEFTD_DURABILITY_BATCH, 0, NULL);
+	weftd_journal_free(j);
+	assert_int_equal(file_size(), WEFTD_JREC_MAGIC_LEN);
+	ino_t ino = journal_ino();
+	j = jopen(WEFTD_DURABILITY_BATCH, 0, NULL);
+	assert_true(journal_ino() == ino);
+	struct seen s = { 0 };
+	assert_int_equal(weftd_journal_replay(j, collect, &s), 0);
+	assert_int_equal(s.n, 0);
+	size_t bytes = 0;
+	assert_int_equal(bad_files(&bytes), 0);
+	weftd_journal_free(j);
+	assert_int_equal(file_size(), WEFTD_JREC_MAGIC_LEN);
+}
+
+/* accept's limits: an id of 1..WEFTD_JREC_MAX_ID bytes, a payload (or none) of at most
+ * WEFTD_JREC_MAX_BODY bytes; anything else is -EINVAL and writes nothing. */
+static void accept_limits_main(void *arg)
+{
+	struct weftd_journal *j = arg;
+	char *id = malloc(WEFTD_JREC_MAX_ID + 2); /* not on the fiber's stack */
+	assert_non_null(id);
+	memset(id, 'k', WEFTD_JREC_MAX_ID + 1);
+	id[WEFTD_JREC_MAX_ID + 1] = 0;
+	assert_int_equal(weftd_journal_start(j), 0);
+	assert_int_equal(weftd_journal_accept(j, "", "p", "a", 1, 1, 1000), -EINVAL);
+	assert_int_equal(weftd_journal_accept(j, id, "p", "a", 1, 1, 1000), -EINVAL); /* max + 1 */
+	assert_int_equal(weftd_journal_accept(j, "x", "p", NULL, 1, 1, 1000), -EINVAL);
+	assert_int_equal(weftd_journal_accept(NULL, "x", "p", "a", 1, 1, 1000), -EINVAL);
+	assert_int_equal(weftd_journal_accept(j, "x", NULL, "a", 1, 1, 1000), -EINVAL);
+	assert_int_equal(weftd_journal_accept(j, "x", "p", "a", (size_t)WEFTD_JREC_MAX_BODY + 1, 1, 1000), -EINVAL);
+	struct weftd_journal_stats st;
+	weftd_journal_stats(j, &st);
+	assert_int_equal(st.accepts, 0);
+	assert_int_equal(st.live, 0);
+	id[WEFTD_JREC_MAX_ID] = 0; /* exactly the maximum */
+	assert_int_equal(weftd_journal_accept(j, id, "p", NULL, 0, 1, 1000), 0);
+	weftd_journal_stats(j, &st);
+	assert_int_equal(st.live, 1);
+	assert_int_equal(weftd_journal_close(j), 0);
+	free(id);
+}
+
+static void test_accept_limits(void **state)
+{
+	struct weftd_journal *j = jopen(WEFTD_DURABILITY_BATCH, 0, NULL);
+	run(accept_limits_main, j);
+	weftd_journal_free(j);
+}
+
+/* The lock file cannot be opened (here: a directory is in its place): open fails with
+ * that error and the message names the file. */
+static void test_lock_file_unopenable(void **state)
+{
+	char path[128], w[256] = "", want[256];
+	struct weftd_journal *j = NULL;
+	snprintf(path, sizeof(path), "%s/lock", g_dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	struct weftd_journal_opts o = { .dir = g_dir, .mode = WEFTD_DURABILITY_BATCH };
+	assert_int_equal(weftd_journal_open(&o, &j, w, sizeof(w)), -EISDIR);
+	assert_null(j);
+	snprintf(want, sizeof(want), "journal: open %s/lock: %s", g_dir, strerror(EISDIR));
+	assert_string_equal(w, want);
+}
+
+/* A directory is needed for every mode but NONE; NONE needs none. */
+static void test_open_args(void **state)
+{
+	struct weftd_journal *j = NULL;
+	char w[256];
+	struct weftd_journal_opts o = { .dir = NULL, .mode = WEFTD_DURABILITY_BATCH };
+	assert_int_equal(weftd_journal_open(&o, &j, w, sizeof(w)), -EINVAL);
+	assert_null(j);
+	o.mode = WEFTD_DURABILITY_FSYNC;
+	assert_int_equal(weftd_journal_open(&o, &j, w, sizeof(w)), -EINVAL);
+	o.mode = WEFTD_DURABILITY_NONE;
+	assert_int_equal(weftd_journal_open(&o, &j, w, sizeof(w)), 0);
+	assert_non_null(j);
+	weftd_journal_free(j);
+	assert_int_equal(weftd_journal_open(NULL, &j, w, sizeof(w)), -EINVAL);
+}
+
+struct behind {
+	struct weftd_journal *j;
+	bool close;             /* then close the journal too */
+	weft_wg done;
+};
+
+/* Once the writer is inside the failing write: finish k0 and k1 (FINISH records queue
+ * behind the failing batch), maybe close, then let the write fail. */
+static void finish_behind(void *arg)
+{
+	struct behind *b = arg;
+	while (!atomic_load(&g_hook.failing))
+		weft_sleep(NULL, 100 * 1000LL);
+	assert_int_equal(weftd_journal_finish(b->j, "k0", WEFTD_JREC_DONE), 0);
+	assert_int_equal(weftd_journal_finish(b->j, "k1", WEFTD_JREC_DONE), 0);
+	atomic_store(&g_hook.release, true);
+	if (b->close)
+		assert_int_equal(weftd_journal_close(b->j), 0);
+	weft_wg_done(&b->done);
+}
+
+static void behind_main(void *arg)
+{
+	struct behind *b = arg;
+	struct weftd_journal *j = b->j;
+	assert_int_equal(weftd_journal_start(j), 0);
+	assert_int_equal(weftd_journal_accept(j, "k0", "p", "a", 1, 1, 1000), 0);
+	assert_int_equal(weftd_journal_accept(j, "k1", "p", "a", 1, 1, 1000), 0);
+	atomic_store(&g_hook.slow_fail, true);
+	atomic_store(&g_hook.fail_writes, 1);
+	weft_wg_add(&b->done, 1);
+	assert_int_equal(weft_go(finish_behind, b), 0);
+	assert_int_equal(weftd_journal_accept(j, "k2", "p", "b", 1, 2, 1000), -ENOSPC);
+	assert_int_equal(weft_wg_wait(NULL, &b->done), 0);
+	if (b->close)
+		return;
+	int r, tries = 0;
+	while ((r = weftd_journal_accept(j, "k3", "p", "c", 1, 3, 1000)) == -ENOSPC && tries++ < 1000)
+		weft_sleep(NULL, 10 * 1000000LL);
+	assert_int_equal(r, 0);
+	assert_int_equal(weftd_journal_close(j), 0);
+}
+
+/* FINISH records that queued while a write failed are kept, not dropped, and written once
+ * a probe succeeds ("then it writes the FINISH records it kept"): they do not replay. */
+static void test_io_finish_kept_until_recovery(void **state)
+{
+	struct behind b = { .j = jopen_hooked(WEFTD_DURABILITY_BATCH) };
+	run(behind_main, &b);
+	weftd_journal_free(b.j);
+	struct weftd_journal *j = jopen(WEFTD_DURABILITY_BATCH, 0, NULL);
+	struct seen s = { 0 };
+	assert_int_equal(weftd_journal_replay(j, collect, &s), 0);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.ids[0], "k3");
+	weftd_journal_free(j);
+}
+
+/* Closing while a write fails: close returns, the FINISH records queued behind the failed
+ * batch are dropped (freed: ASan's leak check) and their jobs replay at the next start. */
+static void test_io_close_out_of_service(void **state)
+{
+	struct behind b = { .j = jopen_hooked(WEFTD_DURABILITY_BATCH), .close = true };
+	run(behind_main, &b);
+	weftd_journal_free(b.j);
+	struct weftd_journal *j = jopen(WEFTD_DURABILITY_BATCH, 0, NULL);
+	struct seen s = { 0 };
+	assert_int_equal(weftd_journal_replay(j, collect, &s), 0);
+	assert_int_equal(s.n, 2); /* finished, but not durably: at-least-once */
+	assert_string_equal(s.ids[0], "k0");
+	assert_string_equal(s.ids[1], "k1");
+	weftd_journal_free(j);
+}
+
 #define J(fn, procs) cmocka_unit_test_prestate_setup_teardown(fn, mk_dir, rm_dir, (void *)(procs))
 
 int main(void)
@@ -836,6 +1092,17 @@ int main(void)
 		J(test_io_acks_follow_syncs, 2),
 		J(test_io_fault_refuses, 1),
 		J(test_io_fault_refuses, 2),
+		J(test_io_zero_write, 1),
+		J(test_io_zero_write, 2),
+		J(test_io_batch_one_writev, 1),
+		J(test_reopen_empty, 1),
+		cmocka_unit_test(test_open_args),
+		J(test_accept_limits, 1),
+		J(test_lock_file_unopenable, 1),
+		J(test_io_close_out_of_service, 1),
+		J(test_io_finish_kept_until_recovery, 1),
+		J(test_io_finish_kept_until_recovery, 2),
+		J(test_io_close_out_of_service, 2),
 	};
 	return cmocka_run_group_tests_name("journal", table, NULL, NULL);
 }

@@ -70,6 +70,10 @@ static void test_fields(void **state)
 	assert_int_equal(req.payload_len, 2);
 	assert_memory_equal(req.payload, "\x00\xff", 2);
 	weftd_request_done(&req);
+	/* an empty base64 payload is valid: 0 bytes */
+	assert_int_equal(parse(&req, "{\"op\":\"submit\",\"pipeline\":\"p\",\"payload_b64\":\"\"}"), 0);
+	assert_int_equal(req.payload_len, 0);
+	weftd_request_done(&req);
 
 	assert_int_equal(parse(&req, "{\"op\":\"submit\",\"pipeline\":\"p\"}"), 0);
 	assert_int_equal(req.payload_len, 0);
@@ -139,6 +143,14 @@ static void test_timeout_clamp(void **state)
 	}
 	assert_int_equal(parse(&req, "{\"op\":\"wait\",\"job\":\"a\",\"timeout\":86400000}"), 0);
 	assert_true(req.timeout_ns == 86400ULL * 1000000000ULL);
+	weftd_request_done(&req);
+	/* a fractional number at the low edge: 0.0 ms is a timeout of 0, not an error */
+	assert_int_equal(parse(&req, "{\"op\":\"wait\",\"job\":\"a\",\"timeout\":0.0}"), 0);
+	assert_true(req.has_timeout);
+	assert_true(req.timeout_ns == 0);
+	weftd_request_done(&req);
+	assert_int_equal(parse(&req, "{\"op\":\"wait\",\"job\":\"a\",\"timeout\":0.5}"), 0);
+	assert_true(req.timeout_ns == 500000);
 	weftd_request_done(&req);
 }
 
