@@ -461,7 +461,7 @@ struct racing {
 static void racing_submit(void *arg)
 {
 	struct racing *s = arg;
-	s->r = weftd_engine_submit(s->e, s->pipe, "x", 1, getuid(), &s->j);
+	s->r = weftd_engine_submit(s->e, s->pipe, "x", 1, getuid(), NULL, &s->j);
 	weft_wg_done(s->wg);
 }
 
