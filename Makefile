@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # weft — the library, the daemon, the tests and the benchmarks. This file holds
 # the settings and the set-up; each folder's rules are in its own fragment:
 # lib/lib.mk, daemon/daemon.mk, tests/tests.mk.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # weftd and weftctl. The daemon sees libweft through <weft/*.h> only (the
 # top-level CFLAGS give -Ilib/include; `make check-layers` enforces it) and its
 # own modules as "folder/module.h".

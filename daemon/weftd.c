@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* weftd — the job daemon: loads the config, listens on the Unix socket and runs the
  * pipelines on libweft's scheduler. See `weftd --help` and daemon/PROTOCOL.md. */
 #include <errno.h>

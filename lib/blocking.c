@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* blocking.c — weft_blocking: run a thread-blocking call on a helper thread
  * while the fiber parks. Threads start on first use, one pool per scheduler.
  * The epoll back end sends file I/O here, with a context (weft__blocking_ctx). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* breaker.c — circuit breaker. One spinlock guards a small state machine;
  * every transition bumps a generation so that late reports from calls
  * admitted in an earlier state are recognised and dropped. */

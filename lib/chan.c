@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* chan.c — channels and select, after Go's runtime/chan.go and select.go.
  *
  * A channel is a lock, a ring buffer (cap elements, inline after the struct)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* clock.c — weft_now and fiber sleeps on the per-proc timer heap. */
 #include "internal.h"
 

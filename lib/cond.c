@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cond.c — condition variables on weft_mutex (Go's sync.Cond).
  *
  * A waiter queues itself on the cond before it releases the mutex, so a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ctx.c — cancellation trees with deadlines and values (Go's context).
  *
  * Each cancellable context has a lock guarding its error, its children and

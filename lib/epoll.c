@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* epoll.c — the epoll back end's core: each proc's epoll set, its eventfd,
  * waiting for readiness and reaping events (see epoll.h).
  */

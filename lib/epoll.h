@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* epoll.h — the readiness-based I/O back end, for where io_uring is forbidden
  * (private to lib/). The scheduler reaches it through ring.c's functions,
  * which hand over to these when sched->epoll; io.c's calls hand over to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* event.c — one-shot events (weft/event.h).
  *
  * One word is both the lock and the state: UNSET (unlocked), LOCKED, SET.

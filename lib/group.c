@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* group.c — error groups (errgroup): members, first error, limit.
  *
  * A weft_wg counts live members; the limit is a weighted semaphore of one

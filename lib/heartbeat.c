@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* heartbeat.c — workers' beats and a monitor that notices missing ones.
  *
  * The beat is the hot path: store the time, then look at one flag (attn).

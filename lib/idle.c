@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* idle.c — procs with nothing to run: they sleep (or nap) in their ring, and
  * whoever makes work for them wakes them.
  */

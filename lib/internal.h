@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* internal.h — the runtime's private core: fibers, procs, parking, waiters,
  * timers. Every other module (channels, sync, contexts, I/O) blocks and
  * wakes fibers only through the few primitives declared here.

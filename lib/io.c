@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* io.c — fiber-blocking I/O over the running proc's io_uring.
  *
  * An operation lives on the waiting fiber's stack. While it is in flight the

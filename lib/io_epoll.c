@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* io_epoll.c — weft/io.h's calls under the epoll back end (io.c hands over
  * to these). Same contracts as on the ring:
  *  - sockets, pipes, character devices, eventfds, signalfds...: a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # libweft: lib/*.c and the switch in assembly, as a static and a shared library.
 # lib/ sees its private headers; nothing outside lib/ and its tests does.
 CFLAGS_lib := -Ilib

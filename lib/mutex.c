@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mutex.c — fiber-aware mutex with Go's fairness (sync.Mutex).
  *
  * One atomic state word and a spinlock-guarded FIFO of parked waiters:

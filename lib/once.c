@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* once.c — run a function exactly once (Go's sync.Once).
  *
  * The done state is read with one acquire load on the fast path. Callers

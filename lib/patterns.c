@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* patterns.c — Go's channel patterns over weft_chan: stage/fan-out, merge,
  * tee, bridge, or, or-done and the worker pool.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pool.c — object pool with per-proc caches (Go's sync.Pool).
  *
  * Each proc owns a small array cache touched only by the fiber running on

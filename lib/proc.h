@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* proc.h — what the scheduler's modules share (private to lib/):
  *   sched.c  making fibers runnable, switching, parking, spawning, the
  *            scheduler loop;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pubsub.c — topic broker. Subscriptions are a list guarded by a fiber
  * rwmutex: publishers share it (and may park in it on BLOCK subscribers),
  * subscribe/cancel take it exclusively. Cancel closes the subscriber's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* rand.h — the library's one pseudo-random generator (private): wyrand (one
  * 64x64->128 multiply per draw; passes BigCrush and PractRand), exported as
  * weft_rand64 (weft/retry.h). Any state (0 included) gives a full-period

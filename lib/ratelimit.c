@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ratelimit.c — token bucket with debt (reservations), as Go's x/time/rate.
  *
  * State is (tokens, last): the tokens held at time last. Refill is computed

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* retry.c — exponential backoff schedule and the retry loop. */
 #include "internal.h"
 #include "rand.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ring.c — each proc's io_uring: set-up and feature probes, submitting the
  * prepared SQEs, reaping completions, the cross-proc wake-up (MSG_RING, or
  * the eventfd the ring keeps a read on) and waiting in the ring.

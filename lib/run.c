@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* run.c — weft_run: the scheduler's set-up, its procs' threads and teardown;
  * introspection (ids, names, stats, features, the fiber dump).
  */

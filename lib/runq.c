@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* runq.c — where runnable fibers wait: each proc's local run queue (Go's
  * runqput / runqget / runqgrab: lock-free for the owner, thieves take half
  * of a backlog with one CAS), the global queue, each proc's inbox of fibers

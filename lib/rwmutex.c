@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* rwmutex.c — readers-writer lock (Go's sync.RWMutex).
  *
  * A spinlock guards the counts and two FIFO queues. Writer preference: a

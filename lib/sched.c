@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* sched.c — the scheduler core (Go's GMP): making fibers runnable, switching,
  * parking, spawning and the scheduler loop.
  *

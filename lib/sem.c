@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* sem.c — weighted semaphore (golang.org/x/sync/semaphore).
  *
  * Waiters queue FIFO with their weight in w->index. A release grants units

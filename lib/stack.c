@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* stack.c — pooled fiber stacks (see stack.h).
  *
  * Slot layout, low to high: [page: guard (PROT_NONE) or slack] [canary 32 B]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* stack.h — pooled fiber stacks carved from large arenas (private).
  *
  * Arenas are reserved with mmap(PROT_NONE... or PROT_READ|WRITE,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* switch.c — weft__ctx: the raw switch plus sanitizer bookkeeping.
  *
  * ASan must know which stack is current (start/finish_switch_fiber around

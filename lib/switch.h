@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* switch.h — the machine context switch (private).
  *
  * A suspended context is its stack pointer: weft__switch pushes the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* switch_aarch64.S — raw context switch for aarch64 (AAPCS64).
  *
  * Frame below a suspended context's sp (176 bytes), low to high:

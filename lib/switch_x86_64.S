@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* switch_x86_64.S — raw context switch for x86-64 (System V ABI).
  *
  * A suspended context is its stack pointer; the frame below it holds, low to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* testing.h — knobs for libweft's own tests, outside the public API and ABI.
  * Only the library and its tests (built with -Ilib) include this; programs
  * have no way to set these, and no environment variable does either.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* timer.c — the monotonic clock and each proc's timer heap. A timer's
  * callback runs on its proc's scheduler stack, from the scheduler loop.
  */

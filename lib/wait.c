@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* wait.c — waiter queues and the common end of every blocking call. */
 #include "internal.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* wg.c — wait groups. */
 #include <string.h>
 

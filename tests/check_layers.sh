@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # check_layers.sh — the architecture rules that a compiler does not check (make check-layers):
 #  1. daemon/ meets libweft at its public headers only: no private header, no weft__ name;
 #  2. no include cycle among daemon/ headers, and none between daemon/'s folders (a folder

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The tests: unit (cmocka, one program per module), integration (the real weftd
 # driven by weftctl and socat), benchmarks, fuzzers, the systemd boot test and
 # the aarch64 cross test. Unit tests see the daemon's headers; test_stack and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* action.h — what one kind of stage action provides: an ops table. Each action
  * (exec.c, builtin.c, plugin.c) keeps its state private behind a void pointer and
  * exports one const table; the actor (actor.c) picks the table by the stage's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* actor.c — one face for the stage actions: the ops table for the stage's
  * action kind, its private state, and what every run does around the action
  * (out fields cleared, a done ctx refused, the output dropped on failure). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* actor.h — what a stage does to one attempt of a job: the common face of
  * the exec, builtin and plugin actions. The pipeline engine prepares one
  * actor per stage and runs attempts on it from its worker fibers; the actor

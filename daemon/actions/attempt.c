@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* attempt.c — see attempt.h. */
 #include "actions/attempt.h"
 

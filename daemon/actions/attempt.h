@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* attempt.h — one attempt of a job at a stage, as every action sees it: the
  * input, the output it hands back, the heartbeat hook, the log tail and the
  * failure text; and the helpers the actions share to fill them in, so that

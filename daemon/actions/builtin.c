@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* builtin.c — the in-process stage actions: noop, echo, upper, sha256, sleep,
  * fail. Params are parsed once when the actor is made; a run only reads them,
  * so one actor serves many worker fibers at once. Long CPU work (upper and

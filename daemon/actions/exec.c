@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* exec.c — the exec action: one child process per attempt.
  *
  * The payload goes to the child's stdin from a writer fiber, stdout and stderr

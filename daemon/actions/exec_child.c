@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* exec_child.c — see exec_child.h. */
 #include "actions/exec_child.h"
 

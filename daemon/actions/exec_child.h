@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* exec_child.h — an exec child's end: waiting for it while the attempt beats,
  * stopping it (SIGTERM to its group, a grace period, SIGKILL) and reaping it.
  * The child is awaited with WNOWAIT and reaped only at the very end, so its pid

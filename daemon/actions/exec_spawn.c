@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* exec_spawn.c — see exec_spawn.h.
  *
  * posix_spawn is clone(CLONE_VM|CLONE_VFORK) in glibc: safe in a multi-threaded

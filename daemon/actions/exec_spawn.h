@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* exec_spawn.h — starting an exec child: the program found once per stage, pipes
  * for its stdio, and posix_spawn into a process group of its own with a clean
  * signal state. Private to the exec action (exec.c). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* keeper.c — see keeper.h. */
 #include "actions/keeper.h"
 

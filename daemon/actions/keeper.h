@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* keeper — exec children do not outlive a weftd that was killed.
  *
  * A daemon stopped by a signal it can catch kills its children itself (stage timeout,

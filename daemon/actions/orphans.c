@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* orphans.c — see orphans.h. */
 #include "actions/orphans.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* orphans — what an exec job leaves behind once its attempt ended.
  *
  * An attempt's end (its leader exited, or was stopped) SIGKILLs the job's process group

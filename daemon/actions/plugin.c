@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* plugin.c — the plugin action: a stage function from a shared object (the
  * ABI is weftd_plugin.h), called in the worker's fiber once per attempt. */
 #include <dlfcn.h>

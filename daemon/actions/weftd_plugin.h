@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* weftd_plugin.h — the ABI between weftd and stage plugins (version 1).
  *
  * A plugin is a shared object that exports

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The config's public entry points: read the file, load exactly one YAML document into
  * libyaml's node tree, walk its root (daemon: in daemon_section.c, pipelines: in
  * pipelines.c) and hand the caller a config that owns its memory (walk.c's arena).

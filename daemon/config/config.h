@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* weftd configuration: the YAML file (conf/weftd.yaml) parsed into plain structs.
  *
  * Runtime-independent (libyaml only); no global state. A loaded config is immutable and

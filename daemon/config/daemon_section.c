@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The daemon: section: the socket, scheduler threads, limits, access control (users and
  * groups resolved at load), heartbeats, durability, retention, logging and the
  * HTTP listener (http.c). */

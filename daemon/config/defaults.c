@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Every default of the config; config.h states them per field, test_config checks them. */
 #include "config/defaults.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Every default of the config in one place (config.h documents them per field), private
  * to daemon/config/. */
 #ifndef WEFTD_CONFIG_DEFAULTS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Comparing pipelines for reload: a pipeline equal to its old self keeps running
  * untouched. Every setting that changes how a stage runs takes part; file positions
  * do not. */

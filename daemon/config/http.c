@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The daemon.http section (config.h: struct weftd_http_config): where the monitoring
  * listener binds, checked at load so that a typo fails --check-config, not the start. */
 #include <arpa/inet.h>

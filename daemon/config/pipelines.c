@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The pipelines: section: named pipelines in file order, each a list of stages; a stage
  * is a worker pool with one action (exec, builtin or plugin) and its policies
  * (policies.c). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A stage's policies: retry (attempts and exponential backoff with jitter, the exit codes
  * that fail at once) and
  * rate_limit (a token bucket: rate and burst). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Scalar values of the config: strings, names, integers, durations, sizes, enums and
  * booleans, each with its range check and the error message that quotes the value.
  * The unit grammar itself (durations, sizes, rates) is units.c's. */

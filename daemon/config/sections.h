@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The parsers of the config's sections, private to daemon/config/: each is a cfg_field
  * F_FN (see walk.h) that walks one mapping into the config being built. They return 0 or
  * a negative errno with the error recorded in the parse context. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Durations, sizes and rates. Hand-written scanners rather than strtod so that rounding,
  * locale and overflow are exactly defined (configs must parse the same everywhere). */
 #include "config/units.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* weftd units: durations, byte sizes and rates as written in the config and protocol.
  * Pure functions, no allocation, no global state. */
 #ifndef WEFTD_UNITS_H

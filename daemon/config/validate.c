@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The rules between keys. Each runs once the mapping it checks was walked, so the value
  * it reports on is parsed already and the error still names the key and its position. */
 #include "config/validate.h"

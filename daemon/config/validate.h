@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The config's rules between keys, private to daemon/config/: required keys, one key
  * bounded by another, unique names. A rule on one value alone (a range, an enum) is in
  * that key's cfg_field instead. Each check runs after the mapping it names was walked

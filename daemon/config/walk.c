@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The YAML walker: the config's allocation arena, errors with FILE:LINE:COLUMN and the
  * key path, node access (aliases refused) and table-driven mappings. The loader reads the
  * whole file into libyaml's node tree first (config.c), so every error can point at its

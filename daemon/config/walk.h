@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The config loader's YAML walker, private to daemon/config/: the parse state, the
  * allocation arena a config owns, errors that name FILE:LINE:COLUMN and the key path,
  * table-driven mappings and the scalar value parsers (scalars.c).

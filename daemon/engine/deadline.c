@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* deadline.c — per-job deadlines (submit's "deadline"): a job not finished by its
  * deadline ends expired wherever it is (see engine_impl.h). */
 #include <errno.h>

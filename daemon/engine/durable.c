@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* durable.c — the engine's side of the journal (jobs/journal.h): what it records of a job
  * and when, and the replay at start-up. Every hook is a no-op without a journal
  * (durability: none). See engine_impl.h for each hook's contract. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* engine.c — the engine's life: new, start, stop, free, hooks (see engine.h). */
 #include <errno.h>
 #include <inttypes.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* engine.h — pipelines at run time.
  *
  * Each stage of a pipeline is a worker pool: `workers` fibers taking jobs from the stage's

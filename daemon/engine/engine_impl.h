@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* engine_impl.h — the engine's shared state, private to daemon/engine/ (see engine.h).
  *
  * deadline.c: per-job deadlines;

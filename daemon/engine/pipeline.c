@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pipeline.c — a pipeline's lifetime, the pipeline set, the reload diff (see engine.h, engine_impl.h). */
 #include <errno.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* queue.c — a stage's bounded priority queue of jobs (queue.h). */
 #include <errno.h>
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* queue.h — a stage's queue of jobs: bounded, higher priority first, FIFO within one
  * priority, with a pause.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* schedule.c — a pipeline's scheduled jobs and their timer (schedule.h). */
 #include <errno.h>
 #include <stdatomic.h>

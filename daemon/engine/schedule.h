@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* schedule.h — a pipeline's scheduled jobs (delay, run_at) and its retrying ones (a failed
  * attempt's backoff, holding no worker; their stage recorded in the job, to which they go
  * back when due, keeping their attempt count): a min-heap of due times and one timer

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* stats.c — the counters read out as plain figures: histograms' quantiles, the per-proc
  * copies added up (see engine.h, engine_impl.h). Rendering them is the server's. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* submit.c — submit, enqueue, and the operator's moves on jobs: retry and purge of dead
  * letters (see engine.h, engine_impl.h). */
 #include <errno.h>

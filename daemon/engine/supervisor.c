@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* supervisor.c — heartbeat slots, the supervisor fiber and the watchdog probes (see
  * supervisor.h). */
 #include <stdatomic.h>

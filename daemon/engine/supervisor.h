@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* supervisor — worker heartbeats and the systemd watchdog.
  *
  * Heartbeats: each worker fiber registers a slot (weftd_hb_register) and wraps every attempt

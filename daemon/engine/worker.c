@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* worker.c — workers, attempts and retries (see engine.h, engine_impl.h). */
 #include <errno.h>
 #include <inttypes.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* job.c — one job: its life, its state machine and waiting on it (job.h). */
 #include <errno.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* job.h — one job and its state machine.
  *
  * A job is one submitted payload travelling through a pipeline. Its layout is private

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* job_impl.h — the job's layout and the ends of its state machine, private to daemon/jobs/
  * (job.c owns the job, jobs.c the table's links in it). Nothing outside jobs/ includes
  * this (but test_jobs, white-box): other modules use job.h. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* jobs.c — the job table: id index, retention, ending jobs (jobs.h). */
 #include <errno.h>
 #include <stdlib.h>

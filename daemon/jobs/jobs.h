@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* jobs.h — the job table: jobs by id, and the retention of finished ones.
  *
  * The table indexes jobs by id (util/idmap.h), keeps finished jobs for the retention

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* journal.c — the journal's file: the live set, open and replay (see journal.h); the
  * writer fiber and group commit are in journal_writer.c. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* journal — durability of accepted jobs (daemon.durability, daemon.state_dir).
  *
  * An append-only file <state_dir>/journal of jrec.h frames: ACCEPT2 when a job is accepted

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* journal_impl.h — the journal's insides, shared by journal.c (the file: live set, open,
  * replay) and journal_writer.c (the writer fiber: group commit, compaction). Private to
  * daemon/jobs/. */

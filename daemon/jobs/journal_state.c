@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* journal_state.c — what the journal keeps of each job between records (see journal.h):
  * the records after ACCEPT (STAGE, END, REDRIVE, PURGE, FINISH) applied to the kept jobs,
  * the retention of ended ones, and the pause file. The replay at open and recording at

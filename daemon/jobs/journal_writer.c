@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* journal_writer.c — the journal's writer fiber: group commit of ACCEPTs, FINISH
  * records, compaction (see journal.h). All its file I/O goes through libweft. */
 #include <errno.h>

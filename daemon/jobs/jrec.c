@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* jrec.c — journal record framing and codec (see jrec.h). */
 #include <errno.h>
 #include <stdbool.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* jrec — the journal's on-disk record format: framing, CRC32 and codec.
  *
  * Pure functions (no runtime, no I/O, no allocation) so the replay parser can be

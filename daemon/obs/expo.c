@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* expo.c — the Prometheus text exposition format (see expo.h). */
 #include <math.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* expo.h — the Prometheus text exposition format (version 0.0.4), written into a
  * weftd_buf: one "# HELP" and "# TYPE" line per family, then its samples
  * `name{label="value",...} value`. Pure: no I/O, no state; the caller keeps each family's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* http.c — the monitoring listener on libmicrohttpd, driven from a fiber (see http.h). */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* http.h — the monitoring HTTP listener (daemon.http in the config; off by default).
  *
  *   GET /metrics   the Prometheus exposition (metrics.h), text/plain; version=0.0.4

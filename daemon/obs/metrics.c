@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* metrics.c — the daemon's figures as Prometheus families (see metrics.h). */
 #include <errno.h>
 #include <stddef.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* metrics.h — everything weftd counts, as Prometheus text (expo.h): what GET /metrics
  * (http.h) and the `metrics` op (PROTOCOL.md) answer, the same bytes both ways.
  *

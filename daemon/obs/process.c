@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* process.c — the process_* families, named as Prometheus' own process collector names
  * them (client_golang, client_python), from /proc/self. These are small procfs reads that
  * never wait on a disk: done in place on the scrape's fiber. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* example.c — an example weftd plugin (build: make → build/plugins/example.so).
  *
  *   stages:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Output buffers: the only allocation is growth, doubling from 256 bytes. */
 #include "proto/buf.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* An output buffer for response lines: caller storage (fixed) or a growing heap block.
  * Errors are sticky: writers do nothing after one, and whoever finishes the line
  * (weftd_resp_end) reports it. A fixed buffer that overflows gives -ENOBUFS (nothing

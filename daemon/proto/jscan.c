@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The scanner: a byte loop per string, a digit loop per number, and for objects and
  * arrays an explicit stack instead of recursion. */
 #include "proto/jscan.h"

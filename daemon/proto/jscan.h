@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A JSON scanner for one request line: validates as it goes (RFC 8259 as jansson reads it:
  * UTF-8, escapes and surrogate pairs, int64 integers, finite reals, no duplicate keys in
  * any object) and records where each value lies, without building a tree. Iterative, with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The JSON writer. A separator is decided from the last byte written, so callers never
  * track "first member" state. */
 #include "proto/json.h"

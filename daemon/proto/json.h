@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* JSON writing into a struct weftd_buf: members and array elements appended in order,
  * the commas placed for the caller. No tree: a response is a few memcpy. */
 #ifndef WEFTD_PROTO_JSON_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Response lines and the job object. */
 #include "proto/reply.h"
 

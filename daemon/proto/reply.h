@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* One response line (PROTOCOL.md): {"id":..,"ok":true,...}\n or the error line, and the
  * job object that several replies carry. Framing is one JSON object per line: everything
  * written between weftd_resp_begin and weftd_resp_end stays on that line. */

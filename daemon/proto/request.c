@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Request parsing. One parser: the scanner (jscan.c) validates the whole line in one pass
  * and records the members this table names; then every field the request's op reads is
  * taken from its recorded value, in table order, so the first bad field is the one

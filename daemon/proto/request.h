@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Parsing one request line (PROTOCOL.md) into a struct weftd_request whose strings point
  * into the line or into the request's own arena: the usual request is parsed without one
  * malloc. Runtime independent, no global state, never blocks, never aborts on input. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* UTF-8 and base64 (RFC 3629, RFC 4648 section 4), strict on input. */
 #include "proto/text.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Byte-level text helpers of the protocol: UTF-8 validation and base64, for payloads that
  * travel as JSON strings. Pure functions: no state, no allocation. */
 #ifndef WEFTD_PROTO_TEXT_H

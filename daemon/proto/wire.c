@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The protocol's names: one table per enum, looked up both ways. */
 #include "proto/wire.h"
 

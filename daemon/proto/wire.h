@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* weftd wire protocol vocabulary (PROTOCOL.md): the ops a request names, the error codes
  * a reply carries, the job states it reports, their names on the wire, and the limits
  * every request is held to. Tables only: no state, no allocation. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* conn.c — a connection: its reader, its writer (see server_impl.h). */
 #include <errno.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* errors.c — the protocol's answer to a negative errno: the one place where an errno of the
  * engine, the job table, the op handlers or the server itself becomes an error code of
  * PROTOCOL.md (a request the parser refused carries its code already: proto.h). */

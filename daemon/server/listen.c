@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* listen.c — the listening socket, accepting, the server object (see server.h). */
 #include <errno.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ops.c — the op table and its handlers (see server_impl.h). */
 #include <errno.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* peer.c — who is on the other end of a connection: its credentials, its full group list,
  * and what they allow (see server_impl.h). */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* render.c — figures as protocol JSON (see render.h). */
 #include <errno.h>
 #include <string.h>

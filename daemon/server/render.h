@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* render.h — the engine's and the runtime's figures as protocol JSON (PROTOCOL.md: the
  * stats and pipelines ops), written with proto's writer. The job objects are the job
  * module's (weftd_job_json). */

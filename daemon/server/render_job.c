@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* render_job.c — a job's JSON (render_job.h). */
 #include <errno.h>
 #include <stdlib.h>

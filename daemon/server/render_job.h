@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* render_job.h — jobs as the protocol shows them (the job object of PROTOCOL.md), written
  * from the job module's snapshots. The only place a job becomes JSON. */
 #ifndef WEFTD_RENDER_JOB_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* server.h — the Unix socket front end: listen, accept, one fiber per connection, NDJSON
  * requests (proto.h) dispatched to the engine and the job table.
  *

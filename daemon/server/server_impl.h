@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* server_impl.h — the server's shared state, private to daemon/server/ (see server.h).
  *
  * listen.c: the listening socket, accepting, the server object; conn.c: a connection, its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* steer.c — the operator's controls (PROTOCOL.md): pause and resume a pipeline, re-drive
  * and purge dead letters. The engine does the work (engine.h); this file only picks the
  * jobs a peer may touch and answers. */

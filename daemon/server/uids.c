@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* uids.c — each peer uid's share of max_connections (see server_impl.h).
  *
  * A flat array of (uid, count) with one slot per connection allowed: a scan per accept

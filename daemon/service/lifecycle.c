@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lifecycle.c — signals, drain, systemd notifications (see lifecycle.h). */
 #include <errno.h>
 #include <signal.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lifecycle — what weftd does about signals, drains and systemd while it runs.
  *
  * weftd_lifecycle_run() is the daemon's main fiber once the engine and the server exist:

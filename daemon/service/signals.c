@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* signals.c — signalfd read from a fiber (see signals.h). */
 #include <errno.h>
 #include <poll.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* signals — weftd's signals, read through io_uring from a signalfd.
  *
  * No handler runs asynchronously: SIGTERM, SIGINT, SIGHUP and SIGUSR1 are blocked in every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* idmap.c — the daemon's id index, see idmap.h. */
 #include <errno.h>
 #include <stdbool.h>

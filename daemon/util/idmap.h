@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* idmap.h — a hash map from string ids to intrusive nodes: the daemon's one id index
  * (the job table's ids, the journal's live set).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* log.h — weftd's log lines on stderr.
  *
  * journald-friendly: under systemd (JOURNAL_STREAM set) or when stderr is not a terminal,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* notify.c — sd_notify wrappers (see notify.h). */
 #include <stdarg.h>
 #include <stdio.h>

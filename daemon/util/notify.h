@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* notify — the sd_notify(3) side of the service manager protocol (libsystemd).
  *
  * Thin wrappers that format the messages weftd sends; each is a no-op returning 0 when

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* spin.h — the daemon's spinlock, for critical sections of a few loads and
  * stores (a job's fields, a table's links, a connection's output queue).
  *

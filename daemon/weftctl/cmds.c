@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The commands that send one request and print its answer. */
 #include <stdlib.h>
 #include <string.h>

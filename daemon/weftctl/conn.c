@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The connection to weftd: one Unix stream socket, request lines out, response lines in
  * (PROTOCOL.md). Responses may come out of order; callers match them by id. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* weftctl — the command-line client of weftd: one request per command over the daemon's
  * Unix socket (newline-delimited JSON, daemon/PROTOCOL.md). A plain blocking program:
  * sockets, poll and jansson. This header is what its files share:

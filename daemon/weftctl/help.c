@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The commands' table and texts: the overview (weftctl --help), each command's help
  * (weftctl help CMD, weftctl CMD --help) and one-line usage errors. weftctl(1) says the
  * same in more words; test_weftctl_cli.sh checks they name the same commands. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* weftctl's main: the command line (options anywhere, as git and systemctl take them),
  * then the command. */
 #include <getopt.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* monitor.c — `metrics` (the daemon's Prometheus text, as GET /metrics serves it) and
  * `top` (a live view of the stats op, redrawn every second until `q`). */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Printing what the daemon answers: jobs, outputs (raw bytes, NULs included), human
  * units, and --json lines made safe for tools that stop at a NUL. */
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* stats and pipelines as tables: every column has a value in every row, latencies in
  * human units, column widths from the widest cell. */
 #include <stdlib.h>

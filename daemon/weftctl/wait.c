@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* submit and wait: the commands that wait for jobs, with a progress line on stderr while
  * they do when stderr is a terminal (cleared before any result is printed). */
 #include <errno.h>

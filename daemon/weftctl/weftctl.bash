@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # bash completion for weftctl(1), installed by `make install` into
 # $(PREFIX)/share/bash-completion/completions/weftctl. Completes the commands, each
 # command's options, --state values, and pipeline names and job ids asked from the

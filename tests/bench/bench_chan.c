@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_chan.c — channel and select figures, named after the Go peer programs
  * (DESIGN.md "Benchmarks"). Prints one "name value unit" line per figure.
  * Each figure is the best of a few runs (the machine is shared). */

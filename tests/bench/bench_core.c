@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_core.c — runtime core figures, one "name value unit" line each:
  * switch_ns (one proc), spawn_join_ns (two procs; _p1: one) (these three: the median
  * of 5 runs), idle_fiber_bytes,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # bench_daemon.sh — end-to-end daemon figures (run by `make bench`):
 #   jobs_per_s_noop  submit over the socket -> one noop builtin stage -> result available
 #                    (BENCH_CONNS connections, each with BENCH_WINDOW submits in flight;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # bench_durable.sh — durable submits (run by `make bench`):
 #   jobs_per_s_durable      durability: batch, one connection with 100 submits in flight
 #                           (group commit across the pipelined lines of one connection)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_retry.c — good jobs through a stage while 10,000 jobs fail there with backoff
  * (engine, no socket):
  *   retry_storm_jobs_per_s   good jobs per second through a 4-worker stage that holds

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_sched.c — one million scheduled jobs through the engine (no socket):
  *   scheduled_1m_ms          accepting 1,000,000 jobs all due at one moment (submit with
  *                            run_at: into the table and the pipeline's schedule) plus

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # bench_scrape.sh — what a Prometheus scrape costs the jobs (run by `make bench`):
 #   scrape_overhead_pct  noop throughput lost to a 1 Hz GET /metrics: interleaved runs with
 #                        and without the scraper (BENCH_SCRAPE_RUNS pairs, alternating

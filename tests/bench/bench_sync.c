@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_sync.c — mutex_contended_ns (8 fibers, 4,000,000 increments in
  * total, 2 procs), rwmutex_read_ns (the same with read locks),
  * sem_contended_ns (8 fibers, 1,000,000 acquire/release of one unit of a

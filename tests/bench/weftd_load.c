@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* weftd_load — load driver for bench_daemon.sh (plain threads, blocking sockets).
  *
  *   weftd_load SOCKET PIPELINE CONNS WINDOW TOTAL [RATE]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the config parser on arbitrary bytes. Must never crash, leak or hang;
  * a success must yield a self-consistent config. */
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the journal replay parser (jrec.c) on arbitrary bytes, every record
  * type (ACCEPT, FINISH, ACCEPT2, STAGE, END, REDRIVE, PURGE). Must never crash, over-read
  * or hang; every record it accepts must re-encode to the same bytes. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: one request line through the parser, then the error or an echo
  * response through the writer. Invariants: the parser reads every line as the reference
  * does (jansson, tests/unit/proto_ref.h: same result, id, error code, fields); every

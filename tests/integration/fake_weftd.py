@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """A stand-in for weftd, for weftctl's client-side tests only: run per connection by
 `socat UNIX-LISTEN:SOCK,fork EXEC:...`. Appends every request line to $FAKE_DIR/requests
 and answers it with $FAKE_DIR/<op>.json (one JSON object: the answer without "id"), or

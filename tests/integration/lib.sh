@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # lib.sh — shared by the integration tests: start the real weftd on a temporary socket with
 # a test config, drive it, stop it on exit. Source it, then call start_weftd CONFIG_TEXT.
 #

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Who may do what (PROTOCOL.md, "Access"): jobs belong to the uid that submitted them, and
 # stay so across a restart; another user sees none of them (unknown_job) and may neither
 # drain nor reload (forbidden); an admin (admin_groups, as a supplementary group) sees and

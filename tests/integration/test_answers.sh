@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Bounded answers (issue 11 item 7): repeated ids in one wait are answered once; binary
 # output goes as base64 (not 6-byte \u0000 escapes); list leaves outputs out unless asked;
 # an answer over daemon.max_response_bytes is refused with too_large; the daemon's peak

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # weftd on libweft's epoll back end: chosen by itself where a seccomp filter denies
 # io_uring (as Docker's default profile does), saying why in one warning; forced with
 # WEFT_BACKEND=epoll. Either way exec jobs run (pipes, child reaping) and `stats` and the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Backpressure: a full first queue answers busy (exit 4); the daemon keeps serving.
 . "$(dirname "$0")/lib.sh"
 start_weftd '

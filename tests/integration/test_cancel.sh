@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Cancel (queued and running), attempt timeouts, and exec children killed on timeout.
 . "$(dirname "$0")/lib.sh"
 start_weftd '

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # weftd --check-config runs what start and reload run, not only the file's syntax: each
 # stage's action is prepared (builtin params parsed, the exec program found in PATH, the
 # plugin opened and its symbol found). Each broken case below is refused with a non-zero

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Issue 17: per-job deadlines. submit "deadline" (a duration, RFC 3339 or Unix seconds):
 # a running exec job is ended expired at its deadline and its child is gone (SIGTERM,
 # then SIGKILL); a scheduled one expires before its due time; expired is listed and

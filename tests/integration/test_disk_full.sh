@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # A full disk does not stick (issue 11, item 4): with state_dir on a small tmpfs, fill it:
 # submits are refused with `unavailable` (weftctl exit 4, retry later), not `internal`; free
 # the space: the journal recovers by itself (no restart), submits are accepted again and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Every example of the man pages (man/*.scd) and every shell example of README.md runs:
 # "$ " command lines in order, in one shell, against a weftd on conf/weftd.yaml started
 # in a scratch directory (so ./run/weftd.sock, the documented default, is its socket);

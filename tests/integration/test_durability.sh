@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Durability (daemon.durability fsync and batch): jobs accepted and not finished survive a
 # kill -9: after a restart on the same state_dir they run again under their ids and complete;
 # jobs that had finished are not run again.

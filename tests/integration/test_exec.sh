@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # exec stages: a multi-stage coreutils flow, failures with stderr kept, timeouts kill the child,
 # and no child outlives a weftd killed with SIGKILL (its keeper kills them).
 . "$(dirname "$0")/lib.sh"

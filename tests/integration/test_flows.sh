@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Multi-stage flows give the right outputs (builtins, exec), and weftctl's commands work.
 . "$(dirname "$0")/lib.sh"
 start_weftd '

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Heartbeats: an attempt that stops beating (builtin sleep with beat: false) is cancelled by
 # the supervisor after the stage's heartbeat_timeout and retried per the stage's retry
 # policy, then dead-lettered; counted as heartbeat_timeouts. A beating long job is not, nor

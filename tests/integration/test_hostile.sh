@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Hostile clients (issue 11): a huge wait timeout does not overflow into a short one;
 # a client that half-closes still gets its answers; connections opened during a drain are
 # served; answers are bounded (list without outputs, repeated ids once, a size limit,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # make install into a DESTDIR, as a packager runs it, and make uninstall: every part is
 # there (library, headers, weft.pc, weftd, weftctl, the plugin ABI header and example,
 # the man pages, the bash completion, the units); the example plugin builds from its

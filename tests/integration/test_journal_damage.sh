@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Journal damage costs only itself (issue 11, item 3): a journal of 40 accepted jobs (written
 # here from jrec.h's format) with one byte flipped in record 20 resumes the other 39 and
 # keeps the damaged bytes in state_dir/journal.bad.<ns>; a damaged header loses nothing

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # What an exec job leaves behind (actions/orphans.h): a background process left in the
 # job's process group is killed when the attempt ends (kill_group_on_exit, default true);
 # one that escaped with setsid is adopted by weftd (a child subreaper), killed and reaped,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Lifecycle: SIGTERM drains in-flight jobs then exits 0 (a waiting client gets its answer); a second SIGTERM skips the wait;
 # the drain op refuses submits with `draining`; SIGUSR1 dumps fibers and counters to the log;
 # READY/STOPPING/STATUS reach NOTIFY_SOCKET.

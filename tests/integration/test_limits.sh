@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Connection limits (issue 11 item 8): a request line not completed within request_timeout
 # (slowloris) and a connection idle for idle_timeout are closed, one with a wait pending is
 # not; one uid gets max_connections_per_uid connections, the next is refused `busy`.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Malformed input gets structured errors; the connection (where it can) and the daemon stay up.
 . "$(dirname "$0")/lib.sh"
 start_weftd '

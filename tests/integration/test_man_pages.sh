@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The man pages say what the code does: every config key of daemon/config/config.h (the
 # config structs) and of the parser's key tables is in weftd.yaml(5); every weftctl command
 # and option (from weftctl --help and weftctl help CMD) is in weftctl(1); every weftd

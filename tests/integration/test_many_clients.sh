@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # 1,000 concurrent clients each submit and wait: every answer is correct.
 . "$(dirname "$0")/lib.sh"
 ulimit -n 4096 2>/dev/null || true # the 1000 sockets below fail clearly if it is lower

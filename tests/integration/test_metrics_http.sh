@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The monitoring listener (daemon.http) as its users meet it: a real Prometheus scrapes a
 # test weftd and a PromQL query through its HTTP API counts exactly the jobs that ran;
 # `promtool check metrics` accepts the exposition, served over HTTP and by `weftctl

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Deeply nested JSON (issue: one line nested ~1,800 deep overflowed the connection fiber's
 # stack inside a recursive parser, killing the daemon): the line is refused with bad_json
 # naming the nesting, at any depth past the limit, and the daemon and the connection stay up.

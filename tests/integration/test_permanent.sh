@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Issue 17: a failure no retry can mend dead-letters at once. An exec stage with
 # retry.permanent_exit_codes: [2, 64] fails a job exiting 2 or 64 after one attempt (a
 # 10 s backoff would follow otherwise) while another exit code is retried; a plugin

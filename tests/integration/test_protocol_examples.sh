@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The socat examples of PROTOCOL.md run against the default config and get answers with
 # their ids (job ids in the document are placeholders: unknown_job is a fine answer).
 . "$(dirname "$0")/lib.sh"

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Every C example in README.md compiles against libweft and prints what its
 # last comment promises (a "/* N */" comment on its printf line).
 . "$(dirname "$0")/lib.sh"

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Reload (SIGHUP and `weftctl reload`): a valid changed file applies (a new pipeline takes
 # jobs, a changed stage's output changes, an unchanged pipeline keeps its counters, a job in
 # flight on a changed pipeline finishes under the old settings); an invalid file is rejected

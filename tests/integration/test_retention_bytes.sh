@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Retention by bytes (issue 11, item 6): finished jobs' outputs are kept within
 # retention.bytes (oldest evicted first), so a few large outputs do not hold the memory of
 # all of them (24 outputs of 32 MiB held 794 MB with only a count limit); and a stage's

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Failures retry with growing delays, then dead-letter with the last error; fail-then-succeed.
 . "$(dirname "$0")/lib.sh"
 start_weftd '

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Issue 17: retries off the worker. A stage with one worker and a 3 s backoff: a failing
 # job waits for its retry in the schedule (retrying, its due time listed and counted) and
 # a good job submitted 0.2 s later finishes in well under 100 ms; the retrying job keeps

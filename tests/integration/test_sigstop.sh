@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # A daemon stopped (SIGSTOP) for longer than the heartbeat timeout and continued (SIGCONT)
 # does not blame its workers: the supervisor sees that it was not running itself, gives
 # every attempt a fresh heartbeat period, and healthy exec jobs finish on their first try.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The socket file (issue 11 item 5): a daemon removes at exit only the socket file it bound,
 # never one a newer daemon bound at the same path; the file's mode is socket_mode whatever
 # the umask (set at bind, not by a chmod on the path).

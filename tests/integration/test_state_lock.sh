@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # One state_dir, one daemon (issue 11, item 2): a second weftd on the same state_dir (its own
 # socket) exits at start naming the directory and the holder's pid; the first keeps serving
 # and its journal stays its own. The lock dies with its holder: after a kill -9 a new daemon

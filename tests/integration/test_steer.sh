@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Issue 12, the operator's controls through the protocol: unknown fields refused, delayed
 # and scheduled jobs, priorities on a paused then resumed pipeline, idempotency keys,
 # pause/resume, undrain, re-driving and purging dead letters, the payload in status.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Issue 12 across restarts (durability: batch): a delayed job is not run early and runs on
 # time after a restart in between; a dead letter is re-driven after a restart (its error,
 # attempts and input survive it); pause survives a reload and a restart.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # weftctl as a user types it, checked against a stand-in daemon (fake_weftd.py behind
 # socat) that records each request line and answers canned replies: options anywhere on
 # the line, help and usage errors, the request JSON of every command (issue 12's ops

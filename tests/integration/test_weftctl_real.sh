@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # weftctl against the real weftd: binary outputs (a NUL byte used to make list, status and
 # wait exit 3), submit --wait's id first and its failure report, options after the
 # arguments, stats in human units.

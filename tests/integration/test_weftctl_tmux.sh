@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # weftctl as a person sees it: `weftctl submit --wait` on a 3 s job in a tmux terminal,
 # the screen read with capture-pane while it runs and after: the job id shows at once,
 # a progress line (elapsed time, state, stage, attempt) shows and moves while the job runs,

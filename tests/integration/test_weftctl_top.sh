@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # `weftctl top` as a person sees it, in a tmux terminal read with capture-pane: a table of
 # every pipeline and stage with its queue, running attempts, latencies and failures, redrawn
 # every second with each proc's utilisation (the clock moves, the done rate shows the jobs flowing, a queue that fills

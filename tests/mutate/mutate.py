@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """make mutate: a small mutation-testing driver (issue 18, item 7).
 
 Plants one semantic bug at a time in a core module, rebuilds, runs that module's unit

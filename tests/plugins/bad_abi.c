@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bad_abi.c — a plugin built for another ABI version: weftd must refuse it. */
 #include "weftd_plugin.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* no_abi.c — a shared object with a stage function but no weftd_plugin_abi:
  * not a weftd plugin, weftd must refuse it. */
 #include "weftd_plugin.h"

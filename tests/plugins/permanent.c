@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* permanent.c — a test plugin whose stage fails permanently for the payload "bad"
  * (-WEFTD_PLUGIN_EPERMANENT: no retry), fails to be retried for "fail" (-EIO), and passes
  * anything else on unchanged (tests/integration/test_permanent.sh, bench_retry.c). */

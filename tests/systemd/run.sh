@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # weftd against a real systemd (252, Debian bookworm) booted in systemd-nspawn.
 #
 #   make test-systemd          (= make all && bash tests/systemd/run.sh; needs root)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* noiouring — run a command where io_uring is forbidden, as Docker's default
  * seccomp profile does: io_uring_setup, io_uring_enter and io_uring_register
  * fail with EPERM for the command and everything it starts (the filter is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* daemon_testutil.h — shared by the daemon's unit tests: a config from YAML text (a
  * parse error fails the test with its message), and the wall clock in Unix ms (for due
  * times, run_at, deadlines). Include after cmocka.h. */

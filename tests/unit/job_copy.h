@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* job_copy.h — tests read a job through weftd_job_read() into a plain copy. */
 #ifndef TEST_JOB_COPY_H
 #define TEST_JOB_COPY_H

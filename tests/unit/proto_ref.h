@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* proto_ref.h — for tests and the fuzzer: a reference reading of a request line with
  * jansson (the daemon's parser before it had one of its own, kept here as an oracle), and
  * proto_check(), which holds weftd_request_parse() to it. The one intended difference:

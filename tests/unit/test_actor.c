@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_actor.c — stage actors: every builtin, exec (pipes, exit status,
  * timeouts, cancel, kill escalation, no leaked fd or zombie) and plugins
  * (load, ABI check, missing symbol). Attempts run inside weft_run with 1 and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_backend.c — the I/O back ends: choosing one (weft_opts.backend,
  * WEFT_BACKEND, the fallback), and the contracts the epoll back end must keep
  * like the ring does: waits on O_NONBLOCK fds, MSG_DONTWAIT, two waiters on

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_breaker.c — circuit breaker transitions (closed → open → half-open →
  * closed/open), probe limits, stale reports, the failure classifier and a
  * shared breaker hammered from fibers on all procs. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_chan.c — channels and select: the Go spec's semantics (as errors),
  * select's choice, default, timeout and fairness, the Go guides' pipeline and
  * fan-in examples, cross-proc ping-pong, cancellation, and a stress run of

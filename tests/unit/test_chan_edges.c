@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_chan_edges.c — channel behaviour that mutation testing (make mutate) found
  * unchecked: the capacity limit at its edge, try_send's argument check, the last
  * unref freeing the channel, and a two-proc stress in which every operation's

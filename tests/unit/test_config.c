@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Config loader: valid files, every kind of error with its exact message, defaults,
  * unit parsing edge cases and pipeline_equal. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_ctx.c — contexts: cancel trees, deadlines, values, reference counts
  * (the ASan build's leak check covers them), and cancellation reaching many
  * parked fibers on every proc. Run with 1 and 2 procs (table at the bottom). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_engine.c — the engine's lifecycle hooks: reload swaps the pipeline set (unchanged
  * pipelines kept, changed ones rebuilt while their in-flight jobs finish under the old
  * settings, removed ones gone for new jobs, added ones running), a reload that cannot be

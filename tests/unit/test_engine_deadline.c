@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_engine_deadline.c — issue 17: per-job deadlines. A job not finished by its deadline
  * ends expired wherever it is: queued (a paused pipeline), scheduled, retrying, running
  * (the attempt is cancelled: a sleep ends at once); it leaves its schedule; it is counted;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_engine_retry.c — issue 17: retries off the worker. A failed attempt with attempts
  * left parks the job in its pipeline's schedule (retrying, its due time shown, counted)
  * and the stage's only worker takes the next job at once; the job comes back to its stage

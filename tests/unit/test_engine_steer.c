@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_engine_steer.c — the engine's side of issue 12: scheduled jobs (held, counted, not
  * run early, run when due; an earlier one wakes the timer; cancel ends one at once and
  * frees its place; a full schedule answers busy); priorities through a paused then

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_event.c — one-shot events (weft/event.h). Scheduling tests run with
  * 1 and 2 procs (table at the bottom). */
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_group.c — errgroup: first error, cancellation of the rest, limit. */
 #include <stdarg.h>
 #include <stddef.h>

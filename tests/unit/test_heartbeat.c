@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_heartbeat.c — the monitor flags a worker that stops beating within
  * its timeout, never one that beats or is paused, reports recovery, wakes on
  * registration, drives callbacks, and exposes last beats to a supervisor. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The daemon's id map: insert, find, duplicates, remove, growth, keys that are not hex. */
 #include <errno.h>
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_io.c — fiber I/O on the procs' rings: many fibers at once over pipes
  * and Unix sockets, files, splice, poll, timeouts, waitid, and cancellation
  * of an in-flight read. Tests that depend on scheduling run with 1 and 2

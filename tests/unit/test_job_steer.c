@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_job_steer.c — what issue 12 adds to the job and its table: the payload kept for
  * the job's life (and never moved by a stage), priority and key fixed at creation and
  * checked, the (pipeline, key) index over live and retained jobs (one step check-and-

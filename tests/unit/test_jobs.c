@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Job table and state machine: transitions (the table, and every illegal move refused by
  * the functions that make them), ids, finish/cancel races, retention by count and age,
  * listing, waiting (1 and 2 procs); backoff schedules and the token bucket. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_journal.c — journal record codec (CRC, framing, torn/corrupt frames) and the
  * journal: replay round trip, corrupt tails, group commit fsync counts, compaction. */
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_journal_rec.c — the issue-12 journal records: each type's codec (round trip, torn
  * prefixes, flipped bytes, limits), and the journal keeping what they say across a
  * reopen: a live job at its last stage with that stage's input, ended jobs within the

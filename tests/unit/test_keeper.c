@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_keeper.c — the exec keeper (daemon/actions/keeper.c) without starting weftd: a
  * stand-in daemon process starts the keeper, spawns children in their own process groups
  * (each with a child of its own in the group),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_log.c — every log call writes exactly one line: the prefix, the message (cut at the
  * line limit) and one newline, never bytes past what was formatted (a long message used to
  * send stack garbage after the cut), with the journald "<N>" prefix when stderr is a pipe. */

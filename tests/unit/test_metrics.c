@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The Prometheus exposition (obs/expo.c, obs/metrics.c): label values and HELP text
  * escaped, integers exact, doubles in a form Prometheus reads, histogram buckets
  * cumulative with +Inf = count, the engine's log2 latency buckets folded into le bounds

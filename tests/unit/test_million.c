@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_million.c — scale and scheduler mechanics: 1,000,000 fibers alive at
  * once, 100,000 sleepers waking in deadline order, work stealing, cross-proc
  * wake-ups by MSG_RING and by eventfd, callee-saved registers across yields

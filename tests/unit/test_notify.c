@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_notify.c — the sd_notify wrappers send exactly the expected datagrams to the
  * socket named by NOTIFY_SOCKET (a real one bound here), and nothing when it is unset. */
 #include <stdarg.h>

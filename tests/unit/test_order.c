@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_order.c — the order in which the sync primitives let several waiters
  * in, as <weft/sync.h> documents it, and a two-proc ready/park race that must
  * not lose a wake-up. Public API only (<weft/weft.h>).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_patterns.c — Go guide patterns over channels: worker pool (every job
  * exactly once), pipeline generate→square→sum, fan-out, merge, tee, bridge,
  * or-channel, or-done. Each runs with 1 and 2 procs. */

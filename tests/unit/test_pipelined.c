@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_pipelined.c — group commit across the pipelined lines of one connection
  * (server/conn.c): a real server, engine and journal (its I/O hook counting the syncs
  * really issued), and a client that writes many requests in one write.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Protocol: every op, malformed lines, id echo, base64, non-UTF-8 output, limits. */
 #include <errno.h>
 #include <pthread.h>

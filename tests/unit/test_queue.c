@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_queue.c — a stage's queue (engine/queue.h): higher priority first and FIFO within
  * one, across every priority; the bound (a non-blocking put refused, a blocking one
  * parked until a get admits it, in its priority's place, or until its ctx ends); the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_ratelimit.c — token bucket: the burst is served at once, then the
  * rate; allow() refuses when empty; reservations, deadlines, cancellation,
  * many fibers sharing one limiter across procs. Timings have wide margins

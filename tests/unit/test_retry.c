@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_retry.c — the backoff schedule (exact without jitter, bounded and
  * spread with jitter, deterministic per seed) and the retry loop (attempts,
  * classifier, elapsed budget, prompt abort on cancellation). */

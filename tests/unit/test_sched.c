@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_sched.c — the scheduler: spawning, yielding, parking, stealing,
  * cross-proc wake-ups, timers and the blocking pool. Each test runs with 1
  * and with N procs (the table at the bottom). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_schedule.c — a pipeline's schedule (engine/schedule.h) driven by hand: jobs come
  * out by due time (FIFO among equal times) over many random due times, whatever was
  * removed from the middle (a cancel) never comes out, nothing comes out early, the bound

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_server.c — the server's errno table (every errno the engine, the job table and the
  * handlers report becomes the protocol's code and message) and the figures' rendering
  * (an unknown pipeline leaves the buffer as it was). */

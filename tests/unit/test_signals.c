@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_signals.c — signals blocked before weft_run are delivered to a fiber through the
  * signalfd (process-directed kill and thread-directed raise), in order, and the wait is
  * cancellable. */

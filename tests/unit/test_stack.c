@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_stack.c — the fiber stack pool (lib/stack.h). */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_supervisor.c — heartbeat loss cancels exactly the silent attempt (with
  * WEFTD_ERR_HEARTBEAT), beating or long-timeout attempts are left alone, and WATCHDOG=1 is
  * sent while every proc makes progress and withheld while one is wedged. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_switch.c — the machine context switch (lib/switch.h). */
 #include <setjmp.h>
 #include <stdarg.h>

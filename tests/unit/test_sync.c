@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_sync.c — mutex, rwmutex, once, cond, semaphore and pool. Each test
  * that involves scheduling runs with 1 and 2 procs (table at the bottom). */
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_sync_edges.c — sync behaviour that mutation testing (make mutate) found
  * unchecked: the mutex leaving starvation mode once its queue drains, a woken
  * waiter that gives up, init over reused memory; the semaphore outside a fiber;

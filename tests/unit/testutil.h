@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* testutil.h — shared by the unit tests. */
 #ifndef WEFT_TESTUTIL_H
 #define WEFT_TESTUTIL_H

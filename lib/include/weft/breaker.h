@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* weft/breaker.h — circuit breaker (closed / open / half-open).
  *
  * CLOSED:    calls go through; `failure_threshold` consecutive failures open it.

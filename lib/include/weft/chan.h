@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* weft/chan.h — channels and select (Go's chan, with errors instead of panics).
  *
  * A channel carries fixed-size elements (copied in and out). cap 0 is a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* weft/clock.h — time: the monotonic clock and fiber sleeps.
  * Timers live in a per-proc heap and wake the proc's ring at the earliest
  * deadline; 100,000 sleeping fibers cost O(log n) each. */

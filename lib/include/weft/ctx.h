@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* weft/ctx.h — contexts: cancellation trees, deadlines and values (Go's context).
  *
  * A context is done when it is cancelled, its deadline passes, or its parent

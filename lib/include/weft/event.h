@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* weft/event.h — a one-shot event in caller storage (Go's "close(done)").
  *
  * An event starts unset; weft_event_set() sets it once with an int value and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* weft/group.h — error groups (golang.org/x/sync/errgroup).
  *
  * A group runs member fibers under a context derived from a parent. The

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* weft/heartbeat.h — heartbeats: workers prove they are alive, a monitor
  * notices the ones that stop.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* weft/io.h — fiber-blocking I/O on the running proc's io_uring (or, where
  * io_uring is forbidden, its epoll set: see weft_opts.backend in weft/sched.h;
  * the contracts below hold on both, with the differences noted there).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* weft/patterns.h — the channel patterns of the Go concurrency guides:
  * worker pool, pipeline stage, fan-out, fan-in (merge), tee, bridge,
  * or-channel and or-done. (Pub-sub: weft/pubsub.h.)

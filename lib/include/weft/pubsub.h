@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* weft/pubsub.h — publish/subscribe broker over channels.
  *
  * Publishers send an element to a topic; every subscriber of that topic (and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* weft/ratelimit.h — token-bucket rate limiter (Go's x/time/rate).
  *
  * A bucket holds up to `burst` tokens and refills at `events` tokens per

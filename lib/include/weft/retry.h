@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* weft/retry.h — retries with exponential backoff and jitter.
  *
  * The schedule follows AWS's "Exponential Backoff And Jitter" (2015): with

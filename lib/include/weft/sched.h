@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* weft/sched.h — fibers and the M:N scheduler (Go's goroutines and GMP).
  *
  * weft_run() starts N scheduler threads ("procs"), each owning a local run

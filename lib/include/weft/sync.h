@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* weft/sync.h — fiber-aware locks and friends (Go's sync and
  * x/sync/semaphore): mutex, rwmutex, once, cond, weighted semaphore and an
  * object pool with per-proc caches.

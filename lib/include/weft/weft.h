@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* weft/weft.h — the whole of libweft: Go's concurrency model in C.
  * Link with -lweft (pkg-config weft). See each module's header. */
 #ifndef WEFT_WEFT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* weft/wg.h — wait groups (Go's sync.WaitGroup). Fiber-aware: wait parks
  * the fiber, never the thread. Caller-owned storage: no allocation. */
 #ifndef WEFT_WG_H
