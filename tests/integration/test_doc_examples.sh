@@ -51,8 +51,6 @@ run_commands() {
 		local rc; rc=$(cat "$T/rc.$n" 2>/dev/null || echo none)
 		if [ "$rc" = 0 ]; then
 			ok "$name: $cmd"
-		elif grep -qE 'unknown_op|unsupported|state must be one of queued' "$T/err.$n" "$T/out.$n" 2>/dev/null; then
-			skip "$name: $cmd: the daemon lacks this op yet (issue 12): $(head -c 120 "$T/err.$n")"
 		else
 			not_ok "$name: '$cmd' exit $rc: $(head -c 300 "$T/err.$n")"
 		fi
