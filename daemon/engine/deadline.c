@@ -16,6 +16,13 @@ static int64_t wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+bool eng_deadline_passed(struct weftd_job *j)
+{
+	int64_t d = weftd_job_info(j)->deadline_ms;
+
+	return d && d <= wall_ms();
+}
+
 void eng_expire(struct weftd_engine *e, struct weftd_job *j)
 {
 	const struct weftd_job_info *ji = weftd_job_info(j);

@@ -219,6 +219,8 @@ int eng_deadline_watch(struct weftd_engine *e, struct weftd_job *j);
 /* End j expired wherever it is: out of its schedule, finished expired (counted, journaled
  * as such), its ctx cancelled so a running attempt stops. */
 void eng_expire(struct weftd_engine *e, struct weftd_job *j);
+/* Whether j has a deadline and it has passed (wall clock). */
+bool eng_deadline_passed(struct weftd_job *j);
 
 /* durable.c: the journal's side of a job's life. Each hook is a no-op (0) without a
  * journal. The engine calls them at these points; what each records is durable.c's. */

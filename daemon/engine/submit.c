@@ -142,6 +142,14 @@ int weftd_engine_submit(struct weftd_engine *e, const char *name, const void *pa
 		*ret = dup;
 		return 1;
 	}
+	/* A deadline already past: the job ends expired without a worker ever seeing it
+	 * (its watcher would race the first worker). */
+	if (eng_deadline_passed(j)) {
+		atomic_fetch_add_explicit(&PST(p)->submitted, 1, memory_order_relaxed);
+		eng_expire(e, j);
+		*ret = j;
+		return 0;
+	}
 	r = enqueue_new(p, j, later);
 	/* A reload retired p between our lookup and the send (its first queue is closed):
 	 * the job moves to the pipeline now running under that name, if any. */

@@ -148,7 +148,7 @@ ask() { printf '%s\n' "$1" | socat -t 10 - UNIX-CONNECT:"$SOCK"; }
 jget() { python3 -c 'import json,sys
 v=json.loads(sys.stdin.readline())
 for k in sys.argv[1].split("."):
-    v = v[int(k)] if isinstance(v, list) else v.get(k)
+    v = v[int(k)] if isinstance(v, list) else v.get(k) if isinstance(v, dict) else None
 print(v if not isinstance(v,(dict,list,bool)) else json.dumps(v))' "$1"; }
 
 # alive [WHEN]: the daemon runs and answers a ping (a check of its own).

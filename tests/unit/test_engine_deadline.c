@@ -99,6 +99,7 @@ static void deadline_main(void *arg)
 	struct weftd_job *late = submit(e, "quick", 0, now - 1000);
 	assert_int_equal(weftd_jobs_wait(NULL, &late, 1, 10 * WEFT_SEC), 0);
 	assert_int_equal(weftd_job_state(late), WEFTD_JOB_EXPIRED);
+	assert_int_equal(job_copy(late).attempts, 0); /* no worker ever saw it */
 
 	weftd_engine_stop(e);
 	weftd_job_unref(q);
