@@ -290,8 +290,8 @@ static int64_t civil_next(const struct weftd_cron *c, int64_t L)
 	for (;;) {
 		if (mi > 59) { mi = 0; h++; }
 		if (h > 23) { h = 0; d++; }
-		if (d > days_in(y, m)) { d = 1; m++; }
 		if (m > 12) { m = 1; y++; }
+		if (d > days_in(y, m) && (d = 1, ++m > 12)) { m = 1; y++; }
 		if (y > y0 + HORIZON_YEARS)
 			return -1;
 		if (!(c->months >> m & 1)) { m++; d = 1; h = 0; mi = 0; continue; }
