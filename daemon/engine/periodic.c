@@ -227,7 +227,9 @@ static int64_t fire_due(struct eng_periodic *p)
 				}
 				x->next = next_after(x->cfg, now > slot ? now : slot);
 			}
-			i = (size_t)-1; /* v may have changed: start over (fired ones are not due) */
+			/* a reload meanwhile may have rebuilt v: look at index i again (entries
+			 * before it that became due are seen at the next call) */
+			i--;
 			continue;
 		}
 	}

@@ -12,7 +12,7 @@ pipelines:
     stages:
       - {name: e, builtin: echo}
     schedule:
-      - {name: tick, cron: '@every 1s', payload: tick}
+      - {name: tick, cron: '@every 1s', payload: ${2:-tick}}
       - {name: cu, cron: '@every 3s', catch_up: true}
       - {name: nc, cron: '@every 3s'}
       - {name: paris, cron: '30 2 * * *', tz: Europe/Paris}
@@ -54,14 +54,16 @@ matches "$out" '^p  *tick  *@every 1s  *local  *20[0-9-]*T[0-9:]*Z  *20' && matc
 	fail "weftctl schedules: $out"
 ok "weftctl schedules shows each entry's next run and last fire ($(nslots tick) ticks so far)"
 
-# a reload that adds an entry and changes another's payload: tick goes on, no double fire
+# a reload that adds an entry and changes tick's payload: tick goes on, no double fire
 n0=$(nslots tick)
-write_conf "$(conf "      - {name: added, cron: '@every 1s'}")" "$DAEMON"
+write_conf "$(conf "      - {name: added, cron: '@every 1s'}" tock)" "$DAEMON"
 "$WEFTCTL" reload >/dev/null || fail "reload"
+matches "$("$WEFTCTL" --json schedules p)" '"payload":"tock"' || fail "tick's payload not changed by the reload"
+
 wait_for "the added entry fires" at_least added 2
 wait_for "ticks after the reload" at_least tick $((n0 + 3))
 no_dupes tick
-ok "a reload adds an entry (it fires) and tick goes on with no slot fired twice"
+ok "a reload adds an entry (it fires) and changes tick's payload: tick goes on with no slot fired twice"
 
 # the ticks so far have no gap: one per second across the reload
 s=$(slots tick)
