@@ -96,7 +96,7 @@ const struct ctl_cmd ctl_cmds[] = {
 	  "workers, queue, timeout and retry attempts.\n",
 	  0, 0, 0, cmd_pipelines },
 	{ "schedules", "[PIPELINE]", "the periodic jobs: each entry's next run and last fire",
-	  "One line per schedule: entry of the config (every pipeline's, or PIPELINE's): its\n"
+	  "One line per entry of the pipelines' schedule: lists (every pipeline's, or PIPELINE's): its\n"
 	  "pipeline, name, cron expression, time zone, next run and last fired slot (UTC;\n"
 	  "\"-\" when none is known), \"(catch_up)\" when it catches up after downtime.\n",
 	  0, 0, 1, cmd_schedules },
