@@ -308,8 +308,11 @@ int weftd_engine_start_schedules(struct weftd_engine *e)
 		x->next = next_after(x->cfg, now > x->last ? now : x->last);
 		/* catch_up: the last slot missed while down fires now, once */
 		if (x->cfg->catch_up && x->last &&
-		    weftd_cron_last(&x->cfg->cron, &x->cfg->tz, x->last, now, &missed) == 0)
+		    weftd_cron_last(&x->cfg->cron, &x->cfg->tz, x->last, now, &missed) == 0) {
+			weftd_notice("schedule %s/%s: catching up slot %" PRId64 " (missed while down; last fired %" PRId64 ")",
+				     x->pipeline, x->cfg->name, missed, x->last);
 			x->next = missed;
+		}
 	}
 	e->per = p;
 	weft_wg_add(&e->wg, 1);
