@@ -53,7 +53,7 @@ all:
 # lists are added by the goals that need them.
 DEB_PKGS := gcc make pkg-config liburing-dev libyaml-dev libsystemd-dev libjansson-dev \
             libjemalloc-dev libcmocka-dev socat libssl-dev scdoc tmux libseccomp-dev \
-            libmicrohttpd-dev
+            libmicrohttpd-dev tzdata
 DEB_PKGS_fuzz    := clang libclang-rt-14-dev
 DEB_PKGS_systemd := debootstrap systemd-container
 # test_metrics_http: a real Prometheus (and promtool) scraping weftd; big, so only for tests

@@ -220,6 +220,8 @@ static void daemon_main(void *arg)
 		r = n < 0 ? (int)n : 0;
 	}
 	if (r == 0)
+		r = weftd_engine_start_schedules(e);
+	if (r == 0)
 		r = weftd_server_new(e, st->lfd, &cfg->daemon, &srv);
 	if (r < 0) {
 		weftd_engine_stop(e);

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "config/cron.h"
 #include "config/units.h"
 #include "util/log.h" /* enum weftd_log_level */
 
@@ -29,6 +30,7 @@
 #define WEFTD_MAX_WORKERS        65536
 #define WEFTD_MAX_QUEUE          (1u << 24)
 #define WEFTD_MAX_PROCS          1024
+#define WEFTD_MAX_SCHEDULES      256        /* schedule: entries per pipeline */
 
 /* The builtins the stage module implements; unknown names are config errors. */
 #define WEFTD_BUILTINS { "noop", "echo", "upper", "sha256", "sleep", "fail" }
@@ -101,10 +103,29 @@ struct weftd_stage {
 	struct weftd_mark mark;         /* where the stage starts in the file */
 };
 
+/* A periodic job (a pipeline's schedule: entry; engine/periodic.h fires it). */
+struct weftd_schedule {
+	const char *name;               /* required, a name, unique in the pipeline */
+	const char *expr;               /* cron: required, as written (cron.h's grammar) */
+	struct weftd_cron cron;         /* expr parsed */
+	const char *tz_name;            /* tz: a zone of the tz database ("Europe/Paris");
+					   default NULL: the system's (/etc/localtime, else UTC) */
+	struct weftd_tz tz;             /* its rules, read at load */
+	const char *payload;            /* each job's payload; default "" */
+	size_t payload_len;
+	bool catch_up;                  /* after downtime, fire the last missed slot once at
+					   start; default false */
+	struct weftd_mark mark;         /* where the entry starts in the file */
+};
+
 struct weftd_pipeline {
 	const char *name;
 	const struct weftd_stage *stages; /* 1 .. WEFTD_MAX_STAGES */
 	size_t nstages;
+	const struct weftd_schedule *schedules; /* schedule:, 0 .. WEFTD_MAX_SCHEDULES; not
+						   part of weftd_pipeline_equal (a reload
+						   changes them without restarting stages) */
+	size_t nschedules;
 	struct weftd_mark mark;
 };
 

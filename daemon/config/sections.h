@@ -22,4 +22,8 @@ int cfg_pipelines_section(struct pctx *c, yaml_node_t *n, void *obj);
 int cfg_retry_section(struct pctx *c, yaml_node_t *n, void *obj);
 int cfg_rate_limit_section(struct pctx *c, yaml_node_t *n, void *obj);
 
+/* A pipeline's schedule: list; obj is the struct weftd_pipeline being built. Reads each
+ * entry's time zone file (blocking file I/O). schedule.c */
+int cfg_schedule_section(struct pctx *c, yaml_node_t *n, void *obj);
+
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "engine/engine_impl.h"
+#include "engine/periodic.h"
 #include "jobs/journal.h"
 
 static void job_release(void *pipe)
@@ -140,6 +141,7 @@ struct weftd_engine *weftd_engine_free(struct weftd_engine *e)
 	if (!e)
 		return NULL;
 	weftd_jobs_free(e->jobs);
+	eng_periodic_free(e->per);
 	eng_set_unref(e->set);
 	weft_ctx_unref(e->ctx);
 	eng_cfgref_unref(e->cref);

@@ -124,6 +124,25 @@ void weftd_engine_set_keeper(struct weftd_engine *e, struct weftd_keeper *k);
  * are closed as LOST with a log line. Fiber only. Returns how many resume, or -errno. */
 long weftd_engine_replay(struct weftd_engine *e);
 
+/* Periodic jobs (the pipelines' schedule: entries; engine/periodic.h): start firing them,
+ * after weftd_engine_start and weftd_engine_replay (so replayed jobs' keys are in the
+ * table). With a journal, reads state_dir/schedules (the last fired slots) and fires
+ * each catch_up entry's last missed slot. Fiber only (parks for the file). Returns 0 or
+ * -ENOMEM. */
+int weftd_engine_start_schedules(struct weftd_engine *e);
+/* One schedule entry as running now. */
+struct weftd_schedule_info {
+	const char *pipeline;
+	const struct weftd_schedule *cfg;
+	int64_t next_ms;               /* its next slot, Unix ms; 0: none */
+	int64_t last_ms;               /* its last fired slot, Unix ms; 0: none known */
+};
+/* fn(info, arg) for each entry in config order (only pipeline's when non-NULL); nothing
+ * before weftd_engine_start_schedules. fn must not park. Returns 0, or -ENOENT when
+ * pipeline names none. */
+int weftd_engine_schedules(struct weftd_engine *e, const char *pipeline,
+			   void (*fn)(const struct weftd_schedule_info *s, void *arg), void *arg);
+
 /* Switch to cfg (ownership taken, also on failure; kept until the engine is freed so
  * old pointers into it stay valid). Pipelines equal to running ones (weftd_pipeline_equal)
  * keep running untouched; changed ones get a new pipeline that takes new jobs while the

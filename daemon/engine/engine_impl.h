@@ -136,6 +136,7 @@ struct weftd_engine {
 	weft_cond idle;                /* the last live job ended */
 	atomic_uint idle_waiters;      /* fibers in weftd_engine_wait_idle */
 	weft_wg wg;                    /* workers + sweeper */
+	struct eng_periodic *per;      /* schedule: entries (periodic.h); NULL until started */
 };
 
 /* Add a sample to h (the worker's hot path: inline). */

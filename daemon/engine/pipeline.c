@@ -7,6 +7,7 @@
 
 #include "actions/actor.h"
 #include "engine/engine_impl.h"
+#include "engine/periodic.h"
 #include "jobs/journal.h"
 
 struct cfgref *eng_cfgref_unref(struct cfgref *c)
@@ -342,6 +343,7 @@ int weftd_engine_reload(struct weftd_engine *e, struct weftd_config *cfg,
 	eng_set_unref(prev);
 	eng_set_unref(a.old);
 	eng_cfgref_unref(prev_cref);
+	eng_periodic_reload(e); /* schedule: entries, unchanged pipelines' too */
 	if (ret)
 		*ret = st;
 	return 0;

@@ -59,7 +59,7 @@ static const struct field_def {
 	[F_ID]          = { F("id"), ALL_OPS, 0, 0, read_id },
 	[F_OP]          = { F("op"), ALL_OPS, ALL_OPS, 0, read_op },
 	[F_PIPELINE]    = { F("pipeline"), OP(SUBMIT) | OP(LIST) | OP(STATS) | OP(PAUSE) |
-			    OP(RESUME) | OP(RETRY) | OP(PURGE), OP(SUBMIT) | OP(PAUSE),
+			    OP(RESUME) | OP(RETRY) | OP(PURGE) | OP(SCHEDULES), OP(SUBMIT) | OP(PAUSE),
 			    WEFTD_NAME_MAX, read_name },
 	[F_JOB]         = { F("job"), OP(STATUS) | OP(CANCEL) | OP(WAIT) | OP(RETRY) | OP(PURGE),
 			    OP(STATUS) | OP(CANCEL), WEFTD_JOB_ID_MAX, read_name },

@@ -356,6 +356,7 @@ static const unsigned char op_need[WEFTD_OP__MAX] = {
 	[WEFTD_OP_RETRY] = NEED_OWN, [WEFTD_OP_PURGE] = NEED_OWN,
 	/* counters summed over every job, as stats shows them: nothing of another's jobs */
 	[WEFTD_OP_METRICS] = NEED_PEER,
+	[WEFTD_OP_SCHEDULES] = NEED_PEER, /* the config's entries, as pipelines shows them */
 };
 
 static void dispatch(struct conn *c, struct weftd_buf *b, const struct weftd_request *req)
@@ -419,6 +420,9 @@ static void dispatch(struct conn *c, struct weftd_buf *b, const struct weftd_req
 	case WEFTD_OP_RETRY:
 	case WEFTD_OP_PURGE:
 		srv_op_dead_letters(c, b, req);
+		break;
+	case WEFTD_OP_SCHEDULES:
+		srv_op_schedules(c, b, req);
 		break;
 	default:
 		op_handler(c, b, req, req->op);

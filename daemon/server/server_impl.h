@@ -119,5 +119,7 @@ struct weftd_job *srv_find_job(struct conn *c, struct weftd_buf *b, const char *
  * answers into b; never parks (but the journal's record of a re-drive). */
 void srv_op_pause(struct conn *c, struct weftd_buf *b, const struct weftd_request *req);
 void srv_op_dead_letters(struct conn *c, struct weftd_buf *b, const struct weftd_request *req);
+/* schedules.c: the schedules op (the periodic jobs). Never parks. */
+void srv_op_schedules(struct conn *c, struct weftd_buf *b, const struct weftd_request *req);
 
 #endif

@@ -130,6 +130,7 @@ int cmd_submit(struct ctl *c, const struct ctl_args *a);
 int cmd_wait(struct ctl *c, const struct ctl_args *a);
 int cmd_stats(struct ctl *c, const struct ctl_args *a);
 int cmd_pipelines(struct ctl *c, const struct ctl_args *a);
+int cmd_schedules(struct ctl *c, const struct ctl_args *a); /* schedules.c */
 int cmd_status(struct ctl *c, const struct ctl_args *a);
 int cmd_cancel(struct ctl *c, const struct ctl_args *a);
 int cmd_list(struct ctl *c, const struct ctl_args *a);

@@ -95,6 +95,11 @@ const struct ctl_cmd ctl_cmds[] = {
 	  "One line per pipeline (\"(paused)\" when paused), then one per stage: its action,\n"
 	  "workers, queue, timeout and retry attempts.\n",
 	  0, 0, 0, cmd_pipelines },
+	{ "schedules", "[PIPELINE]", "the periodic jobs: each entry's next run and last fire",
+	  "One line per entry of the pipelines' schedule: lists (every pipeline's, or PIPELINE's): its\n"
+	  "pipeline, name, cron expression, time zone, next run and last fired slot (UTC;\n"
+	  "\"-\" when none is known), \"(catch_up)\" when it catches up after downtime.\n",
+	  0, 0, 1, cmd_schedules },
 	{ "ping", "", "check that the daemon answers",
 	  "Prints \"weftd VERSION\".\n", 0, 0, 0, cmd_ping },
 	{ "reload", "", "re-read the daemon's config (as SIGHUP)",

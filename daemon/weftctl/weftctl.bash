@@ -12,7 +12,7 @@ _weftctl_jobs() { _weftctl_ask list --limit 200 "$@" | awk 'NR > 1 { print $1 }'
 
 _weftctl() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
-	local cmds="submit status wait cancel list retry purge stats metrics top pipelines ping reload drain undrain pause resume help"
+	local cmds="submit status wait cancel list retry purge stats metrics top pipelines schedules ping reload drain undrain pause resume help"
 	local global="--socket --json --timeout --help --version"
 	local cmd= npos=0 i w
 	_weftctl_sock=()
@@ -47,7 +47,7 @@ _weftctl() {
 	case $cmd in
 	"") COMPREPLY=($(compgen -W "$cmds" -- "$cur")) ;;
 	help) [ $npos = 0 ] && COMPREPLY=($(compgen -W "$cmds" -- "$cur")) ;;
-	submit|stats|pause|resume) [ $npos = 0 ] && COMPREPLY=($(compgen -W "$(_weftctl_pipelines)" -- "$cur")) ;;
+	submit|stats|pause|resume|schedules) [ $npos = 0 ] && COMPREPLY=($(compgen -W "$(_weftctl_pipelines)" -- "$cur")) ;;
 	status|wait|cancel) COMPREPLY=($(compgen -W "$(_weftctl_jobs)" -- "$cur")) ;;
 	retry|purge) COMPREPLY=($(compgen -W "$(_weftctl_jobs --state failed)" -- "$cur")) ;;
 	esac
