@@ -24,6 +24,9 @@
 
 struct sample {
 	uint8_t depth, nlabels;
+	uintptr_t maybe;               /* the word at sp: the leaf's return address when the
+	                                  leaf set up no frame (gcc omits it in leaves that need
+	                                  no stack, -fno-omit-frame-pointer or not) */
 	char fiber[32];
 	char key[WEFT_LABELS_MAX][WEFT_LABEL_KEY_MAX + 1];
 	char val[WEFT_LABELS_MAX][WEFT_LABEL_VALUE_MAX + 1];
@@ -49,6 +52,7 @@ static struct {
 	atomic_uint_fast64_t lost;
 	int64_t t0;
 	struct weft__pprof *pp;
+	struct weft__syms *syms;       /* the code mappings, to tell a return address */
 	int nsamples;
 	weft_event stopped;            /* the collector's end */
 	bool collecting;
@@ -95,6 +99,13 @@ WEFT__NO_SAN static void record(struct pring *r, struct weft_proc *p, const ucon
 		lo = sp;
 		hi = r->thi;
 	}
+	s->maybe = 0;
+#if defined(__x86_64__)
+	if (lo && sp + sizeof(uintptr_t) <= hi)
+		s->maybe = *(const uintptr_t *)sp;
+#elif defined(__aarch64__)
+	s->maybe = (uintptr_t)uc->uc_mcontext.regs[30];
+#endif
 	s->depth = (uint8_t)(lo ? weft__unwind(pc, fp, lo, hi, s->pcs, WEFT__PROF_DEPTH)
 				: weft__unwind(pc, 0, 0, 0, s->pcs, 1));
 	atomic_store_explicit(&r->head, h + 1, memory_order_release);
@@ -167,6 +178,29 @@ static void arm_main(void *arg)
 
 /* ---- the collector ------------------------------------------------------------------- */
 
+/* Is a the return address of a call in mapped code? Then the leaf that was interrupted
+ * had no frame of its own, and a is its caller, which the frame walk skipped. */
+WEFT__NO_SAN static bool return_address(uintptr_t a)
+{
+	const struct weft__sym_map *maps;
+	size_t n = cpu.syms ? weft__syms_maps(cpu.syms, &maps) : 0;
+	bool in = false;
+
+	for (size_t i = 0; i < n && !in; i++)
+		in = a >= maps[i].start + 8 && a < maps[i].limit;
+	if (!in)
+		return false;
+#if defined(__x86_64__)
+	const uint8_t *c = (const uint8_t *)a;
+	return c[-5] == 0xe8 ||                                    /* call rel32 */
+	       (c[-2] == 0xff && ((c[-1] >> 3) & 7) == 2) ||        /* call *reg */
+	       (c[-3] == 0xff && ((c[-2] >> 3) & 7) == 2) ||        /* call *disp8(reg) */
+	       (c[-6] == 0xff && ((c[-5] >> 3) & 7) == 2);          /* call *disp32(rip) */
+#else
+	return true;
+#endif
+}
+
 static void drain(void)
 {
 	for (unsigned i = 0; i < cpu.nprocs; i++) {
@@ -182,7 +216,16 @@ static void drain(void)
 				l[nl++] = (struct weft__pprof_label){ "fiber", s->fiber };
 			for (int k = 0; k < s->nlabels && k < WEFT_LABELS_MAX; k++)
 				l[nl++] = (struct weft__pprof_label){ s->key[k], s->val[k] };
-			weft__pprof_sample(cpu.pp, s->pcs, s->depth, s->fiber[0] ? NULL : "(scheduler)",
+			uintptr_t pcs[WEFT__PROF_DEPTH + 1];
+			int depth = s->depth;
+			memcpy(pcs, s->pcs, depth * sizeof(pcs[0]));
+			if (depth >= 1 && s->maybe && (depth < 2 || pcs[1] != s->maybe) &&
+			    return_address(s->maybe)) {
+				memmove(pcs + 2, pcs + 1, (depth - 1) * sizeof(pcs[0]));
+				pcs[1] = s->maybe;
+				depth++;
+			}
+			weft__pprof_sample(cpu.pp, pcs, depth, s->fiber[0] ? NULL : "(scheduler)",
 					   v, l, nl);
 			cpu.nsamples++;
 		}
@@ -217,6 +260,8 @@ static void release(void)
 	}
 	weft__pprof_free(cpu.pp);
 	cpu.pp = NULL;
+	weft__syms_free(cpu.syms);
+	cpu.syms = NULL;
 	cpu.sched = NULL;
 	cpu.nprocs = 0;
 	atomic_store(&cpu.state, 0);
@@ -242,6 +287,7 @@ int weft_prof_cpu_start(unsigned hz)
 	atomic_store(&cpu.stop, false);
 	cpu.t0 = weft_now();
 	cpu.pp = weft__pprof_new(types, 2, "cpu", "nanoseconds", 1000000000 / cpu.hz);
+	cpu.syms = weft__syms_load();
 	if (!cpu.pp || (r = install_handler()) < 0) {
 		r = cpu.pp ? r : -ENOMEM;
 		goto fail;
