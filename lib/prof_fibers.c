@@ -46,7 +46,7 @@ WEFT__NO_SAN static int unwind_saved(struct weft_fiber *f, uintptr_t *pcs)
 #endif
 }
 
-static bool on_a_proc(struct weft_sched *s, struct weft_fiber *f)
+WEFT__NO_SAN static bool on_a_proc(struct weft_sched *s, struct weft_fiber *f)
 {
 	for (unsigned i = 0; i < s->nprocs; i++)
 		if (*(struct weft_fiber *volatile *)&s->procs[i]->cur == f)
@@ -84,9 +84,8 @@ WEFT__NO_SAN static void one(void *header, void *arg)
 	e->running = false;
 	e->depth = 0;
 	if (f == c->self) {
-		e->depth = (uint8_t)weft__unwind((uintptr_t)__builtin_return_address(0),
-						 (uintptr_t)__builtin_frame_address(0),
-						 (uintptr_t)__builtin_frame_address(0),
+		const uintptr_t *fp = __builtin_frame_address(0); /* [0] caller's fp, [1] return */
+		e->depth = (uint8_t)weft__unwind(fp[1], fp[0], (uintptr_t)fp,
 						 (uintptr_t)f->stack.hi - WEFT__STACK_HEADER, e->pcs,
 						 WEFT__PROF_DEPTH);
 	} else if (e->state == WEFT__RUNNING && on_a_proc(c->s, f)) {

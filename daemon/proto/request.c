@@ -22,7 +22,7 @@
 enum field {
 	F_ID, F_OP, F_PIPELINE, F_JOB, F_JOBS, F_PAYLOAD, F_PAYLOAD_B64, F_WAIT, F_TIMEOUT,
 	F_STATE, F_LIMIT, F_OUTPUTS, F_DELAY, F_RUN_AT, F_PRIORITY, F_KEY, F_ALL, F_FROM_START,
-	F_DEADLINE, F__N,
+	F_DEADLINE, F_KIND, F_SECONDS, F_DEBUG, F__N,
 };
 
 #define UNKNOWN_SHOWN 40 /* bytes of an unknown member's name quoted in the error */
@@ -39,7 +39,7 @@ struct parse {
 typedef int field_fn(struct parse *p, enum field f);
 static field_fn read_id, read_op, read_name, read_jobs, read_payload, read_payload_b64,
 	read_bool, read_timeout, read_state, read_limit, read_run_at, read_priority,
-	read_deadline;
+	read_deadline, read_prof;
 
 #define OP(x) (1u << WEFTD_OP_##x)
 #define ALL_OPS ((1u << WEFTD_OP__MAX) - 1)
@@ -78,6 +78,9 @@ static const struct field_def {
 	[F_ALL]         = { F("all"), OP(RETRY) | OP(PURGE), 0, 0, read_bool },
 	[F_FROM_START]  = { F("from_start"), OP(RETRY), 0, 0, read_bool },
 	[F_DEADLINE]    = { F("deadline"), OP(SUBMIT), 0, 0, read_deadline },
+	[F_KIND]        = { F("kind"), OP(PROFILE), OP(PROFILE), 0, read_prof },
+	[F_SECONDS]     = { F("seconds"), OP(PROFILE), 0, 0, read_prof },
+	[F_DEBUG]       = { F("debug"), OP(PROFILE), 0, 0, read_prof },
 #undef F
 };
 
@@ -504,6 +507,38 @@ static int read_limit(struct parse *p, enum field f)
 				WEFTD_LIST_MAX);
 	p->req->limit = (uint32_t)v->num.i;
 	return 0;
+}
+
+/* profile's members: a kind name, whole seconds, a debug level (PROTOCOL.md). */
+static int read_prof(struct parse *p, enum field f)
+{
+	static const char *const kinds[] = { "cpu", "heap", "fibers", "block", "mutex" };
+	const struct jscan_val *v = &p->v[f];
+	struct weftd_profile_args *a = &p->req->prof;
+	char name[WEFTD_PROFILE_KIND_MAX + 1];
+	size_t n;
+
+	if (f == F_SECONDS) {
+		if (v->type != JSCAN_INT || v->num.i < 1 || v->num.i > WEFTD_PROFILE_SECONDS_MAX)
+			return req_fail(p->req, WEFTD_ERR_BAD_FIELD,
+					"seconds must be an integer from 1 to %d", WEFTD_PROFILE_SECONDS_MAX);
+		a->has_seconds = true;
+		a->seconds = (uint32_t)v->num.i;
+		return 0;
+	}
+	if (f == F_DEBUG) {
+		if (v->type != JSCAN_INT || v->num.i < 0 || v->num.i > 2)
+			return req_fail(p->req, WEFTD_ERR_BAD_FIELD, "debug must be 0, 1 or 2");
+		a->debug = (int)v->num.i;
+		return 0;
+	}
+	n = v->type == JSCAN_STR ? jscan_str_copy(p->line, v, name, sizeof(name) - 1) : 0;
+	for (size_t i = 0; n < sizeof(name) && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (n == strlen(kinds[i]) && memcmp(name, kinds[i], n) == 0) {
+			memcpy(a->kind, kinds[i], n + 1);
+			return 0;
+		}
+	return req_fail(p->req, WEFTD_ERR_BAD_FIELD, "kind must be one of cpu, heap, fibers, block, mutex");
 }
 
 /* A member no field names: bad_field quoting (the start of) its name as sent. */
