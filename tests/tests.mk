@@ -68,7 +68,7 @@ unit: $(UNIT_BINS)
 	  echo "== $$t"; if limited $$t $(UNIT_TIMEOUT) $(TEST_WRAP) env CMOCKA_TEST_ABORT=1 $$t; then pass=$$((pass+1)); else fail=$$((fail+1)); echo "FAILED: $$t"; fi; \
 	done; echo "unit: $$pass passed, $$fail failed"; [ $$fail -eq 0 ]
 
-integration: all $(NOIOURING)
+integration: all $(NOIOURING) $(TEST_PLUGINS)
 	@$(LIMITED); pass=0; fail=0; for t in $(INTEG); do \
 	  echo "== $$t"; if limited $$t $(INTEG_TIMEOUT) $(TEST_WRAP) env BUILD=$(BUILD) WEFTD=$(WEFTD) \
 	    WEFTCTL=$(WEFTCTL) PLUGINDIR=$(BUILD)/plugins bash $$t; \

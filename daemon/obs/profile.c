@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "obs/heap.h"
 #include "obs/profile.h"
 #include "proto/json.h"
 #include "proto/reply.h"
@@ -89,6 +90,8 @@ static int read_file(const char *path, struct weftd_profile *ret)
 static int heap(struct weftd_profile *ret, char *err, size_t errlen)
 {
 	struct heap_dump h = { .r = 0 };
+	struct weftd_profile dump = { 0 };
+	struct weftd_buf b;
 	bool on = false;
 	size_t sz = sizeof(on);
 	const char *tmp = getenv("TMPDIR");
@@ -116,12 +119,24 @@ static int heap(struct weftd_profile *ret, char *err, size_t errlen)
 	close(fd);
 	r = weft_blocking(heap_dump_blocking, &h); /* writes a file: off the procs */
 	if (r == 0)
-		r = read_file(h.path, ret);
-	if (r < 0)
-		snprintf(err, errlen, "heap profile: jemalloc's prof.dump: %s", strerror(-r));
+		r = read_file(h.path, &dump);
 	unlink(h.path);
+	if (r < 0) {
+		snprintf(err, errlen, "heap profile: jemalloc's prof.dump: %s", strerror(-r));
+		return r;
+	}
+	weftd_buf_init(&b, NULL, 0);
+	r = weftd_heap_convert(dump.data, dump.len, &b);
+	free(dump.data);
+	if (r < 0) {
+		weftd_buf_done(&b);
+		snprintf(err, errlen, "heap profile: jemalloc's dump is not in its heap_v2 format");
+		return r == -ENOMEM ? r : -EIO;
+	}
+	ret->data = b.data;
+	ret->len = b.len;
 	ret->text = true;
-	return r;
+	return 0;
 }
 
 /* ---- the others: libweft ------------------------------------------------------------- */
