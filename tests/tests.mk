@@ -108,6 +108,7 @@ FUZZ_DEPS_fuzz_config := $(wildcard daemon/config/*.c)
 FUZZ_DEPS_fuzz_proto  := $(wildcard daemon/proto/*.c) daemon/config/units.c
 build-fuzz/fuzz_proto: tests/unit/proto_ref.h # its oracle, included, not compiled alone
 FUZZ_DEPS_fuzz_journal := daemon/jobs/jrec.c
+FUZZ_DEPS_fuzz_heap    := daemon/obs/heap.c daemon/proto/buf.c
 .SECONDEXPANSION:
 build-fuzz/%: tests/fuzz/%.c $$(FUZZ_DEPS_$$*) $$(wildcard daemon/*/*.h) | deps
 	@mkdir -p $(@D)

@@ -512,33 +512,25 @@ static int read_limit(struct parse *p, enum field f)
 /* profile's members: a kind name, whole seconds, a debug level (PROTOCOL.md). */
 static int read_prof(struct parse *p, enum field f)
 {
-	static const char *const kinds[] = { "cpu", "heap", "fibers", "block", "mutex" };
 	const struct jscan_val *v = &p->v[f];
 	struct weftd_profile_args *a = &p->req->prof;
 	char name[WEFTD_PROFILE_KIND_MAX + 1];
-	size_t n;
+	long hi = f == F_SECONDS ? WEFTD_PROFILE_SECONDS_MAX : 2, lo = f == F_SECONDS;
 
-	if (f == F_SECONDS) {
-		if (v->type != JSCAN_INT || v->num.i < 1 || v->num.i > WEFTD_PROFILE_SECONDS_MAX)
-			return req_fail(p->req, WEFTD_ERR_BAD_FIELD,
-					"seconds must be an integer from 1 to %d", WEFTD_PROFILE_SECONDS_MAX);
+	if (f == F_KIND) {
+		size_t n = v->type == JSCAN_STR ? jscan_str_copy(p->line, v, name, sizeof(name)) : 0;
+		if (weftd_profile_kind_parse(name, n, a->kind) < 0)
+			return req_fail(p->req, WEFTD_ERR_BAD_FIELD, "kind must be one of %s", WEFTD_PROFILE_KINDS);
+	} else if (v->type != JSCAN_INT || v->num.i < lo || v->num.i > hi) {
+		return req_fail(p->req, WEFTD_ERR_BAD_FIELD, "%s must be an integer from %ld to %ld",
+				fields[f].name, lo, hi);
+	} else if (f == F_SECONDS) {
 		a->has_seconds = true;
 		a->seconds = (uint32_t)v->num.i;
-		return 0;
-	}
-	if (f == F_DEBUG) {
-		if (v->type != JSCAN_INT || v->num.i < 0 || v->num.i > 2)
-			return req_fail(p->req, WEFTD_ERR_BAD_FIELD, "debug must be 0, 1 or 2");
+	} else {
 		a->debug = (int)v->num.i;
-		return 0;
 	}
-	n = v->type == JSCAN_STR ? jscan_str_copy(p->line, v, name, sizeof(name) - 1) : 0;
-	for (size_t i = 0; n < sizeof(name) && i < sizeof(kinds) / sizeof(kinds[0]); i++)
-		if (n == strlen(kinds[i]) && memcmp(name, kinds[i], n) == 0) {
-			memcpy(a->kind, kinds[i], n + 1);
-			return 0;
-		}
-	return req_fail(p->req, WEFTD_ERR_BAD_FIELD, "kind must be one of cpu, heap, fibers, block, mutex");
+	return 0;
 }
 
 /* A member no field names: bad_field quoting (the start of) its name as sent. */

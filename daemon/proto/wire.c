@@ -62,3 +62,15 @@ int weftd_job_state_parse(const char *s, size_t len, enum weftd_job_state *ret)
 	*ret = (enum weftd_job_state)i;
 	return 0;
 }
+
+int weftd_profile_kind_parse(const char *s, size_t n, char *ret)
+{
+	static const char *const kinds[] = { "cpu", "heap", "fibers", "block", "mutex" };
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (n == strlen(kinds[i]) && memcmp(s, kinds[i], n) == 0) {
+			memcpy(ret, kinds[i], n + 1);
+			return 0;
+		}
+	return -EINVAL;
+}

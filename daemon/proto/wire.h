@@ -54,4 +54,9 @@ int weftd_op_parse(const char *s, size_t len, enum weftd_op *ret);
 /* Reverse of weftd_job_state_name for len bytes at s; -EINVAL when unknown. */
 int weftd_job_state_parse(const char *s, size_t len, enum weftd_job_state *ret);
 
+/* profile's kinds (PROTOCOL.md): the name of s[0..n) copied into ret (8 bytes) when it is
+ * one, 0; else -EINVAL. */
+#define WEFTD_PROFILE_KINDS "cpu, heap, fibers, block, mutex"
+int weftd_profile_kind_parse(const char *s, size_t n, char *ret);
+
 #endif
