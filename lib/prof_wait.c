@@ -6,29 +6,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "prof_wait.h"
 #include "proc.h"
 #include "rand.h"
 
-#define SITES 4096 /* wait sites kept per profile; more are counted as dropped */
 
-struct site {
-	uint64_t hash;
-	int64_t count, delay_ns;
-	uint8_t depth;
-	uintptr_t pcs[WEFT__PROF_DEPTH];
-};
-
-struct table {
-	weft__lock lock;
-	struct site *v;                /* SITES slots, open addressing; NULL until first on */
-	size_t n;
-	int64_t dropped_count, dropped_ns;
-};
+#define table weft__wait_table
+#define site weft__wait_site
 
 atomic_bool weft__prof_waits_on;
 static _Atomic int64_t block_rate;
 static atomic_int mutex_frac;
-static struct table block_tab, mutex_tab;
+struct weft__wait_table weft__block_tab, weft__mutex_tab;
 static __thread uint64_t rnd;
 
 static void turn_on_off(void)
@@ -38,7 +27,7 @@ static void turn_on_off(void)
 
 static void table_alloc(struct table *t)
 {
-	struct site *v = calloc(SITES, sizeof(*v));
+	struct site *v = calloc(WEFT__WAIT_SITES, sizeof(*v));
 	weft__lock_acquire(&t->lock);
 	if (!t->v) {
 		t->v = v;
@@ -51,7 +40,7 @@ static void table_alloc(struct table *t)
 int64_t weft_prof_set_block_rate(int64_t rate_ns)
 {
 	if (rate_ns > 0)
-		table_alloc(&block_tab);
+		table_alloc(&weft__block_tab);
 	int64_t old = atomic_exchange(&block_rate, rate_ns > 0 ? rate_ns : 0);
 	turn_on_off();
 	return old;
@@ -60,7 +49,7 @@ int64_t weft_prof_set_block_rate(int64_t rate_ns)
 int weft_prof_set_mutex_fraction(int fraction)
 {
 	if (fraction > 0)
-		table_alloc(&mutex_tab);
+		table_alloc(&weft__mutex_tab);
 	int old = atomic_exchange(&mutex_frac, fraction > 0 ? fraction : 0);
 	turn_on_off();
 	return old;
@@ -80,7 +69,7 @@ static void record(struct table *t, const uintptr_t *pcs, int depth, int64_t cou
 	weft__lock_acquire(&t->lock);
 	if (!t->v)
 		goto out;
-	for (size_t i = h % SITES, k = 0; k < SITES; i = (i + 1) % SITES, k++) {
+	for (size_t i = h % WEFT__WAIT_SITES, k = 0; k < WEFT__WAIT_SITES; i = (i + 1) % WEFT__WAIT_SITES, k++) {
 		struct site *s = &t->v[i];
 		if (s->hash == h && s->depth == depth && !memcmp(s->pcs, pcs, depth * sizeof(*pcs))) {
 			s->count += count;
@@ -88,7 +77,7 @@ static void record(struct table *t, const uintptr_t *pcs, int depth, int64_t cou
 			goto out;
 		}
 		if (!s->hash) {
-			if (t->n >= SITES * 3 / 4)
+			if (t->n >= WEFT__WAIT_SITES * 3 / 4)
 				break;
 			s->hash = h;
 			s->depth = (uint8_t)depth;
@@ -120,7 +109,7 @@ WEFT__NO_SAN void weft__prof_wait_end_slow(int64_t t0, const char *reason)
 		int frac = atomic_load_explicit(&mutex_frac, memory_order_relaxed);
 		if (frac <= 0 || (frac > 1 && weft__rand_below(&rnd, (uint32_t)frac) != 0))
 			return;
-		t = &mutex_tab;
+		t = &weft__mutex_tab;
 		count = frac;
 		ns = d * frac;
 	} else {
@@ -138,7 +127,7 @@ WEFT__NO_SAN void weft__prof_wait_end_slow(int64_t t0, const char *reason)
 			count = rate / d;
 			ns = rate;
 		}
-		t = &block_tab;
+		t = &weft__block_tab;
 	}
 	uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
 	int n = weft__unwind((uintptr_t)__builtin_return_address(0), fp, fp,
@@ -146,68 +135,3 @@ WEFT__NO_SAN void weft__prof_wait_end_slow(int64_t t0, const char *reason)
 	record(t, pcs, n, count, ns);
 }
 
-static int write_table(struct table *t, void **ret, size_t *ret_len)
-{
-	static const char *const types[][2] = { { "contentions", "count" }, { "delay", "nanoseconds" } };
-	struct weft__pprof *pp = weft__pprof_new(types, 2, "contentions", "count", 1);
-	struct site *copy = NULL;
-	size_t n = 0;
-	int64_t dc, dn;
-
-	if (!pp)
-		return -ENOMEM;
-	weft__lock_acquire(&t->lock);
-	if (t->v && t->n && (copy = malloc(t->n * sizeof(*copy))))
-		for (size_t i = 0; i < SITES; i++)
-			if (t->v[i].hash)
-				copy[n++] = t->v[i];
-	dc = t->dropped_count;
-	dn = t->dropped_ns;
-	bool oom = t->v && t->n && !copy;
-	weft__lock_release(&t->lock);
-	if (oom) {
-		weft__pprof_free(pp);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < n; i++) {
-		int64_t v[2] = { copy[i].count, copy[i].delay_ns };
-		weft__pprof_sample(pp, copy[i].pcs, copy[i].depth, NULL, v, NULL, 0);
-	}
-	if (dc) {
-		int64_t v[2] = { dc, dn };
-		weft__pprof_sample(pp, NULL, 0, "(sites dropped)", v, NULL, 0);
-	}
-	free(copy);
-	int r = weft__pprof_finish(pp, ret, ret_len);
-	return r < 0 ? r : (int)n;
-}
-
-int weft_prof_block(void **ret_data, size_t *ret_len)
-{
-	if (!ret_data || !ret_len)
-		return -EINVAL;
-	return write_table(&block_tab, ret_data, ret_len);
-}
-
-int weft_prof_mutex(void **ret_data, size_t *ret_len)
-{
-	if (!ret_data || !ret_len)
-		return -EINVAL;
-	return write_table(&mutex_tab, ret_data, ret_len);
-}
-
-static void table_reset(struct table *t)
-{
-	weft__lock_acquire(&t->lock);
-	if (t->v)
-		memset(t->v, 0, SITES * sizeof(*t->v));
-	t->n = 0;
-	t->dropped_count = t->dropped_ns = 0;
-	weft__lock_release(&t->lock);
-}
-
-void weft_prof_waits_reset(void)
-{
-	table_reset(&block_tab);
-	table_reset(&mutex_tab);
-}
