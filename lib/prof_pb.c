@@ -22,7 +22,7 @@ struct pbuf { uint8_t *d; size_t len, cap; bool oom; };
 
 static void pb_raw(struct pbuf *b, const void *p, size_t n)
 {
-	if (b->oom)
+	if (b->oom || !n) /* an empty field's bytes may be NULL */
 		return;
 	if (b->len + n > b->cap) {
 		size_t cap = b->cap ? b->cap : 256;
