@@ -5,7 +5,8 @@
 # the idle workers parked in their queue; block, mutex and heap profiles open too. Over the
 # socket (weftctl profile) and HTTP (daemon.http.debug): a second CPU profile at once is
 # refused (exit 7 / 409), bad input 400/404/405, a stalled client holds no worker, and
-# without debug the endpoints are 404.
+# without debug the endpoints are 404. The HTTP timeout (1 s) is shorter than the profiles:
+# a suspended request does not time out.
 . "$(dirname "$0")/lib.sh"
 command -v curl > /dev/null || { skip "curl is not installed (make test installs it)"; exit 0; }
 command -v go > /dev/null || { skip "go is not installed (golang-go; make test installs it)"; exit 0; }
@@ -29,7 +30,7 @@ CONF="pipelines:
         builtin: echo"
 # jemalloc samples allocations only when started so (weftd links it except under SAN)
 export MALLOC_CONF=prof:true
-start_weftd "$CONF" "  http: {listen: \"127.0.0.1:$PORT\", debug: true}"
+start_weftd "$CONF" "  http: {listen: \"127.0.0.1:$PORT\", debug: true, timeout: 1s}" # shorter than a profile
 
 # keep both burners busy for the whole profile: 40 jobs of 100 ms of CPU each
 for i in $(seq 40); do "$WEFTCTL" submit hot 100 > /dev/null || fail "submit $i"; done
