@@ -23,6 +23,7 @@
 #include "engine/supervisor.h"
 #include "obs/http.h"
 #include "obs/metrics.h"
+#include "obs/profile.h"
 
 
 #define DEFAULT_CONFIG "/etc/weftd/weftd.yaml"
@@ -231,6 +232,7 @@ static void daemon_main(void *arg)
 		.e = e, .jn = ja ? ja->jn : NULL, .connections = connections, .arg = srv,
 	};
 	weftd_server_set_handler(srv, WEFTD_OP_METRICS, weftd_metrics_answer, &st->metrics);
+	weftd_server_set_handler_args(srv, WEFTD_OP_PROFILE, weftd_profile_answer, NULL);
 	struct http_run hr;
 	bool http = http_start(st, &cfg->daemon.http, &hr);
 	weftd_notice("weftd %s ready: %zu pipelines, %d procs", WEFT_VERSION, cfg->npipelines,

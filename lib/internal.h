@@ -29,6 +29,7 @@
 #include <stdint.h>
 #include <weft/weft.h>
 
+#include "prof.h"
 #include "stack.h"
 #include "switch.h"
 #include "testing.h"
@@ -101,6 +102,8 @@ struct weft_fiber {
 	int64_t created_ns;
 	atomic_uint magic;             /* WEFT__FIBER_MAGIC while alive */
 	char name[32];
+	/* last, and not zeroed with the rest at spawn (only its count): weft_label_set */
+	struct weft__labels labels;
 };
 _Static_assert(sizeof(struct weft_fiber) <= WEFT__STACK_HEADER, "fiber header too big");
 

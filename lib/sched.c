@@ -335,7 +335,9 @@ int weft__spawn(struct weft_proc *p, weft_fn fn, void *arg, const struct weft_go
 	if (r < 0)
 		return r;
 	struct weft_fiber *f = (struct weft_fiber *)((char *)st.hi - WEFT__STACK_HEADER);
-	memset(f, 0, sizeof(*f));
+	memset(f, 0, offsetof(struct weft_fiber, labels));
+	f->labels.n = 0;
+	f->labels.busy = 0;
 	f->stack = st;
 	f->sched = s;
 	f->fn = fn;

@@ -41,6 +41,7 @@ struct weft__waiter *weft__waitq_pop(struct weft__waitq *q)
 int weft__wait(struct weft_ctx *ctx, struct weft__waiter *w, const char *reason)
 {
 	struct weft__ctx_watch cw;
+	int64_t t0 = weft__prof_wait_begin(); /* block/mutex profiles: 0 while off */
 	int r = weft__ctx_watch(ctx, &cw, w);
 	if (r < 0) {
 		weft__ctx_unwatch(&cw);
@@ -50,9 +51,11 @@ int weft__wait(struct weft_ctx *ctx, struct weft__waiter *w, const char *reason)
 		}
 		/* a source won first: its wake-up is on the way, take it */
 		weft__park(reason);
+		weft__prof_wait_end(t0, reason);
 		return w->result;
 	}
 	weft__park(reason);
 	weft__ctx_unwatch(&cw);
+	weft__prof_wait_end(t0, reason);
 	return w->result;
 }

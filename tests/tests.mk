@@ -68,7 +68,7 @@ unit: $(UNIT_BINS)
 	  echo "== $$t"; if limited $$t $(UNIT_TIMEOUT) $(TEST_WRAP) env CMOCKA_TEST_ABORT=1 $$t; then pass=$$((pass+1)); else fail=$$((fail+1)); echo "FAILED: $$t"; fi; \
 	done; echo "unit: $$pass passed, $$fail failed"; [ $$fail -eq 0 ]
 
-integration: all $(NOIOURING)
+integration: all $(NOIOURING) $(TEST_PLUGINS)
 	@$(LIMITED); pass=0; fail=0; for t in $(INTEG); do \
 	  echo "== $$t"; if limited $$t $(INTEG_TIMEOUT) $(TEST_WRAP) env BUILD=$(BUILD) WEFTD=$(WEFTD) \
 	    WEFTCTL=$(WEFTCTL) PLUGINDIR=$(BUILD)/plugins bash $$t; \
@@ -109,6 +109,7 @@ FUZZ_DEPS_fuzz_proto  := $(wildcard daemon/proto/*.c) daemon/config/units.c
 build-fuzz/fuzz_proto: tests/unit/proto_ref.h # its oracle, included, not compiled alone
 FUZZ_DEPS_fuzz_journal := daemon/jobs/jrec.c
 FUZZ_DEPS_fuzz_cron    := daemon/config/cron.c daemon/config/tz.c daemon/config/units.c
+FUZZ_DEPS_fuzz_heap    := daemon/obs/heap.c daemon/proto/buf.c
 .SECONDEXPANSION:
 build-fuzz/%: tests/fuzz/%.c $$(FUZZ_DEPS_$$*) $$(wildcard daemon/*/*.h) | deps
 	@mkdir -p $(@D)

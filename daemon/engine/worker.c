@@ -266,6 +266,9 @@ static void worker_main(void *arg)
 	struct weftd_job *v;
 	char what[2 * WEFTD_MAX_NAME + 2];
 
+	/* profiles show job work by pipeline and stage (weft/prof.h: -tagfocus stage=...) */
+	weft_label_set("pipeline", p->cfg->name);
+	weft_label_set("stage", s->cfg->name);
 	if (p->eng->sup) {
 		snprintf(what, sizeof(what), "%s/%s", p->cfg->name, s->cfg->name);
 		w->hb = weftd_hb_register(p->eng->sup, what);

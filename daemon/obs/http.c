@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -15,6 +16,7 @@
 
 #include "engine/engine.h"
 #include "obs/http.h"
+#include "obs/pprof_http.h"
 #include "util/log.h"
 
 #define CONN_MEMORY (32 * 1024) /* a connection's pool: request line and headers */
@@ -26,6 +28,7 @@ struct weftd_http {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* a Unix socket we bound */
 	dev_t dev;
 	ino_t ino;
+	struct weftd_pprof_http *pprof; /* /debug/pprof/ (pprof_http.h) */
 };
 
 /* ---- the socket ------------------------------------------------------------------ */
@@ -156,6 +159,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 	enum { METRICS, HEALTHZ, READYZ, NONE } what = NONE;
 
+	if (strncmp(url, "/debug/pprof/", strlen("/debug/pprof/")) == 0)
+		return weftd_pprof_http_request(s->pprof, conn, url, method, con_cls);
 	if (strcmp(url, "/metrics") == 0)
 		what = METRICS;
 	else if (strcmp(url, "/healthz") == 0)
@@ -176,6 +181,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			return REPLY_STR(conn, MHD_HTTP_OK, "ready\n", NULL);
 		return REPLY_STR(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "draining\n", NULL);
 	}
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	weftd_pprof_http_completed(con_cls);
 }
 
 static void on_log(void *cls, const char *fmt, va_list ap)
@@ -208,8 +219,15 @@ int weftd_http_new(int lfd, const struct weftd_http_config *h, const struct weft
 		}
 	}
 	/* No MHD thread (MHD_USE_EPOLL alone: "external epoll"), weftd's socket, bounded. */
-	s->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, s,
+	if (weftd_pprof_http_new(h->debug, &s->pprof) < 0) {
+		free(s);
+		return -ENOMEM;
+	}
+	/* suspend/resume: a profile is taken in a fiber of its own (pprof_http.h) */
+	s->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC, 0,
+				  NULL, NULL, on_request, s,
 				  MHD_OPTION_EXTERNAL_LOGGER, on_log, s,
+				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 				  MHD_OPTION_LISTEN_SOCKET, lfd,
 				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->max_connections,
 				  MHD_OPTION_CONNECTION_TIMEOUT, timeout ? timeout : 1u,
@@ -250,10 +268,20 @@ int weftd_http_run(struct weftd_http *s, weft_ctx *ctx)
 
 	if (epfd < 0)
 		return -EIO;
+	/* libmicrohttpd's epoll fd and the profiles' wake-up, in one set (pprof_http.h) */
+	int set = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = { .events = EPOLLIN };
+	if (set < 0 || epoll_ctl(set, EPOLL_CTL_ADD, epfd, &ev) < 0 ||
+	    epoll_ctl(set, EPOLL_CTL_ADD, weftd_pprof_http_wake_fd(s->pprof), &ev) < 0) {
+		if (set >= 0)
+			close(set);
+		return -EIO;
+	}
+	epfd = set;
+	int r = 0;
 	while (weft_ctx_err(ctx) == 0) {
 		MHD_UNSIGNED_LONG_LONG ms;
 		weft_ctx *wait = ctx;
-		int r;
 
 		/* MHD_run must come again within its timeout (idle connections expire) */
 		if (MHD_get_timeout(s->mhd, &ms) == MHD_YES &&
@@ -263,11 +291,13 @@ int weftd_http_run(struct weftd_http *s, weft_ctx *ctx)
 		if (wait != ctx)
 			weft_ctx_unref(wait);
 		if (r < 0 && r != -ETIMEDOUT && r != -ECANCELED)
-			return r;
+			break;
+		weftd_pprof_http_wake_fd(s->pprof);
 		if (weft_ctx_err(ctx) == 0)
 			run_once(s);
 	}
-	return 0;
+	close(set);
+	return r < 0 && r != -ETIMEDOUT && r != -ECANCELED ? r : 0;
 }
 
 struct weftd_http *weftd_http_free(struct weftd_http *s)
@@ -276,6 +306,7 @@ struct weftd_http *weftd_http_free(struct weftd_http *s)
 
 	if (!s)
 		return NULL;
+	s->pprof = weftd_pprof_http_free(s->pprof); /* resumes every suspended request */
 	if (s->mhd)
 		MHD_stop_daemon(s->mhd); /* closes the connections; the listening fd is ours */
 	if (s->lfd >= 0)

@@ -22,7 +22,7 @@
 enum field {
 	F_ID, F_OP, F_PIPELINE, F_JOB, F_JOBS, F_PAYLOAD, F_PAYLOAD_B64, F_WAIT, F_TIMEOUT,
 	F_STATE, F_LIMIT, F_OUTPUTS, F_DELAY, F_RUN_AT, F_PRIORITY, F_KEY, F_ALL, F_FROM_START,
-	F_DEADLINE, F__N,
+	F_DEADLINE, F_KIND, F_SECONDS, F_DEBUG, F__N,
 };
 
 #define UNKNOWN_SHOWN 40 /* bytes of an unknown member's name quoted in the error */
@@ -39,7 +39,7 @@ struct parse {
 typedef int field_fn(struct parse *p, enum field f);
 static field_fn read_id, read_op, read_name, read_jobs, read_payload, read_payload_b64,
 	read_bool, read_timeout, read_state, read_limit, read_run_at, read_priority,
-	read_deadline;
+	read_deadline, read_prof;
 
 #define OP(x) (1u << WEFTD_OP_##x)
 #define ALL_OPS ((1u << WEFTD_OP__MAX) - 1)
@@ -78,6 +78,9 @@ static const struct field_def {
 	[F_ALL]         = { F("all"), OP(RETRY) | OP(PURGE), 0, 0, read_bool },
 	[F_FROM_START]  = { F("from_start"), OP(RETRY), 0, 0, read_bool },
 	[F_DEADLINE]    = { F("deadline"), OP(SUBMIT), 0, 0, read_deadline },
+	[F_KIND]        = { F("kind"), OP(PROFILE), OP(PROFILE), 0, read_prof },
+	[F_SECONDS]     = { F("seconds"), OP(PROFILE), 0, 0, read_prof },
+	[F_DEBUG]       = { F("debug"), OP(PROFILE), 0, 0, read_prof },
 #undef F
 };
 
@@ -503,6 +506,30 @@ static int read_limit(struct parse *p, enum field f)
 		return req_fail(p->req, WEFTD_ERR_BAD_FIELD, "limit must be an integer from 1 to %d",
 				WEFTD_LIST_MAX);
 	p->req->limit = (uint32_t)v->num.i;
+	return 0;
+}
+
+/* profile's members: a kind name, whole seconds, a debug level (PROTOCOL.md). */
+static int read_prof(struct parse *p, enum field f)
+{
+	const struct jscan_val *v = &p->v[f];
+	struct weftd_profile_args *a = &p->req->prof;
+	char name[WEFTD_PROFILE_KIND_MAX + 1];
+	long hi = f == F_SECONDS ? WEFTD_PROFILE_SECONDS_MAX : 2, lo = f == F_SECONDS;
+
+	if (f == F_KIND) {
+		size_t n = v->type == JSCAN_STR ? jscan_str_copy(p->line, v, name, sizeof(name)) : 0;
+		if (weftd_profile_kind_parse(name, n, a->kind) < 0)
+			return req_fail(p->req, WEFTD_ERR_BAD_FIELD, "kind must be one of %s", WEFTD_PROFILE_KINDS);
+	} else if (v->type != JSCAN_INT || v->num.i < lo || v->num.i > hi) {
+		return req_fail(p->req, WEFTD_ERR_BAD_FIELD, "%s must be an integer from %ld to %ld",
+				fields[f].name, lo, hi);
+	} else if (f == F_SECONDS) {
+		a->has_seconds = true;
+		a->seconds = (uint32_t)v->num.i;
+	} else {
+		a->debug = (int)v->num.i;
+	}
 	return 0;
 }
 

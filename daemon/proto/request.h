@@ -17,6 +17,16 @@
 #define WEFTD_REQ_ARENA 2048 /* bytes in a request for its strings: a usual request is
 				parsed without one malloc */
 
+/* profile: what to take (PROTOCOL.md, obs/profile.h); copied into the op's handler. */
+#define WEFTD_PROFILE_KIND_MAX 7
+struct weftd_profile_args {
+	char kind[WEFTD_PROFILE_KIND_MAX + 1]; /* "cpu", "heap", "fibers", "block", "mutex" */
+	bool has_seconds;
+	uint32_t seconds;           /* 1 .. WEFTD_PROFILE_SECONDS_MAX */
+	int debug;                  /* 0 .. 2 */
+};
+#define WEFTD_PROFILE_SECONDS_MAX 60
+
 /* One parsed request. Absent optional strings are NULL. Valid until weftd_request_done(). */
 struct weftd_request {
 	enum weftd_op op;
@@ -50,6 +60,7 @@ struct weftd_request {
 	uint64_t deadline_in_ns;    /*   deadline_rel: at most WEFTD_TIMEOUT_MAX_NS */
 	int64_t deadline_ms;        /*   !deadline_rel: Unix epoch ms, >= 0 */
 	bool want_payload;          /* status: "payload": true shows the submitted input */
+	struct weftd_profile_args prof; /* profile: "kind" (required), "seconds", "debug" */
 	enum weftd_err err;         /* after a failed parse: code and message for the reply */
 	char errmsg[128];
 	const char **jobv;          /* private: the ids of "jobs" */

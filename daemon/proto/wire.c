@@ -9,6 +9,7 @@ static const char *const op_names[WEFTD_OP__MAX] = {
 	"submit", "status", "wait", "cancel", "list", "stats", "pipelines", "ping", "reload", "drain",
 	"pause", "resume", "undrain", "retry", "purge", "metrics",
 	"schedules",
+	"profile",
 };
 static const char *const err_names[WEFTD_ERR__MAX] = {
 	"none", "bad_json", "too_large", "unknown_op", "missing_field", "bad_field",
@@ -61,4 +62,16 @@ int weftd_job_state_parse(const char *s, size_t len, enum weftd_job_state *ret)
 		return i;
 	*ret = (enum weftd_job_state)i;
 	return 0;
+}
+
+int weftd_profile_kind_parse(const char *s, size_t n, char *ret)
+{
+	static const char *const kinds[] = { "cpu", "heap", "fibers", "block", "mutex" };
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (n == strlen(kinds[i]) && memcmp(s, kinds[i], n) == 0) {
+			memcpy(ret, kinds[i], n + 1);
+			return 0;
+		}
+	return -EINVAL;
 }

@@ -23,6 +23,7 @@ enum weftd_op {
 	WEFTD_OP_PAUSE, WEFTD_OP_RESUME, WEFTD_OP_UNDRAIN, WEFTD_OP_RETRY, WEFTD_OP_PURGE,
 	WEFTD_OP_METRICS, /* the Prometheus text of GET /metrics (obs/metrics.h) */
 	WEFTD_OP_SCHEDULES, /* the periodic jobs: each schedule entry's next and last slot */
+	WEFTD_OP_PROFILE, /* a CPU, heap, fiber, block or mutex profile (obs/profile.h) */
 	WEFTD_OP__MAX,
 };
 
@@ -53,5 +54,10 @@ const char *weftd_job_state_name(enum weftd_job_state s);
 int weftd_op_parse(const char *s, size_t len, enum weftd_op *ret);
 /* Reverse of weftd_job_state_name for len bytes at s; -EINVAL when unknown. */
 int weftd_job_state_parse(const char *s, size_t len, enum weftd_job_state *ret);
+
+/* profile's kinds (PROTOCOL.md): the name of s[0..n) copied into ret (8 bytes) when it is
+ * one, 0; else -EINVAL. */
+#define WEFTD_PROFILE_KINDS "cpu, heap, fibers, block, mutex"
+int weftd_profile_kind_parse(const char *s, size_t n, char *ret);
 
 #endif

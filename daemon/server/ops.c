@@ -264,6 +264,7 @@ struct handler_call {
 	struct conn *c;
 	struct handler h;
 	char id[WEFTD_ID_MAX + 1];
+	struct weftd_request args;     /* h.fn_args: the request's arguments (prof), no strings */
 };
 
 /* Run the handler registered for op (lifecycle's drain, undrain, reload; weftd's metrics)
@@ -274,7 +275,7 @@ static void op_handler(struct conn *c, struct weftd_buf *b, const struct weftd_r
 	struct handler h = c->srv->handlers[op];
 	struct handler_call *hc;
 
-	if (!h.fn) {
+	if (!h.fn && !h.fn_args) {
 		srv_resp_errno(b, req->id, -EOPNOTSUPP, weftd_op_name(op));
 		return;
 	}
@@ -286,6 +287,8 @@ static void op_handler(struct conn *c, struct weftd_buf *b, const struct weftd_r
 	hc->c = c;
 	hc->h = h;
 	memcpy(hc->id, req->id, sizeof(hc->id));
+	if (h.fn_args) /* what an op with arguments reads: no pointer into the line */
+		hc->args = (struct weftd_request){ .op = req->op, .prof = req->prof };
 	atomic_fetch_add(&c->refs, 1);
 	weft_wg_add(&c->handlers, 1);
 	if (weft_go_opts(op_handler_main, hc, &(struct weft_go_opts){ .name = weftd_op_name(op) }) < 0) {
@@ -303,7 +306,8 @@ static void op_handler_main(void *arg)
 	char err[1024] = "";
 
 	weftd_buf_init(&b, NULL, 0);
-	int r = hc->h.fn(hc->h.arg, hc->id, &b, err, sizeof(err));
+	int r = hc->h.fn_args ? hc->h.fn_args(hc->h.arg, &hc->args, hc->id, &b, err, sizeof(err))
+			      : hc->h.fn(hc->h.arg, hc->id, &b, err, sizeof(err));
 	if (r < 0) {
 		weftd_buf_reset(&b);
 		srv_resp_errno(&b, hc->id, r, err[0] ? err : NULL);

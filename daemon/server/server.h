@@ -19,6 +19,8 @@
 #include "proto/buf.h"
 #include "proto/wire.h"
 
+struct weftd_request;
+
 struct weftd_server;
 
 /* The socket file this process bound (dev and inode right after bind), so that it removes
@@ -68,6 +70,12 @@ struct weftd_server *weftd_server_free(struct weftd_server *s);
 typedef int (*weftd_op_handler)(void *arg, const char *id, struct weftd_buf *out, char *err,
 				size_t errlen);
 void weftd_server_set_handler(struct weftd_server *s, enum weftd_op op, weftd_op_handler fn, void *arg);
+/* The same for an op with arguments (profile): fn gets a copy of the request's (its
+ * fiber outlives the request line). Replaces a handler set with the call above. */
+typedef int (*weftd_op_handler_args)(void *arg, const struct weftd_request *args, const char *id,
+				     struct weftd_buf *out, char *err, size_t errlen);
+void weftd_server_set_handler_args(struct weftd_server *s, enum weftd_op op,
+				   weftd_op_handler_args fn, void *arg);
 
 /* Live connections. */
 unsigned weftd_server_connections(struct weftd_server *s);

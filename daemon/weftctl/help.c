@@ -85,6 +85,17 @@ const struct ctl_cmd ctl_cmds[] = {
 	  "per pipeline and stage, latency histograms, the journal, the runtime, the process.\n"
 	  "Works without the HTTP listener. `promtool check metrics` reads it.\n",
 	  0, 0, 0, cmd_metrics },
+	{ "profile", "cpu|heap|fibers|block|mutex [--seconds N] [--debug N] [-o FILE]",
+	  "a profile of the daemon, for `go tool pprof`",
+	  "Takes a profile (daemon/PROTOCOL.md, `profile` op; admins only) and writes it to FILE\n"
+	  "(-o -: standard output). cpu samples every proc at 100 Hz for --seconds (1..60,\n"
+	  "default 30); block and mutex record every wait for --seconds (default 5); fibers lists\n"
+	  "every fiber's stack (--debug 1: grouped text, 2: one entry per fiber with its wait\n"
+	  "reason and age); heap is jemalloc's (weftd started with MALLOC_CONF=prof:true).\n"
+	  "Binary profiles are gzipped pprof: `go tool pprof -top FILE`, `go tool pprof -http=:8080\n"
+	  "FILE` (a flame graph). Text profiles go to standard output without -o. A CPU profile\n"
+	  "already being taken: exit 7 (conflict).\n",
+	  O_SECONDS | O_DEBUG | O_OUTPUT, 1, 1, cmd_profile },
 	{ "top", "", "a live view of the pipelines, refreshed every second",
 	  "Per pipeline and stage: jobs done per second, queued, running, latency p50/p99 of\n"
 	  "successful attempts, failures (dead letters) and their rate; the runtime's procs,\n"

@@ -12,7 +12,7 @@ _weftctl_jobs() { _weftctl_ask list --limit 200 "$@" | awk 'NR > 1 { print $1 }'
 
 _weftctl() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
-	local cmds="submit status wait cancel list retry purge stats metrics top pipelines schedules ping reload drain undrain pause resume help"
+	local cmds="submit status wait cancel list retry purge stats metrics profile top pipelines schedules ping reload drain undrain pause resume help"
 	local global="--socket --json --timeout --help --version"
 	local cmd= npos=0 i w
 	_weftctl_sock=()
@@ -21,16 +21,17 @@ _weftctl() {
 		case $w in
 		-s|--socket) _weftctl_sock=(--socket "${COMP_WORDS[i+1]}"); ((i++)) ;;
 		--socket=*) _weftctl_sock=("$w") ;;
-		--timeout|--delay|--at|--priority|--key|--deadline|-p|--pipeline|--state|-n|--limit|-f|--file) ((i++)) ;;
+		--timeout|--delay|--at|--priority|--key|--deadline|-p|--pipeline|--state|-n|--limit|-f|--file|--seconds|--debug|-o|--output) ((i++)) ;;
 		-*) ;;
 		*) if [ -z "$cmd" ]; then cmd=$w; else npos=$((npos + 1)); fi ;;
 		esac
 	done
 	case $prev in
-	-s|--socket|-f|--file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	-s|--socket|-f|--file|-o|--output) COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	-p|--pipeline) COMPREPLY=($(compgen -W "$(_weftctl_pipelines)" -- "$cur")); return ;;
 	--state) COMPREPLY=($(compgen -W "scheduled queued running retrying done failed canceled" -- "$cur")); return ;;
-	--timeout|--delay|--at|--priority|--key|--deadline|-n|--limit) return ;;
+	--timeout|--delay|--at|--priority|--key|--deadline|-n|--limit|--seconds) return ;;
+	--debug) COMPREPLY=($(compgen -W "0 1 2" -- "$cur")); return ;;
 	esac
 	if [[ $cur == -* ]]; then
 		local opts=
@@ -40,6 +41,7 @@ _weftctl() {
 		list) opts="--pipeline --state --limit --outputs" ;;
 		retry) opts="--pipeline --all --from-start" ;;
 		purge) opts="--pipeline --all" ;;
+		profile) opts="--seconds --debug --output" ;;
 		esac
 		COMPREPLY=($(compgen -W "$global $opts" -- "$cur"))
 		return
@@ -50,6 +52,7 @@ _weftctl() {
 	submit|stats|pause|resume|schedules) [ $npos = 0 ] && COMPREPLY=($(compgen -W "$(_weftctl_pipelines)" -- "$cur")) ;;
 	status|wait|cancel) COMPREPLY=($(compgen -W "$(_weftctl_jobs)" -- "$cur")) ;;
 	retry|purge) COMPREPLY=($(compgen -W "$(_weftctl_jobs --state failed)" -- "$cur")) ;;
+	profile) [ $npos = 0 ] && COMPREPLY=($(compgen -W "cpu heap fibers block mutex" -- "$cur")) ;;
 	esac
 }
 complete -F _weftctl weftctl

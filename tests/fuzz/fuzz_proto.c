@@ -69,6 +69,12 @@ static void rebuild(struct weftd_buf *b, const struct weftd_request *r)
 		weftd_json_bool(b, "from_start", true);
 	if (r->want_payload)
 		weftd_json_bool(b, "payload", true);
+	if (r->op == WEFTD_OP_PROFILE) {
+		weftd_json_cstr(b, "kind", r->prof.kind);
+		if (r->prof.has_seconds)
+			weftd_json_u64(b, "seconds", r->prof.seconds);
+		weftd_json_u64(b, "debug", (uint64_t)r->prof.debug);
+	}
 	weftd_json_obj_end(b);
 }
 

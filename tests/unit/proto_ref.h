@@ -40,6 +40,7 @@ struct ref {
 	int priority;
 	const char *key;
 	size_t key_len;
+	struct weftd_profile_args prof;
 	enum weftd_job_state state;
 	uint32_t limit;
 	enum weftd_err err;
@@ -285,6 +286,33 @@ static int ref_get_list_filters(struct ref *req, json_t *root, const char *which
 	return 0;
 }
 
+/* profile: "kind" (required, a name), "seconds" 1..60, "debug" 0..2. */
+static int ref_get_prof(struct ref *req, json_t *root, const char *k)
+{
+	json_t *v = json_object_get(root, k);
+	long lo = strcmp(k, "seconds") == 0, hi = lo ? WEFTD_PROFILE_SECONDS_MAX : 2;
+
+	if (strcmp(k, "kind") == 0) {
+		if (!v)
+			return ref_need(req, NULL, "kind");
+		if (!json_is_string(v) || weftd_profile_kind_parse(json_string_value(v),
+								    json_string_length(v), req->prof.kind) < 0)
+			return ref_req_fail(req, WEFTD_ERR_BAD_FIELD, "kind must be one of %s", WEFTD_PROFILE_KINDS);
+		return 0;
+	}
+	if (!v)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+		return ref_req_fail(req, WEFTD_ERR_BAD_FIELD, "%s must be an integer from %ld to %ld", k, lo, hi);
+	if (lo) {
+		req->prof.has_seconds = true;
+		req->prof.seconds = (uint32_t)json_integer_value(v);
+	} else {
+		req->prof.debug = (int)json_integer_value(v);
+	}
+	return 0;
+}
+
 /* The members in the order the parser reads them (its field table), with the ops reading
  * each: an unknown member fails right after "op", one the op does not read at its place. */
 #define RO(x) (1u << WEFTD_OP_##x)
@@ -296,6 +324,7 @@ static const struct { const char *name; unsigned ops; } ref_fields[] = {
 	{ "limit", RO(LIST) }, { "outputs", RO(LIST) }, { "delay", RO(SUBMIT) },
 	{ "run_at", RO(SUBMIT) }, { "priority", RO(SUBMIT) }, { "key", RO(SUBMIT) },
 	{ "all", RO(RETRY) | RO(PURGE) }, { "from_start", RO(RETRY) }, { "deadline", RO(SUBMIT) },
+	{ "kind", RO(PROFILE) }, { "seconds", RO(PROFILE) }, { "debug", RO(PROFILE) },
 };
 #define REF_NFIELDS (sizeof(ref_fields) / sizeof(ref_fields[0]))
 
@@ -330,7 +359,8 @@ static int ref_read_field(struct ref *req, json_t *root, size_t f)
 		return r;
 	case 14: return ref_get_bool(req, root, k, &req->all);
 	case 15: return ref_get_bool(req, root, k, &req->from_start);
-	default: return ref_get_deadline(req, root);
+	case 16: return ref_get_deadline(req, root);
+	default: return ref_get_prof(req, root, k);
 	}
 }
 
@@ -484,6 +514,8 @@ static bool proto_check(const char *line, size_t len, size_t max, const char **w
 	else if (ra == 0 && (a.has_deadline != b.has_deadline || a.deadline_rel != b.deadline_rel ||
 			     a.deadline_in_ns != b.deadline_in_ns || a.deadline_ms != b.deadline_ms))
 		w = "deadline";
+	else if (ra == 0 && memcmp(&a.prof, &b.prof, sizeof(a.prof)) != 0)
+		w = "profile's kind, seconds or debug";
 	else if (ra == 0 && (a.wait != b.wait || a.has_timeout != b.has_timeout ||
 			     a.timeout_ns != b.timeout_ns || a.has_state != b.has_state ||
 			     (a.has_state && a.state != b.state) || a.limit != b.limit ||
