@@ -99,10 +99,18 @@ else ifneq ($(SAN),)
 $(error SAN must be address or thread)
 endif
 
-$(BUILD)/%.o: %.c | deps
+# Objects depend on the flags they were built with: a changed CFLAGS (a new -f option, a
+# pkg-config path) rebuilds them instead of linking stale objects with new ones.
+CFLAGS_SEEN = $(subst ','\'',$(CFLAGS))
+$(BUILD)/.cflags: FORCE
+	@mkdir -p $(@D)
+	@printf '%s\n' '$(CFLAGS_SEEN)' | cmp -s - $@ || printf '%s\n' '$(CFLAGS_SEEN)' > $@
+FORCE:
+
+$(BUILD)/%.o: %.c $(BUILD)/.cflags | deps
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(CFLAGS_$(firstword $(subst /, ,$<))) -c $< -o $@
-$(BUILD)/%.o: %.S | deps
+$(BUILD)/%.o: %.S $(BUILD)/.cflags | deps
 	@mkdir -p $(@D)
 	$(CC) $(filter-out -fsanitize=%,$(CFLAGS)) $(CFLAGS_$(firstword $(subst /, ,$<))) -c $< -o $@
 
