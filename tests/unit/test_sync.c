@@ -581,6 +581,73 @@ static void test_pool_thread(void **state)
 	assert_int_equal(weft_pool_new(&o, &p), -EINVAL);
 }
 
+/* ---- wait group: the counter outside its lock ---- */
+static void wg_neg_main(void *arg)
+{
+	weft_wg wg = WEFT_WG_INIT;
+	assert_int_equal(weft_wg_add(&wg, -1), -EINVAL); /* below 0: refused, left at 0 */
+	assert_int_equal(weft_wg_wait(NULL, &wg), 0);
+	assert_int_equal(weft_wg_add(&wg, 2), 0);
+	assert_int_equal(weft_wg_add(&wg, -3), -EINVAL); /* left at 2 */
+	assert_int_equal(weft_wg_done(&wg), 0);
+	assert_int_equal(weft_wg_done(&wg), 0);
+	assert_int_equal(weft_wg_done(&wg), -EINVAL);
+	assert_int_equal(weft_wg_wait(NULL, &wg), 0);
+	assert_int_equal(weft_wg_add(NULL, 1), -EINVAL);
+}
+
+static void test_wg_negative(void **state)
+{
+	run(wg_neg_main, NULL);
+}
+
+/* Many fibers leave one wait group at once (on every proc), round after
+ * round, while several wait: a wake-up lost between the counter reaching 0
+ * and a waiter queueing hangs the test. */
+#define WG_ROUNDS 200
+#define WG_DONERS 50
+
+struct wgr {
+	weft_wg wg, waited;
+	atomic_int left;
+};
+
+static void wg_doner(void *arg)
+{
+	struct wgr *w = arg;
+	atomic_fetch_sub(&w->left, 1);
+	weft_wg_done(&w->wg);
+}
+
+static void wg_waiter(void *arg)
+{
+	struct wgr *w = arg;
+	assert_int_equal(weft_wg_wait(NULL, &w->wg), 0);
+	assert_int_equal(atomic_load(&w->left), 0);
+	weft_wg_done(&w->waited);
+}
+
+static void wg_rounds_main(void *arg)
+{
+	for (int r = 0; r < TEST_SCALE(WG_ROUNDS); r++) {
+		struct wgr w = { .wg = WEFT_WG_INIT, .waited = WEFT_WG_INIT };
+		atomic_store(&w.left, WG_DONERS);
+		weft_wg_add(&w.wg, WG_DONERS);
+		weft_wg_add(&w.waited, 3);
+		for (int i = 0; i < 3; i++)
+			assert_int_equal(weft_go(wg_waiter, &w), 0);
+		for (int i = 0; i < WG_DONERS; i++)
+			assert_int_equal(weft_go(wg_doner, &w), 0);
+		assert_int_equal(weft_wg_wait(NULL, &w.wg), 0);
+		assert_int_equal(weft_wg_wait(NULL, &w.waited), 0);
+	}
+}
+
+static void test_wg_rounds(void **state)
+{
+	run(wg_rounds_main, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -596,6 +663,8 @@ int main(void)
 		BOTH(test_sem),
 		BOTH(test_sem_cancel_head),
 		BOTH(test_pool),
+		BOTH(test_wg_negative),
+		BOTH(test_wg_rounds),
 		cmocka_unit_test(test_pool_thread),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
