@@ -270,6 +270,74 @@ static void test_rwmutex(void **state)
 	assert_true(atomic_load(&t.max_readers) > 1); /* readers overlapped */
 }
 
+/* Readers on the fast path (one CAS each way) and writers on the locked one,
+ * on every proc at once: never a writer beside anyone, and never a writer
+ * left queued once the readers are gone (a hang). */
+#define RWS_READERS 6
+#define RWS_WRITERS 2
+
+struct rws {
+	int nreaders, nwriters;
+	weft_rwmutex rw;
+	weft_wg wg;
+	atomic_int readers, writers, bad;
+	long shared; /* written by writers only */
+};
+
+static void rws_reader(void *arg)
+{
+	struct rws *t = arg;
+	for (int i = 0; i < TEST_SCALE(20000); i++) {
+		assert_int_equal(weft_rwmutex_rlock(NULL, &t->rw), 0);
+		atomic_fetch_add(&t->readers, 1);
+		if (atomic_load(&t->writers))
+			atomic_store(&t->bad, 1);
+		atomic_fetch_sub(&t->readers, 1);
+		assert_int_equal(weft_rwmutex_runlock(&t->rw), 0);
+		if (i % 512 == 0 && t->nreaders > 1)
+			weft_yield();
+	}
+	weft_wg_done(&t->wg);
+}
+
+static void rws_writer(void *arg)
+{
+	struct rws *t = arg;
+	for (int i = 0; i < TEST_SCALE(5000); i++) {
+		assert_int_equal(weft_rwmutex_lock(NULL, &t->rw), 0);
+		if (atomic_fetch_add(&t->writers, 1) || atomic_load(&t->readers))
+			atomic_store(&t->bad, 1);
+		t->shared++;
+		atomic_fetch_sub(&t->writers, 1);
+		assert_int_equal(weft_rwmutex_unlock(&t->rw), 0);
+	}
+	weft_wg_done(&t->wg);
+}
+
+static void rws_main(void *arg)
+{
+	struct rws *t = arg;
+	weft_wg_add(&t->wg, t->nreaders + t->nwriters);
+	for (int i = 0; i < t->nreaders + t->nwriters; i++)
+		assert_int_equal(weft_go(i < t->nwriters ? rws_writer : rws_reader, t), 0);
+	assert_int_equal(weft_wg_wait(NULL, &t->wg), 0);
+	assert_int_equal(t->shared, t->nwriters * TEST_SCALE(5000));
+	assert_int_equal(weft_rwmutex_try_lock(&t->rw), 0); /* nothing left held */
+	assert_int_equal(weft_rwmutex_unlock(&t->rw), 0);
+}
+
+static void test_rwmutex_stress(void **state)
+{
+	/* many of each; then one of each, where the reader's count goes to 0
+	 * and back all the time (a writer queueing as the last reader leaves) */
+	for (int k = 0; k < 2; k++) {
+		struct rws t = { .nreaders = k ? 1 : RWS_READERS, .nwriters = k ? 1 : RWS_WRITERS,
+				 .rw = WEFT_RWMUTEX_INIT, .wg = WEFT_WG_INIT };
+		run(rws_main, &t);
+		assert_int_equal(atomic_load(&t.bad), 0);
+	}
+}
+
 /* a writer waiting behind a reader blocks later readers; its giving up lets them in */
 struct wpref { weft_rwmutex rw; weft_ctx *wctx; int wr, rr; atomic_int order; int w_at, r_at; weft_wg wg; };
 
@@ -658,6 +726,7 @@ int main(void)
 		BOTH(test_mutex_starvation),
 		BOTH(test_rwmutex),
 		BOTH(test_rwmutex_writer_pref),
+		BOTH(test_rwmutex_stress),
 		BOTH(test_once),
 		BOTH(test_cond),
 		BOTH(test_sem),
