@@ -82,6 +82,14 @@ static void admit(weft_rwmutex *rw, bool readers_first)
 	sync_slow(rw);
 }
 
+/* Under the lock: take back a reader counted by read_fast (or leaving). */
+static void read_undo(weft_rwmutex *rw)
+{
+	long c = atomic_fetch_sub_explicit(COUNT(rw), 1, memory_order_acq_rel);
+	if ((c & ~SLOW) == 1 && !rw->writer)
+		admit(rw, false);
+}
+
 /* Called with the lock held when rw cannot be taken now: queue on q and park
  * (fiber only; a plain thread gets -EPERM). */
 static int wait_on(weft_ctx *ctx, weft_rwmutex *rw, struct weft__waitq *q)
@@ -111,14 +119,17 @@ static int wait_on(weft_ctx *ctx, weft_rwmutex *rw, struct weft__waitq *q)
 	return r;
 }
 
-/* The fast path: one more reader while SLOW is clear. */
+/* The fast path: one more reader while SLOW is clear. An add rather than
+ * a CAS (readers on two procs would fail each other's); one that finds SLOW
+ * up is taken back under the lock, where the count reaching 0 lets a queued
+ * writer in as the last reader's runlock would. */
 static bool read_fast(weft_rwmutex *rw)
 {
-	long c = atomic_load_explicit(COUNT(rw), memory_order_relaxed);
-	while (!(c & SLOW))
-		if (atomic_compare_exchange_weak_explicit(COUNT(rw), &c, c + 1, memory_order_acquire,
-							  memory_order_relaxed))
-			return true;
+	if (WEFT__LIKELY(!(atomic_fetch_add_explicit(COUNT(rw), 1, memory_order_acquire) & SLOW)))
+		return true;
+	weft__lock_acquire(RWLOCK(rw));
+	read_undo(rw);
+	weft__lock_release(RWLOCK(rw));
 	return false;
 }
 
@@ -136,7 +147,9 @@ int weft_rwmutex_rlock(weft_ctx *ctx, weft_rwmutex *rw)
 	if (WEFT__LIKELY(read_fast(rw)))
 		return 0;
 	weft__lock_acquire(RWLOCK(rw));
-	if (read_fast(rw)) { /* the writers left meanwhile */
+	/* SLOW changes only under the lock: clear now, the writers left */
+	if (!(atomic_load_explicit(COUNT(rw), memory_order_relaxed) & SLOW)) {
+		atomic_fetch_add_explicit(COUNT(rw), 1, memory_order_acquire);
 		weft__lock_release(RWLOCK(rw));
 		return 0;
 	}
@@ -161,8 +174,8 @@ int weft_rwmutex_runlock(weft_rwmutex *rw)
 	c = atomic_load_explicit(COUNT(rw), memory_order_relaxed);
 	if ((c & ~SLOW) <= 0)
 		r = -EPERM;
-	else if ((atomic_fetch_sub_explicit(COUNT(rw), 1, memory_order_acq_rel) & ~SLOW) == 1)
-		admit(rw, false);
+	else
+		read_undo(rw);
 	weft__lock_release(RWLOCK(rw));
 	return r;
 }
