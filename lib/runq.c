@@ -173,7 +173,8 @@ struct weft_fiber *weft__gq_get(struct weft_proc *p, unsigned max)
 	if (n > max)
 		n = max;
 	struct weft_fiber *first = NULL;
-	for (unsigned i = 0; i < n && s->gq_head; i++) {
+	unsigned i;
+	for (i = 0; i < n && s->gq_head; i++) { /* gq_len counts the chunks' fibers too */
 		struct weft_fiber *f = s->gq_head;
 		s->gq_head = f->next;
 		if (!s->gq_head)
@@ -183,8 +184,8 @@ struct weft_fiber *weft__gq_get(struct weft_proc *p, unsigned max)
 			first = f;
 		else
 			weft__runq_put(p, f, false);
-		atomic_fetch_sub(&s->gq_len, 1);
 	}
+	atomic_fetch_sub(&s->gq_len, i);
 	pthread_mutex_unlock(&s->gq_lock);
 	return first;
 }
