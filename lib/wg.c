@@ -17,29 +17,52 @@ void weft_wg_init(weft_wg *wg)
 	memset(wg, 0, sizeof(*wg));
 }
 
-/* The counter is changed with a CAS, outside the lock: a wait group that
- * thousands of fibers leave at once (weft_ctx_cancel's fan-out) costs one
- * atomic each, not a lock handed between procs. Only the change that reaches
- * 0 takes the lock, to wake the waiters; a waiter reads the counter under
- * the lock, so it has either queued before that (and is woken) or sees 0. */
+/* The counter is changed with a CAS, outside the lock, while it stays above
+ * 0: a wait group that thousands of fibers leave at once (weft_ctx_cancel's
+ * fan-out) costs one atomic each, not a lock handed between procs. The
+ * change that brings it to 0 is made under the lock, with the wake-ups: a
+ * waiter reads the counter under the lock, so it has either queued before
+ * (and is woken) or sees 0 once the waker is done with the wait group, and
+ * may free it at once. */
+static bool add_fast(weft_wg *wg, long delta, int *ret)
+{
+	long c = atomic_load_explicit(COUNT(wg), memory_order_relaxed);
+	for (;;) {
+		if (c + delta < 0) {
+			*ret = -EINVAL;
+			return true;
+		}
+		if (c + delta == 0 && delta)
+			return false; /* the last one: under the lock */
+		if (atomic_compare_exchange_weak_explicit(COUNT(wg), &c, c + delta, memory_order_acq_rel,
+							  memory_order_relaxed)) {
+			*ret = 0;
+			return true;
+		}
+	}
+}
+
 int weft_wg_add(weft_wg *wg, long delta)
 {
 	if (!wg)
 		return -EINVAL;
+	int r;
+	if (WEFT__LIKELY(add_fast(wg, delta, &r)))
+		return r;
+	weft__lock_acquire(WG_LOCK(wg));
 	long c = atomic_load_explicit(COUNT(wg), memory_order_relaxed);
-	do {
-		if (c + delta < 0)
-			return -EINVAL;
-	} while (!atomic_compare_exchange_weak_explicit(COUNT(wg), &c, c + delta, memory_order_acq_rel,
-							memory_order_relaxed));
-	if (c + delta == 0 && delta) {
-		weft__lock_acquire(WG_LOCK(wg));
+	while (c + delta >= 0 &&
+	       !atomic_compare_exchange_weak_explicit(COUNT(wg), &c, c + delta, memory_order_acq_rel,
+						      memory_order_relaxed))
+		;
+	r = c + delta < 0 ? -EINVAL : 0;
+	if (c + delta == 0) {
 		struct weft__waiter *w;
 		while ((w = weft__waitq_pop(WG_Q(wg))))
 			weft__waiter_fire(w, 0);
-		weft__lock_release(WG_LOCK(wg));
 	}
-	return 0;
+	weft__lock_release(WG_LOCK(wg));
+	return r;
 }
 
 int weft_wg_done(weft_wg *wg)

@@ -711,6 +711,35 @@ static void wg_rounds_main(void *arg)
 	}
 }
 
+/* The waiter frees the wait group as soon as its wait returns (as
+ * daemon/actions/exec.c does): the fiber whose done brought it to 0 must be
+ * finished with it by then (ASan and TSan see a late touch). */
+static void wg_free_doner(void *arg)
+{
+	weft_wg_done(arg);
+}
+
+static void wg_free_main(void *arg)
+{
+	for (int i = 0; i < TEST_SCALE(5000); i++) {
+		weft_wg *wg = malloc(sizeof(*wg));
+		assert_non_null(wg);
+		weft_wg_init(wg);
+		weft_wg_add(wg, 2);
+		assert_int_equal(weft_go(wg_free_doner, wg), 0);
+		assert_int_equal(weft_go(wg_free_doner, wg), 0);
+		if (i % 2)
+			weft_yield(); /* sometimes the dones come first */
+		assert_int_equal(weft_wg_wait(NULL, wg), 0);
+		free(wg);
+	}
+}
+
+static void test_wg_free_after_wait(void **state)
+{
+	run(wg_free_main, NULL);
+}
+
 static void test_wg_rounds(void **state)
 {
 	run(wg_rounds_main, NULL);
@@ -734,6 +763,7 @@ int main(void)
 		BOTH(test_pool),
 		BOTH(test_wg_negative),
 		BOTH(test_wg_rounds),
+		BOTH(test_wg_free_after_wait),
 		cmocka_unit_test(test_pool_thread),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
