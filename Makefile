@@ -9,6 +9,7 @@
 #   make unit       the unit tests only (cmocka programs, tests/unit/)
 #   make integration  the integration tests only (tests/integration/, the real weftd)
 #   make bench      benchmarks, one "name value unit" line per figure
+#   make bench-go   bench_sync's figures written in Go (golang-go), to compare beside them
 #   make run        run weftd on conf/weftd.yaml in the foreground (Ctrl-C stops it)
 #   make man        the man pages (man/*.scd -> build/man/, scdoc)
 #   make fuzz       build the libFuzzer targets (clang); make fuzz-run runs each briefly

@@ -134,16 +134,23 @@ void weft__ready(struct weft_fiber *f);
  * cancelled under thousands of waiters): ready_claim does the state change
  * and returns true if the caller must queue f (it had parked), false if f
  * sees the wake by itself. The caller adds the fibers it must queue to a
- * batch (zeroed first), which goes out every WEFT__BATCH_MAX fibers in one
- * push to the global queue and one wake-up per idle proc, and flushes the
- * rest at the end (fewer than WEFT__BATCH_MIN in all: one by one, as
- * weft__ready would). Any thread. */
+ * batch (zeroed first): an array, so that no cold fiber header is written to
+ * link it and a proc taking the fibers reads their addresses in a row and
+ * can fetch their stacks ahead. Every WEFT__BATCH_MAX fibers the array goes
+ * to the global queue whole (one push, one wake-up per idle proc), and the
+ * rest at the flush (fewer than WEFT__BATCH_MIN in all: one by one, as
+ * weft__ready would, with no allocation). Any thread. */
 #define WEFT__BATCH_MIN 8
-#define WEFT__BATCH_MAX 256
+#define WEFT__BATCH_MAX 128 /* half a run queue: a proc takes a chunk at once */
+struct weft__fiber_chunk {
+	struct weft__fiber_chunk *next; /* in the global queue */
+	unsigned n, taken;              /* fibers in f[], of which taken left already */
+	struct weft_fiber *f[WEFT__BATCH_MAX];
+};
 struct weft__wake_batch {
-	struct weft_fiber *head, *tail; /* linked by next */
-	unsigned n;
-	bool flushed;                   /* a full batch went out already */
+	struct weft__fiber_chunk *chunk; /* allocated at the WEFT__BATCH_MIN-th fiber */
+	struct weft_fiber *few[WEFT__BATCH_MIN];
+	unsigned n;                     /* fibers in few[] or chunk */
 };
 bool weft__ready_claim(struct weft_fiber *f);
 void weft__batch_add(struct weft__wake_batch *b, struct weft_fiber *f);
@@ -318,7 +325,8 @@ struct weft_sched {
 	/* global run queue */
 	pthread_mutex_t gq_lock;
 	struct weft_fiber *gq_head, *gq_tail;
-	atomic_uint gq_len;
+	struct weft__fiber_chunk *gq_chunks, *gq_chunks_tail; /* mass wake-ups, as arrays */
+	atomic_uint gq_len;            /* fibers in both */
 	atomic_int npidle;             /* procs parked in their ring */
 	/* fibers alive, plus what procs have not settled yet (see live_settle):
 	 * on a line of its own, away from npidle and the queue */

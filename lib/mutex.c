@@ -208,6 +208,10 @@ int weft_mutex_lock(weft_ctx *ctx, weft_mutex *m)
 	unsigned s = 0;
 	if (WEFT__LIKELY(cas(m, &s, LOCKED)))
 		return 0;
+	/* free, with waiters queued and one of them woken: barge (as a woken
+	 * waiter or a spinner would), one CAS more rather than the slow path */
+	if (!(s & (LOCKED | STARVING)) && cas(m, &s, s | LOCKED))
+		return 0;
 	return lock_slow(ctx, m);
 }
 
@@ -219,8 +223,20 @@ int weft_mutex_unlock(weft_mutex *m)
 	if (WEFT__LIKELY(atomic_compare_exchange_strong_explicit(STATE(m), &s, 0, memory_order_release,
 								 memory_order_relaxed)))
 		return 0;
-	if (!(s & LOCKED))
-		return -EPERM;
+	/* Nobody to wake (no waiters, or one already woken and on its way to
+	 * retry): release without qlock, as Go's unlockSlow returns early. The
+	 * woken waiter retries with a CAS that sees this release, and a waiter
+	 * that clears WOKEN (queueing again or giving up) does it with a CAS
+	 * or RMW that this one's CAS sees: one of the two then wakes the queue. */
+	for (;;) {
+		if (!(s & LOCKED))
+			return -EPERM;
+		if ((s & STARVING) || ((s & WAITERS) && !(s & WOKEN)))
+			break;
+		if (atomic_compare_exchange_weak_explicit(STATE(m), &s, s & ~LOCKED, memory_order_release,
+							  memory_order_relaxed))
+			return 0;
+	}
 	weft__lock_acquire(QLOCK(m));
 	s = atomic_load_explicit(STATE(m), memory_order_relaxed);
 	if (!(s & LOCKED)) {

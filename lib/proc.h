@@ -155,6 +155,8 @@ static inline struct weft_fiber *weft__runq_get(struct weft_proc *p)
 
 /* Append the n fibers head..tail (linked by next) to the global queue. */
 void weft__gq_push(struct weft_sched *s, struct weft_fiber *head, struct weft_fiber *tail, unsigned n);
+/* Append chunk c (whole, c->taken == 0) to the global queue, which frees it once emptied. */
+void weft__gq_push_chunk(struct weft_sched *s, struct weft__fiber_chunk *c);
 /* Take up to max fibers from the global queue: returns one, queues the rest locally. */
 struct weft_fiber *weft__gq_get(struct weft_proc *p, unsigned max);
 /* Fibers that must run on p (pinned, I/O cancel): anyone pushes, p pops. */

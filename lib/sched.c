@@ -17,6 +17,7 @@
  * The other parts of the scheduler are listed in proc.h.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "proc.h"
@@ -91,14 +92,15 @@ void weft__ready(struct weft_fiber *f)
 		make_runnable(f, false);
 }
 
-/* n fibers of s, linked by next: one push to the global queue, then one
- * wake-up for each idle proc that may take a share. */
-static void ready_chain(struct weft_sched *s, struct weft_fiber *head, struct weft_fiber *tail, unsigned n)
+/* A chunk of fibers of s: one push to the global queue, then one wake-up
+ * for each idle proc that may take a share. */
+static void ready_chunk(struct weft_sched *s, struct weft__fiber_chunk *c)
 {
 	struct weft_proc *p = weft__proc();
 	if (p && p->sched != s)
 		p = NULL;
-	weft__gq_push(s, head, tail, n);
+	unsigned n = c->n;
+	weft__gq_push_chunk(s, c);
 	if (weft__sync_with_sleepers(s) <= 0)
 		return;
 	unsigned woken = 0, start = p ? p->id + 1 : 0;
@@ -111,22 +113,16 @@ static void ready_chain(struct weft_sched *s, struct weft_fiber *head, struct we
 
 void weft__batch_flush(struct weft__wake_batch *b)
 {
-	struct weft_fiber *f = b->head;
-	if (!f)
-		return;
-	if (!b->flushed && b->n < WEFT__BATCH_MIN) {
-		/* a few: one by one, the first in runnext as any wake-up */
-		while (f) {
-			struct weft_fiber *next = f->next;
-			f->next = NULL;
-			make_runnable(f, false);
-			f = next;
-		}
+	struct weft__fiber_chunk *c = b->chunk;
+	if (c && c->n) {
+		ready_chunk(c->f[0]->sched, c);
 	} else {
-		ready_chain(f->sched, f, b->tail, b->n);
+		free(c);
+		/* a few: one by one, the first in runnext as any wake-up */
+		for (unsigned i = 0; i < b->n; i++)
+			make_runnable(b->few[i], false);
 	}
-	b->flushed = b->flushed || b->n >= WEFT__BATCH_MIN;
-	b->head = b->tail = NULL;
+	b->chunk = NULL;
 	b->n = 0;
 }
 
@@ -137,15 +133,26 @@ void weft__batch_add(struct weft__wake_batch *b, struct weft_fiber *f)
 		make_runnable(f, false);
 		return;
 	}
-	if (b->head && f->sched != b->head->sched)
+	if (b->n && f->sched != (b->chunk ? b->chunk->f[0] : b->few[0])->sched)
 		weft__batch_flush(b);
-	f->next = NULL;
-	if (b->tail)
-		b->tail->next = f;
+	struct weft__fiber_chunk *c = b->chunk;
+	if (!c && b->n == WEFT__BATCH_MIN) {
+		/* many: into an array (without memory, one by one) */
+		if (!(c = malloc(sizeof(*c)))) {
+			make_runnable(f, false);
+			return;
+		}
+		c->next = NULL;
+		c->taken = 0;
+		memcpy(c->f, b->few, sizeof(b->few));
+		c->n = b->n;
+		b->chunk = c;
+	}
+	if (c)
+		c->f[c->n++] = f;
 	else
-		b->head = f;
-	b->tail = f;
-	/* the first batches go out while the waker collects the rest: idle
+		b->few[b->n] = f;
+	/* the first chunks go out while the waker collects the rest: idle
 	 * procs run them meanwhile */
 	if (++b->n == WEFT__BATCH_MAX)
 		weft__batch_flush(b);

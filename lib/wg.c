@@ -9,29 +9,60 @@ _Static_assert(sizeof(((weft_wg *)0)->head) * 2 == sizeof(struct weft__waitq), "
 
 #define WG_LOCK(wg) ((weft__lock *)&(wg)->lock)
 #define WG_Q(wg) ((struct weft__waitq *)&(wg)->head)
+#define COUNT(wg) ((_Atomic long *)&(wg)->count)
+_Static_assert(sizeof(_Atomic long) == sizeof(long), "wg count layout");
 
 void weft_wg_init(weft_wg *wg)
 {
 	memset(wg, 0, sizeof(*wg));
 }
 
+/* The counter is changed with a CAS, outside the lock, while it stays above
+ * 0: a wait group that thousands of fibers leave at once (weft_ctx_cancel's
+ * fan-out) costs one atomic each, not a lock handed between procs. The
+ * change that brings it to 0 is made under the lock, with the wake-ups: a
+ * waiter reads the counter under the lock, so it has either queued before
+ * (and is woken) or sees 0 once the waker is done with the wait group, and
+ * may free it at once. */
+static bool add_fast(weft_wg *wg, long delta, int *ret)
+{
+	long c = atomic_load_explicit(COUNT(wg), memory_order_relaxed);
+	for (;;) {
+		if (c + delta < 0) {
+			*ret = -EINVAL;
+			return true;
+		}
+		if (c + delta == 0 && delta)
+			return false; /* the last one: under the lock */
+		if (atomic_compare_exchange_weak_explicit(COUNT(wg), &c, c + delta, memory_order_acq_rel,
+							  memory_order_relaxed)) {
+			*ret = 0;
+			return true;
+		}
+	}
+}
+
 int weft_wg_add(weft_wg *wg, long delta)
 {
 	if (!wg)
 		return -EINVAL;
+	int r;
+	if (WEFT__LIKELY(add_fast(wg, delta, &r)))
+		return r;
 	weft__lock_acquire(WG_LOCK(wg));
-	if (wg->count + delta < 0) {
-		weft__lock_release(WG_LOCK(wg));
-		return -EINVAL;
-	}
-	wg->count += delta;
-	if (wg->count == 0) {
+	long c = atomic_load_explicit(COUNT(wg), memory_order_relaxed);
+	while (c + delta >= 0 &&
+	       !atomic_compare_exchange_weak_explicit(COUNT(wg), &c, c + delta, memory_order_acq_rel,
+						      memory_order_relaxed))
+		;
+	r = c + delta < 0 ? -EINVAL : 0;
+	if (c + delta == 0) {
 		struct weft__waiter *w;
 		while ((w = weft__waitq_pop(WG_Q(wg))))
 			weft__waiter_fire(w, 0);
 	}
 	weft__lock_release(WG_LOCK(wg));
-	return 0;
+	return r;
 }
 
 int weft_wg_done(weft_wg *wg)
@@ -48,7 +79,7 @@ int weft_wg_wait(weft_ctx *ctx, weft_wg *wg)
 	struct weft__waiter w;
 	weft__waiter_init(&w);
 	weft__lock_acquire(WG_LOCK(wg));
-	if (wg->count == 0) {
+	if (atomic_load_explicit(COUNT(wg), memory_order_acquire) == 0) {
 		weft__lock_release(WG_LOCK(wg));
 		return 0;
 	}

@@ -98,6 +98,17 @@ bench: all $(BENCH_BINS) $(LOAD_BIN)
 	  sed 's/^\([A-Za-z0-9_]*\) /\1_epoll /' $(BUILD)/bench/epoll.out; done
 	@for b in $(sort $(wildcard tests/bench/bench_*.sh)); do BUILD=$(BUILD) WEFTD=$(WEFTD) WEFTCTL=$(WEFTCTL) bash $$b || exit 1; done
 
+# bench_sync's figures in Go (tests/bench/go, standard library only, GOMAXPROCS=2),
+# for interleaved runs beside build/bench/bench_sync (tests/bench/README.md).
+.PHONY: bench-go
+GO_BENCH := $(BUILD)/bench/weftbench-go
+$(GO_BENCH): tests/bench/go/main.go tests/bench/go/go.mod
+	@command -v go >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go >/dev/null
+	@mkdir -p $(@D)
+	cd tests/bench/go && GOFLAGS=-mod=mod GOPROXY=off GOCACHE=$(abspath $(BUILD))/gocache go build -o $(abspath $@) .
+bench-go: $(GO_BENCH)
+	@$(GO_BENCH)
+
 # ---- fuzzing (clang + libFuzzer) -------------------------------------------
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)

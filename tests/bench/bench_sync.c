@@ -3,10 +3,13 @@
  * total, 2 procs), rwmutex_read_ns (the same with read locks),
  * sem_contended_ns (8 fibers, 1,000,000 acquire/release of one unit of a
  * 2-unit semaphore in total) and ctx_cancel_fanout_us (10,000 fibers parked
- * in weft_ctx_wait; weft_ctx_cancel until all have exited). */
+ * in weft_ctx_wait; weft_ctx_cancel until all have exited). Arguments select
+ * figures by name prefix. */
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <weft/weft.h>
 
 #define FIBERS 8
@@ -131,20 +134,31 @@ static void fanout_main(void *arg)
 	weft_ctx_unref(f->ctx);
 }
 
-int main(void)
+/* Arguments, if any, select figures by name prefix (as tests/bench/go does). */
+static bool selected(int argc, char **argv, const char *name)
+{
+	if (argc < 2)
+		return true;
+	for (int i = 1; i < argc; i++)
+		if (!strncmp(name, argv[i], strlen(argv[i])))
+			return true;
+	return false;
+}
+
+int main(int argc, char **argv)
 {
 	struct weft_opts o = { .procs = 2 };
 	struct mtx b = { .m = WEFT_MUTEX_INIT, .wg = WEFT_WG_INIT };
-	if (weft_run(mutex_main, &b, &o) < 0)
+	if (selected(argc, argv, "mutex_contended_ns") && weft_run(mutex_main, &b, &o) < 0)
 		return 1;
 	struct rw r = { .m = WEFT_RWMUTEX_INIT, .wg = WEFT_WG_INIT };
-	if (weft_run(rwmutex_main, &r, &o) < 0)
+	if (selected(argc, argv, "rwmutex_read_ns") && weft_run(rwmutex_main, &r, &o) < 0)
 		return 1;
 	struct sm sm = { .s = WEFT_SEM_INIT(2), .wg = WEFT_WG_INIT };
-	if (weft_run(sem_main, &sm, &o) < 0)
+	if (selected(argc, argv, "sem_contended_ns") && weft_run(sem_main, &sm, &o) < 0)
 		return 1;
 	struct fan f = { .ready = WEFT_WG_INIT, .done = WEFT_WG_INIT };
-	if (weft_run(fanout_main, &f, &o) < 0)
+	if (selected(argc, argv, "ctx_cancel_fanout_us") && weft_run(fanout_main, &f, &o) < 0)
 		return 1;
 	return 0;
 }

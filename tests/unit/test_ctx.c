@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -279,6 +280,59 @@ static void test_cancel_fanout(void **state)
 		assert_true(atomic_load(&f.on_proc[0]) > 0 && atomic_load(&f.on_proc[1]) > 0);
 }
 
+/* ---- a plain thread cancels many waiters, some pinned ----
+ * The cancel queues the waiters in chunks on the global queue without a
+ * proc of its own (no local queue, no proc to skip when waking idle ones);
+ * a pinned waiter goes to its own proc's inbox instead. */
+#define THREAD_FANOUT 1000
+
+struct tfan {
+	weft_ctx *ctx;
+	weft_wg started, done;
+	atomic_int cancelled;
+};
+
+static void tfan_waiter(void *arg)
+{
+	struct tfan *t = arg;
+	weft_wg_done(&t->started);
+	if (weft_ctx_wait(t->ctx) == -ECANCELED)
+		atomic_fetch_add(&t->cancelled, 1);
+	weft_wg_done(&t->done);
+}
+
+static void *tfan_canceller(void *arg)
+{
+	weft_ctx_cancel(arg);
+	return NULL;
+}
+
+static void tfan_main(void *arg)
+{
+	struct tfan *t = arg;
+	assert_int_equal(weft_ctx_with_cancel(NULL, &t->ctx), 0);
+	weft_wg_add(&t->started, THREAD_FANOUT);
+	weft_wg_add(&t->done, THREAD_FANOUT);
+	for (int i = 0; i < THREAD_FANOUT; i++) {
+		struct weft_go_opts o = { .pin = i % 7 == 0 };
+		assert_int_equal(weft_go_opts(tfan_waiter, t, &o), 0);
+	}
+	assert_int_equal(weft_wg_wait(NULL, &t->started), 0);
+	weft_sleep(NULL, 5 * WEFT_MSEC); /* let them all park */
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, tfan_canceller, t->ctx), 0);
+	assert_int_equal(weft_wg_wait(NULL, &t->done), 0);
+	assert_int_equal(atomic_load(&t->cancelled), THREAD_FANOUT);
+	pthread_join(th, NULL); /* blocks this proc briefly: the cancel has returned */
+	weft_ctx_unref(t->ctx);
+}
+
+static void test_cancel_from_thread(void **state)
+{
+	struct tfan t = { .started = WEFT_WG_INIT, .done = WEFT_WG_INIT };
+	run(tfan_main, &t);
+}
+
 /* ---- done before the wait; sleeps under a cancelled ctx; cancel from another proc ---- */
 static void canceller(void *arg)
 {
@@ -467,6 +521,7 @@ int main(void)
 		BOTH(test_deadline),
 		BOTH(test_values),
 		BOTH(test_cancel_fanout),
+		BOTH(test_cancel_from_thread),
 		BOTH(test_done_before_wait),
 		BOTH(test_slow_op_timeout),
 		BOTH(test_cross_proc_drop),

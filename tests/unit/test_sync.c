@@ -270,6 +270,74 @@ static void test_rwmutex(void **state)
 	assert_true(atomic_load(&t.max_readers) > 1); /* readers overlapped */
 }
 
+/* Readers on the fast path (one CAS each way) and writers on the locked one,
+ * on every proc at once: never a writer beside anyone, and never a writer
+ * left queued once the readers are gone (a hang). */
+#define RWS_READERS 6
+#define RWS_WRITERS 2
+
+struct rws {
+	int nreaders, nwriters;
+	weft_rwmutex rw;
+	weft_wg wg;
+	atomic_int readers, writers, bad;
+	long shared; /* written by writers only */
+};
+
+static void rws_reader(void *arg)
+{
+	struct rws *t = arg;
+	for (int i = 0; i < TEST_SCALE(20000); i++) {
+		assert_int_equal(weft_rwmutex_rlock(NULL, &t->rw), 0);
+		atomic_fetch_add(&t->readers, 1);
+		if (atomic_load(&t->writers))
+			atomic_store(&t->bad, 1);
+		atomic_fetch_sub(&t->readers, 1);
+		assert_int_equal(weft_rwmutex_runlock(&t->rw), 0);
+		if (i % 512 == 0 && t->nreaders > 1)
+			weft_yield();
+	}
+	weft_wg_done(&t->wg);
+}
+
+static void rws_writer(void *arg)
+{
+	struct rws *t = arg;
+	for (int i = 0; i < TEST_SCALE(5000); i++) {
+		assert_int_equal(weft_rwmutex_lock(NULL, &t->rw), 0);
+		if (atomic_fetch_add(&t->writers, 1) || atomic_load(&t->readers))
+			atomic_store(&t->bad, 1);
+		t->shared++;
+		atomic_fetch_sub(&t->writers, 1);
+		assert_int_equal(weft_rwmutex_unlock(&t->rw), 0);
+	}
+	weft_wg_done(&t->wg);
+}
+
+static void rws_main(void *arg)
+{
+	struct rws *t = arg;
+	weft_wg_add(&t->wg, t->nreaders + t->nwriters);
+	for (int i = 0; i < t->nreaders + t->nwriters; i++)
+		assert_int_equal(weft_go(i < t->nwriters ? rws_writer : rws_reader, t), 0);
+	assert_int_equal(weft_wg_wait(NULL, &t->wg), 0);
+	assert_int_equal(t->shared, t->nwriters * TEST_SCALE(5000));
+	assert_int_equal(weft_rwmutex_try_lock(&t->rw), 0); /* nothing left held */
+	assert_int_equal(weft_rwmutex_unlock(&t->rw), 0);
+}
+
+static void test_rwmutex_stress(void **state)
+{
+	/* many of each; then one of each, where the reader's count goes to 0
+	 * and back all the time (a writer queueing as the last reader leaves) */
+	for (int k = 0; k < 2; k++) {
+		struct rws t = { .nreaders = k ? 1 : RWS_READERS, .nwriters = k ? 1 : RWS_WRITERS,
+				 .rw = WEFT_RWMUTEX_INIT, .wg = WEFT_WG_INIT };
+		run(rws_main, &t);
+		assert_int_equal(atomic_load(&t.bad), 0);
+	}
+}
+
 /* a writer waiting behind a reader blocks later readers; its giving up lets them in */
 struct wpref { weft_rwmutex rw; weft_ctx *wctx; int wr, rr; atomic_int order; int w_at, r_at; weft_wg wg; };
 
@@ -581,6 +649,102 @@ static void test_pool_thread(void **state)
 	assert_int_equal(weft_pool_new(&o, &p), -EINVAL);
 }
 
+/* ---- wait group: the counter outside its lock ---- */
+static void wg_neg_main(void *arg)
+{
+	weft_wg wg = WEFT_WG_INIT;
+	assert_int_equal(weft_wg_add(&wg, -1), -EINVAL); /* below 0: refused, left at 0 */
+	assert_int_equal(weft_wg_wait(NULL, &wg), 0);
+	assert_int_equal(weft_wg_add(&wg, 2), 0);
+	assert_int_equal(weft_wg_add(&wg, -3), -EINVAL); /* left at 2 */
+	assert_int_equal(weft_wg_done(&wg), 0);
+	assert_int_equal(weft_wg_done(&wg), 0);
+	assert_int_equal(weft_wg_done(&wg), -EINVAL);
+	assert_int_equal(weft_wg_wait(NULL, &wg), 0);
+	assert_int_equal(weft_wg_add(NULL, 1), -EINVAL);
+}
+
+static void test_wg_negative(void **state)
+{
+	run(wg_neg_main, NULL);
+}
+
+/* Many fibers leave one wait group at once (on every proc), round after
+ * round, while several wait: a wake-up lost between the counter reaching 0
+ * and a waiter queueing hangs the test. */
+#define WG_ROUNDS 200
+#define WG_DONERS 50
+
+struct wgr {
+	weft_wg wg, waited;
+	atomic_int left;
+};
+
+static void wg_doner(void *arg)
+{
+	struct wgr *w = arg;
+	atomic_fetch_sub(&w->left, 1);
+	weft_wg_done(&w->wg);
+}
+
+static void wg_waiter(void *arg)
+{
+	struct wgr *w = arg;
+	assert_int_equal(weft_wg_wait(NULL, &w->wg), 0);
+	assert_int_equal(atomic_load(&w->left), 0);
+	weft_wg_done(&w->waited);
+}
+
+static void wg_rounds_main(void *arg)
+{
+	for (int r = 0; r < TEST_SCALE(WG_ROUNDS); r++) {
+		struct wgr w = { .wg = WEFT_WG_INIT, .waited = WEFT_WG_INIT };
+		atomic_store(&w.left, WG_DONERS);
+		weft_wg_add(&w.wg, WG_DONERS);
+		weft_wg_add(&w.waited, 3);
+		for (int i = 0; i < 3; i++)
+			assert_int_equal(weft_go(wg_waiter, &w), 0);
+		for (int i = 0; i < WG_DONERS; i++)
+			assert_int_equal(weft_go(wg_doner, &w), 0);
+		assert_int_equal(weft_wg_wait(NULL, &w.wg), 0);
+		assert_int_equal(weft_wg_wait(NULL, &w.waited), 0);
+	}
+}
+
+/* The waiter frees the wait group as soon as its wait returns (as
+ * daemon/actions/exec.c does): the fiber whose done brought it to 0 must be
+ * finished with it by then (ASan and TSan see a late touch). */
+static void wg_free_doner(void *arg)
+{
+	weft_wg_done(arg);
+}
+
+static void wg_free_main(void *arg)
+{
+	for (int i = 0; i < TEST_SCALE(5000); i++) {
+		weft_wg *wg = malloc(sizeof(*wg));
+		assert_non_null(wg);
+		weft_wg_init(wg);
+		weft_wg_add(wg, 2);
+		assert_int_equal(weft_go(wg_free_doner, wg), 0);
+		assert_int_equal(weft_go(wg_free_doner, wg), 0);
+		if (i % 2)
+			weft_yield(); /* sometimes the dones come first */
+		assert_int_equal(weft_wg_wait(NULL, wg), 0);
+		free(wg);
+	}
+}
+
+static void test_wg_free_after_wait(void **state)
+{
+	run(wg_free_main, NULL);
+}
+
+static void test_wg_rounds(void **state)
+{
+	run(wg_rounds_main, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -591,11 +755,15 @@ int main(void)
 		BOTH(test_mutex_starvation),
 		BOTH(test_rwmutex),
 		BOTH(test_rwmutex_writer_pref),
+		BOTH(test_rwmutex_stress),
 		BOTH(test_once),
 		BOTH(test_cond),
 		BOTH(test_sem),
 		BOTH(test_sem_cancel_head),
 		BOTH(test_pool),
+		BOTH(test_wg_negative),
+		BOTH(test_wg_rounds),
+		BOTH(test_wg_free_after_wait),
 		cmocka_unit_test(test_pool_thread),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

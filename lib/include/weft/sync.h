@@ -58,7 +58,7 @@ WEFT_EXPORT int weft_mutex_unlock(weft_mutex *m);
 typedef struct weft_rwmutex {
 	int lock;             /* internal spinlock */
 	int writer;           /* internal: a writer holds it */
-	long readers;         /* internal: readers holding it */
+	long readers;         /* internal: readers holding it, and a flag (atomic) */
 	void *rhead, *rtail;  /* internal: parked readers */
 	void *whead, *wtail;  /* internal: parked writers */
 } weft_rwmutex;

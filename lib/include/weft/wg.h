@@ -12,7 +12,7 @@ extern "C" {
 
 /* Layout is public only so a wg can live in caller storage; use the functions. */
 typedef struct weft_wg {
-	long count;          /* outstanding work; guarded by lock */
+	long count;          /* outstanding work; changed atomically */
 	int lock;            /* internal spinlock */
 	void *head, *tail;   /* internal: parked fibers */
 } weft_wg;
