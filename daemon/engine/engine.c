@@ -108,12 +108,20 @@ int weftd_engine_start(struct weftd_engine *e)
 	int r;
 
 	r = weft_ctx_with_cancel(NULL, &e->ctx);
+	if (r == 0)
+		r = eng_deadlines_new(&e->dl);
 	for (size_t i = 0; r == 0 && i < s->n; i++)
 		r = eng_pipe_start(s->pipes[i]);
 	eng_set_unref(s);
 	if (r == 0) {
 		weft_wg_add(&e->wg, 1);
 		r = weft_go_opts(sweeper_main, e, &(struct weft_go_opts){ .name = "retention" });
+		if (r < 0)
+			weft_wg_done(&e->wg);
+	}
+	if (r == 0) {
+		weft_wg_add(&e->wg, 1);
+		r = weft_go_opts(eng_deadlines_main, e, &(struct weft_go_opts){ .name = "deadlines" });
 		if (r < 0)
 			weft_wg_done(&e->wg);
 	}
@@ -142,6 +150,7 @@ struct weftd_engine *weftd_engine_free(struct weftd_engine *e)
 		return NULL;
 	weftd_jobs_free(e->jobs);
 	eng_periodic_free(e->per);
+	eng_deadlines_free(e->dl);
 	eng_set_unref(e->set);
 	weft_ctx_unref(e->ctx);
 	eng_cfgref_unref(e->cref);

@@ -137,6 +137,7 @@ struct weftd_engine {
 	atomic_uint idle_waiters;      /* fibers in weftd_engine_wait_idle */
 	weft_wg wg;                    /* workers + sweeper */
 	struct eng_periodic *per;      /* schedule: entries (periodic.h); NULL until started */
+	struct eng_deadlines *dl;      /* jobs' deadlines (deadline.c); NULL until started */
 };
 
 /* Add a sample to h (the worker's hot path: inline). */
@@ -213,10 +214,18 @@ int eng_enqueue(struct weftd_pipe *p, struct weftd_job *j, bool block);
 int eng_place(struct weftd_pipe *p, struct weftd_job *j, bool block);
 
 /* deadline.c: per-job deadlines. */
-/* Watch j's deadline (none: nothing): a fiber (in e->wg, holding a reference) waits for
- * j's end or its deadline and then ends j expired (eng_expire). 0 or -ENOMEM. Fiber only;
- * after weftd_engine_start. */
+/* Watch j's deadline (none: nothing): an entry in the engine's deadline heap (its id,
+ * no reference); the engine's deadline timer ends j expired (eng_expire) when it comes
+ * due unless j ended first. 0 or -ENOMEM. Fiber only; after weftd_engine_start. */
 int eng_deadline_watch(struct weftd_engine *e, struct weftd_job *j);
+/* The engine's deadline heap: new (0 or -ENOMEM), free (NULL ok; returns NULL), and its
+ * entries now (ended jobs' included until they are dropped). */
+int eng_deadlines_new(struct eng_deadlines **ret);
+struct eng_deadlines *eng_deadlines_free(struct eng_deadlines *dl);
+size_t eng_deadlines_len(struct eng_deadlines *dl);
+/* The deadline timer fiber (arg: the engine; counted in e->wg): ends jobs expired as
+ * their deadlines pass, until e->ctx is cancelled. */
+void eng_deadlines_main(void *e);
 /* End j expired wherever it is: out of its schedule, finished expired (counted, journaled
  * as such), its ctx cancelled so a running attempt stops. */
 void eng_expire(struct weftd_engine *e, struct weftd_job *j);
