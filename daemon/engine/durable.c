@@ -370,8 +370,11 @@ static void replay_main(void *arg)
 
 	for (size_t i = 0; i < rp->n; i++) {
 		struct replay_item *it = &rp->items[i];
+		/* its deadline passed while the daemon was down: expired, never run */
+		if (eng_deadline_passed(it->j)) {
+			eng_expire(rp->e, it->j);
 		/* blocking: more jobs than the queue holds wait for room */
-		if (eng_place(it->p, it->j, true) < 0) {
+		} else if (eng_place(it->p, it->j, true) < 0) {
 			if (weftd_jobs_finish(rp->e->jobs, it->j, WEFTD_JOB_CANCELED, NULL, 0,
 					      "canceled by shutdown"))
 				eng_job_ended(rp->e);
