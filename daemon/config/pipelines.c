@@ -184,7 +184,8 @@ static int fn_stages(struct pctx *c, yaml_node_t *n, void *obj)
 /* k is the pipeline's name node, v its mapping. */
 static int parse_pipeline(struct pctx *c, yaml_node_t *k, yaml_node_t *v, struct weftd_pipeline *p)
 {
-	static const struct cfg_field f[] = { { "stages", F_FN, 0, 0, 0, 0, 0, fn_stages } };
+	static const struct cfg_field f[] = { { "stages", F_FN, 0, 0, 0, 0, 0, fn_stages },
+					      { "broker", F_FN, 0, 0, 0, 0, 0, cfg_pipeline_broker } };
 	int r = cfg_name(c, k, &p->name);
 
 	p->mark = cfg_mark(k);

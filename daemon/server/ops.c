@@ -367,6 +367,8 @@ static void dispatch(struct conn *c, struct weftd_buf *b, const struct weftd_req
 		srv_resp_errno(b, req->id, -EACCES, "only an admin (root, the daemon's user, admin_uids, admin_groups) may do that");
 		return;
 	}
+	if (srv_broker_op(c, b, req))
+		return;
 	switch (req->op) {
 	case WEFTD_OP_PING:
 		weftd_resp_begin(b, req->id);

@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: MIT */
+/* bops.c — a broker pipeline's client side, from any node: submit, status, wait, cancel,
+ * nodes (see broker.h). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker_impl.h"
+#include "proto/json.h"
+#include "proto/reply.h"
+
+/* The net and hash key of job id, under br->lock read. -ESRCH: no such broker pipeline. */
+static int job_key(struct weftd_broker *br, const char *id, struct bnet **net, char *key, size_t len)
+{
+	char pipe[WEFTD_MAX_NAME + 1];
+	const char *hex;
+	struct bpipe *p;
+
+	if (bjob_split(id, pipe, &hex) < 0 || !(p = bpipe_find(br, pipe)))
+		return -ESRCH;
+	*net = p->net;
+	snprintf(key, len, "%s:j:%s", p->tag, hex);
+	return 0;
+}
+
+int weftd_broker_submit(weft_ctx *ctx, struct weftd_broker *br, const char *pipeline,
+			const void *payload, size_t len, uid_t owner, char ret_id[WEFTD_BROKER_ID_MAX + 1])
+{
+	char key[160], ms[24], uid[16];
+	struct rbatch b;
+	redisReply *rep[4];
+	struct bpipe *p;
+	int r;
+
+	weft_rwmutex_rlock(NULL, &br->lock);
+	if (!(p = bpipe_find(br, pipeline))) {
+		weft_rwmutex_runlock(&br->lock);
+		return -ENOENT;
+	}
+	uint32_t seq = (uint32_t)atomic_fetch_add(&br->id_seq, 1);
+	snprintf(ret_id, WEFTD_BROKER_ID_MAX + 1, "%s/%08" PRIx32 "%08" PRIx32, pipeline, br->id_prefix, seq);
+	snprintf(key, sizeof(key), "%s:j:%08" PRIx32 "%08" PRIx32, p->tag, br->id_prefix, seq);
+	snprintf(ms, sizeof(ms), "%" PRId64, bwall_ms());
+	snprintf(uid, sizeof(uid), "%u", (unsigned)owner);
+	rbatch_init(&b);
+	rbatch_cmd(&b, "MULTI");
+	rbatch_cmd(&b, "HSET %s state queued stage %s created_ms %s owner %s", key, p->cfg->stages[0].name, ms, uid);
+	rbatch_cmd(&b, "XADD %s * id %s in %b", p->stages[0].key, ret_id, payload ? payload : "", len);
+	rbatch_cmd(&b, "EXEC");
+	r = rconn_exec(ctx, bnet_conn(p->net), &b, rep);
+	weft_rwmutex_runlock(&br->lock);
+	rbatch_done(&b);
+	if (r < 0)
+		return r;
+	bool ok = rep[3]->type == REDIS_REPLY_ARRAY;
+	for (size_t i = 0; i < 4; i++)
+		freeReplyObject(rep[i]);
+	return ok ? 0 : -ENOTCONN;
+}
+
+/* HGETALL of id's hash into *ret (an array; empty when unknown). */
+static int fetch(weft_ctx *ctx, struct weftd_broker *br, const char *id, redisReply **ret)
+{
+	char key[160];
+	struct bnet *n;
+	struct rbatch b;
+	int r;
+
+	weft_rwmutex_rlock(NULL, &br->lock);
+	r = job_key(br, id, &n, key, sizeof(key));
+	weft_rwmutex_runlock(&br->lock);
+	if (r < 0)
+		return r;
+	rbatch_init(&b);
+	rbatch_cmd(&b, "HGETALL %s", key);
+	r = rconn_exec(ctx, bnet_conn(n), &b, ret);
+	rbatch_done(&b);
+	if (r == 0 && (*ret)->type != REDIS_REPLY_ARRAY) {
+		freeReplyObject(*ret);
+		r = -ENOTCONN;
+	}
+	return r;
+}
+
+static const redisReply *field(const redisReply *h, const char *name)
+{
+	for (size_t i = 0; i + 1 < h->elements; i += 2)
+		if (h->element[i]->type == REDIS_REPLY_STRING && strcmp(h->element[i]->str, name) == 0)
+			return h->element[i + 1];
+	return NULL;
+}
+
+static int64_t field_i64(const redisReply *h, const char *name)
+{
+	const redisReply *v = field(h, name);
+	return v && v->type == REDIS_REPLY_STRING ? strtoll(v->str, NULL, 10) : 0;
+}
+
+static bool terminal(const redisReply *h)
+{
+	const redisReply *s = field(h, "state");
+	return s && (strcmp(s->str, "done") == 0 || strcmp(s->str, "failed") == 0 ||
+		     strcmp(s->str, "canceled") == 0);
+}
+
+int weftd_broker_job_json(weft_ctx *ctx, struct weftd_broker *br, const char *id, uid_t uid,
+			  bool admin, struct weftd_buf *b, const char *key)
+{
+	char pipe[WEFTD_MAX_NAME + 1];
+	const char *hex;
+	redisReply *h;
+	int r = fetch(ctx, br, id, &h);
+
+	if (r < 0)
+		return r;
+	const redisReply *st = field(h, "state"), *stage = field(h, "stage"), *out = field(h, "output"),
+			 *err = field(h, "error");
+	enum weftd_job_state state;
+	if (!st || weftd_job_state_parse(st->str, st->len, &state) < 0 ||
+	    (!admin && field_i64(h, "owner") != (int64_t)uid)) {
+		freeReplyObject(h);
+		return -ESRCH;
+	}
+	bjob_split(id, pipe, &hex);
+	weftd_json_job(b, key, &(struct weftd_job_view){
+		.id = id, .pipeline = pipe, .state = state, .stage = stage ? stage->str : NULL,
+		.attempts = (uint32_t)field_i64(h, "attempts"),
+		.has_output = state == WEFTD_JOB_DONE && out, .output = out ? out->str : NULL,
+		.output_len = out ? out->len : 0, .error = err && state != WEFTD_JOB_DONE ? err->str : NULL,
+		.created_ms = field_i64(h, "created_ms"), .finished_ms = field_i64(h, "finished_ms"),
+	});
+	freeReplyObject(h);
+	return 0;
+}
+
+int weftd_broker_wait(weft_ctx *ctx, struct weftd_broker *br, const char *id, int64_t timeout_ns)
+{
+	weft_ctx *wctx = NULL;
+	struct bwaiter w;
+	struct bnet *n;
+	char key[160];
+	int r;
+
+	weft_rwmutex_rlock(NULL, &br->lock);
+	r = job_key(br, id, &n, key, sizeof(key));
+	weft_rwmutex_runlock(&br->lock);
+	if (r < 0)
+		return r;
+	if (timeout_ns >= 0 && (r = weft_ctx_with_timeout(ctx, timeout_ns, &wctx)) < 0)
+		return r;
+	snprintf(w.id, sizeof(w.id), "%s", id);
+	for (;;) {
+		redisReply *h;
+		bwait_add(n, &w); /* before the read: an end published meanwhile wakes us */
+		r = fetch(wctx ? wctx : ctx, br, id, &h);
+		if (r == 0) {
+			bool known = h->elements > 0, end = terminal(h);
+			freeReplyObject(h);
+			r = !known ? -ESRCH : end ? 1 : 0;
+		}
+		if (r != 0) {
+			bwait_remove(n, &w);
+			break;
+		}
+		r = weft_event_wait(wctx ? wctx : ctx, &w.ev);
+		bwait_remove(n, &w);
+		if (r < 0) {
+			r = (r == -ETIMEDOUT && wctx && weft_ctx_err(ctx) == 0) ? 0 : r;
+			break;
+		}
+	}
+	weft_ctx_unref(wctx);
+	return r;
+}
+
+static const char cancel_lua[] =
+	"local s = redis.call('HGET', KEYS[1], 'state') "
+	"if not s then return -1 end "
+	"if s == 'done' or s == 'failed' or s == 'canceled' then return 0 end "
+	"redis.call('HSET', KEYS[1], 'state', 'canceled', 'error', 'canceled by client', 'finished_ms', ARGV[1]) "
+	"redis.call('EXPIRE', KEYS[1], ARGV[2]) "
+	"redis.call('PUBLISH', KEYS[2], ARGV[3]) "
+	"return 1";
+
+int weftd_broker_cancel(weft_ctx *ctx, struct weftd_broker *br, const char *id)
+{
+	char key[160], chan[96], pipe[WEFTD_MAX_NAME + 1], ms[24], ttl[24];
+	const char *hex;
+	struct bnet *n;
+	struct rbatch b;
+	redisReply *rep;
+	int r;
+
+	weft_rwmutex_rlock(NULL, &br->lock);
+	r = job_key(br, id, &n, key, sizeof(key));
+	snprintf(ttl, sizeof(ttl), "%" PRId64, br->ttl_s);
+	weft_rwmutex_runlock(&br->lock);
+	if (r < 0)
+		return r;
+	bjob_split(id, pipe, &hex);
+	snprintf(chan, sizeof(chan), "weft:{%s}:done", pipe);
+	snprintf(ms, sizeof(ms), "%" PRId64, bwall_ms());
+	rbatch_init(&b);
+	rbatch_cmd(&b, "EVAL %s 2 %s %s %s %s %s", cancel_lua, key, chan, ms, ttl, id);
+	r = rconn_exec(ctx, bnet_conn(n), &b, &rep);
+	rbatch_done(&b);
+	if (r < 0)
+		return r;
+	r = rep->type != REDIS_REPLY_INTEGER ? -ENOTCONN : rep->integer < 0 ? -ESRCH : (int)rep->integer;
+	freeReplyObject(rep);
+	return r;
+}
+
+int weftd_broker_nodes_json(weft_ctx *ctx, struct weftd_broker *br, struct weftd_buf *b, const char *key)
+{
+	int r = 0;
+
+	weft_rwmutex_rlock(NULL, &br->lock);
+	weftd_json_arr_begin(b, key);
+	for (size_t i = 0; r == 0 && i < br->npipes; i++) {
+		struct bpipe *p = br->pipes[i];
+		struct rbatch q;
+		redisReply *rep[1 + 2 * WEFTD_MAX_STAGES + 1];
+		rbatch_init(&q);
+		rbatch_cmd(&q, "HGETALL %s:nodes", p->tag);
+		for (size_t k = 0; k < p->nstages; k++) {
+			rbatch_cmd(&q, "XLEN %s", p->stages[k].key);
+			rbatch_cmd(&q, "XPENDING %s %s", p->stages[k].key, BGROUP);
+		}
+		rbatch_cmd(&q, "XLEN %s:dead", p->tag);
+		if ((r = rconn_exec(ctx, bnet_conn(p->net), &q, rep)) == 0) {
+			int64_t now = bwall_ms();
+			weftd_json_obj_begin(b, NULL);
+			weftd_json_cstr(b, "pipeline", p->cfg->name);
+			weftd_json_cstr(b, "broker", p->net->cfg->name);
+			weftd_json_arr_begin(b, "nodes");
+			for (size_t k = 0; rep[0]->type == REDIS_REPLY_ARRAY && k + 1 < rep[0]->elements; k += 2) {
+				int64_t seen = strtoll(rep[0]->element[k + 1]->str, NULL, 10);
+				weftd_json_obj_begin(b, NULL);
+				weftd_json_cstr(b, "node", rep[0]->element[k]->str);
+				weftd_json_i64(b, "last_seen_ms", seen);
+				weftd_json_i64(b, "age_ms", now - seen);
+				weftd_json_bool(b, "self", strcmp(rep[0]->element[k]->str, br->node) == 0);
+				weftd_json_obj_end(b);
+			}
+			weftd_json_arr_end(b);
+			weftd_json_arr_begin(b, "stages");
+			for (size_t k = 0; k < p->nstages; k++) {
+				const redisReply *len = rep[1 + 2 * k], *pend = rep[2 + 2 * k];
+				weftd_json_obj_begin(b, NULL);
+				weftd_json_cstr(b, "stage", p->stages[k].cfg->name);
+				weftd_json_i64(b, "length", len->type == REDIS_REPLY_INTEGER ? len->integer : 0);
+				weftd_json_i64(b, "pending", pend->type == REDIS_REPLY_ARRAY && pend->elements &&
+								     pend->element[0]->type == REDIS_REPLY_INTEGER
+							     ? pend->element[0]->integer : 0);
+				weftd_json_obj_end(b);
+			}
+			weftd_json_arr_end(b);
+			const redisReply *dead = rep[q.n - 1];
+			weftd_json_i64(b, "dead", dead->type == REDIS_REPLY_INTEGER ? dead->integer : 0);
+			weftd_json_obj_end(b);
+			for (size_t k = 0; k < q.n; k++)
+				freeReplyObject(rep[k]);
+		}
+		rbatch_done(&q);
+	}
+	weftd_json_arr_end(b);
+	weft_rwmutex_runlock(&br->lock);
+	return r;
+}
