@@ -160,6 +160,16 @@ int weftd_broker_wait(weft_ctx *ctx, struct weftd_broker *br, const char *id, in
 			freeReplyObject(h);
 			r = !known ? -ESRCH : end ? 1 : 0;
 		}
+		if (r == -ENOTCONN) {
+			/* Redis away (or loading its AOF): a wait outlives that. Park until a
+			 * connection is back, then read again, paced (LOADING answers at once). */
+			bwait_remove(n, &w);
+			if ((r = rconn_wait_up(wctx ? wctx : ctx, bnet_conn(n))) == 0 &&
+			    (r = weft_sleep(wctx ? wctx : ctx, 100 * WEFT_MSEC)) == 0)
+				continue;
+			r = (r == -ETIMEDOUT && wctx && weft_ctx_err(ctx) == 0) ? 0 : r;
+			break;
+		}
 		if (r != 0) {
 			bwait_remove(n, &w);
 			break;

@@ -26,7 +26,13 @@ int64_t bwall_ms(void)
 
 struct rconn *bnet_conn(struct bnet *n)
 {
-	return n->cmd[atomic_fetch_add_explicit(&n->rr, 1, memory_order_relaxed) % BNET_CMD_CONNS];
+	unsigned k = atomic_fetch_add_explicit(&n->rr, 1, memory_order_relaxed);
+
+	/* the connections come back one by one after an outage: prefer one that is up */
+	for (unsigned i = 0; i < BNET_CMD_CONNS; i++)
+		if (rconn_up(n->cmd[(k + i) % BNET_CMD_CONNS]))
+			return n->cmd[(k + i) % BNET_CMD_CONNS];
+	return n->cmd[k % BNET_CMD_CONNS];
 }
 
 bool weftd_broker_is_job_id(const char *id)
