@@ -30,7 +30,7 @@ int weftd_broker_submit(weft_ctx *ctx, struct weftd_broker *br, const char *pipe
 {
 	char key[160], ms[24], uid[16];
 	struct rbatch b;
-	redisReply *rep[4];
+	redisReply *rep[5];
 	struct bpipe *p;
 	int r;
 
@@ -48,14 +48,15 @@ int weftd_broker_submit(weft_ctx *ctx, struct weftd_broker *br, const char *pipe
 	rbatch_cmd(&b, "MULTI");
 	rbatch_cmd(&b, "HSET %s state queued stage %s created_ms %s owner %s", key, p->cfg->stages[0].name, ms, uid);
 	rbatch_cmd(&b, "XADD %s * id %s in %b", p->stages[0].key, ret_id, payload ? payload : "", len);
+	rbatch_cmd(&b, "HINCRBY %s:stats submitted 1", p->tag);
 	rbatch_cmd(&b, "EXEC");
 	r = rconn_exec(ctx, bnet_conn(p->net), &b, rep);
 	weft_rwmutex_runlock(&br->lock);
 	rbatch_done(&b);
 	if (r < 0)
 		return r;
-	bool ok = rep[3]->type == REDIS_REPLY_ARRAY;
-	for (size_t i = 0; i < 4; i++)
+	bool ok = rep[4]->type == REDIS_REPLY_ARRAY;
+	for (size_t i = 0; i < 5; i++)
 		freeReplyObject(rep[i]);
 	return ok ? 0 : -ENOTCONN;
 }
@@ -192,11 +193,12 @@ static const char cancel_lua[] =
 	"redis.call('HSET', KEYS[1], 'state', 'canceled', 'error', 'canceled by client', 'finished_ms', ARGV[1]) "
 	"redis.call('EXPIRE', KEYS[1], ARGV[2]) "
 	"redis.call('PUBLISH', KEYS[2], ARGV[3]) "
+	"redis.call('HINCRBY', KEYS[3], 'canceled', 1) "
 	"return 1";
 
 int weftd_broker_cancel(weft_ctx *ctx, struct weftd_broker *br, const char *id)
 {
-	char key[160], chan[96], pipe[WEFTD_MAX_NAME + 1], ms[24], ttl[24];
+	char key[160], chan[96], stats[96], pipe[WEFTD_MAX_NAME + 1], ms[24], ttl[24];
 	const char *hex;
 	struct bnet *n;
 	struct rbatch b;
@@ -211,9 +213,10 @@ int weftd_broker_cancel(weft_ctx *ctx, struct weftd_broker *br, const char *id)
 		return r;
 	bjob_split(id, pipe, &hex);
 	snprintf(chan, sizeof(chan), "weft:{%s}:done", pipe);
+	snprintf(stats, sizeof(stats), "weft:{%s}:stats", pipe);
 	snprintf(ms, sizeof(ms), "%" PRId64, bwall_ms());
 	rbatch_init(&b);
-	rbatch_cmd(&b, "EVAL %s 2 %s %s %s %s %s", cancel_lua, key, chan, ms, ttl, id);
+	rbatch_cmd(&b, "EVAL %s 3 %s %s %s %s %s %s", cancel_lua, key, chan, stats, ms, ttl, id);
 	r = rconn_exec(ctx, bnet_conn(n), &b, &rep);
 	rbatch_done(&b);
 	if (r < 0)
@@ -223,60 +226,81 @@ int weftd_broker_cancel(weft_ctx *ctx, struct weftd_broker *br, const char *id)
 	return r;
 }
 
-int weftd_broker_nodes_json(weft_ctx *ctx, struct weftd_broker *br, struct weftd_buf *b, const char *key)
+/* The figures of p as member p->cfg->name of the object being written. */
+static int stats_one(weft_ctx *ctx, struct weftd_broker *br, struct bpipe *p, struct weftd_buf *b)
+{
+	static const char *const counters[] = { "submitted", "done", "failed", "canceled" };
+	redisReply *rep[3 + 2 * WEFTD_MAX_STAGES];
+	struct rbatch q;
+	int r;
+
+	rbatch_init(&q);
+	rbatch_cmd(&q, "HGETALL %s:nodes", p->tag);
+	rbatch_cmd(&q, "HMGET %s:stats submitted done failed canceled", p->tag);
+	for (size_t k = 0; k < p->nstages; k++) {
+		rbatch_cmd(&q, "XLEN %s", p->stages[k].key);
+		rbatch_cmd(&q, "XPENDING %s %s", p->stages[k].key, BGROUP);
+	}
+	rbatch_cmd(&q, "XLEN %s:dead", p->tag);
+	r = rconn_exec(ctx, bnet_conn(p->net), &q, rep);
+	size_t nrep = q.n;
+	rbatch_done(&q);
+	if (r < 0)
+		return r;
+	int64_t now = bwall_ms();
+	weftd_json_obj_begin(b, p->cfg->name);
+	weftd_json_cstr(b, "broker", p->net->cfg->name);
+	for (size_t k = 0; k < 4; k++) {
+		const redisReply *v = rep[1]->type == REDIS_REPLY_ARRAY && rep[1]->elements == 4 ? rep[1]->element[k] : NULL;
+		weftd_json_i64(b, counters[k], v && v->type == REDIS_REPLY_STRING ? strtoll(v->str, NULL, 10) : 0);
+	}
+	const redisReply *dead = rep[nrep - 1];
+	weftd_json_i64(b, "dead", dead->type == REDIS_REPLY_INTEGER ? dead->integer : 0);
+	weftd_json_arr_begin(b, "stages");
+	for (size_t k = 0; k < p->nstages; k++) {
+		const redisReply *len = rep[2 + 2 * k], *pend = rep[3 + 2 * k];
+		weftd_json_obj_begin(b, NULL);
+		weftd_json_cstr(b, "name", p->stages[k].cfg->name);
+		weftd_json_i64(b, "length", len->type == REDIS_REPLY_INTEGER ? len->integer : 0);
+		weftd_json_i64(b, "pending", pend->type == REDIS_REPLY_ARRAY && pend->elements &&
+						     pend->element[0]->type == REDIS_REPLY_INTEGER
+					     ? pend->element[0]->integer : 0);
+		weftd_json_u64(b, "workers", p->stages[k].cfg->workers);
+		weftd_json_obj_end(b);
+	}
+	weftd_json_arr_end(b);
+	weftd_json_arr_begin(b, "nodes");
+	for (size_t k = 0; rep[0]->type == REDIS_REPLY_ARRAY && k + 1 < rep[0]->elements; k += 2) {
+		int64_t seen = strtoll(rep[0]->element[k + 1]->str, NULL, 10);
+		weftd_json_obj_begin(b, NULL);
+		weftd_json_cstr(b, "node", rep[0]->element[k]->str);
+		weftd_json_i64(b, "last_seen_ms", seen);
+		weftd_json_i64(b, "age_ms", now - seen);
+		weftd_json_bool(b, "self", strcmp(rep[0]->element[k]->str, br->node) == 0);
+		weftd_json_obj_end(b);
+	}
+	weftd_json_arr_end(b);
+	weftd_json_obj_end(b);
+	for (size_t k = 0; k < nrep; k++)
+		freeReplyObject(rep[k]);
+	return 0;
+}
+
+int weftd_broker_stats_json(weft_ctx *ctx, struct weftd_broker *br, const char *pipeline,
+			    struct weftd_buf *b, const char *key)
 {
 	int r = 0;
 
 	weft_rwmutex_rlock(NULL, &br->lock);
-	weftd_json_arr_begin(b, key);
-	for (size_t i = 0; r == 0 && i < br->npipes; i++) {
-		struct bpipe *p = br->pipes[i];
-		struct rbatch q;
-		redisReply *rep[1 + 2 * WEFTD_MAX_STAGES + 1];
-		rbatch_init(&q);
-		rbatch_cmd(&q, "HGETALL %s:nodes", p->tag);
-		for (size_t k = 0; k < p->nstages; k++) {
-			rbatch_cmd(&q, "XLEN %s", p->stages[k].key);
-			rbatch_cmd(&q, "XPENDING %s %s", p->stages[k].key, BGROUP);
-		}
-		rbatch_cmd(&q, "XLEN %s:dead", p->tag);
-		if ((r = rconn_exec(ctx, bnet_conn(p->net), &q, rep)) == 0) {
-			int64_t now = bwall_ms();
-			weftd_json_obj_begin(b, NULL);
-			weftd_json_cstr(b, "pipeline", p->cfg->name);
-			weftd_json_cstr(b, "broker", p->net->cfg->name);
-			weftd_json_arr_begin(b, "nodes");
-			for (size_t k = 0; rep[0]->type == REDIS_REPLY_ARRAY && k + 1 < rep[0]->elements; k += 2) {
-				int64_t seen = strtoll(rep[0]->element[k + 1]->str, NULL, 10);
-				weftd_json_obj_begin(b, NULL);
-				weftd_json_cstr(b, "node", rep[0]->element[k]->str);
-				weftd_json_i64(b, "last_seen_ms", seen);
-				weftd_json_i64(b, "age_ms", now - seen);
-				weftd_json_bool(b, "self", strcmp(rep[0]->element[k]->str, br->node) == 0);
-				weftd_json_obj_end(b);
-			}
-			weftd_json_arr_end(b);
-			weftd_json_arr_begin(b, "stages");
-			for (size_t k = 0; k < p->nstages; k++) {
-				const redisReply *len = rep[1 + 2 * k], *pend = rep[2 + 2 * k];
-				weftd_json_obj_begin(b, NULL);
-				weftd_json_cstr(b, "stage", p->stages[k].cfg->name);
-				weftd_json_i64(b, "length", len->type == REDIS_REPLY_INTEGER ? len->integer : 0);
-				weftd_json_i64(b, "pending", pend->type == REDIS_REPLY_ARRAY && pend->elements &&
-								     pend->element[0]->type == REDIS_REPLY_INTEGER
-							     ? pend->element[0]->integer : 0);
-				weftd_json_obj_end(b);
-			}
-			weftd_json_arr_end(b);
-			const redisReply *dead = rep[q.n - 1];
-			weftd_json_i64(b, "dead", dead->type == REDIS_REPLY_INTEGER ? dead->integer : 0);
-			weftd_json_obj_end(b);
-			for (size_t k = 0; k < q.n; k++)
-				freeReplyObject(rep[k]);
-		}
-		rbatch_done(&q);
+	if (pipeline && !bpipe_find(br, pipeline)) {
+		weft_rwmutex_runlock(&br->lock);
+		return -ENOENT;
 	}
-	weftd_json_arr_end(b);
+	weftd_json_obj_begin(b, key);
+	for (size_t i = 0; r == 0 && i < br->npipes; i++)
+		if (!pipeline || strcmp(pipeline, br->pipes[i]->cfg->name) == 0)
+			r = stats_one(ctx, br, br->pipes[i], b);
+	weftd_json_obj_end(b);
 	weft_rwmutex_runlock(&br->lock);
 	return r;
 }

@@ -13,6 +13,7 @@
  *   weft:{P}:dead     stream of dead letters {id, stage, in, error}
  *   weft:{P}:done     pub/sub channel: the id of each job that ended (wakes waiters)
  *   weft:{P}:nodes    hash: node -> last heartbeat (Unix ms)
+ *   weft:{P}:stats    hash: submitted, done, failed, canceled (the cluster's counts)
  *
  * A job id is "P/HEX16": any node finds its pipeline (and hash tag) from the id alone.
  *
@@ -85,8 +86,12 @@ int weftd_broker_wait(weft_ctx *ctx, struct weftd_broker *br, const char *id, in
  * running attempt finishes (not interrupted across nodes). 1 canceled, 0 had ended,
  * -ESRCH, -ENOTCONN. */
 int weftd_broker_cancel(weft_ctx *ctx, struct weftd_broker *br, const char *id);
-/* "nodes": [{pipeline, broker, nodes: [{node, last_seen_ms, self}], streams: [{stage,
- * length, pending}], dead}] for every broker pipeline as member key of b. 0 or -ENOTCONN. */
-int weftd_broker_nodes_json(weft_ctx *ctx, struct weftd_broker *br, struct weftd_buf *b, const char *key);
+/* The cluster's figures of the broker pipeline called pipeline (NULL: every one) as
+ * object member key of b: {P: {broker, submitted, done, failed, canceled (counted in
+ * weft:{P}:stats by whichever node did it), dead, stages: [{name, length, pending,
+ * workers}], nodes: [{node, last_seen_ms, age_ms, self}]}}. 0, -ENOENT (pipeline is no
+ * broker pipeline here), -ENOTCONN. Parks for one round trip per pipeline. */
+int weftd_broker_stats_json(weft_ctx *ctx, struct weftd_broker *br, const char *pipeline,
+			    struct weftd_buf *b, const char *key);
 
 #endif

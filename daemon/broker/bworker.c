@@ -146,6 +146,7 @@ static int commit_end(struct bstage *s, struct bentry *e, const char *state, con
 			   state, s->cfg->name, att, p->br->node, ms, error ? error : "");
 	rbatch_cmd(&b, "EXPIRE %s %" PRId64, key, p->br->ttl_s);
 	rbatch_cmd(&b, "PUBLISH %s %s", chan, e->jid);
+	rbatch_cmd(&b, "HINCRBY %s:stats %s 1", p->tag, state);
 	rbatch_cmd(&b, "EXEC");
 	r = commit(s, &b);
 	rbatch_done(&b);

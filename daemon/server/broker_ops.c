@@ -131,6 +131,18 @@ bool srv_broker_op(struct conn *c, struct weftd_buf *b, const struct weftd_reque
 			return false;
 		submit(c, b, req);
 		return true;
+	case WEFTD_OP_STATS: /* one broker pipeline: the cluster's figures */
+		if (!weftd_broker_has(br, req->pipeline))
+			return false;
+		size_t mark = b->len;
+		weftd_resp_begin(b, req->id);
+		if ((r = weftd_broker_stats_json(c->ctx, br, req->pipeline, b, "pipelines")) < 0) {
+			b->len = mark;
+			srv_resp_errno(b, req->id, r, req->pipeline);
+			return true;
+		}
+		weftd_resp_end(b);
+		return true;
 	case WEFTD_OP_STATUS:
 	case WEFTD_OP_WAIT:
 	case WEFTD_OP_CANCEL:
