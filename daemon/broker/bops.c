@@ -25,12 +25,20 @@ static int job_key(struct weftd_broker *br, const char *id, struct bnet **net, c
 	return 0;
 }
 
+/* KEYS: job hash, stage 0's stream, stats hash. ARGV: stage 0's name, created_ms,
+ * owner, job id, payload. One script: the job's hash and its entry come together. */
+static const char submit_lua[] =
+	"redis.call('HSET', KEYS[1], 'state', 'queued', 'stage', ARGV[1], 'created_ms', ARGV[2], 'owner', ARGV[3]) "
+	"redis.call('XADD', KEYS[2], '*', 'id', ARGV[4], 'in', ARGV[5]) "
+	"redis.call('HINCRBY', KEYS[3], 'submitted', 1) "
+	"return 1";
+
 int weftd_broker_submit(weft_ctx *ctx, struct weftd_broker *br, const char *pipeline,
 			const void *payload, size_t len, uid_t owner, char ret_id[WEFTD_BROKER_ID_MAX + 1])
 {
 	char key[160], ms[24], uid[16];
 	struct rbatch b;
-	redisReply *rep[5];
+	redisReply *rep;
 	struct bpipe *p;
 	int r;
 
@@ -44,20 +52,18 @@ int weftd_broker_submit(weft_ctx *ctx, struct weftd_broker *br, const char *pipe
 	snprintf(key, sizeof(key), "%s:j:%08" PRIx32 "%08" PRIx32, p->tag, br->id_prefix, seq);
 	snprintf(ms, sizeof(ms), "%" PRId64, bwall_ms());
 	snprintf(uid, sizeof(uid), "%u", (unsigned)owner);
+	char stats[96];
+	snprintf(stats, sizeof(stats), "%s:stats", p->tag);
 	rbatch_init(&b);
-	rbatch_cmd(&b, "MULTI");
-	rbatch_cmd(&b, "HSET %s state queued stage %s created_ms %s owner %s", key, p->cfg->stages[0].name, ms, uid);
-	rbatch_cmd(&b, "XADD %s * id %s in %b", p->stages[0].key, ret_id, payload ? payload : "", len);
-	rbatch_cmd(&b, "HINCRBY %s:stats submitted 1", p->tag);
-	rbatch_cmd(&b, "EXEC");
-	r = rconn_exec(ctx, bnet_conn(p->net), &b, rep);
+	rbatch_cmd(&b, "EVAL %s 3 %s %s %s %s %s %s %s %b", submit_lua, key, p->stages[0].key, stats,
+		   p->cfg->stages[0].name, ms, uid, ret_id, payload ? payload : "", len);
+	r = rconn_exec(ctx, bnet_conn(p->net), &b, &rep);
 	weft_rwmutex_runlock(&br->lock);
 	rbatch_done(&b);
 	if (r < 0)
 		return r;
-	bool ok = rep[4]->type == REDIS_REPLY_ARRAY;
-	for (size_t i = 0; i < 5; i++)
-		freeReplyObject(rep[i]);
+	bool ok = !rreply_err(rep); /* (-LOADING, -OOM...: not accepted) */
+	freeReplyObject(rep);
 	return ok ? 0 : -ENOTCONN;
 }
 
@@ -194,11 +200,13 @@ static const char cancel_lua[] =
 	"redis.call('EXPIRE', KEYS[1], ARGV[2]) "
 	"redis.call('PUBLISH', KEYS[2], ARGV[3]) "
 	"redis.call('HINCRBY', KEYS[3], 'canceled', 1) "
+	"redis.call('SADD', KEYS[4], ARGV[3]) "
+	"redis.call('EXPIRE', KEYS[4], ARGV[2]) "
 	"return 1";
 
 int weftd_broker_cancel(weft_ctx *ctx, struct weftd_broker *br, const char *id)
 {
-	char key[160], chan[96], stats[96], pipe[WEFTD_MAX_NAME + 1], ms[24], ttl[24];
+	char key[160], chan[96], stats[96], cset[96], pipe[WEFTD_MAX_NAME + 1], ms[24], ttl[24];
 	const char *hex;
 	struct bnet *n;
 	struct rbatch b;
@@ -214,9 +222,10 @@ int weftd_broker_cancel(weft_ctx *ctx, struct weftd_broker *br, const char *id)
 	bjob_split(id, pipe, &hex);
 	snprintf(chan, sizeof(chan), "weft:{%s}:done", pipe);
 	snprintf(stats, sizeof(stats), "weft:{%s}:stats", pipe);
+	snprintf(cset, sizeof(cset), "weft:{%s}:canceled", pipe);
 	snprintf(ms, sizeof(ms), "%" PRId64, bwall_ms());
 	rbatch_init(&b);
-	rbatch_cmd(&b, "EVAL %s 3 %s %s %s %s %s %s", cancel_lua, key, chan, stats, ms, ttl, id);
+	rbatch_cmd(&b, "EVAL %s 4 %s %s %s %s %s %s %s", cancel_lua, key, chan, stats, cset, ms, ttl, id);
 	r = rconn_exec(ctx, bnet_conn(n), &b, &rep);
 	rbatch_done(&b);
 	if (r < 0)

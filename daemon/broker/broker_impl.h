@@ -44,6 +44,7 @@ struct bentry {
 	char *in;                      /* the stage's input */
 	size_t in_len;
 	uint32_t delivered;            /* deliveries so far (take-over: the delivery count) */
+	bool canceled;                 /* in weft:{P}:canceled when fetched: skipped */
 	struct bentry *prev, *next;    /* the stage's held list */
 };
 

@@ -80,24 +80,25 @@ static struct bentry *entry_of(struct bstage *s, const redisReply *r, uint32_t d
 
 /* ---- commits ---------------------------------------------------------------------- */
 
-/* Run b (MULTI ... EXEC) until Redis has it: a worker holding a finished attempt keeps it
- * through an outage and commits once Redis is back. 0, or -ECANCELED when the pipeline
- * stops meanwhile (the entry stays pending: another node, or this one, takes it over). */
+/* Run one script call (b) until Redis has it: a worker holding a finished attempt keeps
+ * it through an outage and commits once Redis is back. 0, or -ECANCELED when the
+ * pipeline stops meanwhile (the entry stays pending: another node, or this one, takes it
+ * over). A script runs whole or not at all, as MULTI/EXEC, in one command and one reply
+ * (hiredis builds one reply object instead of a dozen). */
 static int commit(struct bstage *s, struct rbatch *b)
 {
-	redisReply *rep[16];
 	int64_t backoff = 20 * WEFT_MSEC;
 	uint64_t rnd = (uint64_t)weft_now();
 
 	for (;;) {
-		int r = rconn_exec(NULL, bnet_conn(s->p->net), b, rep);
+		redisReply *rep;
+		int r = rconn_exec(NULL, bnet_conn(s->p->net), b, &rep);
 		if (r == 0) {
-			bool ok = !rreply_err(rep[b->n - 1]) && rep[b->n - 1]->type == REDIS_REPLY_ARRAY;
+			bool ok = !rreply_err(rep);
 			if (!ok)
 				weftd_warn("pipeline %s stage %s: commit refused: %s", s->p->cfg->name, s->cfg->name,
-					   rep[b->n - 1] && rep[b->n - 1]->str ? rep[b->n - 1]->str : "?");
-			for (size_t i = 0; i < b->n; i++)
-				freeReplyObject(rep[i]);
+					   rep && rep->str ? rep->str : "?");
+			freeReplyObject(rep);
 			if (ok)
 				return 0;
 		}
@@ -115,43 +116,60 @@ static void jkey(struct bpipe *p, const char *jid, char *buf, size_t len)
 	snprintf(buf, len, "%s:j:%s", p->tag, slash ? slash + 1 : jid);
 }
 
+/* KEYS: stream, job hash, done channel, stats hash, dead stream. ARGV: entry id, state,
+ * stage, attempts, node, finished_ms, ttl, job id, "output"|"error", its value, the
+ * stage's input (failed: into dead). The first end wins: a job canceled while its
+ * attempt ran stays canceled, and of two runs of one entry (a take-over while its holder
+ * was cut off) the later one only acknowledges. */
+static const char end_lua[] =
+	"redis.call('XACK', KEYS[1], 'weft', ARGV[1]) "
+	"redis.call('XDEL', KEYS[1], ARGV[1]) "
+	"local st = ARGV[2] "
+	"local was = redis.call('HGET', KEYS[2], 'state') "
+	"if was == 'canceled' or was == 'done' or was == 'failed' then st = was "
+	"else "
+	"  if st == 'failed' then redis.call('XADD', KEYS[5], '*', 'id', ARGV[8], 'stage', ARGV[3], 'in', ARGV[11], 'error', ARGV[10]) end "
+	"  redis.call('HSET', KEYS[2], 'state', st, 'stage', ARGV[3], 'attempts', ARGV[4], 'node', ARGV[5], 'finished_ms', ARGV[6], ARGV[9], ARGV[10]) "
+	"  redis.call('HINCRBY', KEYS[4], st, 1) "
+	"end "
+	"redis.call('EXPIRE', KEYS[2], ARGV[7]) "
+	"redis.call('PUBLISH', KEYS[3], ARGV[8]) "
+	"return 1";
+
 /* Entry e of stage s ends: state (done/failed/canceled) with output or error. */
 static int commit_end(struct bstage *s, struct bentry *e, const char *state, const char *out,
 		      size_t out_len, const char *error, uint32_t attempts)
 {
 	struct bpipe *p = s->p;
-	char key[160], chan[96], ms[24], att[16];
+	char key[160], chan[96], stats[96], dead[96], ms[24], att[16], ttl[24];
 	struct rbatch b;
 	int r;
 
 	jkey(p, e->jid, key, sizeof(key));
 	snprintf(chan, sizeof(chan), "%s:done", p->tag);
+	snprintf(stats, sizeof(stats), "%s:stats", p->tag);
+	snprintf(dead, sizeof(dead), "%s:dead", p->tag);
 	snprintf(ms, sizeof(ms), "%" PRId64, bwall_ms());
 	snprintf(att, sizeof(att), "%u", attempts);
+	snprintf(ttl, sizeof(ttl), "%" PRId64, p->br->ttl_s);
 	rbatch_init(&b);
-	rbatch_cmd(&b, "MULTI");
-	rbatch_cmd(&b, "XACK %s %s %s", s->key, BGROUP, e->eid);
-	rbatch_cmd(&b, "XDEL %s %s", s->key, e->eid);
-	if (strcmp(state, "failed") == 0) {
-		char dead[96];
-		snprintf(dead, sizeof(dead), "%s:dead", p->tag);
-		rbatch_cmd(&b, "XADD %s * id %s stage %s in %b error %s", dead, e->jid, s->cfg->name,
-			   e->in, e->in_len, error ? error : "");
-	}
-	if (out)
-		rbatch_cmd(&b, "HSET %s state %s stage %s attempts %s node %s finished_ms %s output %b", key,
-			   state, s->cfg->name, att, p->br->node, ms, out, out_len);
-	else
-		rbatch_cmd(&b, "HSET %s state %s stage %s attempts %s node %s finished_ms %s error %s", key,
-			   state, s->cfg->name, att, p->br->node, ms, error ? error : "");
-	rbatch_cmd(&b, "EXPIRE %s %" PRId64, key, p->br->ttl_s);
-	rbatch_cmd(&b, "PUBLISH %s %s", chan, e->jid);
-	rbatch_cmd(&b, "HINCRBY %s:stats %s 1", p->tag, state);
-	rbatch_cmd(&b, "EXEC");
+	rbatch_cmd(&b, "EVAL %s 5 %s %s %s %s %s %s %s %s %s %s %s %s %s %s %b %b", end_lua, s->key, key,
+		   chan, stats, dead, e->eid, state, s->cfg->name, att, p->br->node, ms, ttl, e->jid,
+		   out ? "output" : "error", out ? out : (error ? error : ""),
+		   out ? out_len : strlen(error ? error : ""), e->in, strcmp(state, "failed") == 0 ? e->in_len : 0);
 	r = commit(s, &b);
 	rbatch_done(&b);
 	return r;
 }
+
+/* KEYS: stream, next stage's stream, job hash. ARGV: entry id, job id, output, next
+ * stage's name. */
+static const char next_lua[] =
+	"redis.call('XACK', KEYS[1], 'weft', ARGV[1]) "
+	"redis.call('XDEL', KEYS[1], ARGV[1]) "
+	"redis.call('XADD', KEYS[2], '*', 'id', ARGV[2], 'in', ARGV[3]) "
+	"redis.call('HSET', KEYS[3], 'stage', ARGV[4]) "
+	"return 1";
 
 /* Entry e done at stage s, out the next stage's input. */
 static int commit_next(struct bstage *s, struct bentry *e, const char *out, size_t out_len)
@@ -163,12 +181,8 @@ static int commit_next(struct bstage *s, struct bentry *e, const char *out, size
 
 	jkey(s->p, e->jid, key, sizeof(key));
 	rbatch_init(&b);
-	rbatch_cmd(&b, "MULTI");
-	rbatch_cmd(&b, "XACK %s %s %s", s->key, BGROUP, e->eid);
-	rbatch_cmd(&b, "XDEL %s %s", s->key, e->eid);
-	rbatch_cmd(&b, "XADD %s * id %s in %b", next->key, e->jid, out, out_len);
-	rbatch_cmd(&b, "HSET %s stage %s", key, next->cfg->name);
-	rbatch_cmd(&b, "EXEC");
+	rbatch_cmd(&b, "EVAL %s 3 %s %s %s %s %s %b %s", next_lua, s->key, next->key, key, e->eid,
+		   e->jid, out, out_len, next->cfg->name);
 	r = commit(s, &b);
 	rbatch_done(&b);
 	return r;
@@ -176,32 +190,13 @@ static int commit_next(struct bstage *s, struct bentry *e, const char *out, size
 
 /* ---- workers ---------------------------------------------------------------------- */
 
-/* Whether e's job was canceled (a worker skips it). Redis down: not known, run it. */
-static bool canceled(struct bstage *s, struct bentry *e)
-{
-	char key[160];
-	struct rbatch b;
-	redisReply *rep;
-	bool c = false;
-
-	jkey(s->p, e->jid, key, sizeof(key));
-	rbatch_init(&b);
-	rbatch_cmd(&b, "HGET %s state", key);
-	if (rconn_exec(NULL, bnet_conn(s->p->net), &b, &rep) == 0) {
-		c = rep->type == REDIS_REPLY_STRING && strcmp(rep->str, "canceled") == 0;
-		freeReplyObject(rep);
-	}
-	rbatch_done(&b);
-	return c;
-}
-
 static void run_entry(struct bstage *s, struct bentry *e, uint64_t *rnd)
 {
 	const struct weftd_stage *cfg = s->cfg;
 	char msg[400];
 	int r;
 
-	if (canceled(s, e)) {
+	if (e->canceled) {
 		commit_end(s, e, "canceled", NULL, 0, "canceled by client", e->delivered - 1);
 		return;
 	}
@@ -212,7 +207,10 @@ static void run_entry(struct bstage *s, struct bentry *e, uint64_t *rnd)
 			.in = e->in, .in_len = e->in_len,
 		};
 		weft_ctx *actx = NULL;
-		if (attempt > cfg->retry.attempts) {
+		/* One delivery may have been lost to a node or a connection that went away
+		 * before it started (no attempt made): only one beyond that fails the job
+		 * unrun, which bounds a job that takes its nodes down with it. */
+		if (attempt > cfg->retry.attempts + 1) {
 			snprintf(msg, sizeof(msg), "stage %s: attempt %u/%u: delivered %u times (taken over from lost nodes)",
 				 cfg->name, attempt - 1, cfg->retry.attempts, e->delivered);
 			commit_end(s, e, "failed", NULL, 0, msg, attempt - 1);
@@ -279,17 +277,49 @@ static void ensure_group(struct bstage *s, struct rconn *c)
 	rbatch_done(&b);
 }
 
-/* Hand the entries of an XREADGROUP/XAUTOCLAIM entry array to the workers. */
+/* Hand the entries of an XREADGROUP/XAUTOCLAIM entry array to the workers, marking the
+ * canceled ones (one SMISMEMBER for the batch; Redis down: not known, they run). */
 static void hand_out(struct bstage *s, const redisReply *arr, uint32_t delivered)
 {
-	for (size_t i = 0; i < arr->elements; i++) {
-		struct bentry *e = entry_of(s, arr->element[i], delivered);
-		if (!e)
-			continue;
-		held_add(s, e);
-		if (weft_chan_send(NULL, s->ch, &e) < 0)
-			held_drop(s, e);
+	struct bentry **es = calloc(arr->elements ? arr->elements : 1, sizeof(*es));
+	const char **argv = malloc((arr->elements + 2) * sizeof(*argv));
+	size_t *lens = malloc((arr->elements + 2) * sizeof(*lens));
+	char set[96];
+	size_t n = 0;
+
+	if (!es || !argv || !lens)
+		goto out;
+	for (size_t i = 0; i < arr->elements; i++)
+		if ((es[n] = entry_of(s, arr->element[i], delivered)))
+			n++;
+	if (n) {
+		struct rbatch b;
+		redisReply *rep;
+		snprintf(set, sizeof(set), "%s:canceled", s->p->tag);
+		argv[0] = "SMISMEMBER";
+		argv[1] = set;
+		for (size_t i = 0; i < n; i++)
+			argv[2 + i] = es[i]->jid;
+		for (size_t i = 0; i < n + 2; i++)
+			lens[i] = strlen(argv[i]);
+		rbatch_init(&b);
+		rbatch_argv(&b, (int)n + 2, argv, lens);
+		if (rconn_exec(NULL, bnet_conn(s->p->net), &b, &rep) == 0) {
+			for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements && i < n; i++)
+				es[i]->canceled = rep->element[i]->type == REDIS_REPLY_INTEGER && rep->element[i]->integer;
+			freeReplyObject(rep);
+		}
+		rbatch_done(&b);
 	}
+	for (size_t i = 0; i < n; i++) {
+		held_add(s, es[i]);
+		if (weft_chan_send(NULL, s->ch, &es[i]) < 0)
+			held_drop(s, es[i]);
+	}
+out:
+	free(es);
+	free(argv);
+	free(lens);
 }
 
 static void fetcher_main(void *arg)
@@ -408,6 +438,7 @@ static void lease_main(void *arg)
 {
 	struct bpipe *p = arg;
 	char nodes[96], ms[24];
+	int64_t last_down = weft_now();
 
 	snprintf(nodes, sizeof(nodes), "%s:nodes", p->tag);
 	do {
@@ -416,12 +447,22 @@ static void lease_main(void *arg)
 		snprintf(ms, sizeof(ms), "%" PRId64, bwall_ms());
 		rbatch_init(&b);
 		rbatch_cmd(&b, "HSET %s %s %s", nodes, p->br->node, ms);
-		if (rconn_exec(p->ctx, bnet_conn(p->net), &b, &rep) == 0)
+		if (rconn_exec(p->ctx, bnet_conn(p->net), &b, &rep) == 0) {
+			if (rreply_err(rep))
+				last_down = weft_now(); /* LOADING... */
 			freeReplyObject(rep);
+		} else {
+			last_down = weft_now();
+		}
 		rbatch_done(&b);
+		/* Right after an outage (or our start) every lease looks stale: the holders
+		 * renew theirs first, and only entries still idle a heartbeat_timeout after
+		 * that are somebody's who is gone. */
+		bool fresh = weft_now() - last_down > p->br->hb_timeout_ns;
 		for (size_t i = 0; i < p->nstages; i++) {
 			renew(&p->stages[i]);
-			take_over(&p->stages[i]);
+			if (fresh)
+				take_over(&p->stages[i]);
 		}
 	} while (weft_sleep(p->ctx, p->br->hb_interval_ns) == 0);
 	weft_wg_done(&p->wg);

@@ -94,28 +94,83 @@ static void start_wait(struct conn *c, struct weftd_buf *b, const struct weftd_r
 	}
 }
 
+struct bsubmit {
+	struct conn *c;
+	char id[WEFTD_ID_MAX + 1];
+	char pipeline[WEFTD_MAX_NAME + 1];
+	bool wait;
+	int64_t timeout_ns;
+	size_t len;
+	char payload[];
+};
+
+/* A submit in a fiber of its own: the Redis round trip must not hold the connection's
+ * next lines (a client keeps many submits in flight; each answer carries its id). */
+static void submit_main(void *arg)
+{
+	struct bsubmit *s = arg;
+	struct conn *c = s->c;
+	char job[WEFTD_BROKER_ID_MAX + 1];
+	struct weftd_buf b;
+	int r = weftd_broker_submit(c->ctx, c->srv->broker, s->pipeline, s->payload, s->len, c->uid, job);
+
+	if (r == 0 && s->wait)
+		r = weftd_broker_wait(c->ctx, c->srv->broker, job, s->timeout_ns);
+	if (weft_ctx_err(c->ctx) == 0) {
+		weftd_buf_init(&b, NULL, 0);
+		if (r < 0) {
+			srv_resp_errno(&b, s->id, r, r == -ENOTCONN || r == -ENOENT ? s->pipeline : job);
+		} else if (s->wait) {
+			answer_job(c, &b, s->id, job, r);
+		} else {
+			weftd_resp_begin(&b, s->id);
+			weftd_json_cstr(&b, "job", job);
+			weftd_resp_end(&b);
+		}
+		srv_conn_append(c, &b);
+		srv_conn_flush(c);
+		weftd_buf_done(&b);
+	}
+	atomic_fetch_sub(&c->async, 1);
+	weft_wg_done(&c->waits);
+	srv_conn_unref(c);
+	free(s);
+}
+
 static void submit(struct conn *c, struct weftd_buf *b, const struct weftd_request *req)
 {
-	char job[WEFTD_BROKER_ID_MAX + 1];
-	int r;
+	struct bsubmit *s;
 
 	if (!weftd_engine_intake_open(c->srv->eng)) {
 		srv_resp_errno(b, req->id, -ESHUTDOWN, NULL);
 		return;
 	}
-	r = weftd_broker_submit(c->ctx, c->srv->broker, req->pipeline, req->payload, req->payload_len,
-				c->uid, job);
-	if (r < 0) {
-		srv_resp_errno(b, req->id, r, req->pipeline);
+	if (atomic_load(&c->async) >= MAX_ASYNC_PER_CONN) {
+		srv_resp_errno(b, req->id, -EBUSY, "too many requests in flight on this connection");
 		return;
 	}
-	if (req->wait) {
-		start_wait(c, b, req, job);
+	if (!(s = malloc(sizeof(*s) + req->payload_len))) {
+		srv_resp_errno(b, req->id, -ENOMEM, NULL);
 		return;
 	}
-	weftd_resp_begin(b, req->id);
-	weftd_json_cstr(b, "job", job);
-	weftd_resp_end(b);
+	s->c = c;
+	memcpy(s->id, req->id, sizeof(s->id));
+	snprintf(s->pipeline, sizeof(s->pipeline), "%s", req->pipeline);
+	s->wait = req->wait;
+	s->timeout_ns = req->has_timeout ? (int64_t)req->timeout_ns : -1;
+	s->len = req->payload_len;
+	if (req->payload_len)
+		memcpy(s->payload, req->payload, req->payload_len);
+	atomic_fetch_add(&c->refs, 1);
+	atomic_fetch_add(&c->async, 1);
+	weft_wg_add(&c->waits, 1);
+	if (weft_go_opts(submit_main, s, &(struct weft_go_opts){ .name = "broker submit" }) < 0) {
+		weft_wg_done(&c->waits);
+		atomic_fetch_sub(&c->async, 1);
+		atomic_fetch_sub(&c->refs, 1);
+		free(s);
+		srv_resp_errno(b, req->id, -ENOMEM, NULL);
+	}
 }
 
 bool srv_broker_op(struct conn *c, struct weftd_buf *b, const struct weftd_request *req)
