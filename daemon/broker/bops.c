@@ -27,7 +27,7 @@ static int job_key(struct weftd_broker *br, const char *id, struct bnet **net, c
 
 /* KEYS: job hash, stage 0's stream, stats hash. ARGV: stage 0's name, created_ms,
  * owner, job id, payload. One script: the job's hash and its entry come together. */
-static const char submit_lua[] =
+const char bscript_submit[] =
 	"redis.call('HSET', KEYS[1], 'state', 'queued', 'stage', ARGV[1], 'created_ms', ARGV[2], 'owner', ARGV[3]) "
 	"redis.call('XADD', KEYS[2], '*', 'id', ARGV[4], 'in', ARGV[5]) "
 	"redis.call('HINCRBY', KEYS[3], 'submitted', 1) "
@@ -55,9 +55,9 @@ int weftd_broker_submit(weft_ctx *ctx, struct weftd_broker *br, const char *pipe
 	char stats[96];
 	snprintf(stats, sizeof(stats), "%s:stats", p->tag);
 	rbatch_init(&b);
-	rbatch_cmd(&b, "EVAL %s 3 %s %s %s %s %s %s %s %b", submit_lua, key, p->stages[0].key, stats,
+	rbatch_cmd(&b, "EVALSHA %s 3 %s %s %s %s %s %s %s %b", br->sha_submit, key, p->stages[0].key, stats,
 		   p->cfg->stages[0].name, ms, uid, ret_id, payload ? payload : "", len);
-	r = rconn_exec(ctx, bnet_conn(p->net), &b, &rep);
+	r = rconn_evalsha(ctx, bnet_conn(p->net), &b, bscript_submit, &rep);
 	weft_rwmutex_runlock(&br->lock);
 	rbatch_done(&b);
 	if (r < 0)
@@ -192,7 +192,7 @@ int weftd_broker_wait(weft_ctx *ctx, struct weftd_broker *br, const char *id, in
 	return r;
 }
 
-static const char cancel_lua[] =
+const char bscript_cancel[] =
 	"local s = redis.call('HGET', KEYS[1], 'state') "
 	"if not s then return -1 end "
 	"if s == 'done' or s == 'failed' or s == 'canceled' then return 0 end "
@@ -225,8 +225,8 @@ int weftd_broker_cancel(weft_ctx *ctx, struct weftd_broker *br, const char *id)
 	snprintf(cset, sizeof(cset), "weft:{%s}:canceled", pipe);
 	snprintf(ms, sizeof(ms), "%" PRId64, bwall_ms());
 	rbatch_init(&b);
-	rbatch_cmd(&b, "EVAL %s 4 %s %s %s %s %s %s %s", cancel_lua, key, chan, stats, cset, ms, ttl, id);
-	r = rconn_exec(ctx, bnet_conn(n), &b, &rep);
+	rbatch_cmd(&b, "EVALSHA %s 4 %s %s %s %s %s %s %s", br->sha_cancel, key, chan, stats, cset, ms, ttl, id);
+	r = rconn_evalsha(ctx, bnet_conn(n), &b, bscript_cancel, &rep);
 	rbatch_done(&b);
 	if (r < 0)
 		return r;

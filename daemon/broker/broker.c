@@ -210,6 +210,10 @@ int weftd_broker_new(const struct weftd_config *cfg, struct weftd_broker **ret, 
 	if (getrandom(&br->id_prefix, sizeof(br->id_prefix), 0) != sizeof(br->id_prefix))
 		br->id_prefix = (uint32_t)time(NULL) ^ (uint32_t)getpid();
 	weft_rwmutex_init(&br->lock);
+	rscript_sha(bscript_end, br->sha_end);
+	rscript_sha(bscript_next, br->sha_next);
+	rscript_sha(bscript_submit, br->sha_submit);
+	rscript_sha(bscript_cancel, br->sha_cancel);
 	*ret = br;
 	return 0;
 }

@@ -88,6 +88,8 @@ struct weftd_broker {
 	struct bpipe **pipes;
 	size_t npipes;
 	weft_rwmutex lock;             /* pipes: readers ops, writer reload */
+	/* the Lua scripts' SHA1s (EVALSHA): bworker.c's, bops.c's */
+	char sha_end[41], sha_next[41], sha_submit[41], sha_cancel[41];
 	bool started;
 };
 
@@ -99,6 +101,9 @@ struct rconn *bnet_conn(struct bnet *n);
 struct bpipe *bpipe_find(struct weftd_broker *br, const char *name);
 /* Split id "P/HEX" into *pipe (NUL-terminated copy) and the hex part. -ESRCH if malformed. */
 int bjob_split(const char *id, char pipe[WEFTD_MAX_NAME + 1], const char **hex);
+
+/* The scripts (their SHA1s in struct weftd_broker). */
+extern const char bscript_end[], bscript_next[], bscript_submit[], bscript_cancel[];
 
 /* bworker.c */
 /* Start p's fetchers, workers and lease fiber. Fiber only. 0 or -ENOMEM. */

@@ -85,14 +85,14 @@ static struct bentry *entry_of(struct bstage *s, const redisReply *r, uint32_t d
  * pipeline stops meanwhile (the entry stays pending: another node, or this one, takes it
  * over). A script runs whole or not at all, as MULTI/EXEC, in one command and one reply
  * (hiredis builds one reply object instead of a dozen). */
-static int commit(struct bstage *s, struct rbatch *b)
+static int commit(struct bstage *s, struct rbatch *b, const char *script)
 {
 	int64_t backoff = 20 * WEFT_MSEC;
 	uint64_t rnd = (uint64_t)weft_now();
 
 	for (;;) {
 		redisReply *rep;
-		int r = rconn_exec(NULL, bnet_conn(s->p->net), b, &rep);
+		int r = rconn_evalsha(NULL, bnet_conn(s->p->net), b, script, &rep);
 		if (r == 0) {
 			bool ok = !rreply_err(rep);
 			if (!ok)
@@ -121,7 +121,7 @@ static void jkey(struct bpipe *p, const char *jid, char *buf, size_t len)
  * stage's input (failed: into dead). The first end wins: a job canceled while its
  * attempt ran stays canceled, and of two runs of one entry (a take-over while its holder
  * was cut off) the later one only acknowledges. */
-static const char end_lua[] =
+const char bscript_end[] =
 	"redis.call('XACK', KEYS[1], 'weft', ARGV[1]) "
 	"redis.call('XDEL', KEYS[1], ARGV[1]) "
 	"local st = ARGV[2] "
@@ -153,18 +153,18 @@ static int commit_end(struct bstage *s, struct bentry *e, const char *state, con
 	snprintf(att, sizeof(att), "%u", attempts);
 	snprintf(ttl, sizeof(ttl), "%" PRId64, p->br->ttl_s);
 	rbatch_init(&b);
-	rbatch_cmd(&b, "EVAL %s 5 %s %s %s %s %s %s %s %s %s %s %s %s %s %s %b %b", end_lua, s->key, key,
+	rbatch_cmd(&b, "EVALSHA %s 5 %s %s %s %s %s %s %s %s %s %s %s %s %s %s %b %b", p->br->sha_end, s->key, key,
 		   chan, stats, dead, e->eid, state, s->cfg->name, att, p->br->node, ms, ttl, e->jid,
 		   out ? "output" : "error", out ? out : (error ? error : ""),
 		   out ? out_len : strlen(error ? error : ""), e->in, strcmp(state, "failed") == 0 ? e->in_len : 0);
-	r = commit(s, &b);
+	r = commit(s, &b, bscript_end);
 	rbatch_done(&b);
 	return r;
 }
 
 /* KEYS: stream, next stage's stream, job hash. ARGV: entry id, job id, output, next
  * stage's name. */
-static const char next_lua[] =
+const char bscript_next[] =
 	"redis.call('XACK', KEYS[1], 'weft', ARGV[1]) "
 	"redis.call('XDEL', KEYS[1], ARGV[1]) "
 	"redis.call('XADD', KEYS[2], '*', 'id', ARGV[2], 'in', ARGV[3]) "
@@ -181,9 +181,9 @@ static int commit_next(struct bstage *s, struct bentry *e, const char *out, size
 
 	jkey(s->p, e->jid, key, sizeof(key));
 	rbatch_init(&b);
-	rbatch_cmd(&b, "EVAL %s 3 %s %s %s %s %s %b %s", next_lua, s->key, next->key, key, e->eid,
+	rbatch_cmd(&b, "EVALSHA %s 3 %s %s %s %s %s %b %s", s->p->br->sha_next, s->key, next->key, key, e->eid,
 		   e->jid, out, out_len, next->cfg->name);
-	r = commit(s, &b);
+	r = commit(s, &b, bscript_next);
 	rbatch_done(&b);
 	return r;
 }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/sha.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -321,6 +322,34 @@ int rconn_exec(weft_ctx *ctx, struct rconn *c, struct rbatch *b, redisReply **re
 	}
 	weftd_spin_unlock(&c->lock);
 	return weft_ctx_err(ctx);
+}
+
+void rscript_sha(const char *body, char ret[41])
+{
+	unsigned char md[SHA_DIGEST_LENGTH];
+
+	SHA1((const unsigned char *)body, strlen(body), md);
+	for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
+		snprintf(ret + 2 * i, 3, "%02x", md[i]);
+}
+
+int rconn_evalsha(weft_ctx *ctx, struct rconn *c, struct rbatch *b, const char *body, redisReply **ret)
+{
+	int r = rconn_exec(ctx, c, b, ret);
+
+	if (r < 0 || (*ret)->type != REDIS_REPLY_ERROR || strncmp((*ret)->str, "NOSCRIPT", 8) != 0)
+		return r;
+	freeReplyObject(*ret);
+	struct rbatch l;
+	redisReply *lr;
+	rbatch_init(&l);
+	rbatch_cmd(&l, "SCRIPT LOAD %s", body);
+	r = rconn_exec(ctx, c, &l, &lr);
+	rbatch_done(&l);
+	if (r < 0)
+		return r;
+	freeReplyObject(lr);
+	return rconn_exec(ctx, c, b, ret);
 }
 
 /* ---- the reader ------------------------------------------------------------------ */

@@ -85,6 +85,12 @@ int rconn_wait_up(weft_ctx *ctx, struct rconn *c);
  * error (the replies are then dropped when they come). Fiber only. */
 int rconn_exec(weft_ctx *ctx, struct rconn *c, struct rbatch *b, redisReply **ret);
 
+/* The SHA1 of a Lua script's body in hex, for EVALSHA. Pure. */
+void rscript_sha(const char *body, char ret[41]);
+/* rconn_exec of a batch of one EVALSHA of body: when Redis answers NOSCRIPT (first use,
+ * or after a restart), SCRIPT LOAD body and send it again. Same returns. Fiber only. */
+int rconn_evalsha(weft_ctx *ctx, struct rconn *c, struct rbatch *b, const char *body, redisReply **ret);
+
 /* Convenience for the replies: is r an error reply (or NULL)? */
 static inline bool rreply_err(const redisReply *r)
 {
