@@ -237,13 +237,8 @@ static int sync_pipes(struct weftd_broker *br, const struct weftd_config *cfg, c
 
 	for (size_t i = 0; i < cfg->npipelines; i++)
 		nb += cfg->pipelines[i].broker != NULL;
-	if (cfg->daemon.nbrokers + br->nnets > 0) {
-		struct bnet *nets = realloc(br->nets, (cfg->daemon.nbrokers + br->nnets) * sizeof(*nets));
-		if (!nets)
-			return -ENOMEM;
-		/* (only at start or when no pipeline points into the old array: see below) */
-		br->nets = nets;
-	}
+	/* br->nets never moves (pipelines and waiters point into it): its room was made at
+	 * start, and reload refuses to go past it */
 	for (size_t i = 0; i < cfg->daemon.nbrokers; i++)
 		if (!net_find(br, cfg->daemon.brokers[i].name) &&
 		    (r = net_add(br, &cfg->daemon.brokers[i], err, errlen)) < 0)
@@ -295,7 +290,7 @@ int weftd_broker_start(struct weftd_broker *br, char *err, size_t errlen)
 
 	apply_daemon(br, br->cfg);
 	/* room for every broker a reload may add, so that nets never move under pipelines */
-	br->nets = calloc(WEFTD_MAX_BROKERS * 4, sizeof(*br->nets));
+	br->nets = calloc(BNETS_MAX, sizeof(*br->nets));
 	if (!br->nets)
 		return -ENOMEM;
 	weft_rwmutex_lock(NULL, &br->lock);
@@ -309,7 +304,7 @@ int weftd_broker_reload(struct weftd_broker *br, const struct weftd_config *cfg,
 {
 	int r;
 
-	if (br->nnets + cfg->daemon.nbrokers > WEFTD_MAX_BROKERS * 4) {
+	if (br->nnets + cfg->daemon.nbrokers > BNETS_MAX) {
 		snprintf(err, errlen, "too many brokers over the reloads: restart weftd");
 		return -EINVAL;
 	}

@@ -17,6 +17,7 @@
 
 #define BNET_CMD_CONNS 4         /* pipelined command connections per broker and node */
 #define BWAIT_BUCKETS 1024
+#define BNETS_MAX (WEFTD_MAX_BROKERS * 4) /* brokers connected over a daemon's life */
 #define BGROUP "weft"
 
 struct bwaiter {

@@ -98,6 +98,25 @@ ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 ok "kill -9 of a node running jobs: all 24 done elsewhere ${ms}ms later (heartbeat_timeout 2s)"
 start_node 2
 
+# cancel from another node: a queued job is dropped unrun, its waiters woken
+for i in $(seq 48); do WEFT_SOCKET=$T/n1.sock "$WEFTCTL" submit slow "f$i"; done > "$T/fill.ids"
+c=$(WEFT_SOCKET=$T/n1.sock "$WEFTCTL" submit slow victim)
+(WEFT_SOCKET=$T/n3.sock "$WEFTCTL" --json --timeout 30s wait "$c" > "$T/cwait") &
+wp=$!
+st=$(WEFT_SOCKET=$T/n2.sock "$WEFTCTL" --json cancel "$c" | jget job.state)
+[ "$st" = canceled ] || fail "cancel from another node: $st"
+wait "$wp" || true
+[ "$(jget job.state < "$T/cwait")" = canceled ] || fail "wait on the canceled job: $(cat "$T/cwait")"
+for id in $(cat "$T/fill.ids"); do WEFT_SOCKET=$T/n2.sock "$WEFTCTL" --timeout 30s wait "$id" > /dev/null || fail "fill $id"; done
+drained() { [ "$(redis-cli -s "$RSOCK" XLEN 'weft:{slow}:s:0')" = 0 ]; }
+wait_for "the slow stream drained" drained
+st=$(WEFT_SOCKET=$T/n1.sock "$WEFTCTL" --json status "$c" | jget job.state)
+[ "$st" = canceled ] || fail "the canceled job after the workers passed it: $st"
+out=$(WEFT_SOCKET=$T/n1.sock "$WEFTCTL" --json stats slow)
+[ "$(jget pipelines.slow.canceled <<< "$out")" -ge 1 ] || fail "stats canceled: $out"
+[ "$(jget pipelines.slow.nodes <<< "$out" | grep -o '"node"' | wc -l)" -ge 4 ] || fail "stats nodes: $out"
+ok "cancel from another node: the waiter on a third woke, the job stayed canceled, stats counts it and lists the nodes"
+
 # Redis restarted (AOF, appendfsync always) during a run: nodes reconnect, nothing acknowledged lost
 $LOAD slow 0 $S > /dev/null
 out=$($LOAD up 3000 $S --ids "$T/ids") || fail "submit before the restart: $out"
@@ -105,6 +124,22 @@ stop_redis
 start_redis
 out=$($LOAD up 0 $S --wait-only "$T/ids") || fail "after the restart: $out"
 ok "Redis restarted with AOF right after 3000 submits: nodes reconnected, all acknowledged jobs done ($out)"
+
+# reload under load: node 1 changes up (restarted), removes slow, adds extra; nothing lost
+(python3 "$(dirname "$0")/broker_load.py" up 4000 "$T/n1.sock" "$T/n3.sock" > "$T/rl.out" 2>&1) &
+lp=$!
+base=$(redis-cli -s "$RSOCK" HGET 'weft:{up}:stats' submitted)
+under_way() { [ "$(redis-cli -s "$RSOCK" HGET 'weft:{up}:stats' submitted)" -gt $((base + 500)) ]; }
+wait_for "load under way" under_way
+node_conf 1
+sed -i -e 's/builtin: upper, workers: 16}/builtin: upper, workers: 4}/' -e 's/^  slow:$/  extra:/' \
+	-e 's/builtin: sleep, params: {duration: 1500ms}, workers: 8}/builtin: echo, params: {text: x}}/' "$T/n1.yaml"
+WEFT_SOCKET=$T/n1.sock "$WEFTCTL" reload > /dev/null || fail "reload of node 1"
+wait "$lp" || fail "the load across the reload: $(cat "$T/rl.out")"
+[ "$(WEFT_SOCKET=$T/n1.sock "$WEFTCTL" --json submit extra a --wait | jget job.output)" = x ] || fail "added pipeline"
+r=$(printf '{"id":1,"op":"submit","pipeline":"slow","payload":"x"}\n' | socat -t 5 - UNIX-CONNECT:"$T/n1.sock")
+matches "$r" unknown_pipeline || fail "removed pipeline still there: $r"
+ok "reload under load (up changed, slow removed, extra added): all $(cat "$T/rl.out" | cut -d' ' -f2) jobs done"
 
 # Redis stopped: submit answers unavailable, local pipelines still served
 stop_redis
