@@ -22,6 +22,7 @@ enum weftd_op {
 	WEFTD_OP_STATS, WEFTD_OP_PIPELINES, WEFTD_OP_PING, WEFTD_OP_RELOAD, WEFTD_OP_DRAIN,
 	WEFTD_OP_PAUSE, WEFTD_OP_RESUME, WEFTD_OP_UNDRAIN, WEFTD_OP_RETRY, WEFTD_OP_PURGE,
 	WEFTD_OP_METRICS, /* the Prometheus text of GET /metrics (obs/metrics.h) */
+	WEFTD_OP_NODES,   /* the nodes working each broker pipeline (broker/broker.h) */
 	WEFTD_OP__MAX,
 };
 

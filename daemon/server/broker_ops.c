@@ -178,6 +178,20 @@ bool srv_broker_op(struct conn *c, struct weftd_buf *b, const struct weftd_reque
 	struct weftd_broker *br = c->srv->broker;
 	int r;
 
+	if (req->op == WEFTD_OP_NODES) { /* without brokers: none */
+		size_t mark = b->len;
+		weftd_resp_begin(b, req->id);
+		if (!br) {
+			weftd_json_obj_begin(b, "pipelines");
+			weftd_json_obj_end(b);
+		} else if ((r = weftd_broker_stats_json(c->ctx, br, NULL, b, "pipelines")) < 0) {
+			b->len = mark;
+			srv_resp_errno(b, req->id, r, "(nodes)");
+			return true;
+		}
+		weftd_resp_end(b);
+		return true;
+	}
 	if (!br)
 		return false;
 	switch (req->op) {

@@ -356,6 +356,7 @@ static const unsigned char op_need[WEFTD_OP__MAX] = {
 	[WEFTD_OP_RETRY] = NEED_OWN, [WEFTD_OP_PURGE] = NEED_OWN,
 	/* counters summed over every job, as stats shows them: nothing of another's jobs */
 	[WEFTD_OP_METRICS] = NEED_PEER,
+	[WEFTD_OP_NODES] = NEED_PEER,   /* node names and heartbeats: no job of anyone's */
 };
 
 static void dispatch(struct conn *c, struct weftd_buf *b, const struct weftd_request *req)

@@ -95,6 +95,10 @@ const struct ctl_cmd ctl_cmds[] = {
 	  "One line per pipeline (\"(paused)\" when paused), then one per stage: its action,\n"
 	  "workers, queue, timeout and retry attempts.\n",
 	  0, 0, 0, cmd_pipelines },
+	{ "nodes", "", "the weftd nodes working each broker pipeline",
+	  "One line per broker pipeline (daemon.brokers, weftd.yaml(5)) and node: its name\n"
+	  "(host:pid) and when it last beat; \"(this node)\" marks the daemon asked.\n",
+	  0, 0, 0, cmd_nodes },
 	{ "ping", "", "check that the daemon answers",
 	  "Prints \"weftd VERSION\".\n", 0, 0, 0, cmd_ping },
 	{ "reload", "", "re-read the daemon's config (as SIGHUP)",

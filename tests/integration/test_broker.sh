@@ -117,6 +117,10 @@ out=$(WEFT_SOCKET=$T/n1.sock "$WEFTCTL" --json stats slow)
 [ "$(jget pipelines.slow.nodes <<< "$out" | grep -o '"node"' | wc -l)" -ge 4 ] || fail "stats nodes: $out"
 ok "cancel from another node: the waiter on a third woke, the job stayed canceled, stats counts it and lists the nodes"
 
+out=$(WEFT_SOCKET=$T/n2.sock "$WEFTCTL" nodes)
+[ "$(grep -c '^up ' <<< "$out")" -ge 4 ] && matches "$out" "(this node)" || fail "weftctl nodes: $out"
+ok "weftctl nodes lists the nodes of each broker pipeline"
+
 # Redis restarted (AOF, appendfsync always) during a run: nodes reconnect, nothing acknowledged lost
 $LOAD slow 0 $S > /dev/null
 out=$($LOAD up 3000 $S --ids "$T/ids") || fail "submit before the restart: $out"
