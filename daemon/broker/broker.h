@@ -20,7 +20,7 @@
  * Per stage and node: one fetcher reads XREADGROUP (COUNT up to the idle workers, BLOCK)
  * on a connection of its own and hands entries to the stage's workers, which run the
  * stage's actor (the same exec/builtin/plugin actions as local pipelines) and commit with
- * one MULTI/EXEC: XACK + XDEL of the entry and XADD to the next stage's stream, or the
+ * one Lua script (EVALSHA; atomic as MULTI/EXEC): XACK + XDEL of the entry and XADD to the next stage's stream, or the
  * result into the job's hash + PUBLISH (last stage), or XADD to dead (retries used up).
  * So a job is always in a stream or finished, never in neither. Leases: every
  * heartbeat_interval a node XCLAIMs (JUSTID, to itself) the entries it holds, keeping

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* bworker.c — a broker pipeline's fibers on this node (broker.h): per stage a fetcher
  * (XREADGROUP on its own connection) feeding the workers, which run the stage's actor and
- * commit each entry in one MULTI/EXEC; per pipeline a lease fiber (XCLAIM of the entries
+ * commit each entry in one script (EVALSHA); per pipeline a lease fiber (XCLAIM of the entries
  * held, XAUTOCLAIM of the abandoned ones, this node's heartbeat in the nodes hash). */
 #include <errno.h>
 #include <inttypes.h>
