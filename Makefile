@@ -54,12 +54,12 @@ all:
 # lists are added by the goals that need them.
 DEB_PKGS := gcc make pkg-config liburing-dev libyaml-dev libsystemd-dev libjansson-dev \
             libjemalloc-dev libcmocka-dev socat libssl-dev scdoc tmux libseccomp-dev \
-            libmicrohttpd-dev tzdata zlib1g-dev
+            libmicrohttpd-dev tzdata zlib1g-dev libhiredis-dev
 DEB_PKGS_fuzz    := clang libclang-rt-14-dev
 DEB_PKGS_systemd := debootstrap systemd-container
 # test_metrics_http: a real Prometheus (and promtool) scraping weftd; big, so only for tests
-DEB_PKGS_test    := prometheus curl golang-go
-# golang-go: `go tool pprof` reads the profiles in test_profile (only for tests)
+DEB_PKGS_test    := prometheus curl golang-go redis-server
+# golang-go: `go tool pprof` reads the profiles in test_profile (only for tests); redis-server: test_broker's Redis
 # pkg:arch names are Debian multiarch packages: their architecture is added first.
 DEB_PKGS_cross   := gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static libcmocka-dev:arm64
 DEB_WANT := $(DEB_PKGS) \
@@ -81,7 +81,7 @@ deps:
 
 # ---- flags -------------------------------------------------------------------
 BUILD := build$(if $(SAN),-$(SAN))
-PKGS  := liburing yaml-0.1 libsystemd jansson libcrypto libmicrohttpd zlib
+PKGS  := liburing yaml-0.1 libsystemd jansson libcrypto libmicrohttpd zlib hiredis
 # Asked once, when first expanded (after `deps` has run), then kept.
 PKG_CFLAGS = $(eval PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null))$(PKG_CFLAGS)
 PKG_LIBS   = $(eval PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null))$(PKG_LIBS)

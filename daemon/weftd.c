@@ -19,6 +19,7 @@
 #include "actions/orphans.h"
 #include "util/notify.h"
 #include "server/server.h"
+#include "broker/broker.h"
 #include "service/signals.h"
 #include "engine/supervisor.h"
 #include "obs/http.h"
@@ -167,6 +168,7 @@ static void daemon_main(void *arg)
 	struct weftd_engine *e = NULL;
 	struct weftd_server *srv = NULL;
 	struct weftd_sup *sup = NULL;
+	struct weftd_broker *br = NULL;
 	struct jopen_arg *ja = NULL;
 	const struct weftd_config *cfg;
 	char err[512] = "";
@@ -224,10 +226,16 @@ static void daemon_main(void *arg)
 		r = weftd_engine_start_schedules(e);
 	if (r == 0)
 		r = weftd_server_new(e, st->lfd, &cfg->daemon, &srv);
+	/* broker pipelines (broker/broker.h): always there, so that a reload may add some */
+	if (r == 0 && (r = weftd_broker_new(cfg, &br, err, sizeof(err))) == 0 &&
+	    (r = weftd_broker_start(br, err, sizeof(err))) < 0)
+		weftd_err("%s", err);
 	if (r < 0) {
+		weftd_broker_stop(br);
 		weftd_engine_stop(e);
 		goto fail;
 	}
+	weftd_server_set_broker(srv, br);
 	st->metrics = (struct weftd_metrics_src){
 		.e = e, .jn = ja ? ja->jn : NULL, .connections = connections, .arg = srv,
 	};
@@ -238,6 +246,7 @@ static void daemon_main(void *arg)
 	weftd_notice("weftd %s ready: %zu pipelines, %d procs", WEFT_VERSION, cfg->npipelines,
 		     weft_nprocs());
 	r = weftd_lifecycle_run(e, srv, st->config_path);
+	weftd_broker_stop(br); /* after the connections: no op uses it any more */
 	/* after the drain (readyz answered 503 through it), before the engine goes */
 	if (http)
 		http_stop(&hr);
@@ -257,6 +266,7 @@ out:
 	weftd_sup_stop(sup);
 	weftd_sup_free(sup);
 	weftd_server_free(srv);
+	weftd_broker_free(br);
 	weftd_engine_free(e);
 }
 

@@ -127,6 +127,9 @@ struct weftd_pipeline {
 						   changes them without restarting stages) */
 	size_t nschedules;
 	struct weftd_mark mark;
+	const char *broker;               /* broker: NAME of daemon.brokers; NULL = local
+	                                     (queues + journal). broker/broker.h */
+	struct weftd_mark broker_mark;
 };
 
 struct weftd_retention {
@@ -149,6 +152,20 @@ struct weftd_http_config {
 	uint64_t timeout_ns;        /* a connection idle this long is closed; default 10s; >= 1s */
 };
 
+/* daemon.brokers.NAME: a Redis server that broker-backed pipelines share between nodes
+ * (config/brokers.c; broker/broker.h). */
+#define WEFTD_MAX_BROKERS 32
+struct weftd_broker_config {
+	const char *name;
+	const char *redis;          /* "unix:///path[?db=N]" or "redis://host:port[/db]"; required */
+	const char *password_file;  /* AUTH with this file's first line; NULL: none */
+	struct weftd_mark mark;
+};
+/* Parse a broker's redis URL: *ret_path (Unix socket) or *ret_host and *ret_port (TCP),
+ * and *ret_db. Writes into the caller's buffers (path/host at most len bytes with NUL).
+ * Returns 0 or -EINVAL. Pure. */
+int weftd_broker_url_parse(const char *url, char *path_or_host, size_t len, bool *ret_unix,
+			   unsigned *ret_port, unsigned *ret_db);
 struct weftd_daemon_config {
 	const char *socket;         /* default "/run/weftd/weftd.sock"; socket activation wins */
 	uint32_t socket_mode;       /* octal string "0660" or number; default 0660; applied
@@ -185,6 +202,8 @@ struct weftd_daemon_config {
 	struct weftd_retention retention;
 	enum weftd_log_level log_level; /* err|warning|notice|info (default)|debug */
 	struct weftd_http_config http;
+	const struct weftd_broker_config *brokers; /* daemon.brokers, file order; default none */
+	size_t nbrokers;
 };
 
 struct weftd_config {

@@ -192,6 +192,7 @@ static const struct cfg_field daemon_fields[] = {
 	{ "retention", F_FN, 0, 0, 0, 0, 0, fn_retention },
 	{ "log_level", F_ENUM, DOFF(log_level), 0, 0, log_names, log_values, 0 },
 	{ "http", F_FN, 0, 0, 0, 0, 0, cfg_http_section },
+	{ "brokers", F_FN, 0, 0, 0, 0, 0, cfg_brokers_section },
 };
 
 int cfg_daemon_section(struct pctx *c, yaml_node_t *n, void *obj)

@@ -44,7 +44,7 @@ bool weftd_pipeline_equal(const struct weftd_pipeline *a, const struct weftd_pip
 {
 	if (!a || !b)
 		return a == b;
-	if (!str_eq(a->name, b->name) || a->nstages != b->nstages)
+	if (!str_eq(a->name, b->name) || a->nstages != b->nstages || !str_eq(a->broker, b->broker))
 		return false;
 	for (size_t i = 0; i < a->nstages; i++)
 		if (!stage_equal(&a->stages[i], &b->stages[i]))

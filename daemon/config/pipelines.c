@@ -187,6 +187,7 @@ static int parse_pipeline(struct pctx *c, yaml_node_t *k, yaml_node_t *v, struct
 	static const struct cfg_field f[] = {
 		{ "stages", F_FN, 0, 0, 0, 0, 0, fn_stages },
 		{ "schedule", F_FN, 0, 0, 0, 0, 0, cfg_schedule_section },
+		{ "broker", F_FN, 0, 0, 0, 0, 0, cfg_pipeline_broker },
 	};
 	int r = cfg_name(c, k, &p->name);
 

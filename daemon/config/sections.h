@@ -12,6 +12,12 @@
 int cfg_daemon_section(struct pctx *c, yaml_node_t *n, void *obj);
 /* daemon.http: into obj's (a struct weftd_daemon_config) http. http.c */
 int cfg_http_section(struct pctx *c, yaml_node_t *n, void *obj);
+/* daemon.brokers: into obj's (a struct weftd_daemon_config) brokers; a pipeline's
+ * broker: (obj a struct weftd_pipeline); and the cross-check that every pipeline's broker
+ * is configured (from cfg_check_root). brokers.c */
+int cfg_brokers_section(struct pctx *c, yaml_node_t *n, void *obj);
+int cfg_pipeline_broker(struct pctx *c, yaml_node_t *n, void *obj);
+int cfg_check_brokers(struct pctx *c, const struct weftd_config *cfg);
 
 /* pipelines: into c->cfg->pipelines (obj unused): every pipeline, its stages and each
  * stage's action. pipelines.c */

@@ -2,6 +2,7 @@
 /* The rules between keys. Each runs once the mapping it checks was walked, so the value
  * it reports on is parsed already and the error still names the key and its position. */
 #include "config/validate.h"
+#include "config/sections.h"
 
 #include <string.h>
 
@@ -79,5 +80,5 @@ int cfg_check_root(struct pctx *c, yaml_node_t *root, const struct weftd_config 
 {
 	if (cfg->npipelines == 0)
 		return cfg_fail(c, root, "missing required key \"pipelines\"");
-	return 0;
+	return cfg_check_brokers(c, cfg);
 }

@@ -10,6 +10,7 @@ static const char *const op_names[WEFTD_OP__MAX] = {
 	"pause", "resume", "undrain", "retry", "purge", "metrics",
 	"schedules",
 	"profile",
+	"nodes",
 };
 static const char *const err_names[WEFTD_ERR__MAX] = {
 	"none", "bad_json", "too_large", "unknown_op", "missing_field", "bad_field",

@@ -24,6 +24,7 @@ enum weftd_op {
 	WEFTD_OP_METRICS, /* the Prometheus text of GET /metrics (obs/metrics.h) */
 	WEFTD_OP_SCHEDULES, /* the periodic jobs: each schedule entry's next and last slot */
 	WEFTD_OP_PROFILE, /* a CPU, heap, fiber, block or mutex profile (obs/profile.h) */
+	WEFTD_OP_NODES,   /* the nodes working each broker pipeline (broker/broker.h) */
 	WEFTD_OP__MAX,
 };
 

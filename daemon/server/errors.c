@@ -34,6 +34,8 @@ static const struct errmap {
 	{ EDQUOT, WEFTD_ERR_UNAVAILABLE, "disk quota exceeded for the journal: retry later" },
 	{ EIO, WEFTD_ERR_UNAVAILABLE, "journal I/O error: retry later" },
 	{ EROFS, WEFTD_ERR_UNAVAILABLE, "the journal's file system is read-only: retry later" },
+	/* a broker pipeline's Redis (broker/broker.h) */
+	{ ENOTCONN, WEFTD_ERR_UNAVAILABLE, "the broker of pipeline \"%.64s\" is unreachable: retry later" },
 };
 
 int srv_resp_errno(struct weftd_buf *b, const char *id, int err, const char *subject)

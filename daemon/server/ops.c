@@ -361,6 +361,7 @@ static const unsigned char op_need[WEFTD_OP__MAX] = {
 	/* counters summed over every job, as stats shows them: nothing of another's jobs */
 	[WEFTD_OP_METRICS] = NEED_PEER,
 	[WEFTD_OP_SCHEDULES] = NEED_PEER, /* the config's entries, as pipelines shows them */
+	[WEFTD_OP_NODES] = NEED_PEER,   /* node names and heartbeats: no job of anyone's */
 };
 
 static void dispatch(struct conn *c, struct weftd_buf *b, const struct weftd_request *req)
@@ -372,6 +373,8 @@ static void dispatch(struct conn *c, struct weftd_buf *b, const struct weftd_req
 		srv_resp_errno(b, req->id, -EACCES, "only an admin (root, the daemon's user, admin_uids, admin_groups) may do that");
 		return;
 	}
+	if (srv_broker_op(c, b, req))
+		return;
 	switch (req->op) {
 	case WEFTD_OP_PING:
 		weftd_resp_begin(b, req->id);

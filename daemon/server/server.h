@@ -58,6 +58,12 @@ int weftd_server_run(struct weftd_server *s, weft_ctx *ctx);
  * then never freed: they use it), or -ENOMEM. Called after the drain, so waits on drained
  * jobs have been answered. */
 int weftd_server_close_conns(struct weftd_server *s, int64_t linger_ns);
+/* Serve the broker pipelines of br too (broker/broker.h): submits to them, and status,
+ * wait and cancel of their jobs' ids. Before run; br outlives the server's use of it. */
+struct weftd_broker;
+void weftd_server_set_broker(struct weftd_server *s, struct weftd_broker *br);
+/* The broker set above, or NULL (the reload hands it the new config). */
+struct weftd_broker *weftd_server_broker(struct weftd_server *s);
 /* Free after run returned and every connection ended (with connections left it frees
  * nothing: they use it); NULL ok. Does not close lfd. */
 struct weftd_server *weftd_server_free(struct weftd_server *s);

@@ -48,6 +48,7 @@ struct weftd_server {
 	int spare_fd;                  /* closed to accept and refuse a client on EMFILE */
 	int64_t emfile_logged;         /* last "out of fds" log line (one per period) */
 	unsigned emfile_refused;       /* clients refused since */
+	struct weftd_broker *broker;   /* broker pipelines (broker_ops.c); NULL: none */
 };
 
 struct weftd_request;
@@ -114,6 +115,9 @@ int srv_resp_errno(struct weftd_buf *b, const char *id, int err, const char *sub
 
 /* ops.c: the job called id if the peer may see it (a new reference), else answers
  * unknown_job into b and returns NULL. */
+/* broker_ops.c: answer req if it is about a broker pipeline or a broker job (submit to
+ * one, status/wait/cancel of a "P/HEX" id): true when answered. */
+bool srv_broker_op(struct conn *c, struct weftd_buf *b, const struct weftd_request *req);
 struct weftd_job *srv_find_job(struct conn *c, struct weftd_buf *b, const char *reqid, const char *id);
 
 /* steer.c: the operator's controls (PROTOCOL.md: pause, resume, retry, purge). Each

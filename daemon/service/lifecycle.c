@@ -13,6 +13,7 @@
 #include "proto/reply.h"
 #include "jobs/journal.h"
 #include "server/render.h"
+#include "broker/broker.h"
 #include "util/log.h"
 #include "util/notify.h"
 #include "service/signals.h"
@@ -191,6 +192,9 @@ static int reload(struct life *L, const char *why, struct weftd_reload_stats *st
 		weftd_err("reload rejected, the running config stays: %s", err);
 		goto out;
 	}
+	if (weftd_server_broker(L->srv) &&
+	    weftd_broker_reload(weftd_server_broker(L->srv), weftd_engine_config(L->e), err, errlen) < 0)
+		weftd_err("reload: broker pipelines: %s", err); /* the local side is applied */
 	weftd_log_set_level(level);
 	weftd_notice("reloaded: %u pipelines unchanged, %u changed, %u added, %u removed",
 		     st->unchanged, st->changed, st->added, st->removed);

@@ -139,6 +139,7 @@ int cmd_list(struct ctl *c, const struct ctl_args *a);
 int cmd_retry(struct ctl *c, const struct ctl_args *a);
 int cmd_purge(struct ctl *c, const struct ctl_args *a);
 int cmd_ping(struct ctl *c, const struct ctl_args *a);
+int cmd_nodes(struct ctl *c, const struct ctl_args *a); /* nodes.c */
 int cmd_reload(struct ctl *c, const struct ctl_args *a);
 int cmd_drain(struct ctl *c, const struct ctl_args *a);
 int cmd_undrain(struct ctl *c, const struct ctl_args *a);

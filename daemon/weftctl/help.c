@@ -111,6 +111,10 @@ const struct ctl_cmd ctl_cmds[] = {
 	  "pipeline, name, cron expression, time zone, next run and last fired slot (UTC;\n"
 	  "\"-\" when none is known), \"(catch_up)\" when it catches up after downtime.\n",
 	  0, 0, 1, cmd_schedules },
+	{ "nodes", "", "the weftd nodes working each broker pipeline",
+	  "One line per broker pipeline (daemon.brokers, weftd.yaml(5)) and node: its name\n"
+	  "(host:pid) and when it last beat; \"(this node)\" marks the daemon asked.\n",
+	  0, 0, 0, cmd_nodes },
 	{ "ping", "", "check that the daemon answers",
 	  "Prints \"weftd VERSION\".\n", 0, 0, 0, cmd_ping },
 	{ "reload", "", "re-read the daemon's config (as SIGHUP)",

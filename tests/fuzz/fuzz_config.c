@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the config parser on arbitrary bytes. Must never crash, leak or hang;
- * a success must yield a self-consistent config. */
+ * a success must yield a self-consistent config. The same bytes as a broker's redis URL
+ * (config/brokers.c) too: never past its buffer, a success always a path or a host. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,9 +24,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (c->npipelines == 0)
 			abort();
+		for (size_t i = 0; i < c->npipelines; i++) { /* every broker: named in brokers */
+			bool found = !c->pipelines[i].broker;
+			for (size_t k = 0; k < c->daemon.nbrokers && !found; k++)
+				found = strcmp(c->daemon.brokers[k].name, c->pipelines[i].broker) == 0;
+			if (!found)
+				abort();
+		}
 		weftd_config_free(c);
 	} else if (!memchr(err, '\0', sizeof(err))) {
 		abort();
+	}
+	char *url = malloc(size + 1), out[16];
+	bool ux;
+	unsigned port, db;
+	if (url) {
+		memcpy(url, data, size);
+		url[size] = 0;
+		if (weftd_broker_url_parse(url, out, sizeof(out), &ux, &port, &db) == 0 &&
+		    (!out[0] || strlen(out) >= sizeof(out) || (ux && out[0] != '/') || (!ux && port == 0)))
+			abort();
+		free(url);
 	}
 	return 0;
 }

@@ -24,7 +24,7 @@ hdr, man, srcs = open(sys.argv[1]).read(), open(sys.argv[2]).read(), sys.argv[3:
 structs = ["weftd_retry", "weftd_rate_limit", "weftd_stage", "weftd_retention", "weftd_daemon_config",
            "weftd_http_config"]
 not_keys = {"argc", "action", "mark", "nparams", "nallow_uids", "nallow_gids", "nadmin_uids",
-            "nadmin_gids", "per_ns"}
+            "nadmin_gids", "per_ns", "nbrokers"}
 renamed = {"argv": "exec", "plugin_path": "path", "plugin_symbol": "symbol", "allow_gids": "allow_groups",
            "admin_gids": "admin_groups", "count": "count", "per_ns": "rate"}
 keys = set()

@@ -1,0 +1,315 @@
+/* SPDX-License-Identifier: MIT */
+/* bops.c — a broker pipeline's client side, from any node: submit, status, wait, cancel,
+ * nodes (see broker.h). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker_impl.h"
+#include "proto/json.h"
+#include "proto/reply.h"
+
+/* The net and hash key of job id, under br->lock read. -ESRCH: no such broker pipeline. */
+static int job_key(struct weftd_broker *br, const char *id, struct bnet **net, char *key, size_t len)
+{
+	char pipe[WEFTD_MAX_NAME + 1];
+	const char *hex;
+	struct bpipe *p;
+
+	if (bjob_split(id, pipe, &hex) < 0 || !(p = bpipe_find(br, pipe)))
+		return -ESRCH;
+	*net = p->net;
+	snprintf(key, len, "%s:j:%s", p->tag, hex);
+	return 0;
+}
+
+/* KEYS: job hash, stage 0's stream, stats hash. ARGV: stage 0's name, created_ms,
+ * owner, job id, payload. One script: the job's hash and its entry come together. */
+const char bscript_submit[] =
+	"redis.call('HSET', KEYS[1], 'state', 'queued', 'stage', ARGV[1], 'created_ms', ARGV[2], 'owner', ARGV[3]) "
+	"redis.call('XADD', KEYS[2], '*', 'id', ARGV[4], 'in', ARGV[5]) "
+	"redis.call('HINCRBY', KEYS[3], 'submitted', 1) "
+	"return 1";
+
+int weftd_broker_submit(weft_ctx *ctx, struct weftd_broker *br, const char *pipeline,
+			const void *payload, size_t len, uid_t owner, char ret_id[WEFTD_BROKER_ID_MAX + 1])
+{
+	char key[160], ms[24], uid[16];
+	struct rbatch b;
+	redisReply *rep;
+	struct bpipe *p;
+	int r;
+
+	weft_rwmutex_rlock(NULL, &br->lock);
+	if (!(p = bpipe_find(br, pipeline))) {
+		weft_rwmutex_runlock(&br->lock);
+		return -ENOENT;
+	}
+	uint32_t seq = (uint32_t)atomic_fetch_add(&br->id_seq, 1);
+	snprintf(ret_id, WEFTD_BROKER_ID_MAX + 1, "%s/%08" PRIx32 "%08" PRIx32, pipeline, br->id_prefix, seq);
+	snprintf(key, sizeof(key), "%s:j:%08" PRIx32 "%08" PRIx32, p->tag, br->id_prefix, seq);
+	snprintf(ms, sizeof(ms), "%" PRId64, bwall_ms());
+	snprintf(uid, sizeof(uid), "%u", (unsigned)owner);
+	char stats[96];
+	snprintf(stats, sizeof(stats), "%s:stats", p->tag);
+	rbatch_init(&b);
+	rbatch_cmd(&b, "EVALSHA %s 3 %s %s %s %s %s %s %s %b", br->sha_submit, key, p->stages[0].key, stats,
+		   p->cfg->stages[0].name, ms, uid, ret_id, payload ? payload : "", len);
+	r = rconn_evalsha(ctx, bnet_conn(p->net), &b, bscript_submit, &rep);
+	weft_rwmutex_runlock(&br->lock);
+	rbatch_done(&b);
+	if (r < 0)
+		return r;
+	bool ok = !rreply_err(rep); /* (-LOADING, -OOM...: not accepted) */
+	freeReplyObject(rep);
+	return ok ? 0 : -ENOTCONN;
+}
+
+/* HGETALL of id's hash into *ret (an array; empty when unknown). */
+static int fetch(weft_ctx *ctx, struct weftd_broker *br, const char *id, redisReply **ret)
+{
+	char key[160];
+	struct bnet *n;
+	struct rbatch b;
+	int r;
+
+	weft_rwmutex_rlock(NULL, &br->lock);
+	r = job_key(br, id, &n, key, sizeof(key));
+	weft_rwmutex_runlock(&br->lock);
+	if (r < 0)
+		return r;
+	rbatch_init(&b);
+	rbatch_cmd(&b, "HGETALL %s", key);
+	r = rconn_exec(ctx, bnet_conn(n), &b, ret);
+	rbatch_done(&b);
+	if (r == 0 && (*ret)->type != REDIS_REPLY_ARRAY) {
+		freeReplyObject(*ret);
+		r = -ENOTCONN;
+	}
+	return r;
+}
+
+static const redisReply *field(const redisReply *h, const char *name)
+{
+	for (size_t i = 0; i + 1 < h->elements; i += 2)
+		if (h->element[i]->type == REDIS_REPLY_STRING && strcmp(h->element[i]->str, name) == 0)
+			return h->element[i + 1];
+	return NULL;
+}
+
+static int64_t field_i64(const redisReply *h, const char *name)
+{
+	const redisReply *v = field(h, name);
+	return v && v->type == REDIS_REPLY_STRING ? strtoll(v->str, NULL, 10) : 0;
+}
+
+static bool terminal(const redisReply *h)
+{
+	const redisReply *s = field(h, "state");
+	return s && (strcmp(s->str, "done") == 0 || strcmp(s->str, "failed") == 0 ||
+		     strcmp(s->str, "canceled") == 0);
+}
+
+int weftd_broker_job_json(weft_ctx *ctx, struct weftd_broker *br, const char *id, uid_t uid,
+			  bool admin, struct weftd_buf *b, const char *key)
+{
+	char pipe[WEFTD_MAX_NAME + 1];
+	const char *hex;
+	redisReply *h;
+	int r = fetch(ctx, br, id, &h);
+
+	if (r < 0)
+		return r;
+	const redisReply *st = field(h, "state"), *stage = field(h, "stage"), *out = field(h, "output"),
+			 *err = field(h, "error");
+	enum weftd_job_state state;
+	if (!st || weftd_job_state_parse(st->str, st->len, &state) < 0 ||
+	    (!admin && field_i64(h, "owner") != (int64_t)uid)) {
+		freeReplyObject(h);
+		return -ESRCH;
+	}
+	bjob_split(id, pipe, &hex);
+	weftd_json_job(b, key, &(struct weftd_job_view){
+		.id = id, .pipeline = pipe, .state = state, .stage = stage ? stage->str : NULL,
+		.attempts = (uint32_t)field_i64(h, "attempts"),
+		.has_output = state == WEFTD_JOB_DONE && out, .output = out ? out->str : NULL,
+		.output_len = out ? out->len : 0, .error = err && state != WEFTD_JOB_DONE ? err->str : NULL,
+		.created_ms = field_i64(h, "created_ms"), .finished_ms = field_i64(h, "finished_ms"),
+	});
+	freeReplyObject(h);
+	return 0;
+}
+
+int weftd_broker_wait(weft_ctx *ctx, struct weftd_broker *br, const char *id, int64_t timeout_ns)
+{
+	weft_ctx *wctx = NULL;
+	struct bwaiter w;
+	struct bnet *n;
+	char key[160];
+	int r;
+
+	weft_rwmutex_rlock(NULL, &br->lock);
+	r = job_key(br, id, &n, key, sizeof(key));
+	weft_rwmutex_runlock(&br->lock);
+	if (r < 0)
+		return r;
+	if (timeout_ns >= 0 && (r = weft_ctx_with_timeout(ctx, timeout_ns, &wctx)) < 0)
+		return r;
+	snprintf(w.id, sizeof(w.id), "%s", id);
+	for (;;) {
+		redisReply *h;
+		bwait_add(n, &w); /* before the read: an end published meanwhile wakes us */
+		r = fetch(wctx ? wctx : ctx, br, id, &h);
+		if (r == 0) {
+			bool known = h->elements > 0, end = terminal(h);
+			freeReplyObject(h);
+			r = !known ? -ESRCH : end ? 1 : 0;
+		}
+		if (r == -ENOTCONN) {
+			/* Redis away (or loading its AOF): a wait outlives that. Park until a
+			 * connection is back, then read again, paced (LOADING answers at once). */
+			bwait_remove(n, &w);
+			if ((r = rconn_wait_up(wctx ? wctx : ctx, bnet_conn(n))) == 0 &&
+			    (r = weft_sleep(wctx ? wctx : ctx, 100 * WEFT_MSEC)) == 0)
+				continue;
+			r = (r == -ETIMEDOUT && wctx && weft_ctx_err(ctx) == 0) ? 0 : r;
+			break;
+		}
+		if (r != 0) {
+			bwait_remove(n, &w);
+			break;
+		}
+		r = weft_event_wait(wctx ? wctx : ctx, &w.ev);
+		bwait_remove(n, &w);
+		if (r < 0) {
+			r = (r == -ETIMEDOUT && wctx && weft_ctx_err(ctx) == 0) ? 0 : r;
+			break;
+		}
+	}
+	weft_ctx_unref(wctx);
+	return r;
+}
+
+const char bscript_cancel[] =
+	"local s = redis.call('HGET', KEYS[1], 'state') "
+	"if not s then return -1 end "
+	"if s == 'done' or s == 'failed' or s == 'canceled' then return 0 end "
+	"redis.call('HSET', KEYS[1], 'state', 'canceled', 'error', 'canceled by client', 'finished_ms', ARGV[1]) "
+	"redis.call('EXPIRE', KEYS[1], ARGV[2]) "
+	"redis.call('PUBLISH', KEYS[2], ARGV[3]) "
+	"redis.call('HINCRBY', KEYS[3], 'canceled', 1) "
+	"redis.call('SADD', KEYS[4], ARGV[3]) "
+	"redis.call('EXPIRE', KEYS[4], ARGV[2]) "
+	"return 1";
+
+int weftd_broker_cancel(weft_ctx *ctx, struct weftd_broker *br, const char *id)
+{
+	char key[160], chan[96], stats[96], cset[96], pipe[WEFTD_MAX_NAME + 1], ms[24], ttl[24];
+	const char *hex;
+	struct bnet *n;
+	struct rbatch b;
+	redisReply *rep;
+	int r;
+
+	weft_rwmutex_rlock(NULL, &br->lock);
+	r = job_key(br, id, &n, key, sizeof(key));
+	snprintf(ttl, sizeof(ttl), "%" PRId64, br->ttl_s);
+	weft_rwmutex_runlock(&br->lock);
+	if (r < 0)
+		return r;
+	bjob_split(id, pipe, &hex);
+	snprintf(chan, sizeof(chan), "weft:{%s}:done", pipe);
+	snprintf(stats, sizeof(stats), "weft:{%s}:stats", pipe);
+	snprintf(cset, sizeof(cset), "weft:{%s}:canceled", pipe);
+	snprintf(ms, sizeof(ms), "%" PRId64, bwall_ms());
+	rbatch_init(&b);
+	rbatch_cmd(&b, "EVALSHA %s 4 %s %s %s %s %s %s %s", br->sha_cancel, key, chan, stats, cset, ms, ttl, id);
+	r = rconn_evalsha(ctx, bnet_conn(n), &b, bscript_cancel, &rep);
+	rbatch_done(&b);
+	if (r < 0)
+		return r;
+	r = rep->type != REDIS_REPLY_INTEGER ? -ENOTCONN : rep->integer < 0 ? -ESRCH : (int)rep->integer;
+	freeReplyObject(rep);
+	return r;
+}
+
+/* The figures of p as member p->cfg->name of the object being written. */
+static int stats_one(weft_ctx *ctx, struct weftd_broker *br, struct bpipe *p, struct weftd_buf *b)
+{
+	static const char *const counters[] = { "submitted", "done", "failed", "canceled" };
+	redisReply *rep[3 + 2 * WEFTD_MAX_STAGES];
+	struct rbatch q;
+	int r;
+
+	rbatch_init(&q);
+	rbatch_cmd(&q, "HGETALL %s:nodes", p->tag);
+	rbatch_cmd(&q, "HMGET %s:stats submitted done failed canceled", p->tag);
+	for (size_t k = 0; k < p->nstages; k++) {
+		rbatch_cmd(&q, "XLEN %s", p->stages[k].key);
+		rbatch_cmd(&q, "XPENDING %s %s", p->stages[k].key, BGROUP);
+	}
+	rbatch_cmd(&q, "XLEN %s:dead", p->tag);
+	r = rconn_exec(ctx, bnet_conn(p->net), &q, rep);
+	size_t nrep = q.n;
+	rbatch_done(&q);
+	if (r < 0)
+		return r;
+	int64_t now = bwall_ms();
+	weftd_json_obj_begin(b, p->cfg->name);
+	weftd_json_cstr(b, "broker", p->net->cfg->name);
+	for (size_t k = 0; k < 4; k++) {
+		const redisReply *v = rep[1]->type == REDIS_REPLY_ARRAY && rep[1]->elements == 4 ? rep[1]->element[k] : NULL;
+		weftd_json_i64(b, counters[k], v && v->type == REDIS_REPLY_STRING ? strtoll(v->str, NULL, 10) : 0);
+	}
+	const redisReply *dead = rep[nrep - 1];
+	weftd_json_i64(b, "dead", dead->type == REDIS_REPLY_INTEGER ? dead->integer : 0);
+	weftd_json_arr_begin(b, "stages");
+	for (size_t k = 0; k < p->nstages; k++) {
+		const redisReply *len = rep[2 + 2 * k], *pend = rep[3 + 2 * k];
+		weftd_json_obj_begin(b, NULL);
+		weftd_json_cstr(b, "name", p->stages[k].cfg->name);
+		weftd_json_i64(b, "length", len->type == REDIS_REPLY_INTEGER ? len->integer : 0);
+		weftd_json_i64(b, "pending", pend->type == REDIS_REPLY_ARRAY && pend->elements &&
+						     pend->element[0]->type == REDIS_REPLY_INTEGER
+					     ? pend->element[0]->integer : 0);
+		weftd_json_u64(b, "workers", p->stages[k].cfg->workers);
+		weftd_json_obj_end(b);
+	}
+	weftd_json_arr_end(b);
+	weftd_json_arr_begin(b, "nodes");
+	for (size_t k = 0; rep[0]->type == REDIS_REPLY_ARRAY && k + 1 < rep[0]->elements; k += 2) {
+		int64_t seen = strtoll(rep[0]->element[k + 1]->str, NULL, 10);
+		weftd_json_obj_begin(b, NULL);
+		weftd_json_cstr(b, "node", rep[0]->element[k]->str);
+		weftd_json_i64(b, "last_seen_ms", seen);
+		weftd_json_i64(b, "age_ms", now - seen);
+		weftd_json_bool(b, "self", strcmp(rep[0]->element[k]->str, br->node) == 0);
+		weftd_json_obj_end(b);
+	}
+	weftd_json_arr_end(b);
+	weftd_json_obj_end(b);
+	for (size_t k = 0; k < nrep; k++)
+		freeReplyObject(rep[k]);
+	return 0;
+}
+
+int weftd_broker_stats_json(weft_ctx *ctx, struct weftd_broker *br, const char *pipeline,
+			    struct weftd_buf *b, const char *key)
+{
+	int r = 0;
+
+	weft_rwmutex_rlock(NULL, &br->lock);
+	if (pipeline && !bpipe_find(br, pipeline)) {
+		weft_rwmutex_runlock(&br->lock);
+		return -ENOENT;
+	}
+	weftd_json_obj_begin(b, key);
+	for (size_t i = 0; r == 0 && i < br->npipes; i++)
+		if (!pipeline || strcmp(pipeline, br->pipes[i]->cfg->name) == 0)
+			r = stats_one(ctx, br, br->pipes[i], b);
+	weftd_json_obj_end(b);
+	weft_rwmutex_runlock(&br->lock);
+	return r;
+}

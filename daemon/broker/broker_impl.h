@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: MIT */
+/* broker_impl.h — the broker's shared state, private to daemon/broker/ (see broker.h).
+ *
+ * broker.c: life, reload, submit, status, cancel, nodes; bworker.c: fetchers, workers,
+ * commits, leases and take-overs; bwait.c: waiters woken by the done channels. */
+#ifndef WEFTD_BROKER_IMPL_H
+#define WEFTD_BROKER_IMPL_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <weft/weft.h>
+
+#include "actions/actor.h"
+#include "broker/broker.h"
+#include "broker/rconn.h"
+#include "util/spin.h"
+
+#define BNET_CMD_CONNS 4         /* pipelined command connections per broker and node */
+#define BWAIT_BUCKETS 1024
+#define BNETS_MAX (WEFTD_MAX_BROKERS * 4) /* brokers connected over a daemon's life */
+#define BGROUP "weft"
+
+struct bwaiter {
+	char id[WEFTD_BROKER_ID_MAX + 1];
+	weft_event ev;
+	struct bwaiter *next;
+};
+
+/* One daemon.brokers entry on this node: its connections and its waiters. */
+struct bnet {
+	const struct weftd_broker_config *cfg;
+	char password[256];
+	struct rconn *cmd[BNET_CMD_CONNS];
+	struct rconn *sub;             /* PSUBSCRIBE weft:*:done: wakes the waiters */
+	atomic_uint rr;
+	struct rconn_opts opts;        /* the template of the blocking readers' connections */
+	weftd_spin wlock;
+	struct bwaiter *wait[BWAIT_BUCKETS];
+};
+
+/* An entry a node holds (fetched or taken over, not yet committed). */
+struct bentry {
+	char eid[40];                  /* stream entry id */
+	char jid[WEFTD_BROKER_ID_MAX + 1];
+	char *in;                      /* the stage's input */
+	size_t in_len;
+	uint32_t delivered;            /* deliveries so far (take-over: the delivery count) */
+	bool canceled;                 /* in weft:{P}:canceled when fetched: skipped */
+	struct bentry *prev, *next;    /* the stage's held list */
+};
+
+struct bpipe;
+
+struct bstage {
+	struct bpipe *p;
+	uint32_t index;
+	const struct weftd_stage *cfg;
+	struct weftd_actor *actor;
+	struct weft_retry_policy retry;
+	char key[WEFTD_MAX_NAME + 32]; /* weft:{P}:s:K */
+	struct rconn *rd;              /* the fetcher's own (XREADGROUP BLOCK) */
+	weft_chan *ch;                 /* struct bentry * to the workers */
+	atomic_uint idle;              /* workers waiting for an entry */
+	weftd_spin hlock;
+	struct bentry *held;           /* fetched or taken over, not yet committed */
+	size_t nheld;
+};
+
+struct bpipe {
+	struct weftd_broker *br;
+	const struct weftd_pipeline *cfg;
+	struct bnet *net;
+	char tag[WEFTD_MAX_NAME + 8];  /* weft:{P} */
+	weft_ctx *ctx;                 /* cancelled at stop: fetchers, leases */
+	weft_wg wg;                    /* its fibers */
+	size_t nstages;
+	struct bstage stages[];
+};
+
+struct weftd_broker {
+	const struct weftd_config *cfg;
+	char node[128];                /* "host:pid": the consumer name */
+	uint32_t id_prefix;            /* random: ids unique across nodes */
+	atomic_uint_fast32_t id_seq;
+	int64_t ttl_s;                 /* retention.age, for the jobs' hashes */
+	int64_t hb_interval_ns, hb_timeout_ns;
+	struct bnet *nets;
+	size_t nnets;
+	struct bpipe **pipes;
+	size_t npipes;
+	weft_rwmutex lock;             /* pipes: readers ops, writer reload */
+	/* the Lua scripts' SHA1s (EVALSHA): bworker.c's, bops.c's */
+	char sha_end[41], sha_next[41], sha_submit[41], sha_cancel[41];
+	bool started;
+};
+
+/* broker.c */
+int64_t bwall_ms(void);
+/* A command connection of net (round robin). */
+struct rconn *bnet_conn(struct bnet *n);
+/* The broker pipeline called name (no reference: under br->lock read), or NULL. */
+struct bpipe *bpipe_find(struct weftd_broker *br, const char *name);
+/* Split id "P/HEX" into *pipe (NUL-terminated copy) and the hex part. -ESRCH if malformed. */
+int bjob_split(const char *id, char pipe[WEFTD_MAX_NAME + 1], const char **hex);
+
+/* The scripts (their SHA1s in struct weftd_broker). */
+extern const char bscript_end[], bscript_next[], bscript_submit[], bscript_cancel[];
+
+/* bworker.c */
+/* Start p's fetchers, workers and lease fiber. Fiber only. 0 or -ENOMEM. */
+int bpipe_start(struct bpipe *p);
+/* Stop them and park until they ended. Fiber only. */
+void bpipe_stop(struct bpipe *p);
+
+/* bwait.c */
+/* on_push of a net's subscriber: a pmessage names a job that ended. */
+void bwait_push(void *arg, redisReply *r);
+/* on_up of the subscriber: wake every waiter (a message may have been lost meanwhile). */
+void bwait_wake_all(void *arg);
+void bwait_add(struct bnet *n, struct bwaiter *w);
+/* Unhook w if still hooked (under the lock: after it, nobody sets w's event). */
+void bwait_remove(struct bnet *n, struct bwaiter *w);
+
+#endif
