@@ -21,5 +21,6 @@
 #include <weft/heartbeat.h>
 #include <weft/patterns.h>
 #include <weft/pubsub.h>
+#include <weft/trace.h>
 
 #endif
