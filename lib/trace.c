@@ -175,7 +175,7 @@ int weft_trace_stop(void)
 bool weft_trace_enabled(void)
 {
 	struct weft_proc *p = weft__proc();
-	return p && atomic_load_explicit(&p->trace, memory_order_relaxed);
+	return p && atomic_load_explicit(&p->trace, memory_order_acquire);
 }
 
 void weft__trace_free_rings(struct weft__trace *t)
@@ -283,7 +283,7 @@ long weft_trace_collect(weft_trace_fn fn, void *arg)
 uint64_t weft_trace_begin(const char *name, const char *args)
 {
 	struct weft_proc *p = weft__proc();
-	struct weft__trace_ring *tr = p ? atomic_load_explicit(&p->trace, memory_order_relaxed) : NULL;
+	struct weft__trace_ring *tr = p ? atomic_load_explicit(&p->trace, memory_order_acquire) : NULL;
 	if (!tr || !p->cur)
 		return 0;
 	char text[WEFT_TRACE_TEXT] = "";
@@ -303,7 +303,7 @@ void weft_trace_end(uint64_t span)
 {
 	struct weft_proc *p;
 	struct weft__trace_ring *tr;
-	if (!span || !(p = weft__proc()) || !(tr = atomic_load_explicit(&p->trace, memory_order_relaxed)))
+	if (!span || !(p = weft__proc()) || !(tr = atomic_load_explicit(&p->trace, memory_order_acquire)))
 		return;
 	emit(tr, WEFT_TRACE_SPAN_END, 0, p->cur ? p->cur->id : 0, span, 0);
 	publish(tr);

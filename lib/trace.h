@@ -9,7 +9,7 @@
  * reader that saw any word of a later event in a slot also sees the head moved before
  * it, so what it keeps was never touched while it copied.
  *
- * Hooks: WEFT__TRACE(p, call) in the scheduler, one line each: one relaxed load of
+ * Hooks: WEFT__TRACE(p, call) in the scheduler, one line each: one acquire load (a plain load on x86-64) of
  * p->trace and one branch when off; the call (out of line, cold) when on. */
 #ifndef WEFT_TRACE_PRIV_H
 #define WEFT_TRACE_PRIV_H
@@ -53,7 +53,7 @@ struct weft_sched;
 #define WEFT__TRACE(p, call)                                                                  \
 	do {                                                                                  \
 		struct weft__trace_ring *tr_ =                                                \
-			atomic_load_explicit(&(p)->trace, memory_order_relaxed);              \
+			atomic_load_explicit(&(p)->trace, memory_order_acquire);              \
 		if (__builtin_expect(tr_ != NULL, 0))                                         \
 			weft__trace_##call;                                                   \
 	} while (0)

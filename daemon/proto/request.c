@@ -22,7 +22,7 @@
 enum field {
 	F_ID, F_OP, F_PIPELINE, F_JOB, F_JOBS, F_PAYLOAD, F_PAYLOAD_B64, F_WAIT, F_TIMEOUT,
 	F_STATE, F_LIMIT, F_OUTPUTS, F_DELAY, F_RUN_AT, F_PRIORITY, F_KEY, F_ALL, F_FROM_START,
-	F_DEADLINE, F__N,
+	F_DEADLINE, F_SECONDS, F__N,
 };
 
 #define UNKNOWN_SHOWN 40 /* bytes of an unknown member's name quoted in the error */
@@ -39,7 +39,7 @@ struct parse {
 typedef int field_fn(struct parse *p, enum field f);
 static field_fn read_id, read_op, read_name, read_jobs, read_payload, read_payload_b64,
 	read_bool, read_timeout, read_state, read_limit, read_run_at, read_priority,
-	read_deadline;
+	read_deadline, read_seconds;
 
 #define OP(x) (1u << WEFTD_OP_##x)
 #define ALL_OPS ((1u << WEFTD_OP__MAX) - 1)
@@ -78,6 +78,7 @@ static const struct field_def {
 	[F_ALL]         = { F("all"), OP(RETRY) | OP(PURGE), 0, 0, read_bool },
 	[F_FROM_START]  = { F("from_start"), OP(RETRY), 0, 0, read_bool },
 	[F_DEADLINE]    = { F("deadline"), OP(SUBMIT), 0, 0, read_deadline },
+	[F_SECONDS]     = { F("seconds"), OP(TRACE), 0, 0, read_seconds },
 #undef F
 };
 
@@ -506,6 +507,17 @@ static int read_limit(struct parse *p, enum field f)
 	return 0;
 }
 
+static int read_seconds(struct parse *p, enum field f)
+{
+	const struct jscan_val *v = &p->v[f];
+
+	if (v->type != JSCAN_INT || v->num.i < 1 || v->num.i > WEFTD_SECONDS_MAX)
+		return req_fail(p->req, WEFTD_ERR_BAD_FIELD, "seconds must be an integer from 1 to %d",
+				WEFTD_SECONDS_MAX);
+	p->req->seconds = (uint32_t)v->num.i;
+	return 0;
+}
+
 /* A member no field names: bad_field quoting (the start of) its name as sent. */
 static int unknown_field(struct parse *p)
 {
@@ -623,6 +635,7 @@ static void req_reset(struct weftd_request *req)
 	/* Not a compound literal: that would clear the whole arena as well. */
 	memset(req, 0, offsetof(struct weftd_request, arena));
 	req->limit = WEFTD_LIST_DEFAULT;
+	req->seconds = 1;
 	strcpy(req->id, "null");
 }
 

@@ -50,12 +50,18 @@ struct weftd_request {
 	uint64_t deadline_in_ns;    /*   deadline_rel: at most WEFTD_TIMEOUT_MAX_NS */
 	int64_t deadline_ms;        /*   !deadline_rel: Unix epoch ms, >= 0 */
 	bool want_payload;          /* status: "payload": true shows the submitted input */
+	uint32_t seconds;           /* trace: 1..WEFTD_SECONDS_MAX, default 1 */
 	enum weftd_err err;         /* after a failed parse: code and message for the reply */
 	char errmsg[128];
 	const char **jobv;          /* private: the ids of "jobs" */
 	void *heap[3];              /* private: what did not fit in the arena */
 	size_t arena_used;          /* private: strings that do fit live in arena */
 	_Alignas(16) unsigned char arena[WEFTD_REQ_ARENA];
+};
+
+/* What an op handler (server.h) gets of its request besides the id. */
+struct weftd_op_args {
+	uint32_t seconds;           /* trace */
 };
 
 /* Parse one request line of len bytes (no NUL needed; a trailing "\n" or "\r\n" is fine).

@@ -8,6 +8,7 @@
 static const char *const op_names[WEFTD_OP__MAX] = {
 	"submit", "status", "wait", "cancel", "list", "stats", "pipelines", "ping", "reload", "drain",
 	"pause", "resume", "undrain", "retry", "purge", "metrics",
+	"trace",
 };
 static const char *const err_names[WEFTD_ERR__MAX] = {
 	"none", "bad_json", "too_large", "unknown_op", "missing_field", "bad_field",

@@ -16,12 +16,14 @@
 #define WEFTD_KEY_MAX       256   /* bytes of a submit's idempotency key */
 #define WEFTD_PRIORITY_MIN  (-100)
 #define WEFTD_PRIORITY_MAX  100
+#define WEFTD_SECONDS_MAX   60    /* trace: "seconds" is 1..60 */
 
 enum weftd_op {
 	WEFTD_OP_SUBMIT, WEFTD_OP_STATUS, WEFTD_OP_WAIT, WEFTD_OP_CANCEL, WEFTD_OP_LIST,
 	WEFTD_OP_STATS, WEFTD_OP_PIPELINES, WEFTD_OP_PING, WEFTD_OP_RELOAD, WEFTD_OP_DRAIN,
 	WEFTD_OP_PAUSE, WEFTD_OP_RESUME, WEFTD_OP_UNDRAIN, WEFTD_OP_RETRY, WEFTD_OP_PURGE,
 	WEFTD_OP_METRICS, /* the Prometheus text of GET /metrics (obs/metrics.h) */
+	WEFTD_OP_TRACE,   /* a scheduler trace, Chrome trace-event JSON (obs/trace.h) */
 	WEFTD_OP__MAX,
 };
 

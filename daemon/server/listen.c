@@ -299,7 +299,14 @@ struct weftd_server *weftd_server_free(struct weftd_server *s)
 void weftd_server_set_handler(struct weftd_server *s, enum weftd_op op, weftd_op_handler fn, void *arg)
 {
 	if ((unsigned)op < WEFTD_OP__MAX)
-		s->handlers[op] = (struct handler){ fn, arg };
+		s->handlers[op] = (struct handler){ .fn = fn, .arg = arg };
+}
+
+void weftd_server_set_handler_args(struct weftd_server *s, enum weftd_op op,
+				   weftd_op_handler_args fn, void *arg)
+{
+	if ((unsigned)op < WEFTD_OP__MAX)
+		s->handlers[op] = (struct handler){ .arg = arg, .fn_args = fn };
 }
 
 unsigned weftd_server_connections(struct weftd_server *s)

@@ -264,6 +264,7 @@ struct handler_call {
 	struct conn *c;
 	struct handler h;
 	char id[WEFTD_ID_MAX + 1];
+	struct weftd_op_args args;
 };
 
 /* Run the handler registered for op (lifecycle's drain, undrain, reload; weftd's metrics)
@@ -274,7 +275,7 @@ static void op_handler(struct conn *c, struct weftd_buf *b, const struct weftd_r
 	struct handler h = c->srv->handlers[op];
 	struct handler_call *hc;
 
-	if (!h.fn) {
+	if (!h.fn && !h.fn_args) {
 		srv_resp_errno(b, req->id, -EOPNOTSUPP, weftd_op_name(op));
 		return;
 	}
@@ -286,6 +287,7 @@ static void op_handler(struct conn *c, struct weftd_buf *b, const struct weftd_r
 	hc->c = c;
 	hc->h = h;
 	memcpy(hc->id, req->id, sizeof(hc->id));
+	hc->args = (struct weftd_op_args){ .seconds = req->seconds };
 	atomic_fetch_add(&c->refs, 1);
 	weft_wg_add(&c->handlers, 1);
 	if (weft_go_opts(op_handler_main, hc, &(struct weft_go_opts){ .name = weftd_op_name(op) }) < 0) {
@@ -303,7 +305,8 @@ static void op_handler_main(void *arg)
 	char err[1024] = "";
 
 	weftd_buf_init(&b, NULL, 0);
-	int r = hc->h.fn(hc->h.arg, hc->id, &b, err, sizeof(err));
+	int r = hc->h.fn_args ? hc->h.fn_args(hc->h.arg, hc->id, &hc->args, &b, err, sizeof(err))
+			      : hc->h.fn(hc->h.arg, hc->id, &b, err, sizeof(err));
 	if (r < 0) {
 		weftd_buf_reset(&b);
 		srv_resp_errno(&b, hc->id, r, err[0] ? err : NULL);
@@ -356,6 +359,7 @@ static const unsigned char op_need[WEFTD_OP__MAX] = {
 	[WEFTD_OP_RETRY] = NEED_OWN, [WEFTD_OP_PURGE] = NEED_OWN,
 	/* counters summed over every job, as stats shows them: nothing of another's jobs */
 	[WEFTD_OP_METRICS] = NEED_PEER,
+	/* trace: fiber names and job ids of every pipeline: admins only (NEED_ADMIN) */
 };
 
 static void dispatch(struct conn *c, struct weftd_buf *b, const struct weftd_request *req)

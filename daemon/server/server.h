@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "engine/engine.h"
 #include "proto/buf.h"
+#include "proto/request.h"
 #include "proto/wire.h"
 
 struct weftd_server;
@@ -68,6 +69,11 @@ struct weftd_server *weftd_server_free(struct weftd_server *s);
 typedef int (*weftd_op_handler)(void *arg, const char *id, struct weftd_buf *out, char *err,
 				size_t errlen);
 void weftd_server_set_handler(struct weftd_server *s, enum weftd_op op, weftd_op_handler fn, void *arg);
+/* The same for an op with arguments (trace's seconds: proto/request.h). */
+typedef int (*weftd_op_handler_args)(void *arg, const char *id, const struct weftd_op_args *a,
+				     struct weftd_buf *out, char *err, size_t errlen);
+void weftd_server_set_handler_args(struct weftd_server *s, enum weftd_op op,
+				   weftd_op_handler_args fn, void *arg);
 
 /* Live connections. */
 unsigned weftd_server_connections(struct weftd_server *s);

@@ -10,6 +10,7 @@
  *   stats.c     `stats` and `pipelines` as tables
  *   wait.c      `submit` and `wait`, with the progress line on a terminal
  *   monitor.c   `metrics` (the Prometheus text) and `top` (a live view of stats)
+ *   trace.c     `trace` (a scheduler trace for Perfetto)
  *   cmds.c      the other commands
  */
 #ifndef WEFTCTL_CTL_H
@@ -39,6 +40,7 @@ enum ctl_opt {
 	O_PRIORITY = 1 << 8, O_KEY = 1 << 9, O_PIPELINE = 1 << 10, O_STATE = 1 << 11,
 	O_LIMIT = 1 << 12, O_OUTPUTS = 1 << 13, O_ALL = 1 << 14, O_FROM_START = 1 << 15,
 	O_PAYLOAD = 1 << 16, O_VERSION = 1 << 17, O_DEADLINE = 1 << 18,
+	O_SECONDS = 1 << 19, O_OUTPUT = 1 << 20,
 };
 /* Accepted by every command (--timeout matters to the waiting ones only: accepted by all
  * so that a script may pass it to each command it runs). */
@@ -48,7 +50,7 @@ enum ctl_opt {
 struct ctl_args {
 	unsigned seen;            /* enum ctl_opt bits given */
 	const char *socket, *timeout, *file, *delay, *at, *priority, *key, *pipeline,
-		*state, *limit, *deadline;
+		*state, *limit, *deadline, *seconds, *output;
 	char **pos;               /* positionals after the command name */
 	char **pos_mem;           /* the allocation pos points into */
 	int npos;
@@ -143,5 +145,6 @@ int cmd_pause(struct ctl *c, const struct ctl_args *a);
 int cmd_resume(struct ctl *c, const struct ctl_args *a);
 int cmd_metrics(struct ctl *c, const struct ctl_args *a);
 int cmd_top(struct ctl *c, const struct ctl_args *a);
+int cmd_trace(struct ctl *c, const struct ctl_args *a); /* trace.c */
 
 #endif

@@ -25,6 +25,7 @@ static const struct option long_opts[] = {
 	{ "all", no_argument, NULL, 0x10e },          { "from-start", no_argument, NULL, 0x10f },
 	{ "payload", no_argument, NULL, 0x110 },      { "version", no_argument, NULL, 'V' },
 	{ "deadline", required_argument, NULL, 0x112 },
+	{ "seconds", required_argument, NULL, 0x113 }, { "output", required_argument, NULL, 'o' },
 	{ 0 },
 };
 
@@ -48,6 +49,8 @@ static unsigned opt_bit(int c, struct ctl_args *a, const char ***dst)
 	case 0x109: *dst = &a->key; return O_KEY;
 	case 0x10b: *dst = &a->state; return O_STATE;
 	case 0x112: *dst = &a->deadline; return O_DEADLINE;
+	case 0x113: *dst = &a->seconds; return O_SECONDS;
+	case 'o': *dst = &a->output; return O_OUTPUT;
 	default: return c >= 0x100 ? 1u << (c - 0x100) : 0;
 	}
 }
@@ -77,7 +80,7 @@ static int parse(int argc, char **argv, struct ctl_args *a, const char **cmd_nam
 	if (!a->pos)
 		return -1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "-:s:jhVwf:p:n:", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "-:s:jhVwf:p:n:o:", long_opts, NULL)) != -1) {
 		const char **dst;
 		unsigned bit;
 		if (c == 1) {

@@ -12,7 +12,7 @@ _weftctl_jobs() { _weftctl_ask list --limit 200 "$@" | awk 'NR > 1 { print $1 }'
 
 _weftctl() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
-	local cmds="submit status wait cancel list retry purge stats metrics top pipelines ping reload drain undrain pause resume help"
+	local cmds="submit status wait cancel list retry purge stats metrics top trace pipelines ping reload drain undrain pause resume help"
 	local global="--socket --json --timeout --help --version"
 	local cmd= npos=0 i w
 	_weftctl_sock=()
@@ -21,16 +21,16 @@ _weftctl() {
 		case $w in
 		-s|--socket) _weftctl_sock=(--socket "${COMP_WORDS[i+1]}"); ((i++)) ;;
 		--socket=*) _weftctl_sock=("$w") ;;
-		--timeout|--delay|--at|--priority|--key|--deadline|-p|--pipeline|--state|-n|--limit|-f|--file) ((i++)) ;;
+		--timeout|--delay|--at|--priority|--key|--deadline|-p|--pipeline|--state|-n|--limit|-f|--file|--seconds|-o|--output) ((i++)) ;;
 		-*) ;;
 		*) if [ -z "$cmd" ]; then cmd=$w; else npos=$((npos + 1)); fi ;;
 		esac
 	done
 	case $prev in
-	-s|--socket|-f|--file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	-s|--socket|-f|--file|-o|--output) COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	-p|--pipeline) COMPREPLY=($(compgen -W "$(_weftctl_pipelines)" -- "$cur")); return ;;
 	--state) COMPREPLY=($(compgen -W "scheduled queued running retrying done failed canceled" -- "$cur")); return ;;
-	--timeout|--delay|--at|--priority|--key|--deadline|-n|--limit) return ;;
+	--timeout|--delay|--at|--priority|--key|--deadline|-n|--limit|--seconds) return ;;
 	esac
 	if [[ $cur == -* ]]; then
 		local opts=
@@ -40,6 +40,7 @@ _weftctl() {
 		list) opts="--pipeline --state --limit --outputs" ;;
 		retry) opts="--pipeline --all --from-start" ;;
 		purge) opts="--pipeline --all" ;;
+		trace) opts="--seconds --output" ;;
 		esac
 		COMPREPLY=($(compgen -W "$global $opts" -- "$cur"))
 		return

@@ -42,6 +42,7 @@ struct ref {
 	size_t key_len;
 	enum weftd_job_state state;
 	uint32_t limit;
+	uint32_t seconds;
 	enum weftd_err err;
 	char errmsg[128];
 	json_t *root;
@@ -296,6 +297,7 @@ static const struct { const char *name; unsigned ops; } ref_fields[] = {
 	{ "limit", RO(LIST) }, { "outputs", RO(LIST) }, { "delay", RO(SUBMIT) },
 	{ "run_at", RO(SUBMIT) }, { "priority", RO(SUBMIT) }, { "key", RO(SUBMIT) },
 	{ "all", RO(RETRY) | RO(PURGE) }, { "from_start", RO(RETRY) }, { "deadline", RO(SUBMIT) },
+	{ "seconds", RO(TRACE) },
 };
 #define REF_NFIELDS (sizeof(ref_fields) / sizeof(ref_fields[0]))
 
@@ -330,6 +332,17 @@ static int ref_read_field(struct ref *req, json_t *root, size_t f)
 		return r;
 	case 14: return ref_get_bool(req, root, k, &req->all);
 	case 15: return ref_get_bool(req, root, k, &req->from_start);
+	case 17: {
+		json_t *v = json_object_get(root, k);
+		if (!v)
+			return 0;
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > WEFTD_SECONDS_MAX)
+			return ref_req_fail(req, WEFTD_ERR_BAD_FIELD,
+					    "seconds must be an integer from 1 to %d", WEFTD_SECONDS_MAX);
+		req->seconds = (uint32_t)json_integer_value(v);
+		return 0;
+	}
 	default: return ref_get_deadline(req, root);
 	}
 }
@@ -409,6 +422,7 @@ static int ref_parse(struct ref *req, const char *line, size_t len, size_t max_l
 
 	memset(req, 0, sizeof(*req));
 	req->limit = WEFTD_LIST_DEFAULT;
+	req->seconds = 1;
 	strcpy(req->id, "null");
 	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 		len--;
@@ -487,8 +501,8 @@ static bool proto_check(const char *line, size_t len, size_t max, const char **w
 	else if (ra == 0 && (a.wait != b.wait || a.has_timeout != b.has_timeout ||
 			     a.timeout_ns != b.timeout_ns || a.has_state != b.has_state ||
 			     (a.has_state && a.state != b.state) || a.limit != b.limit ||
-			     a.outputs != b.outputs))
-		w = "wait, timeout, state, limit or outputs";
+			     a.outputs != b.outputs || a.seconds != b.seconds))
+		w = "wait, timeout, state, limit, outputs or seconds";
 	for (size_t i = 0; !w && ra == 0 && i < a.njobs; i++)
 		if (!same_str(weftd_request_job(&a, i), ref_job(&b, i)))
 			w = "jobs";

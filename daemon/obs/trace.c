@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/* trace.c — a trace of weftd's scheduler for N seconds (trace.h): the `trace` op and what
+ * GET /debug/trace runs. */
+#include <errno.h>
+#include <stdio.h>
+
+#include "obs/trace.h"
+#include "proto/reply.h"
+#include "proto/request.h"
+
+#define COLLECT_EVERY (100 * WEFT_MSEC) /* a proc's ring (16384 events) lasts longer than
+					   this unless it switches over 160,000 times a second */
+
+int weftd_trace_run(weft_ctx *ctx, unsigned seconds, struct weftd_buf *out, const char *key)
+{
+	struct weftd_trace_json tj;
+	int64_t t0, end;
+	int r;
+
+	if (seconds < 1 || seconds > WEFTD_TRACE_SECONDS_MAX)
+		return -EINVAL;
+	if ((r = weft_trace_start(NULL)) < 0)
+		return r;
+	t0 = weft_now();
+	end = t0 + (int64_t)seconds * WEFT_SEC;
+	weftd_trace_json_begin(&tj, out, key, (unsigned)weft_nprocs(), t0, WEFTD_TRACE_MAX_BYTES);
+	while (weft_ctx_err(ctx) == 0 && weft_now() < end) {
+		int64_t next = weft_now() + COLLECT_EVERY;
+		weft_sleep_until(ctx, next < end ? next : end);
+		weft_trace_collect(weftd_trace_json_event, &tj);
+	}
+	weft_trace_stop();
+	weft_trace_collect(weftd_trace_json_event, &tj); /* what came before the stop */
+	return weftd_trace_json_end(&tj, weft_now(), seconds);
+}
+
+int weftd_trace_answer(void *arg, const char *id, const struct weftd_op_args *a,
+		       struct weftd_buf *out, char *err, size_t errlen)
+{
+	weft_ctx *ctx = arg;
+	int r;
+
+	weftd_resp_begin(out, id);
+	r = weftd_trace_run(ctx, a->seconds, out, "trace");
+	if (r == -EBUSY) {
+		snprintf(err, errlen, "a trace runs already (one at a time)");
+		r = -EALREADY; /* answered conflict, not busy: retrying at once will not help */
+	} else if (r == -EINVAL) {
+		snprintf(err, errlen, "seconds must be from 1 to %d", WEFTD_TRACE_SECONDS_MAX);
+	}
+	if (r < 0)
+		return r;
+	return weftd_resp_end(out);
+}
