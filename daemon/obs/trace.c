@@ -7,6 +7,7 @@
 #include "obs/trace.h"
 #include "proto/reply.h"
 #include "proto/request.h"
+#include "util/log.h"
 
 #define COLLECT_EVERY (100 * WEFT_MSEC) /* a proc's ring (16384 events) lasts longer than
 					   this unless it switches over 160,000 times a second */
@@ -23,6 +24,7 @@ int weftd_trace_run(weft_ctx *ctx, unsigned seconds, struct weftd_buf *out, cons
 		return r;
 	t0 = weft_now();
 	end = t0 + (int64_t)seconds * WEFT_SEC;
+	weftd_info("trace: started for %u s", seconds);
 	weftd_trace_json_begin(&tj, out, key, (unsigned)weft_nprocs(), t0, WEFTD_TRACE_MAX_BYTES);
 	while (weft_ctx_err(ctx) == 0 && weft_now() < end) {
 		int64_t next = weft_now() + COLLECT_EVERY;
@@ -31,17 +33,24 @@ int weftd_trace_run(weft_ctx *ctx, unsigned seconds, struct weftd_buf *out, cons
 	}
 	weft_trace_stop();
 	weft_trace_collect(weftd_trace_json_event, &tj); /* what came before the stop */
-	return weftd_trace_json_end(&tj, weft_now(), seconds);
+	r = weftd_trace_json_end(&tj, weft_now(), seconds);
+	weftd_info("trace: ended after %.1f s%s: %llu events, %llu lost (a ring overran), %llu "
+		   "dropped (over %u MiB of JSON)", (double)(weft_now() - t0) / 1e9,
+		   weft_ctx_err(ctx) ? " (cancelled)" : "", (unsigned long long)tj.events,
+		   (unsigned long long)tj.lost, (unsigned long long)tj.dropped,
+		   WEFTD_TRACE_MAX_BYTES >> 20);
+	return r;
 }
 
 int weftd_trace_answer(void *arg, const char *id, const struct weftd_op_args *a,
 		       struct weftd_buf *out, char *err, size_t errlen)
 {
-	weft_ctx *ctx = arg;
 	int r;
 
+	(void)arg;
 	weftd_resp_begin(out, id);
-	r = weftd_trace_run(ctx, a->seconds, out, "trace");
+	/* a client that goes away ends its trace (and frees the next one to start) */
+	r = weftd_trace_run(a->ctx, a->seconds, out, "trace");
 	if (r == -EBUSY) {
 		snprintf(err, errlen, "a trace runs already (one at a time)");
 		r = -EALREADY; /* answered conflict, not busy: retrying at once will not help */

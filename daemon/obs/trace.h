@@ -19,7 +19,8 @@
  * lost and dropped (events left out past the size limit).
  *
  * Memory is bounded: the library's rings (procs x 16384 x 128 bytes) and the JSON, which
- * stops taking events at max_bytes (the rest are counted as dropped). */
+ * stops taking events at WEFTD_TRACE_MAX_BYTES (64 MiB: the rest are counted as dropped;
+ * a busy daemon fills that in a few seconds). */
 #ifndef WEFTD_OBS_TRACE_H
 #define WEFTD_OBS_TRACE_H
 
@@ -29,7 +30,7 @@
 #include "proto/buf.h"
 
 #define WEFTD_TRACE_SECONDS_MAX 60            /* a trace's length: 1..60 seconds */
-#define WEFTD_TRACE_MAX_BYTES   (256u << 20)  /* of JSON, then events are dropped */
+#define WEFTD_TRACE_MAX_BYTES   (64u << 20)   /* of JSON, then events are dropped */
 #define WEFTD_TRACE_PROCS_MAX   64
 
 /* The writer's state: the run slice open on each proc, the counts. */
@@ -63,7 +64,8 @@ int weftd_trace_json_end(struct weftd_trace_json *tj, int64_t t_end, unsigned se
 int weftd_trace_run(weft_ctx *ctx, unsigned seconds, struct weftd_buf *out, const char *key);
 
 /* The `trace` op: {"id":..,"ok":true,"trace":{<the document>}} for request id into out.
- * The signature of server.h's weftd_op_handler_args. -EBUSY answers `conflict`. */
+ * The signature of server.h's weftd_op_handler_args (arg unused); the trace ends early when
+ * a->ctx is done (the client went away). A trace already running answers `conflict`. */
 struct weftd_op_args;
 int weftd_trace_answer(void *arg, const char *id, const struct weftd_op_args *a,
 		       struct weftd_buf *out, char *err, size_t errlen);

@@ -62,6 +62,7 @@ struct weftd_request {
 /* What an op handler (server.h) gets of its request besides the id. */
 struct weftd_op_args {
 	uint32_t seconds;           /* trace */
+	struct weft_ctx *ctx;       /* the connection's: done when the client goes away */
 };
 
 /* Parse one request line of len bytes (no NUL needed; a trailing "\n" or "\r\n" is fine).

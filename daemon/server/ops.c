@@ -287,7 +287,7 @@ static void op_handler(struct conn *c, struct weftd_buf *b, const struct weftd_r
 	hc->c = c;
 	hc->h = h;
 	memcpy(hc->id, req->id, sizeof(hc->id));
-	hc->args = (struct weftd_op_args){ .seconds = req->seconds };
+	hc->args = (struct weftd_op_args){ .seconds = req->seconds, .ctx = c->ctx };
 	atomic_fetch_add(&c->refs, 1);
 	weft_wg_add(&c->handlers, 1);
 	if (weft_go_opts(op_handler_main, hc, &(struct weft_go_opts){ .name = weftd_op_name(op) }) < 0) {

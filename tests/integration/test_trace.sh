@@ -2,8 +2,8 @@
 # The scheduler trace as its users meet it: `weftctl trace` and GET /debug/trace give JSON
 # that parses (python3's json), with a track per proc holding fibers' run slices and one
 # span per job attempt per stage for every job that ran during the trace; one trace at a
-# time (conflict / 409); seconds out of range refused (bad_field / 400); /debug/trace is
-# 404 unless daemon.http.debug is on.
+# time (conflict / 409), and a client that goes away ends its own; seconds out of range
+# refused (bad_field / 400); /debug/trace is 404 unless daemon.http.debug is on.
 . "$(dirname "$0")/lib.sh"
 command -v curl > /dev/null || { skip "curl is not installed (make test installs it)"; exit 0; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -55,8 +55,11 @@ EOP
 # the trace runs: a second trace is refused (conflict, exit 7) only then.
 "$WEFTCTL" trace --seconds 5 -o "$T/trace.json" > "$T/trace.out" 2>&1 &
 TR=$!
-tracing() { local rc=0; "$WEFTCTL" trace --seconds 1 -o /dev/null > /dev/null 2>&1 || rc=$?; [ $rc = 7 ]; }
-wait_for "the trace to run (a second one refused)" tracing
+# tracing N: N traces have started (the log says so; a probe trace would race the real one)
+tracing() { [ "$(log_count 'trace: started')" -ge "$1" ]; }
+wait_for "the trace to run" tracing 1
+r=$("$WEFTCTL" trace --seconds 1 -o /dev/null 2>&1) && fail "a second trace ran: $r"
+matches "$r" "conflict" || fail "a second trace: $r" 
 for i in $(seq $N); do "$WEFTCTL" submit shout "job $i" --wait > /dev/null 2>&1 || fail "submit $i"; done
 wait "$TR" || fail "weftctl trace: $(cat "$T/trace.out")"
 out=$(check_trace "$T/trace.json" 2 $N 2>&1) || fail "the trace: $out"
@@ -65,8 +68,8 @@ ok "weftctl trace: JSON with a run-slice track per proc and $((2 * N)) job spans
 # The same over HTTP, and one at a time across both.
 curl -sf -o "$T/http.json" "$URL/debug/trace?seconds=4" &
 CU=$!
-busy() { [ "$(code "$URL/debug/trace?seconds=1")" = 409 ]; }
-wait_for "GET /debug/trace to run (a second one 409)" busy
+wait_for "GET /debug/trace to run" tracing 2
+[ "$(code "$URL/debug/trace?seconds=1")" = 409 ] || fail "a second GET /debug/trace: not 409"
 rc=0; r=$("$WEFTCTL" trace --seconds 1 -o /dev/null 2>&1) || rc=$?
 [ $rc = 7 ] && matches "$r" -i "conflict\|already" || fail "weftctl trace during an HTTP trace: rc $rc: $r"
 for i in $(seq 5); do "$WEFTCTL" submit shout "http $i" --wait > /dev/null 2>&1 || fail "submit http $i"; done
@@ -93,6 +96,19 @@ r=$(ask '{"id":1,"op":"list","seconds":5}')
 rc=0; r=$("$WEFTCTL" trace 2>&1) || rc=$?
 [ $rc = 2 ] || fail "weftctl trace without -o: rc $rc"
 ok "seconds out of range: 400 over HTTP, bad_field on the socket, a usage error in weftctl; POST 405"
+
+# A client that goes away ends its trace: the next one may start at once, not in 60 s.
+echo '{"id":1,"op":"trace","seconds":60}' > "$T/req"
+socat -u SYSTEM:"cat $T/req; exec sleep 100" UNIX-CONNECT:"$SOCK" &
+SO=$!
+at_exit "kill $SO"
+wait_for "the 60 s trace to run" tracing 3
+t0=$(date +%s)
+kill "$SO"; wait "$SO" 2>/dev/null || true
+ended() { logged 'trace: ended after .*\(cancelled\)'; }
+wait_for "the trace of the client gone to end" ended
+"$WEFTCTL" trace --seconds 1 -o /dev/null || fail "a trace after the one cancelled"
+ok "a client gone away ends its trace: another one ran $(( $(date +%s) - t0 )) s later"
 
 r=$(ask '{"id":7,"op":"trace"}') # default: 1 second
 python3 -c 'import json,sys; r=json.loads(sys.argv[1]); assert r["ok"] and r["id"] == 7 and r["trace"]["otherData"]["seconds"] == 1' "$r" \
