@@ -151,25 +151,31 @@ int weft_trace_start(const struct weft_trace_opts *o)
 		return -EBUSY;
 	for (unsigned i = 0; i < t->nprocs; i++)
 		t->rings[i].read = atomic_load_explicit(&t->rings[i].done, memory_order_acquire);
-	t->started = true;
 	for (unsigned i = 0; i < t->nprocs; i++)
 		atomic_store_explicit(&s->procs[i]->trace, &t->rings[i], memory_order_release);
 	return 0;
 }
 
-int weft_trace_stop(void)
+static long collect(struct weft__trace *t, weft_trace_fn fn, void *arg);
+
+long weft_trace_stop(weft_trace_fn fn, void *arg)
 {
 	struct weft_proc *p = weft__proc();
 	if (!p)
 		return -EPERM;
 	struct weft_sched *s = p->sched;
 	struct weft__trace *t = atomic_load_explicit(&s->trace, memory_order_acquire);
-	if (!t || !atomic_load(&t->running))
+	if (!t || !atomic_load(&t->running) || atomic_load(&t->stopping))
 		return -ENOENT;
+	atomic_store(&t->stopping, true);
 	for (unsigned i = 0; i < t->nprocs; i++)
 		atomic_store_explicit(&s->procs[i]->trace, NULL, memory_order_release);
+	/* the rest, before the next start may reset the cursors (a proc still in a hook
+	 * finishes its event meanwhile: it may come out or be left for nobody) */
+	long n = fn ? collect(t, fn, arg) : 0;
+	atomic_store(&t->stopping, false);
 	atomic_store(&t->running, false);
-	return 0;
+	return n;
 }
 
 bool weft_trace_enabled(void)
@@ -260,8 +266,13 @@ long weft_trace_collect(weft_trace_fn fn, void *arg)
 	if (!p)
 		return -EPERM;
 	struct weft__trace *t = atomic_load_explicit(&p->sched->trace, memory_order_acquire);
-	if (!t || !t->started)
+	if (!t || !atomic_load(&t->running))
 		return -ENOENT;
+	return collect(t, fn, arg);
+}
+
+static long collect(struct weft__trace *t, weft_trace_fn fn, void *arg)
+{
 	bool exp = false;
 	if (!atomic_compare_exchange_strong(&t->collecting, &exp, true))
 		return -EBUSY;

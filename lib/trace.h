@@ -40,9 +40,9 @@ struct weft__trace_ring {
 struct weft__trace {
 	unsigned nprocs;
 	uint64_t size;                 /* slots per ring */
-	atomic_bool running;
+	atomic_bool running;           /* started, and not yet stopped */
+	atomic_bool stopping;          /* a stop is collecting the rest */
 	atomic_bool collecting;        /* a collect runs (one at a time) */
-	bool started;                  /* at least one start: read is meaningful */
 	struct weft__trace_ring rings[];
 };
 

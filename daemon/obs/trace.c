@@ -31,8 +31,7 @@ int weftd_trace_run(weft_ctx *ctx, unsigned seconds, struct weftd_buf *out, cons
 		weft_sleep_until(ctx, next < end ? next : end);
 		weft_trace_collect(weftd_trace_json_event, &tj);
 	}
-	weft_trace_stop();
-	weft_trace_collect(weftd_trace_json_event, &tj); /* what came before the stop */
+	weft_trace_stop(weftd_trace_json_event, &tj); /* and what came before the stop */
 	r = weftd_trace_json_end(&tj, weft_now(), seconds);
 	weftd_info("trace: ended after %.1f s%s: %llu events, %llu lost (a ring overran), %llu "
 		   "dropped (over %u MiB of JSON)", (double)(weft_now() - t0) / 1e9,

@@ -19,8 +19,7 @@
  *		weft_sleep(ctx, 50 * WEFT_MSEC);
  *		weft_trace_collect(on_event, out);   // the new events, per proc in order
  *	}
- *	weft_trace_stop();
- *	weft_trace_collect(on_event, out);           // what was written before the stop
+ *	weft_trace_stop(on_event, out);               // and what was written before it
  */
 #ifndef WEFT_TRACE_H
 #define WEFT_TRACE_H
@@ -72,26 +71,29 @@ struct weft_trace_opts {
 	                              stay until weft_run returns) */
 };
 
-/* Start tracing the calling fiber's scheduler. o may be NULL. Returns 0, -EBUSY when a
- * trace already runs (one at a time), -ENOMEM, -EINVAL (events_per_proc over 2^24), or
- * -EPERM outside weft_run. Events written before the start are never collected. */
-WEFT_EXPORT int weft_trace_start(const struct weft_trace_opts *o);
-/* Stop writing events. What was written stays for weft_trace_collect until the next
- * start. Returns 0, -ENOENT when no trace runs, -EPERM outside weft_run. */
-WEFT_EXPORT int weft_trace_stop(void);
-/* Is a trace running? (For a caller that would format a span's args only then.) Any
- * thread; false outside weft_run. */
-WEFT_EXPORT bool weft_trace_enabled(void);
-
 /* Called once per event, in each proc's order (procs one after the other; events of two
  * procs are not merged by time). A negative return stops the collection and is returned
  * by weft_trace_collect. It may not park nor call weft_trace_* itself. */
 typedef int (*weft_trace_fn)(void *arg, const struct weft_trace_event *ev);
+
+/* Start tracing the calling fiber's scheduler. o may be NULL. Returns 0, -EBUSY when a
+ * trace already runs (one at a time), -ENOMEM, -EINVAL (events_per_proc over 2^24), or
+ * -EPERM outside weft_run. Events written before the start are never collected. */
+WEFT_EXPORT int weft_trace_start(const struct weft_trace_opts *o);
+/* Stop writing events, hand what was written since the last collect to fn (NULL: drop
+ * it), then let the next trace start. Call it from the fiber that collects. Returns the
+ * number of events handed over (as weft_trace_collect), -ENOENT when no trace runs,
+ * -EPERM outside weft_run. Never parks. */
+WEFT_EXPORT long weft_trace_stop(weft_trace_fn fn, void *arg);
+/* Is a trace running? (For a caller that would format a span's args only then.) Any
+ * thread; false outside weft_run. */
+WEFT_EXPORT bool weft_trace_enabled(void);
+
 /* Hand the events written since the last collect (since the start, the first time) to
- * fn: while the trace runs or after it stopped, without stopping any proc. Events a proc
+ * fn while the trace runs, without stopping any proc. Events a proc
  * overwrote before they were read come out as one WEFT_TRACE_LOST event. One collector
  * at a time (the fiber that started the trace). Returns the number of events handed, fn's
- * negative return, or -EPERM outside weft_run, -ENOENT before any start. Never parks. */
+ * negative return, or -EPERM outside weft_run, -ENOENT when no trace runs. Never parks. */
 WEFT_EXPORT long weft_trace_collect(weft_trace_fn fn, void *arg);
 
 /* Mark a span of the calling fiber's work (a request, a job's attempt): name and args
