@@ -3,6 +3,7 @@
  * GET /debug/trace runs. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "obs/trace.h"
 #include "proto/reply.h"
@@ -14,30 +15,35 @@
 
 int weftd_trace_run(weft_ctx *ctx, unsigned seconds, struct weftd_buf *out, const char *key)
 {
-	struct weftd_trace_json tj;
+	struct weftd_trace_json *tj;
 	int64_t t0, end;
 	int r;
 
 	if (seconds < 1 || seconds > WEFTD_TRACE_SECONDS_MAX)
 		return -EINVAL;
-	if ((r = weft_trace_start(NULL)) < 0)
+	if (!(tj = malloc(sizeof(*tj))))
+		return -ENOMEM;
+	if ((r = weft_trace_start(NULL)) < 0) {
+		free(tj);
 		return r;
+	}
 	t0 = weft_now();
 	end = t0 + (int64_t)seconds * WEFT_SEC;
 	weftd_info("trace: started for %u s", seconds);
-	weftd_trace_json_begin(&tj, out, key, (unsigned)weft_nprocs(), t0, WEFTD_TRACE_MAX_BYTES);
+	weftd_trace_json_begin(tj, out, key, (unsigned)weft_nprocs(), t0, WEFTD_TRACE_MAX_BYTES);
 	while (weft_ctx_err(ctx) == 0 && weft_now() < end) {
 		int64_t next = weft_now() + COLLECT_EVERY;
 		weft_sleep_until(ctx, next < end ? next : end);
-		weft_trace_collect(weftd_trace_json_event, &tj);
+		weft_trace_collect(weftd_trace_json_event, tj);
 	}
-	weft_trace_stop(weftd_trace_json_event, &tj); /* and what came before the stop */
-	r = weftd_trace_json_end(&tj, weft_now(), seconds);
+	weft_trace_stop(weftd_trace_json_event, tj); /* and what came before the stop */
+	r = weftd_trace_json_end(tj, weft_now(), seconds);
 	weftd_info("trace: ended after %.1f s%s: %llu events, %llu lost (a ring overran), %llu "
 		   "dropped (over %u MiB of JSON)", (double)(weft_now() - t0) / 1e9,
-		   weft_ctx_err(ctx) ? " (cancelled)" : "", (unsigned long long)tj.events,
-		   (unsigned long long)tj.lost, (unsigned long long)tj.dropped,
+		   weft_ctx_err(ctx) ? " (cancelled)" : "", (unsigned long long)tj->events,
+		   (unsigned long long)tj->lost, (unsigned long long)tj->dropped,
 		   WEFTD_TRACE_MAX_BYTES >> 20);
+	free(tj);
 	return r;
 }
 

@@ -32,8 +32,10 @@
 #define WEFTD_TRACE_SECONDS_MAX 60            /* a trace's length: 1..60 seconds */
 #define WEFTD_TRACE_MAX_BYTES   (64u << 20)   /* of JSON, then events are dropped */
 #define WEFTD_TRACE_PROCS_MAX   64
+#define WEFTD_TRACE_OPEN_SPANS  1024          /* spans whose end can be named (below) */
 
-/* The writer's state: the run slice open on each proc, the counts. */
+/* The writer's state: the run slice open on each proc, the counts (about 100 KiB: on the
+ * heap, not a fiber's stack). */
 struct weftd_trace_json {
 	struct weftd_buf *b;
 	size_t max_bytes;
@@ -45,6 +47,14 @@ struct weftd_trace_json {
 		int64_t start;
 		char name[32];
 	} cur[WEFTD_TRACE_PROCS_MAX];
+	/* the names of open spans: an end event must repeat its begin's name (Perfetto
+	 * keys an async track by name and id), and the library's end event carries only the
+	 * id. Direct-mapped by id: an end whose begin was overwritten (or came before the
+	 * trace) is left out, and the viewer shows that span as not ended. */
+	struct {
+		uint64_t id;
+		char name[WEFT_TRACE_TEXT];
+	} open[WEFTD_TRACE_OPEN_SPANS];
 };
 
 /* Open the document in b (the caller may have written a response's start before): the

@@ -167,19 +167,29 @@ int weftd_trace_json_event(void *arg, const struct weft_trace_event *ev)
 		weftd_json_u64(b, "completed", ev->arg2);
 		break;
 	case WEFT_TRACE_SPAN_BEGIN:
-	case WEFT_TRACE_SPAN_END:
+	case WEFT_TRACE_SPAN_END: {
+		size_t slot = (size_t)((ev->arg ^ (ev->arg >> 40)) % WEFTD_TRACE_OPEN_SPANS);
+		if (ev->type == WEFT_TRACE_SPAN_END && tj->open[slot].id != ev->arg) {
+			tj->events--; /* its begin is unknown: an end alone would confuse viewers */
+			return 0;
+		}
 		snprintf(id, sizeof(id), "0x%" PRIx64, ev->arg);
 		ev_head(tj, ev->type == WEFT_TRACE_SPAN_BEGIN ? "b" : "e", "span", p, ev->ts_ns);
 		weftd_json_cstr(b, "id", id);
 		if (ev->type == WEFT_TRACE_SPAN_BEGIN) {
+			tj->open[slot].id = ev->arg;
+			memcpy(tj->open[slot].name, ev->text, sizeof(ev->text));
 			weftd_json_cstr(b, "name", ev->text);
 			span_args(b, ev->text + strlen(ev->text) + 1);
 		} else {
+			tj->open[slot].id = 0;
+			weftd_json_cstr(b, "name", tj->open[slot].name);
 			weftd_json_obj_begin(b, "args");
 			weftd_json_obj_end(b);
 		}
 		weftd_json_obj_end(b);
 		return 0;
+	}
 	case WEFT_TRACE_LOST:
 		ev_head(tj, "i", NULL, p, ev->ts_ns);
 		weftd_json_cstr(b, "s", "g");

@@ -37,12 +37,13 @@ for e in ev:
         slices[e["tid"]] = slices.get(e["tid"], 0) + 1
 assert set(slices) == tracks, f"run slices per proc: {slices}"
 begins = [e for e in ev if e["ph"] == "b" and "job" in e.get("args", {})]
-ends = {e["id"] for e in ev if e["ph"] == "e"}
+ends = {e["id"]: e["name"] for e in ev if e["ph"] == "e"}
 assert len(begins) == stages * jobs, f"{len(begins)} job spans, want {stages * jobs}"
 for b in begins:
     a = b["args"]
     assert a["pipeline"] == "shout" and a["stage"] == b["name"] and a["attempt"] == "1", b
     assert b["id"] in ends, f"span {b} never ended"
+    assert ends[b["id"]] == b["name"], f"span {b} ended as {ends[b['id']]}"  # Perfetto matches by name and id
 assert len({b["args"]["job"] for b in begins}) == jobs
 kinds = {e["ph"] + ":" + e.get("cat", "") for e in ev}
 for k in ("i:park", "i:wake", "C:"):
