@@ -186,6 +186,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 }
 
+/* A request ended: only a /debug/trace that never answered leaves something behind (a
+ * connection is suspended while its trace runs, so this comes after the trace ended). */
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	weftd_http_trace_done(con_cls);
+}
+
 static void on_log(void *cls, const char *fmt, va_list ap)
 {
 	char msg[512];
@@ -221,6 +232,7 @@ int weftd_http_new(int lfd, const struct weftd_http_config *h, const struct weft
 	/* suspend/resume: /debug/trace answers from a fiber of its own (http_trace.c) */
 	s->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, on_request, s,
 				  MHD_OPTION_EXTERNAL_LOGGER, on_log, s,
+				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 				  MHD_OPTION_LISTEN_SOCKET, lfd,
 				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->max_connections,
 				  MHD_OPTION_CONNECTION_TIMEOUT, timeout ? timeout : 1u,

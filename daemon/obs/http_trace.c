@@ -80,6 +80,18 @@ static enum MHD_Result answer(struct MHD_Connection *conn, struct http_trace *t)
 	return r;
 }
 
+void weftd_http_trace_done(void **con_cls)
+{
+	struct http_trace *t = *con_cls;
+
+	if (!t)
+		return;
+	*con_cls = NULL;
+	atomic_fetch_sub(t->open, 1);
+	weftd_buf_done(&t->b);
+	free(t);
+}
+
 int weftd_http_trace(struct MHD_Connection *conn, void **con_cls, weft_ctx *ctx, weft_wg *wg,
 		     atomic_uint *open)
 {

@@ -58,6 +58,7 @@ EOP
 TR=$!
 # tracing N: N traces have started (the log says so; a probe trace would race the real one)
 tracing() { [ "$(log_count 'trace: started')" -ge "$1" ]; }
+tracing_ended() { [ "$(log_count 'trace: ended')" -ge "$1" ]; }
 wait_for "the trace to run" tracing 1
 r=$("$WEFTCTL" trace --seconds 1 -o /dev/null 2>&1) && fail "a second trace ran: $r"
 matches "$r" "conflict" || fail "a second trace: $r" 
@@ -77,6 +78,12 @@ for i in $(seq 5); do "$WEFTCTL" submit shout "http $i" --wait > /dev/null 2>&1 
 wait "$CU" || fail "GET /debug/trace failed"
 out=$(check_trace "$T/http.json" 2 5 2>&1) || fail "the HTTP trace: $out"
 ok "GET /debug/trace: the same JSON ($out); a second trace meanwhile: 409 over HTTP, conflict over the socket"
+
+# A client that gives up while its trace runs: the trace ends on time, the listener goes on.
+curl -s -m 1 -o /dev/null "$URL/debug/trace?seconds=2" || true
+wait_for "the abandoned HTTP trace to end" tracing_ended 3
+[ "$(code "$URL/debug/trace?seconds=1")" = 200 ] || fail "GET /debug/trace after one abandoned"
+ok "an HTTP client that gave up while its trace ran: the listener serves traces again"
 
 for s in 0 61 -1 abc 1.5 ""; do
 	[ "$(code "$URL/debug/trace?seconds=$s")" = 400 ] || fail "seconds=$s: not 400"
@@ -103,7 +110,7 @@ echo '{"id":1,"op":"trace","seconds":60}' > "$T/req"
 socat -u SYSTEM:"cat $T/req; exec sleep 100" UNIX-CONNECT:"$SOCK" &
 SO=$!
 at_exit "kill $SO"
-wait_for "the 60 s trace to run" tracing 3
+wait_for "the 60 s trace to run" tracing 5
 t0=$(date +%s)
 kill "$SO"; wait "$SO" 2>/dev/null || true
 ended() { logged 'trace: ended after .*\(cancelled\)'; }
