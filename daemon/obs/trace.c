@@ -47,7 +47,7 @@ int weftd_trace_run(weft_ctx *ctx, unsigned seconds, struct weftd_buf *out, cons
 	return r;
 }
 
-int weftd_trace_answer(void *arg, const char *id, const struct weftd_op_args *a,
+int weftd_trace_answer(void *arg, const struct weftd_request *args, const char *id,
 		       struct weftd_buf *out, char *err, size_t errlen)
 {
 	int r;
@@ -55,7 +55,7 @@ int weftd_trace_answer(void *arg, const char *id, const struct weftd_op_args *a,
 	(void)arg;
 	weftd_resp_begin(out, id);
 	/* a client that goes away ends its trace (and frees the next one to start) */
-	r = weftd_trace_run(a->ctx, a->seconds, out, "trace");
+	r = weftd_trace_run(args->conn_ctx, args->seconds, out, "trace");
 	if (r == -EBUSY) {
 		snprintf(err, errlen, "a trace runs already (one at a time)");
 		r = -EALREADY; /* answered conflict, not busy: retrying at once will not help */

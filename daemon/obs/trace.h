@@ -75,9 +75,9 @@ int weftd_trace_run(weft_ctx *ctx, unsigned seconds, struct weftd_buf *out, cons
 
 /* The `trace` op: {"id":..,"ok":true,"trace":{<the document>}} for request id into out.
  * The signature of server.h's weftd_op_handler_args (arg unused); the trace ends early when
- * a->ctx is done (the client went away). A trace already running answers `conflict`. */
-struct weftd_op_args;
-int weftd_trace_answer(void *arg, const char *id, const struct weftd_op_args *a,
+ * args->conn_ctx is done (the client went away). A trace already running answers `conflict`. */
+struct weftd_request;
+int weftd_trace_answer(void *arg, const struct weftd_request *args, const char *id,
 		       struct weftd_buf *out, char *err, size_t errlen);
 
 #endif

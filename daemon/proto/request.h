@@ -51,18 +51,15 @@ struct weftd_request {
 	int64_t deadline_ms;        /*   !deadline_rel: Unix epoch ms, >= 0 */
 	bool want_payload;          /* status: "payload": true shows the submitted input */
 	uint32_t seconds;           /* trace: 1..WEFTD_SECONDS_MAX, default 1 */
+	struct weft_ctx *conn_ctx;  /* not parsed: the server sets it in the copy an op
+	                               handler gets (server.h), the connection's context,
+	                               done when the client goes away */
 	enum weftd_err err;         /* after a failed parse: code and message for the reply */
 	char errmsg[128];
 	const char **jobv;          /* private: the ids of "jobs" */
 	void *heap[3];              /* private: what did not fit in the arena */
 	size_t arena_used;          /* private: strings that do fit live in arena */
 	_Alignas(16) unsigned char arena[WEFTD_REQ_ARENA];
-};
-
-/* What an op handler (server.h) gets of its request besides the id. */
-struct weftd_op_args {
-	uint32_t seconds;           /* trace */
-	struct weft_ctx *ctx;       /* the connection's: done when the client goes away */
 };
 
 /* Parse one request line of len bytes (no NUL needed; a trailing "\n" or "\r\n" is fine).

@@ -264,7 +264,7 @@ struct handler_call {
 	struct conn *c;
 	struct handler h;
 	char id[WEFTD_ID_MAX + 1];
-	struct weftd_op_args args;
+	struct weftd_request args;     /* h.fn_args: the request's arguments (trace), no strings */
 };
 
 /* Run the handler registered for op (lifecycle's drain, undrain, reload; weftd's metrics)
@@ -287,7 +287,9 @@ static void op_handler(struct conn *c, struct weftd_buf *b, const struct weftd_r
 	hc->c = c;
 	hc->h = h;
 	memcpy(hc->id, req->id, sizeof(hc->id));
-	hc->args = (struct weftd_op_args){ .seconds = req->seconds, .ctx = c->ctx };
+	if (h.fn_args) /* what an op with arguments reads: no pointer into the line */
+		hc->args = (struct weftd_request){ .op = req->op, .seconds = req->seconds,
+						   .conn_ctx = c->ctx };
 	atomic_fetch_add(&c->refs, 1);
 	weft_wg_add(&c->handlers, 1);
 	if (weft_go_opts(op_handler_main, hc, &(struct weft_go_opts){ .name = weftd_op_name(op) }) < 0) {
@@ -305,7 +307,7 @@ static void op_handler_main(void *arg)
 	char err[1024] = "";
 
 	weftd_buf_init(&b, NULL, 0);
-	int r = hc->h.fn_args ? hc->h.fn_args(hc->h.arg, hc->id, &hc->args, &b, err, sizeof(err))
+	int r = hc->h.fn_args ? hc->h.fn_args(hc->h.arg, &hc->args, hc->id, &b, err, sizeof(err))
 			      : hc->h.fn(hc->h.arg, hc->id, &b, err, sizeof(err));
 	if (r < 0) {
 		weftd_buf_reset(&b);

@@ -17,8 +17,9 @@
 #include "config/config.h"
 #include "engine/engine.h"
 #include "proto/buf.h"
-#include "proto/request.h"
 #include "proto/wire.h"
+
+struct weftd_request;
 
 struct weftd_server;
 
@@ -69,8 +70,9 @@ struct weftd_server *weftd_server_free(struct weftd_server *s);
 typedef int (*weftd_op_handler)(void *arg, const char *id, struct weftd_buf *out, char *err,
 				size_t errlen);
 void weftd_server_set_handler(struct weftd_server *s, enum weftd_op op, weftd_op_handler fn, void *arg);
-/* The same for an op with arguments (trace's seconds: proto/request.h). */
-typedef int (*weftd_op_handler_args)(void *arg, const char *id, const struct weftd_op_args *a,
+/* The same for an op with arguments (profile): fn gets a copy of the request's (its
+ * fiber outlives the request line). Replaces a handler set with the call above. */
+typedef int (*weftd_op_handler_args)(void *arg, const struct weftd_request *args, const char *id,
 				     struct weftd_buf *out, char *err, size_t errlen);
 void weftd_server_set_handler_args(struct weftd_server *s, enum weftd_op op,
 				   weftd_op_handler_args fn, void *arg);

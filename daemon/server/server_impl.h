@@ -23,7 +23,7 @@
 struct handler {
 	weftd_op_handler fn;
 	void *arg;
-	weftd_op_handler_args fn_args; /* instead of fn, for an op with arguments */
+	weftd_op_handler_args fn_args; /* instead of fn: an op with arguments */
 };
 
 struct uid_count {
