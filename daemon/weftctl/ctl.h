@@ -40,7 +40,7 @@ enum ctl_opt {
 	O_PRIORITY = 1 << 8, O_KEY = 1 << 9, O_PIPELINE = 1 << 10, O_STATE = 1 << 11,
 	O_LIMIT = 1 << 12, O_OUTPUTS = 1 << 13, O_ALL = 1 << 14, O_FROM_START = 1 << 15,
 	O_PAYLOAD = 1 << 16, O_VERSION = 1 << 17, O_DEADLINE = 1 << 18,
-	O_SECONDS = 1 << 19, O_OUTPUT = 1 << 20,
+	O_SECONDS = 1 << 19, O_DEBUG = 1 << 20, O_OUTPUT = 1 << 21, /* profile */
 };
 /* Accepted by every command (--timeout matters to the waiting ones only: accepted by all
  * so that a script may pass it to each command it runs). */
@@ -50,7 +50,8 @@ enum ctl_opt {
 struct ctl_args {
 	unsigned seen;            /* enum ctl_opt bits given */
 	const char *socket, *timeout, *file, *delay, *at, *priority, *key, *pipeline,
-		*state, *limit, *deadline, *seconds, *output;
+		*state, *limit, *deadline;
+	const char *seconds, *debug, *output; /* profile */
 	char **pos;               /* positionals after the command name */
 	char **pos_mem;           /* the allocation pos points into */
 	int npos;

@@ -25,7 +25,8 @@ static const struct option long_opts[] = {
 	{ "all", no_argument, NULL, 0x10e },          { "from-start", no_argument, NULL, 0x10f },
 	{ "payload", no_argument, NULL, 0x110 },      { "version", no_argument, NULL, 'V' },
 	{ "deadline", required_argument, NULL, 0x112 },
-	{ "seconds", required_argument, NULL, 0x113 }, { "output", required_argument, NULL, 'o' },
+	{ "seconds", required_argument, NULL, 0x113 }, { "debug", required_argument, NULL, 0x114 },
+	{ "output", required_argument, NULL, 'o' },
 	{ 0 },
 };
 
@@ -50,6 +51,7 @@ static unsigned opt_bit(int c, struct ctl_args *a, const char ***dst)
 	case 0x10b: *dst = &a->state; return O_STATE;
 	case 0x112: *dst = &a->deadline; return O_DEADLINE;
 	case 0x113: *dst = &a->seconds; return O_SECONDS;
+	case 0x114: *dst = &a->debug; return O_DEBUG;
 	case 'o': *dst = &a->output; return O_OUTPUT;
 	default: return c >= 0x100 ? 1u << (c - 0x100) : 0;
 	}
