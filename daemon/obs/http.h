@@ -61,8 +61,10 @@ struct MHD_Connection;
 int weftd_http_trace(struct MHD_Connection *conn, void **con_cls, weft_ctx *ctx, weft_wg *wg,
 		     atomic_uint *open);
 /* A request ended without its answer (the client went away while its trace ran): free
- * what weftd_http_trace left in *con_cls. libmicrohttpd's completion callback. */
-void weftd_http_trace_done(void **con_cls);
+ * what weftd_http_trace left in *con_cls. Returns true if *con_cls was a trace's (tagged:
+ * other endpoints keep their own state there), false when it was not ours. From
+ * libmicrohttpd's completion callback. */
+bool weftd_http_trace_done(void **con_cls);
 /* Stop libmicrohttpd (open connections are closed), close the socket, remove a Unix
  * socket file this process created (if it is still the one it bound). NULL ok; returns
  * NULL. After run returned. */

@@ -17,7 +17,10 @@
 #include "obs/http.h"
 #include "obs/trace.h"
 
+#define TRACE_MAGIC UINT64_C(0x7765667474726163) /* "wefttrac": what *con_cls holds */
+
 struct http_trace {
+	uint64_t magic;               /* TRACE_MAGIC: another endpoint's con_cls is not ours */
 	struct MHD_Connection *conn;
 	weft_ctx *ctx;
 	weft_wg *wg;
@@ -80,16 +83,17 @@ static enum MHD_Result answer(struct MHD_Connection *conn, struct http_trace *t)
 	return r;
 }
 
-void weftd_http_trace_done(void **con_cls)
+bool weftd_http_trace_done(void **con_cls)
 {
 	struct http_trace *t = *con_cls;
 
-	if (!t)
-		return;
+	if (!t || t->magic != TRACE_MAGIC)
+		return false;
 	*con_cls = NULL;
 	atomic_fetch_sub(t->open, 1);
 	weftd_buf_done(&t->b);
 	free(t);
+	return true;
 }
 
 int weftd_http_trace(struct MHD_Connection *conn, void **con_cls, weft_ctx *ctx, weft_wg *wg,
@@ -100,7 +104,7 @@ int weftd_http_trace(struct MHD_Connection *conn, void **con_cls, weft_ctx *ctx,
 	char *end;
 	long secs = 1;
 
-	if (t) { /* resumed: the trace is done */
+	if (t && t->magic == TRACE_MAGIC) { /* resumed: the trace is done */
 		*con_cls = NULL;
 		return answer(conn, t);
 	}
@@ -114,6 +118,7 @@ int weftd_http_trace(struct MHD_Connection *conn, void **con_cls, weft_ctx *ctx,
 		return text(conn, MHD_HTTP_CONFLICT, "a trace runs already (one at a time)\n");
 	if (!(t = calloc(1, sizeof(*t))))
 		return MHD_NO;
+	t->magic = TRACE_MAGIC;
 	t->conn = conn;
 	t->ctx = ctx;
 	t->wg = wg;
