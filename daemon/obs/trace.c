@@ -23,11 +23,11 @@ int weftd_trace_run(weft_ctx *ctx, unsigned seconds, struct weftd_buf *out, cons
 		return -EINVAL;
 	if (!(tj = malloc(sizeof(*tj))))
 		return -ENOMEM;
+	t0 = weft_now(); /* before the start: no event has a negative ts */
 	if ((r = weft_trace_start(NULL)) < 0) {
 		free(tj);
 		return r;
 	}
-	t0 = weft_now();
 	end = t0 + (int64_t)seconds * WEFT_SEC;
 	weftd_info("trace: started for %u s", seconds);
 	weftd_trace_json_begin(tj, out, key, (unsigned)weft_nprocs(), t0, WEFTD_TRACE_MAX_BYTES);

@@ -28,6 +28,7 @@ path, stages, jobs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 d = json.load(open(path))
 ev = d["traceEvents"]
 procs = d["otherData"]["procs"]
+assert all(e.get("ts", 0) >= 0 for e in ev), "an event before the trace's start"
 tracks = {e["tid"] for e in ev if e["ph"] == "M" and e["name"] == "thread_name"}
 assert tracks == set(range(procs)), f"tracks {tracks} for {procs} procs"
 slices = {}
