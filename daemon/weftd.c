@@ -25,6 +25,7 @@
 #include "obs/http.h"
 #include "obs/metrics.h"
 #include "obs/profile.h"
+#include "obs/trace.h"
 
 
 #define DEFAULT_CONFIG "/etc/weftd/weftd.yaml"
@@ -241,6 +242,7 @@ static void daemon_main(void *arg)
 	};
 	weftd_server_set_handler(srv, WEFTD_OP_METRICS, weftd_metrics_answer, &st->metrics);
 	weftd_server_set_handler_args(srv, WEFTD_OP_PROFILE, weftd_profile_answer, NULL);
+	weftd_server_set_handler_args(srv, WEFTD_OP_TRACE, weftd_trace_answer, NULL);
 	struct http_run hr;
 	bool http = http_start(st, &cfg->daemon.http, &hr);
 	weftd_notice("weftd %s ready: %zu pipelines, %d procs", WEFT_VERSION, cfg->npipelines,
@@ -251,6 +253,7 @@ static void daemon_main(void *arg)
 	if (http)
 		http_stop(&hr);
 	weftd_server_set_handler(srv, WEFTD_OP_METRICS, NULL, NULL);
+	weftd_server_set_handler_args(srv, WEFTD_OP_TRACE, NULL, NULL);
 	/* a drain that timed out or was skipped still ends in an orderly stop */
 	st->rc = r < 0 && r != -ETIMEDOUT ? 1 : 0;
 	goto out;

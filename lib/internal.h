@@ -251,9 +251,14 @@ struct weft__proc_stats {
 	atomic_uint_fast64_t switches, steals, parks, wake_msg, wake_efd, io_sub, io_done, spawned, naps;
 };
 
+struct weft__trace_ring;
+struct weft__trace;
+
 struct weft_proc {
 	struct weft_sched *sched;
 	unsigned id;
+	struct weft__trace_ring *_Atomic trace; /* its ring while a trace runs, else NULL
+	                                           (trace.h: the hooks test it) */
 	pthread_t thread;
 	struct io_uring ring;
 	bool ring_ok;
@@ -343,6 +348,7 @@ struct weft_sched {
 	unsigned started;
 	int start_err;
 	struct weft__blocking *blocking; /* lazily started helper threads */
+	struct weft__trace *_Atomic trace; /* the trace's rings, from the first start (trace.c) */
 	pthread_mutex_t blocking_lock;
 };
 

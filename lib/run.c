@@ -11,6 +11,7 @@
 
 #include "epoll.h"
 #include "proc.h"
+#include "trace.h"
 
 #define tls_proc weft__tls_proc
 
@@ -68,6 +69,7 @@ static void sched_free(struct weft_sched *s)
 {
 	if (!s)
 		return;
+	weft__trace_free(s);
 	for (unsigned i = 0; s->procs && i < s->nprocs; i++) {
 		if (s->procs[i])
 			free(s->procs[i]->heap);

@@ -22,6 +22,7 @@
 
 #include "proc.h"
 #include "rand.h"
+#include "trace.h"
 
 __thread struct weft_proc *weft__tls_proc __attribute__((tls_model("initial-exec")));
 #define tls_proc weft__tls_proc
@@ -88,6 +89,9 @@ bool weft__ready_claim(struct weft_fiber *f)
 
 void weft__ready(struct weft_fiber *f)
 {
+	struct weft_proc *p = weft__proc();
+	if (p)
+		WEFT__TRACE(p, wake(tr_, p, f));
 	if (weft__ready_claim(f))
 		make_runnable(f, false);
 }
@@ -133,6 +137,9 @@ void weft__batch_add(struct weft__wake_batch *b, struct weft_fiber *f)
 		make_runnable(f, false);
 		return;
 	}
+	struct weft_proc *p = weft__proc();
+	if (p)
+		WEFT__TRACE(p, wake(tr_, p, f));
 	if (b->n && f->sched != (b->chunk ? b->chunk->f[0] : b->few[0])->sched)
 		weft__batch_flush(b);
 	struct weft__fiber_chunk *c = b->chunk;
@@ -264,6 +271,7 @@ static inline void switch_to(struct weft_proc *p, struct weft_fiber *f, struct w
 	char here; /* where the stack is (the frame address would cost a frame pointer) */
 	if (WEFT__UNLIKELY(!f->stack.guarded) && &here < (char *)f->stack.lo + 256)
 		weft__stack_overflow(f->name);
+	WEFT__TRACE(p, switch(tr_, f, next));
 	p->cur = next;
 	weft__ctx_switch(&f->ctx, next ? &next->ctx : &p->g0);
 	after_switch(weft__proc());
@@ -286,6 +294,7 @@ void weft__park(const char *reason)
 		return;
 	}
 	atomic_store_explicit(&f->wait_reason, reason, memory_order_relaxed);
+	WEFT__TRACE(p, park(tr_, f, reason));
 	switch_away(p, f, WEFT__AFTER_PARK);
 	atomic_store_explicit(&f->wait_reason, NULL, memory_order_relaxed);
 }
@@ -325,6 +334,7 @@ static void fiber_entry(void *arg)
 	p->after_fiber = f;
 	struct weft_fiber *next = pick_next_fast(p);
 	STAT_INC(p, switches);
+	WEFT__TRACE(p, switch(tr_, f, next));
 	p->cur = next;
 	weft__ctx_switch_final(&f->ctx, next ? &next->ctx : &p->g0);
 }
@@ -421,6 +431,7 @@ static void poll_ring(struct weft_proc *p, bool lazy)
 	weft__ring_reap(p);
 	weft__timers_run(p, p->now_cache);
 	p->batching = false;
+	WEFT__TRACE(p, ring_counts(tr_, p));
 	if (atomic_load_explicit(&p->rq_tail, memory_order_relaxed) -
 		    atomic_load_explicit(&p->rq_head, memory_order_relaxed) >= 2)
 		weft__wakep(p->sched, p);
@@ -463,8 +474,10 @@ static struct weft_fiber *find_runnable(struct weft_proc *p)
 		unsigned start = weft__rand_below(&p->rand, s->nprocs);
 		for (unsigned i = 0; i < s->nprocs; i++) {
 			struct weft_proc *v = s->procs[(start + i) % s->nprocs];
-			if (v != p && (f = weft__steal_from(p, v, &due)))
+			if (v != p && (f = weft__steal_from(p, v, &due))) {
+				WEFT__TRACE(p, steal(tr_, f, v->id));
 				return f;
+			}
 		}
 		if (due != INT64_MAX)
 			weft__proc_nap(p, due);
@@ -482,6 +495,7 @@ void weft__proc_loop(struct weft_proc *p)
 		if (p->sq_pending) /* left by a lazy poll */
 			weft__ring_submit(p, false);
 		p->until_g0 = p->until_g0 > 1 ? p->until_g0 - 1 : G0_EVERY;
+		WEFT__TRACE(p, switch(tr_, NULL, f));
 		p->cur = f;
 		weft__ctx_switch(&p->g0, &f->ctx);
 		after_switch(p);

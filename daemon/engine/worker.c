@@ -95,6 +95,20 @@ static int park_retry(struct weftd_stage_rt *s, struct weftd_job *j)
 	return 0;
 }
 
+/* A span for this attempt in a running trace (weft/trace.h; `weftctl trace`): named after
+ * the stage, with the pipeline, stage, job id and attempt as its args. 0 when no trace
+ * runs: then nothing is formatted. */
+static uint64_t attempt_span(const char *pipeline, const char *stage, const char *job, uint32_t attempt)
+{
+	char args[WEFT_TRACE_TEXT];
+
+	if (!weft_trace_enabled())
+		return 0;
+	snprintf(args, sizeof(args), "pipeline=%s,stage=%s,job=%s,attempt=%u", pipeline, stage, job,
+		 attempt);
+	return weft_trace_begin(stage, args);
+}
+
 /* Run attempts of stage s on j until one succeeds (0, output in *out), the retries are
  * used up (the job is failed here), the job is canceled (ended here) or it waits for its
  * next attempt in the schedule (-EINPROGRESS: the schedule holds it). */
@@ -148,7 +162,9 @@ static int run_attempts(struct weftd_worker *w, struct weftd_job *j, char **out,
 				weftd_hb_begin(w->hb, actx, ji->id, (int64_t)cfg->heartbeat_timeout_ns);
 		}
 		atomic_fetch_add_explicit(&SST(s)->running, 1, memory_order_relaxed);
+		uint64_t span = attempt_span(ji->pipeline, cfg->name, ji->id, attempt);
 		r = weftd_actor_run(s->actor, &at);
+		weft_trace_end(span);
 		if (movable && !at.in_movable) { /* moved to at.out: no longer the job's */
 			cg->input = NULL;
 			cg->input_len = 0;

@@ -25,6 +25,10 @@ struct weftd_http {
 	struct MHD_Daemon *mhd;
 	int lfd;
 	struct weftd_metrics_src src;
+	bool debug;                   /* daemon.http.debug: the /debug/ endpoints */
+	weft_ctx *ctx;                /* weftd_http_run's: ends the traces */
+	weft_wg traces;               /* /debug/trace fibers running (http_trace.c) */
+	atomic_uint traces_open;      /* their requests, not yet answered */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* a Unix socket we bound */
 	dev_t dev;
 	ino_t ino;
@@ -157,7 +161,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
 	struct weftd_http *s = cls;
 	bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
-	enum { METRICS, HEALTHZ, READYZ, NONE } what = NONE;
+	enum { METRICS, HEALTHZ, READYZ, TRACE, NONE } what = NONE;
 
 	if (strncmp(url, "/debug/pprof/", strlen("/debug/pprof/")) == 0)
 		return weftd_pprof_http_request(s->pprof, conn, url, method, con_cls);
@@ -167,6 +171,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		what = HEALTHZ;
 	else if (strcmp(url, "/readyz") == 0)
 		what = READYZ;
+	else if (s->debug && strcmp(url, "/debug/trace") == 0)
+		what = TRACE;
 	if (what == NONE)
 		return REPLY_STR(conn, MHD_HTTP_NOT_FOUND, "not found\n", NULL);
 	if (!get)
@@ -176,6 +182,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return metrics(s, conn);
 	case HEALTHZ:
 		return REPLY_STR(conn, MHD_HTTP_OK, "ok\n", NULL);
+	case TRACE:
+		return (enum MHD_Result)weftd_http_trace(conn, con_cls, s->ctx, &s->traces, &s->traces_open);
 	default:
 		if (weftd_engine_intake_open(s->src.e))
 			return REPLY_STR(conn, MHD_HTTP_OK, "ready\n", NULL);
@@ -183,10 +191,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 }
 
+/* A request ended: a /debug/trace or a /debug/pprof/ request that never answered leaves
+ * its state behind (each tags its own, so either can tell whose it is). */
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
-	weftd_pprof_http_completed(con_cls);
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (!weftd_http_trace_done(con_cls))
+		weftd_pprof_http_completed(con_cls);
 }
 
 static void on_log(void *cls, const char *fmt, va_list ap)
@@ -210,6 +224,8 @@ int weftd_http_new(int lfd, const struct weftd_http_config *h, const struct weft
 		return -ENOMEM;
 	s->lfd = -EBADF; /* libmicrohttpd owns lfd once it started: MHD_stop_daemon closes it */
 	s->src = *src;
+	s->debug = h->debug;
+	weft_wg_init(&s->traces);
 	if (h->listen[0] == '/') {
 		struct stat st;
 		if (lstat(h->listen, &st) == 0) {
@@ -223,7 +239,8 @@ int weftd_http_new(int lfd, const struct weftd_http_config *h, const struct weft
 		free(s);
 		return -ENOMEM;
 	}
-	/* suspend/resume: a profile is taken in a fiber of its own (pprof_http.h) */
+	/* suspend/resume: a profile or a trace is taken in a fiber of its own (pprof_http.h,
+	 * http_trace.c) */
 	s->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC, 0,
 				  NULL, NULL, on_request, s,
 				  MHD_OPTION_EXTERNAL_LOGGER, on_log, s,
@@ -264,7 +281,7 @@ static void run_once(struct weftd_http *s)
 int weftd_http_run(struct weftd_http *s, weft_ctx *ctx)
 {
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-	int epfd = info ? info->epoll_fd : -1;
+	int epfd = info ? info->epoll_fd : -1, r = 0;
 
 	if (epfd < 0)
 		return -EIO;
@@ -278,13 +295,19 @@ int weftd_http_run(struct weftd_http *s, weft_ctx *ctx)
 		return -EIO;
 	}
 	epfd = set;
-	int r = 0;
+	s->ctx = ctx;
 	while (weft_ctx_err(ctx) == 0) {
 		MHD_UNSIGNED_LONG_LONG ms;
 		weft_ctx *wait = ctx;
 
-		/* MHD_run must come again within its timeout (idle connections expire) */
-		if (MHD_get_timeout(s->mhd, &ms) == MHD_YES &&
+		/* MHD_run must come again within its timeout (idle connections expire), and
+		 * soon for a resumed /debug/trace (http_trace.c) */
+		bool has = MHD_get_timeout(s->mhd, &ms) == MHD_YES;
+		if (atomic_load(&s->traces_open) && (!has || ms > 20)) {
+			has = true;
+			ms = 20;
+		}
+		if (has &&
 		    weft_ctx_with_timeout(ctx, (int64_t)ms * WEFT_MSEC, &wait) < 0)
 			wait = ctx; /* out of memory: the next request wakes it instead */
 		r = weft_poll(wait, epfd, POLLIN);
@@ -297,6 +320,7 @@ int weftd_http_run(struct weftd_http *s, weft_ctx *ctx)
 			run_once(s);
 	}
 	close(set);
+	weft_wg_wait(NULL, &s->traces); /* they end with ctx, resuming their connections */
 	return r < 0 && r != -ETIMEDOUT && r != -ECANCELED ? r : 0;
 }
 

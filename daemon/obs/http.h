@@ -4,6 +4,9 @@
  *   GET /metrics   the Prometheus exposition (metrics.h), text/plain; version=0.0.4
  *   GET /healthz   200 "ok": the process is up and its scheduler runs this fiber
  *   GET /readyz    200 "ready" while submits are accepted, 503 "draining" while not
+ *   GET /debug/trace?seconds=N   with daemon.http.debug only (else 404): a scheduler trace
+ *                  of N seconds (1..60, default 1) as Chrome trace-event JSON (trace.h);
+ *                  400 for a bad N, 409 while another trace runs (http_trace.c)
  *   anything else  404; a known path with another method than GET or HEAD: 405 (Allow:)
  *
  * Why libmicrohttpd, and why in a fiber: HTTP parsing is a classic source of bugs that
@@ -22,6 +25,7 @@
 #ifndef WEFTD_OBS_HTTP_H
 #define WEFTD_OBS_HTTP_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/types.h>
 #include <weft/weft.h>
@@ -47,6 +51,20 @@ int weftd_http_new(int lfd, const struct weftd_http_config *h, const struct weft
 /* Answer requests until ctx is done (returns 0) or waiting on the epoll fd fails (its
  * error). Fiber only. */
 int weftd_http_run(struct weftd_http *s, weft_ctx *ctx);
+/* http_trace.c: GET /debug/trace on conn (con_cls: libmicrohttpd's per-request pointer).
+ * Suspends conn while a fiber traces (until ctx is done at the latest; counted in wg, which
+ * weftd_http_run waits for before it returns: libmicrohttpd must not be stopped with a
+ * connection suspended); answers when called again after the resume (open counts the
+ * requests in flight: the HTTP fiber then runs MHD_run every few milliseconds). Returns an enum
+ * MHD_Result (MHD_YES, or MHD_NO: close the connection). */
+struct MHD_Connection;
+int weftd_http_trace(struct MHD_Connection *conn, void **con_cls, weft_ctx *ctx, weft_wg *wg,
+		     atomic_uint *open);
+/* A request ended without its answer (the client went away while its trace ran): free
+ * what weftd_http_trace left in *con_cls. Returns true if *con_cls was a trace's (tagged:
+ * other endpoints keep their own state there), false when it was not ours. From
+ * libmicrohttpd's completion callback. */
+bool weftd_http_trace_done(void **con_cls);
 /* Stop libmicrohttpd (open connections are closed), close the socket, remove a Unix
  * socket file this process created (if it is still the one it bound). NULL ok; returns
  * NULL. After run returned. */

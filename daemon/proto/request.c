@@ -79,7 +79,7 @@ static const struct field_def {
 	[F_FROM_START]  = { F("from_start"), OP(RETRY), 0, 0, read_bool },
 	[F_DEADLINE]    = { F("deadline"), OP(SUBMIT), 0, 0, read_deadline },
 	[F_KIND]        = { F("kind"), OP(PROFILE), OP(PROFILE), 0, read_prof },
-	[F_SECONDS]     = { F("seconds"), OP(PROFILE), 0, 0, read_prof },
+	[F_SECONDS]     = { F("seconds"), OP(PROFILE) | OP(TRACE), 0, 0, read_prof },
 	[F_DEBUG]       = { F("debug"), OP(PROFILE), 0, 0, read_prof },
 #undef F
 };

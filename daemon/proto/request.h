@@ -61,6 +61,9 @@ struct weftd_request {
 	int64_t deadline_ms;        /*   !deadline_rel: Unix epoch ms, >= 0 */
 	bool want_payload;          /* status: "payload": true shows the submitted input */
 	struct weftd_profile_args prof; /* profile: "kind" (required), "seconds", "debug" */
+	struct weft_ctx *conn_ctx;  /* not parsed: the server sets it in the copy an op
+	                               handler gets (server.h), the connection's context,
+	                               done when the client goes away */
 	enum weftd_err err;         /* after a failed parse: code and message for the reply */
 	char errmsg[128];
 	const char **jobv;          /* private: the ids of "jobs" */

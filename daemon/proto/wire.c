@@ -11,6 +11,7 @@ static const char *const op_names[WEFTD_OP__MAX] = {
 	"schedules",
 	"profile",
 	"nodes",
+	"trace",
 };
 static const char *const err_names[WEFTD_ERR__MAX] = {
 	"none", "bad_json", "too_large", "unknown_op", "missing_field", "bad_field",

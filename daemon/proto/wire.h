@@ -16,6 +16,7 @@
 #define WEFTD_KEY_MAX       256   /* bytes of a submit's idempotency key */
 #define WEFTD_PRIORITY_MIN  (-100)
 #define WEFTD_PRIORITY_MAX  100
+#define WEFTD_SECONDS_MAX   60    /* trace: "seconds" is 1..60 */
 
 enum weftd_op {
 	WEFTD_OP_SUBMIT, WEFTD_OP_STATUS, WEFTD_OP_WAIT, WEFTD_OP_CANCEL, WEFTD_OP_LIST,
@@ -25,6 +26,7 @@ enum weftd_op {
 	WEFTD_OP_SCHEDULES, /* the periodic jobs: each schedule entry's next and last slot */
 	WEFTD_OP_PROFILE, /* a CPU, heap, fiber, block or mutex profile (obs/profile.h) */
 	WEFTD_OP_NODES,   /* the nodes working each broker pipeline (broker/broker.h) */
+	WEFTD_OP_TRACE,   /* a scheduler trace, Chrome trace-event JSON (obs/trace.h) */
 	WEFTD_OP__MAX,
 };
 

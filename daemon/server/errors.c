@@ -29,6 +29,7 @@ static const struct errmap {
 	{ ETIMEDOUT, WEFTD_ERR_INTERNAL, "%s" },      /* drain: jobs still running */
 	{ ECANCELED, WEFTD_ERR_INTERNAL, "%s" },      /* drain: interrupted */
 	{ ENOMEM, WEFTD_ERR_INTERNAL, "out of memory" },
+	{ EALREADY, WEFTD_ERR_CONFLICT, "%s" },       /* trace: one runs already */
 	/* the journal's write errors: it retries on its own (jobs/journal.h) */
 	{ ENOSPC, WEFTD_ERR_UNAVAILABLE, "no space left for the journal: retry later" },
 	{ EDQUOT, WEFTD_ERR_UNAVAILABLE, "disk quota exceeded for the journal: retry later" },

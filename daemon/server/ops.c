@@ -264,7 +264,7 @@ struct handler_call {
 	struct conn *c;
 	struct handler h;
 	char id[WEFTD_ID_MAX + 1];
-	struct weftd_request args;     /* h.fn_args: the request's arguments (prof), no strings */
+	struct weftd_request args;     /* h.fn_args: the request's arguments (prof, trace), no strings */
 };
 
 /* Run the handler registered for op (lifecycle's drain, undrain, reload; weftd's metrics)
@@ -288,7 +288,8 @@ static void op_handler(struct conn *c, struct weftd_buf *b, const struct weftd_r
 	hc->h = h;
 	memcpy(hc->id, req->id, sizeof(hc->id));
 	if (h.fn_args) /* what an op with arguments reads: no pointer into the line */
-		hc->args = (struct weftd_request){ .op = req->op, .prof = req->prof };
+		hc->args = (struct weftd_request){ .op = req->op, .prof = req->prof,
+						   .conn_ctx = c->ctx };
 	atomic_fetch_add(&c->refs, 1);
 	weft_wg_add(&c->handlers, 1);
 	if (weft_go_opts(op_handler_main, hc, &(struct weft_go_opts){ .name = weftd_op_name(op) }) < 0) {
@@ -362,6 +363,7 @@ static const unsigned char op_need[WEFTD_OP__MAX] = {
 	[WEFTD_OP_METRICS] = NEED_PEER,
 	[WEFTD_OP_SCHEDULES] = NEED_PEER, /* the config's entries, as pipelines shows them */
 	[WEFTD_OP_NODES] = NEED_PEER,   /* node names and heartbeats: no job of anyone's */
+	/* trace: fiber names and job ids of every pipeline: admins only (NEED_ADMIN) */
 };
 
 static void dispatch(struct conn *c, struct weftd_buf *b, const struct weftd_request *req)

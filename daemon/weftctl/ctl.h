@@ -10,6 +10,7 @@
  *   stats.c     `stats` and `pipelines` as tables
  *   wait.c      `submit` and `wait`, with the progress line on a terminal
  *   monitor.c   `metrics` (the Prometheus text) and `top` (a live view of stats)
+ *   trace.c     `trace` (a scheduler trace for Perfetto)
  *   cmds.c      the other commands
  */
 #ifndef WEFTCTL_CTL_H
@@ -148,5 +149,6 @@ int cmd_resume(struct ctl *c, const struct ctl_args *a);
 int cmd_metrics(struct ctl *c, const struct ctl_args *a);
 int cmd_profile(struct ctl *c, const struct ctl_args *a);
 int cmd_top(struct ctl *c, const struct ctl_args *a);
+int cmd_trace(struct ctl *c, const struct ctl_args *a); /* trace.c */
 
 #endif

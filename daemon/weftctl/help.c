@@ -102,6 +102,14 @@ const struct ctl_cmd ctl_cmds[] = {
 	  "fibers and switches per second, and each proc's utilisation (CPU time per second).\n"
 	  "Quits on q (or Ctrl-C) and restores the terminal.\n",
 	  0, 0, 0, cmd_top },
+	{ "trace", "--seconds N -o FILE", "a scheduler trace for Perfetto or chrome://tracing",
+	  "Traces the daemon's scheduler for N seconds (1 to 60, default 1) and writes Chrome\n"
+	  "trace-event JSON to FILE (\"-\": stdout): a track per proc with the fibers' run\n"
+	  "slices, parks and their reasons, wake-ups, steals and io_uring counts, and a span\n"
+	  "per job attempt per stage (pipeline, stage, job, attempt). Open FILE in\n"
+	  "https://ui.perfetto.dev or chrome://tracing. One trace at a time (conflict: exit 7).\n"
+	  "Admins only. Works without the HTTP listener.\n",
+	  O_SECONDS | O_OUTPUT, 0, 0, cmd_trace },
 	{ "pipelines", "", "the running pipelines and their stages",
 	  "One line per pipeline (\"(paused)\" when paused), then one per stage: its action,\n"
 	  "workers, queue, timeout and retry attempts.\n",

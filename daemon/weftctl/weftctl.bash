@@ -12,7 +12,7 @@ _weftctl_jobs() { _weftctl_ask list --limit 200 "$@" | awk 'NR > 1 { print $1 }'
 
 _weftctl() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
-	local cmds="submit status wait cancel list retry purge stats metrics profile top pipelines schedules nodes ping reload drain undrain pause resume help"
+	local cmds="submit status wait cancel list retry purge stats metrics profile top trace pipelines schedules nodes ping reload drain undrain pause resume help"
 	local global="--socket --json --timeout --help --version"
 	local cmd= npos=0 i w
 	_weftctl_sock=()
@@ -42,6 +42,7 @@ _weftctl() {
 		retry) opts="--pipeline --all --from-start" ;;
 		purge) opts="--pipeline --all" ;;
 		profile) opts="--seconds --debug --output" ;;
+		trace) opts="--seconds --output" ;;
 		esac
 		COMPREPLY=($(compgen -W "$global $opts" -- "$cur"))
 		return

@@ -356,6 +356,31 @@ grep -E '^✗|Overall' "$WORK/security.out" | sed 's/  */ /g; s/^/#   /'
 sec=$(sed -n 's/.*Overall exposure level for weftd.service: \([0-9.]*\).*/\1/p' "$WORK/security.out")
 check "systemd-analyze security weftd.service: exposure ${sec:-unparsed} < 2.0" awk -v s="${sec:-99}" 'BEGIN { exit !(s < 2.0) }'
 
+# 7b. The TCP drop-in of weftd(8): the HTTP listener on 127.0.0.1 answers, and the unit
+# with it still scores under 1.0 (--threshold compares the exact figure, 9 = 0.9).
+HPORT=$(( 20000 + RANDOM % 20000 ))
+install -D -m 0644 "$TOP/systemd/weftd.service.d/http-tcp.conf.example" \
+	"$ROOT/etc/systemd/system/weftd.service.d/http-tcp.conf"
+ct cp /etc/weftd/weftd.yaml /etc/weftd/weftd.yaml.nohttp
+ct sed -i "s|^daemon:|daemon:\n  http: {listen: \"127.0.0.1:$HPORT\"}|" /etc/weftd/weftd.yaml
+ct systemctl daemon-reload
+ct -t 60 systemctl restart weftd.service || { not_ok "restart with the TCP drop-in"; show_journal; }
+m=
+for _ in $(seq 50); do
+	m=$(ct -t 10 sh -c "printf 'GET /metrics HTTP/1.0\r\n\r\n' | socat -t 5 - TCP:127.0.0.1:$HPORT" 2>/dev/null) && [ -n "$m" ] && break
+	sleep 0.2
+done
+check "with the TCP drop-in, GET /metrics answers on 127.0.0.1:$HPORT" grep -q '^weftd_build_info' <<<"$m"
+ct -t 60 systemd-analyze security --no-pager weftd.service >"$WORK/security-tcp.out" 2>&1
+grep -E '^✗|Overall' "$WORK/security-tcp.out" | sed 's/  */ /g; s/^/#   /'
+sec=$(sed -n 's/.*Overall exposure level for weftd.service: \([0-9.]*\).*/\1/p' "$WORK/security-tcp.out")
+check "systemd-analyze security weftd.service with the TCP drop-in: exposure ${sec:-unparsed} < 1.0" \
+	ct -t 60 systemd-analyze security --threshold=9 --no-pager weftd.service
+rm -f "$ROOT/etc/systemd/system/weftd.service.d/http-tcp.conf"
+ct mv /etc/weftd/weftd.yaml.nohttp /etc/weftd/weftd.yaml
+ct systemctl daemon-reload
+ct -t 60 systemctl restart weftd.service || { not_ok "restart without the TCP drop-in"; show_journal; }
+
 # 8. Logs: weftd's own lines reach the journal, priority prefixes parsed (none left raw).
 logs=$(ct journalctl -q --no-pager -u weftd.service -t weftd -o cat 2>/dev/null)
 check "weftd logs reach the journal ($(wc -l <<<"$logs") lines)" test -n "$logs"

@@ -324,7 +324,7 @@ static const struct { const char *name; unsigned ops; } ref_fields[] = {
 	{ "limit", RO(LIST) }, { "outputs", RO(LIST) }, { "delay", RO(SUBMIT) },
 	{ "run_at", RO(SUBMIT) }, { "priority", RO(SUBMIT) }, { "key", RO(SUBMIT) },
 	{ "all", RO(RETRY) | RO(PURGE) }, { "from_start", RO(RETRY) }, { "deadline", RO(SUBMIT) },
-	{ "kind", RO(PROFILE) }, { "seconds", RO(PROFILE) }, { "debug", RO(PROFILE) },
+	{ "kind", RO(PROFILE) }, { "seconds", RO(PROFILE) | RO(TRACE) }, { "debug", RO(PROFILE) },
 };
 #define REF_NFIELDS (sizeof(ref_fields) / sizeof(ref_fields[0]))
 

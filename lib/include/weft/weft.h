@@ -22,5 +22,6 @@
 #include <weft/patterns.h>
 #include <weft/pubsub.h>
 #include <weft/prof.h>
+#include <weft/trace.h>
 
 #endif
