@@ -26,7 +26,14 @@ Environment:
   MUTATE_TIMEOUT  seconds per test program (default 120): a hang is a kill
   MUTATE_OPS      operators to use (default: all)
   MUTATE_DIR      scratch copy (default build-mutate/src)
-  MUTATE_ONLY     only the mutants at these places ("lib/chan.c:157 ..."): recheck survivors
+  MUTATE_ONLY     only these mutants, by place ("lib/chan.c:157": every mutant of that line)
+                  or by id ("lib/chan.c:157:cmp.1", as the run prints them); "@FILE" reads
+                  the list from FILE. Each run writes its survivors' ids to
+                  build-mutate/survivors, so MUTATE_ONLY=@build-mutate/survivors re-runs
+                  just those (ids hold line numbers: valid while the mutated files are
+                  unchanged; tests may change freely)
+  MUTATE_LIST     1: print the mutants the other variables select (id, the mutated line)
+                  and stop: nothing is built
   MUTATE_SAN      build the mutants with SAN=address (or thread): a dropped free() or an
                   off-by-one write is then killed by the sanitizer; slower
   MUTATE_RECHECK  sanitizers that test again each mutant the plain build let survive
@@ -60,11 +67,13 @@ MODULES = {
     "lib/event.c": ["test_event"],
     "lib/ctx.c": ["test_ctx", "test_sync_edges"],
     "daemon/jobs/journal_writer.c": ["test_journal"],
-    "daemon/jobs/journal.c": ["test_journal"],
-    "daemon/engine/submit.c": ["test_engine"],
+    "daemon/jobs/journal.c": ["test_journal", "test_journal_edges"],
+    # submit's deadline, retry and steer paths are tested in programs of their own
+    "daemon/engine/submit.c": ["test_engine", "test_engine_deadline", "test_engine_retry",
+                               "test_engine_steer", "test_pipelined"],
     "daemon/proto/request.c": ["test_proto"],
     "daemon/config/scalars.c": ["test_config"],
-    "daemon/actions/exec.c": ["test_actor"],
+    "daemon/actions/exec.c": ["test_actor", "test_exec_orphans"],
 }
 
 # Mutants known to be equivalent (no test can tell them from the original), by file and
@@ -241,6 +250,11 @@ SAN = os.environ.get("MUTATE_SAN", "")
 # `make SAN=address test` / `make SAN=thread unit` would: a dropped free() is a leak only
 # LeakSanitizer sees, a dropped lock a race only ThreadSanitizer sees.
 RECHECK = [x for x in os.environ.get("MUTATE_RECHECK", "address").split() if x != SAN]
+RECHECK_LOCKS = [x for x in os.environ.get("MUTATE_RECHECK_LOCKS", "thread").split()
+                 if x != SAN and x not in RECHECK]
+# A dropped call that takes or releases a lock (weft__lock_acquire, weftd_spin_lock,
+# weft_mutex_unlock ...): its race is what ThreadSanitizer reports.
+LOCK_RE = re.compile(r"^\s*\w*(lock|unlock|acquire|release)\w*\s*\(")
 
 
 def build_dir(san):
@@ -264,6 +278,31 @@ def run_tests(work, tests, limit, san=SAN):
     return None
 
 
+def with_ids(every):
+    """The mutants with an id each: file:line:operator.k (k counts that line's mutants of
+    that operator from 1), stable while the file is."""
+    seen, out = {}, []
+    for path, no, op, new in every:
+        key = (path, no, op)
+        seen[key] = seen.get(key, 0) + 1
+        out.append((path, no, op, new, f"{path}:{no}:{op}.{seen[key]}"))
+    return out
+
+
+def selected(every, only):
+    """MUTATE_ONLY: ids or file:line places, or @FILE holding them."""
+    words = []
+    for w in only.split():
+        if w.startswith("@"):
+            words += open(w[1:]).read().split()
+        else:
+            words.append(w)
+    if not words:
+        return every
+    want = set(words)
+    return [x for x in every if x[4] in want or f"{x[0]}:{x[1]}" in want]
+
+
 def main():
     root = subprocess.run(["git", "rev-parse", "--show-toplevel"], stdout=subprocess.PIPE,
                           check=True).stdout.decode().strip()
@@ -276,6 +315,7 @@ def main():
     limit = int(os.environ.get("MUTATE_TIMEOUT", "120"))
     cap = int(os.environ.get("MUTATE_MAX", "0"))
     seed = int(os.environ.get("MUTATE_SEED", "18"))
+    listing = os.environ.get("MUTATE_LIST", "") not in ("", "0")
 
     # The scratch copy: the tracked files (the working tree's content), nothing built.
     files = subprocess.run(["git", "ls-files", "-z"], cwd=root, stdout=subprocess.PIPE,
@@ -292,14 +332,16 @@ def main():
     every = []
     for m in mods:
         every += [x for x in mutants(m, open(os.path.join(work, m)).read()) if x[2] in ops]
-    only = set(os.environ.get("MUTATE_ONLY", "").split())
-    if only:
-        every = [x for x in every if f"{x[0]}:{x[1]}" in only]
+    every = selected(with_ids(every), os.environ.get("MUTATE_ONLY", ""))
     sample = every
     if cap and len(every) > cap:
         sample = sorted(random.Random(seed).sample(every, cap), key=lambda x: (x[0], x[1]))
     print(f"mutate: {len(every)} mutants in {len(mods)} modules; running {len(sample)}"
           f" (seed {seed}, timeout {limit} s)")
+    if listing:
+        for path, no, op, new, mid in sample:
+            print(f"{mid}\t{new.strip()}")
+        return 0
 
     tests = sorted({t for m in mods for t in MODULES[m]})
     ok, out = build(work, tests)
@@ -309,7 +351,9 @@ def main():
         why = run_tests(work, MODULES[m], limit)
         if why:
             sys.exit(f"mutate: the unmutated tree fails its tests ({why})")
-    # The rechecks count only where the unmutated tree passes under that sanitizer.
+    # The rechecks count only where the unmutated tree passes under that sanitizer: checked
+    # up front for RECHECK, the first time a module needs it for RECHECK_LOCKS (before its
+    # file is mutated).
     recheck = {}
     for san in RECHECK:
         ok, out = build(work, tests, san)
@@ -319,10 +363,21 @@ def main():
                 print(f"mutate: no {san} recheck for {m}: the unmutated tree fails ({why})")
             else:
                 recheck.setdefault(m, []).append(san)
+    lock_ok = {}
+
+    def lock_recheck(path):
+        for san in RECHECK_LOCKS:
+            if (path, san) not in lock_ok:
+                ok = build(work, MODULES[path], san)[0]
+                why = run_tests(work, MODULES[path], 3 * limit, san) if ok else "no build"
+                if why:
+                    print(f"mutate: no {san} recheck for {path}: the unmutated tree fails ({why})")
+                lock_ok[(path, san)] = not why
+        return [san for san in RECHECK_LOCKS if lock_ok[(path, san)]]
 
     killed, survived, invalid, equivalent = 0, [], 0, []
     start = time.time()
-    for i, (path, no, op, new) in enumerate(sample, 1):
+    for i, (path, no, op, new, mid) in enumerate(sample, 1):
         full = os.path.join(work, path)
         orig = open(full).read()
         lines = orig.split("\n")
@@ -330,8 +385,11 @@ def main():
         why = EQUIVALENT.get((path, old.strip(), new.strip()))
         if why:
             equivalent.append((path, no, why))
-            print(f"[{i}/{len(sample)}] {path}:{no} {op}: equivalent ({why})", flush=True)
+            print(f"[{i}/{len(sample)}] {mid}: equivalent ({why})", flush=True)
             continue
+        sans = list(recheck.get(path, []))
+        if op in ("call", "wakeup") and LOCK_RE.match(old):
+            sans += lock_recheck(path)
         lines[no - 1] = new
         open(full, "w").write("\n".join(lines))
         try:
@@ -341,7 +399,7 @@ def main():
                 invalid += 1
             else:
                 why = run_tests(work, MODULES[path], limit)
-                for san in recheck.get(path, []) if not why else []:
+                for san in sans if not why else []:
                     if build(work, MODULES[path], san)[0]:
                         why = run_tests(work, MODULES[path], 3 * limit, san)
                         why = why and f"{why} under SAN={san}"
@@ -352,21 +410,24 @@ def main():
                     killed += 1
                 else:
                     verdict = "SURVIVED"
-                    survived.append((path, no, op, old.strip(), new.strip()))
+                    survived.append((path, no, op, old.strip(), new.strip(), mid))
         finally:
             open(full, "w").write(orig)
-        print(f"[{i}/{len(sample)}] {path}:{no} {op}: {verdict}", flush=True)
+        print(f"[{i}/{len(sample)}] {mid}: {verdict}", flush=True)
 
     counted = killed + len(survived)
     score = 100.0 * killed / counted if counted else 0.0
     print(f"\nmutate: {killed} killed, {len(survived)} survived, {invalid} invalid,"
           f" {len(equivalent)} known equivalent;"
           f" score {score:.1f}% ({time.time() - start:.0f} s)")
-    for path, no, op, old, new in survived:
-        print(f"survivor {path}:{no} [{op}]\n    - {old}\n    + {new}")
+    for path, no, op, old, new, mid in survived:
+        print(f"survivor {mid}\n    - {old}\n    + {new}")
+    # Their ids, for MUTATE_ONLY=@build-mutate/survivors.
+    with open(os.path.join(os.path.dirname(work), "survivors"), "w") as f:
+        f.write("".join(f"{x[5]}\n" for x in survived))
     # The mutated files are restored; rebuild so the scratch tree is clean for the next run.
     build(work, tests)
-    for san in RECHECK:
+    for san in RECHECK + [s for s in RECHECK_LOCKS if any(k[1] == s for k in lock_ok)]:
         build(work, tests, san)
     return 0
 
