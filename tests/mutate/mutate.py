@@ -71,7 +71,7 @@ MODULES = {
     # submit's deadline, retry and steer paths are tested in programs of their own
     "daemon/engine/submit.c": ["test_engine", "test_engine_deadline", "test_engine_retry",
                                "test_engine_steer", "test_pipelined"],
-    "daemon/proto/request.c": ["test_proto"],
+    "daemon/proto/request.c": ["test_proto", "test_proto_edges"],
     "daemon/config/scalars.c": ["test_config"],
     "daemon/actions/exec.c": ["test_actor", "test_exec_orphans"],
 }
@@ -158,6 +158,28 @@ EQUIVALENT = {
         " paths, which then behave as the fast ones",
     ("daemon/jobs/journal_writer.c", "if (fd >= 0)", "if (fd > 0)"):
         "fd is a new file's fd, never 0 while stdin is open (the tests; systemd's StandardInput=null)",
+    ("daemon/jobs/journal.c", "r = fd < 0 ? -errno : write_sync_close(fd, v, n);",
+     "r = fd <= 0 ? -errno : write_sync_close(fd, v, n);"):
+        "a new file's fd, never 0 while stdin is open (the tests; systemd's StandardInput=null)",
+    ("daemon/jobs/journal.c", "weft_wg_init(&j->done);", "(void)0; /* mutant: dropped call */"):
+        "j comes from calloc: a zeroed weft_wg is WEFT_WG_INIT",
+    ("daemon/actions/exec.c",
+     "int n = weft_read(x->io, x->out_r, x->out + x->out_len, x->out_cap - x->out_len - 1, -1);",
+     "int n = weft_read(x->io, x->out_r, x->out + x->out_len, x->out_cap - x->out_len, -1);"):
+        "the spare byte for the NUL is also kept by the check before every read (< 2 left:"
+        " grow): the read that ends the output returns 0 with 2 or more bytes left, and"
+        " below the clamp (max_output + READ_CHUNK + 1) reading stops at max_output + 1",
+    ("daemon/proto/request.c", "if (n > UNKNOWN_SHOWN)", "if (n >= UNKNOWN_SHOWN)"):
+        "at n == UNKNOWN_SHOWN the clamp assigns n its own value",
+    ("daemon/proto/request.c", "for (size_t i = 0; i < sizeof(req->heap) / sizeof(req->heap[0]); i++)",
+     "for (size_t i = 0; i <= sizeof(req->heap) / sizeof(req->heap[0]); i++)"):
+        "never runs past 3 slots: only payload, payload_b64 (submit) and jobs (wait) can outgrow"
+        " the 2 KiB arena, whose other strings (names <= 64 B, key <= 256 B, times) fit it:"
+        " no request needs a 4th heap string",
+    ("daemon/engine/submit.c", "later = o->run_at_ms > 0 && weftd_job_state(j) == WEFTD_JOB_SCHEDULED;",
+     "later = o->run_at_ms >= 0 && weftd_job_state(j) == WEFTD_JOB_SCHEDULED;"):
+        "a job is SCHEDULED only with a run_at_ms after its creation time (job.c), so never"
+        " with run_at_ms == 0",
 }
 WAKEUPS = ("weft__ready", "weft_event_set", "weft_cond_signal", "weft_cond_broadcast",
            "wake", "weft_sem_post")
