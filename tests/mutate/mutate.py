@@ -66,11 +66,11 @@ MODULES = {
     "lib/cond.c": ["test_sync", "test_order"],
     "lib/event.c": ["test_event"],
     "lib/ctx.c": ["test_ctx", "test_sync_edges"],
-    "daemon/jobs/journal_writer.c": ["test_journal"],
+    "daemon/jobs/journal_writer.c": ["test_journal", "test_journal_edges"],
     "daemon/jobs/journal.c": ["test_journal", "test_journal_edges"],
     # submit's deadline, retry and steer paths are tested in programs of their own
     "daemon/engine/submit.c": ["test_engine", "test_engine_deadline", "test_engine_retry",
-                               "test_engine_steer", "test_pipelined"],
+                               "test_engine_steer", "test_pipelined", "test_engine_edges"],
     "daemon/proto/request.c": ["test_proto", "test_proto_edges"],
     "daemon/config/scalars.c": ["test_config"],
     "daemon/actions/exec.c": ["test_actor", "test_exec_orphans"],

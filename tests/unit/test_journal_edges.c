@@ -11,6 +11,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <liburing.h> /* IORING_FSYNC_DATASYNC */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,6 +208,63 @@ static void test_replay_retained(void **state)
 	weftd_journal_free(j);
 }
 
+/* ---- out of service: the backoff ---- */
+
+static _Atomic int g_fail_syncs; /* fail the next N batch syncs with -EIO */
+
+static int sync_hook(void *arg, int fd)
+{
+	(void)arg;
+	if (atomic_load(&g_fail_syncs) > 0 && atomic_fetch_sub(&g_fail_syncs, 1) > 0)
+		return -EIO;
+	return weft_fsync(NULL, fd, IORING_FSYNC_DATASYNC);
+}
+
+struct backoff {
+	struct weftd_journal *j;
+	int64_t refused_at, accepted_at;
+	int first;
+};
+
+static void backoff_main(void *arg)
+{
+	struct backoff *b = arg;
+	assert_int_equal(weftd_journal_start(b->j), 0);
+	assert_int_equal(weftd_journal_accept(b->j, "k0", "p", "a", 1, 1, 1000), 0);
+	atomic_store(&g_fail_syncs, 1);
+	b->first = weftd_journal_accept(b->j, "k1", "p", "b", 1, 2, 1000);
+	b->refused_at = weft_now();
+	int r;
+	for (int tries = 0; (r = weftd_journal_accept(b->j, "k2", "p", "c", 1, 3, 1000)) == -EIO &&
+	     tries < 10000; tries++)
+		weft_sleep(NULL, WEFT_MSEC);
+	assert_int_equal(r, 0);
+	b->accepted_at = weft_now();
+	assert_int_equal(weftd_journal_close(b->j), 0);
+}
+
+/* A failed sync puts the journal out of service; the writer probes the file again only
+ * after WEFTD_JOURNAL_RETRY_MIN_NS (a timed wait: never sooner, however the submits that
+ * were refused meanwhile woke it before the error). */
+static void test_backoff_before_probe(void **state)
+{
+	static const struct weftd_journal_io io = { .sync = sync_hook };
+	struct weftd_journal_opts o = { .dir = g_dir, .mode = WEFTD_DURABILITY_BATCH, .io = &io };
+	struct backoff b = { 0 };
+	char w[256];
+	assert_int_equal(weftd_journal_open(&o, &b.j, w, sizeof(w)), 0);
+	struct weft_opts wo = { .procs = 1 };
+	assert_int_equal(weft_run(backoff_main, &b, &wo), 0);
+	assert_int_equal(b.first, -EIO);
+	if (b.accepted_at - b.refused_at < WEFTD_JOURNAL_RETRY_MIN_NS)
+		fail_msg("writable again %lld ns after the error, before the backoff (%lld ns)",
+			 (long long)(b.accepted_at - b.refused_at), (long long)WEFTD_JOURNAL_RETRY_MIN_NS);
+	struct weftd_journal_stats st;
+	weftd_journal_stats(b.j, &st);
+	assert_int_equal(st.recoveries, 1);
+	weftd_journal_free(b.j);
+}
+
 /* ---- the damage report ---- */
 
 /* A journal of 6 records with records 2 and 4 damaged (one byte flipped in each body). */
@@ -269,6 +328,7 @@ int main(void)
 		T(test_dir_uncreatable),
 		T(test_accept_twice_last_wins),
 		T(test_replay_retained),
+		T(test_backoff_before_probe),
 		T(test_damage_report_cut),
 	};
 	return cmocka_run_group_tests_name("journal edges", tests, NULL, NULL);
