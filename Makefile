@@ -56,8 +56,9 @@ DEB_PKGS := gcc make pkg-config liburing-dev libyaml-dev libsystemd-dev libjanss
             libmicrohttpd-dev
 DEB_PKGS_fuzz    := clang libclang-rt-14-dev
 DEB_PKGS_systemd := debootstrap systemd-container
-# test_metrics_http: a real Prometheus (and promtool) scraping weftd; big, so only for tests
-DEB_PKGS_test    := prometheus curl
+# test_metrics_http: a real Prometheus (and promtool) scraping weftd; big, so only for tests.
+# test_power_cut: python3-fusepy for its FUSE layer that drops unsynced writes
+DEB_PKGS_test    := prometheus curl python3-fusepy
 # pkg:arch names are Debian multiarch packages: their architecture is added first.
 DEB_PKGS_cross   := gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static libcmocka-dev:arm64
 DEB_WANT := $(DEB_PKGS) \
