@@ -65,7 +65,7 @@ MODULES = {
     "lib/sem.c": ["test_sync", "test_order", "test_sync_edges"],
     "lib/cond.c": ["test_sync", "test_order"],
     "lib/event.c": ["test_event"],
-    "lib/ctx.c": ["test_ctx", "test_sync_edges"],
+    "lib/ctx.c": ["test_ctx", "test_sync_edges", "test_ctx_edges"],
     "daemon/jobs/journal_writer.c": ["test_journal", "test_journal_edges"],
     "daemon/jobs/journal.c": ["test_journal", "test_journal_edges"],
     # submit's deadline, retry and steer paths are tested in programs of their own
