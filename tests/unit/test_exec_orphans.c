@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,28 @@
 #include "testutil.h"
 
 #define ARGV(...) ((const char *const[]){ __VA_ARGS__, NULL })
+
+/* ---- out of memory, for the stdout buffer ----
+ * This program's realloc refuses to grow a block past g_realloc_max bytes (0: no limit),
+ * as a full address space would: exec's stdout buffer grows by realloc. Plain builds
+ * only: the sanitizers bring their own allocator (the test says it skips there). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define REALLOC_HOOK 0
+#else
+#define REALLOC_HOOK 1
+static _Atomic size_t g_realloc_max;
+extern void *__libc_realloc(void *p, size_t n);
+
+void *realloc(void *p, size_t n)
+{
+	size_t max = atomic_load(&g_realloc_max);
+	if (max && n > max) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return __libc_realloc(p, n);
+}
+#endif
 #define NARGS(...) (sizeof((const char *const[]){ __VA_ARGS__ }) / sizeof(const char *))
 
 static char g_dir[64];
@@ -43,6 +66,7 @@ struct job {
 	const char *const *argv;
 	size_t argc;
 	bool kill_group;             /* the stage's kill_group_on_exit */
+	uint64_t max_output;         /* the stage's (0: its default) */
 	struct weftd_keeper *keeper;
 	int64_t timeout_ns;          /* the attempt's ctx times out then (0: never) */
 	const char *in;              /* its stdin (NULL: none) */
@@ -56,7 +80,7 @@ static struct weftd_stage stage_of(const struct job *j)
 {
 	return (struct weftd_stage){ .name = "x", .action = WEFTD_ACTION_EXEC, .argv = j->argv,
 				     .argc = j->argc, .kill_grace_ns = WEFT_SEC,
-				     .kill_group_on_exit = j->kill_group };
+				     .kill_group_on_exit = j->kill_group, .max_output = j->max_output };
 }
 
 /* Run j's attempt on this fiber (cancellable through j->cancel). 0, or -1 when the actor
@@ -335,6 +359,32 @@ static void test_drain_held_pipes(void **state)
 	job_done(&d.j);
 }
 
+/* ---- no memory for the output ---- */
+
+/* The stdout buffer cannot grow: the attempt fails at once with -ENOMEM ("reading stdout")
+ * and stops the child, which here would otherwise run on (it ignores the SIGPIPE of the
+ * closed pipe and sleeps). */
+static void test_stdout_enomem(void **state)
+{
+#if REALLOC_HOOK
+	struct job j = { .argv = ARGV("sh", "-c", "trap '' PIPE; head -c 8000000 /dev/zero; exec sleep 30"),
+			 .argc = 3, .kill_group = true, .max_output = 64u << 20,
+			 .timeout_ns = 20 * WEFT_SEC };
+	atomic_store(&g_realloc_max, (size_t)1 << 20);
+	int64_t t0 = weft_now();
+	run_job(&j);
+	int64_t took = weft_now() - t0;
+	atomic_store(&g_realloc_max, 0);
+	assert_int_equal(j.r, -ENOMEM);
+	assert_string_equal(j.at.error, "reading stdout: Cannot allocate memory");
+	if (took > 10 * WEFT_SEC)
+		fail_msg("the child was not stopped: %lld ms", (long long)(took / WEFT_MSEC));
+	job_done(&j);
+#else
+	skip();
+#endif
+}
+
 /* ---- the leader count ---- */
 
 struct count_case {
@@ -430,6 +480,7 @@ int main(void)
 		T(test_sweep_spares_group_leftover, 1),
 		T(test_drain_held_pipes, 1),
 		T(test_drain_held_pipes, 2),
+		T(test_stdout_enomem, 1),
 		T(test_leader_count, 1),
 	};
 	int r = cmocka_run_group_tests_name("exec keeper", tests, NULL, NULL);
