@@ -180,6 +180,8 @@ EQUIVALENT = {
      "later = o->run_at_ms >= 0 && weftd_job_state(j) == WEFTD_JOB_SCHEDULED;"):
         "a job is SCHEDULED only with a run_at_ms after its creation time (job.c), so never"
         " with run_at_ms == 0",
+    ("lib/runq.c", "if (n > max)", "if (n >= max)"):
+        "at n == max the clamp assigns n its own value",
 }
 WAKEUPS = ("weft__ready", "weft_event_set", "weft_cond_signal", "weft_cond_broadcast",
            "wake", "weft_sem_post")
