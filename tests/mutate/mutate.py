@@ -57,14 +57,14 @@ import time
 
 # Module -> the unit test programs that exercise it.
 MODULES = {
-    "lib/chan.c": ["test_chan", "test_patterns", "test_chan_edges"],
+    "lib/chan.c": ["test_chan", "test_patterns", "test_chan_edges", "test_outside_fiber"],
     "lib/sched.c": ["test_sched", "test_chan"],
     "lib/runq.c": ["test_sched"],
-    "lib/mutex.c": ["test_sync", "test_order", "test_sync_edges"],
-    "lib/rwmutex.c": ["test_sync", "test_order", "test_sync_edges"],
-    "lib/sem.c": ["test_sync", "test_order", "test_sync_edges"],
-    "lib/cond.c": ["test_sync", "test_order"],
-    "lib/event.c": ["test_event"],
+    "lib/mutex.c": ["test_sync", "test_order", "test_sync_edges", "test_outside_fiber"],
+    "lib/rwmutex.c": ["test_sync", "test_order", "test_sync_edges", "test_outside_fiber"],
+    "lib/sem.c": ["test_sync", "test_order", "test_sync_edges", "test_outside_fiber"],
+    "lib/cond.c": ["test_sync", "test_order", "test_outside_fiber"],
+    "lib/event.c": ["test_event", "test_outside_fiber"],
     "lib/ctx.c": ["test_ctx", "test_sync_edges", "test_ctx_edges"],
     "daemon/jobs/journal_writer.c": ["test_journal", "test_journal_edges"],
     "daemon/jobs/journal.c": ["test_journal", "test_journal_edges"],
