@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -54,6 +55,20 @@ void *realloc(void *p, size_t n)
 		return NULL;
 	}
 	return __libc_realloc(p, n);
+}
+
+/* And calloc fails the g_calloc_fail-th call from now (0: none) on the thread that armed
+ * it (t_armed): exec's first two are its run state and its I/O context. */
+static _Thread_local int t_calloc_fail;
+extern void *__libc_calloc(size_t n, size_t size);
+
+void *calloc(size_t n, size_t size)
+{
+	if (t_calloc_fail > 0 && --t_calloc_fail == 0) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return __libc_calloc(n, size);
 }
 #endif
 #define NARGS(...) (sizeof((const char *const[]){ __VA_ARGS__ }) / sizeof(const char *))
@@ -385,6 +400,47 @@ static void test_stdout_enomem(void **state)
 #endif
 }
 
+/* No memory for the attempt's I/O context (the second calloc of the run): the attempt
+ * fails with -ENOMEM, spawns nothing and frees what it had allocated (the heap in use is
+ * what it was before). One proc: the run stays on the thread that armed the failure. */
+#if REALLOC_HOOK
+static void ctx_enomem_fiber(void *arg)
+{
+	struct job *j = arg;
+	struct weftd_stage st = stage_of(j);
+	struct weftd_actor *a = NULL;
+	weft_ctx *ctx = NULL;
+	assert_int_equal(weftd_actor_new(&st, &a, j->at.error, sizeof(j->at.error)), 0);
+	assert_int_equal(weft_ctx_with_cancel(NULL, &ctx), 0);
+	j->at = (struct weftd_attempt){ .ctx = ctx, .job_id = "j1", .pipeline = "p", .attempt = 1,
+					.in = "", .in_len = 0 };
+	for (int round = 0; round < 2; round++) { /* the first warms whatever caches */
+		size_t before = mallinfo2().uordblks;
+		t_calloc_fail = 2;
+		j->r = weftd_actor_run(a, &j->at);
+		t_calloc_fail = 0;
+		assert_int_equal(j->r, -ENOMEM);
+		assert_string_equal(j->at.error, "out of memory");
+		assert_null(j->at.out);
+		if (round == 1)
+			assert_int_equal(mallinfo2().uordblks, before);
+	}
+	weft_ctx_unref(ctx);
+	weftd_actor_free(a);
+}
+#endif
+
+static void test_ctx_enomem(void **state)
+{
+#if REALLOC_HOOK
+	struct job j = { .argv = ARGV("true"), .argc = 1 };
+	struct weft_opts o = { .procs = 1 };
+	assert_int_equal(weft_run(ctx_enomem_fiber, &j, &o), 0);
+#else
+	skip();
+#endif
+}
+
 /* ---- the leader count ---- */
 
 struct count_case {
@@ -481,6 +537,7 @@ int main(void)
 		T(test_drain_held_pipes, 1),
 		T(test_drain_held_pipes, 2),
 		T(test_stdout_enomem, 1),
+		T(test_ctx_enomem, 1),
 		T(test_leader_count, 1),
 	};
 	int r = cmocka_run_group_tests_name("exec keeper", tests, NULL, NULL);
