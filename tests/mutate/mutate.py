@@ -57,7 +57,8 @@ import time
 
 # Module -> the unit test programs that exercise it.
 MODULES = {
-    "lib/chan.c": ["test_chan", "test_patterns", "test_chan_edges", "test_outside_fiber"],
+    "lib/chan.c": ["test_chan", "test_patterns", "test_chan_edges", "test_outside_fiber",
+                   "test_chan_closed"],
     "lib/sched.c": ["test_sched", "test_chan"],
     "lib/runq.c": ["test_sched"],
     "lib/mutex.c": ["test_sync", "test_order", "test_sync_edges", "test_outside_fiber"],
