@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* test_chan_closed.c — weft_chan_closed polled by one fiber while another closes the
- * channel, each fiber on a proc of its own: the poller sees the close, and the read is synchronised
- * with it (an unlocked read is a data race ThreadSanitizer reports under SAN=thread:
- * found by make mutate, issue 18). */
+ * channel, each fiber on a proc of its own: the poller sees the close, and the read is
+ * synchronised with it (an unlocked read is a data race ThreadSanitizer reports under
+ * SAN=thread: found by make mutate, issue 18). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
