@@ -5,8 +5,9 @@
 Plants one semantic bug at a time in a core module, rebuilds, runs that module's unit
 tests under a timeout, and counts the mutant as killed (a test failed or timed out) or
 survived (every test passed). Mutants that do not compile are "invalid" and not counted.
-Prints one line per mutant, the score (killed / (killed + survived)) and the survivors
-(file:line, operator, the mutated line).
+Prints one line per mutant (its id: file:line:operator.k), the score (killed / (killed +
+survived)) and the survivors (id, the line and its mutant), whose ids it also writes to
+build-mutate/survivors (beside MUTATE_DIR).
 
 The real tree is never touched: the sources git tracks are copied into a scratch
 directory (MUTATE_DIR, default build-mutate/src) and mutated there, one file at a time,
@@ -42,6 +43,11 @@ Environment:
                   A module is rechecked only if its unmutated tests pass under that
                   sanitizer. The suite runs under both in CI (make SAN=...), so what they
                   catch is caught by the project's tests.
+  MUTATE_RECHECK_LOCKS  sanitizers that test again a survivor that dropped a lock or
+                  unlock call (default "thread": a dropped lock is a data race that
+                  ThreadSanitizer reports where a plain run passes by luck; "" for none).
+                  Only those mutants pay for the TSan build; the module's unmutated tests
+                  must pass under it (checked the first time one needs it).
 
 Not in CI: a full run builds and tests every mutant (hours). Run it before resolving an
 issue that touches these modules. The last measured score and its survivors: README.md here.
