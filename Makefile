@@ -57,9 +57,10 @@ DEB_PKGS := gcc make pkg-config liburing-dev libyaml-dev libsystemd-dev libjanss
             libmicrohttpd-dev tzdata zlib1g-dev libhiredis-dev
 DEB_PKGS_fuzz    := clang libclang-rt-14-dev
 DEB_PKGS_systemd := debootstrap systemd-container
-# test_metrics_http: a real Prometheus (and promtool) scraping weftd; big, so only for tests
-DEB_PKGS_test    := prometheus curl golang-go redis-server
-# golang-go: `go tool pprof` reads the profiles in test_profile (only for tests); redis-server: test_broker's Redis
+# test_metrics_http: a real Prometheus (and promtool) scraping weftd; big, so only for tests.
+# golang-go: `go tool pprof` reads the profiles in test_profile; redis-server: test_broker's
+# Redis; python3-fusepy: test_power_cut's FUSE layer that drops unsynced writes
+DEB_PKGS_test    := prometheus curl golang-go redis-server python3-fusepy
 # pkg:arch names are Debian multiarch packages: their architecture is added first.
 DEB_PKGS_cross   := gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static libcmocka-dev:arm64
 DEB_WANT := $(DEB_PKGS) \

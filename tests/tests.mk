@@ -196,6 +196,7 @@ test-cross-arm64: $(ARM64_TESTS)
 # ---- mutation testing (not in CI: hours for every mutant) --------------------
 # Plants one bug at a time in a scratch copy of the tree (build-mutate/), rebuilds, runs
 # the module's unit tests under a timeout; prints killed/survived, the score and the
-# survivors. MUTATE_MODULES="lib/chan.c ..." MUTATE_MAX=N (seeded sample) MUTATE_SAN=address: tests/mutate/mutate.py.
+# survivors. MUTATE_MODULES="lib/chan.c ..." MUTATE_MAX=N (seeded sample) MUTATE_SAN=address;
+# MUTATE_ONLY=@build-mutate/survivors re-runs the last run's survivors: tests/mutate/mutate.py.
 mutate: | deps
 	python3 tests/mutate/mutate.py

@@ -263,8 +263,9 @@ static int exec_run(const void *state, struct weftd_attempt *at)
 	stopped = weftd_exec_child_wait(x->io, pid, s->cfg->kill_grace_ns, at, &si);
 	if (stopped || s->cfg->kill_group_on_exit)
 		weftd_exec_child_kill(pid); /* whatever else is left of its group */
-	/* Drain the pipes; a grandchild holding them open is stopped with the ctx. */
-	if (weft_wg_wait(x->io, &x->wg) < 0) {
+	/* Drain the pipes; a grandchild holding them open is stopped with the ctx. The ctx
+	 * ending also ends the pipe fibers' reads: the wait may see them done first. */
+	if (weft_wg_wait(x->io, &x->wg) < 0 || weft_ctx_err(x->io)) {
 		weftd_exec_child_kill(pid);
 		weft_ctx_cancel(x->io);
 		weft_wg_wait(NULL, &x->wg);

@@ -27,6 +27,7 @@ static pid_t self, self_sid, self_pgid, keeper_pid;
  * it listed, has nothing to look at more closely (no per-child syscalls). */
 static atomic_int live_leaders;
 static atomic_uint leader_changes;
+static atomic_ulong examined;  /* children looked at one by one (weftd_orphans_examined) */
 
 void weftd_orphans_leader(int delta)
 {
@@ -144,9 +145,15 @@ static int sweep_round(pid_t killed_pgid)
 	if (g % 2 == 0 && atomic_load_explicit(&leader_changes, memory_order_acquire) == g &&
 	    n == live + (keeper_pid > 0))
 		return 0; /* only the leaders and the keeper */
+	atomic_fetch_add_explicit(&examined, (unsigned long)n, memory_order_relaxed);
 	for (int i = 0; i < n; i++)
 		killed += sweep_child(pids[i], killed_pgid);
 	return killed;
+}
+
+unsigned long weftd_orphans_examined(void)
+{
+	return atomic_load_explicit(&examined, memory_order_relaxed);
 }
 
 void weftd_orphans_sweep(pid_t killed_pgid)

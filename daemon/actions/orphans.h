@@ -37,4 +37,9 @@ void weftd_orphans_leader(int delta);
  * and each child's stat (procfs: never waits for a disk). */
 void weftd_orphans_sweep(pid_t killed_pgid);
 
+/* The children sweeps have examined one by one since start (the per-child checks that
+ * weftd_orphans_leader's count lets a sweep skip when it finds only the exec leaders and
+ * the keeper). For tests; one relaxed add per examining sweep. Any thread. */
+unsigned long weftd_orphans_examined(void);
+
 #endif

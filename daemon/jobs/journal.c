@@ -308,8 +308,10 @@ static void damage_report(char *warn, size_t warnlen, const struct weftd_jrec_sc
 	for (size_t i = 0; i < d->n && w > 0 && (size_t)w < warnlen; i++) {
 		int x = snprintf(warn + w, warnlen - (size_t)w, " %zu+%zu", d->r[i].off, d->r[i].len);
 		if (x < 0 || (size_t)(w + x) >= warnlen) {
-			if (warnlen - (size_t)w > 5)
+			if (warnlen - (size_t)w >= 5) /* " ..." and its NUL */
 				strcpy(warn + w, " ...");
+			else
+				warn[w] = 0; /* not half a range */
 			break;
 		}
 		w += x;

@@ -5,8 +5,9 @@
 Plants one semantic bug at a time in a core module, rebuilds, runs that module's unit
 tests under a timeout, and counts the mutant as killed (a test failed or timed out) or
 survived (every test passed). Mutants that do not compile are "invalid" and not counted.
-Prints one line per mutant, the score (killed / (killed + survived)) and the survivors
-(file:line, operator, the mutated line).
+Prints one line per mutant (its id: file:line:operator.k), the score (killed / (killed +
+survived)) and the survivors (id, the line and its mutant), whose ids it also writes to
+build-mutate/survivors (beside MUTATE_DIR).
 
 The real tree is never touched: the sources git tracks are copied into a scratch
 directory (MUTATE_DIR, default build-mutate/src) and mutated there, one file at a time,
@@ -26,7 +27,14 @@ Environment:
   MUTATE_TIMEOUT  seconds per test program (default 120): a hang is a kill
   MUTATE_OPS      operators to use (default: all)
   MUTATE_DIR      scratch copy (default build-mutate/src)
-  MUTATE_ONLY     only the mutants at these places ("lib/chan.c:157 ..."): recheck survivors
+  MUTATE_ONLY     only these mutants, by place ("lib/chan.c:157": every mutant of that line)
+                  or by id ("lib/chan.c:157:cmp.1", as the run prints them); "@FILE" reads
+                  the list from FILE. Each run writes its survivors' ids to
+                  build-mutate/survivors, so MUTATE_ONLY=@build-mutate/survivors re-runs
+                  just those (ids hold line numbers: valid while the mutated files are
+                  unchanged; tests may change freely)
+  MUTATE_LIST     1: print the mutants the other variables select (id, the mutated line)
+                  and stop: nothing is built
   MUTATE_SAN      build the mutants with SAN=address (or thread): a dropped free() or an
                   off-by-one write is then killed by the sanitizer; slower
   MUTATE_RECHECK  sanitizers that test again each mutant the plain build let survive
@@ -35,6 +43,11 @@ Environment:
                   A module is rechecked only if its unmutated tests pass under that
                   sanitizer. The suite runs under both in CI (make SAN=...), so what they
                   catch is caught by the project's tests.
+  MUTATE_RECHECK_LOCKS  sanitizers that test again a survivor that dropped a lock or
+                  unlock call (default "thread": a dropped lock is a data race that
+                  ThreadSanitizer reports where a plain run passes by luck; "" for none).
+                  Only those mutants pay for the TSan build; the module's unmutated tests
+                  must pass under it (checked the first time one needs it).
 
 Not in CI: a full run builds and tests every mutant (hours). Run it before resolving an
 issue that touches these modules. The last measured score and its survivors: README.md here.
@@ -50,21 +63,24 @@ import time
 
 # Module -> the unit test programs that exercise it.
 MODULES = {
-    "lib/chan.c": ["test_chan", "test_patterns", "test_chan_edges"],
+    "lib/chan.c": ["test_chan", "test_patterns", "test_chan_edges", "test_outside_fiber",
+                   "test_chan_closed"],
     "lib/sched.c": ["test_sched", "test_chan"],
     "lib/runq.c": ["test_sched"],
-    "lib/mutex.c": ["test_sync", "test_order", "test_sync_edges"],
-    "lib/rwmutex.c": ["test_sync", "test_order", "test_sync_edges"],
-    "lib/sem.c": ["test_sync", "test_order", "test_sync_edges"],
-    "lib/cond.c": ["test_sync", "test_order"],
-    "lib/event.c": ["test_event"],
-    "lib/ctx.c": ["test_ctx", "test_sync_edges"],
-    "daemon/jobs/journal_writer.c": ["test_journal"],
-    "daemon/jobs/journal.c": ["test_journal"],
-    "daemon/engine/submit.c": ["test_engine"],
-    "daemon/proto/request.c": ["test_proto"],
+    "lib/mutex.c": ["test_sync", "test_order", "test_sync_edges", "test_outside_fiber"],
+    "lib/rwmutex.c": ["test_sync", "test_order", "test_sync_edges", "test_outside_fiber"],
+    "lib/sem.c": ["test_sync", "test_order", "test_sync_edges", "test_outside_fiber"],
+    "lib/cond.c": ["test_sync", "test_order", "test_outside_fiber"],
+    "lib/event.c": ["test_event", "test_outside_fiber"],
+    "lib/ctx.c": ["test_ctx", "test_sync_edges", "test_ctx_edges"],
+    "daemon/jobs/journal_writer.c": ["test_journal", "test_journal_edges"],
+    "daemon/jobs/journal.c": ["test_journal", "test_journal_edges"],
+    # submit's deadline, retry and steer paths are tested in programs of their own
+    "daemon/engine/submit.c": ["test_engine", "test_engine_deadline", "test_engine_retry",
+                               "test_engine_steer", "test_pipelined", "test_engine_edges"],
+    "daemon/proto/request.c": ["test_proto", "test_proto_edges"],
     "daemon/config/scalars.c": ["test_config"],
-    "daemon/actions/exec.c": ["test_actor"],
+    "daemon/actions/exec.c": ["test_actor", "test_exec_orphans"],
 }
 
 # Mutants known to be equivalent (no test can tell them from the original), by file and
@@ -149,6 +165,42 @@ EQUIVALENT = {
         " paths, which then behave as the fast ones",
     ("daemon/jobs/journal_writer.c", "if (fd >= 0)", "if (fd > 0)"):
         "fd is a new file's fd, never 0 while stdin is open (the tests; systemd's StandardInput=null)",
+    ("daemon/jobs/journal.c", "r = fd < 0 ? -errno : write_sync_close(fd, v, n);",
+     "r = fd <= 0 ? -errno : write_sync_close(fd, v, n);"):
+        "a new file's fd, never 0 while stdin is open (the tests; systemd's StandardInput=null)",
+    ("daemon/jobs/journal.c", "weft_wg_init(&j->done);", "(void)0; /* mutant: dropped call */"):
+        "j comes from calloc: a zeroed weft_wg is WEFT_WG_INIT",
+    ("daemon/actions/exec.c",
+     "int n = weft_read(x->io, x->out_r, x->out + x->out_len, x->out_cap - x->out_len - 1, -1);",
+     "int n = weft_read(x->io, x->out_r, x->out + x->out_len, x->out_cap - x->out_len, -1);"):
+        "the spare byte for the NUL is also kept by the check before every read (< 2 left:"
+        " grow): the read that ends the output returns 0 with 2 or more bytes left, and"
+        " below the clamp (max_output + READ_CHUNK + 1) reading stops at max_output + 1",
+    ("daemon/proto/request.c", "if (n > UNKNOWN_SHOWN)", "if (n >= UNKNOWN_SHOWN)"):
+        "at n == UNKNOWN_SHOWN the clamp assigns n its own value",
+    ("daemon/proto/request.c", "for (size_t i = 0; i < sizeof(req->heap) / sizeof(req->heap[0]); i++)",
+     "for (size_t i = 0; i <= sizeof(req->heap) / sizeof(req->heap[0]); i++)"):
+        "never runs past 3 slots: only payload, payload_b64 (submit) and jobs (wait) can outgrow"
+        " the 2 KiB arena, whose other strings (names <= 64 B, key <= 256 B, times) fit it:"
+        " no request needs a 4th heap string",
+    ("daemon/engine/submit.c", "later = o->run_at_ms > 0 && weftd_job_state(j) == WEFTD_JOB_SCHEDULED;",
+     "later = o->run_at_ms >= 0 && weftd_job_state(j) == WEFTD_JOB_SCHEDULED;"):
+        "a job is SCHEDULED only with a run_at_ms after its creation time (job.c), so never"
+        " with run_at_ms == 0",
+    ("lib/runq.c", "if (n > max)", "if (n >= max)"):
+        "at n == max the clamp assigns n its own value",
+    ("lib/ctx.c", "weft__timer_del(&c->timer);", "(void)0; /* mutant: dropped call */"):
+        "the deadline timer of a ctx cancelled otherwise: left armed, it fires into a ctx"
+        " already done (cancel's compare-and-swap fails: a no-op), or goes with the last"
+        " unref, which deletes it too",
+    ("lib/sched.c", "for (unsigned i = 0; i < s->nprocs && woken < n; i++) {",
+     "for (unsigned i = 0; i <= s->nprocs && woken < n; i++) {"):
+        "the extra pass tries the first proc again (index modulo nprocs): at most one more"
+        " wake-up, of a proc that went idle meanwhile",
+    ("lib/sched.c", "if (WEFT__UNLIKELY(!f->stack.guarded) && &here < (char *)f->stack.lo + 256)",
+     "if (WEFT__UNLIKELY(!f->stack.guarded) && &here <= (char *)f->stack.lo + 256)"):
+        "differs only when the switch's local sits exactly 256 bytes above the stack's"
+        " bottom: one byte of a 256-byte safety margin",
 }
 WAKEUPS = ("weft__ready", "weft_event_set", "weft_cond_signal", "weft_cond_broadcast",
            "wake", "weft_sem_post")
@@ -241,6 +293,11 @@ SAN = os.environ.get("MUTATE_SAN", "")
 # `make SAN=address test` / `make SAN=thread unit` would: a dropped free() is a leak only
 # LeakSanitizer sees, a dropped lock a race only ThreadSanitizer sees.
 RECHECK = [x for x in os.environ.get("MUTATE_RECHECK", "address").split() if x != SAN]
+RECHECK_LOCKS = [x for x in os.environ.get("MUTATE_RECHECK_LOCKS", "thread").split()
+                 if x != SAN and x not in RECHECK]
+# A dropped call that takes or releases a lock (weft__lock_acquire, weftd_spin_lock,
+# weft_mutex_unlock ...): its race is what ThreadSanitizer reports.
+LOCK_RE = re.compile(r"^\s*\w*(lock|unlock|acquire|release)\w*\s*\(")
 
 
 def build_dir(san):
@@ -264,6 +321,31 @@ def run_tests(work, tests, limit, san=SAN):
     return None
 
 
+def with_ids(every):
+    """The mutants with an id each: file:line:operator.k (k counts that line's mutants of
+    that operator from 1), stable while the file is."""
+    seen, out = {}, []
+    for path, no, op, new in every:
+        key = (path, no, op)
+        seen[key] = seen.get(key, 0) + 1
+        out.append((path, no, op, new, f"{path}:{no}:{op}.{seen[key]}"))
+    return out
+
+
+def selected(every, only):
+    """MUTATE_ONLY: ids or file:line places, or @FILE holding them."""
+    words = []
+    for w in only.split():
+        if w.startswith("@"):
+            words += open(w[1:]).read().split()
+        else:
+            words.append(w)
+    if not words:
+        return every
+    want = set(words)
+    return [x for x in every if x[4] in want or f"{x[0]}:{x[1]}" in want]
+
+
 def main():
     root = subprocess.run(["git", "rev-parse", "--show-toplevel"], stdout=subprocess.PIPE,
                           check=True).stdout.decode().strip()
@@ -276,6 +358,7 @@ def main():
     limit = int(os.environ.get("MUTATE_TIMEOUT", "120"))
     cap = int(os.environ.get("MUTATE_MAX", "0"))
     seed = int(os.environ.get("MUTATE_SEED", "18"))
+    listing = os.environ.get("MUTATE_LIST", "") not in ("", "0")
 
     # The scratch copy: the tracked files (the working tree's content), nothing built.
     files = subprocess.run(["git", "ls-files", "-z"], cwd=root, stdout=subprocess.PIPE,
@@ -292,14 +375,16 @@ def main():
     every = []
     for m in mods:
         every += [x for x in mutants(m, open(os.path.join(work, m)).read()) if x[2] in ops]
-    only = set(os.environ.get("MUTATE_ONLY", "").split())
-    if only:
-        every = [x for x in every if f"{x[0]}:{x[1]}" in only]
+    every = selected(with_ids(every), os.environ.get("MUTATE_ONLY", ""))
     sample = every
     if cap and len(every) > cap:
         sample = sorted(random.Random(seed).sample(every, cap), key=lambda x: (x[0], x[1]))
     print(f"mutate: {len(every)} mutants in {len(mods)} modules; running {len(sample)}"
           f" (seed {seed}, timeout {limit} s)")
+    if listing:
+        for path, no, op, new, mid in sample:
+            print(f"{mid}\t{new.strip()}")
+        return 0
 
     tests = sorted({t for m in mods for t in MODULES[m]})
     ok, out = build(work, tests)
@@ -309,7 +394,9 @@ def main():
         why = run_tests(work, MODULES[m], limit)
         if why:
             sys.exit(f"mutate: the unmutated tree fails its tests ({why})")
-    # The rechecks count only where the unmutated tree passes under that sanitizer.
+    # The rechecks count only where the unmutated tree passes under that sanitizer: checked
+    # up front for RECHECK, the first time a module needs it for RECHECK_LOCKS (before its
+    # file is mutated).
     recheck = {}
     for san in RECHECK:
         ok, out = build(work, tests, san)
@@ -319,10 +406,21 @@ def main():
                 print(f"mutate: no {san} recheck for {m}: the unmutated tree fails ({why})")
             else:
                 recheck.setdefault(m, []).append(san)
+    lock_ok = {}
+
+    def lock_recheck(path):
+        for san in RECHECK_LOCKS:
+            if (path, san) not in lock_ok:
+                ok = build(work, MODULES[path], san)[0]
+                why = run_tests(work, MODULES[path], 3 * limit, san) if ok else "no build"
+                if why:
+                    print(f"mutate: no {san} recheck for {path}: the unmutated tree fails ({why})")
+                lock_ok[(path, san)] = not why
+        return [san for san in RECHECK_LOCKS if lock_ok[(path, san)]]
 
     killed, survived, invalid, equivalent = 0, [], 0, []
     start = time.time()
-    for i, (path, no, op, new) in enumerate(sample, 1):
+    for i, (path, no, op, new, mid) in enumerate(sample, 1):
         full = os.path.join(work, path)
         orig = open(full).read()
         lines = orig.split("\n")
@@ -330,8 +428,11 @@ def main():
         why = EQUIVALENT.get((path, old.strip(), new.strip()))
         if why:
             equivalent.append((path, no, why))
-            print(f"[{i}/{len(sample)}] {path}:{no} {op}: equivalent ({why})", flush=True)
+            print(f"[{i}/{len(sample)}] {mid}: equivalent ({why})", flush=True)
             continue
+        sans = list(recheck.get(path, []))
+        if op in ("call", "wakeup") and LOCK_RE.match(old):
+            sans += lock_recheck(path)
         lines[no - 1] = new
         open(full, "w").write("\n".join(lines))
         try:
@@ -341,7 +442,7 @@ def main():
                 invalid += 1
             else:
                 why = run_tests(work, MODULES[path], limit)
-                for san in recheck.get(path, []) if not why else []:
+                for san in sans if not why else []:
                     if build(work, MODULES[path], san)[0]:
                         why = run_tests(work, MODULES[path], 3 * limit, san)
                         why = why and f"{why} under SAN={san}"
@@ -352,21 +453,24 @@ def main():
                     killed += 1
                 else:
                     verdict = "SURVIVED"
-                    survived.append((path, no, op, old.strip(), new.strip()))
+                    survived.append((path, no, op, old.strip(), new.strip(), mid))
         finally:
             open(full, "w").write(orig)
-        print(f"[{i}/{len(sample)}] {path}:{no} {op}: {verdict}", flush=True)
+        print(f"[{i}/{len(sample)}] {mid}: {verdict}", flush=True)
 
     counted = killed + len(survived)
     score = 100.0 * killed / counted if counted else 0.0
     print(f"\nmutate: {killed} killed, {len(survived)} survived, {invalid} invalid,"
           f" {len(equivalent)} known equivalent;"
           f" score {score:.1f}% ({time.time() - start:.0f} s)")
-    for path, no, op, old, new in survived:
-        print(f"survivor {path}:{no} [{op}]\n    - {old}\n    + {new}")
+    for path, no, op, old, new, mid in survived:
+        print(f"survivor {mid}\n    - {old}\n    + {new}")
+    # Their ids, for MUTATE_ONLY=@build-mutate/survivors.
+    with open(os.path.join(os.path.dirname(work), "survivors"), "w") as f:
+        f.write("".join(f"{x[5]}\n" for x in survived))
     # The mutated files are restored; rebuild so the scratch tree is clean for the next run.
     build(work, tests)
-    for san in RECHECK:
+    for san in RECHECK + [s for s in RECHECK_LOCKS if any(k[1] == s for k in lock_ok)]:
         build(work, tests, san)
     return 0
 

@@ -639,11 +639,9 @@ static void test_none(void **state)
  * before accept() returned. A writer that skips the sync (planted: `r = 0` for the
  * j->io.sync call in journal_writer.c) fails test_io_acks_follow_syncs.
  *
- * Power cut: not tested here. Seeing what survives a power cut needs a block layer that
- * drops unsynced writes (dm-flakey / dm-log-writes, or a LazyFS-like FUSE layer); in the
- * VM this was written in the kernel has no device-mapper (`dmsetup targets`: "/dev/mapper/
- * control: open failed: No such device"), there is no modprobe nor /lib/modules to load
- * one, and CI runs unit tests unprivileged.
+ * Power cut: tests/integration/test_power_cut.sh runs the real weftd on a FUSE layer
+ * that drops every write not synced (tests/tools/lazyfs.py, a LazyFS-like layer: this
+ * VM's kernel has no device-mapper for dm-flakey / dm-log-writes, FUSE is built in).
  * kill -9 (the crash integration test) keeps the page cache, so it proves replay, not
  * durability; the hook tests above prove the ordering write → sync → acknowledge that
  * durability rests on, assuming fdatasync does what it says. */
