@@ -240,7 +240,10 @@ int weftd_profile_answer(void *arg, const struct weftd_request *req, const char 
 		return weftd_resp_error(out, id, WEFTD_ERR_CONFLICT, msg);
 	}
 	err[0] = 0;
-	r = weftd_profile_take(a, NULL, &p, err, errlen);
+	/* the connection's ctx: a client that goes away ends its profile (nobody reads it) */
+	weftd_info("profile: %s started", a->kind);
+	r = weftd_profile_take(a, req->conn_ctx, &p, err, errlen);
+	weftd_info("profile: %s ended (%s)", a->kind, r < 0 ? strerror(-r) : "taken");
 	if (r == -EOPNOTSUPP || r == -E2BIG || r == -EINVAL) /* the user's to read, not internal */
 		return weftd_resp_error(out, id, r == -EINVAL ? WEFTD_ERR_BAD_FIELD : WEFTD_ERR_UNSUPPORTED, err);
 	if (r < 0)

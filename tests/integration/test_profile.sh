@@ -118,6 +118,19 @@ out=$("$WEFTCTL" submit idle hello --wait 2>&1) || fail "a job while clients sta
 [ "$(code "$URL/healthz")" = 200 ] || fail "healthz while clients stall"
 matches "$(curl -sf "$URL/debug/pprof/goroutine?debug=2")" "http/pprof" || fail "the stalled profile's fiber"
 ok "stalled clients (one mid-profile, one mid-request) hold no worker: jobs run, requests answered"
+
+# a client that goes away mid-profile ends it (nobody would read it): the next is not refused
+wait $STALL 2>/dev/null || true # its 3 s HTTP profile is over
+n0=$(grep -c "profile: cpu started" "$T/weftd.log" || true)
+echo '{"id":1,"op":"profile","kind":"cpu","seconds":60}' > "$T/req" # socat splits its address at commas
+socat -u SYSTEM:"cat $T/req; exec sleep 60" UNIX-CONNECT:"$SOCK" & GONE=$!
+started() { [ "$(grep -c "profile: cpu started" "$T/weftd.log" || true)" -gt "$n0" ]; }
+wait_for "the 60 s profile started" started
+kill $GONE; wait $GONE 2>/dev/null || true
+ended() { [ "$(grep -c "profile: cpu ended" "$T/weftd.log" || true)" -gt "$n0" ]; }
+WAIT_S=10 wait_for "the abandoned 60 s profile ended" ended
+"$WEFTCTL" profile cpu --seconds 1 -o "$T/cpu3.pb.gz" 2> "$T/err" || fail "after a client left: $(cat "$T/err")"
+ok "a client that goes away ends its CPU profile (within 10 s, not 60): the next one is taken"
 kill $STALL 2>/dev/null || true
 wait $STALL 2>/dev/null || true
 alive
