@@ -47,6 +47,23 @@ static void answer_job(struct conn *c, struct weftd_buf *b, const char *id, cons
 	weftd_resp_end(b);
 }
 
+/* Run fn(arg) in a fiber of the connection's own, counted where the connection's end
+ * waits for it (refs, async, waits): 0, or -ENOMEM with nothing counted (arg is the
+ * caller's to free). */
+static int go_async(struct conn *c, void (*fn)(void *), void *arg, const char *name)
+{
+	atomic_fetch_add(&c->refs, 1);
+	atomic_fetch_add(&c->async, 1);
+	weft_wg_add(&c->waits, 1);
+	if (weft_go_opts(fn, arg, &(struct weft_go_opts){ .name = name }) < 0) {
+		weft_wg_done(&c->waits);
+		atomic_fetch_sub(&c->async, 1);
+		atomic_fetch_sub(&c->refs, 1);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 static void wait_main(void *arg)
 {
 	struct bwaitreq *w = arg;
@@ -82,13 +99,7 @@ static void start_wait(struct conn *c, struct weftd_buf *b, const struct weftd_r
 	memcpy(w->id, req->id, sizeof(w->id));
 	snprintf(w->job, sizeof(w->job), "%s", job);
 	w->timeout_ns = req->has_timeout ? (int64_t)req->timeout_ns : -1;
-	atomic_fetch_add(&c->refs, 1);
-	atomic_fetch_add(&c->async, 1);
-	weft_wg_add(&c->waits, 1);
-	if (weft_go_opts(wait_main, w, &(struct weft_go_opts){ .name = "broker wait" }) < 0) {
-		weft_wg_done(&c->waits);
-		atomic_fetch_sub(&c->async, 1);
-		atomic_fetch_sub(&c->refs, 1);
+	if (go_async(c, wait_main, w, "broker wait") < 0) {
 		free(w);
 		srv_resp_errno(b, req->id, -ENOMEM, NULL);
 	}
@@ -161,13 +172,7 @@ static void submit(struct conn *c, struct weftd_buf *b, const struct weftd_reque
 	s->len = req->payload_len;
 	if (req->payload_len)
 		memcpy(s->payload, req->payload, req->payload_len);
-	atomic_fetch_add(&c->refs, 1);
-	atomic_fetch_add(&c->async, 1);
-	weft_wg_add(&c->waits, 1);
-	if (weft_go_opts(submit_main, s, &(struct weft_go_opts){ .name = "broker submit" }) < 0) {
-		weft_wg_done(&c->waits);
-		atomic_fetch_sub(&c->async, 1);
-		atomic_fetch_sub(&c->refs, 1);
+	if (go_async(c, submit_main, s, "broker submit") < 0) {
 		free(s);
 		srv_resp_errno(b, req->id, -ENOMEM, NULL);
 	}
