@@ -28,7 +28,7 @@ struct weftd_http {
 	bool debug;                   /* daemon.http.debug: the /debug/ endpoints */
 	weft_ctx *ctx;                /* weftd_http_run's: ends the traces */
 	weft_wg traces;               /* /debug/trace fibers running (http_trace.c) */
-	atomic_uint traces_open;      /* their requests, not yet answered */
+	int wake_fd;                  /* the eventfd a resumed request's fiber writes (pprof_http.h) */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* a Unix socket we bound */
 	dev_t dev;
 	ino_t ino;
@@ -183,7 +183,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	case HEALTHZ:
 		return REPLY_STR(conn, MHD_HTTP_OK, "ok\n", NULL);
 	case TRACE:
-		return (enum MHD_Result)weftd_http_trace(conn, con_cls, s->ctx, &s->traces, &s->traces_open);
+		return (enum MHD_Result)weftd_http_trace(conn, con_cls, s->ctx, &s->traces, s->wake_fd);
 	default:
 		if (weftd_engine_intake_open(s->src.e))
 			return REPLY_STR(conn, MHD_HTTP_OK, "ready\n", NULL);
@@ -296,17 +296,14 @@ int weftd_http_run(struct weftd_http *s, weft_ctx *ctx)
 	}
 	epfd = set;
 	s->ctx = ctx;
+	s->wake_fd = weftd_pprof_http_wake_fd(s->pprof);
 	while (weft_ctx_err(ctx) == 0) {
 		MHD_UNSIGNED_LONG_LONG ms;
 		weft_ctx *wait = ctx;
 
-		/* MHD_run must come again within its timeout (idle connections expire), and
-		 * soon for a resumed /debug/trace (http_trace.c) */
+		/* MHD_run must come again within its timeout (idle connections expire); a
+		 * resumed request wakes the set through wake_fd */
 		bool has = MHD_get_timeout(s->mhd, &ms) == MHD_YES;
-		if (atomic_load(&s->traces_open) && (!has || ms > 20)) {
-			has = true;
-			ms = 20;
-		}
 		if (has &&
 		    weft_ctx_with_timeout(ctx, (int64_t)ms * WEFT_MSEC, &wait) < 0)
 			wait = ctx; /* out of memory: the next request wakes it instead */

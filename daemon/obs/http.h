@@ -54,12 +54,12 @@ int weftd_http_run(struct weftd_http *s, weft_ctx *ctx);
 /* http_trace.c: GET /debug/trace on conn (con_cls: libmicrohttpd's per-request pointer).
  * Suspends conn while a fiber traces (until ctx is done at the latest; counted in wg, which
  * weftd_http_run waits for before it returns: libmicrohttpd must not be stopped with a
- * connection suspended); answers when called again after the resume (open counts the
- * requests in flight: the HTTP fiber then runs MHD_run every few milliseconds). Returns an enum
- * MHD_Result (MHD_YES, or MHD_NO: close the connection). */
+ * connection suspended); answers when called again after the resume (the fiber writes
+ * to the eventfd wake_fd after it, which the HTTP fiber waits on beside libmicrohttpd's
+ * epoll fd). Returns an enum MHD_Result (MHD_YES, or MHD_NO: close the connection). */
 struct MHD_Connection;
 int weftd_http_trace(struct MHD_Connection *conn, void **con_cls, weft_ctx *ctx, weft_wg *wg,
-		     atomic_uint *open);
+		     int wake_fd);
 /* A request ended without its answer (the client went away while its trace ran): free
  * what weftd_http_trace left in *con_cls. Returns true if *con_cls was a trace's (tagged:
  * other endpoints keep their own state there), false when it was not ours. From

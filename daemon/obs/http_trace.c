@@ -6,13 +6,14 @@
  * suspends the connection and hands the trace to a fiber of its own; that fiber resumes
  * the connection when the JSON is ready, and the handler, called again by MHD_run, queues
  * it. In libmicrohttpd's external epoll mode a resume does not make its epoll fd readable
- * (seen with 0.9.75: the HTTP fiber slept on), so while a trace is in flight the HTTP
- * fiber runs MHD_run every few milliseconds (http.c: traces_open). */
+ * (seen with 0.9.75: the HTTP fiber slept on), so after the resume the trace's fiber
+ * writes to the eventfd the HTTP fiber waits on beside it (http.c: wake_fd). */
 #include <errno.h>
 #include <stdatomic.h>
 #include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "obs/http.h"
 #include "obs/trace.h"
@@ -24,7 +25,7 @@ struct http_trace {
 	struct MHD_Connection *conn;
 	weft_ctx *ctx;
 	weft_wg *wg;
-	atomic_uint *open;            /* suspended or resumed, not answered yet */
+	int wake_fd;                  /* written after the resume: wakes the HTTP fiber */
 	unsigned seconds;
 	struct weftd_buf b;
 	int r;
@@ -39,7 +40,12 @@ static void trace_main(void *arg)
 
 	t->r = weftd_trace_run(t->ctx, t->seconds, &t->b, NULL);
 	atomic_store(&t->done, true);
+	int wake = t->wake_fd;
 	MHD_resume_connection(t->conn); /* t is the handler's from here on */
+	/* libmicrohttpd's own wake-up for a resume is not in the epoll set it exposes */
+	uint64_t one = 1;
+	ssize_t n = write(wake, &one, sizeof(one));
+	(void)n; /* a full counter: a wake-up is pending anyway */
 	weft_wg_done(wg);
 }
 
@@ -77,7 +83,6 @@ static enum MHD_Result answer(struct MHD_Connection *conn, struct http_trace *t)
 		r = MHD_queue_response(conn, MHD_HTTP_OK, rsp);
 		MHD_destroy_response(rsp);
 	}
-	atomic_fetch_sub(t->open, 1);
 	weftd_buf_done(&t->b);
 	free(t);
 	return r;
@@ -90,14 +95,13 @@ bool weftd_http_trace_done(void **con_cls)
 	if (!t || t->magic != TRACE_MAGIC)
 		return false;
 	*con_cls = NULL;
-	atomic_fetch_sub(t->open, 1);
 	weftd_buf_done(&t->b);
 	free(t);
 	return true;
 }
 
 int weftd_http_trace(struct MHD_Connection *conn, void **con_cls, weft_ctx *ctx, weft_wg *wg,
-		     atomic_uint *open)
+		     int wake_fd)
 {
 	struct http_trace *t = *con_cls;
 	const char *arg;
@@ -122,11 +126,10 @@ int weftd_http_trace(struct MHD_Connection *conn, void **con_cls, weft_ctx *ctx,
 	t->conn = conn;
 	t->ctx = ctx;
 	t->wg = wg;
-	t->open = open;
+	t->wake_fd = wake_fd;
 	t->seconds = (unsigned)secs;
 	weftd_buf_init(&t->b, NULL, 0);
 	MHD_suspend_connection(conn);
-	atomic_fetch_add(open, 1);
 	weft_wg_add(wg, 1);
 	if (weft_go_opts(trace_main, t, &(struct weft_go_opts){ .name = "http trace" }) < 0) {
 		weft_wg_done(wg);

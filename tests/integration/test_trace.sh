@@ -83,8 +83,12 @@ ok "GET /debug/trace: the same JSON ($out); a second trace meanwhile: 409 over H
 # A client that gives up while its trace runs: the trace ends on time, the listener goes on.
 curl -s -m 1 -o /dev/null "$URL/debug/trace?seconds=2" || true
 wait_for "the abandoned HTTP trace to end" tracing_ended 3
+t0=$(date +%s%3N)
 [ "$(code "$URL/debug/trace?seconds=1")" = 200 ] || fail "GET /debug/trace after one abandoned"
-ok "an HTTP client that gave up while its trace ran: the listener serves traces again"
+took=$(( $(date +%s%3N) - t0 ))
+# the resumed request wakes the listener (not its 10 s idle timeout)
+[ "$took" -lt 4000 ] || fail "a 1 s trace answered after $took ms"
+ok "an HTTP client that gave up while its trace ran: the listener serves traces again (a 1 s one in $took ms)"
 
 for s in 0 61 -1 abc 1.5 ""; do
 	[ "$(code "$URL/debug/trace?seconds=$s")" = 400 ] || fail "seconds=$s: not 400"
