@@ -54,7 +54,7 @@ all:
 # lists are added by the goals that need them.
 DEB_PKGS := gcc make pkg-config liburing-dev libyaml-dev libsystemd-dev libjansson-dev \
             libjemalloc-dev libcmocka-dev socat libssl-dev scdoc tmux libseccomp-dev \
-            libmicrohttpd-dev tzdata zlib1g-dev libhiredis-dev
+            libmicrohttpd-dev tzdata zlib1g-dev libhiredis-dev libunwind-dev
 DEB_PKGS_fuzz    := clang libclang-rt-14-dev
 DEB_PKGS_systemd := debootstrap systemd-container
 # test_metrics_http: a real Prometheus (and promtool) scraping weftd; big, so only for tests.
@@ -82,13 +82,13 @@ deps:
 
 # ---- flags -------------------------------------------------------------------
 BUILD := build$(if $(SAN),-$(SAN))
-PKGS  := liburing yaml-0.1 libsystemd jansson libcrypto libmicrohttpd zlib hiredis
+PKGS  := liburing yaml-0.1 libsystemd jansson libcrypto libmicrohttpd zlib hiredis libunwind-generic
 # Asked once, when first expanded (after `deps` has run), then kept.
 PKG_CFLAGS = $(eval PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null))$(PKG_CFLAGS)
 PKG_LIBS   = $(eval PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null))$(PKG_LIBS)
 
 override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
-	-fvisibility=hidden -fPIC -pthread -fno-omit-frame-pointer -D_GNU_SOURCE -MMD -MP -Ilib/include $(PKG_CFLAGS)
+	-fvisibility=hidden -fPIC -pthread -D_GNU_SOURCE -MMD -MP -Ilib/include $(PKG_CFLAGS)
 override ASFLAGS += -MMD -MP
 override LDFLAGS += -pthread
 ifeq ($(SAN),address)

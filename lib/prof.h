@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* prof.h — the profilers' shared parts (private to lib/; weft/prof.h is the API):
- *   prof_unwind.c  frame-pointer walks, bounded to a known stack (signal-safe);
+ *   prof_unwind.c  stacks unwound by DWARF CFI (libunwind), reads bounded to a known
+ *                  stack and the loaded objects, no lock (signal-safe);
  *   prof_pb.c      the pprof protobuf writer (interned strings, locations,
  *                  functions), gzipped;
  *   prof_sym.c     addresses to function names from the ELF symbol tables of
@@ -33,9 +34,21 @@ struct weft__labels {
  * wakes meanwhile: a stale frame is acceptable in a profile). */
 #define WEFT__NO_SAN __attribute__((no_sanitize_address, no_sanitize_thread, noinline))
 
-/* Walk frame pointers from fp, pcs[0] = pc, while each frame lies in [lo, hi) and goes
- * up. Returns the depth (>= 1). Async-signal-safe. */
-int weft__unwind(uintptr_t pc, uintptr_t fp, uintptr_t lo, uintptr_t hi, uintptr_t *pcs, int max);
+/* Unwinding (prof_unwind.c). Each fills pcs[0..max) with the leaf's address first (a
+ * return address for a parked fiber's leaf, the interrupted pc for a signal) and
+ * return addresses after it, reading only the stack [lo, hi) and the loaded objects'
+ * mappings; they return the depth (0 when nothing could be read). No lock, no
+ * allocation: async-signal-safe once weft__unwind_prepare has run.
+ *   prepare  once per profile, not in a handler: makes the unwinder, forgets the
+ *            frame rules it cached (objects may have been unloaded since); -ENOMEM.
+ *   signal   from a signal's ucontext (the interrupted thread); only its pc when the
+ *            interrupted sp is outside [lo, hi).
+ *   saved    a context suspended by weft__switch, its frame at sp.
+ *   here     the caller's own stack, its skip innermost frames left out. */
+int weft__unwind_prepare(void);
+int weft__unwind_signal(const void *ucontext, uintptr_t lo, uintptr_t hi, uintptr_t *pcs, int max);
+int weft__unwind_saved(const void *sp, uintptr_t lo, uintptr_t hi, uintptr_t *pcs, int max);
+int weft__unwind_here(int skip, uintptr_t lo, uintptr_t hi, uintptr_t *pcs, int max);
 
 /* ---- the pprof writer ---------------------------------------------------------------- */
 struct weft__pprof;

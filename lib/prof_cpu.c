@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* prof_cpu.c — the CPU profile (weft/prof.h): SIGPROF from each proc thread's CPU-time
- * timer, the interrupted stack walked by frame pointers into a per-proc ring, a collector
- * fiber moving samples into the pprof writer.
+ * timer, the interrupted stack unwound by its DWARF CFI (prof_unwind.c) into a per-proc
+ * ring, a collector fiber moving samples into the pprof writer.
  *
  * Signal safety: the handler runs on the proc's alternate signal stack (SA_ONSTACK; every
  * proc thread has one for stack overflows), touches only its proc's ring (single producer:
- * the proc's own thread; single consumer: the collector), never allocates or locks.
+ * the proc's own thread; single consumer: the collector), never allocates, and takes no
+ * lock that a thread it interrupts could hold (prof_unwind.c says why: no loader lock).
  * Stopping: the handler announces itself (busy = 1) before it looks at `on`; the stop
  * clears `on` then waits for busy to fall, so no handler writes into a ring being freed
  * (Dekker's pattern, sequentially consistent on both sides). */
@@ -24,9 +25,6 @@
 
 struct sample {
 	uint8_t depth, nlabels;
-	uintptr_t maybe;               /* the word at sp: the leaf's return address when the
-	                                  leaf set up no frame (gcc omits it in leaves that need
-	                                  no stack, -fno-omit-frame-pointer or not) */
 	char fiber[32];
 	char key[WEFT_LABELS_MAX][WEFT_LABEL_KEY_MAX + 1];
 	char val[WEFT_LABELS_MAX][WEFT_LABEL_VALUE_MAX + 1];
@@ -52,7 +50,6 @@ static struct {
 	atomic_uint_fast64_t lost;
 	int64_t t0;
 	struct weft__pprof *pp;
-	struct weft__syms *syms;       /* the code mappings, to tell a return address */
 	int nsamples;
 	weft_event stopped;            /* the collector's end */
 	bool collecting;
@@ -69,24 +66,20 @@ WEFT__NO_SAN static void record(struct pring *r, struct weft_proc *p, const ucon
 		return;
 	}
 	struct sample *s = &r->s[h % RING];
-	uintptr_t pc, fp, sp;
+	uintptr_t sp;
 #if defined(__x86_64__)
-	pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
-	fp = (uintptr_t)uc->uc_mcontext.gregs[REG_RBP];
 	sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
 #elif defined(__aarch64__)
-	pc = (uintptr_t)uc->uc_mcontext.pc;
-	fp = (uintptr_t)uc->uc_mcontext.regs[29];
 	sp = (uintptr_t)uc->uc_mcontext.sp;
 #else
-	pc = fp = sp = 0;
+	sp = 0;
 #endif
 	struct weft_fiber *f = p->cur;
 	uintptr_t lo = 0, hi = 0;
 	s->fiber[0] = 0;
 	s->nlabels = 0;
 	if (f && sp >= (uintptr_t)f->stack.lo && sp < (uintptr_t)f->stack.hi) {
-		lo = sp;
+		lo = (uintptr_t)f->stack.lo;
 		hi = (uintptr_t)f->stack.hi - WEFT__STACK_HEADER;
 		memcpy(s->fiber, f->name, sizeof(s->fiber));
 		s->fiber[sizeof(s->fiber) - 1] = 0;
@@ -96,18 +89,10 @@ WEFT__NO_SAN static void record(struct pring *r, struct weft_proc *p, const ucon
 			memcpy(s->val, f->labels.val, sizeof(s->val));
 		}
 	} else if (sp >= r->tlo && sp < r->thi) { /* the scheduler loop, on the thread's stack */
-		lo = sp;
+		lo = r->tlo;
 		hi = r->thi;
 	}
-	s->maybe = 0;
-#if defined(__x86_64__)
-	if (lo && sp + sizeof(uintptr_t) <= hi)
-		s->maybe = *(const uintptr_t *)sp;
-#elif defined(__aarch64__)
-	s->maybe = (uintptr_t)uc->uc_mcontext.regs[30];
-#endif
-	s->depth = (uint8_t)(lo ? weft__unwind(pc, fp, lo, hi, s->pcs, WEFT__PROF_DEPTH)
-				: weft__unwind(pc, 0, 0, 0, s->pcs, 1));
+	s->depth = (uint8_t)weft__unwind_signal(uc, lo, hi, s->pcs, WEFT__PROF_DEPTH);
 	atomic_store_explicit(&r->head, h + 1, memory_order_release);
 }
 
@@ -178,29 +163,6 @@ static void arm_main(void *arg)
 
 /* ---- the collector ------------------------------------------------------------------- */
 
-/* Is a the return address of a call in mapped code? Then the leaf that was interrupted
- * had no frame of its own, and a is its caller, which the frame walk skipped. */
-WEFT__NO_SAN static bool return_address(uintptr_t a)
-{
-	const struct weft__sym_map *maps;
-	size_t n = cpu.syms ? weft__syms_maps(cpu.syms, &maps) : 0;
-	bool in = false;
-
-	for (size_t i = 0; i < n && !in; i++)
-		in = a >= maps[i].start + 8 && a < maps[i].limit;
-	if (!in)
-		return false;
-#if defined(__x86_64__)
-	const uint8_t *c = (const uint8_t *)a;
-	return c[-5] == 0xe8 ||                                    /* call rel32 */
-	       (c[-2] == 0xff && ((c[-1] >> 3) & 7) == 2) ||        /* call *reg */
-	       (c[-3] == 0xff && ((c[-2] >> 3) & 7) == 2) ||        /* call *disp8(reg) */
-	       (c[-6] == 0xff && ((c[-5] >> 3) & 7) == 2);          /* call *disp32(rip) */
-#else
-	return true;
-#endif
-}
-
 static void drain(void)
 {
 	for (unsigned i = 0; i < cpu.nprocs; i++) {
@@ -216,16 +178,7 @@ static void drain(void)
 				l[nl++] = (struct weft__pprof_label){ "fiber", s->fiber };
 			for (int k = 0; k < s->nlabels && k < WEFT_LABELS_MAX; k++)
 				l[nl++] = (struct weft__pprof_label){ s->key[k], s->val[k] };
-			uintptr_t pcs[WEFT__PROF_DEPTH + 1];
-			int depth = s->depth;
-			memcpy(pcs, s->pcs, depth * sizeof(pcs[0]));
-			if (depth >= 1 && s->maybe && (depth < 2 || pcs[1] != s->maybe) &&
-			    return_address(s->maybe)) {
-				memmove(pcs + 2, pcs + 1, (depth - 1) * sizeof(pcs[0]));
-				pcs[1] = s->maybe;
-				depth++;
-			}
-			weft__pprof_sample(cpu.pp, pcs, depth, s->fiber[0] ? NULL : "(scheduler)",
+			weft__pprof_sample(cpu.pp, s->pcs, s->depth, s->fiber[0] ? NULL : "(scheduler)",
 					   v, l, nl);
 			cpu.nsamples++;
 		}
@@ -260,8 +213,6 @@ static void release(void)
 	}
 	weft__pprof_free(cpu.pp);
 	cpu.pp = NULL;
-	weft__syms_free(cpu.syms);
-	cpu.syms = NULL;
 	cpu.sched = NULL;
 	cpu.nprocs = 0;
 	atomic_store(&cpu.state, 0);
@@ -287,11 +238,12 @@ int weft_prof_cpu_start(unsigned hz)
 	atomic_store(&cpu.stop, false);
 	cpu.t0 = weft_now();
 	cpu.pp = weft__pprof_new(types, 2, "cpu", "nanoseconds", 1000000000 / cpu.hz);
-	cpu.syms = weft__syms_load();
-	if (!cpu.pp || (r = install_handler()) < 0) {
-		r = cpu.pp ? r : -ENOMEM;
+	if (!cpu.pp) {
+		r = -ENOMEM;
 		goto fail;
 	}
+	if ((r = weft__unwind_prepare()) < 0 || (r = install_handler()) < 0)
+		goto fail;
 	struct arm arms[WEFT__MAX_PROCS];
 	weft_wg wg = WEFT_WG_INIT;
 	for (unsigned i = 0; i < cpu.nprocs; i++) {

@@ -29,21 +29,11 @@ struct collect {
 	bool oom;
 };
 
-/* The saved context's return address and frame pointer (switch_*.S frame layouts). */
+/* A parked fiber's stack, from the registers weft__switch saved on it. */
 WEFT__NO_SAN static int unwind_saved(struct weft_fiber *f, uintptr_t *pcs)
 {
-	const uintptr_t *sp = f->ctx.sp;
-	uintptr_t lo = (uintptr_t)f->stack.lo, hi = (uintptr_t)f->stack.hi - WEFT__STACK_HEADER;
-
-	if ((uintptr_t)sp < lo || (uintptr_t)sp + 12 * sizeof(uintptr_t) > hi)
-		return 0;
-#if defined(__x86_64__)
-	return weft__unwind(sp[7], sp[6], (uintptr_t)sp, hi, pcs, WEFT__PROF_DEPTH);
-#elif defined(__aarch64__)
-	return weft__unwind(sp[11], sp[10], (uintptr_t)sp, hi, pcs, WEFT__PROF_DEPTH);
-#else
-	return 0;
-#endif
+	return weft__unwind_saved(f->ctx.sp, (uintptr_t)f->stack.lo,
+				  (uintptr_t)f->stack.hi - WEFT__STACK_HEADER, pcs, WEFT__PROF_DEPTH);
 }
 
 WEFT__NO_SAN static bool on_a_proc(struct weft_sched *s, struct weft_fiber *f)
@@ -83,11 +73,10 @@ WEFT__NO_SAN static void one(void *header, void *arg)
 		e->labels.n = 0;
 	e->running = false;
 	e->depth = 0;
-	if (f == c->self) {
-		const uintptr_t *fp = __builtin_frame_address(0); /* [0] caller's fp, [1] return */
-		e->depth = (uint8_t)weft__unwind(fp[1], fp[0], (uintptr_t)fp,
-						 (uintptr_t)f->stack.hi - WEFT__STACK_HEADER, e->pcs,
-						 WEFT__PROF_DEPTH);
+	if (f == c->self) { /* from the caller of this function, as the old walk did */
+		e->depth = (uint8_t)weft__unwind_here(1, (uintptr_t)f->stack.lo,
+						      (uintptr_t)f->stack.hi - WEFT__STACK_HEADER,
+						      e->pcs, WEFT__PROF_DEPTH);
 	} else if (e->state == WEFT__RUNNING && on_a_proc(c->s, f)) {
 		e->running = true;
 	} else {
@@ -247,6 +236,8 @@ int weft_prof_fibers(int debug, void **ret_data, size_t *ret_len)
 		return -EPERM;
 	if (debug < 0 || debug > 2 || !ret_data || !ret_len)
 		return -EINVAL;
+	if ((r = weft__unwind_prepare()) < 0)
+		return r;
 	struct collect c = { .s = p->sched, .self = p->cur, .now = weft__now() };
 	weft__stack_pool_foreach(p->sched->stacks, one, &c);
 	if (c.oom) {

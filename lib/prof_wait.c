@@ -39,8 +39,10 @@ static void table_alloc(struct table *t)
 
 int64_t weft_prof_set_block_rate(int64_t rate_ns)
 {
-	if (rate_ns > 0)
+	if (rate_ns > 0) {
 		table_alloc(&weft__block_tab);
+		weft__unwind_prepare(); /* without it the sites are empty stacks, not wrong ones */
+	}
 	int64_t old = atomic_exchange(&block_rate, rate_ns > 0 ? rate_ns : 0);
 	turn_on_off();
 	return old;
@@ -48,8 +50,10 @@ int64_t weft_prof_set_block_rate(int64_t rate_ns)
 
 int weft_prof_set_mutex_fraction(int fraction)
 {
-	if (fraction > 0)
+	if (fraction > 0) {
 		table_alloc(&weft__mutex_tab);
+		weft__unwind_prepare();
+	}
 	int old = atomic_exchange(&mutex_frac, fraction > 0 ? fraction : 0);
 	turn_on_off();
 	return old;
@@ -129,9 +133,9 @@ WEFT__NO_SAN void weft__prof_wait_end_slow(int64_t t0, const char *reason)
 		}
 		t = &weft__block_tab;
 	}
-	uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
-	int n = weft__unwind((uintptr_t)__builtin_return_address(0), fp, fp,
-			     (uintptr_t)f->stack.hi - WEFT__STACK_HEADER, pcs, WEFT__PROF_DEPTH);
+	/* from the wait site: this function's caller */
+	int n = weft__unwind_here(1, (uintptr_t)f->stack.lo,
+				  (uintptr_t)f->stack.hi - WEFT__STACK_HEADER, pcs, WEFT__PROF_DEPTH);
 	record(t, pcs, n, count, ns);
 }
 

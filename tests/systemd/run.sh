@@ -28,7 +28,7 @@ TOP=$(cd "$HERE/../.." && pwd)
 CACHE=${WEFT_NSPAWN_CACHE:-/var/tmp/weft-nspawn-root}
 GLOBAL_TIMEOUT=${WEFT_SYSTEMD_TIMEOUT:-600}
 # No procps: the unit must work on a minimal Debian (no /bin/kill, ps, pgrep).
-PKGS=systemd,systemd-sysv,dbus,liburing2,libyaml-0-2,libsystemd0,libjansson4,libjemalloc2,libssl3,libmicrohttpd12,libhiredis0.14,socat
+PKGS=systemd,systemd-sysv,dbus,liburing2,libyaml-0-2,libsystemd0,libjansson4,libjemalloc2,libssl3,libmicrohttpd12,libhiredis0.14,libunwind8,socat
 CACHE_STAMP="weft-nspawn-root v1 bookworm minbase $PKGS"
 SOCK=/run/weftd/weftd.sock
 

@@ -166,6 +166,9 @@ static void cpu_main(void *arg)
 	char *pb = gunzip(data, len, &plen);
 	assert_true(has(pb, plen, "burn_cpu_here"));
 	assert_true(has(pb, plen, "burner"));
+	/* the walks reached the fibers' first frame (the switch's trampoline), through
+	 * code built without frame pointers */
+	assert_true(has(pb, plen, "weft__ctx_trampoline"));
 	assert_true(has(pb, plen, "prof-test"));
 	assert_true(has(pb, plen, "stage"));
 	assert_true(has(pb, plen, "cpu"));
@@ -202,6 +205,25 @@ static void parker(void *arg)
 	weft_wg_done(&p->wg);
 }
 
+/* Every stack of a debug=2 listing goes up to its fiber's first frame (the switch's
+ * trampoline, whose CFI ends the walk) and stops there. */
+static bool ends_at_entry(const char *text)
+{
+	int fibers = 0, ends = 0;
+	for (const char *s = text; (s = strstr(s, "\nfiber ")); s++)
+		fibers++;
+	for (const char *s = text; (s = strstr(s, "(running on a proc")); s++)
+		fibers--; /* no stack read */
+	for (const char *s = text; (s = strstr(s, "\nweft__ctx_trampoline+0x")); s++) {
+		const char *addr = strchr(s + 1, '\n');       /* its address line */
+		const char *end = addr ? strchr(addr + 1, '\n') : NULL;
+		if (!end || end[1] != '\n')
+			return false;
+		ends++;
+	}
+	return fibers + 1 == ends; /* the first fiber has no newline before it */
+}
+
 static void fibers_main(void *arg)
 {
 	(void)arg;
@@ -234,6 +256,7 @@ static void fibers_main(void *arg)
 	assert_true(weft_prof_fibers(2, &data, &len) >= 6);
 	assert_non_null(strstr(data, "]: parker\nlabel role=parker\n"));
 	assert_non_null(strstr(data, "fibers_main"));
+	assert_true(ends_at_entry(data));
 	free(data);
 	assert_true(weft_prof_fibers(0, &data, &len) >= 6);
 	char *pb = gunzip(data, len, &plen);
