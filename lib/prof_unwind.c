@@ -290,7 +290,8 @@ __attribute__((noinline)) WEFT__NO_SAN int weft__unwind_here(int skip, uintptr_t
 
 	if (unw_getcontext(&uc) != 0)
 		return 0;
-	regs_from(&w, &uc); /* unw_context_t is a ucontext_t */
+	/* unw_context_t is a ucontext_t on x86-64, and laid out as one on aarch64 */
+	regs_from(&w, (const ucontext_t *)(const void *)&uc);
 	if (!(w.regs[REG_SP] >= lo && w.regs[REG_SP] < hi))
 		return 0;
 	return walk(&w, skip + 1, false, pcs, max); /* its pc is in this function */

@@ -5,10 +5,11 @@
  * Every profile comes out as a gzipped pprof protobuf (profile.proto, the format of
  * github.com/google/pprof) with function names resolved in the profile itself (from the
  * ELF symbol tables of the program and of every shared object loaded, plugins included),
- * so `go tool pprof -top FILE` needs no binary. Stacks are walked by frame pointers:
- * code built without them (-fomit-frame-pointer, the default at -O2; glibc) shows with
- * its caller missing or the walk cut short. libweft and weftd are built with
- * -fno-omit-frame-pointer.
+ * so `go tool pprof -top FILE` needs no binary. Stacks are unwound by DWARF call-frame
+ * information (.eh_frame, which gcc emits by default; libunwind reads it), so code built
+ * without frame pointers unwinds fully. A frame without that information (hand-written
+ * assembly lacking .cfi directives) ends its stack there. Requires glibc 2.35+
+ * (_dl_find_object: the unwinder takes no loader lock inside the signal handler).
  *
  *   CPU      weft_prof_cpu_start/stop: each proc thread's CPU-time timer
  *            (timer_create(CLOCK_THREAD_CPUTIME_ID) aimed at the thread, SIGPROF) samples
