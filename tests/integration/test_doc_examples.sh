@@ -112,6 +112,6 @@ san=
 case "$build" in */build-address) san="-fsanitize=address,undefined" ;; */build-thread) san="-fsanitize=thread" ;; esac
 # shellcheck disable=SC2086
 cc -std=c11 -D_DEFAULT_SOURCE -Wall -Werror $san -I"$root/lib/include" -o "$T/ex" "$T/ex.c" "$build/lib/libweft.a" \
-	$(pkg-config --libs liburing) -pthread || fail "libweft(3)'s example does not compile"
+	$(pkg-config --libs liburing libunwind-generic) -pthread || fail "libweft(3)'s example does not compile"
 [ "$("$T/ex")" = 385 ] || fail "libweft(3)'s example printed $("$T/ex")"
 ok "libweft(3)'s example compiles (-std=c11) and prints 385"

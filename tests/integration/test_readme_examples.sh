@@ -15,7 +15,7 @@ for src in "$T"/ex*.c; do
 	want=$(grep -o 'printf(.*/\* *[0-9-]* *\*/' "$src" | grep -o '/\* *[0-9-]* *\*/' | tr -dc '0-9-' || true)
 	# shellcheck disable=SC2046,SC2086
 	if ! cc -std=gnu11 -Wall -Werror $san -I"$root/lib/include" -o "$src.bin" "$src" "$build/lib/libweft.a" \
-		$(pkg-config --libs liburing) -pthread; then
+		$(pkg-config --libs liburing libunwind-generic) -pthread; then
 		not_ok "$(basename "$src") does not compile"; continue
 	fi
 	rc=0; got=$("$src.bin") || rc=$?
