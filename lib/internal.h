@@ -304,6 +304,8 @@ struct weft_proc {
 	unsigned sq_pending;           /* prepared, not yet submitted SQEs */
 	bool batching;                 /* readying a poll's fibers: one wakep after, not each */
 	unsigned inflight;             /* submitted ops not yet completed */
+	unsigned cold;                 /* queued fibers of a mass wake-up not yet fetched ahead
+	                                  (proc.h: runq_fetch_ahead) */
 	struct weft__stack_cache *stack_cache;
 	uint64_t rand;                 /* weft__rand64's state (rand.h) */
 	uint64_t id_next, id_end;      /* fiber ids this proc hands out, taken in batches */
