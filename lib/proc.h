@@ -78,8 +78,7 @@ static WEFT__INLINE void runq_fetch_ahead(struct weft_proc *p, uint32_t h)
 		char *f = (char *)atomic_load_explicit(&p->rq[(h + FETCH_HEADER) % WEFT__RUNQ_SIZE],
 						      memory_order_relaxed);
 		__builtin_prefetch(f, 1, 3);
-		__builtin_prefetch(f + 64, 1, 3);
-		__builtin_prefetch(f + 128, 1, 3);
+		__builtin_prefetch(f + 64, 1, 3); /* the hot fields' second line */
 	}
 	if (t - h > FETCH_STACK) {
 		struct weft_fiber *f = atomic_load_explicit(&p->rq[(h + FETCH_STACK) % WEFT__RUNQ_SIZE],
