@@ -312,6 +312,7 @@ struct weft_proc {
 	unsigned inflight;             /* submitted ops not yet completed */
 	unsigned cold;                 /* queued fibers of a mass wake-up not yet fetched ahead
 	                                  (proc.h: runq_fetch_ahead) */
+	long wg_hint;                  /* the count this proc last left in a wait group (wg.c) */
 	struct weft__stack_cache *stack_cache;
 	uint64_t rand;                 /* weft__rand64's state (rand.h) */
 	uint64_t id_next, id_end;      /* fiber ids this proc hands out, taken in batches */
