@@ -26,6 +26,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <weft/weft.h>
 
@@ -90,22 +91,27 @@ struct weft_fiber {
 	/* in ctx's cache line: walking the global queue brings in the line
 	 * that the switch to the fiber needs next */
 	struct weft_fiber *next;       /* link in the global queue or a proc's inbox */
+	/* what waking, resuming and ending a parked fiber touch, in the first
+	 * two lines with ctx: a cancel wakes thousands of cold fibers, and
+	 * every line more is a miss more for each */
 	struct weft__stack stack;      /* where it lives (this struct is at its top) */
 	struct weft_sched *sched;
-	weft_fn fn;
-	void *arg;
 	struct weft_proc *_Atomic home;/* non-NULL: only this proc may run it */
+	const char *_Atomic wait_reason; /* static string while parked, for the dump */
 	bool pinned;                   /* home is permanent (weft_go_opts.pin) */
 	atomic_int pstate;             /* enum weft__pstate */
-	const char *_Atomic wait_reason; /* static string while parked, for the dump */
+	atomic_uint magic;             /* WEFT__FIBER_MAGIC while alive */
+	/* the rest: at its start, and for the dump */
+	weft_fn fn;
+	void *arg;
 	uint64_t id;
 	int64_t created_ns;
-	atomic_uint magic;             /* WEFT__FIBER_MAGIC while alive */
 	char name[32];
 	/* last, and not zeroed with the rest at spawn (only its count): weft_label_set */
 	struct weft__labels labels;
 };
 _Static_assert(sizeof(struct weft_fiber) <= WEFT__STACK_HEADER, "fiber header too big");
+_Static_assert(offsetof(struct weft_fiber, magic) < 128, "the hot fields span more than two lines");
 
 /* The proc running the calling thread, or NULL. It must never be cached
  * across a context switch: the fiber may resume on another thread.
@@ -304,6 +310,9 @@ struct weft_proc {
 	unsigned sq_pending;           /* prepared, not yet submitted SQEs */
 	bool batching;                 /* readying a poll's fibers: one wakep after, not each */
 	unsigned inflight;             /* submitted ops not yet completed */
+	unsigned cold;                 /* queued fibers of a mass wake-up not yet fetched ahead
+	                                  (proc.h: runq_fetch_ahead) */
+	long wg_hint;                  /* the count this proc last left in a wait group (wg.c) */
 	struct weft__stack_cache *stack_cache;
 	uint64_t rand;                 /* weft__rand64's state (rand.h) */
 	uint64_t id_next, id_end;      /* fiber ids this proc hands out, taken in batches */

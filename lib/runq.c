@@ -86,31 +86,15 @@ static struct weft_fiber *runq_steal(struct weft_proc *p, struct weft_proc *v, b
 	return batch[0];
 }
 
-/* Fibers taken from a chunk of a mass wake-up are cold: their stacks were
- * last touched when they parked, or by the canceller's claim on another
- * core, and a proc that runs them one after the other would wait for each
- * stack line in turn (most of a woken fiber's cost). Ask for them all at
- * once instead, with write intent (the fiber writes to them as it resumes):
- * first the headers' first lines, then, each having arrived meanwhile, the
- * stack from the saved stack pointer up to the header (the switch frame and
- * the callers' frames, 448 bytes for a fiber in weft_ctx_wait) and the rest
- * of the header (state, stack bounds, name). The CPU time of
- * a 10,000-waiter fan-out falls by about a third. */
-#define PREFETCH_STACK_MAX 1024
-
-static void prefetch_fibers(struct weft_fiber **v, unsigned n)
+/* The first fibers of a chunk: fetch ahead what runq_fetch_ahead will not
+ * (it starts FETCH_STACK and FETCH_HEADER places on). */
+static void chunk_fetch_first(struct weft_proc *p, struct weft_fiber **v, unsigned n)
 {
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned i = 0; i < n && i < FETCH_HEADER; i++) {
 		__builtin_prefetch(v[i], 1, 3);
-	for (unsigned i = 0; i < n; i++) {
-		char *hi = (char *)(v[i] + 1);
-		char *lo = (char *)((uintptr_t)v[i]->ctx.sp & ~(uintptr_t)63);
-		if (lo >= (char *)v[i] || (char *)v[i] - lo > PREFETCH_STACK_MAX)
-			lo = (char *)v[i]; /* deep: the header only, the stack faults in */
-		for (char *a = lo; a < hi; a += 64)
-			if (a != (char *)v[i])
-				__builtin_prefetch(a, 1, 3);
+		__builtin_prefetch((char *)v[i] + 64, 1, 3);
 	}
+	p->cold = p->cold + n - 1 < WEFT__RUNQ_SIZE ? p->cold + n - 1 : WEFT__RUNQ_SIZE;
 }
 
 void weft__gq_push_chunk(struct weft_sched *s, struct weft__fiber_chunk *c)
@@ -160,8 +144,7 @@ struct weft_fiber *weft__gq_get(struct weft_proc *p, unsigned max)
 		unsigned n = chunk_take(s, v, max < WEFT__BATCH_MAX ? max : WEFT__BATCH_MAX, &done);
 		pthread_mutex_unlock(&s->gq_lock);
 		free(done);
-		if (n > 1)
-			prefetch_fibers(v, n);
+		chunk_fetch_first(p, v, n);
 		for (unsigned i = 1; i < n; i++)
 			weft__runq_put(p, v[i], false);
 		return v[0];

@@ -329,7 +329,9 @@ static void fiber_entry(void *arg)
 	after_switch(weft__proc());
 	f->fn(f->arg);
 	struct weft_proc *p = weft__proc();
-	atomic_store(&f->pstate, WEFT__DEAD);
+	/* a release store, not a locked one: nobody orders a later load after it,
+	 * and every locked instruction waits for the page walks in flight */
+	atomic_store_explicit(&f->pstate, WEFT__DEAD, memory_order_release);
 	p->after = WEFT__AFTER_EXIT;
 	p->after_fiber = f;
 	struct weft_fiber *next = pick_next_fast(p);

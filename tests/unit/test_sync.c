@@ -669,6 +669,28 @@ static void test_wg_negative(void **state)
 	run(wg_neg_main, NULL);
 }
 
+/* A count change starts from a guess (the count this proc last left in any
+ * wait group): a guess that would refuse the change or take the last one's
+ * path must be checked against the real count first. */
+static void wg_guess_main(void *arg)
+{
+	weft_wg a = WEFT_WG_INIT, b = WEFT_WG_INIT;
+	assert_int_equal(weft_wg_add(&b, 5), 0);
+	assert_int_equal(weft_wg_add(&a, 1), 0);  /* leaves 1: the next guess */
+	assert_int_equal(weft_wg_add(&b, -2), 0); /* 5 -> 3, not refused as 1 - 2 */
+	assert_int_equal(weft_wg_add(&a, 6), 0);  /* leaves 7 */
+	assert_int_equal(weft_wg_add(&b, -4), -EINVAL); /* 3 - 4, however 7 - 4 looks */
+	assert_int_equal(weft_wg_add(&b, -3), 0); /* the last: wakes nobody, leaves 0 */
+	assert_int_equal(weft_wg_wait(NULL, &b), 0);
+	assert_int_equal(weft_wg_add(&a, -7), 0);
+	assert_int_equal(weft_wg_wait(NULL, &a), 0);
+}
+
+static void test_wg_guess(void **state)
+{
+	run(wg_guess_main, NULL);
+}
+
 /* Many fibers leave one wait group at once (on every proc), round after
  * round, while several wait: a wake-up lost between the counter reaching 0
  * and a waiter queueing hangs the test. */
@@ -762,6 +784,7 @@ int main(void)
 		BOTH(test_sem_cancel_head),
 		BOTH(test_pool),
 		BOTH(test_wg_negative),
+		BOTH(test_wg_guess),
 		BOTH(test_wg_rounds),
 		BOTH(test_wg_free_after_wait),
 		cmocka_unit_test(test_pool_thread),
