@@ -443,6 +443,12 @@ static void set_up(struct rconn *c, int fd)
 	c->up = fd >= 0;
 	if (fd < 0)
 		fail_all(c);
+	/* Bytes still queued belong to the slots just failed: a writer whose write failed
+	 * before the reader saw the socket go leaves them behind (it stops at its error
+	 * while up is still true). Sent on the next socket, they would run a second time
+	 * and their replies would go to the next callers' slots, every reply after them
+	 * one slot off (a wait answering with another job's hash). */
+	c->outlen = 0;
 	weftd_spin_unlock(&c->lock);
 	weft_cond_broadcast(&c->up_cond);
 	weft_mutex_unlock(&c->up_lock);

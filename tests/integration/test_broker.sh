@@ -127,6 +127,11 @@ out=$($LOAD up 3000 $S --ids "$T/ids") || fail "submit before the restart: $out"
 stop_redis
 start_redis
 out=$($LOAD up 0 $S --wait-only "$T/ids") || fail "after the restart: $out"
+# every job of up has ended (checks 2 and 6), each submit ran once: a command queued on a
+# connection as it failed must not run again on the next one (nor answer another caller)
+sub=$(redis-cli -s "$RSOCK" HGET 'weft:{up}:stats' submitted)
+done_n=$(redis-cli -s "$RSOCK" HGET 'weft:{up}:stats' done)
+[ "$sub" = 13000 ] && [ "$done_n" = 13000 ] || fail "after the restart: submitted $sub, done $done_n (13000 each)"
 ok "Redis restarted with AOF right after 3000 submits: nodes reconnected, all acknowledged jobs done ($out)"
 
 # reload under load: node 1 changes up (restarted), removes slow, adds extra; nothing lost
