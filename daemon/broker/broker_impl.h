@@ -11,12 +11,15 @@
 #include <weft/weft.h>
 
 #include "actions/actor.h"
+#include "broker/bgroup.h"
 #include "broker/broker.h"
 #include "broker/rconn.h"
 #include "util/spin.h"
 
 #define BNET_CMD_CONNS 4         /* pipelined command connections per broker and node */
 #define BWAIT_BUCKETS 1024
+#define BGROUP_BATCH 256            /* jobs or entries in one script call at most */
+#define BGROUP_BYTES (4u << 20)     /* and their payloads' bytes, about */
 #define BNETS_MAX (WEFTD_MAX_BROKERS * 4) /* brokers connected over a daemon's life */
 #define BGROUP "weft"
 
@@ -64,6 +67,7 @@ struct bstage {
 	weftd_spin hlock;
 	struct bentry *held;           /* fetched or taken over, not yet committed */
 	size_t nheld;
+	struct bgroup gend, gnext;     /* the workers' commits, many entries a call */
 };
 
 struct bpipe {
@@ -73,6 +77,7 @@ struct bpipe {
 	char tag[WEFTD_MAX_NAME + 8];  /* weft:{P} */
 	weft_ctx *ctx;                 /* cancelled at stop: fetchers, leases */
 	weft_wg wg;                    /* its fibers */
+	struct bgroup gsub;            /* submits, many jobs a call */
 	size_t nstages;
 	struct bstage stages[];
 };

@@ -6,6 +6,7 @@
 #include <netinet/tcp.h>
 #include <openssl/sha.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -34,7 +35,7 @@ struct rconn {
 	struct rconn_opts o;
 	weftd_spin lock;               /* everything below but the reader's own */
 	int fd;                        /* -EBADF while down */
-	bool up;
+	atomic_bool up;                /* written under lock; rconn_up reads it without */
 	bool writing;                  /* a caller is writing out[] (only one at a time) */
 	char *out;                     /* bytes not yet handed to the socket */
 	size_t outlen, outcap;
@@ -137,10 +138,8 @@ struct rconn *rconn_free(struct rconn *c)
 
 bool rconn_up(struct rconn *c)
 {
-	weftd_spin_lock(&c->lock);
-	bool up = c->up;
-	weftd_spin_unlock(&c->lock);
-	return up;
+	/* no lock: every command asks (bnet_conn), and the lock is the writers' */
+	return atomic_load_explicit(&c->up, memory_order_acquire);
 }
 
 int rconn_wait_up(weft_ctx *ctx, struct rconn *c)

@@ -33,6 +33,15 @@ PIPES='pipelines:
     broker: main
     stages:
       - {name: s, builtin: sleep, params: {duration: 1500ms}, workers: 8}
+  two:
+    broker: main
+    stages:
+      - {name: n, builtin: noop, workers: 8}
+      - {name: u, builtin: upper, workers: 8}
+  bad:
+    broker: main
+    stages:
+      - {name: f, builtin: fail, params: {message: boom}, retry: {attempts: 1}, workers: 4}
   loc:
     stages:
       - {name: u, builtin: upper}'
@@ -79,6 +88,30 @@ counts=$(redis-cli -s "$RSOCK" --raw EVAL "local c={} for _,k in ipairs(redis.ca
 nodes=$(grep -c '=' <<< "$counts")
 [ "$nodes" -ge 3 ] || fail "not every node ran jobs: $counts"
 ok "3 nodes: 10,000 jobs round-robin all done with the right output, waited on from another node; ran: $(tr '\n' ' ' <<< "$counts")"
+
+# two stages (the hand-overs committed many entries a call) and failures (dead letters
+# committed with their input, many a call)
+out=$($LOAD two 3000 $S) || fail "two stages: $out"
+$LOAD bad 300 $S --ids "$T/bad.ids" > /dev/null
+python3 - "$T/bad.ids" "$T/n1.sock" <<'EOP' || fail "failing jobs: $(cat "$T/bad.out")"
+import json, socket, sys
+jobs = [json.loads(l) for l in open(sys.argv[1])]
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[2])
+s.sendall("".join(json.dumps({"id": i, "op": "wait", "job": j[0], "timeout": "60s"}) + "\n" for i, j in enumerate(jobs)).encode())
+buf, got = b"", 0
+while got < len(jobs):
+    buf += s.recv(1 << 16)
+    while b"\n" in buf:
+        l, buf = buf.split(b"\n", 1); a = json.loads(l); got += 1
+        j = a.get("job", {})
+        if not a.get("done") or j.get("id") != jobs[a["id"]][0] or j.get("state") != "failed" or "boom" not in j.get("error", ""):
+            open(sys.argv[1].replace("ids", "out"), "w").write(str(a)); sys.exit(1)
+EOP
+dead=$(redis-cli -s "$RSOCK" XLEN 'weft:{bad}:dead')
+failed=$(redis-cli -s "$RSOCK" HGET 'weft:{bad}:stats' failed)
+in=$(redis-cli -s "$RSOCK" --raw XRANGE 'weft:{bad}:dead' - + COUNT 1 | sed -n '/^in$/{n;p}')
+[ "$dead" = 300 ] && [ "$failed" = 300 ] && matches "$in" -E '^job-[0-9]+$' || fail "dead $dead, failed $failed, in '$in'"
+ok "two stages: 3000 jobs done; 300 failing jobs failed once each, into the dead stream with their input"
 
 # kill -9 a node while it runs jobs: the others finish them within heartbeat_timeout + margin
 # (a take-over is the next attempt, counted from the delivery count)
