@@ -30,6 +30,8 @@ int bgroup_run(struct bgroup *g, struct bgitem *it, bgroup_flush_fn flush, void 
 		else
 			g->head = it;
 		g->tail = it;
+		g->queued++;
+		g->queued_bytes += it->bytes;
 	}
 	weftd_spin_unlock(&g->lock);
 	/* a follower parks without a ctx: a leader holds its item until the call is over */
@@ -41,14 +43,25 @@ int bgroup_run(struct bgroup *g, struct bgitem *it, bgroup_flush_fn flush, void 
 	if (items) {
 		items[n++] = it;
 		weftd_spin_lock(&g->lock);
-		while (g->head && n < g->max_batch && (!g->max_bytes || bytes + g->head->bytes <= g->max_bytes)) {
-			struct bgitem *k = g->head;
-			if (!(g->head = k->next))
-				g->tail = NULL;
-			bytes += k->bytes;
-			items[n++] = k;
+		if (g->queued < g->max_batch && (!g->max_bytes || bytes + g->queued_bytes <= g->max_bytes)) {
+			struct bgitem *k = g->head; /* all of them: walked outside the lock */
+			g->head = g->tail = NULL;
+			g->queued = g->queued_bytes = 0;
+			weftd_spin_unlock(&g->lock);
+			for (; k; k = k->next)
+				items[n++] = k;
+		} else {
+			while (g->head && n < g->max_batch && (!g->max_bytes || bytes + g->head->bytes <= g->max_bytes)) {
+				struct bgitem *k = g->head;
+				if (!(g->head = k->next))
+					g->tail = NULL;
+				g->queued--;
+				g->queued_bytes -= k->bytes;
+				bytes += k->bytes;
+				items[n++] = k;
+			}
+			weftd_spin_unlock(&g->lock);
 		}
-		weftd_spin_unlock(&g->lock);
 		int r = flush(arg, items, n);
 		it->result = r;
 		for (size_t i = 1; i < n; i++) {
@@ -65,6 +78,8 @@ int bgroup_run(struct bgroup *g, struct bgitem *it, bgroup_flush_fn flush, void 
 	if (next) {
 		if (!(g->head = next->next))
 			g->tail = NULL;
+		g->queued--;
+		g->queued_bytes -= next->bytes;
 	} else {
 		g->active--;
 	}

@@ -31,6 +31,8 @@ struct bgitem {
 struct bgroup {
 	weftd_spin lock;
 	struct bgitem *head, *tail;    /* queued, oldest first */
+	size_t queued, queued_bytes;   /* their count and bytes: a leader that may take them
+	                                  all unhooks the list whole, the lock held briefly */
 	unsigned active;               /* calls in flight (leaders) */
 	unsigned max_active;
 	size_t max_batch, max_bytes;

@@ -113,10 +113,28 @@ int weftd_broker_submit(weft_ctx *ctx, struct weftd_broker *br, const char *pipe
 		weft_rwmutex_runlock(&br->lock);
 		return -ENOTCONN;
 	}
+	/* "P/HEX16" and "weft:{P}:j:HEX16" without printf (a few percent of a node's CPU
+	 * at 50,000 submits/s) */
 	uint32_t seq = (uint32_t)atomic_fetch_add(&br->id_seq, 1);
-	snprintf(ret_id, WEFTD_BROKER_ID_MAX + 1, "%s/%08" PRIx32 "%08" PRIx32, pipeline, br->id_prefix, seq);
-	snprintf(u.key, sizeof(u.key), "%s:j:%08" PRIx32 "%08" PRIx32, p->tag, br->id_prefix, seq);
-	snprintf(u.uid, sizeof(u.uid), "%u", (unsigned)owner);
+	uint64_t v = (uint64_t)br->id_prefix << 32 | seq;
+	char hex[17];
+	for (int i = 15; i >= 0; i--, v >>= 4)
+		hex[i] = "0123456789abcdef"[v & 15];
+	hex[16] = 0;
+	size_t pl = strlen(pipeline), tl = strlen(p->tag);
+	memcpy(ret_id, pipeline, pl);
+	ret_id[pl] = '/';
+	memcpy(ret_id + pl + 1, hex, 17);
+	memcpy(u.key, p->tag, tl);
+	memcpy(u.key + tl, ":j:", 3);
+	memcpy(u.key + tl + 3, hex, 17);
+	char *d = u.uid + sizeof(u.uid) - 1;
+	*d = 0;
+	unsigned o = (unsigned)owner;
+	do
+		*--d = (char)('0' + o % 10);
+	while ((o /= 10));
+	memmove(u.uid, d, (size_t)(u.uid + sizeof(u.uid) - d));
 	r = bgroup_run(&p->gsub, &u.g, submit_flush, p);
 	weft_rwmutex_runlock(&br->lock);
 	(void)ctx; /* the group's call has none (submit_flush) */

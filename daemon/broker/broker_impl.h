@@ -20,6 +20,12 @@
 #define BWAIT_BUCKETS 1024
 #define BGROUP_BATCH 256            /* jobs or entries in one script call at most */
 #define BGROUP_BYTES (4u << 20)     /* and their payloads' bytes, about */
+#ifndef BGROUP_ACTIVE_SUBMIT
+#define BGROUP_ACTIVE_SUBMIT 2      /* a pipeline's submit calls in flight at once */
+#endif
+#ifndef BGROUP_ACTIVE_COMMIT
+#define BGROUP_ACTIVE_COMMIT 2      /* a stage's commit calls in flight at once */
+#endif
 #define BNETS_MAX (WEFTD_MAX_BROKERS * 4) /* brokers connected over a daemon's life */
 #define BGROUP "weft"
 

@@ -112,8 +112,16 @@ static int commit(struct bstage *s, struct rbatch *b, const char *script)
 
 static void jkey(struct bpipe *p, const char *jid, char *buf, size_t len)
 {
-	const char *slash = strchr(jid, '/');
-	snprintf(buf, len, "%s:j:%s", p->tag, slash ? slash + 1 : jid);
+	const char *slash = strchr(jid, '/'), *hex = slash ? slash + 1 : jid;
+	size_t tl = strlen(p->tag), hl = strlen(hex);
+
+	if (tl + 3 + hl >= len) { /* cannot be: ids are checked at fetch (entry_of) */
+		buf[0] = 0;
+		return;
+	}
+	memcpy(buf, p->tag, tl); /* no printf: once per job */
+	memcpy(buf + tl, ":j:", 3);
+	memcpy(buf + tl + 3, hex, hl + 1);
 }
 
 /* One finished entry waiting for its stage's commit call (bgroup.h). */
@@ -237,7 +245,12 @@ static int commit_end(struct bstage *s, struct bentry *e, const char *state, con
 	f.val = out ? out : error;
 	f.val_len = out ? out_len : error ? strlen(error) : 0;
 	f.g.bytes = f.val_len + (strcmp(state, "failed") == 0 ? e->in_len : 0) + 128;
-	snprintf(f.att, sizeof(f.att), "%u", attempts);
+	char *d = f.att + sizeof(f.att) - 1; /* no printf: once per job */
+	*d = 0;
+	do
+		*--d = (char)('0' + attempts % 10);
+	while ((attempts /= 10));
+	memmove(f.att, d, (size_t)(f.att + sizeof(f.att) - d));
 	jkey(s->p, e->jid, f.key, sizeof(f.key));
 	return bgroup_run(&s->gend, &f.g, end_flush, s);
 }
@@ -596,12 +609,12 @@ int bpipe_start(struct bpipe *p)
 	int r = weft_ctx_with_cancel(NULL, &p->ctx);
 
 	weft_wg_init(&p->wg);
-	bgroup_init(&p->gsub, BNET_CMD_CONNS, BGROUP_BATCH, BGROUP_BYTES);
+	bgroup_init(&p->gsub, BGROUP_ACTIVE_SUBMIT, BGROUP_BATCH, BGROUP_BYTES);
 	for (size_t i = 0; r == 0 && i < p->nstages; i++) {
 		struct bstage *s = &p->stages[i];
 		struct rconn_opts o = p->net->opts;
-		bgroup_init(&s->gend, BNET_CMD_CONNS, BGROUP_BATCH, BGROUP_BYTES);
-		bgroup_init(&s->gnext, BNET_CMD_CONNS, BGROUP_BATCH, BGROUP_BYTES);
+		bgroup_init(&s->gend, BGROUP_ACTIVE_COMMIT, BGROUP_BATCH, BGROUP_BYTES);
+		bgroup_init(&s->gnext, BGROUP_ACTIVE_COMMIT, BGROUP_BATCH, BGROUP_BYTES);
 		o.name = p->cfg->name;
 		if ((r = rconn_new(&o, &s->rd)) < 0 || (r = rconn_start(s->rd)) < 0)
 			break;
