@@ -136,7 +136,7 @@ struct bfin {
 	char key[160];                 /* the job's hash */
 };
 
-/* The argv of a commit call: EVALSHA, its SHA1, the key count, then what fill adds. */
+/* The argv of a commit call (binary safe: outputs and inputs go as they are). */
 struct bargv {
 	const char **v;
 	size_t *lens, n;
