@@ -75,7 +75,9 @@ bool weftd_broker_is_job_id(const char *id);
 
 /* Submit payload as a new job of pipeline (a broker pipeline): *ret_id gets its id.
  * 0, -ENOENT (not a broker pipeline here), -ENOTCONN (Redis unreachable), -ENOMEM.
- * Parks for one round trip. */
+ * Parks for the script call that carries it with the submits arriving meanwhile (one
+ * round trip, two when such calls are already on the wire); ctx does not end it: the
+ * call is many clients'. */
 int weftd_broker_submit(weft_ctx *ctx, struct weftd_broker *br, const char *pipeline,
 			const void *payload, size_t len, uid_t owner, char ret_id[WEFTD_BROKER_ID_MAX + 1]);
 /* The job object (PROTOCOL.md) of id as member key of b (NULL: an array element).
