@@ -101,7 +101,7 @@ struct weftd_broker {
 	size_t npipes;
 	weft_rwmutex lock;             /* pipes: readers ops, writer reload */
 	/* the Lua scripts' SHA1s (EVALSHA): bworker.c's, bops.c's */
-	char sha_end[41], sha_next[41], sha_submit[41], sha_cancel[41];
+	char sha_end[41], sha_next[41], sha_submit[41], sha_cancel[41], sha_fetch[41];
 	bool started;
 };
 
@@ -115,7 +115,7 @@ struct bpipe *bpipe_find(struct weftd_broker *br, const char *name);
 int bjob_split(const char *id, char pipe[WEFTD_MAX_NAME + 1], const char **hex);
 
 /* The scripts (their SHA1s in struct weftd_broker). */
-extern const char bscript_end[], bscript_next[], bscript_submit[], bscript_cancel[];
+extern const char bscript_end[], bscript_next[], bscript_submit[], bscript_cancel[], bscript_fetch[];
 
 /* bworker.c */
 /* Start p's fetchers, workers and lease fiber. Fiber only. 0 or -ENOMEM. */

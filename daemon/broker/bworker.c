@@ -402,8 +402,12 @@ static void ensure_group(struct bstage *s, struct rconn *c)
 }
 
 /* Hand the entries of an XREADGROUP/XAUTOCLAIM entry array to the workers, marking the
- * canceled ones (one SMISMEMBER for the batch; Redis down: not known, they run). */
-static void hand_out(struct bstage *s, const redisReply *arr, uint32_t delivered)
+ * canceled ones: flags[i] (bscript_fetch's) for arr's entry i, or without flags one
+ * SMISMEMBER for the batch on c (Redis down: not known, they run). The fetcher asks on
+ * its own connection, idle between its reads: on a shared one the question waited behind
+ * the submits' and commits' script calls, and the stage's next read with it. */
+static void hand_out(struct bstage *s, struct rconn *c, const redisReply *arr, uint32_t delivered,
+		     const redisReply *flags)
 {
 	struct bentry **es = calloc(arr->elements ? arr->elements : 1, sizeof(*es));
 	const char **argv = malloc((arr->elements + 2) * sizeof(*argv));
@@ -413,10 +417,14 @@ static void hand_out(struct bstage *s, const redisReply *arr, uint32_t delivered
 
 	if (!es || !argv || !lens)
 		goto out;
-	for (size_t i = 0; i < arr->elements; i++)
-		if ((es[n] = entry_of(s, arr->element[i], delivered)))
-			n++;
-	if (n) {
+	for (size_t i = 0; i < arr->elements; i++) {
+		if (!(es[n] = entry_of(s, arr->element[i], delivered)))
+			continue;
+		if (flags && i < flags->elements)
+			es[n]->canceled = flags->element[i]->type == REDIS_REPLY_INTEGER && flags->element[i]->integer;
+		n++;
+	}
+	if (n && !flags) {
 		struct rbatch b;
 		redisReply *rep;
 		snprintf(set, sizeof(set), "%s:canceled", s->p->tag);
@@ -428,7 +436,7 @@ static void hand_out(struct bstage *s, const redisReply *arr, uint32_t delivered
 			lens[i] = strlen(argv[i]);
 		rbatch_init(&b);
 		rbatch_argv(&b, (int)n + 2, argv, lens);
-		if (rconn_exec(NULL, bnet_conn(s->p->net), &b, &rep) == 0) {
+		if (rconn_exec(NULL, c, &b, &rep) == 0) {
 			for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements && i < n; i++)
 				es[i]->canceled = rep->element[i]->type == REDIS_REPLY_INTEGER && rep->element[i]->integer;
 			freeReplyObject(rep);
@@ -444,6 +452,48 @@ out:
 	free(es);
 	free(argv);
 	free(lens);
+}
+
+/* KEYS: the stage's stream, the canceled set. ARGV: node, count. What a read that does
+ * not block gives, with which of its jobs are canceled: [entries, flags] in one round
+ * trip while entries wait (the fetcher blocks in XREADGROUP only when it gets nil). */
+const char bscript_fetch[] =
+	"local r = redis.call('XREADGROUP', 'GROUP', 'weft', ARGV[1], 'COUNT', ARGV[2], 'STREAMS', KEYS[1], '>') "
+	"if not r then return false end "
+	"local es, ids = r[1][2], {} "
+	"for i, e in ipairs(es) do "
+	"  local f = e[2] "
+	"  ids[i] = '' "
+	"  for j = 1, #f, 2 do if f[j] == 'id' then ids[i] = f[j + 1] end end "
+	"end "
+	"return {es, redis.call('SMISMEMBER', KEYS[2], unpack(ids))}";
+
+/* One bscript_fetch call: 1 when it handed out entries, 0 when none waited, -1 on an
+ * error reply (NOGROUP: *group is cleared), or rconn's error. */
+static int fetch_ready(struct bstage *s, unsigned n, bool *group)
+{
+	struct bpipe *p = s->p;
+	struct rbatch b;
+	redisReply *rep;
+	int r;
+
+	rbatch_init(&b);
+	rbatch_cmd(&b, "EVALSHA %s 2 %s %s:canceled %s %u", p->br->sha_fetch, s->key, p->tag, p->br->node, n);
+	r = rconn_evalsha(p->ctx, s->rd, &b, bscript_fetch, &rep);
+	rbatch_done(&b);
+	if (r < 0)
+		return r;
+	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 && rep->element[0]->type == REDIS_REPLY_ARRAY &&
+	    rep->element[1]->type == REDIS_REPLY_ARRAY) {
+		hand_out(s, s->rd, rep->element[0], 1, rep->element[1]);
+		r = 1;
+	} else if (rep->type == REDIS_REPLY_ERROR) {
+		if (strstr(rep->str, "NOGROUP"))
+			*group = false; /* Redis lost it (restarted without persistence) */
+		r = -1;
+	}
+	freeReplyObject(rep);
+	return r;
 }
 
 static void fetcher_main(void *arg)
@@ -464,6 +514,13 @@ static void fetcher_main(void *arg)
 		unsigned n = atomic_load(&s->idle);
 		if (n == 0) /* all busy: wait for one (the channel holds one more) */
 			n = 1;
+		int f = fetch_ready(s, n, &group);
+		if (f == 1 || f == -ENOTCONN || !group)
+			continue;
+		if (f == -1) { /* LOADING, ...: again soon, not at once */
+			weft_sleep(p->ctx, 100 * WEFT_MSEC);
+			continue;
+		}
 		rbatch_init(&b);
 		rbatch_cmd(&b, "XREADGROUP GROUP %s %s COUNT %u BLOCK %d STREAMS %s >", BGROUP,
 			   p->br->node, n, FETCH_BLOCK_MS, s->key);
@@ -476,7 +533,7 @@ static void fetcher_main(void *arg)
 		/* [[key, [[eid, fields]...]]] or nil on timeout */
 		if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
 		    rep->element[0]->type == REDIS_REPLY_ARRAY && rep->element[0]->elements == 2)
-			hand_out(s, rep->element[0]->element[1], 1);
+			hand_out(s, s->rd, rep->element[0]->element[1], 1, NULL);
 		freeReplyObject(rep);
 	}
 	weft_chan_close(s->ch);
@@ -551,7 +608,7 @@ static void take_over(struct bstage *s)
 				     p->cfg->name, s->cfg->name, rep->element[1]->elements, idle_ms);
 			/* the delivery count of each (XPENDING) would cost a round trip per
 			 * entry; a taken-over entry counts as its second delivery at least */
-			hand_out(s, rep->element[1], 2);
+			hand_out(s, bnet_conn(p->net), rep->element[1], 2, NULL);
 		}
 		freeReplyObject(rep);
 	}

@@ -42,6 +42,10 @@ PIPES='pipelines:
     broker: main
     stages:
       - {name: f, builtin: fail, params: {message: boom}, retry: {attempts: 1}, workers: 4}
+  mark:
+    broker: main
+    stages:
+      - {name: m, exec: [sh, -c, "sleep 0.5; echo $(cat) >> '"$T/ran"'"], workers: 1}
   loc:
     stages:
       - {name: u, builtin: upper}'
@@ -149,6 +153,19 @@ out=$(WEFT_SOCKET=$T/n1.sock "$WEFTCTL" --json stats slow)
 [ "$(jget pipelines.slow.canceled <<< "$out")" -ge 1 ] || fail "stats canceled: $out"
 [ "$(jget pipelines.slow.nodes <<< "$out" | grep -o '"node"' | wc -l)" -ge 4 ] || fail "stats nodes: $out"
 ok "cancel from another node: the waiter on a third woke, the job stayed canceled, stats counts it and lists the nodes"
+
+# a job canceled while queued is never run: its node learns so when it fetches it
+# (behind 20 jobs of 0.5 s on 4 nodes of one worker, which hold 12 at most: ~1 s to
+# cancel it; the fetch that gets it finds it canceled)
+$LOAD mark 20 "$T/n1.sock" --ids "$T/mark.list" > /dev/null
+c=$(WEFT_SOCKET=$T/n1.sock "$WEFTCTL" submit mark victim)
+[ "$(WEFT_SOCKET=$T/n2.sock "$WEFTCTL" --json cancel "$c" | jget job.state)" = canceled ] || fail "cancel of a queued mark job"
+for id in $(cut -d'"' -f2 "$T/mark.list") "$c"; do WEFT_SOCKET=$T/n3.sock "$WEFTCTL" --timeout 30s wait "$id" > /dev/null || true; done
+# the victim's entry too is gone (committed: run or skipped) before the file is read
+mark_drained() { [ "$(redis-cli -s "$RSOCK" XLEN 'weft:{mark}:s:0')" = 0 ]; }
+wait_for "the mark stream drained" mark_drained
+[ "$(grep -c '^job-' "$T/ran")" -ge 20 ] && ! grep -q victim "$T/ran" || fail "ran: $(tr '\n' ' ' < "$T/ran") (victim: $(WEFT_SOCKET=$T/n1.sock "$WEFTCTL" --json status "$c"))"
+ok "a job canceled while queued is skipped unrun by the node that fetches it"
 
 out=$(WEFT_SOCKET=$T/n2.sock "$WEFTCTL" nodes)
 [ "$(grep -c '^up ' <<< "$out")" -ge 4 ] && matches "$out" "(this node)" || fail "weftctl nodes: $out"
