@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* broker_impl.h — the broker's shared state, private to daemon/broker/ (see broker.h).
  *
- * broker.c: life, reload, submit, status, cancel, nodes; bworker.c: fetchers, workers,
- * commits, leases and take-overs; bwait.c: waiters woken by the done channels. */
+ * broker.c: life, reload; bops.c: submit, status, wait, cancel, stats; bworker.c:
+ * fetchers, workers, leases and take-overs; bcommit.c: the workers' commits; bgroup.c:
+ * group commit (submits, commits); bwait.c: waiters woken by the done channels. */
 #ifndef WEFTD_BROKER_IMPL_H
 #define WEFTD_BROKER_IMPL_H
 
@@ -116,6 +117,14 @@ int bjob_split(const char *id, char pipe[WEFTD_MAX_NAME + 1], const char **hex);
 
 /* The scripts (their SHA1s in struct weftd_broker). */
 extern const char bscript_end[], bscript_next[], bscript_submit[], bscript_cancel[], bscript_fetch[];
+
+/* bcommit.c: park until entry e of stage s is committed with others (-ECANCELED: the
+ * pipeline stopped first; e stays pending, to be taken over). */
+/* e ends: state (done/failed/canceled) with out (done) or error. */
+int bcommit_end(struct bstage *s, struct bentry *e, const char *state, const char *out,
+		size_t out_len, const char *error, uint32_t attempts);
+/* e goes to the next stage with out as its input. */
+int bcommit_next(struct bstage *s, struct bentry *e, const char *out, size_t out_len);
 
 /* bworker.c */
 /* Start p's fetchers, workers and lease fiber. Fiber only. 0 or -ENOMEM. */
