@@ -214,6 +214,7 @@ int weftd_broker_new(const struct weftd_config *cfg, struct weftd_broker **ret, 
 	rscript_sha(bscript_next, br->sha_next);
 	rscript_sha(bscript_submit, br->sha_submit);
 	rscript_sha(bscript_cancel, br->sha_cancel);
+	rscript_sha(bscript_fetch, br->sha_fetch);
 	*ret = br;
 	return 0;
 }

@@ -11,7 +11,8 @@
  *   weft:{P}:j:ID     hash: state, stage, attempts, output, error, node, created_ms,
  *                     finished_ms; expires retention.age after the job ends
  *   weft:{P}:dead     stream of dead letters {id, stage, in, error}
- *   weft:{P}:done     pub/sub channel: the id of each job that ended (wakes waiters)
+ *   weft:{P}:done     pub/sub channel: the ids of the jobs that ended, one per line (wakes
+ *                     waiters)
  *   weft:{P}:nodes    hash: node -> last heartbeat (Unix ms)
  *   weft:{P}:stats    hash: submitted, done, failed, canceled (the cluster's counts)
  *
@@ -22,6 +23,8 @@
  * stage's actor (the same exec/builtin/plugin actions as local pipelines) and commit with
  * one Lua script (EVALSHA; atomic as MULTI/EXEC): XACK + XDEL of the entry and XADD to the next stage's stream, or the
  * result into the job's hash + PUBLISH (last stage), or XADD to dead (retries used up).
+ * Commits and submits go by groups (bgroup.h): one script call carries the entries a
+ * stage finished, or the jobs submitted, while the previous call was on the wire.
  * So a job is always in a stream or finished, never in neither. Leases: every
  * heartbeat_interval a node XCLAIMs (JUSTID, to itself) the entries it holds, keeping
  * them fresh; entries idle longer than heartbeat_timeout (a dead or cut-off node's) are
@@ -72,7 +75,9 @@ bool weftd_broker_is_job_id(const char *id);
 
 /* Submit payload as a new job of pipeline (a broker pipeline): *ret_id gets its id.
  * 0, -ENOENT (not a broker pipeline here), -ENOTCONN (Redis unreachable), -ENOMEM.
- * Parks for one round trip. */
+ * Parks for the script call that carries it with the submits arriving meanwhile (one
+ * round trip, two when such calls are already on the wire); ctx does not end it: the
+ * call is many clients'. */
 int weftd_broker_submit(weft_ctx *ctx, struct weftd_broker *br, const char *pipeline,
 			const void *payload, size_t len, uid_t owner, char ret_id[WEFTD_BROKER_ID_MAX + 1]);
 /* The job object (PROTOCOL.md) of id as member key of b (NULL: an array element).

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* broker_impl.h — the broker's shared state, private to daemon/broker/ (see broker.h).
  *
- * broker.c: life, reload, submit, status, cancel, nodes; bworker.c: fetchers, workers,
- * commits, leases and take-overs; bwait.c: waiters woken by the done channels. */
+ * broker.c: life, reload; bops.c: submit, status, wait, cancel, stats; bworker.c:
+ * fetchers, workers, leases and take-overs; bcommit.c: the workers' commits; bgroup.c:
+ * group commit (submits, commits); bwait.c: waiters woken by the done channels. */
 #ifndef WEFTD_BROKER_IMPL_H
 #define WEFTD_BROKER_IMPL_H
 
@@ -11,12 +12,21 @@
 #include <weft/weft.h>
 
 #include "actions/actor.h"
+#include "broker/bgroup.h"
 #include "broker/broker.h"
 #include "broker/rconn.h"
 #include "util/spin.h"
 
 #define BNET_CMD_CONNS 4         /* pipelined command connections per broker and node */
 #define BWAIT_BUCKETS 1024
+#define BGROUP_BATCH 256            /* jobs or entries in one script call at most */
+#define BGROUP_BYTES (4u << 20)     /* and their payloads' bytes, about */
+#ifndef BGROUP_ACTIVE_SUBMIT
+#define BGROUP_ACTIVE_SUBMIT 2      /* a pipeline's submit calls in flight at once */
+#endif
+#ifndef BGROUP_ACTIVE_COMMIT
+#define BGROUP_ACTIVE_COMMIT 2      /* a stage's commit calls in flight at once */
+#endif
 #define BNETS_MAX (WEFTD_MAX_BROKERS * 4) /* brokers connected over a daemon's life */
 #define BGROUP "weft"
 
@@ -64,6 +74,7 @@ struct bstage {
 	weftd_spin hlock;
 	struct bentry *held;           /* fetched or taken over, not yet committed */
 	size_t nheld;
+	struct bgroup gend, gnext;     /* the workers' commits, many entries a call */
 };
 
 struct bpipe {
@@ -73,6 +84,7 @@ struct bpipe {
 	char tag[WEFTD_MAX_NAME + 8];  /* weft:{P} */
 	weft_ctx *ctx;                 /* cancelled at stop: fetchers, leases */
 	weft_wg wg;                    /* its fibers */
+	struct bgroup gsub;            /* submits, many jobs a call */
 	size_t nstages;
 	struct bstage stages[];
 };
@@ -90,7 +102,7 @@ struct weftd_broker {
 	size_t npipes;
 	weft_rwmutex lock;             /* pipes: readers ops, writer reload */
 	/* the Lua scripts' SHA1s (EVALSHA): bworker.c's, bops.c's */
-	char sha_end[41], sha_next[41], sha_submit[41], sha_cancel[41];
+	char sha_end[41], sha_next[41], sha_submit[41], sha_cancel[41], sha_fetch[41];
 	bool started;
 };
 
@@ -104,7 +116,15 @@ struct bpipe *bpipe_find(struct weftd_broker *br, const char *name);
 int bjob_split(const char *id, char pipe[WEFTD_MAX_NAME + 1], const char **hex);
 
 /* The scripts (their SHA1s in struct weftd_broker). */
-extern const char bscript_end[], bscript_next[], bscript_submit[], bscript_cancel[];
+extern const char bscript_end[], bscript_next[], bscript_submit[], bscript_cancel[], bscript_fetch[];
+
+/* bcommit.c: park until entry e of stage s is committed with others (-ECANCELED: the
+ * pipeline stopped first; e stays pending, to be taken over). */
+/* e ends: state (done/failed/canceled) with out (done) or error. */
+int bcommit_end(struct bstage *s, struct bentry *e, const char *state, const char *out,
+		size_t out_len, const char *error, uint32_t attempts);
+/* e goes to the next stage with out as its input. */
+int bcommit_next(struct bstage *s, struct bentry *e, const char *out, size_t out_len);
 
 /* bworker.c */
 /* Start p's fetchers, workers and lease fiber. Fiber only. 0 or -ENOMEM. */

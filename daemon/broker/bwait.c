@@ -63,14 +63,22 @@ void bwait_push(void *arg, redisReply *r)
 {
 	struct bnet *n = arg;
 
-	/* ["pmessage", pattern, channel, id] */
+	/* ["pmessage", pattern, channel, ids]: the jobs a commit ended, one per line */
 	if (r->type == REDIS_REPLY_ARRAY && r->elements == 4 &&
 	    r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, "pmessage") == 0 &&
-	    r->element[3]->type == REDIS_REPLY_STRING && r->element[3]->len <= WEFTD_BROKER_ID_MAX) {
-		char id[WEFTD_BROKER_ID_MAX + 1];
-		memcpy(id, r->element[3]->str, r->element[3]->len);
-		id[r->element[3]->len] = 0;
-		wake(n, id, r->element[3]->len);
+	    r->element[3]->type == REDIS_REPLY_STRING) {
+		const char *p = r->element[3]->str, *end = p + r->element[3]->len;
+		while (p < end) {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			size_t len = (size_t)((nl ? nl : end) - p);
+			if (len && len <= WEFTD_BROKER_ID_MAX) {
+				char id[WEFTD_BROKER_ID_MAX + 1];
+				memcpy(id, p, len);
+				id[len] = 0;
+				wake(n, id, len);
+			}
+			p += len + 1;
+		}
 	}
 	freeReplyObject(r);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* bworker.c — a broker pipeline's fibers on this node (broker.h): per stage a fetcher
  * (XREADGROUP on its own connection) feeding the workers, which run the stage's actor and
- * commit each entry in one script (EVALSHA); per pipeline a lease fiber (XCLAIM of the entries
+ * commit (bcommit.c); per pipeline a lease fiber (XCLAIM of the entries
  * held, XAUTOCLAIM of the abandoned ones, this node's heartbeat in the nodes hash). */
 #include <errno.h>
 #include <inttypes.h>
@@ -13,7 +13,6 @@
 #include "util/log.h"
 
 #define FETCH_BLOCK_MS 1000
-#define COMMIT_BACKOFF_MAX_NS (2000 * WEFT_MSEC)
 
 /* ---- held entries ----------------------------------------------------------------- */
 
@@ -78,116 +77,6 @@ static struct bentry *entry_of(struct bstage *s, const redisReply *r, uint32_t d
 	return e;
 }
 
-/* ---- commits ---------------------------------------------------------------------- */
-
-/* Run one script call (b) until Redis has it: a worker holding a finished attempt keeps
- * it through an outage and commits once Redis is back. 0, or -ECANCELED when the
- * pipeline stops meanwhile (the entry stays pending: another node, or this one, takes it
- * over). A script runs whole or not at all, as MULTI/EXEC, in one command and one reply
- * (hiredis builds one reply object instead of a dozen). */
-static int commit(struct bstage *s, struct rbatch *b, const char *script)
-{
-	int64_t backoff = 20 * WEFT_MSEC;
-	uint64_t rnd = (uint64_t)weft_now();
-
-	for (;;) {
-		redisReply *rep;
-		int r = rconn_evalsha(NULL, bnet_conn(s->p->net), b, script, &rep);
-		if (r == 0) {
-			bool ok = !rreply_err(rep);
-			if (!ok)
-				weftd_warn("pipeline %s stage %s: commit refused: %s", s->p->cfg->name, s->cfg->name,
-					   rep && rep->str ? rep->str : "?");
-			freeReplyObject(rep);
-			if (ok)
-				return 0;
-		}
-		if (weft_ctx_err(s->p->ctx))
-			return -ECANCELED;
-		rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
-		weft_sleep(s->p->ctx, backoff / 2 + (int64_t)((rnd >> 33) % (uint64_t)(backoff / 2 + 1)));
-		backoff = backoff * 2 > COMMIT_BACKOFF_MAX_NS ? COMMIT_BACKOFF_MAX_NS : backoff * 2;
-	}
-}
-
-static void jkey(struct bpipe *p, const char *jid, char *buf, size_t len)
-{
-	const char *slash = strchr(jid, '/');
-	snprintf(buf, len, "%s:j:%s", p->tag, slash ? slash + 1 : jid);
-}
-
-/* KEYS: stream, job hash, done channel, stats hash, dead stream. ARGV: entry id, state,
- * stage, attempts, node, finished_ms, ttl, job id, "output"|"error", its value, the
- * stage's input (failed: into dead). The first end wins: a job canceled while its
- * attempt ran stays canceled, and of two runs of one entry (a take-over while its holder
- * was cut off) the later one only acknowledges. */
-const char bscript_end[] =
-	"redis.call('XACK', KEYS[1], 'weft', ARGV[1]) "
-	"redis.call('XDEL', KEYS[1], ARGV[1]) "
-	"local st = ARGV[2] "
-	"local was = redis.call('HGET', KEYS[2], 'state') "
-	"if was == 'canceled' or was == 'done' or was == 'failed' then st = was "
-	"else "
-	"  if st == 'failed' then redis.call('XADD', KEYS[5], '*', 'id', ARGV[8], 'stage', ARGV[3], 'in', ARGV[11], 'error', ARGV[10]) end "
-	"  redis.call('HSET', KEYS[2], 'state', st, 'stage', ARGV[3], 'attempts', ARGV[4], 'node', ARGV[5], 'finished_ms', ARGV[6], ARGV[9], ARGV[10]) "
-	"  redis.call('HINCRBY', KEYS[4], st, 1) "
-	"end "
-	"redis.call('EXPIRE', KEYS[2], ARGV[7]) "
-	"redis.call('PUBLISH', KEYS[3], ARGV[8]) "
-	"return 1";
-
-/* Entry e of stage s ends: state (done/failed/canceled) with output or error. */
-static int commit_end(struct bstage *s, struct bentry *e, const char *state, const char *out,
-		      size_t out_len, const char *error, uint32_t attempts)
-{
-	struct bpipe *p = s->p;
-	char key[160], chan[96], stats[96], dead[96], ms[24], att[16], ttl[24];
-	struct rbatch b;
-	int r;
-
-	jkey(p, e->jid, key, sizeof(key));
-	snprintf(chan, sizeof(chan), "%s:done", p->tag);
-	snprintf(stats, sizeof(stats), "%s:stats", p->tag);
-	snprintf(dead, sizeof(dead), "%s:dead", p->tag);
-	snprintf(ms, sizeof(ms), "%" PRId64, bwall_ms());
-	snprintf(att, sizeof(att), "%u", attempts);
-	snprintf(ttl, sizeof(ttl), "%" PRId64, p->br->ttl_s);
-	rbatch_init(&b);
-	rbatch_cmd(&b, "EVALSHA %s 5 %s %s %s %s %s %s %s %s %s %s %s %s %s %s %b %b", p->br->sha_end, s->key, key,
-		   chan, stats, dead, e->eid, state, s->cfg->name, att, p->br->node, ms, ttl, e->jid,
-		   out ? "output" : "error", out ? out : (error ? error : ""),
-		   out ? out_len : strlen(error ? error : ""), e->in, strcmp(state, "failed") == 0 ? e->in_len : 0);
-	r = commit(s, &b, bscript_end);
-	rbatch_done(&b);
-	return r;
-}
-
-/* KEYS: stream, next stage's stream, job hash. ARGV: entry id, job id, output, next
- * stage's name. */
-const char bscript_next[] =
-	"redis.call('XACK', KEYS[1], 'weft', ARGV[1]) "
-	"redis.call('XDEL', KEYS[1], ARGV[1]) "
-	"redis.call('XADD', KEYS[2], '*', 'id', ARGV[2], 'in', ARGV[3]) "
-	"redis.call('HSET', KEYS[3], 'stage', ARGV[4]) "
-	"return 1";
-
-/* Entry e done at stage s, out the next stage's input. */
-static int commit_next(struct bstage *s, struct bentry *e, const char *out, size_t out_len)
-{
-	struct bstage *next = &s->p->stages[s->index + 1];
-	char key[160];
-	struct rbatch b;
-	int r;
-
-	jkey(s->p, e->jid, key, sizeof(key));
-	rbatch_init(&b);
-	rbatch_cmd(&b, "EVALSHA %s 3 %s %s %s %s %s %b %s", s->p->br->sha_next, s->key, next->key, key, e->eid,
-		   e->jid, out, out_len, next->cfg->name);
-	r = commit(s, &b, bscript_next);
-	rbatch_done(&b);
-	return r;
-}
-
 /* ---- workers ---------------------------------------------------------------------- */
 
 static void run_entry(struct bstage *s, struct bentry *e, uint64_t *rnd)
@@ -197,7 +86,7 @@ static void run_entry(struct bstage *s, struct bentry *e, uint64_t *rnd)
 	int r;
 
 	if (e->canceled) {
-		commit_end(s, e, "canceled", NULL, 0, "canceled by client", e->delivered - 1);
+		bcommit_end(s, e, "canceled", NULL, 0, "canceled by client", e->delivered - 1);
 		return;
 	}
 	/* attempts count from the delivery count: a take-over is the next attempt */
@@ -213,7 +102,7 @@ static void run_entry(struct bstage *s, struct bentry *e, uint64_t *rnd)
 		if (attempt > cfg->retry.attempts + 1) {
 			snprintf(msg, sizeof(msg), "stage %s: attempt %u/%u: delivered %u times (taken over from lost nodes)",
 				 cfg->name, attempt - 1, cfg->retry.attempts, e->delivered);
-			commit_end(s, e, "failed", NULL, 0, msg, attempt - 1);
+			bcommit_end(s, e, "failed", NULL, 0, msg, attempt - 1);
 			return;
 		}
 		if (cfg->timeout_ns && weft_ctx_with_timeout(NULL, (int64_t)cfg->timeout_ns, &actx) == 0)
@@ -223,9 +112,9 @@ static void run_entry(struct bstage *s, struct bentry *e, uint64_t *rnd)
 		free(at.log);
 		if (r == 0) {
 			if (s->index + 1 == s->p->nstages)
-				commit_end(s, e, "done", at.out, at.out_len, NULL, attempt);
+				bcommit_end(s, e, "done", at.out, at.out_len, NULL, attempt);
 			else
-				commit_next(s, e, at.out, at.out_len);
+				bcommit_next(s, e, at.out, at.out_len);
 			free(at.out);
 			return;
 		}
@@ -234,7 +123,7 @@ static void run_entry(struct bstage *s, struct bentry *e, uint64_t *rnd)
 			snprintf(msg, sizeof(msg), "stage %s: attempt %u/%u%s: %s", cfg->name, attempt,
 				 cfg->retry.attempts, at.permanent ? ", permanent" : "",
 				 at.error[0] ? at.error : strerror(-r));
-			commit_end(s, e, "failed", NULL, 0, msg, attempt);
+			bcommit_end(s, e, "failed", NULL, 0, msg, attempt);
 			return;
 		}
 		/* the backoff in this worker: the entry stays held (leased) meanwhile */
@@ -278,8 +167,12 @@ static void ensure_group(struct bstage *s, struct rconn *c)
 }
 
 /* Hand the entries of an XREADGROUP/XAUTOCLAIM entry array to the workers, marking the
- * canceled ones (one SMISMEMBER for the batch; Redis down: not known, they run). */
-static void hand_out(struct bstage *s, const redisReply *arr, uint32_t delivered)
+ * canceled ones: flags[i] (bscript_fetch's) for arr's entry i, or without flags one
+ * SMISMEMBER for the batch on c (Redis down: not known, they run). The fetcher asks on
+ * its own connection, idle between its reads: on a shared one the question waited behind
+ * the submits' and commits' script calls, and the stage's next read with it. */
+static void hand_out(struct bstage *s, struct rconn *c, const redisReply *arr, uint32_t delivered,
+		     const redisReply *flags)
 {
 	struct bentry **es = calloc(arr->elements ? arr->elements : 1, sizeof(*es));
 	const char **argv = malloc((arr->elements + 2) * sizeof(*argv));
@@ -289,10 +182,14 @@ static void hand_out(struct bstage *s, const redisReply *arr, uint32_t delivered
 
 	if (!es || !argv || !lens)
 		goto out;
-	for (size_t i = 0; i < arr->elements; i++)
-		if ((es[n] = entry_of(s, arr->element[i], delivered)))
-			n++;
-	if (n) {
+	for (size_t i = 0; i < arr->elements; i++) {
+		if (!(es[n] = entry_of(s, arr->element[i], delivered)))
+			continue;
+		if (flags && i < flags->elements)
+			es[n]->canceled = flags->element[i]->type == REDIS_REPLY_INTEGER && flags->element[i]->integer;
+		n++;
+	}
+	if (n && !flags) {
 		struct rbatch b;
 		redisReply *rep;
 		snprintf(set, sizeof(set), "%s:canceled", s->p->tag);
@@ -304,7 +201,7 @@ static void hand_out(struct bstage *s, const redisReply *arr, uint32_t delivered
 			lens[i] = strlen(argv[i]);
 		rbatch_init(&b);
 		rbatch_argv(&b, (int)n + 2, argv, lens);
-		if (rconn_exec(NULL, bnet_conn(s->p->net), &b, &rep) == 0) {
+		if (rconn_exec(NULL, c, &b, &rep) == 0) {
 			for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements && i < n; i++)
 				es[i]->canceled = rep->element[i]->type == REDIS_REPLY_INTEGER && rep->element[i]->integer;
 			freeReplyObject(rep);
@@ -320,6 +217,48 @@ out:
 	free(es);
 	free(argv);
 	free(lens);
+}
+
+/* KEYS: the stage's stream, the canceled set. ARGV: node, count. What a read that does
+ * not block gives, with which of its jobs are canceled: [entries, flags] in one round
+ * trip while entries wait (the fetcher blocks in XREADGROUP only when it gets nil). */
+const char bscript_fetch[] =
+	"local r = redis.call('XREADGROUP', 'GROUP', 'weft', ARGV[1], 'COUNT', ARGV[2], 'STREAMS', KEYS[1], '>') "
+	"if not r then return false end "
+	"local es, ids = r[1][2], {} "
+	"for i, e in ipairs(es) do "
+	"  local f = e[2] "
+	"  ids[i] = '' "
+	"  for j = 1, #f, 2 do if f[j] == 'id' then ids[i] = f[j + 1] end end "
+	"end "
+	"return {es, redis.call('SMISMEMBER', KEYS[2], unpack(ids))}";
+
+/* One bscript_fetch call: 1 when it handed out entries, 0 when none waited, -1 on an
+ * error reply (NOGROUP: *group is cleared), or rconn's error. */
+static int fetch_ready(struct bstage *s, unsigned n, bool *group)
+{
+	struct bpipe *p = s->p;
+	struct rbatch b;
+	redisReply *rep;
+	int r;
+
+	rbatch_init(&b);
+	rbatch_cmd(&b, "EVALSHA %s 2 %s %s:canceled %s %u", p->br->sha_fetch, s->key, p->tag, p->br->node, n);
+	r = rconn_evalsha(p->ctx, s->rd, &b, bscript_fetch, &rep);
+	rbatch_done(&b);
+	if (r < 0)
+		return r;
+	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 && rep->element[0]->type == REDIS_REPLY_ARRAY &&
+	    rep->element[1]->type == REDIS_REPLY_ARRAY) {
+		hand_out(s, s->rd, rep->element[0], 1, rep->element[1]);
+		r = 1;
+	} else if (rep->type == REDIS_REPLY_ERROR) {
+		if (strstr(rep->str, "NOGROUP"))
+			*group = false; /* Redis lost it (restarted without persistence) */
+		r = -1;
+	}
+	freeReplyObject(rep);
+	return r;
 }
 
 static void fetcher_main(void *arg)
@@ -340,6 +279,13 @@ static void fetcher_main(void *arg)
 		unsigned n = atomic_load(&s->idle);
 		if (n == 0) /* all busy: wait for one (the channel holds one more) */
 			n = 1;
+		int f = fetch_ready(s, n, &group);
+		if (f == 1 || f == -ENOTCONN || !group)
+			continue;
+		if (f == -1) { /* LOADING, ...: again soon, not at once */
+			weft_sleep(p->ctx, 100 * WEFT_MSEC);
+			continue;
+		}
 		rbatch_init(&b);
 		rbatch_cmd(&b, "XREADGROUP GROUP %s %s COUNT %u BLOCK %d STREAMS %s >", BGROUP,
 			   p->br->node, n, FETCH_BLOCK_MS, s->key);
@@ -352,7 +298,7 @@ static void fetcher_main(void *arg)
 		/* [[key, [[eid, fields]...]]] or nil on timeout */
 		if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
 		    rep->element[0]->type == REDIS_REPLY_ARRAY && rep->element[0]->elements == 2)
-			hand_out(s, rep->element[0]->element[1], 1);
+			hand_out(s, s->rd, rep->element[0]->element[1], 1, NULL);
 		freeReplyObject(rep);
 	}
 	weft_chan_close(s->ch);
@@ -427,7 +373,7 @@ static void take_over(struct bstage *s)
 				     p->cfg->name, s->cfg->name, rep->element[1]->elements, idle_ms);
 			/* the delivery count of each (XPENDING) would cost a round trip per
 			 * entry; a taken-over entry counts as its second delivery at least */
-			hand_out(s, rep->element[1], 2);
+			hand_out(s, bnet_conn(p->net), rep->element[1], 2, NULL);
 		}
 		freeReplyObject(rep);
 	}
@@ -485,9 +431,12 @@ int bpipe_start(struct bpipe *p)
 	int r = weft_ctx_with_cancel(NULL, &p->ctx);
 
 	weft_wg_init(&p->wg);
+	bgroup_init(&p->gsub, BGROUP_ACTIVE_SUBMIT, BGROUP_BATCH, BGROUP_BYTES);
 	for (size_t i = 0; r == 0 && i < p->nstages; i++) {
 		struct bstage *s = &p->stages[i];
 		struct rconn_opts o = p->net->opts;
+		bgroup_init(&s->gend, BGROUP_ACTIVE_COMMIT, BGROUP_BATCH, BGROUP_BYTES);
+		bgroup_init(&s->gnext, BGROUP_ACTIVE_COMMIT, BGROUP_BATCH, BGROUP_BYTES);
 		o.name = p->cfg->name;
 		if ((r = rconn_new(&o, &s->rd)) < 0 || (r = rconn_start(s->rd)) < 0)
 			break;

@@ -6,6 +6,7 @@
 #include <netinet/tcp.h>
 #include <openssl/sha.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -34,7 +35,7 @@ struct rconn {
 	struct rconn_opts o;
 	weftd_spin lock;               /* everything below but the reader's own */
 	int fd;                        /* -EBADF while down */
-	bool up;
+	atomic_bool up;                /* written under lock; rconn_up reads it without */
 	bool writing;                  /* a caller is writing out[] (only one at a time) */
 	char *out;                     /* bytes not yet handed to the socket */
 	size_t outlen, outcap;
@@ -137,10 +138,8 @@ struct rconn *rconn_free(struct rconn *c)
 
 bool rconn_up(struct rconn *c)
 {
-	weftd_spin_lock(&c->lock);
-	bool up = c->up;
-	weftd_spin_unlock(&c->lock);
-	return up;
+	/* no lock: every command asks (bnet_conn), and the lock is the writers' */
+	return atomic_load_explicit(&c->up, memory_order_acquire);
 }
 
 int rconn_wait_up(weft_ctx *ctx, struct rconn *c)
@@ -443,6 +442,12 @@ static void set_up(struct rconn *c, int fd)
 	c->up = fd >= 0;
 	if (fd < 0)
 		fail_all(c);
+	/* Bytes still queued belong to the slots just failed: a writer whose write failed
+	 * before the reader saw the socket go leaves them behind (it stops at its error
+	 * while up is still true). Sent on the next socket, they would run a second time
+	 * and their replies would go to the next callers' slots, every reply after them
+	 * one slot off (a wait answering with another job's hash). */
+	c->outlen = 0;
 	weftd_spin_unlock(&c->lock);
 	weft_cond_broadcast(&c->up_cond);
 	weft_mutex_unlock(&c->up_lock);

@@ -29,13 +29,17 @@ node() { # N
 	done
 	cat "$T/n$1.log" >&2; exit 1
 }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # PID: user + system clock ticks
 # run NAME: the median jobs/s over the runs (submits to node 1), each run as a comment
 run() {
 	"$LOAD" "$T/n1.sock" noop 4 64 20000 > /dev/null # warm-up
 	: > "$T/runs"
 	for _ in $(seq "${BENCH_RUNS:-3}"); do
+		local c0 l; c0=$(cpu_ticks "$(cat "$T/redis.pid")"); l=$(cut -d' ' -f1 /proc/loadavg)
 		r=$("$LOAD" "$T/n1.sock" noop 4 64 "$N")
-		echo "# $1: $r" >&2
+		# the machine's load before the run and Redis's CPU per job: figures from a shared
+		# machine read with them
+		echo "# $1: $r load $l redis_cpu_us_per_job $(( ($(cpu_ticks "$(cat "$T/redis.pid")") - c0) * 1000000 / $(getconf CLK_TCK) / N ))" >&2
 		echo "$r" | sed -E 's/.*jobs_per_s ([0-9]+).*/\1/' >> "$T/runs"
 	done
 	echo "$1 $(sort -n "$T/runs" | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}') jobs/s"

@@ -70,7 +70,10 @@ def main():
             a = res[r["id"]]
             jid, payload, _ = jobs[r["id"]]
             want = payload.upper() if expect == "upper" else expect.split(":", 1)[1]
-            if not a.get("ok") or not a.get("done") or a["job"]["state"] != "done" or a["job"].get("output") != want:
+            # the answer must be this job's own (a reply handed to the wrong caller on a
+            # shared Redis connection once answered with another job's hash)
+            if not a.get("ok") or not a.get("done") or a["job"].get("id") != jid or \
+                    a["job"]["state"] != "done" or a["job"].get("output") != want:
                 print("job", jid, "from", payload, "->", a); sys.exit(1)
     print("ok", len(jobs))
 

@@ -33,6 +33,19 @@ PIPES='pipelines:
     broker: main
     stages:
       - {name: s, builtin: sleep, params: {duration: 1500ms}, workers: 8}
+  two:
+    broker: main
+    stages:
+      - {name: n, builtin: noop, workers: 8}
+      - {name: u, builtin: upper, workers: 8}
+  bad:
+    broker: main
+    stages:
+      - {name: f, builtin: fail, params: {message: boom}, retry: {attempts: 1}, workers: 4}
+  mark:
+    broker: main
+    stages:
+      - {name: m, exec: [sh, -c, "sleep 0.5; echo $(cat) >> '"$T/ran"'"], workers: 1}
   loc:
     stages:
       - {name: u, builtin: upper}'
@@ -80,6 +93,30 @@ nodes=$(grep -c '=' <<< "$counts")
 [ "$nodes" -ge 3 ] || fail "not every node ran jobs: $counts"
 ok "3 nodes: 10,000 jobs round-robin all done with the right output, waited on from another node; ran: $(tr '\n' ' ' <<< "$counts")"
 
+# two stages (the hand-overs committed many entries a call) and failures (dead letters
+# committed with their input, many a call)
+out=$($LOAD two 3000 $S) || fail "two stages: $out"
+$LOAD bad 300 $S --ids "$T/bad.ids" > /dev/null
+python3 - "$T/bad.ids" "$T/n1.sock" <<'EOP' || fail "failing jobs: $(cat "$T/bad.out")"
+import json, socket, sys
+jobs = [json.loads(l) for l in open(sys.argv[1])]
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[2])
+s.sendall("".join(json.dumps({"id": i, "op": "wait", "job": j[0], "timeout": "60s"}) + "\n" for i, j in enumerate(jobs)).encode())
+buf, got = b"", 0
+while got < len(jobs):
+    buf += s.recv(1 << 16)
+    while b"\n" in buf:
+        l, buf = buf.split(b"\n", 1); a = json.loads(l); got += 1
+        j = a.get("job", {})
+        if not a.get("done") or j.get("id") != jobs[a["id"]][0] or j.get("state") != "failed" or "boom" not in j.get("error", ""):
+            open(sys.argv[1].replace("ids", "out"), "w").write(str(a)); sys.exit(1)
+EOP
+dead=$(redis-cli -s "$RSOCK" XLEN 'weft:{bad}:dead')
+failed=$(redis-cli -s "$RSOCK" HGET 'weft:{bad}:stats' failed)
+in=$(redis-cli -s "$RSOCK" --raw XRANGE 'weft:{bad}:dead' - + COUNT 1 | sed -n '/^in$/{n;p}')
+[ "$dead" = 300 ] && [ "$failed" = 300 ] && matches "$in" -E '^job-[0-9]+$' || fail "dead $dead, failed $failed, in '$in'"
+ok "two stages: 3000 jobs done; 300 failing jobs failed once each, into the dead stream with their input"
+
 # kill -9 a node while it runs jobs: the others finish them within heartbeat_timeout + margin
 # (a take-over is the next attempt, counted from the delivery count)
 for i in $(seq 24); do
@@ -117,6 +154,19 @@ out=$(WEFT_SOCKET=$T/n1.sock "$WEFTCTL" --json stats slow)
 [ "$(jget pipelines.slow.nodes <<< "$out" | grep -o '"node"' | wc -l)" -ge 4 ] || fail "stats nodes: $out"
 ok "cancel from another node: the waiter on a third woke, the job stayed canceled, stats counts it and lists the nodes"
 
+# a job canceled while queued is never run: its node learns so when it fetches it
+# (behind 20 jobs of 0.5 s on 4 nodes of one worker, which hold 12 at most: ~1 s to
+# cancel it; the fetch that gets it finds it canceled)
+$LOAD mark 20 "$T/n1.sock" --ids "$T/mark.list" > /dev/null
+c=$(WEFT_SOCKET=$T/n1.sock "$WEFTCTL" submit mark victim)
+[ "$(WEFT_SOCKET=$T/n2.sock "$WEFTCTL" --json cancel "$c" | jget job.state)" = canceled ] || fail "cancel of a queued mark job"
+for id in $(cut -d'"' -f2 "$T/mark.list") "$c"; do WEFT_SOCKET=$T/n3.sock "$WEFTCTL" --timeout 30s wait "$id" > /dev/null || true; done
+# the victim's entry too is gone (committed: run or skipped) before the file is read
+mark_drained() { [ "$(redis-cli -s "$RSOCK" XLEN 'weft:{mark}:s:0')" = 0 ]; }
+wait_for "the mark stream drained" mark_drained
+[ "$(grep -c '^job-' "$T/ran")" -ge 20 ] && ! grep -q victim "$T/ran" || fail "ran: $(tr '\n' ' ' < "$T/ran") (victim: $(WEFT_SOCKET=$T/n1.sock "$WEFTCTL" --json status "$c"))"
+ok "a job canceled while queued is skipped unrun by the node that fetches it"
+
 out=$(WEFT_SOCKET=$T/n2.sock "$WEFTCTL" nodes)
 [ "$(grep -c '^up ' <<< "$out")" -ge 4 ] && matches "$out" "(this node)" || fail "weftctl nodes: $out"
 ok "weftctl nodes lists the nodes of each broker pipeline"
@@ -127,6 +177,11 @@ out=$($LOAD up 3000 $S --ids "$T/ids") || fail "submit before the restart: $out"
 stop_redis
 start_redis
 out=$($LOAD up 0 $S --wait-only "$T/ids") || fail "after the restart: $out"
+# every job of up has ended (checks 2 and 6), each submit ran once: a command queued on a
+# connection as it failed must not run again on the next one (nor answer another caller)
+sub=$(redis-cli -s "$RSOCK" HGET 'weft:{up}:stats' submitted)
+done_n=$(redis-cli -s "$RSOCK" HGET 'weft:{up}:stats' done)
+[ "$sub" = 13000 ] && [ "$done_n" = 13000 ] || fail "after the restart: submitted $sub, done $done_n (13000 each)"
 ok "Redis restarted with AOF right after 3000 submits: nodes reconnected, all acknowledged jobs done ($out)"
 
 # reload under load: node 1 changes up (restarted), removes slow, adds extra; nothing lost

@@ -4,7 +4,8 @@
  * fibers on one connection each get their own replies in order; a MULTI/EXEC batch stays
  * whole; a caller whose ctx ends while Redis still blocks its command gets its error and
  * the late reply goes nowhere (the next caller gets its own); Redis stopped: -ENOTCONN at
- * once, and the connection comes back by itself when Redis does. */
+ * once, and the connection comes back by itself when Redis does; a write that fails
+ * before the reader sees the socket go leaves nothing queued for the next socket. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,12 +13,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -178,6 +182,158 @@ static void world_main(void *arg)
 	free(ks);
 }
 
+/* ---- a write that fails first ------------------------------------------------------ *
+ * A fake server: its first connection never reads, then shuts its reading side
+ * (SHUT_RD): the client's write fails with EPIPE while its reads still block, so the
+ * writer sees the failure before the reader does. Its second connection answers every
+ * command "*2 $4 ECHO $n ARG" with ARG. A command queued behind the failed write must
+ * not be sent on the second connection: its reply would go to the next caller. */
+
+struct fake {
+	int lfd, go[2];                /* listener; the test's "shut it now" pipe */
+	char first[64];                /* the argument of the first command of connection 2 */
+};
+
+/* The argument of the ECHO starting at s[0..len) (consumed: *used), or 0 if incomplete. */
+static size_t echo_arg(const char *s, size_t len, const char **arg, size_t *used)
+{
+	const char *p = memmem(s, len, "ECHO\r\n$", 7);
+	char *end;
+
+	if (!p)
+		return 0;
+	size_t n = strtoul(p + 7, &end, 10);
+	if ((size_t)(end - s) + 2 + n + 2 > len)
+		return 0;
+	*arg = end + 2;
+	*used = (size_t)(end - s) + 2 + n + 2;
+	return n;
+}
+
+static void *fake_main(void *arg)
+{
+	struct fake *f = arg;
+	static char buf[1 << 16];
+	size_t have = 0;
+	char c;
+
+	int c1 = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (read(f->go[0], &c, 1) != 1)
+		return NULL;
+	shutdown(c1, SHUT_RD);
+	int c2 = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC);
+	for (;;) {
+		ssize_t n = read(c2, buf + have, sizeof(buf) - have);
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+		const char *a;
+		size_t used, alen;
+		while ((alen = echo_arg(buf, have, &a, &used)) > 0) {
+			char out[128];
+			if (!f->first[0])
+				snprintf(f->first, sizeof(f->first), "%.*s", (int)alen, a);
+			int k = snprintf(out, sizeof(out), "$%zu\r\n%.*s\r\n", alen, (int)alen, a);
+			if (write(c2, out, (size_t)k) != k)
+				break;
+			memmove(buf, buf + used, have - used);
+			have -= used;
+		}
+	}
+	close(c2);
+	close(c1);
+	return NULL;
+}
+
+struct fcall {
+	struct rconn *c;
+	const char *arg;
+	size_t len;
+	int r;
+	weft_event done;
+};
+
+static void fcall_main(void *arg)
+{
+	struct fcall *k = arg;
+	struct rbatch b;
+	redisReply *rep;
+
+	rbatch_init(&b);
+	rbatch_cmd(&b, "ECHO %b", k->arg, k->len);
+	k->r = rconn_exec(NULL, k->c, &b, &rep);
+	if (k->r == 0)
+		freeReplyObject(rep);
+	rbatch_done(&b);
+	weft_event_set(&k->done, 0);
+}
+
+static void stale_main(void *arg)
+{
+	struct fake *f = arg;
+	struct rconn_opts o = { .is_unix = true, .name = "test" };
+	size_t big = 8 << 20; /* far more than a Unix socket's buffer: the write parks */
+	char *huge = malloc(big);
+	struct rconn *c;
+	redisReply *rep;
+	weft_ctx *ctx;
+
+	memset(huge, 'x', big);
+	snprintf(o.addr, sizeof(o.addr), "%s/fake.sock", g_dir);
+	assert_int_equal(rconn_new(&o, &c), 0);
+	assert_int_equal(rconn_start(c), 0);
+	assert_int_equal(rconn_wait_up(NULL, c), 0);
+	struct fcall a = { .c = c, .arg = huge, .len = big }, s = { .c = c, .arg = "stale", .len = 5 };
+	weft_event_init(&a.done);
+	weft_event_init(&s.done);
+	/* one proc: a runs until its write parks, then s queues behind it (pacing only) */
+	assert_int_equal(weft_go(fcall_main, &a), 0);
+	weft_sleep(NULL, 50 * WEFT_MSEC);
+	assert_int_equal(weft_go(fcall_main, &s), 0);
+	weft_sleep(NULL, 50 * WEFT_MSEC);
+	assert_int_equal(write(f->go[1], "x", 1), 1);
+	weft_event_wait(NULL, &a.done);
+	weft_event_wait(NULL, &s.done);
+	assert_int_equal(a.r, -ENOTCONN);
+	assert_int_equal(s.r, -ENOTCONN);
+	assert_int_equal(weft_ctx_with_timeout(NULL, 10 * WEFT_SEC, &ctx), 0);
+	assert_int_equal(rconn_wait_up(ctx, c), 0);
+	weft_ctx_unref(ctx);
+	assert_int_equal(one(c, NULL, "ECHO %s", "fresh", &rep), 0);
+	assert_int_equal(rep->type, REDIS_REPLY_STRING);
+	assert_string_equal(rep->str, "fresh");
+	freeReplyObject(rep);
+	rconn_stop(c);
+	rconn_free(c);
+	free(huge);
+}
+
+static void test_rconn_failed_write(void **state)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct fake f = { 0 };
+	pthread_t th;
+
+	signal(SIGPIPE, SIG_IGN); /* as weftd: EPIPE, not a death */
+	snprintf(g_dir, sizeof(g_dir), "/tmp/weft-rconn.XXXXXX");
+	assert_non_null(mkdtemp(g_dir));
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/fake.sock", g_dir);
+	assert_true((f.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0);
+	assert_int_equal(bind(f.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(f.lfd, 4), 0);
+	assert_int_equal(pipe2(f.go, O_CLOEXEC), 0);
+	assert_int_equal(pthread_create(&th, NULL, fake_main, &f), 0);
+	struct weft_opts o = { .procs = 1 };
+	assert_int_equal(weft_run(stale_main, &f, &o), 0);
+	pthread_join(th, NULL); /* (then f.first is ours to read) */
+	assert_string_equal(f.first, "fresh"); /* nothing of the old socket's queue came first */
+	close(f.lfd);
+	close(f.go[0]);
+	close(f.go[1]);
+	unlink(sa.sun_path);
+	rmdir(g_dir);
+}
+
 static void test_rconn_redis(void **state)
 {
 	struct world w = { 0 };
@@ -217,6 +373,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rbatch),
 		cmocka_unit_test(test_rconn_redis),
+		cmocka_unit_test(test_rconn_failed_write),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
