@@ -75,6 +75,22 @@ bool weftd_broker_is_job_id(const char *id);
  * Parks for one round trip. */
 int weftd_broker_submit(weft_ctx *ctx, struct weftd_broker *br, const char *pipeline,
 			const void *payload, size_t len, uid_t owner, char ret_id[WEFTD_BROKER_ID_MAX + 1]);
+/* What a submit may ask besides its payload (PROTOCOL.md's submit options). */
+struct weftd_broker_submit_opts {
+	int64_t run_at_ms;             /* delay/run_at: Unix ms; 0 or past: at once */
+	int64_t deadline_ms;           /* Unix ms; 0: none */
+	int priority;                  /* kept and shown; not an order (see the top) */
+	const char *key;               /* idempotency key (key_len bytes), or NULL */
+	size_t key_len;
+};
+/* weftd_broker_submit with options, in one script: a job due later waits in the schedule
+ * (state scheduled); with a key, SET NX of weft:{P}:k:KEY (TTL retention.age plus the
+ * delay): when taken, nothing is created, ret_id is the first job's and *ret_dup true.
+ * Same returns as weftd_broker_submit. */
+int weftd_broker_submit_opts(weft_ctx *ctx, struct weftd_broker *br, const char *pipeline,
+			     const void *payload, size_t len, uid_t owner,
+			     const struct weftd_broker_submit_opts *o, char ret_id[WEFTD_BROKER_ID_MAX + 1],
+			     bool *ret_dup);
 /* The job object (PROTOCOL.md) of id as member key of b (NULL: an array element).
  * 0, -ESRCH (unknown or expired; also another owner's unless admin), -ENOTCONN. */
 int weftd_broker_job_json(weft_ctx *ctx, struct weftd_broker *br, const char *id, uid_t uid,
@@ -86,6 +102,21 @@ int weftd_broker_wait(weft_ctx *ctx, struct weftd_broker *br, const char *id, in
  * running attempt finishes (not interrupted across nodes). 1 canceled, 0 had ended,
  * -ESRCH, -ENOTCONN. */
 int weftd_broker_cancel(weft_ctx *ctx, struct weftd_broker *br, const char *id);
+/* retry (retry true) or purge of dead letters: job's (then pipeline is ignored), or with
+ * job NULL every one of pipeline the peer may see (uid; admin: all). Writes the answer's
+ * members into b: retry "jobs" (the ids re-driven) and "retried", purge "purged".
+ * 0; -ESRCH (no such job, or another's); -ENOENT (pipeline is no broker pipeline here);
+ * -EBUSY with why filled (the job is not a dead letter); -ENOTCONN. from_start is not
+ * supported (the submitted payload is not kept). */
+int weftd_broker_dead_op(weft_ctx *ctx, struct weftd_broker *br, bool retry, const char *pipeline,
+			 const char *job, uid_t uid, bool admin, struct weftd_buf *b, char *why, size_t whylen);
+/* list of a broker pipeline as array member key of b: its jobs newest first (by
+ * created_ms), those of uid unless admin, only in state when has_state, at most limit,
+ * outputs only when asked. Walks the pipeline's job hashes (SCAN): its cost grows with
+ * the jobs retained. 0, -ENOENT, -ENOTCONN, -ENOMEM. */
+int weftd_broker_list_json(weft_ctx *ctx, struct weftd_broker *br, const char *pipeline, uid_t uid,
+			   bool admin, bool has_state, int state, uint32_t limit, bool outputs,
+			   struct weftd_buf *b, const char *key);
 /* The cluster's figures of the broker pipeline called pipeline (NULL: every one) as
  * object member key of b: {P: {broker, submitted, done, failed, canceled (counted in
  * weft:{P}:stats by whichever node did it), dead, stages: [{name, length, pending,

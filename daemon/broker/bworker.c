@@ -64,6 +64,10 @@ static struct bentry *entry_of(struct bstage *s, const redisReply *r, uint32_t d
 			continue;
 		if (strcmp(k->str, "id") == 0 && v->len <= WEFTD_BROKER_ID_MAX)
 			memcpy(e->jid, v->str, v->len);
+		else if (strcmp(k->str, "a") == 0) /* bsched.c: a retry's attempts so far */
+			e->base = (uint32_t)strtoul(v->str, NULL, 10);
+		else if (strcmp(k->str, "dl") == 0) /* the job's deadline */
+			e->deadline_ms = strtoll(v->str, NULL, 10);
 		else if (strcmp(k->str, "in") == 0 && !e->in && (e->in = malloc(v->len + 1))) {
 			memcpy(e->in, v->str, v->len);
 			e->in[v->len] = 0;
@@ -126,9 +130,9 @@ const char bscript_end[] =
 	"redis.call('XDEL', KEYS[1], ARGV[1]) "
 	"local st = ARGV[2] "
 	"local was = redis.call('HGET', KEYS[2], 'state') "
-	"if was == 'canceled' or was == 'done' or was == 'failed' then st = was "
+	"if was == 'canceled' or was == 'done' or was == 'failed' or was == 'expired' then st = was "
 	"else "
-	"  if st == 'failed' then redis.call('XADD', KEYS[5], '*', 'id', ARGV[8], 'stage', ARGV[3], 'in', ARGV[11], 'error', ARGV[10]) end "
+	"  if st == 'failed' then redis.call('HSET', KEYS[2], 'dead_eid', redis.call('XADD', KEYS[5], '*', 'id', ARGV[8], 'stage', ARGV[3], 'in', ARGV[11], 'error', ARGV[10])) end "
 	"  redis.call('HSET', KEYS[2], 'state', st, 'stage', ARGV[3], 'attempts', ARGV[4], 'node', ARGV[5], 'finished_ms', ARGV[6], ARGV[9], ARGV[10]) "
 	"  redis.call('HINCRBY', KEYS[4], st, 1) "
 	"end "
@@ -167,7 +171,7 @@ static int commit_end(struct bstage *s, struct bentry *e, const char *state, con
 const char bscript_next[] =
 	"redis.call('XACK', KEYS[1], 'weft', ARGV[1]) "
 	"redis.call('XDEL', KEYS[1], ARGV[1]) "
-	"redis.call('XADD', KEYS[2], '*', 'id', ARGV[2], 'in', ARGV[3]) "
+	"redis.call('XADD', KEYS[2], '*', 'id', ARGV[2], 'in', ARGV[3], 'dl', redis.call('HGET', KEYS[3], 'deadline_ms') or '0') "
 	"redis.call('HSET', KEYS[3], 'stage', ARGV[4]) "
 	"return 1";
 
@@ -190,6 +194,34 @@ static int commit_next(struct bstage *s, struct bentry *e, const char *out, size
 
 /* ---- workers ---------------------------------------------------------------------- */
 
+/* Run one attempt of e in a ctx that ends at the stage's timeout, the job's deadline, or
+ * a cancel published by any node (bcancel.c). */
+static int attempt_run(struct bstage *s, struct bentry *e, struct weftd_attempt *at, bool *ret_canceled)
+{
+	const struct weftd_stage *cfg = s->cfg;
+	int64_t t = cfg->timeout_ns ? (int64_t)cfg->timeout_ns : -1;
+	struct brun run = { .jid = e->jid };
+	int r;
+
+	if (e->deadline_ms > 0) {
+		int64_t left = (e->deadline_ms - bwall_ms()) * WEFT_MSEC;
+		t = t < 0 || left < t ? (left > 0 ? left : 0) : t;
+	}
+	r = t >= 0 ? weft_ctx_with_timeout(NULL, t, &run.ctx) : weft_ctx_with_cancel(NULL, &run.ctx);
+	if (r < 0)
+		run.ctx = NULL;
+	at->ctx = run.ctx;
+	if (run.ctx)
+		bcancel_add(s->p->br, &run);
+	r = weftd_actor_run(s->actor, at);
+	if (run.ctx) {
+		bcancel_remove(s->p->br, &run);
+		*ret_canceled = weft_ctx_err(run.ctx) == -ECANCELED;
+	}
+	weft_ctx_unref(run.ctx);
+	return r;
+}
+
 static void run_entry(struct bstage *s, struct bentry *e, uint64_t *rnd)
 {
 	const struct weftd_stage *cfg = s->cfg;
@@ -200,48 +232,56 @@ static void run_entry(struct bstage *s, struct bentry *e, uint64_t *rnd)
 		commit_end(s, e, "canceled", NULL, 0, "canceled by client", e->delivered - 1);
 		return;
 	}
-	/* attempts count from the delivery count: a take-over is the next attempt */
-	for (uint32_t attempt = e->delivered;; attempt++) {
-		struct weftd_attempt at = {
-			.ctx = NULL, .job_id = e->jid, .pipeline = s->p->cfg->name, .attempt = attempt,
-			.in = e->in, .in_len = e->in_len,
-		};
-		weft_ctx *actx = NULL;
-		/* One delivery may have been lost to a node or a connection that went away
-		 * before it started (no attempt made): only one beyond that fails the job
-		 * unrun, which bounds a job that takes its nodes down with it. */
-		if (attempt > cfg->retry.attempts + 1) {
-			snprintf(msg, sizeof(msg), "stage %s: attempt %u/%u: delivered %u times (taken over from lost nodes)",
-				 cfg->name, attempt - 1, cfg->retry.attempts, e->delivered);
-			commit_end(s, e, "failed", NULL, 0, msg, attempt - 1);
-			return;
-		}
-		if (cfg->timeout_ns && weft_ctx_with_timeout(NULL, (int64_t)cfg->timeout_ns, &actx) == 0)
-			at.ctx = actx;
-		r = weftd_actor_run(s->actor, &at);
-		weft_ctx_unref(actx);
-		free(at.log);
-		if (r == 0) {
-			if (s->index + 1 == s->p->nstages)
-				commit_end(s, e, "done", at.out, at.out_len, NULL, attempt);
-			else
-				commit_next(s, e, at.out, at.out_len);
-			free(at.out);
-			return;
-		}
-		free(at.out);
-		if (attempt >= cfg->retry.attempts || at.permanent) {
-			snprintf(msg, sizeof(msg), "stage %s: attempt %u/%u%s: %s", cfg->name, attempt,
-				 cfg->retry.attempts, at.permanent ? ", permanent" : "",
-				 at.error[0] ? at.error : strerror(-r));
-			commit_end(s, e, "failed", NULL, 0, msg, attempt);
-			return;
-		}
-		/* the backoff in this worker: the entry stays held (leased) meanwhile */
-		int64_t d = cfg->retry.initial_ns ? weft_backoff_delay(&s->retry, attempt - 1, rnd) : 0;
-		if (d > 0 && weft_sleep(s->p->ctx, d) < 0)
-			return; /* stopping: taken over later */
+	if (e->deadline_ms > 0 && bwall_ms() >= e->deadline_ms) {
+		commit_end(s, e, "expired", NULL, 0, "deadline passed", e->base);
+		return;
 	}
+	/* attempts count from the delivery count (a take-over is the next attempt) after
+	 * those of earlier deliveries (a retry's, carried by its entry) */
+	uint32_t attempt = e->base + e->delivered;
+	struct weftd_attempt at = {
+		.ctx = NULL, .job_id = e->jid, .pipeline = s->p->cfg->name, .attempt = attempt,
+		.in = e->in, .in_len = e->in_len,
+	};
+	bool canceled = false;
+	/* One delivery may have been lost to a node or a connection that went away
+	 * before it started (no attempt made): only one beyond that fails the job
+	 * unrun, which bounds a job that takes its nodes down with it. */
+	if (attempt > cfg->retry.attempts + 1) {
+		snprintf(msg, sizeof(msg), "stage %s: attempt %u/%u: delivered %u times (taken over from lost nodes)",
+			 cfg->name, attempt - 1, cfg->retry.attempts, e->delivered);
+		commit_end(s, e, "failed", NULL, 0, msg, attempt - 1);
+		return;
+	}
+	r = attempt_run(s, e, &at, &canceled);
+	free(at.log);
+	if (r == 0) {
+		if (s->index + 1 == s->p->nstages)
+			commit_end(s, e, "done", at.out, at.out_len, NULL, attempt);
+		else
+			commit_next(s, e, at.out, at.out_len);
+		free(at.out);
+		return;
+	}
+	free(at.out);
+	if (canceled) { /* by a client, on any node: the job's hash says canceled already */
+		commit_end(s, e, "canceled", NULL, 0, "canceled by client", attempt);
+		return;
+	}
+	if (e->deadline_ms > 0 && bwall_ms() >= e->deadline_ms) {
+		commit_end(s, e, "expired", NULL, 0, "deadline passed", attempt);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "stage %s: attempt %u/%u%s: %s", cfg->name, attempt, cfg->retry.attempts,
+		 at.permanent ? ", permanent" : "", at.error[0] ? at.error : strerror(-r));
+	if (attempt >= cfg->retry.attempts || at.permanent) {
+		commit_end(s, e, "failed", NULL, 0, msg, attempt);
+		return;
+	}
+	/* the next attempt waits in the schedule (bsched.c), holding no worker; whichever
+	 * node's keeper finds it due puts it back into this stage's stream */
+	int64_t d = cfg->retry.initial_ns ? weft_backoff_delay(&s->retry, attempt - 1, rnd) : 0;
+	bsched_retry(s, e, attempt, bwall_ms() + (d > 0 ? d / WEFT_MSEC : 0), msg);
 }
 
 static void worker_main(void *arg)
