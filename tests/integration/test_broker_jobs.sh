@@ -7,14 +7,16 @@
 . "$(dirname "$0")/lib.sh"
 command -v redis-server > /dev/null || { skip "redis-server not installed"; exit 0; }
 RSOCK=$T/redis.sock
-redis-server --unixsocket "$RSOCK" --unixsocketperm 700 --port 0 --dir "$T" --save '' \
+RPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+redis-server --unixsocket "$RSOCK" --unixsocketperm 700 --port "$RPORT" --bind 127.0.0.1 --dir "$T" --save '' \
 	--daemonize yes --pidfile "$T/redis.pid" --logfile "$T/redis.log" > /dev/null
 at_exit 'kill $(cat "$T/redis.pid") 2>/dev/null || true'
 wait_for "redis up" redis-cli -s "$RSOCK" ping
 R() { redis-cli -s "$RSOCK" "$@"; }
 
 declare -A NPID
-start_node() { # N
+start_node() { # N [REDIS-URL]
+	local url=${2:-unix://$RSOCK}
 	cat > "$T/n$1.yaml" <<EOC
 daemon:
   socket: $T/n$1.sock
@@ -23,7 +25,7 @@ daemon:
   heartbeat_interval: 100ms
   heartbeat_timeout: 1s
   brokers:
-    main: {redis: "unix://$RSOCK"}
+    main: {redis: "$url"}
 pipelines:
   flaky:
     broker: main
@@ -140,3 +142,10 @@ forgotten() { [ -z "$(R HGET 'weft:{up}:nodes' ghost:1)" ] && ! R XINFO CONSUMER
 wait_for "the ghost node forgotten" forgotten
 [ "$(R HLEN 'weft:{up}:nodes')" = 2 ] || fail "live nodes forgotten too"
 ok "a node unseen for 10 heartbeat timeouts leaves the nodes hash and the consumer groups"
+
+# 7. redis://HOST:PORT/DB with a host name (resolved with getaddrinfo off the scheduler)
+host=$(hostname)
+getent hosts "$host" > /dev/null || { skip "host name $host does not resolve"; exit 0; }
+start_node 3 "redis://$host:$RPORT/0"
+[ "$(WEFT_SOCKET=$T/n3.sock "$WEFTCTL" --json submit up dns --wait | jget job.output)" = DNS ] || fail "node 3 over TCP by name"
+ok "redis://$host:$RPORT/0: a host name is resolved (node 3 over TCP runs jobs with the others)"
