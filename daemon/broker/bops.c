@@ -248,7 +248,7 @@ int weftd_broker_cancel(weft_ctx *ctx, struct weftd_broker *br, const char *id)
 static int stats_one(weft_ctx *ctx, struct weftd_broker *br, struct bpipe *p, struct weftd_buf *b)
 {
 	static const char *const counters[] = { "submitted", "done", "failed", "canceled", "expired" };
-	redisReply *rep[4 + 2 * WEFTD_MAX_STAGES];
+	redisReply *rep[4 + 2 * BBANDS * WEFTD_MAX_STAGES];
 	struct rbatch q;
 	int r;
 
@@ -257,8 +257,10 @@ static int stats_one(weft_ctx *ctx, struct weftd_broker *br, struct bpipe *p, st
 	rbatch_cmd(&q, "HMGET %s:stats submitted done failed canceled expired", p->tag);
 	rbatch_cmd(&q, "ZCARD %s:sched", p->tag);
 	for (size_t k = 0; k < p->nstages; k++) {
-		rbatch_cmd(&q, "XLEN %s", p->stages[k].key);
-		rbatch_cmd(&q, "XPENDING %s %s", p->stages[k].key, BGROUP);
+		for (unsigned d = 0; d < BBANDS; d++) { /* summed over the priority bands */
+			rbatch_cmd(&q, "XLEN %s", p->stages[k].bkey[d]);
+			rbatch_cmd(&q, "XPENDING %s %s", p->stages[k].bkey[d], BGROUP);
+		}
 	}
 	rbatch_cmd(&q, "XLEN %s:dead", p->tag);
 	r = rconn_exec(ctx, bnet_conn(p->net), &q, rep);
@@ -278,13 +280,17 @@ static int stats_one(weft_ctx *ctx, struct weftd_broker *br, struct bpipe *p, st
 	weftd_json_i64(b, "scheduled", rep[2]->type == REDIS_REPLY_INTEGER ? rep[2]->integer : 0);
 	weftd_json_arr_begin(b, "stages");
 	for (size_t k = 0; k < p->nstages; k++) {
-		const redisReply *len = rep[3 + 2 * k], *pend = rep[4 + 2 * k];
+		int64_t length = 0, pending = 0;
+		for (unsigned d = 0; d < BBANDS; d++) {
+			const redisReply *len = rep[3 + 2 * (BBANDS * k + d)], *pend = rep[4 + 2 * (BBANDS * k + d)];
+			length += len->type == REDIS_REPLY_INTEGER ? len->integer : 0;
+			pending += pend->type == REDIS_REPLY_ARRAY && pend->elements &&
+					   pend->element[0]->type == REDIS_REPLY_INTEGER ? pend->element[0]->integer : 0;
+		}
 		weftd_json_obj_begin(b, NULL);
 		weftd_json_cstr(b, "name", p->stages[k].cfg->name);
-		weftd_json_i64(b, "length", len->type == REDIS_REPLY_INTEGER ? len->integer : 0);
-		weftd_json_i64(b, "pending", pend->type == REDIS_REPLY_ARRAY && pend->elements &&
-						     pend->element[0]->type == REDIS_REPLY_INTEGER
-					     ? pend->element[0]->integer : 0);
+		weftd_json_i64(b, "length", length);
+		weftd_json_i64(b, "pending", pending);
 		weftd_json_u64(b, "workers", p->stages[k].cfg->workers);
 		weftd_json_obj_end(b);
 	}

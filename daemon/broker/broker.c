@@ -192,6 +192,8 @@ static int pipe_new(struct weftd_broker *br, const struct weftd_config *cfg,
 		s->cfg = &pl->stages[i];
 		weftd_retry_policy(&s->cfg->retry, &s->retry);
 		snprintf(s->key, sizeof(s->key), "%s:s:%zu", p->tag, i);
+		for (unsigned b = 0; b < BBANDS; b++)
+			snprintf(s->bkey[b], sizeof(s->bkey[b]), "%s%s", s->key, bband_suffix(b));
 		r = weft_blocking(actor_blocking, &(struct actor_arg){ cfg, pl, i, &s->actor, err, errlen });
 	}
 	if (r < 0 || !p->net) {

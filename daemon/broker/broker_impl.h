@@ -20,6 +20,19 @@
 #define BNETS_MAX (WEFTD_MAX_BROKERS * 4) /* brokers connected over a daemon's life */
 #define BGROUP "weft"
 #define BRUN_BUCKETS 256
+/* Priority bands (broker.h): a stream per band per stage, suffixes "" (priority 0),
+ * ":hi" (> 0), ":lo" (< 0); the fetcher reads them in BBAND_ORDER. */
+#define BBANDS 3
+#define BBAND_HI 1
+#define BBAND_LO 2
+static inline unsigned bband_of(int priority)
+{
+	return priority > 0 ? BBAND_HI : priority < 0 ? BBAND_LO : 0;
+}
+static inline const char *bband_suffix(unsigned band)
+{
+	return band == BBAND_HI ? ":hi" : band == BBAND_LO ? ":lo" : "";
+}
 #define BFORGET_TIMEOUTS 10      /* a node unseen this many heartbeat_timeouts is forgotten */
 
 /* An attempt running on this node (bcancel.c): a cancel published by any node cancels
@@ -58,6 +71,7 @@ struct bentry {
 	size_t in_len;
 	uint32_t delivered;            /* deliveries so far (take-over: the delivery count) */
 	bool canceled;                 /* in weft:{P}:canceled when fetched: skipped */
+	uint8_t band;                  /* the priority band of its stream (BBANDS) */
 	uint32_t base;                 /* attempts made before this entry (its "a": a retry's) */
 	int64_t deadline_ms;           /* its "dl": the job's deadline (Unix ms), 0: none */
 	struct bentry *prev, *next;    /* the stage's held list */
@@ -71,7 +85,8 @@ struct bstage {
 	const struct weftd_stage *cfg;
 	struct weftd_actor *actor;
 	struct weft_retry_policy retry;
-	char key[WEFTD_MAX_NAME + 32]; /* weft:{P}:s:K */
+	char key[WEFTD_MAX_NAME + 32]; /* weft:{P}:s:K (band 0) */
+	char bkey[BBANDS][WEFTD_MAX_NAME + 40]; /* each band's stream (bkey[0] is key) */
 	struct rconn *rd;              /* the fetcher's own (XREADGROUP BLOCK) */
 	weft_chan *ch;                 /* struct bentry * to the workers */
 	atomic_uint idle;              /* workers waiting for an entry */

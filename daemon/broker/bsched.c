@@ -70,7 +70,7 @@ int bsched_retry(struct bstage *s, struct bentry *e, uint32_t attempt, int64_t d
 	snprintf(att, sizeof(att), "%u", attempt);
 	snprintf(due, sizeof(due), "%" PRId64, due_ms);
 	rbatch_init(&b);
-	rbatch_cmd(&b, "EVALSHA %s 3 %s %s %s %s %s %s %s %s %s %b %s", p->br->sha_retry, s->key, key, sched,
+	rbatch_cmd(&b, "EVALSHA %s 3 %s %s %s %s %s %s %s %s %s %b %s", p->br->sha_retry, s->bkey[e->band], key, sched,
 		   e->eid, e->jid, idx, s->cfg->name, att, due, e->in, e->in_len, error);
 	r = bsched_commit(p, &b, bscript_retry);
 	rbatch_done(&b);
@@ -89,7 +89,7 @@ const char bscript_move[] =
 	"for _, jid in ipairs(ids) do "
 	"  redis.call('ZREM', KEYS[1], jid) "
 	"  local jk = ARGV[3] .. ':j:' .. (string.match(jid, '/(%x+)$') or '') "
-	"  local h = redis.call('HMGET', jk, 'state', 'next_stage', 'next_in', 'deadline_ms', 'attempts') "
+	"  local h = redis.call('HMGET', jk, 'state', 'next_stage', 'next_in', 'deadline_ms', 'attempts', 'priority') "
 	"  if (h[1] == 'scheduled' or h[1] == 'retrying') and h[2] and h[3] then "
 	"    local dl = tonumber(h[4] or '0') or 0 "
 	"    if dl > 0 and dl <= now then "
@@ -101,7 +101,9 @@ const char bscript_move[] =
 	"    else "
 	"      local a = '0' "
 	"      if h[1] == 'retrying' then a = h[5] or '0' end "
-	"      redis.call('XADD', ARGV[3] .. ':s:' .. h[2], '*', 'id', jid, 'in', h[3], 'a', a, 'dl', h[4] or '0') "
+	"      local pr, band = tonumber(h[6] or '0') or 0, '' "
+	"      if pr > 0 then band = ':hi' elseif pr < 0 then band = ':lo' end "
+	"      redis.call('XADD', ARGV[3] .. ':s:' .. h[2] .. band, '*', 'id', jid, 'in', h[3], 'a', a, 'dl', h[4] or '0') "
 	"      redis.call('HSET', jk, 'state', 'queued') "
 	"      redis.call('HDEL', jk, 'next_in', 'next_stage', 'run_at_ms') "
 	"    end "
@@ -121,8 +123,8 @@ const char bscript_forget[] =
 	"for i = 1, #h, 2 do "
 	"  if tonumber(ARGV[1]) - (tonumber(h[i + 1]) or 0) > tonumber(ARGV[2]) then "
 	"    local busy = false "
-	"    for k = 0, tonumber(ARGV[4]) - 1 do "
-	"      local key = ARGV[3] .. ':s:' .. k "
+	"    for k = 0, 3 * tonumber(ARGV[4]) - 1 do "
+	"      local key = ARGV[3] .. ':s:' .. math.floor(k / 3) .. ({'', ':hi', ':lo'})[k % 3 + 1] "
 	"      local ok, cs = pcall(redis.call, 'XINFO', 'CONSUMERS', key, 'weft') "
 	"      if ok then "
 	"        for _, c in ipairs(cs) do "

@@ -73,7 +73,7 @@ int weftd_broker_submit_opts(weft_ctx *ctx, struct weftd_broker *br, const char 
 	snprintf(prio, sizeof(prio), "%d", o->priority);
 	rbatch_init(&b);
 	rbatch_cmd(&b, "EVALSHA %s 5 %s %s %s %s %b %s %s %s %s %b %s %s %s %b %s", br->sha_subopt, key,
-		   p->stages[0].key, stats, sched, kkey, (size_t)kl + klen, p->cfg->stages[0].name, ms, uid, ret_id,
+		   p->stages[0].bkey[bband_of(o->priority)], stats, sched, kkey, (size_t)kl + klen, p->cfg->stages[0].name, ms, uid, ret_id,
 		   payload ? payload : "", len, due, dl, ttl, o->key ? o->key : "", klen, prio);
 	r = rconn_evalsha(ctx, bnet_conn(p->net), &b, bscript_subopt, &rep);
 	if (r == 0 && due_ms)

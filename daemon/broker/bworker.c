@@ -157,7 +157,7 @@ static int commit_end(struct bstage *s, struct bentry *e, const char *state, con
 	snprintf(att, sizeof(att), "%u", attempts);
 	snprintf(ttl, sizeof(ttl), "%" PRId64, p->br->ttl_s);
 	rbatch_init(&b);
-	rbatch_cmd(&b, "EVALSHA %s 5 %s %s %s %s %s %s %s %s %s %s %s %s %s %s %b %b", p->br->sha_end, s->key, key,
+	rbatch_cmd(&b, "EVALSHA %s 5 %s %s %s %s %s %s %s %s %s %s %s %s %s %s %b %b", p->br->sha_end, s->bkey[e->band], key,
 		   chan, stats, dead, e->eid, state, s->cfg->name, att, p->br->node, ms, ttl, e->jid,
 		   out ? "output" : "error", out ? out : (error ? error : ""),
 		   out ? out_len : strlen(error ? error : ""), e->in, strcmp(state, "failed") == 0 ? e->in_len : 0);
@@ -185,7 +185,7 @@ static int commit_next(struct bstage *s, struct bentry *e, const char *out, size
 
 	jkey(s->p, e->jid, key, sizeof(key));
 	rbatch_init(&b);
-	rbatch_cmd(&b, "EVALSHA %s 3 %s %s %s %s %s %b %s", s->p->br->sha_next, s->key, next->key, key, e->eid,
+	rbatch_cmd(&b, "EVALSHA %s 3 %s %s %s %s %s %b %s", s->p->br->sha_next, s->bkey[e->band], next->bkey[e->band], key, e->eid,
 		   e->jid, out, out_len, next->cfg->name);
 	r = commit(s, &b, bscript_next);
 	rbatch_done(&b);
@@ -310,16 +310,18 @@ static void ensure_group(struct bstage *s, struct rconn *c)
 	struct rbatch b;
 	redisReply *rep;
 
-	rbatch_init(&b);
-	rbatch_cmd(&b, "XGROUP CREATE %s %s 0 MKSTREAM", s->key, BGROUP);
-	if (rconn_exec(s->p->ctx, c, &b, &rep) == 0)
-		freeReplyObject(rep); /* BUSYGROUP: there already */
-	rbatch_done(&b);
+	for (unsigned k = 0; k < BBANDS; k++) {
+		rbatch_init(&b);
+		rbatch_cmd(&b, "XGROUP CREATE %s %s 0 MKSTREAM", s->bkey[k], BGROUP);
+		if (rconn_exec(s->p->ctx, c, &b, &rep) == 0)
+			freeReplyObject(rep); /* BUSYGROUP: there already */
+		rbatch_done(&b);
+	}
 }
 
 /* Hand the entries of an XREADGROUP/XAUTOCLAIM entry array to the workers, marking the
  * canceled ones (one SMISMEMBER for the batch; Redis down: not known, they run). */
-static void hand_out(struct bstage *s, const redisReply *arr, uint32_t delivered)
+static void hand_out(struct bstage *s, const redisReply *arr, uint32_t delivered, unsigned band)
 {
 	struct bentry **es = calloc(arr->elements ? arr->elements : 1, sizeof(*es));
 	const char **argv = malloc((arr->elements + 2) * sizeof(*argv));
@@ -331,7 +333,7 @@ static void hand_out(struct bstage *s, const redisReply *arr, uint32_t delivered
 		goto out;
 	for (size_t i = 0; i < arr->elements; i++)
 		if ((es[n] = entry_of(s, arr->element[i], delivered)))
-			n++;
+			es[n++]->band = (uint8_t)band;
 	if (n) {
 		struct rbatch b;
 		redisReply *rep;
@@ -381,18 +383,25 @@ static void fetcher_main(void *arg)
 		if (n == 0) /* all busy: wait for one (the channel holds one more) */
 			n = 1;
 		rbatch_init(&b);
-		rbatch_cmd(&b, "XREADGROUP GROUP %s %s COUNT %u BLOCK %d STREAMS %s >", BGROUP,
-			   p->br->node, n, FETCH_BLOCK_MS, s->key);
+		rbatch_cmd(&b, "XREADGROUP GROUP %s %s COUNT %u BLOCK %d STREAMS %s %s %s > > >", BGROUP,
+			   p->br->node, n, FETCH_BLOCK_MS, s->bkey[BBAND_HI], s->bkey[0], s->bkey[BBAND_LO]);
 		int r = rconn_exec(p->ctx, s->rd, &b, &rep);
 		rbatch_done(&b);
 		if (r < 0)
 			continue; /* down: wait_up parks until it is back */
 		if (rep->type == REDIS_REPLY_ERROR && strstr(rep->str, "NOGROUP"))
 			group = false; /* Redis lost it (restarted without persistence) */
-		/* [[key, [[eid, fields]...]]] or nil on timeout */
-		if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
-		    rep->element[0]->type == REDIS_REPLY_ARRAY && rep->element[0]->elements == 2)
-			hand_out(s, rep->element[0]->element[1], 1);
+		/* [[key, [[eid, fields]...]]...] (the streams with entries) or nil on timeout:
+		 * the higher band's entries go to the workers first */
+		static const unsigned order[BBANDS] = { BBAND_HI, 0, BBAND_LO };
+		for (unsigned k = 0; rep->type == REDIS_REPLY_ARRAY && k < BBANDS; k++)
+			for (size_t i = 0; i < rep->elements; i++) {
+				const redisReply *st = rep->element[i];
+				if (st->type == REDIS_REPLY_ARRAY && st->elements == 2 &&
+				    st->element[0]->type == REDIS_REPLY_STRING &&
+				    strcmp(st->element[0]->str, s->bkey[order[k]]) == 0)
+					hand_out(s, st->element[1], 1, order[k]);
+			}
 		freeReplyObject(rep);
 	}
 	weft_chan_close(s->ch);
@@ -401,8 +410,8 @@ static void fetcher_main(void *arg)
 
 /* ---- leases ------------------------------------------------------------------------ */
 
-/* Keep the entries s holds fresh (XCLAIM ... JUSTID to this node). */
-static void renew(struct bstage *s)
+/* Keep the entries s holds in band's stream fresh (XCLAIM ... JUSTID to this node). */
+static void renew(struct bstage *s, unsigned band)
 {
 	struct bpipe *p = s->p;
 	const char **argv;
@@ -423,11 +432,14 @@ static void renew(struct bstage *s)
 		goto out;
 	weftd_spin_lock(&s->hlock);
 	for (struct bentry *e = s->held; e && n < cap; e = e->next)
-		memcpy(ids[n++], e->eid, sizeof(ids[0]));
+		if (e->band == band)
+			memcpy(ids[n++], e->eid, sizeof(ids[0]));
 	weftd_spin_unlock(&s->hlock);
 	size_t k = 0;
+	if (!n)
+		goto out;
 	argv[k++] = "XCLAIM";
-	argv[k++] = s->key;
+	argv[k++] = s->bkey[band];
 	argv[k++] = BGROUP;
 	argv[k++] = p->br->node;
 	argv[k++] = "0";
@@ -448,7 +460,7 @@ out:
 }
 
 /* Take over entries idle past the heartbeat timeout (any node's: a dead one's). */
-static void take_over(struct bstage *s)
+static void take_over(struct bstage *s, unsigned band)
 {
 	struct bpipe *p = s->p;
 	struct rbatch b;
@@ -458,7 +470,7 @@ static void take_over(struct bstage *s)
 	if (atomic_load(&s->idle) == 0)
 		return; /* nobody free to run them: leave them to another node */
 	rbatch_init(&b);
-	rbatch_cmd(&b, "XAUTOCLAIM %s %s %s %" PRId64 " 0-0 COUNT %u", s->key, BGROUP, p->br->node,
+	rbatch_cmd(&b, "XAUTOCLAIM %s %s %s %" PRId64 " 0-0 COUNT %u", s->bkey[band], BGROUP, p->br->node,
 		   idle_ms, atomic_load(&s->idle));
 	if (rconn_exec(p->ctx, bnet_conn(p->net), &b, &rep) == 0) {
 		if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2 &&
@@ -467,7 +479,7 @@ static void take_over(struct bstage *s)
 				     p->cfg->name, s->cfg->name, rep->element[1]->elements, idle_ms);
 			/* the delivery count of each (XPENDING) would cost a round trip per
 			 * entry; a taken-over entry counts as its second delivery at least */
-			hand_out(s, rep->element[1], 2);
+			hand_out(s, rep->element[1], 2, band);
 		}
 		freeReplyObject(rep);
 	}
@@ -499,11 +511,12 @@ static void lease_main(void *arg)
 		 * renew theirs first, and only entries still idle a heartbeat_timeout after
 		 * that are somebody's who is gone. */
 		bool fresh = weft_now() - last_down > p->br->hb_timeout_ns;
-		for (size_t i = 0; i < p->nstages; i++) {
-			renew(&p->stages[i]);
-			if (fresh)
-				take_over(&p->stages[i]);
-		}
+		for (size_t i = 0; i < p->nstages; i++)
+			for (unsigned k = 0; k < BBANDS; k++) {
+				renew(&p->stages[i], k);
+				if (fresh)
+					take_over(&p->stages[i], k);
+			}
 	} while (weft_sleep(p->ctx, p->br->hb_interval_ns) == 0);
 	weft_wg_done(&p->wg);
 }

@@ -41,6 +41,11 @@ pipelines:
     broker: main
     stages:
       - {name: u, builtin: upper, workers: 4}
+  prio:
+    broker: main
+    stages:
+      - {name: p, builtin: sleep, params: {duration: 400ms}, workers: 1}
+      - {name: q, builtin: upper, workers: 1}
   slow:
     broker: main
     stages:
@@ -86,6 +91,27 @@ out=$(n2 --json --timeout 10s wait "$d")
 [ $(( $(jget job.finished_ms <<< "$out") - t0 )) -ge 1400 ] || fail "delayed job ran early: $out"
 [ "$(jget job.key <<< "$out")" = k1 ] || fail "key not shown: $out"
 ok "delay: scheduled, then run when due; a second submit with the same key (other node) answers the first id"
+
+# priorities: a band's stream per stage, the higher read first: a high-priority job
+# submitted after ten low ones (a worker per node, each holding at most three entries)
+# overtakes those not fetched yet
+for i in $(seq 10); do echo "{\"id\":$i,\"op\":\"submit\",\"pipeline\":\"prio\",\"payload\":\"low$i\",\"priority\":-5}"; done |
+	socat -t 10 - UNIX-CONNECT:"$T/n1.sock" | python3 -c 'import json,sys
+for l in sys.stdin: print(json.loads(l)["job"])' > "$T/low.ids"
+out=$(ask2 '{"id":11,"op":"submit","pipeline":"prio","payload":"high","priority":7}')
+h=$(jget job <<< "$out")
+out=$(n1 --json --timeout 20s wait "$h")
+[ "$(jget job.output <<< "$out")" = HIGH ] && [ "$(jget job.priority <<< "$out")" = 7 ] || fail "high job: $out"
+hf=$(jget job.finished_ms <<< "$out")
+later=0
+for l in $(cat "$T/low.ids"); do
+	out=$(n1 --json --timeout 20s wait "$l")
+	[ "$(jget job.priority <<< "$out")" = -5 ] || fail "low job: $out"
+	[ "$(jget job.finished_ms <<< "$out")" -gt "$hf" ] && later=$((later + 1))
+done
+[ $later -ge 2 ] || fail "the high-priority job did not overtake: $later low jobs ended after it"
+R EXISTS 'weft:{prio}:s:1:hi' | grep -q 1 || fail "no high band at stage 2"
+ok "priority: the high band is read first at every stage (a later high job overtook $later queued low ones)"
 
 # 3. deadlines: a running attempt is cut at its deadline (expired); a delayed job whose
 # deadline comes first expires in the schedule
