@@ -6,12 +6,21 @@
  * stages, and any node answers for its jobs. The data, all under the pipeline's hash tag
  * (one Redis Cluster slot per pipeline):
  *
- *   weft:{P}:s:K      stream of stage K's entries {id, in}; consumer group "weft", one
- *                     consumer per node ("host:pid")
+ *   weft:{P}:s:K      stream of stage K's entries {id, in, a (attempts before: a retry's),
+ *                     dl (deadline)}; consumer group "weft", one consumer per node
+ *                     ("host:pid"). Priorities: streams have no order, so a stage has a
+ *                     stream per band, s:K (priority 0), s:K:hi (> 0), s:K:lo (< 0); one
+ *                     XREADGROUP reads the three and the workers get the higher first
  *   weft:{P}:j:ID     hash: state, stage, attempts, output, error, node, created_ms,
- *                     finished_ms; expires retention.age after the job ends
+ *                     finished_ms, priority, key, deadline_ms, run_at_ms, next_stage and
+ *                     next_in (scheduled, retrying), dead_eid (failed); expires
+ *                     retention.age after the job ends
+ *   weft:{P}:sched    sorted set: job id by due time (retries, delayed jobs); each node's
+ *                     keeper fiber moves the due ones into their stream (bsched.c)
+ *   weft:{P}:k:KEY    idempotency key -> job id (SET NX, TTL retention.age + delay)
  *   weft:{P}:dead     stream of dead letters {id, stage, in, error}
  *   weft:{P}:done     pub/sub channel: the id of each job that ended (wakes waiters)
+ *   weft:{P}:cancel   pub/sub channel: a canceled job's id (stops its running attempt)
  *   weft:{P}:nodes    hash: node -> last heartbeat (Unix ms)
  *   weft:{P}:stats    hash: submitted, done, failed, canceled (the cluster's counts)
  *
@@ -21,7 +30,8 @@
  * on a connection of its own and hands entries to the stage's workers, which run the
  * stage's actor (the same exec/builtin/plugin actions as local pipelines) and commit with
  * one Lua script (EVALSHA; atomic as MULTI/EXEC): XACK + XDEL of the entry and XADD to the next stage's stream, or the
- * result into the job's hash + PUBLISH (last stage), or XADD to dead (retries used up).
+ * result into the job's hash + PUBLISH (last stage), or XADD to dead (retries used up),
+ * or ZADD to sched (a retry: the worker is free meanwhile; bsched.c's own script).
  * So a job is always in a stream or finished, never in neither. Leases: every
  * heartbeat_interval a node XCLAIMs (JUSTID, to itself) the entries it holds, keeping
  * them fresh; entries idle longer than heartbeat_timeout (a dead or cut-off node's) are
@@ -98,9 +108,10 @@ int weftd_broker_job_json(weft_ctx *ctx, struct weftd_broker *br, const char *id
 /* Park until job id has ended (1) or timeout_ns passed (0; < 0: no timeout), woken by
  * the pipeline's done channel, never by polling. -ESRCH, -ENOTCONN, ctx's error. */
 int weftd_broker_wait(weft_ctx *ctx, struct weftd_broker *br, const char *id, int64_t timeout_ns);
-/* Cancel id if it has not ended: a queued job is dropped when a worker reaches it; a
- * running attempt finishes (not interrupted across nodes). 1 canceled, 0 had ended,
- * -ESRCH, -ENOTCONN. */
+/* Cancel id if it has not ended: a queued job is dropped when a worker reaches it, a
+ * scheduled or retrying one when the keeper finds it due, a running attempt is cancelled
+ * by the node that runs it (weft:{P}:cancel). 1 canceled, 0 had ended, -ESRCH,
+ * -ENOTCONN. */
 int weftd_broker_cancel(weft_ctx *ctx, struct weftd_broker *br, const char *id);
 /* retry (retry true) or purge of dead letters: job's (then pipeline is ignored), or with
  * job NULL every one of pipeline the peer may see (uid; admin: all). Writes the answer's
