@@ -96,11 +96,13 @@ static void bargv_done(struct bargv *a)
 }
 
 /* KEYS: stream, done channel, stats hash, dead stream, then the hash of each entry's job.
- * ARGV: stage, node, finished_ms, ttl, then per entry: entry id, state, attempts, job id,
+ * (the stream: the band's of the call's entries, bgroup per band). ARGV: stage, node,
+ * finished_ms, ttl, then per entry: entry id, state (done, failed, canceled, expired), attempts, job id,
  * "output"|"error", its value, the stage's input (failed: into dead; else empty). The
  * first end wins: a job canceled while its attempt ran stays canceled, and of two runs
  * of one entry (a take-over while its holder was cut off) the later one only
- * acknowledges. One PUBLISH names every job of the call, one per line. */
+ * acknowledges. A dead letter's entry id goes into the job's hash (dead_eid: retry and
+ * purge find it). One PUBLISH names every job of the call, one per line. */
 const char bscript_end[] =
 	"local n = #KEYS - 4 "
 	"local eids, ids, cnt = {}, {}, {} "
@@ -110,8 +112,8 @@ const char bscript_end[] =
 	"  eids[i] = ARGV[a] "
 	"  ids[i] = ARGV[a + 3] "
 	"  local was = redis.call('HGET', k, 'state') "
-	"  if was ~= 'canceled' and was ~= 'done' and was ~= 'failed' then "
-	"    if st == 'failed' then redis.call('XADD', KEYS[4], '*', 'id', ids[i], 'stage', ARGV[1], 'in', ARGV[a + 6], 'error', ARGV[a + 5]) end "
+	"  if was ~= 'canceled' and was ~= 'done' and was ~= 'failed' and was ~= 'expired' then "
+	"    if st == 'failed' then redis.call('HSET', k, 'dead_eid', redis.call('XADD', KEYS[4], '*', 'id', ids[i], 'stage', ARGV[1], 'in', ARGV[a + 6], 'error', ARGV[a + 5])) end "
 	"    redis.call('HSET', k, 'state', st, 'stage', ARGV[1], 'attempts', ARGV[a + 2], 'node', ARGV[2], 'finished_ms', ARGV[3], ARGV[a + 4], ARGV[a + 5]) "
 	"    cnt[st] = (cnt[st] or 0) + 1 "
 	"  end "
@@ -141,7 +143,8 @@ static int end_flush(void *arg, struct bgitem **items, size_t n)
 	snprintf(dead, sizeof(dead), "%s:dead", p->tag);
 	snprintf(ms, sizeof(ms), "%" PRId64, bwall_ms());
 	snprintf(ttl, sizeof(ttl), "%" PRId64, p->br->ttl_s);
-	const char *head[] = { "EVALSHA", p->br->sha_end, nkeys, s->key, chan, stats, dead };
+	unsigned band = n ? ((struct bfin *)items[0])->e->band : 0; /* one group a band */
+	const char *head[] = { "EVALSHA", p->br->sha_end, nkeys, s->bkey[band], chan, stats, dead };
 	for (size_t i = 0; i < sizeof(head) / sizeof(head[0]); i++)
 		bargv_add(&a, head[i], strlen(head[i]));
 	for (size_t i = 0; i < n; i++)
@@ -169,7 +172,7 @@ out:
 	return r;
 }
 
-/* Entry e of stage s ends: state (done/failed/canceled) with output or error. */
+/* Entry e of stage s ends: state (done/failed/canceled/expired) with output or error. */
 int bcommit_end(struct bstage *s, struct bentry *e, const char *state, const char *out,
 		      size_t out_len, const char *error, uint32_t attempts)
 {
@@ -185,18 +188,19 @@ int bcommit_end(struct bstage *s, struct bentry *e, const char *state, const cha
 	while ((attempts /= 10));
 	memmove(f.att, d, (size_t)(f.att + sizeof(f.att) - d));
 	jkey(s->p, e->jid, f.key, sizeof(f.key));
-	return bgroup_run(&s->gend, &f.g, end_flush, s);
+	return bgroup_run(&s->gend[e->band], &f.g, end_flush, s);
 }
 
 /* KEYS: stream, next stage's stream, then the hash of each entry's job. ARGV: next
- * stage's name, then per entry: entry id, job id, output (the next stage's input). */
+ * stage's name, then per entry: entry id, job id, output (the next stage's input). The
+ * new entry carries the job's deadline (dl), which the next stage's fetch checks. */
 const char bscript_next[] =
 	"local n = #KEYS - 2 "
 	"local eids = {} "
 	"for i = 1, n do "
 	"  local a = 2 + 3 * (i - 1) "
 	"  eids[i] = ARGV[a] "
-	"  redis.call('XADD', KEYS[2], '*', 'id', ARGV[a + 1], 'in', ARGV[a + 2]) "
+	"  redis.call('XADD', KEYS[2], '*', 'id', ARGV[a + 1], 'in', ARGV[a + 2], 'dl', redis.call('HGET', KEYS[2 + i], 'deadline_ms') or '0') "
 	"  redis.call('HSET', KEYS[2 + i], 'stage', ARGV[1]) "
 	"end "
 	"redis.call('XACK', KEYS[1], 'weft', unpack(eids)) "
@@ -215,7 +219,8 @@ static int next_flush(void *arg, struct bgitem **items, size_t n)
 	if ((r = bargv_init(&a, 3 + 2 + n + 1 + 3 * n)) < 0)
 		goto out;
 	snprintf(nkeys, sizeof(nkeys), "%zu", 2 + n);
-	const char *head[] = { "EVALSHA", s->p->br->sha_next, nkeys, s->key, next->key };
+	unsigned band = n ? ((struct bfin *)items[0])->e->band : 0; /* one group a band */
+	const char *head[] = { "EVALSHA", s->p->br->sha_next, nkeys, s->bkey[band], next->bkey[band] };
 	for (size_t i = 0; i < sizeof(head) / sizeof(head[0]); i++)
 		bargv_add(&a, head[i], strlen(head[i]));
 	for (size_t i = 0; i < n; i++)
@@ -242,5 +247,5 @@ int bcommit_next(struct bstage *s, struct bentry *e, const char *out, size_t out
 	struct bfin f = { .e = e, .val = out, .val_len = out_len, .g.bytes = out_len + 128 };
 
 	jkey(s->p, e->jid, f.key, sizeof(f.key));
-	return bgroup_run(&s->gnext, &f.g, next_flush, s);
+	return bgroup_run(&s->gnext[e->band], &f.g, next_flush, s);
 }

@@ -183,37 +183,45 @@ static bool terminal(const redisReply *h)
 {
 	const redisReply *s = field(h, "state");
 	return s && (strcmp(s->str, "done") == 0 || strcmp(s->str, "failed") == 0 ||
-		     strcmp(s->str, "canceled") == 0);
+		     strcmp(s->str, "canceled") == 0 || strcmp(s->str, "expired") == 0);
+}
+
+int bjob_render(struct weftd_buf *b, const char *key, const char *id, const redisReply *h, uid_t uid,
+		bool admin, bool outputs)
+{
+	char pipe[WEFTD_MAX_NAME + 1];
+	const char *hex;
+	const redisReply *st = field(h, "state"), *stage = field(h, "stage"), *out = field(h, "output"),
+			 *err = field(h, "error"), *kv = field(h, "key");
+	enum weftd_job_state state;
+
+	if (!st || weftd_job_state_parse(st->str, st->len, &state) < 0 ||
+	    (!admin && field_i64(h, "owner") != (int64_t)uid) || bjob_split(id, pipe, &hex) < 0)
+		return -ESRCH;
+	weftd_json_job(b, key, &(struct weftd_job_view){
+		.id = id, .pipeline = pipe, .state = state, .stage = stage ? stage->str : NULL,
+		.attempts = (uint32_t)field_i64(h, "attempts"),
+		.has_output = outputs && state == WEFTD_JOB_DONE && out, .output = out ? out->str : NULL,
+		.output_len = out ? out->len : 0, .error = err && state != WEFTD_JOB_DONE ? err->str : NULL,
+		.created_ms = field_i64(h, "created_ms"), .finished_ms = field_i64(h, "finished_ms"),
+		.priority = (int)field_i64(h, "priority"), .key = kv ? kv->str : NULL, .key_len = kv ? kv->len : 0,
+		.run_at_ms = state == WEFTD_JOB_SCHEDULED || state == WEFTD_JOB_RETRYING ? field_i64(h, "run_at_ms") : 0,
+		.deadline_ms = field_i64(h, "deadline_ms"),
+	});
+	return 0;
 }
 
 int weftd_broker_job_json(weft_ctx *ctx, struct weftd_broker *br, const char *id, uid_t uid,
 			  bool admin, struct weftd_buf *b, const char *key)
 {
-	char pipe[WEFTD_MAX_NAME + 1];
-	const char *hex;
 	redisReply *h;
 	int r = fetch(ctx, br, id, &h);
 
 	if (r < 0)
 		return r;
-	const redisReply *st = field(h, "state"), *stage = field(h, "stage"), *out = field(h, "output"),
-			 *err = field(h, "error");
-	enum weftd_job_state state;
-	if (!st || weftd_job_state_parse(st->str, st->len, &state) < 0 ||
-	    (!admin && field_i64(h, "owner") != (int64_t)uid)) {
-		freeReplyObject(h);
-		return -ESRCH;
-	}
-	bjob_split(id, pipe, &hex);
-	weftd_json_job(b, key, &(struct weftd_job_view){
-		.id = id, .pipeline = pipe, .state = state, .stage = stage ? stage->str : NULL,
-		.attempts = (uint32_t)field_i64(h, "attempts"),
-		.has_output = state == WEFTD_JOB_DONE && out, .output = out ? out->str : NULL,
-		.output_len = out ? out->len : 0, .error = err && state != WEFTD_JOB_DONE ? err->str : NULL,
-		.created_ms = field_i64(h, "created_ms"), .finished_ms = field_i64(h, "finished_ms"),
-	});
+	r = bjob_render(b, key, id, h, uid, admin, true);
 	freeReplyObject(h);
-	return 0;
+	return r;
 }
 
 int weftd_broker_wait(weft_ctx *ctx, struct weftd_broker *br, const char *id, int64_t timeout_ns)
@@ -269,10 +277,11 @@ int weftd_broker_wait(weft_ctx *ctx, struct weftd_broker *br, const char *id, in
 const char bscript_cancel[] =
 	"local s = redis.call('HGET', KEYS[1], 'state') "
 	"if not s then return -1 end "
-	"if s == 'done' or s == 'failed' or s == 'canceled' then return 0 end "
+	"if s == 'done' or s == 'failed' or s == 'canceled' or s == 'expired' then return 0 end "
 	"redis.call('HSET', KEYS[1], 'state', 'canceled', 'error', 'canceled by client', 'finished_ms', ARGV[1]) "
 	"redis.call('EXPIRE', KEYS[1], ARGV[2]) "
 	"redis.call('PUBLISH', KEYS[2], ARGV[3]) "
+	"redis.call('PUBLISH', (string.gsub(KEYS[2], ':done$', ':cancel')), ARGV[3]) "
 	"redis.call('HINCRBY', KEYS[3], 'canceled', 1) "
 	"redis.call('SADD', KEYS[4], ARGV[3]) "
 	"redis.call('EXPIRE', KEYS[4], ARGV[2]) "
@@ -312,17 +321,20 @@ int weftd_broker_cancel(weft_ctx *ctx, struct weftd_broker *br, const char *id)
 /* The figures of p as member p->cfg->name of the object being written. */
 static int stats_one(weft_ctx *ctx, struct weftd_broker *br, struct bpipe *p, struct weftd_buf *b)
 {
-	static const char *const counters[] = { "submitted", "done", "failed", "canceled" };
-	redisReply *rep[3 + 2 * WEFTD_MAX_STAGES];
+	static const char *const counters[] = { "submitted", "done", "failed", "canceled", "expired" };
+	redisReply *rep[4 + 2 * BBANDS * WEFTD_MAX_STAGES];
 	struct rbatch q;
 	int r;
 
 	rbatch_init(&q);
 	rbatch_cmd(&q, "HGETALL %s:nodes", p->tag);
-	rbatch_cmd(&q, "HMGET %s:stats submitted done failed canceled", p->tag);
+	rbatch_cmd(&q, "HMGET %s:stats submitted done failed canceled expired", p->tag);
+	rbatch_cmd(&q, "ZCARD %s:sched", p->tag);
 	for (size_t k = 0; k < p->nstages; k++) {
-		rbatch_cmd(&q, "XLEN %s", p->stages[k].key);
-		rbatch_cmd(&q, "XPENDING %s %s", p->stages[k].key, BGROUP);
+		for (unsigned d = 0; d < BBANDS; d++) { /* summed over the priority bands */
+			rbatch_cmd(&q, "XLEN %s", p->stages[k].bkey[d]);
+			rbatch_cmd(&q, "XPENDING %s %s", p->stages[k].bkey[d], BGROUP);
+		}
 	}
 	rbatch_cmd(&q, "XLEN %s:dead", p->tag);
 	r = rconn_exec(ctx, bnet_conn(p->net), &q, rep);
@@ -333,21 +345,26 @@ static int stats_one(weft_ctx *ctx, struct weftd_broker *br, struct bpipe *p, st
 	int64_t now = bwall_ms();
 	weftd_json_obj_begin(b, p->cfg->name);
 	weftd_json_cstr(b, "broker", p->net->cfg->name);
-	for (size_t k = 0; k < 4; k++) {
-		const redisReply *v = rep[1]->type == REDIS_REPLY_ARRAY && rep[1]->elements == 4 ? rep[1]->element[k] : NULL;
+	for (size_t k = 0; k < 5; k++) {
+		const redisReply *v = rep[1]->type == REDIS_REPLY_ARRAY && rep[1]->elements == 5 ? rep[1]->element[k] : NULL;
 		weftd_json_i64(b, counters[k], v && v->type == REDIS_REPLY_STRING ? strtoll(v->str, NULL, 10) : 0);
 	}
 	const redisReply *dead = rep[nrep - 1];
 	weftd_json_i64(b, "dead", dead->type == REDIS_REPLY_INTEGER ? dead->integer : 0);
+	weftd_json_i64(b, "scheduled", rep[2]->type == REDIS_REPLY_INTEGER ? rep[2]->integer : 0);
 	weftd_json_arr_begin(b, "stages");
 	for (size_t k = 0; k < p->nstages; k++) {
-		const redisReply *len = rep[2 + 2 * k], *pend = rep[3 + 2 * k];
+		int64_t length = 0, pending = 0;
+		for (unsigned d = 0; d < BBANDS; d++) {
+			const redisReply *len = rep[3 + 2 * (BBANDS * k + d)], *pend = rep[4 + 2 * (BBANDS * k + d)];
+			length += len->type == REDIS_REPLY_INTEGER ? len->integer : 0;
+			pending += pend->type == REDIS_REPLY_ARRAY && pend->elements &&
+					   pend->element[0]->type == REDIS_REPLY_INTEGER ? pend->element[0]->integer : 0;
+		}
 		weftd_json_obj_begin(b, NULL);
 		weftd_json_cstr(b, "name", p->stages[k].cfg->name);
-		weftd_json_i64(b, "length", len->type == REDIS_REPLY_INTEGER ? len->integer : 0);
-		weftd_json_i64(b, "pending", pend->type == REDIS_REPLY_ARRAY && pend->elements &&
-						     pend->element[0]->type == REDIS_REPLY_INTEGER
-					     ? pend->element[0]->integer : 0);
+		weftd_json_i64(b, "length", length);
+		weftd_json_i64(b, "pending", pending);
 		weftd_json_u64(b, "workers", p->stages[k].cfg->workers);
 		weftd_json_obj_end(b);
 	}

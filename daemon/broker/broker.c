@@ -94,6 +94,7 @@ static int net_add(struct weftd_broker *br, const struct weftd_broker_config *bc
 
 	memset(n, 0, sizeof(*n));
 	n->cfg = bc;
+	n->br = br;
 	if (weftd_broker_url_parse(bc->redis, n->opts.addr, sizeof(n->opts.addr), &ux, &n->opts.port,
 				   &n->opts.db) < 0) {
 		snprintf(err, errlen, "broker %s: invalid redis URL", bc->name);
@@ -119,6 +120,11 @@ static int net_add(struct weftd_broker *br, const struct weftd_broker_config *bc
 	so.arg = n;
 	if ((r = rconn_new(&so, &n->sub)) < 0 || (r = rconn_start(n->sub)) < 0)
 		goto fail;
+	so.subscribe = "weft:*:cancel"; /* bcancel.c: stops the attempts running here */
+	so.on_push = bcancel_push;
+	so.on_up = NULL;
+	if ((r = rconn_new(&so, &n->csub)) < 0 || (r = rconn_start(n->csub)) < 0)
+		goto fail;
 	br->nnets++;
 	return 0;
 fail:
@@ -134,6 +140,8 @@ static void net_stop(struct bnet *n)
 	}
 	rconn_stop(n->sub);
 	n->sub = rconn_free(n->sub);
+	rconn_stop(n->csub);
+	n->csub = rconn_free(n->csub);
 }
 
 static struct bpipe *pipe_free(struct bpipe *p)
@@ -141,6 +149,7 @@ static struct bpipe *pipe_free(struct bpipe *p)
 	if (!p)
 		return NULL;
 	weft_ctx_unref(p->ctx);
+	weft_chan_unref(p->kick);
 	for (size_t i = 0; i < p->nstages; i++)
 		weftd_actor_free(p->stages[i].actor);
 	free(p);
@@ -183,6 +192,8 @@ static int pipe_new(struct weftd_broker *br, const struct weftd_config *cfg,
 		s->cfg = &pl->stages[i];
 		weftd_retry_policy(&s->cfg->retry, &s->retry);
 		snprintf(s->key, sizeof(s->key), "%s:s:%zu", p->tag, i);
+		for (unsigned b = 0; b < BBANDS; b++)
+			snprintf(s->bkey[b], sizeof(s->bkey[b]), "%s%s", s->key, bband_suffix(b));
 		r = weft_blocking(actor_blocking, &(struct actor_arg){ cfg, pl, i, &s->actor, err, errlen });
 	}
 	if (r < 0 || !p->net) {
@@ -215,6 +226,12 @@ int weftd_broker_new(const struct weftd_config *cfg, struct weftd_broker **ret, 
 	rscript_sha(bscript_submit, br->sha_submit);
 	rscript_sha(bscript_cancel, br->sha_cancel);
 	rscript_sha(bscript_fetch, br->sha_fetch);
+	rscript_sha(bscript_retry, br->sha_retry);
+	rscript_sha(bscript_move, br->sha_move);
+	rscript_sha(bscript_forget, br->sha_forget);
+	rscript_sha(bscript_subopt, br->sha_subopt);
+	rscript_sha(bscript_redrive, br->sha_redrive);
+	rscript_sha(bscript_purge, br->sha_purge);
 	*ret = br;
 	return 0;
 }
@@ -277,7 +294,7 @@ static int sync_pipes(struct weftd_broker *br, const struct weftd_config *cfg, c
 		}
 	}
 	for (size_t k = 0; k < np; k++)
-		if (!next[k]->ctx && (r = bpipe_start(next[k])) < 0)
+		if (!next[k]->ctx && ((r = bpipe_start(next[k])) < 0 || (r = bsched_start(next[k])) < 0))
 			snprintf(err, errlen, "pipeline %s: %s", next[k]->cfg->name, strerror(-r));
 	free(br->pipes);
 	br->pipes = next;

@@ -6,13 +6,22 @@
  * stages, and any node answers for its jobs. The data, all under the pipeline's hash tag
  * (one Redis Cluster slot per pipeline):
  *
- *   weft:{P}:s:K      stream of stage K's entries {id, in}; consumer group "weft", one
- *                     consumer per node ("host:pid")
+ *   weft:{P}:s:K      stream of stage K's entries {id, in, a (attempts before: a retry's),
+ *                     dl (deadline)}; consumer group "weft", one consumer per node
+ *                     ("host:pid"). Priorities: streams have no order, so a stage has a
+ *                     stream per band, s:K (priority 0), s:K:hi (> 0), s:K:lo (< 0); one
+ *                     XREADGROUP reads the three and the workers get the higher first
  *   weft:{P}:j:ID     hash: state, stage, attempts, output, error, node, created_ms,
- *                     finished_ms; expires retention.age after the job ends
+ *                     finished_ms, priority, key, deadline_ms, run_at_ms, next_stage and
+ *                     next_in (scheduled, retrying), dead_eid (failed); expires
+ *                     retention.age after the job ends
+ *   weft:{P}:sched    sorted set: job id by due time (retries, delayed jobs); each node's
+ *                     keeper fiber moves the due ones into their stream (bsched.c)
+ *   weft:{P}:k:KEY    idempotency key -> job id (SET NX, TTL retention.age + delay)
  *   weft:{P}:dead     stream of dead letters {id, stage, in, error}
  *   weft:{P}:done     pub/sub channel: the ids of the jobs that ended, one per line (wakes
  *                     waiters)
+ *   weft:{P}:cancel   pub/sub channel: a canceled job's id (stops its running attempt)
  *   weft:{P}:nodes    hash: node -> last heartbeat (Unix ms)
  *   weft:{P}:stats    hash: submitted, done, failed, canceled (the cluster's counts)
  *
@@ -22,7 +31,8 @@
  * on a connection of its own and hands entries to the stage's workers, which run the
  * stage's actor (the same exec/builtin/plugin actions as local pipelines) and commit with
  * one Lua script (EVALSHA; atomic as MULTI/EXEC): XACK + XDEL of the entry and XADD to the next stage's stream, or the
- * result into the job's hash + PUBLISH (last stage), or XADD to dead (retries used up).
+ * result into the job's hash + PUBLISH (last stage), or XADD to dead (retries used up),
+ * or ZADD to sched (a retry: the worker is free meanwhile; bsched.c's own script).
  * Commits and submits go by groups (bgroup.h): one script call carries the entries a
  * stage finished, or the jobs submitted, while the previous call was on the wire.
  * So a job is always in a stream or finished, never in neither. Leases: every
@@ -80,6 +90,22 @@ bool weftd_broker_is_job_id(const char *id);
  * call is many clients'. */
 int weftd_broker_submit(weft_ctx *ctx, struct weftd_broker *br, const char *pipeline,
 			const void *payload, size_t len, uid_t owner, char ret_id[WEFTD_BROKER_ID_MAX + 1]);
+/* What a submit may ask besides its payload (PROTOCOL.md's submit options). */
+struct weftd_broker_submit_opts {
+	int64_t run_at_ms;             /* delay/run_at: Unix ms; 0 or past: at once */
+	int64_t deadline_ms;           /* Unix ms; 0: none */
+	int priority;                  /* kept and shown; not an order (see the top) */
+	const char *key;               /* idempotency key (key_len bytes), or NULL */
+	size_t key_len;
+};
+/* weftd_broker_submit with options, in one script: a job due later waits in the schedule
+ * (state scheduled); with a key, SET NX of weft:{P}:k:KEY (TTL retention.age plus the
+ * delay): when taken, nothing is created, ret_id is the first job's and *ret_dup true.
+ * Same returns as weftd_broker_submit. */
+int weftd_broker_submit_opts(weft_ctx *ctx, struct weftd_broker *br, const char *pipeline,
+			     const void *payload, size_t len, uid_t owner,
+			     const struct weftd_broker_submit_opts *o, char ret_id[WEFTD_BROKER_ID_MAX + 1],
+			     bool *ret_dup);
 /* The job object (PROTOCOL.md) of id as member key of b (NULL: an array element).
  * 0, -ESRCH (unknown or expired; also another owner's unless admin), -ENOTCONN. */
 int weftd_broker_job_json(weft_ctx *ctx, struct weftd_broker *br, const char *id, uid_t uid,
@@ -87,10 +113,26 @@ int weftd_broker_job_json(weft_ctx *ctx, struct weftd_broker *br, const char *id
 /* Park until job id has ended (1) or timeout_ns passed (0; < 0: no timeout), woken by
  * the pipeline's done channel, never by polling. -ESRCH, -ENOTCONN, ctx's error. */
 int weftd_broker_wait(weft_ctx *ctx, struct weftd_broker *br, const char *id, int64_t timeout_ns);
-/* Cancel id if it has not ended: a queued job is dropped when a worker reaches it; a
- * running attempt finishes (not interrupted across nodes). 1 canceled, 0 had ended,
- * -ESRCH, -ENOTCONN. */
+/* Cancel id if it has not ended: a queued job is dropped when a worker reaches it, a
+ * scheduled or retrying one when the keeper finds it due, a running attempt is cancelled
+ * by the node that runs it (weft:{P}:cancel). 1 canceled, 0 had ended, -ESRCH,
+ * -ENOTCONN. */
 int weftd_broker_cancel(weft_ctx *ctx, struct weftd_broker *br, const char *id);
+/* retry (retry true) or purge of dead letters: job's (then pipeline is ignored), or with
+ * job NULL every one of pipeline the peer may see (uid; admin: all). Writes the answer's
+ * members into b: retry "jobs" (the ids re-driven) and "retried", purge "purged".
+ * 0; -ESRCH (no such job, or another's); -ENOENT (pipeline is no broker pipeline here);
+ * -EBUSY with why filled (the job is not a dead letter); -ENOTCONN. from_start is not
+ * supported (the submitted payload is not kept). */
+int weftd_broker_dead_op(weft_ctx *ctx, struct weftd_broker *br, bool retry, const char *pipeline,
+			 const char *job, uid_t uid, bool admin, struct weftd_buf *b, char *why, size_t whylen);
+/* list of a broker pipeline as array member key of b: its jobs newest first (by
+ * created_ms), those of uid unless admin, only in state when has_state, at most limit,
+ * outputs only when asked. Walks the pipeline's job hashes (SCAN): its cost grows with
+ * the jobs retained. 0, -ENOENT, -ENOTCONN, -ENOMEM. */
+int weftd_broker_list_json(weft_ctx *ctx, struct weftd_broker *br, const char *pipeline, uid_t uid,
+			   bool admin, bool has_state, int state, uint32_t limit, bool outputs,
+			   struct weftd_buf *b, const char *key);
 /* The cluster's figures of the broker pipeline called pipeline (NULL: every one) as
  * object member key of b: {P: {broker, submitted, done, failed, canceled (counted in
  * weft:{P}:stats by whichever node did it), dead, stages: [{name, length, pending,

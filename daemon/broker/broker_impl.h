@@ -29,6 +29,29 @@
 #endif
 #define BNETS_MAX (WEFTD_MAX_BROKERS * 4) /* brokers connected over a daemon's life */
 #define BGROUP "weft"
+#define BRUN_BUCKETS 256
+/* Priority bands (broker.h): a stream per band per stage, suffixes "" (priority 0),
+ * ":hi" (> 0), ":lo" (< 0); the fetcher reads them in BBAND_ORDER. */
+#define BBANDS 3
+#define BBAND_HI 1
+#define BBAND_LO 2
+static inline unsigned bband_of(int priority)
+{
+	return priority > 0 ? BBAND_HI : priority < 0 ? BBAND_LO : 0;
+}
+static inline const char *bband_suffix(unsigned band)
+{
+	return band == BBAND_HI ? ":hi" : band == BBAND_LO ? ":lo" : "";
+}
+#define BFORGET_TIMEOUTS 10      /* a node unseen this many heartbeat_timeouts is forgotten */
+
+/* An attempt running on this node (bcancel.c): a cancel published by any node cancels
+ * its ctx. */
+struct brun {
+	const char *jid;
+	weft_ctx *ctx;
+	struct brun *next;
+};
 
 struct bwaiter {
 	char id[WEFTD_BROKER_ID_MAX + 1];
@@ -42,6 +65,8 @@ struct bnet {
 	char password[256];
 	struct rconn *cmd[BNET_CMD_CONNS];
 	struct rconn *sub;             /* PSUBSCRIBE weft:*:done: wakes the waiters */
+	struct rconn *csub;            /* PSUBSCRIBE weft:*:cancel: stops attempts (bcancel.c) */
+	struct weftd_broker *br;
 	atomic_uint rr;
 	struct rconn_opts opts;        /* the template of the blocking readers' connections */
 	weftd_spin wlock;
@@ -56,6 +81,9 @@ struct bentry {
 	size_t in_len;
 	uint32_t delivered;            /* deliveries so far (take-over: the delivery count) */
 	bool canceled;                 /* in weft:{P}:canceled when fetched: skipped */
+	uint8_t band;                  /* the priority band of its stream (BBANDS) */
+	uint32_t base;                 /* attempts made before this entry (its "a": a retry's) */
+	int64_t deadline_ms;           /* its "dl": the job's deadline (Unix ms), 0: none */
 	struct bentry *prev, *next;    /* the stage's held list */
 };
 
@@ -67,14 +95,16 @@ struct bstage {
 	const struct weftd_stage *cfg;
 	struct weftd_actor *actor;
 	struct weft_retry_policy retry;
-	char key[WEFTD_MAX_NAME + 32]; /* weft:{P}:s:K */
+	char key[WEFTD_MAX_NAME + 32]; /* weft:{P}:s:K (band 0) */
+	char bkey[BBANDS][WEFTD_MAX_NAME + 40]; /* each band's stream (bkey[0] is key) */
 	struct rconn *rd;              /* the fetcher's own (XREADGROUP BLOCK) */
 	weft_chan *ch;                 /* struct bentry * to the workers */
 	atomic_uint idle;              /* workers waiting for an entry */
 	weftd_spin hlock;
 	struct bentry *held;           /* fetched or taken over, not yet committed */
 	size_t nheld;
-	struct bgroup gend, gnext;     /* the workers' commits, many entries a call */
+	struct bgroup gend[BBANDS], gnext[BBANDS]; /* the workers' commits, many entries a call
+	                                         (per band: one stream a call) */
 };
 
 struct bpipe {
@@ -85,6 +115,7 @@ struct bpipe {
 	weft_ctx *ctx;                 /* cancelled at stop: fetchers, leases */
 	weft_wg wg;                    /* its fibers */
 	struct bgroup gsub;            /* submits, many jobs a call */
+	weft_chan *kick;               /* bsched.c: wakes the keeper (an earlier due time) */
 	size_t nstages;
 	struct bstage stages[];
 };
@@ -103,6 +134,10 @@ struct weftd_broker {
 	weft_rwmutex lock;             /* pipes: readers ops, writer reload */
 	/* the Lua scripts' SHA1s (EVALSHA): bworker.c's, bops.c's */
 	char sha_end[41], sha_next[41], sha_submit[41], sha_cancel[41], sha_fetch[41];
+	/* bsched.c's, bsubmit.c's, bdead.c's */
+	char sha_retry[41], sha_move[41], sha_forget[41], sha_subopt[41], sha_redrive[41], sha_purge[41];
+	struct brun *run[BRUN_BUCKETS]; /* bcancel.c: the attempts running here */
+	weftd_spin runlock;
 	bool started;
 };
 
@@ -115,12 +150,17 @@ struct bpipe *bpipe_find(struct weftd_broker *br, const char *name);
 /* Split id "P/HEX" into *pipe (NUL-terminated copy) and the hex part. -ESRCH if malformed. */
 int bjob_split(const char *id, char pipe[WEFTD_MAX_NAME + 1], const char **hex);
 
+/* bops.c: the job object of id from its hash's HGETALL h as member key of b (output only
+ * when outputs). -ESRCH: no state, or another's job (unless admin). */
+int bjob_render(struct weftd_buf *b, const char *key, const char *id, const redisReply *h, uid_t uid,
+		bool admin, bool outputs);
+
 /* The scripts (their SHA1s in struct weftd_broker). */
 extern const char bscript_end[], bscript_next[], bscript_submit[], bscript_cancel[], bscript_fetch[];
 
 /* bcommit.c: park until entry e of stage s is committed with others (-ECANCELED: the
  * pipeline stopped first; e stays pending, to be taken over). */
-/* e ends: state (done/failed/canceled) with out (done) or error. */
+/* e ends: state (done/failed/canceled/expired) with out (done) or error. */
 int bcommit_end(struct bstage *s, struct bentry *e, const char *state, const char *out,
 		size_t out_len, const char *error, uint32_t attempts);
 /* e goes to the next stage with out as its input. */
@@ -131,6 +171,31 @@ int bcommit_next(struct bstage *s, struct bentry *e, const char *out, size_t out
 int bpipe_start(struct bpipe *p);
 /* Stop them and park until they ended. Fiber only. */
 void bpipe_stop(struct bpipe *p);
+
+/* bsched.c: the schedule weft:{P}:sched (retries, delayed jobs) and its keeper fiber,
+ * which also forgets nodes gone for BFORGET_TIMEOUTS heartbeat timeouts. */
+extern const char bscript_retry[], bscript_move[], bscript_forget[];
+/* Start p's keeper (after bpipe_start: counted in p->wg). Fiber only. 0 or -ENOMEM. */
+int bsched_start(struct bpipe *p);
+/* Entry e of stage s failed attempt `attempt` with error: acknowledge it and schedule
+ * the next attempt at due_ms (Unix ms), in one script. 0, or -ECANCELED (stopping: the
+ * entry stays pending, taken over later). Parks until Redis has it. */
+int bsched_retry(struct bstage *s, struct bentry *e, uint32_t attempt, int64_t due_ms, const char *error);
+/* Wake p's keeper: something falls due at due_ms (sooner than it may know). */
+void bsched_kick(struct bpipe *p);
+/* Run one script call (b) until Redis has it, backing off while it is down. 0, or
+ * -ECANCELED when p stops meanwhile. */
+int bsched_commit(struct bpipe *p, struct rbatch *b, const char *script);
+
+/* bcancel.c */
+/* Register/unregister the attempt of job jid (ctx: cancelled by a cancel message). */
+void bcancel_add(struct weftd_broker *br, struct brun *r);
+void bcancel_remove(struct weftd_broker *br, struct brun *r);
+/* on_push of a net's cancel subscriber: cancel the attempt of the job named. */
+void bcancel_push(void *arg, redisReply *r);
+
+/* bsubmit.c, bdead.c: in broker.h (weftd_broker_submit_opts, _list_json, _redrive, _purge) */
+extern const char bscript_subopt[], bscript_redrive[], bscript_purge[];
 
 /* bwait.c */
 /* on_push of a net's subscriber: a pmessage names a job that ended. */

@@ -63,6 +63,10 @@ static struct bentry *entry_of(struct bstage *s, const redisReply *r, uint32_t d
 			continue;
 		if (strcmp(k->str, "id") == 0 && v->len <= WEFTD_BROKER_ID_MAX)
 			memcpy(e->jid, v->str, v->len);
+		else if (strcmp(k->str, "a") == 0) /* bsched.c: a retry's attempts so far */
+			e->base = (uint32_t)strtoul(v->str, NULL, 10);
+		else if (strcmp(k->str, "dl") == 0) /* the job's deadline */
+			e->deadline_ms = strtoll(v->str, NULL, 10);
 		else if (strcmp(k->str, "in") == 0 && !e->in && (e->in = malloc(v->len + 1))) {
 			memcpy(e->in, v->str, v->len);
 			e->in[v->len] = 0;
@@ -79,6 +83,34 @@ static struct bentry *entry_of(struct bstage *s, const redisReply *r, uint32_t d
 
 /* ---- workers ---------------------------------------------------------------------- */
 
+/* Run one attempt of e in a ctx that ends at the stage's timeout, the job's deadline, or
+ * a cancel published by any node (bcancel.c). */
+static int attempt_run(struct bstage *s, struct bentry *e, struct weftd_attempt *at, bool *ret_canceled)
+{
+	const struct weftd_stage *cfg = s->cfg;
+	int64_t t = cfg->timeout_ns ? (int64_t)cfg->timeout_ns : -1;
+	struct brun run = { .jid = e->jid };
+	int r;
+
+	if (e->deadline_ms > 0) {
+		int64_t left = (e->deadline_ms - bwall_ms()) * WEFT_MSEC;
+		t = t < 0 || left < t ? (left > 0 ? left : 0) : t;
+	}
+	r = t >= 0 ? weft_ctx_with_timeout(NULL, t, &run.ctx) : weft_ctx_with_cancel(NULL, &run.ctx);
+	if (r < 0)
+		run.ctx = NULL;
+	at->ctx = run.ctx;
+	if (run.ctx)
+		bcancel_add(s->p->br, &run);
+	r = weftd_actor_run(s->actor, at);
+	if (run.ctx) {
+		bcancel_remove(s->p->br, &run);
+		*ret_canceled = weft_ctx_err(run.ctx) == -ECANCELED;
+	}
+	weft_ctx_unref(run.ctx);
+	return r;
+}
+
 static void run_entry(struct bstage *s, struct bentry *e, uint64_t *rnd)
 {
 	const struct weftd_stage *cfg = s->cfg;
@@ -89,48 +121,56 @@ static void run_entry(struct bstage *s, struct bentry *e, uint64_t *rnd)
 		bcommit_end(s, e, "canceled", NULL, 0, "canceled by client", e->delivered - 1);
 		return;
 	}
-	/* attempts count from the delivery count: a take-over is the next attempt */
-	for (uint32_t attempt = e->delivered;; attempt++) {
-		struct weftd_attempt at = {
-			.ctx = NULL, .job_id = e->jid, .pipeline = s->p->cfg->name, .attempt = attempt,
-			.in = e->in, .in_len = e->in_len,
-		};
-		weft_ctx *actx = NULL;
-		/* One delivery may have been lost to a node or a connection that went away
-		 * before it started (no attempt made): only one beyond that fails the job
-		 * unrun, which bounds a job that takes its nodes down with it. */
-		if (attempt > cfg->retry.attempts + 1) {
-			snprintf(msg, sizeof(msg), "stage %s: attempt %u/%u: delivered %u times (taken over from lost nodes)",
-				 cfg->name, attempt - 1, cfg->retry.attempts, e->delivered);
-			bcommit_end(s, e, "failed", NULL, 0, msg, attempt - 1);
-			return;
-		}
-		if (cfg->timeout_ns && weft_ctx_with_timeout(NULL, (int64_t)cfg->timeout_ns, &actx) == 0)
-			at.ctx = actx;
-		r = weftd_actor_run(s->actor, &at);
-		weft_ctx_unref(actx);
-		free(at.log);
-		if (r == 0) {
-			if (s->index + 1 == s->p->nstages)
-				bcommit_end(s, e, "done", at.out, at.out_len, NULL, attempt);
-			else
-				bcommit_next(s, e, at.out, at.out_len);
-			free(at.out);
-			return;
-		}
-		free(at.out);
-		if (attempt >= cfg->retry.attempts || at.permanent) {
-			snprintf(msg, sizeof(msg), "stage %s: attempt %u/%u%s: %s", cfg->name, attempt,
-				 cfg->retry.attempts, at.permanent ? ", permanent" : "",
-				 at.error[0] ? at.error : strerror(-r));
-			bcommit_end(s, e, "failed", NULL, 0, msg, attempt);
-			return;
-		}
-		/* the backoff in this worker: the entry stays held (leased) meanwhile */
-		int64_t d = cfg->retry.initial_ns ? weft_backoff_delay(&s->retry, attempt - 1, rnd) : 0;
-		if (d > 0 && weft_sleep(s->p->ctx, d) < 0)
-			return; /* stopping: taken over later */
+	if (e->deadline_ms > 0 && bwall_ms() >= e->deadline_ms) {
+		bcommit_end(s, e, "expired", NULL, 0, "deadline passed", e->base);
+		return;
 	}
+	/* attempts count from the delivery count (a take-over is the next attempt) after
+	 * those of earlier deliveries (a retry's, carried by its entry) */
+	uint32_t attempt = e->base + e->delivered;
+	struct weftd_attempt at = {
+		.ctx = NULL, .job_id = e->jid, .pipeline = s->p->cfg->name, .attempt = attempt,
+		.in = e->in, .in_len = e->in_len,
+	};
+	bool canceled = false;
+	/* One delivery may have been lost to a node or a connection that went away
+	 * before it started (no attempt made): only one beyond that fails the job
+	 * unrun, which bounds a job that takes its nodes down with it. */
+	if (attempt > cfg->retry.attempts + 1) {
+		snprintf(msg, sizeof(msg), "stage %s: attempt %u/%u: delivered %u times (taken over from lost nodes)",
+			 cfg->name, attempt - 1, cfg->retry.attempts, e->delivered);
+		bcommit_end(s, e, "failed", NULL, 0, msg, attempt - 1);
+		return;
+	}
+	r = attempt_run(s, e, &at, &canceled);
+	free(at.log);
+	if (r == 0) {
+		if (s->index + 1 == s->p->nstages)
+			bcommit_end(s, e, "done", at.out, at.out_len, NULL, attempt);
+		else
+			bcommit_next(s, e, at.out, at.out_len);
+		free(at.out);
+		return;
+	}
+	free(at.out);
+	if (canceled) { /* by a client, on any node: the job's hash says canceled already */
+		bcommit_end(s, e, "canceled", NULL, 0, "canceled by client", attempt);
+		return;
+	}
+	if (e->deadline_ms > 0 && bwall_ms() >= e->deadline_ms) {
+		bcommit_end(s, e, "expired", NULL, 0, "deadline passed", attempt);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "stage %s: attempt %u/%u%s: %s", cfg->name, attempt, cfg->retry.attempts,
+		 at.permanent ? ", permanent" : "", at.error[0] ? at.error : strerror(-r));
+	if (attempt >= cfg->retry.attempts || at.permanent) {
+		bcommit_end(s, e, "failed", NULL, 0, msg, attempt);
+		return;
+	}
+	/* the next attempt waits in the schedule (bsched.c), holding no worker; whichever
+	 * node's keeper finds it due puts it back into this stage's stream */
+	int64_t d = cfg->retry.initial_ns ? weft_backoff_delay(&s->retry, attempt - 1, rnd) : 0;
+	bsched_retry(s, e, attempt, bwall_ms() + (d > 0 ? d / WEFT_MSEC : 0), msg);
 }
 
 static void worker_main(void *arg)
@@ -159,20 +199,23 @@ static void ensure_group(struct bstage *s, struct rconn *c)
 	struct rbatch b;
 	redisReply *rep;
 
-	rbatch_init(&b);
-	rbatch_cmd(&b, "XGROUP CREATE %s %s 0 MKSTREAM", s->key, BGROUP);
-	if (rconn_exec(s->p->ctx, c, &b, &rep) == 0)
-		freeReplyObject(rep); /* BUSYGROUP: there already */
-	rbatch_done(&b);
+	for (unsigned k = 0; k < BBANDS; k++) {
+		rbatch_init(&b);
+		rbatch_cmd(&b, "XGROUP CREATE %s %s 0 MKSTREAM", s->bkey[k], BGROUP);
+		if (rconn_exec(s->p->ctx, c, &b, &rep) == 0)
+			freeReplyObject(rep); /* BUSYGROUP: there already */
+		rbatch_done(&b);
+	}
 }
 
 /* Hand the entries of an XREADGROUP/XAUTOCLAIM entry array to the workers, marking the
  * canceled ones: flags[i] (bscript_fetch's) for arr's entry i, or without flags one
  * SMISMEMBER for the batch on c (Redis down: not known, they run). The fetcher asks on
  * its own connection, idle between its reads: on a shared one the question waited behind
- * the submits' and commits' script calls, and the stage's next read with it. */
+ * the submits' and commits' script calls, and the stage's next read with it. band: the
+ * priority band of the stream they came from. */
 static void hand_out(struct bstage *s, struct rconn *c, const redisReply *arr, uint32_t delivered,
-		     const redisReply *flags)
+		     const redisReply *flags, unsigned band)
 {
 	struct bentry **es = calloc(arr->elements ? arr->elements : 1, sizeof(*es));
 	const char **argv = malloc((arr->elements + 2) * sizeof(*argv));
@@ -185,6 +228,7 @@ static void hand_out(struct bstage *s, struct rconn *c, const redisReply *arr, u
 	for (size_t i = 0; i < arr->elements; i++) {
 		if (!(es[n] = entry_of(s, arr->element[i], delivered)))
 			continue;
+		es[n]->band = (uint8_t)band;
 		if (flags && i < flags->elements)
 			es[n]->canceled = flags->element[i]->type == REDIS_REPLY_INTEGER && flags->element[i]->integer;
 		n++;
@@ -219,19 +263,42 @@ out:
 	free(lens);
 }
 
-/* KEYS: the stage's stream, the canceled set. ARGV: node, count. What a read that does
- * not block gives, with which of its jobs are canceled: [entries, flags] in one round
- * trip while entries wait (the fetcher blocks in XREADGROUP only when it gets nil). */
+/* KEYS: the stage's streams (bands hi, 0, lo), the canceled set. ARGV: node, count. What
+ * a read that does not block gives, with which of its jobs are canceled: per stream with
+ * entries [key, entries, flags], in one round trip while entries wait (the fetcher
+ * blocks in XREADGROUP only when it gets nil). */
 const char bscript_fetch[] =
-	"local r = redis.call('XREADGROUP', 'GROUP', 'weft', ARGV[1], 'COUNT', ARGV[2], 'STREAMS', KEYS[1], '>') "
+	"local r = redis.call('XREADGROUP', 'GROUP', 'weft', ARGV[1], 'COUNT', ARGV[2], 'STREAMS', KEYS[1], KEYS[2], KEYS[3], '>', '>', '>') "
 	"if not r then return false end "
-	"local es, ids = r[1][2], {} "
-	"for i, e in ipairs(es) do "
-	"  local f = e[2] "
-	"  ids[i] = '' "
-	"  for j = 1, #f, 2 do if f[j] == 'id' then ids[i] = f[j + 1] end end "
+	"local out = {} "
+	"for k, st in ipairs(r) do "
+	"  local es, ids = st[2], {} "
+	"  for i, e in ipairs(es) do "
+	"    local f = e[2] "
+	"    ids[i] = '' "
+	"    for j = 1, #f, 2 do if f[j] == 'id' then ids[i] = f[j + 1] end end "
+	"  end "
+	"  local fl = {} "
+	"  if #ids > 0 then fl = redis.call('SMISMEMBER', KEYS[4], unpack(ids)) end "
+	"  out[k] = {st[1], es, fl} "
 	"end "
-	"return {es, redis.call('SMISMEMBER', KEYS[2], unpack(ids))}";
+	"return out";
+
+/* The streams of rep ([[key, entries, ...]...]: XREADGROUP's, bscript_fetch's with each
+ * one's flags) to the workers, the higher band's first. */
+static void hand_out_bands(struct bstage *s, const redisReply *rep, bool with_flags)
+{
+	static const unsigned order[BBANDS] = { BBAND_HI, 0, BBAND_LO };
+
+	for (unsigned k = 0; rep->type == REDIS_REPLY_ARRAY && k < BBANDS; k++)
+		for (size_t i = 0; i < rep->elements; i++) {
+			const redisReply *st = rep->element[i];
+			if (st->type == REDIS_REPLY_ARRAY && st->elements >= (with_flags ? 3u : 2u) &&
+			    st->element[0]->type == REDIS_REPLY_STRING && st->element[1]->type == REDIS_REPLY_ARRAY &&
+			    strcmp(st->element[0]->str, s->bkey[order[k]]) == 0)
+				hand_out(s, s->rd, st->element[1], 1, with_flags ? st->element[2] : NULL, order[k]);
+		}
+}
 
 /* One bscript_fetch call: 1 when it handed out entries, 0 when none waited, -1 on an
  * error reply (NOGROUP: *group is cleared), or rconn's error. */
@@ -243,14 +310,14 @@ static int fetch_ready(struct bstage *s, unsigned n, bool *group)
 	int r;
 
 	rbatch_init(&b);
-	rbatch_cmd(&b, "EVALSHA %s 2 %s %s:canceled %s %u", p->br->sha_fetch, s->key, p->tag, p->br->node, n);
+	rbatch_cmd(&b, "EVALSHA %s 4 %s %s %s %s:canceled %s %u", p->br->sha_fetch, s->bkey[BBAND_HI],
+		   s->bkey[0], s->bkey[BBAND_LO], p->tag, p->br->node, n);
 	r = rconn_evalsha(p->ctx, s->rd, &b, bscript_fetch, &rep);
 	rbatch_done(&b);
 	if (r < 0)
 		return r;
-	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 && rep->element[0]->type == REDIS_REPLY_ARRAY &&
-	    rep->element[1]->type == REDIS_REPLY_ARRAY) {
-		hand_out(s, s->rd, rep->element[0], 1, rep->element[1]);
+	if (rep->type == REDIS_REPLY_ARRAY) {
+		hand_out_bands(s, rep, true);
 		r = 1;
 	} else if (rep->type == REDIS_REPLY_ERROR) {
 		if (strstr(rep->str, "NOGROUP"))
@@ -287,18 +354,16 @@ static void fetcher_main(void *arg)
 			continue;
 		}
 		rbatch_init(&b);
-		rbatch_cmd(&b, "XREADGROUP GROUP %s %s COUNT %u BLOCK %d STREAMS %s >", BGROUP,
-			   p->br->node, n, FETCH_BLOCK_MS, s->key);
+		rbatch_cmd(&b, "XREADGROUP GROUP %s %s COUNT %u BLOCK %d STREAMS %s %s %s > > >", BGROUP,
+			   p->br->node, n, FETCH_BLOCK_MS, s->bkey[BBAND_HI], s->bkey[0], s->bkey[BBAND_LO]);
 		int r = rconn_exec(p->ctx, s->rd, &b, &rep);
 		rbatch_done(&b);
 		if (r < 0)
 			continue; /* down: wait_up parks until it is back */
 		if (rep->type == REDIS_REPLY_ERROR && strstr(rep->str, "NOGROUP"))
 			group = false; /* Redis lost it (restarted without persistence) */
-		/* [[key, [[eid, fields]...]]] or nil on timeout */
-		if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
-		    rep->element[0]->type == REDIS_REPLY_ARRAY && rep->element[0]->elements == 2)
-			hand_out(s, s->rd, rep->element[0]->element[1], 1, NULL);
+		/* [[key, [[eid, fields]...]]...] (the streams with entries) or nil on timeout */
+		hand_out_bands(s, rep, false);
 		freeReplyObject(rep);
 	}
 	weft_chan_close(s->ch);
@@ -307,8 +372,8 @@ static void fetcher_main(void *arg)
 
 /* ---- leases ------------------------------------------------------------------------ */
 
-/* Keep the entries s holds fresh (XCLAIM ... JUSTID to this node). */
-static void renew(struct bstage *s)
+/* Keep the entries s holds in band's stream fresh (XCLAIM ... JUSTID to this node). */
+static void renew(struct bstage *s, unsigned band)
 {
 	struct bpipe *p = s->p;
 	const char **argv;
@@ -329,11 +394,14 @@ static void renew(struct bstage *s)
 		goto out;
 	weftd_spin_lock(&s->hlock);
 	for (struct bentry *e = s->held; e && n < cap; e = e->next)
-		memcpy(ids[n++], e->eid, sizeof(ids[0]));
+		if (e->band == band)
+			memcpy(ids[n++], e->eid, sizeof(ids[0]));
 	weftd_spin_unlock(&s->hlock);
 	size_t k = 0;
+	if (!n)
+		goto out;
 	argv[k++] = "XCLAIM";
-	argv[k++] = s->key;
+	argv[k++] = s->bkey[band];
 	argv[k++] = BGROUP;
 	argv[k++] = p->br->node;
 	argv[k++] = "0";
@@ -354,7 +422,7 @@ out:
 }
 
 /* Take over entries idle past the heartbeat timeout (any node's: a dead one's). */
-static void take_over(struct bstage *s)
+static void take_over(struct bstage *s, unsigned band)
 {
 	struct bpipe *p = s->p;
 	struct rbatch b;
@@ -364,7 +432,7 @@ static void take_over(struct bstage *s)
 	if (atomic_load(&s->idle) == 0)
 		return; /* nobody free to run them: leave them to another node */
 	rbatch_init(&b);
-	rbatch_cmd(&b, "XAUTOCLAIM %s %s %s %" PRId64 " 0-0 COUNT %u", s->key, BGROUP, p->br->node,
+	rbatch_cmd(&b, "XAUTOCLAIM %s %s %s %" PRId64 " 0-0 COUNT %u", s->bkey[band], BGROUP, p->br->node,
 		   idle_ms, atomic_load(&s->idle));
 	if (rconn_exec(p->ctx, bnet_conn(p->net), &b, &rep) == 0) {
 		if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2 &&
@@ -373,7 +441,7 @@ static void take_over(struct bstage *s)
 				     p->cfg->name, s->cfg->name, rep->element[1]->elements, idle_ms);
 			/* the delivery count of each (XPENDING) would cost a round trip per
 			 * entry; a taken-over entry counts as its second delivery at least */
-			hand_out(s, bnet_conn(p->net), rep->element[1], 2, NULL);
+			hand_out(s, bnet_conn(p->net), rep->element[1], 2, NULL, band);
 		}
 		freeReplyObject(rep);
 	}
@@ -405,11 +473,12 @@ static void lease_main(void *arg)
 		 * renew theirs first, and only entries still idle a heartbeat_timeout after
 		 * that are somebody's who is gone. */
 		bool fresh = weft_now() - last_down > p->br->hb_timeout_ns;
-		for (size_t i = 0; i < p->nstages; i++) {
-			renew(&p->stages[i]);
-			if (fresh)
-				take_over(&p->stages[i]);
-		}
+		for (size_t i = 0; i < p->nstages; i++)
+			for (unsigned k = 0; k < BBANDS; k++) {
+				renew(&p->stages[i], k);
+				if (fresh)
+					take_over(&p->stages[i], k);
+			}
 	} while (weft_sleep(p->ctx, p->br->hb_interval_ns) == 0);
 	weft_wg_done(&p->wg);
 }
@@ -435,8 +504,10 @@ int bpipe_start(struct bpipe *p)
 	for (size_t i = 0; r == 0 && i < p->nstages; i++) {
 		struct bstage *s = &p->stages[i];
 		struct rconn_opts o = p->net->opts;
-		bgroup_init(&s->gend, BGROUP_ACTIVE_COMMIT, BGROUP_BATCH, BGROUP_BYTES);
-		bgroup_init(&s->gnext, BGROUP_ACTIVE_COMMIT, BGROUP_BATCH, BGROUP_BYTES);
+		for (unsigned b = 0; b < BBANDS; b++) {
+			bgroup_init(&s->gend[b], BGROUP_ACTIVE_COMMIT, BGROUP_BATCH, BGROUP_BYTES);
+			bgroup_init(&s->gnext[b], BGROUP_ACTIVE_COMMIT, BGROUP_BATCH, BGROUP_BYTES);
+		}
 		o.name = p->cfg->name;
 		if ((r = rconn_new(&o, &s->rd)) < 0 || (r = rconn_start(s->rd)) < 0)
 			break;

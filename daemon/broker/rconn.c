@@ -2,11 +2,13 @@
 /* rconn.c — a pipelined Redis connection over weft's sockets (see rconn.h). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/sha.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -353,6 +355,52 @@ int rconn_evalsha(weft_ctx *ctx, struct rconn *c, struct rbatch *b, const char *
 
 /* ---- the reader ------------------------------------------------------------------ */
 
+struct lookup {
+	const char *host;
+	unsigned port;
+	struct sockaddr_storage *sa;
+	socklen_t *salen;
+};
+
+static int lookup_blocking(void *arg)
+{
+	struct lookup *l = arg;
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res;
+	char port[8];
+
+	snprintf(port, sizeof(port), "%u", l->port);
+	int r = getaddrinfo(l->host, port, &hints, &res);
+	if (r != 0)
+		return r == EAI_SYSTEM ? -errno : r == EAI_AGAIN ? -EAGAIN : r == EAI_MEMORY ? -ENOMEM : -EHOSTUNREACH;
+	memcpy(l->sa, res->ai_addr, res->ai_addrlen); /* the first answer (getaddrinfo orders them) */
+	*l->salen = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+/* host:port as a socket address: a numeric address at once, a name through getaddrinfo on
+ * libweft's blocking pool (resolved again at each connect: a moved Redis is found). */
+static int resolve(const char *host, unsigned port, struct sockaddr_storage *sa, socklen_t *salen)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)sa;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+
+	memset(sa, 0, sizeof(*sa));
+	if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		*salen = sizeof(*in);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		*salen = sizeof(*in6);
+		return 0;
+	}
+	return weft_blocking(lookup_blocking, &(struct lookup){ host, port, sa, salen });
+}
+
 static int dial(struct rconn *c)
 {
 	int fd, r;
@@ -365,16 +413,16 @@ static int dial(struct rconn *c)
 			return -errno;
 		r = weft_connect(c->ctx, fd, (struct sockaddr *)&sa, sizeof(sa));
 	} else {
-		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)c->o.port) };
-		const char *host = strcmp(c->o.addr, "localhost") == 0 ? "127.0.0.1" : c->o.addr;
-		if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
-			return -EINVAL; /* numeric IPv4 (or localhost) only, for now */
-		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		struct sockaddr_storage sa;
+		socklen_t salen;
+		if ((r = resolve(c->o.addr, c->o.port, &sa, &salen)) < 0)
+			return r;
+		fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			return -errno;
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		r = weft_connect(c->ctx, fd, (struct sockaddr *)&sa, sizeof(sa));
+		r = weft_connect(c->ctx, fd, (struct sockaddr *)&sa, salen);
 	}
 	if (r < 0) {
 		close(fd);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "broker/broker.h"
 #include "proto/json.h"
@@ -111,9 +112,38 @@ struct bsubmit {
 	char pipeline[WEFTD_MAX_NAME + 1];
 	bool wait;
 	int64_t timeout_ns;
+	bool has_opts;                 /* any of delay/run_at, deadline, priority, key */
+	struct weftd_broker_submit_opts o;
+	char key[WEFTD_JOB_KEY_MAX + 1];
 	size_t len;
 	char payload[];
 };
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* submit's options as local pipelines read them (server/ops.c) */
+static void submit_opts(struct bsubmit *s, const struct weftd_request *req)
+{
+	s->o = (struct weftd_broker_submit_opts){ .priority = req->priority,
+		.run_at_ms = req->has_run_at ? req->run_at_ms : 0 };
+	if (req->has_delay && req->delay_ns)
+		s->o.run_at_ms = wall_ms() + (int64_t)(req->delay_ns / 1000000);
+	if (req->has_deadline) /* (0 means none: the epoch itself is any past time) */
+		s->o.deadline_ms = req->deadline_rel ? wall_ms() + (int64_t)(req->deadline_in_ns / 1000000)
+				 : req->deadline_ms > 0 ? req->deadline_ms : 1;
+	if (req->key && req->key_len <= WEFTD_JOB_KEY_MAX) {
+		memcpy(s->key, req->key, req->key_len);
+		s->o.key = s->key;
+		s->o.key_len = req->key_len;
+	}
+	s->has_opts = s->o.run_at_ms || s->o.deadline_ms || s->o.priority || s->o.key;
+}
 
 /* A submit in a fiber of its own: the Redis round trip must not hold the connection's
  * next lines (a client keeps many submits in flight; each answer carries its id). */
@@ -123,7 +153,10 @@ static void submit_main(void *arg)
 	struct conn *c = s->c;
 	char job[WEFTD_BROKER_ID_MAX + 1];
 	struct weftd_buf b;
-	int r = weftd_broker_submit(c->ctx, c->srv->broker, s->pipeline, s->payload, s->len, c->uid, job);
+	bool dup = false;
+	int r = s->has_opts ? weftd_broker_submit_opts(c->ctx, c->srv->broker, s->pipeline, s->payload, s->len,
+						      c->uid, &s->o, job, &dup)
+			    : weftd_broker_submit(c->ctx, c->srv->broker, s->pipeline, s->payload, s->len, c->uid, job);
 
 	if (r == 0 && s->wait)
 		r = weftd_broker_wait(c->ctx, c->srv->broker, job, s->timeout_ns);
@@ -136,6 +169,12 @@ static void submit_main(void *arg)
 		} else {
 			weftd_resp_begin(&b, s->id);
 			weftd_json_cstr(&b, "job", job);
+			if (dup)
+				weftd_json_bool(&b, "duplicate", true);
+			else if (s->o.run_at_ms > wall_ms()) {
+				weftd_json_cstr(&b, "state", "scheduled");
+				weftd_json_i64(&b, "run_at_ms", s->o.run_at_ms);
+			}
 			weftd_resp_end(&b);
 		}
 		srv_conn_append(c, &b);
@@ -170,12 +209,55 @@ static void submit(struct conn *c, struct weftd_buf *b, const struct weftd_reque
 	s->wait = req->wait;
 	s->timeout_ns = req->has_timeout ? (int64_t)req->timeout_ns : -1;
 	s->len = req->payload_len;
+	submit_opts(s, req);
 	if (req->payload_len)
 		memcpy(s->payload, req->payload, req->payload_len);
 	if (go_async(c, submit_main, s, "broker submit") < 0) {
 		free(s);
 		srv_resp_errno(b, req->id, -ENOMEM, NULL);
 	}
+}
+
+/* retry, purge of a broker job, or of every dead letter of a broker pipeline */
+static void dead_op(struct conn *c, struct weftd_buf *b, const struct weftd_request *req)
+{
+	size_t mark = b->len;
+	char why[256];
+	int r;
+
+	if (req->op == WEFTD_OP_RETRY && req->from_start) {
+		weftd_resp_error(b, req->id, WEFTD_ERR_BAD_FIELD,
+				 "\"from_start\" is not supported on broker pipelines (the payload is not kept)");
+		return;
+	}
+	weftd_resp_begin(b, req->id);
+	r = weftd_broker_dead_op(c->ctx, c->srv->broker, req->op == WEFTD_OP_RETRY, req->pipeline,
+				 req->job, c->uid, c->admin, b, why, sizeof(why));
+	if (r < 0) {
+		b->len = mark;
+		if (r == -EBUSY)
+			weftd_resp_error(b, req->id, WEFTD_ERR_CONFLICT, why);
+		else
+			srv_resp_errno(b, req->id, r, req->job ? req->job : req->pipeline);
+		return;
+	}
+	weftd_resp_end(b);
+}
+
+static void list(struct conn *c, struct weftd_buf *b, const struct weftd_request *req)
+{
+	size_t mark = b->len;
+	int r;
+
+	weftd_resp_begin(b, req->id);
+	r = weftd_broker_list_json(c->ctx, c->srv->broker, req->pipeline, c->uid, c->admin, req->has_state,
+				   (int)req->state, req->limit, req->outputs, b, "jobs");
+	if (r < 0) {
+		b->len = mark;
+		srv_resp_errno(b, req->id, r, req->pipeline);
+		return;
+	}
+	weftd_resp_end(b);
 }
 
 bool srv_broker_op(struct conn *c, struct weftd_buf *b, const struct weftd_request *req)
@@ -216,6 +298,18 @@ bool srv_broker_op(struct conn *c, struct weftd_buf *b, const struct weftd_reque
 			return true;
 		}
 		weftd_resp_end(b);
+		return true;
+	case WEFTD_OP_LIST: /* of one broker pipeline (without pipeline: this node's jobs) */
+		if (!req->pipeline || !weftd_broker_has(br, req->pipeline))
+			return false;
+		list(c, b, req);
+		return true;
+	case WEFTD_OP_RETRY:
+	case WEFTD_OP_PURGE:
+		if (req->job ? !weftd_broker_is_job_id(req->job)
+			     : !req->all || !req->pipeline || !weftd_broker_has(br, req->pipeline))
+			return false;
+		dead_op(c, b, req);
 		return true;
 	case WEFTD_OP_STATUS:
 	case WEFTD_OP_WAIT:

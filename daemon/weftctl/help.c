@@ -121,7 +121,8 @@ const struct ctl_cmd ctl_cmds[] = {
 	  0, 0, 1, cmd_schedules },
 	{ "nodes", "", "the weftd nodes working each broker pipeline",
 	  "One line per broker pipeline (daemon.brokers, weftd.yaml(5)) and node: its name\n"
-	  "(host:pid) and when it last beat; \"(this node)\" marks the daemon asked.\n",
+	  "(host:pid) and when it last beat; \"(this node)\" marks the daemon asked. A node not\n"
+	  "seen for 10 heartbeat timeouts is forgotten.\n",
 	  0, 0, 0, cmd_nodes },
 	{ "ping", "", "check that the daemon answers",
 	  "Prints \"weftd VERSION\".\n", 0, 0, 0, cmd_ping },
