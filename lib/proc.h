@@ -173,6 +173,10 @@ static inline void note_drain(struct weft_proc *p)
 		owner_inc(&p->drains);
 }
 
+/* The owner takes the queue's head, leaving runnext. NULL: the queue is empty.
+ * Out of line: the scheduler loop's fairness turn, every G0_EVERY-th switch. */
+struct weft_fiber *weft__runq_get_head(struct weft_proc *p);
+
 /* The owner takes its next fiber: runnext first, then the head. NULL: empty. */
 static inline struct weft_fiber *weft__runq_get(struct weft_proc *p)
 {

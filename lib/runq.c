@@ -238,3 +238,27 @@ struct weft_fiber *weft__steal_from(struct weft_proc *p, struct weft_proc *v, in
 	w->since = 0;
 	return runq_steal(p, v, true);
 }
+
+struct weft_fiber *weft__runq_get_head(struct weft_proc *p)
+{
+	struct weft_fiber *f;
+
+	if (p->solo) {
+		uint32_t h = atomic_load_explicit(&p->rq_head, memory_order_relaxed);
+		if (h == atomic_load_explicit(&p->rq_tail, memory_order_relaxed))
+			return NULL;
+		f = atomic_load_explicit(&p->rq[h % WEFT__RUNQ_SIZE], memory_order_relaxed);
+		atomic_store_explicit(&p->rq_head, h + 1, memory_order_relaxed);
+		return f;
+	}
+	for (;;) {
+		uint32_t h = atomic_load_explicit(&p->rq_head, memory_order_acquire);
+		uint32_t t = atomic_load_explicit(&p->rq_tail, memory_order_relaxed);
+		if (t == h)
+			return NULL;
+		f = atomic_load_explicit(&p->rq[h % WEFT__RUNQ_SIZE], memory_order_relaxed);
+		if (atomic_compare_exchange_weak_explicit(&p->rq_head, &h, h + 1, memory_order_release,
+							  memory_order_relaxed))
+			return f;
+	}
+}

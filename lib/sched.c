@@ -454,7 +454,11 @@ static struct weft_fiber *find_runnable(struct weft_proc *p)
 		poll_ring(p, !local_work(p));
 		if (atomic_load_explicit(&s->stop, memory_order_relaxed))
 			return NULL;
-		if (p->until_g0 == 0 && (f = weft__gq_get(p, 1)))
+		/* Every G0_EVERY-th switch: the global queue first, then the local
+		 * queue's head before runnext. Two fibers handing the proc to each
+		 * other through runnext (a channel ping-pong) would otherwise run
+		 * forever ahead of the queue: a timer's fiber among them. */
+		if (p->until_g0 == 0 && ((f = weft__gq_get(p, 1)) || (f = weft__runq_get_head(p))))
 			return f;
 		/* The inbox and the local queue take turns: a fiber pinned here
 		 * that keeps yielding must not starve the queue (nor a fiber

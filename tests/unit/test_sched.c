@@ -277,6 +277,62 @@ static void test_yield_lets_scheduler_run(void **state)
 	assert_true(atomic_load(&sp.timer_fired) && atomic_load(&sp.pinned_ran));
 }
 
+/* ---- a channel ping-pong does not starve the rest of the queue ---- */
+#define PINGS_MAX 20000000L
+struct starve {
+	weft_chan *ch;
+	atomic_bool stop;
+	atomic_long pings;
+	weft_wg wg;
+};
+
+static void starve_pinger(void *arg)
+{
+	struct starve *sv = arg;
+	int v = 0;
+	while (!atomic_load(&sv->stop) && atomic_fetch_add(&sv->pings, 1) < PINGS_MAX)
+		weft_chan_send(NULL, sv->ch, &v);
+	weft_chan_close(sv->ch);
+	weft_wg_done(&sv->wg);
+}
+
+static void starve_ponger(void *arg)
+{
+	struct starve *sv = arg;
+	int v;
+	while (weft_chan_recv(NULL, sv->ch, &v) == 0)
+		;
+	weft_wg_done(&sv->wg);
+}
+
+/* One proc: every send wakes a receiver into runnext and every receive the
+ * sender, so without the scheduler's turn at the queue's head a sleeper
+ * woken by its timer would wait until the ping-pong ends on its own
+ * (PINGS_MAX, seconds later). */
+static void starve_main(void *arg)
+{
+	struct starve *sv = arg;
+	assert_int_equal(weft_chan_new(sizeof(int), 4, &sv->ch), 0);
+	weft_wg_init(&sv->wg);
+	weft_wg_add(&sv->wg, 3);
+	weft_go(starve_pinger, sv);
+	weft_go(starve_ponger, sv);
+	weft_go(starve_ponger, sv);
+	assert_int_equal(weft_sleep(NULL, 20 * WEFT_MSEC), 0);
+	long at = atomic_load(&sv->pings);
+	atomic_store(&sv->stop, true);
+	assert_int_equal(weft_wg_wait(NULL, &sv->wg), 0);
+	assert_true(at < PINGS_MAX); /* woke while the ping-pong ran */
+	weft_chan_unref(sv->ch);
+}
+
+static void test_pingpong_no_starve(void **state)
+{
+	(void)state;
+	struct starve sv = { 0 };
+	run(starve_main, &sv);
+}
+
 /* ---- sleeps wake in deadline order ---- */
 struct sleeper_log {
 	int order[8];
@@ -645,6 +701,8 @@ int main(void)
 		cmocka_unit_test_prestate_setup_teardown(test_run_waits_for_all, set_procs, NULL, (void *)1),
 		cmocka_unit_test_prestate_setup_teardown(test_run_waits_for_all, set_procs, NULL, (void *)2),
 		cmocka_unit_test_prestate_setup_teardown(test_sleep_order, set_procs, NULL, (void *)1),
+		cmocka_unit_test_prestate_setup_teardown(test_pingpong_no_starve, set_procs, NULL, (void *)1),
+		cmocka_unit_test_prestate_setup_teardown(test_pingpong_no_starve, set_procs, NULL, (void *)2),
 		cmocka_unit_test_prestate_setup_teardown(test_sleep_order, set_procs, NULL, (void *)2),
 		cmocka_unit_test_prestate_setup_teardown(test_stealing, set_procs, NULL, (void *)2),
 		cmocka_unit_test_prestate_setup_teardown(test_keeping_up_not_stolen, set_procs, NULL, (void *)2),
