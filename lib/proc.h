@@ -174,7 +174,8 @@ static inline void note_drain(struct weft_proc *p)
 }
 
 /* The owner takes the queue's head, leaving runnext. NULL: the queue is empty.
- * Out of line: the scheduler loop's fairness turn, every G0_EVERY-th switch. */
+ * Out of line (weft__runq_get, inlined in every switch, keeps its own copy of the
+ * head-taking loop): the scheduler loop's fairness turn, every G0_EVERY-th switch. */
 struct weft_fiber *weft__runq_get_head(struct weft_proc *p);
 
 /* The owner takes its next fiber: runnext first, then the head. NULL: empty. */

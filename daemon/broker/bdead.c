@@ -106,9 +106,7 @@ int weftd_broker_dead_op(weft_ctx *ctx, struct weftd_broker *br, bool retry, con
 			return -ESRCH;
 		pipeline = pipe;
 	}
-	weft_rwmutex_rlock(NULL, &br->lock);
-	if (!(p = bpipe_find(br, pipeline))) {
-		weft_rwmutex_runlock(&br->lock);
+	if (!(p = bpipe_rlock(br, pipeline))) {
 		return job ? -ESRCH : -ENOENT;
 	}
 	snprintf(dead, sizeof(dead), "%s:dead", p->tag);

@@ -143,9 +143,7 @@ int weftd_broker_list_json(weft_ctx *ctx, struct weftd_broker *br, const char *p
 	struct bpipe *p;
 	int r;
 
-	weft_rwmutex_rlock(NULL, &br->lock);
-	if (!(p = bpipe_find(br, pipeline))) {
-		weft_rwmutex_runlock(&br->lock);
+	if (!(p = bpipe_rlock(br, pipeline))) {
 		return -ENOENT;
 	}
 	weftd_json_arr_begin(b, key);

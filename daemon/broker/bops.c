@@ -103,9 +103,7 @@ int weftd_broker_submit(weft_ctx *ctx, struct weftd_broker *br, const char *pipe
 	struct bpipe *p;
 	int r;
 
-	weft_rwmutex_rlock(NULL, &br->lock);
-	if (!(p = bpipe_find(br, pipeline))) {
-		weft_rwmutex_runlock(&br->lock);
+	if (!(p = bpipe_rlock(br, pipeline))) {
 		return -ENOENT;
 	}
 	/* Redis away: answer at once rather than queue behind a call that will fail */

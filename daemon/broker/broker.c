@@ -62,6 +62,16 @@ struct bpipe *bpipe_find(struct weftd_broker *br, const char *name)
 	return NULL;
 }
 
+struct bpipe *bpipe_rlock(struct weftd_broker *br, const char *name)
+{
+	struct bpipe *p;
+
+	weft_rwmutex_rlock(NULL, &br->lock);
+	if (!(p = bpipe_find(br, name)))
+		weft_rwmutex_runlock(&br->lock);
+	return p;
+}
+
 /* ---- life -------------------------------------------------------------------------- */
 
 static int read_password(const char *path, char *buf, size_t len)

@@ -147,6 +147,9 @@ int64_t bwall_ms(void);
 struct rconn *bnet_conn(struct bnet *n);
 /* The broker pipeline called name (no reference: under br->lock read), or NULL. */
 struct bpipe *bpipe_find(struct weftd_broker *br, const char *name);
+/* The broker pipeline called name with br->lock read-held (the caller unlocks), or NULL
+ * with the lock released. */
+struct bpipe *bpipe_rlock(struct weftd_broker *br, const char *name);
 /* Split id "P/HEX" into *pipe (NUL-terminated copy) and the hex part. -ESRCH if malformed. */
 int bjob_split(const char *id, char pipe[WEFTD_MAX_NAME + 1], const char **hex);
 

@@ -47,9 +47,7 @@ int weftd_broker_submit_opts(weft_ctx *ctx, struct weftd_broker *br, const char 
 	int r;
 
 	*ret_dup = false;
-	weft_rwmutex_rlock(NULL, &br->lock);
-	if (!(p = bpipe_find(br, pipeline))) {
-		weft_rwmutex_runlock(&br->lock);
+	if (!(p = bpipe_rlock(br, pipeline))) {
 		return -ENOENT;
 	}
 	uint32_t seq = (uint32_t)atomic_fetch_add(&br->id_seq, 1);
