@@ -50,6 +50,12 @@ void bcancel_push(void *arg, redisReply *r)
 		const char *id = r->element[3]->str;
 		size_t len = r->element[3]->len;
 		weft_ctx *ctx = NULL;
+		if (len && id[0] == '!') { /* "!pause", "!resume" (bpause.c), never a job id */
+			if (r->element[2]->type == REDIS_REPLY_STRING)
+				bpause_push(n, r->element[2]->str, r->element[2]->len, id);
+			freeReplyObject(r);
+			return;
+		}
 		weftd_spin_lock(&br->runlock);
 		for (struct brun *x = br->run[bucket(id, len)]; x && !ctx; x = x->next)
 			if (strlen(x->jid) == len && memcmp(x->jid, id, len) == 0)

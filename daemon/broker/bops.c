@@ -343,6 +343,7 @@ static int stats_one(weft_ctx *ctx, struct weftd_broker *br, struct bpipe *p, st
 	int64_t now = bwall_ms();
 	weftd_json_obj_begin(b, p->cfg->name);
 	weftd_json_cstr(b, "broker", p->net->cfg->name);
+	weftd_json_bool(b, "paused", bpause_is(p));
 	for (size_t k = 0; k < 5; k++) {
 		const redisReply *v = rep[1]->type == REDIS_REPLY_ARRAY && rep[1]->elements == 5 ? rep[1]->element[k] : NULL;
 		weftd_json_i64(b, counters[k], v && v->type == REDIS_REPLY_STRING ? strtoll(v->str, NULL, 10) : 0);

@@ -21,7 +21,9 @@
  *   weft:{P}:dead     stream of dead letters {id, stage, in, error}
  *   weft:{P}:done     pub/sub channel: the ids of the jobs that ended, one per line (wakes
  *                     waiters)
- *   weft:{P}:cancel   pub/sub channel: a canceled job's id (stops its running attempt)
+ *   weft:{P}:cancel   pub/sub channel: a canceled job's id (stops its running attempt),
+ *                     or "!pause"/"!resume" (bpause.c)
+ *   weft:{P}:paused   set while the pipeline is paused: no node starts an attempt
  *   weft:{P}:nodes    hash: node -> last heartbeat (Unix ms)
  *   weft:{P}:stats    hash: submitted, done, failed, canceled (the cluster's counts)
  *
@@ -133,6 +135,10 @@ int weftd_broker_dead_op(weft_ctx *ctx, struct weftd_broker *br, bool retry, con
 int weftd_broker_list_json(weft_ctx *ctx, struct weftd_broker *br, const char *pipeline, uid_t uid,
 			   bool admin, bool has_state, int state, uint32_t limit, bool outputs,
 			   struct weftd_buf *b, const char *key);
+/* pause (paused true) or resume pipeline on every node: weft:{P}:paused, published on
+ * weft:{P}:cancel (bpause.c). Submits go on; no node starts a new attempt until resumed;
+ * attempts in flight finish. 0, -ENOENT (no broker pipeline here), -ENOTCONN. */
+int weftd_broker_pause(weft_ctx *ctx, struct weftd_broker *br, const char *pipeline, bool paused);
 /* The cluster's figures of the broker pipeline called pipeline (NULL: every one) as
  * object member key of b: {P: {broker, submitted, done, failed, canceled (counted in
  * weft:{P}:stats by whichever node did it), dead, stages: [{name, length, pending,

@@ -116,6 +116,10 @@ struct bpipe {
 	weft_wg wg;                    /* its fibers */
 	struct bgroup gsub;            /* submits, many jobs a call */
 	weft_chan *kick;               /* bsched.c: wakes the keeper (an earlier due time) */
+	atomic_bool paused;            /* bpause.c: weft:{P}:paused as this node knows it */
+	weft_mutex pmu;                /* bpause.c: pgen, and pcond's waits */
+	weft_cond pcond;               /* bpause.c: fetchers and workers waiting for a resume */
+	uint64_t pgen;                 /* bpause.c: messages applied (a stale read loses) */
 	size_t nstages;
 	struct bstage stages[];
 };
@@ -199,6 +203,17 @@ void bcancel_push(void *arg, redisReply *r);
 
 /* bsubmit.c, bdead.c: in broker.h (weftd_broker_submit_opts, _list_json, _redrive, _purge) */
 extern const char bscript_subopt[], bscript_redrive[], bscript_purge[];
+
+/* bpause.c: the pipeline's paused state on this node (weft:{P}:paused). */
+/* At bpipe_start: paused until bpause_refresh has read the key. */
+void bpause_init(struct bpipe *p);
+/* Park while p is paused: 0, or p->ctx's error (stopping). Fiber only. */
+int bpause_wait(struct bpipe *p);
+/* Read weft:{P}:paused (the lease fiber: at start and every heartbeat). Fiber only. */
+void bpause_refresh(struct bpipe *p);
+/* A "!pause"/"!resume" message on channel chan (clen bytes) of net n (bcancel_push). */
+void bpause_push(struct bnet *n, const char *chan, size_t clen, const char *msg);
+bool bpause_is(struct bpipe *p);
 
 /* bwait.c */
 /* on_push of a net's subscriber: a pmessage names a job that ended. */

@@ -185,7 +185,10 @@ static void worker_main(void *arg)
 		atomic_fetch_sub(&s->idle, 1);
 		if (r < 0)
 			break;
-		run_entry(s, e, &rnd);
+		/* paused (fetched just before the message came): hold it until resumed; at
+		 * stop it stays pending, taken over later */
+		if (bpause_wait(s->p) == 0)
+			run_entry(s, e, &rnd);
 		held_drop(s, e);
 	}
 	weft_wg_done(&s->p->wg);
@@ -337,7 +340,7 @@ static void fetcher_main(void *arg)
 	while (weft_ctx_err(p->ctx) == 0) {
 		struct rbatch b;
 		redisReply *rep;
-		if (rconn_wait_up(p->ctx, s->rd) < 0)
+		if (rconn_wait_up(p->ctx, s->rd) < 0 || bpause_wait(p) < 0)
 			break;
 		if (!group) {
 			ensure_group(s, s->rd);
@@ -458,6 +461,7 @@ static void lease_main(void *arg)
 	do {
 		struct rbatch b;
 		redisReply *rep;
+		bpause_refresh(p);
 		snprintf(ms, sizeof(ms), "%" PRId64, bwall_ms());
 		rbatch_init(&b);
 		rbatch_cmd(&b, "HSET %s %s %s", nodes, p->br->node, ms);
@@ -497,8 +501,10 @@ static int go(struct bpipe *p, weft_fn fn, void *arg, const char *name)
 
 int bpipe_start(struct bpipe *p)
 {
-	int r = weft_ctx_with_cancel(NULL, &p->ctx);
+	int r;
 
+	bpause_init(p); /* before p->ctx: bpause_push and weftd_broker_pause test p->ctx */
+	r = weft_ctx_with_cancel(NULL, &p->ctx);
 	weft_wg_init(&p->wg);
 	bgroup_init(&p->gsub, BGROUP_ACTIVE_SUBMIT, BGROUP_BATCH, BGROUP_BYTES);
 	for (size_t i = 0; r == 0 && i < p->nstages; i++) {

@@ -299,6 +299,19 @@ bool srv_broker_op(struct conn *c, struct weftd_buf *b, const struct weftd_reque
 		}
 		weftd_resp_end(b);
 		return true;
+	case WEFTD_OP_PAUSE: /* of a broker pipeline: on every node (resume alone: undrain) */
+	case WEFTD_OP_RESUME:
+		if (!req->pipeline || !weftd_broker_has(br, req->pipeline))
+			return false;
+		if ((r = weftd_broker_pause(c->ctx, br, req->pipeline, req->op == WEFTD_OP_PAUSE)) < 0) {
+			srv_resp_errno(b, req->id, r, req->pipeline);
+			return true;
+		}
+		weftd_resp_begin(b, req->id);
+		weftd_json_cstr(b, "pipeline", req->pipeline);
+		weftd_json_bool(b, "paused", req->op == WEFTD_OP_PAUSE);
+		weftd_resp_end(b);
+		return true;
 	case WEFTD_OP_LIST: /* of one broker pipeline (without pipeline: this node's jobs) */
 		if (!req->pipeline || !weftd_broker_has(br, req->pipeline))
 			return false;
