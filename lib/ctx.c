@@ -119,13 +119,23 @@ static void cancel(weft_ctx *c, int err, bool from_timer)
 	c->watch = NULL;
 	if (v != c->watch_inline)
 		free(v);
-	/* take the children with a reference each, so they outlive this loop */
-	weft_ctx *kids = c->child_head;
-	c->child_head = NULL;
-	for (weft_ctx *k = kids; k; k = k->sib_next) {
-		atomic_fetch_add(&k->refs, 1);
+	/* take the children with a reference each, so they outlive this loop;
+	 * not one whose last reference is gone: its unref waits for this lock
+	 * to unlink it and frees it next (a reference taken here would come
+	 * back from 0 and the cancel below would run on freed memory) */
+	weft_ctx *kids = NULL, *next;
+	for (weft_ctx *k = c->child_head; k; k = next) {
+		int r = atomic_load_explicit(&k->refs, memory_order_relaxed);
+		next = k->sib_next;
+		while (r > 0 && !atomic_compare_exchange_weak(&k->refs, &r, r + 1))
+			;
 		k->in_parent = false;
+		k->sib_prev = NULL;
+		k->sib_next = r > 0 ? kids : NULL;
+		if (r > 0)
+			kids = k;
 	}
+	c->child_head = NULL;
 	weft__lock_release(&c->lock);
 	weft__batch_flush(&wake);
 	while (kids) {
