@@ -107,7 +107,11 @@ static void stop_main(void *arg)
 	assert_int_equal(ev.last_beat, weft_hb_last(t.b));
 	assert_true(t.b_stopped != 0);
 	assert_true(seen - t.b_stopped >= 80 * WEFT_MSEC);
+#ifdef WEFT_SAN_THREAD /* 5-15x slower, and on CI's loaded cores: the slack is for timing only */
+	assert_true(seen - t.b_stopped < 2000 * WEFT_MSEC);
+#else
 	assert_true(seen - t.b_stopped < 400 * WEFT_MSEC); /* detected within the timeout + slack */
+#endif
 	assert_int_equal(weft_hbmon_missing(t.m), 1);
 
 	/* A keeps beating: nothing more to report for 150 ms (3 timeouts). */
