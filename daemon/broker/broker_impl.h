@@ -165,6 +165,14 @@ int bjob_render(struct weftd_buf *b, const char *key, const char *id, const redi
 /* The scripts (their SHA1s in struct weftd_broker). */
 extern const char bscript_end[], bscript_next[], bscript_submit[], bscript_cancel[], bscript_fetch[];
 
+/* bcommit.c */
+/* Run one script call (b) on a command connection of p's broker until Redis has it,
+ * backing off (jittered, up to 2 s) while it is down or refuses: a worker holding a
+ * finished attempt keeps it through an outage and commits once Redis is back. what
+ * qualifies the warning of a refusal (" stage S", or ""). 0, or -ECANCELED when p stops
+ * meanwhile (the entry stays pending: taken over later). A script runs whole or not at
+ * all, as MULTI/EXEC, in one command and one reply. Fiber only. */
+int bnet_call_until_done(struct bpipe *p, struct rbatch *b, const char *script, const char *what);
 /* bcommit.c: park until entry e of stage s is committed with others (-ECANCELED: the
  * pipeline stopped first; e stays pending, to be taken over). */
 /* e ends: state (done/failed/canceled/expired) with out (done) or error. */
@@ -190,9 +198,6 @@ int bsched_start(struct bpipe *p);
 int bsched_retry(struct bstage *s, struct bentry *e, uint32_t attempt, int64_t due_ms, const char *error);
 /* Wake p's keeper: something falls due at due_ms (sooner than it may know). */
 void bsched_kick(struct bpipe *p);
-/* Run one script call (b) until Redis has it, backing off while it is down. 0, or
- * -ECANCELED when p stops meanwhile. */
-int bsched_commit(struct bpipe *p, struct rbatch *b, const char *script);
 
 /* bcancel.c */
 /* Register/unregister the attempt of job jid (ctx: cancelled by a cancel message). */
