@@ -57,6 +57,7 @@
 #include <weft/weft.h>
 
 #include "config/config.h"
+#include "engine/engine.h"
 #include "proto/buf.h"
 
 struct weftd_broker;
@@ -79,6 +80,12 @@ int weftd_broker_reload(struct weftd_broker *br, const struct weftd_config *cfg,
  * close the connections. Fiber only. */
 void weftd_broker_stop(struct weftd_broker *br);
 struct weftd_broker *weftd_broker_free(struct weftd_broker *br);
+
+/* The broker store (bstore.c; engine.h's struct weftd_store_ops, open's arg: the broker):
+ * the engine's workers run the broker pipelines' stages through it, taking the entries
+ * this node's fetchers read. Set it with weftd_engine_set_store before the engine starts;
+ * a worker waits for its broker pipeline until weftd_broker_start (or a reload) runs it. */
+extern const struct weftd_store_ops weftd_broker_store;
 
 /* Is pipeline a broker pipeline this node runs? Never parks. */
 bool weftd_broker_has(struct weftd_broker *br, const char *pipeline);
