@@ -30,8 +30,10 @@
  * A job id is "P/HEX16": any node finds its pipeline (and hash tag) from the id alone.
  *
  * Per stage and node: one fetcher reads XREADGROUP (COUNT up to the idle workers, BLOCK)
- * on a connection of its own and hands entries to the stage's workers, which run the
- * stage's actor (the same exec/builtin/plugin actions as local pipelines) and commit with
+ * on a connection of its own and hands entries to the engine's workers of the stage, which
+ * take them through the broker store (bstore.c, weftd_broker_store below) in the same
+ * worker loop as a local pipeline's (its actors, timeouts, retries, heartbeats, rate
+ * limit, cancel, spans, figures: the engine's) and commit with
  * one Lua script (EVALSHA; atomic as MULTI/EXEC): XACK + XDEL of the entry and XADD to the next stage's stream, or the
  * result into the job's hash + PUBLISH (last stage), or XADD to dead (retries used up),
  * or ZADD to sched (a retry: the worker is free meanwhile; bsched.c's own script).

@@ -24,6 +24,10 @@
  * next stage's queue); weftd_engine_wait_idle parks a drain until the last live job ends;
  * every worker beats its supervisor slot (supervisor.h) per job and while its actor runs.
  *
+ * Where the jobs wait between the steps is the pipeline's store (below: the stage queues,
+ * schedule and journal of a local pipeline; Redis for a broker pipeline), behind one ops
+ * table, so that the worker loop is the same for both.
+ *
  * Failures are negative errno; the figures are plain structs (weftd_engine_figures): the
  * server turns both into the protocol (server/errors.c, server/render.c).
  */
