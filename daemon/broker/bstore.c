@@ -244,8 +244,14 @@ static bool bs_paused(void *st)
 	return paused;
 }
 
+/* "P/HEX", as clients know it (the transient job's own id is HEX alone) */
+static const char *bs_job_id(void *tok)
+{
+	return ((struct bentry *)tok)->jid;
+}
+
 const struct weftd_store_ops weftd_broker_store = {
 	.open = bs_open, .close = bs_close, .free = bs_free, .get = bs_get, .finish = bs_finish,
 	.advance = bs_advance, .retry = bs_retry, .release = bs_release, .paused = bs_paused,
-	.attempt_deadline = true,
+	.job_id = bs_job_id, .attempt_deadline = true,
 };

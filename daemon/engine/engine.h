@@ -253,6 +253,9 @@ struct weftd_store_ops {
 	void (*release)(void *st, uint32_t k, struct weftd_job *j, void *tok);
 	/* Is the pipeline paused (its figures)? */
 	bool (*paused)(void *st);
+	/* Optional: the id clients know j (tok) by, given to its actions, heartbeats, trace
+	 * spans and log lines; NULL: weftd_job_info's. */
+	const char *(*job_id)(void *tok);
 	/* The job's deadline (weftd_job_info's) also bounds each attempt, and an attempt
 	 * cut by it ends the job expired: for jobs the engine's deadline timer does not
 	 * watch (transient ones). */

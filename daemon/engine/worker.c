@@ -123,6 +123,8 @@ static int run_attempts(struct weftd_worker *w, struct weftd_job *j, void *tok, 
 	struct weftd_engine *e = p->eng;
 	const struct weftd_job_info *ji = weftd_job_info(j);
 	struct weftd_job_cargo *cg = weftd_job_cargo(j);
+	/* the id clients know the job by (a broker job's "P/HEX"), for the action and logs */
+	const char *id = p->store->job_id ? p->store->job_id(tok) : ji->id;
 	char msg[400];
 	int r;
 
@@ -145,7 +147,7 @@ static int run_attempts(struct weftd_worker *w, struct weftd_job *j, void *tok, 
 		/* the payload lives as long as the job: passed on as an alias, not a copy */
 		bool keep = cg->input && !movable;
 		struct weftd_attempt at = {
-			.ctx = ji->ctx, .job_id = ji->id, .pipeline = ji->pipeline, .attempt = attempt,
+			.ctx = ji->ctx, .job_id = id, .pipeline = ji->pipeline, .attempt = attempt,
 			.in = cg->input, .in_len = cg->input_len, .beat = worker_beat, .beat_arg = w,
 			.in_movable = movable, .in_keep = keep, .keeper = e->keeper,
 		};
@@ -162,10 +164,10 @@ static int run_attempts(struct weftd_worker *w, struct weftd_job *j, void *tok, 
 			}
 			at.ctx = actx;
 			if (w->hb)
-				weftd_hb_begin(w->hb, actx, ji->id, (int64_t)cfg->heartbeat_timeout_ns);
+				weftd_hb_begin(w->hb, actx, id, (int64_t)cfg->heartbeat_timeout_ns);
 		}
 		atomic_fetch_add_explicit(&SST(s)->running, 1, memory_order_relaxed);
-		uint64_t span = attempt_span(ji->pipeline, cfg->name, ji->id, attempt);
+		uint64_t span = attempt_span(ji->pipeline, cfg->name, id, attempt);
 		r = weftd_actor_run(s->actor, &at);
 		weft_trace_end(span);
 		if (movable && !at.in_movable) { /* moved to at.out: no longer the job's */
@@ -213,11 +215,11 @@ attempt_failed:
 			if (p->store->finish(p->sst, s->index, j, tok, WEFTD_JOB_FAILED, NULL, 0, msg, attempt, 0)) {
 				atomic_fetch_add_explicit(&SST(s)->failed, 1, memory_order_relaxed);
 				atomic_fetch_add_explicit(&PST(p)->failed, 1, memory_order_relaxed);
-				weftd_info("job %s: pipeline %s: failed: %s", ji->id, ji->pipeline, msg);
+				weftd_info("job %s: pipeline %s: failed: %s", id, ji->pipeline, msg);
 			}
 			return -EIO;
 		}
-		weftd_debug("job %s: stage %s attempt %u failed: %s", ji->id, cfg->name, attempt, at.error);
+		weftd_debug("job %s: stage %s attempt %u failed: %s", id, cfg->name, attempt, at.error);
 		atomic_fetch_add_explicit(&SST(s)->retried, 1, memory_order_relaxed);
 		int64_t delay = weftd_retry_delay(&s->retry, attempt, &w->rnd);
 		if (weftd_job_retrying(j, wall_ms() + delay / WEFT_MSEC) < 0)
