@@ -214,6 +214,14 @@ static void daemon_main(void *arg)
 	if (r < 0)
 		goto fail;
 	weftd_engine_set_sup(e, sup);
+	/* broker pipelines (broker/broker.h): always there, so that a reload may add some;
+	 * the engine's workers run their stages through the broker's store */
+	r = weftd_broker_new(cfg, &br, err, sizeof(err));
+	if (r < 0) {
+		weftd_err("%s", err);
+		goto fail;
+	}
+	weftd_engine_set_store(e, &weftd_broker_store, br);
 	r = weftd_engine_start(e);
 	if (r == 0 && ja)
 		r = weftd_journal_start(ja->jn);
@@ -227,9 +235,7 @@ static void daemon_main(void *arg)
 		r = weftd_engine_start_schedules(e);
 	if (r == 0)
 		r = weftd_server_new(e, st->lfd, &cfg->daemon, &srv);
-	/* broker pipelines (broker/broker.h): always there, so that a reload may add some */
-	if (r == 0 && (r = weftd_broker_new(cfg, &br, err, sizeof(err))) == 0 &&
-	    (r = weftd_broker_start(br, err, sizeof(err))) < 0)
+	if (r == 0 && (r = weftd_broker_start(br, err, sizeof(err))) < 0)
 		weftd_err("%s", err);
 	if (r < 0) {
 		weftd_broker_stop(br);

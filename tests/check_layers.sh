@@ -3,7 +3,8 @@
 # check_layers.sh — the architecture rules that a compiler does not check (make check-layers):
 #  1. daemon/ meets libweft at its public headers only: no private header, no weft__ name;
 #  2. no include cycle among daemon/ headers, and none between daemon/'s folders (a folder
-#     is a layer: util <- config <- proto <- jobs <- actions <- engine <- obs <- server <- service);
+#     is a layer: util <- config <- proto <- jobs <- actions <- engine <- obs <- broker <- server
+#     <- service; broker plugs its store into the engine by injection, never the reverse);
 #  3. no source file outside tests/ over 700 lines.
 # Prints what breaks a rule and exits 1, or one line per rule kept.
 set -euo pipefail

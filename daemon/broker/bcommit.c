@@ -13,34 +13,37 @@
 
 #define COMMIT_BACKOFF_MAX_NS (2000 * WEFT_MSEC)
 
-/* Run one script call (b) until Redis has it: a worker holding a finished attempt keeps
- * it through an outage and commits once Redis is back. 0, or -ECANCELED when the
- * pipeline stops meanwhile (the entry stays pending: another node, or this one, takes it
- * over). A script runs whole or not at all, as MULTI/EXEC, in one command and one reply
- * (hiredis builds one reply object instead of a dozen). */
-static int commit(struct bstage *s, struct rbatch *b, const char *script)
+int bnet_call_until_done(struct bpipe *p, struct rbatch *b, const char *script, const char *what)
 {
 	int64_t backoff = 20 * WEFT_MSEC;
 	uint64_t rnd = (uint64_t)weft_now();
 
 	for (;;) {
 		redisReply *rep;
-		int r = rconn_evalsha(NULL, bnet_conn(s->p->net), b, script, &rep);
-		if (r == 0) {
+		if (rconn_evalsha(NULL, bnet_conn(p->net), b, script, &rep) == 0) {
 			bool ok = !rreply_err(rep);
 			if (!ok)
-				weftd_warn("pipeline %s stage %s: commit refused: %s", s->p->cfg->name, s->cfg->name,
+				weftd_warn("pipeline %s%s: script refused: %s", p->cfg->name, what,
 					   rep && rep->str ? rep->str : "?");
 			freeReplyObject(rep);
 			if (ok)
 				return 0;
 		}
-		if (weft_ctx_err(s->p->ctx))
+		if (weft_ctx_err(p->ctx))
 			return -ECANCELED;
 		rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
-		weft_sleep(s->p->ctx, backoff / 2 + (int64_t)((rnd >> 33) % (uint64_t)(backoff / 2 + 1)));
+		weft_sleep(p->ctx, backoff / 2 + (int64_t)((rnd >> 33) % (uint64_t)(backoff / 2 + 1)));
 		backoff = backoff * 2 > COMMIT_BACKOFF_MAX_NS ? COMMIT_BACKOFF_MAX_NS : backoff * 2;
 	}
+}
+
+/* A stage's commit call: bnet_call_until_done, its warnings naming the stage. */
+static int commit(struct bstage *s, struct rbatch *b, const char *script)
+{
+	char what[WEFTD_MAX_NAME + 16];
+
+	snprintf(what, sizeof(what), " stage %s", s->cfg->name);
+	return bnet_call_until_done(s->p, b, script, what);
 }
 
 static void jkey(struct bpipe *p, const char *jid, char *buf, size_t len)

@@ -160,28 +160,11 @@ static struct bpipe *pipe_free(struct bpipe *p)
 		return NULL;
 	weft_ctx_unref(p->ctx);
 	weft_chan_unref(p->kick);
-	for (size_t i = 0; i < p->nstages; i++)
-		weftd_actor_free(p->stages[i].actor);
 	free(p);
 	return NULL;
 }
 
-struct actor_arg {
-	const struct weftd_config *cfg;
-	const struct weftd_pipeline *pl;
-	size_t i;
-	struct weftd_actor **ret;
-	char *err;
-	size_t errlen;
-};
-
-static int actor_blocking(void *arg)
-{
-	struct actor_arg *a = arg;
-	return weftd_actor_new_at(a->cfg, a->pl, a->i, a->ret, a->err, a->errlen);
-}
-
-/* A broker pipeline for pl (its actors prepared off the scheduler: PATH search, dlopen). */
+/* A broker pipeline for pl (its stages' actors are the engine pipeline's: bstore.c). */
 static int pipe_new(struct weftd_broker *br, const struct weftd_config *cfg,
 		    const struct weftd_pipeline *pl, struct bpipe **ret, char *err, size_t errlen)
 {
@@ -200,11 +183,9 @@ static int pipe_new(struct weftd_broker *br, const struct weftd_config *cfg,
 		s->p = p;
 		s->index = (uint32_t)i;
 		s->cfg = &pl->stages[i];
-		weftd_retry_policy(&s->cfg->retry, &s->retry);
 		snprintf(s->key, sizeof(s->key), "%s:s:%zu", p->tag, i);
 		for (unsigned b = 0; b < BBANDS; b++)
 			snprintf(s->bkey[b], sizeof(s->bkey[b]), "%s%s", s->key, bband_suffix(b));
-		r = weft_blocking(actor_blocking, &(struct actor_arg){ cfg, pl, i, &s->actor, err, errlen });
 	}
 	if (r < 0 || !p->net) {
 		if (r == 0)
@@ -231,6 +212,7 @@ int weftd_broker_new(const struct weftd_config *cfg, struct weftd_broker **ret, 
 	if (getrandom(&br->id_prefix, sizeof(br->id_prefix), 0) != sizeof(br->id_prefix))
 		br->id_prefix = (uint32_t)time(NULL) ^ (uint32_t)getpid();
 	weft_rwmutex_init(&br->lock);
+	atomic_init(&br->gen, 1);
 	rscript_sha(bscript_end, br->sha_end);
 	rscript_sha(bscript_next, br->sha_next);
 	rscript_sha(bscript_submit, br->sha_submit);
@@ -309,6 +291,7 @@ static int sync_pipes(struct weftd_broker *br, const struct weftd_config *cfg, c
 	free(br->pipes);
 	br->pipes = next;
 	br->npipes = np;
+	atomic_fetch_add(&br->gen, 1);
 	return r;
 }
 
@@ -353,6 +336,7 @@ void weftd_broker_stop(struct weftd_broker *br)
 		br->pipes[i] = pipe_free(br->pipes[i]);
 	}
 	br->npipes = 0;
+	atomic_fetch_add(&br->gen, 1);
 	for (size_t i = 0; i < br->nnets; i++)
 		net_stop(&br->nets[i]);
 	br->started = false;

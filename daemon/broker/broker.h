@@ -30,8 +30,10 @@
  * A job id is "P/HEX16": any node finds its pipeline (and hash tag) from the id alone.
  *
  * Per stage and node: one fetcher reads XREADGROUP (COUNT up to the idle workers, BLOCK)
- * on a connection of its own and hands entries to the stage's workers, which run the
- * stage's actor (the same exec/builtin/plugin actions as local pipelines) and commit with
+ * on a connection of its own and hands entries to the engine's workers of the stage, which
+ * take them through the broker store (bstore.c, weftd_broker_store below) in the same
+ * worker loop as a local pipeline's (its actors, timeouts, retries, heartbeats, rate
+ * limit, cancel, spans, figures: the engine's) and commit with
  * one Lua script (EVALSHA; atomic as MULTI/EXEC): XACK + XDEL of the entry and XADD to the next stage's stream, or the
  * result into the job's hash + PUBLISH (last stage), or XADD to dead (retries used up),
  * or ZADD to sched (a retry: the worker is free meanwhile; bsched.c's own script).
@@ -57,6 +59,7 @@
 #include <weft/weft.h>
 
 #include "config/config.h"
+#include "engine/engine.h"
 #include "proto/buf.h"
 
 struct weftd_broker;
@@ -79,6 +82,12 @@ int weftd_broker_reload(struct weftd_broker *br, const struct weftd_config *cfg,
  * close the connections. Fiber only. */
 void weftd_broker_stop(struct weftd_broker *br);
 struct weftd_broker *weftd_broker_free(struct weftd_broker *br);
+
+/* The broker store (bstore.c; engine.h's struct weftd_store_ops, open's arg: the broker):
+ * the engine's workers run the broker pipelines' stages through it, taking the entries
+ * this node's fetchers read. Set it with weftd_engine_set_store before the engine starts;
+ * a worker waits for its broker pipeline until weftd_broker_start (or a reload) runs it. */
+extern const struct weftd_store_ops weftd_broker_store;
 
 /* Is pipeline a broker pipeline this node runs? Never parks. */
 bool weftd_broker_has(struct weftd_broker *br, const char *pipeline);

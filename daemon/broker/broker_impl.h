@@ -2,7 +2,8 @@
 /* broker_impl.h — the broker's shared state, private to daemon/broker/ (see broker.h).
  *
  * broker.c: life, reload; bops.c: submit, status, wait, cancel, stats; bworker.c:
- * fetchers, workers, leases and take-overs; bcommit.c: the workers' commits; bgroup.c:
+ * fetchers, leases and take-overs; bstore.c: the store the engine's workers run broker
+ * stages through (engine.h); bcommit.c: their commits; bgroup.c:
  * group commit (submits, commits); bwait.c: waiters woken by the done channels. */
 #ifndef WEFTD_BROKER_IMPL_H
 #define WEFTD_BROKER_IMPL_H
@@ -11,7 +12,6 @@
 #include <stdint.h>
 #include <weft/weft.h>
 
-#include "actions/actor.h"
 #include "broker/bgroup.h"
 #include "broker/broker.h"
 #include "broker/rconn.h"
@@ -85,6 +85,9 @@ struct bentry {
 	uint32_t base;                 /* attempts made before this entry (its "a": a retry's) */
 	int64_t deadline_ms;           /* its "dl": the job's deadline (Unix ms), 0: none */
 	struct bentry *prev, *next;    /* the stage's held list */
+	/* bstore.c, while an engine worker runs it: */
+	struct bstage *s;              /* its stage (its pipeline's wg counts the worker) */
+	struct brun run;               /* its attempts' cancel hook: the job's ctx */
 };
 
 struct bpipe;
@@ -93,13 +96,11 @@ struct bstage {
 	struct bpipe *p;
 	uint32_t index;
 	const struct weftd_stage *cfg;
-	struct weftd_actor *actor;
-	struct weft_retry_policy retry;
 	char key[WEFTD_MAX_NAME + 32]; /* weft:{P}:s:K (band 0) */
 	char bkey[BBANDS][WEFTD_MAX_NAME + 40]; /* each band's stream (bkey[0] is key) */
 	struct rconn *rd;              /* the fetcher's own (XREADGROUP BLOCK) */
-	weft_chan *ch;                 /* struct bentry * to the workers */
-	atomic_uint idle;              /* workers waiting for an entry */
+	weft_chan *ch;                 /* struct bentry * to the engine's workers (bstore.c) */
+	atomic_uint idle;              /* workers waiting for an entry (bstore.c's get) */
 	weftd_spin hlock;
 	struct bentry *held;           /* fetched or taken over, not yet committed */
 	size_t nheld;
@@ -113,7 +114,8 @@ struct bpipe {
 	struct bnet *net;
 	char tag[WEFTD_MAX_NAME + 8];  /* weft:{P} */
 	weft_ctx *ctx;                 /* cancelled at stop: fetchers, leases */
-	weft_wg wg;                    /* its fibers */
+	weft_wg wg;                    /* its fibers, and the engine's workers holding one of
+	                                  its entries (bstore.c) */
 	struct bgroup gsub;            /* submits, many jobs a call */
 	weft_chan *kick;               /* bsched.c: wakes the keeper (an earlier due time) */
 	atomic_bool paused;            /* bpause.c: weft:{P}:paused as this node knows it */
@@ -136,6 +138,7 @@ struct weftd_broker {
 	struct bpipe **pipes;
 	size_t npipes;
 	weft_rwmutex lock;             /* pipes: readers ops, writer reload */
+	atomic_uint_fast64_t gen;      /* pipes' generation: + 1 at each change (writer) */
 	/* the Lua scripts' SHA1s (EVALSHA): bworker.c's, bops.c's */
 	char sha_end[41], sha_next[41], sha_submit[41], sha_cancel[41], sha_fetch[41];
 	/* bsched.c's, bsubmit.c's, bdead.c's */
@@ -165,6 +168,14 @@ int bjob_render(struct weftd_buf *b, const char *key, const char *id, const redi
 /* The scripts (their SHA1s in struct weftd_broker). */
 extern const char bscript_end[], bscript_next[], bscript_submit[], bscript_cancel[], bscript_fetch[];
 
+/* bcommit.c */
+/* Run one script call (b) on a command connection of p's broker until Redis has it,
+ * backing off (jittered, up to 2 s) while it is down or refuses: a worker holding a
+ * finished attempt keeps it through an outage and commits once Redis is back. what
+ * qualifies the warning of a refusal (" stage S", or ""). 0, or -ECANCELED when p stops
+ * meanwhile (the entry stays pending: taken over later). A script runs whole or not at
+ * all, as MULTI/EXEC, in one command and one reply. Fiber only. */
+int bnet_call_until_done(struct bpipe *p, struct rbatch *b, const char *script, const char *what);
 /* bcommit.c: park until entry e of stage s is committed with others (-ECANCELED: the
  * pipeline stopped first; e stays pending, to be taken over). */
 /* e ends: state (done/failed/canceled/expired) with out (done) or error. */
@@ -174,10 +185,13 @@ int bcommit_end(struct bstage *s, struct bentry *e, const char *state, const cha
 int bcommit_next(struct bstage *s, struct bentry *e, const char *out, size_t out_len);
 
 /* bworker.c */
-/* Start p's fetchers, workers and lease fiber. Fiber only. 0 or -ENOMEM. */
+/* Start p's fetchers and lease fiber. Fiber only. 0 or -ENOMEM. */
 int bpipe_start(struct bpipe *p);
-/* Stop them and park until they ended. Fiber only. */
+/* Stop them and park until they ended, and the workers holding its entries let them go.
+ * Fiber only; under br->lock (writer). */
 void bpipe_stop(struct bpipe *p);
+/* Forget entry e of s (committed, or left pending to be taken over) and free it. */
+void bheld_drop(struct bstage *s, struct bentry *e);
 
 /* bsched.c: the schedule weft:{P}:sched (retries, delayed jobs) and its keeper fiber,
  * which also forgets nodes gone for BFORGET_TIMEOUTS heartbeat timeouts. */
@@ -190,9 +204,6 @@ int bsched_start(struct bpipe *p);
 int bsched_retry(struct bstage *s, struct bentry *e, uint32_t attempt, int64_t due_ms, const char *error);
 /* Wake p's keeper: something falls due at due_ms (sooner than it may know). */
 void bsched_kick(struct bpipe *p);
-/* Run one script call (b) until Redis has it, backing off while it is down. 0, or
- * -ECANCELED when p stops meanwhile. */
-int bsched_commit(struct bpipe *p, struct rbatch *b, const char *script);
 
 /* bcancel.c */
 /* Register/unregister the attempt of job jid (ctx: cancelled by a cancel message). */

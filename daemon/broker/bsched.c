@@ -17,31 +17,6 @@
 
 #define MOVE_BATCH 256
 #define KEEPER_MAX_SLEEP_NS (1000 * WEFT_MSEC) /* another node's schedule: seen this late */
-#define COMMIT_BACKOFF_MAX_NS (2000 * WEFT_MSEC)
-
-int bsched_commit(struct bpipe *p, struct rbatch *b, const char *script)
-{
-	int64_t backoff = 20 * WEFT_MSEC;
-	uint64_t rnd = (uint64_t)weft_now();
-
-	for (;;) {
-		redisReply *rep;
-		if (rconn_evalsha(NULL, bnet_conn(p->net), b, script, &rep) == 0) {
-			bool ok = !rreply_err(rep);
-			if (!ok)
-				weftd_warn("pipeline %s: script refused: %s", p->cfg->name,
-					   rep && rep->str ? rep->str : "?");
-			freeReplyObject(rep);
-			if (ok)
-				return 0;
-		}
-		if (weft_ctx_err(p->ctx))
-			return -ECANCELED;
-		rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
-		weft_sleep(p->ctx, backoff / 2 + (int64_t)((rnd >> 33) % (uint64_t)(backoff / 2 + 1)));
-		backoff = backoff * 2 > COMMIT_BACKOFF_MAX_NS ? COMMIT_BACKOFF_MAX_NS : backoff * 2;
-	}
-}
 
 /* KEYS: stream, job hash, sched. ARGV: entry id, job id, stage index, stage name,
  * attempts, due_ms, the stage's input, error. A job that ended meanwhile (canceled) is
@@ -72,7 +47,7 @@ int bsched_retry(struct bstage *s, struct bentry *e, uint32_t attempt, int64_t d
 	rbatch_init(&b);
 	rbatch_cmd(&b, "EVALSHA %s 3 %s %s %s %s %s %s %s %s %s %b %s", p->br->sha_retry, s->bkey[e->band], key, sched,
 		   e->eid, e->jid, idx, s->cfg->name, att, due, e->in, e->in_len, error);
-	r = bsched_commit(p, &b, bscript_retry);
+	r = bnet_call_until_done(p, &b, bscript_retry, "");
 	rbatch_done(&b);
 	if (r == 0)
 		bsched_kick(p);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* bworker.c — a broker pipeline's fibers on this node (broker.h): per stage a fetcher
- * (XREADGROUP on its own connection) feeding the workers, which run the stage's actor and
- * commit (bcommit.c); per pipeline a lease fiber (XCLAIM of the entries
- * held, XAUTOCLAIM of the abandoned ones, this node's heartbeat in the nodes hash). */
+ * (XREADGROUP on its own connection) feeding the stage's channel, from which the engine's
+ * workers take their jobs through the broker store (bstore.c); per pipeline a lease fiber
+ * (XCLAIM of the entries held, XAUTOCLAIM of the abandoned ones, this node's heartbeat in
+ * the nodes hash). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -28,7 +29,7 @@ static void held_add(struct bstage *s, struct bentry *e)
 	weftd_spin_unlock(&s->hlock);
 }
 
-static void held_drop(struct bstage *s, struct bentry *e)
+void bheld_drop(struct bstage *s, struct bentry *e)
 {
 	weftd_spin_lock(&s->hlock);
 	if (e->prev)
@@ -79,119 +80,6 @@ static struct bentry *entry_of(struct bstage *s, const redisReply *r, uint32_t d
 		return NULL;
 	}
 	return e;
-}
-
-/* ---- workers ---------------------------------------------------------------------- */
-
-/* Run one attempt of e in a ctx that ends at the stage's timeout, the job's deadline, or
- * a cancel published by any node (bcancel.c). */
-static int attempt_run(struct bstage *s, struct bentry *e, struct weftd_attempt *at, bool *ret_canceled)
-{
-	const struct weftd_stage *cfg = s->cfg;
-	int64_t t = cfg->timeout_ns ? (int64_t)cfg->timeout_ns : -1;
-	struct brun run = { .jid = e->jid };
-	int r;
-
-	if (e->deadline_ms > 0) {
-		int64_t left = (e->deadline_ms - bwall_ms()) * WEFT_MSEC;
-		t = t < 0 || left < t ? (left > 0 ? left : 0) : t;
-	}
-	r = t >= 0 ? weft_ctx_with_timeout(NULL, t, &run.ctx) : weft_ctx_with_cancel(NULL, &run.ctx);
-	if (r < 0)
-		run.ctx = NULL;
-	at->ctx = run.ctx;
-	if (run.ctx)
-		bcancel_add(s->p->br, &run);
-	r = weftd_actor_run(s->actor, at);
-	if (run.ctx) {
-		bcancel_remove(s->p->br, &run);
-		*ret_canceled = weft_ctx_err(run.ctx) == -ECANCELED;
-	}
-	weft_ctx_unref(run.ctx);
-	return r;
-}
-
-static void run_entry(struct bstage *s, struct bentry *e, uint64_t *rnd)
-{
-	const struct weftd_stage *cfg = s->cfg;
-	char msg[400];
-	int r;
-
-	if (e->canceled) {
-		bcommit_end(s, e, "canceled", NULL, 0, "canceled by client", e->delivered - 1);
-		return;
-	}
-	if (e->deadline_ms > 0 && bwall_ms() >= e->deadline_ms) {
-		bcommit_end(s, e, "expired", NULL, 0, "deadline passed", e->base);
-		return;
-	}
-	/* attempts count from the delivery count (a take-over is the next attempt) after
-	 * those of earlier deliveries (a retry's, carried by its entry) */
-	uint32_t attempt = e->base + e->delivered;
-	struct weftd_attempt at = {
-		.ctx = NULL, .job_id = e->jid, .pipeline = s->p->cfg->name, .attempt = attempt,
-		.in = e->in, .in_len = e->in_len,
-	};
-	bool canceled = false;
-	/* One delivery may have been lost to a node or a connection that went away
-	 * before it started (no attempt made): only one beyond that fails the job
-	 * unrun, which bounds a job that takes its nodes down with it. */
-	if (attempt > cfg->retry.attempts + 1) {
-		snprintf(msg, sizeof(msg), "stage %s: attempt %u/%u: delivered %u times (taken over from lost nodes)",
-			 cfg->name, attempt - 1, cfg->retry.attempts, e->delivered);
-		bcommit_end(s, e, "failed", NULL, 0, msg, attempt - 1);
-		return;
-	}
-	r = attempt_run(s, e, &at, &canceled);
-	free(at.log);
-	if (r == 0) {
-		if (s->index + 1 == s->p->nstages)
-			bcommit_end(s, e, "done", at.out, at.out_len, NULL, attempt);
-		else
-			bcommit_next(s, e, at.out, at.out_len);
-		free(at.out);
-		return;
-	}
-	free(at.out);
-	if (canceled) { /* by a client, on any node: the job's hash says canceled already */
-		bcommit_end(s, e, "canceled", NULL, 0, "canceled by client", attempt);
-		return;
-	}
-	if (e->deadline_ms > 0 && bwall_ms() >= e->deadline_ms) {
-		bcommit_end(s, e, "expired", NULL, 0, "deadline passed", attempt);
-		return;
-	}
-	snprintf(msg, sizeof(msg), "stage %s: attempt %u/%u%s: %s", cfg->name, attempt, cfg->retry.attempts,
-		 at.permanent ? ", permanent" : "", at.error[0] ? at.error : strerror(-r));
-	if (attempt >= cfg->retry.attempts || at.permanent) {
-		bcommit_end(s, e, "failed", NULL, 0, msg, attempt);
-		return;
-	}
-	/* the next attempt waits in the schedule (bsched.c), holding no worker; whichever
-	 * node's keeper finds it due puts it back into this stage's stream */
-	int64_t d = cfg->retry.initial_ns ? weft_backoff_delay(&s->retry, attempt - 1, rnd) : 0;
-	bsched_retry(s, e, attempt, bwall_ms() + (d > 0 ? d / WEFT_MSEC : 0), msg);
-}
-
-static void worker_main(void *arg)
-{
-	struct bstage *s = arg;
-	struct bentry *e;
-	uint64_t rnd = (uint64_t)weft_now() ^ (uintptr_t)&e;
-
-	for (;;) {
-		atomic_fetch_add(&s->idle, 1);
-		int r = weft_chan_recv(NULL, s->ch, &e);
-		atomic_fetch_sub(&s->idle, 1);
-		if (r < 0)
-			break;
-		/* paused (fetched just before the message came): hold it until resumed; at
-		 * stop it stays pending, taken over later */
-		if (bpause_wait(s->p) == 0)
-			run_entry(s, e, &rnd);
-		held_drop(s, e);
-	}
-	weft_wg_done(&s->p->wg);
 }
 
 /* ---- the fetcher ------------------------------------------------------------------ */
@@ -257,8 +145,9 @@ static void hand_out(struct bstage *s, struct rconn *c, const redisReply *arr, u
 	}
 	for (size_t i = 0; i < n; i++) {
 		held_add(s, es[i]);
-		if (weft_chan_send(NULL, s->ch, &es[i]) < 0)
-			held_drop(s, es[i]);
+		/* p->ctx: a stop ends a send that no worker takes any more */
+		if (weft_chan_send(s->p->ctx, s->ch, &es[i]) < 0)
+			bheld_drop(s, es[i]);
 	}
 out:
 	free(es);
@@ -519,8 +408,6 @@ int bpipe_start(struct bpipe *p)
 			break;
 		if ((r = weft_chan_new(sizeof(struct bentry *), 1, &s->ch)) < 0)
 			break;
-		for (uint32_t k = 0; r == 0 && k < s->cfg->workers; k++)
-			r = go(p, worker_main, s, "broker worker");
 		if (r == 0)
 			r = go(p, fetcher_main, s, "broker fetch");
 	}
@@ -545,7 +432,7 @@ void bpipe_stop(struct bpipe *p)
 		struct bstage *s = &p->stages[i];
 		struct bentry *e;
 		while (s->ch && weft_chan_try_recv(s->ch, &e) == 0)
-			held_drop(s, e); /* never started: taken over after heartbeat_timeout */
+			bheld_drop(s, e); /* never started: taken over after heartbeat_timeout */
 		s->rd = rconn_free(s->rd);
 		weft_chan_unref(s->ch);
 		s->ch = NULL;

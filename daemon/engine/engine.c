@@ -229,6 +229,12 @@ void weftd_engine_set_sup(struct weftd_engine *e, struct weftd_sup *sup)
 	e->sup = sup;
 }
 
+void weftd_engine_set_store(struct weftd_engine *e, const struct weftd_store_ops *ops, void *arg)
+{
+	e->rstore = ops;
+	e->rstore_arg = arg;
+}
+
 void weftd_engine_set_keeper(struct weftd_engine *e, struct weftd_keeper *k)
 {
 	e->keeper = k;

@@ -24,6 +24,10 @@
  * next stage's queue); weftd_engine_wait_idle parks a drain until the last live job ends;
  * every worker beats its supervisor slot (supervisor.h) per job and while its actor runs.
  *
+ * Where the jobs wait between the steps is the pipeline's store (below: the stage queues,
+ * schedule and journal of a local pipeline; Redis for a broker pipeline), behind one ops
+ * table, so that the worker loop is the same for both.
+ *
  * Failures are negative errno; the figures are plain structs (weftd_engine_figures): the
  * server turns both into the protocol (server/errors.c, server/render.c).
  */
@@ -208,6 +212,64 @@ int weftd_engine_figures(struct weftd_engine *e, const char *pipeline,
  * the engine is freed). fn must not park. Never parks. */
 void weftd_engine_pipelines(struct weftd_engine *e,
 			    void (*fn)(const struct weftd_pipeline *cfg, void *arg), void *arg);
+
+/* ---- stores: where a pipeline's stages take their jobs from and put them -------------
+ *
+ * One worker loop (worker.c) runs every pipeline's stages: a worker gets a job from its
+ * pipeline's store, runs its attempts (timeouts, retries, heartbeats, rate limit, cancel,
+ * trace spans, stats: all the engine's), and the store decides what finishing it,
+ * handing it to the next stage or holding it for a retry mean. A local pipeline's store
+ * is the engine's own (its stage queues, its schedule and the journal); a pipeline with
+ * `broker:` gets the store set with weftd_engine_set_store (broker/broker.h's, on Redis),
+ * so that the engine knows nothing of where those jobs live. A job a store hands out
+ * need not be in the jobs table: weftd_store_job makes a transient one.
+ *
+ * The ops, each called by the pipeline's workers (any proc; fiber), with the store's
+ * state st for the pipeline (open's) and tok (get's, for the job's further ops): */
+struct weftd_store_ops {
+	/* The store's state for the pipeline called cfg->name (cfg valid until the engine is
+	 * freed), at its start. NULL: -ENOMEM. */
+	void *(*open)(void *arg, const struct weftd_pipeline *cfg);
+	/* The pipeline retires (reload, stop): parked and later gets answer -EPIPE. */
+	void (*close)(void *st);
+	/* The pipeline's last reference went: free st. */
+	void (*free)(void *st);
+	/* Park for stage k's next job: 0 with *ret (a reference for the caller: a job from
+	 * weftd_store_job, queued, or retrying with the attempts made before) and *tok, or
+	 * -EPIPE once closed. */
+	int (*get)(void *st, struct weftd_pipe *p, uint32_t k, struct weftd_job **ret, void **tok);
+	/* j ended at stage k after attempts: done with out (taken), or failed, canceled,
+	 * expired with why. true if this ended it (counted), false if it had ended before. */
+	bool (*finish)(void *st, uint32_t k, struct weftd_job *j, void *tok, enum weftd_job_state state,
+		       char *out, size_t out_len, const char *why, uint32_t attempts, int64_t now_ns);
+	/* j succeeded at stage k (not the last) with out (taken): on to stage k + 1. 0: the
+	 * store has j and the caller's reference; < 0: the caller ends it canceled. */
+	int (*advance)(void *st, uint32_t k, struct weftd_job *j, void *tok, char *out, size_t out_len);
+	/* j (retrying) failed attempt `attempt` with why; its next is due in delay_ns. 0: the
+	 * store holds it until then (the worker is free); -EAGAIN: the worker sleeps it out. */
+	int (*retry)(void *st, uint32_t k, struct weftd_job *j, void *tok, uint32_t attempt,
+		     int64_t delay_ns, const char *why);
+	/* The worker is done with j: drop its reference (and whatever tok holds). */
+	void (*release)(void *st, uint32_t k, struct weftd_job *j, void *tok);
+	/* Is the pipeline paused (its figures)? */
+	bool (*paused)(void *st);
+	/* Optional: the id clients know j (tok) by, given to its actions, heartbeats, trace
+	 * spans and log lines; NULL: weftd_job_info's. */
+	const char *(*job_id)(void *tok);
+	/* The job's deadline (weftd_job_info's) also bounds each attempt, and an attempt
+	 * cut by it ends the job expired: for jobs the engine's deadline timer does not
+	 * watch (transient ones). */
+	bool attempt_deadline;
+};
+/* Before start: pipelines configured with `broker:` use ops (arg: open's) as their store;
+ * without it they run on local queues like the others. */
+void weftd_engine_set_store(struct weftd_engine *e, const struct weftd_store_ops *ops, void *arg);
+/* A transient job of pipeline p (not in the jobs table, no journal): id (at most
+ * WEFTD_JOB_ID_LEN characters), in (malloc'd, taken: the first stage's input; freed on
+ * failure too), attempts made before (> 0: retrying), deadline (Unix ms, 0: none). 0 with
+ * *ret (one reference), or -ENOMEM. */
+int weftd_store_job(struct weftd_pipe *p, const char *id, unsigned char *in, size_t in_len,
+		    uint32_t attempts, int64_t deadline_ms, struct weftd_job **ret);
 
 /* Jobs queued or running over all pipelines (for STATUS= lines and drains). */
 struct weftd_engine_load {

@@ -4,6 +4,7 @@
  * deadline.c: per-job deadlines;
  * engine.c: the engine's life (new, start, stop, free, hooks); pipeline.c: a pipeline's
  * lifetime, the pipeline set and the reload diff; worker.c: workers, attempts, retries;
+ * store_local.c: the local store (stage queues, schedule, journal) the workers use;
  * submit.c: submit and enqueue; durable.c: what the journal records and the replay;
  * stats.c: histograms and the counters' read-out. */
 #ifndef WEFTD_ENGINE_IMPL_H
@@ -105,6 +106,9 @@ struct weftd_pipe {
 	const struct weftd_pipeline *cfg;
 	struct eng_sched *sched;       /* its scheduled jobs (schedule.h) */
 	atomic_bool paused;            /* weftd_engine_pause; a replacement inherits it */
+	const struct weftd_store_ops *store; /* its jobs' store (engine.h): eng_local_store,
+	                                  or the one set for broker pipelines (at start) */
+	void *sst;                     /* the store's state for it (local: the pipe) */
 	struct pipe_stats st[STAT_SHARDS];
 	size_t nstages;
 	struct weftd_stage_rt stages[];
@@ -138,6 +142,8 @@ struct weftd_engine {
 	weft_wg wg;                    /* workers + sweeper */
 	struct eng_periodic *per;      /* schedule: entries (periodic.h); NULL until started */
 	struct eng_deadlines *dl;      /* jobs' deadlines (deadline.c); NULL until started */
+	const struct weftd_store_ops *rstore; /* broker pipelines' store; NULL: local ones */
+	void *rstore_arg;
 };
 
 /* Add a sample to h (the worker's hot path: inline). */
@@ -191,6 +197,10 @@ void eng_pipe_retire(struct weftd_pipe *p);
 /* Spawn p's workers and its schedule's timer (each holds a reference on p and counts in
  * e->wg). Returns 0 or -ENOMEM (those started so far end when p is retired). */
 int eng_pipe_start(struct weftd_pipe *p);
+
+/* store_local.c: a local pipeline's store (engine.h): its stage queues, its schedule, the
+ * journal (st: the pipe). */
+extern const struct weftd_store_ops eng_local_store;
 
 /* engine.c */
 /* After a job ended (final, or taken out of the table): wakes weftd_engine_wait_idle when

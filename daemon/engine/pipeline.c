@@ -23,6 +23,8 @@ struct weftd_pipe *eng_pipe_unref(struct weftd_pipe *p)
 {
 	if (!p || atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
 		return NULL;
+	if (p->store->free)
+		p->store->free(p->sst);
 	eng_sched_free(p->sched);
 	for (size_t i = 0; i < p->nstages; i++) {
 		weft_ratelimit_free(p->stages[i].rl);
@@ -49,6 +51,8 @@ int eng_pipe_new(struct weftd_engine *e, struct cfgref *cref, const struct weftd
 	atomic_fetch_add(&cref->refs, 1);
 	p->cfg = cfg;
 	p->nstages = cfg->nstages;
+	p->store = &eng_local_store; /* eng_pipe_start may choose another (engine.h) */
+	p->sst = p;
 	/* scheduled jobs count against the first stage's bound: a schedule as large */
 	if (eng_sched_new(cfg->stages[0].queue, &p->sched) < 0) {
 		r = -ENOMEM;
@@ -209,6 +213,8 @@ void eng_pipe_retire(struct weftd_pipe *p)
 	if (atomic_load(&p->paused) && !atomic_load(&p->eng->stopping))
 		move_queued(p);
 	eng_queue_close(p->stages[0].q);
+	if (p->store->close)
+		p->store->close(p->sst);
 }
 
 /* ---- reload ---------------------------------------------------------------------- */

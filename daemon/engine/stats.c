@@ -89,7 +89,7 @@ static void pipe_figures(struct weftd_pipeline_figures *f, struct weftd_pipe *p,
 		hist_sum_add(&lat, &p->st[k].lat);
 	*f = (struct weftd_pipeline_figures){
 		.cfg = p->cfg,
-		.paused = atomic_load(&p->paused),
+		.paused = p->store->paused(p->sst),
 		.scheduled = (int64_t)eng_sched_len(p->sched),
 		.submitted = (uint64_t)STAT_SUM(p->st, submitted),
 		.done = (uint64_t)STAT_SUM(p->st, done),

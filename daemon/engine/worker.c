@@ -57,16 +57,15 @@ static void worker_beat(void *arg)
 }
 
 /* End j as canceled (by a client, or because the daemon stops). */
-static void end_canceled(struct weftd_stage_rt *s, struct weftd_job *j)
+static void end_canceled(struct weftd_stage_rt *s, struct weftd_job *j, void *tok)
 {
-	struct weftd_engine *e = s->pipe->eng;
-	const char *why = atomic_load(&e->stopping)         ? "canceled by shutdown"
+	struct weftd_pipe *p = s->pipe;
+	const char *why = atomic_load(&p->eng->stopping)    ? "canceled by shutdown"
 			  : weftd_job_cancel_requested(j) ? "canceled by client"
 							  : "canceled";
-	if (weftd_jobs_finish(e->jobs, j, WEFTD_JOB_CANCELED, NULL, 0, why)) {
+	if (p->store->finish(p->sst, s->index, j, tok, WEFTD_JOB_CANCELED, NULL, 0, why, weftd_job_attempts(j), 0)) {
 		atomic_fetch_add_explicit(&SST(s)->canceled, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&PST(s->pipe)->canceled, 1, memory_order_relaxed);
-		eng_job_ended(e);
+		atomic_fetch_add_explicit(&PST(p)->canceled, 1, memory_order_relaxed);
 	}
 }
 
@@ -76,23 +75,6 @@ static int64_t wall_ms(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* j (retrying) into its pipeline's schedule until its next attempt is due, recorded in the
- * journal first (a restart keeps its due time and attempt count). 0, or -EAGAIN (the
- * schedule is full or closed: the caller keeps j). */
-static int park_retry(struct weftd_stage_rt *s, struct weftd_job *j)
-{
-	int r;
-
-	eng_dur_retry(s->pipe->eng, j);
-	r = eng_sched_add_retry(s->pipe, s->index, j, weftd_job_due_ms(j), false);
-	if (r < 0)
-		return -EAGAIN;
-	/* cancelled between its move to retrying and the add: not held until its due time */
-	if (weftd_job_state_terminal(weftd_job_state(j)))
-		eng_sched_remove(j);
-	return 0;
 }
 
 /* A span for this attempt in a running trace (weft/trace.h; `weftctl trace`): named after
@@ -109,16 +91,40 @@ static uint64_t attempt_span(const char *pipeline, const char *stage, const char
 	return weft_trace_begin(stage, args);
 }
 
+/* The attempt's timeout (ns, 0: none): the stage's, cut to what is left before the job's
+ * deadline when its store asks (attempt_deadline). */
+static int64_t attempt_timeout(struct weftd_stage_rt *s, const struct weftd_job_info *ji)
+{
+	int64_t t = (int64_t)s->cfg->timeout_ns;
+
+	if (s->pipe->store->attempt_deadline && ji->deadline_ms > 0) {
+		int64_t left = (ji->deadline_ms - wall_ms()) * WEFT_MSEC;
+		if (left < 1)
+			left = 1;
+		if (!t || left < t)
+			t = left;
+	}
+	return t;
+}
+
+static bool past_deadline(struct weftd_stage_rt *s, const struct weftd_job_info *ji)
+{
+	return s->pipe->store->attempt_deadline && ji->deadline_ms > 0 && wall_ms() >= ji->deadline_ms;
+}
+
 /* Run attempts of stage s on j until one succeeds (0, output in *out), the retries are
- * used up (the job is failed here), the job is canceled (ended here) or it waits for its
- * next attempt in the schedule (-EINPROGRESS: the schedule holds it). */
-static int run_attempts(struct weftd_worker *w, struct weftd_job *j, char **out, size_t *out_len)
+ * used up (the job is failed here), the job is canceled or expired (ended here) or it
+ * waits for its next attempt in its store (-EINPROGRESS: the store holds it). */
+static int run_attempts(struct weftd_worker *w, struct weftd_job *j, void *tok, char **out, size_t *out_len)
 {
 	struct weftd_stage_rt *s = w->stage;
 	const struct weftd_stage *cfg = s->cfg;
-	struct weftd_engine *e = s->pipe->eng;
+	struct weftd_pipe *p = s->pipe;
+	struct weftd_engine *e = p->eng;
 	const struct weftd_job_info *ji = weftd_job_info(j);
 	struct weftd_job_cargo *cg = weftd_job_cargo(j);
+	/* the id clients know the job by (a broker job's "P/HEX"), for the action and logs */
+	const char *id = p->store->job_id ? p->store->job_id(tok) : ji->id;
 	char msg[400];
 	int r;
 
@@ -141,7 +147,7 @@ static int run_attempts(struct weftd_worker *w, struct weftd_job *j, char **out,
 		/* the payload lives as long as the job: passed on as an alias, not a copy */
 		bool keep = cg->input && !movable;
 		struct weftd_attempt at = {
-			.ctx = ji->ctx, .job_id = ji->id, .pipeline = ji->pipeline, .attempt = attempt,
+			.ctx = ji->ctx, .job_id = id, .pipeline = ji->pipeline, .attempt = attempt,
 			.in = cg->input, .in_len = cg->input_len, .beat = worker_beat, .beat_arg = w,
 			.in_movable = movable, .in_keep = keep, .keeper = e->keeper,
 		};
@@ -150,19 +156,18 @@ static int run_attempts(struct weftd_worker *w, struct weftd_job *j, char **out,
 		 * its end without parking or looking at a ctx: nothing could time it out or
 		 * cancel it midway, so it runs on the job's ctx, outside the heartbeat watch. */
 		if (!s->instant) {
-			r = cfg->timeout_ns
-				    ? weft_ctx_with_timeout(ji->ctx, (int64_t)cfg->timeout_ns, &actx)
-				    : weft_ctx_with_cancel(ji->ctx, &actx);
+			int64_t tmo = attempt_timeout(s, ji);
+			r = tmo ? weft_ctx_with_timeout(ji->ctx, tmo, &actx) : weft_ctx_with_cancel(ji->ctx, &actx);
 			if (r < 0) {
 				snprintf(at.error, sizeof(at.error), "out of memory");
 				goto attempt_failed;
 			}
 			at.ctx = actx;
 			if (w->hb)
-				weftd_hb_begin(w->hb, actx, ji->id, (int64_t)cfg->heartbeat_timeout_ns);
+				weftd_hb_begin(w->hb, actx, id, (int64_t)cfg->heartbeat_timeout_ns);
 		}
 		atomic_fetch_add_explicit(&SST(s)->running, 1, memory_order_relaxed);
-		uint64_t span = attempt_span(ji->pipeline, cfg->name, ji->id, attempt);
+		uint64_t span = attempt_span(ji->pipeline, cfg->name, id, attempt);
 		r = weftd_actor_run(s->actor, &at);
 		weft_trace_end(span);
 		if (movable && !at.in_movable) { /* moved to at.out: no longer the job's */
@@ -186,6 +191,12 @@ static int run_attempts(struct weftd_worker *w, struct weftd_job *j, char **out,
 			free(at.out);
 		if (weft_ctx_err(ji->ctx) < 0)
 			goto canceled;
+		if (past_deadline(s, ji)) {
+			if (p->store->finish(p->sst, s->index, j, tok, WEFTD_JOB_EXPIRED, NULL, 0, "deadline passed",
+					     attempt, 0))
+				atomic_fetch_add_explicit(&PST(p)->expired, 1, memory_order_relaxed);
+			return -ETIMEDOUT;
+		}
 		if (hb_lost && r < 0) {
 			atomic_fetch_add_explicit(&SST(s)->heartbeat_timeouts, 1, memory_order_relaxed);
 			snprintf(at.error, sizeof(at.error), "no heartbeat (stuck attempt cancelled)");
@@ -201,24 +212,25 @@ attempt_failed:
 		if (attempt >= cfg->retry.attempts || at.permanent) {
 			snprintf(msg, sizeof(msg), "stage %s: attempt %u/%u%s: %s", cfg->name, attempt,
 				 cfg->retry.attempts, at.permanent ? ", permanent" : "", at.error);
-			if (weftd_jobs_finish(e->jobs, j, WEFTD_JOB_FAILED, NULL, 0, msg)) {
+			if (p->store->finish(p->sst, s->index, j, tok, WEFTD_JOB_FAILED, NULL, 0, msg, attempt, 0)) {
 				atomic_fetch_add_explicit(&SST(s)->failed, 1, memory_order_relaxed);
-				atomic_fetch_add_explicit(&PST(s->pipe)->failed, 1, memory_order_relaxed);
-				weftd_info("job %s: pipeline %s: failed: %s", ji->id, ji->pipeline, msg);
-				eng_job_ended(e);
+				atomic_fetch_add_explicit(&PST(p)->failed, 1, memory_order_relaxed);
+				weftd_info("job %s: pipeline %s: failed: %s", id, ji->pipeline, msg);
 			}
 			return -EIO;
 		}
-		weftd_debug("job %s: stage %s attempt %u failed: %s", ji->id, cfg->name, attempt, at.error);
+		weftd_debug("job %s: stage %s attempt %u failed: %s", id, cfg->name, attempt, at.error);
 		atomic_fetch_add_explicit(&SST(s)->retried, 1, memory_order_relaxed);
 		int64_t delay = weftd_retry_delay(&s->retry, attempt, &w->rnd);
 		if (weftd_job_retrying(j, wall_ms() + delay / WEFT_MSEC) < 0)
 			goto canceled;
-		/* The backoff in the pipeline's schedule: the worker takes its next job now. */
-		if (delay > 0 && park_retry(s, j) == 0)
+		/* The backoff in the store (the local schedule, or the broker's): the worker
+		 * takes its next job now. */
+		snprintf(msg, sizeof(msg), "stage %s: attempt %u/%u: %s", cfg->name, attempt, cfg->retry.attempts,
+			 at.error);
+		if (p->store->retry(p->sst, s->index, j, tok, attempt, delay, msg) == 0)
 			return -EINPROGRESS;
-		/* No backoff, or the schedule is full: this worker sleeps it out, so a stage
-		 * whose retries overflow slows down and its queue answers busy upstream. */
+		/* Or this worker sleeps it out. */
 		atomic_fetch_add_explicit(&SST(s)->retrying, 1, memory_order_relaxed);
 		r = weft_sleep(ji->ctx, delay);
 		atomic_fetch_sub_explicit(&SST(s)->retrying, 1, memory_order_relaxed);
@@ -226,52 +238,38 @@ attempt_failed:
 			goto canceled;
 	}
 canceled:
-	end_canceled(s, j);
+	end_canceled(s, j, tok);
 	return -ECANCELED;
 }
 
 /* One job through this worker's stage; consumes the caller's reference. */
-static void worker_job(struct weftd_worker *w, struct weftd_job *j)
+static void worker_job(struct weftd_worker *w, struct weftd_job *j, void *tok)
 {
 	struct weftd_stage_rt *s = w->stage;
 	struct weftd_pipe *p = s->pipe;
-	struct weftd_job_cargo *cg = weftd_job_cargo(j);
 	char *out = NULL;
 	size_t out_len = 0;
 
 	if (weftd_job_state_terminal(weftd_job_state(j)))
 		goto drop; /* canceled while queued */
-	if (run_attempts(w, j, &out, &out_len) < 0)
+	if (run_attempts(w, j, tok, &out, &out_len) < 0)
 		goto drop;
 	atomic_fetch_add_explicit(&SST(s)->done, 1, memory_order_relaxed);
 	/* The worker holding the job owns its input: nobody else touches it in flight. */
 	weftd_job_drop_input(j);
 	if (s->index + 1 == p->nstages) {
-		if (weftd_jobs_finish_at(p->eng->jobs, j, WEFTD_JOB_DONE, out, out_len, NULL, w->now)) {
+		if (p->store->finish(p->sst, s->index, j, tok, WEFTD_JOB_DONE, out, out_len, NULL,
+				     weftd_job_attempts(j), w->now)) {
 			atomic_fetch_add_explicit(&PST(p)->done, 1, memory_order_relaxed);
 			hist_add(&PST(p)->lat, w->now - weftd_job_info(j)->created_ns);
-			eng_job_ended(p->eng);
 		}
 		goto drop;
 	}
-	struct weftd_stage_rt *next = &p->stages[s->index + 1];
-	cg->input = (unsigned char *)out;
-	cg->input_len = out_len;
-	if (weftd_job_advance(j, next->index, next->cfg->name) < 0) {
-		end_canceled(s, j);
-		goto drop;
-	}
-	eng_dur_stage(p->eng, j);
-	atomic_fetch_add_explicit(&SST(next)->queued, 1, memory_order_relaxed);
-	/* Blocking send: a full next stage holds this worker, and so on upstream. */
-	if (eng_queue_put(next->q, j, true, weftd_job_info(j)->ctx) < 0) {
-		atomic_fetch_sub_explicit(&SST(next)->queued, 1, memory_order_relaxed);
-		end_canceled(s, j);
-		goto drop;
-	}
-	return; /* the queue has the reference now */
+	if (p->store->advance(p->sst, s->index, j, tok, out, out_len) == 0)
+		return; /* the store has the reference now */
+	end_canceled(s, j, tok);
 drop:
-	weftd_job_unref(j);
+	p->store->release(p->sst, s->index, j, tok);
 }
 
 static void worker_main(void *arg)
@@ -280,6 +278,7 @@ static void worker_main(void *arg)
 	struct weftd_stage_rt *s = w->stage;
 	struct weftd_pipe *p = s->pipe;
 	struct weftd_job *v;
+	void *tok;
 	char what[2 * WEFTD_MAX_NAME + 2];
 
 	/* profiles show job work by pipeline and stage (weft/prof.h: -tagfocus stage=...) */
@@ -289,9 +288,8 @@ static void worker_main(void *arg)
 		snprintf(what, sizeof(what), "%s/%s", p->cfg->name, s->cfg->name);
 		w->hb = weftd_hb_register(p->eng->sup, what);
 	}
-	for (unsigned n = 1; eng_queue_get(s->q, &v) == 0; n++) {
-		atomic_fetch_sub_explicit(&SST(s)->queued, 1, memory_order_relaxed);
-		worker_job(w, v); /* beats after each attempt */
+	for (unsigned n = 1; p->store->get(p->sst, p, s->index, &v, &tok) == 0; n++) {
+		worker_job(w, v, tok); /* beats after each attempt */
 		/* A receive from a non-empty queue does not park: with a backlog, let the
 		 * connections (and their I/O) in now and then. */
 		if (n % WORKER_JOBS_PER_TURN == 0)
@@ -309,7 +307,17 @@ static void worker_main(void *arg)
 
 int eng_pipe_start(struct weftd_pipe *p)
 {
+	struct weftd_engine *e = p->eng;
 	char name[32];
+
+	/* a broker pipeline's store, when one was set (engine.h): chosen here, from config */
+	if (p->cfg->broker && e->rstore && p->store == &eng_local_store) {
+		void *st = e->rstore->open(e->rstore_arg, p->cfg);
+		if (!st)
+			return -ENOMEM;
+		p->sst = st;
+		p->store = e->rstore;
+	}
 
 	snprintf(name, sizeof(name), "%s/schedule", p->cfg->name);
 	pipe_ref(p);
