@@ -288,6 +288,9 @@ weft_ctx *weft_ctx_unref(weft_ctx *ctx)
 	if (ctx->cancellable) {
 		if (ctx->has_timer)
 			weft__timer_del(&ctx->timer);
+		struct weft_proc *p = weft__proc();
+		if (WEFT__UNLIKELY(p && p->sched->test.ctx_unref_last))
+			p->sched->test.ctx_unref_last(ctx, p->sched->test.ctx_unref_arg);
 		detach_from_parent(ctx);
 	}
 	weft_ctx_unref(ctx->parent);

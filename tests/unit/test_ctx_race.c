@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/* test_ctx_race.c — a parent's cancel running while a child's last unref is on its way
+ * to unlink the child (lib/testing.h's ctx_unref_last hook runs the cancel exactly
+ * between the child's count reaching 0 and its unref taking the parent's lock). The
+ * cancel must leave that child alone: a reference it took would come back from 0, its
+ * cancel and unref would free the child, and the first unref would go on with freed
+ * memory (AddressSanitizer: use after free; plain: a double free glibc aborts on).
+ * Private (-Ilib): the hook is a test knob. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <weft/weft.h>
+
+#include "testing.h"
+
+struct race {
+	weft_ctx *parent, *child;
+	int calls;    /* the hook's calls for child */
+	int child_err; /* child's error seen in the hook, before the cancel */
+};
+
+static void unref_last(weft_ctx *c, void *arg)
+{
+	struct race *r = arg;
+	if (c != r->child)
+		return;
+	if (r->calls++)
+		return; /* the cancel's own unref of the child (the bug): not twice */
+	r->child_err = weft_ctx_err(c);
+	weft_ctx_cancel(r->parent);
+}
+
+static void race_main(void *arg)
+{
+	struct race *r = arg;
+	assert_int_equal(weft_ctx_with_cancel(NULL, &r->parent), 0);
+	assert_int_equal(weft_ctx_with_cancel(r->parent, &r->child), 0);
+	weft_ctx_unref(r->child); /* last reference: the hook cancels the parent here */
+	assert_int_equal(r->calls, 1);
+	assert_int_equal(r->child_err, 0);
+	assert_int_equal(weft_ctx_err(r->parent), -ECANCELED);
+	/* the parent still works, and has no child left to cancel */
+	weft_ctx *late;
+	assert_int_equal(weft_ctx_with_cancel(r->parent, &late), 0);
+	assert_int_equal(weft_ctx_err(late), -ECANCELED); /* born done */
+	weft_ctx_unref(late);
+	weft_ctx_unref(r->parent);
+}
+
+static void test_cancel_meets_dying_child(void **state)
+{
+	(void)state;
+	for (int procs = 1; procs <= 2; procs++) {
+		struct race r = { 0 };
+		struct weft__test_opts t = { .ctx_unref_last = unref_last, .ctx_unref_arg = &r };
+		struct weft_opts o = { .procs = procs };
+		assert_int_equal(weft__run_test(race_main, &r, &o, &t), 0);
+		assert_int_equal(r.calls, 1);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cancel_meets_dying_child),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
