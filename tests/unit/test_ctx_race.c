@@ -5,6 +5,10 @@
  * cancel must leave that child alone: a reference it took would come back from 0, its
  * cancel and unref would free the child, and the first unref would go on with freed
  * memory (AddressSanitizer: use after free; plain: a double free glibc aborts on).
+ * And waiters of one context that another source won, then the context cancelled before
+ * they run: the cancel leaves their waiters and watches alone, and their unwatch finds the
+ * context's array emptied (it must not take a slot out of it, nor drop a reference the
+ * cancel did not take).
  * Private (-Ilib): the hook is a test knob. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -63,10 +67,75 @@ static void test_cancel_meets_dying_child(void **state)
 	}
 }
 
+/* ---- a waiter another source won, its context cancelled before it runs ---- */
+#define RECEIVERS 5
+
+struct won {
+	weft_ctx *ctx;
+	weft_chan *ch;
+	weft_wg parked, done;
+	int got[RECEIVERS], res[RECEIVERS];
+	int next;
+};
+
+static void receiver(void *arg)
+{
+	struct won *t = arg;
+	int i = t->next++;
+	weft_wg_done(&t->parked);
+	t->res[i] = weft_chan_recv(t->ctx, t->ch, &t->got[i]);
+	weft_wg_done(&t->done);
+}
+
+static void won_main(void *arg)
+{
+	struct won *t = arg;
+	assert_int_equal(weft_ctx_with_cancel(NULL, &t->ctx), 0);
+	assert_int_equal(weft_chan_new(sizeof(int), 0, &t->ch), 0);
+	weft_wg_add(&t->parked, RECEIVERS);
+	weft_wg_add(&t->done, RECEIVERS);
+	for (int i = 0; i < RECEIVERS; i++)
+		assert_int_equal(weft_go(receiver, t), 0);
+	weft_wg_wait(NULL, &t->parked);
+	weft_yield(); /* one proc: the receivers ahead in its queue run on into recv and park */
+	weft_yield();
+	/* one proc: the receivers that the sends win stay queued behind this fiber
+	 * until it parks, so the cancel below meets their won waiters */
+	for (int i = 0; i < 3; i++) {
+		int v = 100 + i;
+		assert_int_equal(weft_chan_send(NULL, t->ch, &v), 0);
+	}
+	weft_ctx_cancel(t->ctx);
+	weft_wg_wait(NULL, &t->done);
+	int sent = 0, canceled = 0;
+	for (int i = 0; i < RECEIVERS; i++) {
+		if (t->res[i] == 0) {
+			assert_in_range(t->got[i], 100, 102);
+			sent++;
+		} else {
+			assert_int_equal(t->res[i], -ECANCELED);
+			canceled++;
+		}
+	}
+	assert_int_equal(sent, 3);
+	assert_int_equal(canceled, RECEIVERS - 3);
+	weft_chan_unref(t->ch);
+	weft_ctx_unref(t->ctx); /* the last reference: every wait gave its own back */
+}
+
+static void test_cancel_meets_won_waiters(void **state)
+{
+	(void)state;
+	struct won t = { .parked = WEFT_WG_INIT, .done = WEFT_WG_INIT };
+	struct weft_opts o = { .procs = 1 };
+	assert_int_equal(weft_run(won_main, &t, &o), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cancel_meets_dying_child),
+		cmocka_unit_test(test_cancel_meets_won_waiters),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
