@@ -93,8 +93,8 @@ static struct weft_fiber *runq_steal(struct weft_proc *p, struct weft_proc *v, b
  * 128 back-to-back prefetches overlap, where runq_fetch_ahead's, one per
  * fiber run, wait for each other; L2, not L1: the headers sit at one page
  * offset, and in L1 they would evict each other long before their fibers
- * run. ctx_cancel_fanout_us: 4% less CPU in the window, wall medians 3-9%
- * lower in three of four sittings (tests/bench/README.md). */
+ * run. ctx_cancel_fanout_us: 4% less CPU in the window; the wall time's
+ * gain (3-9% in most sittings) is near this machine's noise. */
 static void chunk_fetch_first(struct weft_proc *p, struct weft_fiber **v, unsigned n)
 {
 	for (unsigned i = 0; i < n && i < FETCH_HEADER; i++) {
