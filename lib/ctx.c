@@ -12,6 +12,16 @@
 
 #include "internal.h"
 
+/* A watch as its context holds it: what a cancel needs, here rather than
+ * read from the watch (on its fiber's stack), so the cancel touches two
+ * lines of each waiting fiber (its waiter's and its state's), not three,
+ * and none of them only to find the others. */
+struct watch_slot {
+	struct weft__ctx_watch *cw;
+	struct weft__waiter *w;
+	struct weft_fiber *fiber;
+};
+
 struct weft_ctx {
 	atomic_int refs;
 	weft__lock lock;
@@ -27,9 +37,9 @@ struct weft_ctx {
 	struct weft_ctx *sib_next, *sib_prev;
 	/* the watches hung on it, in an array rather than a list: a cancel
 	 * with thousands of them reads ahead, each being on a cold stack */
-	struct weft__ctx_watch **watch;
+	struct watch_slot *watch;
 	unsigned nwatch, watch_cap;
-	struct weft__ctx_watch *watch_inline[2]; /* the usual few: no allocation */
+	struct watch_slot watch_inline[2]; /* the usual few: no allocation */
 	struct weft__timer timer;
 };
 
@@ -82,36 +92,32 @@ static void cancel(weft_ctx *c, int err, bool from_timer)
 	 * on the other procs while we collect the rest. */
 	struct weft__wake_batch wake = { 0 };
 	int holds = 0;
-	struct weft__ctx_watch **v = c->watch;
+	struct watch_slot *v = c->watch;
 	unsigned n = c->nwatch;
+	/* The claim says the cancel won, and whether it keeps the watch's
+	 * reference on c, to drop with the others in one go (our caller holds
+	 * one meanwhile); not from the timer, where nobody does: the woken
+	 * fiber's unwatch reads it and has nothing else to do. A waiter another
+	 * source won is not touched after the failed claim: its fiber's
+	 * unwatch sees c done under the lock held here, so it finds no slot
+	 * to take out, and its watch (on its stack) is never written here. */
+	int claim = from_timer ? WEFT__CLAIM_CTX_KEEP : WEFT__CLAIM_CTX;
 	for (unsigned i = 0; i < n; i++) {
-		/* each watch is on its own fiber's stack, a cold line: bring in
-		 * those a few ahead, then their waiters and fibers */
-		if (i + PREFETCH_AHEAD < n)
-			__builtin_prefetch(v[i + PREFETCH_AHEAD], 1);
-		if (i + PREFETCH_AHEAD / 2 < n) {
-			struct weft__ctx_watch *ahead = v[i + PREFETCH_AHEAD / 2];
-			__builtin_prefetch(ahead->w, 1);
-			__builtin_prefetch(&ahead->fiber->pstate, 1);
+		/* each waiter and fiber is on its own cold stack: bring in those
+		 * a few ahead (their addresses are here, read in a row) */
+		if (i + PREFETCH_AHEAD < n) {
+			__builtin_prefetch(v[i + PREFETCH_AHEAD].w, 1);
+			__builtin_prefetch(&v[i + PREFETCH_AHEAD].fiber->pstate, 1);
 		}
-		struct weft__ctx_watch *cw = v[i];
-		struct weft__waiter *w = cw->w;
-		struct weft_fiber *f = NULL;
-		if (weft__waiter_claim(w)) {
-			w->result = err;
-			f = cw->fiber;
-			/* its reference on c is ours to drop, with the others in one
-			 * go (our caller holds one meanwhile); not from the timer,
-			 * where nobody does */
-			if (!from_timer) {
-				cw->hold = NULL;
-				holds++;
-			}
-		}
-		/* unhooked: unwatch has nothing to do, and cw (on its fiber's
-		 * stack) is not ours any more after this store */
-		__atomic_store_n(&cw->ctx, NULL, __ATOMIC_RELEASE);
-		if (f && weft__ready_claim(f))
+		struct weft__waiter *w = v[i].w;
+		int unclaimed = 0;
+		if (!atomic_compare_exchange_strong_explicit(&w->claimed, &unclaimed, claim, memory_order_acq_rel,
+							     memory_order_acquire))
+			continue;
+		w->result = err;
+		holds += !from_timer;
+		struct weft_fiber *f = v[i].fiber;
+		if (weft__ready_claim(f))
 			weft__batch_add(&wake, f);
 	}
 	/* done for good: no watch hangs on it again */
@@ -288,6 +294,9 @@ weft_ctx *weft_ctx_unref(weft_ctx *ctx)
 	if (ctx->cancellable) {
 		if (ctx->has_timer)
 			weft__timer_del(&ctx->timer);
+		struct weft_proc *p = weft__proc();
+		if (WEFT__UNLIKELY(p && p->sched->test.ctx_unref_last))
+			p->sched->test.ctx_unref_last(ctx, p->sched->test.ctx_unref_arg);
 		detach_from_parent(ctx);
 	}
 	weft_ctx_unref(ctx->parent);
@@ -306,12 +315,11 @@ int weft__ctx_watch(weft_ctx *ctx, struct weft__ctx_watch *cw, struct weft__wait
 	if (!c)
 		return 0;
 	cw->hold = weft_ctx_ref(c); /* the ctx outlives the wait even if its owner drops it */
-	cw->fiber = w->fiber;
 	weft__lock_acquire(&c->lock);
 	int err = atomic_load(&c->err);
 	if (!err && c->nwatch == c->watch_cap) {
 		unsigned cap = c->watch_cap * 2;
-		struct weft__ctx_watch **v = malloc(cap * sizeof(*v));
+		struct watch_slot *v = malloc(cap * sizeof(*v));
 		if (v) {
 			memcpy(v, c->watch, c->nwatch * sizeof(*v));
 			if (c->watch != c->watch_inline)
@@ -325,7 +333,7 @@ int weft__ctx_watch(weft_ctx *ctx, struct weft__ctx_watch *cw, struct weft__wait
 	if (!err) {
 		cw->ctx = c;
 		cw->idx = c->nwatch;
-		c->watch[c->nwatch++] = cw;
+		c->watch[c->nwatch++] = (struct watch_slot){ .cw = cw, .w = w, .fiber = w->fiber };
 	}
 	weft__lock_release(&c->lock);
 	return err;
@@ -336,19 +344,29 @@ void weft__ctx_unwatch(struct weft__ctx_watch *cw)
 	weft_ctx *c = cw->hold;
 	if (!c)
 		return;
-	/* unhooked by a cancel, which is done with cw: no need for the lock */
-	if (!__atomic_load_n(&cw->ctx, __ATOMIC_ACQUIRE)) {
+	if (!cw->ctx) { /* never hung */
 		cw->hold = weft_ctx_unref(c);
 		return;
 	}
-	weft__lock_acquire(&c->lock);
-	if (cw->ctx) { /* not already unhooked by a cancel: the last takes its slot */
-		struct weft__ctx_watch *last = c->watch[--c->nwatch];
-		c->watch[cw->idx] = last;
-		last->idx = cw->idx;
-		cw->ctx = NULL;
+	cw->ctx = NULL;
+	/* won by c's cancel, which is done with the waiter and the watch and
+	 * emptied c's array: no need for the lock (the fiber was woken after
+	 * the claim); the reference is gone too unless the timer cancelled */
+	int won = atomic_load_explicit(&cw->w->claimed, memory_order_acquire);
+	if (won == WEFT__CLAIM_CTX) {
+		cw->hold = NULL;
+		return;
 	}
-	weft__lock_release(&c->lock);
+	if (won != WEFT__CLAIM_CTX_KEEP) {
+		weft__lock_acquire(&c->lock);
+		/* a cancel emptied the array, under this lock, as it set err */
+		if (!atomic_load_explicit(&c->err, memory_order_relaxed)) {
+			struct watch_slot last = c->watch[--c->nwatch];
+			c->watch[cw->idx] = last;
+			last.cw->idx = cw->idx;
+		}
+		weft__lock_release(&c->lock);
+	}
 	cw->hold = weft_ctx_unref(c);
 }
 

@@ -163,9 +163,18 @@ void weft__batch_add(struct weft__wake_batch *b, struct weft_fiber *f);
 void weft__batch_flush(struct weft__wake_batch *b);
 
 /* ---- waiters ------------------------------------------------------------- */
+/* A waiter's claimed word: who won it. A context's cancel says so, and
+ * whether it kept the wait's reference on the context, so that the woken
+ * fiber need not be told through its watch (ctx.c): one line less of each
+ * woken fiber's stack written by the canceller. */
+enum {
+	WEFT__CLAIM_SOURCE = 1,  /* any source (weft__waiter_claim) */
+	WEFT__CLAIM_CTX,         /* a cancel, which also dropped the watch's reference */
+	WEFT__CLAIM_CTX_KEEP,    /* a cancel by the deadline timer: the reference is the fiber's */
+};
 struct weft__waiter {
 	struct weft_fiber *fiber;
-	atomic_int claimed;            /* 0 until a source wins it */
+	atomic_int claimed;            /* 0 until a source wins it, then WEFT__CLAIM_* */
 	int result;                    /* written by the winner */
 	void *data;                    /* for the source (e.g. element buffer) */
 	long index;                    /* for the source (e.g. select case) */
@@ -182,8 +191,8 @@ static inline void weft__waiter_init(struct weft__waiter *w)
 static inline bool weft__waiter_claim(struct weft__waiter *w)
 {
 	int exp = 0;
-	return atomic_compare_exchange_strong_explicit(&w->claimed, &exp, 1, memory_order_acq_rel,
-						       memory_order_acquire);
+	return atomic_compare_exchange_strong_explicit(&w->claimed, &exp, WEFT__CLAIM_SOURCE,
+						       memory_order_acq_rel, memory_order_acquire);
 }
 /* After a successful claim by a source: store the result, ready the fiber.
  * w is dead to the caller afterwards. */
@@ -212,9 +221,9 @@ struct weft__waiter *weft__waitq_pop(struct weft__waitq *q);
  * if it is already done, or -ENOMEM (then nothing was hung). */
 struct weft__ctx_watch {
 	struct weft__waiter *w;
-	struct weft_ctx *ctx;          /* the cancellable ctx it hangs on, or NULL once unhooked */
+	struct weft_ctx *ctx;          /* the cancellable ctx it hangs on, or NULL once unhooked
+	                                  (its fiber's own field: a cancel never writes it) */
 	struct weft_ctx *hold;         /* reference kept for the duration of the watch */
-	struct weft_fiber *fiber;      /* w's, within reach of a cancel's prefetch */
 	unsigned idx;                  /* its slot in the ctx's array of watches */
 };
 int weft__ctx_watch(struct weft_ctx *ctx, struct weft__ctx_watch *cw, struct weft__waiter *w);

@@ -7,6 +7,7 @@
 #define WEFT_TESTING_H
 
 #include <stdbool.h>
+#include <weft/ctx.h>
 #include <weft/sched.h>
 
 struct weft__test_opts {
@@ -15,6 +16,12 @@ struct weft__test_opts {
 	                       has IORING_OP_WAITID */
 	bool no_epoll_pwait2; /* the epoll back end waits with epoll_wait (milliseconds), as
 	                         under a seccomp profile older than epoll_pwait2 */
+	/* Called by weft_ctx_unref on a fiber of this scheduler when a cancellable
+	 * context's last reference is gone, before it takes its parent's lock to
+	 * unlink itself: a test runs the parent's cancel exactly there (a cancel
+	 * that took a reference on such a child ran on freed memory). */
+	void (*ctx_unref_last)(weft_ctx *c, void *arg);
+	void *ctx_unref_arg;
 };
 
 /* weft_run with test knobs (t may be NULL). Same contract as weft_run. */

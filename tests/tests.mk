@@ -14,9 +14,11 @@ BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
 LOAD_BIN   := $(BUILD)/bench/weftd_load   # the daemon benchmark's client (plain threads)
 TEST_LIBS   = $(DAEMON_A) $(LIB_A) $(PKG_LIBS) -lcmocka -ldl -lm
-# test_sched, test_io and test_million also set test knobs (lib/testing.h).
+# test_sched, test_io, test_million, test_backend and test_ctx_race also set test knobs
+# (lib/testing.h).
 PRIVATE_TESTS := $(BUILD)/tests/test_stack $(BUILD)/tests/test_switch $(BUILD)/tests/test_sched \
-		 $(BUILD)/tests/test_io $(BUILD)/tests/test_million $(BUILD)/tests/test_backend
+		 $(BUILD)/tests/test_io $(BUILD)/tests/test_million $(BUILD)/tests/test_backend \
+		 $(BUILD)/tests/test_ctx_race
 
 $(BUILD)/tests/plugins/%.so: tests/plugins/%.c daemon/actions/weftd_plugin.h | deps
 	@mkdir -p $(@D)
