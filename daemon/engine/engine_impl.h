@@ -162,6 +162,18 @@ static inline void hist_add(struct hist *h, int64_t ns)
 		;
 }
 
+/* Take back a sample hist_add(h, ns) counted (its max stays: a bound, not a figure). */
+static inline void hist_undo(struct hist *h, int64_t ns)
+{
+	uint64_t us = ns > 0 ? (uint64_t)ns / 1000 : 0;
+	unsigned i = us ? 64 - (unsigned)__builtin_clzll(us) : 0;
+
+	if (i >= HIST_BUCKETS)
+		i = HIST_BUCKETS - 1;
+	atomic_fetch_sub_explicit(&h->b[i], 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&h->sum_us, us, memory_order_relaxed);
+}
+
 static inline struct weftd_pipe *pipe_ref(struct weftd_pipe *p)
 {
 	atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);

@@ -258,10 +258,16 @@ static void worker_job(struct weftd_worker *w, struct weftd_job *j, void *tok)
 	/* The worker holding the job owns its input: nobody else touches it in flight. */
 	weftd_job_drop_input(j);
 	if (s->index + 1 == p->nstages) {
-		if (p->store->finish(p->sst, s->index, j, tok, WEFTD_JOB_DONE, out, out_len, NULL,
-				     weftd_job_attempts(j), w->now)) {
-			atomic_fetch_add_explicit(&PST(p)->done, 1, memory_order_relaxed);
-			hist_add(&PST(p)->lat, w->now - weftd_job_info(j)->created_ns);
+		/* Counted before the finish wakes the job's waiters, so a client whose wait
+		 * returned sees the job in stats; taken back if the job ended otherwise first
+		 * (a cancel or a deadline: that path counts it) */
+		int64_t lat = w->now - weftd_job_info(j)->created_ns;
+		atomic_fetch_add_explicit(&PST(p)->done, 1, memory_order_relaxed);
+		hist_add(&PST(p)->lat, lat);
+		if (!p->store->finish(p->sst, s->index, j, tok, WEFTD_JOB_DONE, out, out_len, NULL,
+				      weftd_job_attempts(j), w->now)) {
+			atomic_fetch_sub_explicit(&PST(p)->done, 1, memory_order_relaxed);
+			hist_undo(&PST(p)->lat, lat);
 		}
 		goto drop;
 	}
