@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* bjob.h — a broker job's hash (weft:{P}:j:ID, broker.h) as the protocol's job object,
- * private to daemon/broker/: the client ops (bops.c, blist.c, bwaitn.c) read a job's
- * fields with HGETALL (one job) or HMGET in bjob_fields order (many: only what is shown),
- * then render them here, the one place a broker job becomes JSON. */
+ * private to daemon/broker/: the client ops (bops.c, blist.c) read a job's fields with
+ * HMGET in bjob_field_names' order (only what is shown: no payload unless asked), then
+ * render them here, the one place a broker job becomes JSON. */
 #ifndef WEFTD_BJOB_H
 #define WEFTD_BJOB_H
 

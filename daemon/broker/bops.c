@@ -142,39 +142,51 @@ int weftd_broker_submit(weft_ctx *ctx, struct weftd_broker *br, const char *pipe
 	return r;
 }
 
-/* HGETALL of id's hash into *ret (an array; empty when unknown). */
-static int fetch(weft_ctx *ctx, struct weftd_broker *br, const char *id, redisReply **ret)
+/* HMGET of id's hash into *ret: the fields shown, in bjob_field_names' order (the payload
+ * only when payload, the output only when outputs: a wait reads no payload on each
+ * wake-up; "-" names no field), or only the state when !all. An array whose state is
+ * nil when the job is unknown. */
+static int fetch(weft_ctx *ctx, struct weftd_broker *br, const char *id, bool all, bool outputs, bool payload,
+		 redisReply **ret)
 {
+	const char *argv[2 + BF__N];
+	size_t lens[2 + BF__N];
 	char key[160];
 	struct bnet *n;
 	struct rbatch b;
-	int r;
+	int r, argc = all ? 2 + BF__N : 3;
 
 	weft_rwmutex_rlock(NULL, &br->lock);
 	r = job_key(br, id, &n, key, sizeof(key));
 	weft_rwmutex_runlock(&br->lock);
 	if (r < 0)
 		return r;
+	argv[0] = "HMGET";
+	argv[1] = key;
+	for (size_t f = 0; f < BF__N; f++)
+		argv[2 + f] = (f == BF_PAYLOAD && !payload) || (f == BF_OUTPUT && !outputs) ? "-" : bjob_field_names[f];
+	for (int i = 0; i < argc; i++)
+		lens[i] = strlen(argv[i]);
 	rbatch_init(&b);
-	rbatch_cmd(&b, "HGETALL %s", key);
+	rbatch_argv(&b, argc, argv, lens);
 	r = rconn_exec(ctx, bnet_conn(n), &b, ret);
 	rbatch_done(&b);
-	if (r == 0 && (*ret)->type != REDIS_REPLY_ARRAY) {
+	if (r == 0 && ((*ret)->type != REDIS_REPLY_ARRAY || (*ret)->elements < 1)) {
 		freeReplyObject(*ret);
 		r = -ENOTCONN;
 	}
 	return r;
 }
 
-static bool terminal(const redisReply *h)
+/* Of fetch's reply: 1 the job has ended, 0 not, -ESRCH unknown. */
+static int ended(const redisReply *h)
 {
-	struct bjob_fields f;
-	const redisReply *s;
+	const redisReply *s = h->element[BF_STATE];
 
-	bjob_fields_hgetall(&f, h);
-	s = f.v[BF_STATE];
-	return s && (strcmp(s->str, "done") == 0 || strcmp(s->str, "failed") == 0 ||
-		     strcmp(s->str, "canceled") == 0 || strcmp(s->str, "expired") == 0);
+	if (s->type != REDIS_REPLY_STRING)
+		return -ESRCH;
+	return strcmp(s->str, "done") == 0 || strcmp(s->str, "failed") == 0 ||
+	       strcmp(s->str, "canceled") == 0 || strcmp(s->str, "expired") == 0;
 }
 
 int weftd_broker_job_json(weft_ctx *ctx, struct weftd_broker *br, const char *id, uid_t uid,
@@ -185,12 +197,12 @@ int weftd_broker_job_json(weft_ctx *ctx, struct weftd_broker *br, const char *id
 	const char *hex;
 	struct bpipe *p;
 	redisReply *h;
-	int r = fetch(ctx, br, id, &h);
+	int r = fetch(ctx, br, id, true, true, payload, &h);
 
 	if (r < 0)
 		return r;
 	bjob_split(id, pipe, &hex);
-	bjob_fields_hgetall(&f, h);
+	bjob_fields_hmget(&f, h);
 	weft_rwmutex_rlock(NULL, &br->lock); /* (a pipeline's config outlives the broker) */
 	p = bpipe_find(br, pipe);
 	weft_rwmutex_runlock(&br->lock);
@@ -215,9 +227,9 @@ int weftd_broker_wait(weft_ctx *ctx, struct weftd_broker *br, const char *id, in
 		return r;
 	if (timeout_ns == 0) { /* just check (a ctx timed out already would fail the read) */
 		redisReply *h;
-		if ((r = fetch(ctx, br, id, &h)) < 0)
+		if ((r = fetch(ctx, br, id, false, false, false, &h)) < 0)
 			return r;
-		r = h->elements == 0 ? -ESRCH : terminal(h) ? 1 : 0;
+		r = ended(h);
 		freeReplyObject(h);
 		return r;
 	}
@@ -227,11 +239,10 @@ int weftd_broker_wait(weft_ctx *ctx, struct weftd_broker *br, const char *id, in
 	for (;;) {
 		redisReply *h;
 		bwait_add(n, &w); /* before the read: an end published meanwhile wakes us */
-		r = fetch(wctx ? wctx : ctx, br, id, &h);
+		r = fetch(wctx ? wctx : ctx, br, id, false, false, false, &h);
 		if (r == 0) {
-			bool known = h->elements > 0, end = terminal(h);
+			r = ended(h);
 			freeReplyObject(h);
-			r = !known ? -ESRCH : end ? 1 : 0;
 		}
 		if (r == -ENOTCONN) {
 			/* Redis away (or loading its AOF): a wait outlives that. Park until a
