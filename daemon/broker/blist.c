@@ -249,9 +249,13 @@ int weftd_broker_list_new(weft_ctx *ctx, struct weftd_broker *br, const char *pi
 		snprintf(l->pipes[l->npipes].tag, sizeof(l->pipes[0].tag), "%s", p->tag);
 		l->npipes++;
 	}
+	/* The walks go without the lock (a long one would hold a reload, and the submits
+	 * queued behind it): the configs outlive the broker, nets never move (broker.c) */
+	size_t nnets = br->nnets;
+	weft_rwmutex_runlock(&br->lock);
 	/* One walk per broker: a pipeline's own keys (MATCH on its tag), or every pipeline's
 	 * (those this node does not run are left out: pipe_of) */
-	for (size_t i = 0; r == 0 && i < br->nnets; i++) {
+	for (size_t i = 0; r == 0 && i < nnets; i++) {
 		struct bnet *net = &br->nets[i];
 		char match[WEFTD_MAX_NAME + 32];
 		bool used = false;
@@ -264,9 +268,8 @@ int weftd_broker_list_new(weft_ctx *ctx, struct weftd_broker *br, const char *pi
 	}
 	if (r == 0)
 		qsort(l->items, l->n, sizeof(*l->items), newest_first);
-	for (size_t i = 0; r == 0 && i < br->nnets; i++)
+	for (size_t i = 0; r == 0 && i < nnets; i++)
 		r = read_net(ctx, l, &br->nets[i]);
-	weft_rwmutex_runlock(&br->lock);
 	if (r < 0) {
 		weftd_broker_list_free(l);
 		return r;
