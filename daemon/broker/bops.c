@@ -143,9 +143,9 @@ int weftd_broker_submit(weft_ctx *ctx, struct weftd_broker *br, const char *pipe
 }
 
 /* HMGET of id's hash into *ret: the fields shown, in bjob_field_names' order (the payload
- * only when payload, the output only when outputs: a wait reads no payload on each
- * wake-up; "-" names no field), or only the state when !all. An array whose state is
- * nil when the job is unknown. */
+ * only when payload, the output only when outputs; "-" names no field), or only the
+ * state and the owner when !all (a wait's wake-ups). An array whose state is nil when
+ * the job is unknown. */
 static int fetch(weft_ctx *ctx, struct weftd_broker *br, const char *id, bool all, bool outputs, bool payload,
 		 redisReply **ret)
 {
@@ -154,7 +154,7 @@ static int fetch(weft_ctx *ctx, struct weftd_broker *br, const char *id, bool al
 	char key[160];
 	struct bnet *n;
 	struct rbatch b;
-	int r, argc = all ? 2 + BF__N : 3;
+	int r, argc = all ? 2 + BF__N : 4;
 
 	weft_rwmutex_rlock(NULL, &br->lock);
 	r = job_key(br, id, &n, key, sizeof(key));
@@ -165,6 +165,8 @@ static int fetch(weft_ctx *ctx, struct weftd_broker *br, const char *id, bool al
 	argv[1] = key;
 	for (size_t f = 0; f < BF__N; f++)
 		argv[2 + f] = (f == BF_PAYLOAD && !payload) || (f == BF_OUTPUT && !outputs) ? "-" : bjob_field_names[f];
+	if (!all) /* a wait's: state, owner */
+		argv[3] = bjob_field_names[BF_OWNER];
 	for (int i = 0; i < argc; i++)
 		lens[i] = strlen(argv[i]);
 	rbatch_init(&b);
@@ -178,12 +180,14 @@ static int fetch(weft_ctx *ctx, struct weftd_broker *br, const char *id, bool al
 	return r;
 }
 
-/* Of fetch's reply: 1 the job has ended, 0 not, -ESRCH unknown. */
-static int ended(const redisReply *h)
+/* Of fetch's !all reply: 1 the job has ended, 0 not, -ESRCH unknown (or another's
+ * unless admin: as a local wait, at once). */
+static int ended(const redisReply *h, uid_t uid, bool admin)
 {
-	const redisReply *s = h->element[BF_STATE];
+	const redisReply *s = h->element[0], *o = h->elements > 1 ? h->element[1] : NULL;
 
-	if (s->type != REDIS_REPLY_STRING)
+	if (s->type != REDIS_REPLY_STRING ||
+	    (!admin && (!o || o->type != REDIS_REPLY_STRING || strtoll(o->str, NULL, 10) != (long long)uid)))
 		return -ESRCH;
 	return strcmp(s->str, "done") == 0 || strcmp(s->str, "failed") == 0 ||
 	       strcmp(s->str, "canceled") == 0 || strcmp(s->str, "expired") == 0;
@@ -212,7 +216,8 @@ int weftd_broker_job_json(weft_ctx *ctx, struct weftd_broker *br, const char *id
 	return r;
 }
 
-int weftd_broker_wait(weft_ctx *ctx, struct weftd_broker *br, const char *id, int64_t timeout_ns)
+int weftd_broker_wait(weft_ctx *ctx, struct weftd_broker *br, const char *id, uid_t uid, bool admin,
+		      int64_t timeout_ns)
 {
 	weft_ctx *wctx = NULL;
 	struct bwaiter w;
@@ -229,7 +234,7 @@ int weftd_broker_wait(weft_ctx *ctx, struct weftd_broker *br, const char *id, in
 		redisReply *h;
 		if ((r = fetch(ctx, br, id, false, false, false, &h)) < 0)
 			return r;
-		r = ended(h);
+		r = ended(h, uid, admin);
 		freeReplyObject(h);
 		return r;
 	}
@@ -241,7 +246,7 @@ int weftd_broker_wait(weft_ctx *ctx, struct weftd_broker *br, const char *id, in
 		bwait_add(n, &w); /* before the read: an end published meanwhile wakes us */
 		r = fetch(wctx ? wctx : ctx, br, id, false, false, false, &h);
 		if (r == 0) {
-			r = ended(h);
+			r = ended(h, uid, admin);
 			freeReplyObject(h);
 		}
 		if (r == -ENOTCONN) {

@@ -116,8 +116,10 @@ int weftd_broker_submit_opts(weft_ctx *ctx, struct weftd_broker *br, const char 
 int weftd_broker_job_json(weft_ctx *ctx, struct weftd_broker *br, const char *id, uid_t uid,
 			  bool admin, bool payload, struct weftd_buf *b, const char *key);
 /* Park until job id has ended (1) or timeout_ns passed (0; < 0: no timeout), woken by
- * the pipeline's done channel, never by polling. -ESRCH, -ENOTCONN, ctx's error. */
-int weftd_broker_wait(weft_ctx *ctx, struct weftd_broker *br, const char *id, int64_t timeout_ns);
+ * the pipeline's done channel, never by polling. -ESRCH (unknown, or not uid's unless
+ * admin: at once), -ENOTCONN, ctx's error. */
+int weftd_broker_wait(weft_ctx *ctx, struct weftd_broker *br, const char *id, uid_t uid, bool admin,
+		      int64_t timeout_ns);
 /* Cancel id if it has not ended: a queued job is dropped when a worker reaches it, a
  * scheduled or retrying one when the keeper finds it due, a running attempt is cancelled
  * by the node that runs it (weft:{P}:cancel). 1 canceled, 0 had ended, -ESRCH,

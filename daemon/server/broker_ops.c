@@ -72,7 +72,7 @@ static void wait_main(void *arg)
 {
 	struct bwaitreq *w = arg;
 	struct conn *c = w->c;
-	int r = weftd_broker_wait(c->ctx, c->srv->broker, w->job, w->timeout_ns);
+	int r = weftd_broker_wait(c->ctx, c->srv->broker, w->job, c->uid, c->admin, w->timeout_ns);
 
 	if (weft_ctx_err(c->ctx) == 0) {
 		struct weftd_buf b;
@@ -157,10 +157,10 @@ static int wait_all(weft_ctx *ctx, struct bwaitn *w)
 	for (size_t i = 0; i < w->n; i++) {
 		if (!w->s[i].bid)
 			continue;
-		r = weftd_broker_wait(late ? w->c->ctx : ctx, br, w->s[i].bid, late ? 0 : -1);
+		r = weftd_broker_wait(late ? w->c->ctx : ctx, br, w->s[i].bid, w->c->uid, w->c->admin, late ? 0 : -1);
 		if (r == -ETIMEDOUT && !late && weft_ctx_err(w->c->ctx) == 0) {
 			late = true; /* the timeout: check this one and the rest */
-			r = weftd_broker_wait(w->c->ctx, br, w->s[i].bid, 0);
+			r = weftd_broker_wait(w->c->ctx, br, w->s[i].bid, w->c->uid, w->c->admin, 0);
 		}
 		if (r < 0)
 			return r;
@@ -316,7 +316,7 @@ static void submit_main(void *arg)
 			    : weftd_broker_submit(c->ctx, c->srv->broker, s->pipeline, s->payload, s->len, c->uid, job);
 
 	if (r == 0 && s->wait)
-		r = weftd_broker_wait(c->ctx, c->srv->broker, job, s->timeout_ns);
+		r = weftd_broker_wait(c->ctx, c->srv->broker, job, c->uid, c->admin, s->timeout_ns);
 	if (weft_ctx_err(c->ctx) == 0) {
 		weftd_buf_init(&b, NULL, 0);
 		if (r < 0) {
@@ -480,7 +480,7 @@ bool srv_broker_op(struct conn *c, struct weftd_buf *b, const struct weftd_reque
 	}
 	if (req->op == WEFTD_OP_WAIT) {
 		if (req->has_timeout && req->timeout_ns == 0)
-			answer_job(c, b, req->id, req->job, weftd_broker_wait(c->ctx, br, req->job, 0) > 0, false);
+			answer_job(c, b, req->id, req->job, weftd_broker_wait(c->ctx, br, req->job, c->uid, c->admin, 0) > 0, false);
 		else
 			start_wait(c, b, req, req->job);
 		return true;

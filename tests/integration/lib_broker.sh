@@ -14,9 +14,11 @@ wait_for "redis up" redis-cli -s "$RSOCK" ping
 R() { redis-cli -s "$RSOCK" "$@"; }
 
 # start_node N [REDIS-URL]: weftd node N on $T/nN.sock (log $T/nN.log), broker "main" at
-# REDIS-URL (default: the Unix socket), the pipelines of $PIPELINES, fast heartbeats.
+# REDIS-URL (default: the Unix socket), the pipelines of $PIPELINES, fast heartbeats, and
+# the daemon: lines of $NODE_DAEMON (indented two spaces) if any.
 declare -A NPID
 PIPELINES=${PIPELINES:-}
+NODE_DAEMON=${NODE_DAEMON:-}
 start_node() {
 	local url=${2:-unix://$RSOCK}
 	cat > "$T/n$1.yaml" <<EOC
@@ -28,6 +30,7 @@ daemon:
   heartbeat_timeout: 1s
   brokers:
     main: {redis: "$url"}
+$NODE_DAEMON
 pipelines:
 $PIPELINES
 EOC

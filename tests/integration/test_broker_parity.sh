@@ -5,7 +5,7 @@
 # status with payload and stage_index, list without pipeline (local and broker jobs
 # merged, newest first, limit), wait on several jobs (broker and local), retry from_start
 # (the payload is kept) and of a retrying job (its next attempt now), idempotency keys
-# that live as long as their job, list by SCAN.
+# that live as long as their job, list by SCAN, another user's job unknown at once.
 . "$(dirname "$0")/lib_broker.sh"
 PIPELINES="  up:
     broker: main
@@ -33,6 +33,7 @@ PIPELINES="  up:
   loc:
     stages:
       - {name: u, builtin: upper}"
+NODE_DAEMON='  socket_mode: "0666"' # (section 8: another user connects)
 start_node 1
 start_node 2
 ids() { python3 -c 'import json,sys; print(" ".join(j["id"] for j in json.loads(sys.stdin.readline())["jobs"]))'; }
@@ -144,3 +145,21 @@ ask 1 '{"id":30,"op":"list","pipeline":"up"}' > /dev/null
 stats=$(R INFO commandstats)
 matches "$stats" cmdstat_scan && ! matches "$stats" cmdstat_keys: || fail "list's commands: $stats"
 ok "list uses SCAN, never KEYS"
+
+# 8. another user's broker job is unknown to wait at once (as a local one), not when it ends
+if [ "$(id -u)" != 0 ] || ! command -v setpriv > /dev/null; then
+	skip "another user's job: needs root and setpriv"
+	exit 0
+fi
+chmod 0755 "$T"
+nobody() { printf '%s\n' "$2" | setpriv --reuid=65534 --regid=65534 --clear-groups socat -t 10 - UNIX-CONNECT:"$T/n$1.sock"; }
+s=$(node 1 submit slow mine)
+t0=$(date +%s%3N)
+out=$(nobody 2 "{\"id\":31,\"op\":\"wait\",\"job\":\"$s\",\"timeout\":\"20s\"}")
+matches "$out" '"code":"unknown_job"' || fail "another's wait: $out"
+out=$(nobody 2 "{\"id\":32,\"op\":\"wait\",\"jobs\":[\"$s\"],\"timeout\":\"20s\"}")
+matches "$out" '"code":"unknown_job"' || fail "another's wait jobs: $out"
+[ $(( $(date +%s%3N) - t0 )) -lt 3000 ] || fail "another's job was waited for ($(( $(date +%s%3N) - t0 )) ms)"
+[ "$(nobody 1 '{"id":33,"op":"list"}' | jget jobs)" = "[]" ] || fail "another's jobs listed"
+node 1 cancel "$s" > /dev/null
+ok "another user's broker job: wait answers unknown_job at once, list leaves it out"
