@@ -67,6 +67,16 @@ out=$(ask 2 '{"id":9,"op":"list","pipeline":"loc"}')
 [ "$(ids <<< "$out")" = "$l2" ] || fail "list of a local pipeline: $out"
 ok "list without pipeline: local and broker jobs, newest first, limit and state across both"
 
+# the answer is bounded by max_response_bytes as a local list's (too_large, never cut)
+NODE_DAEMON='  max_response_bytes: 4096' start_node 3
+big=$(head -c 1500 /dev/zero | tr '\0' x)
+for i in 1 2 3; do node 3 submit up "$big" > /dev/null; done
+out=$(ask 3 '{"id":9,"op":"list","outputs":true,"limit":10}')
+matches "$out" '"code":"too_large"' || fail "list past max_response_bytes: $(head -c 300 <<< "$out")"
+out=$(ask 3 '{"id":9,"op":"list","limit":10}')
+[ "$(jget ok <<< "$out")" = True ] || [ "$(jget ok <<< "$out")" = true ] || fail "list without outputs: $(head -c 300 <<< "$out")"
+ok "list without pipeline past max_response_bytes: too_large"
+
 # 3. wait on several jobs: broker (submitted to either node) and local, in request order,
 # each once; a timeout answers done:false; an unknown id fails the whole request
 w1=$(node 1 submit up w1); w2=$(node 2 submit up w2); wl=$(node 2 submit loc wl)
