@@ -146,6 +146,13 @@ static int wait_all(weft_ctx *ctx, struct bwaitn *w)
 
 	if (!loc)
 		return -ENOMEM;
+	/* an unknown (or another's) broker job fails the request before any parking, as an
+	 * unknown local one does (op_wait) */
+	for (size_t i = 0; !late && i < w->n; i++)
+		if (w->s[i].bid && (r = weftd_broker_wait(w->c->ctx, br, w->s[i].bid, w->c->uid, w->c->admin, 0)) < 0) {
+			free(loc);
+			return r;
+		}
 	for (size_t i = 0; i < w->n; i++)
 		if (w->s[i].j)
 			loc[nl++] = w->s[i].j;
