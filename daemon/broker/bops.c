@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/bjob.h"
 #include "broker/broker_impl.h"
 #include "proto/json.h"
 #include "proto/reply.h"
@@ -27,12 +28,14 @@ static int job_key(struct weftd_broker *br, const char *id, struct bnet **net, c
 
 /* KEYS: stage 0's stream, stats hash, then the hash of each job. ARGV: stage 0's name,
  * created_ms, then per job: owner, job id, payload. One script for the submits that
- * arrived together (bgroup.h): the jobs' hashes and entries come together. */
+ * arrived together (bgroup.h): the jobs' hashes and entries come together. The hash
+ * keeps the payload (status "payload", retry "from_start"), for the hash's life. */
 const char bscript_submit[] =
 	"local n = #KEYS - 2 "
 	"for i = 1, n do "
 	"  local a = 3 * i "
-	"  redis.call('HSET', KEYS[2 + i], 'state', 'queued', 'stage', ARGV[1], 'created_ms', ARGV[2], 'owner', ARGV[a]) "
+	"  redis.call('HSET', KEYS[2 + i], 'state', 'queued', 'stage', ARGV[1], 'created_ms', ARGV[2], 'owner', ARGV[a], "
+	"    'payload', ARGV[a + 2]) "
 	"  redis.call('XADD', KEYS[1], '*', 'id', ARGV[a + 1], 'in', ARGV[a + 2]) "
 	"end "
 	"redis.call('HINCRBY', KEYS[2], 'submitted', n) "
@@ -139,90 +142,82 @@ int weftd_broker_submit(weft_ctx *ctx, struct weftd_broker *br, const char *pipe
 	return r;
 }
 
-/* HGETALL of id's hash into *ret (an array; empty when unknown). */
-static int fetch(weft_ctx *ctx, struct weftd_broker *br, const char *id, redisReply **ret)
+/* HMGET of id's hash into *ret: the fields shown, in bjob_field_names' order (the payload
+ * only when payload, the output only when outputs; "-" names no field), or only the
+ * state and the owner when !all (a wait's wake-ups). An array whose state is nil when
+ * the job is unknown. */
+static int fetch(weft_ctx *ctx, struct weftd_broker *br, const char *id, bool all, bool outputs, bool payload,
+		 redisReply **ret)
 {
+	const char *argv[2 + BF__N];
+	size_t lens[2 + BF__N];
 	char key[160];
 	struct bnet *n;
 	struct rbatch b;
-	int r;
+	int r, argc = all ? 2 + BF__N : 4;
 
 	weft_rwmutex_rlock(NULL, &br->lock);
 	r = job_key(br, id, &n, key, sizeof(key));
 	weft_rwmutex_runlock(&br->lock);
 	if (r < 0)
 		return r;
+	argv[0] = "HMGET";
+	argv[1] = key;
+	for (size_t f = 0; f < BF__N; f++)
+		argv[2 + f] = (f == BF_PAYLOAD && !payload) || (f == BF_OUTPUT && !outputs) ? "-" : bjob_field_names[f];
+	if (!all) /* a wait's: state, owner */
+		argv[3] = bjob_field_names[BF_OWNER];
+	for (int i = 0; i < argc; i++)
+		lens[i] = strlen(argv[i]);
 	rbatch_init(&b);
-	rbatch_cmd(&b, "HGETALL %s", key);
+	rbatch_argv(&b, argc, argv, lens);
 	r = rconn_exec(ctx, bnet_conn(n), &b, ret);
 	rbatch_done(&b);
-	if (r == 0 && (*ret)->type != REDIS_REPLY_ARRAY) {
+	if (r == 0 && ((*ret)->type != REDIS_REPLY_ARRAY || (*ret)->elements < 1)) {
 		freeReplyObject(*ret);
 		r = -ENOTCONN;
 	}
 	return r;
 }
 
-static const redisReply *field(const redisReply *h, const char *name)
+/* Of fetch's !all reply: 1 the job has ended, 0 not, -ESRCH unknown (or another's
+ * unless admin: as a local wait, at once). */
+static int ended(const redisReply *h, uid_t uid, bool admin)
 {
-	for (size_t i = 0; i + 1 < h->elements; i += 2)
-		if (h->element[i]->type == REDIS_REPLY_STRING && strcmp(h->element[i]->str, name) == 0)
-			return h->element[i + 1];
-	return NULL;
-}
+	const redisReply *s = h->element[0], *o = h->elements > 1 ? h->element[1] : NULL;
 
-static int64_t field_i64(const redisReply *h, const char *name)
-{
-	const redisReply *v = field(h, name);
-	return v && v->type == REDIS_REPLY_STRING ? strtoll(v->str, NULL, 10) : 0;
-}
-
-static bool terminal(const redisReply *h)
-{
-	const redisReply *s = field(h, "state");
-	return s && (strcmp(s->str, "done") == 0 || strcmp(s->str, "failed") == 0 ||
-		     strcmp(s->str, "canceled") == 0 || strcmp(s->str, "expired") == 0);
-}
-
-int bjob_render(struct weftd_buf *b, const char *key, const char *id, const redisReply *h, uid_t uid,
-		bool admin, bool outputs)
-{
-	char pipe[WEFTD_MAX_NAME + 1];
-	const char *hex;
-	const redisReply *st = field(h, "state"), *stage = field(h, "stage"), *out = field(h, "output"),
-			 *err = field(h, "error"), *kv = field(h, "key");
-	enum weftd_job_state state;
-
-	if (!st || weftd_job_state_parse(st->str, st->len, &state) < 0 ||
-	    (!admin && field_i64(h, "owner") != (int64_t)uid) || bjob_split(id, pipe, &hex) < 0)
+	if (s->type != REDIS_REPLY_STRING ||
+	    (!admin && (!o || o->type != REDIS_REPLY_STRING || strtoll(o->str, NULL, 10) != (long long)uid)))
 		return -ESRCH;
-	weftd_json_job(b, key, &(struct weftd_job_view){
-		.id = id, .pipeline = pipe, .state = state, .stage = stage ? stage->str : NULL,
-		.attempts = (uint32_t)field_i64(h, "attempts"),
-		.has_output = outputs && state == WEFTD_JOB_DONE && out, .output = out ? out->str : NULL,
-		.output_len = out ? out->len : 0, .error = err && state != WEFTD_JOB_DONE ? err->str : NULL,
-		.created_ms = field_i64(h, "created_ms"), .finished_ms = field_i64(h, "finished_ms"),
-		.priority = (int)field_i64(h, "priority"), .key = kv ? kv->str : NULL, .key_len = kv ? kv->len : 0,
-		.run_at_ms = state == WEFTD_JOB_SCHEDULED || state == WEFTD_JOB_RETRYING ? field_i64(h, "run_at_ms") : 0,
-		.deadline_ms = field_i64(h, "deadline_ms"),
-	});
-	return 0;
+	return strcmp(s->str, "done") == 0 || strcmp(s->str, "failed") == 0 ||
+	       strcmp(s->str, "canceled") == 0 || strcmp(s->str, "expired") == 0;
 }
 
 int weftd_broker_job_json(weft_ctx *ctx, struct weftd_broker *br, const char *id, uid_t uid,
-			  bool admin, struct weftd_buf *b, const char *key)
+			  bool admin, bool payload, struct weftd_buf *b, const char *key)
 {
+	char pipe[WEFTD_MAX_NAME + 1];
+	struct bjob_fields f;
+	const char *hex;
+	struct bpipe *p;
 	redisReply *h;
-	int r = fetch(ctx, br, id, &h);
+	int r = fetch(ctx, br, id, true, true, payload, &h);
 
 	if (r < 0)
 		return r;
-	r = bjob_render(b, key, id, h, uid, admin, true);
+	bjob_split(id, pipe, &hex);
+	bjob_fields_hmget(&f, h);
+	weft_rwmutex_rlock(NULL, &br->lock); /* (a pipeline's config outlives the broker) */
+	p = bpipe_find(br, pipe);
+	weft_rwmutex_runlock(&br->lock);
+	r = bjob_put(b, key, id, &f, uid, admin,
+		     &(struct bjob_show){ .outputs = true, .payload = payload, .cfg = p ? p->cfg : NULL });
 	freeReplyObject(h);
 	return r;
 }
 
-int weftd_broker_wait(weft_ctx *ctx, struct weftd_broker *br, const char *id, int64_t timeout_ns)
+int weftd_broker_wait(weft_ctx *ctx, struct weftd_broker *br, const char *id, uid_t uid, bool admin,
+		      int64_t timeout_ns)
 {
 	weft_ctx *wctx = NULL;
 	struct bwaiter w;
@@ -235,17 +230,24 @@ int weftd_broker_wait(weft_ctx *ctx, struct weftd_broker *br, const char *id, in
 	weft_rwmutex_runlock(&br->lock);
 	if (r < 0)
 		return r;
-	if (timeout_ns >= 0 && (r = weft_ctx_with_timeout(ctx, timeout_ns, &wctx)) < 0)
+	if (timeout_ns == 0) { /* just check (a ctx timed out already would fail the read) */
+		redisReply *h;
+		if ((r = fetch(ctx, br, id, false, false, false, &h)) < 0)
+			return r;
+		r = ended(h, uid, admin);
+		freeReplyObject(h);
+		return r;
+	}
+	if (timeout_ns > 0 && (r = weft_ctx_with_timeout(ctx, timeout_ns, &wctx)) < 0)
 		return r;
 	snprintf(w.id, sizeof(w.id), "%s", id);
 	for (;;) {
 		redisReply *h;
 		bwait_add(n, &w); /* before the read: an end published meanwhile wakes us */
-		r = fetch(wctx ? wctx : ctx, br, id, &h);
+		r = fetch(wctx ? wctx : ctx, br, id, false, false, false, &h);
 		if (r == 0) {
-			bool known = h->elements > 0, end = terminal(h);
+			r = ended(h, uid, admin);
 			freeReplyObject(h);
-			r = !known ? -ESRCH : end ? 1 : 0;
 		}
 		if (r == -ENOTCONN) {
 			/* Redis away (or loading its AOF): a wait outlives that. Park until a
@@ -278,6 +280,12 @@ const char bscript_cancel[] =
 	"if s == 'done' or s == 'failed' or s == 'canceled' or s == 'expired' then return 0 end "
 	"redis.call('HSET', KEYS[1], 'state', 'canceled', 'error', 'canceled by client', 'finished_ms', ARGV[1]) "
 	"redis.call('EXPIRE', KEYS[1], ARGV[2]) "
+	/* its idempotency key lives as long as the job (retention after its end), as locally */
+	"local kv = redis.call('HGET', KEYS[1], 'key') "
+	"if kv then "
+	"  local kk = string.gsub(KEYS[1], ':j:%x+$', ':k:') .. kv "
+	"  if redis.call('GET', kk) == ARGV[3] then redis.call('EXPIRE', kk, ARGV[2]) end "
+	"end "
 	"redis.call('PUBLISH', KEYS[2], ARGV[3]) "
 	"redis.call('PUBLISH', (string.gsub(KEYS[2], ':done$', ':cancel')), ARGV[3]) "
 	"redis.call('HINCRBY', KEYS[3], 'canceled', 1) "

@@ -11,13 +11,15 @@
  *                     ("host:pid"). Priorities: streams have no order, so a stage has a
  *                     stream per band, s:K (priority 0), s:K:hi (> 0), s:K:lo (< 0); one
  *                     XREADGROUP reads the three and the workers get the higher first
- *   weft:{P}:j:ID     hash: state, stage, attempts, output, error, node, created_ms,
+ *   weft:{P}:j:ID     hash: state, stage, attempts, output, error, node, created_ms, payload,
  *                     finished_ms, priority, key, deadline_ms, run_at_ms, next_stage and
  *                     next_in (scheduled, retrying), dead_eid (failed); expires
  *                     retention.age after the job ends
  *   weft:{P}:sched    sorted set: job id by due time (retries, delayed jobs); each node's
  *                     keeper fiber moves the due ones into their stream (bsched.c)
- *   weft:{P}:k:KEY    idempotency key -> job id (SET NX, TTL retention.age + delay)
+ *   weft:{P}:k:KEY    idempotency key -> job id (SET NX, TTL retention.age past the job's
+ *                     latest end known at submit: its delay or deadline); taken while
+ *                     its job's hash lives
  *   weft:{P}:dead     stream of dead letters {id, stage, in, error}
  *   weft:{P}:done     pub/sub channel: the ids of the jobs that ended, one per line (wakes
  *                     waiters)
@@ -117,13 +119,16 @@ int weftd_broker_submit_opts(weft_ctx *ctx, struct weftd_broker *br, const char 
 			     const void *payload, size_t len, uid_t owner,
 			     const struct weftd_broker_submit_opts *o, char ret_id[WEFTD_BROKER_ID_MAX + 1],
 			     bool *ret_dup);
-/* The job object (PROTOCOL.md) of id as member key of b (NULL: an array element).
- * 0, -ESRCH (unknown or expired; also another owner's unless admin), -ENOTCONN. */
+/* The job object (PROTOCOL.md) of id as member key of b (NULL: an array element), with
+ * its submitted payload when payload. 0, -ESRCH (unknown or expired; also another
+ * owner's unless admin), -ENOTCONN. */
 int weftd_broker_job_json(weft_ctx *ctx, struct weftd_broker *br, const char *id, uid_t uid,
-			  bool admin, struct weftd_buf *b, const char *key);
+			  bool admin, bool payload, struct weftd_buf *b, const char *key);
 /* Park until job id has ended (1) or timeout_ns passed (0; < 0: no timeout), woken by
- * the pipeline's done channel, never by polling. -ESRCH, -ENOTCONN, ctx's error. */
-int weftd_broker_wait(weft_ctx *ctx, struct weftd_broker *br, const char *id, int64_t timeout_ns);
+ * the pipeline's done channel, never by polling. -ESRCH (unknown, or not uid's unless
+ * admin: at once), -ENOTCONN, ctx's error. */
+int weftd_broker_wait(weft_ctx *ctx, struct weftd_broker *br, const char *id, uid_t uid, bool admin,
+		      int64_t timeout_ns);
 /* Cancel id if it has not ended: a queued job is dropped when a worker reaches it, a
  * scheduled or retrying one when the keeper finds it due, a running attempt is cancelled
  * by the node that runs it (weft:{P}:cancel). 1 canceled, 0 had ended, -ESRCH,
@@ -132,18 +137,29 @@ int weftd_broker_cancel(weft_ctx *ctx, struct weftd_broker *br, const char *id);
 /* retry (retry true) or purge of dead letters: job's (then pipeline is ignored), or with
  * job NULL every one of pipeline the peer may see (uid; admin: all). Writes the answer's
  * members into b: retry "jobs" (the ids re-driven) and "retried", purge "purged".
- * 0; -ESRCH (no such job, or another's); -ENOENT (pipeline is no broker pipeline here);
- * -EBUSY with why filled (the job is not a dead letter); -ENOTCONN. from_start is not
- * supported (the submitted payload is not kept). */
-int weftd_broker_dead_op(weft_ctx *ctx, struct weftd_broker *br, bool retry, const char *pipeline,
-			 const char *job, uid_t uid, bool admin, struct weftd_buf *b, char *why, size_t whylen);
-/* list of a broker pipeline as array member key of b: its jobs newest first (by
- * created_ms), those of uid unless admin, only in state when has_state, at most limit,
- * outputs only when asked. Walks the pipeline's job hashes (SCAN): its cost grows with
- * the jobs retained. 0, -ENOENT, -ENOTCONN, -ENOMEM. */
-int weftd_broker_list_json(weft_ctx *ctx, struct weftd_broker *br, const char *pipeline, uid_t uid,
-			   bool admin, bool has_state, int state, uint32_t limit, bool outputs,
-			   struct weftd_buf *b, const char *key);
+ * from_start: from the first stage with the submitted payload (kept in the job's hash);
+ * else from the stage that failed with its input, and a retrying job's next attempt
+ * runs now. 0; -ESRCH (no such job, or another's); -ENOENT (pipeline is no broker
+ * pipeline here); -EBUSY with why filled (the job is not a dead letter, or has no
+ * payload kept); -ENOTCONN. */
+int weftd_broker_dead_op(weft_ctx *ctx, struct weftd_broker *br, bool retry, bool from_start,
+			 const char *pipeline, const char *job, uid_t uid, bool admin, struct weftd_buf *b,
+			 char *why, size_t whylen);
+/* list (blist.c): the newest `limit` jobs of the broker pipeline called pipeline (NULL:
+ * of every broker pipeline this node runs), those of uid unless admin, only in state when
+ * has_state, read from Redis into *ret (outputs only when asked). Walks the brokers' job
+ * hashes with SCAN (never KEYS): its time grows with the jobs Redis retains, its memory
+ * with limit only. 0, -ENOENT (pipeline is no broker pipeline here), -ENOTCONN, -ENOMEM.
+ * Parks. The list's jobs are newest first (created_ms): the caller merges them with the
+ * local ones by weftd_broker_list_created and writes each with weftd_broker_list_put (an
+ * array element; -ESRCH: gone meanwhile, nothing written). */
+struct weftd_broker_list;
+int weftd_broker_list_new(weft_ctx *ctx, struct weftd_broker *br, const char *pipeline, uid_t uid, bool admin,
+			  bool has_state, int state, uint32_t limit, bool outputs, struct weftd_broker_list **ret);
+size_t weftd_broker_list_len(const struct weftd_broker_list *l);
+int64_t weftd_broker_list_created(const struct weftd_broker_list *l, size_t i);
+int weftd_broker_list_put(const struct weftd_broker_list *l, size_t i, struct weftd_buf *b);
+struct weftd_broker_list *weftd_broker_list_free(struct weftd_broker_list *l);
 /* pause (paused true) or resume pipeline on every node: weft:{P}:paused, published on
  * weft:{P}:cancel (bpause.c). Submits go on; no node starts a new attempt until resumed;
  * attempts in flight finish. 0, -ENOENT (no broker pipeline here), -ENOTCONN. */

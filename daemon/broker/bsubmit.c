@@ -10,18 +10,22 @@
 
 /* KEYS: job hash, stage 0's stream, stats, sched, the key's key. ARGV: stage 0's name,
  * created_ms, owner, job id, payload, due_ms (0: now), deadline_ms (0: none), the key's
- * TTL (s), key ("" none), priority. Returns {1, id} or, the key taken, {0, its id}. */
+ * TTL (s), key ("" none), priority. Returns {1, id} or, the key taken, {0, its id}. A
+ * key whose job is gone (purged, or its hash expired first) is free, as a local key
+ * leaves with its job. The hash keeps the payload (status, retry from_start). */
 const char bscript_subopt[] =
 	"if ARGV[9] ~= '' then "
 	"  local old = redis.call('GET', KEYS[5]) "
-	"  if old then return {0, old} end "
+	"  if old and redis.call('EXISTS', string.gsub(KEYS[1], '%x+$', '') .. (string.match(old, '/(%x+)$') or '')) == 1 then "
+	"    return {0, old} "
+	"  end "
 	"  redis.call('SET', KEYS[5], ARGV[4], 'EX', ARGV[8]) "
 	"end "
 	"local due = tonumber(ARGV[6]) "
 	"local st = 'queued' "
 	"if due > 0 then st = 'scheduled' end "
 	"redis.call('HSET', KEYS[1], 'state', st, 'stage', ARGV[1], 'created_ms', ARGV[2], 'owner', ARGV[3], "
-	"  'priority', ARGV[10]) "
+	"  'priority', ARGV[10], 'payload', ARGV[5]) "
 	"if ARGV[7] ~= '0' then redis.call('HSET', KEYS[1], 'deadline_ms', ARGV[7]) end "
 	"if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'key', ARGV[9]) end "
 	"if due > 0 then "
@@ -66,8 +70,14 @@ int weftd_broker_submit_opts(weft_ctx *ctx, struct weftd_broker *br, const char 
 	snprintf(uid, sizeof(uid), "%u", (unsigned)owner);
 	snprintf(due, sizeof(due), "%" PRId64, due_ms);
 	snprintf(dl, sizeof(dl), "%" PRId64, o->deadline_ms > 0 ? o->deadline_ms : 0);
-	/* the key lives while its job may (a delay, then retention.age) */
-	snprintf(ttl, sizeof(ttl), "%" PRId64, br->ttl_s + (due_ms ? (due_ms - now) / 1000 + 1 : 0));
+	/* the key lives while its job may: retention.age after the latest end known now (its
+	 * due time, or its deadline: the job ends by then). The cancel script sets it anew
+	 * from the end (bops.c); the workers' end (bcommit.c) does not yet: a job without a
+	 * deadline that runs longer than its delay loses its key early (README) */
+	int64_t live_ms = due_ms ? due_ms - now : 0;
+	if (o->deadline_ms > now && o->deadline_ms - now > live_ms)
+		live_ms = o->deadline_ms - now;
+	snprintf(ttl, sizeof(ttl), "%" PRId64, br->ttl_s + (live_ms ? live_ms / 1000 + 1 : 0));
 	snprintf(prio, sizeof(prio), "%d", o->priority);
 	rbatch_init(&b);
 	rbatch_cmd(&b, "EVALSHA %s 5 %s %s %s %s %b %s %s %s %s %b %s %s %s %b %s", br->sha_subopt, key,

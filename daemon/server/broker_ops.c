@@ -11,7 +11,10 @@
 #include "broker/broker.h"
 #include "proto/json.h"
 #include "proto/reply.h"
+#include "jobs/jobs.h"
 #include "proto/request.h"
+#include "server/broker_list.h"
+#include "server/render_job.h"
 #include "server/server_impl.h"
 
 void weftd_server_set_broker(struct weftd_server *s, struct weftd_broker *br)
@@ -32,14 +35,14 @@ struct bwaitreq {
 };
 
 static void answer_job(struct conn *c, struct weftd_buf *b, const char *id, const char *job,
-		       int done_flag)
+		       int done_flag, bool payload)
 {
 	size_t mark = b->len;
 
 	weftd_resp_begin(b, id);
 	if (done_flag >= 0)
 		weftd_json_bool(b, "done", done_flag > 0);
-	int r = weftd_broker_job_json(c->ctx, c->srv->broker, job, c->uid, c->admin, b, "job");
+	int r = weftd_broker_job_json(c->ctx, c->srv->broker, job, c->uid, c->admin, payload, b, "job");
 	if (r < 0) {
 		b->len = mark;
 		srv_resp_errno(b, id, r, r == -ENOTCONN ? job : job);
@@ -69,7 +72,7 @@ static void wait_main(void *arg)
 {
 	struct bwaitreq *w = arg;
 	struct conn *c = w->c;
-	int r = weftd_broker_wait(c->ctx, c->srv->broker, w->job, w->timeout_ns);
+	int r = weftd_broker_wait(c->ctx, c->srv->broker, w->job, c->uid, c->admin, w->timeout_ns);
 
 	if (weft_ctx_err(c->ctx) == 0) {
 		struct weftd_buf b;
@@ -77,7 +80,7 @@ static void wait_main(void *arg)
 		if (r < 0)
 			srv_resp_errno(&b, w->id, r, w->job);
 		else
-			answer_job(c, &b, w->id, w->job, r);
+			answer_job(c, &b, w->id, w->job, r, false);
 		srv_conn_append(c, &b);
 		srv_conn_flush(c);
 		weftd_buf_done(&b);
@@ -104,6 +107,167 @@ static void start_wait(struct conn *c, struct weftd_buf *b, const struct weftd_r
 		free(w);
 		srv_resp_errno(b, req->id, -ENOMEM, NULL);
 	}
+}
+
+/* wait with "jobs" of which some are broker jobs: the local ones (references, found
+ * now as op_wait finds them) and the broker ones (ids), in request order, each once. */
+struct wslot {
+	struct weftd_job *j;           /* a local job, or NULL */
+	char *bid;                     /* a broker job's id (owned) */
+};
+
+struct bwaitn {
+	struct conn *c;
+	char id[WEFTD_ID_MAX + 1];
+	int64_t timeout_ns;            /* < 0: none */
+	size_t n;
+	struct wslot s[];
+};
+
+static struct bwaitn *bwaitn_free(struct bwaitn *w)
+{
+	for (size_t i = 0; w && i < w->n; i++) {
+		weftd_job_unref(w->s[i].j);
+		free(w->s[i].bid);
+	}
+	free(w);
+	return NULL;
+}
+
+/* Have all of w's jobs ended? Parks until they have or ctx ends (then the rest are only
+ * checked). 1 all ended, 0 not all, or -errno of a broker job (-ESRCH...). */
+static int wait_all(weft_ctx *ctx, struct bwaitn *w)
+{
+	struct weftd_broker *br = w->c->srv->broker;
+	struct weftd_job **loc = malloc(w->n * sizeof(*loc));
+	size_t nl = 0;
+	bool all = true, late = w->timeout_ns == 0; /* late: the time is up, only check */
+	int r;
+
+	if (!loc)
+		return -ENOMEM;
+	/* an unknown (or another's) broker job fails the request before any parking, as an
+	 * unknown local one does (op_wait) */
+	for (size_t i = 0; !late && i < w->n; i++)
+		if (w->s[i].bid && (r = weftd_broker_wait(w->c->ctx, br, w->s[i].bid, w->c->uid, w->c->admin, 0)) < 0) {
+			free(loc);
+			return r;
+		}
+	for (size_t i = 0; i < w->n; i++)
+		if (w->s[i].j)
+			loc[nl++] = w->s[i].j;
+	if (nl && (r = weftd_jobs_wait(late ? NULL : ctx, loc, nl, late ? 0 : -1)) < 0) {
+		late = true;
+		all = false;
+	}
+	free(loc);
+	for (size_t i = 0; i < w->n; i++) {
+		if (!w->s[i].bid)
+			continue;
+		r = weftd_broker_wait(late ? w->c->ctx : ctx, br, w->s[i].bid, w->c->uid, w->c->admin, late ? 0 : -1);
+		if (r == -ETIMEDOUT && !late && weft_ctx_err(w->c->ctx) == 0) {
+			late = true; /* the timeout: check this one and the rest */
+			r = weftd_broker_wait(w->c->ctx, br, w->s[i].bid, w->c->uid, w->c->admin, 0);
+		}
+		if (r < 0)
+			return r;
+		all &= r > 0;
+	}
+	return all;
+}
+
+static void wait_many_main(void *arg)
+{
+	struct bwaitn *w = arg;
+	struct conn *c = w->c;
+	weft_ctx *wctx = NULL;
+	struct weftd_buf b;
+	int r = 0;
+
+	if (w->timeout_ns > 0)
+		r = weft_ctx_with_timeout(c->ctx, w->timeout_ns, &wctx);
+	if (r == 0)
+		r = wait_all(wctx ? wctx : c->ctx, w);
+	weft_ctx_unref(wctx);
+	if (weft_ctx_err(c->ctx) == 0) {
+		weftd_buf_init(&b, NULL, 0);
+		weftd_buf_limit(&b, c->srv->d->max_response_bytes);
+		weftd_resp_begin(&b, w->id);
+		weftd_json_bool(&b, "done", r > 0);
+		weftd_json_arr_begin(&b, "jobs");
+		for (size_t i = 0; r >= 0 && i < w->n && !b.err; i++) {
+			if (w->s[i].j)
+				weftd_job_json(&b, NULL, w->s[i].j);
+			else
+				r = weftd_broker_job_json(c->ctx, c->srv->broker, w->s[i].bid, c->uid, c->admin,
+							  false, &b, NULL);
+			if (r < 0 && r != -ESRCH)
+				break;
+		}
+		weftd_json_arr_end(&b);
+		weftd_resp_end(&b);
+		if (r < 0 || b.err) {
+			char lim[24];
+			snprintf(lim, sizeof(lim), "%llu", (unsigned long long)c->srv->d->max_response_bytes);
+			weftd_buf_limit(&b, 0);
+			r = r < 0 ? r : b.err;
+			b.err = 0;
+			b.len = 0;
+			srv_resp_errno(&b, w->id, r, r == -E2BIG ? lim : NULL);
+		}
+		srv_conn_append(c, &b);
+		srv_conn_flush(c);
+		weftd_buf_done(&b);
+	}
+	atomic_fetch_sub(&c->async, 1);
+	weft_wg_done(&c->waits);
+	srv_conn_unref(c);
+	bwaitn_free(w);
+}
+
+static void wait_many(struct conn *c, struct weftd_buf *b, const struct weftd_request *req)
+{
+	struct bwaitn *w;
+
+	if (atomic_load(&c->async) >= MAX_ASYNC_PER_CONN) {
+		srv_resp_errno(b, req->id, -EBUSY, "too many waits on this connection");
+		return;
+	}
+	if (!(w = calloc(1, sizeof(*w) + req->njobs * sizeof(w->s[0])))) {
+		srv_resp_errno(b, req->id, -ENOMEM, NULL);
+		return;
+	}
+	w->c = c;
+	memcpy(w->id, req->id, sizeof(w->id));
+	w->timeout_ns = req->has_timeout ? (int64_t)req->timeout_ns : -1;
+	for (size_t i = 0; i < req->njobs; i++) {
+		const char *id = weftd_request_job(req, i);
+		struct wslot *x = &w->s[w->n];
+		bool dup = false;
+		if (weftd_broker_is_job_id(id)) {
+			for (size_t k = 0; k < w->n && !dup; k++) /* (4096 ids at most) */
+				dup = w->s[k].bid && strcmp(w->s[k].bid, id) == 0;
+			if (!dup && !(x->bid = strdup(id))) {
+				srv_resp_errno(b, req->id, -ENOMEM, NULL);
+				goto fail;
+			}
+		} else {
+			if (!(x->j = srv_find_job(c, b, req->id, id))) /* answered unknown_job */
+				goto fail;
+			for (size_t k = 0; k < w->n && !dup; k++)
+				dup = w->s[k].j == x->j;
+			if (dup)
+				x->j = weftd_job_unref(x->j);
+		}
+		w->n += !dup;
+	}
+	if (go_async(c, wait_many_main, w, "broker wait") < 0) {
+		srv_resp_errno(b, req->id, -ENOMEM, NULL);
+		goto fail;
+	}
+	return;
+fail:
+	bwaitn_free(w);
 }
 
 struct bsubmit {
@@ -159,13 +323,13 @@ static void submit_main(void *arg)
 			    : weftd_broker_submit(c->ctx, c->srv->broker, s->pipeline, s->payload, s->len, c->uid, job);
 
 	if (r == 0 && s->wait)
-		r = weftd_broker_wait(c->ctx, c->srv->broker, job, s->timeout_ns);
+		r = weftd_broker_wait(c->ctx, c->srv->broker, job, c->uid, c->admin, s->timeout_ns);
 	if (weft_ctx_err(c->ctx) == 0) {
 		weftd_buf_init(&b, NULL, 0);
 		if (r < 0) {
 			srv_resp_errno(&b, s->id, r, r == -ENOTCONN || r == -ENOENT ? s->pipeline : job);
 		} else if (s->wait) {
-			answer_job(c, &b, s->id, job, r);
+			answer_job(c, &b, s->id, job, r, false);
 		} else {
 			weftd_resp_begin(&b, s->id);
 			weftd_json_cstr(&b, "job", job);
@@ -225,36 +389,15 @@ static void dead_op(struct conn *c, struct weftd_buf *b, const struct weftd_requ
 	char why[256];
 	int r;
 
-	if (req->op == WEFTD_OP_RETRY && req->from_start) {
-		weftd_resp_error(b, req->id, WEFTD_ERR_BAD_FIELD,
-				 "\"from_start\" is not supported on broker pipelines (the payload is not kept)");
-		return;
-	}
 	weftd_resp_begin(b, req->id);
-	r = weftd_broker_dead_op(c->ctx, c->srv->broker, req->op == WEFTD_OP_RETRY, req->pipeline,
-				 req->job, c->uid, c->admin, b, why, sizeof(why));
+	r = weftd_broker_dead_op(c->ctx, c->srv->broker, req->op == WEFTD_OP_RETRY, req->from_start,
+				 req->pipeline, req->job, c->uid, c->admin, b, why, sizeof(why));
 	if (r < 0) {
 		b->len = mark;
 		if (r == -EBUSY)
 			weftd_resp_error(b, req->id, WEFTD_ERR_CONFLICT, why);
 		else
 			srv_resp_errno(b, req->id, r, req->job ? req->job : req->pipeline);
-		return;
-	}
-	weftd_resp_end(b);
-}
-
-static void list(struct conn *c, struct weftd_buf *b, const struct weftd_request *req)
-{
-	size_t mark = b->len;
-	int r;
-
-	weftd_resp_begin(b, req->id);
-	r = weftd_broker_list_json(c->ctx, c->srv->broker, req->pipeline, c->uid, c->admin, req->has_state,
-				   (int)req->state, req->limit, req->outputs, b, "jobs");
-	if (r < 0) {
-		b->len = mark;
-		srv_resp_errno(b, req->id, r, req->pipeline);
 		return;
 	}
 	weftd_resp_end(b);
@@ -312,10 +455,10 @@ bool srv_broker_op(struct conn *c, struct weftd_buf *b, const struct weftd_reque
 		weftd_json_bool(b, "paused", req->op == WEFTD_OP_PAUSE);
 		weftd_resp_end(b);
 		return true;
-	case WEFTD_OP_LIST: /* of one broker pipeline (without pipeline: this node's jobs) */
-		if (!req->pipeline || !weftd_broker_has(br, req->pipeline))
+	case WEFTD_OP_LIST: /* of a broker pipeline, or of every pipeline (local ones too) */
+		if (req->pipeline && !weftd_broker_has(br, req->pipeline))
 			return false;
-		list(c, b, req);
+		srv_broker_list(c, b, req);
 		return true;
 	case WEFTD_OP_RETRY:
 	case WEFTD_OP_PURGE:
@@ -324,8 +467,17 @@ bool srv_broker_op(struct conn *c, struct weftd_buf *b, const struct weftd_reque
 			return false;
 		dead_op(c, b, req);
 		return true;
-	case WEFTD_OP_STATUS:
 	case WEFTD_OP_WAIT:
+		if (!req->job) { /* "jobs": ours when one of them is a broker job */
+			for (size_t i = 0; i < req->njobs; i++)
+				if (weftd_broker_is_job_id(weftd_request_job(req, i))) {
+					wait_many(c, b, req);
+					return true;
+				}
+			return false;
+		}
+		/* fall through */
+	case WEFTD_OP_STATUS:
 	case WEFTD_OP_CANCEL:
 		if (!req->job || !weftd_broker_is_job_id(req->job))
 			return false;
@@ -335,7 +487,7 @@ bool srv_broker_op(struct conn *c, struct weftd_buf *b, const struct weftd_reque
 	}
 	if (req->op == WEFTD_OP_WAIT) {
 		if (req->has_timeout && req->timeout_ns == 0)
-			answer_job(c, b, req->id, req->job, weftd_broker_wait(c->ctx, br, req->job, 0) > 0);
+			answer_job(c, b, req->id, req->job, weftd_broker_wait(c->ctx, br, req->job, c->uid, c->admin, 0) > 0, false);
 		else
 			start_wait(c, b, req, req->job);
 		return true;
@@ -344,6 +496,6 @@ bool srv_broker_op(struct conn *c, struct weftd_buf *b, const struct weftd_reque
 		srv_resp_errno(b, req->id, r, req->job);
 		return true;
 	}
-	answer_job(c, b, req->id, req->job, -1);
+	answer_job(c, b, req->id, req->job, -1, req->op == WEFTD_OP_STATUS && req->want_payload);
 	return true;
 }

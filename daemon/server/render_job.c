@@ -52,6 +52,11 @@ void weftd_job_json_payload(struct weftd_buf *b, const char *key, struct weftd_j
 	weftd_job_read(j, put_job, &p);
 }
 
+void weftd_job_json_listed(struct weftd_buf *b, struct weftd_job *j, bool outputs)
+{
+	weftd_job_read(j, put_job, &(struct put){ b, NULL, outputs, NULL, 0 });
+}
+
 void weftd_jobs_list_json(struct weftd_jobs *t, struct weftd_buf *b, const char *key,
 			  const char *pipeline, uid_t owner, bool has_state,
 			  enum weftd_job_state state, uint32_t limit, bool outputs)

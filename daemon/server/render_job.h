@@ -16,6 +16,10 @@ void weftd_job_json(struct weftd_buf *b, const char *key, struct weftd_job *j);
 /* The same, with its submitted payload when payload (status "payload": true). */
 void weftd_job_json_payload(struct weftd_buf *b, const char *key, struct weftd_job *j, bool payload);
 
+/* j as an array element of a listing: its output only with outputs (list's merge of
+ * local and broker jobs, broker_list.c). */
+void weftd_job_json_listed(struct weftd_buf *b, struct weftd_job *j, bool outputs);
+
 /* Write up to limit jobs of t, newest first, filtered by pipeline (NULL: any), owner
  * (WEFTD_JOB_NO_OWNER: any) and state (when has_state), as the array member key; their
  * outputs only with outputs. Yields between jobs (a fiber: others run while a long answer

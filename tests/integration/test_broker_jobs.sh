@@ -4,30 +4,8 @@
 # redis-server: retries through the schedule (holding no worker, attempts counted across
 # nodes), delay, idempotency keys, deadlines, dead letters (list, retry, purge), cancel of a
 # running attempt from another node, dead nodes forgotten.
-. "$(dirname "$0")/lib.sh"
-command -v redis-server > /dev/null || { skip "redis-server not installed"; exit 0; }
-RSOCK=$T/redis.sock
-RPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-redis-server --unixsocket "$RSOCK" --unixsocketperm 700 --port "$RPORT" --bind 127.0.0.1 --dir "$T" --save '' \
-	--daemonize yes --pidfile "$T/redis.pid" --logfile "$T/redis.log" > /dev/null
-at_exit 'kill $(cat "$T/redis.pid") 2>/dev/null || true'
-wait_for "redis up" redis-cli -s "$RSOCK" ping
-R() { redis-cli -s "$RSOCK" "$@"; }
-
-declare -A NPID
-start_node() { # N [REDIS-URL]
-	local url=${2:-unix://$RSOCK}
-	cat > "$T/n$1.yaml" <<EOC
-daemon:
-  socket: $T/n$1.sock
-  procs: 2
-  durability: none
-  heartbeat_interval: 100ms
-  heartbeat_timeout: 1s
-  brokers:
-    main: {redis: "$url"}
-pipelines:
-  flaky:
+. "$(dirname "$0")/lib_broker.sh"
+PIPELINES='  flaky:
     broker: main
     stages:
       - {name: f, builtin: fail, params: {message: boom, times: "2"}, workers: 1,
@@ -49,19 +27,13 @@ pipelines:
   slow:
     broker: main
     stages:
-      - {name: s, builtin: sleep, params: {duration: 6s}, workers: 2}
-EOC
-	"$WEFTD" --config "$T/n$1.yaml" 2>> "$T/n$1.log" &
-	NPID[$1]=$!
-	wait_for "node $1 up" env WEFT_SOCKET="$T/n$1.sock" "$WEFTCTL" ping
-}
+      - {name: s, builtin: sleep, params: {duration: 6s}, workers: 2}'
 start_node 1
 start_node 2
-at_exit 'for p in "${NPID[@]}"; do kill -9 $p 2>/dev/null || true; done'
-n1() { WEFT_SOCKET=$T/n1.sock "$WEFTCTL" "$@"; }
-n2() { WEFT_SOCKET=$T/n2.sock "$WEFTCTL" "$@"; }
-ask1() { printf '%s\n' "$1" | socat -t 10 - UNIX-CONNECT:"$T/n1.sock"; }
-ask2() { printf '%s\n' "$1" | socat -t 10 - UNIX-CONNECT:"$T/n2.sock"; }
+n1() { node 1 "$@"; }
+n2() { node 2 "$@"; }
+ask1() { ask 1 "$1"; }
+ask2() { ask 2 "$1"; }
 st() { n2 --json status "$1" | jget job.state; }
 
 # 1. retries go through the schedule: the failed attempt frees its worker (the stage has

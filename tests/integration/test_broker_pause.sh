@@ -4,42 +4,15 @@
 # submits on node 2 are accepted and stay queued, a node started while paused runs none of
 # them, resume from node 2 and they all finish. Two (then three) weftd nodes, a real
 # redis-server.
-. "$(dirname "$0")/lib.sh"
-command -v redis-server > /dev/null || { skip "redis-server not installed"; exit 0; }
-RSOCK=$T/redis.sock
-redis-server --unixsocket "$RSOCK" --unixsocketperm 700 --port 0 --dir "$T" --save '' \
-	--daemonize yes --pidfile "$T/redis.pid" --logfile "$T/redis.log" > /dev/null
-at_exit 'kill $(cat "$T/redis.pid") 2>/dev/null || true'
-wait_for "redis up" redis-cli -s "$RSOCK" ping
-R() { redis-cli -s "$RSOCK" "$@"; }
-
-declare -A NPID
-start_node() { # N
-	cat > "$T/n$1.yaml" <<EOC
-daemon:
-  socket: $T/n$1.sock
-  procs: 2
-  durability: none
-  heartbeat_interval: 100ms
-  heartbeat_timeout: 1s
-  brokers:
-    main: {redis: "unix://$RSOCK"}
-pipelines:
-  up:
+. "$(dirname "$0")/lib_broker.sh"
+PIPELINES='  up:
     broker: main
     stages:
       - {name: u, builtin: upper, workers: 2}
-      - {name: v, builtin: upper, workers: 2}
-EOC
-	"$WEFTD" --config "$T/n$1.yaml" 2>> "$T/n$1.log" &
-	NPID[$1]=$!
-	wait_for "node $1 up" env WEFT_SOCKET="$T/n$1.sock" "$WEFTCTL" ping
-}
+      - {name: v, builtin: upper, workers: 2}'
 start_node 1
 start_node 2
-at_exit 'for p in "${NPID[@]}"; do kill -9 $p 2>/dev/null || true; done'
-n1() { WEFT_SOCKET=$T/n1.sock "$WEFTCTL" "$@"; }
-ask() { printf '%s\n' "$2" | socat -t 10 - UNIX-CONNECT:"$T/n$1.sock"; }
+n1() { node 1 "$@"; }
 paused_on() { [ "$(ask "$1" '{"id":1,"op":"stats","pipeline":"up"}' | jget pipelines.up.paused)" = "$2" ]; }
 
 # running before the pause
