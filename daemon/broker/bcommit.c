@@ -105,7 +105,8 @@ static void bargv_done(struct bargv *a)
  * first end wins: a job canceled while its attempt ran stays canceled, and of two runs
  * of one entry (a take-over while its holder was cut off) the later one only
  * acknowledges. A dead letter's entry id goes into the job's hash (dead_eid: retry and
- * purge find it). One PUBLISH names every job of the call, one per line. */
+ * purge find it); the job's idempotency key, still its, lives the retention from this end
+ * as its hash does. One PUBLISH names every job of the call, one per line. */
 const char bscript_end[] =
 	"local n = #KEYS - 4 "
 	"local eids, ids, cnt = {}, {}, {} "
@@ -114,11 +115,16 @@ const char bscript_end[] =
 	"  local k, st = KEYS[4 + i], ARGV[a + 1] "
 	"  eids[i] = ARGV[a] "
 	"  ids[i] = ARGV[a + 3] "
-	"  local was = redis.call('HGET', k, 'state') "
+	"  local h = redis.call('HMGET', k, 'state', 'key') "
+	"  local was = h[1] "
 	"  if was ~= 'canceled' and was ~= 'done' and was ~= 'failed' and was ~= 'expired' then "
 	"    if st == 'failed' then redis.call('HSET', k, 'dead_eid', redis.call('XADD', KEYS[4], '*', 'id', ids[i], 'stage', ARGV[1], 'in', ARGV[a + 6], 'error', ARGV[a + 5])) end "
 	"    redis.call('HSET', k, 'state', st, 'stage', ARGV[1], 'attempts', ARGV[a + 2], 'node', ARGV[2], 'finished_ms', ARGV[3], ARGV[a + 4], ARGV[a + 5]) "
 	"    cnt[st] = (cnt[st] or 0) + 1 "
+	"    if h[2] then "
+	"      local kk = string.gsub(k, ':j:%x+$', ':k:') .. h[2] "
+	"      if redis.call('GET', kk) == ids[i] then redis.call('EXPIRE', kk, ARGV[4]) end "
+	"    end "
 	"  end "
 	"  redis.call('EXPIRE', k, ARGV[4]) "
 	"end "

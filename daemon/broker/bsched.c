@@ -56,7 +56,8 @@ int bsched_retry(struct bstage *s, struct bentry *e, uint32_t attempt, int64_t d
 
 /* KEYS: sched, stats. ARGV: now_ms, limit, tag "weft:{P}", ttl. Moves the due jobs into
  * their stage's stream with their attempts so far ("a") and deadline ("dl"); a job past
- * its deadline ends expired; one that ended meanwhile (canceled) is dropped. Returns
+ * its deadline ends expired (its key, still its, lives the retention from then as its
+ * hash does); one that ended meanwhile (canceled) is dropped. Returns
  * {moved, next due time or -1}. */
 const char bscript_move[] =
 	"local now = tonumber(ARGV[1]) "
@@ -64,13 +65,14 @@ const char bscript_move[] =
 	"for _, jid in ipairs(ids) do "
 	"  redis.call('ZREM', KEYS[1], jid) "
 	"  local jk = ARGV[3] .. ':j:' .. (string.match(jid, '/(%x+)$') or '') "
-	"  local h = redis.call('HMGET', jk, 'state', 'next_stage', 'next_in', 'deadline_ms', 'attempts', 'priority') "
+	"  local h = redis.call('HMGET', jk, 'state', 'next_stage', 'next_in', 'deadline_ms', 'attempts', 'priority', 'key') "
 	"  if (h[1] == 'scheduled' or h[1] == 'retrying') and h[2] and h[3] then "
 	"    local dl = tonumber(h[4] or '0') or 0 "
 	"    if dl > 0 and dl <= now then "
 	"      redis.call('HSET', jk, 'state', 'expired', 'error', 'deadline passed', 'finished_ms', ARGV[1]) "
 	"      redis.call('HDEL', jk, 'next_in', 'next_stage', 'run_at_ms') "
 	"      redis.call('EXPIRE', jk, ARGV[4]) "
+	"      if h[7] and redis.call('GET', ARGV[3] .. ':k:' .. h[7]) == jid then redis.call('EXPIRE', ARGV[3] .. ':k:' .. h[7], ARGV[4]) end "
 	"      redis.call('HINCRBY', KEYS[2], 'expired', 1) "
 	"      redis.call('PUBLISH', ARGV[3] .. ':done', jid) "
 	"    else "

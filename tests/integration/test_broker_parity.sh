@@ -135,20 +135,32 @@ ok "retry of a retrying job runs its next attempt now (attempt 2), out of the sc
 
 # 6. idempotency keys live as long as their job: past its deadline; from a cancel's end;
 # a key whose job is gone is free
-ask 1 '{"id":23,"op":"submit","pipeline":"up","payload":"k","key":"kn"}' > /dev/null
-ask 1 '{"id":24,"op":"submit","pipeline":"up","payload":"k","key":"kd","deadline":"1h"}' > /dev/null
+# (delayed: a job that ended has its key's TTL set from its end, checked below)
+ask 1 '{"id":23,"op":"submit","pipeline":"up","payload":"k","key":"kn","delay":"10m"}' > /dev/null
+ask 1 '{"id":24,"op":"submit","pipeline":"up","payload":"k","key":"kd","delay":"10m","deadline":"2h"}' > /dev/null
 tn=$(R TTL 'weft:{up}:k:kn'); td=$(R TTL 'weft:{up}:k:kd')
-[ "$td" -gt $((tn + 3000)) ] || fail "a key with a 1h deadline: TTL $td s (without: $tn s)"
+ret=$((tn - 600)) # the retention, about
+[ "$td" -gt $((ret + 7000)) ] || fail "a key with a 2h deadline: TTL $td s (without: $tn s)"
 c=$(ask 1 '{"id":25,"op":"submit","pipeline":"slow","payload":"k","key":"kc","delay":"1h"}' | jget job)
-[ "$(R TTL 'weft:{slow}:k:kc')" -gt $((tn + 3000)) ] || fail "a delayed job's key"
+[ "$(R TTL 'weft:{slow}:k:kc')" -gt $((ret + 3000)) ] || fail "a delayed job's key"
 node 2 cancel "$c" > /dev/null
-[ "$(R TTL 'weft:{slow}:k:kc')" -le "$tn" ] || fail "a canceled job's key: TTL $(R TTL 'weft:{slow}:k:kc') s"
+[ "$(R TTL 'weft:{slow}:k:kc')" -le "$ret" ] || fail "a canceled job's key: TTL $(R TTL 'weft:{slow}:k:kc') s"
 g=$(ask 1 '{"id":26,"op":"submit","pipeline":"up","payload":"g","key":"kg"}' | jget job)
 [ "$(ask 2 '{"id":27,"op":"submit","pipeline":"up","payload":"g","key":"kg"}' | jget job)" = "$g" ] || fail "duplicate"
 R DEL "$(hkey up "$g")" > /dev/null # its hash expired first
 out=$(ask 2 '{"id":28,"op":"submit","pipeline":"up","payload":"g","key":"kg"}')
 [ "$(jget duplicate <<< "$out")" = None ] && [ "$(jget job <<< "$out")" != "$g" ] || fail "a gone job's key: $out"
-ok "keys: TTL past the deadline, retention from a cancel, free once the job is gone"
+# a key whose time ran short while its job waited or ran lives the retention from the
+# job's end: when a worker ends it, and when the keeper finds it past its deadline
+w=$(ask 1 '{"id":40,"op":"submit","pipeline":"slow","payload":"k","key":"kw"}' | jget job)
+x=$(ask 1 '{"id":41,"op":"submit","pipeline":"up","payload":"k","key":"kx","delay":"1s","deadline":"500ms"}' | jget job)
+R EXPIRE 'weft:{slow}:k:kw' 30 > /dev/null
+R EXPIRE 'weft:{up}:k:kx' 30 > /dev/null
+[ "$(ask 2 "{\"id\":42,\"op\":\"wait\",\"job\":\"$w\",\"timeout\":\"20s\"}" | jget job.state)" = done ] || fail "the slow keyed job"
+[ "$(ask 2 "{\"id\":43,\"op\":\"wait\",\"job\":\"$x\",\"timeout\":\"20s\"}" | jget job.state)" = expired ] || fail "the expired keyed job"
+[ "$(R TTL 'weft:{slow}:k:kw')" -gt 60 ] || fail "a key at its job's end by a worker: TTL $(R TTL 'weft:{slow}:k:kw') s"
+[ "$(R TTL 'weft:{up}:k:kx')" -gt 60 ] || fail "a key at its job's expiry in the schedule: TTL $(R TTL 'weft:{up}:k:kx') s"
+ok "keys: TTL past the deadline, retention from a cancel or any end, free once the job is gone"
 
 # 7. list walks Redis with SCAN, never KEYS (which blocks the server)
 R CONFIG RESETSTAT > /dev/null
