@@ -68,6 +68,22 @@ static int go_async(struct conn *c, void (*fn)(void *), void *arg, const char *n
 	return 0;
 }
 
+/* An async fiber's answer b to its connection (b is done with). */
+static void async_send(struct conn *c, struct weftd_buf *b)
+{
+	srv_conn_append(c, b);
+	srv_conn_flush(c);
+	weftd_buf_done(b);
+}
+
+/* The end of a fiber go_async started: what it counted, undone. */
+static void async_end(struct conn *c)
+{
+	atomic_fetch_sub(&c->async, 1);
+	weft_wg_done(&c->waits);
+	srv_conn_unref(c);
+}
+
 static void wait_main(void *arg)
 {
 	struct bwaitreq *w = arg;
@@ -81,13 +97,9 @@ static void wait_main(void *arg)
 			srv_resp_errno(&b, w->id, r, w->job);
 		else
 			answer_job(c, &b, w->id, w->job, r, false);
-		srv_conn_append(c, &b);
-		srv_conn_flush(c);
-		weftd_buf_done(&b);
+		async_send(c, &b);
 	}
-	atomic_fetch_sub(&c->async, 1);
-	weft_wg_done(&c->waits);
-	srv_conn_unref(c);
+	async_end(c);
 	free(w);
 }
 
@@ -215,13 +227,9 @@ static void wait_many_main(void *arg)
 			b.len = 0;
 			srv_resp_errno(&b, w->id, r, r == -E2BIG ? lim : NULL);
 		}
-		srv_conn_append(c, &b);
-		srv_conn_flush(c);
-		weftd_buf_done(&b);
+		async_send(c, &b);
 	}
-	atomic_fetch_sub(&c->async, 1);
-	weft_wg_done(&c->waits);
-	srv_conn_unref(c);
+	async_end(c);
 	bwaitn_free(w);
 }
 
@@ -341,13 +349,9 @@ static void submit_main(void *arg)
 			}
 			weftd_resp_end(&b);
 		}
-		srv_conn_append(c, &b);
-		srv_conn_flush(c);
-		weftd_buf_done(&b);
+		async_send(c, &b);
 	}
-	atomic_fetch_sub(&c->async, 1);
-	weft_wg_done(&c->waits);
-	srv_conn_unref(c);
+	async_end(c);
 	free(s);
 }
 
