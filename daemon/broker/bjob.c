@@ -15,19 +15,6 @@ const char *const bjob_field_names[BF__N] = {
 	[BF_DEADLINE] = "deadline_ms", [BF_OWNER] = "owner", [BF_PAYLOAD] = "payload",
 };
 
-void bjob_fields_hgetall(struct bjob_fields *f, const redisReply *h)
-{
-	memset(f, 0, sizeof(*f));
-	for (size_t i = 0; h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2) {
-		const redisReply *k = h->element[i], *v = h->element[i + 1];
-		if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
-			continue;
-		for (size_t n = 0; n < BF__N; n++)
-			if (strcmp(k->str, bjob_field_names[n]) == 0)
-				f->v[n] = v;
-	}
-}
-
 void bjob_fields_hmget(struct bjob_fields *f, const redisReply *h)
 {
 	memset(f, 0, sizeof(*f));
@@ -75,14 +62,4 @@ int bjob_put(struct weftd_buf *b, const char *key, const char *id, const struct 
 		.has_payload = show->payload && pl, .payload = pl ? pl->str : NULL, .payload_len = pl ? pl->len : 0,
 	});
 	return 0;
-}
-
-/* broker_impl.h's: HGETALL h with its output, no payload. */
-int bjob_render(struct weftd_buf *b, const char *key, const char *id, const redisReply *h, uid_t uid,
-		bool admin, bool outputs)
-{
-	struct bjob_fields f;
-
-	bjob_fields_hgetall(&f, h);
-	return bjob_put(b, key, id, &f, uid, admin, &(struct bjob_show){ .outputs = outputs });
 }

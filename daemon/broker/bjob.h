@@ -25,8 +25,6 @@ struct bjob_fields {
 	const redisReply *v[BF__N];
 };
 
-/* From an HGETALL's flat array. */
-void bjob_fields_hgetall(struct bjob_fields *f, const redisReply *h);
 /* From an HMGET of bjob_field_names[0..n) in order (n <= BF__N; the rest NULL). */
 void bjob_fields_hmget(struct bjob_fields *f, const redisReply *h);
 

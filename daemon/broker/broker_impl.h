@@ -160,11 +160,6 @@ struct bpipe *bpipe_rlock(struct weftd_broker *br, const char *name);
 /* Split id "P/HEX" into *pipe (NUL-terminated copy) and the hex part. -ESRCH if malformed. */
 int bjob_split(const char *id, char pipe[WEFTD_MAX_NAME + 1], const char **hex);
 
-/* bops.c: the job object of id from its hash's HGETALL h as member key of b (output only
- * when outputs). -ESRCH: no state, or another's job (unless admin). */
-int bjob_render(struct weftd_buf *b, const char *key, const char *id, const redisReply *h, uid_t uid,
-		bool admin, bool outputs);
-
 /* The scripts (their SHA1s in struct weftd_broker). */
 extern const char bscript_end[], bscript_next[], bscript_submit[], bscript_cancel[], bscript_fetch[];
 
@@ -212,7 +207,7 @@ void bcancel_remove(struct weftd_broker *br, struct brun *r);
 /* on_push of a net's cancel subscriber: cancel the attempt of the job named. */
 void bcancel_push(void *arg, redisReply *r);
 
-/* bsubmit.c, bdead.c: in broker.h (weftd_broker_submit_opts, _list_json, _redrive, _purge) */
+/* bsubmit.c, bdead.c: in broker.h (weftd_broker_submit_opts, _redrive, _purge) */
 extern const char bscript_subopt[], bscript_redrive[], bscript_purge[];
 
 /* bpause.c: the pipeline's paused state on this node (weft:{P}:paused). */
