@@ -10,7 +10,8 @@
 
 const char *const bjob_field_names[BF__N] = {
 	[BF_STATE] = "state", [BF_STAGE] = "stage", [BF_ATTEMPTS] = "attempts", [BF_OUTPUT] = "output",
-	[BF_ERROR] = "error", [BF_CREATED] = "created_ms", [BF_FINISHED] = "finished_ms",
+	[BF_ERROR] = "error", [BF_CREATED] = "created_ms", [BF_STARTED] = "started_ms",
+	[BF_FINISHED] = "finished_ms",
 	[BF_PRIORITY] = "priority", [BF_KEY] = "key", [BF_RUN_AT] = "run_at_ms",
 	[BF_DEADLINE] = "deadline_ms", [BF_OWNER] = "owner", [BF_PAYLOAD] = "payload",
 };
@@ -54,7 +55,8 @@ int bjob_put(struct weftd_buf *b, const char *key, const char *id, const struct 
 		.stage_index = stage_index(show->cfg, stage), .attempts = (uint32_t)num(f, BF_ATTEMPTS),
 		.has_output = show->outputs && state == WEFTD_JOB_DONE && out, .output = out ? out->str : NULL,
 		.output_len = out ? out->len : 0, .error = err && state != WEFTD_JOB_DONE ? err->str : NULL,
-		.created_ms = num(f, BF_CREATED), .finished_ms = num(f, BF_FINISHED),
+		/* started_ms: the first attempt's start, marked at its fetch (bworker.c) */
+		.created_ms = num(f, BF_CREATED), .started_ms = num(f, BF_STARTED), .finished_ms = num(f, BF_FINISHED),
 		.priority = (int)num(f, BF_PRIORITY), .key = kv ? kv->str : NULL, .key_len = kv ? kv->len : 0,
 		.run_at_ms = state == WEFTD_JOB_SCHEDULED || state == WEFTD_JOB_RETRYING ? num(f, BF_RUN_AT) : 0,
 		.deadline_ms = num(f, BF_DEADLINE),

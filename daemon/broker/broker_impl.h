@@ -140,7 +140,8 @@ struct weftd_broker {
 	weft_rwmutex lock;             /* pipes: readers ops, writer reload */
 	atomic_uint_fast64_t gen;      /* pipes' generation: + 1 at each change (writer) */
 	/* the Lua scripts' SHA1s (EVALSHA): bworker.c's, bops.c's */
-	char sha_end[41], sha_next[41], sha_submit[41], sha_cancel[41], sha_fetch[41];
+	char sha_end[41], sha_next[41], sha_submit[41], sha_cancel[41], sha_fetch[41],
+	     sha_mark[41];
 	/* bsched.c's, bsubmit.c's, bdead.c's */
 	char sha_retry[41], sha_move[41], sha_forget[41], sha_subopt[41], sha_redrive[41], sha_purge[41];
 	struct brun *run[BRUN_BUCKETS]; /* bcancel.c: the attempts running here */
@@ -161,7 +162,8 @@ struct bpipe *bpipe_rlock(struct weftd_broker *br, const char *name);
 int bjob_split(const char *id, char pipe[WEFTD_MAX_NAME + 1], const char **hex);
 
 /* The scripts (their SHA1s in struct weftd_broker). */
-extern const char bscript_end[], bscript_next[], bscript_submit[], bscript_cancel[], bscript_fetch[];
+extern const char bscript_end[], bscript_next[], bscript_submit[], bscript_cancel[], bscript_fetch[],
+	bscript_mark[];
 
 /* bcommit.c */
 /* Run one script call (b) on a command connection of p's broker until Redis has it,

@@ -99,22 +99,54 @@ static void ensure_group(struct bstage *s, struct rconn *c)
 	}
 }
 
+/* Lua: mark(tag, jid, attempt, dl, node, now) marks the job of a fetched entry running on
+ * node, so that status, wait and list from any node show it as a local job's: state
+ * running, node, the attempt starting, and started_ms (the first attempt's start: kept
+ * across stages and retries, as locally). Only a job queued (or running: an entry taken
+ * over from a node gone), not one canceled or ended meanwhile, nor one past its deadline
+ * (it ends expired unrun). In the script that fetches or flags the entries anyway: no
+ * round trip of its own. */
+#define BMARK_LUA                                                                                      \
+	"local function mark(tag, jid, att, dl, node, now) "                                           \
+	"  local jk = tag .. ':j:' .. (string.match(jid, '/(%x+)$') or '') "                           \
+	"  local h = redis.call('HMGET', jk, 'state', 'started_ms') "                                  \
+	"  if h[1] ~= 'queued' and h[1] ~= 'running' then return end "                                 \
+	"  dl = tonumber(dl) or 0 "                                                                    \
+	"  if dl > 0 and dl <= now then return end "                                                   \
+	"  if h[2] then redis.call('HSET', jk, 'state', 'running', 'node', node, 'attempts', att) "    \
+	"  else redis.call('HSET', jk, 'state', 'running', 'node', node, 'attempts', att, 'started_ms', now) end " \
+	"end "
+
+/* KEYS: the canceled set. ARGV: tag, node, now_ms, then per entry: job id, attempt,
+ * deadline ("dl"). Marks the jobs running (BMARK_LUA) and answers which are canceled
+ * (SMISMEMBER), for the entries a blocking read or a take-over got. */
+const char bscript_mark[] = BMARK_LUA
+	"local ids, now = {}, tonumber(ARGV[3]) "
+	"for i = 4, #ARGV - 2, 3 do "
+	"  mark(ARGV[1], ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[2], now) "
+	"  ids[#ids + 1] = ARGV[i] "
+	"end "
+	"return redis.call('SMISMEMBER', KEYS[1], unpack(ids))";
+
 /* Hand the entries of an XREADGROUP/XAUTOCLAIM entry array to the workers, marking the
- * canceled ones: flags[i] (bscript_fetch's) for arr's entry i, or without flags one
- * SMISMEMBER for the batch on c (Redis down: not known, they run). The fetcher asks on
- * its own connection, idle between its reads: on a shared one the question waited behind
- * the submits' and commits' script calls, and the stage's next read with it. band: the
- * priority band of the stream they came from. */
+ * canceled ones: flags[i] (bscript_fetch's, which marked the jobs running too) for arr's
+ * entry i, or without flags one bscript_mark call for the batch on c (Redis down: not
+ * known, they run, unmarked). The fetcher asks on its own connection, idle between its
+ * reads: on a shared one the question waited behind the submits' and commits' script
+ * calls, and the stage's next read with it. band: the priority band of the stream they
+ * came from. */
 static void hand_out(struct bstage *s, struct rconn *c, const redisReply *arr, uint32_t delivered,
 		     const redisReply *flags, unsigned band)
 {
+	struct bpipe *p = s->p;
 	struct bentry **es = calloc(arr->elements ? arr->elements : 1, sizeof(*es));
-	const char **argv = malloc((arr->elements + 2) * sizeof(*argv));
-	size_t *lens = malloc((arr->elements + 2) * sizeof(*lens));
-	char set[96];
+	const char **argv = malloc((3 * arr->elements + 7) * sizeof(*argv));
+	size_t *lens = malloc((3 * arr->elements + 7) * sizeof(*lens));
+	char (*nums)[2][24] = malloc((arr->elements ? arr->elements : 1) * sizeof(*nums));
+	char set[96], now[24];
 	size_t n = 0;
 
-	if (!es || !argv || !lens)
+	if (!es || !argv || !lens || !nums)
 		goto out;
 	for (size_t i = 0; i < arr->elements; i++) {
 		if (!(es[n] = entry_of(s, arr->element[i], delivered)))
@@ -127,16 +159,24 @@ static void hand_out(struct bstage *s, struct rconn *c, const redisReply *arr, u
 	if (n && !flags) {
 		struct rbatch b;
 		redisReply *rep;
-		snprintf(set, sizeof(set), "%s:canceled", s->p->tag);
-		argv[0] = "SMISMEMBER";
-		argv[1] = set;
-		for (size_t i = 0; i < n; i++)
-			argv[2 + i] = es[i]->jid;
-		for (size_t i = 0; i < n + 2; i++)
+		size_t k = 0;
+		snprintf(set, sizeof(set), "%s:canceled", p->tag);
+		snprintf(now, sizeof(now), "%" PRId64, bwall_ms());
+		const char *head[] = { "EVALSHA", p->br->sha_mark, "1", set, p->tag, p->br->node, now };
+		for (size_t i = 0; i < sizeof(head) / sizeof(head[0]); i++)
+			argv[k++] = head[i];
+		for (size_t i = 0; i < n; i++) {
+			snprintf(nums[i][0], sizeof(nums[i][0]), "%" PRIu32, es[i]->base + es[i]->delivered);
+			snprintf(nums[i][1], sizeof(nums[i][1]), "%" PRId64, es[i]->deadline_ms);
+			argv[k++] = es[i]->jid;
+			argv[k++] = nums[i][0];
+			argv[k++] = nums[i][1];
+		}
+		for (size_t i = 0; i < k; i++)
 			lens[i] = strlen(argv[i]);
 		rbatch_init(&b);
-		rbatch_argv(&b, (int)n + 2, argv, lens);
-		if (rconn_exec(NULL, c, &b, &rep) == 0) {
+		rbatch_argv(&b, (int)k, argv, lens);
+		if (rconn_evalsha(NULL, c, &b, bscript_mark, &rep) == 0) {
 			for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements && i < n; i++)
 				es[i]->canceled = rep->element[i]->type == REDIS_REPLY_INTEGER && rep->element[i]->integer;
 			freeReplyObject(rep);
@@ -146,29 +186,34 @@ static void hand_out(struct bstage *s, struct rconn *c, const redisReply *arr, u
 	for (size_t i = 0; i < n; i++) {
 		held_add(s, es[i]);
 		/* p->ctx: a stop ends a send that no worker takes any more */
-		if (weft_chan_send(s->p->ctx, s->ch, &es[i]) < 0)
+		if (weft_chan_send(p->ctx, s->ch, &es[i]) < 0)
 			bheld_drop(s, es[i]);
 	}
 out:
 	free(es);
 	free(argv);
 	free(lens);
+	free(nums);
 }
 
-/* KEYS: the stage's streams (bands hi, 0, lo), the canceled set. ARGV: node, count. What
- * a read that does not block gives, with which of its jobs are canceled: per stream with
- * entries [key, entries, flags], in one round trip while entries wait (the fetcher
- * blocks in XREADGROUP only when it gets nil). */
-const char bscript_fetch[] =
+/* KEYS: the stage's streams (bands hi, 0, lo), the canceled set. ARGV: node, count, tag,
+ * now_ms. What a read that does not block gives, with which of its jobs are canceled: per
+ * stream with entries [key, entries, flags], in one round trip while entries wait (the
+ * fetcher blocks in XREADGROUP only when it gets nil); their jobs marked running
+ * (BMARK_LUA: a first delivery, attempt "a" + 1). */
+const char bscript_fetch[] = BMARK_LUA
 	"local r = redis.call('XREADGROUP', 'GROUP', 'weft', ARGV[1], 'COUNT', ARGV[2], 'STREAMS', KEYS[1], KEYS[2], KEYS[3], '>', '>', '>') "
 	"if not r then return false end "
-	"local out = {} "
+	"local out, now = {}, tonumber(ARGV[4]) "
 	"for k, st in ipairs(r) do "
 	"  local es, ids = st[2], {} "
 	"  for i, e in ipairs(es) do "
-	"    local f = e[2] "
+	"    local f, a, dl = e[2], 0, '0' "
 	"    ids[i] = '' "
-	"    for j = 1, #f, 2 do if f[j] == 'id' then ids[i] = f[j + 1] end end "
+	"    for j = 1, #f, 2 do "
+	"      if f[j] == 'id' then ids[i] = f[j + 1] elseif f[j] == 'a' then a = tonumber(f[j + 1]) or 0 elseif f[j] == 'dl' then dl = f[j + 1] end "
+	"    end "
+	"    if ids[i] ~= '' then mark(ARGV[3], ids[i], tostring(a + 1), dl, ARGV[1], now) end "
 	"  end "
 	"  local fl = {} "
 	"  if #ids > 0 then fl = redis.call('SMISMEMBER', KEYS[4], unpack(ids)) end "
@@ -202,8 +247,8 @@ static int fetch_ready(struct bstage *s, unsigned n, bool *group)
 	int r;
 
 	rbatch_init(&b);
-	rbatch_cmd(&b, "EVALSHA %s 4 %s %s %s %s:canceled %s %u", p->br->sha_fetch, s->bkey[BBAND_HI],
-		   s->bkey[0], s->bkey[BBAND_LO], p->tag, p->br->node, n);
+	rbatch_cmd(&b, "EVALSHA %s 4 %s %s %s %s:canceled %s %u %s %" PRId64, p->br->sha_fetch, s->bkey[BBAND_HI],
+		   s->bkey[0], s->bkey[BBAND_LO], p->tag, p->br->node, n, p->tag, bwall_ms());
 	r = rconn_evalsha(p->ctx, s->rd, &b, bscript_fetch, &rep);
 	rbatch_done(&b);
 	if (r < 0)
