@@ -178,7 +178,16 @@ matches "$(ask 1 '{"id":44,"op":"list","pipeline":"slow","state":"running"}')" "
 out=$(ask 1 "{\"id\":45,\"op\":\"wait\",\"job\":\"$s\",\"timeout\":\"20s\"}")
 [ "$(jget job.state <<< "$out")" = done ] && [ "$(jget job.started_ms <<< "$out")" = "$st" ] &&
 	[ "$st" -le "$(jget job.finished_ms <<< "$out")" ] || fail "the running job's end: $out"
-ok "a running broker job: running with stage, attempts and started_ms from any node; done, started <= finished"
+# a burst (read by the fetch script while entries wait, not only by the blocking read) and
+# two stages: every job started, at its first stage's attempt, before it finished
+js=$(for i in $(seq 40); do node 1 submit two "b$i"; done)
+for x in $js; do
+	out=$(ask 2 "{\"id\":46,\"op\":\"wait\",\"job\":\"$x\",\"timeout\":\"20s\"}")
+	st=$(jget job.started_ms <<< "$out")
+	[ "$(jget job.state <<< "$out")" = done ] && [ "$st" != None ] && [ "$st" -le "$(jget job.finished_ms <<< "$out")" ] &&
+		[ "$st" -ge "$(jget job.created_ms <<< "$out")" ] || fail "a burst's job: $out"
+done
+ok "a running broker job: running with stage, attempts and started_ms from any node; done, created <= started <= finished"
 
 # 7. list walks Redis with SCAN, never KEYS (which blocks the server)
 R CONFIG RESETSTAT > /dev/null
