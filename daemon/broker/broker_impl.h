@@ -81,6 +81,7 @@ struct bentry {
 	size_t in_len;
 	uint32_t delivered;            /* deliveries so far (take-over: the delivery count) */
 	bool canceled;                 /* in weft:{P}:canceled when fetched: skipped */
+	bool marked;                   /* its job marked running on this node (bworker.c) */
 	uint8_t band;                  /* the priority band of its stream (BBANDS) */
 	uint32_t base;                 /* attempts made before this entry (its "a": a retry's) */
 	int64_t deadline_ms;           /* its "dl": the job's deadline (Unix ms), 0: none */
@@ -189,6 +190,9 @@ int bpipe_start(struct bpipe *p);
 void bpipe_stop(struct bpipe *p);
 /* Forget entry e of s (committed, or left pending to be taken over) and free it. */
 void bheld_drop(struct bstage *s, struct bentry *e);
+/* Mark e's job running on this node unless its fetch did (it waited out a pause). Fiber
+ * only: a round trip. */
+void bheld_mark(struct bstage *s, struct bentry *e);
 
 /* bsched.c: the schedule weft:{P}:sched (retries, delayed jobs) and its keeper fiber,
  * which also forgets nodes gone for BFORGET_TIMEOUTS heartbeat timeouts. */

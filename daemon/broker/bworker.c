@@ -117,83 +117,101 @@ static void ensure_group(struct bstage *s, struct rconn *c)
 	"  else redis.call('HSET', jk, 'state', 'running', 'node', node, 'attempts', att, 'started_ms', now) end " \
 	"end "
 
-/* KEYS: the canceled set. ARGV: tag, node, now_ms, then per entry: job id, attempt,
- * deadline ("dl"). Marks the jobs running (BMARK_LUA) and answers which are canceled
- * (SMISMEMBER), for the entries a blocking read or a take-over got. */
+/* KEYS: the canceled set. ARGV: tag, node ("": flags only), now_ms, then per entry: job
+ * id, attempt, deadline ("dl"). Marks the jobs running (BMARK_LUA) and answers which are
+ * canceled (SMISMEMBER), for the entries a blocking read or a take-over got. */
 const char bscript_mark[] = BMARK_LUA
 	"local ids, now = {}, tonumber(ARGV[3]) "
 	"for i = 4, #ARGV - 2, 3 do "
-	"  mark(ARGV[1], ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[2], now) "
+	"  if ARGV[2] ~= '' then mark(ARGV[1], ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[2], now) end "
 	"  ids[#ids + 1] = ARGV[i] "
 	"end "
 	"return redis.call('SMISMEMBER', KEYS[1], unpack(ids))";
 
+/* One bscript_mark call on c for es[0..n): their canceled flags, and unless paused (an
+ * entry that waits out a pause is marked when its worker starts it: bheld_mark) their
+ * jobs marked running. Redis down: neither known, they run unmarked. */
+static void mark_call(struct bstage *s, struct rconn *c, struct bentry **es, size_t n, bool paused)
+{
+	struct bpipe *p = s->p;
+	const char **argv = malloc((3 * n + 7) * sizeof(*argv));
+	size_t *lens = malloc((3 * n + 7) * sizeof(*lens)), k = 0;
+	char (*nums)[2][24] = malloc(n * sizeof(*nums));
+	char set[96], now[24];
+	struct rbatch b;
+	redisReply *rep;
+
+	if (!argv || !lens || !nums)
+		goto out;
+	snprintf(set, sizeof(set), "%s:canceled", p->tag);
+	snprintf(now, sizeof(now), "%" PRId64, bwall_ms());
+	const char *head[] = { "EVALSHA", p->br->sha_mark, "1", set, p->tag, paused ? "" : p->br->node, now };
+	for (size_t i = 0; i < sizeof(head) / sizeof(head[0]); i++)
+		argv[k++] = head[i];
+	for (size_t i = 0; i < n; i++) {
+		snprintf(nums[i][0], sizeof(nums[i][0]), "%" PRIu32, es[i]->base + es[i]->delivered);
+		snprintf(nums[i][1], sizeof(nums[i][1]), "%" PRId64, es[i]->deadline_ms);
+		argv[k++] = es[i]->jid;
+		argv[k++] = nums[i][0];
+		argv[k++] = nums[i][1];
+	}
+	for (size_t i = 0; i < k; i++)
+		lens[i] = strlen(argv[i]);
+	rbatch_init(&b);
+	rbatch_argv(&b, (int)k, argv, lens);
+	if (rconn_evalsha(NULL, c, &b, bscript_mark, &rep) == 0) {
+		for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements && i < n; i++) {
+			es[i]->canceled = rep->element[i]->type == REDIS_REPLY_INTEGER && rep->element[i]->integer;
+			es[i]->marked = !paused;
+		}
+		freeReplyObject(rep);
+	}
+	rbatch_done(&b);
+out:
+	free(argv);
+	free(lens);
+	free(nums);
+}
+
+void bheld_mark(struct bstage *s, struct bentry *e)
+{
+	if (!e->marked)
+		mark_call(s, bnet_conn(s->p->net), &e, 1, false);
+}
+
 /* Hand the entries of an XREADGROUP/XAUTOCLAIM entry array to the workers, marking the
  * canceled ones: flags[i] (bscript_fetch's, which marked the jobs running too) for arr's
- * entry i, or without flags one bscript_mark call for the batch on c (Redis down: not
- * known, they run, unmarked). The fetcher asks on its own connection, idle between its
- * reads: on a shared one the question waited behind the submits' and commits' script
- * calls, and the stage's next read with it. band: the priority band of the stream they
- * came from. */
+ * entry i, or without flags one mark_call for the batch on c. The fetcher asks on its own
+ * connection, idle between its reads: on a shared one the question waited behind the
+ * submits' and commits' script calls, and the stage's next read with it. band: the
+ * priority band of the stream they came from. */
 static void hand_out(struct bstage *s, struct rconn *c, const redisReply *arr, uint32_t delivered,
 		     const redisReply *flags, unsigned band)
 {
-	struct bpipe *p = s->p;
 	struct bentry **es = calloc(arr->elements ? arr->elements : 1, sizeof(*es));
-	const char **argv = malloc((3 * arr->elements + 7) * sizeof(*argv));
-	size_t *lens = malloc((3 * arr->elements + 7) * sizeof(*lens));
-	char (*nums)[2][24] = malloc((arr->elements ? arr->elements : 1) * sizeof(*nums));
-	char set[96], now[24];
 	size_t n = 0;
 
-	if (!es || !argv || !lens || !nums)
-		goto out;
+	if (!es)
+		return;
 	for (size_t i = 0; i < arr->elements; i++) {
 		if (!(es[n] = entry_of(s, arr->element[i], delivered)))
 			continue;
 		es[n]->band = (uint8_t)band;
-		if (flags && i < flags->elements)
+		if (flags && i < flags->elements) {
 			es[n]->canceled = flags->element[i]->type == REDIS_REPLY_INTEGER && flags->element[i]->integer;
+			es[n]->marked = true;
+		}
 		n++;
 	}
-	if (n && !flags) {
-		struct rbatch b;
-		redisReply *rep;
-		size_t k = 0;
-		snprintf(set, sizeof(set), "%s:canceled", p->tag);
-		snprintf(now, sizeof(now), "%" PRId64, bwall_ms());
-		const char *head[] = { "EVALSHA", p->br->sha_mark, "1", set, p->tag, p->br->node, now };
-		for (size_t i = 0; i < sizeof(head) / sizeof(head[0]); i++)
-			argv[k++] = head[i];
-		for (size_t i = 0; i < n; i++) {
-			snprintf(nums[i][0], sizeof(nums[i][0]), "%" PRIu32, es[i]->base + es[i]->delivered);
-			snprintf(nums[i][1], sizeof(nums[i][1]), "%" PRId64, es[i]->deadline_ms);
-			argv[k++] = es[i]->jid;
-			argv[k++] = nums[i][0];
-			argv[k++] = nums[i][1];
-		}
-		for (size_t i = 0; i < k; i++)
-			lens[i] = strlen(argv[i]);
-		rbatch_init(&b);
-		rbatch_argv(&b, (int)k, argv, lens);
-		if (rconn_evalsha(NULL, c, &b, bscript_mark, &rep) == 0) {
-			for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements && i < n; i++)
-				es[i]->canceled = rep->element[i]->type == REDIS_REPLY_INTEGER && rep->element[i]->integer;
-			freeReplyObject(rep);
-		}
-		rbatch_done(&b);
-	}
+	if (n && !flags)
+		mark_call(s, c, es, n, bpause_is(s->p));
 	for (size_t i = 0; i < n; i++) {
 		held_add(s, es[i]);
 		/* p->ctx: a stop ends a send that no worker takes any more */
-		if (weft_chan_send(p->ctx, s->ch, &es[i]) < 0)
+		if (weft_chan_send(s->p->ctx, s->ch, &es[i]) < 0)
 			bheld_drop(s, es[i]);
 	}
-out:
 	free(es);
-	free(argv);
-	free(lens);
-	free(nums);
 }
 
 /* KEYS: the stage's streams (bands hi, 0, lo), the canceled set. ARGV: node, count, tag,
