@@ -29,6 +29,23 @@ static int64_t num(const struct bjob_fields *f, enum bjob_field n)
 	return f->v[n] ? strtoll(f->v[n]->str, NULL, 10) : 0;
 }
 
+/* The first attempt's start, marked at its entry's fetch (bworker.c) by the clock of the
+ * node that fetched it, within [created_ms, finished_ms], which other nodes' clocks took
+ * (the submitter's, the one that ended it): a fetch's time is taken as it is sent, and a
+ * submit can land before it, so a job may look started a moment before it was created. */
+static int64_t started_ms(const struct bjob_fields *f)
+{
+	int64_t s = num(f, BF_STARTED), c = num(f, BF_CREATED), e = num(f, BF_FINISHED);
+
+	if (!s)
+		return 0;
+	if (s < c)
+		s = c;
+	if (e && s > e)
+		s = e;
+	return s;
+}
+
 /* The stage's place in its pipeline (the hash keeps its name). */
 static uint32_t stage_index(const struct weftd_pipeline *cfg, const redisReply *stage)
 {
@@ -52,11 +69,12 @@ int bjob_put(struct weftd_buf *b, const char *key, const char *id, const struct 
 		return -ESRCH;
 	weftd_json_job(b, key, &(struct weftd_job_view){
 		.id = id, .pipeline = pipe, .state = state, .stage = stage ? stage->str : NULL,
-		.stage_index = stage_index(show->cfg, stage), .attempts = (uint32_t)num(f, BF_ATTEMPTS),
+		.stage_index = stage_index(show->cfg, stage),
+		/* a running job's hash keeps the attempts made before this one (bworker.c) */
+		.attempts = (uint32_t)num(f, BF_ATTEMPTS) + (state == WEFTD_JOB_RUNNING),
 		.has_output = show->outputs && state == WEFTD_JOB_DONE && out, .output = out ? out->str : NULL,
 		.output_len = out ? out->len : 0, .error = err && state != WEFTD_JOB_DONE ? err->str : NULL,
-		/* started_ms: the first attempt's start, marked at its fetch (bworker.c) */
-		.created_ms = num(f, BF_CREATED), .started_ms = num(f, BF_STARTED), .finished_ms = num(f, BF_FINISHED),
+		.created_ms = num(f, BF_CREATED), .started_ms = started_ms(f), .finished_ms = num(f, BF_FINISHED),
 		.priority = (int)num(f, BF_PRIORITY), .key = kv ? kv->str : NULL, .key_len = kv ? kv->len : 0,
 		.run_at_ms = state == WEFTD_JOB_SCHEDULED || state == WEFTD_JOB_RETRYING ? num(f, BF_RUN_AT) : 0,
 		.deadline_ms = num(f, BF_DEADLINE),

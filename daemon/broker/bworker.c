@@ -99,31 +99,43 @@ static void ensure_group(struct bstage *s, struct rconn *c)
 	}
 }
 
-/* Lua: mark(tag, jid, attempt, dl, node, now) marks the job of a fetched entry running on
- * node, so that status, wait and list from any node show it as a local job's: state
- * running, node, the attempt starting, and started_ms (the first attempt's start: kept
- * across stages and retries, as locally). Only a job queued (or running: an entry taken
- * over from a node gone), not one canceled or ended meanwhile, nor one past its deadline
- * (it ends expired unrun). In the script that fetches or flags the entries anyway: no
- * round trip of its own. */
+/* Lua: mark the job of a fetched entry running on node, so that status, wait and list
+ * from any node show it as a local job's: state running, node, and started_ms when first
+ * (its first stage's first attempt: kept across stages and retries, as locally; a retry
+ * from_start starts it anew). Its attempts stay those made before (bjob.c shows a
+ * running job's as one more). Not a job past its deadline (it ends expired unrun). In the
+ * script that fetches or flags the entries anyway: no round trip of its own, and as few
+ * fields as can be (each costs Redis ~0.1 us a job).
+ *
+ * mark_new(): one HSET, unchecked, for the entries a read with ">" got in the same script
+ * (bscript_fetch): their jobs are queued or canceled (skipped by their flag), since a
+ * job ends only with its entry's XDEL. A hash gone (expired) is not made anew: an HSET
+ * whose every field is new created it, and deletes it. mark(): checked (HMGET), for the
+ * batches read or taken over before this script runs (bscript_mark): only a job queued
+ * (or running: taken over from a node gone), not one that ended meanwhile. jkey(): the
+ * hash of job id "P/HEX" of pipeline tag "weft:{P}". */
 #define BMARK_LUA                                                                                      \
-	"local function mark(tag, jid, att, dl, node, now) "                                           \
-	"  local jk = tag .. ':j:' .. (string.match(jid, '/(%x+)$') or '') "                           \
-	"  local h = redis.call('HMGET', jk, 'state', 'started_ms') "                                  \
-	"  if h[1] ~= 'queued' and h[1] ~= 'running' then return end "                                 \
+	"local function mark_new(jk, dl, node, now, first) "                                           \
 	"  dl = tonumber(dl) or 0 "                                                                    \
 	"  if dl > 0 and dl <= now then return end "                                                   \
-	"  if h[2] then redis.call('HSET', jk, 'state', 'running', 'node', node, 'attempts', att) "    \
-	"  else redis.call('HSET', jk, 'state', 'running', 'node', node, 'attempts', att, 'started_ms', now) end " \
+	"  if first then "                                                                             \
+	"    if redis.call('HSET', jk, 'state', 'running', 'node', node, 'started_ms', now) == 3 then redis.call('DEL', jk) end " \
+	"  elseif redis.call('HSET', jk, 'state', 'running', 'node', node) == 2 then redis.call('DEL', jk) end " \
+	"end "                                                                                         \
+	"local function jkey(tag, jid) return tag .. ':j:' .. string.sub(jid, #tag - 5) end "          \
+	"local function mark(jk, dl, node, now, first) "                                               \
+	"  local h = redis.call('HMGET', jk, 'state', 'started_ms') "                                  \
+	"  if h[1] == 'queued' or h[1] == 'running' then mark_new(jk, dl, node, now, first or not h[2]) end " \
 	"end "
 
 /* KEYS: the canceled set. ARGV: tag, node ("": flags only), now_ms, then per entry: job
- * id, attempt, deadline ("dl"). Marks the jobs running (BMARK_LUA) and answers which are
- * canceled (SMISMEMBER), for the entries a blocking read or a take-over got. */
+ * id, deadline ("dl"), first ("1": its first stage's first attempt). Marks the
+ * jobs running (BMARK_LUA's mark) and answers which are canceled (SMISMEMBER), for the
+ * entries a blocking read or a take-over got. */
 const char bscript_mark[] = BMARK_LUA
 	"local ids, now = {}, tonumber(ARGV[3]) "
 	"for i = 4, #ARGV - 2, 3 do "
-	"  if ARGV[2] ~= '' then mark(ARGV[1], ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[2], now) end "
+	"  if ARGV[2] ~= '' then mark(jkey(ARGV[1], ARGV[i]), ARGV[i + 1], ARGV[2], now, ARGV[i + 2] == '1') end "
 	"  ids[#ids + 1] = ARGV[i] "
 	"end "
 	"return redis.call('SMISMEMBER', KEYS[1], unpack(ids))";
@@ -136,12 +148,12 @@ static void mark_call(struct bstage *s, struct rconn *c, struct bentry **es, siz
 	struct bpipe *p = s->p;
 	const char **argv = malloc((3 * n + 7) * sizeof(*argv));
 	size_t *lens = malloc((3 * n + 7) * sizeof(*lens)), k = 0;
-	char (*nums)[2][24] = malloc(n * sizeof(*nums));
+	char (*dls)[24] = malloc(n * sizeof(*dls));
 	char set[96], now[24];
 	struct rbatch b;
 	redisReply *rep;
 
-	if (!argv || !lens || !nums)
+	if (!argv || !lens || !dls)
 		goto out;
 	snprintf(set, sizeof(set), "%s:canceled", p->tag);
 	snprintf(now, sizeof(now), "%" PRId64, bwall_ms());
@@ -149,11 +161,10 @@ static void mark_call(struct bstage *s, struct rconn *c, struct bentry **es, siz
 	for (size_t i = 0; i < sizeof(head) / sizeof(head[0]); i++)
 		argv[k++] = head[i];
 	for (size_t i = 0; i < n; i++) {
-		snprintf(nums[i][0], sizeof(nums[i][0]), "%" PRIu32, es[i]->base + es[i]->delivered);
-		snprintf(nums[i][1], sizeof(nums[i][1]), "%" PRId64, es[i]->deadline_ms);
+		snprintf(dls[i], sizeof(dls[i]), "%" PRId64, es[i]->deadline_ms);
 		argv[k++] = es[i]->jid;
-		argv[k++] = nums[i][0];
-		argv[k++] = nums[i][1];
+		argv[k++] = dls[i];
+		argv[k++] = s->index == 0 && es[i]->base == 0 && es[i]->delivered == 1 ? "1" : "0";
 	}
 	for (size_t i = 0; i < k; i++)
 		lens[i] = strlen(argv[i]);
@@ -170,7 +181,7 @@ static void mark_call(struct bstage *s, struct rconn *c, struct bentry **es, siz
 out:
 	free(argv);
 	free(lens);
-	free(nums);
+	free(dls);
 }
 
 void bheld_mark(struct bstage *s, struct bentry *e)
@@ -215,26 +226,29 @@ static void hand_out(struct bstage *s, struct rconn *c, const redisReply *arr, u
 }
 
 /* KEYS: the stage's streams (bands hi, 0, lo), the canceled set. ARGV: node, count, tag,
- * now_ms. What a read that does not block gives, with which of its jobs are canceled: per
- * stream with entries [key, entries, flags], in one round trip while entries wait (the
- * fetcher blocks in XREADGROUP only when it gets nil); their jobs marked running
- * (BMARK_LUA: a first delivery, attempt "a" + 1). */
+ * now_ms, "1" for the pipeline's first stage. What a read that does not block gives,
+ * with which of its jobs are canceled: per stream with entries [key, entries, flags], in
+ * one round trip while entries wait (the fetcher blocks in XREADGROUP only when it gets
+ * nil); the jobs not canceled marked running (BMARK_LUA's mark_new: first at the first
+ * stage unless a retry's, "a" not "0"). */
 const char bscript_fetch[] = BMARK_LUA
 	"local r = redis.call('XREADGROUP', 'GROUP', 'weft', ARGV[1], 'COUNT', ARGV[2], 'STREAMS', KEYS[1], KEYS[2], KEYS[3], '>', '>', '>') "
 	"if not r then return false end "
-	"local out, now = {}, tonumber(ARGV[4]) "
+	"local out, now, first = {}, tonumber(ARGV[4]), ARGV[5] == '1' "
 	"for k, st in ipairs(r) do "
-	"  local es, ids = st[2], {} "
+	"  local es, ids, as, dls = st[2], {}, {}, {} "
 	"  for i, e in ipairs(es) do "
-	"    local f, a, dl = e[2], 0, '0' "
-	"    ids[i] = '' "
+	"    local f = e[2] "
+	"    ids[i], as[i], dls[i] = '', '0', '0' "
 	"    for j = 1, #f, 2 do "
-	"      if f[j] == 'id' then ids[i] = f[j + 1] elseif f[j] == 'a' then a = tonumber(f[j + 1]) or 0 elseif f[j] == 'dl' then dl = f[j + 1] end "
+	"      if f[j] == 'id' then ids[i] = f[j + 1] elseif f[j] == 'a' then as[i] = f[j + 1] elseif f[j] == 'dl' then dls[i] = f[j + 1] end "
 	"    end "
-	"    if ids[i] ~= '' then mark(ARGV[3], ids[i], tostring(a + 1), dl, ARGV[1], now) end "
 	"  end "
 	"  local fl = {} "
 	"  if #ids > 0 then fl = redis.call('SMISMEMBER', KEYS[4], unpack(ids)) end "
+	"  for i = 1, #ids do "
+	"    if fl[i] == 0 and ids[i] ~= '' then mark_new(jkey(ARGV[3], ids[i]), dls[i], ARGV[1], now, first and as[i] == '0') end "
+	"  end "
 	"  out[k] = {st[1], es, fl} "
 	"end "
 	"return out";
@@ -265,8 +279,8 @@ static int fetch_ready(struct bstage *s, unsigned n, bool *group)
 	int r;
 
 	rbatch_init(&b);
-	rbatch_cmd(&b, "EVALSHA %s 4 %s %s %s %s:canceled %s %u %s %" PRId64, p->br->sha_fetch, s->bkey[BBAND_HI],
-		   s->bkey[0], s->bkey[BBAND_LO], p->tag, p->br->node, n, p->tag, bwall_ms());
+	rbatch_cmd(&b, "EVALSHA %s 4 %s %s %s %s:canceled %s %u %s %" PRId64 " %d", p->br->sha_fetch, s->bkey[BBAND_HI],
+		   s->bkey[0], s->bkey[BBAND_LO], p->tag, p->br->node, n, p->tag, bwall_ms(), s->index == 0);
 	r = rconn_evalsha(p->ctx, s->rd, &b, bscript_fetch, &rep);
 	rbatch_done(&b);
 	if (r < 0)
