@@ -101,8 +101,8 @@ static void ensure_group(struct bstage *s, struct rconn *c)
 
 /* Lua: mark the job of a fetched entry running on node, so that status, wait and list
  * from any node show it as a local job's: state running, node, and started_ms when first
- * (its first stage's first attempt: kept across stages and retries, as locally; a retry
- * from_start starts it anew). Its attempts stay those made before (bjob.c shows a
+ * (its first stage's first attempt: kept across stages and retries, as locally; a
+ * re-drive into the first stage starts it anew). Its attempts stay those made before (bjob.c shows a
  * running job's as one more). Not a job past its deadline (it ends expired unrun). In the
  * script that fetches or flags the entries anyway: no round trip of its own, and as few
  * fields as can be (each costs Redis ~0.1 us a job).
