@@ -202,15 +202,19 @@ int bcommit_end(struct bstage *s, struct bentry *e, const char *state, const cha
 
 /* KEYS: stream, next stage's stream, then the hash of each entry's job. ARGV: next
  * stage's name, then per entry: entry id, job id, output (the next stage's input). The
- * new entry carries the job's deadline (dl), which the next stage's fetch checks. */
+ * new entry carries the job's deadline (dl), which the next stage's fetch checks. A running
+ * job is queued again, at its next stage's attempt 0, until a node fetches it (as a local
+ * job between stages); one canceled meanwhile stays so. */
 const char bscript_next[] =
 	"local n = #KEYS - 2 "
 	"local eids = {} "
 	"for i = 1, n do "
 	"  local a = 2 + 3 * (i - 1) "
 	"  eids[i] = ARGV[a] "
-	"  redis.call('XADD', KEYS[2], '*', 'id', ARGV[a + 1], 'in', ARGV[a + 2], 'dl', redis.call('HGET', KEYS[2 + i], 'deadline_ms') or '0') "
-	"  redis.call('HSET', KEYS[2 + i], 'stage', ARGV[1]) "
+	"  local h = redis.call('HMGET', KEYS[2 + i], 'deadline_ms', 'state') "
+	"  redis.call('XADD', KEYS[2], '*', 'id', ARGV[a + 1], 'in', ARGV[a + 2], 'dl', h[1] or '0') "
+	"  if h[2] == 'running' then redis.call('HSET', KEYS[2 + i], 'stage', ARGV[1], 'state', 'queued', 'attempts', '0') "
+	"  else redis.call('HSET', KEYS[2 + i], 'stage', ARGV[1]) end "
 	"end "
 	"redis.call('XACK', KEYS[1], 'weft', unpack(eids)) "
 	"redis.call('XDEL', KEYS[1], unpack(eids)) "

@@ -10,7 +10,8 @@
 
 const char *const bjob_field_names[BF__N] = {
 	[BF_STATE] = "state", [BF_STAGE] = "stage", [BF_ATTEMPTS] = "attempts", [BF_OUTPUT] = "output",
-	[BF_ERROR] = "error", [BF_CREATED] = "created_ms", [BF_FINISHED] = "finished_ms",
+	[BF_ERROR] = "error", [BF_CREATED] = "created_ms", [BF_STARTED] = "started_ms",
+	[BF_FINISHED] = "finished_ms",
 	[BF_PRIORITY] = "priority", [BF_KEY] = "key", [BF_RUN_AT] = "run_at_ms",
 	[BF_DEADLINE] = "deadline_ms", [BF_OWNER] = "owner", [BF_PAYLOAD] = "payload",
 };
@@ -26,6 +27,23 @@ void bjob_fields_hmget(struct bjob_fields *f, const redisReply *h)
 static int64_t num(const struct bjob_fields *f, enum bjob_field n)
 {
 	return f->v[n] ? strtoll(f->v[n]->str, NULL, 10) : 0;
+}
+
+/* The first attempt's start, marked at its entry's fetch (bworker.c) by the clock of the
+ * node that fetched it, within [created_ms, finished_ms], which other nodes' clocks took
+ * (the submitter's, the one that ended it): a fetch's time is taken as it is sent, and a
+ * submit can land before it, so a job may look started a moment before it was created. */
+static int64_t started_ms(const struct bjob_fields *f)
+{
+	int64_t s = num(f, BF_STARTED), c = num(f, BF_CREATED), e = num(f, BF_FINISHED);
+
+	if (!s)
+		return 0;
+	if (s < c)
+		s = c;
+	if (e && s > e)
+		s = e;
+	return s;
 }
 
 /* The stage's place in its pipeline (the hash keeps its name). */
@@ -51,10 +69,12 @@ int bjob_put(struct weftd_buf *b, const char *key, const char *id, const struct 
 		return -ESRCH;
 	weftd_json_job(b, key, &(struct weftd_job_view){
 		.id = id, .pipeline = pipe, .state = state, .stage = stage ? stage->str : NULL,
-		.stage_index = stage_index(show->cfg, stage), .attempts = (uint32_t)num(f, BF_ATTEMPTS),
+		.stage_index = stage_index(show->cfg, stage),
+		/* a running job's hash keeps the attempts made before this one (bworker.c) */
+		.attempts = (uint32_t)num(f, BF_ATTEMPTS) + (state == WEFTD_JOB_RUNNING),
 		.has_output = show->outputs && state == WEFTD_JOB_DONE && out, .output = out ? out->str : NULL,
 		.output_len = out ? out->len : 0, .error = err && state != WEFTD_JOB_DONE ? err->str : NULL,
-		.created_ms = num(f, BF_CREATED), .finished_ms = num(f, BF_FINISHED),
+		.created_ms = num(f, BF_CREATED), .started_ms = started_ms(f), .finished_ms = num(f, BF_FINISHED),
 		.priority = (int)num(f, BF_PRIORITY), .key = kv ? kv->str : NULL, .key_len = kv ? kv->len : 0,
 		.run_at_ms = state == WEFTD_JOB_SCHEDULED || state == WEFTD_JOB_RETRYING ? num(f, BF_RUN_AT) : 0,
 		.deadline_ms = num(f, BF_DEADLINE),

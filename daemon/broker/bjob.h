@@ -15,7 +15,7 @@
 
 /* The fields shown, in the order of bjob_field_names (an HMGET's order). */
 enum bjob_field {
-	BF_STATE, BF_STAGE, BF_ATTEMPTS, BF_OUTPUT, BF_ERROR, BF_CREATED, BF_FINISHED,
+	BF_STATE, BF_STAGE, BF_ATTEMPTS, BF_OUTPUT, BF_ERROR, BF_CREATED, BF_STARTED, BF_FINISHED,
 	BF_PRIORITY, BF_KEY, BF_RUN_AT, BF_DEADLINE, BF_OWNER, BF_PAYLOAD, BF__N
 };
 extern const char *const bjob_field_names[BF__N];

@@ -218,6 +218,7 @@ int weftd_broker_new(const struct weftd_config *cfg, struct weftd_broker **ret, 
 	rscript_sha(bscript_submit, br->sha_submit);
 	rscript_sha(bscript_cancel, br->sha_cancel);
 	rscript_sha(bscript_fetch, br->sha_fetch);
+	rscript_sha(bscript_mark, br->sha_mark);
 	rscript_sha(bscript_retry, br->sha_retry);
 	rscript_sha(bscript_move, br->sha_move);
 	rscript_sha(bscript_forget, br->sha_forget);

@@ -81,6 +81,7 @@ struct bentry {
 	size_t in_len;
 	uint32_t delivered;            /* deliveries so far (take-over: the delivery count) */
 	bool canceled;                 /* in weft:{P}:canceled when fetched: skipped */
+	bool marked;                   /* its job marked running on this node (bworker.c) */
 	uint8_t band;                  /* the priority band of its stream (BBANDS) */
 	uint32_t base;                 /* attempts made before this entry (its "a": a retry's) */
 	int64_t deadline_ms;           /* its "dl": the job's deadline (Unix ms), 0: none */
@@ -140,7 +141,8 @@ struct weftd_broker {
 	weft_rwmutex lock;             /* pipes: readers ops, writer reload */
 	atomic_uint_fast64_t gen;      /* pipes' generation: + 1 at each change (writer) */
 	/* the Lua scripts' SHA1s (EVALSHA): bworker.c's, bops.c's */
-	char sha_end[41], sha_next[41], sha_submit[41], sha_cancel[41], sha_fetch[41];
+	char sha_end[41], sha_next[41], sha_submit[41], sha_cancel[41], sha_fetch[41],
+	     sha_mark[41];
 	/* bsched.c's, bsubmit.c's, bdead.c's */
 	char sha_retry[41], sha_move[41], sha_forget[41], sha_subopt[41], sha_redrive[41], sha_purge[41];
 	struct brun *run[BRUN_BUCKETS]; /* bcancel.c: the attempts running here */
@@ -161,7 +163,8 @@ struct bpipe *bpipe_rlock(struct weftd_broker *br, const char *name);
 int bjob_split(const char *id, char pipe[WEFTD_MAX_NAME + 1], const char **hex);
 
 /* The scripts (their SHA1s in struct weftd_broker). */
-extern const char bscript_end[], bscript_next[], bscript_submit[], bscript_cancel[], bscript_fetch[];
+extern const char bscript_end[], bscript_next[], bscript_submit[], bscript_cancel[], bscript_fetch[],
+	bscript_mark[];
 
 /* bcommit.c */
 /* Run one script call (b) on a command connection of p's broker until Redis has it,
@@ -187,6 +190,9 @@ int bpipe_start(struct bpipe *p);
 void bpipe_stop(struct bpipe *p);
 /* Forget entry e of s (committed, or left pending to be taken over) and free it. */
 void bheld_drop(struct bstage *s, struct bentry *e);
+/* Mark e's job running on this node unless its fetch did (it waited out a pause). Fiber
+ * only: a round trip. */
+void bheld_mark(struct bstage *s, struct bentry *e);
 
 /* bsched.c: the schedule weft:{P}:sched (retries, delayed jobs) and its keeper fiber,
  * which also forgets nodes gone for BFORGET_TIMEOUTS heartbeat timeouts. */

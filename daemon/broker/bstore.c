@@ -152,6 +152,7 @@ static int bs_get(void *st, struct weftd_pipe *ep, uint32_t k, struct weftd_job 
 			weft_wg_done(&p->wg);
 			continue;
 		}
+		bheld_mark(s, e); /* (fetched while paused: its job shows running only now) */
 		const char *hex = strchr(e->jid, '/') + 1; /* checked at fetch (entry_of) */
 		unsigned char *in = (unsigned char *)e->in;
 		e->in = NULL; /* the job's input now */

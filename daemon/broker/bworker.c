@@ -99,79 +99,156 @@ static void ensure_group(struct bstage *s, struct rconn *c)
 	}
 }
 
+/* Lua: mark the job of a fetched entry running on node, so that status, wait and list
+ * from any node show it as a local job's: state running, node, and started_ms when first
+ * (its first stage's first attempt: kept across stages and retries, as locally; a
+ * re-drive into the first stage starts it anew). Its attempts stay those made before (bjob.c shows a
+ * running job's as one more). Not a job past its deadline (it ends expired unrun). In the
+ * script that fetches or flags the entries anyway: no round trip of its own, and as few
+ * fields as can be (each costs Redis ~0.1 us a job).
+ *
+ * mark_new(): one HSET, unchecked, for the entries a read with ">" got in the same script
+ * (bscript_fetch): their jobs are queued or canceled (skipped by their flag), since a
+ * job ends only with its entry's XDEL. A hash gone (expired) is not made anew: an HSET
+ * whose every field is new created it, and deletes it. mark(): checked (HMGET), for the
+ * batches read or taken over before this script runs (bscript_mark): only a job queued
+ * (or running: taken over from a node gone), not one that ended meanwhile. jkey(): the
+ * hash of job id "P/HEX" of pipeline tag "weft:{P}". */
+#define BMARK_LUA                                                                                      \
+	"local function mark_new(jk, dl, node, now, first) "                                           \
+	"  dl = tonumber(dl) or 0 "                                                                    \
+	"  if dl > 0 and dl <= now then return end "                                                   \
+	"  if first then "                                                                             \
+	"    if redis.call('HSET', jk, 'state', 'running', 'node', node, 'started_ms', now) == 3 then redis.call('DEL', jk) end " \
+	"  elseif redis.call('HSET', jk, 'state', 'running', 'node', node) == 2 then redis.call('DEL', jk) end " \
+	"end "                                                                                         \
+	"local function jkey(tag, jid) return tag .. ':j:' .. string.sub(jid, #tag - 5) end "          \
+	"local function mark(jk, dl, node, now, first) "                                               \
+	"  local h = redis.call('HMGET', jk, 'state', 'started_ms') "                                  \
+	"  if h[1] == 'queued' or h[1] == 'running' then mark_new(jk, dl, node, now, first or not h[2]) end " \
+	"end "
+
+/* KEYS: the canceled set. ARGV: tag, node ("": flags only), now_ms, then per entry: job
+ * id, deadline ("dl"), first ("1": its first stage's first attempt). Marks the
+ * jobs running (BMARK_LUA's mark) and answers which are canceled (SMISMEMBER), for the
+ * entries a blocking read or a take-over got. */
+const char bscript_mark[] = BMARK_LUA
+	"local ids, now = {}, tonumber(ARGV[3]) "
+	"for i = 4, #ARGV - 2, 3 do "
+	"  if ARGV[2] ~= '' then mark(jkey(ARGV[1], ARGV[i]), ARGV[i + 1], ARGV[2], now, ARGV[i + 2] == '1') end "
+	"  ids[#ids + 1] = ARGV[i] "
+	"end "
+	"return redis.call('SMISMEMBER', KEYS[1], unpack(ids))";
+
+/* One bscript_mark call on c for es[0..n): their canceled flags, and unless paused (an
+ * entry that waits out a pause is marked when its worker starts it: bheld_mark) their
+ * jobs marked running. Redis down: neither known, they run unmarked. */
+static void mark_call(struct bstage *s, struct rconn *c, struct bentry **es, size_t n, bool paused)
+{
+	struct bpipe *p = s->p;
+	const char **argv = malloc((3 * n + 7) * sizeof(*argv));
+	size_t *lens = malloc((3 * n + 7) * sizeof(*lens)), k = 0;
+	char (*dls)[24] = malloc(n * sizeof(*dls));
+	char set[96], now[24];
+	struct rbatch b;
+	redisReply *rep;
+
+	if (!argv || !lens || !dls)
+		goto out;
+	snprintf(set, sizeof(set), "%s:canceled", p->tag);
+	snprintf(now, sizeof(now), "%" PRId64, bwall_ms());
+	const char *head[] = { "EVALSHA", p->br->sha_mark, "1", set, p->tag, paused ? "" : p->br->node, now };
+	for (size_t i = 0; i < sizeof(head) / sizeof(head[0]); i++)
+		argv[k++] = head[i];
+	for (size_t i = 0; i < n; i++) {
+		snprintf(dls[i], sizeof(dls[i]), "%" PRId64, es[i]->deadline_ms);
+		argv[k++] = es[i]->jid;
+		argv[k++] = dls[i];
+		argv[k++] = s->index == 0 && es[i]->base == 0 && es[i]->delivered == 1 ? "1" : "0";
+	}
+	for (size_t i = 0; i < k; i++)
+		lens[i] = strlen(argv[i]);
+	rbatch_init(&b);
+	rbatch_argv(&b, (int)k, argv, lens);
+	if (rconn_evalsha(NULL, c, &b, bscript_mark, &rep) == 0) {
+		for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements && i < n; i++) {
+			es[i]->canceled = rep->element[i]->type == REDIS_REPLY_INTEGER && rep->element[i]->integer;
+			es[i]->marked = !paused;
+		}
+		freeReplyObject(rep);
+	}
+	rbatch_done(&b);
+out:
+	free(argv);
+	free(lens);
+	free(dls);
+}
+
+void bheld_mark(struct bstage *s, struct bentry *e)
+{
+	if (!e->marked)
+		mark_call(s, bnet_conn(s->p->net), &e, 1, false);
+}
+
 /* Hand the entries of an XREADGROUP/XAUTOCLAIM entry array to the workers, marking the
- * canceled ones: flags[i] (bscript_fetch's) for arr's entry i, or without flags one
- * SMISMEMBER for the batch on c (Redis down: not known, they run). The fetcher asks on
- * its own connection, idle between its reads: on a shared one the question waited behind
- * the submits' and commits' script calls, and the stage's next read with it. band: the
+ * canceled ones: flags[i] (bscript_fetch's, which marked the jobs running too) for arr's
+ * entry i, or without flags one mark_call for the batch on c. The fetcher asks on its own
+ * connection, idle between its reads: on a shared one the question waited behind the
+ * submits' and commits' script calls, and the stage's next read with it. band: the
  * priority band of the stream they came from. */
 static void hand_out(struct bstage *s, struct rconn *c, const redisReply *arr, uint32_t delivered,
 		     const redisReply *flags, unsigned band)
 {
 	struct bentry **es = calloc(arr->elements ? arr->elements : 1, sizeof(*es));
-	const char **argv = malloc((arr->elements + 2) * sizeof(*argv));
-	size_t *lens = malloc((arr->elements + 2) * sizeof(*lens));
-	char set[96];
 	size_t n = 0;
 
-	if (!es || !argv || !lens)
-		goto out;
+	if (!es)
+		return;
 	for (size_t i = 0; i < arr->elements; i++) {
 		if (!(es[n] = entry_of(s, arr->element[i], delivered)))
 			continue;
 		es[n]->band = (uint8_t)band;
-		if (flags && i < flags->elements)
+		if (flags && i < flags->elements) {
 			es[n]->canceled = flags->element[i]->type == REDIS_REPLY_INTEGER && flags->element[i]->integer;
+			es[n]->marked = true;
+		}
 		n++;
 	}
-	if (n && !flags) {
-		struct rbatch b;
-		redisReply *rep;
-		snprintf(set, sizeof(set), "%s:canceled", s->p->tag);
-		argv[0] = "SMISMEMBER";
-		argv[1] = set;
-		for (size_t i = 0; i < n; i++)
-			argv[2 + i] = es[i]->jid;
-		for (size_t i = 0; i < n + 2; i++)
-			lens[i] = strlen(argv[i]);
-		rbatch_init(&b);
-		rbatch_argv(&b, (int)n + 2, argv, lens);
-		if (rconn_exec(NULL, c, &b, &rep) == 0) {
-			for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements && i < n; i++)
-				es[i]->canceled = rep->element[i]->type == REDIS_REPLY_INTEGER && rep->element[i]->integer;
-			freeReplyObject(rep);
-		}
-		rbatch_done(&b);
-	}
+	if (n && !flags)
+		mark_call(s, c, es, n, bpause_is(s->p));
 	for (size_t i = 0; i < n; i++) {
 		held_add(s, es[i]);
 		/* p->ctx: a stop ends a send that no worker takes any more */
 		if (weft_chan_send(s->p->ctx, s->ch, &es[i]) < 0)
 			bheld_drop(s, es[i]);
 	}
-out:
 	free(es);
-	free(argv);
-	free(lens);
 }
 
-/* KEYS: the stage's streams (bands hi, 0, lo), the canceled set. ARGV: node, count. What
- * a read that does not block gives, with which of its jobs are canceled: per stream with
- * entries [key, entries, flags], in one round trip while entries wait (the fetcher
- * blocks in XREADGROUP only when it gets nil). */
-const char bscript_fetch[] =
+/* KEYS: the stage's streams (bands hi, 0, lo), the canceled set. ARGV: node, count, tag,
+ * now_ms, "1" for the pipeline's first stage. What a read that does not block gives,
+ * with which of its jobs are canceled: per stream with entries [key, entries, flags], in
+ * one round trip while entries wait (the fetcher blocks in XREADGROUP only when it gets
+ * nil); the jobs not canceled marked running (BMARK_LUA's mark_new: first at the first
+ * stage unless a retry's, "a" not "0"). */
+const char bscript_fetch[] = BMARK_LUA
 	"local r = redis.call('XREADGROUP', 'GROUP', 'weft', ARGV[1], 'COUNT', ARGV[2], 'STREAMS', KEYS[1], KEYS[2], KEYS[3], '>', '>', '>') "
 	"if not r then return false end "
-	"local out = {} "
+	"local out, now, first = {}, tonumber(ARGV[4]), ARGV[5] == '1' "
 	"for k, st in ipairs(r) do "
-	"  local es, ids = st[2], {} "
+	"  local es, ids, as, dls = st[2], {}, {}, {} "
 	"  for i, e in ipairs(es) do "
 	"    local f = e[2] "
-	"    ids[i] = '' "
-	"    for j = 1, #f, 2 do if f[j] == 'id' then ids[i] = f[j + 1] end end "
+	"    ids[i], as[i], dls[i] = '', '0', '0' "
+	"    for j = 1, #f, 2 do "
+	"      if f[j] == 'id' then ids[i] = f[j + 1] elseif f[j] == 'a' then as[i] = f[j + 1] elseif f[j] == 'dl' then dls[i] = f[j + 1] end "
+	"    end "
 	"  end "
 	"  local fl = {} "
 	"  if #ids > 0 then fl = redis.call('SMISMEMBER', KEYS[4], unpack(ids)) end "
+	"  for i = 1, #ids do "
+	"    if fl[i] == 0 and ids[i] ~= '' then mark_new(jkey(ARGV[3], ids[i]), dls[i], ARGV[1], now, first and as[i] == '0') end "
+	"  end "
 	"  out[k] = {st[1], es, fl} "
 	"end "
 	"return out";
@@ -202,8 +279,8 @@ static int fetch_ready(struct bstage *s, unsigned n, bool *group)
 	int r;
 
 	rbatch_init(&b);
-	rbatch_cmd(&b, "EVALSHA %s 4 %s %s %s %s:canceled %s %u", p->br->sha_fetch, s->bkey[BBAND_HI],
-		   s->bkey[0], s->bkey[BBAND_LO], p->tag, p->br->node, n);
+	rbatch_cmd(&b, "EVALSHA %s 4 %s %s %s %s:canceled %s %u %s %" PRId64 " %d", p->br->sha_fetch, s->bkey[BBAND_HI],
+		   s->bkey[0], s->bkey[BBAND_LO], p->tag, p->br->node, n, p->tag, bwall_ms(), s->index == 0);
 	r = rconn_evalsha(p->ctx, s->rd, &b, bscript_fetch, &rep);
 	rbatch_done(&b);
 	if (r < 0)

@@ -162,6 +162,33 @@ R EXPIRE 'weft:{up}:k:kx' 30 > /dev/null
 [ "$(R TTL 'weft:{up}:k:kx')" -gt 60 ] || fail "a key at its job's expiry in the schedule: TTL $(R TTL 'weft:{up}:k:kx') s"
 ok "keys: TTL past the deadline, retention from a cancel or any end, free once the job is gone"
 
+# 9. a broker job whose attempt runs shows running, its stage, attempt and started_ms from
+# any node (as a local job), its hash the node running it; it ends done, started <= finished
+s=$(node 1 submit slow run)
+running() { [ "$(node 2 --json status "$s" | jget job.state)" = running ]; }
+wait_for "a broker job running, seen from node 2" running
+out=$(node 2 --json status "$s")
+st=$(jget job.started_ms <<< "$out")
+[ "$st" != None ] && [ "$st" -gt 0 ] && [ "$(jget job.stage <<< "$out")" = s ] &&
+	[ "$(jget job.attempts <<< "$out")" = 1 ] || fail "a running broker job's status: $out"
+rn=$(R HGET "$(hkey slow "$s")" node)
+ours=0; for p in "${NPID[@]}"; do [ "${rn##*:}" = "$p" ] && ours=1; done
+[ "$ours" = 1 ] || fail "the running job's node: '$rn' (nodes ${NPID[*]})"
+matches "$(ask 1 '{"id":44,"op":"list","pipeline":"slow","state":"running"}')" "\"$s\"" || fail "list state running"
+out=$(ask 1 "{\"id\":45,\"op\":\"wait\",\"job\":\"$s\",\"timeout\":\"20s\"}")
+[ "$(jget job.state <<< "$out")" = done ] && [ "$(jget job.started_ms <<< "$out")" = "$st" ] &&
+	[ "$st" -le "$(jget job.finished_ms <<< "$out")" ] || fail "the running job's end: $out"
+# a burst (read by the fetch script while entries wait, not only by the blocking read) and
+# two stages: every job started, at its first stage's attempt, before it finished
+js=$(for i in $(seq 40); do node 1 submit two "b$i"; done)
+for x in $js; do
+	out=$(ask 2 "{\"id\":46,\"op\":\"wait\",\"job\":\"$x\",\"timeout\":\"20s\"}")
+	st=$(jget job.started_ms <<< "$out")
+	[ "$(jget job.state <<< "$out")" = done ] && [ "$st" != None ] && [ "$st" -le "$(jget job.finished_ms <<< "$out")" ] &&
+		[ "$st" -ge "$(jget job.created_ms <<< "$out")" ] || fail "a burst's job: $out"
+done
+ok "a running broker job: running with stage, attempts and started_ms from any node; done, created <= started <= finished"
+
 # 7. list walks Redis with SCAN, never KEYS (which blocks the server)
 R CONFIG RESETSTAT > /dev/null
 ask 2 '{"id":29,"op":"list"}' > /dev/null
