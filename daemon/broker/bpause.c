@@ -42,7 +42,7 @@ static void set_state(struct bpipe *p, bool paused, int64_t gen_seen)
 	weft_mutex_unlock(&p->pmu);
 }
 
-int bpause_wait(struct bpipe *p)
+int bpause_wait(struct bpipe *p, weft_ctx *ctx)
 {
 	int r = 0;
 
@@ -50,9 +50,17 @@ int bpause_wait(struct bpipe *p)
 		return 0;
 	weft_mutex_lock(NULL, &p->pmu);
 	while (r == 0 && atomic_load(&p->paused))
-		r = weft_cond_wait(p->ctx, &p->pcond, &p->pmu);
+		if ((r = weft_ctx_err(p->ctx)) == 0)
+			r = weft_cond_wait(ctx, &p->pcond, &p->pmu);
 	weft_mutex_unlock(&p->pmu);
 	return r;
+}
+
+void bpause_wake(struct bpipe *p)
+{
+	weft_mutex_lock(NULL, &p->pmu);
+	weft_cond_broadcast(&p->pcond);
+	weft_mutex_unlock(&p->pmu);
 }
 
 void bpause_refresh(struct bpipe *p)

@@ -213,6 +213,8 @@ int weftd_broker_new(const struct weftd_config *cfg, struct weftd_broker **ret, 
 		br->id_prefix = (uint32_t)time(NULL) ^ (uint32_t)getpid();
 	weft_rwmutex_init(&br->lock);
 	atomic_init(&br->gen, 1);
+	weft_mutex_init(&br->gmu);
+	weft_cond_init(&br->gcond);
 	rscript_sha(bscript_end, br->sha_end);
 	rscript_sha(bscript_next, br->sha_next);
 	rscript_sha(bscript_submit, br->sha_submit);
@@ -240,6 +242,26 @@ static void apply_daemon(struct weftd_broker *br, const struct weftd_config *cfg
 }
 
 /* Make br's pipelines those of cfg; lock held as writer. */
+/* The pipes changed (writer): a new generation, its waiters woken. */
+static void gen_next(struct weftd_broker *br)
+{
+	weft_mutex_lock(NULL, &br->gmu);
+	atomic_fetch_add(&br->gen, 1);
+	weft_cond_broadcast(&br->gcond);
+	weft_mutex_unlock(&br->gmu);
+}
+
+int broker_gen_wait(struct weftd_broker *br, uint64_t gen, weft_ctx *ctx)
+{
+	int r = 0;
+
+	weft_mutex_lock(NULL, &br->gmu);
+	while (r == 0 && atomic_load(&br->gen) == gen)
+		r = weft_cond_wait(ctx, &br->gcond, &br->gmu);
+	weft_mutex_unlock(&br->gmu);
+	return r;
+}
+
 static int sync_pipes(struct weftd_broker *br, const struct weftd_config *cfg, char *err, size_t errlen)
 {
 	size_t nb = 0, np = 0;
@@ -292,7 +314,7 @@ static int sync_pipes(struct weftd_broker *br, const struct weftd_config *cfg, c
 	free(br->pipes);
 	br->pipes = next;
 	br->npipes = np;
-	atomic_fetch_add(&br->gen, 1);
+	gen_next(br);
 	return r;
 }
 
@@ -337,7 +359,7 @@ void weftd_broker_stop(struct weftd_broker *br)
 		br->pipes[i] = pipe_free(br->pipes[i]);
 	}
 	br->npipes = 0;
-	atomic_fetch_add(&br->gen, 1);
+	gen_next(br);
 	for (size_t i = 0; i < br->nnets; i++)
 		net_stop(&br->nets[i]);
 	br->started = false;

@@ -140,6 +140,8 @@ struct weftd_broker {
 	size_t npipes;
 	weft_rwmutex lock;             /* pipes: readers ops, writer reload */
 	atomic_uint_fast64_t gen;      /* pipes' generation: + 1 at each change (writer) */
+	weft_mutex gmu;                /* with gcond: broker_gen_wait's wait for a change */
+	weft_cond gcond;
 	/* the Lua scripts' SHA1s (EVALSHA): bworker.c's, bops.c's */
 	char sha_end[41], sha_next[41], sha_submit[41], sha_cancel[41], sha_fetch[41],
 	     sha_mark[41];
@@ -159,6 +161,9 @@ struct bpipe *bpipe_find(struct weftd_broker *br, const char *name);
 /* The broker pipeline called name with br->lock read-held (the caller unlocks), or NULL
  * with the lock released. */
 struct bpipe *bpipe_rlock(struct weftd_broker *br, const char *name);
+/* Park until br's pipes change from generation gen (a start, reload or stop): 0, or ctx's
+ * error. Fiber only. */
+int broker_gen_wait(struct weftd_broker *br, uint64_t gen, weft_ctx *ctx);
 /* Split id "P/HEX" into *pipe (NUL-terminated copy) and the hex part. -ESRCH if malformed. */
 int bjob_split(const char *id, char pipe[WEFTD_MAX_NAME + 1], const char **hex);
 
@@ -219,8 +224,10 @@ extern const char bscript_subopt[], bscript_redrive[], bscript_purge[];
 /* bpause.c: the pipeline's paused state on this node (weft:{P}:paused). */
 /* At bpipe_start: paused until bpause_refresh has read the key. */
 void bpause_init(struct bpipe *p);
-/* Park while p is paused: 0, or p->ctx's error (stopping). Fiber only. */
-int bpause_wait(struct bpipe *p);
+/* Park while p is paused: 0, or the error of ctx or of p->ctx (stopping). Fiber only. */
+int bpause_wait(struct bpipe *p, weft_ctx *ctx);
+/* Wake bpause_wait's waiters (p stops: p->ctx was cancelled). */
+void bpause_wake(struct bpipe *p);
 /* Read weft:{P}:paused (the lease fiber: at start and every heartbeat). Fiber only. */
 void bpause_refresh(struct bpipe *p);
 /* A "!pause"/"!resume" message on channel chan (clen bytes) of net n (bcancel_push). */

@@ -16,7 +16,7 @@
 
 #include "broker/broker_impl.h"
 
-#define ABSENT_POLL_NS (50 * WEFT_MSEC) /* no bpipe yet (start, reload): look again */
+#define NOMEM_PAUSE_NS (50 * WEFT_MSEC) /* out of memory for a job: try again after */
 
 struct bstore {
 	struct weftd_broker *br;
@@ -60,14 +60,15 @@ static void bs_free(void *st)
 }
 
 /* The running bpipe of h's pipeline, as configured alike, with stage k, with br->lock
- * read-held (the caller unlocks); or NULL, unlocked. */
-static struct bpipe *current(struct bstore *h, uint32_t k)
+ * read-held (the caller unlocks); or NULL, unlocked, with *ret_gen the generation looked
+ * at (the next may have it: broker_gen_wait). */
+static struct bpipe *current(struct bstore *h, uint32_t k, uint64_t *ret_gen)
 {
 	struct bpipe *p;
 	uint64_t gen;
 
 	weft_rwmutex_rlock(NULL, &h->br->lock);
-	gen = atomic_load_explicit(&h->br->gen, memory_order_relaxed);
+	gen = *ret_gen = atomic_load_explicit(&h->br->gen, memory_order_relaxed);
 	if (atomic_load_explicit(&h->gen, memory_order_acquire) == gen) {
 		p = atomic_load_explicit(&h->cur, memory_order_relaxed);
 	} else {
@@ -81,17 +82,6 @@ static struct bpipe *current(struct bstore *h, uint32_t k)
 		return p;
 	weft_rwmutex_runlock(&h->br->lock);
 	return NULL;
-}
-
-/* Hold a fetched entry while its pipeline is paused (on any node): 0 once resumed, -1 when
- * either side stops meanwhile (it stays pending, taken over later). Only the entries
- * fetched just before a pause wait here; the fetchers stop reading while paused. */
-static int pause_wait(struct bstore *h, struct bpipe *p)
-{
-	while (bpause_is(p))
-		if (weft_ctx_err(p->ctx) || weft_sleep(h->ctx, ABSENT_POLL_NS) < 0)
-			return -1;
-	return 0;
 }
 
 /* Whether e may run: entries canceled, expired before they started, or delivered too
@@ -131,10 +121,11 @@ static int bs_get(void *st, struct weftd_pipe *ep, uint32_t k, struct weftd_job 
 	for (;;) {
 		struct bpipe *p;
 		struct bentry *e;
+		uint64_t gen;
 		if (weft_ctx_err(h->ctx))
 			return -EPIPE;
-		if (!(p = current(h, k))) { /* not started yet, or being reloaded */
-			weft_sleep(h->ctx, ABSENT_POLL_NS);
+		if (!(p = current(h, k, &gen))) { /* not started yet, or being reloaded */
+			broker_gen_wait(h->br, gen, h->ctx);
 			continue;
 		}
 		struct bstage *s = &p->stages[k];
@@ -147,7 +138,9 @@ static int bs_get(void *st, struct weftd_pipe *ep, uint32_t k, struct weftd_job 
 			weft_wg_done(&p->wg);
 			continue;
 		}
-		if (pause_wait(h, p) < 0 || !runnable(s, e)) {
+		/* Only the entries fetched just before a pause wait here (the fetchers stop
+		 * reading while paused); either side stopping leaves it pending, taken over */
+		if (bpause_wait(p, h->ctx) < 0 || !runnable(s, e)) {
 			bheld_drop(s, e);
 			weft_wg_done(&p->wg);
 			continue;
@@ -159,7 +152,7 @@ static int bs_get(void *st, struct weftd_pipe *ep, uint32_t k, struct weftd_job 
 		if (weftd_store_job(ep, hex, in, e->in_len, e->base + e->delivered - 1, e->deadline_ms, ret) < 0) {
 			bheld_drop(s, e); /* pending: taken over after heartbeat_timeout */
 			weft_wg_done(&p->wg);
-			weft_sleep(h->ctx, ABSENT_POLL_NS);
+			weft_sleep(h->ctx, NOMEM_PAUSE_NS);
 			continue;
 		}
 		e->s = s;

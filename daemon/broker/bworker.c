@@ -306,7 +306,7 @@ static void fetcher_main(void *arg)
 	while (weft_ctx_err(p->ctx) == 0) {
 		struct rbatch b;
 		redisReply *rep;
-		if (rconn_wait_up(p->ctx, s->rd) < 0 || bpause_wait(p) < 0)
+		if (rconn_wait_up(p->ctx, s->rd) < 0 || bpause_wait(p, p->ctx) < 0)
 			break;
 		if (!group) {
 			ensure_group(s, s->rd);
@@ -498,6 +498,7 @@ void bpipe_stop(struct bpipe *p)
 	if (!p->ctx)
 		return;
 	weft_ctx_cancel(p->ctx);
+	bpause_wake(p); /* the workers holding entries through a pause (bstore.c) */
 	for (size_t i = 0; i < p->nstages; i++) {
 		if (p->stages[i].rd)
 			rconn_stop(p->stages[i].rd); /* ends a fetcher blocked in XREADGROUP */
