@@ -10,13 +10,16 @@
  * fibers it fires, and a fired fiber returns owning its share.
  *
  * The readers' count is one atomic word outside the spinlock, as Go's
- * readerCount: rlock and runlock are one CAS each while no writer holds or
- * waits, so readers on different procs share one line instead of handing a
- * lock around (two locked instructions each way). The SLOW bit in the word
- * says "a writer holds or waits": it is kept equal to (writer || writers
- * queued), changed only under the spinlock, and a reader that sees it takes
- * the spinlock path. A writer sets it with the CAS that checks the count, so
- * no reader slips in between; a reader's CAS fails if it appears meanwhile.
+ * readerCount: rlock and runlock are one atomic add each while no writer
+ * holds or waits, so readers on different procs share one line instead of
+ * handing a lock around, and never fail each other's CAS. The word's low
+ * bit, SLOW, says "a writer holds or waits": it is kept equal to (writer ||
+ * writers queued), changed only under the spinlock, and a reader whose add
+ * finds it up takes the spinlock path. Readers count in steps of 2, so an
+ * add or a subtract never carries into SLOW, even one that takes the count
+ * below 0 for a moment (a runlock without rlock, undone under the lock).
+ * A writer raises SLOW with the instruction that reads the count, so no
+ * reader slips in between.
  */
 #include <string.h>
 
@@ -26,7 +29,8 @@
 #define RQ(rw) ((struct weft__waitq *)&(rw)->rhead)
 #define WQ(rw) ((struct weft__waitq *)&(rw)->whead)
 #define COUNT(rw) ((_Atomic long *)&(rw)->readers)
-#define SLOW (1L << 40) /* in COUNT: a writer holds or waits; the rest counts readers */
+#define SLOW 1L   /* in COUNT: a writer holds or waits */
+#define READER 2L /* in COUNT: one reader (the count is COUNT >> 1) */
 
 _Static_assert(sizeof(_Atomic long) == sizeof(long), "rwmutex count layout");
 
@@ -37,7 +41,7 @@ void weft_rwmutex_init(weft_rwmutex *rw)
 
 static long readers(weft_rwmutex *rw)
 {
-	return atomic_load_explicit(COUNT(rw), memory_order_acquire) & ~SLOW;
+	return atomic_load_explicit(COUNT(rw), memory_order_acquire) >> 1;
 }
 
 /* Under the lock, after writer or the writers' queue changed. */
@@ -53,9 +57,9 @@ static void admit_readers(weft_rwmutex *rw)
 {
 	struct weft__waiter *w;
 	while ((w = weft__waitq_pop(RQ(rw)))) {
-		atomic_fetch_add_explicit(COUNT(rw), 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(COUNT(rw), READER, memory_order_relaxed);
 		if (!weft__waiter_fire(w, 0))
-			atomic_fetch_sub_explicit(COUNT(rw), 1, memory_order_relaxed);
+			atomic_fetch_sub_explicit(COUNT(rw), READER, memory_order_relaxed);
 	}
 }
 
@@ -82,12 +86,19 @@ static void admit(weft_rwmutex *rw, bool readers_first)
 	sync_slow(rw);
 }
 
-/* Under the lock: take back a reader counted by read_fast (or leaving). */
+/* Under the lock, after a reader left the count: the last one out lets a
+ * queued writer in. */
+static void read_left(weft_rwmutex *rw)
+{
+	if (!readers(rw) && !rw->writer)
+		admit(rw, false);
+}
+
+/* Under the lock: take back a reader counted by read_fast. */
 static void read_undo(weft_rwmutex *rw)
 {
-	long c = atomic_fetch_sub_explicit(COUNT(rw), 1, memory_order_acq_rel);
-	if ((c & ~SLOW) == 1 && !rw->writer)
-		admit(rw, false);
+	atomic_fetch_sub_explicit(COUNT(rw), READER, memory_order_acq_rel);
+	read_left(rw);
 }
 
 /* Called with the lock held when rw cannot be taken now: queue on q and park
@@ -125,7 +136,7 @@ static int wait_on(weft_ctx *ctx, weft_rwmutex *rw, struct weft__waitq *q)
  * writer in as the last reader's runlock would. */
 static bool read_fast(weft_rwmutex *rw)
 {
-	if (WEFT__LIKELY(!(atomic_fetch_add_explicit(COUNT(rw), 1, memory_order_acquire) & SLOW)))
+	if (WEFT__LIKELY(!(atomic_fetch_add_explicit(COUNT(rw), READER, memory_order_acquire) & SLOW)))
 		return true;
 	weft__lock_acquire(RWLOCK(rw));
 	read_undo(rw);
@@ -149,7 +160,7 @@ int weft_rwmutex_rlock(weft_ctx *ctx, weft_rwmutex *rw)
 	weft__lock_acquire(RWLOCK(rw));
 	/* SLOW changes only under the lock: clear now, the writers left */
 	if (!(atomic_load_explicit(COUNT(rw), memory_order_relaxed) & SLOW)) {
-		atomic_fetch_add_explicit(COUNT(rw), 1, memory_order_acquire);
+		atomic_fetch_add_explicit(COUNT(rw), READER, memory_order_acquire);
 		weft__lock_release(RWLOCK(rw));
 		return 0;
 	}
@@ -160,22 +171,18 @@ int weft_rwmutex_runlock(weft_rwmutex *rw)
 {
 	if (!rw)
 		return -EINVAL;
-	long c = atomic_load_explicit(COUNT(rw), memory_order_relaxed);
-	while (!(c & SLOW)) {
-		if (c <= 0)
-			return -EPERM;
-		if (atomic_compare_exchange_weak_explicit(COUNT(rw), &c, c - 1, memory_order_release,
-							  memory_order_relaxed))
-			return 0;
-	}
-	/* a writer holds or waits: the last reader out lets it in */
+	long c = atomic_fetch_sub_explicit(COUNT(rw), READER, memory_order_release);
+	if (WEFT__LIKELY(c >= READER && !(c & SLOW)))
+		return 0;
+	/* a writer holds or waits (the last reader out lets it in), or no
+	 * reader held rw: the subtract is taken back */
 	int r = 0;
 	weft__lock_acquire(RWLOCK(rw));
-	c = atomic_load_explicit(COUNT(rw), memory_order_relaxed);
-	if ((c & ~SLOW) <= 0)
+	if (c < READER) {
+		atomic_fetch_add_explicit(COUNT(rw), READER, memory_order_relaxed);
 		r = -EPERM;
-	else
-		read_undo(rw);
+	}
+	read_left(rw);
 	weft__lock_release(RWLOCK(rw));
 	return r;
 }
@@ -190,7 +197,7 @@ static bool write_take(weft_rwmutex *rw)
 	if (rw->writer || WQ(rw)->head)
 		return false;
 	long c = atomic_fetch_or_explicit(COUNT(rw), SLOW, memory_order_acq_rel);
-	if (c & ~SLOW)
+	if (c >> 1)
 		return false;
 	rw->writer = 1;
 	return true;

@@ -284,6 +284,20 @@ static void test_rwmutex_null(void **state)
 	assert_int_equal(weft_rwmutex_lock(NULL, &rw), -EPERM);
 	assert_int_equal(weft_rwmutex_runlock(&rw), 0);
 	assert_int_equal(weft_rwmutex_try_lock(&rw), 0);
+	/* runlock subtracts first: one without a reader, here under a writer,
+	 * is taken back, so neither the writer's hold nor the count changes */
+	assert_int_equal(weft_rwmutex_runlock(&rw), -EPERM);
+	assert_int_equal(weft_rwmutex_try_rlock(&rw), -EBUSY);
+	assert_int_equal(weft_rwmutex_unlock(&rw), 0);
+	assert_int_equal(weft_rwmutex_runlock(&rw), -EPERM);
+	assert_int_equal(weft_rwmutex_try_lock(&rw), 0); /* no reader left counted */
+	assert_int_equal(weft_rwmutex_unlock(&rw), 0);
+	assert_int_equal(weft_rwmutex_try_rlock(&rw), 0);
+	assert_int_equal(weft_rwmutex_try_rlock(&rw), 0);
+	assert_int_equal(weft_rwmutex_runlock(&rw), 0);
+	assert_int_equal(weft_rwmutex_try_lock(&rw), -EBUSY); /* one reader still in */
+	assert_int_equal(weft_rwmutex_runlock(&rw), 0);
+	assert_int_equal(weft_rwmutex_try_lock(&rw), 0);
 	assert_int_equal(weft_rwmutex_unlock(&rw), 0);
 }
 
