@@ -101,17 +101,20 @@ struct weft_fiber {
 	bool pinned;                   /* home is permanent (weft_go_opts.pin) */
 	atomic_int pstate;             /* enum weft__pstate */
 	atomic_uint magic;             /* WEFT__FIBER_MAGIC while alive */
+	_Atomic uint32_t rb_slot;      /* its biased read of an rwmutex (rwmutex.c): the slot
+	                                  it marked + 1, or 0; here, where its end looks */
 	/* the rest: at its start, and for the dump */
 	weft_fn fn;
 	void *arg;
 	uint64_t id;
 	int64_t created_ns;
+	struct weft_rwmutex *_Atomic rb_rw; /* the lock of its biased read, or NULL */
 	char name[32];
 	/* last, and not zeroed with the rest at spawn (only its count): weft_label_set */
 	struct weft__labels labels;
 };
 _Static_assert(sizeof(struct weft_fiber) <= WEFT__STACK_HEADER, "fiber header too big");
-_Static_assert(offsetof(struct weft_fiber, magic) < 128, "the hot fields span more than two lines");
+_Static_assert(offsetof(struct weft_fiber, rb_slot) < 128, "the hot fields span more than two lines");
 
 /* The proc running the calling thread, or NULL. It must never be cached
  * across a context switch: the fiber may resume on another thread.
@@ -130,6 +133,9 @@ static inline struct weft_proc *weft__proc(void)
 struct weft_proc *weft__proc(void);
 #endif
 struct weft_fiber *weft__self(void);
+/* A fiber that ends holding a biased read of an rwmutex (f->rb_slot set):
+ * the read stays held, moved to the lock's count (rwmutex.c). */
+void weft__rwmutex_fiber_exit(struct weft_fiber *f);
 
 /* Park the calling fiber until weft__ready() (see the protocol above).
  * reason is a static string shown in the dump. Fiber only. */

@@ -208,6 +208,8 @@ static void fiber_free(struct weft_proc *p, struct weft_fiber *f)
 {
 	struct weft_sched *s = f->sched;
 	struct weft__stack st = f->stack;
+	if (WEFT__UNLIKELY(atomic_load_explicit(&f->rb_slot, memory_order_relaxed)))
+		weft__rwmutex_fiber_exit(f);
 	weft__stack_check(&st, f->name);
 	atomic_store_explicit(&f->magic, 0, memory_order_release);
 	weft__ctx_done(&f->ctx);

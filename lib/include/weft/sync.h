@@ -54,16 +54,28 @@ WEFT_EXPORT int weft_mutex_unlock(weft_mutex *m);
  * readers wait behind it, so writers never starve; when a writer unlocks,
  * the readers that queued meanwhile go first, so readers never starve
  * either. Not reentrant: a reader must not rlock again while a writer may
- * be waiting (it would deadlock, as in Go). */
+ * be waiting (it would deadlock, as in Go). Not owned by a fiber: any fiber
+ * may runlock what another rlocked (as in Go).
+ *
+ * Read-mostly locks are read-biased (BRAVO, Dice and Kogan 2019): while no
+ * writer has come for a while, a fiber's rlock marks a slot of its own in a
+ * process-wide table instead of the shared count, so readers on different
+ * procs share no cache line. A writer turns the bias off and waits for the
+ * marked readers to leave (yielding, then sleeping), which costs it a scan
+ * of the table (32 KiB); the bias stays off for 9 times that scan, and at
+ * least 1 ms, after each writer. A fiber holds at most one biased read at a
+ * time; its other reads use the count. */
 typedef struct weft_rwmutex {
 	int lock;             /* internal spinlock */
 	int writer;           /* internal: a writer holds it */
 	long readers;         /* internal: readers holding it, and a flag (atomic) */
 	void *rhead, *rtail;  /* internal: parked readers */
 	void *whead, *wtail;  /* internal: parked writers */
+	int bias;             /* internal: readers may take the biased path (atomic) */
+	long inhibit;         /* internal: no bias before this time, ns (atomic) */
 } weft_rwmutex;
 
-#define WEFT_RWMUTEX_INIT { 0, 0, 0, 0, 0, 0, 0 }
+#define WEFT_RWMUTEX_INIT { 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 WEFT_EXPORT void weft_rwmutex_init(weft_rwmutex *rw);
 /* Shared lock. 0 or ctx's error (nothing held). May park. */
 WEFT_EXPORT int weft_rwmutex_rlock(weft_ctx *ctx, weft_rwmutex *rw);
