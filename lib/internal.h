@@ -108,8 +108,9 @@ struct weft_fiber {
 	void *arg;
 	uint64_t id;
 	int64_t created_ns;
-	struct weft_rwmutex *_Atomic rb_rw; /* the lock of its biased read, or NULL */
 	char name[32];
+	/* not zeroed at spawn: meaningful only while rb_slot is set */
+	struct weft_rwmutex *_Atomic rb_rw; /* the lock of its biased read */
 	/* last, and not zeroed with the rest at spawn (only its count): weft_label_set */
 	struct weft__labels labels;
 };

@@ -29,9 +29,11 @@
  * on different procs are mostly on different lines. A writer, once it holds
  * rw against counted readers, turns the bias off and then waits for every
  * slot whose fiber names rw to clear. The reader marks its slot and then
- * reads the bias; the writer clears the bias and then reads the slots (both
+ * reads the bias (and SLOW: new readers queue behind a waiting writer, as
+ * on the count); the writer clears the bias and then reads the slots (both
  * sequentially consistent): so either the reader sees the bias off and
- * takes its mark back, or the writer sees the mark and waits. The bias
+ * takes its mark back, or the writer sees the mark and waits. A fiber holds
+ * one biased read at a time, its other reads go to the count. The bias
  * comes back at a counted read, once no writer holds or waits and the
  * inhibit time (9 scans' worth after the last writer, at least 1 ms) has
  * passed: a lock that writers take often stays on the count.
@@ -99,7 +101,9 @@ static bool read_biased(weft_rwmutex *rw)
 static bool leave_biased(struct weft_fiber *f, weft_rwmutex *rw)
 {
 	weft_rwmutex *held = rw;
-	if (atomic_load_explicit(&f->rb_rw, memory_order_relaxed) != rw)
+	/* rb_rw is stale (not zeroed at spawn) unless rb_slot is set */
+	if (!atomic_load_explicit(&f->rb_slot, memory_order_relaxed) ||
+	    atomic_load_explicit(&f->rb_rw, memory_order_relaxed) != rw)
 		return false;
 	/* read before the claim goes: f may start another biased read (and
 	 * write its slot) as soon as the claim is gone. Until the slot is

@@ -356,7 +356,7 @@ int weft__spawn(struct weft_proc *p, weft_fn fn, void *arg, const struct weft_go
 	if (r < 0)
 		return r;
 	struct weft_fiber *f = (struct weft_fiber *)((char *)st.hi - WEFT__STACK_HEADER);
-	memset(f, 0, offsetof(struct weft_fiber, labels));
+	memset(f, 0, offsetof(struct weft_fiber, rb_rw));
 	f->labels.n = 0;
 	f->labels.busy = 0;
 	f->stack = st;
