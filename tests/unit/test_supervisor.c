@@ -242,7 +242,10 @@ static void test_watchdog_wedged(void **state)
 	assert_true(before >= 1);
 	assert_int_equal(during, 0);  /* a wedged proc stops the pings */
 	assert_true(after >= 1);      /* and they resume when it recovers */
-	assert_true(t.st.watchdog_withheld >= 1 || g_procs == 1);
+	/* No "withheld >= 1" here: the watchdog fiber is not pinned, and when it
+	 * sits on the wedged proc it cannot run to count anything (the pings
+	 * stop all the same, which is what systemd sees). The count itself is
+	 * weftd_watchdog_healthy's decision, checked in test_decisions. */
 	weftd_sup_free(t.sup);
 }
 
