@@ -101,19 +101,17 @@ static bool read_biased(weft_rwmutex *rw)
 static bool leave_biased(struct weft_fiber *f, weft_rwmutex *rw)
 {
 	weft_rwmutex *held = rw;
-	/* rb_rw is stale (not zeroed at spawn) unless rb_slot is set */
-	if (!atomic_load_explicit(&f->rb_slot, memory_order_relaxed) ||
-	    atomic_load_explicit(&f->rb_rw, memory_order_relaxed) != rw)
-		return false;
-	/* read before the claim goes: f may start another biased read (and
-	 * write its slot) as soon as the claim is gone. Until the slot is
-	 * cleared it still holds f, so no read of f's lands in it meanwhile. */
-	unsigned i = atomic_load_explicit(&f->rb_slot, memory_order_relaxed) - 1;
-	if (!atomic_compare_exchange_strong_explicit(&f->rb_rw, &held, NULL, memory_order_acq_rel,
+	/* the slot is read before the claim goes: f may start another biased
+	 * read (and write rb_slot) as soon as it is gone. Until the slot is
+	 * cleared it still holds f, so no read of f's lands in it meanwhile.
+	 * rb_rw is stale (not zeroed at spawn) unless rb_slot is set. */
+	unsigned slot = atomic_load_explicit(&f->rb_slot, memory_order_relaxed);
+	if (!slot || atomic_load_explicit(&f->rb_rw, memory_order_relaxed) != rw ||
+	    !atomic_compare_exchange_strong_explicit(&f->rb_rw, &held, NULL, memory_order_acq_rel,
 						     memory_order_relaxed))
 		return false;
 	atomic_store_explicit(&f->rb_slot, 0, memory_order_relaxed);
-	atomic_store_explicit(&vr_table[i], NULL, memory_order_release);
+	atomic_store_explicit(&vr_table[slot - 1], NULL, memory_order_release);
 	return true;
 }
 
@@ -374,11 +372,11 @@ static bool write_take(weft_rwmutex *rw)
 }
 
 /* rw is held for writing against counted readers: now against biased
- * ones too, or given back (err: what to return then, for a wait that is
- * not allowed). */
-static int write_revoke(weft_ctx *ctx, weft_rwmutex *rw, int err)
+ * ones too, or given back (err: what to return then, when biased readers
+ * hold it and the caller may not wait for them). */
+static int write_revoke(weft_ctx *ctx, weft_rwmutex *rw, bool can_wait, int err)
 {
-	int r = bias_revoke(ctx, rw, weft__self() != NULL);
+	int r = bias_revoke(ctx, rw, can_wait);
 	if (WEFT__LIKELY(r == 0))
 		return 0;
 	weft_rwmutex_unlock(rw);
@@ -394,11 +392,7 @@ int weft_rwmutex_try_lock(weft_rwmutex *rw)
 	if (r)
 		sync_slow(rw); /* SLOW back down if we raised it */
 	weft__lock_release(RWLOCK(rw));
-	if (r == 0 && atomic_load_explicit(BIAS(rw), memory_order_relaxed) && bias_revoke(NULL, rw, false) < 0) {
-		weft_rwmutex_unlock(rw);
-		r = -EBUSY;
-	}
-	return r;
+	return r ? r : write_revoke(NULL, rw, false, -EBUSY);
 }
 
 int weft_rwmutex_lock(weft_ctx *ctx, weft_rwmutex *rw)
@@ -408,10 +402,10 @@ int weft_rwmutex_lock(weft_ctx *ctx, weft_rwmutex *rw)
 	weft__lock_acquire(RWLOCK(rw));
 	if (write_take(rw)) {
 		weft__lock_release(RWLOCK(rw));
-		return write_revoke(ctx, rw, -EPERM);
+		return write_revoke(ctx, rw, weft__self() != NULL, -EPERM);
 	}
 	int r = wait_on(ctx, rw, WQ(rw));
-	return r < 0 ? r : write_revoke(ctx, rw, -EPERM);
+	return r < 0 ? r : write_revoke(ctx, rw, true, -EPERM);
 }
 
 int weft_rwmutex_unlock(weft_rwmutex *rw)
